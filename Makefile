@@ -1,0 +1,37 @@
+# Every target installs what it needs first: on a fresh clone `make demo` and `make test`
+# are the whole set-up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test check lint types bench demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check bulk_delete tests bench
+	$(VENV)/bin/ruff format --check bulk_delete tests bench
+
+types: install
+	$(VENV)/bin/mypy
+
+check: lint types test
+
+bench: install
+	$(PY) -m bench
+
+demo: install
+	$(PY) -m bulk_delete.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info bench/results demo-output

@@ -1,0 +1,157 @@
+"""The command line. Each command parses options, builds a config, calls one library function
+and prints what it returns. Errors become exit codes in one place: ``Cli.invoke``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_PLAN, DEFAULT_TZ, RateLimit, parse_codes
+from .errors import EXIT_CODES_HELP, BulkDeleteError, exit_code_for
+from .plan import PlanOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Cli(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BulkDeleteError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(exit_code_for(error))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(exit_code_for(KeyboardInterrupt()))
+
+
+@click.group(cls=Cli, epilog=EXIT_CODES_HELP, context_settings={"max_content_width": 100})
+@click.version_option(__version__, prog_name="bulk-delete")
+def cli() -> None:
+    """Purge custom activities from LeadSquared leads listed in a CSV or Excel sheet.
+
+    Start with `plan` (a dry run: nothing is sent, no keys needed), then `run`.
+    LeadSquared answers a delete with "queued": it deletes later, on its side.
+    """
+
+
+def plan_options(command: F) -> F:
+    """The options that decide which requests a sheet becomes; shared by plan, run and job."""
+    decorators = [
+        click.argument("input", type=click.Path(path_type=Path, dir_okay=False)),
+        click.option("--sheet", help="Excel sheet name (default: the first sheet)."),
+        click.option(
+            "--codes",
+            help="Activity codes (e.g. 163,166) for rows whose codes cell is empty or missing.",
+        ),
+        click.option(
+            "--from",
+            "from_date",
+            default="",
+            help="FromDate where the sheet has none: YYYY-MM-DD [HH:MM:SS]; a date alone means 00:00:00.",
+        ),
+        click.option(
+            "--to",
+            "to_date",
+            default="",
+            help="ToDate where the sheet has none; a date alone means 23:59:59 of that day.",
+        ),
+        click.option("--webhook", default="", help="StatusWebhookURL where the sheet has none."),
+        click.option(
+            "--tz",
+            default=DEFAULT_TZ,
+            show_default=True,
+            help="IANA time zone for dates without an offset (e.g. Asia/Kolkata); sent as UTC.",
+        ),
+        click.option(
+            "--max-codes-per-request",
+            type=click.IntRange(min=1),
+            default=DEFAULT_MAX_CODES_PER_REQUEST,
+            show_default=True,
+            help="Split a lead's code list into requests of at most this many codes.",
+        ),
+        click.option(
+            "--rate",
+            default=DEFAULT_PLAN,
+            show_default=True,
+            help="Account limit: N/Ws (25/5s) or a plan: lite 2, pro 5, basic 10, super 10, "
+            "standard 15, enterprise 25 calls per 5 s.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def build_plan_options(
+    *,
+    sheet: str | None,
+    codes: str | None,
+    from_date: str,
+    to_date: str,
+    webhook: str,
+    tz: str,
+    max_codes_per_request: int,
+) -> PlanOptions:
+    return PlanOptions(
+        codes=parse_codes(codes) if codes else (),
+        from_date=from_date,
+        to_date=to_date,
+        webhook=webhook,
+        tz=tz,
+        sheet=sheet,
+        max_codes_per_request=max_codes_per_request,
+    )
+
+
+@cli.command()
+@plan_options
+@click.option("--out", type=click.Path(path_type=Path), help="Write one line per request (.csv or .xlsx).")
+@click.option("--invalid-out", type=click.Path(path_type=Path), help="Write the invalid rows with their reasons.")
+@click.option(
+    "--check-codes",
+    is_flag=True,
+    help="Ask LeadSquared (GetActivitySetting) for each code's name; needs LSQ_HOST and keys, "
+    "and spends one call of the rate budget per distinct code.",
+)
+@click.option("--host", envvar="LSQ_HOST", help="API base URL for --check-codes [env LSQ_HOST].")
+def plan(
+    input: Path,
+    out: Path | None,
+    invalid_out: Path | None,
+    check_codes: bool,
+    host: str | None,
+    rate: str,
+    **options: Any,
+) -> None:
+    """Dry run: read, validate and coalesce INPUT, and show what would be sent.
+
+    Sends nothing and needs no keys (except with --check-codes). Exits 0 when the
+    file could be planned, even with invalid rows; 2 when it could not.
+    """
+    from .pipeline import PreviewConfig, preview
+
+    config = PreviewConfig(
+        input=input,
+        options=build_plan_options(**options),
+        rate=RateLimit.parse(rate),
+        out=out,
+        invalid_out=invalid_out,
+        check_codes_host=host if check_codes else None,
+        check_codes=check_codes,
+    )
+    click.echo(preview(config))
+
+
+def main() -> None:
+    cli(prog_name="bulk-delete")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+    sys.exit(0)

@@ -1,0 +1,156 @@
+"""Configuration objects: frozen, keyword-only, with DEFAULT_* constants and readable reprs.
+
+Nothing here reads the environment except ``Credentials.from_env``, and nothing here prints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import CredentialsError, OptionError
+
+# LeadSquared's documented limits, calls per 5 seconds, per account (all API calls together).
+PLAN_LIMITS: dict[str, int] = {
+    "lite": 2,
+    "pro": 5,
+    "basic": 10,
+    "super": 10,
+    "standard": 15,
+    "enterprise": 25,
+}
+DEFAULT_PLAN = "enterprise"
+DEFAULT_MAX_CODES_PER_REQUEST = 50
+DEFAULT_MAX_ATTEMPTS = 6
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_TZ = "UTC"
+MAX_AUTO_CONCURRENCY = 64
+
+ENV_HOST = "LSQ_HOST"
+ENV_ACCESS_KEY = "LSQ_ACCESS_KEY"
+ENV_SECRET_KEY = "LSQ_SECRET_KEY"
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateLimit:
+    """At most ``calls`` calls in any ``period``-second window. ``calls == 0`` means no limit."""
+
+    calls: int
+    period: float
+    label: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """``25/5s``, ``5/1s``, ``10/5`` or a plan name (lite … enterprise); ``off`` for none."""
+        value = text.strip().lower()
+        if value in PLAN_LIMITS:
+            return cls(calls=PLAN_LIMITS[value], period=5.0, label=value)
+        if value in ("off", "none", "unlimited"):
+            return cls(calls=0, period=1.0, label="off")
+        match = _RATE_RE.match(value)
+        if not match:
+            plans = ", ".join(PLAN_LIMITS)
+            raise OptionError(
+                f"rate {text!r} is not N/Ws (like 25/5s) or a plan name ({plans})"
+            )
+        calls, period = int(match.group(1)), float(match.group(2))
+        if calls <= 0 or period <= 0:
+            raise OptionError(f"rate {text!r} must have positive calls and seconds")
+        return cls(calls=calls, period=period)
+
+    @property
+    def unlimited(self) -> bool:
+        return self.calls == 0
+
+    @property
+    def per_second(self) -> float:
+        return math.inf if self.unlimited else self.calls / self.period
+
+    def eta_seconds(self, requests: int) -> float:
+        """Least time ``requests`` calls can take under this limit (the physical ceiling)."""
+        if self.unlimited or requests <= 0:
+            return 0.0
+        return requests / self.per_second
+
+    def __str__(self) -> str:
+        if self.unlimited:
+            return "no limit"
+        text = f"{self.calls}/{self.period:g}s"
+        return f"{text} ({self.label})" if self.label else text
+
+
+DEFAULT_RATE = RateLimit.parse(DEFAULT_PLAN)
+
+
+def parse_codes(text: str) -> tuple[str, ...]:
+    """``--codes 163,166`` → ("163", "166"); the same rules as a sheet cell."""
+    from .rows import CodeError, parse_code_cell
+
+    try:
+        return parse_code_cell(text)
+    except CodeError as exc:
+        raise OptionError(f"--codes: {exc}") from None
+
+
+def normalise_host(value: str) -> str:
+    """A base URL without a trailing slash. A bare host name means https."""
+    text = value.strip().rstrip("/")
+    if not text:
+        raise CredentialsError(f"no host: pass --host or set {ENV_HOST}")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionError(f"host {value!r} is not an http(s) URL or host name")
+    if parts.username or parts.password or parts.query:
+        raise OptionError("host must be a plain base URL, without credentials or query")
+    return text
+
+
+@dataclass(frozen=True, kw_only=True)
+class Credentials:
+    """Access and secret key. The repr never shows them."""
+
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        access_var: str = ENV_ACCESS_KEY,
+        secret_var: str = ENV_SECRET_KEY,
+    ) -> Credentials:
+        source = os.environ if env is None else env
+        missing = [name for name in (access_var, secret_var) if not source.get(name, "").strip()]
+        if missing:
+            raise CredentialsError(
+                "missing LeadSquared keys: set " + " and ".join(missing) + " in the environment"
+            )
+        return cls(
+            access_key=source[access_var].strip(), secret_key=source[secret_var].strip()
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.access_key, self.secret_key)
+
+    def __repr__(self) -> str:
+        return "Credentials(access_key=***, secret_key=***)"
+
+
+def auto_concurrency(rate: RateLimit, timeout: float) -> int:
+    """Enough calls in flight that the limiter, not latency, is the bottleneck.
+
+    ``rate × latency`` calls are in flight at the limit; sizing for the worst latency we
+    accept (the timeout) keeps the limiter the bottleneck even when every call is slow.
+    """
+    if rate.unlimited:
+        return MAX_AUTO_CONCURRENCY
+    return max(2, min(MAX_AUTO_CONCURRENCY, math.ceil(rate.per_second * timeout)))

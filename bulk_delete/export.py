@@ -1,0 +1,115 @@
+"""→ export: write tables (the plan preview, invalid rows, outcomes) as CSV or .xlsx.
+
+The format follows the file name: ``.xlsx`` writes a workbook (streamed, write-only), any
+other name writes UTF-8 CSV. Writers take plain rows and know nothing of where they come from.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import OptionError
+from .plan import Request
+from .rows import InvalidRow
+
+PREVIEW_COLUMNS = (
+    "ProspectId",
+    "ActivityEventList",
+    "FromDate",
+    "ToDate",
+    "StatusWebhookURL",
+    "source_rows",
+    "body",
+)
+INVALID_COLUMNS = (
+    "row",
+    "reason",
+    "ProspectId",
+    "ActivityEventList",
+    "FromDate",
+    "ToDate",
+    "StatusWebhookURL",
+)
+EXPORT_COLUMNS = (
+    "ProspectId",
+    "ActivityEventList",
+    "FromDate",
+    "ToDate",
+    "StatusWebhookURL",
+    "status",
+    "attempts",
+    "http_status",
+    "error",
+    "source_rows",
+    "updated_at",
+)
+
+
+class RowWriter(Protocol):
+    def __call__(self, row: Sequence[Any]) -> None: ...
+
+
+def join_rows(rows: Iterable[int]) -> str:
+    return ";".join(str(row) for row in rows)
+
+
+@contextmanager
+def open_table(path: str | Path, columns: Sequence[str]) -> Iterator[RowWriter]:
+    """A writer for one table; the header is written first."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".xlsx":
+            with _xlsx_writer(path, columns) as write:
+                yield write
+            return
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            yield writer.writerow
+    except OSError as exc:
+        raise OptionError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(list(columns))
+
+    def write(row: Sequence[Any]) -> None:
+        sheet.append(["" if value is None else value for value in row])
+
+    yield write
+    workbook.save(path)
+
+
+def preview_row(request: Request) -> tuple[str, ...]:
+    return (
+        request.prospect_id,
+        ";".join(request.codes),
+        request.from_date,
+        request.to_date,
+        request.webhook,
+        join_rows(request.source_rows),
+        request.body_json(),
+    )
+
+
+def invalid_row(row: InvalidRow) -> tuple[Any, ...]:
+    return (row.row, row.reason, row.prospect_id, row.codes, row.from_date, row.to_date, row.webhook)
+
+
+def write_invalid(path: str | Path, rows: Iterable[InvalidRow]) -> int:
+    count = 0
+    with open_table(path, INVALID_COLUMNS) as write:
+        for row in rows:
+            write(invalid_row(row))
+            count += 1
+    return count

@@ -1,0 +1,283 @@
+"""rows → checked rows: normalise and validate every row of the sheet.
+
+A row is valid or invalid; an invalid row keeps its sheet row number and reasons a person can
+act on, and is never sent. Cell rules live in small pure functions (one per column) so the
+job options (``--codes``, ``--from`` …) are checked by exactly the same code as the cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from .sheet import RawRow
+
+API_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_CODE_SPLIT_RE = re.compile(r"[,;|\s]+")
+_CODE_RE = re.compile(r"\d+(?:\.0*)?")
+# ISO-like dates only: day-first or US dates are ambiguous, so they are refused, not guessed.
+_DATE_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+    re.IGNORECASE,
+)
+_EXCEL_ERRORS = frozenset(
+    {"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!", "#CALC!"}
+)
+
+
+class CellError(ValueError):
+    """One cell broke one rule. ``kind`` groups the same mistake across rows."""
+
+    kind = "invalid cell"
+
+
+class CodeError(CellError):
+    kind = "bad activity code"
+
+
+class DateError(CellError):
+    kind = "bad date"
+
+
+def cell_text(value: Any) -> str:
+    """A cell as trimmed text; Excel's 163.0 becomes "163", empty cells become ""."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    return str(value).strip()
+
+
+def _excel_error(text: str) -> str | None:
+    return text if text.upper() in _EXCEL_ERRORS else None
+
+
+def parse_code_cell(value: Any) -> tuple[str, ...]:
+    """Activity codes from one cell: positive integers, as strings, de-duplicated, sorted."""
+    text = cell_text(value)
+    if error := _excel_error(text):
+        raise CodeError(f"activity codes cell holds the Excel error {error}")
+    codes: set[int] = set()
+    for part in _CODE_SPLIT_RE.split(text):
+        if not part:
+            continue
+        if not _CODE_RE.fullmatch(part) or int(float(part)) <= 0:
+            raise CodeError(f"activity code {part!r} is not a positive whole number")
+        codes.add(int(float(part)))
+    return tuple(str(code) for code in sorted(codes))
+
+
+def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
+    """A date cell or option in the API's UTC format, or "" when empty.
+
+    Naive times are read in ``tz``; explicit offsets win. A date without a time means the
+    whole day: 00:00:00 for FromDate, 23:59:59 for ToDate — otherwise ``ToDate=2024-03-31``
+    would silently leave out the last day the user named.
+    """
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = _whole_day(value, end_of_day)
+    else:
+        text = cell_text(value)
+        if not text:
+            return ""
+        if error := _excel_error(text):
+            raise DateError(f"date cell holds the Excel error {error}")
+        if not _DATE_RE.fullmatch(text):
+            raise DateError(
+                f"{text!r} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
+            )
+        try:
+            if len(text) == 10:
+                moment = _whole_day(dt.date.fromisoformat(text), end_of_day)
+            else:
+                moment = dt.datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise DateError(f"{text!r} is not a real date") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(dt.UTC).replace(microsecond=0).strftime(API_DATE_FORMAT)
+
+
+def _whole_day(day: dt.date, end_of_day: bool) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(23, 59, 59) if end_of_day else dt.time(0, 0, 0))
+
+
+def parse_webhook(value: Any) -> str:
+    """An http(s) URL, or "" when empty."""
+    text = cell_text(value)
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in text:
+        raise CellError(f"StatusWebhookURL {text!r} is not an http(s) URL")
+    return text
+
+
+def load_tz(name: str) -> ZoneInfo:
+    from zoneinfo import ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        from .errors import OptionError
+
+        raise OptionError(f"--tz {name!r} is not an IANA time zone (like Asia/Kolkata)") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRow:
+    row: int
+    prospect_id: str
+    codes: tuple[str, ...]
+    from_date: str
+    to_date: str
+    webhook: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRow:
+    """A row that will not be sent, with the raw cells as the user wrote them."""
+
+    row: int
+    reasons: tuple[tuple[str, str], ...]  # (kind, message)
+    prospect_id: str = ""
+    codes: str = ""
+    from_date: str = ""
+    to_date: str = ""
+    webhook: str = ""
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(message for _, message in self.reasons)
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowDefaults:
+    """What job options fill in where the sheet has no column or an empty cell."""
+
+    codes: tuple[str, ...] = ()
+    from_date: str = ""
+    to_date: str = ""
+    webhook: str = ""
+
+
+class Validator:
+    """Checks raw rows one by one. Dates, code lists and webhooks repeat across a sheet, so
+    each distinct cell value is parsed once (this is what keeps a 1 M-row plan fast)."""
+
+    def __init__(self, defaults: RowDefaults, tz: dt.tzinfo) -> None:
+        self._defaults = defaults
+        self._tz = tz
+        self._codes: dict[Any, tuple[str, ...] | CellError] = {}
+        self._from: dict[Any, str | CellError] = {}
+        self._to: dict[Any, str | CellError] = {}
+        self._hooks: dict[Any, str | CellError] = {}
+
+    def check(self, raw: RawRow) -> ValidRow | InvalidRow:
+        pid_cell, codes_cell, from_cell, to_cell, hook_cell = raw.cells
+        reasons: list[tuple[str, str]] = []
+
+        pid = cell_text(pid_cell)
+        if not pid:
+            reasons.append(("ProspectId is empty", "ProspectId is empty"))
+        elif _excel_error(pid):
+            reasons.append(("ProspectId is an Excel error", f"ProspectId holds the Excel error {pid}"))
+        elif not _GUID_RE.fullmatch(pid):
+            reasons.append(("ProspectId is not a GUID", f"ProspectId {pid!r} is not a GUID"))
+
+        codes = self._cached(self._codes, codes_cell, parse_code_cell, reasons)
+        if codes == ():
+            codes = self._defaults.codes
+            if not codes:
+                reasons.append(
+                    ("no activity codes", "no activity codes (empty cell and no --codes)")
+                )
+        from_date = self._cached(self._from, from_cell, self._parse_from, reasons)
+        to_date = self._cached(self._to, to_cell, self._parse_to, reasons)
+        webhook = self._cached(self._hooks, hook_cell, parse_webhook, reasons)
+        from_date = from_date or self._defaults.from_date
+        to_date = to_date or self._defaults.to_date
+        if from_date and to_date and from_date > to_date:  # same fixed format: text order is time order
+            reasons.append(
+                (
+                    "FromDate after ToDate",
+                    f"FromDate {from_date} is after ToDate {to_date} (UTC)",
+                )
+            )
+        if raw.extra_cells:
+            reasons.append(
+                (
+                    "more cells than the header",
+                    f"{raw.extra_cells} more non-empty cell(s) than the header has columns",
+                )
+            )
+
+        if reasons:
+            return InvalidRow(
+                row=raw.row,
+                reasons=tuple(reasons),
+                prospect_id=pid,
+                codes=cell_text(codes_cell),
+                from_date=cell_text(from_cell),
+                to_date=cell_text(to_cell),
+                webhook=cell_text(hook_cell),
+            )
+        assert isinstance(codes, tuple)
+        return ValidRow(
+            row=raw.row,
+            prospect_id=pid.lower(),
+            codes=codes,
+            from_date=str(from_date),
+            to_date=str(to_date),
+            webhook=str(webhook or self._defaults.webhook),
+        )
+
+    def _parse_from(self, value: Any) -> str:
+        return self._prefixed("FromDate", value, end_of_day=False)
+
+    def _parse_to(self, value: Any) -> str:
+        return self._prefixed("ToDate", value, end_of_day=True)
+
+    def _prefixed(self, column: str, value: Any, *, end_of_day: bool) -> str:
+        try:
+            return parse_date_cell(value, end_of_day=end_of_day, tz=self._tz)
+        except DateError as exc:
+            raise DateError(f"{column} {exc}") from None
+
+    @staticmethod
+    def _cached(
+        cache: dict[Any, Any],
+        value: Any,
+        parse: Any,
+        reasons: list[tuple[str, str]],
+    ) -> Any:
+        key = value if isinstance(value, str | int | float | dt.date | None) else repr(value)
+        try:
+            result = cache[key]
+        except KeyError:
+            try:
+                result = parse(value)
+            except CellError as exc:
+                result = exc
+            if len(cache) < 100_000:  # high-cardinality columns must not grow the cache forever
+                cache[key] = result
+        if isinstance(result, CellError):
+            reasons.append((result.kind, str(result)))
+            return ""
+        return result

@@ -53,7 +53,8 @@ def plan_options(command: F) -> F:
             "--from",
             "from_date",
             default="",
-            help="FromDate where the sheet has none: YYYY-MM-DD [HH:MM:SS]; a date alone means 00:00:00.",
+            help="FromDate where the sheet has none: YYYY-MM-DD [HH:MM:SS]; "
+            "a date alone means 00:00:00.",
         ),
         click.option(
             "--to",
@@ -111,8 +112,14 @@ def build_plan_options(
 
 @cli.command()
 @plan_options
-@click.option("--out", type=click.Path(path_type=Path), help="Write one line per request (.csv or .xlsx).")
-@click.option("--invalid-out", type=click.Path(path_type=Path), help="Write the invalid rows with their reasons.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Write one line per request (.csv or .xlsx)."
+)
+@click.option(
+    "--invalid-out",
+    type=click.Path(path_type=Path),
+    help="Write the invalid rows with their reasons.",
+)
 @click.option(
     "--check-codes",
     is_flag=True,

@@ -32,7 +32,7 @@ MAX_AUTO_CONCURRENCY = 64
 
 ENV_HOST = "LSQ_HOST"
 ENV_ACCESS_KEY = "LSQ_ACCESS_KEY"
-ENV_SECRET_KEY = "LSQ_SECRET_KEY"
+ENV_SECRET_KEY = "LSQ_SECRET_KEY"  # noqa: S105 - the variable's name, not a key
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$", re.IGNORECASE)
 
@@ -56,9 +56,7 @@ class RateLimit:
         match = _RATE_RE.match(value)
         if not match:
             plans = ", ".join(PLAN_LIMITS)
-            raise OptionError(
-                f"rate {text!r} is not N/Ws (like 25/5s) or a plan name ({plans})"
-            )
+            raise OptionError(f"rate {text!r} is not N/Ws (like 25/5s) or a plan name ({plans})")
         calls, period = int(match.group(1)), float(match.group(2))
         if calls <= 0 or period <= 0:
             raise OptionError(f"rate {text!r} must have positive calls and seconds")
@@ -134,9 +132,7 @@ class Credentials:
             raise CredentialsError(
                 "missing LeadSquared keys: set " + " and ".join(missing) + " in the environment"
             )
-        return cls(
-            access_key=source[access_var].strip(), secret_key=source[secret_var].strip()
-        )
+        return cls(access_key=source[access_var].strip(), secret_key=source[secret_var].strip())
 
     def secrets(self) -> tuple[str, ...]:
         return (self.access_key, self.secret_key)

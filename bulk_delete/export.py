@@ -103,7 +103,15 @@ def preview_row(request: Request) -> tuple[str, ...]:
 
 
 def invalid_row(row: InvalidRow) -> tuple[Any, ...]:
-    return (row.row, row.reason, row.prospect_id, row.codes, row.from_date, row.to_date, row.webhook)
+    return (
+        row.row,
+        row.reason,
+        row.prospect_id,
+        row.codes,
+        row.from_date,
+        row.to_date,
+        row.webhook,
+    )
 
 
 def write_invalid(path: str | Path, rows: Iterable[InvalidRow]) -> int:

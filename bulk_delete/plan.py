@@ -27,8 +27,8 @@ from .rows import (
     CellError,
     InvalidRow,
     RowDefaults,
-    ValidRow,
     Validator,
+    ValidRow,
     load_tz,
     parse_date_cell,
     parse_webhook,
@@ -96,7 +96,10 @@ class Request:
 
     def body(self) -> dict[str, Any]:
         """The JSON body, in the API's words; optional fields are left out when empty."""
-        body: dict[str, Any] = {"ProspectId": self.prospect_id, "ActivityEventList": list(self.codes)}
+        body: dict[str, Any] = {
+            "ProspectId": self.prospect_id,
+            "ActivityEventList": list(self.codes),
+        }
         if self.from_date:
             body["FromDate"] = self.from_date
         if self.to_date:
@@ -175,7 +178,9 @@ def _merge(
 ) -> Iterator[Request]:
     first = group[0]
     if len(group) == 1 and len(codes[first]) <= limit:  # the common case, kept cheap
-        yield Request(pids[first], codes[first], froms[first], tos[first], hooks[first], (rows[first],))
+        yield Request(
+            pids[first], codes[first], froms[first], tos[first], hooks[first], (rows[first],)
+        )
         return
     union = sorted({code for index in group for code in codes[index]}, key=int)
     for start in range(0, len(union), limit):
@@ -326,7 +331,9 @@ class PlanSummary:
         return self.rate.eta_seconds(self.tally.requests)
 
 
-def summarise(plan: Plan, rate: RateLimit, *, sink: Callable[[Request], None] | None = None) -> PlanSummary:
+def summarise(
+    plan: Plan, rate: RateLimit, *, sink: Callable[[Request], None] | None = None
+) -> PlanSummary:
     """One pass over the plan's requests, optionally handing each to ``sink``."""
     tally = RequestTally()
     for request in tally.observe(plan.requests()):

@@ -34,7 +34,9 @@ def plan_text(summary: PlanSummary) -> str:
         f"  rows read      {summary.rows_read:>9,}   "
         f"({valid:,} valid, {summary.invalid_rows:,} invalid, {summary.blank_rows:,} blank)"
     )
-    lines.append(f"  requests       {tally.requests:>9,}   (after coalescing rows per lead and window)")
+    lines.append(
+        f"  requests       {tally.requests:>9,}   (after coalescing rows per lead and window)"
+    )
     lines.append(f"  leads          {summary.leads:>9,}")
     if tally.code_counts:
         codes = sorted(tally.code_counts.items(), key=lambda item: int(item[0]))
@@ -57,7 +59,8 @@ def plan_text(summary: PlanSummary) -> str:
         for group in summary.invalid_groups:
             rows = ", ".join(map(str, group.first_rows))
             more = ", …" if group.count > len(group.first_rows) else ""
-            lines.append(f"  {group.count:>6,} × {group.kind} (rows {rows}{more})")
+            label = "row" if len(group.first_rows) == 1 and not more else "rows"
+            lines.append(f"  {group.count:>6,} × {group.kind} ({label} {rows}{more})")
             lines.append(f"           e.g. {group.example}")
     return "\n".join(lines)
 

@@ -96,9 +96,7 @@ def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
         if error := _excel_error(text):
             raise DateError(f"date cell holds the Excel error {error}")
         if not _DATE_RE.fullmatch(text):
-            raise DateError(
-                f"{text!r} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
-            )
+            raise DateError(f"{text!r} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)")
         try:
             if len(text) == 10:
                 moment = _whole_day(dt.date.fromisoformat(text), end_of_day)
@@ -197,7 +195,9 @@ class Validator:
         if not pid:
             reasons.append(("ProspectId is empty", "ProspectId is empty"))
         elif _excel_error(pid):
-            reasons.append(("ProspectId is an Excel error", f"ProspectId holds the Excel error {pid}"))
+            reasons.append(
+                ("ProspectId is an Excel error", f"ProspectId holds the Excel error {pid}")
+            )
         elif not _GUID_RE.fullmatch(pid):
             reasons.append(("ProspectId is not a GUID", f"ProspectId {pid!r} is not a GUID"))
 
@@ -213,7 +213,9 @@ class Validator:
         webhook = self._cached(self._hooks, hook_cell, parse_webhook, reasons)
         from_date = from_date or self._defaults.from_date
         to_date = to_date or self._defaults.to_date
-        if from_date and to_date and from_date > to_date:  # same fixed format: text order is time order
+        if (
+            from_date and to_date and from_date > to_date
+        ):  # same fixed format: text order is time order
             reasons.append(
                 (
                     "FromDate after ToDate",
@@ -258,7 +260,9 @@ class Validator:
         try:
             return parse_date_cell(value, end_of_day=end_of_day, tz=self._tz)
         except DateError as exc:
-            raise DateError(f"{column} {exc}") from None
+            error = DateError(f"{column} {exc}")
+            error.kind = f"bad {column}"
+            raise error from None
 
     @staticmethod
     def _cached(
@@ -267,17 +271,21 @@ class Validator:
         parse: Any,
         reasons: list[tuple[str, str]],
     ) -> Any:
-        key = value if isinstance(value, str | int | float | dt.date | None) else repr(value)
         try:
-            result = cache[key]
+            result = cache[value]
         except KeyError:
             try:
                 result = parse(value)
             except CellError as exc:
                 result = exc
             if len(cache) < 100_000:  # high-cardinality columns must not grow the cache forever
-                cache[key] = result
-        if isinstance(result, CellError):
-            reasons.append((result.kind, str(result)))
-            return ""
-        return result
+                cache[value] = result
+        except TypeError:  # an unhashable cell value: parse it every time
+            try:
+                result = parse(value)
+            except CellError as exc:
+                result = exc
+        if result.__class__ is str or result.__class__ is tuple:
+            return result
+        reasons.append((result.kind, str(result)))
+        return ""

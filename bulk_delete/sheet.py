@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import operator
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -141,16 +142,27 @@ def map_header(path: Path, header: Sequence[Any]) -> tuple[dict[str, int], dict[
 def _picker(indexes: dict[str, int], width: int) -> Any:
     """A function that takes a row's cells and returns (five cells, extra non-empty cells)."""
     positions = [indexes.get(name) for name in FIELDS]
+    present = [i for i in positions if i is not None]
+    # The hot path: a full-width row, picked in C. The column list is padded with a
+    # sentinel index past the row's end (the row gets a None appended) for missing columns.
+    getter = operator.itemgetter(*[width if i is None else i for i in positions])
+    needed = max(present) + 1
 
-    def pick(cells: Sequence[Any]) -> tuple[tuple[Any, Any, Any, Any, Any], int]:
+    def pick(cells: list[Any]) -> tuple[tuple[Any, Any, Any, Any, Any], int]:
         n = len(cells)
-        picked = tuple(cells[i] if i is not None and i < n else None for i in positions)
         extra = 0
         if n > width:
             extra = sum(1 for cell in cells[width:] if cell is not None and str(cell).strip())
-        return picked, extra  # type: ignore[return-value]
+            cells = cells[:width]
+        elif n < needed:
+            cells = cells + [None] * (width - n)
+        return getter([*cells, None]), extra
 
     return pick
+
+
+def _blank_text(cells: list[str]) -> bool:
+    return not "".join(cells).strip()
 
 
 def _blank(cells: Sequence[Any]) -> bool:
@@ -241,14 +253,12 @@ def _csv_header(
     return _csv_rows(path, reader, row_number, _picker(indexes, len(header))), info
 
 
-def _csv_rows(
-    path: Path, reader: Any, header_row: int, pick: Any
-) -> Iterator[RawRow | None]:
+def _csv_rows(path: Path, reader: Any, header_row: int, pick: Any) -> Iterator[RawRow | None]:
     row = header_row
     try:
         for cells in reader:
             row += 1
-            if _blank(cells):
+            if _blank_text(cells):
                 yield None
                 continue
             picked, extra = pick(cells)
@@ -367,4 +377,3 @@ def _open_calamine(path: Path, sheet: str | None) -> Sheet:
     )
     rows, info = _excel_rows(path, iter(data), name, warning)
     return Sheet(info, rows)
-

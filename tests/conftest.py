@@ -1,0 +1,53 @@
+"""Shared fixtures: real files in tmp_path, and the emulator on a free loopback port."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    def write(text: str, name: str = "leads.csv", encoding: str = "utf-8") -> Path:
+        path = tmp_path / name
+        path.write_bytes(text.encode(encoding))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def write_xlsx(tmp_path: Path) -> Callable[..., Path]:
+    def write(
+        rows: Sequence[Sequence[Any]],
+        name: str = "leads.xlsx",
+        sheet: str = "Leads",
+        formats: dict[str, str] | None = None,
+        extra_sheets: Sequence[str] = (),
+    ) -> Path:
+        workbook = openpyxl.Workbook()
+        worksheet = workbook.active
+        assert worksheet is not None
+        worksheet.title = sheet
+        for row in rows:
+            worksheet.append(list(row))
+        for cell, fmt in (formats or {}).items():
+            worksheet[cell].number_format = fmt
+        for extra in extra_sheets:
+            workbook.create_sheet(extra)
+        path = tmp_path / name
+        workbook.save(path)
+        return path
+
+    return write
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,147 @@
+"""`bulk-delete plan` through the real CLI: output, files, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bulk_delete.cli import cli
+
+G1 = "3aee22bd-8419-422a-8242-c510df9af021"
+G2 = "3aee22bd-8419-422a-8242-c510df9af022"
+SAMPLES = Path(__file__).parent.parent / "sample_inputs"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_plan_prints_summary_and_sends_nothing(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(f"ProspectId,Codes\n{G1},163\n{G1},166\nbad,1\n")
+    code, out, _ = invoke("plan", str(path), "--rate", "pro")
+    assert code == 0
+    assert "requests               1" in out
+    assert "ProspectId is not a GUID (row 4)" in out
+    assert "5/5s (pro)" in out
+    assert "NO DATE FILTER" in out
+    assert "nothing was sent" in out
+
+
+def test_plan_writes_preview_and_invalid_files(
+    write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_csv(f"ProspectId,Codes,To\n{G1},163,2024-01-31\n{G2},166 163,\nnope,1,\n")
+    out, bad = tmp_path / "preview.csv", tmp_path / "invalid.csv"
+    code, _, _ = invoke("plan", str(path), "--out", str(out), "--invalid-out", str(bad))
+    assert code == 0
+    with out.open() as handle:
+        preview = list(csv.DictReader(handle))
+    assert list(preview[0]) == [
+        "ProspectId",
+        "ActivityEventList",
+        "FromDate",
+        "ToDate",
+        "StatusWebhookURL",
+        "source_rows",
+        "body",
+    ]
+    assert preview[1]["ActivityEventList"] == "163;166"
+    assert json.loads(preview[0]["body"]) == {
+        "ProspectId": G1,
+        "ActivityEventList": ["163"],
+        "ToDate": "2024-01-31 23:59:59",
+    }
+    with bad.open() as handle:
+        invalid = list(csv.DictReader(handle))
+    assert invalid == [
+        {
+            "row": "4",
+            "reason": "ProspectId 'nope' is not a GUID",
+            "ProspectId": "nope",
+            "ActivityEventList": "1",
+            "FromDate": "",
+            "ToDate": "",
+            "StatusWebhookURL": "",
+        }
+    ]
+
+
+def test_plan_preview_as_xlsx(write_csv: Callable[..., Path], tmp_path: Path) -> None:
+    import openpyxl
+
+    out = tmp_path / "preview.xlsx"
+    code, _, _ = invoke(
+        "plan", str(write_csv(f"ProspectId\n{G1}\n")), "--codes", "163", "--out", str(out)
+    )
+    assert code == 0
+    sheet = openpyxl.load_workbook(out).active
+    assert sheet is not None
+    assert [c.value for c in sheet[2]][:2] == [G1, "163"]
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (b"", (), "empty"),
+        (b"ProspectId,Codes\n", (), "requests               0"),
+        (b"Name\nx\n", (), "no ProspectId column"),
+        (b"\x00\x00binary", (), "not a text file"),
+        (b"ProspectId\n" + G1.encode() + b"\n", ("--rate", "fast"), "rate 'fast'"),
+        (b"ProspectId\n" + G1.encode() + b"\n", ("--codes", "1,x"), "--codes"),
+        (b"ProspectId\n" + G1.encode() + b"\n", ("--tz", "Nowhere/City"), "IANA"),
+        (b"ProspectId\n" + G1.encode() + b"\n", ("--sheet", "Leads"), "Excel files only"),
+    ],
+)
+def test_plan_bad_input_exit_codes(
+    tmp_path: Path, content: bytes, args: tuple[str, ...], message: str
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    code, out, err = invoke("plan", str(path), *args)
+    if message.startswith("requests"):  # a header-only file plans to nothing, and says so
+        assert code == 0
+        assert message in out
+        return
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1  # a one-line reason
+
+
+def test_plan_unknown_sheet_and_fake_xlsx(tmp_path: Path) -> None:
+    code, _, err = invoke("plan", str(SAMPLES / "leads.xlsx"), "--sheet", "Nope")
+    assert code == 2
+    assert "no sheet named 'Nope'" in err
+    fake = tmp_path / "fake.xlsx"
+    fake.write_text("ProspectId\n")
+    code, _, err = invoke("plan", str(fake))
+    assert code == 2
+    assert "not a valid Excel workbook" in err
+
+
+def test_samples_plan_with_their_bad_rows_shown() -> None:
+    code, out, _ = invoke("plan", str(SAMPLES / "leads.csv"))
+    assert code == 0
+    assert "Invalid rows (never sent): 4" in out
+    code, out, _ = invoke("plan", str(SAMPLES / "leads.xlsx"))
+    assert code == 0
+    assert "Excel error #N/A" in out
+
+
+def test_python_dash_m_entry_point() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bulk_delete", "plan", str(SAMPLES / "leads.csv")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Plan for" in done.stdout

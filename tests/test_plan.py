@@ -1,0 +1,198 @@
+"""rows → plan: validation outcomes, coalescing, splitting, and the summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bulk_delete.config import RateLimit
+from bulk_delete.errors import OptionError
+from bulk_delete.plan import PlanOptions, Request, build_plan, summarise
+
+G1 = "3aee22bd-8419-422a-8242-c510df9af021"
+G2 = "3aee22bd-8419-422a-8242-c510df9af022"
+G3 = "3aee22bd-8419-422a-8242-c510df9af023"
+
+
+def requests(path: Path, **options: object) -> list[Request]:
+    return list(build_plan(path, PlanOptions(**options)).requests())  # type: ignore[arg-type]
+
+
+def test_long_layout_coalesces_per_lead_and_window(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(
+        "ProspectId,Code,FromDate,ToDate\n"
+        f"{G1},166,2024-01-01,2024-01-31\n"
+        f"{G2},163,2024-01-01,2024-01-31\n"
+        f"{G1.upper()},163,2024-01-01,2024-01-31\n"
+        f"{G1},163,2024-01-01,2024-01-31\n"  # exact duplicate collapses
+        f"{G1},170,2024-02-01,2024-02-28\n"  # another window: another request
+    )
+    got = requests(path)
+    assert [(r.prospect_id, r.codes, r.source_rows) for r in got] == [
+        (G1, ("163", "166"), (2, 4, 5)),
+        (G2, ("163",), (3,)),
+        (G1, ("170",), (6,)),
+    ]
+    assert got[0].from_date == "2024-01-01 00:00:00"
+    assert got[0].to_date == "2024-01-31 23:59:59"
+
+
+def test_wide_layout_with_options_filling_gaps(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(f"Lead ID;Codes\n{G1};163|166\n{G2};\n")
+    got = requests(path, codes=("170",), to_date="2024-06-30", tz="Asia/Kolkata")
+    assert [(r.prospect_id, r.codes, r.from_date, r.to_date) for r in got] == [
+        (G1, ("163", "166"), "", "2024-06-30 18:29:59"),
+        (G2, ("170",), "", "2024-06-30 18:29:59"),
+    ]
+
+
+def test_prospect_id_only_sheet_with_codes_option(write_csv: Callable[..., Path]) -> None:
+    got = requests(write_csv(f"ProspectId\n{G1}\n{G2}\n"), codes=("163",))
+    assert [r.body() for r in got] == [
+        {"ProspectId": G1, "ActivityEventList": ["163"]},
+        {"ProspectId": G2, "ActivityEventList": ["163"]},
+    ]
+
+
+def test_body_is_the_api_shape(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(
+        "ProspectId,Codes,FromDate,ToDate,StatusWebhookURL\n"
+        f"{G1},166 163,2018-04-30 18:30:00,2018-06-20 18:29:59,https://myurl\n"
+    )
+    [request] = requests(path)
+    assert json.loads(request.body_json()) == {
+        "ProspectId": G1,
+        "ActivityEventList": ["163", "166"],
+        "FromDate": "2018-04-30 18:30:00",
+        "ToDate": "2018-06-20 18:29:59",
+        "StatusWebhookURL": "https://myurl",
+    }
+
+
+def test_max_codes_splits_and_keeps_contributing_rows(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(f"ProspectId,Codes\n{G1},1 2 3\n{G1},4\n{G1},5\n")
+    got = requests(path, max_codes_per_request=2)
+    assert [(r.codes, r.source_rows) for r in got] == [
+        (("1", "2"), (2,)),
+        (("3", "4"), (2, 3)),
+        (("5",), (4,)),
+    ]
+
+
+def test_invalid_rows_keep_row_numbers_and_reasons_and_are_never_requests(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv(
+        "ProspectId,Codes,FromDate,ToDate,Webhook\n"
+        f"{G1},163,,,\n"
+        "abc,163,,,\n"
+        f"{G2},x1,,,\n"
+        f"{G3},163,2024-05-01,2024-04-01,\n"
+        f"{G3},163,31/12/2024,,\n"
+        f"{G3},163,,,ftp://nope\n"
+        ",163,,,\n"
+        "\n"
+        f"{G3},,,,\n"
+        f"{G3},163,,,,surplus\n"
+    )
+    plan = build_plan(path, PlanOptions())
+    assert [r.prospect_id for r in plan.requests()] == [G1]
+    reasons = {row.row: row.reason for row in plan.invalid}
+    assert reasons[3] == "ProspectId 'abc' is not a GUID"
+    assert "activity code 'x1'" in reasons[4]
+    assert "after ToDate" in reasons[5]
+    assert "FromDate '31/12/2024' is not a date" in reasons[6]
+    assert "StatusWebhookURL 'ftp://nope'" in reasons[7]
+    assert reasons[8] == "ProspectId is empty"
+    assert "no activity codes" in reasons[10]
+    assert "more non-empty cell" in reasons[11]
+    assert plan.blank_rows == 1
+    assert plan.rows_read == 10
+
+
+def test_excel_errors_and_formulas_name_the_cell(write_xlsx: Callable[..., Path]) -> None:
+    path = write_xlsx([["ProspectId", "Codes"], ["#N/A", 163], [G1, "#DIV/0!"], [G2, "=1+1"]])
+    plan = build_plan(path, PlanOptions())
+    reasons = {row.row: row.reason for row in plan.invalid}
+    assert "Excel error #N/A" in reasons[2]
+    assert "Excel error #DIV/0!" in reasons[3]
+    assert "no activity codes" in reasons[4]  # a formula without a cached value reads as empty
+
+
+def test_excel_dates_follow_the_date_rules(write_xlsx: Callable[..., Path]) -> None:
+    import datetime as dt
+
+    path = write_xlsx(
+        [
+            ["ProspectId", "Codes", "From", "To"],
+            [G1, 163, dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 31)],
+        ],
+        formats={"C2": "yyyy-mm-dd", "D2": "yyyy-mm-dd"},
+    )
+    [request] = requests(path)
+    assert (request.from_date, request.to_date) == ("2024-01-01 00:00:00", "2024-01-31 23:59:59")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"from_date": "2024-05-01", "to_date": "2024-04-01"}, "after --to"),
+        ({"from_date": "01/05/2024"}, "--from"),
+        ({"tz": "Mars/Olympus"}, "IANA time zone"),
+        ({"webhook": "nope"}, "--webhook"),
+        ({"max_codes_per_request": 0}, "at least 1"),
+    ],
+)
+def test_bad_options_are_option_errors(
+    write_csv: Callable[..., Path], options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(OptionError, match=message):
+        build_plan(write_csv(f"ProspectId\n{G1}\n"), PlanOptions(**options))  # type: ignore[arg-type]
+
+
+def test_summary_counts_codes_dates_and_undated(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(
+        "ProspectId,Codes,FromDate,ToDate\n"
+        f"{G1},163,2024-01-01,2024-01-31\n"
+        f"{G2},163 166,,\n"
+        f"{G3},166,2023-06-01,\n"
+        "bad,1,,\n"
+    )
+    summary = summarise(build_plan(path, PlanOptions()), RateLimit.parse("5/1s"))
+    assert summary.requests == 3
+    assert summary.leads == 3
+    assert summary.invalid_rows == 1
+    assert dict(summary.tally.code_counts) == {"163": 2, "166": 2}
+    assert summary.tally.without_dates == 1
+    assert summary.tally.earliest_from == "2023-06-01 00:00:00"
+    assert summary.tally.latest_to == "2024-01-31 23:59:59"
+    assert summary.eta_seconds == pytest.approx(0.6)
+    assert summary.invalid_groups[0].kind == "ProspectId is not a GUID"
+    assert summary.invalid_groups[0].first_rows == (5,)
+
+
+@pytest.mark.parametrize(
+    ("text", "calls", "period"),
+    [
+        ("25/5s", 25, 5.0),
+        ("5/1s", 5, 1.0),
+        ("10/5", 10, 5.0),
+        ("Lite", 2, 5.0),
+        ("pro", 5, 5.0),
+        ("standard", 15, 5.0),
+        ("enterprise", 25, 5.0),
+        ("off", 0, 1.0),
+    ],
+)
+def test_rate_parsing(text: str, calls: int, period: float) -> None:
+    rate = RateLimit.parse(text)
+    assert (rate.calls, rate.period) == (calls, period)
+
+
+@pytest.mark.parametrize("text", ["fast", "0/5s", "25/0s", "25 per 5"])
+def test_bad_rates(text: str) -> None:
+    with pytest.raises(OptionError):
+        RateLimit.parse(text)

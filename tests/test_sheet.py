@@ -1,0 +1,123 @@
+"""file → rows: the loader, through real files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bulk_delete.errors import InputError
+from bulk_delete.sheet import RawRow, open_sheet
+
+G1 = "3aee22bd-8419-422a-8242-c510df9af021"
+
+
+def rows_of(path: Path, sheet: str | None = None) -> list[RawRow | None]:
+    with open_sheet(path, sheet=sheet) as opened:
+        return list(opened)
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_delimiter_is_sniffed(write_csv: Callable[..., Path], sep: str) -> None:
+    path = write_csv(f"ProspectId{sep}Codes\n{G1}{sep}163\n")
+    with open_sheet(path) as opened:
+        assert opened.info.delimiter == sep
+        assert [r.cells[:2] for r in opened if r] == [(G1, "163")]
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["ProspectId", "prospect_id", "Prospect ID", "LEAD-ID", "LeadId", " lead id "],
+)
+def test_prospect_id_aliases(write_csv: Callable[..., Path], header: str) -> None:
+    [row] = rows_of(
+        write_csv(f"{header},Activity Codes,Start Date,End_Date,Webhook\n{G1},163,a,b,c\n")
+    )
+    assert row is not None
+    assert row.cells == (G1, "163", "a", "b", "c")
+
+
+def test_utf8_bom_is_invisible(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(f"\ufeffProspectId,Codes\n{G1},163\n")
+    [row] = rows_of(path)
+    assert row is not None
+    assert row.cells[0] == G1
+
+
+def test_non_utf8_falls_back_to_cp1252_with_a_warning(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(f"ProspectId,Codes,Note\n{G1},163,Café Müller\n", encoding="cp1252")
+    with open_sheet(path) as opened:
+        assert opened.info.encoding == "cp1252"
+        assert "not UTF-8" in opened.info.warnings[0]
+        assert len([r for r in opened if r]) == 1
+
+
+def test_row_numbers_are_as_excel_shows_them(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(f'\nProspectId,Codes\n{G1},163\n\n,\n{G1},"163,\n166"\n{G1},170\n')
+    rows = rows_of(path)
+    # header is row 2 (a blank line above it); blank lines are rows too, as in Excel
+    assert [r.row if r else None for r in rows] == [3, None, None, 6, 7]
+
+
+def test_extra_cells_are_counted_not_fatal(write_csv: Callable[..., Path]) -> None:
+    rows = rows_of(write_csv(f"ProspectId,Codes\n{G1},163,x,y\n{G1},163,,\n"))
+    assert [r.extra_cells for r in rows if r] == [2, 0]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"\n\n  \n", "no header row"),
+        (b"Name,Codes\nx,1\n", "no ProspectId column"),
+        (b"\x00\x01\x02binary\xff" * 20, "not a text file"),
+        (b"PK\x03\x04rest-of-a-zip", "Excel workbook named like a CSV"),
+        (b"ProspectId,LeadId\n", "two columns mean ProspectId"),
+    ],
+)
+def test_bad_csv_files(
+    write_csv: Callable[..., Path], tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        rows_of(path)
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        rows_of(tmp_path / "nope.csv")
+
+
+def test_xlsx_first_sheet_by_default_and_by_name(write_xlsx: Callable[..., Path]) -> None:
+    path = write_xlsx([["ProspectId", "Codes"], [G1, 163]], extra_sheets=["Other"])
+    assert [r.cells[:2] for r in rows_of(path) if r] == [(G1, 163)]
+    assert [r.cells[:2] for r in rows_of(path, sheet="leads") if r] == [(G1, 163)]
+    with pytest.raises(InputError, match=r"no sheet named 'Nope'.*'Leads', 'Other'"):
+        rows_of(path, sheet="Nope")
+
+
+def test_xlsx_that_is_not_a_zip(tmp_path: Path) -> None:
+    path = tmp_path / "fake.xlsx"
+    path.write_text("ProspectId,Codes\n")
+    with pytest.raises(InputError, match="not a valid Excel workbook"):
+        rows_of(path)
+
+
+def test_xlsx_cells_keep_types_errors_and_row_numbers(write_xlsx: Callable[..., Path]) -> None:
+    path = write_xlsx(
+        [
+            [],
+            ["ProspectId", "Codes", "FromDate", "ToDate"],
+            [G1, 163.0, dt.datetime(2024, 1, 2, 3, 4, 5), dt.datetime(2024, 1, 31)],
+            ["#N/A", "=1+1", None, None],
+        ],
+        formats={"D3": "yyyy-mm-dd"},
+    )
+    rows = [r for r in rows_of(path) if r]
+    assert rows[0].row == 3
+    assert rows[0].cells[:4] == (G1, 163.0, dt.datetime(2024, 1, 2, 3, 4, 5), dt.date(2024, 1, 31))
+    assert rows[1].row == 4
+    assert rows[1].cells[0] == "#N/A"

@@ -155,6 +155,105 @@ def plan(
     click.echo(preview(config))
 
 
+@cli.command()
+@click.option(
+    "--port",
+    type=int,
+    default=8765,
+    show_default=True,
+    help="Port on 127.0.0.1; 0 picks a free one.",
+)
+@click.option(
+    "--port-file", type=click.Path(path_type=Path), help="Write the bound port here (for scripts)."
+)
+@click.option(
+    "--rate", default="25/5s", show_default=True, help="Strict sliding window: N/Ws or a plan name."
+)
+@click.option("--access-key", default=None, help="Accepted access key (default: the demo key).")
+@click.option("--secret-key", default=None, help="Accepted secret key (default: the demo key).")
+@click.option(
+    "--latency", type=float, default=0.0, show_default=True, help="Median seconds per answer."
+)
+@click.option(
+    "--jitter", type=float, default=0.0, show_default=True, help="± seconds around --latency."
+)
+@click.option(
+    "--transient-rate", type=float, default=0.0, help="Share of calls answered 500, non-MX."
+)
+@click.option("--html-rate", type=float, default=0.0, help="Share of calls answered 502 with HTML.")
+@click.option(
+    "--drop-rate", type=float, default=0.0, help="Share of connections dropped unanswered."
+)
+@click.option(
+    "--slow-rate", type=float, default=0.0, help="Share of calls answered after --slow-seconds."
+)
+@click.option("--slow-seconds", type=float, default=30.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for faults and latency.")
+@click.option(
+    "--system-codes",
+    default="1-30",
+    show_default=True,
+    help="Codes refused as system activities (e.g. 1-30,99).",
+)
+@click.option(
+    "--leads",
+    "leads_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="File of ProspectIds (one per line); others get an MX error.",
+)
+@click.option(
+    "--webhook-delay",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds before a queued delete is processed and its StatusWebhookURL posted.",
+)
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path),
+    help="Append each queued delete as a JSON line.",
+)
+def emulator(
+    port: int,
+    port_file: Path | None,
+    rate: str,
+    access_key: str | None,
+    secret_key: str | None,
+    system_codes: str,
+    leads_file: Path | None,
+    log_path: Path | None,
+    **knobs: Any,
+) -> None:
+    """Run the local LeadSquared emulator on 127.0.0.1 until Ctrl-C.
+
+    Point the job at it with LSQ_HOST=http://127.0.0.1:PORT and the demo keys (see the README).
+    """
+    import asyncio
+
+    from .emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, parse_code_ranges, serve
+
+    leads = None
+    if leads_file is not None:
+        leads = frozenset(
+            line.strip().lower() for line in leads_file.read_text().splitlines() if line.strip()
+        )
+    config = EmulatorConfig(
+        access_key=access_key or DEMO_ACCESS_KEY,
+        secret_key=secret_key or DEMO_SECRET_KEY,
+        rate=RateLimit.parse(rate),
+        system_codes=parse_code_ranges(system_codes),
+        leads=leads,
+        log_path=log_path,
+        **knobs,
+    )
+    asyncio.run(
+        serve(
+            config, port=port, port_file=port_file, announce=lambda line: click.echo(line, err=True)
+        )
+    )
+
+
 def main() -> None:
     cli(prog_name="bulk-delete")
 

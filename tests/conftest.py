@@ -51,3 +51,26 @@ def write_xlsx(tmp_path: Path) -> Callable[..., Path]:
 
 def utc(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+
+
+@pytest.fixture
+async def emulator() -> Any:
+    """A factory: ``emu = await emulator(rate=..., latency=...)`` → a running Emulator
+    on a free loopback port, stopped at teardown."""
+    from bulk_delete.config import RateLimit
+    from bulk_delete.emulator import Emulator, EmulatorConfig
+
+    started: list[Emulator] = []
+
+    async def start(
+        *, clock: Callable[[], float] | None = None, rate: str = "25/5s", **knobs: Any
+    ) -> Emulator:
+        config = EmulatorConfig(rate=RateLimit.parse(rate), **knobs)
+        emu = Emulator(config, clock=clock) if clock else Emulator(config)
+        await emu.start()
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        await emu.stop()

@@ -1,0 +1,518 @@
+"""A local LeadSquared stand-in (aiohttp.web) for the demo, the tests and the benchmarks.
+
+It behaves like LeadSquared as documented, including the unpleasant parts: a strict
+per-account sliding window in which rejected calls count too, 401 for wrong keys, 400 for
+bodies not per spec, 500 with an ``MX…`` ExceptionType for application errors, and — when
+asked — transient 500s, HTML 502s from a "proxy", dropped connections and slow answers.
+
+Order of checks for every call: path (404) → keys (401) → rate window (429) → faults →
+latency → body (400) → application rules (500 MX) → 200 "queued".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import random
+import re
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+from .config import RateLimit
+
+DEMO_ACCESS_KEY = "u$demo-access-key"
+DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulator's demo key
+
+DELETE_PATH = "/v2/ProspectActivity.svc/DeleteActivities"
+SETTING_PATH = "/v2/ProspectActivity.svc/CustomActivity/GetActivitySetting"
+RETRIEVE_PATH = "/v2/ProspectActivity.svc/Retrieve"
+STATS_PATH = "/__emulator/stats"
+
+QUEUED_MESSAGE = "Your request for delete activities has been queued."
+# LeadSquared's system activities (page visits, emails, …) cannot be deleted through the API.
+DEFAULT_SYSTEM_CODES = frozenset(str(code) for code in range(1, 31))
+CUSTOM_ACTIVITY_NAMES = (
+    "Webinar Attended",
+    "Demo Booked",
+    "Payment Reminder",
+    "Course Enquiry",
+    "Site Visit",
+    "Document Uploaded",
+    "Callback Requested",
+    "Loan Application",
+)
+CUSTOM_CODES = range(150, 300)
+
+_GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_API_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_API_DATE = "%Y-%m-%d %H:%M:%S"
+
+
+DEFAULT_EMULATOR_RATE = RateLimit(calls=25, period=5.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmulatorConfig:
+    access_key: str = field(default=DEMO_ACCESS_KEY, repr=False)
+    secret_key: str = field(default=DEMO_SECRET_KEY, repr=False)
+    rate: RateLimit = DEFAULT_EMULATOR_RATE
+    latency: float = 0.0  # median seconds before answering
+    jitter: float = 0.0  # latency is uniform in [latency - jitter, latency + jitter]
+    transient_rate: float = 0.0  # 500 with a non-MX (system) exception
+    html_rate: float = 0.0  # 502 with an HTML body, as from a proxy
+    drop_rate: float = 0.0  # connection closed without an answer
+    slow_rate: float = 0.0  # answer only after slow_seconds
+    slow_seconds: float = 30.0
+    seed: int = 0
+    system_codes: frozenset[str] = DEFAULT_SYSTEM_CODES
+    leads: frozenset[str] | None = None  # when set, other leads are an MX error
+    webhook_delay: float = 1.0
+    log_path: Path | None = None
+    max_body_bytes: int = 1 << 20
+
+
+def parse_code_ranges(text: str) -> frozenset[str]:
+    """``1-30,99`` → {"1", …, "30", "99"}."""
+    from .errors import OptionError
+
+    codes: set[str] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise OptionError(f"--system-codes: {part!r} is not a code or a range like 1-30")
+        codes.update(str(code) for code in range(int(low), int(high or low) + 1))
+    return frozenset(codes)
+
+
+def error_body(exception_type: str, message: str) -> dict[str, str]:
+    return {"Status": "Error", "ExceptionType": exception_type, "ExceptionMessage": message}
+
+
+def _error(status: int, exception_type: str, message: str) -> web.Response:
+    return web.json_response(error_body(exception_type, message), status=status)
+
+
+class SlidingWindow:
+    """At most ``calls`` arrivals in any ``period``-second window, per key; every arrival
+    counts, rejected ones too — so a client that keeps hammering stays locked out."""
+
+    def __init__(self, rate: RateLimit, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.clock = clock
+        self._arrivals: dict[str, deque[float]] = {}
+        self.max_in_window = 0
+
+    def admit(self, key: str) -> bool:
+        if self.rate.unlimited:
+            return True
+        now = self.clock()
+        arrivals = self._arrivals.setdefault(key, deque())
+        while arrivals and arrivals[0] <= now - self.rate.period:
+            arrivals.popleft()
+        arrivals.append(now)
+        self.max_in_window = max(self.max_in_window, len(arrivals))
+        return len(arrivals) <= self.rate.calls
+
+
+class Emulator:
+    """The app and what it saw. ``records`` holds every accepted (queued) delete."""
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.window = SlidingWindow(self.config.rate, clock)
+        self.records: list[dict[str, Any]] = []
+        self.webhook_posts: list[dict[str, Any]] = []
+        self.outcomes: Counter[str] = Counter()
+        self.calls = 0
+        self._rng = random.Random(self.config.seed)
+        self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
+        self._log: IO[str] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self.app = web.Application(
+            client_max_size=self.config.max_body_bytes,
+            middlewares=[self._middleware],
+        )
+        self.app.router.add_post(DELETE_PATH, self._delete)
+        self.app.router.add_get(SETTING_PATH, self._setting)
+        self.app.router.add_post(RETRIEVE_PATH, self._retrieve)
+        self.app.router.add_get(STATS_PATH, self._stats)
+        self.app.on_shutdown.append(self._shutdown)
+
+    # ------------------------------------------------------------ life cycle
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self.config.log_path is not None:
+            self._log = self.config.log_path.open("a", encoding="utf-8")
+        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        bound = server.sockets[0].getsockname()  # type: ignore[attr-defined]
+        self.url = f"http://{bound[0]}:{bound[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _shutdown(self, app: web.Application) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._session is not None:
+            await self._session.close()
+        if self._log is not None:
+            self._log.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "outcomes": dict(self.outcomes),
+            "max_calls_in_window": self.window.max_in_window,
+            "rate": {"calls": self.config.rate.calls, "period": self.config.rate.period},
+            "webhook_posts": len(self.webhook_posts),
+        }
+
+    # ------------------------------------------------------------ the gate every call passes
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == STATS_PATH:
+            return await handler(request)  # type: ignore[no-any-return]
+        self.calls += 1
+        if request.match_info.http_exception is not None:
+            self.outcomes["not_found"] += 1
+            return _error(404, "MXAPINotFoundException", f"API {request.path} not found")
+        key = self._authenticated(request)
+        if key is None:
+            self.outcomes["unauthorized"] += 1
+            return _error(
+                401,
+                "MXUnAuthorizedAccessException",
+                "Unauthorized access. Invalid AccessKey or SecretKey.",
+            )
+        if not self.window.admit(key):
+            self.outcomes["rate_limited"] += 1
+            rate = self.config.rate
+            return _error(
+                429,
+                "MXAPIRateLimitExceededException",
+                f"API calls exceeded the limit of {rate.calls} in {rate.period:g} second(s)",
+            )
+        fault = self._fault()
+        if fault == "dropped":
+            self.outcomes["dropped"] += 1
+            if request.transport is not None:
+                request.transport.abort()  # the client sees the connection reset, no answer
+            return web.Response(status=500)
+        await asyncio.sleep(self._latency() + (self.config.slow_seconds if fault == "slow" else 0))
+        if fault == "html":
+            self.outcomes["html_502"] += 1
+            return web.Response(
+                status=502,
+                content_type="text/html",
+                text="<html><head><title>502 Bad Gateway</title></head>"
+                "<body><center><h1>502 Bad Gateway</h1></center></body></html>",
+            )
+        if fault == "transient":
+            self.outcomes["transient_500"] += 1
+            return _error(
+                500, "System.Data.SqlClient.SqlException", "Unable to connect to DB. Try again."
+            )
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except web.HTTPRequestEntityTooLarge:
+            self.outcomes["bad_request"] += 1
+            return _error(413, "MXRequestTooLargeException", "The request body is too large")
+
+    def _authenticated(self, request: web.Request) -> str | None:
+        access = request.headers.get("x-LSQ-AccessKey") or request.query.get("accessKey")
+        secret = request.headers.get("x-LSQ-SecretKey") or request.query.get("secretKey")
+        if access == self.config.access_key and secret == self.config.secret_key:
+            return access
+        return None
+
+    def _fault(self) -> str:
+        draw = self._rng.random()
+        config = self.config
+        for name, share in (
+            ("dropped", config.drop_rate),
+            ("html", config.html_rate),
+            ("transient", config.transient_rate),
+            ("slow", config.slow_rate),
+        ):
+            if draw < share:
+                return name
+            draw -= share
+        return ""
+
+    def _latency(self) -> float:
+        if self.config.latency <= 0 and self.config.jitter <= 0:
+            return 0.0
+        spread = self._rng.uniform(-self.config.jitter, self.config.jitter)
+        return max(0.0, self.config.latency + spread)
+
+    # ------------------------------------------------------------ DeleteActivities
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        body, problem = await _json_object(request)
+        if problem:
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem)
+        problem = _delete_body_problem(body)
+        if problem:
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem)
+        lead = str(body["ProspectId"]).lower()
+        codes = [str(code) for code in body["ActivityEventList"]]
+        system = sorted(set(codes) & self.config.system_codes, key=int)
+        if system:
+            self.outcomes["app_error"] += 1
+            return _error(
+                500,
+                "MXInvalidActivityEventException",
+                f"Activity event(s) {', '.join(system)} are system activities "
+                "and cannot be deleted",
+            )
+        from_date, to_date = body.get("FromDate") or "", body.get("ToDate") or ""
+        if from_date and to_date and from_date > to_date:
+            self.outcomes["app_error"] += 1
+            return _error(500, "MXInvalidDateRangeException", "FromDate cannot be after ToDate")
+        if self.config.leads is not None and lead not in self.config.leads:
+            self.outcomes["app_error"] += 1
+            return _error(500, "MXLeadNotFoundException", f"Lead {lead} does not exist")
+        record = {
+            "RequestId": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+            "ProspectId": lead,
+            "ActivityEventList": codes,
+            "FromDate": from_date,
+            "ToDate": to_date,
+            "StatusWebhookURL": body.get("StatusWebhookURL") or "",
+            "ReceivedOn": dt.datetime.now(dt.UTC).strftime(_API_DATE),
+        }
+        self.records.append(record)
+        self.outcomes["queued"] += 1
+        if self._log is not None:
+            self._log.write(json.dumps(record) + "\n")
+            self._log.flush()
+        self._spawn(self._process(record))
+        return web.json_response({"Status": "Success", "Message": {"Message": QUEUED_MESSAGE}})
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, record: dict[str, Any]) -> None:
+        """After a delay the queued delete "runs": the activities go, the webhook is told."""
+        await asyncio.sleep(self.config.webhook_delay)
+        lead = record["ProspectId"]
+        removed = [
+            activity
+            for activity in _activities(lead, self._tombstones.get(lead, []))
+            if _matches(
+                activity,
+                frozenset(record["ActivityEventList"]),
+                record["FromDate"],
+                record["ToDate"],
+            )
+        ]
+        self._tombstones.setdefault(lead, []).append(
+            (frozenset(record["ActivityEventList"]), record["FromDate"], record["ToDate"])
+        )
+        url = record["StatusWebhookURL"]
+        if not url:
+            return
+        document = {
+            "RequestId": record["RequestId"],
+            "ProspectId": lead,
+            "ActivityEventList": record["ActivityEventList"],
+            "FromDate": record["FromDate"],
+            "ToDate": record["ToDate"],
+            "Status": "Completed",
+            "DeletedCount": len(removed),
+            "CompletedOn": dt.datetime.now(dt.UTC).strftime(_API_DATE),
+        }
+        self.webhook_posts.append(document)
+        if self._session is None:
+            self._session = ClientSession(timeout=ClientTimeout(total=10))
+        with contextlib.suppress(Exception):  # a dead webhook must not hurt the emulator
+            async with self._session.post(url, json=document) as response:
+                await response.read()
+
+    # ------------------------------------------------------------ preview endpoints
+
+    async def _setting(self, request: web.Request) -> web.Response:
+        code = request.query.get("code", "").strip()
+        if not code.isdigit() or int(code) not in CUSTOM_CODES:
+            kind = "system activity" if code in self.config.system_codes else "activity event"
+            self.outcomes["app_error"] += 1
+            return _error(
+                500, "MXInvalidActivityEventException", f"No custom {kind} with code {code!r}"
+            )
+        self.outcomes["setting"] += 1
+        name = CUSTOM_ACTIVITY_NAMES[int(code) % len(CUSTOM_ACTIVITY_NAMES)]
+        return web.json_response(
+            {
+                "ActivityEvent": int(code),
+                "Name": name.lower().replace(" ", "_"),
+                "DisplayName": name,
+                "Fields": [
+                    {"SchemaName": "mx_Custom_1", "DisplayName": "Notes", "DataType": "String"}
+                ],
+            }
+        )
+
+    async def _retrieve(self, request: web.Request) -> web.Response:
+        lead = request.query.get("leadId", "").strip().lower()
+        body, problem = await _json_object(request)
+        if problem or not _GUID_RE.fullmatch(lead):
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem or "leadId is not a GUID")
+        parameter = body.get("Parameter") or {}
+        wanted = parameter.get("ActivityEvent")
+        paging = body.get("Paging") or {}
+        try:
+            offset, count = int(paging.get("Offset", 0)), int(paging.get("RowCount", 10))
+        except (TypeError, ValueError):
+            return _error(400, "MXInvalidRequestBodyException", "Paging must hold numbers")
+        activities = [
+            a
+            for a in _activities(lead, self._tombstones.get(lead, []))
+            if wanted is None or str(a["EventCode"]) == str(wanted)
+        ]
+        self.outcomes["retrieve"] += 1
+        return web.json_response(
+            {
+                "RecordCount": len(activities),
+                "ProspectActivities": activities[offset : offset + count],
+            }
+        )
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+
+async def _json_object(request: web.Request) -> tuple[dict[str, Any], str]:
+    if request.content_type != "application/json":
+        return {}, "Content-Type must be application/json"
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}, "The request body is not valid JSON"
+    if not isinstance(body, dict):
+        return {}, "The request body must be a JSON object"
+    return body, ""
+
+
+def _delete_body_problem(body: dict[str, Any]) -> str:
+    lead = body.get("ProspectId")
+    if not isinstance(lead, str) or not lead:
+        return "ProspectId is mandatory"
+    if not _GUID_RE.fullmatch(lead):
+        return f"ProspectId {lead!r} is not a valid Guid"
+    codes = body.get("ActivityEventList")
+    if not isinstance(codes, list) or not codes:
+        return "ActivityEventList is mandatory and must be a non-empty list"
+    for code in codes:
+        if isinstance(code, bool) or not str(code).isdigit():
+            return f"ActivityEventList holds {code!r}, which is not an activity code"
+    for name in ("FromDate", "ToDate"):
+        value = body.get(name)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or not _API_DATE_RE.fullmatch(value):
+            return f"{name} must be in the format YYYY-MM-DD HH:MM:SS"
+        try:
+            dt.datetime.strptime(value, _API_DATE)
+        except ValueError:
+            return f"{name} {value!r} is not a valid date"
+    webhook = body.get("StatusWebhookURL")
+    if webhook not in (None, "") and not isinstance(webhook, str):
+        return "StatusWebhookURL must be a string"
+    return ""
+
+
+def _activities(
+    lead: str, tombstones: list[tuple[frozenset[str], str, str]]
+) -> list[dict[str, Any]]:
+    """The lead's activities: derived from its id, so every run sees the same ones."""
+    seed = int(hashlib.sha256(lead.encode()).hexdigest()[:16], 16)
+    rng = random.Random(seed)
+    start = dt.datetime(2024, 1, 1)
+    found = []
+    for index in range(rng.randint(2, 12)):
+        code = rng.choice([*list(range(150, 160)), 201, 202, 203, 204])
+        created = (start + dt.timedelta(minutes=rng.randint(0, 800_000))).strftime(_API_DATE)
+        activity = {
+            "Id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "EventCode": code,
+            "EventName": CUSTOM_ACTIVITY_NAMES[code % len(CUSTOM_ACTIVITY_NAMES)],
+            "CreatedOn": created,
+            "Index": index,
+        }
+        if not any(_matches(activity, codes, f, t) for codes, f, t in tombstones):
+            found.append(activity)
+    return found
+
+
+def _matches(activity: dict[str, Any], codes: frozenset[str], from_date: str, to_date: str) -> bool:
+    created = activity["CreatedOn"]
+    return (
+        str(activity["EventCode"]) in codes
+        and (not from_date or created >= from_date)
+        and (not to_date or created <= to_date)
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_emulator(
+    config: EmulatorConfig | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    port: int = 0,
+) -> AsyncIterator[Emulator]:
+    """An emulator on 127.0.0.1 for the duration of the block; ``.url`` is its base URL."""
+    emulator = Emulator(config, clock=clock)
+    await emulator.start(port=port)
+    try:
+        yield emulator
+    finally:
+        await emulator.stop()
+
+
+async def serve(
+    config: EmulatorConfig, *, port: int, port_file: Path | None, announce: Callable[[str], None]
+) -> None:
+    """Run until SIGINT/SIGTERM (the ``bulk-delete emulator`` command)."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_emulator(config, port=port) as emulator:
+        if port_file is not None:
+            # one tiny write at start-up, before any call is served
+            port_file.write_text(emulator.url.rsplit(":", 1)[1] + "\n")  # noqa: ASYNC240
+        announce(f"LeadSquared emulator listening on {emulator.url} (rate {config.rate})")
+        await stop.wait()
+        announce(f"emulator stopped: {json.dumps(emulator.stats())}")

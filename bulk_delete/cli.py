@@ -11,8 +11,19 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_PLAN, DEFAULT_TZ, RateLimit, parse_codes
-from .errors import EXIT_CODES_HELP, BulkDeleteError, exit_code_for
+from .config import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_CODES_PER_REQUEST,
+    DEFAULT_PLAN,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TZ,
+    ENV_HOST,
+    Credentials,
+    RateLimit,
+    normalise_host,
+    parse_codes,
+)
+from .errors import EXIT_CODES_HELP, BulkDeleteError, NotConfirmed, exit_code_for
 from .plan import PlanOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,6 +164,186 @@ def plan(
         check_codes=check_codes,
     )
     click.echo(preview(config))
+
+
+def send_options(command: F) -> F:
+    """Options of every command that sends: run and job."""
+    decorators = [
+        click.option(
+            "--yes", is_flag=True, help="Send without asking (for scripts and schedulers)."
+        ),
+        click.option("--dry-run", is_flag=True, help="Only plan: exactly `bulk-delete plan`."),
+        click.option("--quiet", is_flag=True, help="No progress display."),
+        click.option(
+            "--summary-json",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Write counts, achieved rate, exit code, checkpoint and times as JSON.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def make_confirm(yes: bool) -> Callable[[str], bool]:
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise NotConfirmed(
+                "nothing sent: no terminal to confirm on; pass --yes to send without asking"
+            )
+        return click.confirm(question, default=False, err=True)
+
+    return confirm
+
+
+@cli.command()
+@plan_options
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="SQLite file holding the plan and every outcome; rerun with the same file to resume.",
+)
+@click.option(
+    "--host",
+    envvar=ENV_HOST,
+    help="API base URL, e.g. https://api-in21.leadsquared.com [env LSQ_HOST].",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=256),
+    help="Calls in flight at most (default: enough that the rate limit is the bottleneck).",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ATTEMPTS,
+    show_default=True,
+    help="Sends per request on transient failures (429s do not count).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds per call.",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["header", "query"]),
+    default="header",
+    show_default=True,
+    help="Send the keys as x-LSQ-* headers (recommended) or in the query string.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also resend requests that failed permanently (400, MX errors).",
+)
+@send_options
+def run(
+    input: Path,
+    checkpoint: Path,
+    host: str | None,
+    concurrency: int | None,
+    max_attempts: int,
+    timeout: float,
+    auth: str,
+    retry_failed: bool,
+    yes: bool,
+    dry_run: bool,
+    quiet: bool,
+    summary_json: Path | None,
+    rate: str,
+    **options: Any,
+) -> None:
+    """Plan INPUT, show the plan, confirm, and send the deletes.
+
+    Keys come from LSQ_ACCESS_KEY and LSQ_SECRET_KEY. The plan and every outcome are kept
+    in --checkpoint; running the same command again resumes where it stopped.
+    """
+    from .pipeline import PreviewConfig, RunConfig, preview
+
+    plan_opts = build_plan_options(**options)
+    limit = RateLimit.parse(rate)
+    if dry_run:
+        click.echo(preview(PreviewConfig(input=input, options=plan_opts, rate=limit)))
+        return
+    config = RunConfig(
+        input=input,
+        options=plan_opts,
+        checkpoint=checkpoint,
+        host=normalise_host(host or ""),
+        credentials=Credentials.from_env(),
+        rate=limit,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        auth="query" if auth == "query" else "header",
+        retry_failed=retry_failed,
+        summary_json=summary_json,
+    )
+    run_and_exit(config, yes=yes, quiet=quiet)
+
+
+def run_and_exit(config: Any, *, yes: bool, quiet: bool) -> None:
+    from .pipeline import run as run_pipeline
+    from .progress import ProgressDisplay
+
+    display = ProgressDisplay(quiet=quiet)
+    try:
+        result = run_pipeline(
+            config, confirm=make_confirm(yes), echo=click.echo, on_progress=display
+        )
+    finally:
+        display.close()
+    click.echo(result.text)
+    sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+def status(checkpoint: Path) -> None:
+    """Print the summary of a checkpoint: queued, failed (by reason), pending, invalid.
+
+    Exits 0 when every request is queued and no row was invalid, 1 otherwise.
+    """
+    from .pipeline import status as checkpoint_status
+
+    result = checkpoint_status(checkpoint)
+    click.echo(result.text)
+    sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Output file: .xlsx for a workbook, anything else for CSV.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    default="queued,failed,invalid,pending",
+    show_default=True,
+    help="Which outcomes to include, comma-separated.",
+)
+def export(checkpoint: Path, out: Path, statuses: str) -> None:
+    """Write one line per request and per invalid row, with its outcome."""
+    from .errors import OptionError
+    from .pipeline import EXPORT_STATUSES
+    from .pipeline import export as export_checkpoint
+
+    wanted = tuple(s.strip().lower() for s in statuses.split(",") if s.strip())
+    unknown = sorted(set(wanted) - set(EXPORT_STATUSES))
+    if unknown or not wanted:
+        raise OptionError(f"--status takes {', '.join(EXPORT_STATUSES)}; got {statuses!r}")
+    count = export_checkpoint(checkpoint, out, wanted)
+    click.echo(f"Wrote {count:,} line(s) to {out}")
 
 
 @cli.command()

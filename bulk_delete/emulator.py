@@ -28,17 +28,20 @@ from typing import IO, Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from .api import (
+    ACCESS_KEY_HEADER,
+    DELETE_PATH,
+    QUEUED_MESSAGE,
+    RETRIEVE_PATH,
+    SECRET_KEY_HEADER,
+    SETTING_PATH,
+)
 from .config import RateLimit
 
 DEMO_ACCESS_KEY = "u$demo-access-key"
 DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulator's demo key
 
-DELETE_PATH = "/v2/ProspectActivity.svc/DeleteActivities"
-SETTING_PATH = "/v2/ProspectActivity.svc/CustomActivity/GetActivitySetting"
-RETRIEVE_PATH = "/v2/ProspectActivity.svc/Retrieve"
 STATS_PATH = "/__emulator/stats"
-
-QUEUED_MESSAGE = "Your request for delete activities has been queued."
 # LeadSquared's system activities (page visits, emails, …) cannot be deleted through the API.
 DEFAULT_SYSTEM_CODES = frozenset(str(code) for code in range(1, 31))
 CUSTOM_ACTIVITY_NAMES = (
@@ -243,8 +246,8 @@ class Emulator:
             return _error(413, "MXRequestTooLargeException", "The request body is too large")
 
     def _authenticated(self, request: web.Request) -> str | None:
-        access = request.headers.get("x-LSQ-AccessKey") or request.query.get("accessKey")
-        secret = request.headers.get("x-LSQ-SecretKey") or request.query.get("secretKey")
+        access = request.headers.get(ACCESS_KEY_HEADER) or request.query.get("accessKey")
+        secret = request.headers.get(SECRET_KEY_HEADER) or request.query.get("secretKey")
         if access == self.config.access_key and secret == self.config.secret_key:
             return access
         return None

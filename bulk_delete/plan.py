@@ -339,6 +339,11 @@ def summarise(
     for request in tally.observe(plan.requests()):
         if sink is not None:
             sink(request)
+    return plan_summary(plan, tally, rate)
+
+
+def plan_summary(plan: Plan, tally: RequestTally, rate: RateLimit) -> PlanSummary:
+    """The summary of a plan whose requests ``tally`` has seen."""
     return PlanSummary(
         source=plan.source,
         rows_read=plan.rows_read,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .plan import PlanSummary
 
 MAX_CODES_LISTED = 12
@@ -77,3 +79,42 @@ def _span(summary: PlanSummary) -> str:
     if tally.open_end and tally.latest_to:
         end = f"{tally.latest_to} or open"
     return f"{start} → {end} UTC"
+
+
+def run_text(
+    facts: dict[str, Any], failures: list[tuple[str, int, bool]], *, title: str = "Run summary"
+) -> str:
+    """The end-of-run summary (and `status`): what was queued, what failed, where to look."""
+    run = facts["this_run"]
+    totals = facts["totals"]
+    lines = [f"{title} — checkpoint {facts['checkpoint']}"]
+    if run.get("calls"):
+        share = run.get("share_of_limit")
+        rate = f"{run['calls_per_second']:.2f} calls/s"
+        if share:
+            rate += f" = {share:.0%} of the limit {facts['rate_limit']}"
+        lines.append(
+            f"  this run       {run['calls']:,} call(s) in {duration(run['send_seconds'])}, "
+            f"{rate}; {run['rate_limited_429']:,} answered 429"
+        )
+    lines.append(
+        f"  queued         {totals['queued']:>9,} of {totals['requests']:,} request(s) "
+        "(LeadSquared queued the delete; it runs on their side)"
+    )
+    if totals["failed"]:
+        lines.append(
+            f"  failed         {totals['failed']:>9,}   ({totals['failed_transient']:,} transient: "
+            "a rerun retries them; --retry-failed resends the rest)"
+        )
+        for error, count, transient in failures:
+            kind = "transient" if transient else "permanent"
+            lines.append(f"  {count:>14,} × {error} [{kind}]")
+    if totals["pending"]:
+        lines.append(f"  pending        {totals['pending']:>9,}   (not sent yet: rerun to resume)")
+    if totals["invalid_rows"]:
+        lines.append(f"  invalid rows   {totals['invalid_rows']:>9,}   (never sent)")
+    if totals["rate_limited_429"] and not run.get("calls"):
+        lines.append(f"  429 answers    {totals['rate_limited_429']:>9,}")
+    checkpoint = facts["checkpoint"]
+    lines.append(f"  details        bulk-delete export {checkpoint} --out outcomes.csv")
+    return "\n".join(lines)

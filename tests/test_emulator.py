@@ -16,15 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bulk_delete.api import DELETE_PATH, QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH
 from bulk_delete.clock import ManualClock
-from bulk_delete.emulator import (
-    DELETE_PATH,
-    DEMO_ACCESS_KEY,
-    DEMO_SECRET_KEY,
-    QUEUED_MESSAGE,
-    RETRIEVE_PATH,
-    SETTING_PATH,
-)
+from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 HEADERS = {"x-LSQ-AccessKey": DEMO_ACCESS_KEY, "x-LSQ-SecretKey": DEMO_SECRET_KEY}

@@ -1,0 +1,408 @@
+"""plan → checkpoint: the plan persisted in SQLite, and every outcome written back to it.
+
+One file per run of a plan. The plan goes in first (requests, invalid rows, metadata with the
+input fingerprint) in one transaction; senders then stream pending requests out of it and
+each outcome is committed before it counts as done. WAL with synchronous=NORMAL keeps every
+committed outcome through a kill -9 (only a power cut can lose the last few), and a rerun
+picks up what is still pending.
+
+States of a request: pending → queued | failed. A failed request is *transient* when another
+run may well succeed (timeouts, 5xx, resets): a rerun sends those again, and ``--retry-failed``
+sends the permanent ones (400, MX errors) again too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointMismatch, InputError
+from .plan import Request
+from .rows import InvalidRow
+
+SCHEMA_VERSION = "1"
+BATCH = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    seq          INTEGER PRIMARY KEY,
+    prospect_id  TEXT NOT NULL,
+    codes        TEXT NOT NULL,
+    from_date    TEXT NOT NULL,
+    to_date      TEXT NOT NULL,
+    webhook      TEXT NOT NULL,
+    source_rows  TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending',
+    transient    INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0,
+    http_status  INTEGER,
+    error        TEXT NOT NULL DEFAULT '',
+    updated_at   TEXT NOT NULL DEFAULT ''
+);
+-- Only what is not queued yet: resume finds its work without scanning the queued half.
+CREATE INDEX IF NOT EXISTS requests_todo ON requests(seq) WHERE status != 'queued';
+CREATE TABLE IF NOT EXISTS invalid_rows (
+    row          INTEGER PRIMARY KEY,
+    reason       TEXT NOT NULL,
+    prospect_id  TEXT NOT NULL,
+    codes        TEXT NOT NULL,
+    from_date    TEXT NOT NULL,
+    to_date      TEXT NOT NULL,
+    webhook      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id           INTEGER PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    host         TEXT NOT NULL,
+    rate         TEXT NOT NULL,
+    calls        INTEGER NOT NULL DEFAULT 0,
+    queued       INTEGER NOT NULL DEFAULT 0,
+    failed       INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0,
+    send_seconds REAL NOT NULL DEFAULT 0,
+    result       TEXT NOT NULL DEFAULT 'running'
+);
+"""
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A request to send: its key in the checkpoint and the exact body."""
+
+    seq: int
+    body: str
+    prospect_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one request in this run, ready to be written back."""
+
+    seq: int
+    status: str  # queued | failed | pending
+    transient: bool
+    attempts: int
+    rate_limited: int
+    http_status: int | None
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Counts:
+    requests: int = 0
+    pending: int = 0
+    queued: int = 0
+    failed: int = 0
+    failed_transient: int = 0
+    invalid_rows: int = 0
+    leads: int = 0
+    rate_limited: int = 0
+
+    @property
+    def todo(self) -> int:
+        return self.pending + self.failed_transient
+
+
+class Checkpoint:
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: str | Path) -> Checkpoint:
+        path = Path(path)
+        if path.is_dir():
+            raise InputError(f"checkpoint {path} is a directory; give a file name like run.sqlite")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=5000")
+            connection.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise InputError(
+                f"checkpoint {path} is not a bulk-delete checkpoint ({error})"
+            ) from None
+        except OSError as error:
+            raise InputError(f"cannot create checkpoint {path}: {error.strerror}") from None
+        return cls(path, connection)
+
+    @classmethod
+    def open_existing(cls, path: str | Path) -> Checkpoint:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such checkpoint")
+        checkpoint = cls.open(path)
+        if not checkpoint.has_plan:
+            checkpoint.close()
+            raise InputError(f"{path}: the checkpoint holds no plan")
+        return checkpoint
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ metadata
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    @property
+    def has_plan(self) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM meta WHERE key = 'fingerprint'").fetchone() is not None
+        )
+
+    def check_input(self, *, input_path: Path, fingerprint: str, options: dict[str, Any]) -> None:
+        """Refuse to resume from another input or other plan options (exit 2)."""
+        meta = self.meta
+        if meta.get("fingerprint") == fingerprint:
+            return
+        recorded = json.loads(meta.get("options", "{}"))
+        changed = sorted(
+            key for key in set(recorded) | set(options) if recorded.get(key) != options.get(key)
+        )
+        what = f"other options ({', '.join(changed)})" if changed else "different file contents"
+        raise CheckpointMismatch(
+            f"checkpoint {self.path} was made from {meta.get('input')} and this run reads "
+            f"{input_path.resolve()} with {what}; use another --checkpoint for another input"
+        )
+
+    # ------------------------------------------------------------ the plan
+
+    def store_plan(
+        self,
+        requests: Iterable[Request],
+        invalid: Iterable[InvalidRow],
+        *,
+        input_path: Path,
+        fingerprint: str,
+        options: dict[str, Any],
+        extra: dict[str, str],
+    ) -> int:
+        """Persist the plan in one transaction: all of it, or (after a crash) none of it."""
+        stamp = now_text()
+        count = 0
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            batch: list[tuple[Any, ...]] = []
+            for request in requests:
+                count += 1
+                batch.append(
+                    (
+                        count,
+                        request.prospect_id,
+                        ";".join(request.codes),
+                        request.from_date,
+                        request.to_date,
+                        request.webhook,
+                        ";".join(map(str, request.source_rows)),
+                        request.body_json(),
+                        stamp,
+                    )
+                )
+                if len(batch) >= BATCH:
+                    self._insert_requests(batch)
+                    batch.clear()
+            self._insert_requests(batch)
+            db.executemany(
+                "INSERT INTO invalid_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (r.row, r.reason, r.prospect_id, r.codes, r.from_date, r.to_date, r.webhook)
+                    for r in invalid
+                ),
+            )
+            meta = {
+                **extra,
+                "schema": SCHEMA_VERSION,
+                "input": str(input_path.resolve()),
+                "options": json.dumps(options, sort_keys=True),
+                "created_at": stamp,
+                "requests": str(count),
+                "fingerprint": fingerprint,
+            }
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return count
+
+    def _insert_requests(self, batch: list[tuple[Any, ...]]) -> None:
+        self._db.executemany(
+            "INSERT INTO requests (seq, prospect_id, codes, from_date, to_date, webhook,"
+            " source_rows, body, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            batch,
+        )
+
+    # ------------------------------------------------------------ sending
+
+    def todo(self, *, retry_failed: bool = False, batch: int = BATCH) -> Iterator[Pending]:
+        """Requests still to send, in plan order, streamed in batches (never all in memory)."""
+        condition = (
+            "status != 'queued'" if retry_failed else "(status = 'pending' OR transient = 1)"
+        )
+        last = 0
+        while True:
+            rows = self._db.execute(
+                f"SELECT seq, body, prospect_id FROM requests INDEXED BY requests_todo "
+                f"WHERE status != 'queued' AND seq > ? AND {condition} ORDER BY seq LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for seq, body, prospect_id in rows:
+                yield Pending(seq, body, prospect_id)
+            last = rows[-1][0]
+
+    def todo_counts(self, *, retry_failed: bool = False) -> tuple[int, int]:
+        """(requests, distinct leads) still to send."""
+        condition = (
+            "status != 'queued'" if retry_failed else "(status = 'pending' OR transient = 1)"
+        )
+        row = self._db.execute(
+            f"SELECT COUNT(*), COUNT(DISTINCT prospect_id) FROM requests INDEXED BY requests_todo "
+            f"WHERE status != 'queued' AND {condition}"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def record(self, outcome: Outcome) -> None:
+        """Write one outcome and commit: once this returns, a kill -9 cannot lose it."""
+        self._db.execute(
+            "UPDATE requests SET status = ?, transient = ?, attempts = attempts + ?,"
+            " rate_limited = rate_limited + ?, http_status = COALESCE(?, http_status),"
+            " error = ?, updated_at = ? WHERE seq = ?",
+            (
+                outcome.status,
+                int(outcome.transient),
+                outcome.attempts,
+                outcome.rate_limited,
+                outcome.http_status,
+                outcome.error,
+                now_text(),
+                outcome.seq,
+            ),
+        )
+
+    def start_run(self, *, host: str, rate: str) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO runs (started_at, host, rate) VALUES (?, ?, ?)", (now_text(), host, rate)
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        calls: int,
+        queued: int,
+        failed: int,
+        rate_limited: int,
+        send_seconds: float,
+        result: str,
+    ) -> None:
+        self._db.execute(
+            "UPDATE runs SET finished_at = ?, calls = ?, queued = ?, failed = ?, rate_limited = ?,"
+            " send_seconds = ?, result = ? WHERE id = ?",
+            (now_text(), calls, queued, failed, rate_limited, send_seconds, result, run_id),
+        )
+
+    # ------------------------------------------------------------ reading back
+
+    def counts(self) -> Counts:
+        rows = self._db.execute(
+            "SELECT status, transient, COUNT(*), SUM(rate_limited) FROM requests"
+            " GROUP BY status, transient"
+        ).fetchall()
+        by: dict[tuple[str, int], int] = {}
+        limited = 0
+        for status, transient, count, rate_limited in rows:
+            by[(status, transient)] = count
+            limited += rate_limited or 0
+        failed_transient = by.get(("failed", 1), 0)
+        failed = failed_transient + by.get(("failed", 0), 0)
+        pending = sum(count for (status, _), count in by.items() if status == "pending")
+        queued = sum(count for (status, _), count in by.items() if status == "queued")
+        invalid = self._db.execute("SELECT COUNT(*) FROM invalid_rows").fetchone()[0]
+        meta = self.meta
+        return Counts(
+            requests=pending + queued + failed,
+            pending=pending,
+            queued=queued,
+            failed=failed,
+            failed_transient=failed_transient,
+            invalid_rows=int(invalid),
+            leads=int(meta.get("leads", "0")),
+            rate_limited=limited,
+        )
+
+    def failure_reasons(self, limit: int = 10) -> list[tuple[str, int, bool]]:
+        """(error, count, transient) for failed requests, most frequent first."""
+        rows = self._db.execute(
+            "SELECT error, COUNT(*), MAX(transient) FROM requests WHERE status = 'failed'"
+            " GROUP BY error ORDER BY COUNT(*) DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(str(error), int(count), bool(transient)) for error, count, transient in rows]
+
+    def runs(self) -> list[dict[str, Any]]:
+        cursor = self._db.execute("SELECT * FROM runs ORDER BY id")
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def export_rows(self, statuses: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows in the export's column order; ``invalid`` rows come from the invalid table."""
+        wanted = set(statuses)
+        request_statuses = sorted(wanted & {"queued", "failed", "pending"})
+        if request_statuses:
+            marks = ", ".join("?" * len(request_statuses))
+            cursor = self._db.execute(
+                "SELECT prospect_id, codes, from_date, to_date, webhook, status, attempts,"
+                " http_status, error, source_rows, updated_at FROM requests"
+                f" WHERE status IN ({marks}) ORDER BY seq",
+                request_statuses,
+            )
+            while rows := cursor.fetchmany(BATCH):
+                yield from rows
+        if "invalid" in wanted:
+            stamp = self.meta.get("created_at", "")
+            cursor = self._db.execute(
+                "SELECT prospect_id, codes, from_date, to_date, webhook, row, reason"
+                " FROM invalid_rows ORDER BY row"
+            )
+            while rows := cursor.fetchmany(BATCH):
+                for pid, codes, from_date, to_date, webhook, row, reason in rows:
+                    yield (
+                        pid,
+                        codes,
+                        from_date,
+                        to_date,
+                        webhook,
+                        "invalid",
+                        0,
+                        None,
+                        reason,
+                        str(row),
+                        stamp,
+                    )

@@ -1,0 +1,85 @@
+"""The LeadSquared HTTP client. It takes its aiohttp session from outside (so tests and the
+pool share one keep-alive session) and turns every call into an Answer. Keys go out as the
+``x-LSQ-*`` headers LeadSquared recommends, or — with ``auth="query"`` — in the query string
+as on the API page; either way no key reaches an Answer, a log line or an exception."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import aiohttp
+
+from .api import ACCESS_KEY_HEADER, DELETE_PATH, SECRET_KEY_HEADER, SETTING_PATH
+from .config import Credentials
+from .outcomes import Answer, classify, classify_exception, redact
+
+AuthMode = Literal["header", "query"]
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+class LeadSquaredClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        host: str,
+        credentials: Credentials,
+        *,
+        auth: AuthMode = "header",
+    ) -> None:
+        self._session = session
+        self.host = host
+        self._secrets = credentials.secrets()
+        self._headers = dict(JSON_HEADERS)
+        self._params: dict[str, str] = {}
+        if auth == "header":
+            self._headers[ACCESS_KEY_HEADER] = credentials.access_key
+            self._headers[SECRET_KEY_HEADER] = credentials.secret_key
+        else:
+            self._params = {
+                "accessKey": credentials.access_key,
+                "secretKey": credentials.secret_key,
+            }
+
+    def __repr__(self) -> str:
+        return f"LeadSquaredClient(host={self.host!r})"
+
+    async def delete_activities(self, body_json: str) -> Answer:
+        """POST DeleteActivities with a body the plan already serialised."""
+        answer, _ = await self._call("POST", DELETE_PATH, data=body_json.encode())
+        return answer
+
+    async def activity_setting(self, code: str) -> tuple[Answer, dict[str, Any]]:
+        """GetActivitySetting for one code: the Answer and, when there is one, the JSON."""
+        answer, text = await self._call("GET", SETTING_PATH, params={"code": code})
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = {}
+        return answer, body if isinstance(body, dict) else {}
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[Answer, str]:
+        try:
+            async with self._session.request(
+                method,
+                self.host + path,
+                data=data,
+                headers=self._headers,
+                params={**self._params, **(params or {})},
+            ) as response:
+                text = await response.text(errors="replace")
+                answer = classify(response.status, text, response.headers)
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            return classify_exception(error, self._secrets), ""
+        if any(secret in answer.message for secret in self._secrets):  # a server echoing keys
+            answer = Answer(
+                answer.verdict, answer.http_status, redact(answer.message, self._secrets)
+            )
+        return answer, text

@@ -1,0 +1,125 @@
+"""What an answer means: every HTTP answer or transport error becomes one Answer.
+
+    200 + Status "Success"        queued     LeadSquared queued the delete (it is not done yet)
+    400, other 4xx                failed     the body is not per spec; never retried
+    500 + ExceptionType "MX…"     failed     an application error; LeadSquared's own async layer
+                                             does not retry these either, nor do we
+    401, 403, 404                 fatal      keys, host or region are wrong: the run stops
+    429                           limited    someone spent the account's budget; wait a window
+    other 5xx, HTML, non-JSON,    transient  retried with backoff
+    resets, timeouts
+
+Pure functions of what came back; they never see a key, and ``redact`` scrubs the text of
+transport errors (aiohttp puts the URL, query string included, into its messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Verdict(StrEnum):
+    QUEUED = "queued"
+    FAILED = "failed"
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+    FATAL = "fatal"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    verdict: Verdict
+    http_status: int | None = None
+    message: str = ""
+    retry_after: float | None = None
+
+
+MAX_MESSAGE = 300
+
+
+def classify(status: int, text: str, headers: Any = None) -> Answer:
+    """An HTTP answer → Answer."""
+    body = _json_object(text)
+    api_message = _api_message(body) if body is not None else ""
+    if status == 200:
+        if body is not None and str(body.get("Status", "")).lower() == "success":
+            return Answer(Verdict.QUEUED, status, _success_message(body))
+        if body is not None and str(body.get("Status", "")).lower() == "error":
+            return Answer(Verdict.FAILED, status, api_message or "the API answered Status Error")
+        return Answer(Verdict.TRANSIENT, status, "HTTP 200 without a JSON Success body")
+    if status == 429:
+        return Answer(
+            Verdict.RATE_LIMITED,
+            status,
+            api_message or "HTTP 429 Too Many Requests",
+            _retry_after(headers),
+        )
+    if status in (401, 403, 404):
+        return Answer(Verdict.FATAL, status, api_message or f"HTTP {status}")
+    if 400 <= status < 500:
+        return Answer(Verdict.FAILED, status, api_message or f"HTTP {status}")
+    if status == 500 and body is not None and str(body.get("ExceptionType", "")).startswith("MX"):
+        return Answer(Verdict.FAILED, status, api_message or str(body["ExceptionType"]))
+    if body is None:
+        return Answer(Verdict.TRANSIENT, status, f"HTTP {status} with a non-JSON body")
+    return Answer(Verdict.TRANSIENT, status, api_message or f"HTTP {status}")
+
+
+def classify_exception(error: BaseException, secrets: tuple[str, ...] = ()) -> Answer:
+    """A transport error (reset, refused, timeout, …) → a transient Answer, redacted."""
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return Answer(Verdict.TRANSIENT, None, "timed out waiting for the answer")
+    text = str(error) or type(error).__name__
+    return Answer(Verdict.TRANSIENT, None, redact(f"{type(error).__name__}: {text}", secrets))
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace every secret (and its URL-encoded form) with ***."""
+    from urllib.parse import quote, quote_plus
+
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}:
+            text = text.replace(form, "***")
+    return text
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _api_message(body: dict[str, Any]) -> str:
+    message = body.get("ExceptionMessage") or body.get("Message") or ""
+    if isinstance(message, dict):
+        message = message.get("Message", "")
+    exception_type = body.get("ExceptionType") or ""
+    text = str(message)
+    if exception_type and exception_type not in text:
+        text = f"{exception_type}: {text}" if text else str(exception_type)
+    return text[:MAX_MESSAGE]
+
+
+def _success_message(body: dict[str, Any]) -> str:
+    message = body.get("Message")
+    if isinstance(message, dict):
+        message = message.get("Message")
+    return str(message or "queued")[:MAX_MESSAGE]
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare enough to fall back to one window

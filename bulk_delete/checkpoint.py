@@ -180,12 +180,18 @@ class Checkpoint:
             return
         recorded = json.loads(meta.get("options", "{}"))
         changed = sorted(
-            key for key in set(recorded) | set(options) if recorded.get(key) != options.get(key)
+            k for k in set(recorded) | set(options) if recorded.get(k) != options.get(k)
         )
-        what = f"other options ({', '.join(changed)})" if changed else "different file contents"
+        made_from, reads = meta.get("input", "?"), str(input_path.resolve())
+        if made_from != reads:
+            what = f"was made from {made_from}, not {reads}"
+        elif changed:
+            what = f"was made from the same file with other options ({', '.join(changed)})"
+        else:
+            what = f"was made from {made_from} before the file changed"
         raise CheckpointMismatch(
-            f"checkpoint {self.path} was made from {meta.get('input')} and this run reads "
-            f"{input_path.resolve()} with {what}; use another --checkpoint for another input"
+            f"checkpoint {self.path} {what}; nothing sent. Use another --checkpoint for "
+            "another input, or the original file and options to resume."
         )
 
     # ------------------------------------------------------------ the plan

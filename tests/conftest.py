@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +78,42 @@ async def emulator() -> Any:
     yield start
     for emu in started:
         await emu.stop()
+
+
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Done:
+    """The real command line in its own process (the emulator keeps serving meanwhile)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bulk_delete",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return Done(process.returncode, out.decode(), err.decode())
+
+
+def demo_env(url: str) -> dict[str, str]:
+    from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+
+    return {"LSQ_HOST": url, "LSQ_ACCESS_KEY": DEMO_ACCESS_KEY, "LSQ_SECRET_KEY": DEMO_SECRET_KEY}
+
+
+def leads_csv(
+    path: Path, count: int, *, codes: str = "201", start: int = 0, extra_rows: str = ""
+) -> Path:
+    lines = ["ProspectId,ActivityEventList"]
+    lines += [f"00000000-0000-4000-8000-{n:012d},{codes}" for n in range(start, start + count)]
+    path.write_text("\n".join(lines) + "\n" + extra_rows)
+    return path

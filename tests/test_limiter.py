@@ -1,0 +1,98 @@
+"""The limiter under a ManualClock: the window guarantee, the pacing, the 429 pause."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+
+import pytest
+
+from bulk_delete.clock import ManualClock
+from bulk_delete.config import RateLimit
+from bulk_delete.limiter import SlidingWindowLimiter
+
+from .helpers import max_in_any_window
+
+
+async def drive(
+    limiter: SlidingWindowLimiter,
+    clock: ManualClock,
+    workers: int,
+    calls: int,
+    latency: tuple[float, float] = (0.0, 0.0),
+    seed: int = 1,
+) -> list[float]:
+    rng = random.Random(seed)
+    starts: list[float] = []
+    remaining = iter(range(calls))
+
+    async def worker() -> None:
+        for _ in remaining:
+            await limiter.acquire()
+            starts.append(clock.now())
+            await clock.sleep(rng.uniform(*latency))
+
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    while not all(task.done() for task in tasks):
+        await clock.run_until_idle()
+    return starts
+
+
+@pytest.mark.parametrize(
+    ("rate", "workers", "latency"),
+    [("25/5s", 50, (0.1, 1.5)), ("5/1s", 3, (0.0, 0.4)), ("2/5s", 10, (0.0, 9.0))],
+)
+async def test_never_more_than_n_in_any_window(
+    rate: str, workers: int, latency: tuple[float, float]
+) -> None:
+    clock = ManualClock()
+    limit = RateLimit.parse(rate)
+    limiter = SlidingWindowLimiter(limit, clock=clock)
+    starts = await drive(limiter, clock, workers, 300, latency)
+    assert len(starts) == 300
+    assert max_in_any_window(starts, limit.period) <= limit.calls
+    assert max_in_any_window(starts, limit.period + limiter.margin * 0.99) <= limit.calls
+
+
+async def test_runs_at_the_limit_less_the_margin() -> None:
+    clock = ManualClock()
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    starts = await drive(limiter, clock, 30, 251, (0.5, 1.0))
+    rate = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert 0.97 * 5 <= rate <= 5.0
+    assert limiter.margin == pytest.approx(0.1)
+
+
+async def test_pacing_spreads_starts_evenly() -> None:
+    clock = ManualClock()
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    starts = await drive(limiter, clock, 25, 10)
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(starts)}
+    assert gaps == {round(5.1 / 25, 6)}
+
+
+async def test_pause_holds_everyone_for_a_window() -> None:
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("10/1s"), clock=clock)
+    await limiter.acquire()
+    limiter.pause()
+    waiter = asyncio.create_task(limiter.acquire())
+    await clock.advance(1.0)
+    assert not waiter.done()
+    await clock.advance(0.05)
+    assert waiter.done()
+    limiter.pause(3.0)  # Retry-After wins when the server sends one
+    waiter = asyncio.create_task(limiter.acquire())
+    await clock.advance(2.9)
+    assert not waiter.done()
+    await clock.advance(0.2)
+    assert waiter.done()
+
+
+async def test_unlimited_never_waits() -> None:
+    clock = ManualClock()
+    limiter = SlidingWindowLimiter(RateLimit.parse("off"), clock=clock)
+    for _ in range(1000):
+        await limiter.acquire()
+    assert clock.now() == 1000.0

@@ -1,0 +1,416 @@
+"""`bulk-delete run` end to end: the real CLI process against the emulator on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+
+from .conftest import demo_env, leads_csv, run_cli
+
+
+def sent(emu: Any) -> Counter[str]:
+    return Counter(record["ProspectId"] for record in emu.records)
+
+
+async def test_clean_run_with_faults_queues_every_request_exactly_once(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(
+        rate="off", latency=0.01, transient_rate=0.1, html_rate=0.05, drop_rate=0.05, seed=5
+    )
+    sheet = leads_csv(tmp_path / "leads.csv", 80)
+    summary = tmp_path / "summary.json"
+    done = await run_cli(
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--yes",
+        "--rate",
+        "off",
+        "--summary-json",
+        str(summary),
+        env=demo_env(emu.url),
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(sent(emu)) == 80
+    assert set(sent(emu).values()) == {1}
+    facts = json.loads(summary.read_text())
+    assert facts["exit_code"] == 0
+    assert facts["totals"]["queued"] == 80
+    assert "queued                80 of 80" in done.stdout
+    assert "deleted" not in done.stdout.lower()
+
+
+async def test_exit_1_with_invalid_rows_and_mx_failures_sent_once(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off")
+    sheet = leads_csv(
+        tmp_path / "leads.csv",
+        5,
+        extra_rows="not-a-guid,201\n00000000-0000-4000-8000-000000000099,12\n",
+    )
+    done = await run_cli(
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--yes",
+        "--rate",
+        "off",
+        env=demo_env(emu.url),
+    )
+    assert done.returncode == 1
+    assert emu.stats()["outcomes"] == {"queued": 5, "app_error": 1}  # the MX one: sent once
+    assert "row 7: ProspectId 'not-a-guid' is not a GUID" in done.stdout
+    assert "[permanent]" in done.stdout
+
+
+async def test_401_stops_quickly_with_exit_3_and_stays_resumable(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 200)
+    env = {**demo_env(emu.url), "LSQ_SECRET_KEY": "wrong-secret"}
+    done = await run_cli(
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--yes",
+        "--rate",
+        "off",
+        "--concurrency",
+        "4",
+        env=env,
+    )
+    assert done.returncode == 3
+    assert "HTTP 401" in done.stderr
+    assert "LSQ_ACCESS_KEY" in done.stderr
+    assert emu.stats()["outcomes"]["unauthorized"] <= 4
+    assert "wrong-secret" not in done.stdout + done.stderr
+    done = await run_cli(
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--yes",
+        "--rate",
+        "off",
+        env=demo_env(emu.url),
+    )
+    assert done.returncode == 0
+    assert len(emu.records) == 200
+
+
+async def test_kill_9_then_rerun_loses_nothing(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off", latency=0.02)
+    sheet = leads_csv(tmp_path / "leads.csv", 400)
+    checkpoint = tmp_path / "c.sqlite"
+    args = [
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(checkpoint),
+        "--yes",
+        "--rate",
+        "60/1s",
+        "--concurrency",
+        "4",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bulk_delete",
+        *args,
+        env={**os.environ, **demo_env(emu.url)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    while len(emu.records) < 60:
+        await asyncio.sleep(0.05)
+    process.kill()
+    await process.wait()
+    with sqlite3.connect(checkpoint) as db:
+        queued_before = db.execute(
+            "SELECT COUNT(*) FROM requests WHERE status = 'queued'"
+        ).fetchone()[0]
+    accepted_before = len(emu.records)
+    assert 0 < queued_before <= accepted_before
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    assert len(sent(emu)) == 400
+    resent = len(emu.records) - 400
+    assert resent == accepted_before - queued_before  # only calls whose answer was not recorded
+    assert resent <= 4  # … which is at most what was in flight
+
+
+async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", latency=0.3)
+    sheet = leads_csv(tmp_path / "leads.csv", 150)
+    args = [
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--yes",
+        "--rate",
+        "30/1s",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bulk_delete",
+        *args,
+        env={**os.environ, **demo_env(emu.url)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    while len(emu.records) < 20:
+        await asyncio.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130
+    assert "Rerun the same command to resume" in err.decode()
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 0
+    assert len(emu.records) == 150
+    assert set(sent(emu).values()) == {1}
+
+
+async def test_limiter_holds_the_emulators_strict_window(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="10/1s", latency=0.05, jitter=0.05)
+    sheet = leads_csv(tmp_path / "leads.csv", 45)
+    done = await run_cli(
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--yes",
+        "--rate",
+        "10/1s",
+        env=demo_env(emu.url),
+    )
+    assert done.returncode == 0
+    stats = emu.stats()
+    assert stats["outcomes"] == {"queued": 45}  # no 429
+    assert stats["max_calls_in_window"] <= 10
+
+
+async def test_429_from_another_integration_is_waited_out(emulator: Any, tmp_path: Path) -> None:
+    import aiohttp
+
+    emu = await emulator(rate="5/1s")
+    finished = asyncio.Event()
+
+    async def other_integration() -> None:  # spends 3 of the account's 5 calls a second
+        headers = {"x-LSQ-AccessKey": DEMO_ACCESS_KEY, "x-LSQ-SecretKey": DEMO_SECRET_KEY}
+        async with aiohttp.ClientSession() as session:
+            for _ in range(400):
+                if finished.is_set():
+                    return
+                url = emu.url + "/v2/ProspectActivity.svc/CustomActivity/GetActivitySetting"
+                async with session.get(url, params={"code": "201"}, headers=headers):
+                    pass
+                await asyncio.sleep(0.33)
+
+    spender = asyncio.create_task(other_integration())
+    sheet = leads_csv(tmp_path / "leads.csv", 12)
+    try:
+        done = await run_cli(
+            "run",
+            str(sheet),
+            "--checkpoint",
+            str(tmp_path / "c.sqlite"),
+            "--yes",
+            "--rate",
+            "5/1s",
+            "--summary-json",
+            str(tmp_path / "s.json"),
+            env=demo_env(emu.url),
+        )
+    finally:
+        finished.set()
+        await spender
+    assert done.returncode == 0, done.stderr
+    facts = json.loads((tmp_path / "s.json").read_text())
+    assert facts["this_run"]["rate_limited_429"] >= 1
+    assert facts["totals"]["queued"] == 12
+    assert len(emu.records) == 12
+
+
+async def test_resume_refuses_another_input(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    first, second = leads_csv(tmp_path / "a.csv", 3), leads_csv(tmp_path / "b.csv", 3, start=10)
+    checkpoint = str(tmp_path / "c.sqlite")
+    assert (
+        await run_cli("run", str(first), "--checkpoint", checkpoint, "--yes", env=demo_env(emu.url))
+    ).returncode == 0
+    done = await run_cli(
+        "run", str(second), "--checkpoint", checkpoint, "--yes", env=demo_env(emu.url)
+    )
+    assert done.returncode == 2
+    assert "a.csv" in done.stderr
+    assert "b.csv" in done.stderr
+    done = await run_cli(
+        "run",
+        str(first),
+        "--checkpoint",
+        checkpoint,
+        "--yes",
+        "--codes",
+        "5",
+        env=demo_env(emu.url),
+    )
+    assert done.returncode == 2
+    assert "other options (codes)" in done.stderr
+    assert len(emu.records) == 3
+
+
+async def test_usage_errors_exit_2_before_any_call(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    sheet = str(leads_csv(tmp_path / "leads.csv", 3))
+    checkpoint = str(tmp_path / "c.sqlite")
+    no_keys = {"LSQ_HOST": emu.url, "LSQ_ACCESS_KEY": "", "LSQ_SECRET_KEY": ""}
+    cases = [
+        (
+            ("run", sheet, "--checkpoint", checkpoint, "--yes"),
+            no_keys,
+            "LSQ_ACCESS_KEY and LSQ_SECRET_KEY",
+        ),
+        (
+            ("run", sheet, "--checkpoint", checkpoint, "--yes"),
+            {**demo_env(emu.url), "LSQ_HOST": ""},
+            "no host",
+        ),
+        (("run", sheet, "--checkpoint", checkpoint), demo_env(emu.url), "pass --yes"),  # no TTY
+        (
+            ("run", sheet, "--checkpoint", checkpoint, "--yes", "--rate", "9 per s"),
+            demo_env(emu.url),
+            "rate",
+        ),
+        (
+            ("run", str(tmp_path / "missing.csv"), "--checkpoint", checkpoint, "--yes"),
+            demo_env(emu.url),
+            "no such file",
+        ),
+    ]
+    for args, env, message in cases:
+        done = await run_cli(*args, env=env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+    assert emu.calls == 0
+
+
+async def test_dry_run_is_plan_and_sends_nothing(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    sheet = str(leads_csv(tmp_path / "leads.csv", 3))
+    done = await run_cli(
+        "run", sheet, "--checkpoint", str(tmp_path / "c.sqlite"), "--dry-run", env=demo_env(emu.url)
+    )
+    plan = await run_cli("plan", sheet)
+    assert done.returncode == 0
+    assert done.stdout == plan.stdout
+    assert emu.calls == 0
+    assert not (tmp_path / "c.sqlite").exists()
+
+
+async def test_secrets_never_leave_the_headers(emulator: Any, tmp_path: Path) -> None:
+    secret = "S3cr3t/Key+with%chars"
+    access = "u$access-key-42"
+    emu = await emulator(
+        rate="off",
+        access_key=access,
+        secret_key=secret,
+        drop_rate=0.2,
+        html_rate=0.2,
+        transient_rate=0.1,
+        seed=11,
+    )
+    sheet = str(leads_csv(tmp_path / "leads.csv", 30, extra_rows="bad,1\n"))
+    env = {"LSQ_HOST": emu.url, "LSQ_ACCESS_KEY": access, "LSQ_SECRET_KEY": secret}
+    outputs = []
+    for auth in ("query", "header"):
+        checkpoint = tmp_path / f"{auth}.sqlite"
+        done = await run_cli(
+            "run",
+            sheet,
+            "--checkpoint",
+            str(checkpoint),
+            "--yes",
+            "--rate",
+            "off",
+            "--auth",
+            auth,
+            "--max-attempts",
+            "2",
+            "--summary-json",
+            str(tmp_path / f"{auth}.json"),
+            env=env,
+        )
+        assert done.returncode in (0, 1)
+        export = tmp_path / f"{auth}.csv"
+        await run_cli("export", str(checkpoint), "--out", str(export))
+        status = await run_cli("status", str(checkpoint))
+        outputs += [
+            done.stdout,
+            done.stderr,
+            status.stdout,
+            export.read_text(),
+            (tmp_path / f"{auth}.json").read_text(),
+        ]
+        outputs += [f.read_bytes().decode("latin-1") for f in tmp_path.glob(f"{auth}.sqlite*")]
+    assert emu.records  # the keys worked, both ways
+    for text in outputs:
+        for key in (secret, access, "S3cr3t", "access-key-42"):
+            assert key not in text
+
+
+async def test_status_and_export(emulator: Any, tmp_path: Path) -> None:
+    import openpyxl
+
+    emu = await emulator(rate="off")
+    sheet = leads_csv(
+        tmp_path / "leads.csv", 4, extra_rows="nope,201\n00000000-0000-4000-8000-000000000099,5\n"
+    )
+    checkpoint = tmp_path / "c.sqlite"
+    await run_cli(
+        "run", str(sheet), "--checkpoint", str(checkpoint), "--yes", env=demo_env(emu.url)
+    )
+    status = await run_cli("status", str(checkpoint))
+    assert status.returncode == 1
+    assert "queued                 4 of 5" in status.stdout
+    assert "invalid rows           1" in status.stdout
+    csv_out = tmp_path / "out.csv"
+    done = await run_cli("export", str(checkpoint), "--out", str(csv_out))
+    assert done.returncode == 0
+    lines = csv_out.read_text().splitlines()
+    assert lines[0] == (
+        "ProspectId,ActivityEventList,FromDate,ToDate,StatusWebhookURL,status,attempts,"
+        "http_status,error,source_rows,updated_at"
+    )
+    assert [line.split(",")[5] for line in lines[1:]] == ["queued"] * 4 + ["failed", "invalid"]
+    xlsx_out = tmp_path / "failed.xlsx"
+    await run_cli("export", str(checkpoint), "--out", str(xlsx_out), "--status", "failed,invalid")
+    sheet_rows = list(openpyxl.load_workbook(xlsx_out).active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    assert [row[5] for row in sheet_rows[1:]] == ["failed", "invalid"]
+    assert sheet_rows[2][8] == "ProspectId 'nope' is not a GUID"
+    assert sheet_rows[2][9] == "6"
+    bad = await run_cli("export", str(checkpoint), "--out", str(csv_out), "--status", "deleted")
+    assert bad.returncode == 2
+    missing = await run_cli("status", str(tmp_path / "none.sqlite"))
+    assert missing.returncode == 2
+    assert "no such checkpoint" in missing.stderr

@@ -1,0 +1,210 @@
+"""The worker pool with a scripted sender, a real checkpoint file and virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bulk_delete.checkpoint import Checkpoint
+from bulk_delete.clock import ManualClock
+from bulk_delete.config import RateLimit
+from bulk_delete.errors import FatalAPIError, ServiceDownError
+from bulk_delete.outcomes import Answer, Verdict
+from bulk_delete.plan import Request
+from bulk_delete.retry import RetryPolicy
+from bulk_delete.senders import Pool, SendConfig, SendReport
+
+from .helpers import max_in_any_window
+
+OK = Answer(Verdict.QUEUED, 200, "queued")
+LIMITED = Answer(Verdict.RATE_LIMITED, 429, "API calls exceeded the limit")
+FLAKY = Answer(Verdict.TRANSIENT, 502, "HTTP 502 with a non-JSON body")
+MX = Answer(Verdict.FAILED, 500, "MXInvalidActivityEventException: system")
+BAD = Answer(Verdict.FAILED, 400, "ProspectId is mandatory")
+DENIED = Answer(Verdict.FATAL, 401, "MXUnAuthorizedAccessException: Invalid keys")
+
+
+def guid(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+class Script:
+    """Answers per lead, in order; the last one repeats. Each call takes ``latency``."""
+
+    def __init__(
+        self, clock: ManualClock, script: dict[int, Sequence[Answer]], latency: float = 0.2
+    ) -> None:
+        self.clock = clock
+        self.script = {guid(n): list(answers) for n, answers in script.items()}
+        self.latency = latency
+        self.calls: Counter[str] = Counter()
+        self.starts: list[float] = []
+
+    async def delete_activities(self, body_json: str) -> Answer:
+        lead = body_json.split('"ProspectId":"')[1][:36]
+        self.starts.append(self.clock.now())
+        index = self.calls[lead]
+        self.calls[lead] += 1
+        await self.clock.sleep(self.latency)
+        answers = self.script.get(lead, [OK])
+        return answers[min(index, len(answers) - 1)]
+
+
+def make_checkpoint(path: Path, leads: int) -> Checkpoint:
+    checkpoint = Checkpoint.open(path)
+    requests = (Request(guid(n), ("201",), "", "", "", (n + 2,)) for n in range(leads))
+    checkpoint.store_plan(requests, [], input_path=path, fingerprint="f", options={}, extra={})
+    return checkpoint
+
+
+async def run_pool(
+    checkpoint: Checkpoint,
+    sender: Script,
+    clock: ManualClock,
+    *,
+    rate: str = "25/5s",
+    concurrency: int = 8,
+    max_attempts: int = 6,
+    service_down_after: int = 20,
+    stop_after: float | None = None,
+) -> SendReport:
+    pool = Pool(
+        checkpoint,
+        sender,
+        SendConfig(
+            rate=RateLimit.parse(rate),
+            concurrency=concurrency,
+            retry=RetryPolicy(max_attempts=max_attempts),
+            service_down_after=service_down_after,
+        ),
+        clock=clock,
+        rng=random.Random(3),
+    )
+    todo, _ = checkpoint.todo_counts()
+    task = asyncio.create_task(pool.run(todo))
+    if stop_after is not None:
+        await clock.advance(stop_after)
+        pool.stop()
+    while not task.done():
+        await clock.run_until_idle()
+        await asyncio.sleep(0)
+    return await task
+
+
+def statuses(checkpoint: Checkpoint) -> Counter[str]:
+    return Counter(row[5] for row in checkpoint.export_rows(["queued", "failed", "pending"]))
+
+
+async def test_every_request_queued_once(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 60)
+    sender = Script(clock, {})
+    report = await run_pool(checkpoint, sender, clock)
+    assert report.progress.queued == 60
+    assert report.error is None
+    assert set(sender.calls.values()) == {1}
+    assert statuses(checkpoint) == {"queued": 60}
+
+
+async def test_transient_failures_back_off_then_succeed(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 3)
+    sender = Script(clock, {1: [FLAKY, FLAKY, OK]})
+    await run_pool(checkpoint, sender, clock)
+    assert sender.calls[guid(1)] == 3
+    rows = {row[0]: row for row in checkpoint.export_rows(["queued"])}
+    assert rows[guid(1)][6] == 3  # attempts
+
+
+async def test_transient_gives_up_after_max_attempts_and_stays_retryable(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 2)
+    sender = Script(clock, {0: [FLAKY]})
+    await run_pool(checkpoint, sender, clock, max_attempts=4)
+    assert sender.calls[guid(0)] == 4
+    counts = checkpoint.counts()
+    assert counts.failed == counts.failed_transient == 1
+    assert [p.prospect_id for p in checkpoint.todo()] == [guid(0)]  # a rerun sends it again
+
+
+async def test_permanent_failures_are_sent_once(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 3)
+    sender = Script(clock, {0: [MX], 1: [BAD]})
+    report = await run_pool(checkpoint, sender, clock)
+    assert sender.calls[guid(0)] == 1
+    assert sender.calls[guid(1)] == 1
+    assert report.progress.failed == 2
+    assert report.progress.queued == 1
+    assert list(checkpoint.todo()) == []
+    assert [p.prospect_id for p in checkpoint.todo(retry_failed=True)] == [guid(0), guid(1)]
+    reasons = {error for error, _, _ in checkpoint.failure_reasons()}
+    assert reasons == {MX.message, BAD.message}
+
+
+async def test_429_waits_a_window_and_does_not_use_attempts(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 1)
+    sender = Script(clock, {0: [LIMITED] * 8 + [OK]})
+    report = await run_pool(checkpoint, sender, clock, max_attempts=2)
+    assert report.progress.rate_limited == 8
+    assert report.progress.queued == 1
+    gaps = [b - a for a, b in zip(sender.starts, sender.starts[1:], strict=False)]
+    assert min(gaps) >= 5.0  # everyone waited a full window after each 429
+    assert checkpoint.counts().rate_limited == 8
+
+
+async def test_fatal_answer_stops_the_run_and_keeps_the_rest_pending(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 50)
+    sender = Script(clock, {n: [DENIED] for n in range(50)})
+    report = await run_pool(checkpoint, sender, clock, concurrency=4)
+    assert isinstance(report.error, FatalAPIError)
+    assert report.error.http_status == 401
+    assert "LSQ_ACCESS_KEY" in str(report.error)
+    assert sum(sender.calls.values()) <= 4  # at most what was already in flight
+    assert checkpoint.counts().pending == 50
+
+
+async def test_a_service_that_looks_down_stops_the_run(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 200)
+    sender = Script(clock, {n: [FLAKY] for n in range(200)})
+    report = await run_pool(checkpoint, sender, clock, concurrency=4, service_down_after=20)
+    assert isinstance(report.error, ServiceDownError)
+    assert sum(sender.calls.values()) < 30
+    assert checkpoint.counts().todo == 200
+
+
+async def test_stop_lets_in_flight_finish_and_leaves_the_rest_pending(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 100)
+    sender = Script(clock, {}, latency=1.0)
+    report = await run_pool(checkpoint, sender, clock, rate="10/1s", stop_after=2.0)
+    assert report.stopped
+    sent = sum(sender.calls.values())
+    counts = checkpoint.counts()
+    assert counts.queued == sent  # every call that went out came back and was recorded
+    assert counts.pending == 100 - sent
+    assert 10 <= sent <= 25
+
+
+async def test_pool_keeps_the_window_with_slow_and_fast_calls(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 120)
+    sender = Script(clock, {n: [FLAKY, OK] for n in range(0, 120, 7)}, latency=0.8)
+    await run_pool(checkpoint, sender, clock, rate="10/2s", concurrency=32)
+    assert max_in_any_window(sender.starts, 2.0) <= 10
+    assert checkpoint.counts().queued == 120
+
+
+@pytest.mark.parametrize("retry_failed", [False, True])
+def test_todo_streams_in_plan_order(tmp_path: Path, retry_failed: bool) -> None:
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 2500)
+    seqs = [p.seq for p in checkpoint.todo(retry_failed=retry_failed, batch=100)]
+    assert seqs == list(range(1, 2501))

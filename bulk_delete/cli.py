@@ -160,8 +160,8 @@ def plan(
         rate=RateLimit.parse(rate),
         out=out,
         invalid_out=invalid_out,
-        check_codes_host=host if check_codes else None,
-        check_codes=check_codes,
+        check_codes_host=normalise_host(host or "") if check_codes else None,
+        credentials=Credentials.from_env() if check_codes else None,
     )
     click.echo(preview(config))
 

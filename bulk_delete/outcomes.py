@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from .errors import FatalAPIError
+
 
 class Verdict(StrEnum):
     QUEUED = "queued"
@@ -123,3 +125,21 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None  # an HTTP date: rare enough to fall back to one window
+
+
+def fatal_error(answer: Answer) -> FatalAPIError:
+    """The error that stops a run on 401/403/404, with what to check."""
+    status = answer.http_status or 0
+    hint = {
+        401: "the keys were refused: check LSQ_ACCESS_KEY / LSQ_SECRET_KEY, and that the host "
+        "is your account's region (a call to the wrong region also answers 401)",
+        403: "the keys are not allowed to delete activities: check the user's permissions",
+        404: "the API path was not found: check the host (a base URL such as "
+        "https://api-in21.leadsquared.com, with no path)",
+    }.get(status, "a fatal answer")
+    return FatalAPIError(
+        f"stopped: HTTP {status} — {hint}. API said: {answer.message}. "
+        "Nothing else was sent; rerun the same command to resume.",
+        http_status=status,
+        api_message=answer.message,
+    )

@@ -61,8 +61,8 @@ class PreviewConfig:
     rate: RateLimit
     out: Path | None = None
     invalid_out: Path | None = None
-    check_codes: bool = False
-    check_codes_host: str | None = None
+    check_codes_host: str | None = None  # set (with credentials) to ask LeadSquared
+    credentials: Credentials | None = field(default=None, repr=False)
 
 
 def plan_and_summarise(config: PreviewConfig) -> PlanSummary:
@@ -81,11 +81,48 @@ def preview(config: PreviewConfig) -> str:
     """The dry run: plan the sheet, write the preview files, return the summary text."""
     summary = plan_and_summarise(config)
     text = plan_text(summary)
+    if config.check_codes_host and config.credentials is not None:
+        codes = sorted(summary.tally.code_counts, key=int)
+        names = asyncio.run(
+            check_codes(codes, config.check_codes_host, config.credentials, config.rate)
+        )
+        text += (
+            f"\nActivity codes at {config.check_codes_host} "
+            f"({len(codes)} call(s) of the rate budget):"
+        )
+        text += "".join(f"\n  {code:>6}  {names[code]}" for code in codes)
     if config.out is not None:
         text += f"\nPreview of every request: {config.out}"
     if config.invalid_out is not None:
         text += f"\nInvalid rows with reasons: {config.invalid_out}"
     return text + "\nDry run: nothing was sent."
+
+
+async def check_codes(
+    codes: list[str], host: str, credentials: Credentials, rate: RateLimit
+) -> dict[str, str]:
+    """Each code's display name from GetActivitySetting, or why it is not a custom activity.
+    Goes through the same limiter as the deletes: these calls spend the same budget."""
+    from .limiter import SlidingWindowLimiter
+    from .outcomes import Verdict, fatal_error
+
+    limiter = SlidingWindowLimiter(rate, clock=SystemClock())
+    names: dict[str, str] = {}
+    timeout = aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = LeadSquaredClient(session, host, credentials)
+        for code in codes:
+            await limiter.acquire()
+            answer, body = await client.activity_setting(code)
+            if answer.verdict is Verdict.FATAL:
+                raise fatal_error(answer)
+            if answer.http_status == 200 and body:
+                names[code] = str(body.get("DisplayName") or body.get("Name") or "(no name)")
+            elif answer.verdict is Verdict.FAILED:
+                names[code] = f"UNKNOWN: not a custom activity here ({answer.message})"
+            else:
+                names[code] = f"not checked ({answer.message})"
+    return names
 
 
 # ---------------------------------------------------------------- run

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 from .checkpoint import Checkpoint, Outcome, Pending
 from .clock import Clock
 from .config import RateLimit
-from .errors import AbortedError, FatalAPIError, ServiceDownError
+from .errors import AbortedError, ServiceDownError
 from .limiter import SlidingWindowLimiter
-from .outcomes import Answer, Verdict
+from .outcomes import Answer, Verdict, fatal_error
 from .retry import DEFAULT_SERVICE_DOWN_AFTER, Action, RetryPolicy
 
 DEFAULT_DRAIN_SECONDS = 10.0
@@ -197,7 +197,7 @@ class Pool:
                 self.on_progress(self.progress)
                 continue
             if decision.action is Action.ABORT:
-                self._abort(_fatal(answer))
+                self._abort(fatal_error(answer))
                 self._record(item, answer, attempts, rate_limited, pending=True)
                 raise _Stop
             if decision.action is Action.RETRY:
@@ -291,20 +291,3 @@ class Pool:
         elif status == "failed":
             self.progress.failed += 1
         self.on_progress(self.progress)
-
-
-def _fatal(answer: Answer) -> FatalAPIError:
-    status = answer.http_status or 0
-    hint = {
-        401: "the keys were refused: check LSQ_ACCESS_KEY / LSQ_SECRET_KEY, and that the host "
-        "is your account's region (a call to the wrong region also answers 401)",
-        403: "the keys are not allowed to delete activities: check the user's permissions",
-        404: "the API path was not found: check the host (a base URL such as "
-        "https://api-in21.leadsquared.com, with no path)",
-    }.get(status, "a fatal answer")
-    return FatalAPIError(
-        f"stopped: HTTP {status} — {hint}. API said: {answer.message}. "
-        "Nothing else was sent; rerun the same command to resume.",
-        http_status=status,
-        api_message=answer.message,
-    )

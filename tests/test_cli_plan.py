@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -145,3 +146,29 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Plan for" in done.stdout
+
+
+async def test_check_codes_names_each_code_and_spends_the_budget(
+    emulator: Any, tmp_path: Path
+) -> None:
+    from .conftest import demo_env, run_cli
+
+    emu = await emulator(rate="off")
+    path = tmp_path / "in.csv"
+    path.write_text(f"ProspectId,Codes\n{G1},201;12\n{G2},999\n")
+    done = await run_cli("plan", str(path), "--check-codes", env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    assert "3 call(s) of the rate budget" in done.stdout
+    assert "201  Demo Booked" in done.stdout
+    assert "12  UNKNOWN" in done.stdout
+    assert "999  UNKNOWN" in done.stdout
+    assert emu.records == []  # nothing deleted, only looked up
+    no_keys = await run_cli(
+        "plan", str(path), "--check-codes", env={"LSQ_HOST": emu.url, "LSQ_ACCESS_KEY": ""}
+    )
+    assert no_keys.returncode == 2
+    wrong = await run_cli(
+        "plan", str(path), "--check-codes", env={**demo_env(emu.url), "LSQ_SECRET_KEY": "x"}
+    )
+    assert wrong.returncode == 3
+    assert "401" in wrong.stderr

@@ -179,6 +179,11 @@ def send_options(command: F) -> F:
             type=click.Path(path_type=Path, dir_okay=False),
             help="Write counts, achieved rate, exit code, checkpoint and times as JSON.",
         ),
+        click.option(
+            "--log-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Append one JSON line per request outcome (no keys, no bodies).",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -256,6 +261,7 @@ def run(
     dry_run: bool,
     quiet: bool,
     summary_json: Path | None,
+    log_file: Path | None,
     rate: str,
     **options: Any,
 ) -> None:
@@ -284,12 +290,14 @@ def run(
         auth="query" if auth == "query" else "header",
         retry_failed=retry_failed,
         summary_json=summary_json,
+        log_file=log_file,
     )
     run_and_exit(config, yes=yes, quiet=quiet)
 
 
 def run_and_exit(config: Any, *, yes: bool, quiet: bool) -> None:
     from .pipeline import run as run_pipeline
+    from .pipeline import summary_line
     from .progress import ProgressDisplay
 
     display = ProgressDisplay(quiet=quiet)
@@ -300,7 +308,52 @@ def run_and_exit(config: Any, *, yes: bool, quiet: bool) -> None:
     finally:
         display.close()
     click.echo(result.text)
+    if not sys.stderr.isatty():  # a scheduler's log gets one line it can grep
+        click.echo(summary_line(result.facts), err=True)
     sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("job_file", type=click.Path(path_type=Path, dir_okay=False))
+@send_options
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Use this state directory instead of the job file's state_dir.",
+)
+def job(
+    job_file: Path,
+    yes: bool,
+    dry_run: bool,
+    quiet: bool,
+    summary_json: Path | None,
+    log_file: Path | None,
+    state_dir: Path | None,
+) -> None:
+    """Run a scheduled cleanup described by a TOML job file (see jobs/).
+
+    Never asks: the file needs confirm = true, or pass --yes. One checkpoint per run date
+    in the state directory; a second instance of the same job exits 75 at once.
+    """
+    import datetime as dt
+    import os
+
+    from .jobs import job_lock, load_job
+    from .pipeline import PreviewConfig, preview
+
+    loaded = load_job(job_file, state_dir=state_dir)
+    now = dt.datetime.now(dt.UTC)
+    if dry_run:
+        options = loaded.plan_options(now)
+        click.echo(preview(PreviewConfig(input=loaded.input, options=options, rate=loaded.rate)))
+        return
+    if not (yes or loaded.confirm):
+        raise NotConfirmed(
+            f"job {loaded.name}: nothing sent; set confirm = true in {job_file} or pass --yes"
+        )
+    config = loaded.run_config(now, os.environ, summary_json=summary_json, log_file=log_file)
+    with job_lock(loaded):
+        run_and_exit(config, yes=True, quiet=quiet)
 
 
 @cli.command()

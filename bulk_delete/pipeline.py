@@ -7,20 +7,21 @@ with the send step left out, never a separate code path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import random
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, Outcome, Pending
 from .client import AuthMode, LeadSquaredClient
 from .clock import Clock, SystemClock
 from .config import (
@@ -142,6 +143,7 @@ class RunConfig:
     auth: AuthMode = "header"
     retry_failed: bool = False
     summary_json: Path | None = None
+    log_file: Path | None = None  # one JSON line per request outcome
     label: str = ""  # the job's name, for scheduled runs
 
     @property
@@ -265,7 +267,9 @@ async def _send(
         )
         restore = _install_signal_handlers(pool)
         try:
-            report = await pool.run(todo)
+            with _outcome_log(config.log_file) as log:
+                pool.on_outcome = log
+                report = await pool.run(todo)
         finally:
             restore()
     progress = report.progress
@@ -280,6 +284,41 @@ async def _send(
         result=result,
     )
     return report
+
+
+@contextlib.contextmanager
+def _outcome_log(path: Path | None) -> Iterator[Callable[[Pending, Outcome], None] | None]:
+    """`--log-file`: one JSON line per outcome, flushed as written. No body, no keys."""
+    if path is None:
+        yield None
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a", encoding="utf-8")
+    except OSError as error:
+        raise BulkDeleteError(f"cannot write {path}: {error.strerror}") from None
+
+    def write(item: Pending, outcome: Outcome) -> None:
+        handle.write(
+            json.dumps(
+                {
+                    "time": _utc_now(),
+                    "seq": outcome.seq,
+                    "ProspectId": item.prospect_id,
+                    "status": outcome.status,
+                    "transient": outcome.transient,
+                    "attempts": outcome.attempts,
+                    "rate_limited": outcome.rate_limited,
+                    "http_status": outcome.http_status,
+                    "error": outcome.error,
+                }
+            )
+            + "\n"
+        )
+        handle.flush()
+
+    with handle:
+        yield write
 
 
 def _install_signal_handlers(pool: Pool) -> Callable[[], None]:
@@ -360,6 +399,20 @@ def _result(
     }
     text = run_text(facts, checkpoint.failure_reasons())
     return RunResult(exit_code=exit_code, text=text, facts=facts)
+
+
+def summary_line(facts: dict[str, Any]) -> str:
+    """One line for a scheduler's log."""
+    totals, run = facts["totals"], facts["this_run"]
+    share = run.get("share_of_limit")
+    return (
+        f"bulk-delete: exit={facts['exit_code']} queued={totals['queued']}/{totals['requests']} "
+        f"failed={totals['failed']} pending={totals['pending']} invalid={totals['invalid_rows']} "
+        f"calls={run['calls']} 429={run['rate_limited_429']} "
+        f"rate={run['calls_per_second']:.2f}/s"
+        + (f" ({share:.0%} of limit)" if share else "")
+        + f" checkpoint={facts['checkpoint']}"
+    )
 
 
 def _utc_now() -> str:

@@ -102,8 +102,10 @@ class Pool:
         clock: Clock,
         rng: random.Random,
         on_progress: Callable[[Progress], None] | None = None,
+        on_outcome: Callable[[Pending, Outcome], None] | None = None,
     ) -> None:
         self.checkpoint = checkpoint
+        self.on_outcome = on_outcome
         self.sender = sender
         self.config = config
         self.clock = clock
@@ -275,17 +277,18 @@ class Pool:
         error = "" if status == "queued" else answer.message
         if transient:
             error = f"{error} (gave up after {attempts} attempts; a rerun retries it)"
-        self.checkpoint.record(
-            Outcome(
-                seq=item.seq,
-                status=status,
-                transient=transient,
-                attempts=attempts,
-                rate_limited=rate_limited,
-                http_status=answer.http_status,
-                error=error,
-            )
+        outcome = Outcome(
+            seq=item.seq,
+            status=status,
+            transient=transient,
+            attempts=attempts,
+            rate_limited=rate_limited,
+            http_status=answer.http_status,
+            error=error,
         )
+        self.checkpoint.record(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(item, outcome)
         if status == "queued":
             self.progress.queued += 1
         elif status == "failed":

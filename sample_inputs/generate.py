@@ -2,6 +2,7 @@
 
 leads.csv  - wide layout: one row per lead, several codes in one cell, dates in local time.
 leads.xlsx - long layout: one code per row, the lead repeated; a second sheet 'Notes'.
+lead_ids.csv - only a ProspectId column, for the scheduled jobs in jobs/.
 Both hold a few bad rows on purpose, so the preview shows what an invalid row looks like.
 """
 
@@ -72,6 +73,15 @@ def long() -> None:
     workbook.save(HERE / "leads.xlsx")
 
 
+def ids_only() -> None:
+    """A sheet with only a ProspectId column: the codes and window come from a job file."""
+    with (HERE / "lead_ids.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Lead ID"])
+        writer.writerows([guid()] for _ in range(20))
+
+
 if __name__ == "__main__":
     wide()
     long()
+    ids_only()

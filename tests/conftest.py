@@ -117,3 +117,39 @@ def leads_csv(
     lines += [f"00000000-0000-4000-8000-{n:012d},{codes}" for n in range(start, start + count)]
     path.write_text("\n".join(lines) + "\n" + extra_rows)
     return path
+
+
+@pytest.fixture
+def threaded_emulator() -> Any:
+    """A factory for an emulator served from a background thread, for synchronous tests of
+    code that runs its own event loop (pipeline.run)."""
+    import threading
+
+    from bulk_delete.config import RateLimit
+    from bulk_delete.emulator import Emulator, EmulatorConfig
+
+    loops: list[tuple[asyncio.AbstractEventLoop, threading.Thread, Emulator]] = []
+
+    def start(rate: str = "off", **knobs: Any) -> Emulator:
+        emu = Emulator(EmulatorConfig(rate=RateLimit.parse(rate), **knobs))
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(emu.start())
+            ready.set()
+            loop.run_forever()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        assert ready.wait(10)
+        loops.append((loop, thread, emu))
+        return emu
+
+    yield start
+    for loop, thread, emu in loops:
+        asyncio.run_coroutine_threadsafe(emu.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

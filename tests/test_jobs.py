@@ -1,0 +1,257 @@
+"""Scheduled jobs: job files, relative windows, one checkpoint per run date, the lock."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulk_delete.errors import CredentialsError, InputError, LockHeld, OptionError
+from bulk_delete.jobs import Window, job_lock, load_job
+from bulk_delete.pipeline import run
+
+from .conftest import demo_env, run_cli
+
+ROOT = Path(__file__).parent.parent
+JOBS = ROOT / "jobs"
+UTC = dt.UTC
+
+
+def write_job(tmp_path: Path, text: str, name: str = "job") -> Path:
+    (tmp_path / "ids.csv").write_text("ProspectId\n00000000-0000-4000-8000-000000000001\n")
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD = 'input = "ids.csv"\ncodes = [201]\nconfirm = true\n'
+
+
+def test_example_jobs_load() -> None:
+    nightly = load_job(JOBS / "nightly-webinar-purge.toml")
+    assert nightly.codes == ("201", "202")
+    assert nightly.window == Window(older_than_days=90, window_days=30)
+    assert nightly.rate.calls == 25
+    assert nightly.input == (ROOT / "sample_inputs" / "lead_ids.csv").resolve()
+    q1 = load_job(JOBS / "q1-2025-cleanup.toml")
+    assert (q1.window.from_date, q1.window.to_date) == ("2025-01-01", "2025-03-31")
+    assert (q1.rate.calls, q1.rate.period) == (15, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("now", "tz", "expected"),
+    [
+        # 20:00 UTC on March 10 is already March 11 in India: the run date follows tz.
+        (
+            dt.datetime(2026, 3, 10, 20, 0, tzinfo=UTC),
+            "Asia/Kolkata",
+            ("2025-11-10 18:30:00", "2025-12-10 18:29:59"),
+        ),
+        (
+            dt.datetime(2026, 3, 10, 20, 0, tzinfo=UTC),
+            "UTC",
+            ("2025-11-10 00:00:00", "2025-12-09 23:59:59"),
+        ),
+        # 03:00 UTC on March 10 is still March 9 in New York (and EST, UTC-5, in Nov/Dec).
+        (
+            dt.datetime(2026, 3, 10, 3, 0, tzinfo=UTC),
+            "America/New_York",
+            ("2025-11-09 05:00:00", "2025-12-09 04:59:59"),
+        ),
+    ],
+)
+def test_relative_window_follows_the_clock_and_tz(
+    tmp_path: Path, now: dt.datetime, tz: str, expected: tuple[str, str]
+) -> None:
+    path = write_job(
+        tmp_path, GOOD + f'tz = "{tz}"\n[window]\nolder_than_days = 90\nwindow_days = 30\n'
+    )
+    job = load_job(path)
+    defaults = job.plan_options(now).row_defaults()
+    assert (defaults.from_date, defaults.to_date) == expected
+
+
+def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> None:
+    job = load_job(write_job(tmp_path, GOOD + "[window]\nolder_than_days = 7\n"))
+    morning = dt.datetime(2026, 5, 1, 0, 5, tzinfo=UTC)
+    evening = dt.datetime(2026, 5, 1, 23, 55, tzinfo=UTC)
+    assert job.plan_options(morning) == job.plan_options(evening)
+    assert job.plan_options(morning).to_date == "2026-04-23"
+    assert job.plan_options(morning).from_date == ""  # no window_days: everything older
+    assert job.checkpoint(morning) == job.checkpoint(evening)
+    assert job.checkpoint(morning).name == "job-2026-05-01.sqlite"
+    assert job.checkpoint(morning + dt.timedelta(days=1)).name == "job-2026-05-02.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("input = [unclosed\n", "not a valid TOML job file"),
+        (GOOD + "colour = 'blue'\n", "unknown key 'colour'"),
+        (GOOD + "concurrency = 'eight'\n", "concurrency must be a whole number"),
+        ('input = "ids.csv"\nconfirm = "yes"\n', "confirm must be true or false"),
+        (GOOD + "concurrency = -1\n", "concurrency must be positive"),
+        ('input = "missing.csv"\n', "not found"),
+        ("codes = [201]\n", "'input' is required"),
+        (GOOD + "[window]\nolder_than_days = 90\nto = '2025-01-01'\n", "both an absolute"),
+        (GOOD + "[window]\nolder_than_days = -5\n", "must be positive"),
+        (GOOD + "[window]\nolder_than_days = 'ninety'\n", "whole number of days"),
+        (GOOD + "[window]\nsince = 3\n", "unknown key window.since"),
+        (GOOD + "secret_key = 'abc123'\n", "literal key"),
+        (GOOD + "access_key = 'u$xyz'\n", "literal key"),
+        (
+            GOOD + "[env]\nsecret_key = 'd41d8cd98f00b204e9800998ecf8427e'\n",
+            "NAME of an environment variable",
+        ),
+        (GOOD + "[env]\nhost = 'https://api.leadsquared.com'\n", "NAME of an environment variable"),
+        (GOOD + "rate = '25/5s'\nplan = 'pro'\n", "either rate or plan"),
+        (GOOD + "rate = 'fast'\n", "rate 'fast'"),
+        (GOOD + "tz = 'Nowhere'\n", "IANA"),
+        (GOOD.replace("[201]", "['x']"), "--codes"),
+    ],
+)
+def test_bad_job_files_are_refused_by_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises((OptionError, InputError), match=message):
+        load_job(write_job(tmp_path, text))
+
+
+def test_missing_job_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such job file"):
+        load_job(tmp_path / "nope.toml")
+
+
+def test_env_names_are_read_from_the_named_variables(tmp_path: Path) -> None:
+    path = write_job(
+        tmp_path, GOOD + "[env]\nhost = 'CRM_HOST'\naccess_key = 'CRM_AK'\nsecret_key = 'CRM_SK'\n"
+    )
+    job = load_job(path)
+    env = {"CRM_HOST": "api-in21.leadsquared.com", "CRM_AK": "a", "CRM_SK": "s"}
+    config = job.run_config(dt.datetime(2026, 1, 1, tzinfo=UTC), env)
+    assert config.host == "https://api-in21.leadsquared.com"
+    assert config.credentials.secrets() == ("a", "s")
+    with pytest.raises(CredentialsError, match="CRM_SK"):
+        job.run_config(dt.datetime(2026, 1, 1, tzinfo=UTC), {"CRM_HOST": "x", "CRM_AK": "a"})
+
+
+def test_lock_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
+    job = load_job(write_job(tmp_path, GOOD), state_dir=tmp_path / "state")
+    with job_lock(job), pytest.raises(LockHeld, match=f"pid {os.getpid()}"), job_lock(job):
+        pass
+    with job_lock(job):  # released when the holder leaves
+        pass
+
+
+def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
+    tmp_path: Path, threaded_emulator: Any
+) -> None:
+    emu = threaded_emulator()
+    sheet = tmp_path / "ids.csv"
+    sheet_lines = ["ProspectId"] + [f"00000000-0000-4000-8000-{n:012d}" for n in range(30)]
+    job_file = tmp_path / "nightly.toml"
+    job_file.write_text(
+        'input = "ids.csv"\ncodes = [201]\nconfirm = true\nrate = "off"\n'
+        "[window]\nolder_than_days = 30\n"
+    )
+    sheet.write_text("\n".join(sheet_lines) + "\n")
+    job = load_job(job_file, state_dir=tmp_path / "state")
+    yesterday = dt.datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
+    today = yesterday + dt.timedelta(hours=10)
+
+    def go(now: dt.datetime, env: dict[str, str]) -> Any:
+        return run(job.run_config(now, env), confirm=lambda question: True, echo=lambda line: None)
+
+    assert go(yesterday, demo_env(emu.url)).exit_code == 0
+    before = hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest()
+    # Today's run is cut short by a fatal answer: what was not sent stays pending.
+    with pytest.raises(Exception, match="401"):
+        go(today, {**demo_env(emu.url), "LSQ_SECRET_KEY": "wrong"})
+    sent_before = len(emu.records)
+    lines: list[str] = []
+    result = run(
+        job.run_config(today, demo_env(emu.url)), confirm=lambda q: True, echo=lines.append
+    )
+    assert result.exit_code == 0
+    assert any("Resuming from checkpoint" in line for line in lines)
+    assert len(emu.records) - sent_before == 30  # today's 30, each once
+    assert job.checkpoint(today) != job.checkpoint(yesterday)
+    assert hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest() == before
+    assert {r["ToDate"] for r in emu.records} == {"2026-05-01 23:59:59", "2026-05-02 23:59:59"}
+
+
+async def test_example_jobs_run_against_the_emulator(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    for name in ("nightly-webinar-purge", "q1-2025-cleanup"):
+        summary = tmp_path / f"{name}.json"
+        log = tmp_path / f"{name}.jsonl"
+        done = await run_cli(
+            "job",
+            str(JOBS / f"{name}.toml"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--summary-json",
+            str(summary),
+            "--log-file",
+            str(log),
+            env=demo_env(emu.url),
+        )
+        assert done.returncode == 0, done.stderr
+        facts = json.loads(summary.read_text())
+        assert facts["totals"]["queued"] == 20
+        assert facts["exit_code"] == 0
+        assert Path(facts["checkpoint"]).parent == tmp_path / "state"
+        assert {"started_at", "finished_at"} <= set(facts)
+        outcomes = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [o["status"] for o in outcomes] == ["queued"] * 20
+        assert "bulk-delete: exit=0 queued=20/20" in done.stderr  # the scheduler's line
+    assert len(emu.records) == 40
+    assert {r["StatusWebhookURL"] for r in emu.records} == {
+        "",
+        "https://hooks.example.com/leadsquared/deletes",
+    }
+
+
+async def test_job_without_confirmation_sends_nothing(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    path = write_job(tmp_path, GOOD.replace("confirm = true\n", ""))
+    done = await run_cli("job", str(path), env=demo_env(emu.url))
+    assert done.returncode == 2
+    assert "confirm = true" in done.stderr
+    assert emu.calls == 0
+    done = await run_cli("job", str(path), "--yes", env=demo_env(emu.url))
+    assert done.returncode == 0
+
+
+async def test_two_instances_race_and_one_exits_75(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off", latency=0.2)
+    ids = "\n".join(f"00000000-0000-4000-8000-{n:012d}" for n in range(40))
+    (tmp_path / "ids.csv").write_text("ProspectId\n" + ids + "\n")
+    path = tmp_path / "race.toml"
+    path.write_text('input = "ids.csv"\ncodes = [201]\nconfirm = true\nrate = "10/1s"\n')
+    env = {**os.environ, **demo_env(emu.url)}
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bulk_delete",
+            "job",
+            str(path),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    results = [await p.communicate() for p in processes]
+    codes = sorted(p.returncode or 0 for p in processes)
+    assert codes == [0, 75]
+    loser = results[[p.returncode for p in processes].index(75)]
+    winner_pid = processes[[p.returncode for p in processes].index(0)].pid
+    assert f"pid {winner_pid}" in loser[1].decode()
+    assert len(emu.records) == 40  # the loser sent nothing

@@ -311,6 +311,14 @@ class Checkpoint:
             ),
         )
 
+    def mark_queued_up_to(self, seq: int) -> None:
+        """Benchmarks and tests: pretend the first ``seq`` requests were queued earlier."""
+        self._db.execute(
+            "UPDATE requests SET status = 'queued', attempts = 1, http_status = 200,"
+            " updated_at = ? WHERE seq <= ?",
+            (now_text(), seq),
+        )
+
     def start_run(self, *, host: str, rate: str) -> int:
         cursor = self._db.execute(
             "INSERT INTO runs (started_at, host, rate) VALUES (?, ?, ?)", (now_text(), host, rate)

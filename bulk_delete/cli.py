@@ -431,7 +431,13 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
 @click.option(
     "--slow-rate", type=float, default=0.0, help="Share of calls answered after --slow-seconds."
 )
-@click.option("--slow-seconds", type=float, default=30.0, show_default=True)
+@click.option(
+    "--slow-seconds",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="How late a slow answer comes.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for faults and latency.")
 @click.option(
     "--system-codes",

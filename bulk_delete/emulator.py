@@ -139,6 +139,10 @@ class Emulator:
         self.webhook_posts: list[dict[str, Any]] = []
         self.outcomes: Counter[str] = Counter()
         self.calls = 0
+        self._clock = clock
+        self.first_accepted: float | None = None  # clock time of the first / last queued call
+        self.last_accepted: float | None = None
+        self.first_accepted_wall: float | None = None  # time.time(), for other processes
         self._rng = random.Random(self.config.seed)
         self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
         self._log: IO[str] | None = None
@@ -185,9 +189,14 @@ class Emulator:
             self._log.close()
 
     def stats(self) -> dict[str, Any]:
+        queued = self.outcomes["queued"]
+        span = (self.last_accepted or 0.0) - (self.first_accepted or 0.0)
         return {
             "calls": self.calls,
             "outcomes": dict(self.outcomes),
+            # accepted calls per second as the server saw them: (n - 1) gaps over the span
+            "accepted_per_second": (queued - 1) / span if queued > 1 and span > 0 else 0.0,
+            "first_accepted_wall": self.first_accepted_wall,
             "max_calls_in_window": self.window.max_in_window,
             "rate": {"calls": self.config.rate.calls, "period": self.config.rate.period},
             "webhook_posts": len(self.webhook_posts),
@@ -312,6 +321,11 @@ class Emulator:
         }
         self.records.append(record)
         self.outcomes["queued"] += 1
+        arrived = self._clock()
+        if self.first_accepted is None:
+            self.first_accepted = arrived
+            self.first_accepted_wall = time.time()
+        self.last_accepted = arrived
         if self._log is not None:
             self._log.write(json.dumps(record) + "\n")
             self._log.flush()

@@ -1,0 +1,69 @@
+"""The docs and the CLI must not drift apart (the idea of sqlite-utils' test_docs.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bulk_delete.cli import cli
+from bulk_delete.errors import EXIT_CODES_HELP
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+COMMANDS = sorted(cli.commands)
+
+
+def all_options() -> set[str]:
+    names: set[str] = set()
+    for command in cli.commands.values():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                names.update(param.opts)
+    return names
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_and_option_has_help(name: str) -> None:
+    command = cli.commands[name]
+    assert command.help, f"{name} has no help text"
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{name} {param.opts[0]} has no help text"
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    first_words = " ".join(command.help.split()[:6])
+    assert first_words in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_readme_shows_every_command(name: str) -> None:
+    assert f"bulk-delete {name}" in README
+
+
+def test_every_option_in_the_readme_exists() -> None:
+    mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README))
+    assert mentioned, "the README names no options"
+    unknown = mentioned - all_options() - {"--help", "--version"}
+    assert not unknown, f"README mentions options the CLI does not have: {sorted(unknown)}"
+
+
+def test_readme_exit_codes_match_the_code() -> None:
+    in_code = set(re.findall(r"^\s+(\d+)\s", EXIT_CODES_HELP, re.MULTILINE))
+    section = README.split("### 8. Exit codes", 1)[1].split("###", 1)[0]
+    in_readme = set(re.findall(r"^\| (\d+) \|", section, re.MULTILINE))
+    assert in_code == in_readme == {"0", "1", "2", "3", "75", "130"}
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    first_block = README.split("```sh", 1)[1].split("```", 1)[0]
+    assert "make demo" in first_block
+    assert "make test" in first_block
+
+
+def test_top_level_help_lists_exit_codes() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert "Exit codes:" in result.output
+    assert "130" in result.output

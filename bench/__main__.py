@@ -308,7 +308,9 @@ def main(argv: list[str]) -> int:
         print(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}", file=sys.stderr)
         return 2
     RESULTS.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
+    latest = RESULTS / "latest.json"
+    results: dict[str, Any] = json.loads(latest.read_text()) if latest.exists() else {}
+    results |= {
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -321,8 +323,8 @@ def main(argv: list[str]) -> int:
         for name in wanted:
             results[name] = SECTIONS[name](Path(scratch))
     results["total_seconds"] = round(time.monotonic() - began, 1)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nAll figures: {RESULTS / 'latest.json'} ({results['total_seconds']} s)")
+    latest.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nAll figures: {latest} (this run: {results['total_seconds']} s)")
     return 0
 
 

@@ -115,6 +115,22 @@ class Counts:
     def todo(self) -> int:
         return self.pending + self.failed_transient
 
+    @property
+    def complete(self) -> bool:
+        """Every request queued and no invalid row: what exit 0 means."""
+        return self.pending == 0 and self.failed == 0 and self.invalid_rows == 0
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "queued": self.queued,
+            "failed": self.failed,
+            "failed_transient": self.failed_transient,
+            "pending": self.pending,
+            "invalid_rows": self.invalid_rows,
+            "rate_limited_429": self.rate_limited,
+        }
+
 
 class Checkpoint:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:

@@ -360,8 +360,7 @@ def _result(
 ) -> RunResult:
     counts = checkpoint.counts()
     progress = report.progress if report else Progress()
-    complete = counts.pending == 0 and counts.failed == 0 and counts.invalid_rows == 0
-    exit_code = EXIT_OK if complete else EXIT_INCOMPLETE
+    exit_code = EXIT_OK if counts.complete else EXIT_INCOMPLETE
     if report is not None and report.error is not None:
         exit_code = report.error.exit_code
     elif report is not None and report.stopped:
@@ -387,15 +386,7 @@ def _result(
             if achieved and limit != float("inf")
             else None,
         },
-        "totals": {
-            "requests": counts.requests,
-            "queued": counts.queued,
-            "failed": counts.failed,
-            "failed_transient": counts.failed_transient,
-            "pending": counts.pending,
-            "invalid_rows": counts.invalid_rows,
-            "rate_limited_429": counts.rate_limited,
-        },
+        "totals": counts.totals(),
     }
     text = run_text(facts, checkpoint.failure_reasons())
     return RunResult(exit_code=exit_code, text=text, facts=facts)
@@ -457,19 +448,11 @@ def status(path: Path) -> RunResult:
                 "share_of_limit": None,
                 "result": last.get("result", "never run"),
             },
-            "totals": {
-                "requests": counts.requests,
-                "queued": counts.queued,
-                "failed": counts.failed,
-                "failed_transient": counts.failed_transient,
-                "pending": counts.pending,
-                "invalid_rows": counts.invalid_rows,
-                "rate_limited_429": counts.rate_limited,
-            },
+            "totals": counts.totals(),
         }
-        complete = counts.pending == 0 and counts.failed == 0 and counts.invalid_rows == 0
         text = run_text(facts, checkpoint.failure_reasons(), title="Checkpoint status")
-    return RunResult(exit_code=EXIT_OK if complete else EXIT_INCOMPLETE, text=text, facts=facts)
+    exit_code = EXIT_OK if counts.complete else EXIT_INCOMPLETE
+    return RunResult(exit_code=exit_code, text=text, facts=facts)
 
 
 EXPORT_STATUSES = ("queued", "failed", "invalid", "pending")

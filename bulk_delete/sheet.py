@@ -13,7 +13,7 @@ import datetime as dt
 import operator
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -254,17 +254,24 @@ def _csv_header(
 
 
 def _csv_rows(path: Path, reader: Any, header_row: int, pick: Any) -> Iterator[RawRow | None]:
-    row = header_row
     try:
-        for cells in reader:
-            row += 1
-            if _blank_text(cells):
-                yield None
-                continue
-            picked, extra = pick(cells)
-            yield RawRow(row, picked, extra)
+        yield from _numbered(reader, header_row, pick, _blank_text)
     except csv.Error as exc:
-        raise InputError(f"{path}: row {row + 1} cannot be read as CSV ({exc})") from None
+        raise InputError(f"{path}: line {reader.line_num} cannot be read as CSV ({exc})") from None
+
+
+def _numbered(
+    rows: Iterable[Sequence[Any]], header_row: int, pick: Any, blank: Any
+) -> Iterator[RawRow | None]:
+    """Data rows numbered as Excel shows them (the row after the header is header_row + 1)."""
+    row = header_row
+    for cells in rows:
+        row += 1
+        if blank(cells):
+            yield None
+            continue
+        picked, extra = pick(cells)
+        yield RawRow(row, picked, extra)
 
 
 # ---------------------------------------------------------------- Excel
@@ -325,17 +332,7 @@ def _excel_rows(
     pick = _picker(indexes, width)
     info = SheetInfo(path=path, kind="excel", sheet=sheet_name, columns=written, warnings=warnings)
 
-    def generate() -> Iterator[RawRow | None]:
-        row = row_number
-        for cells in rows:
-            row += 1
-            if _blank(cells):
-                yield None
-                continue
-            picked, extra = pick(cells)
-            yield RawRow(row, picked, extra)
-
-    return generate(), info
+    return _numbered(rows, row_number, pick, _blank), info
 
 
 def _open_openpyxl(path: Path, sheet: str | None) -> Sheet:

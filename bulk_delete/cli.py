@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -25,6 +25,9 @@ from .config import (
 )
 from .errors import EXIT_CODES_HELP, BulkDeleteError, NotConfirmed, exit_code_for
 from .plan import PlanOptions
+
+if TYPE_CHECKING:
+    from .pipeline import RunConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -295,12 +298,12 @@ def run(
     run_and_exit(config, yes=yes, quiet=quiet)
 
 
-def run_and_exit(config: Any, *, yes: bool, quiet: bool) -> None:
+def run_and_exit(config: RunConfig, *, yes: bool, quiet: bool) -> None:
     from .pipeline import run as run_pipeline
     from .pipeline import summary_line
     from .progress import ProgressDisplay
 
-    display = ProgressDisplay(quiet=quiet)
+    display = ProgressDisplay(quiet=quiet, calls_per_second=config.rate.per_second)
     try:
         result = run_pipeline(
             config, confirm=make_confirm(yes), echo=click.echo, on_progress=display

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from .report import duration
 from .senders import Progress
 
 LOG_INTERVAL = 60.0
@@ -21,7 +22,9 @@ class ProgressDisplay:
         stream: IO[str] | None = None,
         interval: float = LOG_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        calls_per_second: float = 0.0,
     ) -> None:
+        self.calls_per_second = calls_per_second  # the limit: the ETA no client can beat
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.interval = interval
@@ -37,7 +40,7 @@ class ProgressDisplay:
             self._update_bar(progress)
         elif self.clock() - self._last_line >= self.interval:
             self._last_line = self.clock()
-            self.stream.write(line(progress) + "\n")
+            self.stream.write(line(progress, self.calls_per_second) + "\n")
             self.stream.flush()
 
     def _update_bar(self, progress: Progress) -> None:
@@ -46,13 +49,17 @@ class ProgressDisplay:
 
             self._bar = tqdm(total=progress.total, unit="req", file=self.stream, dynamic_ncols=True)
         self._bar.n = progress.done
-        self._bar.set_postfix(
-            queued=progress.queued,
-            failed=progress.failed,
-            retrying=progress.retrying,
-            **{"429": progress.rate_limited},
-            refresh=False,
-        )
+        postfix: dict[str, Any] = {
+            "queued": progress.queued,
+            "failed": progress.failed,
+            "retrying": progress.retrying,
+            "429": progress.rate_limited,
+        }
+        if self.calls_per_second and self.calls_per_second != float("inf"):
+            postfix["eta@limit"] = duration(
+                (progress.total - progress.done) / self.calls_per_second
+            )
+        self._bar.set_postfix(postfix, refresh=False)
         self._bar.refresh()
 
     def close(self) -> None:
@@ -61,9 +68,13 @@ class ProgressDisplay:
             self._bar = None
 
 
-def line(progress: Progress) -> str:
-    return (
+def line(progress: Progress, limit_per_second: float = 0.0) -> str:
+    """The once-a-minute line for logs."""
+    text = (
         f"progress: {progress.done:,}/{progress.total:,} done, {progress.queued:,} queued, "
         f"{progress.failed:,} failed, {progress.retrying:,} retrying, "
         f"{progress.rate_limited:,} × 429, {progress.calls_per_second:.2f} calls/s"
     )
+    if limit_per_second and limit_per_second != float("inf"):
+        text += f", at least {duration((progress.total - progress.done) / limit_per_second)} to go"
+    return text

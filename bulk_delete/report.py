@@ -31,6 +31,8 @@ def plan_text(summary: PlanSummary) -> str:
         where += f" (CSV, {shown}-separated, {info.encoding})"
     lines = [f"Plan for {where}"]
     lines += [f"  warning: {warning}" for warning in info.warnings]
+    if summary.rows_read == 0:
+        lines.append("  warning: the sheet has a header row but no data rows: nothing to send")
     valid = summary.rows_read - summary.blank_rows - summary.invalid_rows
     lines.append(
         f"  rows read      {summary.rows_read:>9,}   "

@@ -172,3 +172,17 @@ async def test_check_codes_names_each_code_and_spends_the_budget(
     )
     assert wrong.returncode == 3
     assert "401" in wrong.stderr
+
+
+def test_mixed_separators_name_the_rows(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(f"ProspectId,Codes\n{G1},163\n{G2};166\n{G1},163;166|170\n")
+    code, out, _ = invoke("plan", str(path))
+    assert code == 0
+    assert f"row 3: ProspectId '{G2};166' is not a GUID" in out  # a semicolon row in a comma file
+    assert "163 ×1, 166 ×1, 170 ×1" in out  # mixed separators inside a codes cell are fine
+
+
+def test_header_only_says_there_is_nothing_to_send(write_csv: Callable[..., Path]) -> None:
+    code, out, _ = invoke("plan", str(write_csv("ProspectId,Codes\n")))
+    assert code == 0
+    assert "header row but no data rows" in out

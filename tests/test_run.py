@@ -414,3 +414,37 @@ async def test_status_and_export(emulator: Any, tmp_path: Path) -> None:
     missing = await run_cli("status", str(tmp_path / "none.sqlite"))
     assert missing.returncode == 2
     assert "no such checkpoint" in missing.stderr
+
+
+async def test_a_terminal_is_asked_and_n_sends_nothing(emulator: Any, tmp_path: Path) -> None:
+    """The confirmation prompt on a real pseudo-terminal, answered as a person would."""
+    import pty
+
+    emu = await emulator(rate="off")
+    sheet = str(leads_csv(tmp_path / "leads.csv", 3))
+    for answer, code, queued in ((b"n\n", 2, 0), (b"y\n", 0, 3)):
+        master, slave = pty.openpty()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bulk_delete",
+            "run",
+            sheet,
+            "--checkpoint",
+            str(tmp_path / "c.sqlite"),
+            stdin=slave,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **demo_env(emu.url)},
+        )
+        os.write(master, answer)
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        os.close(master)
+        os.close(slave)
+        assert process.returncode == code, err.decode()
+        assert "Send 3 delete request(s) for 3 lead(s) to http://127.0.0.1:" in err.decode()
+        assert len(emu.records) == queued
+        if answer == b"n\n":
+            assert "not confirmed, nothing sent" in err.decode()
+        else:
+            assert "queued                 3 of 3" in out.decode()

@@ -139,10 +139,12 @@ class Pool:
         finished: asyncio.Future[Any] = asyncio.gather(*workers)
         waiters: list[asyncio.Future[Any]] = [finished, stopping]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if self.stopping.is_set():
-            # Let the calls already on the wire come back and be recorded, then cut the rest.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), self.config.drain_seconds)
+        crashed = finished.done() and not finished.cancelled() and finished.exception() is not None
+        if self.stopping.is_set() or crashed:
+            if not crashed:
+                # Let the calls already on the wire come back and be recorded, then cut the rest.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), self.config.drain_seconds)
             for task in [*workers, feeder]:
                 task.cancel()
         stopping.cancel()

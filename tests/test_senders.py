@@ -208,3 +208,18 @@ def test_todo_streams_in_plan_order(tmp_path: Path, retry_failed: bool) -> None:
     checkpoint = make_checkpoint(tmp_path / "c.sqlite", 2500)
     seqs = [p.seq for p in checkpoint.todo(retry_failed=retry_failed, batch=100)]
     assert seqs == list(range(1, 2501))
+
+
+async def test_a_bug_in_a_worker_surfaces_instead_of_hanging(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 50)
+
+    class Broken(Script):
+        async def delete_activities(self, body_json: str) -> Answer:
+            if guid(7) in body_json:
+                raise RuntimeError("a bug")
+            return await super().delete_activities(body_json)
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        await asyncio.wait_for(run_pool(checkpoint, Broken(clock, {}), clock, rate="off"), 10)
+    assert checkpoint.counts().pending > 0  # what was not sent stays pending for a rerun

@@ -142,11 +142,9 @@ def map_header(path: Path, header: Sequence[Any]) -> tuple[dict[str, int], dict[
 def _picker(indexes: dict[str, int], width: int) -> Any:
     """A function that takes a row's cells and returns (five cells, extra non-empty cells)."""
     positions = [indexes.get(name) for name in FIELDS]
-    present = [i for i in positions if i is not None]
-    # The hot path: a full-width row, picked in C. The column list is padded with a
-    # sentinel index past the row's end (the row gets a None appended) for missing columns.
+    # Picked in C by one itemgetter. A column the sheet lacks reads index `width`: every row
+    # is brought to exactly the header's width, then gets one None appended for it.
     getter = operator.itemgetter(*[width if i is None else i for i in positions])
-    needed = max(present) + 1
 
     def pick(cells: list[Any]) -> tuple[tuple[Any, Any, Any, Any, Any], int]:
         n = len(cells)
@@ -154,7 +152,7 @@ def _picker(indexes: dict[str, int], width: int) -> Any:
         if n > width:
             extra = sum(1 for cell in cells[width:] if cell is not None and str(cell).strip())
             cells = cells[:width]
-        elif n < needed:
+        elif n < width:  # a short row: the cells it lacks are empty
             cells = cells + [None] * (width - n)
         return getter([*cells, None]), extra
 

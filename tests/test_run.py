@@ -448,3 +448,66 @@ async def test_a_terminal_is_asked_and_n_sends_nothing(emulator: Any, tmp_path: 
             assert "not confirmed, nothing sent" in err.decode()
         else:
             assert "queued                 3 of 3" in out.decode()
+
+
+async def test_second_ctrl_c_quits_at_once_and_the_checkpoint_stays_consistent(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", latency=5.0)  # calls in flight for a long time
+    sheet = leads_csv(tmp_path / "leads.csv", 20)
+    checkpoint = tmp_path / "c.sqlite"
+    args = [
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(checkpoint),
+        "--yes",
+        "--rate",
+        "off",
+        "--concurrency",
+        "4",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bulk_delete",
+        *args,
+        env={**os.environ, **demo_env(emu.url)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    while emu.calls < 4:
+        await asyncio.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    await asyncio.sleep(0.5)
+    started = asyncio.get_running_loop().time()
+    process.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(process.communicate(), 10)
+    assert asyncio.get_running_loop().time() - started < 3  # did not wait for the 5 s calls
+    assert process.returncode == 130
+    assert "stopped at once" in err.decode()
+    with sqlite3.connect(checkpoint) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    fast = await emulator(rate="off")
+    done = await run_cli(*args, env=demo_env(fast.url))
+    assert done.returncode == 0
+    assert len(fast.records) == 20
+
+
+async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off", html_rate=1.0)
+    sheet = leads_csv(tmp_path / "leads.csv", 60)
+    done = await run_cli(
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--yes",
+        "--rate",
+        "off",
+        env=demo_env(emu.url),
+    )
+    assert done.returncode == 3
+    assert "looks down" in done.stderr
+    assert "pending" in done.stderr  # the summary says what is left for the rerun
+    assert emu.calls < 70  # it stopped instead of burning 60 * 6 attempts

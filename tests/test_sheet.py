@@ -121,3 +121,21 @@ def test_xlsx_cells_keep_types_errors_and_row_numbers(write_xlsx: Callable[..., 
     assert rows[0].cells[:4] == (G1, 163.0, dt.datetime(2024, 1, 2, 3, 4, 5), dt.date(2024, 1, 31))
     assert rows[1].row == 4
     assert rows[1].cells[0] == "#N/A"
+
+
+@pytest.mark.parametrize(
+    ("text", "cells"),
+    [
+        (f"ProspectId,Codes,Name\n{G1},163\n", (G1, "163", None, None, None)),  # short row
+        (f"ProspectId,Codes,Name\n{G1}\n", (G1, None, None, None, None)),
+        (f"Name,ProspectId,Codes\nx,{G1}\n", (G1, None, None, None, None)),
+        (f"ProspectId,Codes,From,To\n{G1},163,2024-01-01\n", (G1, "163", "2024-01-01", None, None)),
+    ],
+)
+def test_short_rows_read_as_empty_cells(
+    write_csv: Callable[..., Path], text: str, cells: tuple[object, ...]
+) -> None:
+    [row] = rows_of(write_csv(text))
+    assert row is not None
+    assert row.cells == cells
+    assert row.extra_cells == 0

@@ -87,18 +87,25 @@ class Done:
     stderr: str
 
 
-async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Done:
-    """The real command line in its own process (the emulator keeps serving meanwhile)."""
-    process = await asyncio.create_subprocess_exec(
+async def start_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: Any = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """The real command line, started in its own process; the caller signals and waits."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bulk_delete",
         *args,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Done:
+    """The real command line in its own process (the emulator keeps serving meanwhile)."""
+    process = await start_cli(*args, env=env)
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return Done(process.returncode, out.decode(), err.decode())

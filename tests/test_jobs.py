@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ from bulk_delete.errors import CredentialsError, InputError, LockHeld, OptionErr
 from bulk_delete.jobs import Window, job_lock, load_job
 from bulk_delete.pipeline import run
 
-from .conftest import demo_env, run_cli
+from .conftest import demo_env, run_cli, start_cli
 
 ROOT = Path(__file__).parent.parent
 JOBS = ROOT / "jobs"
@@ -234,20 +232,7 @@ async def test_two_instances_race_and_one_exits_75(emulator: Any, tmp_path: Path
     (tmp_path / "ids.csv").write_text("ProspectId\n" + ids + "\n")
     path = tmp_path / "race.toml"
     path.write_text('input = "ids.csv"\ncodes = [201]\nconfirm = true\nrate = "10/1s"\n')
-    env = {**os.environ, **demo_env(emu.url)}
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bulk_delete",
-            "job",
-            str(path),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
+    processes = [await start_cli("job", str(path), env=demo_env(emu.url)) for _ in range(2)]
     results = [await p.communicate() for p in processes]
     codes = sorted(p.returncode or 0 for p in processes)
     assert codes == [0, 75]

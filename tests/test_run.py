@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
-from .conftest import demo_env, leads_csv, run_cli
+from .conftest import demo_env, leads_csv, run_cli, start_cli
 
 
 def sent(emu: Any) -> Counter[str]:
@@ -128,15 +127,7 @@ async def test_kill_9_then_rerun_loses_nothing(emulator: Any, tmp_path: Path) ->
         "--concurrency",
         "4",
     ]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bulk_delete",
-        *args,
-        env={**os.environ, **demo_env(emu.url)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_cli(*args, env=demo_env(emu.url))
     while len(emu.records) < 60:
         await asyncio.sleep(0.05)
     process.kill()
@@ -169,15 +160,7 @@ async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
         "--rate",
         "30/1s",
     ]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bulk_delete",
-        *args,
-        env={**os.environ, **demo_env(emu.url)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_cli(*args, env=demo_env(emu.url))
     while len(emu.records) < 20:
         await asyncio.sleep(0.05)
     process.send_signal(signal.SIGTERM)
@@ -424,18 +407,13 @@ async def test_a_terminal_is_asked_and_n_sends_nothing(emulator: Any, tmp_path: 
     sheet = str(leads_csv(tmp_path / "leads.csv", 3))
     for answer, code, queued in ((b"n\n", 2, 0), (b"y\n", 0, 3)):
         master, slave = pty.openpty()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bulk_delete",
+        process = await start_cli(
             "run",
             sheet,
             "--checkpoint",
             str(tmp_path / "c.sqlite"),
+            env=demo_env(emu.url),
             stdin=slave,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **demo_env(emu.url)},
         )
         os.write(master, answer)
         out, err = await asyncio.wait_for(process.communicate(), 60)
@@ -467,15 +445,7 @@ async def test_second_ctrl_c_quits_at_once_and_the_checkpoint_stays_consistent(
         "--concurrency",
         "4",
     ]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bulk_delete",
-        *args,
-        env={**os.environ, **demo_env(emu.url)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_cli(*args, env=demo_env(emu.url))
     while emu.calls < 4:
         await asyncio.sleep(0.05)
     process.send_signal(signal.SIGINT)

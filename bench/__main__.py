@@ -230,6 +230,12 @@ def overhead(work: Path) -> dict[str, Any]:
 def scale(work: Path) -> dict[str, Any]:
     sheet = leads_csv(work / "1m.csv", 1_000_000, columns=4)
     planned = measure([*CLI, "plan", str(sheet)])
+    # The wrong file: 1,000,000 rows, every one invalid (names where GUIDs should be).
+    wrong = work / "1m-invalid.csv"
+    with wrong.open("w") as handle:
+        handle.write("ProspectId,ActivityEventList\n")
+        handle.writelines(f"Lead number {n},201\n" for n in range(1_000_000))
+    planned_wrong = measure([*CLI, "plan", str(wrong)])
     # A checkpoint of 1,000,000 requests, the first half already queued (setup, not measured),
     # built in its own process so this one stays small (see bench/setup_checkpoint.py).
     checkpoint_path = work / "1m.sqlite"
@@ -266,6 +272,8 @@ def scale(work: Path) -> dict[str, Any]:
         "plan_rows": 1_000_000,
         "plan_seconds": round(planned.wall, 2),
         "plan_max_rss_mb": round(planned.max_rss_mb, 1),
+        "plan_all_invalid_seconds": round(planned_wrong.wall, 2),
+        "plan_all_invalid_max_rss_mb": round(planned_wrong.max_rss_mb, 1),
         "resume_requests": 1_000_000,
         "resume_already_queued": 500_000,
         "resume_seconds_to_first_request": round((first or 0) - started, 2) if first else None,
@@ -281,6 +289,11 @@ def scale(work: Path) -> dict[str, Any]:
                     "`plan` of 1,000,000 rows (4 columns)",
                     f"{result['plan_seconds']} s",
                     f"{result['plan_max_rss_mb']} MB",
+                ],
+                [
+                    "`plan` of 1,000,000 rows, all invalid (the wrong file)",
+                    f"{result['plan_all_invalid_seconds']} s",
+                    f"{result['plan_all_invalid_max_rss_mb']} MB",
                 ],
                 [
                     "resume of 1,000,000 requests, half done: to the first request",

@@ -78,13 +78,23 @@ def open_table(path: str | Path, columns: Sequence[str]) -> Iterator[RowWriter]:
 @contextmanager
 def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet()
     sheet.append(list(columns))
 
+    def text(value: Any) -> Any:
+        # openpyxl stores a string starting with "=" as a formula: a cell copied from the
+        # user's sheet (an invalid row's raw value) must stay text in our export.
+        if isinstance(value, str) and value.startswith("="):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            return cell
+        return "" if value is None else value
+
     def write(row: Sequence[Any]) -> None:
-        sheet.append(["" if value is None else value for value in row])
+        sheet.append([text(value) for value in row])
 
     yield write
     workbook.save(path)

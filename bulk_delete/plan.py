@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
+import weakref
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -127,6 +129,84 @@ def plan_fingerprint(path: Path, options: PlanOptions) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class InvalidGroup:
+    kind: str
+    count: int
+    first_rows: tuple[int, ...]
+    example: str
+
+
+class InvalidRows:
+    """The invalid rows of a plan, without holding them in memory: each row is spooled to a
+    temporary file (in memory up to 8 MB, on disk beyond) and the grouped reasons are tallied
+    as rows arrive. A 1 M-row file of the wrong kind stays as small as a good one."""
+
+    SPOOL_BYTES = 8 << 20
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - lives as long as the plan
+            max_size=self.SPOOL_BYTES, mode="w+", encoding="utf-8"
+        )
+        self._closer = weakref.finalize(self, self._file.close)  # the spool goes with the plan
+        self._count = 0
+        self._counts: Counter[str] = Counter()
+        self._first: dict[str, list[int]] = defaultdict(list)
+        self._example: dict[str, str] = {}
+
+    def add(self, row: InvalidRow) -> None:
+        self._count += 1
+        for kind, message in row.reasons:
+            self._counts[kind] += 1
+            if len(self._first[kind]) < FIRST_ROWS_SHOWN:
+                self._first[kind].append(row.row)
+            self._example.setdefault(kind, f"row {row.row}: {message}")
+        self._file.write(
+            json.dumps(
+                [
+                    row.row,
+                    row.reasons,
+                    row.prospect_id,
+                    row.codes,
+                    row.from_date,
+                    row.to_date,
+                    row.webhook,
+                ]
+            )
+            + "\n"
+        )
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[InvalidRow]:
+        """The rows in sheet order; re-iterable."""
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            row, reasons, pid, codes, from_date, to_date, webhook = json.loads(line)
+            yield InvalidRow(
+                row=row,
+                reasons=tuple((kind, message) for kind, message in reasons),
+                prospect_id=pid,
+                codes=codes,
+                from_date=from_date,
+                to_date=to_date,
+                webhook=webhook,
+            )
+        self._file.seek(0, 2)  # later writes (none expected) go to the end
+
+    def groups(self) -> list[InvalidGroup]:
+        """Reasons grouped by kind of mistake, most frequent first, with their first rows."""
+        return [
+            InvalidGroup(kind, count, tuple(self._first[kind]), self._example[kind])
+            for kind, count in self._counts.most_common()
+        ]
+
+    def close(self) -> None:
+        self._closer()
+
+
 @dataclass
 class Plan:
     """The planned requests (streamed, not materialised) and what was read to make them."""
@@ -136,7 +216,7 @@ class Plan:
     rows_read: int
     blank_rows: int
     valid_rows: int
-    invalid: list[InvalidRow]
+    invalid: InvalidRows
     leads: int
     _columns: dict[str, Any] = field(repr=False)
 
@@ -202,7 +282,7 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
     hooks: list[str] = []
     codes: list[tuple[str, ...]] = []
     rows: array[int] = array("l")
-    invalid: list[InvalidRow] = []
+    invalid = InvalidRows()
     rows_read = blank = 0
     with open_sheet(path, sheet=options.sheet) as sheet:
         for raw in sheet:
@@ -219,7 +299,7 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
                 codes.append(checked.codes)
                 rows.append(checked.row)
             else:
-                invalid.append(checked)
+                invalid.add(checked)
         info = sheet.info
 
     columns: dict[str, Any] = {"p": pids, "f": froms, "t": tos, "w": hooks, "c": codes, "r": rows}
@@ -249,31 +329,6 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
 
 
 # ---------------------------------------------------------------- summary
-
-
-@dataclass(frozen=True)
-class InvalidGroup:
-    kind: str
-    count: int
-    first_rows: tuple[int, ...]
-    example: str
-
-
-def group_invalid(invalid: Iterable[InvalidRow]) -> list[InvalidGroup]:
-    """Reasons grouped by kind of mistake, most frequent first, with their first rows."""
-    counts: Counter[str] = Counter()
-    first: dict[str, list[int]] = defaultdict(list)
-    example: dict[str, str] = {}
-    for row in invalid:
-        for kind, message in row.reasons:
-            counts[kind] += 1
-            if len(first[kind]) < FIRST_ROWS_SHOWN:
-                first[kind].append(row.row)
-            example.setdefault(kind, f"row {row.row}: {message}")
-    return [
-        InvalidGroup(kind, count, tuple(first[kind]), example[kind])
-        for kind, count in counts.most_common()
-    ]
 
 
 @dataclass
@@ -349,7 +404,7 @@ def plan_summary(plan: Plan, tally: RequestTally, rate: RateLimit) -> PlanSummar
         rows_read=plan.rows_read,
         blank_rows=plan.blank_rows,
         invalid_rows=len(plan.invalid),
-        invalid_groups=group_invalid(plan.invalid),
+        invalid_groups=plan.invalid.groups(),
         leads=plan.leads,
         tally=tally,
         rate=rate,

@@ -186,3 +186,23 @@ def test_header_only_says_there_is_nothing_to_send(write_csv: Callable[..., Path
     code, out, _ = invoke("plan", str(write_csv("ProspectId,Codes\n")))
     assert code == 0
     assert "header row but no data rows" in out
+
+
+def test_xlsx_exports_keep_formula_like_cells_as_text(
+    write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    import openpyxl
+
+    out = tmp_path / "invalid.xlsx"
+    code, _, _ = invoke(
+        "plan",
+        str(write_csv('ProspectId,Codes\n"=HYPERLINK(""http://x"")",1\n')),
+        "--invalid-out",
+        str(out),
+    )
+    assert code == 0
+    sheet = openpyxl.load_workbook(out).active
+    assert sheet is not None
+    cell = sheet["C2"]
+    assert cell.value == '=HYPERLINK("http://x")'
+    assert cell.data_type == "s"  # text, not a live formula in our own export

@@ -196,3 +196,28 @@ def test_rate_parsing(text: str, calls: int, period: float) -> None:
 def test_bad_rates(text: str) -> None:
     with pytest.raises(OptionError):
         RateLimit.parse(text)
+
+
+def test_invalid_rows_spool_out_of_memory_and_read_back_in_order(
+    write_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulk_delete.plan import InvalidRows
+
+    monkeypatch.setattr(InvalidRows, "SPOOL_BYTES", 1024)  # spill to disk after a few rows
+    lines = ["ProspectId,Codes,From"] + [f"bad-{n},163,{'x' if n % 2 else ''}" for n in range(500)]
+    plan = build_plan(write_csv("\n".join(lines) + "\n"), PlanOptions())
+    assert plan.invalid._file._rolled  # type: ignore[attr-defined]  # it is on disk
+    assert len(plan.invalid) == 500
+    rows = list(plan.invalid)
+    assert [r.row for r in rows] == list(range(2, 502))
+    assert rows[1].reasons == (
+        ("ProspectId is not a GUID", "ProspectId 'bad-1' is not a GUID"),
+        ("bad FromDate", "FromDate 'x' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"),
+    )
+    assert rows[1].from_date == "x"
+    assert [r.row for r in plan.invalid][:3] == [2, 3, 4]  # re-iterable
+    groups = {g.kind: (g.count, g.first_rows) for g in plan.invalid.groups()}
+    assert groups == {
+        "ProspectId is not a GUID": (500, (2, 3, 4, 5, 6)),
+        "bad FromDate": (250, (3, 5, 7, 9, 11)),
+    }

@@ -6,12 +6,3 @@ RETRIEVE_PATH = "/v2/ProspectActivity.svc/Retrieve"
 QUEUED_MESSAGE = "Your request for delete activities has been queued."
 ACCESS_KEY_HEADER = "x-LSQ-AccessKey"
 SECRET_KEY_HEADER = "x-LSQ-SecretKey"  # noqa: S105 - a header name
-
-REGION_HOSTS = {
-    "Singapore": "https://api.leadsquared.com",
-    "US": "https://api-us11.leadsquared.com",
-    "India (Mumbai)": "https://api-in21.leadsquared.com",
-    "India (Hyderabad)": "https://api-in22.leadsquared.com",
-    "Ireland": "https://api-ir31.leadsquared.com",
-    "Canada": "https://api-ca12.leadsquared.com",
-}

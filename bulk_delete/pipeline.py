@@ -196,7 +196,12 @@ def run(
                 )
             report = asyncio.run(
                 _send(
-                    checkpoint, config, clock or SystemClock(), rng or random.Random(), on_progress
+                    checkpoint,
+                    config,
+                    todo,
+                    clock or SystemClock(),
+                    rng or random.Random(),
+                    on_progress,
                 )
             )
         else:
@@ -242,12 +247,12 @@ def _store_plan(checkpoint: Checkpoint, config: RunConfig, fingerprint: str) -> 
 async def _send(
     checkpoint: Checkpoint,
     config: RunConfig,
+    todo: int,
     clock: Clock,
     rng: random.Random,
     on_progress: Callable[[Progress], None] | None,
 ) -> SendReport:
     run_id = checkpoint.start_run(host=config.host, rate=str(config.rate))
-    todo, _ = checkpoint.todo_counts(retry_failed=config.retry_failed)
     connector = aiohttp.TCPConnector(limit=config.workers, ttl_dns_cache=300)
     timeout = aiohttp.ClientTimeout(total=config.timeout, connect=min(10.0, config.timeout))
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

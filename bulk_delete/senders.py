@@ -55,7 +55,6 @@ class Progress:
     rate_limited: int = 0
     calls: int = 0
     in_flight: int = 0
-    started_at: float = 0.0
     first_call_at: float | None = None
     last_call_at: float | None = None
     last_answer_at: float | None = None
@@ -78,7 +77,6 @@ class SendReport:
     progress: Progress
     stopped: bool = False  # by a signal
     error: AbortedError | None = None
-    elapsed: float = 0.0
 
     @property
     def send_seconds(self) -> float:
@@ -131,7 +129,7 @@ class Pool:
         self.stopping.set()
 
     async def run(self, total: int) -> SendReport:
-        self.progress = Progress(total=total, started_at=self.clock.now())
+        self.progress = Progress(total=total)
         queue: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=self.config.concurrency * 2)
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.config.concurrency)]
         feeder = asyncio.create_task(self._feed(queue))
@@ -159,7 +157,6 @@ class Pool:
             progress=self.progress,
             stopped=self.stopped_by_signal,
             error=self.error,
-            elapsed=self.clock.now() - self.progress.started_at,
         )
 
     async def _feed(self, queue: asyncio.Queue[Pending | None]) -> None:

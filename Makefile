@@ -28,6 +28,7 @@ types: install
 check: lint types test
 
 bench: install
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m bench
 
 demo: install

@@ -17,11 +17,14 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .errors import CheckpointMismatch, InputError
+from .files import create_private, hold_lock
 from .plan import Request
 from .rows import InvalidRow
 
@@ -69,9 +72,59 @@ CREATE TABLE IF NOT EXISTS runs (
     failed       INTEGER NOT NULL DEFAULT 0,
     rate_limited INTEGER NOT NULL DEFAULT 0,
     send_seconds REAL NOT NULL DEFAULT 0,
-    result       TEXT NOT NULL DEFAULT 'running'
+    result       TEXT NOT NULL DEFAULT 'running',
+    start_span   REAL NOT NULL DEFAULT 0,   -- first call start to last call start, seconds
+    limit_per_second REAL                   -- the limit in force; NULL: no limit
 );
 """
+# Columns added after the first release: (table, column, declaration) for older checkpoints.
+_ADDED_COLUMNS = (
+    ("runs", "start_span", "REAL NOT NULL DEFAULT 0"),
+    ("runs", "limit_per_second", "REAL"),
+)
+
+
+_OUR_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs"})
+
+
+def _connect(path: Path, uri: str) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as error:
+        raise InputError(f"cannot open checkpoint {path}: {error}") from None
+
+
+def _tables(path: Path, connection: sqlite3.Connection) -> set[str]:
+    try:
+        rows = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+    except sqlite3.DatabaseError as error:
+        raise InputError(f"{path} is not a bulk-delete checkpoint ({error})") from None
+    return {name for (name,) in rows}
+
+
+def _refuse_foreign(path: Path, connection: sqlite3.Connection) -> None:
+    """Another program's database is left exactly as it is."""
+    foreign = _tables(path, connection) - _OUR_TABLES
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:5])
+        raise InputError(
+            f"{path} is another program's SQLite database (tables: {shown}); not touched. "
+            "Give a new file name for the checkpoint."
+        )
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    for table, column, declaration in _ADDED_COLUMNS:
+        have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def lock(path: Path) -> AbstractContextManager[None]:
+    """The checkpoint's exclusive lock: one process sends from a checkpoint at a time."""
+    return hold_lock(path.with_name(path.name + ".lock"), f"checkpoint {path}")
 
 
 def now_text() -> str:
@@ -109,7 +162,7 @@ class Counts:
     failed_transient: int = 0
     invalid_rows: int = 0
     leads: int = 0
-    rate_limited: int = 0
+    rate_limited_429: int = 0
 
     @property
     def todo(self) -> int:
@@ -120,52 +173,80 @@ class Counts:
         """Every request queued and no invalid row: what exit 0 means."""
         return self.pending == 0 and self.failed == 0 and self.invalid_rows == 0
 
-    def totals(self) -> dict[str, int]:
-        return {
-            "requests": self.requests,
-            "queued": self.queued,
-            "failed": self.failed,
-            "failed_transient": self.failed_transient,
-            "pending": self.pending,
-            "invalid_rows": self.invalid_rows,
-            "rate_limited_429": self.rate_limited,
-        }
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the ``runs`` table keeps it."""
+
+    host: str
+    rate: str
+    result: str
+    calls: int
+    queued: int
+    failed: int
+    rate_limited: int
+    send_seconds: float
+    start_span: float
+    limit_per_second: float | None
 
 
 class Checkpoint:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
+        self.location = str(path.resolve())  # as summaries show it
         self._db = connection
 
     @classmethod
     def open(cls, path: str | Path) -> Checkpoint:
+        """Open a checkpoint to write, creating it (0600) if it does not exist. Its folder
+        must exist: a typo'd path must not silently start the whole plan again elsewhere."""
         path = Path(path)
         if path.is_dir():
             raise InputError(f"checkpoint {path} is a directory; give a file name like run.sqlite")
+        if not path.parent.is_dir():
+            raise InputError(
+                f"checkpoint {path}: no such directory {path.parent}; create it first "
+                "(or check the path for a typo)"
+            )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, isolation_level=None)
+            create_private(path)
+        except OSError as error:
+            raise InputError(
+                f"cannot write checkpoint {path} in {path.parent}: {error.strerror}"
+            ) from None
+        connection = _connect(path, f"file:{quote(str(path.resolve()))}")
+        try:
+            _refuse_foreign(path, connection)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=5000")
             connection.executescript(_SCHEMA)
+            _add_missing_columns(connection)
         except sqlite3.DatabaseError as error:
-            raise InputError(
-                f"checkpoint {path} is not a bulk-delete checkpoint ({error})"
-            ) from None
-        except OSError as error:
-            raise InputError(f"cannot create checkpoint {path}: {error.strerror}") from None
+            connection.close()
+            raise InputError(f"cannot write checkpoint {path}: {error}") from None
+        except BaseException:
+            connection.close()
+            raise
         return cls(path, connection)
 
     @classmethod
     def open_existing(cls, path: str | Path) -> Checkpoint:
+        """Open a checkpoint to read (status, export): read-only, never changed."""
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: no such checkpoint")
-        checkpoint = cls.open(path)
-        if not checkpoint.has_plan:
-            checkpoint.close()
-            raise InputError(f"{path}: the checkpoint holds no plan")
+        connection = _connect(path, f"file:{quote(str(path.resolve()))}?mode=ro")
+        try:
+            tables = _tables(path, connection)
+            if not {"meta", "requests"} <= tables:
+                raise InputError(f"{path} is not a bulk-delete checkpoint (no plan tables)")
+            checkpoint = cls(path, connection)
+            if not checkpoint.has_plan:
+                raise InputError(f"{path}: the checkpoint holds no plan")
+        except BaseException:
+            connection.close()
+            raise
         return checkpoint
 
     def close(self) -> None:
@@ -341,22 +422,33 @@ class Checkpoint:
         )
         return int(cursor.lastrowid or 0)
 
-    def finish_run(
-        self,
-        run_id: int,
-        *,
-        calls: int,
-        queued: int,
-        failed: int,
-        rate_limited: int,
-        send_seconds: float,
-        result: str,
-    ) -> None:
+    def finish_run(self, run_id: int, stats: RunRecord) -> None:
         self._db.execute(
             "UPDATE runs SET finished_at = ?, calls = ?, queued = ?, failed = ?, rate_limited = ?,"
-            " send_seconds = ?, result = ? WHERE id = ?",
-            (now_text(), calls, queued, failed, rate_limited, send_seconds, result, run_id),
+            " send_seconds = ?, result = ?, start_span = ?, limit_per_second = ? WHERE id = ?",
+            (
+                now_text(),
+                stats.calls,
+                stats.queued,
+                stats.failed,
+                stats.rate_limited,
+                stats.send_seconds,
+                stats.result,
+                stats.start_span,
+                stats.limit_per_second,
+                run_id,
+            ),
         )
+
+    def last_run(self) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT host, rate, result, calls, queued, failed, rate_limited, send_seconds,"
+            " start_span, limit_per_second FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else RunRecord(*row)
+
+    def run_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     # ------------------------------------------------------------ reading back
 
@@ -384,7 +476,7 @@ class Checkpoint:
             failed_transient=failed_transient,
             invalid_rows=int(invalid),
             leads=int(meta.get("leads", "0")),
-            rate_limited=limited,
+            rate_limited_429=limited,
         )
 
     def failure_reasons(self, limit: int = 10) -> list[tuple[str, int, bool]]:
@@ -395,11 +487,6 @@ class Checkpoint:
             (limit,),
         ).fetchall()
         return [(str(error), int(count), bool(transient)) for error, count, transient in rows]
-
-    def runs(self) -> list[dict[str, Any]]:
-        cursor = self._db.execute("SELECT * FROM runs ORDER BY id")
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def export_rows(self, statuses: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """Rows in the export's column order; ``invalid`` rows come from the invalid table."""

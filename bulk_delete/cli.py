@@ -1,47 +1,88 @@
-"""The command line. Each command parses options, builds a config, calls one library function
-and prints what it returns. Errors become exit codes in one place: ``Cli.invoke``."""
+"""The command line: the only place that parses options, prints, runs the event loop, installs
+signal handlers and turns errors into exit codes (``Cli.invoke``).
+
+Each command fills a RunSpec from its options, awaits one pipeline coroutine under
+``asyncio.run``, and prints what comes back.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
 import sys
-from collections.abc import Callable
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from . import __version__
-from .config import (
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_CODES_PER_REQUEST,
-    DEFAULT_PLAN,
-    DEFAULT_TIMEOUT,
-    DEFAULT_TZ,
-    ENV_HOST,
-    Credentials,
-    RateLimit,
-    normalise_host,
-    parse_codes,
+from . import __version__, pipeline
+from .client import open_session
+from .config import Credentials, RateLimit
+from .emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, parse_code_ranges, serve
+from .errors import (
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_SOFTWARE,
+    BulkDeleteError,
+    NotConfirmed,
+    OptionError,
+    exit_code_for,
 )
-from .errors import EXIT_CODES_HELP, BulkDeleteError, NotConfirmed, exit_code_for
-from .plan import PlanOptions
-
-if TYPE_CHECKING:
-    from .pipeline import RunConfig
+from .export import OutcomeLog
+from .files import open_private
+from .jobs import load_job
+from .outcomes import redact
+from .progress import ProgressDisplay
+from .report import plan_report_text, question, run_text, saved_plan_text, summary_line
+from .senders import StopSwitch
+from .spec import RunSpec, flag_of, option_of
+from .summary import RunSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
+_SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 
 
 class Cli(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except BulkDeleteError as error:
             click.echo(f"error: {error}", err=True)
             ctx.exit(exit_code_for(error))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(exit_code_for(KeyboardInterrupt()))
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as error:  # a bug: exit 70, never 0 or 1
+            report = _crash_report(error)
+            click.echo(
+                f"bulk-delete: internal error ({type(error).__name__}); this is a bug. "
+                f"Every recorded outcome is safe; the traceback is in {report}",
+                err=True,
+            )
+            ctx.exit(EXIT_SOFTWARE)
+
+
+def _crash_report(error: Exception) -> str:
+    """The traceback in a private file, with anything that looks like a key blanked out."""
+    secrets = tuple(
+        value
+        for name, value in os.environ.items()
+        if any(word in name.upper() for word in _SECRET_NAMES) and len(value) >= 6
+    )
+    text = redact("".join(traceback.format_exception(error)), secrets)
+    fd, path = tempfile.mkstemp(prefix="bulk-delete-crash-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
 
 
 @click.group(cls=Cli, epilog=EXIT_CODES_HELP, context_settings={"max_content_width": 100})
@@ -54,266 +95,116 @@ def cli() -> None:
     """
 
 
-def plan_options(command: F) -> F:
-    """The options that decide which requests a sheet becomes; shared by plan, run and job."""
-    decorators = [
-        click.argument("input", type=click.Path(path_type=Path, dir_okay=False)),
-        click.option("--sheet", help="Excel sheet name (default: the first sheet)."),
-        click.option(
-            "--codes",
-            help="Activity codes (e.g. 163,166) for rows whose codes cell is empty or missing.",
-        ),
-        click.option(
-            "--from",
-            "from_date",
-            default="",
-            help="FromDate where the sheet has none: YYYY-MM-DD [HH:MM:SS]; "
-            "a date alone means 00:00:00.",
-        ),
-        click.option(
-            "--to",
-            "to_date",
-            default="",
-            help="ToDate where the sheet has none; a date alone means 23:59:59 of that day.",
-        ),
-        click.option("--webhook", default="", help="StatusWebhookURL where the sheet has none."),
-        click.option(
-            "--tz",
-            default=DEFAULT_TZ,
-            show_default=True,
-            help="IANA time zone for dates without an offset (e.g. Asia/Kolkata); sent as UTC.",
-        ),
-        click.option(
-            "--max-codes-per-request",
-            type=click.IntRange(min=1),
-            default=DEFAULT_MAX_CODES_PER_REQUEST,
-            show_default=True,
-            help="Split a lead's code list into requests of at most this many codes.",
-        ),
-        click.option(
-            "--rate",
-            default=DEFAULT_PLAN,
-            show_default=True,
-            help="Account limit: N/Ws (25/5s) or a plan: lite 2, pro 5, basic 10, super 10, "
-            "standard 15, enterprise 25 calls per 5 s.",
-        ),
-    ]
+# ---------------------------------------------------------------- options, declared in the spec
+
+
+def spec_option(name: str, **click_kwargs: Any) -> Callable[[F], F]:
+    """A click option for a RunSpec field: its flag and help come from the spec, and it passes
+    None when not given, so the spec's default (shown in the help) applies."""
+    declared = option_of(name)
+    default = RunSpec.__dataclass_fields__[name].default
+    shown = "" if default in (None, "", (), False) else f"  [default: {default}]"
+    kwargs: dict[str, Any] = {"default": None, "help": declared.help + shown}
+    if default is False:
+        kwargs.update(is_flag=True, default=False, help=declared.help)
+    return click.option(flag_of(name), name, **(kwargs | click_kwargs))
+
+
+def _apply(command: F, decorators: list[Callable[[F], F]]) -> F:
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
 
 
-def build_plan_options(
-    *,
-    sheet: str | None,
-    codes: str | None,
-    from_date: str,
-    to_date: str,
-    webhook: str,
-    tz: str,
-    max_codes_per_request: int,
-) -> PlanOptions:
-    return PlanOptions(
-        codes=parse_codes(codes) if codes else (),
-        from_date=from_date,
-        to_date=to_date,
-        webhook=webhook,
-        tz=tz,
-        sheet=sheet,
-        max_codes_per_request=max_codes_per_request,
+def plan_options(command: F) -> F:
+    """The options that decide which requests a sheet becomes; shared by plan and run."""
+    return _apply(
+        command,
+        [
+            click.argument("input", type=click.Path(path_type=Path, dir_okay=False)),
+            spec_option("sheet"),
+            spec_option("codes"),
+            spec_option("from_date"),
+            spec_option("to_date"),
+            spec_option("webhook"),
+            spec_option("tz"),
+            spec_option("max_codes_per_request"),
+            spec_option("rate"),
+        ],
     )
+
+
+def send_options(command: F) -> F:
+    """Options of every command that sends: run and job."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--yes", is_flag=True, help="Send without asking (for scripts and schedulers)."
+            ),
+            click.option("--dry-run", is_flag=True, help="Only plan: exactly `bulk-delete plan`."),
+            click.option("--quiet", is_flag=True, help="No progress display."),
+            spec_option("summary_json", type=click.Path(dir_okay=False)),
+            spec_option("log_file", type=click.Path(dir_okay=False)),
+        ],
+    )
+
+
+# ---------------------------------------------------------------- plan
 
 
 @cli.command()
 @plan_options
-@click.option(
-    "--out", type=click.Path(path_type=Path), help="Write one line per request (.csv or .xlsx)."
-)
-@click.option(
-    "--invalid-out",
-    type=click.Path(path_type=Path),
-    help="Write the invalid rows with their reasons.",
-)
-@click.option(
-    "--check-codes",
-    is_flag=True,
-    help="Ask LeadSquared (GetActivitySetting) for each code's name; needs LSQ_HOST and keys, "
-    "and spends one call of the rate budget per distinct code.",
-)
-@click.option("--host", envvar="LSQ_HOST", help="API base URL for --check-codes [env LSQ_HOST].")
-def plan(
-    input: Path,
-    out: Path | None,
-    invalid_out: Path | None,
-    check_codes: bool,
-    host: str | None,
-    rate: str,
-    **options: Any,
-) -> None:
+@spec_option("out", type=click.Path())
+@spec_option("invalid_out", type=click.Path())
+@spec_option("check_codes")
+@spec_option("host", envvar="LSQ_HOST")
+@spec_option("auth", type=click.Choice(["header", "query"]))
+def plan(**values: Any) -> None:
     """Dry run: read, validate and coalesce INPUT, and show what would be sent.
 
     Sends nothing and needs no keys (except with --check-codes). Exits 0 when the
     file could be planned, even with invalid rows; 2 when it could not.
     """
-    from .pipeline import PreviewConfig, preview
-
-    config = PreviewConfig(
-        input=input,
-        options=build_plan_options(**options),
-        rate=RateLimit.parse(rate),
-        out=out,
-        invalid_out=invalid_out,
-        check_codes_host=normalise_host(host or "") if check_codes else None,
-        credentials=Credentials.from_env() if check_codes else None,
-    )
-    click.echo(preview(config))
+    _print_plan(RunSpec.from_values(values))
 
 
-def send_options(command: F) -> F:
-    """Options of every command that sends: run and job."""
-    decorators = [
-        click.option(
-            "--yes", is_flag=True, help="Send without asking (for scripts and schedulers)."
-        ),
-        click.option("--dry-run", is_flag=True, help="Only plan: exactly `bulk-delete plan`."),
-        click.option("--quiet", is_flag=True, help="No progress display."),
-        click.option(
-            "--summary-json",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Write counts, achieved rate, exit code, checkpoint and times as JSON.",
-        ),
-        click.option(
-            "--log-file",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Append one JSON line per request outcome (no keys, no bodies).",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+def _print_plan(spec: RunSpec) -> None:
+    click.echo(plan_report_text(asyncio.run(_plan(spec))))
 
 
-def make_confirm(yes: bool) -> Callable[[str], bool]:
-    def confirm(question: str) -> bool:
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise NotConfirmed(
-                "nothing sent: no terminal to confirm on; pass --yes to send without asking"
-            )
-        return click.confirm(question, default=False, err=True)
+async def _plan(spec: RunSpec) -> pipeline.PlanReport:
+    if not spec.check_codes:
+        return await pipeline.plan(spec)
+    credentials = Credentials.from_env()
+    async with open_session(spec) as session:
+        return await pipeline.plan(spec, credentials=credentials, session=session)
 
-    return confirm
+
+# ---------------------------------------------------------------- run and job
 
 
 @cli.command()
 @plan_options
-@click.option(
-    "--checkpoint",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="SQLite file holding the plan and every outcome; rerun with the same file to resume.",
-)
-@click.option(
-    "--host",
-    envvar=ENV_HOST,
-    help="API base URL, e.g. https://api-in21.leadsquared.com [env LSQ_HOST].",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1, max=256),
-    help="Calls in flight at most (default: enough that the rate limit is the bottleneck).",
-)
-@click.option(
-    "--max-attempts",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_ATTEMPTS,
-    show_default=True,
-    help="Sends per request on transient failures (429s do not count).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds per call.",
-)
-@click.option(
-    "--auth",
-    type=click.Choice(["header", "query"]),
-    default="header",
-    show_default=True,
-    help="Send the keys as x-LSQ-* headers (recommended) or in the query string.",
-)
-@click.option(
-    "--retry-failed",
-    is_flag=True,
-    help="Also resend requests that failed permanently (400, MX errors).",
-)
+@spec_option("checkpoint", required=True, type=click.Path(dir_okay=False))
+@spec_option("host", envvar="LSQ_HOST")
+@spec_option("concurrency")
+@spec_option("max_attempts")
+@spec_option("timeout")
+@spec_option("auth", type=click.Choice(["header", "query"]))
+@spec_option("retry_failed")
 @send_options
-def run(
-    input: Path,
-    checkpoint: Path,
-    host: str | None,
-    concurrency: int | None,
-    max_attempts: int,
-    timeout: float,
-    auth: str,
-    retry_failed: bool,
-    yes: bool,
-    dry_run: bool,
-    quiet: bool,
-    summary_json: Path | None,
-    log_file: Path | None,
-    rate: str,
-    **options: Any,
-) -> None:
+def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> None:
     """Plan INPUT, show the plan, confirm, and send the deletes.
 
     Keys come from LSQ_ACCESS_KEY and LSQ_SECRET_KEY. The plan and every outcome are kept
     in --checkpoint; running the same command again resumes where it stopped.
     """
-    from .pipeline import PreviewConfig, RunConfig, preview
-
-    plan_opts = build_plan_options(**options)
-    limit = RateLimit.parse(rate)
+    spec = RunSpec.from_values(values)
     if dry_run:
-        click.echo(preview(PreviewConfig(input=input, options=plan_opts, rate=limit)))
+        _print_plan(spec.replace(out=None, invalid_out=None, check_codes=False))
         return
-    config = RunConfig(
-        input=input,
-        options=plan_opts,
-        checkpoint=checkpoint,
-        host=normalise_host(host or ""),
-        credentials=Credentials.from_env(),
-        rate=limit,
-        concurrency=concurrency,
-        max_attempts=max_attempts,
-        timeout=timeout,
-        auth="query" if auth == "query" else "header",
-        retry_failed=retry_failed,
-        summary_json=summary_json,
-        log_file=log_file,
-    )
-    run_and_exit(config, yes=yes, quiet=quiet)
-
-
-def run_and_exit(config: RunConfig, *, yes: bool, quiet: bool) -> None:
-    from .pipeline import run as run_pipeline
-    from .pipeline import summary_line
-    from .progress import ProgressDisplay
-
-    display = ProgressDisplay(quiet=quiet, calls_per_second=config.rate.per_second)
-    try:
-        result = run_pipeline(
-            config, confirm=make_confirm(yes), echo=click.echo, on_progress=display
-        )
-    finally:
-        display.close()
-    click.echo(result.text)
-    if not sys.stderr.isatty():  # a scheduler's log gets one line it can grep
-        click.echo(summary_line(result.facts), err=True)
-    sys.exit(result.exit_code)
+    _send_and_exit(spec, Credentials.from_env(), yes=yes, quiet=quiet)
 
 
 @cli.command()
@@ -325,38 +216,120 @@ def run_and_exit(config: RunConfig, *, yes: bool, quiet: bool) -> None:
     help="Use this state directory instead of the job file's state_dir.",
 )
 def job(
-    job_file: Path,
-    yes: bool,
-    dry_run: bool,
-    quiet: bool,
-    summary_json: Path | None,
-    log_file: Path | None,
-    state_dir: Path | None,
+    job_file: Path, yes: bool, dry_run: bool, quiet: bool, state_dir: Path | None, **values: Any
 ) -> None:
     """Run a scheduled cleanup described by a TOML job file (see jobs/).
 
     Never asks: the file needs confirm = true, or pass --yes. One checkpoint per run date
     in the state directory; a second instance of the same job exits 75 at once.
     """
-    import datetime as dt
-    import os
-
-    from .jobs import job_lock, load_job
-    from .pipeline import PreviewConfig, preview
-
     loaded = load_job(job_file, state_dir=state_dir)
     now = dt.datetime.now(dt.UTC)
     if dry_run:
-        options = loaded.plan_options(now)
-        click.echo(preview(PreviewConfig(input=loaded.input, options=options, rate=loaded.rate)))
+        _print_plan(loaded.run_spec(now))
         return
     if not (yes or loaded.confirm):
         raise NotConfirmed(
             f"job {loaded.name}: nothing sent; set confirm = true in {job_file} or pass --yes"
         )
-    config = loaded.run_config(now, os.environ, summary_json=summary_json, log_file=log_file)
-    with job_lock(loaded):
-        run_and_exit(config, yes=True, quiet=quiet)
+    spec = loaded.run_spec(now, os.environ).with_values(values)
+    credentials = loaded.credentials(os.environ)
+    with loaded.lock():
+        _send_and_exit(spec, credentials, yes=True, quiet=quiet)
+
+
+def _send_and_exit(spec: RunSpec, credentials: Credentials, *, yes: bool, quiet: bool) -> None:
+    display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
+    try:
+        with OutcomeLog.open(spec.log_file) as log:
+            hooks = pipeline.RunHooks(
+                confirm=_confirm(yes),
+                on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
+                on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
+                on_progress=display,
+                on_outcome=log,
+            )
+            summary = asyncio.run(_run(spec, credentials, hooks))
+    except BulkDeleteError as error:
+        display.close()
+        if error.summary is not None:
+            _report(spec, error.summary, err=True)
+        raise
+    finally:
+        display.close()
+    _report(spec, summary)
+    sys.exit(summary.exit_code)
+
+
+async def _run(spec: RunSpec, credentials: Credentials, hooks: pipeline.RunHooks) -> RunSummary:
+    stop = StopSwitch()
+    with _signals_stop(stop):
+        async with open_session(spec) as session:
+            return await pipeline.run(spec, credentials, session=session, hooks=hooks, stop=stop)
+
+
+@contextmanager
+def _signals_stop(stop: StopSwitch) -> Iterator[None]:
+    """First SIGINT/SIGTERM: stop starting calls and drain. Second: leave at once (every
+    committed outcome is already safe in the checkpoint)."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set() and stop.by_signal:
+            sys.stderr.write("\nstopped at once; rerun the same command to resume\n")
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        sys.stderr.write(
+            f"\n{signal.Signals(signum).name}: no new calls; waiting for the calls in flight "
+            "(at most 10 s). Press Ctrl-C again to quit at once.\n"
+        )
+        sys.stderr.flush()
+        stop.stop()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+            pass
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _confirm(yes: bool) -> Callable[[pipeline.Confirmation], bool]:
+    def confirm(confirmation: pipeline.Confirmation) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise NotConfirmed(
+                "nothing sent: no terminal to confirm on; pass --yes to send without asking"
+            )
+        return click.confirm(question(confirmation), default=False, err=True)
+
+    return confirm
+
+
+def _report(spec: RunSpec, summary: RunSummary, *, err: bool = False) -> None:
+    """The summary as text, as the scheduler's one line, and as --summary-json."""
+    click.echo(run_text(summary), err=err)
+    if not sys.stderr.isatty():  # a scheduler's log gets one line it can grep
+        click.echo(summary_line(summary), err=True)
+    if spec.summary_json is not None:
+        try:
+            spec.summary_json.parent.mkdir(parents=True, exist_ok=True)
+            with open_private(spec.summary_json, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(summary.to_json(), indent=2) + "\n")
+        except OSError as error:
+            raise OptionError(
+                f"{flag_of('summary_json')}: cannot write {spec.summary_json}: {error.strerror}"
+            ) from None
+
+
+# ---------------------------------------------------------------- status and export
 
 
 @cli.command()
@@ -366,11 +339,9 @@ def status(checkpoint: Path) -> None:
 
     Exits 0 when every request is queued and no row was invalid, 1 otherwise.
     """
-    from .pipeline import status as checkpoint_status
-
-    result = checkpoint_status(checkpoint)
-    click.echo(result.text)
-    sys.exit(result.exit_code)
+    summary = asyncio.run(pipeline.status(checkpoint))
+    click.echo(run_text(summary, title="Checkpoint status"))
+    sys.exit(summary.exit_code)
 
 
 @cli.command()
@@ -390,16 +361,15 @@ def status(checkpoint: Path) -> None:
 )
 def export(checkpoint: Path, out: Path, statuses: str) -> None:
     """Write one line per request and per invalid row, with its outcome."""
-    from .errors import OptionError
-    from .pipeline import EXPORT_STATUSES
-    from .pipeline import export as export_checkpoint
-
     wanted = tuple(s.strip().lower() for s in statuses.split(",") if s.strip())
-    unknown = sorted(set(wanted) - set(EXPORT_STATUSES))
+    unknown = sorted(set(wanted) - set(pipeline.EXPORT_STATUSES))
     if unknown or not wanted:
-        raise OptionError(f"--status takes {', '.join(EXPORT_STATUSES)}; got {statuses!r}")
-    count = export_checkpoint(checkpoint, out, wanted)
+        raise OptionError(f"--status takes {', '.join(pipeline.EXPORT_STATUSES)}; got {statuses!r}")
+    count = pipeline.export(checkpoint, out, wanted)
     click.echo(f"Wrote {count:,} line(s) to {out}")
+
+
+# ---------------------------------------------------------------- the emulator
 
 
 @cli.command()
@@ -482,10 +452,6 @@ def emulator(
 
     Point the job at it with LSQ_HOST=http://127.0.0.1:PORT and the demo keys (see the README).
     """
-    import asyncio
-
-    from .emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, parse_code_ranges, serve
-
     leads = None
     if leads_file is not None:
         leads = frozenset(
@@ -509,8 +475,3 @@ def emulator(
 
 def main() -> None:
     cli(prog_name="bulk-delete")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
-    sys.exit(0)

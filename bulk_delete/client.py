@@ -6,16 +6,27 @@ as on the API page; either way no key reaches an Answer, a log line or an except
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 
 from .api import ACCESS_KEY_HEADER, DELETE_PATH, SECRET_KEY_HEADER, SETTING_PATH
 from .config import Credentials
 from .outcomes import Answer, classify, classify_exception, redact
+from .spec import AuthMode, RunSpec
 
-AuthMode = Literal["header", "query"]
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+@asynccontextmanager
+async def open_session(spec: RunSpec) -> AsyncIterator[aiohttp.ClientSession]:
+    """The one keep-alive session of a command, sized for the spec's workers."""
+    connector = aiohttp.TCPConnector(limit=spec.workers, ttl_dns_cache=300)
+    timeout = aiohttp.ClientTimeout(total=spec.timeout, connect=min(10.0, spec.timeout))
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        yield session
 
 
 class LeadSquaredClient:

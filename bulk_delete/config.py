@@ -56,10 +56,10 @@ class RateLimit:
         match = _RATE_RE.match(value)
         if not match:
             plans = ", ".join(PLAN_LIMITS)
-            raise OptionError(f"rate {text!r} is not N/Ws (like 25/5s) or a plan name ({plans})")
+            raise OptionError(f"{text!r} is not N/Ws (like 25/5s) or a plan name ({plans})")
         calls, period = int(match.group(1)), float(match.group(2))
         if calls <= 0 or period <= 0:
-            raise OptionError(f"rate {text!r} must have positive calls and seconds")
+            raise OptionError(f"{text!r} must have positive calls and seconds")
         return cls(calls=calls, period=period)
 
     @property
@@ -83,32 +83,25 @@ class RateLimit:
         return f"{text} ({self.label})" if self.label else text
 
 
-DEFAULT_RATE = RateLimit.parse(DEFAULT_PLAN)
-
-
-def parse_codes(text: str) -> tuple[str, ...]:
-    """``--codes 163,166`` → ("163", "166"); the same rules as a sheet cell."""
-    from .rows import CodeError, parse_code_cell
-
-    try:
-        return parse_code_cell(text)
-    except CodeError as exc:
-        raise OptionError(f"--codes: {exc}") from None
-
-
 def normalise_host(value: str) -> str:
-    """A base URL without a trailing slash. A bare host name means https."""
+    """A base URL without a trailing slash, or "" for none. A bare host name means https."""
     text = value.strip().rstrip("/")
     if not text:
-        raise CredentialsError(f"no host: pass --host or set {ENV_HOST}")
+        return ""
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OptionError(f"host {value!r} is not an http(s) URL or host name")
+        raise OptionError(f"{value!r} is not an http(s) URL or host name")
     if parts.username or parts.password or parts.query:
-        raise OptionError("host must be a plain base URL, without credentials or query")
+        raise OptionError("must be a plain base URL, without credentials or query")
     return text
+
+
+def require_host(host: str, variable: str = ENV_HOST) -> str:
+    if not host:
+        raise CredentialsError(f"no host: pass --host or set {variable}")
+    return host
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +132,12 @@ class Credentials:
 
     def __repr__(self) -> str:
         return "Credentials(access_key=***, secret_key=***)"
+
+
+def achieved_rate(calls: int, span: float) -> float | None:
+    """The one definition of an achieved rate: call starts per second, (calls − 1) gaps over
+    the span from the first start to the last. None below two calls: one call has no rate."""
+    return (calls - 1) / span if calls >= 2 and span > 0 else None
 
 
 def auto_concurrency(rate: RateLimit, timeout: float) -> int:

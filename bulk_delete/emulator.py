@@ -18,6 +18,7 @@ import hashlib
 import json
 import random
 import re
+import signal
 import time
 import uuid
 from collections import Counter, deque
@@ -37,6 +38,7 @@ from .api import (
     SETTING_PATH,
 )
 from .config import RateLimit
+from .errors import OptionError
 
 DEMO_ACCESS_KEY = "u$demo-access-key"
 DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulator's demo key
@@ -86,8 +88,6 @@ class EmulatorConfig:
 
 def parse_code_ranges(text: str) -> frozenset[str]:
     """``1-30,99`` → {"1", …, "30", "99"}."""
-    from .errors import OptionError
-
     codes: set[str] = set()
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, _, high = part.partition("-")
@@ -520,8 +520,6 @@ async def serve(
     config: EmulatorConfig, *, port: int, port_file: Path | None, announce: Callable[[str], None]
 ) -> None:
     """Run until SIGINT/SIGTERM (the ``bulk-delete emulator`` command)."""
-    import signal
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -2,27 +2,37 @@
 
     BulkDeleteError                      exit 1 (unexpected, but ours)
     ├── UsageError                       exit 2 — nothing was sent
-    │   ├── InputError                   the sheet cannot be read (file, sheet, header)
+    │   ├── InputError                   the sheet or checkpoint cannot be read or written
     │   ├── OptionError                  a bad option or job-file value
+    │   │   └── FieldError               … of one named field (the CLI or a job names it)
     │   ├── CredentialsError             host or keys missing
     │   ├── CheckpointMismatch           the checkpoint belongs to another input
     │   └── NotConfirmed                 the plan was not confirmed (no TTY and no --yes, or "N")
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
     │   ├── FatalAPIError                401/403/404: keys, host or region are wrong
     │   └── ServiceDownError             transient failures in a row and no success
-    ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another instance runs the job
+    ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 
+    any other exception                  exit 70 (EX_SOFTWARE) — a bug; never passes for 0 or 1
+
 A finished run with invalid rows or failed requests is not an exception: it exits 1 through
-``RunResult.exit_code``.
+``RunSummary.exit_code``. An error raised after sending began carries the run's summary as
+``error.summary``, the way httpx's errors carry their response.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .summary import RunSummary
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
 EXIT_ABORTED = 3
+EXIT_SOFTWARE = 70
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
@@ -31,8 +41,10 @@ Exit codes:
   0    every request queued and no invalid rows
   1    finished, but some rows invalid or requests failed (see the export)
   2    usage, input file or checkpoint mismatch, or not confirmed; nothing sent
-  3    aborted by a fatal API answer (401/403/404) or a service that looks down
-  75   another instance of the same job holds its lock (job only)
+  3    aborted by a fatal API answer (401/403/404) or a service that looks
+       down; rerun to resume
+  70   a bug: one line on stderr names a file with the traceback
+  75   another process holds the checkpoint's (or the job's) lock
   130  interrupted (SIGINT/SIGTERM); rerun the same command to resume"""
 
 
@@ -40,6 +52,7 @@ class BulkDeleteError(Exception):
     """Base of every error the job raises on purpose."""
 
     exit_code = EXIT_INCOMPLETE
+    summary: RunSummary | None = None  # set once sending began: what the run did
 
 
 class UsageError(BulkDeleteError):
@@ -52,8 +65,18 @@ class InputError(UsageError):
     """The input file cannot be read or planned."""
 
 
-class OptionError(UsageError):
-    """An option (or job-file value) is invalid."""
+class OptionError(UsageError, ValueError):
+    """An option (or job-file value) is invalid. A ValueError too, so value parsers can raise
+    it and the RunSpec names the option in front of the message."""
+
+
+class FieldError(OptionError):
+    """One field's value is invalid; whoever knows the user's name for it names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 class CredentialsError(UsageError):
@@ -88,7 +111,7 @@ class ServiceDownError(AbortedError):
 
 
 class LockHeld(BulkDeleteError):
-    """Another instance of the same scheduled job is running."""
+    """Another process holds the checkpoint (or the scheduled job) this one needs."""
 
     exit_code = EXIT_LOCKED
 
@@ -105,4 +128,4 @@ def exit_code_for(error: BaseException) -> int:
         return error.exit_code
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
-    return EXIT_INCOMPLETE
+    return EXIT_SOFTWARE

@@ -7,12 +7,16 @@ other name writes UTF-8 CSV. Writers take plain rows and know nothing of where t
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
+from .checkpoint import Outcome, Pending
 from .errors import OptionError
+from .files import create_private, open_private
 from .plan import Request
 from .rows import InvalidRow
 
@@ -67,7 +71,7 @@ def open_table(path: str | Path, columns: Sequence[str]) -> Iterator[RowWriter]:
             with _xlsx_writer(path, columns) as write:
                 yield write
             return
-        with path.open("w", encoding="utf-8", newline="") as handle:
+        with open_private(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(columns)
             yield writer.writerow
@@ -97,6 +101,7 @@ def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
         sheet.append([text(value) for value in row])
 
     yield write
+    create_private(path)
     workbook.save(path)
 
 
@@ -131,3 +136,39 @@ def write_invalid(path: str | Path, rows: Iterable[InvalidRow]) -> int:
             write(invalid_row(row))
             count += 1
     return count
+
+
+class OutcomeLog:
+    """`--log-file`: one JSON line per request outcome, flushed as written; no body, no keys."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: Path | None) -> Iterator[OutcomeLog | None]:
+        if path is None:
+            yield None
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open_private(path, "a", encoding="utf-8")
+        except OSError as error:
+            raise OptionError(f"cannot write {path}: {error.strerror}") from None
+        with handle:
+            yield cls(handle)
+
+    def __call__(self, item: Pending, outcome: Outcome) -> None:
+        line = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "seq": outcome.seq,
+            "ProspectId": item.prospect_id,
+            "status": outcome.status,
+            "transient": outcome.transient,
+            "attempts": outcome.attempts,
+            "rate_limited": outcome.rate_limited,
+            "http_status": outcome.http_status,
+            "error": outcome.error,
+        }
+        self._handle.write(json.dumps(line) + "\n")
+        self._handle.flush()

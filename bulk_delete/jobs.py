@@ -14,60 +14,42 @@ and so the plan's fingerprint — the same all day, so a rerun the same day resu
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import fcntl
-import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import (
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_CODES_PER_REQUEST,
     DEFAULT_PLAN,
-    DEFAULT_TIMEOUT,
-    DEFAULT_TZ,
     ENV_ACCESS_KEY,
     ENV_HOST,
     ENV_SECRET_KEY,
     Credentials,
-    RateLimit,
     normalise_host,
-    parse_codes,
+    require_host,
 )
-from .errors import InputError, LockHeld, OptionError
-from .pipeline import RunConfig
-from .plan import PlanOptions
+from .errors import InputError, OptionError
+from .files import hold_lock
 from .rows import load_tz
+from .spec import RunSpec, job_keys
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _SECRET_WORDS = ("secret", "password", "token", "accesskey", "access_key", "apikey", "api_key")
 
-# key → (types accepted, description for messages)
-_TOP_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+# Keys of a job file that are not RunSpec options (those come from spec.job_keys()).
+_JOB_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "input": ((str,), "a path relative to the job file"),
-    "sheet": ((str,), "an Excel sheet name"),
-    "codes": ((list, str, int), "a list of activity codes"),
-    "tz": ((str,), "an IANA time zone"),
-    "rate": ((str,), "N/Ws such as 25/5s"),
     "plan": ((str,), "a LeadSquared plan name"),
-    "concurrency": ((int,), "a whole number"),
-    "max_attempts": ((int,), "a whole number"),
-    "max_codes_per_request": ((int,), "a whole number"),
-    "timeout": ((int, float), "seconds"),
-    "webhook": ((str,), "an http(s) URL"),
     "state_dir": ((str,), "a path relative to the job file"),
     "confirm": ((bool,), "true or false"),
-    "auth": ((str,), '"header" or "query"'),
     "window": ((dict,), "a table"),
     "env": ((dict,), "a table"),
 }
 _WINDOW_KEYS = {"older_than_days": (int,), "window_days": (int,), "from": (str,), "to": (str,)}
-_ENV_KEYS = {"host", "access_key", "secret_key"}
+_ENV_DEFAULTS = {"host": ENV_HOST, "access_key": ENV_ACCESS_KEY, "secret_key": ENV_SECRET_KEY}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,83 +75,47 @@ class Window:
 class Job:
     name: str
     path: Path
-    input: Path
-    sheet: str | None = None
-    codes: tuple[str, ...] = ()
-    tz: str = DEFAULT_TZ
-    rate: RateLimit = field(default_factory=lambda: RateLimit.parse(DEFAULT_PLAN))
-    concurrency: int | None = None
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    max_codes_per_request: int = DEFAULT_MAX_CODES_PER_REQUEST
-    timeout: float = DEFAULT_TIMEOUT
-    webhook: str = ""
+    spec: RunSpec  # every option the file sets; the window, host and checkpoint come per run
     state_dir: Path
     confirm: bool = False
-    auth: str = "header"
     window: Window = field(default_factory=Window)
-    host_var: str = ENV_HOST
-    access_key_var: str = ENV_ACCESS_KEY
-    secret_key_var: str = ENV_SECRET_KEY
+    env_names: Mapping[str, str] = field(default_factory=lambda: dict(_ENV_DEFAULTS))
 
     def run_date(self, now: dt.datetime) -> dt.date:
-        return now.astimezone(load_tz(self.tz)).date()
-
-    def plan_options(self, now: dt.datetime) -> PlanOptions:
-        from_date, to_date = self.window.resolve(self.run_date(now))
-        return PlanOptions(
-            codes=self.codes,
-            from_date=from_date,
-            to_date=to_date,
-            webhook=self.webhook,
-            tz=self.tz,
-            sheet=self.sheet,
-            max_codes_per_request=self.max_codes_per_request,
-        )
+        return now.astimezone(load_tz(self.spec.tz)).date()
 
     def checkpoint(self, now: dt.datetime) -> Path:
         return self.state_dir / f"{self.name}-{self.run_date(now).isoformat()}.sqlite"
 
-    def host(self, env: Mapping[str, str]) -> str:
-        value = env.get(self.host_var, "")
-        if not value.strip():
-            from .errors import CredentialsError
-
-            raise CredentialsError(f"job {self.name}: no host: set {self.host_var}")
-        return normalise_host(value)
-
-    def run_config(
-        self,
-        now: dt.datetime,
-        env: Mapping[str, str],
-        *,
-        summary_json: Path | None = None,
-        log_file: Path | None = None,
-    ) -> RunConfig:
-        """Everything `run` needs, with today's window and today's checkpoint."""
-        return RunConfig(
-            input=self.input,
-            options=self.plan_options(now),
-            checkpoint=self.checkpoint(now),
-            host=self.host(env),
-            credentials=self.credentials(env),
-            rate=self.rate,
-            concurrency=self.concurrency,
-            max_attempts=self.max_attempts,
-            timeout=self.timeout,
-            auth="query" if self.auth == "query" else "header",
-            summary_json=summary_json,
-            log_file=log_file,
-            label=self.name,
+    def run_spec(self, now: dt.datetime, env: Mapping[str, str] | None = None) -> RunSpec:
+        """The spec of the run dated ``now``: today's window and today's checkpoint, and the
+        host from the environment when ``env`` is given (a dry run needs none)."""
+        from_date, to_date = self.window.resolve(self.run_date(now))
+        host = ""
+        if env is not None:
+            variable = self.env_names["host"]
+            try:
+                host = require_host(normalise_host(env.get(variable, "")), variable)
+            except OptionError as error:
+                raise OptionError(f"job {self.name}: {variable}: {error}") from None
+        return self.spec.replace(
+            from_date=from_date, to_date=to_date, checkpoint=self.checkpoint(now), host=host
         )
 
     def credentials(self, env: Mapping[str, str]) -> Credentials:
         return Credentials.from_env(
-            env, access_var=self.access_key_var, secret_var=self.secret_key_var
+            env, access_var=self.env_names["access_key"], secret_var=self.env_names["secret_key"]
         )
+
+    def lock(self) -> AbstractContextManager[None]:
+        """The job's lock: a second instance of the same job exits 75 at once."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return hold_lock(self.state_dir / f"{self.name}.lock", f"job {self.name}")
 
 
 def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
-    """Read and check a job file. Every problem is an OptionError/InputError (exit 2)."""
+    """Read and check a job file. Every problem is an OptionError/InputError (exit 2) that
+    names the file and the key."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -179,12 +125,15 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
         raise OptionError(f"{path}: not a valid TOML job file: {error}") from None
     where = f"{path}"
     _refuse_literal_secrets(where, raw)
+    options = job_keys()
     for key, value in raw.items():
-        if key not in _TOP_KEYS:
-            raise OptionError(f"{where}: unknown key {key!r}; known keys: {', '.join(_TOP_KEYS)}")
-        types, description = _TOP_KEYS[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise OptionError(f"{where}: {key} must be {description}, not {value!r}")
+        if key in _JOB_KEYS:
+            types, description = _JOB_KEYS[key]
+            if not isinstance(value, types):
+                raise OptionError(f"{where}: {key} must be {description}, not {value!r}")
+        elif key not in options:
+            known = ", ".join([*_JOB_KEYS, *options])
+            raise OptionError(f"{where}: unknown key {key!r}; known keys: {known}")
     if "input" not in raw:
         raise OptionError(f"{where}: the key 'input' is required (the sheet to read)")
     base = path.parent
@@ -193,41 +142,27 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
         raise InputError(f"{where}: input {raw['input']!r} not found (looked for {sheet_path})")
     if "rate" in raw and "plan" in raw:
         raise OptionError(f"{where}: give either rate or plan, not both")
-    rate = RateLimit.parse(str(raw.get("rate") or raw.get("plan") or DEFAULT_PLAN))
-    codes = raw.get("codes", ())
-    if isinstance(codes, list):
-        codes = ",".join(str(code) for code in codes)
-    tz = str(raw.get("tz", DEFAULT_TZ))
-    load_tz(tz)
-    for key in ("concurrency", "max_attempts", "max_codes_per_request", "timeout"):
-        if key in raw and raw[key] <= 0:
-            raise OptionError(f"{where}: {key} must be positive, not {raw[key]!r}")
-    auth = str(raw.get("auth", "header"))
-    if auth not in ("header", "query"):
-        raise OptionError(f'{where}: auth must be "header" or "query", not {auth!r}')
-    env_names = _env_names(where, raw.get("env", {}))
+    window = _window(where, raw.get("window", {}))
+    values = {options[key]: value for key, value in raw.items() if key in options}
+    values["rate"] = raw.get("rate") or raw.get("plan") or DEFAULT_PLAN
+    values["from_date"], values["to_date"] = window.from_date, window.to_date
+    spec = RunSpec.from_values(values, source=where).replace(input=sheet_path, label=path.stem)
     return Job(
         name=path.stem,
         path=path.resolve(),
-        input=sheet_path,
-        sheet=raw.get("sheet") or None,
-        codes=parse_codes(str(codes)) if codes else (),
-        tz=tz,
-        rate=rate,
-        concurrency=raw.get("concurrency"),
-        max_attempts=raw.get("max_attempts", DEFAULT_MAX_ATTEMPTS),
-        max_codes_per_request=raw.get("max_codes_per_request", DEFAULT_MAX_CODES_PER_REQUEST),
-        timeout=float(raw.get("timeout", DEFAULT_TIMEOUT)),
-        webhook=raw.get("webhook", ""),
+        spec=spec,
         state_dir=(state_dir or base / raw.get("state_dir", "state")).resolve(),
         confirm=raw.get("confirm", False),
-        auth=auth,
-        window=_window(where, raw.get("window", {})),
-        **env_names,
+        window=window,
+        env_names=_env_names(where, raw.get("env", {})),
     )
 
 
 def _window(where: str, table: dict[str, Any]) -> Window:
+    table = {  # TOML's own dates (from = 2025-01-01, unquoted) mean the same as the text
+        key: value.isoformat() if isinstance(value, dt.date) else value
+        for key, value in table.items()
+    }
     for key, value in table.items():
         if key not in _WINDOW_KEYS:
             raise OptionError(
@@ -255,22 +190,19 @@ def _window(where: str, table: dict[str, Any]) -> Window:
 
 
 def _env_names(where: str, table: dict[str, Any]) -> dict[str, str]:
-    names = {
-        "host_var": ENV_HOST,
-        "access_key_var": ENV_ACCESS_KEY,
-        "secret_key_var": ENV_SECRET_KEY,
-    }
+    names = dict(_ENV_DEFAULTS)
     for key, value in table.items():
-        if key not in _ENV_KEYS:
+        if key not in _ENV_DEFAULTS:
             raise OptionError(
                 f"{where}: unknown key env.{key}; known: host, access_key, secret_key"
             )
         if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
             raise OptionError(
                 f"{where}: env.{key} must be the NAME of an environment variable (like "
-                f"LSQ_SECRET_KEY); it looks like a literal value. Keys never go in job files."
+                f"{_ENV_DEFAULTS[key]}); its value looks like a literal. Keys never go in job "
+                "files."
             )
-        names[f"{key}_var"] = value
+        names[key] = value
     return names
 
 
@@ -286,29 +218,3 @@ def _refuse_literal_secrets(where: str, raw: dict[str, Any], prefix: str = "") -
                 f"{where}: {name} looks like a literal key; job files must not hold secrets. "
                 "Put the key in the environment and name the variable under [env]."
             )
-
-
-@contextmanager
-def job_lock(job: Job) -> Iterator[Path]:
-    """Hold the job's lock for the block; another holder means exit 75 at once."""
-    job.state_dir.mkdir(parents=True, exist_ok=True)
-    path = job.state_dir / f"{job.name}.lock"
-    handle = path.open("a+")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise LockHeld(
-                f"job {job.name} is already running (pid {holder} holds {path}); not starting"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield path
-    finally:
-        handle.close()  # closing releases the lock

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from .errors import FatalAPIError
 
@@ -81,8 +82,6 @@ def classify_exception(error: BaseException, secrets: tuple[str, ...] = ()) -> A
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
     """Replace every secret (and its URL-encoded form) with ***."""
-    from urllib.parse import quote, quote_plus
-
     for secret in secrets:
         if not secret:
             continue

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
-from .errors import OptionError
+from .errors import FieldError, OptionError
 from .rows import (
     CellError,
     InvalidRow,
@@ -53,24 +53,20 @@ class PlanOptions:
     max_codes_per_request: int = DEFAULT_MAX_CODES_PER_REQUEST
 
     def row_defaults(self) -> RowDefaults:
-        """The options checked by the same rules as cells; a bad one is an OptionError."""
+        """The options checked by the same rules as cells; a bad one is a FieldError."""
         if self.max_codes_per_request < 1:
-            raise OptionError("--max-codes-per-request must be at least 1")
-        tz = load_tz(self.tz)
+            raise FieldError("max_codes_per_request", "must be at least 1")
         try:
-            from_date = parse_date_cell(self.from_date, end_of_day=False, tz=tz)
-        except CellError as exc:
-            raise OptionError(f"--from: {exc}") from None
-        try:
-            to_date = parse_date_cell(self.to_date, end_of_day=True, tz=tz)
-        except CellError as exc:
-            raise OptionError(f"--to: {exc}") from None
+            tz = load_tz(self.tz)
+        except OptionError as exc:
+            raise FieldError("tz", str(exc)) from None
+        from_date = _option_cell(
+            "from_date", self.from_date, parse_date_cell, end_of_day=False, tz=tz
+        )
+        to_date = _option_cell("to_date", self.to_date, parse_date_cell, end_of_day=True, tz=tz)
         if from_date and to_date and from_date > to_date:
-            raise OptionError(f"--from {from_date} is after --to {to_date} (UTC)")
-        try:
-            webhook = parse_webhook(self.webhook)
-        except CellError as exc:
-            raise OptionError(f"--webhook: {exc}") from None
+            raise FieldError("from_date", f"{from_date} is after ToDate {to_date} (UTC)")
+        webhook = _option_cell("webhook", self.webhook, parse_webhook)
         return RowDefaults(codes=self.codes, from_date=from_date, to_date=to_date, webhook=webhook)
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +79,13 @@ class PlanOptions:
             "sheet": self.sheet or "",
             "max_codes_per_request": self.max_codes_per_request,
         }
+
+
+def _option_cell(field: str, value: str, parse: Callable[..., str], **kwargs: Any) -> str:
+    try:
+        return parse(value, **kwargs)
+    except CellError as exc:
+        raise FieldError(field, str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +218,6 @@ class Plan:
     options: PlanOptions
     rows_read: int
     blank_rows: int
-    valid_rows: int
     invalid: InvalidRows
     leads: int
     _columns: dict[str, Any] = field(repr=False)
@@ -321,7 +323,6 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
         options=options,
         rows_read=rows_read,
         blank_rows=blank,
-        valid_rows=len(pids),
         invalid=invalid,
         leads=leads,
         _columns=columns,

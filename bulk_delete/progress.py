@@ -70,10 +70,11 @@ class ProgressDisplay:
 
 def line(progress: Progress, limit_per_second: float = 0.0) -> str:
     """The once-a-minute line for logs."""
+    rate = progress.calls_per_second
     text = (
         f"progress: {progress.done:,}/{progress.total:,} done, {progress.queued:,} queued, "
         f"{progress.failed:,} failed, {progress.retrying:,} retrying, "
-        f"{progress.rate_limited:,} × 429, {progress.calls_per_second:.2f} calls/s"
+        f"{progress.rate_limited:,} × 429, {rate or 0:.2f} calls/s"
     )
     if limit_per_second and limit_per_second != float("inf"):
         text += f", at least {duration((progress.total - progress.done) / limit_per_second)} to go"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from .pipeline import Confirmation, PlanReport
 from .plan import PlanSummary
+from .summary import RunSummary
 
 MAX_CODES_LISTED = 12
 
@@ -83,40 +83,78 @@ def _span(summary: PlanSummary) -> str:
     return f"{start} → {end} UTC"
 
 
-def run_text(
-    facts: dict[str, Any], failures: list[tuple[str, int, bool]], *, title: str = "Run summary"
-) -> str:
+def plan_report_text(report: PlanReport) -> str:
+    """What `plan` prints: the plan, the codes' names if asked, where the files went."""
+    text = plan_text(report.summary)
+    if report.code_names is not None:
+        codes = list(report.code_names)
+        text += f"\nActivity codes at {report.host} ({len(codes)} call(s) of the rate budget):"
+        text += "".join(f"\n  {code:>6}  {report.code_names[code]}" for code in codes)
+    if report.out is not None:
+        text += f"\nPreview of every request: {report.out}"
+    if report.invalid_out is not None:
+        text += f"\nInvalid rows with reasons: {report.invalid_out}"
+    return text + "\nDry run: nothing was sent."
+
+
+def saved_plan_text(summary: PlanSummary, checkpoint: object) -> str:
+    return plan_text(summary) + f"\nPlan saved in checkpoint {checkpoint}"
+
+
+def question(confirmation: Confirmation) -> str:
+    return (
+        f"Send {confirmation.requests:,} delete request(s) for {confirmation.leads:,} lead(s) "
+        f"to {confirmation.host}? LeadSquared queues each delete; it cannot be undone."
+    )
+
+
+def run_text(summary: RunSummary, *, title: str = "Run summary") -> str:
     """The end-of-run summary (and `status`): what was queued, what failed, where to look."""
-    run = facts["this_run"]
-    totals = facts["totals"]
-    lines = [f"{title} — checkpoint {facts['checkpoint']}"]
-    if run.get("calls"):
-        share = run.get("share_of_limit")
-        rate = f"{run['calls_per_second']:.2f} calls/s"
-        if share:
-            rate += f" = {share:.0%} of the limit {facts['rate_limit']}"
+    run = summary.this_run
+    totals = summary.totals
+    lines = [f"{title} — checkpoint {summary.checkpoint}"]
+    if run.calls:
+        rate = ""
+        if run.calls_per_second is not None:
+            rate = f", {run.calls_per_second:.2f} calls/s"
+            if run.share_of_limit:
+                rate += f" = {run.share_of_limit:.0%} of the limit {summary.rate_limit}"
         lines.append(
-            f"  this run       {run['calls']:,} call(s) in {duration(run['send_seconds'])}, "
-            f"{rate}; {run['rate_limited_429']:,} answered 429"
+            f"  this run       {run.calls:,} call(s) in {duration(run.send_seconds)}"
+            f"{rate}; {run.rate_limited_429:,} answered 429"
         )
+    elif run.result == "nothing to send":
+        lines.append("  this run       nothing left to send in this checkpoint")
     lines.append(
-        f"  queued         {totals['queued']:>9,} of {totals['requests']:,} request(s) "
+        f"  queued         {totals.queued:>9,} of {totals.requests:,} request(s) "
         "(LeadSquared queued the delete; it runs on their side)"
     )
-    if totals["failed"]:
+    if totals.failed:
         lines.append(
-            f"  failed         {totals['failed']:>9,}   ({totals['failed_transient']:,} transient: "
+            f"  failed         {totals.failed:>9,}   ({totals.failed_transient:,} transient: "
             "a rerun retries them; --retry-failed resends the rest)"
         )
-        for error, count, transient in failures:
-            kind = "transient" if transient else "permanent"
-            lines.append(f"  {count:>14,} × {error} [{kind}]")
-    if totals["pending"]:
-        lines.append(f"  pending        {totals['pending']:>9,}   (not sent yet: rerun to resume)")
-    if totals["invalid_rows"]:
-        lines.append(f"  invalid rows   {totals['invalid_rows']:>9,}   (never sent)")
-    if totals["rate_limited_429"] and not run.get("calls"):
-        lines.append(f"  429 answers    {totals['rate_limited_429']:>9,}")
-    checkpoint = facts["checkpoint"]
-    lines.append(f"  details        bulk-delete export {checkpoint} --out outcomes.csv")
+        for failure in summary.failures:
+            kind = "transient" if failure.transient else "permanent"
+            lines.append(f"  {failure.count:>14,} × {failure.error} [{kind}]")
+    if totals.pending:
+        lines.append(f"  pending        {totals.pending:>9,}   (not sent yet: rerun to resume)")
+    if totals.invalid_rows:
+        lines.append(f"  invalid rows   {totals.invalid_rows:>9,}   (never sent)")
+    if totals.rate_limited_429 and not run.calls:
+        lines.append(f"  429 answers    {totals.rate_limited_429:>9,}")
+    lines.append(f"  details        bulk-delete export {summary.checkpoint} --out outcomes.csv")
     return "\n".join(lines)
+
+
+def summary_line(summary: RunSummary) -> str:
+    """One line for a scheduler's log."""
+    totals, run = summary.totals, summary.this_run
+    rate = f" rate={run.calls_per_second:.2f}/s" if run.calls_per_second is not None else ""
+    share = f" ({run.share_of_limit:.0%} of limit)" if run.share_of_limit else ""
+    return (
+        f"bulk-delete: exit={summary.exit_code} queued={totals.queued}/{totals.requests} "
+        f"failed={totals.failed} pending={totals.pending} invalid={totals.invalid_rows} "
+        f"calls={run.calls} 429={run.rate_limited_429}{rate}{share} "
+        f"checkpoint={summary.checkpoint}"
+    )

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .errors import OptionError
 from .sheet import RawRow
 
 API_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -125,14 +126,18 @@ def parse_webhook(value: Any) -> str:
 
 
 def load_tz(name: str) -> ZoneInfo:
-    from zoneinfo import ZoneInfoNotFoundError
-
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        from .errors import OptionError
+        raise OptionError(f"{name!r} is not an IANA time zone (like Asia/Kolkata)") from None
 
-        raise OptionError(f"--tz {name!r} is not an IANA time zone (like Asia/Kolkata)") from None
+
+MAX_SHOWN = 80
+
+
+def shorten(text: str, limit: int = MAX_SHOWN) -> str:
+    """A value as messages show it: cut to about ``limit`` characters with "…"."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,16 @@
 """checkpoint → senders → outcomes: the worker pool.
 
 A feeder streams pending requests out of the checkpoint into a small queue; N workers take
-them, wait for the shared limiter, send, and let the retry policy decide. Every final
-answer is committed to the checkpoint before it is counted. The limiter, not latency, should
-be the bottleneck, so there are enough workers for ``rate × latency`` calls in flight.
+them, wait for the shared limiter, send, and let the retry policy decide. Every final answer
+is committed to the checkpoint before it is counted. The limiter, not latency, should be the
+bottleneck, so there are enough workers for ``rate × latency`` calls in flight.
 
-Stopping (SIGINT/SIGTERM, a fatal answer, a service that looks down): no new call starts,
-calls in flight get ``drain_seconds`` to finish and be recorded, the rest stay pending.
+All tasks live in one ``asyncio.TaskGroup``, and stopping is one protocol the pool owns
+(``Pool._stop_protocol``): stop starting (workers waiting for a slot, a backoff or work are
+cancelled at once), drain (calls on the wire get ``drain_seconds`` to come back and be
+recorded), then cancel what is left. What was not sent stays pending for the rerun. A signal
+(through ``StopSwitch``), a fatal answer and a service that looks down all stop this way; a
+bug in a worker cancels the group and surfaces as itself.
 """
 
 from __future__ import annotations
@@ -14,17 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from .checkpoint import Checkpoint, Outcome, Pending
 from .clock import Clock
-from .config import RateLimit
+from .config import achieved_rate
 from .errors import AbortedError, ServiceDownError
 from .limiter import SlidingWindowLimiter
 from .outcomes import Answer, Verdict, fatal_error
 from .retry import DEFAULT_SERVICE_DOWN_AFTER, Action, RetryPolicy
+from .spec import RunSpec
 
 DEFAULT_DRAIN_SECONDS = 10.0
 
@@ -33,15 +38,28 @@ class Sender(Protocol):
     async def delete_activities(self, body_json: str) -> Answer: ...
 
 
-@dataclass(frozen=True, kw_only=True)
-class SendConfig:
-    rate: RateLimit
-    concurrency: int
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    retry_failed: bool = False
-    service_down_after: int = DEFAULT_SERVICE_DOWN_AFTER
-    drain_seconds: float = DEFAULT_DRAIN_SECONDS
-    margin: float | None = None
+ProgressCallback = Callable[["Progress"], None]
+OutcomeCallback = Callable[[Pending, Outcome], None]
+
+
+class StopSwitch:
+    """Asks a running pool to stop. The CLI's signal handler flips it; so does the pool
+    itself on a fatal answer. ``by_signal`` tells an interrupted run from an aborted one."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.by_signal = False
+
+    def stop(self, *, by_signal: bool = True) -> None:
+        if not self._event.is_set():
+            self.by_signal = by_signal
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
 
 
 @dataclass
@@ -64,30 +82,28 @@ class Progress:
         return self.queued + self.failed
 
     @property
-    def calls_per_second(self) -> float:
-        """Achieved rate: call starts per second between the first and the last start."""
-        if self.calls < 2 or self.first_call_at is None or self.last_call_at is None:
+    def start_span(self) -> float:
+        if self.first_call_at is None or self.last_call_at is None:
             return 0.0
-        span = self.last_call_at - self.first_call_at
-        return (self.calls - 1) / span if span > 0 else 0.0
+        return self.last_call_at - self.first_call_at
+
+    @property
+    def calls_per_second(self) -> float | None:
+        return achieved_rate(self.calls, self.start_span)
+
+    @property
+    def send_seconds(self) -> float:
+        """From the first call's start to the last answer."""
+        if self.first_call_at is None or self.last_answer_at is None:
+            return 0.0
+        return max(0.0, self.last_answer_at - self.first_call_at)
 
 
 @dataclass
 class SendReport:
-    progress: Progress
+    progress: Progress = field(default_factory=Progress)
     stopped: bool = False  # by a signal
     error: AbortedError | None = None
-
-    @property
-    def send_seconds(self) -> float:
-        p = self.progress
-        if p.first_call_at is None or p.last_answer_at is None:
-            return 0.0
-        return max(0.0, p.last_answer_at - p.first_call_at)
-
-
-class _Stop(Exception):
-    """Raised inside a worker when the run is stopping."""
 
 
 class Pool:
@@ -95,138 +111,134 @@ class Pool:
         self,
         checkpoint: Checkpoint,
         sender: Sender,
-        config: SendConfig,
+        spec: RunSpec,
         *,
         clock: Clock,
         rng: random.Random,
-        on_progress: Callable[[Progress], None] | None = None,
-        on_outcome: Callable[[Pending, Outcome], None] | None = None,
+        stop: StopSwitch | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        service_down_after: int = DEFAULT_SERVICE_DOWN_AFTER,
+        margin: float | None = None,
     ) -> None:
         self.checkpoint = checkpoint
-        self.on_outcome = on_outcome
         self.sender = sender
-        self.config = config
+        self.spec = spec
         self.clock = clock
         self.rng = rng
+        self.stop = stop or StopSwitch()
         self.on_progress = on_progress or (lambda progress: None)
-        self.limiter = SlidingWindowLimiter(config.rate, clock=clock, margin=config.margin)
+        self.on_outcome = on_outcome
+        self.drain_seconds = drain_seconds
+        self.service_down_after = service_down_after
+        self.retry = RetryPolicy(max_attempts=spec.max_attempts)
+        self.limiter = SlidingWindowLimiter(spec.rate, clock=clock, margin=margin)
         self.progress = Progress()
-        self.stopping = asyncio.Event()
-        self.stopped_by_signal = False
         self.error: AbortedError | None = None
+        self._busy: set[asyncio.Task[None] | None] = set()  # workers with a call on the wire
         self._idle = asyncio.Event()
         self._idle.set()
         self._transient_in_a_row = 0
 
-    def stop(self) -> None:
-        """Stop starting calls (a signal handler calls this)."""
-        self.stopped_by_signal = True
-        self.stopping.set()
+    async def run(self, total: int) -> SendReport:
+        self.progress = Progress(total=total)
+        queue: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=self.spec.workers * 2)
+        try:
+            async with asyncio.TaskGroup() as group:
+                feeder = group.create_task(self._feed(queue))
+                workers = [group.create_task(self._worker(queue)) for _ in range(self.spec.workers)]
+                guard = group.create_task(self._stop_protocol(workers, feeder))
+                await asyncio.wait(workers)
+                guard.cancel()
+                feeder.cancel()
+        except ExceptionGroup as errors:  # a bug in a worker must not pass for a finished run
+            raise errors.exceptions[0] from errors
+        return SendReport(progress=self.progress, stopped=self.stop.by_signal, error=self.error)
+
+    async def _stop_protocol(
+        self, workers: list[asyncio.Task[None]], feeder: asyncio.Task[None]
+    ) -> None:
+        """Stop starting, drain for ``drain_seconds``, then cancel."""
+        await self.stop.wait()
+        feeder.cancel()
+        for worker in workers:
+            if worker not in self._busy:  # waiting for work, a slot or a backoff
+                worker.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.drain_seconds):
+                await self._idle.wait()
+        for worker in workers:
+            worker.cancel()
 
     def _abort(self, error: AbortedError) -> None:
         if self.error is None:
             self.error = error
-        self.stopping.set()
-
-    async def run(self, total: int) -> SendReport:
-        self.progress = Progress(total=total)
-        queue: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=self.config.concurrency * 2)
-        workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.config.concurrency)]
-        feeder = asyncio.create_task(self._feed(queue))
-        stopping = asyncio.create_task(self.stopping.wait())
-        finished: asyncio.Future[Any] = asyncio.gather(*workers)
-        waiters: list[asyncio.Future[Any]] = [finished, stopping]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        crashed = finished.done() and not finished.cancelled() and finished.exception() is not None
-        if self.stopping.is_set() or crashed:
-            if not crashed:
-                # Let the calls already on the wire come back and be recorded, then cut the rest.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._idle.wait(), self.config.drain_seconds)
-            for task in [*workers, feeder]:
-                task.cancel()
-        stopping.cancel()
-        feeder.cancel()
-        results = await asyncio.gather(*workers, feeder, stopping, return_exceptions=True)
-        with contextlib.suppress(BaseException):
-            await finished
-        for result in results:  # a bug in a worker must not pass for a finished run
-            if isinstance(result, Exception) and not isinstance(result, asyncio.CancelledError):
-                raise result
-        return SendReport(
-            progress=self.progress,
-            stopped=self.stopped_by_signal,
-            error=self.error,
-        )
+        self.stop.stop(by_signal=False)
 
     async def _feed(self, queue: asyncio.Queue[Pending | None]) -> None:
-        for item in self.checkpoint.todo(retry_failed=self.config.retry_failed):
-            if self.stopping.is_set():
-                break
+        for item in self.checkpoint.todo(retry_failed=self.spec.retry_failed):
             await queue.put(item)
-        for _ in range(self.config.concurrency):
+        for _ in range(self.spec.workers):
             await queue.put(None)
 
     async def _worker(self, queue: asyncio.Queue[Pending | None]) -> None:
-        while not self.stopping.is_set():
+        while not self.stop.is_set():
             item = await queue.get()
             if item is None:
                 return
-            try:
-                await self._send(item)
-            except _Stop:
-                return
+            await self._send(item)
 
     async def _send(self, item: Pending) -> None:
         attempts = rate_limited = 0
-        while True:
-            await self._wait_for(self.limiter.acquire())
-            self._begin_call()
-            try:
-                answer = await self.sender.delete_activities(item.body)
-            finally:
-                self._end_call()
-            if answer.verdict is Verdict.RATE_LIMITED:
-                rate_limited += 1
-                self.progress.rate_limited += 1
-            else:
-                attempts += 1
-            decision = self.config.retry.decide(attempts, answer, self.rng)
-            self._watch_health(answer)
-            if decision.action is Action.WAIT_WINDOW:
-                self.limiter.pause(answer.retry_after)
-                self.on_progress(self.progress)
-                continue
-            if decision.action is Action.ABORT:
-                self._abort(fatal_error(answer))
-                self._record(item, answer, attempts, rate_limited, pending=True)
-                raise _Stop
-            if decision.action is Action.RETRY:
+        answer: Answer | None = None
+        try:
+            while True:
+                await self.limiter.acquire()
+                answer = await self._call(item)
+                if answer.verdict is Verdict.RATE_LIMITED:
+                    rate_limited += 1
+                    self.progress.rate_limited += 1
+                else:
+                    attempts += 1
+                decision = self.retry.decide(attempts, answer, self.rng)
+                self._watch_health(answer)
+                if decision.action is Action.ABORT:
+                    self._abort(fatal_error(answer))
+                if decision.action is Action.RECORD:
+                    self._record(item, answer, attempts, rate_limited)
+                    return
+                if self.stop.is_set():  # stopping: what was not answered stays pending
+                    self._record(item, answer, attempts, rate_limited, pending=True)
+                    return
+                if decision.action is Action.WAIT_WINDOW:
+                    self.limiter.pause(answer.retry_after)
+                    self.on_progress(self.progress)
+                    continue
                 self.progress.retrying += 1
                 self.on_progress(self.progress)
                 try:
-                    await self._wait_for(self.clock.sleep(decision.delay))
-                except _Stop:
-                    self._record(item, answer, attempts, rate_limited, pending=True)
-                    raise
+                    await self.clock.sleep(decision.delay)
                 finally:
                     self.progress.retrying -= 1
-                continue
-            self._record(item, answer, attempts, rate_limited)
-            return
+        except asyncio.CancelledError:
+            if answer is not None:  # cancelled between attempts: keep what we learned
+                self._record(item, answer, attempts, rate_limited, pending=True)
+            raise
 
-    async def _wait_for(self, waiting: Coroutine[Any, Any, None]) -> None:
-        """Await a limiter slot or a backoff sleep, unless the run stops first."""
-        task = asyncio.ensure_future(waiting)
-        stop = asyncio.ensure_future(self.stopping.wait())
-        done, _ = await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
-        if task not in done:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise _Stop
-        stop.cancel()
-        task.result()
+    async def _call(self, item: Pending) -> Answer:
+        """One call on the wire; while it is, the stop protocol lets it finish (the drain)."""
+        task = asyncio.current_task()
+        self._busy.add(task)
+        self._idle.clear()
+        self._begin_call()
+        try:
+            return await self.sender.delete_activities(item.body)
+        finally:
+            self._end_call()
+            self._busy.discard(task)
+            if not self._busy:
+                self._idle.set()
 
     def _begin_call(self) -> None:
         progress = self.progress
@@ -236,19 +248,16 @@ class Pool:
         progress.last_call_at = now
         progress.calls += 1
         progress.in_flight += 1
-        self._idle.clear()
 
     def _end_call(self) -> None:
         self.progress.in_flight -= 1
         self.progress.last_answer_at = self.clock.now()
-        if self.progress.in_flight == 0:
-            self._idle.set()
 
     def _watch_health(self, answer: Answer) -> None:
         """Many transient failures in a row and no success: the service looks down."""
         if answer.verdict is Verdict.TRANSIENT:
             self._transient_in_a_row += 1
-            if self._transient_in_a_row >= self.config.service_down_after:
+            if self._transient_in_a_row >= self.service_down_after:
                 self._abort(
                     ServiceDownError(
                         f"the API looks down: {self._transient_in_a_row} transient failures in a "

@@ -87,10 +87,40 @@ class Done:
     stderr: str
 
 
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> Done:
+    """The real command line, in this process: click's CliRunner in a worker thread (the CLI
+    runs its own event loop there), while the emulator keeps serving on this test's loop."""
+    from click.testing import CliRunner
+
+    from bulk_delete.cli import cli
+
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, list(args), env=env, catch_exceptions=False
+    )
+    return Done(result.exit_code, result.stdout, result.stderr)
+
+
+async def send_sheet(
+    emu: Any, sheet: Path, checkpoint: Path, *extra: str, env: dict[str, str] | None = None
+) -> Done:
+    """`bulk-delete run SHEET --checkpoint CK --yes EXTRA…` against the emulator, with the
+    demo keys unless ``env`` says otherwise."""
+    return await run_cli(
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(checkpoint),
+        "--yes",
+        *extra,
+        env=env if env is not None else demo_env(emu.url),
+    )
+
+
 async def start_cli(
     *args: str, env: dict[str, str] | None = None, stdin: Any = asyncio.subprocess.DEVNULL
 ) -> asyncio.subprocess.Process:
-    """The real command line, started in its own process; the caller signals and waits."""
+    """The real command line in its own process, for what needs one: signals, kill -9, locks,
+    a terminal. The caller signals and waits."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -101,14 +131,6 @@ async def start_cli(
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
-
-
-async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Done:
-    """The real command line in its own process (the emulator keeps serving meanwhile)."""
-    process = await start_cli(*args, env=env)
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
-    assert process.returncode is not None
-    return Done(process.returncode, out.decode(), err.decode())
 
 
 def demo_env(url: str) -> dict[str, str]:
@@ -124,39 +146,3 @@ def leads_csv(
     lines += [f"00000000-0000-4000-8000-{n:012d},{codes}" for n in range(start, start + count)]
     path.write_text("\n".join(lines) + "\n" + extra_rows)
     return path
-
-
-@pytest.fixture
-def threaded_emulator() -> Any:
-    """A factory for an emulator served from a background thread, for synchronous tests of
-    code that runs its own event loop (pipeline.run)."""
-    import threading
-
-    from bulk_delete.config import RateLimit
-    from bulk_delete.emulator import Emulator, EmulatorConfig
-
-    loops: list[tuple[asyncio.AbstractEventLoop, threading.Thread, Emulator]] = []
-
-    def start(rate: str = "off", **knobs: Any) -> Emulator:
-        emu = Emulator(EmulatorConfig(rate=RateLimit.parse(rate), **knobs))
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(emu.start())
-            ready.set()
-            loop.run_forever()
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        assert ready.wait(10)
-        loops.append((loop, thread, emu))
-        return emu
-
-    yield start
-    for loop, thread, emu in loops:
-        asyncio.run_coroutine_threadsafe(emu.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()

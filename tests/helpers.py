@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from bulk_delete.clock import SystemClock
+
 
 def max_in_any_window(starts: list[float], period: float) -> int:
     """The most starts inside any half-open window [t, t + period)."""
@@ -12,3 +16,11 @@ def max_in_any_window(starts: list[float], period: float) -> int:
             left += 1
         best = max(best, right - left + 1)
     return best
+
+
+class QuickClock(SystemClock):
+    """Real time, but every sleep a hundredth as long: backoff on the real emulator without
+    the wait. Only for runs with the limiter off (it reads the same clock)."""
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / 100)

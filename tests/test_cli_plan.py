@@ -95,7 +95,7 @@ def test_plan_preview_as_xlsx(write_csv: Callable[..., Path], tmp_path: Path) ->
         (b"ProspectId,Codes\n", (), "requests               0"),
         (b"Name\nx\n", (), "no ProspectId column"),
         (b"\x00\x00binary", (), "not a text file"),
-        (b"ProspectId\n" + G1.encode() + b"\n", ("--rate", "fast"), "rate 'fast'"),
+        (b"ProspectId\n" + G1.encode() + b"\n", ("--rate", "fast"), "--rate: 'fast'"),
         (b"ProspectId\n" + G1.encode() + b"\n", ("--codes", "1,x"), "--codes"),
         (b"ProspectId\n" + G1.encode() + b"\n", ("--tz", "Nowhere/City"), "IANA"),
         (b"ProspectId\n" + G1.encode() + b"\n", ("--sheet", "Leads"), "Excel files only"),

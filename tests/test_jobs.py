@@ -6,14 +6,16 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
-from bulk_delete.errors import CredentialsError, InputError, LockHeld, OptionError
-from bulk_delete.jobs import Window, job_lock, load_job
-from bulk_delete.pipeline import run
+from bulk_delete import pipeline
+from bulk_delete.errors import CredentialsError, FatalAPIError, InputError, LockHeld, OptionError
+from bulk_delete.jobs import Window, load_job
 
 from .conftest import demo_env, run_cli, start_cli
 
@@ -34,13 +36,13 @@ GOOD = 'input = "ids.csv"\ncodes = [201]\nconfirm = true\n'
 
 def test_example_jobs_load() -> None:
     nightly = load_job(JOBS / "nightly-webinar-purge.toml")
-    assert nightly.codes == ("201", "202")
+    assert nightly.spec.codes == ("201", "202")
     assert nightly.window == Window(older_than_days=90, window_days=30)
-    assert nightly.rate.calls == 25
-    assert nightly.input == (ROOT / "sample_inputs" / "lead_ids.csv").resolve()
+    assert nightly.spec.rate.calls == 25
+    assert nightly.spec.input == (ROOT / "sample_inputs" / "lead_ids.csv").resolve()
     q1 = load_job(JOBS / "q1-2025-cleanup.toml")
     assert (q1.window.from_date, q1.window.to_date) == ("2025-01-01", "2025-03-31")
-    assert (q1.rate.calls, q1.rate.period) == (15, 5.0)
+    assert (q1.spec.rate.calls, q1.spec.rate.period) == (15, 5.0)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +74,7 @@ def test_relative_window_follows_the_clock_and_tz(
         tmp_path, GOOD + f'tz = "{tz}"\n[window]\nolder_than_days = 90\nwindow_days = 30\n'
     )
     job = load_job(path)
-    defaults = job.plan_options(now).row_defaults()
+    defaults = job.run_spec(now).plan_options.row_defaults()
     assert (defaults.from_date, defaults.to_date) == expected
 
 
@@ -80,9 +82,9 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
     job = load_job(write_job(tmp_path, GOOD + "[window]\nolder_than_days = 7\n"))
     morning = dt.datetime(2026, 5, 1, 0, 5, tzinfo=UTC)
     evening = dt.datetime(2026, 5, 1, 23, 55, tzinfo=UTC)
-    assert job.plan_options(morning) == job.plan_options(evening)
-    assert job.plan_options(morning).to_date == "2026-04-23"
-    assert job.plan_options(morning).from_date == ""  # no window_days: everything older
+    assert job.run_spec(morning) == job.run_spec(evening)
+    assert job.run_spec(morning).to_date == "2026-04-23"
+    assert job.run_spec(morning).from_date == ""  # no window_days: everything older
     assert job.checkpoint(morning) == job.checkpoint(evening)
     assert job.checkpoint(morning).name == "job-2026-05-01.sqlite"
     assert job.checkpoint(morning + dt.timedelta(days=1)).name == "job-2026-05-02.sqlite"
@@ -93,9 +95,10 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
     [
         ("input = [unclosed\n", "not a valid TOML job file"),
         (GOOD + "colour = 'blue'\n", "unknown key 'colour'"),
-        (GOOD + "concurrency = 'eight'\n", "concurrency must be a whole number"),
+        (GOOD + "concurrency = 'eight'\n", "job.toml: concurrency: must be a whole number"),
         ('input = "ids.csv"\nconfirm = "yes"\n', "confirm must be true or false"),
-        (GOOD + "concurrency = -1\n", "concurrency must be positive"),
+        (GOOD + "concurrency = -1\n", "concurrency: must be at least 1"),
+        (GOOD + "timeout = nan\n", "timeout: must be a positive number"),
         ('input = "missing.csv"\n', "not found"),
         ("codes = [201]\n", "'input' is required"),
         (GOOD + "[window]\nolder_than_days = 90\nto = '2025-01-01'\n", "both an absolute"),
@@ -110,9 +113,10 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
         ),
         (GOOD + "[env]\nhost = 'https://api.leadsquared.com'\n", "NAME of an environment variable"),
         (GOOD + "rate = '25/5s'\nplan = 'pro'\n", "either rate or plan"),
-        (GOOD + "rate = 'fast'\n", "rate 'fast'"),
-        (GOOD + "tz = 'Nowhere'\n", "IANA"),
-        (GOOD.replace("[201]", "['x']"), "--codes"),
+        (GOOD + "rate = 'fast'\n", "rate: 'fast'"),
+        (GOOD + "tz = 'Nowhere'\n", "tz: 'Nowhere' is not an IANA"),
+        (GOOD.replace("[201]", "['20x']"), "job.toml: codes: activity code '20x'"),
+        (GOOD + "[window]\nfrom = '01/02/2025'\n", "window.from: '01/02/2025' is not a date"),
     ],
 )
 def test_bad_job_files_are_refused_by_key(tmp_path: Path, text: str, message: str) -> None:
@@ -131,25 +135,27 @@ def test_env_names_are_read_from_the_named_variables(tmp_path: Path) -> None:
     )
     job = load_job(path)
     env = {"CRM_HOST": "api-in21.leadsquared.com", "CRM_AK": "a", "CRM_SK": "s"}
-    config = job.run_config(dt.datetime(2026, 1, 1, tzinfo=UTC), env)
-    assert config.host == "https://api-in21.leadsquared.com"
-    assert config.credentials.secrets() == ("a", "s")
+    spec = job.run_spec(dt.datetime(2026, 1, 1, tzinfo=UTC), env)
+    assert spec.host == "https://api-in21.leadsquared.com"
+    assert job.credentials(env).secrets() == ("a", "s")
     with pytest.raises(CredentialsError, match="CRM_SK"):
-        job.run_config(dt.datetime(2026, 1, 1, tzinfo=UTC), {"CRM_HOST": "x", "CRM_AK": "a"})
+        job.credentials({"CRM_HOST": "x", "CRM_AK": "a"})
+    with pytest.raises(CredentialsError, match="CRM_HOST"):
+        job.run_spec(dt.datetime(2026, 1, 1, tzinfo=UTC), {"CRM_AK": "a"})
 
 
 def test_lock_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
     job = load_job(write_job(tmp_path, GOOD), state_dir=tmp_path / "state")
-    with job_lock(job), pytest.raises(LockHeld, match=f"pid {os.getpid()}"), job_lock(job):
+    with job.lock(), pytest.raises(LockHeld, match=f"pid {os.getpid()}"), job.lock():
         pass
-    with job_lock(job):  # released when the holder leaves
+    with job.lock():  # released when the holder leaves
         pass
 
 
-def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
-    tmp_path: Path, threaded_emulator: Any
+async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
+    tmp_path: Path, emulator: Any
 ) -> None:
-    emu = threaded_emulator()
+    emu = await emulator(rate="off")
     sheet = tmp_path / "ids.csv"
     sheet_lines = ["ProspectId"] + [f"00000000-0000-4000-8000-{n:012d}" for n in range(30)]
     job_file = tmp_path / "nightly.toml"
@@ -161,22 +167,29 @@ def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
     job = load_job(job_file, state_dir=tmp_path / "state")
     yesterday = dt.datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
     today = yesterday + dt.timedelta(hours=10)
+    resumed: list[Path] = []
+    hooks = pipeline.RunHooks(confirm=lambda confirmation: True, on_resume=resumed.append)
 
-    def go(now: dt.datetime, env: dict[str, str]) -> Any:
-        return run(job.run_config(now, env), confirm=lambda question: True, echo=lambda line: None)
+    async def go(now: dt.datetime, env: dict[str, str]) -> Any:
+        with job.lock():  # as `bulk-delete job` does; it also makes the state directory
+            return await send(now, env)
 
-    assert go(yesterday, demo_env(emu.url)).exit_code == 0
+    async def send(now: dt.datetime, env: dict[str, str]) -> Any:
+        async with aiohttp.ClientSession() as session:
+            spec, credentials = job.run_spec(now, env), job.credentials(env)
+            return await pipeline.run(spec, credentials, session=session, hooks=hooks)
+
+    assert (await go(yesterday, demo_env(emu.url))).exit_code == 0
     before = hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest()
     # Today's run is cut short by a fatal answer: what was not sent stays pending.
-    with pytest.raises(Exception, match="401"):
-        go(today, {**demo_env(emu.url), "LSQ_SECRET_KEY": "wrong"})
+    with pytest.raises(FatalAPIError, match="401") as stopped:
+        await go(today, {**demo_env(emu.url), "LSQ_SECRET_KEY": "wrong"})
+    assert stopped.value.summary is not None  # the error carries the run's summary
+    assert stopped.value.summary.totals.pending == 30
     sent_before = len(emu.records)
-    lines: list[str] = []
-    result = run(
-        job.run_config(today, demo_env(emu.url)), confirm=lambda q: True, echo=lines.append
-    )
-    assert result.exit_code == 0
-    assert any("Resuming from checkpoint" in line for line in lines)
+    summary = await go(today, demo_env(emu.url))
+    assert summary.exit_code == 0
+    assert resumed == [job.checkpoint(today)]
     assert len(emu.records) - sent_before == 30  # today's 30, each once
     assert job.checkpoint(today) != job.checkpoint(yesterday)
     assert hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest() == before
@@ -186,11 +199,17 @@ def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
 async def test_example_jobs_run_against_the_emulator(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
     for name in ("nightly-webinar-purge", "q1-2025-cleanup"):
+        # The example as written, but at full speed against the unlimited emulator.
+        text = (JOBS / f"{name}.toml").read_text()
+        text = re.sub(r"^(rate|plan) = .*$", 'rate = "off"', text, flags=re.MULTILINE)
+        text = text.replace('"../sample_inputs/', f'"{ROOT}/sample_inputs/')
+        job_file = tmp_path / f"{name}.toml"
+        job_file.write_text(text)
         summary = tmp_path / f"{name}.json"
         log = tmp_path / f"{name}.jsonl"
         done = await run_cli(
             "job",
-            str(JOBS / f"{name}.toml"),
+            str(job_file),
             "--state-dir",
             str(tmp_path / "state"),
             "--summary-json",
@@ -203,6 +222,7 @@ async def test_example_jobs_run_against_the_emulator(emulator: Any, tmp_path: Pa
         facts = json.loads(summary.read_text())
         assert facts["totals"]["queued"] == 20
         assert facts["exit_code"] == 0
+        assert facts["label"] == name
         assert Path(facts["checkpoint"]).parent == tmp_path / "state"
         assert {"started_at", "finished_at"} <= set(facts)
         outcomes = [json.loads(line) for line in log.read_text().splitlines()]
@@ -228,7 +248,7 @@ async def test_job_without_confirmation_sends_nothing(emulator: Any, tmp_path: P
 
 async def test_two_instances_race_and_one_exits_75(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", latency=0.2)
-    ids = "\n".join(f"00000000-0000-4000-8000-{n:012d}" for n in range(40))
+    ids = "\n".join(f"00000000-0000-4000-8000-{n:012d}" for n in range(15))
     (tmp_path / "ids.csv").write_text("ProspectId\n" + ids + "\n")
     path = tmp_path / "race.toml"
     path.write_text('input = "ids.csv"\ncodes = [201]\nconfirm = true\nrate = "10/1s"\n')
@@ -239,4 +259,4 @@ async def test_two_instances_race_and_one_exits_75(emulator: Any, tmp_path: Path
     loser = results[[p.returncode for p in processes].index(75)]
     winner_pid = processes[[p.returncode for p in processes].index(0)].pid
     assert f"pid {winner_pid}" in loser[1].decode()
-    assert len(emu.records) == 40  # the loser sent nothing
+    assert len(emu.records) == 15  # the loser sent nothing

@@ -139,10 +139,10 @@ def test_excel_dates_follow_the_date_rules(write_xlsx: Callable[..., Path]) -> N
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"from_date": "2024-05-01", "to_date": "2024-04-01"}, "after --to"),
-        ({"from_date": "01/05/2024"}, "--from"),
+        ({"from_date": "2024-05-01", "to_date": "2024-04-01"}, "after ToDate"),
+        ({"from_date": "01/05/2024"}, "from_date"),
         ({"tz": "Mars/Olympus"}, "IANA time zone"),
-        ({"webhook": "nope"}, "--webhook"),
+        ({"webhook": "nope"}, "webhook"),
         ({"max_codes_per_request": 0}, "at least 1"),
     ],
 )

@@ -1,4 +1,6 @@
-"""`bulk-delete run` end to end: the real CLI process against the emulator on loopback."""
+"""`bulk-delete run` end to end against the emulator on loopback: in-process through the CLI
+(or the core itself), and as a real process only where a process is the point: signals,
+kill -9 and a terminal."""
 
 from __future__ import annotations
 
@@ -11,9 +13,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+import aiohttp
 
-from .conftest import demo_env, leads_csv, run_cli, start_cli
+from bulk_delete import pipeline
+from bulk_delete.config import Credentials
+from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.spec import RunSpec
+
+from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli
+from .helpers import QuickClock
+
+DEMO_KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 
 
 def sent(emu: Any) -> Counter[str]:
@@ -23,31 +33,36 @@ def sent(emu: Any) -> Counter[str]:
 async def test_clean_run_with_faults_queues_every_request_exactly_once(
     emulator: Any, tmp_path: Path
 ) -> None:
+    """The async core awaited directly, with backoff on a quick clock."""
     emu = await emulator(
         rate="off", latency=0.01, transient_rate=0.1, html_rate=0.05, drop_rate=0.05, seed=5
     )
-    sheet = leads_csv(tmp_path / "leads.csv", 80)
-    summary = tmp_path / "summary.json"
-    done = await run_cli(
-        "run",
-        str(sheet),
-        "--checkpoint",
-        str(tmp_path / "c.sqlite"),
-        "--yes",
-        "--rate",
-        "off",
-        "--summary-json",
-        str(summary),
-        env=demo_env(emu.url),
+    spec = RunSpec.from_values(
+        {
+            "input": str(leads_csv(tmp_path / "leads.csv", 80)),
+            "checkpoint": str(tmp_path / "c.sqlite"),
+            "host": emu.url,
+            "rate": "off",
+        }
     )
-    assert done.returncode == 0, done.stderr
+    asked: list[pipeline.Confirmation] = []
+
+    def confirm(confirmation: pipeline.Confirmation) -> bool:
+        asked.append(confirmation)
+        return True
+
+    hooks = pipeline.RunHooks(confirm=confirm)
+    async with aiohttp.ClientSession() as session:
+        summary = await pipeline.run(
+            spec, DEMO_KEYS, session=session, hooks=hooks, clock=QuickClock()
+        )
+    assert asked == [pipeline.Confirmation(requests=80, leads=80, host=emu.url)]
+    assert summary.exit_code == 0
     assert len(sent(emu)) == 80
     assert set(sent(emu).values()) == {1}
-    facts = json.loads(summary.read_text())
-    assert facts["exit_code"] == 0
-    assert facts["totals"]["queued"] == 80
-    assert "queued                80 of 80" in done.stdout
-    assert "deleted" not in done.stdout.lower()
+    assert summary.totals.queued == 80
+    assert summary.this_run.calls > 80  # the faults were retried
+    assert summary.to_json()["totals"]["queued"] == 80
 
 
 async def test_exit_1_with_invalid_rows_and_mx_failures_sent_once(
@@ -59,16 +74,7 @@ async def test_exit_1_with_invalid_rows_and_mx_failures_sent_once(
         5,
         extra_rows="not-a-guid,201\n00000000-0000-4000-8000-000000000099,12\n",
     )
-    done = await run_cli(
-        "run",
-        str(sheet),
-        "--checkpoint",
-        str(tmp_path / "c.sqlite"),
-        "--yes",
-        "--rate",
-        "off",
-        env=demo_env(emu.url),
-    )
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
     assert done.returncode == 1
     assert emu.stats()["outcomes"] == {"queued": 5, "app_error": 1}  # the MX one: sent once
     assert "row 7: ProspectId 'not-a-guid' is not a GUID" in done.stdout
@@ -81,33 +87,14 @@ async def test_401_stops_quickly_with_exit_3_and_stays_resumable(
     emu = await emulator(rate="off")
     sheet = leads_csv(tmp_path / "leads.csv", 200)
     env = {**demo_env(emu.url), "LSQ_SECRET_KEY": "wrong-secret"}
-    done = await run_cli(
-        "run",
-        str(sheet),
-        "--checkpoint",
-        str(tmp_path / "c.sqlite"),
-        "--yes",
-        "--rate",
-        "off",
-        "--concurrency",
-        "4",
-        env=env,
-    )
+    checkpoint = tmp_path / "c.sqlite"
+    done = await send_sheet(emu, sheet, checkpoint, "--rate", "off", "--concurrency", "4", env=env)
     assert done.returncode == 3
     assert "HTTP 401" in done.stderr
     assert "LSQ_ACCESS_KEY" in done.stderr
     assert emu.stats()["outcomes"]["unauthorized"] <= 4
     assert "wrong-secret" not in done.stdout + done.stderr
-    done = await run_cli(
-        "run",
-        str(sheet),
-        "--checkpoint",
-        str(tmp_path / "c.sqlite"),
-        "--yes",
-        "--rate",
-        "off",
-        env=demo_env(emu.url),
-    )
+    done = await send_sheet(emu, sheet, checkpoint, "--rate", "off")
     assert done.returncode == 0
     assert len(emu.records) == 200
 
@@ -138,7 +125,8 @@ async def test_kill_9_then_rerun_loses_nothing(emulator: Any, tmp_path: Path) ->
         ).fetchone()[0]
     accepted_before = len(emu.records)
     assert 0 < queued_before <= accepted_before
-    done = await run_cli(*args, env=demo_env(emu.url))
+    # The rerun, in-process and at full speed (another --rate may resume a checkpoint).
+    done = await run_cli(*args[:-4], "--rate", "off", "--concurrency", "4", env=demo_env(emu.url))
     assert done.returncode == 0, done.stderr
     assert len(sent(emu)) == 400
     resent = len(emu.records) - 400
@@ -167,7 +155,7 @@ async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
     _out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 130
     assert "Rerun the same command to resume" in err.decode()
-    done = await run_cli(*args, env=demo_env(emu.url))
+    done = await run_cli(*args[:-2], "--rate", "off", env=demo_env(emu.url))
     assert done.returncode == 0
     assert len(emu.records) == 150
     assert set(sent(emu).values()) == {1}
@@ -175,20 +163,11 @@ async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
 
 async def test_limiter_holds_the_emulators_strict_window(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="10/1s", latency=0.05, jitter=0.05)
-    sheet = leads_csv(tmp_path / "leads.csv", 45)
-    done = await run_cli(
-        "run",
-        str(sheet),
-        "--checkpoint",
-        str(tmp_path / "c.sqlite"),
-        "--yes",
-        "--rate",
-        "10/1s",
-        env=demo_env(emu.url),
-    )
+    sheet = leads_csv(tmp_path / "leads.csv", 25)
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "10/1s")
     assert done.returncode == 0
     stats = emu.stats()
-    assert stats["outcomes"] == {"queued": 45}  # no 429
+    assert stats["outcomes"] == {"queued": 25}  # no 429
     assert stats["max_calls_in_window"] <= 10
 
 
@@ -210,19 +189,16 @@ async def test_429_from_another_integration_is_waited_out(emulator: Any, tmp_pat
                 await asyncio.sleep(0.33)
 
     spender = asyncio.create_task(other_integration())
-    sheet = leads_csv(tmp_path / "leads.csv", 12)
+    sheet = leads_csv(tmp_path / "leads.csv", 8)
     try:
-        done = await run_cli(
-            "run",
-            str(sheet),
-            "--checkpoint",
-            str(tmp_path / "c.sqlite"),
-            "--yes",
+        done = await send_sheet(
+            emu,
+            sheet,
+            tmp_path / "c.sqlite",
             "--rate",
             "5/1s",
             "--summary-json",
             str(tmp_path / "s.json"),
-            env=demo_env(emu.url),
         )
     finally:
         finished.set()
@@ -230,33 +206,20 @@ async def test_429_from_another_integration_is_waited_out(emulator: Any, tmp_pat
     assert done.returncode == 0, done.stderr
     facts = json.loads((tmp_path / "s.json").read_text())
     assert facts["this_run"]["rate_limited_429"] >= 1
-    assert facts["totals"]["queued"] == 12
-    assert len(emu.records) == 12
+    assert facts["totals"]["queued"] == 8
+    assert len(emu.records) == 8
 
 
 async def test_resume_refuses_another_input(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
     first, second = leads_csv(tmp_path / "a.csv", 3), leads_csv(tmp_path / "b.csv", 3, start=10)
-    checkpoint = str(tmp_path / "c.sqlite")
-    assert (
-        await run_cli("run", str(first), "--checkpoint", checkpoint, "--yes", env=demo_env(emu.url))
-    ).returncode == 0
-    done = await run_cli(
-        "run", str(second), "--checkpoint", checkpoint, "--yes", env=demo_env(emu.url)
-    )
+    checkpoint = tmp_path / "c.sqlite"
+    assert (await send_sheet(emu, first, checkpoint)).returncode == 0
+    done = await send_sheet(emu, second, checkpoint)
     assert done.returncode == 2
     assert "a.csv" in done.stderr
     assert "b.csv" in done.stderr
-    done = await run_cli(
-        "run",
-        str(first),
-        "--checkpoint",
-        checkpoint,
-        "--yes",
-        "--codes",
-        "5",
-        env=demo_env(emu.url),
-    )
+    done = await send_sheet(emu, first, checkpoint, "--codes", "5")
     assert done.returncode == 2
     assert "other options (codes)" in done.stderr
     assert len(emu.records) == 3
@@ -328,12 +291,10 @@ async def test_secrets_never_leave_the_headers(emulator: Any, tmp_path: Path) ->
     outputs = []
     for auth in ("query", "header"):
         checkpoint = tmp_path / f"{auth}.sqlite"
-        done = await run_cli(
-            "run",
-            sheet,
-            "--checkpoint",
-            str(checkpoint),
-            "--yes",
+        done = await send_sheet(
+            emu,
+            Path(sheet),
+            checkpoint,
             "--rate",
             "off",
             "--auth",
@@ -370,9 +331,7 @@ async def test_status_and_export(emulator: Any, tmp_path: Path) -> None:
         tmp_path / "leads.csv", 4, extra_rows="nope,201\n00000000-0000-4000-8000-000000000099,5\n"
     )
     checkpoint = tmp_path / "c.sqlite"
-    await run_cli(
-        "run", str(sheet), "--checkpoint", str(checkpoint), "--yes", env=demo_env(emu.url)
-    )
+    await send_sheet(emu, sheet, checkpoint)
     status = await run_cli("status", str(checkpoint))
     assert status.returncode == 1
     assert "queued                 4 of 5" in status.stdout
@@ -467,16 +426,7 @@ async def test_second_ctrl_c_quits_at_once_and_the_checkpoint_stays_consistent(
 async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", html_rate=1.0)
     sheet = leads_csv(tmp_path / "leads.csv", 60)
-    done = await run_cli(
-        "run",
-        str(sheet),
-        "--checkpoint",
-        str(tmp_path / "c.sqlite"),
-        "--yes",
-        "--rate",
-        "off",
-        env=demo_env(emu.url),
-    )
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
     assert done.returncode == 3
     assert "looks down" in done.stderr
     assert "pending" in done.stderr  # the summary says what is left for the rerun

@@ -16,8 +16,8 @@ from bulk_delete.config import RateLimit
 from bulk_delete.errors import FatalAPIError, ServiceDownError
 from bulk_delete.outcomes import Answer, Verdict
 from bulk_delete.plan import Request
-from bulk_delete.retry import RetryPolicy
-from bulk_delete.senders import Pool, SendConfig, SendReport
+from bulk_delete.senders import Pool, SendReport
+from bulk_delete.spec import RunSpec
 
 from .helpers import max_in_any_window
 
@@ -76,20 +76,16 @@ async def run_pool(
     pool = Pool(
         checkpoint,
         sender,
-        SendConfig(
-            rate=RateLimit.parse(rate),
-            concurrency=concurrency,
-            retry=RetryPolicy(max_attempts=max_attempts),
-            service_down_after=service_down_after,
-        ),
+        RunSpec(rate=RateLimit.parse(rate), concurrency=concurrency, max_attempts=max_attempts),
         clock=clock,
         rng=random.Random(3),
+        service_down_after=service_down_after,
     )
     todo, _ = checkpoint.todo_counts()
     task = asyncio.create_task(pool.run(todo))
     if stop_after is not None:
         await clock.advance(stop_after)
-        pool.stop()
+        pool.stop.stop()
     while not task.done():
         await clock.run_until_idle()
         await asyncio.sleep(0)
@@ -156,7 +152,7 @@ async def test_429_waits_a_window_and_does_not_use_attempts(tmp_path: Path) -> N
     assert report.progress.queued == 1
     gaps = [b - a for a, b in zip(sender.starts, sender.starts[1:], strict=False)]
     assert min(gaps) >= 5.0  # everyone waited a full window after each 429
-    assert checkpoint.counts().rate_limited == 8
+    assert checkpoint.counts().rate_limited_429 == 8
 
 
 async def test_fatal_answer_stops_the_run_and_keeps_the_rest_pending(tmp_path: Path) -> None:

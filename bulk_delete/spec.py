@@ -1,0 +1,342 @@
+"""One RunSpec: every option a plan or a run takes, declared once.
+
+The command line and the job loader both fill it from raw values — strings from click, typed
+values from TOML — through ``RunSpec.from_values``. Each field carries its own parser and help
+text, so a job key and a flag cannot drift apart, and an error names what the user wrote: the
+flag (``--codes: …``) for the command line, the key (``job.toml: codes: …``) for a job file.
+
+Adding an option: a field here, one ``spec_option`` line in the CLI decorator, the README.
+The job loader accepts every field that has a ``key`` without being told.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .config import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_CODES_PER_REQUEST,
+    DEFAULT_PLAN,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TZ,
+    PLAN_LIMITS,
+    RateLimit,
+    auto_concurrency,
+    normalise_host,
+)
+from .errors import FieldError, OptionError
+from .plan import PlanOptions
+from .rows import CellError, load_tz, parse_code_cell, parse_webhook, shorten
+
+AuthMode = Literal["header", "query"]
+
+
+# ---------------------------------------------------------------- parsers: raw value → value
+# Each raises ValueError with a message that reads after the option's name.
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be text, not {shorten(repr(value))}")
+    return value.strip()
+
+
+def _optional_text(value: Any) -> str | None:
+    return _text(value) or None
+
+
+def _path(value: Any) -> Path | None:
+    if isinstance(value, Path):
+        return value
+    return Path(value) if _text(value) else None
+
+
+def _codes(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):  # TOML: codes = [201, 202]
+        value = ",".join(str(code) for code in value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        return parse_code_cell(_text(value))
+    except CellError as error:
+        raise ValueError(str(error)) from None
+
+
+def _whole(minimum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number, not {shorten(repr(value))}")
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
+def _seconds(value: Any) -> float:
+    """Positive and finite: nan and inf are words, not durations."""
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"must be a positive number of seconds, not {shorten(repr(value))}")
+    return seconds
+
+
+def _rate(value: Any) -> RateLimit:
+    return RateLimit.parse(_text(value))
+
+
+def _tz(value: Any) -> str:
+    name = _text(value)
+    load_tz(name)
+    return name
+
+
+def _host(value: Any) -> str:
+    return normalise_host(_text(value))
+
+
+def _webhook(value: Any) -> str:
+    text = _text(value)
+    try:
+        parse_webhook(text)
+    except CellError as error:
+        raise ValueError(str(error)) from None
+    return text
+
+
+def _auth(value: Any) -> AuthMode:
+    text = _text(value).lower()
+    if text == "header":
+        return "header"
+    if text == "query":
+        return "query"
+    raise ValueError(f'must be "header" or "query", not {shorten(repr(value))}')
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {shorten(repr(value))}")
+    return value
+
+
+# ---------------------------------------------------------------- declaring an option
+
+
+@dataclass(frozen=True)
+class Option:
+    """What the CLI and the job loader need to know of one RunSpec field."""
+
+    help: str
+    parse: Callable[[Any], Any]
+    flag: str | None  # the command line's name; None: not an option there
+    key: str | None  # the job file's name; None: not a job key
+
+
+def option(
+    default: Any,
+    help: str,
+    parse: Callable[[Any], Any],
+    *,
+    flag: str | None = "",
+    key: str | None = "",
+) -> Any:
+    """A RunSpec field. ``flag``/``key`` default to the field's own name; None hides it."""
+    meta = {"option": Option(help=help, parse=parse, flag=flag, key=key)}
+    return field(default=default, metadata=meta)
+
+
+def _rate_help() -> str:
+    plans = ", ".join(f"{name} {calls}" for name, calls in PLAN_LIMITS.items())
+    return f"Account limit: N/Ws (25/5s) or a plan: {plans} calls per 5 s."
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """Every option of `plan`, `run` and `job`; the defaults are the documented ones."""
+
+    # Which requests the sheet becomes (these, and the file, make the plan's fingerprint).
+    input: Path | None = option(None, "The sheet: CSV or Excel.", _path, flag=None, key=None)
+    sheet: str | None = option(None, "Excel sheet name (default: the first sheet).", _optional_text)
+    codes: tuple[str, ...] = option(
+        (), "Activity codes (e.g. 163,166) for rows whose codes cell is empty or missing.", _codes
+    )
+    from_date: str = option(
+        "",
+        "FromDate where the sheet has none: YYYY-MM-DD [HH:MM:SS]; a date alone means 00:00:00.",
+        _text,
+        flag="--from",
+        key="window.from",
+    )
+    to_date: str = option(
+        "",
+        "ToDate where the sheet has none; a date alone means 23:59:59 of that day.",
+        _text,
+        flag="--to",
+        key="window.to",
+    )
+    webhook: str = option("", "StatusWebhookURL where the sheet has none.", _webhook)
+    tz: str = option(
+        DEFAULT_TZ,
+        "IANA time zone for dates without an offset (e.g. Asia/Kolkata); sent as UTC.",
+        _tz,
+    )
+    max_codes_per_request: int = option(
+        DEFAULT_MAX_CODES_PER_REQUEST,
+        "Split a lead's code list into requests of at most this many codes.",
+        _whole(1),
+    )
+    rate: RateLimit = option(RateLimit.parse(DEFAULT_PLAN), _rate_help(), _rate)
+
+    # Where and how to send.
+    checkpoint: Path | None = option(
+        None,
+        "SQLite file holding the plan and every outcome; rerun with the same file to resume.",
+        _path,
+        key=None,
+    )
+    host: str = option(
+        "", "API base URL, e.g. https://api-in21.leadsquared.com [env LSQ_HOST].", _host, key=None
+    )
+    concurrency: int | None = option(
+        None,
+        "Calls in flight at most (default: enough that the rate limit is the bottleneck).",
+        _whole(1),
+    )
+    max_attempts: int = option(
+        DEFAULT_MAX_ATTEMPTS,
+        "Sends per request on transient failures (429s do not count).",
+        _whole(1),
+    )
+    timeout: float = option(DEFAULT_TIMEOUT, "Seconds per call.", _seconds)
+    auth: AuthMode = option(
+        "header",
+        "Send the keys as x-LSQ-* headers (recommended) or in the query string.",
+        _auth,
+    )
+    retry_failed: bool = option(
+        False, "Also resend requests that failed permanently (400, MX errors).", _flag, key=None
+    )
+
+    # What to write besides the checkpoint.
+    out: Path | None = option(None, "Write one line per request (.csv or .xlsx).", _path, key=None)
+    invalid_out: Path | None = option(
+        None, "Write the invalid rows with their reasons.", _path, key=None
+    )
+    check_codes: bool = option(
+        False,
+        "Ask LeadSquared (GetActivitySetting) for each code's name; needs LSQ_HOST and keys, "
+        "and spends one call of the rate budget per distinct code.",
+        _flag,
+        key=None,
+    )
+    summary_json: Path | None = option(
+        None,
+        "Write the run summary as JSON (fields in the README), also when the run stops.",
+        _path,
+        key=None,
+    )
+    log_file: Path | None = option(
+        None, "Append one JSON line per request outcome (no keys, no bodies).", _path, key=None
+    )
+    label: str = option("", "The job's name, for scheduled runs.", _text, flag=None, key=None)
+
+    # ------------------------------------------------------------ filling it
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], *, source: str = "") -> RunSpec:
+        """Parse raw values by field name. ``source`` is the job file they came from ("" for
+        the command line); an error names the job key or the flag accordingly. None means
+        "not given": the default stays."""
+        return cls().with_values(values, source=source)
+
+    def with_values(self, values: Mapping[str, Any], *, source: str = "") -> RunSpec:
+        """This spec with raw ``values`` parsed and put in (see ``from_values``)."""
+        parsed: dict[str, Any] = {}
+        for name, raw in values.items():
+            if raw is None:
+                continue
+            try:
+                parsed[name] = option_of(name).parse(raw)
+            except ValueError as error:
+                raise OptionError(_where(source) + f"{_name(name, source)}: {error}") from None
+        spec = dataclasses.replace(self, **parsed)
+        spec.check(source=source)
+        return spec
+
+    def check(self, *, source: str = "") -> None:
+        """Rules across fields, and option values checked by the same code as sheet cells."""
+        try:
+            self.plan_options.row_defaults()
+        except FieldError as error:
+            raise OptionError(
+                _where(source) + f"{_name(error.field, source)}: {error.message}"
+            ) from None
+
+    # ------------------------------------------------------------ reading it
+
+    @property
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(
+            codes=self.codes,
+            from_date=self.from_date,
+            to_date=self.to_date,
+            webhook=self.webhook,
+            tz=self.tz,
+            sheet=self.sheet,
+            max_codes_per_request=self.max_codes_per_request,
+        )
+
+    @property
+    def workers(self) -> int:
+        return self.concurrency or auto_concurrency(self.rate, self.timeout)
+
+    def replace(self, **changes: Any) -> RunSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def option_of(name: str) -> Option:
+    """The declaration of one RunSpec field."""
+    found: Option = _FIELDS[name].metadata["option"]
+    return found
+
+
+def job_keys() -> dict[str, str]:
+    """Top-level job-file key → field name, for every field a job file may set."""
+    keys = {}
+    for name, spec_field in _FIELDS.items():
+        key = spec_field.metadata["option"].key
+        key = name if key == "" else key
+        if key is not None and "." not in key:
+            keys[key] = name
+    return keys
+
+
+def flag_of(name: str) -> str:
+    opt = option_of(name)
+    if opt.flag is None:
+        return name
+    return opt.flag or "--" + name.replace("_", "-")
+
+
+def _name(name: str, source: str) -> str:
+    if not source:
+        return flag_of(name)
+    key = option_of(name).key
+    return key or name
+
+
+def _where(source: str) -> str:
+    return f"{source}: " if source else ""
+
+
+_FIELDS = {spec_field.name: spec_field for spec_field in dataclasses.fields(RunSpec)}

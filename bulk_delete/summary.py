@@ -1,0 +1,70 @@
+"""The typed result of `run`, `job` and `status`.
+
+The text report, the ``--summary-json`` document, the scheduler's one-line log and the exit
+code are all views of one ``RunSummary``. ``to_json`` is the JSON schema monitoring reads; the
+README documents every field and ``tests/test_docs.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .checkpoint import Counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStats:
+    """What one run sent: this run for `run`/`job`, the checkpoint's last run for `status`."""
+
+    result: str = "never run"  # finished | interrupted | aborted | nothing to send | never run
+    calls: int = 0
+    queued: int = 0
+    failed: int = 0
+    rate_limited_429: int = 0
+    send_seconds: float = 0.0
+    calls_per_second: float | None = None  # call starts per second; None below two calls
+    share_of_limit: float | None = None  # calls_per_second / the limit in force
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failure:
+    """One reason requests failed, and how many."""
+
+    error: str
+    count: int
+    transient: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    exit_code: int
+    checkpoint: str
+    input: str
+    host: str
+    rate_limit: str
+    label: str = ""  # the job's name
+    started_at: str = ""
+    finished_at: str = ""
+    runs: int = 0  # runs recorded in the checkpoint, this one included
+    this_run: RunStats = field(default_factory=RunStats)
+    totals: Counts = field(default_factory=Counts)
+    failures: tuple[Failure, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--summary-json`` document."""
+        return dataclasses.asdict(self)
+
+
+def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
+    """Every field of the JSON document as a dotted name (``this_run.calls``)."""
+    names = []
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    nested = {"this_run": RunStats, "totals": Counts, "failures": Failure}
+    for name in hints:
+        names.append(prefix + name)
+        if name in nested and not prefix:
+            suffix = "[]." if name == "failures" else "."
+            names += json_fields(nested[name], prefix=name + suffix)
+    return names

@@ -53,6 +53,18 @@ EXPORT_COLUMNS = (
 )
 
 
+# A cell starting with one of these is a formula to Excel and LibreOffice (OWASP, "CSV
+# Injection"). Only garbage can start that way here: GUIDs, codes and dates never do.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell as a spreadsheet shows it as text: a leading ' defuses a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class RowWriter(Protocol):
     def __call__(self, row: Sequence[Any]) -> None: ...
 
@@ -74,7 +86,7 @@ def open_table(path: str | Path, columns: Sequence[str]) -> Iterator[RowWriter]:
         with open_private(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(columns)
-            yield writer.writerow
+            yield lambda row: writer.writerow([csv_safe(value) for value in row])
     except OSError as exc:
         raise OptionError(f"cannot write {path}: {exc.strerror or exc}") from None
 

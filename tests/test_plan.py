@@ -119,7 +119,10 @@ def test_excel_errors_and_formulas_name_the_cell(write_xlsx: Callable[..., Path]
     reasons = {row.row: row.reason for row in plan.invalid}
     assert "Excel error #N/A" in reasons[2]
     assert "Excel error #DIV/0!" in reasons[3]
-    assert "no activity codes" in reasons[4]  # a formula without a cached value reads as empty
+    assert "formula without a saved value" in reasons[4]  # not empty: --codes must not fill it
+    with_codes = build_plan(path, PlanOptions(codes=("999",)))
+    assert 4 in {row.row for row in with_codes.invalid}
+    assert "999" not in {code for request in with_codes.requests() for code in request.codes}
 
 
 def test_excel_dates_follow_the_date_rules(write_xlsx: Callable[..., Path]) -> None:

@@ -107,3 +107,58 @@ def test_webhook_must_be_http_url() -> None:
     for bad in ("ftp://x", "hooks.example.com", "https://", "http://a b"):
         with pytest.raises(CellError):
             parse_webhook(bad)
+
+
+@pytest.mark.parametrize(
+    ("cell", "codes"),
+    [
+        ("2147483647", ("2147483647",)),  # the largest 32-bit code is a code
+        ("99999999999999999", None),  # would have gone through a float as another number
+        ("99999999999999999999999", None),
+        (1e23, None),  # an Excel number cell that big is no code either
+        (201.0, ("201",)),  # an Excel number cell holding a whole number is fine
+    ],
+)
+def test_codes_are_whole_numbers_from_their_text_never_floats(
+    cell: object, codes: tuple[str, ...] | None
+) -> None:
+    if codes is None:
+        with pytest.raises(CodeError, match="longer than any LeadSquared code"):
+            parse_code_cell(cell)
+    else:
+        assert parse_code_cell(cell) == codes
+
+
+@pytest.mark.parametrize(
+    ("cell", "end", "tz"),
+    [
+        ("0001-01-01", False, KOLKATA),  # overflowed in the time-zone arithmetic
+        ("1899-12-31", False, UTC),
+        ("1900-01-01 03:00:00", False, KOLKATA),  # 1899 once in UTC
+        ("9999-12-31", True, ZoneInfo("America/New_York")),  # year 10000 once in UTC
+        (dt.date(1, 1, 1), False, UTC),  # an Excel date cell
+    ],
+)
+def test_dates_outside_1900_to_9999_are_invalid(cell: object, end: bool, tz: dt.tzinfo) -> None:
+    with pytest.raises(DateError, match="outside the years 1900–9999"):
+        parse_date_cell(cell, end_of_day=end, tz=tz)
+
+
+def test_dates_always_have_a_four_digit_year() -> None:
+    assert parse_date_cell("1900-01-01", end_of_day=False, tz=UTC) == "1900-01-01 00:00:00"
+    assert parse_date_cell("9999-12-31", end_of_day=True, tz=UTC) == "9999-12-31 23:59:59"
+
+
+def test_a_webhook_with_credentials_is_refused() -> None:
+    with pytest.raises(CellError, match="credentials"):
+        parse_webhook("https://user:pass@hooks.example.com/x")
+    with pytest.raises(CellError, match="credentials"):
+        parse_webhook("https://token@hooks.example.com/x")
+    assert parse_webhook("https://hooks.example.com/x?sig=1") == "https://hooks.example.com/x?sig=1"
+
+
+def test_long_values_are_cut_in_messages() -> None:
+    with pytest.raises(DateError) as error:
+        parse_date_cell("x" * 100_000, end_of_day=False, tz=UTC)
+    assert len(str(error.value)) < 160
+    assert "…" in str(error.value)

@@ -139,3 +139,75 @@ def test_short_rows_read_as_empty_cells(
     assert row is not None
     assert row.cells == cells
     assert row.extra_cells == 0
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_a_bom_is_read_and_named(tmp_path: Path, codec: str) -> None:
+    """Excel's "Unicode Text" save: UTF-16 with a BOM, tab-separated."""
+    text = "ProspectId\tCodes\tNote\n3aee22bd-8419-422a-8242-c510df9af021\t201\tJosé\n"
+    path = tmp_path / "unicode.txt.csv"
+    path.write_bytes("\ufeff".encode(codec) + text.encode(codec))
+    with open_sheet(path) as sheet:
+        rows = list(sheet)
+        assert sheet.info.encoding == codec.upper().replace("-LE", "LE").replace("-BE", "BE")
+        assert sheet.info.delimiter == "\t"
+    assert rows == [RawRow(2, ("3aee22bd-8419-422a-8242-c510df9af021", "201", None, None, None))]
+
+
+def test_xls_error_cells_are_named_not_empty(tmp_path: Path) -> None:
+    import xlwt
+
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    for column, name in enumerate(["ProspectId", "Codes"]):
+        sheet.write(0, column, name)
+    sheet.write(1, 0, "3aee22bd-8419-422a-8242-c510df9af021")
+    sheet.row(1).set_cell_error(1, 0x2A)  # #N/A
+    path = tmp_path / "legacy.xls"
+    workbook.save(str(path))
+    [row] = rows_of(path)
+    assert row is not None
+    assert row.cells[1] == "#N/A"
+
+
+def test_ods_error_cells_are_named_not_empty(tmp_path: Path) -> None:
+    import zipfile
+
+    table = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+    content = f"""<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+ xmlns:table="{table}" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+ xmlns:calcext="urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"
+ office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Leads">
+<table:table-row><table:table-cell office:value-type="string"><text:p>ProspectId</text:p>
+</table:table-cell><table:table-cell office:value-type="string"><text:p>Codes</text:p>
+</table:table-cell></table:table-row>
+<table:table-row><table:table-cell office:value-type="string">
+<text:p>3aee22bd-8419-422a-8242-c510df9af021</text:p></table:table-cell>
+<table:table-cell table:formula="of:=NA()" office:value-type="string" office:string-value=""
+ calcext:value-type="error"><text:p>#N/A</text:p></table:table-cell></table:table-row>
+</table:table></office:spreadsheet></office:body></office:document-content>"""
+    manifest = """<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">
+<manifest:file-entry manifest:full-path="/"
+ manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>
+<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>
+</manifest:manifest>"""
+    path = tmp_path / "calc.ods"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("META-INF/manifest.xml", manifest)
+        archive.writestr(
+            "content.xml",
+            "".join(line.strip() + " " for line in content.splitlines()).replace("> <", "><"),
+        )
+    [row] = rows_of(path)
+    assert row is not None
+    assert row.cells[1] == "#N/A"
+
+
+def test_xlsx_formula_without_a_saved_value_is_not_empty(write_xlsx: Callable[..., Path]) -> None:
+    path = write_xlsx([["ProspectId", "Codes"], ["3aee22bd-8419-422a-8242-c510df9af021", "=200+1"]])
+    [row] = rows_of(path)
+    assert row is not None
+    assert row.cells[1] == "=200+1"  # openpyxl alone reads None here, which --codes would fill

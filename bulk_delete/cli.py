@@ -437,6 +437,11 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
     type=click.Path(path_type=Path),
     help="Append each queued delete as a JSON line.",
 )
+@click.option(
+    "--redirect-to",
+    default="",
+    help="Answer every API call 307 to this base URL, as a hostile or wrong host would.",
+)
 def emulator(
     port: int,
     port_file: Path | None,

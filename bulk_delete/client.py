@@ -84,6 +84,7 @@ class LeadSquaredClient:
                 data=data,
                 headers=self._headers,
                 params={**self._params, **(params or {})},
+                allow_redirects=False,  # the keys go to the configured host and nowhere else
             ) as response:
                 text = await response.text(errors="replace")
                 answer = classify(response.status, text, response.headers)

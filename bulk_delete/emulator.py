@@ -5,8 +5,9 @@ per-account sliding window in which rejected calls count too, 401 for wrong keys
 bodies not per spec, 500 with an ``MX…`` ExceptionType for application errors, and — when
 asked — transient 500s, HTML 502s from a "proxy", dropped connections and slow answers.
 
-Order of checks for every call: path (404) → keys (401) → rate window (429) → faults →
-latency → body (400) → application rules (500 MX) → 200 "queued".
+Order of checks for every call: redirect (307, when set up to play a hostile host) → path
+(404) → keys (401) → rate window (429) → faults → latency → body (400) → application rules
+(500 MX) → 200 "queued".
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class EmulatorConfig:
     webhook_delay: float = 1.0
     log_path: Path | None = None
     max_body_bytes: int = 1 << 20
+    redirect_to: str = ""  # answer every API call 307 to this base URL (a hostile host)
 
 
 def parse_code_ranges(text: str) -> frozenset[str]:
@@ -209,6 +211,9 @@ class Emulator:
         if request.path == STATS_PATH:
             return await handler(request)  # type: ignore[no-any-return]
         self.calls += 1
+        if self.config.redirect_to:
+            self.outcomes["redirected"] += 1
+            raise web.HTTPTemporaryRedirect(self.config.redirect_to + request.path_qs)
         if request.match_info.http_exception is not None:
             self.outcomes["not_found"] += 1
             return _error(404, "MXAPINotFoundException", f"API {request.path} not found")

@@ -5,6 +5,8 @@
     500 + ExceptionType "MX…"     failed     an application error; LeadSquared's own async layer
                                              does not retry these either, nor do we
     401, 403, 404                 fatal      keys, host or region are wrong: the run stops
+    3xx (never followed)          fatal      the host is not the API: following would send the
+                                             keys elsewhere; the message names the Location
     429                           limited    someone spent the account's budget; wait a window
     other 5xx, HTML, non-JSON,    transient  retried with backoff
     resets, timeouts
@@ -63,6 +65,9 @@ def classify(status: int, text: str, headers: Any = None) -> Answer:
         )
     if status in (401, 403, 404):
         return Answer(Verdict.FATAL, status, api_message or f"HTTP {status}")
+    if 300 <= status < 400:
+        location = (headers or {}).get("Location") or "(no Location)"
+        return Answer(Verdict.FATAL, status, f"HTTP {status} redirect to {location}")
     if 400 <= status < 500:
         return Answer(Verdict.FAILED, status, api_message or f"HTTP {status}")
     if status == 500 and body is not None and str(body.get("ExceptionType", "")).startswith("MX"):
@@ -136,6 +141,11 @@ def fatal_error(answer: Answer) -> FatalAPIError:
         404: "the API path was not found: check the host (a base URL such as "
         "https://api-in21.leadsquared.com, with no path)",
     }.get(status, "a fatal answer")
+    if 300 <= status < 400:
+        hint = (
+            "the host answered with a redirect, which is never followed (it would send the "
+            "keys to another host); point --host at the real API host"
+        )
     return FatalAPIError(
         f"stopped: HTTP {status} — {hint}. API said: {answer.message}. "
         "Nothing else was sent; rerun the same command to resume.",

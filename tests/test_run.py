@@ -431,3 +431,29 @@ async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) 
     assert "looks down" in done.stderr
     assert "pending" in done.stderr  # the summary says what is left for the rerun
     assert emu.calls < 70  # it stopped instead of burning 60 * 6 attempts
+
+
+async def test_a_redirect_is_never_followed_and_names_the_location(
+    emulator: Any, tmp_path: Path
+) -> None:
+    elsewhere = await emulator(rate="off")
+    hostile = await emulator(rate="off", redirect_to=elsewhere.url)
+    sheet = leads_csv(tmp_path / "leads.csv", 5)
+    for auth in ("header", "query"):
+        done = await send_sheet(
+            hostile,
+            sheet,
+            tmp_path / f"{auth}.sqlite",
+            "--rate",
+            "off",
+            "--auth",
+            auth,
+            "--concurrency",
+            "1",
+        )
+        assert done.returncode == 3
+        assert f"redirect to {elsewhere.url}" in done.stderr
+        assert "--host" in done.stderr
+        assert DEMO_SECRET_KEY not in done.stdout + done.stderr  # the query-string Location too
+    assert elsewhere.calls == 0  # the keys never reached the other host
+    assert hostile.stats()["outcomes"] == {"redirected": 2}

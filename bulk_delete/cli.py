@@ -191,6 +191,7 @@ async def _plan(spec: RunSpec) -> pipeline.PlanReport:
 @spec_option("concurrency")
 @spec_option("max_attempts")
 @spec_option("timeout")
+@spec_option("give_up_after")
 @spec_option("auth", type=click.Choice(["header", "query"]))
 @spec_option("retry_failed")
 @send_options

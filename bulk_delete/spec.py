@@ -34,6 +34,7 @@ from .plan import PlanOptions
 from .rows import CellError, load_tz, parse_code_cell, parse_webhook, shorten
 
 AuthMode = Literal["header", "query"]
+DEFAULT_GIVE_UP_AFTER = 120.0
 
 
 # ---------------------------------------------------------------- parsers: raw value → value
@@ -218,6 +219,11 @@ class RunSpec:
         _whole(1),
     )
     timeout: float = option(DEFAULT_TIMEOUT, "Seconds per call.", _seconds)
+    give_up_after: float = option(
+        DEFAULT_GIVE_UP_AFTER,
+        "Seconds without one successful call before an outage stops the run (exit 3).",
+        _seconds,
+    )
     auth: AuthMode = option(
         "header",
         "Send the keys as x-LSQ-* headers (recommended) or in the query string.",

@@ -439,6 +439,13 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
     help="Append each queued delete as a JSON line.",
 )
 @click.option(
+    "--outage-after",
+    type=float,
+    default=-1.0,
+    help="Seconds after the first call when an outage (503 pages) starts; -1: none.",
+)
+@click.option("--outage-seconds", type=float, default=0.0, help="How long the outage lasts.")
+@click.option(
     "--redirect-to",
     default="",
     help="Answer every API call 307 to this base URL, as a hostile or wrong host would.",

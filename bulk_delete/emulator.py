@@ -5,7 +5,8 @@ per-account sliding window in which rejected calls count too, 401 for wrong keys
 bodies not per spec, 500 with an ``MX…`` ExceptionType for application errors, and — when
 asked — transient 500s, HTML 502s from a "proxy", dropped connections and slow answers.
 
-Order of checks for every call: redirect (307, when set up to play a hostile host) → path
+Order of checks for every call: outage (503 page) → redirect (307, when set up to play a
+hostile host) → path
 (404) → keys (401) → rate window (429) → faults → latency → body (400) → application rules
 (500 MX) → 200 "queued".
 """
@@ -86,6 +87,8 @@ class EmulatorConfig:
     log_path: Path | None = None
     max_body_bytes: int = 1 << 20
     redirect_to: str = ""  # answer every API call 307 to this base URL (a hostile host)
+    outage_after: float = -1.0  # seconds after the first call: every call gets a 503 page …
+    outage_seconds: float = 0.0  # … for this long (a load balancer restarting)
 
 
 def parse_code_ranges(text: str) -> frozenset[str]:
@@ -145,6 +148,7 @@ class Emulator:
         self.first_accepted: float | None = None  # clock time of the first / last queued call
         self.last_accepted: float | None = None
         self.first_accepted_wall: float | None = None  # time.time(), for other processes
+        self._first_call: float | None = None
         self._rng = random.Random(self.config.seed)
         self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
         self._log: IO[str] | None = None
@@ -211,6 +215,11 @@ class Emulator:
         if request.path == STATS_PATH:
             return await handler(request)  # type: ignore[no-any-return]
         self.calls += 1
+        if self._in_outage():
+            self.outcomes["outage_503"] += 1
+            return web.Response(
+                status=503, content_type="text/html", text="<html>503 Service Unavailable</html>"
+            )
         if self.config.redirect_to:
             self.outcomes["redirected"] += 1
             raise web.HTTPTemporaryRedirect(self.config.redirect_to + request.path_qs)
@@ -258,6 +267,13 @@ class Emulator:
         except web.HTTPRequestEntityTooLarge:
             self.outcomes["bad_request"] += 1
             return _error(413, "MXRequestTooLargeException", "The request body is too large")
+
+    def _in_outage(self) -> bool:
+        now = self._clock()
+        if self._first_call is None:
+            self._first_call = now
+        start = self._first_call + self.config.outage_after
+        return self.config.outage_after >= 0 and start <= now < start + self.config.outage_seconds
 
     def _authenticated(self, request: web.Request) -> str | None:
         access = request.headers.get(ACCESS_KEY_HEADER) or request.query.get("accessKey")

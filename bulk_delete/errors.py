@@ -41,8 +41,8 @@ Exit codes:
   0    every request queued and no invalid rows
   1    finished, but some rows invalid or requests failed (see the export)
   2    usage, input file or checkpoint mismatch, or not confirmed; nothing sent
-  3    aborted by a fatal API answer (401/403/404) or a service that looks
-       down; rerun to resume
+  3    aborted: a fatal API answer (401/403/404, a redirect) or an outage
+       longer than --give-up-after; rerun to resume
   70   a bug: one line on stderr names a file with the traceback
   75   another process holds the checkpoint's (or the job's) lock
   130  interrupted (SIGINT/SIGTERM); rerun the same command to resume"""
@@ -107,7 +107,7 @@ class FatalAPIError(AbortedError):
 
 
 class ServiceDownError(AbortedError):
-    """Too many transient failures in a row: retrying would only burn the budget."""
+    """No call has succeeded for --give-up-after seconds: an outage, not a blip."""
 
 
 class LockHeld(BulkDeleteError):

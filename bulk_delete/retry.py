@@ -11,7 +11,6 @@ from .outcomes import Answer, Verdict
 
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_CAP = 60.0
-DEFAULT_SERVICE_DOWN_AFTER = 20
 
 
 class Action(StrEnum):

@@ -9,8 +9,9 @@ All tasks live in one ``asyncio.TaskGroup``, and stopping is one protocol the po
 (``Pool._stop_protocol``): stop starting (workers waiting for a slot, a backoff or work are
 cancelled at once), drain (calls on the wire get ``drain_seconds`` to come back and be
 recorded), then cancel what is left. What was not sent stays pending for the rerun. A signal
-(through ``StopSwitch``), a fatal answer and a service that looks down all stop this way; a
-bug in a worker cancels the group and surfaces as itself.
+(through ``StopSwitch``), a fatal answer and an outage past --give-up-after all stop this way;
+a bug in a worker cancels the group and surfaces as itself. A short outage does not stop the
+run: the circuit breaker (breaker.py) holds every worker until a probe gets through.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .breaker import CircuitBreaker
 from .checkpoint import Checkpoint, Outcome, Pending
 from .clock import Clock
 from .config import achieved_rate
 from .errors import AbortedError, ServiceDownError
 from .limiter import SlidingWindowLimiter
 from .outcomes import Answer, Verdict, fatal_error
-from .retry import DEFAULT_SERVICE_DOWN_AFTER, Action, RetryPolicy
+from .retry import Action, Decision, RetryPolicy
 from .spec import RunSpec
 
 DEFAULT_DRAIN_SECONDS = 10.0
@@ -119,7 +121,6 @@ class Pool:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
-        service_down_after: int = DEFAULT_SERVICE_DOWN_AFTER,
         margin: float | None = None,
     ) -> None:
         self.checkpoint = checkpoint
@@ -131,7 +132,7 @@ class Pool:
         self.on_progress = on_progress or (lambda progress: None)
         self.on_outcome = on_outcome
         self.drain_seconds = drain_seconds
-        self.service_down_after = service_down_after
+        self.breaker = CircuitBreaker(clock, give_up_after=spec.give_up_after)
         self.retry = RetryPolicy(max_attempts=spec.max_attempts)
         self.limiter = SlidingWindowLimiter(spec.rate, clock=clock, margin=margin)
         self.progress = Progress()
@@ -139,7 +140,6 @@ class Pool:
         self._busy: set[asyncio.Task[None] | None] = set()  # workers with a call on the wire
         self._idle = asyncio.Event()
         self._idle.set()
-        self._transient_in_a_row = 0
 
     async def run(self, total: int) -> SendReport:
         self.progress = Progress(total=total)
@@ -194,15 +194,25 @@ class Pool:
         answer: Answer | None = None
         try:
             while True:
+                probe = await self.breaker.admit()
                 await self.limiter.acquire()
+                if not self.breaker.still_admits(probe):
+                    continue  # an outage began while this worker waited for its slot
                 answer = await self._call(item)
+                counted = self.breaker.record(answer)
+                if self.breaker.gave_up:
+                    self._abort(self._service_down(answer))
                 if answer.verdict is Verdict.RATE_LIMITED:
                     rate_limited += 1
                     self.progress.rate_limited += 1
-                else:
+                elif counted:
                     attempts += 1
-                decision = self.retry.decide(attempts, answer, self.rng)
-                self._watch_health(answer)
+                # Caught in an outage: the breaker says when to go again; no attempt spent.
+                decision = (
+                    self.retry.decide(attempts, answer, self.rng)
+                    if counted
+                    else Decision(Action.RETRY)
+                )
                 if decision.action is Action.ABORT:
                     self._abort(fatal_error(answer))
                 if decision.action is Action.RECORD:
@@ -253,19 +263,12 @@ class Pool:
         self.progress.in_flight -= 1
         self.progress.last_answer_at = self.clock.now()
 
-    def _watch_health(self, answer: Answer) -> None:
-        """Many transient failures in a row and no success: the service looks down."""
-        if answer.verdict is Verdict.TRANSIENT:
-            self._transient_in_a_row += 1
-            if self._transient_in_a_row >= self.service_down_after:
-                self._abort(
-                    ServiceDownError(
-                        f"the API looks down: {self._transient_in_a_row} transient failures in a "
-                        f"row (last: {answer.message}); rerun the same command later to resume"
-                    )
-                )
-        elif answer.verdict is not Verdict.RATE_LIMITED:
-            self._transient_in_a_row = 0
+    def _service_down(self, answer: Answer) -> ServiceDownError:
+        return ServiceDownError(
+            f"the API looks down: no call has succeeded for {self.breaker.down_for:.0f} s "
+            f"(--give-up-after {self.breaker.give_up_after:g}; last: {answer.message}). "
+            "Rerun the same command later to resume."
+        )
 
     def _record(
         self,
@@ -283,7 +286,12 @@ class Pool:
         else:
             status, transient = "failed", answer.verdict is Verdict.TRANSIENT
         error = "" if status == "queued" else answer.message
-        if transient:
+        if transient and answer.http_status is None:  # the call may have reached LeadSquared
+            error = (
+                f"no answer ({error}): LeadSquared may have queued it; a rerun sends it again "
+                f"(gave up after {attempts} attempts)"
+            )
+        elif transient:
             error = f"{error} (gave up after {attempts} attempts; a rerun retries it)"
         outcome = Outcome(
             seq=item.seq,

@@ -191,9 +191,13 @@ def _detect_encoding(path: Path) -> tuple[str, str, tuple[str, ...]]:
         if b"\x00" in head:
             raise InputError(f"{path}: not a text file (it holds binary data); expected CSV")
         if not _decodes(handle, head, "utf-8"):
-            return "cp1252", "cp1252", (
-                f"{path.name} is not UTF-8; read it as Windows-1252 (cp1252). "
-                "Save as 'CSV UTF-8' to be sure names come through unchanged.",
+            return (
+                "cp1252",
+                "cp1252",
+                (
+                    f"{path.name} is not UTF-8; read it as Windows-1252 (cp1252). "
+                    "Save as 'CSV UTF-8' to be sure names come through unchanged.",
+                ),
             )
     return "utf-8-sig", "utf-8", ()
 

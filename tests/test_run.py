@@ -426,11 +426,27 @@ async def test_second_ctrl_c_quits_at_once_and_the_checkpoint_stays_consistent(
 async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", html_rate=1.0)
     sheet = leads_csv(tmp_path / "leads.csv", 60)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
+    done = await send_sheet(
+        emu, sheet, tmp_path / "c.sqlite", "--rate", "off", "--give-up-after", "2.5"
+    )
     assert done.returncode == 3
-    assert "looks down" in done.stderr
+    assert "looks down: no call has succeeded for" in done.stderr
+    assert "--give-up-after 2.5" in done.stderr
     assert "pending" in done.stderr  # the summary says what is left for the rerun
-    assert emu.calls < 70  # it stopped instead of burning 60 * 6 attempts
+    assert emu.calls < 90  # it stopped instead of burning 60 * 6 attempts
+
+
+async def test_a_short_outage_mid_run_ends_with_everything_queued(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", latency=0.01, outage_after=0.3, outage_seconds=2.0)
+    sheet = leads_csv(tmp_path / "leads.csv", 60)
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "40/1s")
+    assert done.returncode == 0, done.stderr
+    assert emu.stats()["outcomes"]["outage_503"] >= 5  # it did trip the breaker
+    assert emu.stats()["outcomes"]["outage_503"] <= 20  # … and then held back
+    assert set(sent(emu).values()) == {1}
+    assert len(sent(emu)) == 60
 
 
 async def test_a_redirect_is_never_followed_and_names_the_location(

@@ -70,16 +70,20 @@ async def run_pool(
     rate: str = "25/5s",
     concurrency: int = 8,
     max_attempts: int = 6,
-    service_down_after: int = 20,
+    give_up_after: float = 120.0,
     stop_after: float | None = None,
 ) -> SendReport:
     pool = Pool(
         checkpoint,
         sender,
-        RunSpec(rate=RateLimit.parse(rate), concurrency=concurrency, max_attempts=max_attempts),
+        RunSpec(
+            rate=RateLimit.parse(rate),
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            give_up_after=give_up_after,
+        ),
         clock=clock,
         rng=random.Random(3),
-        service_down_after=service_down_after,
     )
     todo, _ = checkpoint.todo_counts()
     task = asyncio.create_task(pool.run(todo))
@@ -167,14 +171,57 @@ async def test_fatal_answer_stops_the_run_and_keeps_the_rest_pending(tmp_path: P
     assert checkpoint.counts().pending == 50
 
 
-async def test_a_service_that_looks_down_stops_the_run(tmp_path: Path) -> None:
-    clock = ManualClock()
+class Outage(Script):
+    """Every call fails between ``start`` and ``end`` (a load balancer restarting)."""
+
+    def __init__(self, clock: ManualClock, start: float, end: float) -> None:
+        super().__init__(clock, {})
+        self.start, self.end = start, end
+        self.during = 0
+
+    async def delete_activities(self, body_json: str) -> Answer:
+        if self.start <= self.clock.now() < self.end:
+            self.during += 1
+            self.starts.append(self.clock.now())
+            await self.clock.sleep(self.latency)
+            return FLAKY
+        return await super().delete_activities(body_json)
+
+
+async def test_a_15_second_outage_mid_run_costs_a_pause_not_the_run(tmp_path: Path) -> None:
+    clock = ManualClock(start=0.0)
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 120)
+    sender = Outage(clock, start=5.0, end=20.0)
+    report = await run_pool(checkpoint, sender, clock, rate="25/5s", max_attempts=3)
+    assert report.error is None
+    assert checkpoint.counts().queued == 120  # every request queued: exit 0
+    assert sender.during <= 16  # the tripping calls, those in flight, and a few lone probes
+    attempts = [row[6] for row in checkpoint.export_rows(["queued"])]
+    assert max(attempts) <= 3  # nobody burned its attempts on the outage
+
+
+async def test_an_outage_longer_than_give_up_after_stops_the_run(tmp_path: Path) -> None:
+    clock = ManualClock(start=0.0)
     checkpoint = make_checkpoint(tmp_path / "c.sqlite", 200)
     sender = Script(clock, {n: [FLAKY] for n in range(200)})
-    report = await run_pool(checkpoint, sender, clock, concurrency=4, service_down_after=20)
+    report = await run_pool(checkpoint, sender, clock, concurrency=4, give_up_after=30)
     assert isinstance(report.error, ServiceDownError)
-    assert sum(sender.calls.values()) < 30
+    assert "no call has succeeded for 3" in str(report.error)
+    assert sum(sender.calls.values()) < 20  # probes, not 200 times 6 attempts
     assert checkpoint.counts().todo == 200
+    assert 30 <= clock.now() < 70
+
+
+async def test_a_lost_answer_says_it_may_have_been_queued(tmp_path: Path) -> None:
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", 1)
+    dropped = Answer(Verdict.TRANSIENT, None, "ServerDisconnectedError: Server disconnected")
+    sender = Script(clock, {0: [dropped]})
+    await run_pool(checkpoint, sender, clock, max_attempts=2)
+    [(error, _, transient)] = checkpoint.failure_reasons()
+    assert transient
+    assert error.startswith("no answer (ServerDisconnectedError")
+    assert "LeadSquared may have queued it; a rerun sends it again" in error
 
 
 async def test_stop_lets_in_flight_finish_and_leaves_the_rest_pending(tmp_path: Path) -> None:

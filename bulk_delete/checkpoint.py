@@ -441,10 +441,13 @@ class Checkpoint:
         )
 
     def last_run(self) -> RunRecord | None:
-        row = self._db.execute(
-            "SELECT host, rate, result, calls, queued, failed, rate_limited, send_seconds,"
-            " start_span, limit_per_second FROM runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        # A checkpoint from before a column was added (read-only: never migrated) reads 0/NULL.
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        added = {name: "0" if "NOT NULL" in kind else "NULL" for _, name, kind in _ADDED_COLUMNS}
+        columns = ", ".join(
+            name if name in have else added[name] for name in RunRecord.__dataclass_fields__
+        )
+        row = self._db.execute(f"SELECT {columns} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         return None if row is None else RunRecord(*row)
 
     def run_count(self) -> int:

@@ -85,7 +85,11 @@ def _crash_report(error: Exception) -> str:
     return path
 
 
-@click.group(cls=Cli, epilog=EXIT_CODES_HELP, context_settings={"max_content_width": 100})
+@click.group(
+    cls=Cli,
+    epilog="\b\n" + EXIT_CODES_HELP,  # \b: click keeps the table's lines as written
+    context_settings={"max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="bulk-delete")
 def cli() -> None:
     """Purge custom activities from LeadSquared leads listed in a CSV or Excel sheet.

@@ -112,6 +112,8 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
             "NAME of an environment variable",
         ),
         (GOOD + "[env]\nhost = 'https://api.leadsquared.com'\n", "NAME of an environment variable"),
+        (GOOD + "[env]\naccess_key = 'u$xyz-literal'\n", "like LSQ_ACCESS_KEY"),
+        (GOOD + "give_up_after = 0\n", "job.toml: give_up_after: must be a positive number"),
         (GOOD + "rate = '25/5s'\nplan = 'pro'\n", "either rate or plan"),
         (GOOD + "rate = 'fast'\n", "rate: 'fast'"),
         (GOOD + "tz = 'Nowhere'\n", "tz: 'Nowhere' is not an IANA"),
@@ -122,6 +124,11 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
 def test_bad_job_files_are_refused_by_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises((OptionError, InputError), match=message):
         load_job(write_job(tmp_path, text))
+
+
+def test_every_spec_key_is_a_job_key(tmp_path: Path) -> None:
+    job = load_job(write_job(tmp_path, GOOD + "give_up_after = 30\nauth = 'query'\n"))
+    assert (job.spec.give_up_after, job.spec.auth) == (30.0, "query")
 
 
 def test_missing_job_file(tmp_path: Path) -> None:

@@ -473,3 +473,62 @@ async def test_a_redirect_is_never_followed_and_names_the_location(
         assert DEMO_SECRET_KEY not in done.stdout + done.stderr  # the query-string Location too
     assert elsewhere.calls == 0  # the keys never reached the other host
     assert hostile.stats()["outcomes"] == {"redirected": 2}
+
+
+async def test_a_bug_exits_70_with_one_line_and_a_private_traceback(
+    emulator: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    emu = await emulator(rate="off")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError(f"a bug, near {DEMO_SECRET_KEY}")
+
+    monkeypatch.setattr(pipeline, "build_plan", broken)
+    done = await send_sheet(emu, leads_csv(tmp_path / "leads.csv", 3), tmp_path / "c.sqlite")
+    assert done.returncode == 70  # never 1, which a scheduler may take for "finished"
+    [line] = done.stderr.strip().splitlines()
+    assert "internal error (ZeroDivisionError)" in line
+    report = Path(line.rsplit(" ", 1)[1])
+    assert "Traceback" in report.read_text()
+    assert DEMO_SECRET_KEY not in report.read_text()  # keys are blanked out of the report
+    assert oct(report.stat().st_mode & 0o777) == "0o600"
+    report.unlink()
+
+
+async def test_bad_values_are_usage_errors_and_old_dates_are_invalid_rows(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 2)
+    for value in ("nan", "inf", "-1", "soon"):
+        done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--timeout", value)
+        assert done.returncode == 2
+        assert "--timeout: must be a positive number of seconds" in done.stderr
+    old = tmp_path / "old.csv"
+    old.write_text(
+        "ProspectId,Codes,FromDate\n00000000-0000-4000-8000-000000000001,201,0001-01-01\n"
+    )
+    done = await send_sheet(emu, old, tmp_path / "old.sqlite", "--tz", "Asia/Kolkata")
+    assert done.returncode == 1
+    assert "row 2: FromDate 0001-01-01 is outside the years 1900–9999" in done.stdout
+    assert emu.calls == 0
+
+
+async def test_run_and_status_report_the_same_achieved_rate(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    checkpoint = tmp_path / "c.sqlite"
+    done = await send_sheet(
+        emu,
+        leads_csv(tmp_path / "leads.csv", 12),
+        checkpoint,
+        "--rate",
+        "10/1s",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
+    assert done.returncode == 0
+    rate = json.loads((tmp_path / "s.json").read_text())["this_run"]["calls_per_second"]
+    assert 8 < rate <= 10
+    status = await run_cli("status", str(checkpoint))
+    assert f"{rate:.2f} calls/s" in status.stdout
+    assert f"{rate:.2f} calls/s" in done.stdout

@@ -40,9 +40,16 @@ from .files import open_private
 from .jobs import load_job
 from .outcomes import redact
 from .progress import ProgressDisplay
-from .report import plan_report_text, question, run_text, saved_plan_text, summary_line
+from .report import (
+    learned_text,
+    plan_report_text,
+    question,
+    run_text,
+    saved_plan_text,
+    summary_line,
+)
 from .senders import StopSwitch
-from .spec import RunSpec, flag_of, option_of
+from .spec import RunSpec, click_flag, flag_of, option_of
 from .summary import RunSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,9 +116,9 @@ def spec_option(name: str, **click_kwargs: Any) -> Callable[[F], F]:
     default = RunSpec.__dataclass_fields__[name].default
     shown = "" if default in (None, "", (), False) else f"  [default: {default}]"
     kwargs: dict[str, Any] = {"default": None, "help": declared.help + shown}
-    if default is False:
-        kwargs.update(is_flag=True, default=False, help=declared.help)
-    return click.option(flag_of(name), name, **(kwargs | click_kwargs))
+    if isinstance(default, bool):
+        kwargs.update(is_flag=True, default=default, help=declared.help)
+    return click.option(click_flag(name), name, **(kwargs | click_kwargs))
 
 
 def _apply(command: F, decorators: list[Callable[[F], F]]) -> F:
@@ -134,6 +141,7 @@ def plan_options(command: F) -> F:
             spec_option("tz"),
             spec_option("max_codes_per_request"),
             spec_option("rate"),
+            spec_option("share"),
         ],
     )
 
@@ -164,6 +172,7 @@ def send_options(command: F) -> F:
 @spec_option("check_codes")
 @spec_option("host", envvar="LSQ_HOST")
 @spec_option("auth", type=click.Choice(["header", "query"]))
+@spec_option("preflight")
 def plan(**values: Any) -> None:
     """Dry run: read, validate and coalesce INPUT, and show what would be sent.
 
@@ -196,6 +205,7 @@ async def _plan(spec: RunSpec) -> pipeline.PlanReport:
 @spec_option("max_attempts")
 @spec_option("timeout")
 @spec_option("give_up_after")
+@spec_option("preflight")
 @spec_option("auth", type=click.Choice(["header", "query"]))
 @spec_option("retry_failed")
 @send_options
@@ -251,6 +261,7 @@ def _send_and_exit(spec: RunSpec, credentials: Credentials, *, yes: bool, quiet:
                 confirm=_confirm(yes),
                 on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
                 on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
+                on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
                 on_progress=display,
                 on_outcome=log,
             )
@@ -443,6 +454,28 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
     help="Append each queued delete as a JSON line.",
 )
 @click.option(
+    "--limit-status",
+    type=int,
+    default=429,
+    show_default=True,
+    help="HTTP status of a rate refusal (some tenants answer 403).",
+)
+@click.option(
+    "--stated-rate",
+    default="",
+    help="The limit the refusal message names, N/Ws (default: the enforced --rate).",
+)
+@click.option(
+    "--background",
+    default="",
+    help="Another integration spending N/Ws of the same window (its refusals are in stats).",
+)
+@click.option(
+    "--account-host",
+    default="",
+    help="The API host UserByAccessKey.Get names (default: this emulator's own).",
+)
+@click.option(
     "--outage-after",
     type=float,
     default=-1.0,
@@ -463,6 +496,8 @@ def emulator(
     system_codes: str,
     leads_file: Path | None,
     log_path: Path | None,
+    stated_rate: str,
+    background: str,
     **knobs: Any,
 ) -> None:
     """Run the local LeadSquared emulator on 127.0.0.1 until Ctrl-C.
@@ -478,6 +513,8 @@ def emulator(
         access_key=access_key or DEMO_ACCESS_KEY,
         secret_key=secret_key or DEMO_SECRET_KEY,
         rate=RateLimit.parse(rate),
+        stated_rate=RateLimit.parse(stated_rate) if stated_rate else None,
+        background=RateLimit.parse(background) if background else None,
         system_codes=parse_code_ranges(system_codes),
         leads=leads,
         log_path=log_path,

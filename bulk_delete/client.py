@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from .api import ACCESS_KEY_HEADER, DELETE_PATH, SECRET_KEY_HEADER, SETTING_PATH
+from .api import ACCESS_KEY_HEADER, DELETE_PATH, SECRET_KEY_HEADER, SETTING_PATH, USER_PATH
 from .config import Credentials
 from .outcomes import Answer, classify, classify_exception, redact
 from .spec import AuthMode, RunSpec
@@ -62,12 +62,19 @@ class LeadSquaredClient:
 
     async def activity_setting(self, code: str) -> tuple[Answer, dict[str, Any]]:
         """GetActivitySetting for one code: the Answer and, when there is one, the JSON."""
-        answer, text = await self._call("GET", SETTING_PATH, params={"code": code})
+        return await self._get_json(SETTING_PATH, {"code": code})
+
+    async def user_by_access_key(self) -> tuple[Answer, dict[str, Any]]:
+        """The keys' user, with ``LSQCommonServiceURLs.api``: the account's own API host."""
+        return await self._get_json(USER_PATH, {})
+
+    async def _get_json(self, path: str, params: dict[str, str]) -> tuple[Answer, dict[str, Any]]:
+        answer, text = await self._call("GET", path, params=params)
         try:
             body = json.loads(text)
         except ValueError:
             body = {}
-        return answer, body if isinstance(body, dict) else {}
+        return answer, body if isinstance(body, dict) and answer.http_status == 200 else {}
 
     async def _call(
         self,

@@ -38,6 +38,7 @@ from .api import (
     RETRIEVE_PATH,
     SECRET_KEY_HEADER,
     SETTING_PATH,
+    USER_PATH,
 )
 from .config import RateLimit
 from .errors import OptionError
@@ -89,6 +90,10 @@ class EmulatorConfig:
     redirect_to: str = ""  # answer every API call 307 to this base URL (a hostile host)
     outage_after: float = -1.0  # seconds after the first call: every call gets a 503 page …
     outage_seconds: float = 0.0  # … for this long (a load balancer restarting)
+    limit_status: int = 429  # how over-limit calls are refused (some tenants answer 403)
+    stated_rate: RateLimit | None = None  # the limit the refusal names; None: the enforced one
+    background: RateLimit | None = None  # another integration spending the same window
+    account_host: str = ""  # UserByAccessKey.Get's LSQCommonServiceURLs.api; "": this host
 
 
 def parse_code_ranges(text: str) -> frozenset[str]:
@@ -149,6 +154,8 @@ class Emulator:
         self.last_accepted: float | None = None
         self.first_accepted_wall: float | None = None  # time.time(), for other processes
         self._first_call: float | None = None
+        self.background_calls = 0
+        self.background_refused = 0
         self._rng = random.Random(self.config.seed)
         self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
         self._log: IO[str] | None = None
@@ -163,6 +170,7 @@ class Emulator:
         self.app.router.add_post(DELETE_PATH, self._delete)
         self.app.router.add_get(SETTING_PATH, self._setting)
         self.app.router.add_post(RETRIEVE_PATH, self._retrieve)
+        self.app.router.add_get(USER_PATH, self._user)
         self.app.router.add_get(STATS_PATH, self._stats)
         self.app.on_shutdown.append(self._shutdown)
 
@@ -179,6 +187,8 @@ class Emulator:
         assert server is not None
         bound = server.sockets[0].getsockname()  # type: ignore[attr-defined]
         self.url = f"http://{bound[0]}:{bound[1]}"
+        if self.config.background is not None:
+            self._spawn(self._other_integration(self.config.background))
         return self.url
 
     async def stop(self) -> None:
@@ -194,6 +204,16 @@ class Emulator:
         if self._log is not None:
             self._log.close()
 
+    async def _other_integration(self, rate: RateLimit) -> None:
+        """Another integration on the same account (the website's lead capture, say): calls
+        evenly spaced, counted in the same window as ours, refused when it is full."""
+        gap = rate.period / rate.calls
+        while True:
+            await asyncio.sleep(gap)
+            self.background_calls += 1
+            if not self.window.admit(self.config.access_key):
+                self.background_refused += 1
+
     def stats(self) -> dict[str, Any]:
         queued = self.outcomes["queued"]
         span = (self.last_accepted or 0.0) - (self.first_accepted or 0.0)
@@ -206,6 +226,7 @@ class Emulator:
             "max_calls_in_window": self.window.max_in_window,
             "rate": {"calls": self.config.rate.calls, "period": self.config.rate.period},
             "webhook_posts": len(self.webhook_posts),
+            "background": {"calls": self.background_calls, "refused": self.background_refused},
         }
 
     # ------------------------------------------------------------ the gate every call passes
@@ -236,9 +257,9 @@ class Emulator:
             )
         if not self.window.admit(key):
             self.outcomes["rate_limited"] += 1
-            rate = self.config.rate
+            rate = self.config.stated_rate or self.config.rate
             return _error(
-                429,
+                self.config.limit_status,
                 "MXAPIRateLimitExceededException",
                 f"API calls exceeded the limit of {rate.calls} in {rate.period:g} second(s)",
             )
@@ -441,6 +462,21 @@ class Emulator:
             {
                 "RecordCount": len(activities),
                 "ProspectActivities": activities[offset : offset + count],
+            }
+        )
+
+    async def _user(self, request: web.Request) -> web.Response:
+        """UserByAccessKey.Get: the keys' user and the account's own API host."""
+        self.outcomes["user"] += 1
+        api = self.config.account_host or request.host
+        return web.json_response(
+            {
+                "Id": "7d4c9ab0-0000-4000-8000-000000000001",
+                "FirstName": "Demo",
+                "Role": "Administrator",
+                "TimeZone": "Asia/Kolkata",
+                "OrgId": "4242",
+                "LSQCommonServiceURLs": {"api": api, "app": "app.example.invalid"},
             }
         )
 

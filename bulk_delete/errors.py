@@ -9,7 +9,8 @@
     │   ├── CheckpointMismatch           the checkpoint belongs to another input
     │   └── NotConfirmed                 the plan was not confirmed (no TTY and no --yes, or "N")
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
-    │   ├── FatalAPIError                401/403/404: keys, host or region are wrong
+    │   ├── FatalAPIError                401/403/404/3xx: keys, host or region are wrong
+    │   │   └── WrongHost                the keys' account lives on another API host
     │   └── ServiceDownError             transient failures in a row and no success
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
@@ -104,6 +105,10 @@ class FatalAPIError(AbortedError):
         super().__init__(message)
         self.http_status = http_status
         self.api_message = api_message
+
+
+class WrongHost(FatalAPIError):
+    """The preflight found that the account's API host is not --host."""
 
 
 class ServiceDownError(AbortedError):

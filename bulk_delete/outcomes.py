@@ -4,10 +4,13 @@
     400, other 4xx                failed     the body is not per spec; never retried
     500 + ExceptionType "MX…"     failed     an application error; LeadSquared's own async layer
                                              does not retry these either, nor do we
+    any status whose message says limited    someone spent the account's budget, or the
+    "exceeded the limit of N in W second(s)"            account allows less than we thought:
+                                             go again (a 403 or a 200 "Error" saying this too)
     401, 403, 404                 fatal      keys, host or region are wrong: the run stops
     3xx (never followed)          fatal      the host is not the API: following would send the
                                              keys elsewhere; the message names the Location
-    429                           limited    someone spent the account's budget; wait a window
+    429                           limited    the same, when the message names no limit
     other 5xx, HTML, non-JSON,    transient  retried with backoff
     resets, timeouts
 
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from .config import RateLimit
 from .errors import FatalAPIError
 
 
@@ -41,6 +46,20 @@ class Answer:
     http_status: int | None = None
     message: str = ""
     retry_after: float | None = None
+    limit: RateLimit | None = None  # the account's limit, when a refusal names it
+
+
+# Real tenants refuse with 429, with 403, even with 200 "Status": "Error"; the message is the
+# reliable part, and it states the account's real limit.
+_REFUSAL_RE = re.compile(r"exceeded the limit of (\d+) in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+
+
+def refusal_limit(message: str) -> RateLimit | None:
+    """The limit a rate refusal names ("... exceeded the limit of 10 in 5 second(s)")."""
+    match = _REFUSAL_RE.search(message)
+    if match is None or int(match.group(1)) <= 0 or float(match.group(2)) <= 0:
+        return None
+    return RateLimit(calls=int(match.group(1)), period=float(match.group(2)))
 
 
 MAX_MESSAGE = 300
@@ -50,6 +69,15 @@ def classify(status: int, text: str, headers: Any = None) -> Answer:
     """An HTTP answer → Answer."""
     body = _json_object(text)
     api_message = _api_message(body) if body is not None else ""
+    limit = refusal_limit(api_message or text[:MAX_MESSAGE])
+    if limit is not None:
+        return Answer(
+            Verdict.RATE_LIMITED,
+            status,
+            api_message or f"HTTP {status}: API calls exceeded the limit",
+            _retry_after(headers),
+            limit,
+        )
     if status == 200:
         if body is not None and str(body.get("Status", "")).lower() == "success":
             return Answer(Verdict.QUEUED, status, _success_message(body))

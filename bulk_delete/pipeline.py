@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -20,7 +21,7 @@ from . import checkpoint as checkpoints
 from .checkpoint import Checkpoint, RunRecord
 from .client import LeadSquaredClient
 from .clock import Clock, SystemClock
-from .config import Credentials, achieved_rate, require_host
+from .config import Credentials, RateLimit, achieved_rate, require_host
 from .errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -29,12 +30,21 @@ from .errors import (
     Interrupted,
     NotConfirmed,
     OptionError,
+    ServiceDownError,
+    WrongHost,
 )
 from .export import EXPORT_COLUMNS, PREVIEW_COLUMNS, open_table, preview_row, write_invalid
 from .limiter import SlidingWindowLimiter
 from .outcomes import Verdict, fatal_error
 from .plan import PlanSummary, RequestTally, build_plan, plan_fingerprint, plan_summary, summarise
-from .senders import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
+from .senders import (
+    LEARNED_LIMIT,
+    OutcomeCallback,
+    Pool,
+    ProgressCallback,
+    SendReport,
+    StopSwitch,
+)
 from .spec import RunSpec
 from .summary import Failure, RunStats, RunSummary
 
@@ -79,11 +89,12 @@ async def plan(
 
 def _plan_and_write(spec: RunSpec) -> PlanSummary:
     plan_ = build_plan(_input(spec), spec.plan_options)
+    rate = spec.effective_rate
     if spec.out is not None:
         with open_table(spec.out, PREVIEW_COLUMNS) as write:
-            summary = summarise(plan_, spec.rate, sink=lambda request: write(preview_row(request)))
+            summary = summarise(plan_, rate, sink=lambda request: write(preview_row(request)))
     else:
-        summary = summarise(plan_, spec.rate)
+        summary = summarise(plan_, rate)
     if spec.invalid_out is not None:
         write_invalid(spec.invalid_out, plan_.invalid)
     return summary
@@ -98,12 +109,18 @@ async def check_codes(
 ) -> dict[str, str]:
     """Each code's display name from GetActivitySetting, or why it is not a custom activity.
     Goes through the same limiter as the deletes: these calls spend the same budget."""
-    limiter = SlidingWindowLimiter(spec.rate, clock=clock)
+    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
     client = LeadSquaredClient(session, require_host(spec.host), credentials, auth=spec.auth)
+    if spec.preflight:
+        await preflight(client, limiter, clock)
     names: dict[str, str] = {}
     for code in codes:
         await limiter.acquire()
         answer, body = await client.activity_setting(code)
+        while answer.verdict is Verdict.RATE_LIMITED:  # spend no more than the budget allows
+            limiter.refused(answer.limit, answer.retry_after)
+            await limiter.acquire()
+            answer, body = await client.activity_setting(code)
         if answer.verdict is Verdict.FATAL:
             raise fatal_error(answer)
         if answer.http_status == 200 and body:
@@ -113,6 +130,48 @@ async def check_codes(
         else:
             names[code] = f"not checked ({answer.message})"
     return names
+
+
+PREFLIGHT_ATTEMPTS = 3
+
+
+async def preflight(client: LeadSquaredClient, limiter: SlidingWindowLimiter, clock: Clock) -> None:
+    """One call before the first delete (UserByAccessKey.Get, which answers on every regional
+    host): wrong keys stop here, and so does a --host that is not the account's own."""
+    attempt = 0
+    while attempt < PREFLIGHT_ATTEMPTS:
+        await limiter.acquire()
+        answer, body = await client.user_by_access_key()
+        if answer.verdict is Verdict.RATE_LIMITED:  # as for deletes: wait, spend no attempt
+            limiter.refused(answer.limit, answer.retry_after)
+            continue
+        attempt += 1
+        if answer.verdict is Verdict.FATAL:
+            raise fatal_error(answer)
+        if body:
+            _check_host(client.host, body)
+            return
+        if answer.verdict is not Verdict.TRANSIENT:
+            return  # an answer we cannot read says nothing against the keys or the host
+        await clock.sleep(float(attempt))  # 1 s, then 2 s: an outage is the breaker's business
+    raise ServiceDownError(
+        f"the API did not answer the preflight check ({answer.message}); rerun later, or "
+        "pass --no-preflight to skip it"
+    )
+
+
+def _check_host(host: str, user: dict[str, object]) -> None:
+    urls = user.get("LSQCommonServiceURLs")
+    api = urls.get("api") if isinstance(urls, dict) else None
+    if not isinstance(api, str) or not api.strip():
+        return
+    account = api.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+    if account != (urlsplit(host).netloc or "").lower():
+        raise WrongHost(
+            f"stopped before any delete: this account's API host is {account}, not "
+            f"{urlsplit(host).netloc}: use --host https://{account}",
+            http_status=200,
+        )
 
 
 # ---------------------------------------------------------------- run
@@ -140,6 +199,7 @@ class RunHooks:
     on_resume: Callable[[Path], None] = _ignore  # the checkpoint already had a plan
     on_progress: ProgressCallback | None = None
     on_outcome: OutcomeCallback | None = None
+    on_limit_learned: Callable[[RateLimit], None] = _ignore  # LeadSquared named a lower limit
 
 
 async def run(
@@ -169,6 +229,9 @@ async def run(
         else:
             hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
+        clock = clock or SystemClock()
+        limiter = _limiter(checkpoint, spec, clock)
+        client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
         report: SendReport | None = None
         if todo:
             if not hooks.confirm(Confirmation(todo, leads, host)):
@@ -176,18 +239,22 @@ async def run(
                     f"not confirmed, nothing sent; the plan is saved in {path} "
                     "(rerun with --yes to send)"
                 )
+            if spec.preflight:
+                await preflight(client, limiter, clock)
             pool = Pool(
                 checkpoint,
-                LeadSquaredClient(session, host, credentials, auth=spec.auth),
+                client,
                 spec,
-                clock=clock or SystemClock(),
+                clock=clock,
                 rng=rng or random.Random(),
                 stop=stop,
                 on_progress=hooks.on_progress,
                 on_outcome=hooks.on_outcome,
+                on_limit_learned=hooks.on_limit_learned,
+                limiter=limiter,
             )
             report = await _send(checkpoint, pool, spec, todo)
-        summary = _summary(checkpoint, spec, report, started)
+        summary = _summary(checkpoint, spec, report, started, limiter.effective)
     if report is not None and report.error is not None:
         report.error.summary = summary
         raise report.error
@@ -198,6 +265,15 @@ async def run(
         error.summary = summary
         raise error
     return summary
+
+
+def _limiter(checkpoint: Checkpoint, spec: RunSpec, clock: Clock) -> SlidingWindowLimiter:
+    """The run's limiter; a resume starts from the limit an earlier run learned."""
+    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
+    learned = checkpoint.meta.get(LEARNED_LIMIT)
+    if learned:
+        limiter.learn(RateLimit.parse(learned))
+    return limiter
 
 
 def _input(spec: RunSpec) -> Path:
@@ -233,11 +309,11 @@ def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> Plan
         options=spec.plan_options.as_dict(),
         extra={"leads": str(plan_.leads), "rows_read": str(plan_.rows_read), "label": spec.label},
     )
-    return plan_summary(plan_, tally, spec.rate)
+    return plan_summary(plan_, tally, spec.effective_rate)
 
 
 async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) -> SendReport:
-    run_id = checkpoint.start_run(host=spec.host, rate=str(spec.rate))
+    run_id = checkpoint.start_run(host=spec.host, rate=str(pool.limiter.effective))
     result = "crashed"  # a bug, or the caller's own cancellation
     try:
         report = await pool.run(todo)
@@ -249,9 +325,10 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
 
 def _record_of(pool: Pool, spec: RunSpec, result: str) -> RunRecord:
     progress = pool.progress
+    effective = pool.limiter.effective
     return RunRecord(
         host=spec.host,
-        rate=str(spec.rate),
+        rate=str(effective),
         result=result,
         calls=progress.calls,
         queued=progress.queued,
@@ -259,12 +336,16 @@ def _record_of(pool: Pool, spec: RunSpec, result: str) -> RunRecord:
         rate_limited=progress.rate_limited,
         send_seconds=progress.send_seconds,
         start_span=progress.start_span,
-        limit_per_second=None if spec.rate.unlimited else spec.rate.per_second,
+        limit_per_second=None if effective.unlimited else effective.per_second,
     )
 
 
 def _summary(
-    checkpoint: Checkpoint, spec: RunSpec, report: SendReport | None, started: str
+    checkpoint: Checkpoint,
+    spec: RunSpec,
+    report: SendReport | None,
+    started: str,
+    rate: RateLimit,
 ) -> RunSummary:
     counts = checkpoint.counts()
     exit_code = EXIT_OK if counts.complete else EXIT_INCOMPLETE
@@ -278,7 +359,7 @@ def _summary(
         checkpoint=checkpoint.location,
         input=str(_input(spec).resolve()),
         host=spec.host,
-        rate_limit=str(spec.rate),
+        rate_limit=str(rate),
         label=spec.label,
         started_at=started,
         finished_at=_utc_now(),

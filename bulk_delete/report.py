@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .config import RateLimit
 from .pipeline import Confirmation, PlanReport
 from .plan import PlanSummary
 from .summary import RunSummary
@@ -99,6 +100,13 @@ def plan_report_text(report: PlanReport) -> str:
 
 def saved_plan_text(summary: PlanSummary, checkpoint: object) -> str:
     return plan_text(summary) + f"\nPlan saved in checkpoint {checkpoint}"
+
+
+def learned_text(limit: RateLimit) -> str:
+    return (
+        f"LeadSquared says this account allows {limit.calls} calls in {limit.period:g} s; "
+        "continuing at that (a resume starts from it)"
+    )
 
 
 def question(confirmation: Confirmation) -> str:

@@ -26,7 +26,7 @@ from typing import Protocol
 from .breaker import CircuitBreaker
 from .checkpoint import Checkpoint, Outcome, Pending
 from .clock import Clock
-from .config import achieved_rate
+from .config import RateLimit, achieved_rate
 from .errors import AbortedError, ServiceDownError
 from .limiter import SlidingWindowLimiter
 from .outcomes import Answer, Verdict, fatal_error
@@ -34,6 +34,7 @@ from .retry import Action, Decision, RetryPolicy
 from .spec import RunSpec
 
 DEFAULT_DRAIN_SECONDS = 10.0
+LEARNED_LIMIT = "learned_limit"  # checkpoint meta: the account's limit, as LeadSquared said
 
 
 class Sender(Protocol):
@@ -120,8 +121,9 @@ class Pool:
         stop: StopSwitch | None = None,
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
+        on_limit_learned: Callable[[RateLimit], None] | None = None,
+        limiter: SlidingWindowLimiter | None = None,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
-        margin: float | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.sender = sender
@@ -131,10 +133,11 @@ class Pool:
         self.stop = stop or StopSwitch()
         self.on_progress = on_progress or (lambda progress: None)
         self.on_outcome = on_outcome
+        self.on_limit_learned = on_limit_learned
         self.drain_seconds = drain_seconds
         self.breaker = CircuitBreaker(clock, give_up_after=spec.give_up_after)
         self.retry = RetryPolicy(max_attempts=spec.max_attempts)
-        self.limiter = SlidingWindowLimiter(spec.rate, clock=clock, margin=margin)
+        self.limiter = limiter or SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
         self.progress = Progress()
         self.error: AbortedError | None = None
         self._busy: set[asyncio.Task[None] | None] = set()  # workers with a call on the wire
@@ -222,7 +225,8 @@ class Pool:
                     self._record(item, answer, attempts, rate_limited, pending=True)
                     return
                 if decision.action is Action.WAIT_WINDOW:
-                    self.limiter.pause(answer.retry_after)
+                    if self.limiter.refused(answer.limit, answer.retry_after):
+                        self._learned(self.limiter.account)
                     self.on_progress(self.progress)
                     continue
                 self.progress.retrying += 1
@@ -262,6 +266,12 @@ class Pool:
     def _end_call(self) -> None:
         self.progress.in_flight -= 1
         self.progress.last_answer_at = self.clock.now()
+
+    def _learned(self, limit: RateLimit) -> None:
+        """The account allows less than --rate: keep it for a resume, and say so once."""
+        self.checkpoint.set_meta(LEARNED_LIMIT, f"{limit.calls}/{limit.period:g}s")
+        if self.on_limit_learned is not None:
+            self.on_limit_learned(limit)
 
     def _service_down(self, answer: Answer) -> ServiceDownError:
         return ServiceDownError(

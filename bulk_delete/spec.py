@@ -30,6 +30,7 @@ from .config import (
     normalise_host,
 )
 from .errors import FieldError, OptionError
+from .limiter import shared
 from .plan import PlanOptions
 from .rows import CellError, load_tz, parse_code_cell, parse_webhook, shorten
 
@@ -124,6 +125,16 @@ def _auth(value: Any) -> AuthMode:
     raise ValueError(f'must be "header" or "query", not {shorten(repr(value))}')
 
 
+def _share(value: Any) -> float:
+    try:
+        share = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        share = math.nan
+    if not 0 < share <= 1:
+        raise ValueError(f"must be a fraction above 0 and at most 1, not {shorten(repr(value))}")
+    return share
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {shorten(repr(value))}")
@@ -197,6 +208,12 @@ class RunSpec:
         _whole(1),
     )
     rate: RateLimit = option(RateLimit.parse(DEFAULT_PLAN), _rate_help(), _rate)
+    share: float = option(
+        1.0,
+        "The most of the account's limit this run may take, leaving the rest to live "
+        "integrations (e.g. 0.6).",
+        _share,
+    )
 
     # Where and how to send.
     checkpoint: Path | None = option(
@@ -228,6 +245,13 @@ class RunSpec:
         "header",
         "Send the keys as x-LSQ-* headers (recommended) or in the query string.",
         _auth,
+    )
+    preflight: bool = option(
+        True,
+        "Check the keys and the account's API host (UserByAccessKey.Get, one call) before the "
+        "first delete.",
+        _flag,
+        flag="--preflight/--no-preflight",
     )
     retry_failed: bool = option(
         False, "Also resend requests that failed permanently (400, MX errors).", _flag, key=None
@@ -303,6 +327,11 @@ class RunSpec:
         )
 
     @property
+    def effective_rate(self) -> RateLimit:
+        """--rate times --share: the most this run takes (before it learns the real limit)."""
+        return shared(self.rate, self.share)
+
+    @property
     def workers(self) -> int:
         return self.concurrency or auto_concurrency(self.rate, self.timeout)
 
@@ -331,7 +360,13 @@ def flag_of(name: str) -> str:
     opt = option_of(name)
     if opt.flag is None:
         return name
-    return opt.flag or "--" + name.replace("_", "-")
+    return (opt.flag or "--" + name.replace("_", "-")).split("/")[0]
+
+
+def click_flag(name: str) -> str:
+    """The flag as click declares it (``--preflight/--no-preflight`` for an on/off pair)."""
+    opt = option_of(name)
+    return opt.flag or flag_of(name)
 
 
 def _name(name: str, source: str) -> str:

@@ -16,8 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bulk_delete.api import DELETE_PATH, QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH
+from bulk_delete.api import DELETE_PATH, QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH, USER_PATH
 from bulk_delete.clock import ManualClock
+from bulk_delete.config import RateLimit
 from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
@@ -326,3 +327,41 @@ def test_emulator_command_writes_port_and_stops_on_sigterm(tmp_path: Path) -> No
     assert process.returncode == 0
     assert f"listening on http://127.0.0.1:{port}" in err
     assert DEMO_SECRET_KEY not in err
+
+
+async def test_real_tenants_refusals_403_and_a_stated_limit(emulator: Any) -> None:
+    clock = ManualClock()
+    emu = await emulator(
+        rate="2/5s", clock=clock, limit_status=403, stated_rate=RateLimit.parse("10/5s")
+    )
+    statuses = [(await call(emu.url))[0] for _ in range(3)]
+    assert statuses == [200, 200, 403]
+    _, answer = await call(emu.url)
+    assert answer["ExceptionMessage"] == "API calls exceeded the limit of 10 in 5 second(s)"
+
+
+async def test_another_integration_spends_the_same_window(emulator: Any) -> None:
+    emu = await emulator(rate="5/1s", background=RateLimit.parse("40/1s"))
+    await asyncio.sleep(0.3)  # it has been calling every 25 ms: the window is full
+    status, _ = await call(emu.url)
+    assert status == 429  # our call is refused because of it
+    stats = emu.stats()["background"]
+    assert stats["calls"] >= 8
+    assert stats["refused"] >= 3  # and it suffers refusals too, counted for the benchmarks
+
+
+async def test_user_by_access_key_names_the_accounts_api_host(emulator: Any) -> None:
+    emu = await emulator(rate="off", account_host="api-in21.leadsquared.com")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(emu.url + USER_PATH, headers=HEADERS) as response:
+            assert response.status == 200
+            user = await response.json()
+        async with session.get(emu.url + USER_PATH) as response:
+            assert response.status == 401  # keys checked as on every call
+    assert user["LSQCommonServiceURLs"]["api"] == "api-in21.leadsquared.com"
+    own = await emulator(rate="off")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(own.url + USER_PATH, headers=HEADERS) as response,
+    ):
+        assert (await response.json())["LSQCommonServiceURLs"]["api"] == own.url[7:]

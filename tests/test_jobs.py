@@ -177,26 +177,32 @@ async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
     resumed: list[Path] = []
     hooks = pipeline.RunHooks(confirm=lambda confirmation: True, on_resume=resumed.append)
 
-    async def go(now: dt.datetime, env: dict[str, str]) -> Any:
+    async def go(now: dt.datetime, env: dict[str, str], preflight: bool = True) -> Any:
         with job.lock():  # as `bulk-delete job` does; it also makes the state directory
-            return await send(now, env)
+            return await send(now, env, preflight)
 
-    async def send(now: dt.datetime, env: dict[str, str]) -> Any:
+    async def send(now: dt.datetime, env: dict[str, str], preflight: bool) -> Any:
         async with aiohttp.ClientSession() as session:
-            spec, credentials = job.run_spec(now, env), job.credentials(env)
+            spec = job.run_spec(now, env).replace(preflight=preflight)
+            credentials = job.credentials(env)
             return await pipeline.run(spec, credentials, session=session, hooks=hooks)
 
     assert (await go(yesterday, demo_env(emu.url))).exit_code == 0
     before = hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest()
-    # Today's run is cut short by a fatal answer: what was not sent stays pending.
+    # Wrong keys: the preflight stops the run before any delete.
+    wrong = {**demo_env(emu.url), "LSQ_SECRET_KEY": "wrong"}
     with pytest.raises(FatalAPIError, match="401") as stopped:
-        await go(today, {**demo_env(emu.url), "LSQ_SECRET_KEY": "wrong"})
+        await go(today, wrong)
+    assert stopped.value.summary is None  # nothing was sent, so there is no run to sum up
+    # Without the preflight, the first delete's 401 cuts the run short: all stays pending.
+    with pytest.raises(FatalAPIError, match="401") as stopped:
+        await go(today, wrong, preflight=False)
     assert stopped.value.summary is not None  # the error carries the run's summary
     assert stopped.value.summary.totals.pending == 30
     sent_before = len(emu.records)
     summary = await go(today, demo_env(emu.url))
     assert summary.exit_code == 0
-    assert resumed == [job.checkpoint(today)]
+    assert set(resumed) == {job.checkpoint(today)}  # the second and third runs resumed it
     assert len(emu.records) - sent_before == 30  # today's 30, each once
     assert job.checkpoint(today) != job.checkpoint(yesterday)
     assert hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest() == before

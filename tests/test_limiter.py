@@ -96,3 +96,59 @@ async def test_unlimited_never_waits() -> None:
     for _ in range(1000):
         await limiter.acquire()
     assert clock.now() == 1000.0
+
+
+async def test_a_named_lower_limit_is_learned_and_kept_by_the_window() -> None:
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    starts = await drive(limiter, clock, workers=4, calls=11)
+    assert limiter.refused(RateLimit.parse("10/5s")) is True  # the 11th was refused: learn
+    assert limiter.refused(RateLimit.parse("10/5s")) is False  # once
+    assert str(limiter.effective) == "10/5s (learned)"
+    starts += await drive(limiter, clock, workers=4, calls=30)
+    later = [start for start in starts if start > starts[10]]
+    assert max_in_any_window(later, 5.0) <= 10
+    assert limiter.refused(RateLimit.parse("72/5s")) is False  # never above what is known
+
+
+async def test_never_above_the_configured_rate() -> None:
+    limiter = SlidingWindowLimiter(RateLimit.parse("10/5s"), clock=ManualClock())
+    assert limiter.learn(RateLimit.parse("25/5s")) is False
+    assert limiter.effective.calls == 10
+
+
+async def test_share_leaves_the_rest_to_others() -> None:
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock, share=0.6)
+    assert limiter.effective.calls == 15
+    starts = await drive(limiter, clock, workers=8, calls=60)
+    assert max_in_any_window(starts, 5.0) <= 15
+    limiter.learn(RateLimit.parse("10/5s"))
+    assert limiter.effective.calls == 6  # the share of the learned limit
+
+
+async def test_refused_by_a_full_shared_window_cut_then_grow_back() -> None:
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    assert limiter.refused(RateLimit.parse("25/5s")) is False  # not lower: someone else spends
+    assert limiter.current == pytest.approx(17.5)  # cut to 0.7
+    limiter.refused(RateLimit.parse("25/5s"))  # the same window: calls already in flight
+    assert limiter.current == pytest.approx(17.5)  # one cut a window
+    clock.jump(5.0)  # a window later: regrowing along the cubic, fast at first …
+    first = limiter.current
+    clock.jump(5.0)
+    second = limiter.current
+    assert 17.5 < first < second < 25
+    assert first - 17.5 > second - first  # … then flatter near the refused rate
+    clock.jump(10.0)  # four windows: back at the ceiling
+    assert limiter.current == 25
+
+
+async def test_a_refusal_that_names_no_limit_pauses_a_window() -> None:
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    limiter.refused(None)
+    assert limiter._wait(clock.now()) == pytest.approx(5.1)
+    other = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    other.refused(RateLimit.parse("25/5s"))  # a named one: the window drains, 0.3 of it
+    assert other._wait(clock.now()) == pytest.approx(1.5)

@@ -131,3 +131,45 @@ def test_backoff_is_full_jitter_under_the_exponential_cap(attempt: int, ceiling:
     assert all(0 <= d <= ceiling for d in delays)
     assert max(delays) > 0.8 * ceiling  # full jitter spans the range …
     assert min(delays) < 0.2 * ceiling  # … from near zero
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (
+            429,
+            {
+                "Status": "Error",
+                "ExceptionMessage": "API calls exceeded the limit of 25 in 5 second(s)",
+            },
+        ),
+        (
+            403,
+            {
+                "Status": "Error",
+                "ExceptionMessage": "API calls exceeded the limit of 10 in 5 second(s)",
+            },
+        ),
+        (
+            200,
+            {
+                "Status": "Error",
+                "ExceptionMessage": "API calls exceeded the limit of 72 in 5 second(s)",
+            },
+        ),
+    ],
+)
+def test_a_rate_refusal_is_known_by_its_message_whatever_the_status(
+    status: int, body: dict[str, str]
+) -> None:
+    answer = classify(status, json.dumps(body))
+    assert answer.verdict is Verdict.RATE_LIMITED
+    assert answer.limit is not None
+    assert f"limit of {answer.limit.calls} in 5" in body["ExceptionMessage"]
+    assert RetryPolicy().decide(1, answer, random.Random()).action is Action.WAIT_WINDOW
+
+
+def test_a_403_without_that_message_stays_fatal() -> None:
+    answer = classify(403, err("MXAccessDeniedException", "no permission to delete activities"))
+    assert answer.verdict is Verdict.FATAL
+    assert answer.limit is None

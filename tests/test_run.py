@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from bulk_delete import pipeline
-from bulk_delete.config import Credentials
+from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.spec import RunSpec
 
@@ -43,6 +43,7 @@ async def test_clean_run_with_faults_queues_every_request_exactly_once(
             "checkpoint": str(tmp_path / "c.sqlite"),
             "host": emu.url,
             "rate": "off",
+            "max_attempts": 20,  # a 20 % fault rate must not fail a request by bad luck
         }
     )
     asked: list[pipeline.Confirmation] = []
@@ -76,7 +77,7 @@ async def test_exit_1_with_invalid_rows_and_mx_failures_sent_once(
     )
     done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
     assert done.returncode == 1
-    assert emu.stats()["outcomes"] == {"queued": 5, "app_error": 1}  # the MX one: sent once
+    assert emu.stats()["outcomes"] == {"user": 1, "queued": 5, "app_error": 1}  # MX: sent once
     assert "row 7: ProspectId 'not-a-guid' is not a GUID" in done.stdout
     assert "[permanent]" in done.stdout
 
@@ -167,42 +168,22 @@ async def test_limiter_holds_the_emulators_strict_window(emulator: Any, tmp_path
     done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "10/1s")
     assert done.returncode == 0
     stats = emu.stats()
-    assert stats["outcomes"] == {"queued": 25}  # no 429
+    assert stats["outcomes"] == {"user": 1, "queued": 25}  # the preflight, the deletes, no 429
     assert stats["max_calls_in_window"] <= 10
 
 
 async def test_429_from_another_integration_is_waited_out(emulator: Any, tmp_path: Path) -> None:
-    import aiohttp
-
-    emu = await emulator(rate="5/1s")
-    finished = asyncio.Event()
-
-    async def other_integration() -> None:  # spends 3 of the account's 5 calls a second
-        headers = {"x-LSQ-AccessKey": DEMO_ACCESS_KEY, "x-LSQ-SecretKey": DEMO_SECRET_KEY}
-        async with aiohttp.ClientSession() as session:
-            for _ in range(400):
-                if finished.is_set():
-                    return
-                url = emu.url + "/v2/ProspectActivity.svc/CustomActivity/GetActivitySetting"
-                async with session.get(url, params={"code": "201"}, headers=headers):
-                    pass
-                await asyncio.sleep(0.33)
-
-    spender = asyncio.create_task(other_integration())
+    emu = await emulator(rate="5/1s", background=RateLimit.parse("3/1s"))  # 3 of the 5 a second
     sheet = leads_csv(tmp_path / "leads.csv", 8)
-    try:
-        done = await send_sheet(
-            emu,
-            sheet,
-            tmp_path / "c.sqlite",
-            "--rate",
-            "5/1s",
-            "--summary-json",
-            str(tmp_path / "s.json"),
-        )
-    finally:
-        finished.set()
-        await spender
+    done = await send_sheet(
+        emu,
+        sheet,
+        tmp_path / "c.sqlite",
+        "--rate",
+        "5/1s",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
     assert done.returncode == 0, done.stderr
     facts = json.loads((tmp_path / "s.json").read_text())
     assert facts["this_run"]["rate_limited_429"] >= 1
@@ -281,8 +262,8 @@ async def test_secrets_never_leave_the_headers(emulator: Any, tmp_path: Path) ->
         rate="off",
         access_key=access,
         secret_key=secret,
-        drop_rate=0.2,
-        html_rate=0.2,
+        drop_rate=0.1,
+        html_rate=0.1,
         transient_rate=0.1,
         seed=11,
     )
@@ -403,6 +384,7 @@ async def test_second_ctrl_c_quits_at_once_and_the_checkpoint_stays_consistent(
         "off",
         "--concurrency",
         "4",
+        "--no-preflight",  # it would take the slow emulator's 5 s
     ]
     process = await start_cli(*args, env=demo_env(emu.url))
     while emu.calls < 4:
@@ -427,7 +409,14 @@ async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) 
     emu = await emulator(rate="off", html_rate=1.0)
     sheet = leads_csv(tmp_path / "leads.csv", 60)
     done = await send_sheet(
-        emu, sheet, tmp_path / "c.sqlite", "--rate", "off", "--give-up-after", "2.5"
+        emu,
+        sheet,
+        tmp_path / "c.sqlite",
+        "--rate",
+        "off",
+        "--give-up-after",
+        "2.5",
+        "--no-preflight",  # which would stop it before the first delete (tested elsewhere)
     )
     assert done.returncode == 3
     assert "looks down: no call has succeeded for" in done.stderr

@@ -1,0 +1,121 @@
+"""Real accounts, end to end on the emulator (1-second windows, so the tests stay quick):
+refusals by message, the learned limit and its resume, the preflight, --share."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bulk_delete import pipeline
+from bulk_delete.config import Credentials, RateLimit
+from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.errors import Interrupted
+from bulk_delete.senders import StopSwitch
+from bulk_delete.spec import RunSpec
+
+from .conftest import leads_csv, run_cli, send_sheet
+
+KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+
+
+async def test_403_refusals_at_a_lower_real_limit_finish_with_exit_0(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="10/1s", limit_status=403, latency=0.02)
+    sheet = leads_csv(tmp_path / "leads.csv", 30)
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "25/1s")
+    assert done.returncode == 0, done.stderr
+    assert "LeadSquared says this account allows 10 calls in 1 s" in done.stderr
+    assert emu.stats()["outcomes"]["queued"] == 30
+    assert emu.stats()["outcomes"]["rate_limited"] <= 6
+    assert "10/1s (learned)" in done.stdout  # the summary shows the limit in force
+
+
+async def test_a_resume_starts_from_the_learned_limit(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="10/1s", latency=0.02)
+    spec = RunSpec.from_values(
+        {
+            "input": str(leads_csv(tmp_path / "leads.csv", 25)),
+            "checkpoint": str(tmp_path / "c.sqlite"),
+            "host": emu.url,
+            "rate": "25/1s",
+        }
+    )
+    stop = StopSwitch()
+    learned: list[RateLimit] = []
+
+    def learn_and_stop(limit: RateLimit) -> None:
+        learned.append(limit)
+        stop.stop()  # as if interrupted right after learning
+
+    hooks = pipeline.RunHooks(confirm=lambda c: True, on_limit_learned=learn_and_stop)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(Interrupted) as stopped:
+            await pipeline.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
+        assert stopped.value.summary is not None
+        assert [str(limit) for limit in learned] == ["10/1s (learned)"]
+        refused_before = emu.stats()["outcomes"]["rate_limited"]
+        await asyncio.sleep(1.2)  # the interrupted run's calls leave the server's window
+        hooks = pipeline.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
+        summary = await pipeline.run(spec, KEYS, session=session, hooks=hooks)
+    assert summary.exit_code == 0
+    assert summary.rate_limit == "10/1s (learned)"
+    assert len(learned) == 1  # nothing new to learn: it started from 10/1s
+    assert emu.stats()["outcomes"]["rate_limited"] == refused_before  # and was refused no more
+
+
+async def test_preflight_stops_a_wrong_host_before_any_delete(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", account_host="api-in21.leadsquared.com")
+    sheet = leads_csv(tmp_path / "leads.csv", 5)
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite")
+    assert done.returncode == 3
+    assert "this account's API host is api-in21.leadsquared.com" in done.stderr
+    assert "use --host https://api-in21.leadsquared.com" in done.stderr
+    assert emu.records == []
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--no-preflight")
+    assert done.returncode == 0  # the user's call: skip the check
+    assert len(emu.records) == 5
+
+
+async def test_preflight_stops_wrong_keys_before_any_delete(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    env = {"LSQ_HOST": emu.url, "LSQ_ACCESS_KEY": "x", "LSQ_SECRET_KEY": "y"}
+    sheet = leads_csv(tmp_path / "leads.csv", 5)
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", env=env)
+    assert done.returncode == 3
+    assert "HTTP 401" in done.stderr
+    assert emu.stats()["outcomes"] == {"unauthorized": 1}  # one call, and no delete
+    plan = await run_cli("plan", str(sheet), "--check-codes", env=env)
+    assert plan.returncode == 3
+
+
+async def test_share_leaves_room_for_the_other_integration(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="10/1s", background=RateLimit.parse("4/1s"))
+    sheet = leads_csv(tmp_path / "leads.csv", 18)
+    done = await send_sheet(
+        emu,
+        sheet,
+        tmp_path / "c.sqlite",
+        "--rate",
+        "10/1s",
+        "--share",
+        "0.6",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["rate_limit"] == "6/1s (0.6 of 10/1s)"
+    stats = emu.stats()
+    assert stats["background"]["refused"] <= 1  # the lead capture was (almost) never refused
+    plan = await run_cli("plan", str(sheet), "--rate", "10/1s", "--share", "0.6")
+    assert "6/1s (0.6 of 10/1s)" in plan.stdout
+    bad = await run_cli("plan", str(sheet), "--share", "1.5")
+    assert bad.returncode == 2
+    assert "--share: must be a fraction above 0 and at most 1" in bad.stderr

@@ -14,13 +14,16 @@ refusal names the real one ("exceeded the limit of 10 in 5 second(s)": limits va
 — times ``--share``, the part this run may take. Never above ``--rate``.
 
 **Sharing.** A refusal that names no lower limit means someone else on the account is spending
-the budget (the website's lead capture, say). Then the pacing rate is cut to β = 0.7 of itself,
-at most once a window, and grows back along a cubic curve, as in TCP CUBIC and the AWS SDKs'
-adaptive retry mode: fast at first, flat near the rate that was refused, probing above it only
-after that. What differs for a strict sliding window is the unit of time: the server's verdict
-on a rate only changes as calls leave its window, so the curve is measured in windows and
-recovers in ``RECOVERY_WINDOWS`` of them, whatever the rate. On an idle account nothing is
-refused and nothing changes.
+the budget (the website's lead capture, say). Then the pacing rate is cut to β of the rate that
+was refused, at most once a window, and grows back along a cubic curve, as in TCP CUBIC and the
+AWS SDKs' adaptive retry mode: fast at first, flat near the refused rate, probing above it only
+after that. Two things differ for a strict sliding window. The unit of time: the server's
+verdict on a rate only changes as calls leave its window, so the curve is measured in windows
+and recovers in ``RECOVERY_WINDOWS`` of them, whatever the rate. And the refused rate itself:
+the server refuses when its window is full, so the number of our own starts in the last window
+is what fitted beside everyone else's — a measurement of the free budget, where a blind
+multiplicative cut would only guess. On an idle account nothing is refused and nothing
+changes.
 
 Reads time only from the Clock it is given, so tests step a ManualClock instead of sleeping.
 """
@@ -36,8 +39,9 @@ from .config import RateLimit
 
 MARGIN_SHARE = 0.02  # of the window: 100 ms at 25/5s, i.e. 98 % of the limit at best
 MIN_MARGIN = 0.02
-BETA = 0.7  # a refusal cuts the pacing rate to this share of itself
+BETA = 0.85  # a refusal cuts the pacing rate to this share of the rate that was refused
 RECOVERY_WINDOWS = 4.0  # windows to grow back to the rate that was refused
+DRAIN = 0.3  # of a window: the pause after a refusal, for the server's window to drain
 
 
 def default_margin(period: float) -> float:
@@ -134,7 +138,8 @@ class SlidingWindowLimiter:
 
         A named limit below ours is learned: the window log then keeps it, no pause needed.
         Otherwise someone else is spending the budget: cut the pacing rate (once a window)
-        and let the window drain a little — a full window when the refusal said nothing.
+        and let the window drain a little (``DRAIN``) — a full window when the refusal said
+        nothing.
         """
         if limit is not None and self.learn(limit):
             return True
@@ -145,7 +150,7 @@ class SlidingWindowLimiter:
         elif limit is None:
             pause = self._period + self.margin
         else:
-            pause = (1 - BETA) * self._period
+            pause = DRAIN * self._period
         self._paused_until = max(self._paused_until, now + pause)
         return False
 
@@ -157,10 +162,11 @@ class SlidingWindowLimiter:
     def _cut(self, now: float) -> None:
         if self._cut_at is not None and now - self._cut_at < self._period:
             return  # one cut a window: refusals of calls already in flight say nothing new
-        rate = self._rate_at(now)
-        if self._cut_at is not None and rate < self._refused_rate:
-            rate = rate * (1 + BETA) / 2  # refused again below the last peak: converge faster
-        self._refused_rate = rate
+        # The server's window was full when it refused. Our own log says how many of those
+        # calls were ours: that many fit beside everyone else's, so it measures what is free
+        # (also right after the start: the others' calls span the whole window regardless).
+        ours = sum(1 for start in self._starts if start > now - self._period)
+        self._refused_rate = max(1.0, min(self._rate_at(now), float(ours)))
         self._cut_at = now
 
     def _rate_at(self, now: float) -> float:

@@ -22,7 +22,7 @@ def all_options() -> set[str]:
     for command in cli.commands.values():
         for param in command.params:
             if isinstance(param, click.Option):
-                names.update(param.opts)
+                names.update(param.opts, param.secondary_opts)  # --preflight/--no-preflight
     return names
 
 

@@ -130,18 +130,21 @@ async def test_share_leaves_the_rest_to_others() -> None:
 async def test_refused_by_a_full_shared_window_cut_then_grow_back() -> None:
     clock = ManualClock(start=0.0)
     limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    await drive(limiter, clock, workers=2, calls=16)  # 16 of ours fitted in the full window
     assert limiter.refused(RateLimit.parse("25/5s")) is False  # not lower: someone else spends
-    assert limiter.current == pytest.approx(17.5)  # cut to 0.7
+    assert limiter.current == pytest.approx(16 * 0.85)  # just under what fitted
     limiter.refused(RateLimit.parse("25/5s"))  # the same window: calls already in flight
-    assert limiter.current == pytest.approx(17.5)  # one cut a window
+    assert limiter.current == pytest.approx(16 * 0.85)  # one cut a window
     clock.jump(5.0)  # a window later: regrowing along the cubic, fast at first …
     first = limiter.current
     clock.jump(5.0)
     second = limiter.current
-    assert 17.5 < first < second < 25
-    assert first - 17.5 > second - first  # … then flatter near the refused rate
-    clock.jump(10.0)  # four windows: back at the ceiling
-    assert limiter.current == 25
+    assert 16 * 0.85 < first < second < 16
+    assert first - 16 * 0.85 > second - first  # … then flatter near the refused rate
+    clock.jump(10.0)  # four windows: back at the rate that was refused, then probing above it
+    assert limiter.current == pytest.approx(16)
+    clock.jump(40.0)
+    assert limiter.current == 25  # nobody refuses any more: back at the ceiling
 
 
 async def test_a_refusal_that_names_no_limit_pauses_a_window() -> None:
@@ -151,4 +154,4 @@ async def test_a_refusal_that_names_no_limit_pauses_a_window() -> None:
     assert limiter._wait(clock.now()) == pytest.approx(5.1)
     other = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
     other.refused(RateLimit.parse("25/5s"))  # a named one: the window drains, 0.3 of it
-    assert other._wait(clock.now()) == pytest.approx(1.5)
+    assert other._paused_until - clock.now() == pytest.approx(1.5)

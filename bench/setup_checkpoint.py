@@ -22,7 +22,7 @@ def main(sheet: Path, path: Path) -> None:
         count = checkpoint.store_plan(
             plan.requests(),
             plan.invalid,
-            input_path=sheet,
+            source=str(sheet.resolve()),
             fingerprint=plan_fingerprint(sheet, options),
             options=options.as_dict(),
             extra={"leads": str(plan.leads)},

@@ -77,6 +77,24 @@ CREATE TABLE IF NOT EXISTS runs (
     limit_per_second REAL                   -- the limit in force; NULL: no limit
 );
 """
+# --discover: what the listing found, saved page by page before any delete.
+_FOUND_SCHEMA = """
+CREATE TABLE IF NOT EXISTS found (
+    activity_id  TEXT PRIMARY KEY,
+    prospect_id  TEXT NOT NULL,
+    code         TEXT NOT NULL,
+    created_on   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS listing (   -- one row per page read
+    code         TEXT NOT NULL,
+    page         INTEGER NOT NULL,
+    size         INTEGER NOT NULL,     -- the page size asked (the server's cap, once known)
+    rows         INTEGER NOT NULL,
+    record_count INTEGER NOT NULL,
+    PRIMARY KEY (code, page)
+);
+"""
+
 # Columns added after the first release: (table, column, declaration) for older checkpoints.
 _ADDED_COLUMNS = (
     ("runs", "start_span", "REAL NOT NULL DEFAULT 0"),
@@ -84,7 +102,7 @@ _ADDED_COLUMNS = (
 )
 
 
-_OUR_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs"})
+_OUR_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs", "found", "listing"})
 
 
 def _connect(path: Path, uri: str) -> sqlite3.Connection:
@@ -220,7 +238,7 @@ class Checkpoint:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=5000")
-            connection.executescript(_SCHEMA)
+            connection.executescript(_SCHEMA + _FOUND_SCHEMA)
             _add_missing_columns(connection)
         except sqlite3.DatabaseError as error:
             connection.close()
@@ -264,6 +282,11 @@ class Checkpoint:
     def meta(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
 
+    @property
+    def found(self) -> FoundStore:
+        """What --discover's listing found, kept with the plan."""
+        return FoundStore(self._db)
+
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
@@ -273,7 +296,7 @@ class Checkpoint:
             self._db.execute("SELECT 1 FROM meta WHERE key = 'fingerprint'").fetchone() is not None
         )
 
-    def check_input(self, *, input_path: Path, fingerprint: str, options: dict[str, Any]) -> None:
+    def check_input(self, *, source: str, fingerprint: str, options: dict[str, Any]) -> None:
         """Refuse to resume from another input or other plan options (exit 2)."""
         meta = self.meta
         if meta.get("fingerprint") == fingerprint:
@@ -282,7 +305,7 @@ class Checkpoint:
         changed = sorted(
             k for k in set(recorded) | set(options) if recorded.get(k) != options.get(k)
         )
-        made_from, reads = meta.get("input", "?"), str(input_path.resolve())
+        made_from, reads = meta.get("input", "?"), source
         if made_from != reads:
             what = f"was made from {made_from}, not {reads}"
         elif changed:
@@ -301,7 +324,7 @@ class Checkpoint:
         requests: Iterable[Request],
         invalid: Iterable[InvalidRow],
         *,
-        input_path: Path,
+        source: str,
         fingerprint: str,
         options: dict[str, Any],
         extra: dict[str, str],
@@ -342,7 +365,7 @@ class Checkpoint:
             meta = {
                 **extra,
                 "schema": SCHEMA_VERSION,
-                "input": str(input_path.resolve()),
+                "input": source,
                 "options": json.dumps(options, sort_keys=True),
                 "created_at": stamp,
                 "requests": str(count),
@@ -529,3 +552,95 @@ class Checkpoint:
                         str(row),
                         stamp,
                     )
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One activity the listing found: it is in the codes and its CreatedOn in the window."""
+
+    activity_id: str
+    prospect_id: str
+    code: str
+    created_on: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListingState:
+    """How far the listing of one code got: pages read, rows seen, the server's count."""
+
+    pages: int = 0
+    rows: int = 0
+    record_count: int | None = None
+    size: int | None = None
+
+
+class FoundStore:
+    """The listing's pages, each saved whole in one transaction: an interrupted listing goes
+    on from the next page and never reads one twice. In a checkpoint for `run`, in memory for
+    the dry run."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def in_memory(cls) -> FoundStore:
+        connection = sqlite3.connect(":memory:", isolation_level=None)
+        connection.executescript(_FOUND_SCHEMA)
+        return cls(connection)
+
+    def state(self, code: str) -> ListingState:
+        pages, rows = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(rows), 0) FROM listing WHERE code = ?", (code,)
+        ).fetchone()
+        if not pages:
+            return ListingState()
+        size, record_count = self._db.execute(
+            "SELECT size, record_count FROM listing WHERE code = ? ORDER BY page DESC LIMIT 1",
+            (code,),
+        ).fetchone()
+        return ListingState(pages=pages, rows=rows, size=size, record_count=record_count)
+
+    def save_page(
+        self, code: str, page: int, size: int, rows: int, record_count: int, found: list[Found]
+    ) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT OR IGNORE INTO found VALUES (?, ?, ?, ?)",
+                ((f.activity_id, f.prospect_id, f.code, f.created_on) for f in found),
+            )
+            db.execute(
+                "INSERT INTO listing VALUES (?, ?, ?, ?, ?)", (code, page, size, rows, record_count)
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def calls(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM listing").fetchone()[0])
+
+    def by_lead(self) -> Iterator[tuple[str, tuple[str, ...], int]]:
+        """(ProspectId, its codes found, activities found), in the order leads were found."""
+        cursor = self._db.execute(
+            "SELECT prospect_id, GROUP_CONCAT(DISTINCT code), COUNT(*) FROM found"
+            " GROUP BY prospect_id ORDER BY MIN(rowid)"
+        )
+        while rows := cursor.fetchmany(BATCH):
+            for lead, codes, count in rows:
+                yield lead, tuple(sorted(set(codes.split(",")), key=int)), int(count)
+
+    def by_code(self) -> list[tuple[str, int, int, str, str]]:
+        """(code, activities, leads, oldest CreatedOn, newest CreatedOn) per code found."""
+        rows = self._db.execute(
+            "SELECT code, COUNT(*), COUNT(DISTINCT prospect_id), MIN(created_on),"
+            " MAX(created_on) FROM found GROUP BY code"
+        ).fetchall()
+        return sorted(
+            ((str(code), count, leads, low, high) for code, count, leads, low, high in rows),
+            key=lambda row: int(row[0]),
+        )
+
+    def leads(self) -> int:
+        return int(self._db.execute("SELECT COUNT(DISTINCT prospect_id) FROM found").fetchone()[0])

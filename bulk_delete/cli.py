@@ -41,6 +41,7 @@ from .jobs import load_job
 from .outcomes import redact
 from .progress import ProgressDisplay
 from .report import (
+    discovery_text,
     learned_text,
     plan_report_text,
     question,
@@ -132,7 +133,11 @@ def plan_options(command: F) -> F:
     return _apply(
         command,
         [
-            click.argument("input", type=click.Path(path_type=Path, dir_okay=False)),
+            click.argument(
+                "input", required=False, type=click.Path(path_type=Path, dir_okay=False)
+            ),
+            spec_option("discover"),
+            spec_option("max_leads"),
             spec_option("sheet"),
             spec_option("codes"),
             spec_option("from_date"),
@@ -174,7 +179,8 @@ def send_options(command: F) -> F:
 @spec_option("auth", type=click.Choice(["header", "query"]))
 @spec_option("preflight")
 def plan(**values: Any) -> None:
-    """Dry run: read, validate and coalesce INPUT, and show what would be sent.
+    """Dry run: read, validate and coalesce INPUT (or list what --discover finds), and show
+    what would be sent.
 
     Sends nothing and needs no keys (except with --check-codes). Exits 0 when the
     file could be planned, even with invalid rows; 2 when it could not.
@@ -182,14 +188,14 @@ def plan(**values: Any) -> None:
     _print_plan(RunSpec.from_values(values))
 
 
-def _print_plan(spec: RunSpec) -> None:
-    click.echo(plan_report_text(asyncio.run(_plan(spec))))
+def _print_plan(spec: RunSpec, credentials: Credentials | None = None) -> None:
+    click.echo(plan_report_text(asyncio.run(_plan(spec, credentials))))
 
 
-async def _plan(spec: RunSpec) -> pipeline.PlanReport:
-    if not spec.check_codes:
+async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.PlanReport:
+    if not (spec.check_codes or spec.discover):
         return await pipeline.plan(spec)
-    credentials = Credentials.from_env()
+    credentials = credentials or Credentials.from_env()
     async with open_session(spec) as session:
         return await pipeline.plan(spec, credentials=credentials, session=session)
 
@@ -240,8 +246,11 @@ def job(
     """
     loaded = load_job(job_file, state_dir=state_dir)
     now = dt.datetime.now(dt.UTC)
-    if dry_run:
-        _print_plan(loaded.run_spec(now))
+    if dry_run:  # a discovering job's dry run lists, so it needs the host and keys
+        if loaded.spec.discover:
+            _print_plan(loaded.run_spec(now, os.environ), loaded.credentials(os.environ))
+        else:
+            _print_plan(loaded.run_spec(now))
         return
     if not (yes or loaded.confirm):
         raise NotConfirmed(
@@ -262,6 +271,7 @@ def _send_and_exit(spec: RunSpec, credentials: Credentials, *, yes: bool, quiet:
                 on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
                 on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
                 on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
+                on_discovery=lambda found: click.echo(discovery_text(found)),
                 on_progress=display,
                 on_outcome=log,
             )
@@ -445,13 +455,28 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
     type=float,
     default=1.0,
     show_default=True,
-    help="Seconds before a queued delete is processed and its StatusWebhookURL posted.",
+    help="Seconds before a queued delete is carried out (its activities leave Retrieve and "
+    "the listing) and its StatusWebhookURL posted.",
 )
 @click.option(
     "--log",
     "log_path",
     type=click.Path(path_type=Path),
     help="Append each queued delete as a JSON line.",
+)
+@click.option(
+    "--dataset-leads",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Hold this many leads (from --seed) for RetrieveByActivityEvent to list.",
+)
+@click.option(
+    "--page-cap",
+    type=int,
+    default=500,
+    show_default=True,
+    help="The most rows one RetrieveByActivityEvent page holds, whatever was asked.",
 )
 @click.option(
     "--limit-status",

@@ -12,7 +12,14 @@ from typing import Any
 
 import aiohttp
 
-from .api import ACCESS_KEY_HEADER, DELETE_PATH, SECRET_KEY_HEADER, SETTING_PATH, USER_PATH
+from .api import (
+    ACCESS_KEY_HEADER,
+    DELETE_PATH,
+    LIST_PATH,
+    SECRET_KEY_HEADER,
+    SETTING_PATH,
+    USER_PATH,
+)
 from .config import Credentials
 from .outcomes import Answer, classify, classify_exception, redact
 from .spec import AuthMode, RunSpec
@@ -62,14 +69,28 @@ class LeadSquaredClient:
 
     async def activity_setting(self, code: str) -> tuple[Answer, dict[str, Any]]:
         """GetActivitySetting for one code: the Answer and, when there is one, the JSON."""
-        return await self._get_json(SETTING_PATH, {"code": code})
+        return await self._json("GET", SETTING_PATH, {"code": code})
 
     async def user_by_access_key(self) -> tuple[Answer, dict[str, Any]]:
         """The keys' user, with ``LSQCommonServiceURLs.api``: the account's own API host."""
-        return await self._get_json(USER_PATH, {})
+        return await self._json("GET", USER_PATH, {})
 
-    async def _get_json(self, path: str, params: dict[str, str]) -> tuple[Answer, dict[str, Any]]:
-        answer, text = await self._call("GET", path, params=params)
+    async def list_activities(
+        self, code: str, from_date: str, to_date: str, page: int, size: int
+    ) -> tuple[Answer, dict[str, Any]]:
+        """RetrieveByActivityEvent: one page of one activity type across leads."""
+        body = {
+            "Parameter": {"FromDate": from_date, "ToDate": to_date, "ActivityEvent": int(code)},
+            "Paging": {"PageIndex": page, "PageSize": size},
+            "Sorting": {"ColumnName": "CreatedOn", "Direction": 0},
+        }
+        return await self._json("POST", LIST_PATH, {}, json.dumps(body).encode())
+
+    async def _json(
+        self, method: str, path: str, params: dict[str, str], data: bytes | None = None
+    ) -> tuple[Answer, dict[str, Any]]:
+        """A call whose 200 answer is data, not a Status document: the Answer, and the JSON."""
+        answer, text = await self._call(method, path, params=params, data=data)
         try:
             body = json.loads(text)
         except ValueError:

@@ -34,6 +34,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from .api import (
     ACCESS_KEY_HEADER,
     DELETE_PATH,
+    LIST_PATH,
     QUEUED_MESSAGE,
     RETRIEVE_PATH,
     SECRET_KEY_HEADER,
@@ -94,6 +95,8 @@ class EmulatorConfig:
     stated_rate: RateLimit | None = None  # the limit the refusal names; None: the enforced one
     background: RateLimit | None = None  # another integration spending the same window
     account_host: str = ""  # UserByAccessKey.Get's LSQCommonServiceURLs.api; "": this host
+    dataset_leads: int = 0  # leads (from --seed) that RetrieveByActivityEvent lists across
+    page_cap: int = 500  # the most rows a listing page holds, whatever was asked
 
 
 def parse_code_ranges(text: str) -> frozenset[str]:
@@ -156,6 +159,9 @@ class Emulator:
         self._first_call: float | None = None
         self.background_calls = 0
         self.background_refused = 0
+        self._dataset: list[str] | None = None
+        self.list_calls: list[dict[str, Any]] = []  # every RetrieveByActivityEvent page asked
+        self._by_code: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
         self._rng = random.Random(self.config.seed)
         self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
         self._log: IO[str] | None = None
@@ -171,6 +177,7 @@ class Emulator:
         self.app.router.add_get(SETTING_PATH, self._setting)
         self.app.router.add_post(RETRIEVE_PATH, self._retrieve)
         self.app.router.add_get(USER_PATH, self._user)
+        self.app.router.add_post(LIST_PATH, self._list)
         self.app.router.add_get(STATS_PATH, self._stats)
         self.app.on_shutdown.append(self._shutdown)
 
@@ -465,6 +472,73 @@ class Emulator:
             }
         )
 
+    def dataset(self) -> list[str]:
+        """The data set's leads: the same ones for the same --seed and --dataset-leads."""
+        if self._dataset is None:
+            rng = random.Random(f"dataset-{self.config.seed}")
+            self._dataset = [
+                str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                for _ in range(self.config.dataset_leads)
+            ]
+        return self._dataset
+
+    def remaining(self, lead: str) -> list[dict[str, Any]]:
+        """A lead's activities now: those its carried-out deletes have not removed."""
+        return _activities(lead, self._tombstones.get(lead, []))
+
+    def _catalog(self, code: str) -> list[tuple[str, dict[str, Any], str]]:
+        """(ModifiedOn, activity, lead) of one code across the data set, oldest first; built
+        once, then filtered for deletes carried out since."""
+        if code not in self._by_code:
+            rows = [
+                (activity["ModifiedOn"], activity, lead)
+                for lead in self.dataset()
+                for activity in _activities(lead, [])
+                if str(activity["EventCode"]) == code
+            ]
+            self._by_code[code] = sorted(rows, key=lambda row: (row[1]["CreatedOn"], row[1]["Id"]))
+        return self._by_code[code]
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """RetrieveByActivityEvent: one activity type across leads, filtered on ModifiedOn (as
+        LeadSquared documents), sorted by CreatedOn, in pages capped at --page-cap."""
+        body, problem = await _json_object(request)
+        parameter, paging = body.get("Parameter") or {}, body.get("Paging") or {}
+        try:
+            code = str(int(parameter["ActivityEvent"]))
+            index, size = int(paging.get("PageIndex", 1)), int(paging.get("PageSize", 100))
+        except (KeyError, TypeError, ValueError):
+            problem = problem or "Parameter.ActivityEvent and Paging must hold numbers"
+        if problem or index < 1 or size < 1:
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem or "PageIndex starts at 1")
+        low, high = parameter.get("FromDate") or "", parameter.get("ToDate") or "9999"
+        matching = [
+            (activity, lead)
+            for modified, activity, lead in self._catalog(code)
+            if low <= modified <= high
+            and not any(_matches(activity, *tomb) for tomb in self._tombstones.get(lead, []))
+        ]
+        size = min(size, self.config.page_cap)
+        page = matching[(index - 1) * size : index * size]
+        self.outcomes["list"] += 1
+        self.list_calls.append({"code": code, "page": index, "size": size})
+        return web.json_response(
+            {
+                "RecordCount": len(matching),
+                "List": [
+                    {
+                        "ProspectActivityId": activity["Id"],
+                        "RelatedProspectId": lead,
+                        "ActivityEvent": code,
+                        "CreatedOn": activity["CreatedOn"],
+                        "ModifiedOn": activity["ModifiedOn"],
+                    }
+                    for activity, lead in page
+                ],
+            }
+        )
+
     async def _user(self, request: web.Request) -> web.Response:
         """UserByAccessKey.Get: the keys' user and the account's own API host."""
         self.outcomes["user"] += 1
@@ -536,11 +610,17 @@ def _activities(
     for index in range(rng.randint(2, 12)):
         code = rng.choice([*list(range(150, 160)), 201, 202, 203, 204])
         created = (start + dt.timedelta(minutes=rng.randint(0, 800_000))).strftime(_API_DATE)
+        identity = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        # Modified some days after it was created (from the id, so the stream above is kept):
+        # a listing by ModifiedOn then holds activities created before its window.
+        later = int(identity[:8], 16) % (40 * 24 * 60)
+        modified = dt.datetime.strptime(created, _API_DATE) + dt.timedelta(minutes=later)
         activity = {
-            "Id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "Id": identity,
             "EventCode": code,
             "EventName": CUSTOM_ACTIVITY_NAMES[code % len(CUSTOM_ACTIVITY_NAMES)],
             "CreatedOn": created,
+            "ModifiedOn": modified.strftime(_API_DATE),
             "Index": index,
         }
         if not any(_matches(activity, codes, f, t) for codes, f, t in tombstones):

@@ -41,7 +41,8 @@ EXIT_CODES_HELP = """\
 Exit codes:
   0    every request queued and no invalid rows
   1    finished, but some rows invalid or requests failed (see the export)
-  2    usage, input file or checkpoint mismatch, or not confirmed; nothing sent
+  2    usage, input file or checkpoint mismatch, not confirmed, or --discover
+       found more than --max-leads; nothing sent
   3    aborted: a fatal API answer (401/403/404, a redirect) or an outage
        longer than --give-up-after; rerun to resume
   70   a bug: one line on stderr names a file with the traceback

@@ -134,11 +134,15 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
         elif key not in options:
             known = ", ".join([*_JOB_KEYS, *options])
             raise OptionError(f"{where}: unknown key {key!r}; known keys: {known}")
-    if "input" not in raw:
-        raise OptionError(f"{where}: the key 'input' is required (the sheet to read)")
     base = path.parent
-    sheet_path = (base / raw["input"]).resolve()
-    if not sheet_path.is_file():
+    discovering = raw.get("discover") is True
+    if discovering == ("input" in raw):
+        raise OptionError(
+            f"{where}: give either 'input' (the sheet to read) or discover = true (list the "
+            "leads from LeadSquared), not both or neither"
+        )
+    sheet_path = (base / raw["input"]).resolve() if "input" in raw else None
+    if sheet_path is not None and not sheet_path.is_file():
         raise InputError(f"{where}: input {raw['input']!r} not found (looked for {sheet_path})")
     if "rate" in raw and "plan" in raw:
         raise OptionError(f"{where}: give either rate or plan, not both")

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from . import checkpoint as checkpoints
-from .checkpoint import Checkpoint, RunRecord
+from . import discover
+from .checkpoint import Checkpoint, FoundStore, RunRecord
 from .client import LeadSquaredClient
 from .clock import Clock, SystemClock
 from .config import Credentials, RateLimit, achieved_rate, require_host
@@ -37,6 +38,7 @@ from .export import EXPORT_COLUMNS, PREVIEW_COLUMNS, open_table, preview_row, wr
 from .limiter import SlidingWindowLimiter
 from .outcomes import Verdict, fatal_error
 from .plan import PlanSummary, RequestTally, build_plan, plan_fingerprint, plan_summary, summarise
+from .retry import RetryPolicy
 from .senders import (
     LEARNED_LIMIT,
     OutcomeCallback,
@@ -45,6 +47,7 @@ from .senders import (
     SendReport,
     StopSwitch,
 )
+from .sheet import SheetInfo
 from .spec import RunSpec
 from .summary import Failure, RunStats, RunSummary
 
@@ -57,6 +60,7 @@ class PlanReport:
 
     summary: PlanSummary
     code_names: dict[str, str] | None = None
+    discovery: discover.Discovery | None = None
     host: str = ""
     out: Path | None = None
     invalid_out: Path | None = None
@@ -69,9 +73,16 @@ async def plan(
     session: aiohttp.ClientSession | None = None,
     clock: Clock | None = None,
 ) -> PlanReport:
-    """The dry run: plan the sheet, write the preview files, and (with --check-codes) name
-    each code. ``credentials`` and ``session`` are needed only for --check-codes."""
-    summary = _plan_and_write(spec)
+    """The dry run: plan the sheet (or list what --discover finds), write the preview files,
+    and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
+    for --discover and --check-codes."""
+    found = None
+    if spec.discover:
+        if credentials is None or session is None:
+            raise OptionError("--discover needs LeadSquared keys and a session")
+        found, summary = await _plan_discovered(spec, credentials, session, clock or SystemClock())
+    else:
+        summary = _plan_and_write(spec)
     names = None
     if spec.check_codes:
         if credentials is None or session is None:
@@ -81,10 +92,34 @@ async def plan(
     return PlanReport(
         summary=summary,
         code_names=names,
+        discovery=found,
         host=spec.host,
         out=spec.out,
         invalid_out=spec.invalid_out,
     )
+
+
+async def _plan_discovered(
+    spec: RunSpec, credentials: Credentials, session: aiohttp.ClientSession, clock: Clock
+) -> tuple[discover.Discovery, PlanSummary]:
+    """The dry run of --discover: the same listing, kept in memory; nothing is deleted."""
+    client = LeadSquaredClient(session, require_host(spec.host), credentials, auth=spec.auth)
+    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
+    if spec.preflight:
+        await preflight(client, limiter, clock)
+    store = FoundStore.in_memory()
+    found = await _list(client, limiter, store, spec, clock, random.Random(), None)
+    tally = RequestTally()
+    planned = discover.requests(store, spec.plan_options)
+    if spec.out is not None:
+        with open_table(spec.out, (*PREVIEW_COLUMNS, "activities")) as write:
+            for request, activities in planned:
+                tally.add(request)
+                write((*preview_row(request), activities))
+    else:
+        for request, _ in planned:
+            tally.add(request)
+    return found, _discovered_summary(found.leads, tally, spec)
 
 
 def _plan_and_write(spec: RunSpec) -> PlanSummary:
@@ -135,7 +170,7 @@ async def check_codes(
 PREFLIGHT_ATTEMPTS = 3
 
 
-async def preflight(client: LeadSquaredClient, limiter: SlidingWindowLimiter, clock: Clock) -> None:
+async def preflight(client: LeadSquaredClient, limiter: SlidingWindowLimiter, clock: Clock) -> bool:
     """One call before the first delete (UserByAccessKey.Get, which answers on every regional
     host): wrong keys stop here, and so does a --host that is not the account's own."""
     attempt = 0
@@ -150,9 +185,9 @@ async def preflight(client: LeadSquaredClient, limiter: SlidingWindowLimiter, cl
             raise fatal_error(answer)
         if body:
             _check_host(client.host, body)
-            return
+            return True
         if answer.verdict is not Verdict.TRANSIENT:
-            return  # an answer we cannot read says nothing against the keys or the host
+            return True  # an answer we cannot read says nothing against the keys or the host
         await clock.sleep(float(attempt))  # 1 s, then 2 s: an outage is the breaker's business
     raise ServiceDownError(
         f"the API did not answer the preflight check ({answer.message}); rerun later, or "
@@ -200,6 +235,7 @@ class RunHooks:
     on_progress: ProgressCallback | None = None
     on_outcome: OutcomeCallback | None = None
     on_limit_learned: Callable[[RateLimit], None] = _ignore  # LeadSquared named a lower limit
+    on_discovery: Callable[[discover.Discovery], None] = _ignore  # --discover's listing ended
 
 
 async def run(
@@ -217,21 +253,26 @@ async def run(
     host = require_host(spec.host)
     path = _checkpoint_path(spec)
     started = _utc_now()
-    fingerprint = _fingerprint(spec)
+    fingerprint = discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
+    clock = clock or SystemClock()
+    rng = rng or random.Random()
+    client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
     with Checkpoint.open(path) as checkpoint, checkpoints.lock(path):
+        limiter = _limiter(checkpoint, spec, clock)
+        checked = not spec.preflight
         if checkpoint.has_plan:
             checkpoint.check_input(
-                input_path=_input(spec),
-                fingerprint=fingerprint,
-                options=spec.plan_options.as_dict(),
+                source=_source(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
             )
             hooks.on_resume(path)
+        elif spec.discover:  # the listing first, saved page by page, before any delete
+            checked = checked or await preflight(client, limiter, clock)
+            found = await _list(client, limiter, checkpoint.found, spec, clock, rng, stop)
+            hooks.on_discovery(found)
+            hooks.on_plan(_store_discovered(checkpoint, spec, fingerprint))
         else:
             hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
-        clock = clock or SystemClock()
-        limiter = _limiter(checkpoint, spec, clock)
-        client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
         report: SendReport | None = None
         if todo:
             if not hooks.confirm(Confirmation(todo, leads, host)):
@@ -239,14 +280,13 @@ async def run(
                     f"not confirmed, nothing sent; the plan is saved in {path} "
                     "(rerun with --yes to send)"
                 )
-            if spec.preflight:
-                await preflight(client, limiter, clock)
+            checked = checked or await preflight(client, limiter, clock)
             pool = Pool(
                 checkpoint,
                 client,
                 spec,
                 clock=clock,
-                rng=rng or random.Random(),
+                rng=rng,
                 stop=stop,
                 on_progress=hooks.on_progress,
                 on_outcome=hooks.on_outcome,
@@ -276,9 +316,77 @@ def _limiter(checkpoint: Checkpoint, spec: RunSpec, clock: Clock) -> SlidingWind
     return limiter
 
 
+async def _list(
+    client: LeadSquaredClient,
+    limiter: SlidingWindowLimiter,
+    store: FoundStore,
+    spec: RunSpec,
+    clock: Clock,
+    rng: random.Random,
+    stop: StopSwitch | None,
+) -> discover.Discovery:
+    def between_pages(code: str, seen: int, total: int) -> None:
+        if stop is not None and stop.is_set():  # the page just read is saved
+            raise Interrupted(
+                f"interrupted while listing (code {code}: {seen:,} of {total:,} read); the "
+                "pages read are saved. Rerun the same command to go on from the next page."
+            )
+
+    found = await discover.list_found(
+        client,
+        limiter,
+        store,
+        spec.plan_options,
+        clock=clock,
+        rng=rng,
+        retry=RetryPolicy(max_attempts=spec.max_attempts),
+        until=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        on_page=between_pages,
+    )
+    discover.guard(found, spec.max_leads)
+    return found
+
+
+def _store_discovered(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
+    tally = RequestTally()
+    leads = checkpoint.found.leads()
+    checkpoint.store_plan(
+        tally.observe(
+            request for request, _ in discover.requests(checkpoint.found, spec.plan_options)
+        ),
+        [],
+        source=_source(spec),
+        fingerprint=fingerprint,
+        options=spec.plan_options.as_dict(),
+        extra={"leads": str(leads), "rows_read": "0", "label": spec.label, "discover": "1"},
+    )
+    return _discovered_summary(leads, tally, spec)
+
+
+def _discovered_summary(leads: int, tally: RequestTally, spec: RunSpec) -> PlanSummary:
+    return PlanSummary(
+        source=SheetInfo(path=Path(_source(spec)), kind="discover"),
+        rows_read=0,
+        blank_rows=0,
+        invalid_rows=0,
+        invalid_groups=[],
+        leads=leads,
+        tally=tally,
+        rate=spec.effective_rate,
+    )
+
+
+def _source(spec: RunSpec) -> str:
+    """What a plan was made from, as checkpoints and summaries name it."""
+    if spec.discover:
+        codes = ",".join(spec.codes)
+        return f"LeadSquared listing of codes {codes}, {spec.from_date} to {spec.to_date} {spec.tz}"
+    return str(_input(spec).resolve())
+
+
 def _input(spec: RunSpec) -> Path:
     if spec.input is None:
-        raise OptionError("no input sheet given")
+        raise OptionError("give an INPUT sheet, or --discover to list the leads from LeadSquared")
     return spec.input
 
 
@@ -304,7 +412,7 @@ def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> Plan
     checkpoint.store_plan(
         tally.observe(plan_.requests()),
         plan_.invalid,
-        input_path=_input(spec),
+        source=_source(spec),
         fingerprint=fingerprint,
         options=spec.plan_options.as_dict(),
         extra={"leads": str(plan_.leads), "rows_read": str(plan_.rows_read), "label": spec.label},
@@ -357,7 +465,7 @@ def _summary(
     return RunSummary(
         exit_code=exit_code,
         checkpoint=checkpoint.location,
-        input=str(_input(spec).resolve()),
+        input=_source(spec),
         host=spec.host,
         rate_limit=str(rate),
         label=spec.label,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .config import RateLimit
+from .discover import Discovery
 from .pipeline import Confirmation, PlanReport
 from .plan import PlanSummary
 from .summary import RunSummary
@@ -27,18 +28,21 @@ def plan_text(summary: PlanSummary) -> str:
     where = f"{info.path}"
     if info.kind == "excel":
         where += f" (sheet {info.sheet!r})"
+    elif info.kind == "discover":
+        where = "the listing: one request per lead found"
     else:
         shown = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(info.delimiter)
         where += f" (CSV, {shown}-separated, {info.encoding})"
     lines = [f"Plan for {where}"]
     lines += [f"  warning: {warning}" for warning in info.warnings]
-    if summary.rows_read == 0:
-        lines.append("  warning: the sheet has a header row but no data rows: nothing to send")
-    valid = summary.rows_read - summary.blank_rows - summary.invalid_rows
-    lines.append(
-        f"  rows read      {summary.rows_read:>9,}   "
-        f"({valid:,} valid, {summary.invalid_rows:,} invalid, {summary.blank_rows:,} blank)"
-    )
+    if info.kind != "discover":
+        if summary.rows_read == 0:
+            lines.append("  warning: the sheet has a header row but no data rows: nothing to send")
+        valid = summary.rows_read - summary.blank_rows - summary.invalid_rows
+        lines.append(
+            f"  rows read      {summary.rows_read:>9,}   "
+            f"({valid:,} valid, {summary.invalid_rows:,} invalid, {summary.blank_rows:,} blank)"
+        )
     lines.append(
         f"  requests       {tally.requests:>9,}   (after coalescing rows per lead and window)"
     )
@@ -84,9 +88,28 @@ def _span(summary: PlanSummary) -> str:
     return f"{start} → {end} UTC"
 
 
+def discovery_text(found: Discovery) -> str:
+    """What the listing found, in lines a data team can sign off."""
+    lines = []
+    for code, activities, leads, oldest, newest in found.by_code:
+        lines.append(
+            f"Found {activities:,} activities of code {code} on {leads:,} leads "
+            f"({oldest[:16]} → {newest[:16]} UTC)"
+        )
+    if not found.by_code:
+        lines.append("Found no activity of those codes created in the window")
+    lines.append(
+        f"  {found.leads:,} lead(s) in all, in {found.list_calls:,} list call(s) "
+        "(each spends one call of the rate budget)"
+    )
+    return "\n".join(lines)
+
+
 def plan_report_text(report: PlanReport) -> str:
     """What `plan` prints: the plan, the codes' names if asked, where the files went."""
     text = plan_text(report.summary)
+    if report.discovery is not None:
+        text = discovery_text(report.discovery) + "\n" + text
     if report.code_names is not None:
         codes = list(report.code_names)
         text += f"\nActivity codes at {report.host} ({len(codes)} call(s) of the rate budget):"

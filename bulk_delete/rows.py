@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -333,7 +334,7 @@ class Validator:
     def _cached(
         cache: dict[Any, Any],
         value: Any,
-        parse: Any,
+        parse: Callable[[Any], Any],
         reasons: list[tuple[str, str]],
     ) -> Any:
         try:

@@ -13,7 +13,7 @@ import datetime as dt
 import operator
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +51,12 @@ _XLSX_MAGIC = b"PK\x03\x04"
 _UTF16_BOMS = ((codecs.BOM_UTF16_LE, "UTF-16LE"), (codecs.BOM_UTF16_BE, "UTF-16BE"))
 
 
+Cells = tuple[Any, Any, Any, Any, Any]
+# A row's cells → (the five cells the job uses, non-empty cells beyond the header's width).
+Picker = Callable[[list[Any]], tuple[Cells, int]]
+IsBlank = Callable[[Sequence[Any]], bool]
+
+
 def normalise_header(name: Any) -> str:
     return re.sub(r"[\s_\-]+", "", str(name or "")).lower()
 
@@ -79,7 +85,12 @@ class Sheet:
     """An opened input: ``info`` describes it, iterating yields RawRow; blank rows come
     through as ``None`` so the caller can count them."""
 
-    def __init__(self, info: SheetInfo, rows: Iterator[RawRow | None], closer: Any = None):
+    def __init__(
+        self,
+        info: SheetInfo,
+        rows: Iterator[RawRow | None],
+        closer: Callable[[], object] | None = None,
+    ) -> None:
         self.info = info
         self._rows = rows
         self._closer = closer
@@ -141,14 +152,14 @@ def map_header(path: Path, header: Sequence[Any]) -> tuple[dict[str, int], dict[
     return indexes, written
 
 
-def _picker(indexes: dict[str, int], width: int) -> Any:
+def _picker(indexes: dict[str, int], width: int) -> Picker:
     """A function that takes a row's cells and returns (five cells, extra non-empty cells)."""
     positions = [indexes.get(name) for name in FIELDS]
     # Picked in C by one itemgetter. A column the sheet lacks reads index `width`: every row
     # is brought to exactly the header's width, then gets one None appended for it.
     getter = operator.itemgetter(*[width if i is None else i for i in positions])
 
-    def pick(cells: list[Any]) -> tuple[tuple[Any, Any, Any, Any, Any], int]:
+    def pick(cells: list[Any]) -> tuple[Cells, int]:
         n = len(cells)
         extra = 0
         if n > width:
@@ -161,7 +172,7 @@ def _picker(indexes: dict[str, int], width: int) -> Any:
     return pick
 
 
-def _blank_text(cells: list[str]) -> bool:
+def _blank_text(cells: Sequence[Any]) -> bool:
     return not "".join(cells).strip()
 
 
@@ -269,7 +280,7 @@ def _csv_header(
     return _csv_rows(path, reader, row_number, _picker(indexes, len(header))), info
 
 
-def _csv_rows(path: Path, reader: Any, header_row: int, pick: Any) -> Iterator[RawRow | None]:
+def _csv_rows(path: Path, reader: Any, header_row: int, pick: Picker) -> Iterator[RawRow | None]:
     try:
         yield from _numbered(reader, header_row, pick, _blank_text)
     except csv.Error as exc:
@@ -277,7 +288,7 @@ def _csv_rows(path: Path, reader: Any, header_row: int, pick: Any) -> Iterator[R
 
 
 def _numbered(
-    rows: Iterable[Sequence[Any]], header_row: int, pick: Any, blank: Any
+    rows: Iterable[list[Any]], header_row: int, pick: Picker, blank: IsBlank
 ) -> Iterator[RawRow | None]:
     """Data rows numbered as Excel shows them (the row after the header is header_row + 1)."""
     row = header_row
@@ -330,7 +341,7 @@ def _excel_cell(value: Any, number_format: str | None) -> Any:
 
 
 def _excel_rows(
-    path: Path, rows: Iterator[Sequence[Any]], sheet_name: str, warnings: tuple[str, ...] = ()
+    path: Path, rows: Iterator[list[Any]], sheet_name: str, warnings: tuple[str, ...] = ()
 ) -> tuple[Iterator[RawRow | None], SheetInfo]:
     row_number = 0
     header: Sequence[Any] | None = None

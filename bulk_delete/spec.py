@@ -36,6 +36,7 @@ from .rows import CellError, load_tz, parse_code_cell, parse_webhook, shorten
 
 AuthMode = Literal["header", "query"]
 DEFAULT_GIVE_UP_AFTER = 120.0
+DEFAULT_MAX_LEADS = 10_000
 
 
 # ---------------------------------------------------------------- parsers: raw value → value
@@ -178,6 +179,17 @@ class RunSpec:
 
     # Which requests the sheet becomes (these, and the file, make the plan's fingerprint).
     input: Path | None = option(None, "The sheet: CSV or Excel.", _path, flag=None, key=None)
+    discover: bool = option(
+        False,
+        "Instead of a sheet, ask LeadSquared which leads have --codes activities created "
+        "between --from and --to (RetrieveByActivityEvent), and plan one request per lead.",
+        _flag,
+    )
+    max_leads: int = option(
+        DEFAULT_MAX_LEADS,
+        "With --discover: exit 2 before any delete if more leads than this are found.",
+        _whole(1),
+    )
     sheet: str | None = option(None, "Excel sheet name (default: the first sheet).", _optional_text)
     codes: tuple[str, ...] = option(
         (), "Activity codes (e.g. 163,166) for rows whose codes cell is empty or missing.", _codes
@@ -307,10 +319,21 @@ class RunSpec:
         """Rules across fields, and option values checked by the same code as sheet cells."""
         try:
             self.plan_options.row_defaults()
+            if self.discover:
+                self._check_discover()
         except FieldError as error:
             raise OptionError(
                 _where(source) + f"{_name(error.field, source)}: {error.message}"
             ) from None
+
+    def _check_discover(self) -> None:
+        if self.input is not None:
+            raise FieldError("discover", "takes the place of an input sheet: give one or the other")
+        if not self.codes:
+            raise FieldError("codes", "--discover needs the activity codes to list")
+        for field_name in ("from_date", "to_date"):
+            if not getattr(self, field_name):
+                raise FieldError(field_name, "--discover needs a window: both a start and an end")
 
     # ------------------------------------------------------------ reading it
 

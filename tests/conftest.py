@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -51,10 +50,6 @@ def write_xlsx(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
-
-
-def utc(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def planned(path: Path, leads: int = 3) -> Checkpoint:
         Request(f"00000000-0000-4000-8000-{n:012d}", ("201",), "", "", "", (n,))
         for n in range(leads)
     )
-    checkpoint.store_plan(requests, [], input_path=path, fingerprint="f", options={}, extra={})
+    checkpoint.store_plan(requests, [], source=str(path), fingerprint="f", options={}, extra={})
     return checkpoint
 
 

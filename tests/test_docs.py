@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from bulk_delete.cli import cli
 from bulk_delete.errors import EXIT_CODES_HELP
+from bulk_delete.spec import job_keys
 from bulk_delete.summary import json_fields
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -76,3 +77,9 @@ def test_readme_documents_every_summary_json_field() -> None:
         if not any(other.startswith((name + ".", name + "[].")) for other in fields)
     }
     assert documented == leaves
+
+
+def test_readme_lists_every_job_key_of_the_spec() -> None:
+    bullet = README.split("Every option of `run` that makes sense in a file", 1)[1].split("\n- ")[0]
+    listed = set(re.findall(r"`([a-z_]+)`", bullet.split("An error names")[0]))
+    assert listed == set(job_keys()) | {"plan"}

@@ -100,7 +100,7 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
         (GOOD + "concurrency = -1\n", "concurrency: must be at least 1"),
         (GOOD + "timeout = nan\n", "timeout: must be a positive number"),
         ('input = "missing.csv"\n', "not found"),
-        ("codes = [201]\n", "'input' is required"),
+        ("codes = [201]\n", "give either 'input'"),
         (GOOD + "[window]\nolder_than_days = 90\nto = '2025-01-01'\n", "both an absolute"),
         (GOOD + "[window]\nolder_than_days = -5\n", "must be positive"),
         (GOOD + "[window]\nolder_than_days = 'ninety'\n", "whole number of days"),
@@ -273,3 +273,25 @@ async def test_two_instances_race_and_one_exits_75(emulator: Any, tmp_path: Path
     winner_pid = processes[[p.returncode for p in processes].index(0)].pid
     assert f"pid {winner_pid}" in loser[1].decode()
     assert len(emu.records) == 15  # the loser sent nothing
+
+
+async def test_the_discovering_example_job_lists_then_purges(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off", dataset_leads=300, page_cap=100, webhook_delay=0.05)
+    text = (JOBS / "nightly-discover-purge.toml").read_text()
+    text = re.sub(r"^(rate|plan) = .*$", 'rate = "off"', text, flags=re.MULTILINE)
+    # The data set is from 2024; a window of older_than_days from today would find nothing.
+    text = text.replace(
+        "older_than_days = 90\nwindow_days = 30", 'from = "2024-06-01"\nto = "2024-06-30"'
+    )
+    job_file = tmp_path / "discover.toml"
+    job_file.write_text(text)
+    state = ["--state-dir", str(tmp_path / "state")]
+    dry = await run_cli("job", str(job_file), "--dry-run", *state, env=demo_env(emu.url))
+    assert dry.returncode == 0, dry.stderr
+    assert "Found " in dry.stdout
+    assert emu.records == []
+    done = await run_cli("job", str(job_file), *state, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    leads = int(re.search(r"([\d,]+) lead\(s\) in all", done.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert leads > 0
+    assert len(emu.records) == leads  # one delete per lead found

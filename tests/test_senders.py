@@ -58,7 +58,7 @@ class Script:
 def make_checkpoint(path: Path, leads: int) -> Checkpoint:
     checkpoint = Checkpoint.open(path)
     requests = (Request(guid(n), ("201",), "", "", "", (n + 2,)) for n in range(leads))
-    checkpoint.store_plan(requests, [], input_path=path, fingerprint="f", options={}, extra={})
+    checkpoint.store_plan(requests, [], source=str(path), fingerprint="f", options={}, extra={})
     return checkpoint
 
 

@@ -1,0 +1,156 @@
+"""--discover end to end on the emulator's data set: the listing, the dry run, the purge, the
+guard, an interrupted listing. Ground truth comes from the emulator's own activities."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bulk_delete import pipeline
+from bulk_delete.config import Credentials
+from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.errors import Interrupted
+from bulk_delete.senders import StopSwitch
+from bulk_delete.spec import RunSpec
+
+from .conftest import demo_env, run_cli
+
+KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+FROM, TO = "2024-03-01", "2024-12-31"
+LOW, HIGH = "2024-03-01 00:00:00", "2024-12-31 23:59:59"
+WINDOW = ("--codes", "201,202", "--from", FROM, "--to", TO, "--rate", "off")
+
+
+def in_window(activity: dict[str, Any], codes: set[str]) -> bool:
+    return str(activity["EventCode"]) in codes and LOW <= activity["CreatedOn"] <= HIGH
+
+
+def truth(emu: Any, codes: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each lead's activities that a purge of ``codes`` over the window must remove."""
+    found = {
+        lead: [a for a in emu.remaining(lead) if in_window(a, codes)] for lead in emu.dataset()
+    }
+    return {lead: activities for lead, activities in found.items() if activities}
+
+
+async def dataset(emulator: Any, **knobs: Any) -> Any:
+    return await emulator(rate="off", dataset_leads=400, page_cap=40, webhook_delay=0.05, **knobs)
+
+
+async def test_the_dry_run_shows_what_would_be_deleted_and_deletes_nothing(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await dataset(emulator)
+    expected = truth(emu, {"201", "202"})
+    per_code = Counter(str(a["EventCode"]) for acts in expected.values() for a in acts)
+    preview = tmp_path / "preview.csv"
+    done = await run_cli(
+        "plan", "--discover", *WINDOW, "--out", str(preview), env=demo_env(emu.url)
+    )
+    assert done.returncode == 0, done.stderr
+    for code in ("201", "202"):
+        leads = sum(
+            1 for acts in expected.values() if any(str(a["EventCode"]) == code for a in acts)
+        )
+        assert (
+            f"Found {per_code[code]:,} activities of code {code} on {leads:,} leads" in done.stdout
+        )
+    assert f"{len(expected):,} lead(s) in all" in done.stdout
+    with preview.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(expected)  # one line per lead found
+    assert {row["ProspectId"]: int(row["activities"]) for row in rows} == {
+        lead: len(acts) for lead, acts in expected.items()
+    }
+    assert {row["FromDate"] for row in rows} == {LOW}
+    assert {row["ToDate"] for row in rows} == {HIGH}
+    assert emu.records == []
+    assert "Dry run: nothing was sent." in done.stdout
+
+
+async def test_the_run_deletes_every_listed_activity_and_nothing_else(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await dataset(emulator)
+    before = {lead: emu.remaining(lead) for lead in emu.dataset()}
+    expected = truth(emu, {"201", "202"})
+    checkpoint = tmp_path / "c.sqlite"
+    args = ("run", "--discover", *WINDOW, "--checkpoint", str(checkpoint), "--yes")
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    assert Counter(r["ProspectId"] for r in emu.records) == dict.fromkeys(expected, 1)
+    await asyncio.sleep(0.3)  # the emulator carries the queued deletes out
+    for lead, activities in before.items():
+        gone = [a for a in activities if in_window(a, {"201", "202"})]
+        assert emu.remaining(lead) == [a for a in activities if a not in gone]  # nothing else
+    per_code = Counter(str(a["EventCode"]) for acts in expected.values() for a in acts)
+    least = sum(math.ceil(n / 40) for n in per_code.values())  # pages at the server's cap
+    listed = emu.stats()["outcomes"]["list"]
+    assert listed <= 2 * least + 2
+    assert "rate_limited" not in emu.stats()["outcomes"]
+    again = await run_cli(*args, env=demo_env(emu.url))  # a rerun lists nothing again
+    assert again.returncode == 0
+    assert emu.stats()["outcomes"]["list"] == listed
+
+
+async def test_too_many_leads_exit_2_before_any_delete(emulator: Any, tmp_path: Path) -> None:
+    emu = await dataset(emulator)
+    args = ("--discover", *WINDOW, "--max-leads", "10")
+    done = await run_cli(
+        "run", *args, "--checkpoint", str(tmp_path / "c.sqlite"), "--yes", env=demo_env(emu.url)
+    )
+    assert done.returncode == 2
+    assert "more than --max-leads 10" in done.stderr
+    assert emu.records == []
+
+
+async def test_an_interrupted_listing_resumes_without_reading_a_page_twice(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await dataset(emulator)
+    spec = RunSpec.from_values(
+        {
+            "discover": True,
+            "codes": "201,202",
+            "from_date": FROM,
+            "to_date": TO,
+            "checkpoint": str(tmp_path / "c.sqlite"),
+            "host": emu.url,
+            "rate": "off",
+        }
+    )
+    stop = StopSwitch()
+    stop.stop()  # SIGTERM came: the listing stops after the page in hand
+    hooks = pipeline.RunHooks(confirm=lambda c: True)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(Interrupted, match="pages read are saved"):
+            await pipeline.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
+        assert emu.stats()["outcomes"]["list"] == 1
+        summary = await pipeline.run(spec, KEYS, session=session, hooks=hooks)
+    assert summary.exit_code == 0
+    pages = Counter((r["code"], r["page"]) for r in emu.list_calls)
+    assert set(pages.values()) == {1}  # no page read twice
+
+
+def test_discover_needs_codes_and_a_window_and_no_sheet(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bulk_delete.cli import cli
+
+    cases = [
+        (("--discover", "--from", FROM, "--to", TO), "--codes: --discover needs"),
+        (("--discover", "--codes", "201", "--from", FROM), "--to: --discover needs a window"),
+        (("x.csv", "--discover", *WINDOW), "--discover: takes the place of an input sheet"),
+        ((), "give an INPUT sheet, or --discover"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(cli, ["plan", *args])
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr

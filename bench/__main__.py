@@ -7,6 +7,8 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
   4. scale — `plan` of 1,000,000 rows; resume of a 1,000,000-request checkpoint, half done
   5. sharing — a real account: idle, a lower real limit, 403-style refusals, another
      integration spending part of the budget, and --share on that
+  6. discover — --discover over the emulator's data set: the dry run, the purge, a SIGTERM
+     during the listing and its resume
 
 Run a part with `python -m bench throughput coalescing overhead scale sharing` (default: all).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -442,12 +445,130 @@ def sharing(work: Path) -> dict[str, Any]:
     return out
 
 
+DISCOVER_LEADS = 4200  # about 2,100 activities of code 201 in the window, on ~1,600 leads
+DISCOVER_WINDOW = ("--codes", "201", "--from", "2024-01-01", "--to", "2025-06-30")
+
+
+def discover(work: Path) -> dict[str, Any]:
+    """Issue 12's bars at their own scale: the dry run, the purge, an interrupted listing."""
+    census_query = "?codes=201&from=2024-01-01 00:00:00&to=2025-06-30 23:59:59".replace(" ", "%20")
+    knobs = ["--rate", "25/5s", "--latency", "0.15", "--jitter", "0.05", "--seed", "1"]
+    data = ["--dataset-leads", str(DISCOVER_LEADS), "--page-cap", "500", "--webhook-delay", "1"]
+    with Emulator(*knobs, *data) as emulator:
+        env = {**KEYS, "LSQ_HOST": emulator.url}
+        before = emulator.get("/__emulator/census" + census_query)
+        preview = work / "discover-preview.csv"
+        dry = measure(
+            [*CLI, "plan", "--discover", *DISCOVER_WINDOW, "--out", str(preview)], env=env
+        )
+        found = re.search(r"Found ([\d,]+) activities of code 201 on ([\d,]+) leads", dry.stdout)
+        assert found is not None, dry.stdout
+        activities, leads = (int(group.replace(",", "")) for group in found.groups())
+        preview_lines = sum(1 for _ in preview.open()) - 1
+        sent_by_dry_run = emulator.stats()["outcomes"].get("queued", 0)
+        run = measure(
+            [
+                *CLI,
+                "run",
+                "--discover",
+                *DISCOVER_WINDOW,
+                "--checkpoint",
+                str(work / "discover.sqlite"),
+                "--yes",
+                "--quiet",
+            ],
+            env=env,
+        )
+        time.sleep(2)  # the emulator carries the last queued deletes out
+        stats = emulator.stats()
+        after = emulator.get("/__emulator/census" + census_query)
+    with Emulator(*knobs, *data, "--latency", "0.6") as emulator:  # slow pages: time to SIGTERM
+        env = {**KEYS, "LSQ_HOST": emulator.url}
+        small_pages = [
+            *CLI,
+            "run",
+            "--discover",
+            *DISCOVER_WINDOW,
+            "--checkpoint",
+            str(work / "discover-term.sqlite"),
+            "--yes",
+            "--quiet",
+            "--max-leads",
+            "1",
+        ]
+        process = subprocess.Popen(
+            small_pages, env={**os.environ, **env}, stderr=subprocess.DEVNULL
+        )
+        while emulator.stats()["list_pages"] < 2 and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        interrupted = process.wait(60)
+        pages_before = emulator.stats()["list_pages"]
+        resumed = measure(small_pages, env=env)  # the listing goes on, then the guard: exit 2
+        term = emulator.stats()
+    least = -(-activities // 500)  # list calls at the server's cap, at the least
+    result = {
+        "dataset_leads": DISCOVER_LEADS,
+        "activities_found": activities,
+        "leads_found": leads,
+        "truth_in_window_before": before["in_window"],
+        "preview_lines": preview_lines,
+        "deleted_by_the_dry_run": sent_by_dry_run,
+        "run_exit_code": run.returncode,
+        "deletes_sent": stats["outcomes"].get("queued", 0),
+        "left_in_window_after": after["in_window"],
+        "outside_before": before["outside"],
+        "outside_after": after["outside"],
+        "list_calls": stats["list_pages"],
+        "least_list_calls": least,
+        "refusals": stats["outcomes"].get("rate_limited", 0),
+        "run_wall_seconds": round(run.wall, 1),
+        "sigterm_exit_code": interrupted,
+        "pages_before_sigterm": pages_before,
+        "resume_exit_code": resumed.returncode,
+        "pages_read_twice": term["list_pages_read_twice"],
+    }
+    print("\n## 6. --discover (emulator data set, 25/5s, 150 ms latency)\n")
+    print(
+        table(
+            ["what", "measured"],
+            [
+                [
+                    "found by the dry run",
+                    f"{activities:,} activities of code 201 on {leads:,} "
+                    f"leads (the emulator holds {before['in_window']:,} in the window)",
+                ],
+                ["dry run: preview lines / deletes sent", f"{preview_lines:,} / {sent_by_dry_run}"],
+                [
+                    "run: deletes sent (one per lead) / exit",
+                    f"{result['deletes_sent']:,} / {run.returncode}",
+                ],
+                ["left in the window afterwards", after["in_window"]],
+                [
+                    "outside codes and window: before → after",
+                    f"{before['outside']:,} → {after['outside']:,}",
+                ],
+                ["list calls (least possible at a 500 cap)", f"{stats['list_pages']} ({least})"],
+                ["refusals", result["refusals"]],
+                ["run wall time", f"{run.wall:.0f} s"],
+                [
+                    "SIGTERM during the listing: exit / pages read before",
+                    f"{interrupted} / {pages_before}",
+                ],
+                ["resumed listing: pages read twice", term["list_pages_read_twice"]],
+            ],
+        )
+    )
+    return result
+
+
 SECTIONS = {
     "throughput": throughput,
     "coalescing": coalescing,
     "overhead": overhead,
     "scale": scale,
     "sharing": sharing,
+    "discover": discover,
 }
 
 

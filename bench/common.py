@@ -77,7 +77,10 @@ class Emulator:
         self.url = f"http://127.0.0.1:{port_file.read_text().strip()}"
 
     def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/__emulator/stats") as response:  # noqa: S310
+        return self.get("/__emulator/stats")
+
+    def get(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + path) as response:  # noqa: S310
             return json.loads(response.read())  # type: ignore[no-any-return]
 
     def stop(self) -> None:

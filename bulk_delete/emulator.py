@@ -48,6 +48,7 @@ DEMO_ACCESS_KEY = "u$demo-access-key"
 DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulator's demo key
 
 STATS_PATH = "/__emulator/stats"
+CENSUS_PATH = "/__emulator/census"  # ?codes=201,202&from=…&to=… : what is left, for benchmarks
 # LeadSquared's system activities (page visits, emails, …) cannot be deleted through the API.
 DEFAULT_SYSTEM_CODES = frozenset(str(code) for code in range(1, 31))
 CUSTOM_ACTIVITY_NAMES = (
@@ -179,6 +180,7 @@ class Emulator:
         self.app.router.add_get(USER_PATH, self._user)
         self.app.router.add_post(LIST_PATH, self._list)
         self.app.router.add_get(STATS_PATH, self._stats)
+        self.app.router.add_get(CENSUS_PATH, self._census)
         self.app.on_shutdown.append(self._shutdown)
 
     # ------------------------------------------------------------ life cycle
@@ -234,13 +236,28 @@ class Emulator:
             "rate": {"calls": self.config.rate.calls, "period": self.config.rate.period},
             "webhook_posts": len(self.webhook_posts),
             "background": {"calls": self.background_calls, "refused": self.background_refused},
+            "list_pages": len(self.list_calls),
+            "list_pages_read_twice": len(self.list_calls)
+            - len({(call["code"], call["page"], call["size"]) for call in self.list_calls}),
         }
+
+    def census(self, codes: frozenset[str], from_date: str, to_date: str) -> dict[str, int]:
+        """The data set's activities now: those of ``codes`` created in the window, and all
+        the others (which a purge of that window must not touch)."""
+        inside = outside = 0
+        for lead in self.dataset():
+            for activity in self.remaining(lead):
+                if _matches(activity, codes, from_date, to_date):
+                    inside += 1
+                else:
+                    outside += 1
+        return {"in_window": inside, "outside": outside}
 
     # ------------------------------------------------------------ the gate every call passes
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path == STATS_PATH:
+        if request.path in (STATS_PATH, CENSUS_PATH):
             return await handler(request)  # type: ignore[no-any-return]
         self.calls += 1
         if self._in_outage():
@@ -553,6 +570,11 @@ class Emulator:
                 "LSQCommonServiceURLs": {"api": api, "app": "app.example.invalid"},
             }
         )
+
+    async def _census(self, request: web.Request) -> web.Response:
+        query = request.query
+        codes = frozenset(query.get("codes", "").split(","))
+        return web.json_response(self.census(codes, query.get("from", ""), query.get("to", "")))
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())

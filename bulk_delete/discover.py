@@ -35,9 +35,9 @@ from .client import LeadSquaredClient
 from .clock import Clock
 from .errors import AbortedError, UsageError
 from .limiter import SlidingWindowLimiter
-from .outcomes import Verdict, fatal_error
 from .plan import PlanOptions, Request
-from .retry import Action, RetryPolicy
+from .retry import RetryPolicy
+from .senders import call_once
 
 PAGE_SIZE = 1000  # public code has paged at 1000 successfully
 MAX_PAGES = 100_000  # a server that never says "empty" must not page forever
@@ -132,26 +132,20 @@ async def _page(
     rng: random.Random,
     retry: RetryPolicy,
 ) -> dict[str, Any]:
-    """One list call, through the limiter; refusals wait, transient failures back off."""
-    attempt = 0
-    while True:
-        await limiter.acquire()
-        answer, body = await client.list_activities(code, *window, page, size)
-        if answer.verdict is Verdict.RATE_LIMITED:
-            limiter.refused(answer.limit, answer.retry_after)
-            continue
-        if answer.verdict is Verdict.FATAL:
-            raise fatal_error(answer)
-        if body:
-            return body
-        attempt += 1
-        decision = retry.decide(attempt, answer, rng)
-        if decision.action is not Action.RETRY:
-            raise AbortedError(
-                f"listing activity code {code} failed on page {page}: {answer.message}. "
-                "The pages read so far are saved; rerun the same command to go on."
-            )
-        await clock.sleep(decision.delay)
+    """One list call, through the limiter, refusals and retries like any other."""
+    answer, body = await call_once(
+        limiter,
+        lambda: client.list_activities(code, *window, page, size),
+        retry=retry,
+        clock=clock,
+        rng=rng,
+    )
+    if not body:
+        raise AbortedError(
+            f"listing activity code {code} failed on page {page}: {answer.message}. "
+            "The pages read so far are saved; rerun the same command to go on."
+        )
+    return body
 
 
 def _in_window(rows: list[dict[str, Any]], code: str, window: tuple[str, str]) -> list[Found]:

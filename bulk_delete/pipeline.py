@@ -36,7 +36,7 @@ from .errors import (
 )
 from .export import EXPORT_COLUMNS, PREVIEW_COLUMNS, open_table, preview_row, write_invalid
 from .limiter import SlidingWindowLimiter
-from .outcomes import Verdict, fatal_error
+from .outcomes import Verdict
 from .plan import PlanSummary, RequestTally, build_plan, plan_fingerprint, plan_summary, summarise
 from .retry import RetryPolicy
 from .senders import (
@@ -46,6 +46,7 @@ from .senders import (
     ProgressCallback,
     SendReport,
     StopSwitch,
+    call_once,
 )
 from .sheet import SheetInfo
 from .spec import RunSpec
@@ -148,17 +149,17 @@ async def check_codes(
     client = LeadSquaredClient(session, require_host(spec.host), credentials, auth=spec.auth)
     if spec.preflight:
         await preflight(client, limiter, clock)
+    retry, rng = RetryPolicy(max_attempts=spec.max_attempts), random.Random()
     names: dict[str, str] = {}
     for code in codes:
-        await limiter.acquire()
-        answer, body = await client.activity_setting(code)
-        while answer.verdict is Verdict.RATE_LIMITED:  # spend no more than the budget allows
-            limiter.refused(answer.limit, answer.retry_after)
-            await limiter.acquire()
-            answer, body = await client.activity_setting(code)
-        if answer.verdict is Verdict.FATAL:
-            raise fatal_error(answer)
-        if answer.http_status == 200 and body:
+        answer, body = await call_once(
+            limiter,
+            lambda code=code: client.activity_setting(code),  # type: ignore[misc]
+            retry=retry,
+            clock=clock,
+            rng=rng,
+        )
+        if body:
             names[code] = str(body.get("DisplayName") or body.get("Name") or "(no name)")
         elif answer.verdict is Verdict.FAILED:
             names[code] = f"UNKNOWN: not a custom activity here ({answer.message})"
@@ -173,26 +174,21 @@ PREFLIGHT_ATTEMPTS = 3
 async def preflight(client: LeadSquaredClient, limiter: SlidingWindowLimiter, clock: Clock) -> bool:
     """One call before the first delete (UserByAccessKey.Get, which answers on every regional
     host): wrong keys stop here, and so does a --host that is not the account's own."""
-    attempt = 0
-    while attempt < PREFLIGHT_ATTEMPTS:
-        await limiter.acquire()
-        answer, body = await client.user_by_access_key()
-        if answer.verdict is Verdict.RATE_LIMITED:  # as for deletes: wait, spend no attempt
-            limiter.refused(answer.limit, answer.retry_after)
-            continue
-        attempt += 1
-        if answer.verdict is Verdict.FATAL:
-            raise fatal_error(answer)
-        if body:
-            _check_host(client.host, body)
-            return True
-        if answer.verdict is not Verdict.TRANSIENT:
-            return True  # an answer we cannot read says nothing against the keys or the host
-        await clock.sleep(float(attempt))  # 1 s, then 2 s: an outage is the breaker's business
-    raise ServiceDownError(
-        f"the API did not answer the preflight check ({answer.message}); rerun later, or "
-        "pass --no-preflight to skip it"
+    answer, body = await call_once(
+        limiter,
+        client.user_by_access_key,
+        retry=RetryPolicy(max_attempts=PREFLIGHT_ATTEMPTS, cap=2.0),
+        clock=clock,
+        rng=random.Random(),
     )
+    if body:
+        _check_host(client.host, body)
+    elif answer.verdict is Verdict.TRANSIENT:
+        raise ServiceDownError(
+            f"the API did not answer the preflight check ({answer.message}); rerun later, or "
+            "pass --no-preflight to skip it"
+        )
+    return True  # an answer we cannot read says nothing against the keys or the host
 
 
 def _check_host(host: str, user: dict[str, object]) -> None:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .breaker import CircuitBreaker
 from .checkpoint import Checkpoint, Outcome, Pending
@@ -43,6 +43,36 @@ class Sender(Protocol):
 
 ProgressCallback = Callable[["Progress"], None]
 OutcomeCallback = Callable[[Pending, Outcome], None]
+
+
+Reply = tuple[Answer, dict[str, Any]]
+
+
+async def call_once(
+    limiter: SlidingWindowLimiter,
+    call: Callable[[], Awaitable[Reply]],
+    *,
+    retry: RetryPolicy,
+    clock: Clock,
+    rng: random.Random,
+) -> Reply:
+    """A single read-only call outside the pool (preflight, --check-codes, a listing page):
+    through the same limiter, refusals waited out without spending an attempt, transient
+    failures retried with backoff, a fatal answer raised. Returns the last reply otherwise."""
+    attempt = 0
+    while True:
+        await limiter.acquire()
+        answer, body = await call()
+        if answer.verdict is Verdict.RATE_LIMITED:
+            limiter.refused(answer.limit, answer.retry_after)
+            continue
+        if answer.verdict is Verdict.FATAL:
+            raise fatal_error(answer)
+        attempt += 1
+        decision = retry.decide(attempt, answer, rng)
+        if body or decision.action is not Action.RETRY:
+            return answer, body
+        await clock.sleep(decision.delay)
 
 
 class StopSwitch:

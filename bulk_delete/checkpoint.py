@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -99,6 +100,10 @@ CREATE TABLE IF NOT EXISTS listing (   -- one row per page read
 _ADDED_COLUMNS = (
     ("runs", "start_span", "REAL NOT NULL DEFAULT 0"),
     ("runs", "limit_per_second", "REAL"),
+    # `verify`: confirmed (nothing left) | remaining (n left) | unverified | '' (not checked)
+    ("requests", "verified", "TEXT NOT NULL DEFAULT ''"),
+    ("requests", "remaining", "INTEGER"),
+    ("requests", "verified_at", "TEXT NOT NULL DEFAULT ''"),
 )
 
 
@@ -190,6 +195,29 @@ class Counts:
     def complete(self) -> bool:
         """Every request queued and no invalid row: what exit 0 means."""
         return self.pending == 0 and self.failed == 0 and self.invalid_rows == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Verifiable:
+    """A queued request to check: what should be gone from that lead."""
+
+    seq: int
+    prospect_id: str
+    codes: tuple[str, ...]
+    from_date: str
+    to_date: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verification:
+    """What `verify` found, over every request it has checked in this checkpoint."""
+
+    checked: int = 0
+    confirmed: int = 0
+    remaining_requests: int = 0
+    remaining_activities: int = 0
+    remaining_leads: int = 0
+    unverified: int = 0
 
 
 @dataclass(frozen=True)
@@ -517,15 +545,62 @@ class Checkpoint:
         ).fetchall()
         return [(str(error), int(count), bool(transient)) for error, count, transient in rows]
 
+    # ------------------------------------------------------------ verify
+
+    def to_verify(self, sample: int | None, rng: random.Random) -> list[Verifiable]:
+        """Queued requests not yet confirmed (all, or a random ``sample`` of them)."""
+        rows = self._db.execute(
+            "SELECT seq, prospect_id, codes, from_date, to_date FROM requests"
+            " WHERE status = 'queued' AND verified != 'confirmed' ORDER BY seq"
+        ).fetchall()
+        if sample is not None and sample < len(rows):
+            rows = sorted(rng.sample(rows, sample))
+        return [
+            Verifiable(seq, lead, tuple(codes.split(";")), low, high)
+            for seq, lead, codes, low, high in rows
+        ]
+
+    def record_verified(self, seq: int, verified: str, remaining: int | None) -> None:
+        self._db.execute(
+            "UPDATE requests SET verified = ?, remaining = ?, verified_at = ? WHERE seq = ?",
+            (verified, remaining, now_text(), seq),
+        )
+
+    def verification(self) -> Verification:
+        if "verified" not in self._columns("requests"):
+            return Verification()
+        rows = self._db.execute(
+            "SELECT verified, COUNT(*), SUM(COALESCE(remaining, 0)),"
+            " COUNT(DISTINCT prospect_id) FROM requests WHERE verified != '' GROUP BY verified"
+        ).fetchall()
+        by = {verified: (count, left, leads) for verified, count, left, leads in rows}
+        remaining = by.get("remaining", (0, 0, 0))
+        return Verification(
+            checked=sum(count for count, _, _ in by.values()),
+            confirmed=by.get("confirmed", (0, 0, 0))[0],
+            remaining_requests=remaining[0],
+            remaining_activities=remaining[1],
+            remaining_leads=remaining[2],
+            unverified=by.get("unverified", (0, 0, 0))[0],
+        )
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+
     def export_rows(self, statuses: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """Rows in the export's column order; ``invalid`` rows come from the invalid table."""
         wanted = set(statuses)
         request_statuses = sorted(wanted & {"queued", "failed", "pending"})
+        verify = (
+            "verified, remaining, verified_at"
+            if "verified" in self._columns("requests")
+            else "'', NULL, ''"  # a checkpoint from before `verify`, opened read-only
+        )
         if request_statuses:
             marks = ", ".join("?" * len(request_statuses))
             cursor = self._db.execute(
                 "SELECT prospect_id, codes, from_date, to_date, webhook, status, attempts,"
-                " http_status, error, source_rows, updated_at FROM requests"
+                f" http_status, error, source_rows, updated_at, {verify} FROM requests"
                 f" WHERE status IN ({marks}) ORDER BY seq",
                 request_statuses,
             )
@@ -551,6 +626,9 @@ class Checkpoint:
                         reason,
                         str(row),
                         stamp,
+                        "",
+                        None,
+                        "",
                     )
 
 

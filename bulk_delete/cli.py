@@ -41,6 +41,7 @@ from .jobs import load_job
 from .outcomes import redact
 from .progress import ProgressDisplay
 from .report import (
+    choice_text,
     discovery_text,
     learned_text,
     plan_report_text,
@@ -48,10 +49,11 @@ from .report import (
     run_text,
     saved_plan_text,
     summary_line,
+    verify_text,
 )
 from .senders import StopSwitch
 from .spec import RunSpec, click_flag, flag_of, option_of
-from .summary import RunSummary
+from .summary import RunSummary, VerifySummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
@@ -353,6 +355,45 @@ def _report(spec: RunSpec, summary: RunSummary, *, err: bool = False) -> None:
             raise OptionError(
                 f"{flag_of('summary_json')}: cannot write {spec.summary_json}: {error.strerror}"
             ) from None
+
+
+# ---------------------------------------------------------------- verify
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@spec_option("sample")
+@spec_option("host", envvar="LSQ_HOST")
+@spec_option("rate")
+@spec_option("share")
+@spec_option("auth", type=click.Choice(["header", "query"]))
+@spec_option("concurrency")
+@spec_option("preflight")
+def verify(checkpoint: Path, **values: Any) -> None:
+    """Ask LeadSquared what is left of each queued request in CHECKPOINT, and record it.
+
+    "Queued" is a promise; this checks it. Each checked request becomes confirmed (nothing
+    left), remaining (n left) or unverified, in the checkpoint, status and export. Exits 0
+    when every checked request is confirmed, 1 when any remain.
+    """
+    spec = RunSpec.from_values({**values, "checkpoint": checkpoint})
+    credentials = Credentials.from_env()
+    summary = asyncio.run(_verify(spec, credentials))
+    click.echo(verify_text(summary))
+    sys.exit(summary.exit_code)
+
+
+async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:
+    stop = StopSwitch()
+    with _signals_stop(stop):
+        async with open_session(spec) as session:
+            return await pipeline.verify(
+                spec,
+                credentials,
+                session=session,
+                on_choice=lambda choice, rate: click.echo(choice_text(choice, rate)),
+                stop=stop,
+            )
 
 
 # ---------------------------------------------------------------- status and export

@@ -16,6 +16,7 @@ from .api import (
     ACCESS_KEY_HEADER,
     DELETE_PATH,
     LIST_PATH,
+    RETRIEVE_PATH,
     SECRET_KEY_HEADER,
     SETTING_PATH,
     USER_PATH,
@@ -85,6 +86,16 @@ class LeadSquaredClient:
             "Sorting": {"ColumnName": "CreatedOn", "Direction": 0},
         }
         return await self._json("POST", LIST_PATH, {}, json.dumps(body).encode())
+
+    async def retrieve(
+        self, lead: str, code: str, offset: int, count: int
+    ) -> tuple[Answer, dict[str, Any]]:
+        """Retrieve: one lead's activities of one type (``Offset`` counted in rows)."""
+        body = {
+            "Parameter": {"ActivityEvent": int(code)},
+            "Paging": {"Offset": str(offset), "RowCount": str(count)},
+        }
+        return await self._json("POST", RETRIEVE_PATH, {"leadId": lead}, json.dumps(body).encode())
 
     async def _json(
         self, method: str, path: str, params: dict[str, str], data: bytes | None = None

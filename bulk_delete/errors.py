@@ -39,8 +39,9 @@ EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """\
 Exit codes:
-  0    every request queued and no invalid rows
-  1    finished, but some rows invalid or requests failed (see the export)
+  0    every request queued and no invalid rows (verify: all confirmed)
+  1    finished, but some rows invalid or requests failed (see the export);
+       verify: some activities remain
   2    usage, input file or checkpoint mismatch, not confirmed, or --discover
        found more than --max-leads; nothing sent
   3    aborted: a fatal API answer (401/403/404, a redirect) or an outage

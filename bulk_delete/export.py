@@ -50,6 +50,9 @@ EXPORT_COLUMNS = (
     "error",
     "source_rows",
     "updated_at",
+    "verified",
+    "remaining",
+    "verified_at",
 )
 
 

@@ -19,6 +19,7 @@ import aiohttp
 
 from . import checkpoint as checkpoints
 from . import discover
+from . import verify as verifying
 from .checkpoint import Checkpoint, FoundStore, RunRecord
 from .client import LeadSquaredClient
 from .clock import Clock, SystemClock
@@ -50,7 +51,7 @@ from .senders import (
 )
 from .sheet import SheetInfo
 from .spec import RunSpec
-from .summary import Failure, RunStats, RunSummary
+from .summary import Failure, RunStats, RunSummary, VerifySummary
 
 # ---------------------------------------------------------------- plan
 
@@ -471,6 +472,7 @@ def _summary(
         this_run=_stats(record) if record else RunStats(result="nothing to send"),
         totals=counts,
         failures=_failures(checkpoint),
+        verification=checkpoint.verification(),
     )
 
 
@@ -522,7 +524,63 @@ async def status(path: Path) -> RunSummary:
             this_run=_stats(record) if record else RunStats(),
             totals=counts,
             failures=_failures(checkpoint),
+            verification=checkpoint.verification(),
         )
+
+
+# ---------------------------------------------------------------- verify
+
+
+async def verify(
+    spec: RunSpec,
+    credentials: Credentials,
+    *,
+    session: aiohttp.ClientSession,
+    on_choice: Callable[[verifying.Choice, RateLimit], None] = _ignore,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    stop: StopSwitch | None = None,
+) -> VerifySummary:
+    """Ask LeadSquared what is left of each queued request (or a sample) and record it."""
+    host = require_host(spec.host)
+    path = _checkpoint_path(spec)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint")
+    clock, rng = clock or SystemClock(), rng or random.Random()
+    client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
+    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path):
+        if not checkpoint.has_plan:
+            raise InputError(f"{path}: the checkpoint holds no plan")
+        limiter = _limiter(checkpoint, spec, clock)
+        items = checkpoint.to_verify(spec.sample, rng)
+        caller = verifying.Caller(
+            client, limiter, RetryPolicy(max_attempts=spec.max_attempts), clock, rng
+        )
+        choice = None
+        if items:
+            if spec.preflight:
+                await preflight(client, limiter, clock)
+            until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            choice, firsts = await verifying.choose(caller, items, until)
+            on_choice(choice, limiter.effective)
+            await verifying.check(
+                caller, checkpoint, items, choice, firsts, until, spec.workers, stop
+            )
+        found = checkpoint.verification()
+        summary = VerifySummary(
+            exit_code=EXIT_OK
+            if not (found.remaining_requests or found.unverified)
+            else EXIT_INCOMPLETE,
+            checkpoint=checkpoint.location,
+            strategy=choice.strategy if choice else "",
+            calls=caller.calls,
+            checked_now=len(items),
+            verification=found,
+        )
+    if stop is not None and stop.is_set():
+        error = Interrupted("interrupted; every check made is saved. Rerun to go on.")
+        raise error
+    return summary
 
 
 EXPORT_STATUSES = ("queued", "failed", "invalid", "pending")

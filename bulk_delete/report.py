@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from .checkpoint import Verification
 from .config import RateLimit
 from .discover import Discovery
 from .pipeline import Confirmation, PlanReport
 from .plan import PlanSummary
-from .summary import RunSummary
+from .summary import RunSummary, VerifySummary
+from .verify import Choice
 
 MAX_CODES_LISTED = 12
 
@@ -174,7 +176,48 @@ def run_text(summary: RunSummary, *, title: str = "Run summary") -> str:
         lines.append(f"  invalid rows   {totals.invalid_rows:>9,}   (never sent)")
     if totals.rate_limited_429 and not run.calls:
         lines.append(f"  429 answers    {totals.rate_limited_429:>9,}")
+    if summary.verification.checked:
+        lines.append(f"  verified       {verification_line(summary.verification)}")
     lines.append(f"  details        bulk-delete export {summary.checkpoint} --out outcomes.csv")
+    return "\n".join(lines)
+
+
+def verification_line(found: Verification) -> str:
+    """ "confirmed 58 of 60 checked; 2 leads still have 5 activities in their windows …"."""
+    text = f"confirmed {found.confirmed:,} of {found.checked:,} checked"
+    if found.remaining_requests:
+        text += (
+            f"; {found.remaining_leads:,} lead(s) still have {found.remaining_activities:,} "
+            "activities in their windows (LeadSquared may still be processing; verify again "
+            "later)"
+        )
+    if found.unverified:
+        text += f"; {found.unverified:,} could not be checked (rerun verify)"
+    return text
+
+
+def choice_text(choice: Choice, rate: RateLimit) -> str:
+    return (
+        f"Verifying {choice.requests:,} queued request(s) {choice.strategy}: "
+        f"{choice.calls:,} call(s), at least {duration(rate.eta_seconds(choice.calls))} at "
+        f"{rate} ({choice.other})"
+    )
+
+
+def verify_text(summary: VerifySummary) -> str:
+    lines = [f"Verify — checkpoint {summary.checkpoint}"]
+    if summary.checked_now:
+        lines.append(
+            f"  this check     {summary.checked_now:,} request(s) {summary.strategy}, "
+            f"{summary.calls:,} call(s)"
+        )
+    else:
+        lines.append("  this check     nothing left to verify: every queued request is confirmed")
+    lines.append(f"  verified       {verification_line(summary.verification)}")
+    lines.append(
+        f"  details        bulk-delete export {summary.checkpoint} --out outcomes.csv "
+        "(columns verified, remaining, verified_at)"
+    )
     return "\n".join(lines)
 
 

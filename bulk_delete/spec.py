@@ -265,6 +265,12 @@ class RunSpec:
         _flag,
         flag="--preflight/--no-preflight",
     )
+    sample: int | None = option(
+        None,
+        "verify: check a random sample of N queued requests instead of all of them.",
+        _whole(1),
+        key=None,
+    )
     retry_failed: bool = option(
         False, "Also resend requests that failed permanently (400, MX errors).", _flag, key=None
     )

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checkpoint import Counts
+from .checkpoint import Counts, Verification
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +51,7 @@ class RunSummary:
     this_run: RunStats = field(default_factory=RunStats)
     totals: Counts = field(default_factory=Counts)
     failures: tuple[Failure, ...] = ()
+    verification: Verification = field(default_factory=Verification)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--summary-json`` document."""
@@ -61,10 +62,28 @@ def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
     """Every field of the JSON document as a dotted name (``this_run.calls``)."""
     names = []
     hints = {f.name: f for f in dataclasses.fields(cls)}
-    nested = {"this_run": RunStats, "totals": Counts, "failures": Failure}
+    nested = {
+        "this_run": RunStats,
+        "totals": Counts,
+        "failures": Failure,
+        "verification": Verification,
+    }
     for name in hints:
         names.append(prefix + name)
         if name in nested and not prefix:
             suffix = "[]." if name == "failures" else "."
             names += json_fields(nested[name], prefix=name + suffix)
     return names
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifySummary:
+    """What `verify` did: the way it asked, the calls it spent, and what the checkpoint now
+    says over every request ever checked."""
+
+    exit_code: int
+    checkpoint: str
+    strategy: str = ""
+    calls: int = 0
+    checked_now: int = 0
+    verification: Verification = field(default_factory=Verification)

@@ -8,6 +8,7 @@ Each command fills a RunSpec from its options, awaits one pipeline coroutine und
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -261,10 +262,23 @@ def job(
     spec = loaded.run_spec(now, os.environ).with_values(values)
     credentials = loaded.credentials(os.environ)
     with loaded.lock():
-        _send_and_exit(spec, credentials, yes=True, quiet=quiet)
+        previous = None
+        earlier = loaded.previous_checkpoint(now)
+        if loaded.verify_previous and earlier is not None:
+            click.echo(f"Verifying the previous run first: {earlier}")
+            previous = asyncio.run(_verify(spec.replace(checkpoint=earlier), credentials))
+            click.echo(verify_text(previous))
+        _send_and_exit(spec, credentials, yes=True, quiet=quiet, previous=previous)
 
 
-def _send_and_exit(spec: RunSpec, credentials: Credentials, *, yes: bool, quiet: bool) -> None:
+def _send_and_exit(
+    spec: RunSpec,
+    credentials: Credentials,
+    *,
+    yes: bool,
+    quiet: bool,
+    previous: VerifySummary | None = None,
+) -> None:
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
     try:
         with OutcomeLog.open(spec.log_file) as log:
@@ -281,12 +295,23 @@ def _send_and_exit(spec: RunSpec, credentials: Credentials, *, yes: bool, quiet:
     except BulkDeleteError as error:
         display.close()
         if error.summary is not None:
-            _report(spec, error.summary, err=True)
+            _report(spec, with_previous(error.summary, previous), err=True)
         raise
     finally:
         display.close()
-    _report(spec, summary)
+    _report(spec, with_previous(summary, previous))
     sys.exit(summary.exit_code)
+
+
+def with_previous(summary: RunSummary, previous: VerifySummary | None) -> RunSummary:
+    """The run's summary, carrying what verify_previous found in the previous run."""
+    if previous is None:
+        return summary
+    return dataclasses.replace(
+        summary,
+        previous_checkpoint=previous.checkpoint,
+        previous_verification=previous.verification,
+    )
 
 
 async def _run(spec: RunSpec, credentials: Credentials, hooks: pipeline.RunHooks) -> RunSummary:

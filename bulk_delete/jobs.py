@@ -45,6 +45,7 @@ _JOB_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "plan": ((str,), "a LeadSquared plan name"),
     "state_dir": ((str,), "a path relative to the job file"),
     "confirm": ((bool,), "true or false"),
+    "verify_previous": ((bool,), "true or false"),
     "window": ((dict,), "a table"),
     "env": ((dict,), "a table"),
 }
@@ -78,6 +79,7 @@ class Job:
     spec: RunSpec  # every option the file sets; the window, host and checkpoint come per run
     state_dir: Path
     confirm: bool = False
+    verify_previous: bool = False  # verify the previous run's checkpoint before this run
     window: Window = field(default_factory=Window)
     env_names: Mapping[str, str] = field(default_factory=lambda: dict(_ENV_DEFAULTS))
 
@@ -101,6 +103,16 @@ class Job:
         return self.spec.replace(
             from_date=from_date, to_date=to_date, checkpoint=self.checkpoint(now), host=host
         )
+
+    def previous_checkpoint(self, now: dt.datetime) -> Path | None:
+        """The checkpoint of the latest run dated before this one, if any."""
+        today = self.checkpoint(now).name
+        earlier = sorted(
+            path
+            for path in self.state_dir.glob(f"{self.name}-????-??-??.sqlite")
+            if path.name < today
+        )
+        return earlier[-1] if earlier else None
 
     def credentials(self, env: Mapping[str, str]) -> Credentials:
         return Credentials.from_env(
@@ -157,6 +169,7 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
         spec=spec,
         state_dir=(state_dir or base / raw.get("state_dir", "state")).resolve(),
         confirm=raw.get("confirm", False),
+        verify_previous=raw.get("verify_previous", False),
         window=window,
         env_names=_env_names(where, raw.get("env", {})),
     )

@@ -52,6 +52,8 @@ class RunSummary:
     totals: Counts = field(default_factory=Counts)
     failures: tuple[Failure, ...] = ()
     verification: Verification = field(default_factory=Verification)
+    previous_checkpoint: str = ""  # a job with verify_previous: the run it checked first …
+    previous_verification: Verification | None = None  # … and what it found there
 
     def to_json(self) -> dict[str, Any]:
         """The ``--summary-json`` document."""
@@ -67,6 +69,7 @@ def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
         "totals": Counts,
         "failures": Failure,
         "verification": Verification,
+        "previous_verification": Verification,
     }
     for name in hints:
         names.append(prefix + name)

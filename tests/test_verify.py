@@ -95,3 +95,32 @@ async def test_verify_refuses_a_missing_checkpoint_and_takes_the_lock(
     with checkpoints.lock(checkpoint):
         held = await run_cli("verify", str(checkpoint), env=demo_env(emu.url))
     assert held.returncode == 75
+
+
+async def test_a_job_with_verify_previous_checks_the_last_run_first(
+    emulator: Any, tmp_path: Path
+) -> None:
+    import json
+
+    emu = await emulator(rate="off", dataset_leads=200, webhook_delay=0.05)
+    (tmp_path / "ids.csv").write_text("ProspectId\n" + "\n".join(emu.dataset()[:20]) + "\n")
+    job = tmp_path / "nightly.toml"
+    job.write_text(
+        'input = "ids.csv"\ncodes = [201, 202]\nrate = "off"\nconfirm = true\n'
+        'verify_previous = true\nstate_dir = "state"\n'
+        '[window]\nfrom = "2024-01-01"\nto = "2024-06-30"\n'
+    )
+    first = await run_cli("job", str(job), env=demo_env(emu.url))
+    assert first.returncode == 0, first.stderr
+    [today] = (tmp_path / "state").glob("nightly-*.sqlite")
+    yesterday = today.with_name("nightly-2020-01-01.sqlite")
+    today.rename(yesterday)  # as if that run was yesterday's
+    await asyncio.sleep(0.3)  # and LeadSquared has carried its deletes out since
+    summary = tmp_path / "s.json"
+    done = await run_cli("job", str(job), "--summary-json", str(summary), env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    assert f"Verifying the previous run first: {yesterday}" in done.stdout
+    facts = json.loads(summary.read_text())
+    assert facts["previous_checkpoint"] == str(yesterday)
+    assert facts["previous_verification"]["checked"] == 20
+    assert facts["previous_verification"]["confirmed"] == 20

@@ -12,6 +12,7 @@ import datetime as dt
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -155,7 +156,7 @@ async def check_codes(
     for code in codes:
         answer, body = await call_once(
             limiter,
-            lambda code=code: client.activity_setting(code),  # type: ignore[misc]
+            partial(client.activity_setting, code),
             retry=retry,
             clock=clock,
             rng=rng,

@@ -288,6 +288,7 @@ def _send_and_exit(
                 on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
                 on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
                 on_discovery=lambda found: click.echo(discovery_text(found)),
+                on_listing=_listing_progress(quiet),
                 on_progress=display,
                 on_outcome=log,
             )
@@ -312,6 +313,16 @@ def with_previous(summary: RunSummary, previous: VerifySummary | None) -> RunSum
         previous_checkpoint=previous.checkpoint,
         previous_verification=previous.verification,
     )
+
+
+def _listing_progress(quiet: bool) -> Callable[[str, int, int], None]:
+    """--discover's listing, page by page on stderr, before the deletes' progress."""
+
+    def show(code: str, seen: int, total: int) -> None:
+        if not quiet:
+            click.echo(f"listing code {code}: {seen:,} of {total:,} activities read", err=True)
+
+    return show
 
 
 async def _run(spec: RunSpec, credentials: Credentials, hooks: pipeline.RunHooks) -> RunSummary:

@@ -234,6 +234,7 @@ class RunHooks:
     on_outcome: OutcomeCallback | None = None
     on_limit_learned: Callable[[RateLimit], None] = _ignore  # LeadSquared named a lower limit
     on_discovery: Callable[[discover.Discovery], None] = _ignore  # --discover's listing ended
+    on_listing: Callable[[str, int, int], None] = _ignore  # a listing page: code, read, of
 
 
 async def run(
@@ -265,7 +266,9 @@ async def run(
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
             checked = checked or await preflight(client, limiter, clock)
-            found = await _list(client, limiter, checkpoint.found, spec, clock, rng, stop)
+            found = await _list(
+                client, limiter, checkpoint.found, spec, clock, rng, stop, hooks.on_listing
+            )
             hooks.on_discovery(found)
             hooks.on_plan(_store_discovered(checkpoint, spec, fingerprint))
         else:
@@ -322,8 +325,10 @@ async def _list(
     clock: Clock,
     rng: random.Random,
     stop: StopSwitch | None,
+    on_listing: Callable[[str, int, int], None] = _ignore,
 ) -> discover.Discovery:
     def between_pages(code: str, seen: int, total: int) -> None:
+        on_listing(code, seen, total)
         if stop is not None and stop.is_set():  # the page just read is saved
             raise Interrupted(
                 f"interrupted while listing (code {code}: {seen:,} of {total:,} read); the "

@@ -85,6 +85,7 @@ async def test_the_run_deletes_every_listed_activity_and_nothing_else(
     args = ("run", "--discover", *WINDOW, "--checkpoint", str(checkpoint), "--yes")
     done = await run_cli(*args, env=demo_env(emu.url))
     assert done.returncode == 0, done.stderr
+    assert "listing code 201: 40 of " in done.stderr  # progress shows the listing first
     assert Counter(r["ProspectId"] for r in emu.records) == dict.fromkeys(expected, 1)
     await asyncio.sleep(0.3)  # the emulator carries the queued deletes out
     for lead, activities in before.items():

@@ -200,7 +200,9 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.Plan
         return await pipeline.plan(spec)
     credentials = credentials or Credentials.from_env()
     async with open_session(spec) as session:
-        return await pipeline.plan(spec, credentials=credentials, session=session)
+        return await pipeline.plan(
+            spec, credentials=credentials, session=session, on_listing=_listing_progress(False)
+        )
 
 
 # ---------------------------------------------------------------- run and job

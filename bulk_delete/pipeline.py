@@ -57,6 +57,10 @@ from .summary import Failure, RunStats, RunSummary, VerifySummary
 # ---------------------------------------------------------------- plan
 
 
+def _ignore(*_: object) -> None:
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class PlanReport:
     """What `plan` found: the summary, and each code's name when --check-codes asked."""
@@ -75,6 +79,7 @@ async def plan(
     credentials: Credentials | None = None,
     session: aiohttp.ClientSession | None = None,
     clock: Clock | None = None,
+    on_listing: Callable[[str, int, int], None] = _ignore,
 ) -> PlanReport:
     """The dry run: plan the sheet (or list what --discover finds), write the preview files,
     and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
@@ -83,7 +88,9 @@ async def plan(
     if spec.discover:
         if credentials is None or session is None:
             raise OptionError("--discover needs LeadSquared keys and a session")
-        found, summary = await _plan_discovered(spec, credentials, session, clock or SystemClock())
+        found, summary = await _plan_discovered(
+            spec, credentials, session, clock or SystemClock(), on_listing
+        )
     else:
         summary = _plan_and_write(spec)
     names = None
@@ -103,7 +110,11 @@ async def plan(
 
 
 async def _plan_discovered(
-    spec: RunSpec, credentials: Credentials, session: aiohttp.ClientSession, clock: Clock
+    spec: RunSpec,
+    credentials: Credentials,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    on_listing: Callable[[str, int, int], None],
 ) -> tuple[discover.Discovery, PlanSummary]:
     """The dry run of --discover: the same listing, kept in memory; nothing is deleted."""
     client = LeadSquaredClient(session, require_host(spec.host), credentials, auth=spec.auth)
@@ -111,7 +122,7 @@ async def _plan_discovered(
     if spec.preflight:
         await preflight(client, limiter, clock)
     store = FoundStore.in_memory()
-    found = await _list(client, limiter, store, spec, clock, random.Random(), None)
+    found = await _list(client, limiter, store, spec, clock, random.Random(), None, on_listing)
     tally = RequestTally()
     planned = discover.requests(store, spec.plan_options)
     if spec.out is not None:
@@ -217,10 +228,6 @@ class Confirmation:
     requests: int
     leads: int
     host: str
-
-
-def _ignore(*_: object) -> None:
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)

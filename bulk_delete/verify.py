@@ -25,6 +25,7 @@ from typing import Any
 from .checkpoint import Checkpoint, Verifiable
 from .client import LeadSquaredClient
 from .clock import Clock
+from .errors import Interrupted
 from .limiter import SlidingWindowLimiter
 from .retry import RetryPolicy
 from .senders import Reply, StopSwitch, call_once
@@ -97,7 +98,7 @@ async def check(
 ) -> None:
     """Check every item the chosen way, recording each as it is known."""
     if choice.strategy == "per code":
-        found = await _listing(caller, items, firsts, until)
+        found = await _listing(caller, items, firsts, until, stop)
         for item in items:
             if found is None:
                 checkpoint.record_verified(item.seq, "unverified", None)
@@ -147,7 +148,11 @@ async def _left_on_lead(caller: Caller, item: Verifiable) -> int | None:
 
 
 async def _listing(
-    caller: Caller, items: list[Verifiable], firsts: dict[str, Any], until: str
+    caller: Caller,
+    items: list[Verifiable],
+    firsts: dict[str, Any],
+    until: str,
+    stop: StopSwitch | None,
 ) -> dict[str, list[tuple[str, str]]] | None:
     """(code, CreatedOn) of what is left, per lead, over the run's window (all pages)."""
     low = min((item.from_date for item in items if item.from_date), default="")
@@ -165,6 +170,8 @@ async def _listing(
                 break
             if page == 1 and len(rows) < size:
                 size = len(rows)
+            if stop is not None and stop.is_set():
+                raise Interrupted("interrupted while listing; nothing recorded. Rerun verify.")
             page += 1
             body = await caller(
                 partial(caller.client.list_activities, code, low, until, page, size)

@@ -55,6 +55,7 @@ async def test_the_dry_run_shows_what_would_be_deleted_and_deletes_nothing(
         "plan", "--discover", *WINDOW, "--out", str(preview), env=demo_env(emu.url)
     )
     assert done.returncode == 0, done.stderr
+    assert "listing code 202: " in done.stderr  # the listing shows its progress
     for code in ("201", "202"):
         leads = sum(
             1 for acts in expected.values() if any(str(a["EventCode"]) == code for a in acts)

@@ -54,7 +54,7 @@ def test_every_option_in_the_readme_exists() -> None:
 
 def test_readme_exit_codes_match_the_code() -> None:
     in_code = set(re.findall(r"^\s+(\d+)\s", EXIT_CODES_HELP, re.MULTILINE))
-    section = README.split("### 8. Exit codes", 1)[1].split("###", 1)[0]
+    section = README.split("### 12. Exit codes", 1)[1].split("###", 1)[0]
     in_readme = set(re.findall(r"^\| (\d+) \|", section, re.MULTILINE))
     assert in_code == in_readme == {"0", "1", "2", "3", "70", "75", "130"}
 

@@ -86,10 +86,6 @@ class SlidingWindowLimiter:
         return shared(self.account, self.share)
 
     @property
-    def rate(self) -> RateLimit:
-        return self.effective
-
-    @property
     def current(self) -> float:
         """The pacing rate in calls per window: the ceiling, or less after a refusal."""
         return self._rate_at(self.clock.now())
@@ -143,15 +139,11 @@ class SlidingWindowLimiter:
         """
         if limit is not None and self.learn(limit):
             return True
-        now = self.clock.now()
-        self._cut(now)
-        if retry_after is not None:
-            pause = retry_after
-        elif limit is None:
-            pause = self._period + self.margin
+        self._cut(self.clock.now())
+        if retry_after is not None or limit is None:
+            self.pause(retry_after)  # Retry-After, or a full window when nothing was said
         else:
-            pause = DRAIN * self._period
-        self._paused_until = max(self._paused_until, now + pause)
+            self.pause(DRAIN * self._period)
         return False
 
     def pause(self, seconds: float | None = None) -> None:

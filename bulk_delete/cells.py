@@ -1,18 +1,24 @@
 """Excel cells that read as empty but are not: error cells and formulas with no saved value.
 
 An empty cell takes the value of --codes/--from/--to, so a cell that only *reads* as empty
-would quietly send something the sheet does not say. openpyxl reads a formula whose value was
-never saved (a file written by a program, not by Excel) as empty; calamine reads error cells
-(#N/A, #REF!) in .xls and .ods files as empty. Each function here finds such cells in the
-file itself and returns them as {(row, column): marker}, 1-based as Excel shows them, for the
-reader to put in place of the empty value. Most sheets have none, and a quick scan says so.
+would quietly send something the sheet does not say. calamine reads error cells (#N/A, #REF!)
+and formulas whose value was never saved (a file written by a program, not by Excel) as
+empty. It also reads a date-time at midnight as a bare date, whatever the cell's format, and a
+bare date in ToDate means the whole day. Each function here finds such cells in the file
+itself and returns them as {(row, column): marker}, 1-based as Excel shows them, for the reader
+to put in place. Most sheets have none, and a quick scan says so.
 """
 
 from __future__ import annotations
 
+import html
+import posixpath
+import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+from xml.etree.ElementTree import Element  # the type only: parsing goes through defusedxml
 
 from defusedxml import ElementTree  # a hostile workbook's XML (entity bombs) is refused
 
@@ -29,31 +35,173 @@ class ErrorCell(str):
     __slots__ = ()
 
 
-Marks = dict[tuple[int, int], str]
+class TimeOfDay:
+    """Marks a date-time cell whose format shows the time of day."""
 
-_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    __slots__ = ()
+
+
+SHOWS_TIME = TimeOfDay()
+Marks = dict[tuple[int, int], str | TimeOfDay]
+
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _CALCEXT = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}"
 _BLOCK = 1 << 20
+_SHEET_BLOCK = 4 << 20
+# Tags may carry a namespace prefix (<x:c>) in files written by some libraries.
+# A formula or an error-typed cell; the scan then reads the one cell around it.
+_FORMULA_OR_ERROR = re.compile(rb'<(?:\w+:)?f[\s>/]|\st="e"')
+_ERROR_TYPE = re.compile(rb'\st="e"')
+_CELL_START = re.compile(rb"<(?:\w+:)?c[\s>/]")
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
+_ROW_END = re.compile(rb"</(?:\w+:)?row>")
+_REFERENCE = re.compile(rb'\sr="([A-Z]+[0-9]+)"')
+_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_FORMULA = re.compile(rb"<(?:\w+:)?f\b[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)")
+_CELL_REACH = 1 << 16  # how far back from a formula its cell's start tag may be
+# Excel's built-in formats that show a time of day (the rest of 14-22 and 45-47 are dates).
+_BUILTIN_TIME_FORMATS = frozenset({18, 19, 20, 21, 22, 45, 46, 47})
 
 
-def xlsx_formulas_without_value(archive: zipfile.ZipFile, member: str) -> Marks:
-    """Cells of one worksheet XML that hold a formula but no value."""
-    with archive.open(member) as handle:
-        if not _contains(handle, (b"<f>", b"<f ", b"<f/")):
-            return {}
+def xlsx_marks(path: Path, sheet: str) -> Marks:
+    """Error cells, formulas with no saved value and date-times shown with a time, in one
+    worksheet of an .xlsx/.xlsm workbook. The worksheet XML is scanned as bytes, block by
+    block: a regular expression finds the few cells of interest and only those are read."""
+    with zipfile.ZipFile(path) as archive:
+        member = _worksheet_member(archive, sheet)
+        return _scan_worksheet(archive, member, _time_styles(archive))
+
+
+def _worksheet_member(archive: zipfile.ZipFile, sheet: str) -> str:
+    """The zip member of a sheet, by name (tags matched by local name: Strict Open XML
+    files use other namespaces)."""
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    relation = next(
+        (
+            _attribute(element, "id")
+            for element in workbook.iter()
+            if _local(element.tag) == "sheet" and element.get("name") == sheet
+        ),
+        None,
+    )
+    relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    for element in relations.iter():
+        if _local(element.tag) == "Relationship" and element.get("Id") == relation:
+            target = element.get("Target", "")
+            if target.startswith("/"):
+                return target.lstrip("/")
+            return posixpath.normpath(posixpath.join("xl", target))
+    raise ValueError(f"the workbook names no part for sheet {sheet!r}")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _attribute(element: Element, name: str) -> str | None:
+    return next((value for key, value in element.attrib.items() if _local(key) == name), None)
+
+
+def _time_styles(archive: zipfile.ZipFile) -> frozenset[int]:
+    """Indexes of the cell styles whose number format is a date format showing a time."""
+    try:
+        styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
+    except KeyError:
+        return frozenset()
+    custom = {
+        int(element.get("numFmtId", "-1")): element.get("formatCode", "")
+        for element in styles.iter()
+        if _local(element.tag) == "numFmt"
+    }
+    cell_xfs = next((e for e in styles if _local(e.tag) == "cellXfs"), None)
+    timed = set()
+    xfs = [] if cell_xfs is None else [e for e in cell_xfs if _local(e.tag) == "xf"]
+    for index, xf in enumerate(xfs):
+        number = int(xf.get("numFmtId", "0"))
+        if number in _BUILTIN_TIME_FORMATS or (
+            number in custom and _date_format_with_time(custom[number])
+        ):
+            timed.add(index)
+    return frozenset(timed)
+
+
+def _date_format_with_time(code: str) -> bool:
+    """A custom format that shows a date-time with its time: the rule openpyxl's date
+    detection and our reader used (an hour or a second appears outside quotes and [colors])."""
+    bare = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.', "", code).lower()
+    return any(letter in bare for letter in "dmy") and ("h" in bare or "s" in bare)
+
+
+def _scan_worksheet(archive: zipfile.ZipFile, member: str, timed: frozenset[int]) -> Marks:
+    styles = b"|".join(b"%d" % index for index in sorted(timed))
+    styled = re.compile(rb'<(?:\w+:)?c\s[^>]*?\ss="(?:' + styles + rb')"[^>]*>') if timed else None
     marks: Marks = {}
     with archive.open(member) as handle:
-        for _, element in ElementTree.iterparse(handle):
-            if element.tag != _MAIN + "c":
-                continue
-            formula = element.find(_MAIN + "f")
-            if formula is not None and not element.findtext(_MAIN + "v") and element.get("r"):
-                marks[_coordinate(element.get("r", ""))] = FormulaWithoutValue(
-                    "=" + (formula.text or "")
-                )
-            element.clear()
+        for block in _row_blocks(handle):
+            for found in _FORMULA_OR_ERROR.finditer(block):
+                _mark_cell(block, found.start(), marks)
+            if styled is not None:
+                for cell in styled.finditer(block):
+                    reference = _REFERENCE.search(cell.group())
+                    if reference:
+                        marks.setdefault(_coordinate(reference.group(1).decode()), SHOWS_TIME)
     return marks
+
+
+def _mark_cell(block: bytes, at: int, marks: Marks) -> None:
+    """The cell around offset ``at``: an error cell, or a formula without a saved value."""
+    starts = list(_CELL_START.finditer(block, max(0, at - _CELL_REACH), at + 1))
+    if not starts:
+        return
+    start = starts[-1].start()
+    open_end = block.find(b">", start)
+    if open_end < 0:
+        return
+    tag = block[start : open_end + 1]
+    reference = _REFERENCE.search(tag)
+    if reference is None:
+        return
+    where = _coordinate(reference.group(1).decode())
+    error = _ERROR_TYPE.search(tag) is not None
+    if tag.endswith(b"/>"):  # no value and no formula
+        if error:
+            marks[where] = ErrorCell("#VALUE!")
+        return
+    end = _CELL_END.search(block, open_end)
+    body = block[open_end + 1 : end.start() if end else len(block)]
+    value = _VALUE.search(body)
+    text = html.unescape(value.group(1).decode()) if value else ""
+    if error:
+        marks[where] = ErrorCell(text or "#VALUE!")
+    elif not text and (formula := _FORMULA.search(body)):
+        marks[where] = FormulaWithoutValue("=" + html.unescape((formula.group(1) or b"").decode()))
+
+
+def _last_row_end(block: bytes) -> int:
+    """The offset just after the last </row> (or </x:row>) in ``block``, or -1."""
+    at = block.rfind(b"row>")
+    while at >= 0:
+        found = _ROW_END.search(block, max(0, at - 16), at + 4)
+        if found and found.end() == at + 4:
+            return at + 4
+        at = block.rfind(b"row>", 0, at)
+    return -1
+
+
+def _row_blocks(handle: IO[bytes]) -> Iterator[bytes]:
+    """The worksheet XML in blocks of about 4 MB that end after a row: a cell never spans
+    two blocks."""
+    tail = b""
+    while block := handle.read(_SHEET_BLOCK):
+        block = tail + block
+        cut = _last_row_end(block)
+        if cut < 0:
+            tail = block
+            continue
+        yield block[:cut]
+        tail = block[cut:]
+    if tail:
+        yield tail
 
 
 def xls_error_cells(path: Path, sheet: str) -> Marks:

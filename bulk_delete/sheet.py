@@ -1,24 +1,31 @@
-"""file → rows: read a CSV or Excel sheet as a stream of raw rows.
+"""file → rows: read a CSV or Excel sheet in chunks of rows, as tables.
 
-Nothing is validated here beyond the file and its header; every data row comes out with its
-sheet row number (header = row 1, as Excel shows it) and the five cells the job uses, raw.
-Rows are streamed, never loaded whole, so memory does not grow with the file.
+Nothing is validated here beyond the file and its header. A chunk is a block of consecutive
+records, each with its sheet row number (header = row 1, as Excel shows it, blank lines
+counted), as one 2-D table of raw cells: pandas' C parser reads CSV, python-calamine reads
+every Excel format. Chunks keep memory bounded whatever the file's length, and let the checks
+work on whole columns. Iterating a Sheet gives the same rows one by one, as RawRow.
 """
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import datetime as dt
+import itertools
 import operator
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .cells import ods_error_cells, xls_error_cells, xlsx_formulas_without_value
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from .cells import SHOWS_TIME, Marks, ods_error_cells, xls_error_cells, xlsx_marks
 from .errors import InputError
 
 # The five columns the job reads, in this order in RawRow.cells.
@@ -49,12 +56,14 @@ _SAMPLE_BYTES = 64 * 1024
 _BLOCK_BYTES = 1 << 20
 _XLSX_MAGIC = b"PK\x03\x04"
 _UTF16_BOMS = ((codecs.BOM_UTF16_LE, "UTF-16LE"), (codecs.BOM_UTF16_BE, "UTF-16BE"))
+CHUNK_ROWS = 100_000  # records per chunk: memory stays bounded, columns stay long
+SPARE_COLUMNS = 16  # a CSV row this much longer than the header is still read by pandas
 
 
 Cells = tuple[Any, Any, Any, Any, Any]
 # A row's cells → (the five cells the job uses, non-empty cells beyond the header's width).
 Picker = Callable[[list[Any]], tuple[Cells, int]]
-IsBlank = Callable[[Sequence[Any]], bool]
+Table = npt.NDArray[np.object_]
 
 
 def normalise_header(name: Any) -> str:
@@ -82,21 +91,25 @@ class SheetInfo:
 
 
 class Sheet:
-    """An opened input: ``info`` describes it, iterating yields RawRow; blank rows come
-    through as ``None`` so the caller can count them."""
+    """An opened input: ``info`` describes it; ``chunks()`` yields its records as tables,
+    once. Iterating yields the same records one by one: RawRow, or None for a blank row."""
 
     def __init__(
         self,
         info: SheetInfo,
-        rows: Iterator[RawRow | None],
+        chunks: Iterator[Chunk],
         closer: Callable[[], object] | None = None,
     ) -> None:
         self.info = info
-        self._rows = rows
+        self._chunks = chunks
         self._closer = closer
 
+    def chunks(self) -> Iterator[Chunk]:
+        return self._chunks
+
     def __iter__(self) -> Iterator[RawRow | None]:
-        return self._rows
+        for chunk in self._chunks:
+            yield from chunk.rows()
 
     def close(self) -> None:
         if self._closer is not None:
@@ -163,7 +176,7 @@ def _picker(indexes: dict[str, int], width: int) -> Picker:
         n = len(cells)
         extra = 0
         if n > width:
-            extra = sum(1 for cell in cells[width:] if cell is not None and str(cell).strip())
+            extra = sum(1 for cell in cells[width:] if not _empty(cell))
             cells = cells[:width]
         elif n < width:  # a short row: the cells it lacks are empty
             cells = cells + [None] * (width - n)
@@ -172,12 +185,61 @@ def _picker(indexes: dict[str, int], width: int) -> Picker:
     return pick
 
 
-def _blank_text(cells: Sequence[Any]) -> bool:
-    return not "".join(cells).strip()
+def _empty(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
-def _blank(cells: Sequence[Any]) -> bool:
-    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+def _blank(cells: Iterable[Any]) -> bool:
+    return all(_empty(cell) for cell in cells)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Consecutive records of a sheet as one table: ``table[i]`` is sheet row
+    ``first_row + i``. Empty cells are "" or None; columns from ``width`` on lie beyond the
+    header (a CSV table has some spare ones, empty unless a row is longer than the header)."""
+
+    first_row: int
+    table: Table
+    width: int
+    positions: tuple[int | None, ...]  # the table column of each of FIELDS; None: no column
+    pick: Picker = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def column(self, index: int) -> Table:
+        """The cells of FIELDS[index], one per record (all None when the sheet lacks it)."""
+        position = self.positions[index]
+        if position is None:
+            return np.full(len(self.table), None, dtype=object)
+        return self.table[:, position]
+
+    def beyond_header(self) -> npt.NDArray[np.bool_]:
+        """Records with something in a cell beyond the header (whitespace counts here; the
+        row-by-row check that follows does not count it)."""
+        beyond = self.table[:, self.width :]
+        if not beyond.shape[1]:
+            return np.zeros(len(self.table), dtype=bool)
+        return np.asarray(((beyond != "") & (beyond != None)).any(axis=1))  # noqa: E711
+
+    def raw(self, index: int) -> RawRow | None:
+        """Record ``index`` as the row-by-row checks see it; None when it is blank."""
+        cells = self.table[index].tolist()
+        if _blank(cells):
+            return None
+        picked, extra = self.pick(cells)
+        return RawRow(self.first_row + index, _nones(picked), extra)
+
+    def rows(self) -> Iterator[RawRow | None]:
+        for index in range(len(self.table)):
+            yield self.raw(index)
+
+
+def _nones(cells: Cells) -> Cells:
+    """Empty text reads as None, as an absent cell does."""
+    a, b, c, d, e = (None if cell == "" else cell for cell in cells)
+    return a, b, c, d, e
 
 
 # ---------------------------------------------------------------- CSV
@@ -240,19 +302,24 @@ def _detect_delimiter(path: Path, first_line: str) -> str:
 
 def _open_csv(path: Path) -> Sheet:
     encoding, shown, warnings = _detect_encoding(path)
-    handle: IO[str] = path.open("r", encoding=encoding, errors="replace", newline="")
-    try:
-        reader_rows, info = _csv_header(path, handle, shown, warnings)
-    except BaseException:
-        handle.close()
-        raise
-    return Sheet(info, reader_rows, handle.close)
+    with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
+        header_row, header, delimiter = _csv_header(path, handle)
+    indexes, written = map_header(path, header)
+    info = SheetInfo(
+        path=path,
+        kind="csv",
+        delimiter=delimiter,
+        encoding=shown,
+        columns=written,
+        warnings=warnings,
+    )
+    layout = _Layout(path, encoding, delimiter, header_row, len(header), indexes)
+    return Sheet(info, _csv_chunks(layout))
 
 
-def _csv_header(
-    path: Path, handle: IO[str], encoding: str, warnings: tuple[str, ...]
-) -> tuple[Iterator[RawRow | None], SheetInfo]:
-    # Find the header: the first line that is not blank, counting rows as Excel would.
+def _csv_header(path: Path, handle: IO[str]) -> tuple[int, list[str], str]:
+    """(its row number, the header's cells, the delimiter). The header is the first line
+    that is not blank; rows are counted as Excel would."""
     row_number = 0
     first_line = ""
     for line in handle:
@@ -267,51 +334,147 @@ def _csv_header(
         header = next(csv.reader([first_line], delimiter=delimiter))
     except csv.Error as exc:
         raise InputError(f"{path}: the header row cannot be read as CSV ({exc})") from None
-    indexes, written = map_header(path, header)
-    reader = csv.reader(handle, delimiter=delimiter)
-    info = SheetInfo(
-        path=path,
-        kind="csv",
-        delimiter=delimiter,
-        encoding=encoding,
-        columns=written,
-        warnings=warnings,
-    )
-    return _csv_rows(path, reader, row_number, _picker(indexes, len(header))), info
+    return row_number, header, delimiter
 
 
-def _csv_rows(path: Path, reader: Any, header_row: int, pick: Picker) -> Iterator[RawRow | None]:
+@dataclass(frozen=True)
+class _Layout:
+    """Where a CSV's records start and how they are split."""
+
+    path: Path
+    encoding: str
+    delimiter: str
+    header_row: int
+    width: int
+    indexes: dict[str, int]
+
+    def chunk(self, first_row: int, table: Table) -> Chunk:
+        positions = tuple(self.indexes.get(name) for name in FIELDS)
+        return Chunk(first_row, table, self.width, positions, _picker(self.indexes, self.width))
+
+
+def _csv_chunks(layout: _Layout) -> Iterator[Chunk]:
+    """pandas' C parser, reading SPARE_COLUMNS more columns than the header names so that a
+    longer row is seen, not refused. A row longer still, or quoting the C parser refuses,
+    hands the rest of the file to the csv module: slower, and what the loader always did."""
+    done = 0
     try:
-        yield from _numbered(reader, header_row, pick, _blank_text)
-    except csv.Error as exc:
-        raise InputError(f"{path}: line {reader.line_num} cannot be read as CSV ({exc})") from None
+        with pd.read_csv(
+            layout.path,
+            sep=layout.delimiter,
+            header=None,
+            names=range(layout.width + SPARE_COLUMNS),
+            skiprows=layout.header_row,
+            dtype=object,
+            na_filter=False,
+            skip_blank_lines=False,
+            encoding=layout.encoding,
+            encoding_errors="replace",
+            chunksize=CHUNK_ROWS,
+            engine="c",
+        ) as reader:
+            for frame in reader:
+                table = frame.to_numpy(dtype=object)
+                yield layout.chunk(layout.header_row + 1 + done, table)
+                done += len(table)
+    except pd.errors.ParserError:
+        yield from _csv_module_chunks(layout, skip=done)
 
 
-def _numbered(
-    rows: Iterable[list[Any]], header_row: int, pick: Picker, blank: IsBlank
-) -> Iterator[RawRow | None]:
-    """Data rows numbered as Excel shows them (the row after the header is header_row + 1)."""
-    row = header_row
-    for cells in rows:
-        row += 1
-        if blank(cells):
-            yield None
-            continue
-        picked, extra = pick(cells)
-        yield RawRow(row, picked, extra)
+def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
+    """The records after the first ``skip``, read by the csv module."""
+    with layout.path.open("r", encoding=layout.encoding, errors="replace", newline="") as handle:
+        for _ in range(layout.header_row):
+            handle.readline()
+        reader = csv.reader(handle, delimiter=layout.delimiter)
+        records = itertools.islice(reader, skip, None)
+        first_row = layout.header_row + 1 + skip
+        try:
+            while batch := list(itertools.islice(records, CHUNK_ROWS)):
+                yield layout.chunk(first_row, _rectangle(batch, layout.width))
+                first_row += len(batch)
+        except csv.Error as exc:
+            raise InputError(
+                f"{layout.path}: line {reader.line_num} cannot be read as CSV ({exc})"
+            ) from None
+
+
+def _rectangle(records: list[list[Any]], width: int) -> Table:
+    """Records of any lengths as one table, at least ``width`` wide; missing cells are ""."""
+    table = np.full((len(records), max(width, *map(len, records))), "", dtype=object)
+    for index, record in enumerate(records):
+        table[index, : len(record)] = record
+    return table
 
 
 # ---------------------------------------------------------------- Excel
 
 
 def _open_excel(path: Path, sheet: str | None) -> Sheet:
-    with path.open("rb") as handle:
-        magic = handle.read(8)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        if not magic.startswith(_XLSX_MAGIC):
-            raise InputError(f"{path}: not a valid Excel workbook (.xlsx files are zip archives)")
-        return _open_openpyxl(path, sheet)
-    return _open_calamine(path, sheet)
+    """Every Excel format through python-calamine. calamine reads some cells as empty or as
+    a date where Excel shows more (see cells.py): those are put back from the file itself."""
+    import python_calamine
+
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        with path.open("rb") as handle:
+            if not handle.read(4).startswith(_XLSX_MAGIC):
+                raise InputError(
+                    f"{path}: not a valid Excel workbook (.xlsx files are zip archives)"
+                )
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        name = _choose_sheet(path, list(workbook.sheet_names), sheet)
+        worksheet = workbook.get_sheet_by_name(name)
+        if suffix in (".xlsx", ".xlsm"):
+            marks = xlsx_marks(path, name)
+        elif suffix == ".xls":
+            marks = xls_error_cells(path, name)
+        elif suffix == ".ods":
+            marks = ods_error_cells(path, name)
+        else:
+            marks = {}
+        # iter_rows starts at row 1 but at the first column that holds anything.
+        first_column = worksheet.start[1] if worksheet.start else 0
+        rows = worksheet.iter_rows()
+    except InputError:
+        raise
+    except Exception as exc:  # calamine raises its own error types for every kind of bad file
+        raise InputError(f"{path}: not a valid spreadsheet ({exc})") from None
+    warnings: tuple[str, ...] = ()
+    if suffix == ".xlsb":
+        warnings = (
+            f"{path.name}: Excel error cells (#N/A …) read as empty in .xlsb files; "
+            "save as .xlsx to see them named",
+        )
+    row_number = 0
+    header: list[Any] | None = None
+    for cells in rows:
+        row_number += 1
+        if not _blank(cells):
+            header = cells
+            break
+    if header is None:
+        raise InputError(f"{path}: sheet {name!r} is empty (no header row)")
+    width = len(header)
+    while width and _empty(header[width - 1]):
+        width -= 1
+    indexes, written = map_header(path, header[:width])
+    info = SheetInfo(path=path, kind="excel", sheet=name, columns=written, warnings=warnings)
+    positions = tuple(indexes.get(name) for name in FIELDS)
+    pick = _picker(indexes, width)
+    placed = _Marks(marks, first_column)
+
+    def chunks() -> Iterator[Chunk]:
+        first_row = row_number + 1
+        while batch := list(itertools.islice(rows, CHUNK_ROWS)):
+            table = np.empty((len(batch), len(batch[0])), dtype=object)
+            table[:] = batch
+            placed.put(table, first_row)
+            yield Chunk(first_row, table, width, positions, pick)
+            first_row += len(batch)
+
+    return Sheet(info, chunks())
 
 
 def _choose_sheet(path: Path, names: list[str], wanted: str | None) -> str:
@@ -329,99 +492,29 @@ def _choose_sheet(path: Path, names: list[str], wanted: str | None) -> str:
     )
 
 
-def _excel_cell(value: Any, number_format: str | None) -> Any:
-    """A datetime whose cell format shows no time is a date (so date-only rules apply)."""
-    if isinstance(value, dt.datetime) and number_format is not None:
-        fmt = number_format.lower()
-        if "h" not in fmt and "s" not in fmt and value.time() == dt.time(0):
-            return value.date()
-    if isinstance(value, dt.time):
-        return None if value == dt.time(0) else value.isoformat()
-    return value
+class _Marks:
+    """Marks from cells.py ({(row, column): value}, as Excel numbers them) put in place."""
+
+    def __init__(self, marks: Marks, first_column: int) -> None:
+        self._by_row: dict[int, list[tuple[int, Any]]] = {}
+        for (row, column), value in marks.items():
+            self._by_row.setdefault(row, []).append((column - 1 - first_column, value))
+        self._rows = sorted(self._by_row)
+
+    def put(self, table: Table, first_row: int) -> None:
+        start = bisect.bisect_left(self._rows, first_row)
+        end = bisect.bisect_left(self._rows, first_row + len(table))
+        for row in self._rows[start:end]:
+            for column, value in self._by_row[row]:
+                if 0 <= column < table.shape[1]:
+                    table[row - first_row, column] = _marked(table[row - first_row, column], value)
 
 
-def _excel_rows(
-    path: Path, rows: Iterator[list[Any]], sheet_name: str, warnings: tuple[str, ...] = ()
-) -> tuple[Iterator[RawRow | None], SheetInfo]:
-    row_number = 0
-    header: Sequence[Any] | None = None
-    for cells in rows:
-        row_number += 1
-        if not _blank(cells):
-            header = cells
-            break
-    if header is None:
-        raise InputError(f"{path}: sheet {sheet_name!r} is empty (no header row)")
-    width = len(header)
-    while width and _blank(header[width - 1 : width]):
-        width -= 1
-    indexes, written = map_header(path, header[:width])
-    pick = _picker(indexes, width)
-    info = SheetInfo(path=path, kind="excel", sheet=sheet_name, columns=written, warnings=warnings)
-
-    return _numbered(rows, row_number, pick, _blank), info
-
-
-def _open_openpyxl(path: Path, sheet: str | None) -> Sheet:
-    import openpyxl
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a valid Excel workbook ({exc})") from None
-    try:
-        name = _choose_sheet(path, workbook.sheetnames, sheet)
-        worksheet = workbook[name]
-        marks = xlsx_formulas_without_value(
-            workbook._archive,  # type: ignore[attr-defined]
-            worksheet._worksheet_path,  # type: ignore[attr-defined]
-        )
-
-        def cells() -> Iterator[list[Any]]:
-            for row in worksheet.iter_rows():
-                values = [_excel_cell(c.value, getattr(c, "number_format", None)) for c in row]
-                if marks:  # a formula with no saved value reads as None: it is not empty
-                    for index, cell in enumerate(row):
-                        where = (getattr(cell, "row", 0), getattr(cell, "column", 0))
-                        if values[index] is None and where in marks:
-                            values[index] = marks[where]
-                yield values
-
-        rows, info = _excel_rows(path, cells(), name)
-    except BaseException:
-        workbook.close()
-        raise
-    return Sheet(info, rows, workbook.close)
-
-
-def _open_calamine(path: Path, sheet: str | None) -> Sheet:
-    import python_calamine
-
-    suffix = path.suffix.lower()
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
-        name = _choose_sheet(path, list(workbook.sheet_names), sheet)
-        data = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        # calamine reads error cells as empty: find them in the file itself.
-        marks = (
-            xls_error_cells(path, name)
-            if suffix == ".xls"
-            else ods_error_cells(path, name)
-            if suffix == ".ods"
-            else {}
-        )
-    except InputError:
-        raise
-    except Exception as exc:  # calamine raises its own error types for every kind of bad file
-        raise InputError(f"{path}: not a valid spreadsheet ({exc})") from None
-    for (row, column), mark in marks.items():
-        if row <= len(data) and column <= len(data[row - 1]) and data[row - 1][column - 1] == "":
-            data[row - 1][column - 1] = mark
-    warnings: tuple[str, ...] = ()
-    if suffix == ".xlsb":
-        warnings = (
-            f"{path.name}: Excel error cells (#N/A …) read as empty in .xlsb files; "
-            "save as .xlsx to see them named",
-        )
-    rows, info = _excel_rows(path, iter(data), name, warnings)
-    return Sheet(info, rows)
+def _marked(cell: Any, mark: Any) -> Any:
+    """A cell read as empty keeps its marker; a date that Excel shows with a time of day
+    is that day's midnight (calamine gives a bare date for midnight whatever the format)."""
+    if mark is SHOWS_TIME:
+        if isinstance(cell, dt.date) and not isinstance(cell, dt.datetime):
+            return dt.datetime.combine(cell, dt.time(0))
+        return cell
+    return mark if _empty(cell) else cell

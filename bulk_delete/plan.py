@@ -13,7 +13,6 @@ import hashlib
 import json
 import tempfile
 import weakref
-from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,16 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from .config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
 from .errors import FieldError, OptionError
 from .rows import (
     CellError,
+    CheckedChunk,
     InvalidRow,
     RowDefaults,
     Validator,
-    ValidRow,
     load_tz,
     parse_date_cell,
     parse_webhook,
@@ -210,6 +210,99 @@ class InvalidRows:
         self._closer()
 
 
+@dataclass(frozen=True)
+class Columns:
+    """The valid rows of a sheet, one array per column, in sheet order. Leads are 128-bit
+    numbers in two halves; codes, dates and webhooks index ``code_sets`` and ``texts``."""
+
+    rows: npt.NDArray[np.int64]
+    lead_hi: npt.NDArray[np.uint64]
+    lead_lo: npt.NDArray[np.uint64]
+    codes: npt.NDArray[np.int32]
+    from_date: npt.NDArray[np.int32]
+    to_date: npt.NDArray[np.int32]
+    webhook: npt.NDArray[np.int32]
+    code_sets: list[tuple[str, ...]]
+    texts: list[str]  # texts[0] is ""
+
+    @classmethod
+    def join(cls, parts: list[CheckedChunk], validator: Validator) -> Columns:
+        def joined(name: str, dtype: type[np.generic]) -> Any:
+            arrays = [getattr(part, name) for part in parts]
+            return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+        return cls(
+            rows=joined("rows", np.int64),
+            lead_hi=joined("lead_hi", np.uint64),
+            lead_lo=joined("lead_lo", np.uint64),
+            codes=joined("codes", np.int32),
+            from_date=joined("from_date", np.int32),
+            to_date=joined("to_date", np.int32),
+            webhook=joined("webhook", np.int32),
+            code_sets=validator.code_sets.values,
+            texts=validator.texts.values,
+        )
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Rows with the same lead, window and webhook: one request (more when they hold more
+    than --max-codes-per-request codes). Groups are numbered in order of their first row."""
+
+    order: npt.NDArray[np.intp]  # row indexes, grouped, each group's rows in sheet order
+    starts: npt.NDArray[np.intp]  # where each group starts in ``order``
+    leads: int
+
+    @classmethod
+    def of(cls, columns: Columns) -> Groups:
+        if not len(columns.rows):
+            return cls(np.zeros(0, np.intp), np.zeros(0, np.intp), 0)
+        lead, leads = _numbered(columns.lead_hi, columns.lead_lo)
+        group, _ = _refined(lead, leads, columns.from_date, columns.to_date, columns.webhook)
+        if group[-1] == len(group) - 1:  # every row its own group (the groups count up)
+            order = np.arange(len(group))
+            starts = order
+        else:
+            order = np.argsort(group, kind="stable")
+            ordered = group[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        return cls(order, starts, leads)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def first_rows(self) -> npt.NDArray[np.intp]:
+        """The index of each group's first row."""
+        return self.order[self.starts]
+
+    def sizes(self) -> npt.NDArray[np.intp]:
+        sizes: npt.NDArray[np.intp] = np.diff(np.r_[self.starts, len(self.order)])
+        return sizes
+
+
+def _numbered(first: npt.NDArray[Any], *keys: npt.NDArray[Any]) -> tuple[Numbers, int]:
+    """A number for each distinct combination of the keys, counting up from 0 in order of
+    first appearance (so requests come out in sheet order), and how many there are."""
+    numbers, distinct = pd.factorize(first)
+    return _refined(numbers.astype(np.int64), len(distinct), *keys)
+
+
+def _refined(numbers: Numbers, count: int, *keys: npt.NDArray[Any]) -> tuple[Numbers, int]:
+    """``numbers`` (``count`` of them) split further by each key in turn."""
+    for key in keys:
+        if count == len(numbers):  # every row is apart already
+            break
+        values, distinct = pd.factorize(key)
+        if len(distinct) > 1:
+            numbers, combined = pd.factorize(numbers * len(distinct) + values)
+            numbers, count = numbers.astype(np.int64), len(combined)
+    return numbers, count
+
+
+Numbers = npt.NDArray[np.int64]
+_BLOCK = 65_536  # groups turned into Python values at a time
+
+
 @dataclass
 class Plan:
     """The planned requests (streamed, not materialised) and what was read to make them."""
@@ -220,112 +313,76 @@ class Plan:
     blank_rows: int
     invalid: InvalidRows
     leads: int
-    _columns: dict[str, Any] = field(repr=False)
+    columns: Columns = field(repr=False)
+    groups: Groups = field(repr=False)
 
     def requests(self) -> Iterator[Request]:
         """Requests in order of their first sheet row. Re-iterable."""
-        cols = self._columns
-        if not cols["order"]:
-            return
-        pids, froms, tos, hooks, codes, rows = (
-            cols["p"],
-            cols["f"],
-            cols["t"],
-            cols["w"],
-            cols["c"],
-            cols["r"],
-        )
-        gids = cols["gid"]
+        columns, groups = self.columns, self.groups
         limit = self.options.max_codes_per_request
-        group: list[int] = []
-        current = gids[cols["order"][0]]
-        for index in cols["order"]:
-            if gids[index] != current:
-                yield from _merge(group, pids, froms, tos, hooks, codes, rows, limit)
-                group = []
-                current = gids[index]
-            group.append(index)
-        yield from _merge(group, pids, froms, tos, hooks, codes, rows, limit)
+        ends = np.r_[groups.starts[1:], len(groups.order)]
+        code_sets, texts = columns.code_sets, columns.texts
+        for block in range(0, len(groups), _BLOCK):
+            starts, stops = groups.starts[block : block + _BLOCK], ends[block : block + _BLOCK]
+            at = int(starts[0])
+            picked = groups.order[at : int(stops[-1])]
+            his, los = columns.lead_hi[picked].tolist(), columns.lead_lo[picked].tolist()
+            rows, codes = columns.rows[picked].tolist(), columns.codes[picked].tolist()
+            froms, tos = columns.from_date[picked].tolist(), columns.to_date[picked].tolist()
+            hooks = columns.webhook[picked].tolist()
+            for start, stop in zip((starts - at).tolist(), (stops - at).tolist(), strict=True):
+                lead = _guid_text(his[start], los[start])
+                window = texts[froms[start]], texts[tos[start]], texts[hooks[start]]
+                first = code_sets[codes[start]]
+                if stop - start == 1 and len(first) <= limit:  # the common case, kept cheap
+                    yield Request(lead, first, *window, (rows[start],))
+                    continue
+                sets = [(code_sets[codes[i]], rows[i]) for i in range(start, stop)]
+                union = sorted({code for group_codes, _ in sets for code in group_codes}, key=int)
+                for part_start in range(0, len(union), limit):
+                    part = union[part_start : part_start + limit]
+                    wanted = set(part)
+                    source = tuple(sorted({row for cs, row in sets if wanted.intersection(cs)}))
+                    yield Request(lead, tuple(part), *window, source)
+
+    def tally(self) -> RequestTally:
+        """What ``RequestTally`` counts over ``requests()``, computed on the columns."""
+        return _column_tally(self.columns, self.groups, self.options.max_codes_per_request)
 
 
-def _merge(
-    group: list[int],
-    pids: list[str],
-    froms: list[str],
-    tos: list[str],
-    hooks: list[str],
-    codes: list[tuple[str, ...]],
-    rows: array[int],
-    limit: int,
-) -> Iterator[Request]:
-    first = group[0]
-    if len(group) == 1 and len(codes[first]) <= limit:  # the common case, kept cheap
-        yield Request(
-            pids[first], codes[first], froms[first], tos[first], hooks[first], (rows[first],)
-        )
-        return
-    union = sorted({code for index in group for code in codes[index]}, key=int)
-    for start in range(0, len(union), limit):
-        part = union[start : start + limit]
-        wanted = set(part)
-        source = tuple(
-            sorted({rows[index] for index in group if wanted.intersection(codes[index])})
-        )
-        yield Request(pids[first], tuple(part), froms[first], tos[first], hooks[first], source)
+def _guid_text(hi: int, lo: int) -> str:
+    digits = f"{hi:016x}{lo:016x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def build_plan(path: str | Path, options: PlanOptions) -> Plan:
     """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2)."""
     defaults = options.row_defaults()
     validator = Validator(defaults, load_tz(options.tz))
-    pids: list[str] = []
-    froms: list[str] = []
-    tos: list[str] = []
-    hooks: list[str] = []
-    codes: list[tuple[str, ...]] = []
-    rows: array[int] = array("l")
+    parts: list[CheckedChunk] = []
     invalid = InvalidRows()
     rows_read = blank = 0
     with open_sheet(path, sheet=options.sheet) as sheet:
-        for raw in sheet:
-            rows_read += 1
-            if raw is None:
-                blank += 1
-                continue
-            checked = validator.check(raw)
-            if isinstance(checked, ValidRow):
-                pids.append(checked.prospect_id)
-                froms.append(checked.from_date)
-                tos.append(checked.to_date)
-                hooks.append(checked.webhook)
-                codes.append(checked.codes)
-                rows.append(checked.row)
-            else:
-                invalid.add(checked)
+        for chunk in sheet.chunks():
+            checked = validator.check_chunk(chunk)
+            rows_read += checked.records
+            blank += checked.blank
+            for row in checked.invalid:
+                invalid.add(row)
+            parts.append(checked)
         info = sheet.info
-
-    columns: dict[str, Any] = {"p": pids, "f": froms, "t": tos, "w": hooks, "c": codes, "r": rows}
-    leads = 0
-    order: list[int] = []
-    gid_list: list[int] = []
-    if pids:
-        frame = pd.DataFrame({"p": pids, "f": froms, "t": tos, "w": hooks}, dtype=object)
-        # sort=False numbers groups by first appearance, so requests come out in sheet order.
-        gids = frame.groupby(["p", "f", "t", "w"], sort=False).ngroup().to_numpy()
-        leads = int(frame["p"].nunique())
-        del frame
-        order = np.argsort(gids, kind="stable").tolist()
-        gid_list = gids.tolist()
-    columns["order"] = order
-    columns["gid"] = gid_list
+    columns = Columns.join(parts, validator)
+    del parts
+    groups = Groups.of(columns)
     return Plan(
         source=info,
         options=options,
         rows_read=rows_read,
         blank_rows=blank,
         invalid=invalid,
-        leads=leads,
-        _columns=columns,
+        leads=groups.leads,
+        columns=columns,
+        groups=groups,
     )
 
 
@@ -390,12 +447,54 @@ class PlanSummary:
 def summarise(
     plan: Plan, rate: RateLimit, *, sink: Callable[[Request], None] | None = None
 ) -> PlanSummary:
-    """One pass over the plan's requests, optionally handing each to ``sink``."""
-    tally = RequestTally()
-    for request in tally.observe(plan.requests()):
-        if sink is not None:
+    """The plan's summary (counted on its columns), handing each request to ``sink``."""
+    if sink is not None:
+        for request in plan.requests():
             sink(request)
-    return plan_summary(plan, tally, rate)
+    return plan_summary(plan, plan.tally(), rate)
+
+
+def _column_tally(columns: Columns, groups: Groups, limit: int) -> RequestTally:
+    """RequestTally's counts without making a request. A group makes ceil(n / limit)
+    requests for its n distinct codes, and each of those codes is in exactly one of them."""
+    tally = RequestTally()
+    if not len(groups):
+        return tally
+    names = sorted({code for codes in columns.code_sets for code in codes}, key=int)
+    number = {code: index for index, code in enumerate(names)}
+    lengths = np.array([len(codes) for codes in columns.code_sets], dtype=np.int64)
+    flat = np.array([number[code] for codes in columns.code_sets for code in codes], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+    group = np.empty(len(groups.order), dtype=np.int64)
+    group[groups.order] = np.repeat(np.arange(len(groups)), groups.sizes())
+    # Each distinct (group, code set), then each distinct (group, code).
+    pairs = pd.unique(group * len(lengths) + columns.codes.astype(np.int64))
+    pair_group, pair_set = pairs // len(lengths), pairs % len(lengths)
+    if len(pairs) == len(groups):  # one code set per group: its codes are distinct already
+        distinct = np.bincount(pair_group, weights=lengths[pair_set], minlength=len(groups))
+        per_set = np.bincount(pair_set, minlength=len(lengths))
+        counts = np.bincount(flat, weights=np.repeat(per_set, lengths), minlength=len(names))
+    else:
+        spread = lengths[pair_set]
+        owner = np.repeat(pair_group, spread)
+        within = np.arange(spread.sum()) - np.repeat(np.cumsum(spread) - spread, spread)
+        codes = flat[np.repeat(offsets[pair_set], spread) + within]
+        unique = pd.unique(owner * len(names) + codes)
+        distinct = np.bincount(unique // len(names), minlength=len(groups))
+        counts = np.bincount(unique % len(names), minlength=len(names))
+    made = (distinct.astype(np.int64) + limit - 1) // limit
+    first = groups.first_rows()
+    froms, tos = columns.from_date[first], columns.to_date[first]
+    has_from, has_to = froms != 0, tos != 0
+    texts = columns.texts
+    tally.requests = int(made.sum())
+    tally.code_counts = Counter({names[i]: int(c) for i, c in enumerate(counts.tolist()) if c})
+    tally.earliest_from = min((texts[i] for i in np.unique(froms[has_from]).tolist()), default="")
+    tally.latest_to = max((texts[i] for i in np.unique(tos[has_to]).tolist()), default="")
+    tally.without_dates = int(made[~has_from & ~has_to].sum())
+    tally.open_start = int(made[~has_from & has_to].sum())
+    tally.open_end = int(made[has_from & ~has_to].sum())
+    return tally
 
 
 def plan_summary(plan: Plan, tally: RequestTally, rate: RateLimit) -> PlanSummary:

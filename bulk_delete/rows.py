@@ -3,6 +3,12 @@
 A row is valid or invalid; an invalid row keeps its sheet row number and reasons a person can
 act on, and is never sent. Cell rules live in small pure functions (one per column) so the
 job options (``--codes``, ``--from`` …) are checked by exactly the same code as the cells.
+
+A chunk of rows is checked column by column (``Validator.check_chunk``): ProspectIds as a byte
+matrix in numpy, every other column once per distinct value through the same cell rules. A
+row every column accepts is valid. Any other row, and only such a row, is checked again on
+its own by ``Validator.check``, which names its reasons: so the reasons, and which rows are
+invalid, are exactly those of the row-by-row checks.
 """
 
 from __future__ import annotations
@@ -10,15 +16,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
 from .cells import ErrorCell, FormulaWithoutValue
 from .errors import OptionError
-from .sheet import RawRow
+from .sheet import Chunk, RawRow, Table
 
 MIN_YEAR, MAX_YEAR = 1900, 9999
 MAX_CODE = 2**31 - 1  # LeadSquared keeps activity codes as 32-bit integers
@@ -228,6 +238,83 @@ class InvalidRow:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CheckedChunk:
+    """A checked chunk: its valid rows as columns (each lead as a 128-bit number in two
+    halves; codes, dates and webhooks as indexes into the Validator's tables), its invalid
+    rows, and how many of its records were blank."""
+
+    rows: npt.NDArray[np.int64]
+    lead_hi: npt.NDArray[np.uint64]
+    lead_lo: npt.NDArray[np.uint64]
+    codes: npt.NDArray[np.int32]
+    from_date: npt.NDArray[np.int32]
+    to_date: npt.NDArray[np.int32]
+    webhook: npt.NDArray[np.int32]
+    invalid: list[InvalidRow]
+    blank: int
+    records: int
+
+
+T = TypeVar("T", bound=Hashable)
+
+
+class _Interned(Generic[T]):
+    """Distinct values, each with its index (a column of indexes refers to them)."""
+
+    def __init__(self) -> None:
+        self.values: list[T] = []
+        self._index: dict[T, int] = {}
+
+    def add(self, value: T) -> int:
+        index = self._index.get(value)
+        if index is None:
+            index = self._index[value] = len(self.values)
+            self.values.append(value)
+        return index
+
+
+_LOW_64 = (1 << 64) - 1
+_DASHES = np.array([8, 13, 18, 23])
+_HEX_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+_NIBBLE = np.full(256, 255, dtype=np.uint8)  # byte → its value as a hex digit, else 255
+for _digit, _char in enumerate("0123456789abcdef"):
+    _NIBBLE[ord(_char)] = _NIBBLE[ord(_char.upper())] = _digit
+
+
+def _guids(
+    cells: Table,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """(is a GUID as written, high and low 64 bits) for each cell, as a byte matrix. A GUID
+    with spaces around it, or anything unusual, is not accepted here: its row is checked
+    again on its own."""
+    try:
+        text = cells.astype("S37")  # one byte more than a GUID: a longer text shows
+    except (UnicodeError, TypeError, ValueError):
+        text = np.array([c if isinstance(c, str) and c.isascii() else "" for c in cells], "S37")
+    matrix = text.view(np.uint8).reshape(len(cells), 37)
+    nibbles = _NIBBLE[matrix[:, _HEX_DIGITS]]
+    ok = (
+        (nibbles < 16).all(axis=1)
+        & (matrix[:, _DASHES] == ord("-")).all(axis=1)
+        & (matrix[:, 36] == 0)  # (no other cell a reader gives reads as a GUID)
+    )
+    halves = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).view(">u8")
+    return ok, halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
+
+
+def _distinguishable(cells: Table) -> Table:
+    """The cells, with True/False as text: grouping equal values would take True for 1."""
+    flags = np.flatnonzero((cells == True) | (cells == False))  # noqa: E712 - 1 == True
+    if not len(flags):
+        return cells
+    cells = cells.copy()
+    for index in flags.tolist():
+        if cells[index].__class__ is bool:
+            cells[index] = str(cells[index])
+    return cells
+
+
+@dataclass(frozen=True, kw_only=True)
 class RowDefaults:
     """What job options fill in where the sheet has no column or an empty cell."""
 
@@ -248,6 +335,10 @@ class Validator:
         self._from: dict[Any, str | CellError] = {}
         self._to: dict[Any, str | CellError] = {}
         self._hooks: dict[Any, str | CellError] = {}
+        # What valid rows hold, each distinct value once: columns keep indexes into these.
+        self.code_sets = _Interned[tuple[str, ...]]()
+        self.texts = _Interned[str]()  # dates and webhooks; texts[0] is ""
+        self.texts.add("")
 
     def check(self, raw: RawRow) -> ValidRow | InvalidRow:
         pid_cell, codes_cell, from_cell, to_cell, hook_cell = raw.cells
@@ -316,6 +407,100 @@ class Validator:
             webhook=str(webhook or self._defaults.webhook),
         )
 
+    def check_chunk(self, chunk: Chunk) -> CheckedChunk:
+        """Every row of a chunk: the valid ones as columns, the invalid ones with reasons."""
+        n = len(chunk)
+
+        def cells(index: int) -> Table:
+            column = chunk.column(index)
+            return column if chunk.text_only else _distinguishable(column)
+
+        ok, hi, lo = _guids(chunk.column(0))
+        codes_ok, codes = self._column(cells(1), self._codes_or_default, self.code_sets)
+        from_ok, froms = self._column(cells(2), self._from_or_default, self.texts)
+        to_ok, tos = self._column(cells(3), self._to_or_default, self.texts)
+        hooks_ok, hooks = self._column(cells(4), self._hook_or_default, self.texts)
+        ok &= codes_ok & from_ok & to_ok & hooks_ok & ~chunk.beyond_header()
+        ok &= ~self._reversed(froms, tos)
+        invalid: list[InvalidRow] = []
+        blank = 0
+        for index in np.flatnonzero(~ok).tolist():
+            raw = chunk.raw(index)
+            if raw is None:
+                blank += 1
+                continue
+            checked = self.check(raw)
+            if isinstance(checked, InvalidRow):
+                invalid.append(checked)
+                continue
+            ok[index] = True
+            number = int(checked.prospect_id.replace("-", ""), 16)
+            hi[index], lo[index] = number >> 64, number & _LOW_64
+            codes[index] = self.code_sets.add(checked.codes)
+            froms[index] = self.texts.add(checked.from_date)
+            tos[index] = self.texts.add(checked.to_date)
+            hooks[index] = self.texts.add(checked.webhook)
+        return CheckedChunk(
+            rows=chunk.first_row + np.flatnonzero(ok),
+            lead_hi=hi[ok],
+            lead_lo=lo[ok],
+            codes=codes[ok],
+            from_date=froms[ok],
+            to_date=tos[ok],
+            webhook=hooks[ok],
+            invalid=invalid,
+            blank=blank,
+            records=n,
+        )
+
+    @staticmethod
+    def _column(
+        cells: Table, parse: Callable[[Any], Any], interned: _Interned[Any]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
+        """(accepted, index of the value in ``interned``) for each cell; each distinct cell
+        is parsed once. A cell the rule refuses is not accepted (its row is checked again on
+        its own, which names the reason)."""
+        keys, distinct = pd.factorize(cells)
+        accepted = np.zeros(len(distinct) + 1, dtype=bool)  # the last one: empty (key -1)
+        indexes = np.zeros(len(distinct) + 1, dtype=np.int32)
+        for key, value in enumerate([*distinct.tolist(), None]):
+            try:
+                indexes[key] = interned.add(parse(value))
+            except CellError:
+                continue
+            accepted[key] = True
+        return accepted[keys], indexes[keys]
+
+    def _reversed(
+        self, froms: npt.NDArray[np.int32], tos: npt.NDArray[np.int32]
+    ) -> npt.NDArray[np.bool_]:
+        """Rows whose FromDate is after their ToDate, checked once per distinct pair."""
+        keys, pairs = pd.factorize((froms.astype(np.int64) << 32) | tos.astype(np.int64))
+        texts = self.texts.values
+        after = np.array(
+            [
+                bool(texts[f]) and bool(texts[t]) and texts[f] > texts[t]
+                for f, t in ((pair >> 32, pair & 0xFFFFFFFF) for pair in pairs.tolist())
+            ],
+            dtype=bool,
+        )
+        return after[keys] if len(after) else np.zeros(len(froms), dtype=bool)
+
+    def _codes_or_default(self, value: Any) -> tuple[str, ...]:
+        codes = parse_code_cell(value) or self._defaults.codes
+        if not codes:
+            raise CodeError("no activity codes")
+        return codes
+
+    def _from_or_default(self, value: Any) -> str:
+        return self._parse_from(value) or self._defaults.from_date
+
+    def _to_or_default(self, value: Any) -> str:
+        return self._parse_to(value) or self._defaults.to_date
+
+    def _hook_or_default(self, value: Any) -> str:
+        return parse_webhook(value) or self._defaults.webhook
+
     def _parse_from(self, value: Any) -> str:
         return self._prefixed("FromDate", value, end_of_day=False)
 
@@ -337,15 +522,17 @@ class Validator:
         parse: Callable[[Any], Any],
         reasons: list[tuple[str, str]],
     ) -> Any:
+        # True == 1 == 1.0 and ErrorCell("#N/A") == "#N/A", but they are different cells.
+        key = value if value.__class__ is str else (value.__class__, value)
         try:
-            result = cache[value]
+            result = cache[key]
         except KeyError:
             try:
                 result = parse(value)
             except CellError as exc:
                 result = exc
             if len(cache) < 100_000:  # high-cardinality columns must not grow the cache forever
-                cache[value] = result
+                cache[key] = result
         except TypeError:  # an unhashable cell value: parse it every time
             try:
                 result = parse(value)

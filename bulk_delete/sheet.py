@@ -57,7 +57,7 @@ _BLOCK_BYTES = 1 << 20
 _XLSX_MAGIC = b"PK\x03\x04"
 _UTF16_BOMS = ((codecs.BOM_UTF16_LE, "UTF-16LE"), (codecs.BOM_UTF16_BE, "UTF-16BE"))
 CHUNK_ROWS = 100_000  # records per chunk: memory stays bounded, columns stay long
-SPARE_COLUMNS = 16  # a CSV row this much longer than the header is still read by pandas
+SPARE_COLUMNS = 8  # a CSV row this much longer than the header is still read by pandas
 
 
 Cells = tuple[Any, Any, Any, Any, Any]
@@ -195,44 +195,45 @@ def _blank(cells: Iterable[Any]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Consecutive records of a sheet as one table: ``table[i]`` is sheet row
-    ``first_row + i``. Empty cells are "" or None; columns from ``width`` on lie beyond the
-    header (a CSV table has some spare ones, empty unless a row is longer than the header)."""
+    """Consecutive records of a sheet as columns: ``columns[j][i]`` is the cell in column j
+    of sheet row ``first_row + i``. Empty cells are "". Columns from ``width`` on lie beyond
+    the header (a CSV has some spare ones, empty unless a row is longer than the header)."""
 
     first_row: int
-    table: Table
+    columns: list[Table]
     width: int
-    positions: tuple[int | None, ...]  # the table column of each of FIELDS; None: no column
+    positions: tuple[int | None, ...]  # the column of each of FIELDS; None: no such column
     pick: Picker = field(repr=False)
+    text_only: bool = False  # every cell is a str (CSV), so no other type needs care
 
     def __len__(self) -> int:
-        return len(self.table)
+        return len(self.columns[0])
 
     def column(self, index: int) -> Table:
         """The cells of FIELDS[index], one per record (all None when the sheet lacks it)."""
         position = self.positions[index]
         if position is None:
-            return np.full(len(self.table), None, dtype=object)
-        return self.table[:, position]
+            return np.full(len(self), None, dtype=object)
+        return self.columns[position]
 
     def beyond_header(self) -> npt.NDArray[np.bool_]:
         """Records with something in a cell beyond the header (whitespace counts here; the
         row-by-row check that follows does not count it)."""
-        beyond = self.table[:, self.width :]
-        if not beyond.shape[1]:
-            return np.zeros(len(self.table), dtype=bool)
-        return np.asarray(((beyond != "") & (beyond != None)).any(axis=1))  # noqa: E711
+        found = np.zeros(len(self), dtype=bool)
+        for column in self.columns[self.width :]:
+            found |= column != ""
+        return found
 
     def raw(self, index: int) -> RawRow | None:
         """Record ``index`` as the row-by-row checks see it; None when it is blank."""
-        cells = self.table[index].tolist()
+        cells = [column[index] for column in self.columns]
         if _blank(cells):
             return None
         picked, extra = self.pick(cells)
         return RawRow(self.first_row + index, _nones(picked), extra)
 
     def rows(self) -> Iterator[RawRow | None]:
-        for index in range(len(self.table)):
+        for index in range(len(self)):
             yield self.raw(index)
 
 
@@ -348,9 +349,10 @@ class _Layout:
     width: int
     indexes: dict[str, int]
 
-    def chunk(self, first_row: int, table: Table) -> Chunk:
+    def chunk(self, first_row: int, columns: list[Table]) -> Chunk:
         positions = tuple(self.indexes.get(name) for name in FIELDS)
-        return Chunk(first_row, table, self.width, positions, _picker(self.indexes, self.width))
+        pick = _picker(self.indexes, self.width)
+        return Chunk(first_row, columns, self.width, positions, pick, text_only=True)
 
 
 def _csv_chunks(layout: _Layout) -> Iterator[Chunk]:
@@ -374,9 +376,9 @@ def _csv_chunks(layout: _Layout) -> Iterator[Chunk]:
             engine="c",
         ) as reader:
             for frame in reader:
-                table = frame.to_numpy(dtype=object)
-                yield layout.chunk(layout.header_row + 1 + done, table)
-                done += len(table)
+                columns = [frame[name].to_numpy(dtype=object) for name in frame.columns]
+                yield layout.chunk(layout.header_row + 1 + done, columns)
+                done += len(frame)
     except pd.errors.ParserError:
         yield from _csv_module_chunks(layout, skip=done)
 
@@ -399,12 +401,12 @@ def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
             ) from None
 
 
-def _rectangle(records: list[list[Any]], width: int) -> Table:
-    """Records of any lengths as one table, at least ``width`` wide; missing cells are ""."""
+def _rectangle(records: list[list[Any]], width: int) -> list[Table]:
+    """Records of any lengths as columns, at least ``width`` of them; missing cells are ""."""
     table = np.full((len(records), max(width, *map(len, records))), "", dtype=object)
     for index, record in enumerate(records):
         table[index, : len(record)] = record
-    return table
+    return list(np.ascontiguousarray(table.T))
 
 
 # ---------------------------------------------------------------- Excel
@@ -471,7 +473,7 @@ def _open_excel(path: Path, sheet: str | None) -> Sheet:
             table = np.empty((len(batch), len(batch[0])), dtype=object)
             table[:] = batch
             placed.put(table, first_row)
-            yield Chunk(first_row, table, width, positions, pick)
+            yield Chunk(first_row, list(np.ascontiguousarray(table.T)), width, positions, pick)
             first_row += len(batch)
 
     return Sheet(info, chunks())

@@ -27,10 +27,11 @@ from .config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
 from .errors import FieldError, OptionError
 from .rows import (
     CellError,
-    CheckedChunk,
+    Columns,
     InvalidRow,
     RowDefaults,
     Validator,
+    guid_texts,
     load_tz,
     parse_date_cell,
     parse_webhook,
@@ -211,40 +212,6 @@ class InvalidRows:
 
 
 @dataclass(frozen=True)
-class Columns:
-    """The valid rows of a sheet, one array per column, in sheet order. Leads are 128-bit
-    numbers in two halves; codes, dates and webhooks index ``code_sets`` and ``texts``."""
-
-    rows: npt.NDArray[np.int64]
-    lead_hi: npt.NDArray[np.uint64]
-    lead_lo: npt.NDArray[np.uint64]
-    codes: npt.NDArray[np.int32]
-    from_date: npt.NDArray[np.int32]
-    to_date: npt.NDArray[np.int32]
-    webhook: npt.NDArray[np.int32]
-    code_sets: list[tuple[str, ...]]
-    texts: list[str]  # texts[0] is ""
-
-    @classmethod
-    def join(cls, parts: list[CheckedChunk], validator: Validator) -> Columns:
-        def joined(name: str, dtype: type[np.generic]) -> Any:
-            arrays = [getattr(part, name) for part in parts]
-            return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
-
-        return cls(
-            rows=joined("rows", np.int64),
-            lead_hi=joined("lead_hi", np.uint64),
-            lead_lo=joined("lead_lo", np.uint64),
-            codes=joined("codes", np.int32),
-            from_date=joined("from_date", np.int32),
-            to_date=joined("to_date", np.int32),
-            webhook=joined("webhook", np.int32),
-            code_sets=validator.code_sets.values,
-            texts=validator.texts.values,
-        )
-
-
-@dataclass(frozen=True)
 class Groups:
     """Rows with the same lead, window and webhook: one request (more when they hold more
     than --max-codes-per-request codes). Groups are numbered in order of their first row."""
@@ -326,12 +293,12 @@ class Plan:
             starts, stops = groups.starts[block : block + _BLOCK], ends[block : block + _BLOCK]
             at = int(starts[0])
             picked = groups.order[at : int(stops[-1])]
-            his, los = columns.lead_hi[picked].tolist(), columns.lead_lo[picked].tolist()
+            leads = guid_texts(columns.lead_hi[picked], columns.lead_lo[picked])
             rows, codes = columns.rows[picked].tolist(), columns.codes[picked].tolist()
             froms, tos = columns.from_date[picked].tolist(), columns.to_date[picked].tolist()
             hooks = columns.webhook[picked].tolist()
             for start, stop in zip((starts - at).tolist(), (stops - at).tolist(), strict=True):
-                lead = _guid_text(his[start], los[start])
+                lead = leads[start]
                 window = texts[froms[start]], texts[tos[start]], texts[hooks[start]]
                 first = code_sets[codes[start]]
                 if stop - start == 1 and len(first) <= limit:  # the common case, kept cheap
@@ -350,26 +317,19 @@ class Plan:
         return _column_tally(self.columns, self.groups, self.options.max_codes_per_request)
 
 
-def _guid_text(hi: int, lo: int) -> str:
-    digits = f"{hi:016x}{lo:016x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
-
-
 def build_plan(path: str | Path, options: PlanOptions) -> Plan:
     """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2)."""
     defaults = options.row_defaults()
     validator = Validator(defaults, load_tz(options.tz))
-    parts: list[CheckedChunk] = []
+    parts: list[Columns] = []
     invalid = InvalidRows()
     rows_read = blank = 0
     with open_sheet(path, sheet=options.sheet) as sheet:
         for chunk in sheet.chunks():
-            checked = validator.check_chunk(chunk)
+            checked = validator.check_chunk(chunk, invalid.add)  # invalid rows are spooled
             rows_read += checked.records
             blank += checked.blank
-            for row in checked.invalid:
-                invalid.add(row)
-            parts.append(checked)
+            parts.append(checked.valid)
         info = sheet.info
     columns = Columns.join(parts, validator)
     del parts

@@ -238,10 +238,10 @@ class InvalidRow:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CheckedChunk:
-    """A checked chunk: its valid rows as columns (each lead as a 128-bit number in two
-    halves; codes, dates and webhooks as indexes into the Validator's tables), its invalid
-    rows, and how many of its records were blank."""
+class Columns:
+    """Valid rows, one array per column, in sheet order. A lead is its GUID as a 128-bit
+    number in two halves; codes, dates and webhooks index ``code_sets`` and ``texts``, the
+    Validator's tables of the distinct values."""
 
     rows: npt.NDArray[np.int64]
     lead_hi: npt.NDArray[np.uint64]
@@ -250,7 +250,34 @@ class CheckedChunk:
     from_date: npt.NDArray[np.int32]
     to_date: npt.NDArray[np.int32]
     webhook: npt.NDArray[np.int32]
-    invalid: list[InvalidRow]
+    code_sets: list[tuple[str, ...]]
+    texts: list[str]  # texts[0] is ""
+
+    @classmethod
+    def join(cls, parts: list[Columns], validator: Validator) -> Columns:
+        def joined(name: str, dtype: type[np.generic]) -> Any:
+            arrays = [getattr(part, name) for part in parts]
+            return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+        return cls(
+            rows=joined("rows", np.int64),
+            lead_hi=joined("lead_hi", np.uint64),
+            lead_lo=joined("lead_lo", np.uint64),
+            codes=joined("codes", np.int32),
+            from_date=joined("from_date", np.int32),
+            to_date=joined("to_date", np.int32),
+            webhook=joined("webhook", np.int32),
+            code_sets=validator.code_sets.values,
+            texts=validator.texts.values,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedChunk:
+    """A checked chunk: its valid rows as columns, and how many of its records were blank
+    (its invalid rows went to the caller one by one)."""
+
+    valid: Columns
     blank: int
     records: int
 
@@ -300,6 +327,22 @@ def _guids(
     )
     halves = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).view(">u8")
     return ok, halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
+
+
+_HEX_CHARS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def guid_texts(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[str]:
+    """GUIDs as text (lower case) from their two halves: what ``_guids`` took apart."""
+    halves = np.empty((len(hi), 2), dtype=">u8")
+    halves[:, 0], halves[:, 1] = hi, lo
+    octets = halves.view(np.uint8)
+    nibbles = np.empty((len(hi), 32), dtype=np.uint8)
+    nibbles[:, 0::2], nibbles[:, 1::2] = octets >> 4, octets & 15
+    text = np.full((len(hi), 36), ord("-"), dtype=np.uint8)
+    text[:, _HEX_DIGITS] = _HEX_CHARS[nibbles]
+    texts: list[str] = text.view("S36").ravel().astype("U36").tolist()
+    return texts
 
 
 def _distinguishable(cells: Table) -> Table:
@@ -407,8 +450,9 @@ class Validator:
             webhook=str(webhook or self._defaults.webhook),
         )
 
-    def check_chunk(self, chunk: Chunk) -> CheckedChunk:
-        """Every row of a chunk: the valid ones as columns, the invalid ones with reasons."""
+    def check_chunk(self, chunk: Chunk, invalid: Callable[[InvalidRow], None]) -> CheckedChunk:
+        """Every row of a chunk: the valid ones as columns; each invalid one, with its
+        reasons, goes to ``invalid`` as it is found (so none are held here)."""
         n = len(chunk)
 
         def cells(index: int) -> Table:
@@ -422,16 +466,15 @@ class Validator:
         hooks_ok, hooks = self._column(cells(4), self._hook_or_default, self.texts)
         ok &= codes_ok & from_ok & to_ok & hooks_ok & ~chunk.beyond_header()
         ok &= ~self._reversed(froms, tos)
-        invalid: list[InvalidRow] = []
         blank = 0
-        for index in np.flatnonzero(~ok).tolist():
-            raw = chunk.raw(index)
+        refused = np.flatnonzero(~ok)
+        for index, raw in zip(refused.tolist(), chunk.rows(refused), strict=True):
             if raw is None:
                 blank += 1
                 continue
             checked = self.check(raw)
             if isinstance(checked, InvalidRow):
-                invalid.append(checked)
+                invalid(checked)
                 continue
             ok[index] = True
             number = int(checked.prospect_id.replace("-", ""), 16)
@@ -440,7 +483,7 @@ class Validator:
             froms[index] = self.texts.add(checked.from_date)
             tos[index] = self.texts.add(checked.to_date)
             hooks[index] = self.texts.add(checked.webhook)
-        return CheckedChunk(
+        valid = Columns(
             rows=chunk.first_row + np.flatnonzero(ok),
             lead_hi=hi[ok],
             lead_lo=lo[ok],
@@ -448,10 +491,10 @@ class Validator:
             from_date=froms[ok],
             to_date=tos[ok],
             webhook=hooks[ok],
-            invalid=invalid,
-            blank=blank,
-            records=n,
+            code_sets=self.code_sets.values,
+            texts=self.texts.values,
         )
+        return CheckedChunk(valid=valid, blank=blank, records=n)
 
     @staticmethod
     def _column(
@@ -523,7 +566,7 @@ class Validator:
         reasons: list[tuple[str, str]],
     ) -> Any:
         # True == 1 == 1.0 and ErrorCell("#N/A") == "#N/A", but they are different cells.
-        key = value if value.__class__ is str else (value.__class__, value)
+        key = value if value is None or value.__class__ is str else (value.__class__, value)
         try:
             result = cache[key]
         except KeyError:

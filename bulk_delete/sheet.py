@@ -16,7 +16,7 @@ import datetime as dt
 import itertools
 import operator
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -176,7 +176,9 @@ def _picker(indexes: dict[str, int], width: int) -> Picker:
         n = len(cells)
         extra = 0
         if n > width:
-            extra = sum(1 for cell in cells[width:] if not _empty(cell))
+            beyond = cells[width:]
+            if beyond.count("") != len(beyond):  # (a quick look first: spare cells are "")
+                extra = sum(1 for cell in beyond if not _empty(cell))
             cells = cells[:width]
         elif n < width:  # a short row: the cells it lacks are empty
             cells = cells + [None] * (width - n)
@@ -189,8 +191,8 @@ def _empty(cell: Any) -> bool:
     return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
-def _blank(cells: Iterable[Any]) -> bool:
-    return all(_empty(cell) for cell in cells)
+def _blank(cells: list[Any]) -> bool:
+    return cells.count("") == len(cells) or all(_empty(cell) for cell in cells)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,22 +226,30 @@ class Chunk:
             found |= column != ""
         return found
 
-    def raw(self, index: int) -> RawRow | None:
-        """Record ``index`` as the row-by-row checks see it; None when it is blank."""
-        cells = [column[index] for column in self.columns]
-        if _blank(cells):
-            return None
-        picked, extra = self.pick(cells)
-        return RawRow(self.first_row + index, _nones(picked), extra)
-
-    def rows(self) -> Iterator[RawRow | None]:
-        for index in range(len(self)):
-            yield self.raw(index)
+    def rows(self, indexes: npt.NDArray[np.intp] | None = None) -> Iterator[RawRow | None]:
+        """Records (all, or those at ``indexes``) as the row-by-row checks see them: a
+        RawRow, or None for a blank record."""
+        if indexes is None:
+            indexes = np.arange(len(self))
+        columns = self.columns[: self.width] + [
+            column for column in self.columns[self.width :] if (column[indexes] != "").any()
+        ]  # (spare columns that are empty here are left out: they change nothing)
+        first_row, pick = self.first_row, self.pick
+        records = zip(*(column[indexes].tolist() for column in columns), strict=True)
+        for index, record in zip(indexes.tolist(), records, strict=True):
+            cells = list(record)
+            if _blank(cells):
+                yield None
+                continue
+            picked, extra = pick(cells)
+            yield RawRow(first_row + index, _nones(picked), extra)
 
 
 def _nones(cells: Cells) -> Cells:
     """Empty text reads as None, as an absent cell does."""
-    a, b, c, d, e = (None if cell == "" else cell for cell in cells)
+    if "" not in cells:
+        return cells
+    a, b, c, d, e = [None if cell == "" else cell for cell in cells]
     return a, b, c, d, e
 
 

@@ -15,11 +15,15 @@ import html
 import posixpath
 import re
 import zipfile
+from array import array
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from xml.etree.ElementTree import Element  # the type only: parsing goes through defusedxml
 
+import numpy as np
+import numpy.typing as npt
 from defusedxml import ElementTree  # a hostile workbook's XML (entity bombs) is refused
 
 
@@ -35,14 +39,18 @@ class ErrorCell(str):
     __slots__ = ()
 
 
-class TimeOfDay:
-    """Marks a date-time cell whose format shows the time of day."""
-
-    __slots__ = ()
+Marks = dict[tuple[int, int], str]
 
 
-SHOWS_TIME = TimeOfDay()
-Marks = dict[tuple[int, int], str | TimeOfDay]
+@dataclass(frozen=True)
+class FoundCells:
+    """What a worksheet's XML says that calamine does not: ``marks`` for cells that read as
+    empty, and, for each column, the sorted rows of cells whose format shows a time of day
+    (a date-time at midnight there is that midnight, not the whole day)."""
+
+    marks: Marks
+    shows_time: dict[int, npt.NDArray[np.int64]]
+
 
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _CALCEXT = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}"
@@ -50,7 +58,7 @@ _BLOCK = 1 << 20
 _SHEET_BLOCK = 4 << 20
 # Tags may carry a namespace prefix (<x:c>) in files written by some libraries.
 # A formula or an error-typed cell; the scan then reads the one cell around it.
-_FORMULA_OR_ERROR = re.compile(rb'<(?:\w+:)?f[\s>/]|\st="e"')
+_AFTER_TAG_NAME = (b" ", b">", b"/", b"\t", b"\n", b"\r")
 _ERROR_TYPE = re.compile(rb'\st="e"')
 _CELL_START = re.compile(rb"<(?:\w+:)?c[\s>/]")
 _CELL_END = re.compile(rb"</(?:\w+:)?c>")
@@ -58,15 +66,14 @@ _ROW_END = re.compile(rb"</(?:\w+:)?row>")
 _REFERENCE = re.compile(rb'\sr="([A-Z]+[0-9]+)"')
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)")
-_CELL_REACH = 1 << 16  # how far back from a formula its cell's start tag may be
 # Excel's built-in formats that show a time of day (the rest of 14-22 and 45-47 are dates).
 _BUILTIN_TIME_FORMATS = frozenset({18, 19, 20, 21, 22, 45, 46, 47})
 
 
-def xlsx_marks(path: Path, sheet: str) -> Marks:
+def xlsx_cells(path: Path, sheet: str) -> FoundCells:
     """Error cells, formulas with no saved value and date-times shown with a time, in one
     worksheet of an .xlsx/.xlsm workbook. The worksheet XML is scanned as bytes, block by
-    block: a regular expression finds the few cells of interest and only those are read."""
+    block: a regular expression finds the cells of interest and only those are read."""
     with zipfile.ZipFile(path) as archive:
         member = _worksheet_member(archive, sheet)
         return _scan_worksheet(archive, member, _time_styles(archive))
@@ -132,28 +139,63 @@ def _date_format_with_time(code: str) -> bool:
     return any(letter in bare for letter in "dmy") and ("h" in bare or "s" in bare)
 
 
-def _scan_worksheet(archive: zipfile.ZipFile, member: str, timed: frozenset[int]) -> Marks:
-    styles = b"|".join(b"%d" % index for index in sorted(timed))
-    styled = re.compile(rb'<(?:\w+:)?c\s[^>]*?\ss="(?:' + styles + rb')"[^>]*>') if timed else None
+def _scan_worksheet(archive: zipfile.ZipFile, member: str, timed: frozenset[int]) -> FoundCells:
+    """Each block is first searched for plain bytes (fast); a regular expression runs only
+    on a block that holds what it looks for."""
+    attributes = [b' s="%d"' % index for index in sorted(timed)]
+    ids = b"|".join(b"%d" % index for index in sorted(timed))
+    # A cell start tag with one of the styles: its r="B12" (r comes first as Excel writes
+    # it, or after the style).
+    styled = [
+        re.compile(rb'<(?:\w+:)?c\sr="([A-Z]+)([0-9]+)"[^>]*?\ss="(?:' + ids + rb')"'),
+        re.compile(rb'<(?:\w+:)?c\s[^>]*?\bs="(?:' + ids + rb')"[^>]*?\sr="([A-Z]+)([0-9]+)"'),
+    ]
     marks: Marks = {}
+    shows_time: dict[bytes, array[int]] = {}
     with archive.open(member) as handle:
         for block in _row_blocks(handle):
-            for found in _FORMULA_OR_ERROR.finditer(block):
-                _mark_cell(block, found.start(), marks)
-            if styled is not None:
-                for cell in styled.finditer(block):
-                    reference = _REFERENCE.search(cell.group())
-                    if reference:
-                        marks.setdefault(_coordinate(reference.group(1).decode()), SHOWS_TIME)
-    return marks
+            for at in _formula_or_error_offsets(block):
+                _mark_cell(block, at, marks)
+            styles = sum(block.count(attribute) for attribute in attributes)
+            for pattern in styled:
+                if styles <= 0:  # (rows have styles too: then the second pattern runs)
+                    break
+                found = pattern.findall(block)
+                for letters, row in found:
+                    shows_time.setdefault(letters, array("q")).append(int(row))
+                styles -= len(found)
+    return FoundCells(
+        marks,
+        {
+            _coordinate(letters.decode() + "1")[1]: _sorted(np.asarray(rows, dtype=np.int64))
+            for letters, rows in shows_time.items()
+        },
+    )
+
+
+def _sorted(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Sorted and distinct (rows come in order, so this is usually a check)."""
+    return rows if bool(np.all(rows[1:] > rows[:-1])) else np.unique(rows)
+
+
+def _formula_or_error_offsets(block: bytes) -> Iterator[int]:
+    """Offsets of formulas (<f>, <x:f>) and error types (t="e"), found with bytes.find:
+    they are few, and a regular expression would visit every byte in Python's engine."""
+    for needle in (b't="e"', b"<f", b":f"):
+        at = block.find(needle)
+        while at >= 0:
+            if needle == b't="e"' or block[at + 2 : at + 3] in _AFTER_TAG_NAME:
+                yield at
+            at = block.find(needle, at + 1)
 
 
 def _mark_cell(block: bytes, at: int, marks: Marks) -> None:
     """The cell around offset ``at``: an error cell, or a formula without a saved value."""
-    starts = list(_CELL_START.finditer(block, max(0, at - _CELL_REACH), at + 1))
-    if not starts:
+    start = block.rfind(b"<", 0, at + 1)
+    while start >= 0 and not _CELL_START.match(block, start):
+        start = block.rfind(b"<", 0, start)
+    if start < 0:
         return
-    start = starts[-1].start()
     open_end = block.find(b">", start)
     if open_end < 0:
         return

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .cells import SHOWS_TIME, Marks, ods_error_cells, xls_error_cells, xlsx_marks
+from .cells import FoundCells, ods_error_cells, xls_error_cells, xlsx_cells
 from .errors import InputError
 
 # The five columns the job reads, in this order in RawRow.cells.
@@ -439,13 +439,13 @@ def _open_excel(path: Path, sheet: str | None) -> Sheet:
         name = _choose_sheet(path, list(workbook.sheet_names), sheet)
         worksheet = workbook.get_sheet_by_name(name)
         if suffix in (".xlsx", ".xlsm"):
-            marks = xlsx_marks(path, name)
+            found = xlsx_cells(path, name)
         elif suffix == ".xls":
-            marks = xls_error_cells(path, name)
+            found = FoundCells(xls_error_cells(path, name), {})
         elif suffix == ".ods":
-            marks = ods_error_cells(path, name)
+            found = FoundCells(ods_error_cells(path, name), {})
         else:
-            marks = {}
+            found = FoundCells({}, {})
         # iter_rows starts at row 1 but at the first column that holds anything.
         first_column = worksheet.start[1] if worksheet.start else 0
         rows = worksheet.iter_rows()
@@ -475,15 +475,14 @@ def _open_excel(path: Path, sheet: str | None) -> Sheet:
     info = SheetInfo(path=path, kind="excel", sheet=name, columns=written, warnings=warnings)
     positions = tuple(indexes.get(name) for name in FIELDS)
     pick = _picker(indexes, width)
-    placed = _Marks(marks, first_column)
+    placed = _Marks(found, first_column)
 
     def chunks() -> Iterator[Chunk]:
         first_row = row_number + 1
         while batch := list(itertools.islice(rows, CHUNK_ROWS)):
-            table = np.empty((len(batch), len(batch[0])), dtype=object)
-            table[:] = batch
-            placed.put(table, first_row)
-            yield Chunk(first_row, list(np.ascontiguousarray(table.T)), width, positions, pick)
+            columns = [np.array(column, dtype=object) for column in zip(*batch, strict=True)]
+            placed.put(columns, first_row)
+            yield Chunk(first_row, columns, width, positions, pick)
             first_row += len(batch)
 
     return Sheet(info, chunks())
@@ -505,28 +504,30 @@ def _choose_sheet(path: Path, names: list[str], wanted: str | None) -> str:
 
 
 class _Marks:
-    """Marks from cells.py ({(row, column): value}, as Excel numbers them) put in place."""
+    """What cells.py found ({(row, column): value}, as Excel numbers them) put in place."""
 
-    def __init__(self, marks: Marks, first_column: int) -> None:
-        self._by_row: dict[int, list[tuple[int, Any]]] = {}
-        for (row, column), value in marks.items():
+    def __init__(self, found: FoundCells, first_column: int) -> None:
+        self._by_row: dict[int, list[tuple[int, str]]] = {}
+        for (row, column), value in found.marks.items():
             self._by_row.setdefault(row, []).append((column - 1 - first_column, value))
         self._rows = sorted(self._by_row)
+        self._timed = {column - 1 - first_column: rows for column, rows in found.shows_time.items()}
 
-    def put(self, table: Table, first_row: int) -> None:
+    def put(self, columns: list[Table], first_row: int) -> None:
+        end_row = first_row + len(columns[0])
         start = bisect.bisect_left(self._rows, first_row)
-        end = bisect.bisect_left(self._rows, first_row + len(table))
+        end = bisect.bisect_left(self._rows, end_row)
         for row in self._rows[start:end]:
             for column, value in self._by_row[row]:
-                if 0 <= column < table.shape[1]:
-                    table[row - first_row, column] = _marked(table[row - first_row, column], value)
-
-
-def _marked(cell: Any, mark: Any) -> Any:
-    """A cell read as empty keeps its marker; a date that Excel shows with a time of day
-    is that day's midnight (calamine gives a bare date for midnight whatever the format)."""
-    if mark is SHOWS_TIME:
-        if isinstance(cell, dt.date) and not isinstance(cell, dt.datetime):
-            return dt.datetime.combine(cell, dt.time(0))
-        return cell
-    return mark if _empty(cell) else cell
+                if 0 <= column < len(columns) and _empty(columns[column][row - first_row]):
+                    columns[column][row - first_row] = value  # not empty: an error, a formula
+        for column, rows in self._timed.items():
+            if not 0 <= column < len(columns):
+                continue
+            cells = columns[column]
+            low, high = np.searchsorted(rows, [first_row, end_row])
+            for row in rows[low:high].tolist():
+                cell = cells[row - first_row]
+                # calamine gives a bare date for a midnight whatever the format shows
+                if isinstance(cell, dt.date) and not isinstance(cell, dt.datetime):
+                    cells[row - first_row] = dt.datetime.combine(cell, dt.time(0))

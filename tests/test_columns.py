@@ -392,14 +392,12 @@ def test_xlsx_marks_from_prefixed_xml(
         archive.writestr("xl/styles.xml", STYLES)
         archive.writestr("xl/worksheets/sheet1.xml", SHEET.replace('t="e"', 't="n"'))
         archive.writestr("xl/worksheets/sheet2.xml", SHEET)
-    marks = cells.xlsx_marks(path, "Leads")
-    assert marks == {
-        (2, 2): "#REF!",
-        (2, 3): '=A1&"x"',
-        (2, 5): "#N/A",
-        (3, 1): cells.SHOWS_TIME,
-        (3, 3): cells.SHOWS_TIME,
+    found = cells.xlsx_cells(path, "Leads")
+    assert found.marks == {(2, 2): "#REF!", (2, 3): '=A1&"x"', (2, 5): "#N/A"}
+    assert isinstance(found.marks[(2, 2)], cells.ErrorCell)
+    assert isinstance(found.marks[(2, 3)], cells.FormulaWithoutValue)
+    assert {column: rows.tolist() for column, rows in found.shows_time.items()} == {
+        1: [3],
+        3: [3],
     }
-    assert isinstance(marks[(2, 2)], cells.ErrorCell)
-    assert isinstance(marks[(2, 3)], cells.FormulaWithoutValue)
-    assert (2, 2) not in cells.xlsx_marks(path, "Other")
+    assert (2, 2) not in cells.xlsx_cells(path, "Other").marks

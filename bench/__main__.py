@@ -9,8 +9,10 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
      integration spending part of the budget, and --share on that
   6. discover — --discover over the emulator's data set: the dry run, the purge, a SIGTERM
      during the listing and its resume
+  7. loader — `plan` of a 1,000,000-row CSV and of 300,000-row workbooks, each against a bare
+     pandas read of the same file (pd.read_csv(dtype=str), pd.read_excel(engine="calamine"))
 
-Run a part with `python -m bench throughput coalescing overhead scale sharing` (default: all).
+Run a part with `python -m bench loader scale` and so on (default: all).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .common import KEYS, PYTHON, ROOT, Emulator, leads_csv, measure, table
+from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
+from .workbooks import leads_xlsx
 
 RESULTS = ROOT / "bench" / "results"
 LIMIT = 25 / 5
@@ -567,6 +570,70 @@ def discover(work: Path) -> dict[str, Any]:
     return result
 
 
+LOADER_RUNS = 3  # each file is read and planned this many times; the medians are shown
+
+
+def loader(work: Path) -> dict[str, Any]:
+    """Issue 14's bars: `bulk-delete plan` (the whole process: start, read, check, coalesce,
+    print) against the bare pandas read alone (pandas imported, not counted)."""
+    files = [
+        (
+            "csv",
+            "CSV, 1,000,000 rows, 4 columns, two codes per cell",
+            leads_csv(work / "1m-two-codes.csv", 1_000_000, codes_per_lead=2, columns=4),
+        ),
+        ("excel", "xlsx, 300,000 rows, date cells", leads_xlsx(work / "300k.xlsx", 300_000)),
+        (
+            "excel",
+            "xlsx, 300,000 rows, ToDate shown with a time, #N/A every 1,000 rows",
+            leads_xlsx(work / "300k-marked.xlsx", 300_000, to_shows_time=True, error_every=1000),
+        ),
+    ]
+    result: dict[str, Any] = {}
+    rows = []
+    for kind, name, path in files:
+        bare, planned = [], []
+        for _ in range(LOADER_RUNS):  # alternated, so a slow moment of the machine hits both
+            read = measure([PYTHON, "-m", "bench.bare_read", kind, str(path)])
+            bare.append(float(read.stdout.split()[0]))
+            planned.append(measure([*CLI, "plan", str(path)]))
+            assert planned[-1].returncode == 0, planned[-1].stdout
+        plan_seconds = _median([run.wall for run in planned])
+        bare_seconds = _median(bare)
+        result[path.name] = {
+            "bare_read_seconds": [round(x, 2) for x in bare],
+            "plan_seconds": [round(run.wall, 2) for run in planned],
+            "ratio": round(plan_seconds / bare_seconds, 2),
+            "plan_max_rss_mb": round(max(run.max_rss_mb for run in planned), 1),
+            "summary": _plan_lines(planned[-1]),
+        }
+        rows.append(
+            [
+                name,
+                f"{bare_seconds:.2f} s",
+                f"{plan_seconds:.2f} s",
+                f"**{plan_seconds / bare_seconds:.1f}×**",
+                f"{result[path.name]['plan_max_rss_mb']} MB",
+            ]
+        )
+    print("\n## 7. Loader: `plan` against a bare pandas read of the same file\n")
+    print(
+        table(
+            ["file", "bare pandas read", "`bulk-delete plan`", "ratio (bar 4×)", "peak RSS"], rows
+        )
+    )
+    print(f"\n(medians of {LOADER_RUNS} runs each, alternated)")
+    return result
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _plan_lines(done: Measured) -> list[str]:
+    return [line.strip() for line in done.stdout.splitlines() if "rows read" in line]
+
+
 SECTIONS = {
     "throughput": throughput,
     "coalescing": coalescing,
@@ -574,6 +641,7 @@ SECTIONS = {
     "scale": scale,
     "sharing": sharing,
     "discover": discover,
+    "loader": loader,
 }
 
 

@@ -369,7 +369,9 @@ class _Layout:
 def _csv_chunks(layout: _Layout) -> Iterator[Chunk]:
     """pandas' C parser, reading SPARE_COLUMNS more columns than the header names so that a
     longer row is seen, not refused. A row longer still, or quoting the C parser refuses,
-    hands the rest of the file to the csv module: slower, and what the loader always did."""
+    hands the rest of the file to the csv module: slower, and what the loader always did.
+    (Cells are read as text: dtype "category" would skip a string per cell, but pandas
+    infers numbers in it, and "0163" would come back as 163.)"""
     done = 0
     try:
         with pd.read_csv(

@@ -5,12 +5,13 @@ as on the API page; either way no key reaches an Answer, a log line or an except
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
-
-import aiohttp
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .api import (
     ACCESS_KEY_HEADER,
@@ -24,6 +25,28 @@ from .api import (
 from .config import Credentials
 from .outcomes import Answer, classify, classify_exception, redact
 from .spec import AuthMode, RunSpec
+
+
+def _lazy(name: str) -> ModuleType:
+    """A module that is imported on first use (the standard library's LazyLoader). aiohttp
+    takes about 0.2 s to import, and `plan` of a sheet never opens a connection."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = _lazy("aiohttp")
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from . import checkpoint as checkpoints
 from . import discover
@@ -53,6 +52,9 @@ from .senders import (
 from .sheet import SheetInfo
 from .spec import RunSpec
 from .summary import Failure, RunStats, RunSummary, VerifySummary
+
+if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
+    import aiohttp
 
 # ---------------------------------------------------------------- plan
 

@@ -420,9 +420,8 @@ def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
                 yield layout.chunk(first_row, _rectangle(batch, layout.width))
                 first_row += len(batch)
         except csv.Error as exc:
-            raise InputError(
-                f"{layout.path}: line {reader.line_num} cannot be read as CSV ({exc})"
-            ) from None
+            line = layout.header_row + reader.line_num  # the reader began after the header
+            raise InputError(f"{layout.path}: line {line} cannot be read as CSV ({exc})") from None
 
 
 def _rectangle(records: list[list[Any]], width: int) -> list[Table]:

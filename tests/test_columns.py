@@ -401,3 +401,17 @@ def test_xlsx_marks_from_prefixed_xml(
         3: [3],
     }
     assert (2, 2) not in cells.xlsx_cells(path, "Other").marks
+
+
+def test_an_unreadable_row_after_the_hand_over_is_an_input_error(
+    write_csv: Callable[..., Path],
+) -> None:
+    """The csv module's errors reach the caller through the read-ahead thread, as exit 2."""
+    from bulk_delete.errors import InputError
+
+    lead = LEADS[0]
+    long_row = f"{lead},201" + ",x" * (sheets.SPARE_COLUMNS + 5)
+    huge = '"' + "9" * 200_000 + '"'  # longer than the csv module's field limit
+    path = write_csv(f"ProspectId,Code\n{lead},201\n{long_row}\n{lead},{huge}\n")
+    with pytest.raises(InputError, match=r"line 4 cannot be read as CSV \(field larger"):
+        build_plan(path, PlanOptions())

@@ -247,6 +247,9 @@ class Groups:
         return sizes
 
 
+Numbers = npt.NDArray[np.int64]
+
+
 def _numbered(first: npt.NDArray[Any], *keys: npt.NDArray[Any]) -> tuple[Numbers, int]:
     """A number for each distinct combination of the keys, counting up from 0 in order of
     first appearance (so requests come out in sheet order), and how many there are."""
@@ -266,7 +269,6 @@ def _refined(numbers: Numbers, count: int, *keys: npt.NDArray[Any]) -> tuple[Num
     return numbers, count
 
 
-Numbers = npt.NDArray[np.int64]
 _BLOCK = 65_536  # groups turned into Python values at a time
 
 

@@ -313,7 +313,7 @@ def _guids(
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     """(is a GUID as written, high and low 64 bits) for each cell, as a byte matrix. A GUID
     with spaces around it, or anything unusual, is not accepted here: its row is checked
-    again on its own."""
+    again on its own. (A number or a date cell never reads as 36 hex digits and dashes.)"""
     try:
         text = cells.astype("S37")  # one byte more than a GUID: a longer text shows
     except (UnicodeError, TypeError, ValueError):
@@ -323,7 +323,7 @@ def _guids(
     ok = (
         (nibbles < 16).all(axis=1)
         & (matrix[:, _DASHES] == ord("-")).all(axis=1)
-        & (matrix[:, 36] == 0)  # (no other cell a reader gives reads as a GUID)
+        & (matrix[:, 36] == 0)  # 36 characters, not more
     )
     halves = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).view(">u8")
     return ok, halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)

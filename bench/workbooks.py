@@ -43,11 +43,17 @@ _EPOCH = dt.date(1899, 12, 30)
 
 
 def leads_xlsx(
-    path: Path, count: int, *, to_shows_time: bool = False, error_every: int = 0
+    path: Path,
+    count: int,
+    *,
+    to_shows_time: bool = False,
+    error_every: int = 0,
+    other_columns: int = 0,
 ) -> Path:
     """``count`` leads, two codes per cell, FromDate and ToDate as Excel date cells.
     ``to_shows_time``: ToDate in a date-time format (the scan marks every one of them);
-    ``error_every``: a #N/A codes cell every that many rows."""
+    ``error_every``: a #N/A codes cell every that many rows; ``other_columns``: that many
+    more text columns the job does not use (names, notes …), as a real export has."""
     start = (dt.date(2024, 1, 1) - _EPOCH).days
     end = (dt.date(2024, 6, 30) - _EPOCH).days
     end_style = 2 if to_shows_time else 1
@@ -62,12 +68,14 @@ def leads_xlsx(
                 f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 f'<worksheet xmlns="{_MAIN}"><sheetData>'.encode()
             )
+            others = "EFGHIJKLMNOPQRSTUVWXYZ"[:other_columns]
             header = ["ProspectId", "ActivityEventList", "FromDate", "ToDate"]
+            header += [f"Note {col}" for col in others]
             sheet.write(
                 b'<row r="1">'
                 + b"".join(
                     f'<c r="{col}1" t="inlineStr"><is><t>{name}</t></is></c>'.encode()
-                    for col, name in zip("ABCD", header, strict=True)
+                    for col, name in zip("ABCD" + others, header, strict=True)
                 )
                 + b"</row>"
             )
@@ -83,7 +91,12 @@ def leads_xlsx(
                     f'<row r="{row}"><c r="A{row}" t="inlineStr"><is><t>'
                     f"{n:08x}-0000-4000-8000-{n:012x}</t></is></c>{codes}"
                     f'<c r="C{row}" s="1"><v>{start}</v></c>'
-                    f'<c r="D{row}" s="{end_style}"><v>{end}</v></c></row>'
+                    f'<c r="D{row}" s="{end_style}"><v>{end}</v></c>'
+                    + "".join(
+                        f'<c r="{col}{row}" t="inlineStr"><is><t>{col.lower()} {n}</t></is></c>'
+                        for col in others
+                    )
+                    + "</row>"
                 )
                 if len(lines) == 10_000:
                     sheet.write("".join(lines).encode())

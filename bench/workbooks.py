@@ -64,11 +64,13 @@ def leads_xlsx(
         archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
         archive.writestr("xl/styles.xml", _STYLES)
         with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            others = "EFGHIJKLMNOPQRSTUVWXYZ"[:other_columns]
+            last = ("ABCD" + others)[-1]
             sheet.write(
                 f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                f'<worksheet xmlns="{_MAIN}"><sheetData>'.encode()
+                f'<worksheet xmlns="{_MAIN}"><dimension ref="A1:{last}{count + 1}"/>'
+                f"<sheetData>".encode()
             )
-            others = "EFGHIJKLMNOPQRSTUVWXYZ"[:other_columns]
             header = ["ProspectId", "ActivityEventList", "FromDate", "ToDate"]
             header += [f"Note {col}" for col in others]
             sheet.write(

@@ -75,11 +75,11 @@ def xlsx_cells(path: Path, sheet: str) -> FoundCells:
     worksheet of an .xlsx/.xlsm workbook. The worksheet XML is scanned as bytes, block by
     block: a regular expression finds the cells of interest and only those are read."""
     with zipfile.ZipFile(path) as archive:
-        member = _worksheet_member(archive, sheet)
+        member = worksheet_member(archive, sheet)
         return _scan_worksheet(archive, member, _time_styles(archive))
 
 
-def _worksheet_member(archive: zipfile.ZipFile, sheet: str) -> str:
+def worksheet_member(archive: zipfile.ZipFile, sheet: str) -> str:
     """The zip member of a sheet, by name (tags matched by local name: Strict Open XML
     files use other namespaces)."""
     workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
@@ -153,7 +153,7 @@ def _scan_worksheet(archive: zipfile.ZipFile, member: str, timed: frozenset[int]
     marks: Marks = {}
     shows_time: dict[bytes, array[int]] = {}
     with archive.open(member) as handle:
-        for block in _row_blocks(handle):
+        for block in row_blocks(handle):
             for at in _formula_or_error_offsets(block):
                 _mark_cell(block, at, marks)
             styles = sum(block.count(attribute) for attribute in attributes)
@@ -230,7 +230,7 @@ def _last_row_end(block: bytes) -> int:
     return -1
 
 
-def _row_blocks(handle: IO[bytes]) -> Iterator[bytes]:
+def row_blocks(handle: IO[bytes]) -> Iterator[bytes]:
     """The worksheet XML in blocks of about 4 MB that end after a row: a cell never spans
     two blocks."""
     tail = b""

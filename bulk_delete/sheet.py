@@ -28,6 +28,7 @@ import pandas as pd
 
 from .cells import FoundCells, ods_error_cells, xls_error_cells, xlsx_cells
 from .errors import InputError
+from .parts import Parts, cut, rows_of
 
 # The five columns the job reads, in this order in RawRow.cells.
 FIELDS = ("ProspectId", "ActivityEventList", "FromDate", "ToDate", "StatusWebhookURL")
@@ -447,25 +448,61 @@ def _open_excel(path: Path, sheet: str | None) -> Sheet:
                 raise InputError(
                     f"{path}: not a valid Excel workbook (.xlsx files are zip archives)"
                 )
+    parts = None
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
         name = _choose_sheet(path, list(workbook.sheet_names), sheet)
-        worksheet = workbook.get_sheet_by_name(name)
         if suffix in (".xlsx", ".xlsm"):
             found = xlsx_cells(path, name)
+            parts = _cut(path, name)  # None: small enough to read whole
         elif suffix == ".xls":
             found = FoundCells(xls_error_cells(path, name), {})
         elif suffix == ".ods":
             found = FoundCells(ods_error_cells(path, name), {})
         else:
             found = FoundCells({}, {})
-        # iter_rows starts at row 1 but at the first column that holds anything.
-        first_column = worksheet.start[1] if worksheet.start else 0
-        rows = worksheet.iter_rows()
+        rows: Iterator[list[Any]]
+        if parts is None:
+            worksheet = workbook.get_sheet_by_name(name)
+            # iter_rows starts at row 1 but at the first column that holds anything.
+            first_column = worksheet.start[1] if worksheet.start else 0
+            rows = worksheet.iter_rows()
+        else:
+            first_column, rows = 0, rows_of(parts, name)  # column A first in every part
     except InputError:
         raise
     except Exception as exc:  # calamine raises its own error types for every kind of bad file
+        if parts is not None:
+            parts.close()
         raise InputError(f"{path}: not a valid spreadsheet ({exc})") from None
+    try:
+        return _excel_sheet(path, name, rows, found, first_column, parts)
+    except BaseException:
+        if parts is not None:
+            parts.close()
+        raise
+
+
+def _cut(path: Path, name: str) -> Parts | None:
+    try:
+        return cut(path, name)
+    except OSError as exc:  # the temporary folder: full, or not writable
+        raise InputError(
+            f"{path}: this sheet is cut into parts in the temporary folder to bound memory, "
+            f"and they could not be written ({exc.strerror or exc}); free some space there "
+            "(or set TMPDIR), or save the sheet as CSV"
+        ) from None
+
+
+def _excel_sheet(
+    path: Path,
+    name: str,
+    rows: Iterator[list[Any]],
+    found: FoundCells,
+    first_column: int,
+    parts: Parts | None,
+) -> Sheet:
+    suffix = path.suffix.lower()
     warnings: tuple[str, ...] = ()
     if suffix == ".xlsb":
         warnings = (
@@ -493,12 +530,15 @@ def _open_excel(path: Path, sheet: str | None) -> Sheet:
     def chunks() -> Iterator[Chunk]:
         first_row = row_number + 1
         while batch := list(itertools.islice(rows, CHUNK_ROWS)):
+            longest = max(map(len, batch))
+            if min(map(len, batch)) != longest:  # rows from two parts: as wide as the wider
+                batch = [row + [""] * (longest - len(row)) for row in batch]
             columns = [np.array(column, dtype=object) for column in zip(*batch, strict=True)]
             placed.put(columns, first_row)
             yield Chunk(first_row, columns, width, positions, pick)
             first_row += len(batch)
 
-    return Sheet(info, chunks())
+    return Sheet(info, chunks(), None if parts is None else parts.close)
 
 
 def _choose_sheet(path: Path, names: list[str], wanted: str | None) -> str:

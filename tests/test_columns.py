@@ -415,3 +415,93 @@ def test_an_unreadable_row_after_the_hand_over_is_an_input_error(
     path = write_csv(f"ProspectId,Code\n{lead},201\n{long_row}\n{lead},{huge}\n")
     with pytest.raises(InputError, match=r"line 4 cannot be read as CSV \(field larger"):
         build_plan(path, PlanOptions())
+
+
+@pytest.fixture
+def tiny_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut every workbook into parts of a few rows (the scan reads 64-byte blocks)."""
+    from bulk_delete import cells, parts
+
+    monkeypatch.setattr(parts, "PART_CELLS", 8)
+    monkeypatch.setattr(parts, "MIN_PART_BYTES", 1)
+    monkeypatch.setattr(cells, "_SHEET_BLOCK", 64)
+
+
+def wide_workbook(write_xlsx: Callable[..., Path]) -> Path:
+    rng = random.Random(7)
+    rows: list[list[Any]] = [[], ["Name", "ProspectId", "Code", "FromDate", "ToDate", "Note"]]
+    for n in range(120):
+        kind = rng.random()
+        if kind < 0.08:
+            rows.append([])  # a blank row
+        elif kind < 0.12:
+            rows.append(["only a name"])  # not blank: an invalid row
+        else:
+            rows.append(
+                [
+                    rng.choice(["", f"name {n}", " "]),
+                    rng.choice(LEAD_CELLS),
+                    rng.choice([201, 202.0, "203;204", "#N/A", "=1+1", "", True]),
+                    rng.choice([dt.datetime(2024, 1, 1), "2024-02-01", None]),
+                    rng.choice([dt.datetime(2024, 3, 31), dt.datetime(2024, 3, 31, 12), None]),
+                    rng.choice(["", "note"]),
+                    *([rng.choice(["", "x", " "])] if kind > 0.95 else []),  # beyond the header
+                ]
+            )
+    formats = {f"E{row}": "yyyy-mm-dd hh:mm" for row in range(3, len(rows) + 1, 3)}
+    return write_xlsx(rows, formats=formats)
+
+
+@pytest.mark.usefixtures("tiny_parts")
+def test_a_big_worksheet_cut_into_parts_reads_as_the_whole(
+    write_xlsx: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row numbers, cells, markers and time formats are the same part by part; only the
+    memory differs."""
+    from bulk_delete import parts
+
+    path = wide_workbook(write_xlsx)
+    cut = parts.cut(path, "Leads")
+    assert cut is not None
+    assert len(cut.paths) > 10
+    cut.close()
+    with open_sheet(path) as opened:
+        by_parts = list(opened)
+        columns = opened.info.columns
+    plan = planned(build_plan(path, PlanOptions(codes=("999",))))
+    monkeypatch.setattr(sheets, "cut", lambda *_: None)
+    with open_sheet(path) as opened:
+        whole = list(opened)
+        assert opened.info.columns == columns
+    assert [r.row if r else None for r in by_parts] == [r.row if r else None for r in whole]
+    assert by_parts == whole
+    assert plan == planned(build_plan(path, PlanOptions(codes=("999",))))
+    assert plan["invalid"]
+    assert plan["requests"]
+
+
+def test_a_small_worksheet_is_read_whole(write_xlsx: Callable[..., Path]) -> None:
+    from bulk_delete import parts
+
+    assert parts.cut(wide_workbook(write_xlsx), "Leads") is None
+
+
+@pytest.mark.usefixtures("tiny_parts")
+def test_a_worksheet_whose_rows_are_not_numbered_is_read_whole(
+    write_xlsx: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Without r="N" a row's number is its place in the file: a part would renumber it."""
+    import re
+    import zipfile
+
+    from bulk_delete import parts
+
+    source = wide_workbook(write_xlsx)
+    path = tmp_path / "unnumbered.xlsx"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb'(<row)( r="[0-9]+")', rb"\1", data, count=40)
+            copy.writestr(info, data)
+    assert parts.cut(path, "Leads") is None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .cells import row_blocks, worksheet_member
+from .files import create_private
 
 PART_CELLS = 1_500_000  # cells per part: about 150 MB in calamine
 CUT_ABOVE = 3  # parts: a sheet of more than 3 parts' cells (4.5 M; 1 M rows of 4 are read whole)
@@ -143,6 +144,7 @@ def _write_part(
     epilogue: bytes,
 ) -> Path:
     path = folder / f"part-{number:04d}.xlsx"
+    create_private(path)  # it holds the sheet's lead IDs (and sits in a 0700 folder)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as part:  # written once, read once
         for info in archive.infolist():
             if info.filename == member:

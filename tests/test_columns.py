@@ -505,3 +505,22 @@ def test_a_worksheet_whose_rows_are_not_numbered_is_read_whole(
                 data = re.sub(rb'(<row)( r="[0-9]+")', rb"\1", data, count=40)
             copy.writestr(info, data)
     assert parts.cut(path, "Leads") is None
+
+
+@pytest.mark.usefixtures("tiny_parts")
+def test_parts_are_private_and_gone_when_the_sheet_closes(
+    write_xlsx: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    path = wide_workbook(write_xlsx)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with open_sheet(path) as opened:
+        next(iter(opened))
+        [folder] = scratch.iterdir()
+        assert folder.stat().st_mode & 0o777 == 0o700
+        part_modes = {part.stat().st_mode & 0o777 for part in folder.iterdir()}
+        assert part_modes == {0o600}
+    assert list(scratch.iterdir()) == []

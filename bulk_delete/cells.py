@@ -167,7 +167,7 @@ def _scan_worksheet(archive: zipfile.ZipFile, member: str, timed: frozenset[int]
     return FoundCells(
         marks,
         {
-            _coordinate(letters.decode() + "1")[1]: _sorted(np.asarray(rows, dtype=np.int64))
+            column_number(letters.decode()): _sorted(np.asarray(rows, dtype=np.int64))
             for letters, rows in shows_time.items()
         },
     )
@@ -311,7 +311,12 @@ def _contains(handle: IO[bytes], needles: tuple[bytes, ...]) -> bool:
 def _coordinate(reference: str) -> tuple[int, int]:
     """``B12`` → (12, 2)."""
     letters = reference.rstrip("0123456789")
+    return int(reference[len(letters) :]), column_number(letters)
+
+
+def column_number(letters: str) -> int:
+    """``B`` → 2, ``AA`` → 27."""
     column = 0
     for letter in letters.upper():
         column = column * 26 + ord(letter) - 64
-    return int(reference[len(letters) :]), column
+    return column

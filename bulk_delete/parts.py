@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .cells import row_blocks, worksheet_member
+from .cells import column_number, row_blocks, worksheet_member
 from .files import create_private
 
 PART_CELLS = 1_500_000  # cells per part: about 150 MB in calamine
@@ -73,15 +73,8 @@ def _cells_estimate(head: bytes, xml_bytes: int) -> int:
     found = _DIMENSION_REF.search(head)
     if found is None:
         return xml_bytes // 30
-    first, last = _column_number(found.group(1)), _column_number(found.group(3))
+    first, last = column_number(found.group(1).decode()), column_number(found.group(3).decode())
     return (last - first + 1) * (int(found.group(4)) - int(found.group(2)) + 1)
-
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for letter in letters.decode():
-        number = number * 26 + ord(letter) - 64
-    return number
 
 
 def _write_parts(

@@ -420,16 +420,15 @@ def _fingerprint(spec: RunSpec) -> str:
 
 def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
     plan_ = build_plan(_input(spec), spec.plan_options)
-    tally = RequestTally()
     checkpoint.store_plan(
-        tally.observe(plan_.requests()),
+        plan_.requests(),
         plan_.invalid,
         source=_source(spec),
         fingerprint=fingerprint,
         options=spec.plan_options.as_dict(),
         extra={"leads": str(plan_.leads), "rows_read": str(plan_.rows_read), "label": spec.label},
     )
-    return plan_summary(plan_, tally, spec.effective_rate)
+    return plan_summary(plan_, plan_.tally(), spec.effective_rate)
 
 
 async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) -> SendReport:

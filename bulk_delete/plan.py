@@ -281,9 +281,12 @@ class Plan:
     rows_read: int
     blank_rows: int
     invalid: InvalidRows
-    leads: int
     columns: Columns = field(repr=False)
     groups: Groups = field(repr=False)
+
+    @property
+    def leads(self) -> int:
+        return self.groups.leads
 
     def requests(self) -> Iterator[Request]:
         """Requests in order of their first sheet row. Re-iterable."""
@@ -342,7 +345,6 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
         rows_read=rows_read,
         blank_rows=blank,
         invalid=invalid,
-        leads=groups.leads,
         columns=columns,
         groups=groups,
     )

@@ -444,6 +444,17 @@ class Checkpoint:
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    def open_windows(self, *, retry_failed: bool = False) -> tuple[int, int]:
+        """(requests without FromDate, requests without ToDate) still to send."""
+        condition = (
+            "status != 'queued'" if retry_failed else "(status = 'pending' OR transient = 1)"
+        )
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(from_date = ''), 0), COALESCE(SUM(to_date = ''), 0)"
+            f" FROM requests WHERE status != 'queued' AND {condition}"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def record(self, outcome: Outcome) -> None:
         """Write one outcome and commit: once this returns, a kill -9 cannot lose it."""
         self._db.execute(

@@ -7,7 +7,9 @@
     │   │   └── FieldError               … of one named field (the CLI or a job names it)
     │   ├── CredentialsError             host or keys missing
     │   ├── CheckpointMismatch           the checkpoint belongs to another input
-    │   └── NotConfirmed                 the plan was not confirmed (no TTY and no --yes, or "N")
+    │   ├── OpenWindow                   requests without FromDate or ToDate, and no --open-window
+    │   ├── SameRequests                 another job's state already holds these requests
+    │   └── NotConfirmed                 not confirmed: no TTY and no --yes, "N", or Ctrl-D
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
     │   ├── FatalAPIError                401/403/404/3xx: keys, host or region are wrong
     │   │   └── WrongHost                the keys' account lives on another API host
@@ -37,18 +39,40 @@ EXIT_SOFTWARE = 70
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
-EXIT_CODES_HELP = """\
-Exit codes:
-  0    every request queued and no invalid rows (verify: all confirmed)
-  1    finished, but some rows invalid or requests failed (see the export);
-       verify: some activities remain
-  2    usage, input file or checkpoint mismatch, not confirmed, or --discover
-       found more than --max-leads; nothing sent
-  3    aborted: a fatal API answer (401/403/404, a redirect) or an outage
-       longer than --give-up-after; rerun to resume
-  70   a bug: one line on stderr names a file with the traceback
-  75   another process holds the checkpoint's (or the job's) lock
-  130  interrupted (SIGINT/SIGTERM); rerun the same command to resume"""
+# What each exit code means, for --help and the README (tests/test_docs.py keeps them equal).
+EXIT_MEANINGS: dict[int, str] = {
+    EXIT_OK: "every request queued and no invalid rows (verify: all confirmed)",
+    EXIT_INCOMPLETE: "finished, but some rows invalid or requests failed (see the export); "
+    "verify: some activities remain",
+    EXIT_USAGE: "usage, input file, output path or checkpoint problem, an open window without "
+    "--open-window, not confirmed (N, Ctrl-D, no terminal), or --discover found more than "
+    "--max-leads; nothing sent",
+    EXIT_ABORTED: "aborted: a fatal API answer (401/403/404, a redirect), an untrustworthy "
+    "listing, refusals or an outage longer than --give-up-after, or a disk full after sending "
+    "began; rerun to resume",
+    EXIT_SOFTWARE: "a bug: one line on stderr names a file with the traceback",
+    EXIT_LOCKED: "another process holds the checkpoint's (or the job's) lock",
+    EXIT_INTERRUPTED: "interrupted (SIGINT, SIGTERM, SIGHUP, or Ctrl-C at the prompt); rerun "
+    "the same command to resume",
+}
+
+
+def exit_codes_help(codes: tuple[int, ...] = tuple(EXIT_MEANINGS)) -> str:
+    """The exit-code table for --help (click keeps its lines as written after \\b)."""
+    lines = ["\b", "Exit codes:"]
+    for code in codes:
+        words = EXIT_MEANINGS[code].split()
+        line = f"  {code:<4} "
+        for word in words:
+            if len(line) + len(word) > 78:
+                lines.append(line.rstrip())
+                line = " " * 7
+            line += word + " "
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+EXIT_CODES_HELP = exit_codes_help()
 
 
 class BulkDeleteError(Exception):
@@ -88,6 +112,16 @@ class CredentialsError(UsageError):
 
 class CheckpointMismatch(UsageError):
     """The checkpoint was made from another input or other plan options."""
+
+
+class OpenWindow(UsageError):
+    """Requests without a FromDate or a ToDate delete every activity of their codes on that
+    side, for all time: a decision the user states with --open-window, never an accident."""
+
+
+class SameRequests(UsageError):
+    """Another job's checkpoint holds the same requests (a copied job file): sending them
+    again would purge twice under two names."""
 
 
 class NotConfirmed(UsageError):

@@ -95,6 +95,15 @@ def open_table(path: str | Path, columns: Sequence[str]) -> Iterator[RowWriter]:
 
 
 @contextmanager
+def stream_table(handle: IO[str], columns: Sequence[str]) -> Iterator[RowWriter]:
+    """A CSV writer on an open stream (standard output); the header is written first."""
+    writer = csv.writer(handle)
+    writer.writerow(columns)
+    yield lambda row: writer.writerow([csv_safe(value) for value in row])
+    handle.flush()
+
+
+@contextmanager
 def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
     import openpyxl
     from openpyxl.cell import WriteOnlyCell

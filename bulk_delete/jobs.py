@@ -13,14 +13,17 @@ and so the plan's fingerprint — the same all day, so a rerun the same day resu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+import sqlite3
 import tomllib
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .config import (
     DEFAULT_PLAN,
@@ -60,9 +63,13 @@ class Window:
     older_than_days: int | None = None
     window_days: int | None = None
 
+    @property
+    def relative(self) -> bool:
+        return self.older_than_days is not None or self.window_days is not None
+
     def resolve(self, run_date: dt.date) -> tuple[str, str]:
         """(FromDate, ToDate) in the job's local time, as plan options."""
-        if self.older_than_days is None and self.window_days is None:
+        if not self.relative:
             return self.from_date, self.to_date
         end = run_date - dt.timedelta(days=self.older_than_days or 0)
         to_date = (end - dt.timedelta(days=1)).isoformat() if self.older_than_days else ""
@@ -86,8 +93,30 @@ class Job:
     def run_date(self, now: dt.datetime) -> dt.date:
         return now.astimezone(load_tz(self.spec.tz)).date()
 
+    def moment(self, as_of: dt.date | None = None) -> dt.datetime:
+        """When this run happens: now, or (``--as-of``) noon of that date in the job's tz, to
+        catch up a missed night or try a job on data from another time."""
+        if as_of is None:
+            return dt.datetime.now(dt.UTC)
+        return dt.datetime.combine(as_of, dt.time(12), tzinfo=load_tz(self.spec.tz))
+
     def checkpoint(self, now: dt.datetime) -> Path:
+        """A relative window moves every day, so each run date has its own checkpoint; an
+        absolute one does not, so every run resumes the job's one checkpoint and sends only
+        what is left (a nightly retry never sends the same requests again)."""
+        if not self.window.relative:
+            return self.state_dir / f"{self.name}.sqlite"
         return self.state_dir / f"{self.name}-{self.run_date(now).isoformat()}.sqlite"
+
+    def holding(self, fingerprint: str) -> list[Path]:
+        """Other jobs' checkpoints in the state directory whose plan has this fingerprint
+        (same input bytes, codes and window): a copy of this job file under another name."""
+        mine = re.compile(re.escape(self.name) + r"(-\d{4}-\d{2}-\d{2})?\.sqlite")
+        found = []
+        for path in sorted(self.state_dir.glob("*.sqlite")):
+            if not mine.fullmatch(path.name) and _fingerprint_in(path) == fingerprint:
+                found.append(path)
+        return found
 
     def run_spec(self, now: dt.datetime, env: Mapping[str, str] | None = None) -> RunSpec:
         """The spec of the run dated ``now``: today's window and today's checkpoint, and the
@@ -125,6 +154,17 @@ class Job:
         return hold_lock(self.state_dir / f"{self.name}.lock", f"job {self.name}")
 
 
+def _fingerprint_in(path: Path) -> str:
+    """The plan fingerprint a checkpoint holds, read-only; "" for anything else."""
+    try:
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            row = connection.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
+    except sqlite3.Error:
+        return ""
+    return str(row[0]) if row else ""
+
+
 def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
     """Read and check a job file. Every problem is an OptionError/InputError (exit 2) that
     names the file and the key."""
@@ -159,10 +199,18 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
     if "rate" in raw and "plan" in raw:
         raise OptionError(f"{where}: give either rate or plan, not both")
     window = _window(where, raw.get("window", {}))
+    if discovering and window.relative and not (window.older_than_days and window.window_days):
+        raise OptionError(
+            f"{where}: discover = true needs a window with both ends: set window.older_than_days "
+            "and window.window_days (or window.from and window.to)"
+        )
     values = {options[key]: value for key, value in raw.items() if key in options}
     values["rate"] = raw.get("rate") or raw.get("plan") or DEFAULT_PLAN
-    values["from_date"], values["to_date"] = window.from_date, window.to_date
-    spec = RunSpec.from_values(values, source=where).replace(input=sheet_path, label=path.stem)
+    # A relative window is checked as it resolves today; each run resolves it for its date.
+    values["from_date"], values["to_date"] = window.resolve(dt.date.today())
+    spec = RunSpec.from_values(values, source=where).replace(
+        input=sheet_path, label=path.stem, source=where
+    )
     return Job(
         name=path.stem,
         path=path.resolve(),

@@ -9,12 +9,13 @@ the send step left out, never a separate code path.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from . import checkpoint as checkpoints
@@ -31,15 +32,24 @@ from .errors import (
     InputError,
     Interrupted,
     NotConfirmed,
+    OpenWindow,
     OptionError,
     ServiceDownError,
     WrongHost,
 )
-from .export import EXPORT_COLUMNS, PREVIEW_COLUMNS, open_table, preview_row, write_invalid
+from .export import (
+    EXPORT_COLUMNS,
+    PREVIEW_COLUMNS,
+    open_table,
+    preview_row,
+    stream_table,
+    write_invalid,
+)
 from .limiter import SlidingWindowLimiter
 from .outcomes import Verdict
 from .plan import PlanSummary, RequestTally, build_plan, plan_fingerprint, plan_summary, summarise
 from .retry import RetryPolicy
+from .rows import load_tz
 from .senders import (
     LEARNED_LIMIT,
     OutcomeCallback,
@@ -51,7 +61,7 @@ from .senders import (
 )
 from .sheet import SheetInfo
 from .spec import RunSpec
-from .summary import Failure, RunStats, RunSummary, VerifySummary
+from .summary import Failure, RunResult, RunStats, RunSummary, VerifySummary, Window
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp
@@ -261,7 +271,7 @@ async def run(
     host = require_host(spec.host)
     path = _checkpoint_path(spec)
     started = _utc_now()
-    fingerprint = discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
+    fingerprint = fingerprint_of(spec)
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
@@ -285,6 +295,7 @@ async def run(
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
         report: SendReport | None = None
         if todo:
+            _refuse_open_windows(checkpoint, spec)
             if not hooks.confirm(Confirmation(todo, leads, host)):
                 raise NotConfirmed(
                     f"not confirmed, nothing sent; the plan is saved in {path} "
@@ -315,6 +326,27 @@ async def run(
         error.summary = summary
         raise error
     return summary
+
+
+def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
+    """An open side of a window deletes every activity of those codes on that side, back to
+    the lead's creation or up to the moment LeadSquared runs the delete: never by accident."""
+    if spec.open_window:
+        return
+    no_from, no_to = checkpoint.open_windows(retry_failed=spec.retry_failed)
+    if not (no_from or no_to):
+        return
+    sides = []
+    if no_from:
+        sides.append(f"{no_from:,} without FromDate (every activity before ToDate, for all time)")
+    if no_to:
+        sides.append(f"{no_to:,} without ToDate (every activity after FromDate, up to the delete)")
+    flag = spec.name_of("open_window") + (" = true" if spec.source else "")
+    raise OpenWindow(
+        f"nothing sent: {' and '.join(sides)} request(s) have an open window. Give the sheet "
+        f"FromDate/ToDate (or {spec.name_of('from_date')}/{spec.name_of('to_date')}), or, if "
+        f"that is what you mean, {flag}. The plan is saved in {checkpoint.location}."
+    )
 
 
 def _limiter(checkpoint: Checkpoint, spec: RunSpec, clock: Clock) -> SlidingWindowLimiter:
@@ -408,6 +440,12 @@ def _checkpoint_path(spec: RunSpec) -> Path:
     return spec.checkpoint
 
 
+def fingerprint_of(spec: RunSpec) -> str:
+    """What identifies a plan: the file's bytes and the plan options (a discovered plan: its
+    options, the window included)."""
+    return discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
+
+
 def _fingerprint(spec: RunSpec) -> str:
     path = _input(spec)
     try:
@@ -433,16 +471,22 @@ def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> Plan
 
 async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) -> SendReport:
     run_id = checkpoint.start_run(host=spec.host, rate=str(pool.limiter.effective))
-    result = "crashed"  # a bug, or the caller's own cancellation
+    result = RunResult.CRASHED  # a bug, or the caller's own cancellation
     try:
         report = await pool.run(todo)
-        result = "interrupted" if report.stopped else "aborted" if report.error else "finished"
+        result = (
+            RunResult.INTERRUPTED
+            if report.stopped
+            else RunResult.ABORTED
+            if report.error
+            else RunResult.FINISHED
+        )
         return report
     finally:
         checkpoint.finish_run(run_id, _record_of(pool, spec, result))
 
 
-def _record_of(pool: Pool, spec: RunSpec, result: str) -> RunRecord:
+def _record_of(pool: Pool, spec: RunSpec, result: RunResult) -> RunRecord:
     progress = pool.progress
     effective = pool.limiter.effective
     return RunRecord(
@@ -480,10 +524,11 @@ def _summary(
         host=spec.host,
         rate_limit=str(rate),
         label=spec.label,
+        window=window_of(spec),
         started_at=started,
         finished_at=_utc_now(),
         runs=checkpoint.run_count(),
-        this_run=_stats(record) if record else RunStats(result="nothing to send"),
+        this_run=_stats(record) if record else RunStats(result=RunResult.NOTHING_TO_SEND),
         totals=counts,
         failures=_failures(checkpoint),
         verification=checkpoint.verification(),
@@ -496,7 +541,7 @@ def _stats(record: RunRecord) -> RunStats:
     rate = achieved_rate(record.calls, record.start_span)
     share = rate / record.limit_per_second if rate and record.limit_per_second else None
     return RunStats(
-        result=record.result,
+        result=RunResult(record.result),
         calls=record.calls,
         queued=record.queued,
         failed=record.failed,
@@ -505,6 +550,69 @@ def _stats(record: RunRecord) -> RunStats:
         calls_per_second=None if rate is None else round(rate, 3),
         share_of_limit=None if share is None else round(share, 4),
     )
+
+
+def window_of(spec: RunSpec) -> Window:
+    """The run's window in its tz and in UTC; empty ends stay empty (and so does a window
+    that does not parse: the error that says so is the run's)."""
+    try:
+        defaults = spec.plan_options.row_defaults()
+    except OptionError:
+        return Window(tz=spec.tz)
+    return Window(
+        tz=spec.tz,
+        from_local=local_time(defaults.from_date, spec.tz),
+        to_local=local_time(defaults.to_date, spec.tz),
+        from_utc=defaults.from_date,
+        to_utc=defaults.to_date,
+    )
+
+
+def local_time(utc: str, tz: str) -> str:
+    """An API date (UTC, ``YYYY-MM-DD HH:MM:SS``) in ``tz``, in the same format."""
+    if not utc:
+        return ""
+    moment = dt.datetime.strptime(utc, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+    return moment.astimezone(load_tz(tz)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> RunSummary:
+    """The summary of a run that stopped before its first call (a bad option or file, a lock
+    held, no confirmation), so that monitoring sees the nights that need a look."""
+    now = _utc_now()
+    if spec is None:
+        return RunSummary(
+            exit_code=exit_code,
+            checkpoint="",
+            input="",
+            host="",
+            rate_limit="",
+            error=error,
+            started_at=now,
+            finished_at=now,
+            this_run=RunStats(result=RunResult.NOT_STARTED),
+        )
+    source = "" if spec.input is None and not spec.discover else _source_or_blank(spec)
+    return RunSummary(
+        exit_code=exit_code,
+        checkpoint=str(spec.checkpoint.resolve()) if spec.checkpoint else "",
+        input=source,
+        host=spec.host,
+        rate_limit=str(spec.effective_rate),
+        error=error,
+        label=spec.label,
+        window=window_of(spec),
+        started_at=now,
+        finished_at=now,
+        this_run=RunStats(result=RunResult.NOT_STARTED),
+    )
+
+
+def _source_or_blank(spec: RunSpec) -> str:
+    try:
+        return _source(spec)
+    except OptionError:
+        return ""
 
 
 def _failures(checkpoint: Checkpoint) -> tuple[Failure, ...]:
@@ -527,9 +635,12 @@ async def status(path: Path) -> RunSummary:
         counts = checkpoint.counts()
         record = checkpoint.last_run()
         meta = checkpoint.meta
+        options = json.loads(meta.get("options", "{}"))
+        tz = str(options.get("tz") or "UTC")
         return RunSummary(
             exit_code=EXIT_OK if counts.complete else EXIT_INCOMPLETE,
             checkpoint=checkpoint.location,
+            window=_saved_window(options, tz),
             input=meta.get("input", ""),
             host=record.host if record else "",
             rate_limit=record.rate if record else "",
@@ -540,6 +651,21 @@ async def status(path: Path) -> RunSummary:
             failures=_failures(checkpoint),
             verification=checkpoint.verification(),
         )
+
+
+def _saved_window(options: dict[str, object], tz: str) -> Window:
+    """The window a checkpoint's plan options name (for `status`)."""
+    try:
+        spec = RunSpec.from_values(
+            {
+                "from_date": options.get("from") or None,
+                "to_date": options.get("to") or None,
+                "tz": tz,
+            }
+        )
+    except OptionError:
+        return Window(tz=tz)
+    return window_of(spec)
 
 
 # ---------------------------------------------------------------- verify
@@ -598,6 +724,19 @@ async def verify(
 
 
 EXPORT_STATUSES = ("queued", "failed", "invalid", "pending")
+
+
+def export_to(path: Path, stream: TextIO, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
+    """The export as CSV on a stream (``export -o -``)."""
+    count = 0
+    with (
+        Checkpoint.open_existing(path) as checkpoint,
+        stream_table(stream, EXPORT_COLUMNS) as write,
+    ):
+        for row in checkpoint.export_rows(statuses):
+            write(row)
+            count += 1
+    return count
 
 
 def export(path: Path, out: Path, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:

@@ -274,6 +274,12 @@ class RunSpec:
     retry_failed: bool = option(
         False, "Also resend requests that failed permanently (400, MX errors).", _flag, key=None
     )
+    open_window: bool = option(
+        False,
+        "Send requests without a FromDate or a ToDate. Such a request deletes every activity of "
+        "its codes on that side of its window, for all time, so run refuses them without this.",
+        _flag,
+    )
 
     # What to write besides the checkpoint.
     out: Path | None = option(None, "Write one line per request (.csv or .xlsx).", _path, key=None)
@@ -297,6 +303,9 @@ class RunSpec:
         None, "Append one JSON line per request outcome (no keys, no bodies).", _path, key=None
     )
     label: str = option("", "The job's name, for scheduled runs.", _text, flag=None, key=None)
+    source: str = option(
+        "", "The job file the spec came from; '' for the command line.", _text, flag=None, key=None
+    )
 
     # ------------------------------------------------------------ filling it
 
@@ -336,10 +345,10 @@ class RunSpec:
         if self.input is not None:
             raise FieldError("discover", "takes the place of an input sheet: give one or the other")
         if not self.codes:
-            raise FieldError("codes", "--discover needs the activity codes to list")
+            raise FieldError("codes", "discovery needs the activity codes to list")
         for field_name in ("from_date", "to_date"):
             if not getattr(self, field_name):
-                raise FieldError(field_name, "--discover needs a window: both a start and an end")
+                raise FieldError(field_name, "discovery needs a window: both a start and an end")
 
     # ------------------------------------------------------------ reading it
 
@@ -366,6 +375,10 @@ class RunSpec:
 
     def replace(self, **changes: Any) -> RunSpec:
         return dataclasses.replace(self, **changes)
+
+    def name_of(self, name: str) -> str:
+        """A field as the user wrote it: the flag on the command line, the key in a job file."""
+        return _name(name, self.source)
 
 
 def option_of(name: str) -> Option:

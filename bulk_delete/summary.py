@@ -9,16 +9,42 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from .checkpoint import Counts, Verification
+
+
+class RunResult(StrEnum):
+    """How a run ended, as the checkpoint's ``runs`` table and the summary say it."""
+
+    FINISHED = "finished"  # every request reached an outcome
+    INTERRUPTED = "interrupted"  # a signal stopped it; a rerun resumes
+    ABORTED = "aborted"  # a fatal answer or an outage stopped it; a rerun resumes
+    CRASHED = "crashed"  # a bug (exit 70); recorded outcomes are safe
+    NOTHING_TO_SEND = "nothing to send"  # the checkpoint had nothing left
+    NOT_STARTED = "not started"  # stopped before the first call (exit 2, 75, or at the prompt)
+    NEVER_RUN = "never run"  # `status` of a checkpoint no run has sent from
+    RUNNING = "running"  # still sending, or killed (kill -9, power) before it could say
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    """The run's window as the user gave it (``tz``) and as LeadSquared gets it (UTC); each
+    end is "" when open."""
+
+    tz: str = "UTC"
+    from_local: str = ""
+    to_local: str = ""
+    from_utc: str = ""
+    to_utc: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunStats:
     """What one run sent: this run for `run`/`job`, the checkpoint's last run for `status`."""
 
-    result: str = "never run"  # finished | interrupted | aborted | nothing to send | never run
+    result: RunResult = RunResult.NEVER_RUN
     calls: int = 0
     queued: int = 0
     failed: int = 0
@@ -44,7 +70,9 @@ class RunSummary:
     input: str
     host: str
     rate_limit: str
+    error: str = ""  # why the run stopped with an error (exit 2, 3, 70, 75, 130); "" otherwise
     label: str = ""  # the job's name
+    window: Window = field(default_factory=Window)
     started_at: str = ""
     finished_at: str = ""
     runs: int = 0  # runs recorded in the checkpoint, this one included
@@ -59,6 +87,10 @@ class RunSummary:
         """The ``--summary-json`` document."""
         return dataclasses.asdict(self)
 
+    def ended(self, exit_code: int, error: str) -> RunSummary:
+        """This summary, for a run that ended with an error after it was made."""
+        return dataclasses.replace(self, exit_code=exit_code, error=error)
+
 
 def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
     """Every field of the JSON document as a dotted name (``this_run.calls``)."""
@@ -66,6 +98,7 @@ def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
     hints = {f.name: f for f in dataclasses.fields(cls)}
     nested = {
         "this_run": RunStats,
+        "window": Window,
         "totals": Counts,
         "failures": Failure,
         "verification": Verification,

@@ -35,7 +35,14 @@ from .errors import (
     ServiceDownError,
     WrongHost,
 )
-from .export import EXPORT_COLUMNS, PREVIEW_COLUMNS, open_table, preview_row, write_invalid
+from .export import (
+    export_columns,
+    export_row,
+    open_table,
+    preview_columns,
+    preview_row,
+    write_invalid,
+)
 from .limiter import SlidingWindowLimiter
 from .outcomes import Verdict
 from .plan import PlanSummary, RequestTally, build_plan, plan_fingerprint, plan_summary, summarise
@@ -52,6 +59,7 @@ from .senders import (
 from .sheet import SheetInfo
 from .spec import RunSpec
 from .summary import Failure, RunStats, RunSummary, VerifySummary
+from .timetext import plan_tz
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp
@@ -128,10 +136,10 @@ async def _plan_discovered(
     tally = RequestTally()
     planned = discover.requests(store, spec.plan_options)
     if spec.out is not None:
-        with open_table(spec.out, (*PREVIEW_COLUMNS, "activities")) as write:
+        with open_table(spec.out, (*preview_columns(spec.tz), "activities")) as write:
             for request, activities in planned:
                 tally.add(request)
-                write((*preview_row(request), activities))
+                write((*preview_row(request, spec.tz), activities))
     else:
         for request, _ in planned:
             tally.add(request)
@@ -142,8 +150,10 @@ def _plan_and_write(spec: RunSpec) -> PlanSummary:
     plan_ = build_plan(_input(spec), spec.plan_options)
     rate = spec.effective_rate
     if spec.out is not None:
-        with open_table(spec.out, PREVIEW_COLUMNS) as write:
-            summary = summarise(plan_, rate, sink=lambda request: write(preview_row(request)))
+        with open_table(spec.out, preview_columns(spec.tz)) as write:
+            summary = summarise(
+                plan_, rate, sink=lambda request: write(preview_row(request, spec.tz))
+            )
     else:
         summary = summarise(plan_, rate)
     if spec.invalid_out is not None:
@@ -385,6 +395,7 @@ def _discovered_summary(leads: int, tally: RequestTally, spec: RunSpec) -> PlanS
         leads=leads,
         tally=tally,
         rate=spec.effective_rate,
+        tz=spec.tz,
     )
 
 
@@ -435,7 +446,8 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
     run_id = checkpoint.start_run(host=spec.host, rate=str(pool.limiter.effective))
     result = "crashed"  # a bug, or the caller's own cancellation
     try:
-        report = await pool.run(todo)
+        planned = int(checkpoint.meta.get("requests", todo))  # a resume counts the whole plan
+        report = await pool.run(todo, already_done=max(0, planned - todo))
         result = "interrupted" if report.stopped else "aborted" if report.error else "finished"
         return report
     finally:
@@ -603,8 +615,10 @@ EXPORT_STATUSES = ("queued", "failed", "invalid", "pending")
 def export(path: Path, out: Path, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
     """One line per request and per invalid row, CSV or .xlsx by the name. Returns the count."""
     count = 0
-    with Checkpoint.open_existing(path) as checkpoint, open_table(out, EXPORT_COLUMNS) as write:
-        for row in checkpoint.export_rows(statuses):
-            write(row)
-            count += 1
+    with Checkpoint.open_existing(path) as checkpoint:
+        tz = plan_tz(checkpoint.meta)  # the plan's --tz: its dates are shown in it too
+        with open_table(out, export_columns(tz)) as write:
+            for row in checkpoint.export_rows(statuses):
+                write(export_row(row, tz))
+                count += 1
     return count

@@ -398,6 +398,7 @@ class PlanSummary:
     leads: int
     tally: RequestTally
     rate: RateLimit
+    tz: str = DEFAULT_TZ  # the --tz the dates were read in: shown beside UTC
 
     @property
     def requests(self) -> int:
@@ -472,4 +473,5 @@ def plan_summary(plan: Plan, tally: RequestTally, rate: RateLimit) -> PlanSummar
         leads=plan.leads,
         tally=tally,
         rate=rate,
+        tz=plan.options.tz,
     )

@@ -37,6 +37,7 @@ from .rows import (
     parse_webhook,
 )
 from .sheet import SheetInfo, open_sheet
+from .timetext import as_read
 
 FIRST_ROWS_SHOWN = 5
 
@@ -66,7 +67,8 @@ class PlanOptions:
         )
         to_date = _option_cell("to_date", self.to_date, parse_date_cell, end_of_day=True, tz=tz)
         if from_date and to_date and from_date > to_date:
-            raise FieldError("from_date", f"{from_date} is after ToDate {to_date} (UTC)")
+            (low, high), zone = as_read(self.tz, from_date, to_date)
+            raise FieldError("from_date", f"{low} is after ToDate {high} ({zone})")
         webhook = _option_cell("webhook", self.webhook, parse_webhook)
         return RowDefaults(codes=self.codes, from_date=from_date, to_date=to_date, webhook=webhook)
 

@@ -9,12 +9,12 @@ a UTC timestamp instead: a scheduler's log is read long after, by someone who ne
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import DEFAULT_TZ
-from .errors import OptionError
-from .rows import load_tz
 
 API_FORMAT = "%Y-%m-%d %H:%M:%S"
 _UTC_NAMES = frozenset({"", "utc", "etc/utc", "uct", "etc/uct", "universal", "etc/universal"})
@@ -26,16 +26,25 @@ def is_utc(tz: str) -> bool:
     return tz.strip().lower() in _UTC_NAMES
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a plan's dates repeat: a million rows, a few windows
 def to_local(utc_text: str, tz: str) -> str:
     """An API date (``YYYY-MM-DD HH:MM:SS``, UTC) in ``tz``, same format; "" stays "".
     Text that is not such a date comes back as it is: a display never raises."""
     if not utc_text:
         return ""
     try:
-        moment = dt.datetime.strptime(utc_text[:19], API_FORMAT).replace(tzinfo=dt.UTC)
-        return moment.astimezone(load_tz(tz)).strftime(API_FORMAT)
-    except (ValueError, OverflowError, OptionError):  # OptionError: a zone this host lacks
+        moment = dt.datetime.fromisoformat(utc_text[:19]).replace(tzinfo=dt.UTC)
+        return moment.astimezone(ZoneInfo(tz)).strftime(API_FORMAT)
+    except (ValueError, OverflowError, ZoneInfoNotFoundError):  # e.g. a zone this host lacks
         return utc_text
+
+
+def as_read(tz: str, *utc_texts: str) -> tuple[list[str], str]:
+    """API dates as a message should name them, and the zone to name: in ``tz`` unless that
+    is UTC (an error about a sheet's dates is fixed in the sheet's own time)."""
+    if is_utc(tz):
+        return list(utc_texts), "UTC"
+    return [to_local(text, tz) for text in utc_texts], tz
 
 
 def plan_tz(meta: Mapping[str, str]) -> str:

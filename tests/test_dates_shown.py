@@ -161,3 +161,16 @@ async def test_discover_shows_what_it_found_in_the_tz_and_logs_are_stamped(
     _, exported = read_csv(export)
     assert {row["ToDate (Asia/Kolkata)"] for row in exported} == {"2024-12-31 23:59:59"}
     assert {row["ToDate"] for row in exported} == {"2024-12-31 18:29:59"}
+
+
+def test_a_window_backwards_is_named_in_the_sheets_tz(write_csv: Callable[..., Path]) -> None:
+    sheet = write_csv(f"ProspectId,Codes,FromDate,ToDate\n{G1},201,2025-05-01,2025-04-01\n")
+    out = plan(str(sheet), "--tz", IST)
+    assert "FromDate 2025-05-01 00:00:00 is after ToDate 2025-04-01 23:59:59 (Asia/Kolkata)" in out
+    result = CliRunner().invoke(
+        cli, ["plan", str(sheet), "--tz", IST, "--from", "2025-05-01", "--to", "2025-04-01"]
+    )
+    assert result.exit_code == 2
+    assert "2025-05-01 00:00:00 is after ToDate 2025-04-01 23:59:59 (Asia/Kolkata)" in result.stderr
+    utc = plan(str(sheet))
+    assert "FromDate 2025-05-01 00:00:00 is after ToDate 2025-04-01 23:59:59 (UTC)" in utc

@@ -62,19 +62,21 @@ class ProgressDisplay:
             self.stream.flush()
 
     def _update_bar(self, progress: Progress) -> None:
+        shape = bar_format(progress, self._width(), self.calls_per_second)
         if self._bar is None:
             from tqdm import tqdm
 
             self._bar = tqdm(
                 total=progress.already_done + progress.total,
-                unit="req",
+                initial=progress.already_done,
                 file=self.stream,
                 ncols=self.ncols,
                 dynamic_ncols=self.ncols is None,
+                bar_format=shape,
             )
         self._bar.total = progress.already_done + progress.total
         self._bar.n = progress.already_done + progress.done
-        self._bar.bar_format = bar_format(progress, self._width(), self.calls_per_second)
+        self._bar.bar_format = shape
         self._bar.refresh()
 
     def _width(self) -> int:

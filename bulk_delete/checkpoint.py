@@ -599,7 +599,9 @@ class Checkpoint:
         return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def export_rows(self, statuses: Iterable[str]) -> Iterator[tuple[Any, ...]]:
-        """Rows in the export's column order; ``invalid`` rows come from the invalid table."""
+        """Rows in the export's column order; ``invalid`` rows come from the invalid table.
+        An invalid row's dates are the sheet's text, never converted: they go in the last
+        two columns ("as written"), and its FromDate/ToDate stay empty."""
         wanted = set(statuses)
         request_statuses = sorted(wanted & {"queued", "failed", "pending"})
         verify = (
@@ -611,7 +613,7 @@ class Checkpoint:
             marks = ", ".join("?" * len(request_statuses))
             cursor = self._db.execute(
                 "SELECT prospect_id, codes, from_date, to_date, webhook, status, attempts,"
-                f" http_status, error, source_rows, updated_at, {verify} FROM requests"
+                f" http_status, error, source_rows, updated_at, {verify}, '', '' FROM requests"
                 f" WHERE status IN ({marks}) ORDER BY seq",
                 request_statuses,
             )
@@ -628,8 +630,8 @@ class Checkpoint:
                     yield (
                         pid,
                         codes,
-                        from_date,
-                        to_date,
+                        "",
+                        "",
                         webhook,
                         "invalid",
                         0,
@@ -640,6 +642,8 @@ class Checkpoint:
                         "",
                         None,
                         "",
+                        from_date,
+                        to_date,
                     )
 
 

@@ -48,7 +48,7 @@ from .export import OutcomeLog
 from .files import open_private
 from .jobs import Job, load_job
 from .outcomes import redact
-from .progress import ProgressDisplay
+from .progress import ProgressDisplay, log_line
 from .report import (
     choice_text,
     discovery_text,
@@ -586,7 +586,7 @@ def _send_and_exit(
                 on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
                 on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
                 on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
-                on_discovery=lambda found: click.echo(discovery_text(found)),
+                on_discovery=lambda found: click.echo(discovery_text(found, spec.tz)),
                 on_listing=_listing_progress(quiet),
                 on_progress=display,
                 on_outcome=log,
@@ -620,7 +620,8 @@ def _listing_progress(quiet: bool) -> Callable[[str, int, int], None]:
 
     def show(code: str, seen: int, total: int) -> None:
         if not quiet:
-            click.echo(f"listing code {code}: {seen:,} of {total:,} activities read", err=True)
+            text = f"listing code {code}: {seen:,} of {total:,} activities read"
+            click.echo(log_line(text), err=True)
 
     return show
 

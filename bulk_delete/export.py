@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from .checkpoint import Outcome, Pending
+from .config import DEFAULT_TZ
 from .errors import OptionError
 from .files import create_private, open_private
 from .plan import Request
 from .rows import InvalidRow
+from .timetext import is_utc, to_local
 
 PREVIEW_COLUMNS = (
     "ProspectId",
@@ -29,13 +31,14 @@ PREVIEW_COLUMNS = (
     "source_rows",
     "body",
 )
+# Invalid rows were never converted: their cells are the sheet's own text, named so.
 INVALID_COLUMNS = (
     "row",
     "reason",
     "ProspectId",
     "ActivityEventList",
-    "FromDate",
-    "ToDate",
+    "FromDate (as written)",
+    "ToDate (as written)",
     "StatusWebhookURL",
 )
 EXPORT_COLUMNS = (
@@ -53,7 +56,10 @@ EXPORT_COLUMNS = (
     "verified",
     "remaining",
     "verified_at",
+    "FromDate (as written)",  # invalid rows only: the sheet's text, never a converted date
+    "ToDate (as written)",
 )
+_FROM, _TO = 2, 3  # where FromDate and ToDate (UTC, as sent) are in the preview and the export
 
 
 # A cell starting with one of these is a formula to Excel and LibreOffice (OWASP, "CSV
@@ -129,8 +135,29 @@ def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
     workbook.save(path)
 
 
-def preview_row(request: Request) -> tuple[str, ...]:
-    return (
+def local_columns(tz: str) -> tuple[str, ...]:
+    """The dates again in the plan's --tz, beside the UTC ones; none when --tz is UTC."""
+    return () if is_utc(tz) else (f"FromDate ({tz})", f"ToDate ({tz})")
+
+
+def _with_local(columns: Sequence[str], tz: str) -> tuple[str, ...]:
+    return (*columns[: _TO + 1], *local_columns(tz), *columns[_TO + 1 :])
+
+
+def _local_row(row: Sequence[Any], tz: str) -> tuple[Any, ...]:
+    """``row`` with its UTC FromDate and ToDate also shown in ``tz`` right after them."""
+    if is_utc(tz):
+        return tuple(row)
+    local = (to_local(row[_FROM], tz), to_local(row[_TO], tz))
+    return (*row[: _TO + 1], *local, *row[_TO + 1 :])
+
+
+def preview_columns(tz: str = DEFAULT_TZ) -> tuple[str, ...]:
+    return _with_local(PREVIEW_COLUMNS, tz)
+
+
+def preview_row(request: Request, tz: str = DEFAULT_TZ) -> tuple[Any, ...]:
+    row = (
         request.prospect_id,
         ";".join(request.codes),
         request.from_date,
@@ -139,6 +166,16 @@ def preview_row(request: Request) -> tuple[str, ...]:
         join_rows(request.source_rows),
         request.body_json(),
     )
+    return _local_row(row, tz)
+
+
+def export_columns(tz: str = DEFAULT_TZ) -> tuple[str, ...]:
+    return _with_local(EXPORT_COLUMNS, tz)
+
+
+def export_row(row: Sequence[Any], tz: str = DEFAULT_TZ) -> tuple[Any, ...]:
+    """A checkpoint row (``Checkpoint.export_rows``) as the export shows it."""
+    return _local_row(row, tz)
 
 
 def invalid_row(row: InvalidRow) -> tuple[Any, ...]:

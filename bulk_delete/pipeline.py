@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import random
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,9 +39,11 @@ from .errors import (
     WrongHost,
 )
 from .export import (
-    EXPORT_COLUMNS,
-    PREVIEW_COLUMNS,
+    RowWriter,
+    export_columns,
+    export_row,
     open_table,
+    preview_columns,
     preview_row,
     stream_table,
     write_invalid,
@@ -49,7 +52,6 @@ from .limiter import SlidingWindowLimiter
 from .outcomes import Verdict
 from .plan import PlanSummary, RequestTally, build_plan, plan_fingerprint, plan_summary, summarise
 from .retry import RetryPolicy
-from .rows import load_tz
 from .senders import (
     LEARNED_LIMIT,
     OutcomeCallback,
@@ -62,6 +64,7 @@ from .senders import (
 from .sheet import SheetInfo
 from .spec import RunSpec
 from .summary import Failure, RunResult, RunStats, RunSummary, VerifySummary, Window
+from .timetext import plan_tz, to_local
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp
@@ -138,10 +141,10 @@ async def _plan_discovered(
     tally = RequestTally()
     planned = discover.requests(store, spec.plan_options)
     if spec.out is not None:
-        with open_table(spec.out, (*PREVIEW_COLUMNS, "activities")) as write:
+        with open_table(spec.out, (*preview_columns(spec.tz), "activities")) as write:
             for request, activities in planned:
                 tally.add(request)
-                write((*preview_row(request), activities))
+                write((*preview_row(request, spec.tz), activities))
     else:
         for request, _ in planned:
             tally.add(request)
@@ -152,8 +155,10 @@ def _plan_and_write(spec: RunSpec) -> PlanSummary:
     plan_ = build_plan(_input(spec), spec.plan_options)
     rate = spec.effective_rate
     if spec.out is not None:
-        with open_table(spec.out, PREVIEW_COLUMNS) as write:
-            summary = summarise(plan_, rate, sink=lambda request: write(preview_row(request)))
+        with open_table(spec.out, preview_columns(spec.tz)) as write:
+            summary = summarise(
+                plan_, rate, sink=lambda request: write(preview_row(request, spec.tz))
+            )
     else:
         summary = summarise(plan_, rate)
     if spec.invalid_out is not None:
@@ -417,6 +422,7 @@ def _discovered_summary(leads: int, tally: RequestTally, spec: RunSpec) -> PlanS
         leads=leads,
         tally=tally,
         rate=spec.effective_rate,
+        tz=spec.tz,
     )
 
 
@@ -473,7 +479,8 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
     run_id = checkpoint.start_run(host=spec.host, rate=str(pool.limiter.effective))
     result = RunResult.CRASHED  # a bug, or the caller's own cancellation
     try:
-        report = await pool.run(todo)
+        planned = int(checkpoint.meta.get("requests", todo))  # a resume counts the whole plan
+        report = await pool.run(todo, already_done=max(0, planned - todo))
         result = (
             RunResult.INTERRUPTED
             if report.stopped
@@ -561,19 +568,11 @@ def window_of(spec: RunSpec) -> Window:
         return Window(tz=spec.tz)
     return Window(
         tz=spec.tz,
-        from_local=local_time(defaults.from_date, spec.tz),
-        to_local=local_time(defaults.to_date, spec.tz),
+        from_local=to_local(defaults.from_date, spec.tz),
+        to_local=to_local(defaults.to_date, spec.tz),
         from_utc=defaults.from_date,
         to_utc=defaults.to_date,
     )
-
-
-def local_time(utc: str, tz: str) -> str:
-    """An API date (UTC, ``YYYY-MM-DD HH:MM:SS``) in ``tz``, in the same format."""
-    if not utc:
-        return ""
-    moment = dt.datetime.strptime(utc, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
-    return moment.astimezone(load_tz(tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> RunSummary:
@@ -727,23 +726,25 @@ EXPORT_STATUSES = ("queued", "failed", "invalid", "pending")
 
 
 def export_to(path: Path, stream: TextIO, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
-    """The export as CSV on a stream (``export -o -``)."""
-    count = 0
-    with (
-        Checkpoint.open_existing(path) as checkpoint,
-        stream_table(stream, EXPORT_COLUMNS) as write,
-    ):
-        for row in checkpoint.export_rows(statuses):
-            write(row)
-            count += 1
-    return count
+    """The export as CSV on a stream (``export -o -``). Returns the count."""
+    return _export(path, lambda columns: stream_table(stream, columns), statuses)
 
 
 def export(path: Path, out: Path, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
     """One line per request and per invalid row, CSV or .xlsx by the name. Returns the count."""
+    return _export(path, lambda columns: open_table(out, columns), statuses)
+
+
+def _export(
+    path: Path,
+    table: Callable[[tuple[str, ...]], AbstractContextManager[RowWriter]],
+    statuses: tuple[str, ...],
+) -> int:
     count = 0
-    with Checkpoint.open_existing(path) as checkpoint, open_table(out, EXPORT_COLUMNS) as write:
-        for row in checkpoint.export_rows(statuses):
-            write(row)
-            count += 1
+    with Checkpoint.open_existing(path) as checkpoint:
+        tz = plan_tz(checkpoint.meta)  # the plan's --tz: its dates are shown in it too
+        with table(export_columns(tz)) as write:
+            for row in checkpoint.export_rows(statuses):
+                write(export_row(row, tz))
+                count += 1
     return count

@@ -37,6 +37,7 @@ from .rows import (
     parse_webhook,
 )
 from .sheet import SheetInfo, open_sheet
+from .timetext import as_read
 
 FIRST_ROWS_SHOWN = 5
 
@@ -66,7 +67,8 @@ class PlanOptions:
         )
         to_date = _option_cell("to_date", self.to_date, parse_date_cell, end_of_day=True, tz=tz)
         if from_date and to_date and from_date > to_date:
-            raise FieldError("from_date", f"{from_date} is after ToDate {to_date} (UTC)")
+            (low, high), zone = as_read(self.tz, from_date, to_date)
+            raise FieldError("from_date", f"{low} is after ToDate {high} ({zone})")
         webhook = _option_cell("webhook", self.webhook, parse_webhook)
         return RowDefaults(codes=self.codes, from_date=from_date, to_date=to_date, webhook=webhook)
 
@@ -398,6 +400,7 @@ class PlanSummary:
     leads: int
     tally: RequestTally
     rate: RateLimit
+    tz: str = DEFAULT_TZ  # the --tz the dates were read in: shown beside UTC
 
     @property
     def requests(self) -> int:
@@ -472,4 +475,5 @@ def plan_summary(plan: Plan, tally: RequestTally, rate: RateLimit) -> PlanSummar
         leads=plan.leads,
         tally=tally,
         rate=rate,
+        tz=plan.options.tz,
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 from .checkpoint import Verification
-from .config import RateLimit
+from .config import DEFAULT_TZ, RateLimit
 from .discover import Discovery
 from .pipeline import Confirmation, PlanReport
-from .plan import PlanSummary
+from .plan import PlanSummary, RequestTally
 from .summary import RunSummary, VerifySummary
+from .timetext import is_utc, log_stamp, to_local
 from .verify import Choice
 
 MAX_CODES_LISTED = 12
@@ -77,27 +81,37 @@ def plan_text(summary: PlanSummary) -> str:
 
 
 def _span(summary: PlanSummary) -> str:
+    """The dates the requests cover; in --tz first when it is not UTC (the sheet's own
+    dates), with the UTC values that are sent on the line below."""
     tally = summary.tally
     dated = tally.requests - tally.without_dates
     if not dated:
         return "none (no request has a date filter)"
-    start = tally.earliest_from if not tally.open_start else "(no FromDate)"
-    end = tally.latest_to if not tally.open_end else "(no ToDate)"
+    if is_utc(summary.tz):
+        return f"{_span_of(tally, str)} UTC"
+    local = _span_of(tally, lambda utc: to_local(utc, summary.tz))
+    return f"{local} {summary.tz}\n{' ' * 17}({_span_of(tally, str)} UTC, as sent)"
+
+
+def _span_of(tally: RequestTally, shown: Callable[[str], str]) -> str:
+    start = shown(tally.earliest_from) if not tally.open_start else "(no FromDate)"
+    end = shown(tally.latest_to) if not tally.open_end else "(no ToDate)"
     if tally.open_start and tally.earliest_from:
-        start = f"{tally.earliest_from} or open"
+        start = f"{shown(tally.earliest_from)} or open"
     if tally.open_end and tally.latest_to:
-        end = f"{tally.latest_to} or open"
-    return f"{start} → {end} UTC"
+        end = f"{shown(tally.latest_to)} or open"
+    return f"{start} → {end}"
 
 
-def discovery_text(found: Discovery) -> str:
-    """What the listing found, in lines a data team can sign off."""
+def discovery_text(found: Discovery, tz: str = DEFAULT_TZ) -> str:
+    """What the listing found, in lines a data team can sign off (creation dates in --tz
+    first when it is not UTC)."""
     lines = []
     for code, activities, leads, oldest, newest in found.by_code:
-        lines.append(
-            f"Found {activities:,} activities of code {code} on {leads:,} leads "
-            f"({oldest[:16]} → {newest[:16]} UTC)"
-        )
+        span = f"{oldest[:16]} → {newest[:16]} UTC"
+        if not is_utc(tz):
+            span = f"{to_local(oldest, tz)[:16]} → {to_local(newest, tz)[:16]} {tz}; {span}"
+        lines.append(f"Found {activities:,} activities of code {code} on {leads:,} leads ({span})")
     if not found.by_code:
         lines.append("Found no activity of those codes created in the window")
     lines.append(
@@ -111,7 +125,7 @@ def plan_report_text(report: PlanReport) -> str:
     """What `plan` prints: the plan, the codes' names if asked, where the files went."""
     text = plan_text(report.summary)
     if report.discovery is not None:
-        text = discovery_text(report.discovery) + "\n" + text
+        text = discovery_text(report.discovery, report.summary.tz) + "\n" + text
     if report.code_names is not None:
         codes = list(report.code_names)
         text += f"\nActivity codes at {report.host} ({len(codes)} call(s) of the rate budget):"
@@ -221,13 +235,14 @@ def verify_text(summary: VerifySummary) -> str:
     return "\n".join(lines)
 
 
-def summary_line(summary: RunSummary) -> str:
-    """One line for a scheduler's log."""
+def summary_line(summary: RunSummary, now: dt.datetime | None = None) -> str:
+    """One line for a scheduler's log, stamped with the time (UTC) it was written."""
     totals, run = summary.totals, summary.this_run
     rate = f" rate={run.calls_per_second:.2f}/s" if run.calls_per_second is not None else ""
     share = f" ({run.share_of_limit:.0%} of limit)" if run.share_of_limit else ""
     return (
-        f"bulk-delete: exit={summary.exit_code} queued={totals.queued}/{totals.requests} "
+        f"{log_stamp(now)} bulk-delete: exit={summary.exit_code} "
+        f"queued={totals.queued}/{totals.requests} "
         f"failed={totals.failed} pending={totals.pending} invalid={totals.invalid_rows} "
         f"calls={run.calls} 429={run.rate_limited_429}{rate}{share} "
         f"checkpoint={summary.checkpoint}"

@@ -29,6 +29,7 @@ import pandas as pd
 from .cells import ErrorCell, FormulaWithoutValue
 from .errors import OptionError
 from .sheet import Chunk, RawRow, Table
+from .timetext import as_read
 
 MIN_YEAR, MAX_YEAR = 1900, 9999
 MAX_CODE = 2**31 - 1  # LeadSquared keeps activity codes as 32-bit integers
@@ -416,10 +417,11 @@ class Validator:
         if (
             from_date and to_date and from_date > to_date
         ):  # same fixed format: text order is time order
+            (low, high), zone = as_read(str(self._tz), from_date, to_date)
             reasons.append(
                 (
                     "FromDate after ToDate",
-                    f"FromDate {from_date} is after ToDate {to_date} (UTC)",
+                    f"FromDate {low} is after ToDate {high} ({zone})",
                 )
             )
         if raw.extra_cells:

@@ -100,6 +100,7 @@ class Progress:
     """Counts of this run, handed to the progress callback after every change."""
 
     total: int = 0
+    already_done: int = 0  # a resumed plan's requests settled by earlier runs (for the display)
     queued: int = 0
     failed: int = 0
     retrying: int = 0
@@ -174,8 +175,8 @@ class Pool:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def run(self, total: int) -> SendReport:
-        self.progress = Progress(total=total)
+    async def run(self, total: int, *, already_done: int = 0) -> SendReport:
+        self.progress = Progress(total=total, already_done=already_done)
         queue: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=self.spec.workers * 2)
         try:
             async with asyncio.TaskGroup() as group:

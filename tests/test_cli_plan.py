@@ -68,8 +68,8 @@ def test_plan_writes_preview_and_invalid_files(
             "reason": "ProspectId 'nope' is not a GUID",
             "ProspectId": "nope",
             "ActivityEventList": "1",
-            "FromDate": "",
-            "ToDate": "",
+            "FromDate (as written)": "",
+            "ToDate (as written)": "",
             "StatusWebhookURL": "",
         }
     ]

@@ -323,7 +323,8 @@ async def test_status_and_export(emulator: Any, tmp_path: Path) -> None:
     lines = csv_out.read_text().splitlines()
     assert lines[0] == (
         "ProspectId,ActivityEventList,FromDate,ToDate,StatusWebhookURL,status,attempts,"
-        "http_status,error,source_rows,updated_at,verified,remaining,verified_at"
+        "http_status,error,source_rows,updated_at,verified,remaining,verified_at,"
+        "FromDate (as written),ToDate (as written)"
     )
     assert [line.split(",")[5] for line in lines[1:]] == ["queued"] * 4 + ["failed", "invalid"]
     xlsx_out = tmp_path / "failed.xlsx"

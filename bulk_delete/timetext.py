@@ -1,0 +1,63 @@
+"""Times as people read them. The API gets UTC; the sheet's author thinks in ``--tz``.
+
+A sheet that says 2025-04-01 in Asia/Kolkata is sent as 2025-03-31 18:30:00: shown only in
+UTC, the plan looks a day early to the person who must sign it off. So every date a person
+reads is also shown in the plan's time zone, beside the UTC value that is sent. Log lines get
+a UTC timestamp instead: a scheduler's log is read long after, by someone who needs "when".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .config import DEFAULT_TZ
+
+API_FORMAT = "%Y-%m-%d %H:%M:%S"
+_UTC_NAMES = frozenset({"", "utc", "etc/utc", "uct", "etc/uct", "universal", "etc/universal"})
+_UTC_NAMES |= {"zulu", "etc/zulu", "gmt", "etc/gmt", "etc/gmt0", "gmt0", "etc/greenwich"}
+
+
+def is_utc(tz: str) -> bool:
+    """True for the names of UTC itself (not for a zone that is at +00:00 only in winter)."""
+    return tz.strip().lower() in _UTC_NAMES
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a plan's dates repeat: a million rows, a few windows
+def to_local(utc_text: str, tz: str) -> str:
+    """An API date (``YYYY-MM-DD HH:MM:SS``, UTC) in ``tz``, same format; "" stays "".
+    Text that is not such a date comes back as it is: a display never raises."""
+    if not utc_text:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(utc_text[:19]).replace(tzinfo=dt.UTC)
+        return moment.astimezone(ZoneInfo(tz)).strftime(API_FORMAT)
+    except (ValueError, OverflowError, ZoneInfoNotFoundError):  # e.g. a zone this host lacks
+        return utc_text
+
+
+def as_read(tz: str, *utc_texts: str) -> tuple[list[str], str]:
+    """API dates as a message should name them, and the zone to name: in ``tz`` unless that
+    is UTC (an error about a sheet's dates is fixed in the sheet's own time)."""
+    if is_utc(tz):
+        return list(utc_texts), "UTC"
+    return [to_local(text, tz) for text in utc_texts], tz
+
+
+def plan_tz(meta: Mapping[str, str]) -> str:
+    """The ``--tz`` a checkpoint's plan was made with (its ``options`` meta), UTC if none."""
+    try:
+        options = json.loads(meta.get("options", "{}"))
+    except ValueError:
+        return DEFAULT_TZ
+    tz = options.get("tz") if isinstance(options, dict) else None
+    return tz if isinstance(tz, str) and tz else DEFAULT_TZ
+
+
+def log_stamp(moment: dt.datetime | None = None) -> str:
+    """``2026-11-30T02:30:00Z``: the start of a log line, in UTC."""
+    moment = moment or dt.datetime.now(dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

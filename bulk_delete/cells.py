@@ -195,16 +195,19 @@ def _range(first: bytes, top: bytes, last: bytes, bottom: bytes) -> Range:
     return int(top), column_number(first.decode()), int(bottom), column_number(last.decode())
 
 
-def active_tab(path: Path) -> int:
-    """The index (among all sheets) of the sheet an .xlsx workbook opens on: Excel's
-    ``<workbookView activeTab="N">``, 0 when it says nothing."""
+def active_sheet(path: Path) -> str | None:
+    """The name of the sheet an .xlsx workbook opens on: Excel's ``<workbookView
+    activeTab="N">``, the N-th of its ``<sheet>`` entries (the first when it says nothing)."""
     with zipfile.ZipFile(path) as archive:
         workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    tab, names = "0", list[str]()
     for element in workbook.iter():
-        if _local(element.tag) == "workbookView":
+        if _local(element.tag) == "workbookView" and element.get("activeTab"):
             tab = element.get("activeTab", "0")
-            return int(tab) if tab.isdigit() else 0
-    return 0
+        elif _local(element.tag) == "sheet":
+            names.append(element.get("name", ""))
+    index = int(tab) if tab.isdigit() else 0
+    return names[index] if index < len(names) else None
 
 
 def column_letters(number: int) -> str:

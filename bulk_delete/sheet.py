@@ -31,7 +31,7 @@ from .cells import (
     FoundCells,
     MergedCells,
     Range,
-    active_tab,
+    active_sheet,
     column_letters,
     ods_cells,
     xls_error_cells,
@@ -606,9 +606,12 @@ def _choose_sheet(path: Path, workbook: Any, wanted: str | None) -> tuple[str, t
         if sheet.name not in hidden and sheet.typ == python_calamine.SheetTypeEnum.WorkSheet
     ]
     if not readable:
-        raise InputError(f"{path}: every sheet of the workbook is hidden; name one with --sheet")
-    tab = active_tab(path) if path.suffix.lower() in (".xlsx", ".xlsm") else 0
-    name = names[tab] if 0 <= tab < len(names) and names[tab] in readable else readable[0]
+        raise InputError(
+            f"{path}: the workbook has no visible worksheet (a hidden one is read only when "
+            "named); name one with --sheet"
+        )
+    active = active_sheet(path) if path.suffix.lower() in (".xlsx", ".xlsm") else None
+    name = active if active is not None and active in readable else readable[0]
     warnings = []
     if others := [other for other in readable if other != name]:
         warnings.append(

@@ -132,7 +132,7 @@ def test_a_workbook_with_only_hidden_sheets_needs_sheet(tmp_path: Path) -> None:
             if info.filename == "xl/workbook.xml":
                 data = data.replace(b'state="visible"', b'state="hidden"')
             target.writestr(info, data)
-    with pytest.raises(InputError, match="every sheet of the workbook is hidden"):
+    with pytest.raises(InputError, match="the workbook has no visible worksheet"):
         open_sheet(hidden)
     assert planned(hidden, sheet="A") == OLD
 
@@ -329,3 +329,20 @@ def test_a_merged_error_cell_stays_an_error_down_its_range(tmp_path: Path) -> No
     plan = build_plan(path, PlanOptions(codes=("999",)))
     assert list(plan.requests()) == []
     assert [bad.row for bad in plan.invalid] == [2, 3]
+
+
+def test_a_part_narrower_than_the_header_reads_as_wide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part whose last columns are all empty is as wide as the header (it used to stop the
+    plan with an IndexError)."""
+    from bulk_delete import cells, parts
+
+    monkeypatch.setattr(parts, "PART_CELLS", 8)
+    monkeypatch.setattr(parts, "MIN_PART_BYTES", 1)
+    monkeypatch.setattr(cells, "_SHEET_BLOCK", 64)
+    rows: list[list[Any]] = [["ProspectId", "Codes"]]
+    rows += [[guid, 301] if n < 3 else [guid] for n, guid in enumerate(GUIDS[:30])]
+    path = merged_workbook(tmp_path / "leads.xlsx", rows)
+    requests = list(build_plan(path, PlanOptions(codes=("999",))).requests())
+    assert [r.codes for r in requests] == [("301",)] * 3 + [("999",)] * 27

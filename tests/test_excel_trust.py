@@ -341,6 +341,7 @@ def test_a_part_narrower_than_the_header_reads_as_wide(
     monkeypatch.setattr(parts, "PART_CELLS", 8)
     monkeypatch.setattr(parts, "MIN_PART_BYTES", 1)
     monkeypatch.setattr(cells, "_SHEET_BLOCK", 64)
+    monkeypatch.setattr(sheets, "CHUNK_ROWS", 5)  # chunks of narrow parts only
     rows: list[list[Any]] = [["ProspectId", "Codes"]]
     rows += [[guid, 301] if n < 3 else [guid] for n, guid in enumerate(GUIDS[:30])]
     path = merged_workbook(tmp_path / "leads.xlsx", rows)

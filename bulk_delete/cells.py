@@ -39,7 +39,15 @@ class ErrorCell(str):
     __slots__ = ()
 
 
+class MergedCells(str):
+    """A cell of a merged range the job cannot read one way: the text says why."""
+
+    __slots__ = ()
+
+
 Marks = dict[tuple[int, int], str]
+# A merged range: first row, first column, last row, last column (1-based, as Excel shows).
+Range = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class FoundCells:
 
     marks: Marks
     shows_time: dict[int, npt.NDArray[np.int64]]
+    merged: tuple[Range, ...] = ()
 
 
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -68,6 +77,9 @@ _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)")
 # Excel's built-in formats that show a time of day (the rest of 14-22 and 45-47 are dates).
 _BUILTIN_TIME_FORMATS = frozenset({18, 19, 20, 21, 22, 45, 46, 47})
+_MERGE_CELL = re.compile(
+    rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]+)([0-9]+)(?::([A-Z]+)([0-9]+))?"'
+)
 
 
 def xlsx_cells(path: Path, sheet: str) -> FoundCells:
@@ -152,8 +164,11 @@ def _scan_worksheet(archive: zipfile.ZipFile, member: str, timed: frozenset[int]
     ]
     marks: Marks = {}
     shows_time: dict[bytes, array[int]] = {}
+    merged: list[Range] = []
     with archive.open(member) as handle:
         for block in row_blocks(handle):
+            if b"mergeCell" in block:  # <mergeCells> follow <sheetData>: the last block
+                merged += [_range(*found) for found in _MERGE_CELL.findall(block)]
             for at in _formula_or_error_offsets(block):
                 _mark_cell(block, at, marks)
             styles = sum(block.count(attribute) for attribute in attributes)
@@ -170,7 +185,38 @@ def _scan_worksheet(archive: zipfile.ZipFile, member: str, timed: frozenset[int]
             column_number(letters.decode()): _sorted(np.asarray(rows, dtype=np.int64))
             for letters, rows in shows_time.items()
         },
+        tuple(merged),
     )
+
+
+def _range(first: bytes, top: bytes, last: bytes, bottom: bytes) -> Range:
+    """``B2:C4`` → (2, 2, 4, 3); a single cell ``B2`` is a range of one."""
+    last, bottom = last or first, bottom or top
+    return int(top), column_number(first.decode()), int(bottom), column_number(last.decode())
+
+
+def active_sheet(path: Path) -> str | None:
+    """The name of the sheet an .xlsx workbook opens on: Excel's ``<workbookView
+    activeTab="N">``, the N-th of its ``<sheet>`` entries (the first when it says nothing)."""
+    with zipfile.ZipFile(path) as archive:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    tab, names = "0", list[str]()
+    for element in workbook.iter():
+        if _local(element.tag) == "workbookView" and element.get("activeTab"):
+            tab = element.get("activeTab", "0")
+        elif _local(element.tag) == "sheet":
+            names.append(element.get("name", ""))
+    index = int(tab) if tab.isdigit() else 0
+    return names[index] if index < len(names) else None
+
+
+def column_letters(number: int) -> str:
+    """2 → ``B``, 27 → ``AA``."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def _sorted(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -267,10 +313,18 @@ def xls_error_cells(path: Path, sheet: str) -> Marks:
 
 def ods_error_cells(path: Path, sheet: str) -> Marks:
     """Error cells of one table of an OpenDocument spreadsheet (content.xml)."""
+    return ods_cells(path, sheet).marks
+
+
+def ods_cells(path: Path, sheet: str) -> FoundCells:
+    """Error cells and merged ranges of one table of an OpenDocument spreadsheet
+    (content.xml; calamine gives no merged ranges for these). A quick scan first: most
+    files have neither, and are then not parsed."""
     with zipfile.ZipFile(path) as archive, archive.open("content.xml") as handle:
-        if not _contains(handle, (b'value-type="error"',)):
-            return {}
+        if not _contains(handle, (b'value-type="error"', b"-spanned=")):
+            return FoundCells({}, {})
     marks: Marks = {}
+    merged: list[Range] = []
     row = column = 0
     inside = False
     with zipfile.ZipFile(path) as archive, archive.open("content.xml") as handle:
@@ -292,8 +346,12 @@ def ods_error_cells(path: Path, sheet: str) -> Marks:
                     text = "".join(element.itertext()).strip() or "#VALUE!"
                     for offset in range(min(repeat, 1024)):
                         marks[(row + 1, column + offset + 1)] = ErrorCell(text)
+                down = int(element.get(_TABLE + "number-rows-spanned", "1"))
+                across = int(element.get(_TABLE + "number-columns-spanned", "1"))
+                if down > 1 or across > 1:
+                    merged.append((row + 1, column + 1, row + down, column + across))
                 column += repeat
-    return marks
+    return FoundCells(marks, {}, tuple(merged))
 
 
 def _contains(handle: IO[bytes], needles: tuple[bytes, ...]) -> bool:

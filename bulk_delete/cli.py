@@ -248,6 +248,7 @@ def plan_options(command: F) -> F:
             spec_option("discover"),
             spec_option("max_leads"),
             spec_option("sheet"),
+            spec_option("ignore_columns", multiple=True, callback=lambda _c, _p, v: v or None),
             spec_option("codes"),
             spec_option("from_date"),
             spec_option("to_date"),

@@ -9,6 +9,8 @@ third of the calls.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import json
 import tempfile
@@ -53,6 +55,7 @@ class PlanOptions:
     tz: str = DEFAULT_TZ
     sheet: str | None = None
     max_codes_per_request: int = DEFAULT_MAX_CODES_PER_REQUEST
+    ignore_columns: tuple[str, ...] = ()
 
     def row_defaults(self) -> RowDefaults:
         """The options checked by the same rules as cells; a bad one is a FieldError."""
@@ -81,6 +84,8 @@ class PlanOptions:
             "tz": self.tz,
             "sheet": self.sheet or "",
             "max_codes_per_request": self.max_codes_per_request,
+            # (only when given: the fingerprints of earlier checkpoints stay what they were)
+            **({"ignore_columns": list(self.ignore_columns)} if self.ignore_columns else {}),
         }
 
 
@@ -327,11 +332,15 @@ class Plan:
 def build_plan(path: str | Path, options: PlanOptions) -> Plan:
     """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2)."""
     defaults = options.row_defaults()
-    validator = Validator(defaults, load_tz(options.tz))
     parts: list[Columns] = []
     invalid = InvalidRows()
     rows_read = blank = 0
-    with open_sheet(path, sheet=options.sheet) as sheet:
+    with open_sheet(path, sheet=options.sheet, ignore_columns=options.ignore_columns) as sheet:
+        tz: dt.tzinfo = load_tz(options.tz)
+        if sheet.info.written_by:  # our own preview or export: its dates are UTC
+            tz = dt.UTC
+            sheet.info = _ours(sheet.info, options)
+        validator = Validator(defaults, tz)
         for chunk in sheet.chunks():
             checked = validator.check_chunk(chunk, invalid.add)  # invalid rows are spooled
             rows_read += checked.records
@@ -350,6 +359,16 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
         columns=columns,
         groups=groups,
     )
+
+
+def _ours(info: SheetInfo, options: PlanOptions) -> SheetInfo:
+    """A preview or export bulk-delete wrote holds UTC dates without an offset: read in
+    --tz they would shift a second time. So they are read as UTC, and the plan says so."""
+    warning = f"this is a bulk-delete {info.written_by}: its dates are UTC and are read as UTC"
+    if options.tz.upper() != "UTC":
+        applies = "--from/--to only" if options.from_date or options.to_date else "nothing here"
+        warning += f"; --tz {options.tz} applies to {applies}"
+    return dataclasses.replace(info, warnings=(*info.warnings, warning))
 
 
 # ---------------------------------------------------------------- summary

@@ -28,6 +28,9 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+MAX_IGNORED_LISTED = 12
+
+
 def plan_text(summary: PlanSummary) -> str:
     info = summary.source
     tally = summary.tally
@@ -41,6 +44,11 @@ def plan_text(summary: PlanSummary) -> str:
         where += f" (CSV, {shown}-separated, {info.encoding})"
     lines = [f"Plan for {where}"]
     lines += [f"  warning: {warning}" for warning in info.warnings]
+    if info.ignored:
+        shown_ignored = ", ".join(info.ignored[:MAX_IGNORED_LISTED])
+        if len(info.ignored) > MAX_IGNORED_LISTED:
+            shown_ignored += f" and {len(info.ignored) - MAX_IGNORED_LISTED} more"
+        lines.append(f"  ignored columns {shown_ignored} (not used by bulk-delete)")
     if info.kind != "discover":
         if summary.rows_read == 0:
             lines.append("  warning: the sheet has a header row but no data rows: nothing to send")

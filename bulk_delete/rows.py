@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .cells import ErrorCell, FormulaWithoutValue
+from .cells import ErrorCell, FormulaWithoutValue, MergedCells
 from .errors import OptionError
 from .sheet import Chunk, RawRow, Table
 from .timetext import as_read
@@ -68,7 +68,7 @@ class DateError(CellError):
 def cell_text(value: Any) -> str:
     """A cell as trimmed text; Excel's 163.0 becomes "163", empty cells become "".
     The markers of cells that read as empty but are not keep their kind."""
-    if isinstance(value, FormulaWithoutValue | ErrorCell):
+    if isinstance(value, FormulaWithoutValue | ErrorCell | MergedCells):
         return value
     if value is None:
         return ""
@@ -109,22 +109,26 @@ def parse_code_cell(value: Any) -> tuple[str, ...]:
                 f"(they are at most {MAX_CODE:,})"
             )
         codes.add(code)
+    if not codes and text:  # only separators: not an empty cell, so --codes does not apply
+        raise CodeError(f"no code in {quoted(text)}")
     return tuple(str(code) for code in sorted(codes))
 
 
 def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
     """A date cell or option in the API's UTC format, or "" when empty.
 
-    Naive times are read in ``tz``; explicit offsets win. A date without a time means the
-    whole day: 00:00:00 for FromDate, 23:59:59 for ToDate — otherwise ``ToDate=2024-03-31``
-    would silently leave out the last day the user named.
+    Naive times are read in ``tz``; explicit offsets win. A naive time that ``tz`` skips
+    (the clocks jump forward over it) or passes twice (they go back) is refused, not guessed.
+    A date without a time means the whole day: from its first instant in ``tz`` (FromDate) to
+    its last second (ToDate) — otherwise ``ToDate=2024-03-31`` would silently leave out the
+    last day the user named. A day whose midnight ``tz`` skips starts when the clocks do.
     """
     if isinstance(value, FormulaWithoutValue):
         raise DateError(FORMULA_WITHOUT_VALUE)
     if isinstance(value, dt.datetime):
         moment = value
     elif isinstance(value, dt.date):
-        moment = _whole_day(value, end_of_day)
+        moment = _whole_day(value, end_of_day, tz)
     else:
         text = cell_text(value)
         if not text:
@@ -135,13 +139,13 @@ def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
             raise DateError(f"{quoted(text)} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)")
         try:
             if len(text) == 10:
-                moment = _whole_day(dt.date.fromisoformat(text), end_of_day)
+                moment = _whole_day(dt.date.fromisoformat(text), end_of_day, tz)
             else:
                 moment = dt.datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
             raise DateError(f"{quoted(text)} is not a real date") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
+        moment = _local(moment, tz)
     return _api_date(moment)
 
 
@@ -163,8 +167,72 @@ def _api_date(moment: dt.datetime) -> str:
     )
 
 
-def _whole_day(day: dt.date, end_of_day: bool) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(23, 59, 59) if end_of_day else dt.time(0, 0, 0))
+def _local(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """A naive time read in ``tz``; DateError when it does not exist there or is ambiguous."""
+    early, late = moment.replace(tzinfo=tz, fold=0), moment.replace(tzinfo=tz, fold=1)
+    if not MIN_YEAR <= moment.year <= MAX_YEAR or early.utcoffset() == late.utcoffset():
+        return early
+    shown, zone = moment.isoformat(sep=" "), str(tz)
+    if _wall(early.astimezone(dt.UTC), tz) == moment:  # it exists: twice
+        raise DateError(
+            f"{shown} happens twice in {zone} (at {_offset(early)} and again at "
+            f"{_offset(late)}, when the clocks go back); give an offset like {_offset(early)}"
+        )
+    jump = _transition(early, tz)
+    raise DateError(
+        f"{shown} does not exist in {zone} (the clocks jump from "
+        f"{_wall(jump - dt.timedelta(seconds=1), tz) + dt.timedelta(seconds=1):%H:%M} to "
+        f"{_wall(jump, tz):%H:%M}); give an offset or another time"
+    )
+
+
+def _wall(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """An instant as a naive local time in ``tz``."""
+    return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _offset(moment: dt.datetime) -> str:
+    offset = moment.utcoffset() or dt.timedelta()
+    sign = "-" if offset < dt.timedelta() else "+"
+    minutes = abs(offset) // dt.timedelta(minutes=1)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _transition(skipped: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """The UTC instant the clocks jumped at, for a local time in the gap they jumped over:
+    between its two readings (fold=1 is before the jump, fold=0 after), found by halving."""
+    before = skipped.replace(fold=1).astimezone(dt.UTC)
+    after = skipped.replace(fold=0).astimezone(dt.UTC)
+    if before > after:
+        before, after = after, before
+    offset = after.astimezone(tz).utcoffset()
+    while after - before > dt.timedelta(seconds=1):
+        middle = before + (after - before) // 2
+        if middle.astimezone(tz).utcoffset() == offset:
+            after = middle
+        else:
+            before = middle
+    return after
+
+
+def _whole_day(day: dt.date, end_of_day: bool, tz: dt.tzinfo) -> dt.datetime:
+    """The first instant of ``day`` in ``tz``, or its last second (the next day's first
+    instant, less a second), in UTC: right also where the clocks skip or repeat midnight."""
+    if not MIN_YEAR <= day.year <= MAX_YEAR or (end_of_day and day == dt.date.max):
+        return dt.datetime.combine(day, dt.time(23, 59, 59) if end_of_day else dt.time(0))
+    if end_of_day:
+        return _day_start(day + dt.timedelta(days=1), tz) - dt.timedelta(seconds=1)
+    return _day_start(day, tz)
+
+
+def _day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    midnight = dt.datetime.combine(day, dt.time(0))
+    early = midnight.replace(tzinfo=tz, fold=0)
+    if early.utcoffset() == midnight.replace(tzinfo=tz, fold=1).utcoffset():
+        return early.astimezone(dt.UTC)
+    if _wall(early.astimezone(dt.UTC), tz) == midnight:  # twice: the first time
+        return early.astimezone(dt.UTC)
+    return _transition(early, tz)  # skipped: the day starts at the jump
 
 
 def parse_webhook(value: Any) -> str:
@@ -387,6 +455,8 @@ class Validator:
     def check(self, raw: RawRow) -> ValidRow | InvalidRow:
         pid_cell, codes_cell, from_cell, to_cell, hook_cell = raw.cells
         reasons: list[tuple[str, str]] = []
+        if merged := sorted({str(c) for c in raw.cells if isinstance(c, MergedCells)}):
+            return self._invalid(raw, [("merged cells", why) for why in merged])
 
         pid = cell_text(pid_cell)
         if not pid:
@@ -433,15 +503,7 @@ class Validator:
             )
 
         if reasons:
-            return InvalidRow(
-                row=raw.row,
-                reasons=tuple(reasons),
-                prospect_id=pid,
-                codes=cell_text(codes_cell),
-                from_date=cell_text(from_cell),
-                to_date=cell_text(to_cell),
-                webhook=cell_text(hook_cell),
-            )
+            return self._invalid(raw, reasons)
         assert isinstance(codes, tuple)
         return ValidRow(
             row=raw.row,
@@ -450,6 +512,19 @@ class Validator:
             from_date=str(from_date),
             to_date=str(to_date),
             webhook=str(webhook or self._defaults.webhook),
+        )
+
+    @staticmethod
+    def _invalid(raw: RawRow, reasons: list[tuple[str, str]]) -> InvalidRow:
+        pid_cell, codes_cell, from_cell, to_cell, hook_cell = raw.cells
+        return InvalidRow(
+            row=raw.row,
+            reasons=tuple(reasons),
+            prospect_id=cell_text(pid_cell),
+            codes=cell_text(codes_cell),
+            from_date=cell_text(from_cell),
+            to_date=cell_text(to_cell),
+            webhook=cell_text(hook_cell),
         )
 
     def check_chunk(self, chunk: Chunk, invalid: Callable[[InvalidRow], None]) -> CheckedChunk:

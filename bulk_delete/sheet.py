@@ -12,10 +12,11 @@ from __future__ import annotations
 import bisect
 import codecs
 import csv
+import dataclasses
 import datetime as dt
 import itertools
 import operator
-import re
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,37 +27,39 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .cells import FoundCells, ods_error_cells, xls_error_cells, xlsx_cells
+from .cells import (
+    FoundCells,
+    MergedCells,
+    Range,
+    active_sheet,
+    column_letters,
+    ods_cells,
+    xls_error_cells,
+    xlsx_cells,
+)
 from .errors import InputError
+from .headers import (  # noqa: F401 - HEADER_ALIASES and normalise_header: sheet's API
+    ALIAS_TO_FIELD,
+    HEADER_ALIASES,
+    Header,
+    normalise_header,
+    read_header,
+)
 from .parts import Parts, cut, rows_of
 
 # The five columns the job reads, in this order in RawRow.cells.
 FIELDS = ("ProspectId", "ActivityEventList", "FromDate", "ToDate", "StatusWebhookURL")
-
-# Headers match case-insensitively, ignoring spaces, underscores and hyphens.
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "ProspectId": ("prospectid", "leadid"),
-    "ActivityEventList": (
-        "activityeventlist",
-        "activityevent",
-        "activityevents",
-        "activitycode",
-        "activitycodes",
-        "code",
-        "codes",
-        "eventcode",
-    ),
-    "FromDate": ("fromdate", "from", "startdate"),
-    "ToDate": ("todate", "to", "enddate"),
-    "StatusWebhookURL": ("statuswebhookurl", "webhookurl", "webhook"),
-}
-_ALIAS_TO_FIELD = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+_ALIAS_TO_FIELD = ALIAS_TO_FIELD
 
 CSV_DELIMITERS = (",", ";", "\t", "|")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
 _SAMPLE_BYTES = 64 * 1024
 _BLOCK_BYTES = 1 << 20
 _XLSX_MAGIC = b"PK\x03\x04"
+NUMBERS = (
+    "{path}: is an Apple Numbers file: in Numbers use File → Export To → Excel (or CSV), "
+    "then give that file"
+)
 _UTF16_BOMS = ((codecs.BOM_UTF16_LE, "UTF-16LE"), (codecs.BOM_UTF16_BE, "UTF-16BE"))
 CHUNK_ROWS = 100_000  # records per chunk: memory stays bounded, columns stay long
 SPARE_COLUMNS = 8  # a CSV row this much longer than the header is still read by pandas
@@ -66,10 +69,6 @@ Cells = tuple[Any, Any, Any, Any, Any]
 # A row's cells → (the five cells the job uses, non-empty cells beyond the header's width).
 Picker = Callable[[list[Any]], tuple[Cells, int]]
 Table = npt.NDArray[np.object_]
-
-
-def normalise_header(name: Any) -> str:
-    return re.sub(r"[\s_\-]+", "", str(name or "")).lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +88,8 @@ class SheetInfo:
     delimiter: str = ""
     encoding: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # field → header as written
+    ignored: tuple[str, ...] = ()  # headers of the columns left out, as written
+    written_by: str = ""  # "preview" or "export": a file bulk-delete wrote (its dates are UTC)
     warnings: tuple[str, ...] = ()
 
 
@@ -124,47 +125,53 @@ class Sheet:
         self.close()
 
 
-def open_sheet(path: str | Path, *, sheet: str | None = None) -> Sheet:
-    """Open a CSV or Excel file. Raises InputError (exit 2) for anything unreadable."""
+def open_sheet(
+    path: str | Path, *, sheet: str | None = None, ignore_columns: Sequence[str] = ()
+) -> Sheet:
+    """Open a CSV or Excel file. Raises InputError (exit 2) for anything unreadable, and for
+    a header close to a known column (``ignore_columns`` leaves such columns out)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".numbers":  # (older Numbers documents are folders)
+        raise InputError(NUMBERS.format(path=path))
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a sheet")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
-    suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
-        return _open_excel(path, sheet)
+        return _open_excel(path, sheet, ignore_columns)
     if sheet:
         raise InputError(f"{path}: --sheet applies to Excel files only")
-    return _open_csv(path)
+    return _open_csv(path, ignore_columns)
 
 
 # ---------------------------------------------------------------- header
 
 
-def map_header(path: Path, header: Sequence[Any]) -> tuple[dict[str, int], dict[str, str]]:
-    """field → column index, and field → header text, from a header row."""
-    indexes: dict[str, int] = {}
-    written: dict[str, str] = {}
-    for index, name in enumerate(header):
-        field_name = _ALIAS_TO_FIELD.get(normalise_header(name))
-        if field_name is None:
-            continue
-        if field_name in indexes:
-            raise InputError(
-                f"{path}: two columns mean {field_name}: {written[field_name]!r} and {name!r}"
-            )
-        indexes[field_name] = index
-        written[field_name] = str(name).strip()
-    if "ProspectId" not in indexes:
-        shown = ", ".join(repr(str(h).strip()) for h in header if str(h or "").strip()) or "none"
-        raise InputError(
-            f"{path}: no ProspectId column (accepted headers: ProspectId, LeadId, "
-            f"Prospect ID, Lead ID); the header row has {shown}"
-        )
-    return indexes, written
+def map_header(
+    path: Path, header: Sequence[Any], ignore: Sequence[str] = ()
+) -> tuple[dict[str, int], dict[str, str]]:
+    """field → column index, and field → header text, from a header row (see headers.py)."""
+    found = read_header(path, header, ignore)
+    return found.indexes, found.written
+
+
+def _info(header: Header, ignore: Sequence[str], **fields: Any) -> SheetInfo:
+    """The SheetInfo of a header, with a warning for an --ignore-column that names nothing."""
+    present = {normalise_header(name) for name in (*header.ignored, *header.written.values())}
+    unused = [name for name in ignore if normalise_header(name) not in present]
+    warnings = tuple(fields.pop("warnings", ())) + tuple(
+        f"--ignore-column {name!r} matches no column of the sheet" for name in unused
+    )
+    return SheetInfo(
+        columns=header.written,
+        ignored=header.ignored,
+        written_by=header.written_by,
+        warnings=warnings,
+        **fields,
+    )
 
 
 def _picker(indexes: dict[str, int], width: int) -> Picker:
@@ -268,6 +275,13 @@ def _detect_encoding(path: Path) -> tuple[str, str, tuple[str, ...]]:
     with path.open("rb") as handle:
         head = handle.read(_SAMPLE_BYTES)
         if head.startswith(_XLSX_MAGIC):
+            kind = _zip_kind(path)
+            if kind == "numbers":
+                raise InputError(NUMBERS.format(path=path))
+            if kind == "ods":
+                raise InputError(
+                    f"{path}: this is an OpenDocument spreadsheet named like a CSV; rename it .ods"
+                )
             raise InputError(f"{path}: this is an Excel workbook named like a CSV; rename it .xlsx")
         for bom, name in _UTF16_BOMS:
             if head.startswith(bom):
@@ -286,6 +300,21 @@ def _detect_encoding(path: Path) -> tuple[str, str, tuple[str, ...]]:
                 ),
             )
     return "utf-8-sig", "utf-8", ()
+
+
+def _zip_kind(path: Path) -> str:
+    """What a zip archive holds: "numbers" (Apple Numbers: Index/*.iwa), "ods", "excel"
+    (or anything else, including a damaged zip)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if any(name.endswith(".iwa") or name == "Index.zip" for name in names):
+                return "numbers"
+            if "mimetype" in names and b"opendocument.spreadsheet" in archive.read("mimetype"):
+                return "ods"
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        pass
+    return "excel"
 
 
 def _decodes(handle: IO[bytes], head: bytes, codec: str) -> bool:
@@ -313,20 +342,15 @@ def _detect_delimiter(path: Path, first_line: str) -> str:
     return best
 
 
-def _open_csv(path: Path) -> Sheet:
+def _open_csv(path: Path, ignore: Sequence[str]) -> Sheet:
     encoding, shown, warnings = _detect_encoding(path)
     with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
         header_row, header, delimiter = _csv_header(path, handle)
-    indexes, written = map_header(path, header)
-    info = SheetInfo(
-        path=path,
-        kind="csv",
-        delimiter=delimiter,
-        encoding=shown,
-        columns=written,
-        warnings=warnings,
+    found = read_header(path, header, ignore)
+    info = _info(
+        found, ignore, path=path, kind="csv", delimiter=delimiter, encoding=shown, warnings=warnings
     )
-    layout = _Layout(path, encoding, delimiter, header_row, len(header), indexes)
+    layout = _Layout(path, encoding, delimiter, header_row, len(header), found.indexes)
     return Sheet(info, _read_ahead(_csv_chunks(layout)))
 
 
@@ -436,7 +460,7 @@ def _rectangle(records: list[list[Any]], width: int) -> list[Table]:
 # ---------------------------------------------------------------- Excel
 
 
-def _open_excel(path: Path, sheet: str | None) -> Sheet:
+def _open_excel(path: Path, sheet: str | None, ignore: Sequence[str]) -> Sheet:
     """Every Excel format through python-calamine. calamine reads some cells as empty or as
     a date where Excel shows more (see cells.py): those are put back from the file itself."""
     import python_calamine
@@ -448,17 +472,19 @@ def _open_excel(path: Path, sheet: str | None) -> Sheet:
                 raise InputError(
                     f"{path}: not a valid Excel workbook (.xlsx files are zip archives)"
                 )
+    if suffix != ".xls" and _zip_kind(path) == "numbers":
+        raise InputError(NUMBERS.format(path=path))
     parts = None
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
-        name = _choose_sheet(path, list(workbook.sheet_names), sheet)
+        name, warnings = _choose_sheet(path, workbook, sheet)
         if suffix in (".xlsx", ".xlsm"):
             found = xlsx_cells(path, name)
             parts = _cut(path, name)  # None: small enough to read whole
         elif suffix == ".xls":
             found = FoundCells(xls_error_cells(path, name), {})
         elif suffix == ".ods":
-            found = FoundCells(ods_error_cells(path, name), {})
+            found = ods_cells(path, name)
         else:
             found = FoundCells({}, {})
         rows: Iterator[list[Any]]
@@ -467,6 +493,8 @@ def _open_excel(path: Path, sheet: str | None) -> Sheet:
             # iter_rows starts at row 1 but at the first column that holds anything.
             first_column = worksheet.start[1] if worksheet.start else 0
             rows = worksheet.iter_rows()
+            if not found.merged:  # xlsx: from its XML (parts lose them); others: calamine's
+                found = FoundCells(found.marks, found.shows_time, _calamine_merges(worksheet))
         else:
             first_column, rows = 0, rows_of(parts, name)  # column A first in every part
     except InputError:
@@ -476,11 +504,19 @@ def _open_excel(path: Path, sheet: str | None) -> Sheet:
             parts.close()
         raise InputError(f"{path}: not a valid spreadsheet ({exc})") from None
     try:
-        return _excel_sheet(path, name, rows, found, first_column, parts)
+        opened = _excel_sheet(path, name, rows, found, first_column, parts, ignore)
     except BaseException:
         if parts is not None:
             parts.close()
         raise
+    opened.info = dataclasses.replace(opened.info, warnings=(*warnings, *opened.info.warnings))
+    return opened
+
+
+def _calamine_merges(worksheet: Any) -> tuple[Range, ...]:
+    """calamine's merged ranges (0-based) as Excel numbers them; none where it has none."""
+    ranges = getattr(worksheet, "merged_cell_ranges", None) or ()
+    return tuple((r1 + 1, c1 + 1, r2 + 1, c2 + 1) for (r1, c1), (r2, c2) in ranges)
 
 
 def _cut(path: Path, name: str) -> Parts | None:
@@ -501,6 +537,7 @@ def _excel_sheet(
     found: FoundCells,
     first_column: int,
     parts: Parts | None,
+    ignore: Sequence[str],
 ) -> Sheet:
     suffix = path.suffix.lower()
     warnings: tuple[str, ...] = ()
@@ -521,31 +558,72 @@ def _excel_sheet(
     width = len(header)
     while width and _empty(header[width - 1]):
         width -= 1
-    indexes, written = map_header(path, header[:width])
-    info = SheetInfo(path=path, kind="excel", sheet=name, columns=written, warnings=warnings)
-    positions = tuple(indexes.get(name) for name in FIELDS)
-    pick = _picker(indexes, width)
+    read = read_header(path, header[:width], ignore)
+    info = _info(read, ignore, path=path, kind="excel", sheet=name, warnings=warnings)
+    positions = tuple(read.indexes.get(name) for name in FIELDS)
+    pick = _picker(read.indexes, width)
     placed = _Marks(found, first_column)
+    merged = _Merges(found.merged, first_column, row_number, positions)
 
     def chunks() -> Iterator[Chunk]:
         first_row = row_number + 1
         while batch := list(itertools.islice(rows, CHUNK_ROWS)):
-            longest = max(map(len, batch))
-            if min(map(len, batch)) != longest:  # rows from two parts: as wide as the wider
+            # Rows from two parts: as wide as the wider. A part whose cells beyond some
+            # column are all empty reads narrower than the header: as wide as the header.
+            longest = max(width, *map(len, batch))
+            if min(map(len, batch)) != longest:
                 batch = [row + [""] * (longest - len(row)) for row in batch]
             columns = [np.array(column, dtype=object) for column in zip(*batch, strict=True)]
             placed.put(columns, first_row)
+            merged.put(columns, first_row)
             yield Chunk(first_row, columns, width, positions, pick)
             first_row += len(batch)
 
     return Sheet(info, chunks(), None if parts is None else parts.close)
 
 
-def _choose_sheet(path: Path, names: list[str], wanted: str | None) -> str:
+def _choose_sheet(path: Path, workbook: Any, wanted: str | None) -> tuple[str, tuple[str, ...]]:
+    """(the sheet to read, warnings). A hidden sheet is read only when --sheet names it.
+    Without --sheet: the sheet the workbook opens on (.xlsx/.xlsm) when it is visible, else
+    the first visible one; the plan then names the sheets left unread."""
+    import python_calamine
+
+    sheets = list(workbook.sheets_metadata)
+    names = [sheet.name for sheet in sheets]
     if not names:
         raise InputError(f"{path}: the workbook has no sheets")
-    if not wanted:
-        return names[0]
+    hidden = [
+        sheet.name for sheet in sheets if sheet.visible != python_calamine.SheetVisibleEnum.Visible
+    ]
+    if wanted:
+        name = _named_sheet(path, names, wanted)
+        if name in hidden:
+            return name, (f"sheet {name!r} is hidden in the workbook (read: --sheet names it)",)
+        return name, ()
+    readable = [
+        sheet.name
+        for sheet in sheets
+        if sheet.name not in hidden and sheet.typ == python_calamine.SheetTypeEnum.WorkSheet
+    ]
+    if not readable:
+        raise InputError(
+            f"{path}: the workbook has no visible worksheet (a hidden one is read only when "
+            "named); name one with --sheet"
+        )
+    active = active_sheet(path) if path.suffix.lower() in (".xlsx", ".xlsm") else None
+    name = active if active is not None and active in readable else readable[0]
+    warnings = []
+    if others := [other for other in readable if other != name]:
+        warnings.append(
+            f"workbook has other sheet(s) {', '.join(map(repr, others))} (not read; "
+            "--sheet NAME reads one)"
+        )
+    if hidden:
+        warnings.append(f"workbook has hidden sheet(s) {', '.join(map(repr, hidden))} (not read)")
+    return name, tuple(warnings)
+
+
+def _named_sheet(path: Path, names: list[str], wanted: str) -> str:
     if wanted in names:
         return wanted
     lowered = {name.lower(): name for name in names}
@@ -554,6 +632,71 @@ def _choose_sheet(path: Path, names: list[str], wanted: str | None) -> str:
     raise InputError(
         f"{path}: no sheet named {wanted!r}; the sheets are " + ", ".join(map(repr, names))
     )
+
+
+class _Merges:
+    """Merged ranges as Excel shows them: every cell of a range shows its top-left value,
+    but calamine reads the others as empty (and an empty cell would take --codes/--from).
+    A range within one column the job reads fills that column; a range across two of them,
+    or reaching into the header row, cannot be read one way: its cells become MergedCells,
+    which make the row invalid with the reason."""
+
+    def __init__(
+        self,
+        ranges: tuple[Range, ...],
+        first_column: int,
+        header_row: int,
+        positions: tuple[int | None, ...],
+    ) -> None:
+        self._fills: list[list[Any]] = []  # [first row, last row, source, target, value]
+        self._marks: list[tuple[int, int, list[int], MergedCells]] = []
+        for top, left, bottom, right in ranges:
+            low, high = left - 1 - first_column, right - 1 - first_column
+            read = [(i, p) for i, p in enumerate(positions) if p is not None and low <= p <= high]
+            if bottom <= header_row or not read:
+                continue
+            where = f"{column_letters(left)}{top}:{column_letters(right)}{bottom}"
+            if len(read) > 1:
+                across = " and ".join(FIELDS[i] for i, _ in read)
+                why = MergedCells(f"cells {where} are merged across {across}")
+            elif top <= header_row:
+                why = MergedCells(f"cells {where} are merged with the header row")
+            else:
+                self._fills.append([top, bottom, low, read[0][1], ""])
+                continue
+            self._marks.append((max(top, header_row + 1), bottom, [p for _, p in read], why))
+
+    def put(self, columns: list[Table], first_row: int) -> None:
+        end_row = first_row + len(columns[0])  # one past the chunk's last row
+        for fill in self._fills:
+            top, bottom, source, target, _ = fill
+            if top >= end_row or bottom < first_row:
+                continue
+            if top >= first_row:  # the top-left cell is in this chunk: keep its value
+                fill[4] = columns[source][top - first_row] if 0 <= source < len(columns) else ""
+            self._put(columns, first_row, end_row, top, bottom, [target], fill[4])
+        for top, bottom, targets, why in self._marks:
+            if top < end_row and bottom >= first_row:
+                self._put(columns, first_row, end_row, top, bottom, targets, why)
+
+    @staticmethod
+    def _put(
+        columns: list[Table],
+        first_row: int,
+        end_row: int,
+        top: int,
+        bottom: int,
+        targets: list[int],
+        value: Any,
+    ) -> None:
+        low, high = max(top, first_row) - first_row, min(bottom + 1, end_row) - first_row
+        for target in targets:
+            if target < len(columns):
+                if isinstance(value, str) and value.__class__ is not str:
+                    for index in range(low, high):  # numpy would make a marker a plain str
+                        columns[target][index] = value
+                else:
+                    columns[target][low:high] = np.full(high - low, value, dtype=object)
 
 
 class _Marks:

@@ -70,6 +70,12 @@ def _codes(value: Any) -> tuple[str, ...]:
         raise ValueError(str(error)) from None
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    """Header names: one (a flag given once) or several (repeated flags, a TOML list)."""
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    return tuple(name for name in map(_text, values) if name)
+
+
 def _whole(minimum: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, str) and value.strip().lstrip("+").isdigit():
@@ -190,7 +196,18 @@ class RunSpec:
         "With --discover: exit 2 before any delete if more leads than this are found.",
         _whole(1),
     )
-    sheet: str | None = option(None, "Excel sheet name (default: the first sheet).", _optional_text)
+    sheet: str | None = option(
+        None,
+        "Excel sheet name (default: the sheet the workbook opens on, if visible; else the "
+        "first visible one). A hidden sheet is read only when named.",
+        _optional_text,
+    )
+    ignore_columns: tuple[str, ...] = option(
+        (),
+        "Leave out a column whose header looks like a known one (e.g. 'Form Date'); repeatable.",
+        _names,
+        flag="--ignore-column",
+    )
     codes: tuple[str, ...] = option(
         (), "Activity codes (e.g. 163,166) for rows whose codes cell is empty or missing.", _codes
     )
@@ -362,6 +379,7 @@ class RunSpec:
             tz=self.tz,
             sheet=self.sheet,
             max_codes_per_request=self.max_codes_per_request,
+            ignore_columns=self.ignore_columns,
         )
 
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import json
 import os
 import signal
 import sys
@@ -36,9 +35,9 @@ from .errors import (
     exit_code_for,
 )
 from .export import OutcomeLog
-from .files import open_private
 from .jobs import load_job
 from .outcomes import redact
+from .outputs import check_spec, write_summary
 from .progress import ProgressDisplay
 from .report import (
     choice_text,
@@ -52,7 +51,7 @@ from .report import (
     verify_text,
 )
 from .senders import StopSwitch
-from .spec import RunSpec, click_flag, flag_of, option_of
+from .spec import RunSpec, click_flag, option_of
 from .summary import RunSummary, VerifySummary
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -280,6 +279,7 @@ def _send_and_exit(
     quiet: bool,
     previous: VerifySummary | None = None,
 ) -> None:
+    check_spec(spec)  # the outputs, before the log is opened or anything sent
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
     try:
         with OutcomeLog.open(spec.log_file) as log:
@@ -379,19 +379,16 @@ def _confirm(yes: bool) -> Callable[[pipeline.Confirmation], bool]:
 
 
 def _report(spec: RunSpec, summary: RunSummary, *, err: bool = False) -> None:
-    """The summary as text, as the scheduler's one line, and as --summary-json."""
+    """The summary as --summary-json, as text, and as the scheduler's one line. The JSON goes
+    first: if the disk refuses it, the text shows the exit code the run really ends with."""
+    failed = write_summary(spec, summary)
+    if failed is not None:
+        summary, err = dataclasses.replace(summary, exit_code=failed.exit_code), True
     click.echo(run_text(summary), err=err)
     if not sys.stderr.isatty():  # a scheduler's log gets one line it can grep
         click.echo(summary_line(summary), err=True)
-    if spec.summary_json is not None:
-        try:
-            spec.summary_json.parent.mkdir(parents=True, exist_ok=True)
-            with open_private(spec.summary_json, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(summary.to_json(), indent=2) + "\n")
-        except OSError as error:
-            raise OptionError(
-                f"{flag_of('summary_json')}: cannot write {spec.summary_json}: {error.strerror}"
-            ) from None
+    if failed is not None:
+        raise failed
 
 
 # ---------------------------------------------------------------- verify

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from . import checkpoint as checkpoints
-from . import discover
+from . import discover, outputs
 from . import verify as verifying
 from .checkpoint import Checkpoint, FoundStore, RunRecord
 from .client import LeadSquaredClient
@@ -86,6 +86,7 @@ async def plan(
     """The dry run: plan the sheet (or list what --discover finds), write the preview files,
     and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
     for --discover and --check-codes."""
+    outputs.check_spec(spec)  # before the sheet is read or a listing call is made
     found = None
     if spec.discover:
         if credentials is None or session is None:
@@ -260,6 +261,7 @@ async def run(
     sent; AbortedError/Interrupted, carrying the summary, once the checkpoint is up to date."""
     host = require_host(spec.host)
     path = _checkpoint_path(spec)
+    outputs.check_spec(spec)  # before the plan is built or anything sent
     started = _utc_now()
     fingerprint = discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
     clock = clock or SystemClock()
@@ -603,6 +605,7 @@ EXPORT_STATUSES = ("queued", "failed", "invalid", "pending")
 def export(path: Path, out: Path, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
     """One line per request and per invalid row, CSV or .xlsx by the name. Returns the count."""
     count = 0
+    outputs.check([outputs.Named("--out", out)], outputs.checkpoint_files(path))
     with Checkpoint.open_existing(path) as checkpoint, open_table(out, EXPORT_COLUMNS) as write:
         for row in checkpoint.export_rows(statuses):
             write(row)

@@ -6,6 +6,7 @@ other name writes UTF-8 CSV. Writers take plain rows and know nothing of where t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -116,7 +117,11 @@ def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
     def write(row: Sequence[Any]) -> None:
         sheet.append([text(value) for value in row])
 
-    yield write
+    try:
+        yield write
+    except BaseException:
+        sheet.close()  # end openpyxl's row stream: left open, it complains when collected
+        raise
     with replacing(path, "wb") as handle:
         workbook.save(handle)
 
@@ -172,8 +177,13 @@ class OutcomeLog:
             handle = open_private(path, "a", encoding="utf-8")
         except OSError as error:
             raise OptionError(f"cannot write {path}: {error.strerror}") from None
-        with handle:
+        try:
             yield cls(handle, path)
+        finally:
+            # Each line is flushed as written: only a line that already failed (and stopped
+            # the run) can still be in the buffer, so closing must not raise it again.
+            with contextlib.suppress(OSError):
+                handle.close()
 
     def __call__(self, item: Pending, outcome: Outcome) -> None:
         line = {

@@ -110,7 +110,9 @@ def is_special(path: Path) -> bool:
 @contextmanager
 def replacing(path: Path, mode: str = "w", **kwargs: object) -> Iterator[IO[Any]]:
     """A handle on a private temporary file beside ``path``, renamed over it when the block
-    ends normally and removed when it does not: readers see the old file or the whole new one."""
+    ends normally and removed when it does not: readers see the old file or the whole new one.
+    A symlink is written through: the file it points to is replaced, the link stays."""
+    path = real(path)
     if is_special(path):
         with open(path, mode, **kwargs) as handle:  # type: ignore[call-overload]
             yield handle

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import OptionError, StorageError
-from .files import is_special, replacing, same_file, storage_cause
+from .files import is_special, real, replacing, same_file, storage_cause
 from .spec import flag_of
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def check(outputs: Sequence[Named], reads: Iterable[Named]) -> None:
 
 
 def _check_writable(output: Named) -> None:
-    path = output.path
+    path = real(output.path)  # a symlink is written through, so its target's folder counts
     if is_special(path) or (output.append and path.exists()):
         if not os.access(path, os.W_OK):
             raise OptionError(f"{output}: cannot write it (permission denied); nothing sent")

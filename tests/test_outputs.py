@@ -16,6 +16,7 @@ import pytest
 from bulk_delete import pipeline
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.errors import OptionError
+from bulk_delete.spec import RunSpec
 
 from .conftest import leads_csv, run_cli, send_sheet
 
@@ -181,3 +182,14 @@ def test_an_export_over_a_symlinked_checkpoint_wal_is_refused(tmp_path: Path) ->
     (tmp_path / "link.sqlite").symlink_to(real)
     with pytest.raises(OptionError, match="is the checkpoint's"):
         pipeline.export(tmp_path / "link.sqlite", tmp_path / "real.sqlite-wal")
+
+
+async def test_an_output_through_a_symlink_replaces_the_file_it_points_to(tmp_path: Path) -> None:
+    sheet = leads_csv(tmp_path / "leads.csv", 2)
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / "preview.csv"
+    target.write_text("old\n")
+    (tmp_path / "preview.csv").symlink_to(target)
+    await pipeline.plan(RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}))
+    assert (tmp_path / "preview.csv").is_symlink()
+    assert target.read_text().startswith("ProspectId,")

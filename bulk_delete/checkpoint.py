@@ -119,6 +119,7 @@ MARK = ("format", "bulk-delete checkpoint")
 # A checkpoint from before the mark is recognised by what its plan always held.
 _LEGACY_META = frozenset({"schema", "fingerprint", "input", "options", "created_at"})
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_BESIDE = ("-wal", "-shm")  # SQLite's files beside a checkpoint, made with the file's mode
 
 
 def _connect(path: Path, uri: str) -> sqlite3.Connection:
@@ -246,6 +247,16 @@ def lock(path: Path) -> AbstractContextManager[None]:
     return hold_lock(target.with_name(target.name + ".lock"), f"checkpoint {path}", target=target)
 
 
+def _make_private(path: Path) -> None:
+    """The checkpoint and SQLite's files beside it, 0600 (an earlier release left them 0644)."""
+    create_private(path)
+    target = real(path)
+    for suffix in _BESIDE:
+        beside = target.with_name(target.name + suffix)
+        if beside.exists():
+            create_private(beside)
+
+
 def _prepare(connection: sqlite3.Connection, *, stamp: bool) -> None:
     """Settings, tables and the mark. The header is stamped before the switch to WAL, so a new
     checkpoint carries its mark in the file itself from the first write."""
@@ -369,7 +380,7 @@ class Checkpoint:
             )
         kind = _inspect(path)
         try:
-            create_private(path)
+            _make_private(path)
         except OSError as error:
             raise InputError(
                 f"cannot write checkpoint {path} in {path.parent}: {error.strerror}"

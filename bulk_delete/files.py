@@ -85,9 +85,14 @@ def make_folders(folder: Path) -> None:
 
 
 def create_private(path: Path) -> None:
-    """Create ``path`` as an empty 0600 file if it does not exist (callers then open it)."""
+    """Create ``path`` as an empty 0600 file if it does not exist, and make it 0600 if it does
+    (callers then open it; SQLite gives a checkpoint's -wal and -shm the file's own mode)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE)
-    os.close(fd)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, PRIVATE)
+    finally:
+        os.close(fd)
 
 
 def open_private(path: Path, mode: str = "w", **kwargs: object) -> IO[str]:

@@ -326,3 +326,13 @@ def test_the_log_names_a_full_disk() -> None:
     item = checkpoints.Pending(1, "{}", "lead")
     with pytest.raises(StorageError, match=r"out\.jsonl: no space left on device"):
         log(item, Outcome(1, "queued", False, 1, 0, 200, ""))
+
+
+def test_a_checkpoint_we_open_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    planned(path).close()
+    os.chmod(path, 0o644)  # as an earlier release left it under umask 022
+    with Checkpoint.open(path) as checkpoint:
+        checkpoint.set_meta("x", "y")
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
+    assert modes == {"c.sqlite": "0o600", "c.sqlite-wal": "0o600", "c.sqlite-shm": "0o600"}

@@ -14,18 +14,19 @@ sends the permanent ones (400, MX errors) again too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import random
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .errors import CheckpointMismatch, InputError
-from .files import create_private, hold_lock
+from .errors import CheckpointMismatch, InputError, StorageError
+from .files import create_private, hold_lock, real, storage_cause
 from .plan import Request
 from .rows import InvalidRow
 
@@ -108,6 +109,17 @@ _ADDED_COLUMNS = (
 
 
 _OUR_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs", "found", "listing"})
+_CORE_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs"})  # in every release
+
+# The mark only bulk-delete writes: a SQLite header field (set before the file goes WAL, so it
+# is in the file itself), the format it was written in, and a meta row.
+APPLICATION_ID = int.from_bytes(b"BDel", "big")
+USER_VERSION = 1
+MARK = ("format", "bulk-delete checkpoint")
+# A checkpoint from before the mark is recognised by what its plan always held.
+_LEGACY_META = frozenset({"schema", "fingerprint", "input", "options", "created_at"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_BESIDE = ("-wal", "-shm")  # SQLite's files beside a checkpoint, made with the file's mode
 
 
 def _connect(path: Path, uri: str) -> sqlite3.Connection:
@@ -117,25 +129,107 @@ def _connect(path: Path, uri: str) -> sqlite3.Connection:
         raise InputError(f"cannot open checkpoint {path}: {error}") from None
 
 
+def _uri(path: Path, *, read_only: bool) -> str:
+    return f"file:{quote(str(real(path)))}" + ("?mode=ro" if read_only else "")
+
+
 def _tables(path: Path, connection: sqlite3.Connection) -> set[str]:
     try:
         rows = connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         ).fetchall()
     except sqlite3.DatabaseError as error:
-        raise InputError(f"{path} is not a bulk-delete checkpoint ({error})") from None
+        raise _not_ours(path, str(error)) from None
     return {name for (name,) in rows}
 
 
-def _refuse_foreign(path: Path, connection: sqlite3.Connection) -> None:
-    """Another program's database is left exactly as it is."""
-    foreign = _tables(path, connection) - _OUR_TABLES
+def _not_ours(path: Path, why: str) -> InputError:
+    return InputError(
+        f"{path} is not a bulk-delete checkpoint ({why}); not touched. "
+        "Give a new file name for the checkpoint."
+    )
+
+
+def _inspect(path: Path) -> str:
+    """What ``path`` holds, found without writing a byte (no WAL switch, no table created):
+    "new" (absent or empty), "ours" (our mark) or "legacy" (a checkpoint from before the
+    mark). Anything else is refused, so another program's file stays byte-identical."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except FileNotFoundError:
+        return "new"
+    except OSError as error:
+        raise InputError(f"cannot read checkpoint {path}: {error.strerror}") from None
+    if not header:
+        return "new"
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise _not_ours(path, "not a SQLite database")
+    if int.from_bytes(header[68:72], "big") not in (0, APPLICATION_ID):
+        raise _not_ours(path, "another program's SQLite database: its application_id is not ours")
+    connection = _connect(path, _uri(path, read_only=True))
+    try:
+        return _kind(path, connection)
+    except sqlite3.DatabaseError as error:
+        raise _not_ours(path, str(error)) from None
+    finally:
+        connection.close()
+
+
+def _kind(path: Path, connection: sqlite3.Connection) -> str:
+    # Read through SQLite: a header stamped in WAL mode may not be in the file yet.
+    (application_id,) = connection.execute("PRAGMA application_id").fetchone()
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    if application_id == APPLICATION_ID:
+        if version > USER_VERSION:
+            raise InputError(
+                f"checkpoint {path} was written by a newer bulk-delete (format {version}); "
+                "not touched. Use that version to resume it."
+            )
+        return "ours"
+    if application_id != 0 or version != 0:
+        raise _not_ours(path, "another program's SQLite database: its header is not ours")
+    _check_legacy(path, connection)
+    return "legacy"
+
+
+def _check_legacy(path: Path, connection: sqlite3.Connection) -> None:
+    """Exactly our tables with our columns, and a meta with our keys: a checkpoint made before
+    the mark. (One whose plan was never stored holds nothing, and passes when it is empty.)"""
+    tables = _tables(path, connection)
+    foreign = tables - _OUR_TABLES
     if foreign:
         shown = ", ".join(sorted(foreign)[:5])
-        raise InputError(
-            f"{path} is another program's SQLite database (tables: {shown}); not touched. "
-            "Give a new file name for the checkpoint."
-        )
+        raise _not_ours(path, f"another program's SQLite database (tables: {shown})")
+    if not tables >= _CORE_TABLES:
+        raise _not_ours(path, f"tables {', '.join(sorted(tables)) or 'none'}")
+    expected, added = _expected_columns(), {(table, name) for table, name, _ in _ADDED_COLUMNS}
+    for table in tables:
+        have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        required = {name for name in expected[table] if (table, name) not in added}
+        if not required <= have <= expected[table]:
+            raise _not_ours(path, f"table {table} has other columns")
+    keys = {key for (key,) in connection.execute("SELECT key FROM meta")}
+    empty = not any(
+        connection.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in tables
+    )
+    if not (keys >= _LEGACY_META or empty):
+        raise _not_ours(path, "its meta table is not a plan's")
+
+
+@functools.cache
+def _expected_columns() -> dict[str, frozenset[str]]:
+    """Each table's columns, as this code creates them (the schema is the one source)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.executescript(_SCHEMA + _FOUND_SCHEMA)
+        _add_missing_columns(connection)
+        return {
+            table: frozenset(row[1] for row in connection.execute(f"PRAGMA table_info({table})"))
+            for table in _OUR_TABLES
+        }
+    finally:
+        connection.close()
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
@@ -146,8 +240,36 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
 
 
 def lock(path: Path) -> AbstractContextManager[None]:
-    """The checkpoint's exclusive lock: one process sends from a checkpoint at a time."""
-    return hold_lock(path.with_name(path.name + ".lock"), f"checkpoint {path}")
+    """The checkpoint's exclusive lock: one process sends from a checkpoint at a time. It is
+    taken on the real file (and a ``.lock`` beside it names the holder), so a symlink, a ``..``
+    or a hard link cannot make a second, independent lock."""
+    target = real(path)
+    return hold_lock(target.with_name(target.name + ".lock"), f"checkpoint {path}", target=target)
+
+
+def _make_private(path: Path) -> None:
+    """The checkpoint and SQLite's files beside it, 0600 (an earlier release left them 0644)."""
+    create_private(path)
+    target = real(path)
+    for suffix in _BESIDE:
+        beside = target.with_name(target.name + suffix)
+        if beside.exists():
+            create_private(beside)
+
+
+def _prepare(connection: sqlite3.Connection, *, stamp: bool) -> None:
+    """Settings, tables and the mark. The header is stamped before the switch to WAL, so a new
+    checkpoint carries its mark in the file itself from the first write."""
+    if stamp:
+        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        connection.execute(f"PRAGMA user_version = {USER_VERSION}")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA busy_timeout=5000")
+    connection.executescript(_SCHEMA + _FOUND_SCHEMA)
+    _add_missing_columns(connection)
+    if stamp:
+        connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", MARK)
 
 
 def now_text() -> str:
@@ -245,7 +367,9 @@ class Checkpoint:
     @classmethod
     def open(cls, path: str | Path) -> Checkpoint:
         """Open a checkpoint to write, creating it (0600) if it does not exist. Its folder
-        must exist: a typo'd path must not silently start the whole plan again elsewhere."""
+        must exist: a typo'd path must not silently start the whole plan again elsewhere. A
+        file that is not ours is refused before anything writes to it; one from before the
+        mark gets it."""
         path = Path(path)
         if path.is_dir():
             raise InputError(f"checkpoint {path} is a directory; give a file name like run.sqlite")
@@ -254,23 +378,20 @@ class Checkpoint:
                 f"checkpoint {path}: no such directory {path.parent}; create it first "
                 "(or check the path for a typo)"
             )
+        kind = _inspect(path)
         try:
-            create_private(path)
+            _make_private(path)
         except OSError as error:
             raise InputError(
                 f"cannot write checkpoint {path} in {path.parent}: {error.strerror}"
             ) from None
-        connection = _connect(path, f"file:{quote(str(path.resolve()))}")
+        connection = _connect(path, _uri(path, read_only=False))
         try:
-            _refuse_foreign(path, connection)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA busy_timeout=5000")
-            connection.executescript(_SCHEMA + _FOUND_SCHEMA)
-            _add_missing_columns(connection)
+            _prepare(connection, stamp=kind != "ours")
         except sqlite3.DatabaseError as error:
             connection.close()
-            raise InputError(f"cannot write checkpoint {path}: {error}") from None
+            cause = storage_cause(error) or str(error)
+            raise InputError(f"cannot write checkpoint {path}: {cause}; nothing sent") from None
         except BaseException:
             connection.close()
             raise
@@ -278,15 +399,15 @@ class Checkpoint:
 
     @classmethod
     def open_existing(cls, path: str | Path) -> Checkpoint:
-        """Open a checkpoint to read (status, export): read-only, never changed."""
+        """Open a checkpoint to read (status, export): read-only, never changed, so one from
+        before the mark is read as it is."""
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: no such checkpoint")
-        connection = _connect(path, f"file:{quote(str(path.resolve()))}?mode=ro")
+        if _inspect(path) == "new":
+            raise _not_ours(path, "an empty file")
+        connection = _connect(path, _uri(path, read_only=True))
         try:
-            tables = _tables(path, connection)
-            if not {"meta", "requests"} <= tables:
-                raise InputError(f"{path} is not a bulk-delete checkpoint (no plan tables)")
             checkpoint = cls(path, connection)
             if not checkpoint.has_plan:
                 raise InputError(f"{path}: the checkpoint holds no plan")
@@ -297,6 +418,24 @@ class Checkpoint:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def _storing(self, what: str, *, sending: bool = True) -> Iterator[None]:
+        """A full or failing disk named as such, not passed off as a bug: before sending an
+        InputError (exit 2), after an AbortedError (exit 3) that says what is safe."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as error:
+            cause = storage_cause(error)
+            if cause is None:
+                raise
+            if not sending:
+                message = f"cannot {what} in checkpoint {self.path}: {cause}; nothing sent"
+                raise InputError(message) from None
+            raise StorageError(
+                f"cannot {what} in checkpoint {self.path}: {cause}. Every outcome recorded "
+                "before is safe; free some space and rerun the same command to resume."
+            ) from None
 
     def __enter__(self) -> Checkpoint:
         return self
@@ -316,7 +455,8 @@ class Checkpoint:
         return FoundStore(self._db)
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        with self._storing("save a setting"):
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     @property
     def has_plan(self) -> bool:
@@ -358,6 +498,18 @@ class Checkpoint:
         extra: dict[str, str],
     ) -> int:
         """Persist the plan in one transaction: all of it, or (after a crash) none of it."""
+        with self._storing("store the plan", sending=False):
+            return self._store_plan(requests, invalid, source, fingerprint, options, extra)
+
+    def _store_plan(
+        self,
+        requests: Iterable[Request],
+        invalid: Iterable[InvalidRow],
+        source: str,
+        fingerprint: str,
+        options: dict[str, Any],
+        extra: dict[str, str],
+    ) -> int:
         stamp = now_text()
         count = 0
         db = self._db
@@ -402,7 +554,8 @@ class Checkpoint:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                db.execute("ROLLBACK")
             raise
         return count
 
@@ -457,6 +610,10 @@ class Checkpoint:
 
     def record(self, outcome: Outcome) -> None:
         """Write one outcome and commit: once this returns, a kill -9 cannot lose it."""
+        with self._storing("record an outcome"):
+            self._record(outcome)
+
+    def _record(self, outcome: Outcome) -> None:
         self._db.execute(
             "UPDATE requests SET status = ?, transient = ?, attempts = attempts + ?,"
             " rate_limited = rate_limited + ?, http_status = COALESCE(?, http_status),"
@@ -482,12 +639,18 @@ class Checkpoint:
         )
 
     def start_run(self, *, host: str, rate: str) -> int:
-        cursor = self._db.execute(
-            "INSERT INTO runs (started_at, host, rate) VALUES (?, ?, ?)", (now_text(), host, rate)
-        )
+        with self._storing("start a run", sending=False):
+            cursor = self._db.execute(
+                "INSERT INTO runs (started_at, host, rate) VALUES (?, ?, ?)",
+                (now_text(), host, rate),
+            )
         return int(cursor.lastrowid or 0)
 
     def finish_run(self, run_id: int, stats: RunRecord) -> None:
+        with self._storing("record the run's end"):
+            self._finish_run(run_id, stats)
+
+    def _finish_run(self, run_id: int, stats: RunRecord) -> None:
         self._db.execute(
             "UPDATE runs SET finished_at = ?, calls = ?, queued = ?, failed = ?, rate_limited = ?,"
             " send_seconds = ?, result = ?, start_span = ?, limit_per_second = ? WHERE id = ?",
@@ -572,10 +735,11 @@ class Checkpoint:
         ]
 
     def record_verified(self, seq: int, verified: str, remaining: int | None) -> None:
-        self._db.execute(
-            "UPDATE requests SET verified = ?, remaining = ?, verified_at = ? WHERE seq = ?",
-            (verified, remaining, now_text(), seq),
-        )
+        with self._storing("record a check"):
+            self._db.execute(
+                "UPDATE requests SET verified = ?, remaining = ?, verified_at = ? WHERE seq = ?",
+                (verified, remaining, now_text(), seq),
+            )
 
     def verification(self) -> Verification:
         if "verified" not in self._columns("requests"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import json
 import os
 import shlex
 import signal
@@ -41,13 +40,14 @@ from .errors import (
     NotConfirmed,
     OptionError,
     SameRequests,
+    StorageError,
     exit_code_for,
     exit_codes_help,
 )
 from .export import OutcomeLog
-from .files import open_private
 from .jobs import Job, load_job
 from .outcomes import redact
+from .outputs import check_spec, write_summary
 from .progress import ProgressDisplay, log_line
 from .report import (
     choice_text,
@@ -120,19 +120,12 @@ class SummaryTarget:
     previous: VerifySummary | None = None
     written: bool = False
 
-    def write(self, summary: RunSummary) -> None:
+    def write(self, summary: RunSummary) -> StorageError | None:
+        """Write it once, whole or not at all; a failure is returned for the caller to show."""
         if self.path is None or self.written:
-            return
+            return None
         self.written = True
-        summary = with_previous(summary, self.previous)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open_private(self.path, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(summary.to_json(), indent=2) + "\n")
-        except OSError as error:
-            raise OptionError(
-                f"{flag_of('summary_json')}: cannot write {self.path}: {error.strerror}"
-            ) from None
+        return write_summary(self.path, with_previous(summary, self.previous))
 
 
 def _summary_target(ctx: click.Context, raw: Any) -> SummaryTarget:
@@ -154,9 +147,8 @@ def _failed(ctx: click.Context, error: BaseException, exit_code: int, message: s
         if isinstance(carried, RunSummary)
         else pipeline.summary_before_start(target.spec, exit_code, message)
     )
-    try:
-        target.write(summary)
-    except OptionError as problem:
+    problem = target.write(summary)
+    if problem is not None:
         click.echo(f"error: {problem}", err=True)
 
 
@@ -578,6 +570,7 @@ def _send_and_exit(
     quiet: bool,
     target: SummaryTarget,
 ) -> None:
+    check_spec(spec)  # the outputs, before the log is opened or anything sent
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
     signals = SignalStop()
     try:
@@ -600,8 +593,11 @@ def _send_and_exit(
         raise
     finally:
         display.close()
+    failed = target.write(summary)  # first: if the disk refuses it, the text says exit 3
+    if failed is not None:
+        _report(with_previous(summary.ended(failed.exit_code, str(failed)), target.previous))
+        raise failed
     _report(with_previous(summary, target.previous))
-    target.write(summary)
     sys.exit(summary.exit_code)
 
 

@@ -13,7 +13,8 @@
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
     │   ├── FatalAPIError                401/403/404/3xx: keys, host or region are wrong
     │   │   └── WrongHost                the keys' account lives on another API host
-    │   └── ServiceDownError             transient failures in a row and no success
+    │   ├── ServiceDownError             transient failures in a row and no success
+    │   └── StorageError                 a file could not be written after sending began
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 
@@ -149,6 +150,12 @@ class WrongHost(FatalAPIError):
 
 class ServiceDownError(AbortedError):
     """No call has succeeded for --give-up-after seconds: an outage, not a blip."""
+
+
+class StorageError(AbortedError):
+    """The disk is full or failing (or a file became unwritable) after sending began: what is
+    recorded is safe, and a rerun resumes. Carries the path and the cause, never "nothing
+    sent"; before sending, the same fault is an InputError (exit 2)."""
 
 
 class LockHeld(BulkDeleteError):

@@ -6,6 +6,7 @@ other name writes UTF-8 CSV. Writers take plain rows and know nothing of where t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -16,8 +17,8 @@ from typing import IO, Any, Protocol
 
 from .checkpoint import Outcome, Pending
 from .config import DEFAULT_TZ
-from .errors import OptionError
-from .files import create_private, open_private
+from .errors import OptionError, StorageError
+from .files import make_folders, open_private, replacing, storage_cause
 from .plan import Request
 from .rows import InvalidRow
 from .timetext import is_utc, to_local
@@ -84,20 +85,21 @@ def join_rows(rows: Iterable[int]) -> str:
 
 @contextmanager
 def open_table(path: str | Path, columns: Sequence[str]) -> Iterator[RowWriter]:
-    """A writer for one table; the header is written first."""
+    """A writer for one table; the header is written first. The table lands under its name
+    only when complete (see ``files.replacing``); nothing is sent while one is written."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".xlsx":
             with _xlsx_writer(path, columns) as write:
                 yield write
             return
-        with open_private(path, "w", encoding="utf-8", newline="") as handle:
+        with replacing(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(columns)
             yield lambda row: writer.writerow([csv_safe(value) for value in row])
     except OSError as exc:
-        raise OptionError(f"cannot write {path}: {exc.strerror or exc}") from None
+        cause = storage_cause(exc) or exc.strerror or exc
+        raise OptionError(f"cannot write {path}: {cause}") from None
 
 
 @contextmanager
@@ -130,9 +132,13 @@ def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
     def write(row: Sequence[Any]) -> None:
         sheet.append([text(value) for value in row])
 
-    yield write
-    create_private(path)
-    workbook.save(path)
+    try:
+        yield write
+    except BaseException:
+        sheet.close()  # end openpyxl's row stream: left open, it complains when collected
+        raise
+    with replacing(path, "wb") as handle:
+        workbook.save(handle)
 
 
 def local_columns(tz: str) -> tuple[str, ...]:
@@ -202,8 +208,9 @@ def write_invalid(path: str | Path, rows: Iterable[InvalidRow]) -> int:
 class OutcomeLog:
     """`--log-file`: one JSON line per request outcome, flushed as written; no body, no keys."""
 
-    def __init__(self, handle: IO[str]) -> None:
+    def __init__(self, handle: IO[str], path: Path | None = None) -> None:
         self._handle = handle
+        self._path = path
 
     @classmethod
     @contextmanager
@@ -212,12 +219,17 @@ class OutcomeLog:
             yield None
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent)
             handle = open_private(path, "a", encoding="utf-8")
         except OSError as error:
             raise OptionError(f"cannot write {path}: {error.strerror}") from None
-        with handle:
-            yield cls(handle)
+        try:
+            yield cls(handle, path)
+        finally:
+            # Each line is flushed as written: only a line that already failed (and stopped
+            # the run) can still be in the buffer, so closing must not raise it again.
+            with contextlib.suppress(OSError):
+                handle.close()
 
     def __call__(self, item: Pending, outcome: Outcome) -> None:
         line = {
@@ -231,5 +243,12 @@ class OutcomeLog:
             "http_status": outcome.http_status,
             "error": outcome.error,
         }
-        self._handle.write(json.dumps(line) + "\n")
-        self._handle.flush()
+        try:
+            self._handle.write(json.dumps(line) + "\n")
+            self._handle.flush()
+        except OSError as error:  # sending has begun: the run stops (exit 3), nothing is lost
+            raise StorageError(
+                f"cannot write the log {self._path}: {storage_cause(error) or error.strerror}. "
+                "Every outcome is recorded in the checkpoint; free some space and rerun the "
+                "same command to resume."
+            ) from None

@@ -1,60 +1,178 @@
-"""Files the job writes: private, and locked where two processes must not share them.
+"""Files the job writes: private, whole or absent, and locked where two processes must not
+share them.
 
 Checkpoints, exports, logs and summaries hold lead IDs and webhook URLs, so every file we
-create is 0600 (owner only), whatever the umask. Locks are ``flock`` on a ``.lock`` file that
-names the holder's pid; the kernel drops the lock when the process dies, kill -9 included.
+write is 0600 (owner only) and every folder we create 0700, whatever the umask and whatever
+mode a file had before. A table or summary is written to a temporary file beside its target
+and renamed over it when complete: an interrupted export never leaves a truncated file that
+looks whole. Locks are ``flock``: the kernel drops them when the process dies, kill -9
+included. A file is its inode, not its name: a symlink, a ``..`` or a hard link to a
+checkpoint names the same checkpoint, so the lock is taken on the file itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
+import sqlite3
+import stat
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .errors import LockHeld
 
 PRIVATE = 0o600
+PRIVATE_FOLDER = 0o700
 PID_WAIT = 2.0  # the holder writes its pid right after taking the lock
+
+# What a full or failing disk looks like, from the OS and from SQLite.
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EIO: "input/output error",
+    errno.EROFS: "read-only file system",
+}
+_SQLITE_STORAGE = {
+    "database or disk is full": "no space left on device (database or disk is full)",
+    "disk i/o error": "input/output error (disk I/O error)",
+    "attempt to write a readonly database": "the file cannot be written (read-only)",
+}
+
+
+def storage_cause(error: BaseException) -> str | None:
+    """The disk's fault behind ``error`` in a person's words, or None when it is not one (then
+    it is ours to fix, and stays a bug)."""
+    if isinstance(error, OSError):
+        return _STORAGE_ERRNOS.get(error.errno or 0)
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return next((cause for key, cause in _SQLITE_STORAGE.items() if key in text), None)
+    return None
+
+
+def real(path: Path) -> Path:
+    """The path with every symlink and ``..`` resolved (the file need not exist)."""
+    return Path(os.path.realpath(path))
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two names reach one file: same real path, or same device and inode."""
+    if real(a) == real(b):
+        return True
+    try:
+        first, second = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def make_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each 0700 (``mkdir -p`` would follow the
+    umask, and ``Path.mkdir(mode=…)`` applies the mode to the last one only)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        os.mkdir(each, PRIVATE_FOLDER)
+        os.chmod(each, PRIVATE_FOLDER)
 
 
 def create_private(path: Path) -> None:
-    """Create ``path`` as an empty 0600 file if it does not exist (callers then open it)."""
+    """Create ``path`` as an empty 0600 file if it does not exist, and make it 0600 if it does
+    (callers then open it; SQLite gives a checkpoint's -wal and -shm the file's own mode)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE)
-    os.close(fd)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, PRIVATE)
+    finally:
+        os.close(fd)
 
 
 def open_private(path: Path, mode: str = "w", **kwargs: object) -> IO[str]:
-    """``open`` for text files we write, created 0600."""
+    """``open`` for text files we write in place (an appended log), 0600 even when it existed."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
     fd = os.open(path, flags, PRIVATE)
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.fchmod(fd, PRIVATE)
     return os.fdopen(fd, mode, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
+def is_special(path: Path) -> bool:
+    """A device or pipe (/dev/stdout, /dev/null): written in place, never replaced."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not path.is_dir()
+    except OSError:
+        return False
+
+
 @contextmanager
-def hold_lock(lock_path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock for the block; if another process has it, LockHeld (exit 75)."""
+def replacing(path: Path, mode: str = "w", **kwargs: object) -> Iterator[IO[Any]]:
+    """A handle on a private temporary file beside ``path``, renamed over it when the block
+    ends normally and removed when it does not: readers see the old file or the whole new one.
+    A symlink is written through: the file it points to is replaced, the link stays."""
+    path = real(path)
+    if is_special(path):
+        with open(path, mode, **kwargs) as handle:  # type: ignore[call-overload]
+            yield handle
+        return
+    make_folders(path.parent)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as handle:  # type: ignore[call-overload]
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextmanager
+def hold_lock(lock_path: Path, what: str, *, target: Path | None = None) -> Iterator[None]:
+    """Hold an exclusive lock for the block; if another process has it, LockHeld (exit 75).
+
+    ``lock_path`` holds the holder's pid for the message. With a ``target``, the target file
+    itself is locked too, so a second name for it (a hard link) is refused as well."""
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE)
-    with os.fdopen(fd, "r+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
+    with os.fdopen(fd, "r+") as handle, ExitStack() as stack:
+        if not _try_flock(handle.fileno()):
             raise LockHeld(
                 f"{what} is in use: pid {_holder(handle)} holds {lock_path}; not starting"
-            ) from None
+            )
+        if target is not None:
+            file = os.open(target, os.O_RDONLY | os.O_CREAT, PRIVATE)
+            stack.callback(os.close, file)
+            if not _try_flock(file):
+                raise LockHeld(
+                    f"{what} is in use: pid {_inode_holder(file)} holds it under "
+                    f"another name (a hard link to {target}); not starting"
+                )
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         try:
             yield
         finally:
-            handle.truncate(0)  # closing the handle releases the lock
+            handle.truncate(0)  # closing the handles releases the locks
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True
 
 
 def _holder(handle: IO[str]) -> str:
@@ -66,3 +184,18 @@ def _holder(handle: IO[str]) -> str:
         if pid or time.monotonic() > deadline:
             return pid or "unknown"
         time.sleep(0.02)
+
+
+def _inode_holder(fd: int) -> str:
+    """Who holds a flock on this file, from the kernel's table (Linux), or "unknown"."""
+    info = os.fstat(fd)
+    inode = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return "unknown"
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
+            return fields[4]
+    return "unknown"

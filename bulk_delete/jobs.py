@@ -149,9 +149,10 @@ class Job:
         )
 
     def lock(self) -> AbstractContextManager[None]:
-        """The job's lock: a second instance of the same job exits 75 at once."""
+        """The job's lock: a second instance of the same job exits 75 at once, also when
+        started through another name for the job file (a symlink or a hard link)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        return hold_lock(self.state_dir / f"{self.name}.lock", f"job {self.name}")
+        return hold_lock(self.state_dir / f"{self.name}.lock", f"job {self.name}", target=self.path)
 
 
 def _fingerprint_in(path: Path) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from . import checkpoint as checkpoints
-from . import discover
+from . import discover, outputs
 from . import verify as verifying
 from .checkpoint import Checkpoint, FoundStore, RunRecord
 from .client import LeadSquaredClient
@@ -99,6 +99,7 @@ async def plan(
     """The dry run: plan the sheet (or list what --discover finds), write the preview files,
     and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
     for --discover and --check-codes."""
+    outputs.check_spec(spec)  # before the sheet is read or a listing call is made
     found = None
     if spec.discover:
         if credentials is None or session is None:
@@ -275,6 +276,7 @@ async def run(
     sent; AbortedError/Interrupted, carrying the summary, once the checkpoint is up to date."""
     host = require_host(spec.host)
     path = _checkpoint_path(spec)
+    outputs.check_spec(spec)  # before the plan is built or anything sent
     started = _utc_now()
     fingerprint = fingerprint_of(spec)
     clock = clock or SystemClock()
@@ -732,6 +734,7 @@ def export_to(path: Path, stream: TextIO, statuses: tuple[str, ...] = EXPORT_STA
 
 def export(path: Path, out: Path, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
     """One line per request and per invalid row, CSV or .xlsx by the name. Returns the count."""
+    outputs.check([outputs.Named("--out", out)], outputs.checkpoint_files(path))
     return _export(path, lambda columns: open_table(out, columns), statuses)
 
 

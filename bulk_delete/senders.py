@@ -27,7 +27,7 @@ from .breaker import CircuitBreaker
 from .checkpoint import Checkpoint, Outcome, Pending
 from .clock import Clock
 from .config import RateLimit, achieved_rate
-from .errors import AbortedError, ServiceDownError
+from .errors import AbortedError, ServiceDownError, StorageError
 from .limiter import SlidingWindowLimiter
 from .outcomes import Answer, Verdict, fatal_error
 from .retry import Action, Decision, RetryPolicy
@@ -343,9 +343,16 @@ class Pool:
             http_status=answer.http_status,
             error=error,
         )
-        self.checkpoint.record(outcome)
-        if self.on_outcome is not None:
-            self.on_outcome(item, outcome)
+        try:  # a full disk stops the pool like a fatal answer: what is recorded is safe
+            self.checkpoint.record(outcome)
+        except StorageError as error:
+            self._abort(error)
+            return  # not recorded, so not counted: a rerun sends it again
+        try:
+            if self.on_outcome is not None:
+                self.on_outcome(item, outcome)
+        except StorageError as error:
+            self._abort(error)
         if status == "queued":
             self.progress.queued += 1
         elif status == "failed":

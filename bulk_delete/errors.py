@@ -11,7 +11,8 @@
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
     │   ├── FatalAPIError                401/403/404/3xx: keys, host or region are wrong
     │   │   └── WrongHost                the keys' account lives on another API host
-    │   └── ServiceDownError             transient failures in a row and no success
+    │   ├── ServiceDownError             transient failures in a row and no success
+    │   └── RefusedTooLong               every call refused as over the rate limit, too long
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 
@@ -115,6 +116,11 @@ class WrongHost(FatalAPIError):
 
 class ServiceDownError(AbortedError):
     """No call has succeeded for --give-up-after seconds: an outage, not a blip."""
+
+
+class RefusedTooLong(AbortedError):
+    """Every call for --give-up-after seconds was refused as over the rate limit: the service
+    is up, but the account's budget is spent by someone else."""
 
 
 class LockHeld(BulkDeleteError):

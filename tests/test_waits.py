@@ -20,7 +20,7 @@ from bulk_delete.retry import RetryPolicy
 from bulk_delete.senders import Pool, Reply, SendReport, call_once
 from bulk_delete.spec import RunSpec
 
-from .conftest import leads_csv, send_sheet
+from .conftest import demo_env, leads_csv, run_cli, send_sheet
 from .test_senders import FLAKY, LIMITED, OK, Script, make_checkpoint
 
 VIRTUAL_LIMIT = 3600.0  # virtual seconds after which a test calls a wait unbounded
@@ -196,3 +196,17 @@ async def test_the_preflight_rides_out_an_outage_from_the_first_call(
     assert done.returncode == 0, done.stderr
     assert emu.stats()["outcomes"]["outage_503"] >= 3  # the preflight met the outage
     assert len(emu.records) == 5
+
+
+async def test_the_listing_rides_out_an_outage_within_give_up_after(
+    emulator: Any, tmp_path: Path
+) -> None:
+    # before: each page had --max-attempts sends and gave up long before --give-up-after
+    emu = await emulator(rate="off", dataset_leads=20, outage_after=0.0, outage_seconds=2.5)
+    window = ("--codes", "201", "--from", "2024-03-01", "--to", "2024-12-31", "--rate", "off")
+    args = ("--max-attempts", "2", "--give-up-after", "30", "--no-preflight", "--yes")
+    checkpoint = ("--checkpoint", str(tmp_path / "c.sqlite"))
+    done = await run_cli("run", "--discover", *window, *checkpoint, *args, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    assert emu.stats()["outcomes"]["outage_503"] >= 2
+    assert "listing code 201: " in done.stderr

@@ -8,13 +8,13 @@
     "exceeded the limit of N in W second(s)"            account allows less than we thought:
                                              go again (a 403 or a 200 "Error" saying this too)
     401, 403, 404                 fatal      keys, host or region are wrong: the run stops
-    a host name that does not    fatal      no retry makes it exist; the message lists the
-    exist (DNS)                              regional hosts
+    a host name that does not     fatal      no wait makes it exist (a typo in --host, most
+    exist (DNS)                              often); the message lists the regional hosts
     3xx (never followed)          fatal      the host is not the API: following would send the
                                              keys elsewhere; the message names the Location
     429                           limited    the same, when the message names no limit
-    408, 499 (timeouts of a proxy transient  the proxy gave up waiting, not LeadSquared on
-    or a load balancer)                      the body: retried with backoff
+    408, 499 (a proxy's or load   transient  the proxy gave up waiting, not LeadSquared on the
+    balancer's timeout)                      body: retried with backoff
     other 5xx, HTML, non-JSON,    transient  retried with backoff
     resets, timeouts, connection
     refused, a temporary DNS failure

@@ -10,7 +10,11 @@ goes on; if it fails the pause doubles (1 s, 2 s, 4 s … 30 s). Only when nothi
 succeeded for ``give_up_after`` seconds does the run stop (exit 3), resumable.
 
 Any answer from the service itself — queued, an application error, a rate refusal, even a
-401 — proves it is up. Reads time only from the Clock it is given.
+401 — proves it is up. A rate refusal does not prove that the run can go on, though: when
+every call is refused (another integration spending the whole budget, or a limit far below
+what the refusals say), nothing is ever accepted. So the breaker keeps a second clock, the
+last *accepted* call (anything but a refusal or a transient failure), and ``refused_too_long``
+bounds that wait by the same ``give_up_after``. Reads time only from the Clock it is given.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ class CircuitBreaker:
         self.trip_after = trip_after
         self.state = State.CLOSED
         self.failures_in_a_row = 0
-        self.last_success = clock.now()
+        self.last_success = clock.now()  # the last answer from the service itself
+        self.last_accepted = clock.now()  # the last answer that was not a refusal either
         self.probe_at = 0.0
         self._pause = PROBE_FIRST
         self._changed = asyncio.Event()
@@ -73,6 +78,8 @@ class CircuitBreaker:
         """Take one answer in. Returns whether a transient failure counts as an attempt of
         its request: not when it is part of an outage (the breaker is open)."""
         if answer.verdict is not Verdict.TRANSIENT:
+            if answer.verdict is not Verdict.RATE_LIMITED:
+                self.last_accepted = self.clock.now()
             self.last_success = self.clock.now()
             self.failures_in_a_row = 0
             self._pause = PROBE_FIRST
@@ -94,6 +101,15 @@ class CircuitBreaker:
             self.state is not State.CLOSED
             and self.clock.now() - self.last_success >= self.give_up_after
         )
+
+    @property
+    def refused_too_long(self) -> bool:
+        """No call has been accepted for ``give_up_after`` seconds (refused, or failing)."""
+        return self.refused_for >= self.give_up_after
+
+    @property
+    def refused_for(self) -> float:
+        return self.clock.now() - self.last_accepted
 
     @property
     def down_for(self) -> float:

@@ -400,7 +400,11 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.Plan
     credentials = credentials or Credentials.from_env()
     async with open_session(spec) as session:
         return await pipeline.plan(
-            spec, credentials=credentials, session=session, on_listing=_listing_progress(False)
+            spec,
+            credentials=credentials,
+            session=session,
+            on_listing=_listing_progress(False),
+            on_notice=_notice,
         )
 
 
@@ -582,6 +586,7 @@ def _send_and_exit(
                 on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
                 on_discovery=lambda found: click.echo(discovery_text(found, spec.tz)),
                 on_listing=_listing_progress(quiet),
+                on_notice=_notice,
                 on_progress=display,
                 on_outcome=log,
             )
@@ -610,6 +615,10 @@ def with_previous(summary: RunSummary, previous: VerifySummary | None) -> RunSum
         previous_checkpoint=previous.checkpoint,
         previous_verification=previous.verification,
     )
+
+
+def _notice(text: str) -> None:
+    click.echo(f"note: {text}", err=True)
 
 
 def _listing_progress(quiet: bool) -> Callable[[str, int, int], None]:
@@ -941,6 +950,32 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
     help="Seconds after the first call when an outage (503 pages) starts; -1: none.",
 )
 @click.option("--outage-seconds", type=float, default=0.0, help="How long the outage lasts.")
+@click.option(
+    "--refuse-all",
+    type=float,
+    default=0.0,
+    help="Seconds from the first call during which every API call is refused 429, naming no "
+    "limit (another integration spending the whole budget); inf: for ever.",
+)
+@click.option(
+    "--retry-after",
+    type=float,
+    default=-1.0,
+    help="Send this Retry-After (seconds) with every rate refusal; -1: none.",
+)
+@click.option(
+    "--huge-body-rate",
+    type=float,
+    default=0.0,
+    help="Share of calls answered 200 with a huge body, streamed (see --huge-body-bytes).",
+)
+@click.option(
+    "--huge-body-bytes",
+    type=int,
+    default=300 << 20,
+    show_default=True,
+    help="Length of a huge body.",
+)
 @click.option(
     "--redirect-to",
     default="",

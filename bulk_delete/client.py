@@ -5,14 +5,18 @@ as on the API page; either way no key reaches an Answer, a log line or an except
 
 from __future__ import annotations
 
+import codecs
 import importlib.util
 import json
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from . import __version__
 from .api import (
     ACCESS_KEY_HEADER,
     DELETE_PATH,
@@ -23,7 +27,16 @@ from .api import (
     USER_PATH,
 )
 from .config import Credentials
-from .outcomes import Answer, classify, classify_exception, redact
+from .outcomes import (
+    MAX_BODY,
+    Answer,
+    body_over_cap,
+    classify,
+    classify_exception,
+    redact,
+    unreachable,
+    unresolved,
+)
 from .spec import AuthMode, RunSpec
 
 
@@ -49,6 +62,8 @@ else:
     aiohttp = _lazy("aiohttp")
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+# So that the account's API logs tell the purge from the account's other integrations.
+USER_AGENT = f"bulk-delete/{__version__}"
 
 
 @asynccontextmanager
@@ -72,7 +87,8 @@ class LeadSquaredClient:
         self._session = session
         self.host = host
         self._secrets = credentials.secrets()
-        self._headers = dict(JSON_HEADERS)
+        self._headers = {**JSON_HEADERS, "User-Agent": USER_AGENT}
+        self._netloc = urlsplit(host).netloc
         self._params: dict[str, str] = {}
         if auth == "header":
             self._headers[ACCESS_KEY_HEADER] = credentials.access_key
@@ -148,8 +164,15 @@ class LeadSquaredClient:
                 params={**self._params, **(params or {})},
                 allow_redirects=False,  # the keys go to the configured host and nowhere else
             ) as response:
-                text = await response.text(errors="replace")
+                raw = await _read_capped(response)
+                if raw is None:  # the connection is closed unread when the response is left
+                    return body_over_cap(response.status), ""
+                text = raw.decode(_charset(response), errors="replace")
                 answer = classify(response.status, text, response.headers)
+        except aiohttp.ClientConnectorError as error:
+            return self._not_connected(error), ""
+        except aiohttp.ConnectionTimeoutError:
+            return unreachable(self._netloc, "the connection timed out"), ""
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             return classify_exception(error, self._secrets), ""
         if any(secret in answer.message for secret in self._secrets):  # a server echoing keys
@@ -157,3 +180,35 @@ class LeadSquaredClient:
                 answer.verdict, answer.http_status, redact(answer.message, self._secrets)
             )
         return answer, text
+
+    def _not_connected(self, error: aiohttp.ClientConnectorError) -> Answer:
+        """No connection: the name does not resolve, or nothing listens there."""
+        cause = error.os_error
+        if isinstance(error, aiohttp.ClientSSLError):
+            return classify_exception(error, self._secrets)
+        if isinstance(cause, socket.gaierror):
+            return unresolved(urlsplit(self.host).hostname or self._netloc, cause)
+        if isinstance(cause, ConnectionRefusedError):
+            return unreachable(self._netloc, "connection refused")
+        return unreachable(self._netloc, cause.strerror or type(cause).__name__)
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
+    """The body, or None when it is longer than MAX_BODY: at most MAX_BODY + 1 bytes are read,
+    whatever the server sends (a 300 MB error page would otherwise be held whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY:
+        chunk = await response.content.read(MAX_BODY + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    return None
+
+
+def _charset(response: aiohttp.ClientResponse) -> str:
+    try:
+        return codecs.lookup(response.charset or "utf-8").name
+    except LookupError:
+        return "utf-8"

@@ -27,13 +27,28 @@ DEFAULT_PLAN = "enterprise"
 DEFAULT_MAX_CODES_PER_REQUEST = 50
 DEFAULT_MAX_ATTEMPTS = 6
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_GIVE_UP_AFTER = 120.0  # seconds without a successful call before a run stops
 DEFAULT_TZ = "UTC"
 MAX_AUTO_CONCURRENCY = 64
+# --concurrency at most: far above any rate LeadSquared sells (25 calls / 5 s needs about 150
+# in flight at a 30 s timeout); a million workers would only cost memory.
+MAX_CONCURRENCY = 256
+
+# LeadSquared's regional API hosts, for messages that tell a user where to point --host.
+REGIONAL_HOSTS: dict[str, str] = {
+    "Singapore": "https://api.leadsquared.com",
+    "US": "https://api-us11.leadsquared.com",
+    "India (Mumbai)": "https://api-in21.leadsquared.com",
+    "India (Hyderabad)": "https://api-in22.leadsquared.com",
+    "Ireland": "https://api-ir31.leadsquared.com",
+    "Canada": "https://api-ca12.leadsquared.com",
+}
 
 ENV_HOST = "LSQ_HOST"
 ENV_ACCESS_KEY = "LSQ_ACCESS_KEY"
 ENV_SECRET_KEY = "LSQ_SECRET_KEY"  # noqa: S105 - the variable's name, not a key
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$", re.IGNORECASE)
 
 
@@ -98,6 +113,11 @@ def normalise_host(value: str) -> str:
     return text
 
 
+def regional_hosts() -> str:
+    """The regional hosts as one line, for messages."""
+    return ", ".join(REGIONAL_HOSTS.values())
+
+
 def require_host(host: str, variable: str = ENV_HOST) -> str:
     if not host:
         raise CredentialsError(f"no host: pass --host or set {variable}")
@@ -125,7 +145,14 @@ class Credentials:
             raise CredentialsError(
                 "missing LeadSquared keys: set " + " and ".join(missing) + " in the environment"
             )
-        return cls(access_key=source[access_var].strip(), secret_key=source[secret_var].strip())
+        access, secret = source[access_var].strip(), source[secret_var].strip()
+        for name, value in ((access_var, access), (secret_var, secret)):
+            if _CONTROL_RE.search(value):  # a header cannot carry it; name it, never show it
+                raise CredentialsError(
+                    f"{name} contains a line break or another control character: set it to "
+                    "the key alone (copy it again from Settings → API and Webhooks)"
+                )
+        return cls(access_key=access, secret_key=secret)
 
     def secrets(self) -> tuple[str, ...]:
         return (self.access_key, self.secret_key)

@@ -7,8 +7,8 @@ asked — transient 500s, HTML 502s from a "proxy", dropped connections and slow
 
 Order of checks for every call: outage (503 page) → redirect (307, when set up to play a
 hostile host) → path
-(404) → keys (401) → rate window (429) → faults → latency → body (400) → application rules
-(500 MX) → 200 "queued".
+(404) → keys (401) → refuse-all (429) → rate window (429) → faults → latency → body (400) →
+application rules (500 MX) → 200 "queued". Every call's User-Agent is counted.
 """
 
 from __future__ import annotations
@@ -98,6 +98,11 @@ class EmulatorConfig:
     account_host: str = ""  # UserByAccessKey.Get's LSQCommonServiceURLs.api; "": this host
     dataset_leads: int = 0  # leads (from --seed) that RetrieveByActivityEvent lists across
     page_cap: int = 500  # the most rows a listing page holds, whatever was asked
+    refuse_all: float = 0.0  # seconds from the first call: every API call refused 429, naming
+    # no limit (another integration spending the whole budget); inf: for ever
+    retry_after: float = -1.0  # a Retry-After header (seconds) on every rate refusal; -1: none
+    huge_body_rate: float = 0.0  # share of calls answered 200 with a streamed, huge body …
+    huge_body_bytes: int = 300 << 20  # … this long (sent in chunks, never held)
 
 
 def parse_code_ranges(text: str) -> frozenset[str]:
@@ -162,6 +167,7 @@ class Emulator:
         self.background_refused = 0
         self._dataset: list[str] | None = None
         self.list_calls: list[dict[str, Any]] = []  # every RetrieveByActivityEvent page asked
+        self.user_agents: Counter[str] = Counter()  # of every API call
         self._by_code: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
         self._rng = random.Random(self.config.seed)
         self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
@@ -260,6 +266,7 @@ class Emulator:
         if request.path in (STATS_PATH, CENSUS_PATH):
             return await handler(request)  # type: ignore[no-any-return]
         self.calls += 1
+        self.user_agents[request.headers.get("User-Agent", "")] += 1
         if self._in_outage():
             self.outcomes["outage_503"] += 1
             return web.Response(
@@ -279,15 +286,23 @@ class Emulator:
                 "MXUnAuthorizedAccessException",
                 "Unauthorized access. Invalid AccessKey or SecretKey.",
             )
+        if self._refusing_all():
+            self.outcomes["refused_all"] += 1
+            return self._refusal(web.json_response({"Message": "Too Many Requests"}, status=429))
         if not self.window.admit(key):
             self.outcomes["rate_limited"] += 1
             rate = self.config.stated_rate or self.config.rate
-            return _error(
-                self.config.limit_status,
-                "MXAPIRateLimitExceededException",
-                f"API calls exceeded the limit of {rate.calls} in {rate.period:g} second(s)",
+            return self._refusal(
+                _error(
+                    self.config.limit_status,
+                    "MXAPIRateLimitExceededException",
+                    f"API calls exceeded the limit of {rate.calls} in {rate.period:g} second(s)",
+                )
             )
         fault = self._fault()
+        if fault == "huge":
+            self.outcomes["huge_body"] += 1
+            return await self._huge_body(request)
         if fault == "dropped":
             self.outcomes["dropped"] += 1
             if request.transport is not None:
@@ -320,6 +335,31 @@ class Emulator:
         start = self._first_call + self.config.outage_after
         return self.config.outage_after >= 0 and start <= now < start + self.config.outage_seconds
 
+    def _refusing_all(self) -> bool:
+        assert self._first_call is not None  # set by the outage check, which comes first
+        return self._clock() < self._first_call + self.config.refuse_all
+
+    def _refusal(self, response: web.Response) -> web.Response:
+        if self.config.retry_after >= 0:
+            response.headers["Retry-After"] = f"{self.config.retry_after:g}"
+        return response
+
+    async def _huge_body(self, request: web.Request) -> web.StreamResponse:
+        """A 200 whose body is ``huge_body_bytes`` long, streamed in chunks (a misconfigured
+        proxy's error page, say): the emulator never holds it, and a client that hangs up
+        early ends it."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        chunk = b" " * (64 << 10)
+        left = self.config.huge_body_bytes
+        with contextlib.suppress(ConnectionError):
+            while left > 0:
+                await response.write(chunk[: min(left, len(chunk))])
+                left -= len(chunk)
+            await response.write_eof()
+        return response
+
     def _authenticated(self, request: web.Request) -> str | None:
         access = request.headers.get(ACCESS_KEY_HEADER) or request.query.get("accessKey")
         secret = request.headers.get(SECRET_KEY_HEADER) or request.query.get("secretKey")
@@ -331,6 +371,7 @@ class Emulator:
         draw = self._rng.random()
         config = self.config
         for name, share in (
+            ("huge", config.huge_body_rate),
             ("dropped", config.drop_rate),
             ("html", config.html_rate),
             ("transient", config.transient_rate),

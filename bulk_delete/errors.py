@@ -14,7 +14,8 @@
     │   ├── FatalAPIError                401/403/404/3xx: keys, host or region are wrong
     │   │   └── WrongHost                the keys' account lives on another API host
     │   ├── ServiceDownError             transient failures in a row and no success
-    │   └── StorageError                 a file could not be written after sending began
+    │   ├── StorageError                 a file could not be written after sending began
+    │   └── RefusedTooLong               every call refused as over the rate limit, too long
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 
@@ -156,6 +157,11 @@ class StorageError(AbortedError):
     """The disk is full or failing (or a file became unwritable) after sending began: what is
     recorded is safe, and a rerun resumes. Carries the path and the cause, never "nothing
     sent"; before sending, the same fault is an InputError (exit 2)."""
+
+
+class RefusedTooLong(AbortedError):
+    """Every call for --give-up-after seconds was refused as over the rate limit: the service
+    is up, but the account's budget is spent by someone else."""
 
 
 class LockHeld(BulkDeleteError):

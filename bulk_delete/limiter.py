@@ -25,6 +25,13 @@ is what fitted beside everyone else's — a measurement of the free budget, wher
 multiplicative cut would only guess. On an idle account nothing is refused and nothing
 changes.
 
+**Retry-After.** A refusal's ``Retry-After`` is obeyed up to one window plus a second
+(``RETRY_AFTER_SLACK``): once a window has passed, every call of ours the server counted has
+left it, so a longer wait is a proxy's guess or about someone else's budget — one header of
+100,000 s would otherwise pause a run silently for 28 hours. The first longer one is reported
+once through ``on_notice``. Refusals that go on are bounded elsewhere: the pool and
+``call_once`` stop after --give-up-after seconds without an accepted call.
+
 Reads time only from the Clock it is given, so tests step a ManualClock instead of sleeping.
 """
 
@@ -33,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Callable
 
 from .clock import Clock
 from .config import RateLimit
@@ -42,6 +50,7 @@ MIN_MARGIN = 0.02
 BETA = 0.85  # a refusal cuts the pacing rate to this share of the rate that was refused
 RECOVERY_WINDOWS = 4.0  # windows to grow back to the rate that was refused
 DRAIN = 0.3  # of a window: the pause after a refusal, for the server's window to drain
+RETRY_AFTER_SLACK = 1.0  # seconds beyond one window that a Retry-After may ask for
 
 
 def default_margin(period: float) -> float:
@@ -64,8 +73,11 @@ class SlidingWindowLimiter:
         clock: Clock,
         margin: float | None = None,
         share: float = 1.0,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.configured = rate
+        self.on_notice = on_notice
+        self._noticed = False
         self.clock = clock
         self.share = share
         self._margin_given = margin
@@ -141,7 +153,7 @@ class SlidingWindowLimiter:
             return True
         self._cut(self.clock.now())
         if retry_after is not None or limit is None:
-            self.pause(retry_after)  # Retry-After, or a full window when nothing was said
+            self.pause(self._capped(retry_after))  # Retry-After, or a window if none was said
         else:
             self.pause(DRAIN * self._period)
         return False
@@ -150,6 +162,21 @@ class SlidingWindowLimiter:
         """Nobody starts for one window (or ``seconds``)."""
         window = self._period + self.margin if seconds is None else seconds
         self._paused_until = max(self._paused_until, self.clock.now() + window)
+
+    @property
+    def max_retry_after(self) -> float:
+        return self._period + self.margin + RETRY_AFTER_SLACK
+
+    def _capped(self, retry_after: float | None) -> float | None:
+        if retry_after is None or retry_after <= self.max_retry_after:
+            return retry_after
+        if not self._noticed and self.on_notice is not None:
+            self.on_notice(
+                f"LeadSquared asked to wait {retry_after:g} s (Retry-After); waiting "
+                f"{self.max_retry_after:g} s at most, one window of its rate limit, instead"
+            )
+        self._noticed = True
+        return self.max_retry_after
 
     def _cut(self, now: float) -> None:
         if self._cut_at is not None and now - self._cut_at < self._period:

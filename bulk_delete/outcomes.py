@@ -8,11 +8,18 @@
     "exceeded the limit of N in W second(s)"            account allows less than we thought:
                                              go again (a 403 or a 200 "Error" saying this too)
     401, 403, 404                 fatal      keys, host or region are wrong: the run stops
+    a host name that does not     fatal      no wait makes it exist (a typo in --host, most
+    exist (DNS)                              often); the message lists the regional hosts
     3xx (never followed)          fatal      the host is not the API: following would send the
                                              keys elsewhere; the message names the Location
     429                           limited    the same, when the message names no limit
+    408, 499 (a proxy's or load   transient  the proxy gave up waiting, not LeadSquared on the
+    balancer's timeout)                      body: retried with backoff
     other 5xx, HTML, non-JSON,    transient  retried with backoff
-    resets, timeouts
+    resets, timeouts, connection
+    refused, a temporary DNS failure
+    a body over MAX_BODY (1 MB)   transient  not read at all: no answer of ours is that big, and
+                                             reading it whole would cost its size in memory
 
 Pure functions of what came back; they never see a key, and ``redact`` scrubs the text of
 transport errors (aiohttp puts the URL, query string included, into its messages).
@@ -23,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from .config import RateLimit
+from .config import RateLimit, regional_hosts
 from .errors import FatalAPIError
 
 
@@ -63,6 +71,9 @@ def refusal_limit(message: str) -> RateLimit | None:
 
 
 MAX_MESSAGE = 300
+MAX_BODY = 1 << 20  # bytes of an answer read at most
+TIMEOUT_STATUSES = (408, 499)  # a proxy's or load balancer's request timeout
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
 def classify(status: int, text: str, headers: Any = None) -> Answer:
@@ -96,6 +107,8 @@ def classify(status: int, text: str, headers: Any = None) -> Answer:
     if 300 <= status < 400:
         location = (headers or {}).get("Location") or "(no Location)"
         return Answer(Verdict.FATAL, status, f"HTTP {status} redirect to {location}")
+    if status in TIMEOUT_STATUSES:
+        return Answer(Verdict.TRANSIENT, status, api_message or f"HTTP {status} (a timeout)")
     if 400 <= status < 500:
         return Answer(Verdict.FAILED, status, api_message or f"HTTP {status}")
     if status == 500 and body is not None and str(body.get("ExceptionType", "")).startswith("MX"):
@@ -111,6 +124,29 @@ def classify_exception(error: BaseException, secrets: tuple[str, ...] = ()) -> A
         return Answer(Verdict.TRANSIENT, None, "timed out waiting for the answer")
     text = str(error) or type(error).__name__
     return Answer(Verdict.TRANSIENT, None, redact(f"{type(error).__name__}: {text}", secrets))
+
+
+def body_over_cap(status: int) -> Answer:
+    """An answer whose body is bigger than MAX_BODY: left unread, and retried."""
+    return Answer(Verdict.TRANSIENT, status, f"answer body over {MAX_BODY >> 20} MB; not read")
+
+
+def unresolved(host: str, error: OSError) -> Answer:
+    """The host name did not resolve. A name that does not exist is fatal (no wait makes it
+    exist, and it is most often a typo in --host); a temporary failure of the resolver is not."""
+    if isinstance(error, socket.gaierror) and error.errno in _NO_SUCH_NAME:
+        return Answer(
+            Verdict.FATAL,
+            None,
+            f"the host {host} does not resolve: check --host / LSQ_HOST "
+            f"(regional hosts: {regional_hosts()})",
+        )
+    return Answer(Verdict.TRANSIENT, None, f"the host {host} does not resolve at the moment")
+
+
+def unreachable(host: str, why: str) -> Answer:
+    """Nothing accepted the connection: a service restarting, a firewall, a wrong port."""
+    return Answer(Verdict.TRANSIENT, None, f"nothing answers at {host} ({why})")
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -162,6 +198,11 @@ def _retry_after(headers: Any) -> float | None:
 def fatal_error(answer: Answer) -> FatalAPIError:
     """The error that stops a run on 401/403/404, with what to check."""
     status = answer.http_status or 0
+    if answer.http_status is None:  # no answer at all: the message says what is wrong
+        return FatalAPIError(
+            f"stopped: {answer.message}. Nothing else was sent.",
+            http_status=0,
+        )
     hint = {
         401: "the keys were refused: check LSQ_ACCESS_KEY / LSQ_SECRET_KEY, and that the host "
         "is your account's region (a call to the wrong region also answers 401)",

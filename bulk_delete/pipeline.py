@@ -25,7 +25,7 @@ from . import verify as verifying
 from .checkpoint import Checkpoint, FoundStore, RunRecord
 from .client import LeadSquaredClient
 from .clock import Clock, SystemClock
-from .config import Credentials, RateLimit, achieved_rate, require_host
+from .config import DEFAULT_GIVE_UP_AFTER, Credentials, RateLimit, achieved_rate, require_host
 from .errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -95,6 +95,7 @@ async def plan(
     session: aiohttp.ClientSession | None = None,
     clock: Clock | None = None,
     on_listing: Callable[[str, int, int], None] = _ignore,
+    on_notice: Callable[[str], None] = _ignore,
 ) -> PlanReport:
     """The dry run: plan the sheet (or list what --discover finds), write the preview files,
     and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
@@ -105,7 +106,7 @@ async def plan(
         if credentials is None or session is None:
             raise OptionError("--discover needs LeadSquared keys and a session")
         found, summary = await _plan_discovered(
-            spec, credentials, session, clock or SystemClock(), on_listing
+            spec, credentials, session, clock or SystemClock(), on_listing, on_notice
         )
     else:
         summary = _plan_and_write(spec)
@@ -114,7 +115,9 @@ async def plan(
         if credentials is None or session is None:
             raise OptionError("--check-codes needs LeadSquared keys and a session")
         codes = sorted(summary.tally.code_counts, key=int)
-        names = await check_codes(codes, spec, credentials, session, clock or SystemClock())
+        names = await check_codes(
+            codes, spec, credentials, session, clock or SystemClock(), on_notice=on_notice
+        )
     return PlanReport(
         summary=summary,
         code_names=names,
@@ -131,12 +134,13 @@ async def _plan_discovered(
     session: aiohttp.ClientSession,
     clock: Clock,
     on_listing: Callable[[str, int, int], None],
+    on_notice: Callable[[str], None] = _ignore,
 ) -> tuple[discover.Discovery, PlanSummary]:
     """The dry run of --discover: the same listing, kept in memory; nothing is deleted."""
     client = LeadSquaredClient(session, require_host(spec.host), credentials, auth=spec.auth)
-    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
+    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
     if spec.preflight:
-        await preflight(client, limiter, clock)
+        await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
     store = FoundStore.in_memory()
     found = await _list(client, limiter, store, spec, clock, random.Random(), None, on_listing)
     tally = RequestTally()
@@ -173,14 +177,16 @@ async def check_codes(
     credentials: Credentials,
     session: aiohttp.ClientSession,
     clock: Clock,
+    *,
+    on_notice: Callable[[str], None] = _ignore,
 ) -> dict[str, str]:
     """Each code's display name from GetActivitySetting, or why it is not a custom activity.
     Goes through the same limiter as the deletes: these calls spend the same budget."""
-    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
+    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
     client = LeadSquaredClient(session, require_host(spec.host), credentials, auth=spec.auth)
     if spec.preflight:
-        await preflight(client, limiter, clock)
-    retry, rng = RetryPolicy(max_attempts=spec.max_attempts), random.Random()
+        await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+    retry, rng = _retry(spec), random.Random()
     names: dict[str, str] = {}
     for code in codes:
         answer, body = await call_once(
@@ -202,13 +208,25 @@ async def check_codes(
 PREFLIGHT_ATTEMPTS = 3
 
 
-async def preflight(client: LeadSquaredClient, limiter: SlidingWindowLimiter, clock: Clock) -> bool:
+def _retry(spec: RunSpec) -> RetryPolicy:
+    return RetryPolicy(max_attempts=spec.max_attempts, give_up_after=spec.give_up_after)
+
+
+async def preflight(
+    client: LeadSquaredClient,
+    limiter: SlidingWindowLimiter,
+    clock: Clock,
+    *,
+    give_up_after: float = DEFAULT_GIVE_UP_AFTER,
+) -> bool:
     """One call before the first delete (UserByAccessKey.Get, which answers on every regional
-    host): wrong keys stop here, and so does a --host that is not the account's own."""
+    host): wrong keys stop here, and so does a --host that is not the account's own. An
+    outage is ridden out for ``give_up_after`` seconds, as the deletes would; a host name
+    that does not exist stops it at once."""
     answer, body = await call_once(
         limiter,
         client.user_by_access_key,
-        retry=RetryPolicy(max_attempts=PREFLIGHT_ATTEMPTS, cap=2.0),
+        retry=RetryPolicy(max_attempts=PREFLIGHT_ATTEMPTS, cap=2.0, give_up_after=give_up_after),
         clock=clock,
         rng=random.Random(),
     )
@@ -216,8 +234,7 @@ async def preflight(client: LeadSquaredClient, limiter: SlidingWindowLimiter, cl
         _check_host(client.host, body)
     elif answer.verdict is Verdict.TRANSIENT:
         raise ServiceDownError(
-            f"the API did not answer the preflight check ({answer.message}); rerun later, or "
-            "pass --no-preflight to skip it"
+            f"the API did not answer the preflight check ({answer.message}); rerun later"
         )
     return True  # an answer we cannot read says nothing against the keys or the host
 
@@ -260,6 +277,7 @@ class RunHooks:
     on_limit_learned: Callable[[RateLimit], None] = _ignore  # LeadSquared named a lower limit
     on_discovery: Callable[[discover.Discovery], None] = _ignore  # --discover's listing ended
     on_listing: Callable[[str, int, int], None] = _ignore  # a listing page: code, read, of
+    on_notice: Callable[[str], None] = _ignore  # something worth one line (a long Retry-After)
 
 
 async def run(
@@ -283,7 +301,7 @@ async def run(
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
     with Checkpoint.open(path) as checkpoint, checkpoints.lock(path):
-        limiter = _limiter(checkpoint, spec, clock)
+        limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
         checked = not spec.preflight
         if checkpoint.has_plan:
             checkpoint.check_input(
@@ -291,7 +309,9 @@ async def run(
             )
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
-            checked = checked or await preflight(client, limiter, clock)
+            checked = checked or await preflight(
+                client, limiter, clock, give_up_after=spec.give_up_after
+            )
             found = await _list(
                 client, limiter, checkpoint.found, spec, clock, rng, stop, hooks.on_listing
             )
@@ -308,7 +328,9 @@ async def run(
                     f"not confirmed, nothing sent; the plan is saved in {path} "
                     "(rerun with --yes to send)"
                 )
-            checked = checked or await preflight(client, limiter, clock)
+            checked = checked or await preflight(
+                client, limiter, clock, give_up_after=spec.give_up_after
+            )
             pool = Pool(
                 checkpoint,
                 client,
@@ -356,9 +378,14 @@ def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
     )
 
 
-def _limiter(checkpoint: Checkpoint, spec: RunSpec, clock: Clock) -> SlidingWindowLimiter:
+def _limiter(
+    checkpoint: Checkpoint,
+    spec: RunSpec,
+    clock: Clock,
+    on_notice: Callable[[str], None] = _ignore,
+) -> SlidingWindowLimiter:
     """The run's limiter; a resume starts from the limit an earlier run learned."""
-    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
+    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
     learned = checkpoint.meta.get(LEARNED_LIMIT)
     if learned:
         limiter.learn(RateLimit.parse(learned))
@@ -390,7 +417,7 @@ async def _list(
         spec.plan_options,
         clock=clock,
         rng=rng,
-        retry=RetryPolicy(max_attempts=spec.max_attempts),
+        retry=_retry(spec),
         until=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         on_page=between_pages,
     )
@@ -694,13 +721,11 @@ async def verify(
             raise InputError(f"{path}: the checkpoint holds no plan")
         limiter = _limiter(checkpoint, spec, clock)
         items = checkpoint.to_verify(spec.sample, rng)
-        caller = verifying.Caller(
-            client, limiter, RetryPolicy(max_attempts=spec.max_attempts), clock, rng
-        )
+        caller = verifying.Caller(client, limiter, _retry(spec), clock, rng)
         choice = None
         if items:
             if spec.preflight:
-                await preflight(client, limiter, clock)
+                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
             until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             choice, firsts = await verifying.choose(caller, items, until)
             on_choice(choice, limiter.effective)

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .config import DEFAULT_MAX_ATTEMPTS
+from .config import DEFAULT_GIVE_UP_AFTER, DEFAULT_MAX_ATTEMPTS
 from .outcomes import Answer, Verdict
 
 DEFAULT_BACKOFF_BASE = 1.0
@@ -28,11 +28,15 @@ class Decision:
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter: delay ~ U(0, min(cap, base·2^(attempt-1)))."""
+    """Exponential backoff with full jitter: delay ~ U(0, min(cap, base·2^(attempt-1))).
+
+    ``give_up_after`` bounds the waits no attempt is spent on (an outage, refusals): seconds
+    without a successful (or, for refusals, accepted) call before the caller stops."""
 
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     base: float = DEFAULT_BACKOFF_BASE
     cap: float = DEFAULT_BACKOFF_CAP
+    give_up_after: float = DEFAULT_GIVE_UP_AFTER
 
     def decide(self, attempt: int, answer: Answer, rng: random.Random) -> Decision:
         """``attempt`` counts the sends of this request in this run, 429s excluded (1-based)."""

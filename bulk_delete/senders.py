@@ -9,7 +9,8 @@ All tasks live in one ``asyncio.TaskGroup``, and stopping is one protocol the po
 (``Pool._stop_protocol``): stop starting (workers waiting for a slot, a backoff or work are
 cancelled at once), drain (calls on the wire get ``drain_seconds`` to come back and be
 recorded), then cancel what is left. What was not sent stays pending for the rerun. A signal
-(through ``StopSwitch``), a fatal answer and an outage past --give-up-after all stop this way;
+(through ``StopSwitch``), a fatal answer, an outage past --give-up-after and refusals of every
+call for as long all stop this way;
 a bug in a worker cancels the group and surfaces as itself. A short outage does not stop the
 run: the circuit breaker (breaker.py) holds every worker until a probe gets through.
 """
@@ -23,11 +24,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .breaker import CircuitBreaker
+from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
 from .checkpoint import Checkpoint, Outcome, Pending
 from .clock import Clock
 from .config import RateLimit, achieved_rate
-from .errors import AbortedError, ServiceDownError, StorageError
+from .errors import AbortedError, RefusedTooLong, ServiceDownError, StorageError
 from .limiter import SlidingWindowLimiter
 from .outcomes import Answer, Verdict, fatal_error
 from .retry import Action, Decision, RetryPolicy
@@ -55,24 +56,57 @@ async def call_once(
     retry: RetryPolicy,
     clock: Clock,
     rng: random.Random,
+    give_up_after: float | None = None,
 ) -> Reply:
     """A single read-only call outside the pool (preflight, --check-codes, a listing page):
     through the same limiter, refusals waited out without spending an attempt, transient
-    failures retried with backoff, a fatal answer raised. Returns the last reply otherwise."""
+    failures retried with backoff, an outage ridden out behind a circuit breaker like the
+    pool's, a fatal answer raised. Returns the last reply otherwise. Raises ServiceDownError
+    or RefusedTooLong after ``give_up_after`` seconds (default: the policy's) without a
+    successful or an accepted call."""
+    breaker = CircuitBreaker(  # alone, its own attempts are the only failures in a row
+        clock,
+        give_up_after=retry.give_up_after if give_up_after is None else give_up_after,
+        trip_after=min(DEFAULT_TRIP_AFTER, retry.max_attempts),
+    )
     attempt = 0
     while True:
+        await breaker.admit()
         await limiter.acquire()
         answer, body = await call()
+        counted = breaker.record(answer)
+        if (error := hopeless(breaker, answer)) is not None:
+            raise error
         if answer.verdict is Verdict.RATE_LIMITED:
             limiter.refused(answer.limit, answer.retry_after)
             continue
         if answer.verdict is Verdict.FATAL:
             raise fatal_error(answer)
-        attempt += 1
-        decision = retry.decide(attempt, answer, rng)
+        if counted:
+            attempt += 1
+        decision = retry.decide(attempt, answer, rng) if counted else Decision(Action.RETRY)
         if body or decision.action is not Action.RETRY:
             return answer, body
         await clock.sleep(decision.delay)
+
+
+def hopeless(breaker: CircuitBreaker, answer: Answer) -> AbortedError | None:
+    """The error that stops waiting, once ``give_up_after`` has passed: an outage (nothing
+    succeeded), or a budget someone else spends whole (every call refused)."""
+    if breaker.gave_up:
+        return ServiceDownError(
+            f"the API looks down: no call has succeeded for {breaker.down_for:.0f} s "
+            f"(--give-up-after {breaker.give_up_after:g}; last: {answer.message}). "
+            "Rerun the same command later to resume."
+        )
+    if answer.verdict is Verdict.RATE_LIMITED and breaker.refused_too_long:
+        return RefusedTooLong(
+            f"stopped: every call for {breaker.refused_for:.0f} s was refused as over the rate "
+            f"limit (--give-up-after {breaker.give_up_after:g}; last: {answer.message}). "
+            "Another integration may be using the whole budget of the account; nothing is "
+            "lost. Rerun the same command later to resume."
+        )
+    return None
 
 
 class StopSwitch:
@@ -167,7 +201,7 @@ class Pool:
         self.on_limit_learned = on_limit_learned
         self.drain_seconds = drain_seconds
         self.breaker = CircuitBreaker(clock, give_up_after=spec.give_up_after)
-        self.retry = RetryPolicy(max_attempts=spec.max_attempts)
+        self.retry = RetryPolicy(max_attempts=spec.max_attempts, give_up_after=spec.give_up_after)
         self.limiter = limiter or SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
         self.progress = Progress()
         self.error: AbortedError | None = None
@@ -234,8 +268,8 @@ class Pool:
                     continue  # an outage began while this worker waited for its slot
                 answer = await self._call(item)
                 counted = self.breaker.record(answer)
-                if self.breaker.gave_up:
-                    self._abort(self._service_down(answer))
+                if (error := hopeless(self.breaker, answer)) is not None:
+                    self._abort(error)
                 if answer.verdict is Verdict.RATE_LIMITED:
                     rate_limited += 1
                     self.progress.rate_limited += 1
@@ -303,13 +337,6 @@ class Pool:
         self.checkpoint.set_meta(LEARNED_LIMIT, f"{limit.calls}/{limit.period:g}s")
         if self.on_limit_learned is not None:
             self.on_limit_learned(limit)
-
-    def _service_down(self, answer: Answer) -> ServiceDownError:
-        return ServiceDownError(
-            f"the API looks down: no call has succeeded for {self.breaker.down_for:.0f} s "
-            f"(--give-up-after {self.breaker.give_up_after:g}; last: {answer.message}). "
-            "Rerun the same command later to resume."
-        )
 
     def _record(
         self,

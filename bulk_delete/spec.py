@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .config import (
+    DEFAULT_GIVE_UP_AFTER,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_CODES_PER_REQUEST,
     DEFAULT_PLAN,
     DEFAULT_TIMEOUT,
     DEFAULT_TZ,
+    MAX_CONCURRENCY,
     PLAN_LIMITS,
     RateLimit,
     auto_concurrency,
@@ -35,7 +37,6 @@ from .plan import PlanOptions
 from .rows import CellError, load_tz, parse_code_cell, parse_webhook, shorten
 
 AuthMode = Literal["header", "query"]
-DEFAULT_GIVE_UP_AFTER = 120.0
 DEFAULT_MAX_LEADS = 10_000
 
 
@@ -76,7 +77,7 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(name for name in map(_text, values) if name)
 
 
-def _whole(minimum: int) -> Callable[[Any], int]:
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, str) and value.strip().lstrip("+").isdigit():
             value = int(value)
@@ -84,6 +85,8 @@ def _whole(minimum: int) -> Callable[[Any], int]:
             raise ValueError(f"must be a whole number, not {shorten(repr(value))}")
         if value < minimum:
             raise ValueError(f"must be at least {minimum}, not {value}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum}, not {value}")
         return value
 
     return parse
@@ -256,8 +259,9 @@ class RunSpec:
     )
     concurrency: int | None = option(
         None,
-        "Calls in flight at most (default: enough that the rate limit is the bottleneck).",
-        _whole(1),
+        f"Calls in flight at most, up to {MAX_CONCURRENCY} (default: enough that the rate "
+        "limit is the bottleneck).",
+        _whole(1, MAX_CONCURRENCY),
     )
     max_attempts: int = option(
         DEFAULT_MAX_ATTEMPTS,

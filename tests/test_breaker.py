@@ -73,3 +73,15 @@ async def test_gives_up_only_after_no_success_for_give_up_after() -> None:
         breaker.record(DOWN)
     assert probes == [1.0, 3.0, 7.0, 15.0, 31.0]  # the pause doubles: 1, 2, 4, 8, 16 s
     assert breaker.down_for >= 30
+
+
+def test_refusals_prove_the_service_up_but_not_that_a_call_gets_through() -> None:
+    clock = ManualClock(start=0.0)
+    breaker = CircuitBreaker(clock, give_up_after=20)
+    for _ in range(30):
+        clock.jump(1.0)
+        breaker.record(LIMITED)
+    assert not breaker.gave_up  # up: it answers
+    assert breaker.refused_too_long  # but nothing was accepted for 30 s
+    breaker.record(Answer(Verdict.FAILED, 400, "bad body"))  # an answer on the body: accepted
+    assert not breaker.refused_too_long

@@ -135,7 +135,7 @@ async def _plan_discovered(
     else:
         for request, _ in planned:
             tally.add(request)
-    return found, _discovered_summary(found.leads, tally, spec)
+    return found, _discovered_summary(found.leads, tally, spec, found.warnings)
 
 
 def _plan_and_write(spec: RunSpec) -> PlanSummary:
@@ -279,7 +279,7 @@ async def run(
                 client, limiter, checkpoint.found, spec, clock, rng, stop, hooks.on_listing
             )
             hooks.on_discovery(found)
-            hooks.on_plan(_store_discovered(checkpoint, spec, fingerprint))
+            hooks.on_plan(_store_discovered(checkpoint, spec, fingerprint, found.warnings))
         else:
             hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
@@ -359,7 +359,9 @@ async def _list(
     return found
 
 
-def _store_discovered(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
+def _store_discovered(
+    checkpoint: Checkpoint, spec: RunSpec, fingerprint: str, warnings: tuple[str, ...]
+) -> PlanSummary:
     tally = RequestTally()
     leads = checkpoint.found.leads()
     checkpoint.store_plan(
@@ -372,12 +374,14 @@ def _store_discovered(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -
         options=spec.plan_options.as_dict(),
         extra={"leads": str(leads), "rows_read": "0", "label": spec.label, "discover": "1"},
     )
-    return _discovered_summary(leads, tally, spec)
+    return _discovered_summary(leads, tally, spec, warnings)
 
 
-def _discovered_summary(leads: int, tally: RequestTally, spec: RunSpec) -> PlanSummary:
+def _discovered_summary(
+    leads: int, tally: RequestTally, spec: RunSpec, warnings: tuple[str, ...] = ()
+) -> PlanSummary:
     return PlanSummary(
-        source=SheetInfo(path=Path(_source(spec)), kind="discover"),
+        source=SheetInfo(path=Path(_source(spec)), kind="discover", warnings=warnings),
         rows_read=0,
         blank_rows=0,
         invalid_rows=0,
@@ -568,7 +572,7 @@ async def verify(
         limiter = _limiter(checkpoint, spec, clock)
         items = checkpoint.to_verify(spec.sample, rng)
         caller = verifying.Caller(
-            client, limiter, RetryPolicy(max_attempts=spec.max_attempts), clock, rng
+            client, limiter, RetryPolicy(max_attempts=spec.max_attempts), clock, rng, stop=stop
         )
         choice = None
         if items:
@@ -590,6 +594,7 @@ async def verify(
             calls=caller.calls,
             checked_now=len(items),
             verification=found,
+            unverified_notes=tuple(checkpoint.unverified_notes()),
         )
     if stop is not None and stop.is_set():
         error = Interrupted("interrupted; every check made is saved. Rerun to go on.")

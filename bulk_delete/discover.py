@@ -47,7 +47,6 @@ from .retry import RetryPolicy
 from .senders import call_once
 
 PAGE_SIZE = 1000  # public code has paged at 1000 successfully
-MAX_PAGES = listing.MAX_PAGES
 
 
 class TooManyLeads(UsageError):

@@ -11,7 +11,8 @@
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
     │   ├── FatalAPIError                401/403/404/3xx: keys, host or region are wrong
     │   │   └── WrongHost                the keys' account lives on another API host
-    │   └── ServiceDownError             transient failures in a row and no success
+    │   ├── ServiceDownError             transient failures in a row and no success
+    │   └── UntrustworthyListing         (listing.py) a listing page shows it is wrong
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 
@@ -44,8 +45,9 @@ Exit codes:
        verify: some activities remain
   2    usage, input file or checkpoint mismatch, not confirmed, or --discover
        found more than --max-leads; nothing sent
-  3    aborted: a fatal API answer (401/403/404, a redirect) or an outage
-       longer than --give-up-after; rerun to resume
+  3    aborted: a fatal API answer (401/403/404, a redirect), an outage
+       longer than --give-up-after, or a --discover listing that cannot be
+       trusted (nothing deleted); rerun to resume
   70   a bug: one line on stderr names a file with the traceback
   75   another process holds the checkpoint's (or the job's) lock
   130  interrupted (SIGINT/SIGTERM); rerun the same command to resume"""

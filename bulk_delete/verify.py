@@ -85,27 +85,21 @@ class Caller:
         return body or None
 
     async def _unless_stopped(self, work: Coroutine[Any, Any, Reply]) -> Reply:
-        """``work``, cancelled when the stop switch flips: a read has nothing to drain."""
-        stop = self.stop
-        if stop is None:
+        """``work``, abandoned when the stop switch flips: a read has nothing to drain. The
+        call's own errors (a fatal answer) come through as raised."""
+        if self.stop is None:
             return await work
-
-        async def watch() -> None:
-            await stop.wait()
-            raise _Stopped
-
+        call = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(self.stop.wait())
         try:
-            async with asyncio.TaskGroup() as group:
-                watcher = group.create_task(watch())
-                reply = await work
-                watcher.cancel()
-        except* _Stopped:
-            raise Interrupted(STOPPED) from None
-        return reply
-
-
-class _Stopped(Exception):
-    """The stop switch flipped during a call."""
+            await asyncio.wait((call, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            call.cancel()  # no-op once it is done
+            stopped.cancel()
+            await asyncio.gather(call, stopped, return_exceptions=True)
+        if call.cancelled():
+            raise Interrupted(STOPPED)
+        return call.result()
 
 
 class _NoAnswer(Exception):

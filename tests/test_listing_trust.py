@@ -271,3 +271,10 @@ async def test_verify_stops_within_seconds_of_sigterm(emulator: Any, tmp_path: P
         _, stderr = await process.communicate()
     assert process.returncode == 130, stderr.decode()
     assert b"interrupted; every check made is saved" in stderr
+
+
+async def test_a_fatal_answer_during_verify_still_exits_3(emulator: Any, tmp_path: Path) -> None:
+    emu, checkpoint = await purge(emulator, tmp_path, webhook_delay=60)
+    env = {**demo_env(emu.url), "LSQ_SECRET_KEY": "not-the-secret-key-000000"}
+    done = await run_cli("verify", str(checkpoint), "--rate", "off", "--no-preflight", env=env)
+    assert done.returncode == 3, done.stderr  # a stoppable call passes its errors through

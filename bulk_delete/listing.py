@@ -92,7 +92,8 @@ def check_page(rows: list[dict[str, Any]], code: str, page: int, already_read: i
         clauses.append(f"holds activities of code {', '.join(sorted(other))}, not {code}")
     repeated = already_read + len(present) - len(set(present))
     if repeated:
-        clause = f"repeats {repeated:,} activities already read on earlier pages"
+        noun = "activity" if repeated == 1 else "activities"
+        clause = f"repeats {repeated:,} {noun} already read on earlier pages"
         if repeated == len(rows):
             clause += ": the server seems to ignore PageIndex"
         clauses.append(clause)

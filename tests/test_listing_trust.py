@@ -17,8 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete import pipeline
+from bulk_delete import listing, pipeline
 from bulk_delete.checkpoint import Checkpoint, Found, FoundStore
+from bulk_delete.client import LeadSquaredClient
 from bulk_delete.config import Credentials
 from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
@@ -51,6 +52,104 @@ async def discover_run(emu: Any, checkpoint: Path) -> Any:
 
 def pages_asked(emu: Any, code: str) -> list[int]:
     return [call["page"] for call in emu.list_calls if call["code"] == code]
+
+
+# ---------------------------------------------------------------- the emulator learns the faults
+
+
+async def listed(emu: Any, page: int, size: int = 1000) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session:
+        client = LeadSquaredClient(session, emu.url, KEYS)
+        _, body = await client.list_activities("201", "2024-03-01 00:00:00", "9999", page, size)
+    return body
+
+
+async def test_the_emulator_plays_each_listing_fault(emulator: Any) -> None:
+    emu = await dataset(emulator)
+    first, second = await listed(emu, 1), await listed(emu, 2)
+    assert len(first["List"]) == 40
+    assert {r["ProspectActivityId"] for r in first["List"]}.isdisjoint(
+        r["ProspectActivityId"] for r in second["List"]
+    )
+    fault(emu, ignore_page_index=True)
+    assert (await listed(emu, 2))["List"] == first["List"]
+    fault(emu, ignore_page_index=False, offset_from_asked_size=True)
+    assert (await listed(emu, 2, size=20))["List"] == first["List"][20:40]  # starts at 20
+    assert (await listed(emu, 2, size=1000))["List"] == []  # starts at 1,000: past the end
+    fault(emu, offset_from_asked_size=False, record_count=10, rows_without_ids=3, bad_lead_ids=2)
+    broken = await listed(emu, 1)
+    assert broken["RecordCount"] == 10
+    assert [bool(r.get("ProspectActivityId")) for r in broken["List"][:4]] == [0, 0, 0, 1]
+    assert [r["RelatedProspectId"] for r in broken["List"][:2]] == ["lead-1", "lead-2"]
+    assert listing.GUID.fullmatch(broken["List"][2]["RelatedProspectId"])
+
+
+async def test_the_emulator_can_say_a_lead_holds_more_than_it_has(emulator: Any) -> None:
+    emu = await dataset(emulator, retrieve_record_count=250)
+    lead = emu.dataset()[0]
+    async with aiohttp.ClientSession() as session:
+        client = LeadSquaredClient(session, emu.url, KEYS)
+        pages = [(await client.retrieve(lead, "201", offset, 100))[1] for offset in (0, 200)]
+    assert [page["RecordCount"] for page in pages] == [250, 250]
+    assert [len(page["ProspectActivities"]) for page in pages] == [100, 50]
+    assert {a["CreatedOn"] for a in pages[1]["ProspectActivities"]} == {"2001-01-01 00:00:00"}
+
+
+# ---------------------------------------------------------------- the rules, table-driven
+
+
+@pytest.mark.parametrize(
+    ("page", "asked", "got", "then"),
+    [
+        (1, 1000, 1000, 1000),  # full: on at that size
+        (1, 1000, 40, 40),  # short first page: the server's cap, or the end; one more tells
+        (1, 1000, 0, 0),  # empty: nothing to list
+        (2, 40, 40, 40),  # full: on, whatever RecordCount said
+        (2, 40, 39, 0),  # short: the end
+        (2, 40, 0, 0),
+    ],
+)
+def test_pages_go_on_while_full(page: int, asked: int, got: int, then: int) -> None:
+    assert listing.next_size(page, asked, got) == then
+
+
+GOOD = {
+    "ProspectActivityId": "a1",
+    "RelatedProspectId": "3aee22bd-8419-422a-8242-c510df9af000",
+    "ActivityEvent": "201",
+    "CreatedOn": "2024-05-01 00:00:00",
+}
+
+
+@pytest.mark.parametrize(
+    ("rows", "already", "message"),
+    [
+        ([GOOD, {**GOOD, "ProspectActivityId": "a2"}], 0, ""),
+        ([GOOD, GOOD], 0, "repeats 1 activity already read"),
+        ([GOOD], 1, "repeats 1 activity already read on earlier pages: the server seems"),
+        ([{**GOOD, "ProspectActivityId": None}], 0, "1 row(s) without a ProspectActivityId"),
+        ([{**GOOD, "RelatedProspectId": "4711"}], 0, "is not a GUID (e.g. '4711')"),
+        ([{**GOOD, "CreatedOn": ""}], 0, "1 row(s) without a CreatedOn"),
+        ([{**GOOD, "ActivityEvent": "202"}], 0, "holds activities of code 202, not 201"),
+    ],
+)
+def test_a_page_is_checked(rows: list[dict[str, Any]], already: int, message: str) -> None:
+    if not message:
+        listing.check_page(rows, "201", 3, already)
+        return
+    with pytest.raises(listing.UntrustworthyListing, match=re.escape(message)) as caught:
+        listing.check_page(rows, "201", 3, already)
+    assert caught.value.exit_code == 3
+    assert str(caught.value).startswith("page 3 of code 201 ")
+
+
+def test_the_count_read_is_held_against_record_count() -> None:
+    assert listing.count_problem("201", 1500, (1500, 1500)) == ""
+    assert listing.count_problem("201", 1500, (10, 10)) == (
+        "the server said 10 activities of code 201 but 1,500 were read"
+    )
+    assert "changed while it was listed" in listing.count_problem("201", 90, (90, 100))
+    assert "no RecordCount" in listing.count_problem("201", 90, (-1, 90))
 
 
 # ---------------------------------------------------------------- 1. checked, not believed

@@ -715,11 +715,14 @@ class FoundStore:
 
     def already_read(self, ids: list[str]) -> int:
         """How many of ``ids`` an earlier page held."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM found WHERE activity_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(set(filter(None, ids)))),),
-        ).fetchone()
-        return int(row[0])
+        wanted = sorted(set(filter(None, ids)))
+        count = 0
+        for start in range(0, len(wanted), 500):  # under any SQLite's limit of parameters
+            part = wanted[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            query = f"SELECT COUNT(*) FROM found WHERE activity_id IN ({marks})"
+            count += int(self._db.execute(query, part).fetchone()[0])
+        return count
 
     def save_page(
         self,

@@ -81,18 +81,20 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 # --discover: what the listing found, saved page by page before any delete.
 _FOUND_SCHEMA = """
-CREATE TABLE IF NOT EXISTS found (
+CREATE TABLE IF NOT EXISTS found (    -- every activity the listing read
     activity_id  TEXT PRIMARY KEY,
     prospect_id  TEXT NOT NULL,
     code         TEXT NOT NULL,
-    created_on   TEXT NOT NULL
+    created_on   TEXT NOT NULL,
+    kept         INTEGER NOT NULL DEFAULT 1  -- created in the window: to delete
 );
 CREATE TABLE IF NOT EXISTS listing (   -- one row per page read
     code         TEXT NOT NULL,
     page         INTEGER NOT NULL,
-    size         INTEGER NOT NULL,     -- the page size asked (the server's cap, once known)
+    size         INTEGER NOT NULL,     -- the page size asked
     rows         INTEGER NOT NULL,
     record_count INTEGER NOT NULL,
+    next_size    INTEGER,              -- the size to ask next (0: the code's listing ended)
     PRIMARY KEY (code, page)
 );
 """
@@ -105,6 +107,11 @@ _ADDED_COLUMNS = (
     ("requests", "verified", "TEXT NOT NULL DEFAULT ''"),
     ("requests", "remaining", "INTEGER"),
     ("requests", "verified_at", "TEXT NOT NULL DEFAULT ''"),
+    ("requests", "verified_note", "TEXT NOT NULL DEFAULT ''"),  # why it stayed unverified
+    # --discover: rows outside the window are kept too (to spot repeated pages), kept = 0;
+    # the page size learned is saved with the page (NULL: saved before it was).
+    ("found", "kept", "INTEGER NOT NULL DEFAULT 1"),
+    ("listing", "next_size", "INTEGER"),
 )
 
 
@@ -734,12 +741,27 @@ class Checkpoint:
             for seq, lead, codes, low, high in rows
         ]
 
-    def record_verified(self, seq: int, verified: str, remaining: int | None) -> None:
+    def record_verified(
+        self, seq: int, verified: str, remaining: int | None, note: str = ""
+    ) -> None:
+        """``note``: why a request stays unverified."""
         with self._storing("record a check"):
             self._db.execute(
-                "UPDATE requests SET verified = ?, remaining = ?, verified_at = ? WHERE seq = ?",
-                (verified, remaining, now_text(), seq),
+                "UPDATE requests SET verified = ?, remaining = ?, verified_at = ?,"
+                " verified_note = ? WHERE seq = ?",
+                (verified, remaining, now_text(), note, seq),
             )
+
+    def unverified_notes(self, limit: int = 3) -> list[tuple[str, int]]:
+        """(why, how many) of the requests left unverified, most frequent first."""
+        if "verified_note" not in self._columns("requests"):
+            return []
+        rows = self._db.execute(
+            "SELECT verified_note, COUNT(*) FROM requests WHERE verified = 'unverified'"
+            " AND verified_note != '' GROUP BY verified_note ORDER BY COUNT(*) DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(str(note), int(count)) for note, count in rows]
 
     def verification(self) -> Verification:
         if "verified" not in self._columns("requests"):
@@ -813,28 +835,32 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """One activity the listing found: it is in the codes and its CreatedOn in the window."""
+    """One activity the listing read; ``kept`` when it is in the codes and its CreatedOn in
+    the window (the others are kept only to spot a page that repeats them)."""
 
     activity_id: str
     prospect_id: str
     code: str
     created_on: str
+    kept: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class ListingState:
-    """How far the listing of one code got: pages read, rows seen, the server's count."""
+    """How far the listing of one code got: pages read, rows seen, the server's count, the
+    page size to ask next, and whether its last page ended it."""
 
     pages: int = 0
     rows: int = 0
     record_count: int | None = None
     size: int | None = None
+    ended: bool = False
 
 
 class FoundStore:
     """The listing's pages, each saved whole in one transaction: an interrupted listing goes
-    on from the next page and never reads one twice. In a checkpoint for `run`, in memory for
-    the dry run."""
+    on from the next page, at the page size the server showed, and never reads one twice. In
+    a checkpoint for `run`, in memory for the dry run."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
@@ -851,29 +877,78 @@ class FoundStore:
         ).fetchone()
         if not pages:
             return ListingState()
-        size, record_count = self._db.execute(
-            "SELECT size, record_count FROM listing WHERE code = ? ORDER BY page DESC LIMIT 1",
+        size, got, record_count, after = self._db.execute(
+            "SELECT size, rows, record_count, next_size FROM listing WHERE code = ?"
+            " ORDER BY page DESC LIMIT 1",
             (code,),
         ).fetchone()
-        return ListingState(pages=pages, rows=rows, size=size, record_count=record_count)
+        if after is None:  # saved before the size was: page 1 held the server's cap
+            first = self._db.execute(
+                "SELECT rows FROM listing WHERE code = ? AND page = 1", (code,)
+            ).fetchone()
+            after = min(size, first[0]) if first and first[0] else size
+            after = after if got >= after else 0
+        return ListingState(
+            pages=pages, rows=rows, record_count=record_count, size=after or None, ended=not after
+        )
+
+    def already_read(self, ids: list[str]) -> int:
+        """How many of ``ids`` an earlier page held."""
+        wanted = sorted(set(filter(None, ids)))
+        count = 0
+        for start in range(0, len(wanted), 500):  # under any SQLite's limit of parameters
+            part = wanted[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            query = f"SELECT COUNT(*) FROM found WHERE activity_id IN ({marks})"
+            count += int(self._db.execute(query, part).fetchone()[0])
+        return count
 
     def save_page(
-        self, code: str, page: int, size: int, rows: int, record_count: int, found: list[Found]
+        self,
+        code: str,
+        page: int,
+        size: int,
+        record_count: int,
+        next_size: int,
+        found: list[Found],
     ) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany(
-                "INSERT OR IGNORE INTO found VALUES (?, ?, ?, ?)",
-                ((f.activity_id, f.prospect_id, f.code, f.created_on) for f in found),
+                "INSERT INTO found VALUES (?, ?, ?, ?, ?)",
+                ((f.activity_id, f.prospect_id, f.code, f.created_on, int(f.kept)) for f in found),
             )
             db.execute(
-                "INSERT INTO listing VALUES (?, ?, ?, ?, ?)", (code, page, size, rows, record_count)
+                "INSERT INTO listing VALUES (?, ?, ?, ?, ?, ?)",
+                (code, page, size, len(found), record_count, next_size),
             )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def discard(self, code: str) -> None:
+        """Forget every page of ``code``: a listing found untrustworthy plans nothing, and the
+        next run lists that code again from page 1."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM found WHERE code = ?", (code,))
+            db.execute("DELETE FROM listing WHERE code = ?", (code,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def counts(self, code: str) -> tuple[int, tuple[int, int]]:
+        """(rows read, (lowest, highest) RecordCount the pages gave) for one code."""
+        read, low, high = self._db.execute(
+            "SELECT COALESCE(SUM(rows), 0), MIN(record_count), MAX(record_count) FROM listing"
+            " WHERE code = ?",
+            (code,),
+        ).fetchone()
+        return int(read), (int(low if low is not None else 0), int(high or 0))
 
     def calls(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM listing").fetchone()[0])
@@ -881,7 +956,7 @@ class FoundStore:
     def by_lead(self) -> Iterator[tuple[str, tuple[str, ...], int]]:
         """(ProspectId, its codes found, activities found), in the order leads were found."""
         cursor = self._db.execute(
-            "SELECT prospect_id, GROUP_CONCAT(DISTINCT code), COUNT(*) FROM found"
+            "SELECT prospect_id, GROUP_CONCAT(DISTINCT code), COUNT(*) FROM found WHERE kept = 1"
             " GROUP BY prospect_id ORDER BY MIN(rowid)"
         )
         while rows := cursor.fetchmany(BATCH):
@@ -892,7 +967,7 @@ class FoundStore:
         """(code, activities, leads, oldest CreatedOn, newest CreatedOn) per code found."""
         rows = self._db.execute(
             "SELECT code, COUNT(*), COUNT(DISTINCT prospect_id), MIN(created_on),"
-            " MAX(created_on) FROM found GROUP BY code"
+            " MAX(created_on) FROM found WHERE kept = 1 GROUP BY code"
         ).fetchall()
         return sorted(
             ((str(code), count, leads, low, high) for code, count, leads, low, high in rows),
@@ -900,4 +975,8 @@ class FoundStore:
         )
 
     def leads(self) -> int:
-        return int(self._db.execute("SELECT COUNT(DISTINCT prospect_id) FROM found").fetchone()[0])
+        return int(
+            self._db.execute(
+                "SELECT COUNT(DISTINCT prospect_id) FROM found WHERE kept = 1"
+            ).fetchone()[0]
+        )

@@ -922,6 +922,40 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
     help="The most rows one RetrieveByActivityEvent page holds, whatever was asked.",
 )
 @click.option(
+    "--ignore-page-index",
+    is_flag=True,
+    help="Fault: every RetrieveByActivityEvent page is page 1.",
+)
+@click.option(
+    "--offset-from-asked-size",
+    is_flag=True,
+    help="Page P starts at (P-1) x the PageSize asked, before --page-cap cuts it.",
+)
+@click.option(
+    "--record-count",
+    type=int,
+    default=None,
+    help="Fault: RetrieveByActivityEvent says RecordCount N, whatever it lists.",
+)
+@click.option(
+    "--rows-without-ids",
+    type=int,
+    default=0,
+    help="Fault: the first N rows of each code's listing have no ProspectActivityId.",
+)
+@click.option(
+    "--bad-lead-ids",
+    type=int,
+    default=0,
+    help="Fault: the first N rows of each code's listing have a RelatedProspectId not a GUID.",
+)
+@click.option(
+    "--retrieve-record-count",
+    type=int,
+    default=None,
+    help="Fault: Retrieve says each lead holds N activities of a code (old ones past its own).",
+)
+@click.option(
     "--limit-status",
     type=int,
     default=429,

@@ -8,9 +8,13 @@ activity type across all leads in a window) and purges exactly what it found.
   before the next is asked for, and the whole listing ends before the first delete: deletes
   shift the pages under a listing still running. An interrupted listing goes on from the next
   page; a resumed run never lists again.
-- **Paging.** PageIndex starts at 1. The server may cap a page below the size asked, so a short
-  first page sets the page size to what came back (the offsets then agree however the server
-  counts them), and paging goes on until RecordCount rows were read or a page comes back empty.
+- **Checked, not believed** (see listing.py). A page that repeats activities already read,
+  holds rows without an activity id, or leads that are not GUIDs stops the run (exit 3) before
+  anything is deleted, and that code's pages are set aside: the next run lists it again from
+  page 1, so no plan is ever made from them. Pages go on while they come back full, and a
+  RecordCount that disagrees with the rows read is a warning on the plan.
+- **Paging.** PageIndex starts at 1; page 1 sets the page size to what it held (the server's
+  cap), and that size is saved with every page, so a resumed listing asks what the server gives.
 - **CreatedOn, not ModifiedOn.** LeadSquared filters this listing on the modified date. An
   activity created in the window may have been modified after it, so the listing runs from the
   window's start to now (``until``), and only activities whose CreatedOn lies in the window
@@ -26,21 +30,23 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from . import listing
 from .checkpoint import Found, FoundStore
 from .client import LeadSquaredClient
 from .clock import Clock
 from .errors import AbortedError, UsageError
 from .limiter import SlidingWindowLimiter
+from .listing import UntrustworthyListing
 from .plan import PlanOptions, Request
 from .retry import RetryPolicy
 from .senders import call_once
 
 PAGE_SIZE = 1000  # public code has paged at 1000 successfully
-MAX_PAGES = 100_000  # a server that never says "empty" must not page forever
 
 
 class TooManyLeads(UsageError):
@@ -55,6 +61,7 @@ class Discovery:
     by_code: list[tuple[str, int, int, str, str]]  # code, activities, leads, oldest, newest
     leads: int
     list_calls: int
+    warnings: tuple[str, ...] = ()  # RecordCount disagreeing with the rows read
 
 
 async def list_found(
@@ -70,28 +77,57 @@ async def list_found(
     on_page: Callable[[str, int, int], None] | None = None,
 ) -> Discovery:
     """List every code into ``store``, from where an earlier listing stopped: modified from
-    the window's start to ``until`` (now, in UTC), kept when created in the window."""
+    the window's start to ``until`` (now, in UTC), kept when created in the window. Raises
+    UntrustworthyListing (exit 3) on a page that shows the listing is wrong."""
     defaults = options.row_defaults()
     window = (defaults.from_date, defaults.to_date)
     listed = (defaults.from_date, max(defaults.to_date, until))
+
+    async def fetch(code: str, page: int, size: int) -> dict[str, Any]:
+        return await _page(client, limiter, code, listed, page, size, clock, rng, retry)
+
     for code in options.codes:
-        state = store.state(code)
-        page, size, seen = state.pages + 1, state.size or PAGE_SIZE, state.rows
-        total = state.record_count
-        while (total is None or seen < total) and page <= MAX_PAGES:
-            body = await _page(client, limiter, code, listed, page, size, clock, rng, retry)
-            rows = body.get("List") or []
-            total = int(body.get("RecordCount") or 0)
-            if not rows:
-                break
-            store.save_page(code, page, size, len(rows), total, _in_window(rows, code, window))
-            seen += len(rows)
-            if on_page is not None:
-                on_page(code, seen, total)
-            if page == 1 and len(rows) < size and seen < total:
-                size = len(rows)  # the server's cap: page on at that size
-            page += 1
-    return Discovery(by_code=store.by_code(), leads=store.leads(), list_calls=store.calls())
+        try:
+            await _list_code(store, code, partial(fetch, code), window, on_page)
+        except UntrustworthyListing as error:
+            store.discard(code)
+            raise UntrustworthyListing(
+                f"{error}; nothing deleted. The pages of code {code} read so far are set "
+                "aside: a rerun lists it again from page 1."
+            ) from None
+    warnings = tuple(
+        problem
+        for code in options.codes
+        if (problem := listing.count_problem(code, *store.counts(code)))
+    )
+    return Discovery(
+        by_code=store.by_code(), leads=store.leads(), list_calls=store.calls(), warnings=warnings
+    )
+
+
+async def _list_code(
+    store: FoundStore,
+    code: str,
+    fetch: Callable[[int, int], Awaitable[dict[str, Any]]],
+    window: tuple[str, str],
+    on_page: Callable[[str, int, int], None] | None,
+) -> None:
+    state = store.state(code)
+    if state.ended:
+        return
+    seen = state.rows
+    async for page in listing.pages(
+        fetch,
+        code,
+        page=state.pages + 1,
+        size=state.size or PAGE_SIZE,
+        already_read=store.already_read,
+    ):
+        found = _found(page.rows, code, window)
+        store.save_page(code, page.number, page.asked, page.record_count, page.next_size, found)
+        seen += len(found)
+        if on_page is not None:
+            on_page(code, seen, page.record_count)
 
 
 def guard(discovery: Discovery, max_leads: int) -> None:
@@ -148,18 +184,19 @@ async def _page(
     return body
 
 
-def _in_window(rows: list[dict[str, Any]], code: str, window: tuple[str, str]) -> list[Found]:
+def _found(rows: list[dict[str, Any]], code: str, window: tuple[str, str]) -> list[Found]:
+    """Every row read (checked already), kept when created in the window."""
     low, high = window
     found = []
     for row in rows:
-        created = str(row.get("CreatedOn") or "")
-        if created and (not low or created >= low) and (not high or created <= high):
-            found.append(
-                Found(
-                    activity_id=str(row.get("ProspectActivityId") or ""),
-                    prospect_id=str(row.get("RelatedProspectId") or "").lower(),
-                    code=code,
-                    created_on=created,
-                )
+        created = listing.text(row.get("CreatedOn"))
+        found.append(
+            Found(
+                activity_id=listing.text(row.get("ProspectActivityId")),
+                prospect_id=listing.text(row.get("RelatedProspectId")).lower(),
+                code=code,
+                created_on=created,
+                kept=(not low or created >= low) and (not high or created <= high),
             )
+        )
     return found

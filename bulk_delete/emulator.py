@@ -103,6 +103,13 @@ class EmulatorConfig:
     retry_after: float = -1.0  # a Retry-After header (seconds) on every rate refusal; -1: none
     huge_body_rate: float = 0.0  # share of calls answered 200 with a streamed, huge body …
     huge_body_bytes: int = 300 << 20  # … this long (sent in chunks, never held)
+    # Listing faults, for `--discover` and `verify` to catch:
+    ignore_page_index: bool = False  # every page is page 1
+    offset_from_asked_size: bool = False  # page p starts at (p - 1) * the size asked
+    record_count: int | None = None  # RecordCount says this, whatever the rows
+    rows_without_ids: int = 0  # the first N rows of a code's listing have no ProspectActivityId
+    bad_lead_ids: int = 0  # the first N rows' RelatedProspectId is not a GUID
+    retrieve_record_count: int | None = None  # Retrieve: each lead seems to hold N per code
 
 
 def parse_code_ranges(text: str) -> frozenset[str]:
@@ -523,12 +530,15 @@ class Emulator:
             if wanted is None or str(a["EventCode"]) == str(wanted)
         ]
         self.outcomes["retrieve"] += 1
-        return web.json_response(
-            {
-                "RecordCount": len(activities),
-                "ProspectActivities": activities[offset : offset + count],
-            }
-        )
+        total = self.config.retrieve_record_count
+        if total is None:
+            total = len(activities)
+        rows = activities[offset : offset + count]
+        rows += [
+            _old_activity(lead, wanted, at)
+            for at in range(max(offset, len(activities)), min(offset + count, total))
+        ]
+        return web.json_response({"RecordCount": total, "ProspectActivities": rows})
 
     def dataset(self) -> list[str]:
         """The data set's leads: the same ones for the same --seed and --dataset-leads."""
@@ -577,25 +587,40 @@ class Emulator:
             if low <= modified <= high
             and not any(_matches(activity, *tomb) for tomb in self._tombstones.get(lead, []))
         ]
-        size = min(size, self.config.page_cap)
-        page = matching[(index - 1) * size : index * size]
+        config = self.config
+        served = min(size, config.page_cap)
+        skipped = 0 if config.ignore_page_index else index - 1
+        start = skipped * (size if config.offset_from_asked_size else served)
+        page = matching[start : start + served]
         self.outcomes["list"] += 1
-        self.list_calls.append({"code": code, "page": index, "size": size})
+        self.list_calls.append({"code": code, "page": index, "size": served})
         return web.json_response(
             {
-                "RecordCount": len(matching),
+                "RecordCount": len(matching)
+                if config.record_count is None
+                else config.record_count,
                 "List": [
-                    {
-                        "ProspectActivityId": activity["Id"],
-                        "RelatedProspectId": lead,
-                        "ActivityEvent": code,
-                        "CreatedOn": activity["CreatedOn"],
-                        "ModifiedOn": activity["ModifiedOn"],
-                    }
-                    for activity, lead in page
+                    self._listed(code, activity, lead, start + n)
+                    for n, (activity, lead) in enumerate(page)
                 ],
             }
         )
+
+    def _listed(self, code: str, activity: dict[str, Any], lead: str, at: int) -> dict[str, Any]:
+        """One listing row; the first --rows-without-ids / --bad-lead-ids rows are broken."""
+        row = {
+            "ProspectActivityId": activity["Id"],
+            "RelatedProspectId": lead if at >= self.config.bad_lead_ids else f"lead-{at + 1}",
+            "ActivityEvent": code,
+            "CreatedOn": activity["CreatedOn"],
+            "ModifiedOn": activity["ModifiedOn"],
+        }
+        if at < self.config.rows_without_ids:
+            if at % 2:
+                row["ProspectActivityId"] = ""
+            else:
+                del row["ProspectActivityId"]
+        return row
 
     async def _user(self, request: web.Request) -> web.Response:
         """UserByAccessKey.Get: the keys' user and the account's own API host."""
@@ -689,6 +714,20 @@ def _activities(
         if not any(_matches(activity, codes, f, t) for codes, f, t in tombstones):
             found.append(activity)
     return found
+
+
+def _old_activity(lead: str, code: object, at: int) -> dict[str, Any]:
+    """--retrieve-record-count: the lead seems to hold more activities than it has; those
+    past its own are old (created in 2001, before any window), so a purge leaves them."""
+    event = int(str(code)) if str(code).isdigit() else 150
+    return {
+        "Id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{lead}/{event}/{at}")),
+        "EventCode": event,
+        "EventName": CUSTOM_ACTIVITY_NAMES[event % len(CUSTOM_ACTIVITY_NAMES)],
+        "CreatedOn": "2001-01-01 00:00:00",
+        "ModifiedOn": "2001-01-01 00:00:00",
+        "Index": at,
+    }
 
 
 def _matches(activity: dict[str, Any], codes: frozenset[str], from_date: str, to_date: str) -> bool:

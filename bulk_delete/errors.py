@@ -15,7 +15,8 @@
     │   │   └── WrongHost                the keys' account lives on another API host
     │   ├── ServiceDownError             transient failures in a row and no success
     │   ├── StorageError                 a file could not be written after sending began
-    │   └── RefusedTooLong               every call refused as over the rate limit, too long
+    │   ├── RefusedTooLong               every call refused as over the rate limit, too long
+    │   └── UntrustworthyListing         (listing.py) a listing page shows it is wrong
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 

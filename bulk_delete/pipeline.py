@@ -153,7 +153,7 @@ async def _plan_discovered(
     else:
         for request, _ in planned:
             tally.add(request)
-    return found, _discovered_summary(found.leads, tally, spec)
+    return found, _discovered_summary(found.leads, tally, spec, found.warnings)
 
 
 def _plan_and_write(spec: RunSpec) -> PlanSummary:
@@ -316,7 +316,7 @@ async def run(
                 client, limiter, checkpoint.found, spec, clock, rng, stop, hooks.on_listing
             )
             hooks.on_discovery(found)
-            hooks.on_plan(_store_discovered(checkpoint, spec, fingerprint))
+            hooks.on_plan(_store_discovered(checkpoint, spec, fingerprint, found.warnings))
         else:
             hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
@@ -425,7 +425,9 @@ async def _list(
     return found
 
 
-def _store_discovered(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
+def _store_discovered(
+    checkpoint: Checkpoint, spec: RunSpec, fingerprint: str, warnings: tuple[str, ...]
+) -> PlanSummary:
     tally = RequestTally()
     leads = checkpoint.found.leads()
     checkpoint.store_plan(
@@ -438,12 +440,14 @@ def _store_discovered(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -
         options=spec.plan_options.as_dict(),
         extra={"leads": str(leads), "rows_read": "0", "label": spec.label, "discover": "1"},
     )
-    return _discovered_summary(leads, tally, spec)
+    return _discovered_summary(leads, tally, spec, warnings)
 
 
-def _discovered_summary(leads: int, tally: RequestTally, spec: RunSpec) -> PlanSummary:
+def _discovered_summary(
+    leads: int, tally: RequestTally, spec: RunSpec, warnings: tuple[str, ...] = ()
+) -> PlanSummary:
     return PlanSummary(
-        source=SheetInfo(path=Path(_source(spec)), kind="discover"),
+        source=SheetInfo(path=Path(_source(spec)), kind="discover", warnings=warnings),
         rows_read=0,
         blank_rows=0,
         invalid_rows=0,
@@ -721,7 +725,7 @@ async def verify(
             raise InputError(f"{path}: the checkpoint holds no plan")
         limiter = _limiter(checkpoint, spec, clock)
         items = checkpoint.to_verify(spec.sample, rng)
-        caller = verifying.Caller(client, limiter, _retry(spec), clock, rng)
+        caller = verifying.Caller(client, limiter, _retry(spec), clock, rng, stop=stop)
         choice = None
         if items:
             if spec.preflight:
@@ -742,6 +746,7 @@ async def verify(
             calls=caller.calls,
             checked_now=len(items),
             verification=found,
+            unverified_notes=tuple(checkpoint.unverified_notes()),
         )
     if stop is not None and stop.is_set():
         error = Interrupted("interrupted; every check made is saved. Rerun to go on.")

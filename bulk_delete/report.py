@@ -126,6 +126,7 @@ def discovery_text(found: Discovery, tz: str = DEFAULT_TZ) -> str:
         f"  {found.leads:,} lead(s) in all, in {found.list_calls:,} list call(s) "
         "(each spends one call of the rate budget)"
     )
+    lines += [f"  warning: {warning}" for warning in found.warnings]
     return "\n".join(lines)
 
 
@@ -236,6 +237,7 @@ def verify_text(summary: VerifySummary) -> str:
     else:
         lines.append("  this check     nothing left to verify: every queued request is confirmed")
     lines.append(f"  verified       {verification_line(summary.verification)}")
+    lines += [f"  unverified     {count:,} × {note}" for note, count in summary.unverified_notes]
     lines.append(
         f"  details        bulk-delete export {summary.checkpoint} --out outcomes.csv "
         "(columns verified, remaining, verified_at)"

@@ -123,3 +123,4 @@ class VerifySummary:
     calls: int = 0
     checked_now: int = 0
     verification: Verification = field(default_factory=Verification)
+    unverified_notes: tuple[tuple[str, int], ...] = ()  # (why, how many), most frequent first

@@ -45,9 +45,10 @@ from .errors import (
     exit_codes_help,
 )
 from .export import OutcomeLog
+from .files import same_file
 from .jobs import Job, load_job
 from .outcomes import redact
-from .outputs import check_spec, write_summary
+from .outputs import check_spec, spec_reads, write_summary
 from .progress import ProgressDisplay, log_line
 from .report import (
     choice_text,
@@ -78,6 +79,10 @@ class Cli(click.Group):
             click.echo(f"error: {error}", err=True)
             _failed(ctx, error, exit_code_for(error), str(error))
             ctx.exit(exit_code_for(error))
+        except BrokenPipeError as error:  # `bulk-delete plan … | head`: the reader went away
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _failed(ctx, error, EXIT_INTERRUPTED, "the output pipe was closed")
+            ctx.exit(EXIT_INTERRUPTED)
         except KeyboardInterrupt as error:
             click.echo("interrupted", err=True)
             _failed(ctx, error, EXIT_INTERRUPTED, "interrupted")
@@ -116,20 +121,26 @@ class SummaryTarget:
     summary is written on every exit, so monitoring sees the nights that need a look."""
 
     path: Path | None
+    reads: tuple[Path, ...] = ()  # what the command reads: never written over, even here
     spec: RunSpec | None = None
     previous: VerifySummary | None = None
     written: bool = False
 
     def write(self, summary: RunSummary) -> StorageError | None:
-        """Write it once, whole or not at all; a failure is returned for the caller to show."""
+        """Write it once, whole or not at all; a failure is returned for the caller to show.
+        A path that is a file the run reads is left alone (that mistake is the error)."""
         if self.path is None or self.written:
             return None
         self.written = True
+        reads = [*self.reads, *(path.path for path in spec_reads(self.spec))] if self.spec else []
+        if any(same_file(self.path, read) for read in [*self.reads, *reads]):
+            return None
         return write_summary(self.path, with_previous(summary, self.previous))
 
 
-def _summary_target(ctx: click.Context, raw: Any) -> SummaryTarget:
-    target = SummaryTarget(Path(raw) if raw else None)
+def _summary_target(ctx: click.Context, raw: Any, *reads: Any) -> SummaryTarget:
+    companions = [Path(f"{read}{suffix}") for read in reads if read for suffix in ("-wal", "")]
+    target = SummaryTarget(Path(raw) if raw else None, tuple(companions))
     ctx.meta["summary"] = target
     return target
 
@@ -361,14 +372,14 @@ def _next_command(ctx: click.Context, spec: RunSpec) -> str:
             words += [param.opts[0]] if value else []
         else:
             words += [_long(param), str(value)]
-    words += ["--checkpoint", str(_suggested_checkpoint(spec))]
+    words += ["--checkpoint", str(spec.checkpoint or _suggested_checkpoint(spec))]
     text = "Dry run: nothing was sent. To send it:\n  " + shlex.join(words)
     if spec.discover:
         text += "\n(the run lists again: what it finds then is what it deletes)"
     return text
 
 
-_PREVIEW_ONLY = frozenset({"out", "invalid_out", "check_codes", "input"})
+_PREVIEW_ONLY = frozenset({"out", "invalid_out", "check_codes", "input", "checkpoint"})
 
 
 def _long(param: click.Option) -> str:
@@ -440,14 +451,16 @@ def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> None:
           --checkpoint q1.sqlite
     """
     ctx = click.get_current_context()
-    target = _summary_target(ctx, values.get("summary_json"))
+    target = _summary_target(
+        ctx, values.get("summary_json"), values.get("input"), values.get("checkpoint")
+    )
     if str(values.get("input") or "") == "-":
         raise OptionError("run reads INPUT again to resume: give a file, not - (standard input)")
     spec = RunSpec.from_values(values)
     target.spec = spec
     if dry_run:
         _print_plan(spec)
-        click.echo(_next_command(ctx, spec).replace("Dry run", "Dry run (run --dry-run)", 1))
+        click.echo(_next_command(ctx, spec))
         return
     given = [flag_of(name) for name in ("out", "invalid_out") if values.get(name)]
     given += [flag_of("check_codes")] if values.get("check_codes") else []
@@ -503,7 +516,8 @@ def job(
       bulk-delete job jobs/nightly-discover-purge.toml --as-of 2025-03-01 --dry-run
       bulk-delete job jobs/nightly-webinar-purge.toml --summary-json /var/log/nightly.json
     """
-    target = _summary_target(click.get_current_context(), values.get("summary_json"))
+    target = _summary_target(click.get_current_context(), values.get("summary_json"), job_file)
+    values = {name: value for name, value in values.items() if value is not False}  # the file's
     loaded = load_job(job_file, state_dir=state_dir)
     now = loaded.moment(as_of.date() if as_of else None)
     target.spec = loaded.run_spec(now).with_values(values)

@@ -8,6 +8,7 @@ hold invalid rows on purpose: it is there to show them.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,12 @@ def start_emulator(port_file: Path, *extra: str) -> subprocess.Popen[bytes]:
             raise SystemExit("the emulator did not start")
         time.sleep(0.05)
     return process
+
+
+def shown(command: list[str]) -> str:
+    """A command as the demo runs it, to copy into a shell (with the emulator's env)."""
+    program = ".venv/bin/bulk-delete" if command[:3] == COMMAND else command[0]
+    return shlex.join([program, *command[3:]])
 
 
 def step(title: str) -> None:
@@ -72,28 +79,28 @@ def main() -> int:
             for sample, extra in (("leads.csv", ["--tz", "Asia/Kolkata"]), ("leads.xlsx", [])):
                 name = sample.replace(".", "-")
                 checkpoint = OUTPUT / f"{name}.sqlite"
-                step(f"bulk-delete run sample_inputs/{sample} --checkpoint {checkpoint.name} --yes")
-                done = subprocess.run(
-                    [
-                        *COMMAND,
-                        "run",
-                        str(SAMPLES / sample),
-                        "--checkpoint",
-                        str(checkpoint),
-                        "--yes",
-                        "--quiet",
-                        *extra,
-                    ],
-                    env=env,
-                    check=False,
-                )
+                # The samples hold an undated row on purpose (the plan shows it apart), so the
+                # demo says --open-window, as a user sending such a sheet must.
+                command = [
+                    *COMMAND,
+                    "run",
+                    str((SAMPLES / sample).relative_to(ROOT)),
+                    "--checkpoint",
+                    str(checkpoint.relative_to(ROOT)),
+                    "--yes",
+                    "--open-window",
+                    "--quiet",
+                    *extra,
+                ]
+                step(shown(command))
+                done = subprocess.run(command, env=env, cwd=ROOT, check=False)
                 if done.returncode not in (0, 1):  # 1: finished, with the samples' bad rows
                     print(f"demo: the run exited {done.returncode}", file=sys.stderr)
                     return done.returncode
-                export = OUTPUT / f"{name}-outcomes.csv"
-                subprocess.run(
-                    [*COMMAND, "export", str(checkpoint), "--out", str(export)], env=env, check=True
-                )
+                export = [*COMMAND, "export", str(checkpoint.relative_to(ROOT))]
+                export += ["-o", str((OUTPUT / f"{name}-outcomes.csv").relative_to(ROOT))]
+                step(shown(export))
+                subprocess.run(export, env=env, cwd=ROOT, check=True)
         finally:
             emulator.terminate()
             emulator.wait(timeout=10)

@@ -130,11 +130,12 @@ async def _list_code(
             on_page(code, seen, page.record_count)
 
 
-def guard(discovery: Discovery, max_leads: int) -> None:
+def guard(discovery: Discovery, max_leads: int, name: str = "--max-leads") -> None:
+    """``name``: the option as the user wrote it (``max_leads`` in a job file)."""
     if discovery.leads > max_leads:
         raise TooManyLeads(
-            f"the listing found {discovery.leads:,} leads, more than --max-leads "
-            f"{max_leads:,}; nothing sent. Check the codes and the window, or raise --max-leads."
+            f"the listing found {discovery.leads:,} leads, more than {name} "
+            f"{max_leads:,}; nothing sent. Check the codes and the window, or raise {name}."
         )
 
 

@@ -55,8 +55,8 @@ EXIT_MEANINGS: dict[int, str] = {
     "began; rerun to resume",
     EXIT_SOFTWARE: "a bug: one line on stderr names a file with the traceback",
     EXIT_LOCKED: "another process holds the checkpoint's (or the job's) lock",
-    EXIT_INTERRUPTED: "interrupted (SIGINT, SIGTERM, SIGHUP, or Ctrl-C at the prompt); rerun "
-    "the same command to resume",
+    EXIT_INTERRUPTED: "interrupted (SIGINT, SIGTERM, SIGHUP, Ctrl-C at the prompt, or the "
+    "reader of its output went away); rerun the same command to resume",
 }
 
 

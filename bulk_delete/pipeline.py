@@ -137,7 +137,7 @@ async def _plan_discovered(
     on_notice: Callable[[str], None] = _ignore,
 ) -> tuple[discover.Discovery, PlanSummary]:
     """The dry run of --discover: the same listing, kept in memory; nothing is deleted."""
-    client = LeadSquaredClient(session, require_host(spec.host), credentials, auth=spec.auth)
+    client = LeadSquaredClient(session, _host(spec), credentials, auth=spec.auth)
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
     if spec.preflight:
         await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
@@ -183,7 +183,7 @@ async def check_codes(
     """Each code's display name from GetActivitySetting, or why it is not a custom activity.
     Goes through the same limiter as the deletes: these calls spend the same budget."""
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
-    client = LeadSquaredClient(session, require_host(spec.host), credentials, auth=spec.auth)
+    client = LeadSquaredClient(session, _host(spec), credentials, auth=spec.auth)
     if spec.preflight:
         await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
     retry, rng = _retry(spec), random.Random()
@@ -239,6 +239,20 @@ async def preflight(
     return True  # an answer we cannot read says nothing against the keys or the host
 
 
+def _host(spec: RunSpec) -> str:
+    """The host calls go to. ``--rate off`` (no limiter at all) is a test setting for the local
+    emulator: against LeadSquared it would burst into refusals and spend the budget that the
+    account's live integrations need."""
+    host = require_host(spec.host)
+    name = urlsplit(host).hostname or ""
+    if spec.rate.unlimited and not (name in ("localhost", "::1") or name.startswith("127.")):
+        raise OptionError(
+            f"{spec.name_of('rate')} off is a test setting for the local emulator (127.0.0.1); "
+            f"against {host} give the account's limit (25/5s, or a plan name such as pro)"
+        )
+    return host
+
+
 def _check_host(host: str, user: dict[str, object]) -> None:
     urls = user.get("LSQCommonServiceURLs")
     api = urls.get("api") if isinstance(urls, dict) else None
@@ -292,7 +306,7 @@ async def run(
 ) -> RunSummary:
     """Plan (or resume), confirm, send, and sum up. Raises UsageError before anything is
     sent; AbortedError/Interrupted, carrying the summary, once the checkpoint is up to date."""
-    host = require_host(spec.host)
+    host = _host(spec)
     path = _checkpoint_path(spec)
     outputs.check_spec(spec)  # before the plan is built or anything sent
     started = _utc_now()
@@ -421,7 +435,7 @@ async def _list(
         until=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         on_page=between_pages,
     )
-    discover.guard(found, spec.max_leads)
+    discover.guard(found, spec.max_leads, spec.name_of("max_leads"))
     return found
 
 
@@ -714,7 +728,7 @@ async def verify(
     stop: StopSwitch | None = None,
 ) -> VerifySummary:
     """Ask LeadSquared what is left of each queued request (or a sample) and record it."""
-    host = require_host(spec.host)
+    host = _host(spec)
     path = _checkpoint_path(spec)
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint")

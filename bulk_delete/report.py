@@ -68,11 +68,7 @@ def plan_text(summary: PlanSummary) -> str:
         lines.append(f"  codes          {shown_codes}{more}")
     if tally.requests:
         lines.append(f"  date span      {_span(summary)}")
-    if tally.without_dates:
-        lines.append(
-            f"  NO DATE FILTER {tally.without_dates:>9,} request(s) have neither FromDate nor "
-            "ToDate: they purge the WHOLE history of their codes on those leads"
-        )
+    lines += _open_window_lines(tally)
     lines.append(
         f"  rate limit     {summary.rate}; at least {duration(summary.eta_seconds)} "
         f"for {tally.requests:,} request(s)"
@@ -86,6 +82,30 @@ def plan_text(summary: PlanSummary) -> str:
             lines.append(f"  {group.count:>6,} × {group.kind} ({label} {rows}{more})")
             lines.append(f"           e.g. {group.example}")
     return "\n".join(lines)
+
+
+def _open_window_lines(tally: RequestTally) -> list[str]:
+    """Requests with an open side, each kind on its own line: `run` refuses them unless
+    --open-window says they are meant."""
+    lines = []
+    if tally.without_dates:
+        lines.append(
+            f"  NO DATE FILTER {tally.without_dates:>9,} request(s) have neither FromDate nor "
+            "ToDate: they purge the WHOLE history of their codes on those leads"
+        )
+    if tally.open_start:
+        lines.append(
+            f"  NO FROMDATE    {tally.open_start:>9,} request(s): every activity of their codes "
+            "before ToDate, back to the lead's creation"
+        )
+    if tally.open_end:
+        lines.append(
+            f"  NO TODATE      {tally.open_end:>9,} request(s): every activity of their codes "
+            "after FromDate, up to when LeadSquared runs the delete"
+        )
+    if lines:
+        lines.append("                 (run and job send these only with --open-window)")
+    return lines
 
 
 def _span(summary: PlanSummary) -> str:
@@ -143,7 +163,7 @@ def plan_report_text(report: PlanReport) -> str:
         text += f"\nPreview of every request: {report.out}"
     if report.invalid_out is not None:
         text += f"\nInvalid rows with reasons: {report.invalid_out}"
-    return text + "\nDry run: nothing was sent."
+    return text
 
 
 def saved_plan_text(summary: PlanSummary, checkpoint: object) -> str:

@@ -179,7 +179,10 @@ def option(
 
 def _rate_help() -> str:
     plans = ", ".join(f"{name} {calls}" for name, calls in PLAN_LIMITS.items())
-    return f"Account limit: N/Ws (25/5s) or a plan: {plans} calls per 5 s."
+    return (
+        f"Account limit: N/Ws (25/5s) or a plan: {plans} calls per 5 s. (off: no limiter, a "
+        "test setting refused for any host but the local emulator.)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -98,14 +98,16 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> Done:
 async def send_sheet(
     emu: Any, sheet: Path, checkpoint: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Done:
-    """`bulk-delete run SHEET --checkpoint CK --yes EXTRA…` against the emulator, with the
-    demo keys unless ``env`` says otherwise."""
+    """`bulk-delete run SHEET --checkpoint CK --yes --open-window EXTRA…` against the
+    emulator, with the demo keys unless ``env`` says otherwise. (The test sheets mostly have
+    no dates: they test the sending, and say so with --open-window.)"""
     return await run_cli(
         "run",
         str(sheet),
         "--checkpoint",
         str(checkpoint),
         "--yes",
+        "--open-window",
         *extra,
         env=env if env is not None else demo_env(emu.url),
     )
@@ -126,6 +128,19 @@ async def start_cli(
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
+
+
+async def until(
+    condition: Callable[[], bool], process: asyncio.subprocess.Process, seconds: float = 30.0
+) -> None:
+    """Poll ``condition`` while ``process`` runs: a process that exits first, or a condition
+    that never comes, fails the test instead of hanging it."""
+    async with asyncio.timeout(seconds):
+        while not condition():
+            if process.returncode is not None:
+                _, stderr = await process.communicate()
+                raise AssertionError(f"the process exited {process.returncode}: {stderr!r}")
+            await asyncio.sleep(0.05)
 
 
 def demo_env(url: str) -> dict[str, str]:

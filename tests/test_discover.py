@@ -147,7 +147,7 @@ def test_discover_needs_codes_and_a_window_and_no_sheet(tmp_path: Path) -> None:
     from bulk_delete.cli import cli
 
     cases = [
-        (("--discover", "--from", FROM, "--to", TO), "--codes: --discover needs"),
+        (("--discover", "--from", FROM, "--to", TO), "--codes: discovery needs"),
         (("--discover", "--codes", "201", "--from", FROM), "--to: discovery needs a window"),
         (("x.csv", "--discover", *WINDOW), "--discover: takes the place of an input sheet"),
         ((), "give an INPUT sheet, or --discover"),

@@ -69,7 +69,7 @@ async def test_two_runs_through_a_symlink_send_each_request_once(
     sheet = leads_csv(tmp_path / "leads.csv", 15)
     real = tmp_path / "cp.sqlite"
     (tmp_path / "latest.sqlite").symlink_to(real)
-    args = [str(sheet), "--yes", "--rate", "10/1s", "--quiet"]
+    args = [str(sheet), "--yes", "--open-window", "--rate", "10/1s", "--quiet"]
     processes = [
         await start_cli("run", *args, "--checkpoint", str(tmp_path / name), env=demo_env(emu.url))
         for name in ("cp.sqlite", "latest.sqlite")
@@ -177,7 +177,8 @@ def unmark(path: Path) -> None:
         db.execute("DROP TABLE found")
         db.execute("DROP TABLE listing")
         for table, column, _ in checkpoints._ADDED_COLUMNS:
-            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+            if table not in ("found", "listing"):  # (dropped whole above)
+                db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.close()
 
 

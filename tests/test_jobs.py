@@ -31,7 +31,7 @@ def write_job(tmp_path: Path, text: str, name: str = "job") -> Path:
     return path
 
 
-GOOD = 'input = "ids.csv"\ncodes = [201]\nconfirm = true\n'
+GOOD = 'input = "ids.csv"\ncodes = [201]\nconfirm = true\nopen_window = true\n'
 
 
 def test_example_jobs_load() -> None:
@@ -167,7 +167,7 @@ async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
     sheet_lines = ["ProspectId"] + [f"00000000-0000-4000-8000-{n:012d}" for n in range(30)]
     job_file = tmp_path / "nightly.toml"
     job_file.write_text(
-        'input = "ids.csv"\ncodes = [201]\nconfirm = true\nrate = "off"\n'
+        'input = "ids.csv"\ncodes = [201]\nconfirm = true\nrate = "off"\nopen_window = true\n'
         "[window]\nolder_than_days = 30\n"
     )
     sheet.write_text("\n".join(sheet_lines) + "\n")
@@ -264,7 +264,9 @@ async def test_two_instances_race_and_one_exits_75(emulator: Any, tmp_path: Path
     ids = "\n".join(f"00000000-0000-4000-8000-{n:012d}" for n in range(15))
     (tmp_path / "ids.csv").write_text("ProspectId\n" + ids + "\n")
     path = tmp_path / "race.toml"
-    path.write_text('input = "ids.csv"\ncodes = [201]\nconfirm = true\nrate = "10/1s"\n')
+    path.write_text(
+        'input = "ids.csv"\ncodes = [201]\nconfirm = true\nrate = "10/1s"\nopen_window = true\n'
+    )
     processes = [await start_cli("job", str(path), env=demo_env(emu.url)) for _ in range(2)]
     results = [await p.communicate() for p in processes]
     codes = sorted(p.returncode or 0 for p in processes)

@@ -269,12 +269,14 @@ def test_a_listing_saved_before_the_size_was_goes_on_at_the_cap() -> None:
 
 def test_a_checkpoint_from_before_the_checks_opens_and_keeps_its_listing(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
+    Checkpoint.open(path).close()  # then made as a release before the checks left it:
     old = sqlite3.connect(path)
     old.executescript(
-        "CREATE TABLE found (activity_id TEXT PRIMARY KEY, prospect_id TEXT NOT NULL,"
-        " code TEXT NOT NULL, created_on TEXT NOT NULL);"
-        "CREATE TABLE listing (code TEXT NOT NULL, page INTEGER NOT NULL, size INTEGER NOT NULL,"
-        " rows INTEGER NOT NULL, record_count INTEGER NOT NULL, PRIMARY KEY (code, page));"
+        "PRAGMA application_id = 0; PRAGMA user_version = 0;"
+        "DELETE FROM meta WHERE key = 'format';"
+        "ALTER TABLE found DROP COLUMN kept; ALTER TABLE listing DROP COLUMN next_size;"
+        "INSERT INTO meta VALUES ('schema', '1'), ('fingerprint', 'f'), ('input', 'x'),"
+        " ('options', '{}'), ('created_at', '2026-01-01 00:00:00');"
         "INSERT INTO found VALUES ('a1', 'lead', '201', '2024-05-01 00:00:00');"
         "INSERT INTO listing VALUES ('201', 1, 1000, 1, 1);"
     )

@@ -137,6 +137,7 @@ async def test_a_resumed_run_hands_the_display_the_plan_so_far(
             "host": emu.url,
             "rate": "off",
             "concurrency": 2,
+            "open_window": True,  # the sheet has no dates: this tests the sending
         }
     )
     stop = StopSwitch()

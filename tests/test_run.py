@@ -20,7 +20,7 @@ from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.spec import RunSpec
 
-from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli
+from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli, until
 from .helpers import QuickClock
 
 DEMO_KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
@@ -44,6 +44,7 @@ async def test_clean_run_with_faults_queues_every_request_exactly_once(
             "host": emu.url,
             "rate": "off",
             "max_attempts": 20,  # a 20 % fault rate must not fail a request by bad luck
+            "open_window": True,  # the sheet has no dates: this tests the sending
         }
     )
     asked: list[pipeline.Confirmation] = []
@@ -110,14 +111,14 @@ async def test_kill_9_then_rerun_loses_nothing(emulator: Any, tmp_path: Path) ->
         "--checkpoint",
         str(checkpoint),
         "--yes",
+        "--open-window",
         "--rate",
         "60/1s",
         "--concurrency",
         "4",
     ]
     process = await start_cli(*args, env=demo_env(emu.url))
-    while len(emu.records) < 60:
-        await asyncio.sleep(0.05)
+    await until(lambda: len(emu.records) >= 60, process)
     process.kill()
     await process.wait()
     with sqlite3.connect(checkpoint) as db:
@@ -146,12 +147,12 @@ async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
         "--checkpoint",
         str(tmp_path / "c.sqlite"),
         "--yes",
+        "--open-window",
         "--rate",
         "30/1s",
     ]
     process = await start_cli(*args, env=demo_env(emu.url))
-    while len(emu.records) < 20:
-        await asyncio.sleep(0.05)
+    await until(lambda: len(emu.records) >= 20, process)
     process.send_signal(signal.SIGTERM)
     _out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 130
@@ -222,7 +223,11 @@ async def test_usage_errors_exit_2_before_any_call(emulator: Any, tmp_path: Path
             {**demo_env(emu.url), "LSQ_HOST": ""},
             "no host",
         ),
-        (("run", sheet, "--checkpoint", checkpoint), demo_env(emu.url), "pass --yes"),  # no TTY
+        (
+            ("run", sheet, "--checkpoint", checkpoint, "--open-window"),
+            demo_env(emu.url),
+            "pass --yes",  # no TTY
+        ),
         (
             ("run", sheet, "--checkpoint", checkpoint, "--yes", "--rate", "9 per s"),
             demo_env(emu.url),
@@ -250,7 +255,10 @@ async def test_dry_run_is_plan_and_sends_nothing(emulator: Any, tmp_path: Path) 
     )
     plan = await run_cli("plan", sheet)
     assert done.returncode == 0
-    assert done.stdout == plan.stdout
+    # The same plan; the command that sends it names the checkpoint given (plan suggests one).
+    shown, to_send = done.stdout.split("Dry run: nothing was sent.")
+    assert plan.stdout.split("Dry run: nothing was sent.")[0] == shown
+    assert to_send.strip().endswith(f"--checkpoint {tmp_path / 'c.sqlite'}")
     assert emu.calls == 0
     assert not (tmp_path / "c.sqlite").exists()
 
@@ -353,6 +361,7 @@ async def test_a_terminal_is_asked_and_n_sends_nothing(emulator: Any, tmp_path: 
             sheet,
             "--checkpoint",
             str(tmp_path / "c.sqlite"),
+            "--open-window",
             env=demo_env(emu.url),
             stdin=slave,
         )
@@ -381,6 +390,7 @@ async def test_second_ctrl_c_quits_at_once_and_the_checkpoint_stays_consistent(
         "--checkpoint",
         str(checkpoint),
         "--yes",
+        "--open-window",
         "--rate",
         "off",
         "--concurrency",
@@ -388,8 +398,7 @@ async def test_second_ctrl_c_quits_at_once_and_the_checkpoint_stays_consistent(
         "--no-preflight",  # it would take the slow emulator's 5 s
     ]
     process = await start_cli(*args, env=demo_env(emu.url))
-    while emu.calls < 4:
-        await asyncio.sleep(0.05)
+    await until(lambda: emu.calls >= 4, process)
     process.send_signal(signal.SIGINT)
     await asyncio.sleep(0.5)
     started = asyncio.get_running_loop().time()

@@ -44,6 +44,7 @@ async def test_a_resume_starts_from_the_learned_limit(emulator: Any, tmp_path: P
             "checkpoint": str(tmp_path / "c.sqlite"),
             "host": emu.url,
             "rate": "25/1s",
+            "open_window": True,  # the sheet has no dates: this tests the sending
         }
     )
     stop = StopSwitch()

@@ -108,7 +108,7 @@ async def test_a_job_with_verify_previous_checks_the_last_run_first(
     job.write_text(
         'input = "ids.csv"\ncodes = [201, 202]\nrate = "off"\nconfirm = true\n'
         'verify_previous = true\nstate_dir = "state"\n'
-        '[window]\nfrom = "2024-01-01"\nto = "2024-06-30"\n'
+        "[window]\nolder_than_days = 900\nwindow_days = 180\n"  # one checkpoint a run date
     )
     first = await run_cli("job", str(job), env=demo_env(emu.url))
     assert first.returncode == 0, first.stderr

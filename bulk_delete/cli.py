@@ -529,7 +529,8 @@ def job(
             spec = target.spec
             _print_plan(spec)
         _warn_same_requests(loaded, spec)
-        click.echo(f"Dry run: nothing was sent. To send it: {_job_command(job_file)}")
+        command = _job_command(click.get_current_context())
+        click.echo(f"Dry run: nothing was sent. To send it:\n  {command}")
         return
     if not (yes or loaded.confirm):
         raise NotConfirmed(
@@ -549,9 +550,21 @@ def job(
         _send_and_exit(spec, credentials, yes=True, quiet=quiet, target=target)
 
 
-def _job_command(job_file: Path) -> str:
-    words = [_program(), "job", str(job_file)]
-    words += [arg for arg in sys.argv[3:] if arg not in ("--dry-run",)] if len(sys.argv) > 3 else []
+def _job_command(ctx: click.Context) -> str:
+    """The job's command as typed, without --dry-run: what sends what the dry run showed."""
+    words = [_program(), "job", str(ctx.params["job_file"])]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if not isinstance(param, click.Option) or name == "dry_run":
+            continue
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[name]
+        if param.is_flag:
+            words += [_long(param)] if value else []
+        else:
+            shown = value.date().isoformat() if isinstance(value, dt.datetime) else str(value)
+            words += [_long(param), shown]
     return shlex.join(words)
 
 

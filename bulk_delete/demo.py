@@ -21,7 +21,9 @@ from .emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_inputs"
 OUTPUT = ROOT / "demo-output"
-COMMAND = [sys.executable, "-m", "bulk_delete"]
+# The console script `make install` puts beside this Python, as a user would type it.
+_SCRIPT = Path(sys.executable).parent / "bulk-delete"
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "bulk_delete"]
 
 
 def start_emulator(port_file: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -37,9 +39,11 @@ def start_emulator(port_file: Path, *extra: str) -> subprocess.Popen[bytes]:
 
 
 def shown(command: list[str]) -> str:
-    """A command as the demo runs it, to copy into a shell (with the emulator's env)."""
-    program = ".venv/bin/bulk-delete" if command[:3] == COMMAND else command[0]
-    return shlex.join([program, *command[3:]])
+    """A command as the demo runs it (from the repository's folder), to copy into a shell."""
+    program = Path(command[0])
+    if program.is_relative_to(ROOT):
+        return shlex.join([str(program.relative_to(ROOT)), *command[1:]])
+    return shlex.join(command)
 
 
 def step(title: str) -> None:

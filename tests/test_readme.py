@@ -1,0 +1,69 @@
+"""The README's quick start, run as written: the emulator command in one process ("a second
+terminal"), then every command of the next block, unmodified, on a real terminal (the run's
+confirmation is answered as a person would)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pexpect
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def quick_start() -> tuple[str, list[str]]:
+    """(the emulator's command, the commands typed in the first terminal)."""
+    section = README.split("## Quick start on the emulator", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 2, "the quick start has an emulator block and a commands block"
+    return blocks[0].strip(), [line for line in blocks[1].splitlines() if line.strip()]
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the emulator exited"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
+    # A folder laid out as a clone is: the venv, the samples and the shipped jobs.
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    shutil.copytree(ROOT / "sample_inputs", tmp_path / "sample_inputs")
+    shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
+    emulator_line, commands = quick_start()
+    env = dict(os.environ)
+    emulator = subprocess.Popen(shlex.split(emulator_line), cwd=tmp_path, env=env)
+    try:
+        assert commands[0].startswith("export ")
+        for assignment in shlex.split(commands[0])[1:]:
+            name, _, value = assignment.partition("=")
+            env[name] = value
+        wait_for_port(int(env["LSQ_HOST"].rsplit(":", 1)[1]), emulator)
+        for line in commands[1:]:
+            words = shlex.split(line)
+            child = pexpect.spawn(
+                words[0], words[1:], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=120
+            )
+            if child.expect([r"\[y/N\]", pexpect.EOF]) == 0:
+                child.sendline("y")
+                child.expect(pexpect.EOF)
+            child.close()
+            assert child.exitstatus in (0, 1), f"{line}\n{child.before}"  # 1: invalid rows
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+    assert (tmp_path / "try.sqlite").is_file()
+    assert list((tmp_path / "try-state").glob("nightly-discover-purge-2025-03-01.sqlite"))

@@ -126,7 +126,7 @@ async def _list_code(
         found = _found(page.rows, code, window)
         store.save_page(code, page.number, page.asked, page.record_count, page.next_size, found)
         seen += len(found)
-        if on_page is not None:
+        if on_page is not None and page.rows:  # (the empty page that ends a listing says nothing)
             on_page(code, seen, page.record_count)
 
 

@@ -12,7 +12,38 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .checkpoint import Counts, Verification
+
+@dataclass(frozen=True, kw_only=True)
+class Counts:
+    requests: int = 0
+    pending: int = 0
+    queued: int = 0
+    failed: int = 0
+    failed_transient: int = 0
+    invalid_rows: int = 0
+    leads: int = 0
+    rate_limited_429: int = 0
+
+    @property
+    def todo(self) -> int:
+        return self.pending + self.failed_transient
+
+    @property
+    def complete(self) -> bool:
+        """Every request queued and no invalid row: what exit 0 means."""
+        return self.pending == 0 and self.failed == 0 and self.invalid_rows == 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verification:
+    """What `verify` found, over every request it has checked in this checkpoint."""
+
+    checked: int = 0
+    confirmed: int = 0
+    remaining_requests: int = 0
+    remaining_activities: int = 0
+    remaining_leads: int = 0
+    unverified: int = 0
 
 
 class RunResult(StrEnum):

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from bulk_delete import checkpoint as checkpoints
-from bulk_delete.checkpoint import APPLICATION_ID, Checkpoint, Outcome
+from bulk_delete.commands.jobs import load_job
 from bulk_delete.errors import InputError, LockHeld, StorageError
-from bulk_delete.export import OutcomeLog
-from bulk_delete.jobs import load_job
-from bulk_delete.plan import Request
+from bulk_delete.records import Request
+from bulk_delete.store import checkpoint as checkpoints
+from bulk_delete.store.checkpoint import APPLICATION_ID, Checkpoint, Outcome
+from bulk_delete.store.export import OutcomeLog
 
 from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.errors import FatalAPIError, ServiceDownError
-from bulk_delete.outcomes import Answer, Verdict
-from bulk_delete.plan import Request
-from bulk_delete.senders import Pool, SendReport
+from bulk_delete.records import Request
+from bulk_delete.send.answers import Answer, Verdict
+from bulk_delete.send.pool import Pool, SendReport
 from bulk_delete.spec import RunSpec
+from bulk_delete.store.checkpoint import Checkpoint
 
 from .helpers import max_in_any_window
 
@@ -81,7 +81,7 @@ async def run_pool(
             concurrency=concurrency,
             max_attempts=max_attempts,
             give_up_after=give_up_after,
-        ),
+        ).send_settings(),
         clock=clock,
         rng=random.Random(3),
     )

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import OptionError, StorageError
-from .files import is_special, real, replacing, same_file, storage_cause
-from .spec import flag_of
+from ..errors import OptionError, StorageError
+from ..files import is_special, real, replacing, same_file, storage_cause
+from ..spec import flag_of
 
 if TYPE_CHECKING:
-    from .spec import RunSpec
-    from .summary import RunSummary
+    from ..spec import RunSpec
+    from ..summary import RunSummary
 
 # RunSpec fields naming files a command writes; the appended ones are opened, not replaced.
 OUTPUT_FIELDS = ("out", "invalid_out", "summary_json", "log_file")

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ..errors import InputError
 from .cells import (
     FoundCells,
     MergedCells,
@@ -37,7 +38,6 @@ from .cells import (
     xls_error_cells,
     xlsx_cells,
 )
-from .errors import InputError
 from .headers import (  # noqa: F401 - HEADER_ALIASES and normalise_header: sheet's API
     ALIAS_TO_FIELD,
     HEADER_ALIASES,

@@ -24,10 +24,12 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, pipeline
-from .client import open_session
-from .config import Credentials, RateLimit
-from .errors import (
+from .. import __version__
+from ..commands import pipeline
+from ..commands.jobs import Job, load_job
+from ..commands.outputs import check_spec, spec_reads, write_summary
+from ..config import Credentials, RateLimit
+from ..errors import (
     EXIT_ABORTED,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
@@ -44,11 +46,13 @@ from .errors import (
     exit_code_for,
     exit_codes_help,
 )
-from .export import OutcomeLog
-from .files import same_file
-from .jobs import Job, load_job
-from .outcomes import redact
-from .outputs import check_spec, spec_reads, write_summary
+from ..files import same_file
+from ..send.answers import redact
+from ..send.client import open_session
+from ..send.pool import StopSwitch
+from ..spec import RunSpec, click_flag, flag_of, option_of
+from ..store.export import OutcomeLog
+from ..summary import RunSummary, VerifySummary
 from .progress import ProgressDisplay, log_line
 from .report import (
     choice_text,
@@ -61,9 +65,6 @@ from .report import (
     summary_line,
     verify_text,
 )
-from .senders import StopSwitch
-from .spec import RunSpec, click_flag, flag_of, option_of
-from .summary import RunSummary, VerifySummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
@@ -409,7 +410,7 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.Plan
     if not (spec.check_codes or spec.discover):
         return await pipeline.plan(spec)
     credentials = credentials or Credentials.from_env()
-    async with open_session(spec) as session:
+    async with open_session(spec.send_settings()) as session:
         return await pipeline.plan(
             spec,
             credentials=credentials,
@@ -650,7 +651,7 @@ async def _run(
     spec: RunSpec, credentials: Credentials, hooks: pipeline.RunHooks, signals: SignalStop
 ) -> RunSummary:
     with signals.installed():
-        async with open_session(spec) as session:
+        async with open_session(spec.send_settings()) as session:
             return await pipeline.run(
                 spec, credentials, session=session, hooks=hooks, stop=signals.stop
             )
@@ -786,7 +787,7 @@ def verify(checkpoint: Path, **values: Any) -> None:
 async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:
     signals = SignalStop()
     with signals.installed():
-        async with open_session(spec) as session:
+        async with open_session(spec.send_settings()) as session:
             return await pipeline.verify(
                 spec,
                 credentials,
@@ -1047,7 +1048,13 @@ def emulator(
     Point the job at it with LSQ_HOST=http://127.0.0.1:PORT and the demo keys (see the README).
     """
     # Imported here: its aiohttp web server would add a fifth of a second to every command.
-    from .emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, parse_code_ranges, serve
+    from ..emulator.server import (
+        DEMO_ACCESS_KEY,
+        DEMO_SECRET_KEY,
+        EmulatorConfig,
+        parse_code_ranges,
+        serve,
+    )
 
     leads = None
     if leads_file is not None:

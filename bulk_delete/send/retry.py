@@ -6,8 +6,8 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .config import DEFAULT_GIVE_UP_AFTER, DEFAULT_MAX_ATTEMPTS
-from .outcomes import Answer, Verdict
+from ..config import DEFAULT_GIVE_UP_AFTER, DEFAULT_MAX_ATTEMPTS
+from .answers import Answer, Verdict
 
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_CAP = 60.0

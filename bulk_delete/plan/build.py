@@ -25,12 +25,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
-from .errors import FieldError, OptionError
+from ..config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
+from ..errors import FieldError, OptionError
+from ..records import InvalidRow, Request
+from ..sheet.read import SheetInfo, open_sheet
+from ..timetext import as_read
 from .rows import (
     CellError,
     Columns,
-    InvalidRow,
     RowDefaults,
     Validator,
     guid_texts,
@@ -38,8 +40,6 @@ from .rows import (
     parse_date_cell,
     parse_webhook,
 )
-from .sheet import SheetInfo, open_sheet
-from .timetext import as_read
 
 FIRST_ROWS_SHOWN = 5
 
@@ -94,35 +94,6 @@ def _option_cell(field: str, value: str, parse: Callable[..., str], **kwargs: An
         return parse(value, **kwargs)
     except CellError as exc:
         raise FieldError(field, str(exc)) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One DeleteActivities call, with the sheet rows it came from."""
-
-    prospect_id: str
-    codes: tuple[str, ...]
-    from_date: str
-    to_date: str
-    webhook: str
-    source_rows: tuple[int, ...]
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body, in the API's words; optional fields are left out when empty."""
-        body: dict[str, Any] = {
-            "ProspectId": self.prospect_id,
-            "ActivityEventList": list(self.codes),
-        }
-        if self.from_date:
-            body["FromDate"] = self.from_date
-        if self.to_date:
-            body["ToDate"] = self.to_date
-        if self.webhook:
-            body["StatusWebhookURL"] = self.webhook
-        return body
-
-    def body_json(self) -> str:
-        return json.dumps(self.body(), separators=(",", ":"))
 
 
 def fingerprint_file(path: Path) -> str:

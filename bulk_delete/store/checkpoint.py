@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .errors import CheckpointMismatch, InputError, StorageError
-from .files import create_private, hold_lock, real, storage_cause
-from .plan import Request
-from .rows import InvalidRow
+from ..errors import CheckpointMismatch, InputError, StorageError
+from ..files import create_private, hold_lock, real, storage_cause
+from ..records import InvalidRow, Request
+from ..summary import Counts, Verification
 
 SCHEMA_VERSION = "1"
 BATCH = 1000
@@ -305,27 +305,6 @@ class Outcome:
     error: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class Counts:
-    requests: int = 0
-    pending: int = 0
-    queued: int = 0
-    failed: int = 0
-    failed_transient: int = 0
-    invalid_rows: int = 0
-    leads: int = 0
-    rate_limited_429: int = 0
-
-    @property
-    def todo(self) -> int:
-        return self.pending + self.failed_transient
-
-    @property
-    def complete(self) -> bool:
-        """Every request queued and no invalid row: what exit 0 means."""
-        return self.pending == 0 and self.failed == 0 and self.invalid_rows == 0
-
-
 @dataclass(frozen=True, slots=True)
 class Verifiable:
     """A queued request to check: what should be gone from that lead."""
@@ -335,18 +314,6 @@ class Verifiable:
     codes: tuple[str, ...]
     from_date: str
     to_date: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class Verification:
-    """What `verify` found, over every request it has checked in this checkpoint."""
-
-    checked: int = 0
-    confirmed: int = 0
-    remaining_requests: int = 0
-    remaining_activities: int = 0
-    remaining_leads: int = 0
-    unverified: int = 0
 
 
 @dataclass(frozen=True)

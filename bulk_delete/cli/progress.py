@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from ..send.pool import Progress
+from ..timetext import log_stamp
 from .report import duration
-from .senders import Progress
-from .timetext import log_stamp
 
 LOG_INTERVAL = 60.0
 FALLBACK_COLUMNS = 80

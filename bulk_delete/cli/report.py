@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from .checkpoint import Verification
-from .config import DEFAULT_TZ, RateLimit
-from .discover import Discovery
-from .pipeline import Confirmation, PlanReport
-from .plan import PlanSummary, RequestTally
-from .summary import RunSummary, VerifySummary
-from .timetext import is_utc, log_stamp, to_local
-from .verify import Choice
+from ..commands.discover import Discovery
+from ..commands.pipeline import Confirmation, PlanReport
+from ..commands.verify import Choice
+from ..config import DEFAULT_TZ, RateLimit
+from ..plan.build import PlanSummary, RequestTally
+from ..summary import RunSummary, Verification, VerifySummary
+from ..timetext import is_utc, log_stamp, to_local
 
 MAX_CODES_LISTED = 12
 

@@ -19,14 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
-from . import checkpoint as checkpoints
-from . import discover, outputs
-from . import verify as verifying
-from .checkpoint import Checkpoint, FoundStore, RunRecord
-from .client import LeadSquaredClient
-from .clock import Clock, SystemClock
-from .config import DEFAULT_GIVE_UP_AFTER, Credentials, RateLimit, achieved_rate, require_host
-from .errors import (
+from ..clock import Clock, SystemClock
+from ..config import DEFAULT_GIVE_UP_AFTER, Credentials, RateLimit, achieved_rate, require_host
+from ..errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -38,7 +33,32 @@ from .errors import (
     ServiceDownError,
     WrongHost,
 )
-from .export import (
+from ..plan.build import (
+    PlanSummary,
+    RequestTally,
+    build_plan,
+    plan_fingerprint,
+    plan_summary,
+    summarise,
+)
+from ..send.answers import Verdict
+from ..send.client import LeadSquaredClient
+from ..send.limiter import SlidingWindowLimiter
+from ..send.pool import (
+    LEARNED_LIMIT,
+    OutcomeCallback,
+    Pool,
+    ProgressCallback,
+    SendReport,
+    StopSwitch,
+    call_once,
+)
+from ..send.retry import RetryPolicy
+from ..sheet.read import SheetInfo
+from ..spec import RunSpec
+from ..store import checkpoint as checkpoints
+from ..store.checkpoint import Checkpoint, FoundStore, RunRecord
+from ..store.export import (
     RowWriter,
     export_columns,
     export_row,
@@ -48,23 +68,10 @@ from .export import (
     stream_table,
     write_invalid,
 )
-from .limiter import SlidingWindowLimiter
-from .outcomes import Verdict
-from .plan import PlanSummary, RequestTally, build_plan, plan_fingerprint, plan_summary, summarise
-from .retry import RetryPolicy
-from .senders import (
-    LEARNED_LIMIT,
-    OutcomeCallback,
-    Pool,
-    ProgressCallback,
-    SendReport,
-    StopSwitch,
-    call_once,
-)
-from .sheet import SheetInfo
-from .spec import RunSpec
-from .summary import Failure, RunResult, RunStats, RunSummary, VerifySummary, Window
-from .timetext import plan_tz, to_local
+from ..summary import Failure, RunResult, RunStats, RunSummary, VerifySummary, Window
+from ..timetext import plan_tz, to_local
+from . import discover, outputs
+from . import verify as verifying
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp
@@ -348,7 +355,7 @@ async def run(
             pool = Pool(
                 checkpoint,
                 client,
-                spec,
+                spec.send_settings(),
                 clock=clock,
                 rng=rng,
                 stop=stop,

@@ -26,10 +26,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .cells import ErrorCell, FormulaWithoutValue, MergedCells
-from .errors import OptionError
-from .sheet import Chunk, RawRow, Table
-from .timetext import as_read
+from ..errors import OptionError
+from ..records import InvalidRow
+from ..sheet.cells import ErrorCell, FormulaWithoutValue, MergedCells
+from ..sheet.read import Chunk, RawRow, Table
+from ..timetext import as_read
 
 MIN_YEAR, MAX_YEAR = 1900, 9999
 MAX_CODE = 2**31 - 1  # LeadSquared keeps activity codes as 32-bit integers
@@ -284,26 +285,6 @@ class ValidRow:
     from_date: str
     to_date: str
     webhook: str
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidRow:
-    """A row that will not be sent, with the raw cells as the user wrote them."""
-
-    row: int
-    reasons: tuple[tuple[str, str], ...]  # (kind, message)
-    prospect_id: str = ""
-    codes: str = ""
-    from_date: str = ""
-    to_date: str = ""
-    webhook: str = ""
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(message for _, message in self.reasons)
-
-    def __str__(self) -> str:
-        return f"row {self.row}: {self.reason}"
 
 
 @dataclass(frozen=True, kw_only=True)

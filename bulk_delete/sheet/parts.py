@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..files import create_private
 from .cells import column_number, row_blocks, worksheet_member
-from .files import create_private
 
 PART_CELLS = 1_500_000  # cells per part: about 150 MB in calamine
 CUT_ABOVE = 3  # parts: a sheet of more than 3 parts' cells (4.5 M; 1 M rows of 4 are read whole)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from ..errors import InputError
 
 # Headers match case-insensitively, ignoring spaces, underscores, hyphens, . : ( ).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {

@@ -35,16 +35,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import listing
-from .checkpoint import Found, FoundStore
-from .client import LeadSquaredClient
-from .clock import Clock
-from .errors import AbortedError, UsageError
-from .limiter import SlidingWindowLimiter
-from .listing import UntrustworthyListing
-from .plan import PlanOptions, Request
-from .retry import RetryPolicy
-from .senders import call_once
+from ..clock import Clock
+from ..errors import AbortedError, UsageError
+from ..plan import listing
+from ..plan.build import PlanOptions
+from ..plan.listing import UntrustworthyListing
+from ..records import Request
+from ..send.client import LeadSquaredClient
+from ..send.limiter import SlidingWindowLimiter
+from ..send.pool import call_once
+from ..send.retry import RetryPolicy
+from ..store.checkpoint import Found, FoundStore
 
 PAGE_SIZE = 1000  # public code has paged at 1000 successfully
 

@@ -42,8 +42,8 @@ import math
 from collections import deque
 from collections.abc import Callable
 
-from .clock import Clock
-from .config import RateLimit
+from ..clock import Clock
+from ..config import RateLimit
 
 MARGIN_SHARE = 0.02  # of the window: 100 ms at 25/5s, i.e. 98 % of the limit at best
 MIN_MARGIN = 0.02

@@ -36,8 +36,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from .config import RateLimit, regional_hosts
-from .errors import FatalAPIError
+from ..config import RateLimit, regional_hosts
+from ..errors import FatalAPIError
 
 
 class Verdict(StrEnum):

@@ -35,15 +35,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import listing
-from .checkpoint import Checkpoint, Verifiable
-from .client import LeadSquaredClient
-from .clock import Clock
-from .errors import Interrupted
-from .limiter import SlidingWindowLimiter
-from .listing import UntrustworthyListing
-from .retry import RetryPolicy
-from .senders import Reply, StopSwitch, call_once
+from ..clock import Clock
+from ..errors import Interrupted
+from ..plan import listing
+from ..plan.listing import UntrustworthyListing
+from ..send.client import LeadSquaredClient
+from ..send.limiter import SlidingWindowLimiter
+from ..send.pool import Reply, StopSwitch, call_once
+from ..send.retry import RetryPolicy
+from ..store.checkpoint import Checkpoint, Verifiable
 
 ROWS_PER_RETRIEVE = 100
 LIST_PAGE = 1000

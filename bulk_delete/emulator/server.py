@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from .api import (
+from ..api import (
     ACCESS_KEY_HEADER,
     DELETE_PATH,
     LIST_PATH,
@@ -41,8 +41,8 @@ from .api import (
     SETTING_PATH,
     USER_PATH,
 )
-from .config import RateLimit
-from .errors import OptionError
+from ..config import RateLimit
+from ..errors import OptionError
 
 DEMO_ACCESS_KEY = "u$demo-access-key"
 DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulator's demo key

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .config import (
+from ..config import (
     DEFAULT_PLAN,
     ENV_ACCESS_KEY,
     ENV_HOST,
@@ -34,10 +34,10 @@ from .config import (
     normalise_host,
     require_host,
 )
-from .errors import InputError, OptionError
-from .files import hold_lock
-from .rows import load_tz
-from .spec import RunSpec, job_keys
+from ..errors import InputError, OptionError
+from ..files import hold_lock
+from ..plan.rows import load_tz
+from ..spec import RunSpec, job_keys
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _SECRET_WORDS = ("secret", "password", "token", "accesskey", "access_key", "apikey", "api_key")

@@ -15,13 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from ..config import DEFAULT_TZ
+from ..errors import OptionError, StorageError
+from ..files import make_folders, open_private, replacing, storage_cause
+from ..records import InvalidRow, Request
+from ..timetext import is_utc, to_local
 from .checkpoint import Outcome, Pending
-from .config import DEFAULT_TZ
-from .errors import OptionError, StorageError
-from .files import make_folders, open_private, replacing, storage_cause
-from .plan import Request
-from .rows import InvalidRow
-from .timetext import is_utc, to_local
 
 PREVIEW_COLUMNS = (
     "ProspectId",

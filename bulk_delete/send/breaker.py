@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 from enum import StrEnum
 
-from .clock import Clock
-from .outcomes import Answer, Verdict
+from ..clock import Clock
+from .answers import Answer, Verdict
 
 DEFAULT_TRIP_AFTER = 5  # transient failures in a row, no success between
 PROBE_FIRST = 1.0

@@ -24,15 +24,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..clock import Clock
+from ..config import RateLimit, SendSettings, achieved_rate
+from ..errors import AbortedError, RefusedTooLong, ServiceDownError, StorageError
+from ..store.checkpoint import Checkpoint, Outcome, Pending
+from .answers import Answer, Verdict, fatal_error
 from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
-from .checkpoint import Checkpoint, Outcome, Pending
-from .clock import Clock
-from .config import RateLimit, achieved_rate
-from .errors import AbortedError, RefusedTooLong, ServiceDownError, StorageError
 from .limiter import SlidingWindowLimiter
-from .outcomes import Answer, Verdict, fatal_error
 from .retry import Action, Decision, RetryPolicy
-from .spec import RunSpec
 
 DEFAULT_DRAIN_SECONDS = 10.0
 LEARNED_LIMIT = "learned_limit"  # checkpoint meta: the account's limit, as LeadSquared said
@@ -179,7 +178,7 @@ class Pool:
         self,
         checkpoint: Checkpoint,
         sender: Sender,
-        spec: RunSpec,
+        settings: SendSettings,
         *,
         clock: Clock,
         rng: random.Random,
@@ -192,7 +191,7 @@ class Pool:
     ) -> None:
         self.checkpoint = checkpoint
         self.sender = sender
-        self.spec = spec
+        self.settings = settings
         self.clock = clock
         self.rng = rng
         self.stop = stop or StopSwitch()
@@ -200,9 +199,13 @@ class Pool:
         self.on_outcome = on_outcome
         self.on_limit_learned = on_limit_learned
         self.drain_seconds = drain_seconds
-        self.breaker = CircuitBreaker(clock, give_up_after=spec.give_up_after)
-        self.retry = RetryPolicy(max_attempts=spec.max_attempts, give_up_after=spec.give_up_after)
-        self.limiter = limiter or SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share)
+        self.breaker = CircuitBreaker(clock, give_up_after=settings.give_up_after)
+        self.retry = RetryPolicy(
+            max_attempts=settings.max_attempts, give_up_after=settings.give_up_after
+        )
+        self.limiter = limiter or SlidingWindowLimiter(
+            settings.rate, clock=clock, share=settings.share
+        )
         self.progress = Progress()
         self.error: AbortedError | None = None
         self._busy: set[asyncio.Task[None] | None] = set()  # workers with a call on the wire
@@ -211,11 +214,13 @@ class Pool:
 
     async def run(self, total: int, *, already_done: int = 0) -> SendReport:
         self.progress = Progress(total=total, already_done=already_done)
-        queue: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=self.spec.workers * 2)
+        queue: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=self.settings.workers * 2)
         try:
             async with asyncio.TaskGroup() as group:
                 feeder = group.create_task(self._feed(queue))
-                workers = [group.create_task(self._worker(queue)) for _ in range(self.spec.workers)]
+                workers = [
+                    group.create_task(self._worker(queue)) for _ in range(self.settings.workers)
+                ]
                 guard = group.create_task(self._stop_protocol(workers, feeder))
                 await asyncio.wait(workers)
                 guard.cancel()
@@ -245,9 +250,9 @@ class Pool:
         self.stop.stop(by_signal=False)
 
     async def _feed(self, queue: asyncio.Queue[Pending | None]) -> None:
-        for item in self.checkpoint.todo(retry_failed=self.spec.retry_failed):
+        for item in self.checkpoint.todo(retry_failed=self.settings.retry_failed):
             await queue.put(item)
-        for _ in range(self.spec.workers):
+        for _ in range(self.settings.workers):
             await queue.put(None)
 
     async def _worker(self, queue: asyncio.Queue[Pending | None]) -> None:

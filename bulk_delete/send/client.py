@@ -16,8 +16,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import __version__
-from .api import (
+from .. import __version__
+from ..api import (
     ACCESS_KEY_HEADER,
     DELETE_PATH,
     LIST_PATH,
@@ -26,8 +26,8 @@ from .api import (
     SETTING_PATH,
     USER_PATH,
 )
-from .config import Credentials
-from .outcomes import (
+from ..config import AuthMode, Credentials, SendSettings
+from .answers import (
     MAX_BODY,
     Answer,
     body_over_cap,
@@ -37,7 +37,6 @@ from .outcomes import (
     unreachable,
     unresolved,
 )
-from .spec import AuthMode, RunSpec
 
 
 def _lazy(name: str) -> ModuleType:
@@ -67,10 +66,10 @@ USER_AGENT = f"bulk-delete/{__version__}"
 
 
 @asynccontextmanager
-async def open_session(spec: RunSpec) -> AsyncIterator[aiohttp.ClientSession]:
-    """The one keep-alive session of a command, sized for the spec's workers."""
-    connector = aiohttp.TCPConnector(limit=spec.workers, ttl_dns_cache=300)
-    timeout = aiohttp.ClientTimeout(total=spec.timeout, connect=min(10.0, spec.timeout))
+async def open_session(settings: SendSettings) -> AsyncIterator[aiohttp.ClientSession]:
+    """The one keep-alive session of a command, sized for the run's workers."""
+    connector = aiohttp.TCPConnector(limit=settings.workers, ttl_dns_cache=300)
+    timeout = aiohttp.ClientTimeout(total=settings.timeout, connect=min(10.0, settings.timeout))
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         yield session
 

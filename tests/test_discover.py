@@ -97,6 +97,7 @@ async def test_the_run_deletes_every_listed_activity_and_nothing_else(
     listed = emu.stats()["outcomes"]["list"]
     assert listed <= 2 * least + 2
     assert "rate_limited" not in emu.stats()["outcomes"]
+    assert emu.stats()["outcomes"]["user"] == 1  # one preflight, before the listing: not again
     again = await run_cli(*args, env=demo_env(emu.url))  # a rerun lists nothing again
     assert again.returncode == 0
     assert emu.stats()["outcomes"]["list"] == listed

@@ -225,7 +225,7 @@ async def preflight(
     clock: Clock,
     *,
     give_up_after: float = DEFAULT_GIVE_UP_AFTER,
-) -> bool:
+) -> None:
     """One call before the first delete (UserByAccessKey.Get, which answers on every regional
     host): wrong keys stop here, and so does a --host that is not the account's own. An
     outage is ridden out for ``give_up_after`` seconds, as the deletes would; a host name
@@ -243,7 +243,7 @@ async def preflight(
         raise ServiceDownError(
             f"the API did not answer the preflight check ({answer.message}); rerun later"
         )
-    return True  # an answer we cannot read says nothing against the keys or the host
+    # Any other answer we cannot read says nothing against the keys or the host: go on.
 
 
 def _host(spec: RunSpec) -> str:
@@ -323,16 +323,16 @@ async def run(
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
     with Checkpoint.open(path) as checkpoint, checkpoints.lock(path):
         limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
-        checked = not spec.preflight
+        preflight_due = spec.preflight  # once per run, before the first call that needs it
         if checkpoint.has_plan:
             checkpoint.check_input(
                 source=_source(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
             )
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
-            checked = checked or await preflight(
-                client, limiter, clock, give_up_after=spec.give_up_after
-            )
+            if preflight_due:
+                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+                preflight_due = False
             found = await _list(
                 client, limiter, checkpoint.found, spec, clock, rng, stop, hooks.on_listing
             )
@@ -349,9 +349,8 @@ async def run(
                     f"not confirmed, nothing sent; the plan is saved in {path} "
                     "(rerun with --yes to send)"
                 )
-            checked = checked or await preflight(
-                client, limiter, clock, give_up_after=spec.give_up_after
-            )
+            if preflight_due:
+                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
             pool = Pool(
                 checkpoint,
                 client,

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+class Status(StrEnum):
+    """Where a request stands in the checkpoint: the ``status`` column and the exports."""
+
+    PENDING = "pending"  # not sent yet, or sent with no answer before the run stopped
+    QUEUED = "queued"  # LeadSquared accepted the delete: it deletes later, on its side
+    FAILED = "failed"  # refused, or transient and given up on (a rerun retries those)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,13 @@ def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
     return names
 
 
+class Strategy(StrEnum):
+    """How `verify` asks what is left: a Retrieve per lead, or a listing per code."""
+
+    PER_LEAD = "per lead"
+    PER_CODE = "per code"
+
+
 @dataclass(frozen=True, kw_only=True)
 class VerifySummary:
     """What `verify` did: the way it asked, the calls it spent, and what the checkpoint now
@@ -150,7 +157,7 @@ class VerifySummary:
 
     exit_code: int
     checkpoint: str
-    strategy: str = ""
+    strategy: Strategy | None = None  # None: nothing to check
     calls: int = 0
     checked_now: int = 0
     verification: Verification = field(default_factory=Verification)

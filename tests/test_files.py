@@ -14,7 +14,7 @@ import pytest
 
 from bulk_delete.commands.jobs import load_job
 from bulk_delete.errors import InputError, LockHeld, StorageError
-from bulk_delete.records import Request
+from bulk_delete.records import Request, Status
 from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.store.checkpoint import APPLICATION_ID, Checkpoint, Outcome
 from bulk_delete.store.export import OutcomeLog
@@ -233,7 +233,7 @@ def test_a_full_disk_while_recording_is_a_storage_error(tmp_path: Path) -> None:
     with planned(path) as checkpoint:
         (pages,) = checkpoint._db.execute("PRAGMA page_count").fetchone()
         checkpoint._db.execute(f"PRAGMA max_page_count = {pages}")
-        outcome = Outcome(1, "failed", False, 1, 0, 400, "x" * 50_000)  # needs new pages
+        outcome = Outcome(1, Status.FAILED, False, 1, 0, 400, "x" * 50_000)  # needs new pages
         with pytest.raises(StorageError, match="no space left on device") as caught:
             checkpoint.record(outcome)
         assert caught.value.exit_code == 3
@@ -326,7 +326,7 @@ def test_the_log_names_a_full_disk() -> None:
     log = OutcomeLog(Full(), Path("out.jsonl"))  # type: ignore[arg-type]
     item = checkpoints.Pending(1, "{}", "lead")
     with pytest.raises(StorageError, match=r"out\.jsonl: no space left on device"):
-        log(item, Outcome(1, "queued", False, 1, 0, 200, ""))
+        log(item, Outcome(1, Status.QUEUED, False, 1, 0, 200, ""))
 
 
 def test_a_checkpoint_we_open_is_made_private(tmp_path: Path) -> None:

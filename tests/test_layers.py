@@ -10,9 +10,16 @@ import ast
 import json
 import subprocess
 import sys
+import typing
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
+
+from bulk_delete.commands.verify import Choice
+from bulk_delete.records import Status
+from bulk_delete.store.checkpoint import Outcome
+from bulk_delete.summary import RunResult, Strategy
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bulk_delete"
 
@@ -132,3 +139,20 @@ def test_sending_and_storing_load_no_pandas_or_numpy(package: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out) == []
+
+
+def test_the_summary_schema_lists_the_run_results_of_the_enum() -> None:
+    schema = json.loads((PACKAGE / "summary.schema.json").read_text())
+    result = schema["properties"]["this_run"]["properties"]["result"]
+    assert result["enum"] == [str(value) for value in RunResult]
+
+
+def test_states_are_enums_wherever_they_are_kept() -> None:
+    """A status, a run's result and a verify strategy are each one StrEnum, not loose text."""
+    hints = {
+        "Outcome.status": typing.get_type_hints(Outcome)["status"],
+        "Choice.strategy": typing.get_type_hints(Choice)["strategy"],
+    }
+    assert hints == {"Outcome.status": Status, "Choice.strategy": Strategy}
+    assert {str(s) for s in Status} == {"pending", "queued", "failed"}
+    assert issubclass(RunResult, StrEnum)

@@ -762,7 +762,7 @@ async def verify(
             if not (found.remaining_requests or found.unverified)
             else EXIT_INCOMPLETE,
             checkpoint=checkpoint.location,
-            strategy=choice.strategy if choice else "",
+            strategy=choice.strategy if choice else None,
             calls=caller.calls,
             checked_now=len(items),
             verification=found,

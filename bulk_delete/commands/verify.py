@@ -44,6 +44,7 @@ from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import Reply, StopSwitch, call_once
 from ..send.retry import RetryPolicy
 from ..store.checkpoint import Checkpoint, Verifiable
+from ..summary import Strategy
 
 ROWS_PER_RETRIEVE = 100
 LIST_PAGE = 1000
@@ -56,7 +57,7 @@ STOPPED = "interrupted; every check made is saved. Rerun to go on."
 class Choice:
     """The way verify will ask, and what it costs."""
 
-    strategy: str  # "per lead" | "per code"
+    strategy: Strategy
     calls: int
     other: str  # the other way's cost, for the user
     requests: int
@@ -126,19 +127,25 @@ async def choose(
     codes = sorted({code for item in items for code in item.codes}, key=int)
     low = min((item.from_date for item in items if item.from_date), default="")
     if per_lead <= len(codes):  # nothing to gain from probing
-        return Choice("per lead", per_lead, "per code: at least one call per code", len(items)), {}
+        return Choice(
+            Strategy.PER_LEAD, per_lead, "per code: at least one call per code", len(items)
+        ), {}
     firsts: dict[str, Any] = {}
     per_code = 0
     for code in codes:
         body = await caller(partial(caller.client.list_activities, code, low, until, 1, LIST_PAGE))
         if body is None:
-            return Choice("per lead", per_lead, "per code: could not be priced", len(items)), {}
+            return Choice(
+                Strategy.PER_LEAD, per_lead, "per code: could not be priced", len(items)
+            ), {}
         firsts[code] = body
         got = max(1, len(body.get("List") or []))
         per_code += max(1, math.ceil(max(0, listing.record_count(body)) / got))
     if per_code < per_lead:
-        return Choice("per code", per_code, f"per lead: {per_lead:,} calls", len(items)), firsts
-    return Choice("per lead", per_lead, f"per code: {per_code:,} calls", len(items)), {}
+        return Choice(
+            Strategy.PER_CODE, per_code, f"per lead: {per_lead:,} calls", len(items)
+        ), firsts
+    return Choice(Strategy.PER_LEAD, per_lead, f"per code: {per_code:,} calls", len(items)), {}
 
 
 async def check(
@@ -152,7 +159,7 @@ async def check(
     stop: StopSwitch | None,
 ) -> None:
     """Check every item the chosen way, recording each as it is known."""
-    if choice.strategy == "per code":
+    if choice.strategy is Strategy.PER_CODE:
         found, untrusted = await _listing(caller, items, firsts, until)
         for item in items:
             notes = [untrusted[code] for code in item.codes if code in untrusted]

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from ..clock import Clock
 from ..config import RateLimit, SendSettings, achieved_rate
 from ..errors import AbortedError, RefusedTooLong, ServiceDownError, StorageError
+from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
 from .answers import Answer, Verdict, fatal_error
 from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
@@ -353,12 +354,12 @@ class Pool:
         pending: bool = False,
     ) -> None:
         if pending:
-            status, transient = "pending", False
+            status, transient = Status.PENDING, False
         elif answer.verdict is Verdict.QUEUED:
-            status, transient = "queued", False
+            status, transient = Status.QUEUED, False
         else:
-            status, transient = "failed", answer.verdict is Verdict.TRANSIENT
-        error = "" if status == "queued" else answer.message
+            status, transient = Status.FAILED, answer.verdict is Verdict.TRANSIENT
+        error = "" if status is Status.QUEUED else answer.message
         if transient and answer.http_status is None:  # the call may have reached LeadSquared
             error = (
                 f"no answer ({error}): LeadSquared may have queued it; a rerun sends it again "
@@ -385,8 +386,8 @@ class Pool:
                 self.on_outcome(item, outcome)
         except StorageError as error:
             self._abort(error)
-        if status == "queued":
+        if status is Status.QUEUED:
             self.progress.queued += 1
-        elif status == "failed":
+        elif status is Status.FAILED:
             self.progress.failed += 1
         self.on_progress(self.progress)

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from ..errors import CheckpointMismatch, InputError, StorageError
 from ..files import create_private, hold_lock, real, storage_cause
-from ..records import InvalidRow, Request
+from ..records import InvalidRow, Request, Status
 from ..summary import Counts, Verification
 
 SCHEMA_VERSION = "1"
@@ -297,7 +297,7 @@ class Outcome:
     """What happened to one request in this run, ready to be written back."""
 
     seq: int
-    status: str  # queued | failed | pending
+    status: Status
     transient: bool
     attempts: int
     rate_limited: int

@@ -162,12 +162,6 @@ class Credentials:
         return "Credentials(access_key=***, secret_key=***)"
 
 
-def achieved_rate(calls: int, span: float) -> float | None:
-    """The one definition of an achieved rate: call starts per second, (calls − 1) gaps over
-    the span from the first start to the last. None below two calls: one call has no rate."""
-    return (calls - 1) / span if calls >= 2 and span > 0 else None
-
-
 def auto_concurrency(rate: RateLimit, timeout: float) -> int:
     """Enough calls in flight that the limiter, not latency, is the bottleneck.
 

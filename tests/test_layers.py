@@ -7,6 +7,7 @@ circle hidden behind ``TYPE_CHECKING`` fails here as surely as a real one.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import subprocess
 import sys
@@ -18,8 +19,9 @@ import pytest
 
 from bulk_delete.commands.verify import Choice
 from bulk_delete.records import Status
-from bulk_delete.store.checkpoint import Outcome
-from bulk_delete.summary import RunResult, Strategy
+from bulk_delete.send.pool import Progress
+from bulk_delete.store.checkpoint import Checkpoint, Outcome
+from bulk_delete.summary import RunFigures, RunResult, RunSummary, Strategy
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bulk_delete"
 
@@ -156,3 +158,16 @@ def test_states_are_enums_wherever_they_are_kept() -> None:
     assert hints == {"Outcome.status": Status, "Choice.strategy": Strategy}
     assert {str(s) for s in Status} == {"pending", "queued", "failed"}
     assert issubclass(RunResult, StrEnum)
+
+
+def test_a_run_has_one_type_for_its_figures() -> None:
+    """The pool counts into a RunFigures, the checkpoint reads one back, the summary shows it;
+    its JSON is the documented ``this_run`` (the 429 count keeps its one name)."""
+    assert typing.get_type_hints(Progress)["figures"] is RunFigures
+    assert typing.get_type_hints(Checkpoint.last_run)["return"] == RunFigures | None
+    assert typing.get_type_hints(Checkpoint.finish_run)["stats"] is RunFigures
+    assert typing.get_type_hints(RunSummary)["this_run"] is RunFigures
+    schema = json.loads((PACKAGE / "summary.schema.json").read_text())
+    assert list(RunFigures().to_json()) == list(schema["properties"]["this_run"]["properties"])
+    live = {field.name for field in dataclasses.fields(Progress)}
+    assert not live & {field.name for field in dataclasses.fields(RunFigures)}

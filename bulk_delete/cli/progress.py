@@ -115,10 +115,10 @@ def bar_format(progress: Progress, width: int, limit_per_second: float = 0.0) ->
 def _fields(progress: Progress, limit_per_second: float) -> list[tuple[int, int, str]]:
     """(place in the line, priority, text): lower priority numbers are dropped last."""
     fields = [
-        (0, 4, f"queued {progress.queued:,}"),
-        (1, 2, f"failed {progress.failed:,}"),
+        (0, 4, f"queued {progress.figures.queued:,}"),
+        (1, 2, f"failed {progress.figures.failed:,}"),
         (2, 3, f"retrying {progress.retrying:,}"),
-        (3, 0, f"429×{progress.rate_limited:,}"),
+        (3, 0, f"429×{progress.figures.rate_limited_429:,}"),
     ]
     if limit_per_second and limit_per_second != float("inf"):
         left = (progress.total - progress.done) / limit_per_second
@@ -132,13 +132,14 @@ def _escaped(text: str) -> str:
 
 def line(progress: Progress, limit_per_second: float = 0.0) -> str:
     """The once-a-minute line for logs (the caller stamps it)."""
-    rate = progress.calls_per_second
+    rate = progress.figures.calls_per_second
     done = progress.already_done + progress.done
     earlier = f" ({progress.already_done:,} by earlier runs)" if progress.already_done else ""
     text = (
         f"progress: {done:,}/{progress.already_done + progress.total:,} done{earlier}, "
-        f"{progress.queued:,} queued, {progress.failed:,} failed, "
-        f"{progress.retrying:,} retrying, {progress.rate_limited:,} × 429, {rate or 0:.2f} calls/s"
+        f"{progress.figures.queued:,} queued, {progress.figures.failed:,} failed, "
+        f"{progress.retrying:,} retrying, {progress.figures.rate_limited_429:,} × 429, "
+        f"{rate or 0:.2f} calls/s"
     )
     if limit_per_second and limit_per_second != float("inf"):
         text += f", at least {duration((progress.total - progress.done) / limit_per_second)} to go"

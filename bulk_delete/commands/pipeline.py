@@ -8,6 +8,7 @@ the send step left out, never a separate code path.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from ..clock import Clock, SystemClock
-from ..config import DEFAULT_GIVE_UP_AFTER, Credentials, RateLimit, achieved_rate, require_host
+from ..config import DEFAULT_GIVE_UP_AFTER, Credentials, RateLimit, require_host
 from ..errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -57,7 +58,7 @@ from ..send.retry import RetryPolicy
 from ..sheet.read import SheetInfo
 from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
-from ..store.checkpoint import Checkpoint, FoundStore, RunRecord
+from ..store.checkpoint import Checkpoint, FoundStore
 from ..store.export import (
     RowWriter,
     export_columns,
@@ -68,7 +69,7 @@ from ..store.export import (
     stream_table,
     write_invalid,
 )
-from ..summary import Failure, RunResult, RunStats, RunSummary, VerifySummary, Window
+from ..summary import Failure, RunFigures, RunResult, RunSummary, VerifySummary, Window
 from ..timetext import plan_tz, to_local
 from . import discover, outputs
 from . import verify as verifying
@@ -543,22 +544,15 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
         )
         return report
     finally:
-        checkpoint.finish_run(run_id, _record_of(pool, spec, result))
+        checkpoint.finish_run(run_id, _figures_of(pool, result))
 
 
-def _record_of(pool: Pool, spec: RunSpec, result: RunResult) -> RunRecord:
-    progress = pool.progress
+def _figures_of(pool: Pool, result: RunResult) -> RunFigures:
+    """The pool's figures, with how the run ended and the limit it ran under."""
     effective = pool.limiter.effective
-    return RunRecord(
-        host=spec.host,
-        rate=str(effective),
+    return dataclasses.replace(
+        pool.progress.figures,
         result=result,
-        calls=progress.calls,
-        queued=progress.queued,
-        failed=progress.failed,
-        rate_limited=progress.rate_limited,
-        send_seconds=progress.send_seconds,
-        start_span=progress.start_span,
         limit_per_second=None if effective.unlimited else effective.per_second,
     )
 
@@ -588,27 +582,10 @@ def _summary(
         started_at=started,
         finished_at=_utc_now(),
         runs=checkpoint.run_count(),
-        this_run=_stats(record) if record else RunStats(result=RunResult.NOTHING_TO_SEND),
+        this_run=record or RunFigures(result=RunResult.NOTHING_TO_SEND),
         totals=counts,
         failures=_failures(checkpoint),
         verification=checkpoint.verification(),
-    )
-
-
-def _stats(record: RunRecord) -> RunStats:
-    """A run's figures as the summary shows them; `run` and `status` both come through here,
-    so they cannot disagree on the achieved rate."""
-    rate = achieved_rate(record.calls, record.start_span)
-    share = rate / record.limit_per_second if rate and record.limit_per_second else None
-    return RunStats(
-        result=RunResult(record.result),
-        calls=record.calls,
-        queued=record.queued,
-        failed=record.failed,
-        rate_limited_429=record.rate_limited,
-        send_seconds=round(record.send_seconds, 3),
-        calls_per_second=None if rate is None else round(rate, 3),
-        share_of_limit=None if share is None else round(share, 4),
     )
 
 
@@ -642,7 +619,7 @@ def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> Ru
             error=error,
             started_at=now,
             finished_at=now,
-            this_run=RunStats(result=RunResult.NOT_STARTED),
+            this_run=RunFigures(result=RunResult.NOT_STARTED),
         )
     source = "" if spec.input is None and not spec.discover else _source_or_blank(spec)
     return RunSummary(
@@ -656,7 +633,7 @@ def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> Ru
         window=window_of(spec),
         started_at=now,
         finished_at=now,
-        this_run=RunStats(result=RunResult.NOT_STARTED),
+        this_run=RunFigures(result=RunResult.NOT_STARTED),
     )
 
 
@@ -686,6 +663,7 @@ async def status(path: Path) -> RunSummary:
     with Checkpoint.open_existing(path) as checkpoint:
         counts = checkpoint.counts()
         record = checkpoint.last_run()
+        host, rate = checkpoint.last_run_target()
         meta = checkpoint.meta
         options = json.loads(meta.get("options", "{}"))
         tz = str(options.get("tz") or "UTC")
@@ -694,11 +672,11 @@ async def status(path: Path) -> RunSummary:
             checkpoint=checkpoint.location,
             window=_saved_window(options, tz),
             input=meta.get("input", ""),
-            host=record.host if record else "",
-            rate_limit=record.rate if record else "",
+            host=host,
+            rate_limit=rate,
             label=meta.get("label", ""),
             runs=checkpoint.run_count(),
-            this_run=_stats(record) if record else RunStats(),
+            this_run=record or RunFigures(),
             totals=counts,
             failures=_failures(checkpoint),
             verification=checkpoint.verification(),

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..clock import Clock
-from ..config import RateLimit, SendSettings, achieved_rate
+from ..config import RateLimit, SendSettings
 from ..errors import AbortedError, RefusedTooLong, ServiceDownError, StorageError
 from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
+from ..summary import RunFigures
 from .answers import Answer, Verdict, fatal_error
 from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
 from .limiter import SlidingWindowLimiter
@@ -131,40 +132,19 @@ class StopSwitch:
 
 @dataclass
 class Progress:
-    """Counts of this run, handed to the progress callback after every change."""
+    """This run as it goes, handed to the progress callback after every change: its figures
+    (the ones the checkpoint keeps and the summary reports) and what is only live."""
 
     total: int = 0
     already_done: int = 0  # a resumed plan's requests settled by earlier runs (for the display)
-    queued: int = 0
-    failed: int = 0
+    figures: RunFigures = field(default_factory=RunFigures)
     retrying: int = 0
-    rate_limited: int = 0
-    calls: int = 0
     in_flight: int = 0
     first_call_at: float | None = None
-    last_call_at: float | None = None
-    last_answer_at: float | None = None
 
     @property
     def done(self) -> int:
-        return self.queued + self.failed
-
-    @property
-    def start_span(self) -> float:
-        if self.first_call_at is None or self.last_call_at is None:
-            return 0.0
-        return self.last_call_at - self.first_call_at
-
-    @property
-    def calls_per_second(self) -> float | None:
-        return achieved_rate(self.calls, self.start_span)
-
-    @property
-    def send_seconds(self) -> float:
-        """From the first call's start to the last answer."""
-        if self.first_call_at is None or self.last_answer_at is None:
-            return 0.0
-        return max(0.0, self.last_answer_at - self.first_call_at)
+        return self.figures.queued + self.figures.failed
 
 
 @dataclass
@@ -278,7 +258,7 @@ class Pool:
                     self._abort(error)
                 if answer.verdict is Verdict.RATE_LIMITED:
                     rate_limited += 1
-                    self.progress.rate_limited += 1
+                    self.progress.figures.rate_limited_429 += 1
                 elif counted:
                     attempts += 1
                 # Caught in an outage: the breaker says when to go again; no attempt spent.
@@ -330,13 +310,15 @@ class Pool:
         now = self.clock.now()
         if progress.first_call_at is None:
             progress.first_call_at = now
-        progress.last_call_at = now
-        progress.calls += 1
+        progress.figures.start_span = now - progress.first_call_at
+        progress.figures.calls += 1
         progress.in_flight += 1
 
     def _end_call(self) -> None:
-        self.progress.in_flight -= 1
-        self.progress.last_answer_at = self.clock.now()
+        progress = self.progress
+        progress.in_flight -= 1
+        first = progress.first_call_at if progress.first_call_at is not None else self.clock.now()
+        progress.figures.send_seconds = max(0.0, self.clock.now() - first)
 
     def _learned(self, limit: RateLimit) -> None:
         """The account allows less than --rate: keep it for a resume, and say so once."""
@@ -387,7 +369,7 @@ class Pool:
         except StorageError as error:
             self._abort(error)
         if status is Status.QUEUED:
-            self.progress.queued += 1
+            self.progress.figures.queued += 1
         elif status is Status.FAILED:
-            self.progress.failed += 1
+            self.progress.figures.failed += 1
         self.on_progress(self.progress)

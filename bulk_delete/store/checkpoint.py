@@ -28,7 +28,7 @@ from urllib.parse import quote
 from ..errors import CheckpointMismatch, InputError, StorageError
 from ..files import create_private, hold_lock, real, storage_cause
 from ..records import InvalidRow, Request, Status
-from ..summary import Counts, Verification
+from ..summary import Counts, RunFigures, RunResult, Verification
 
 SCHEMA_VERSION = "1"
 BATCH = 1000
@@ -100,6 +100,16 @@ CREATE TABLE IF NOT EXISTS listing (   -- one row per page read
 """
 
 # Columns added after the first release: (table, column, declaration) for older checkpoints.
+# RunFigures' fields as the runs table names them (the 429 count kept its first column name).
+_RUN_COLUMNS = {
+    "calls": "calls",
+    "queued": "queued",
+    "failed": "failed",
+    "rate_limited_429": "rate_limited",
+    "send_seconds": "send_seconds",
+    "start_span": "start_span",
+    "limit_per_second": "limit_per_second",
+}
 _ADDED_COLUMNS = (
     ("runs", "start_span", "REAL NOT NULL DEFAULT 0"),
     ("runs", "limit_per_second", "REAL"),
@@ -314,22 +324,6 @@ class Verifiable:
     codes: tuple[str, ...]
     from_date: str
     to_date: str
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run as the ``runs`` table keeps it."""
-
-    host: str
-    rate: str
-    result: str
-    calls: int
-    queued: int
-    failed: int
-    rate_limited: int
-    send_seconds: float
-    start_span: float
-    limit_per_second: float | None
 
 
 class Checkpoint:
@@ -620,11 +614,11 @@ class Checkpoint:
             )
         return int(cursor.lastrowid or 0)
 
-    def finish_run(self, run_id: int, stats: RunRecord) -> None:
+    def finish_run(self, run_id: int, stats: RunFigures) -> None:
         with self._storing("record the run's end"):
             self._finish_run(run_id, stats)
 
-    def _finish_run(self, run_id: int, stats: RunRecord) -> None:
+    def _finish_run(self, run_id: int, stats: RunFigures) -> None:
         self._db.execute(
             "UPDATE runs SET finished_at = ?, calls = ?, queued = ?, failed = ?, rate_limited = ?,"
             " send_seconds = ?, result = ?, start_span = ?, limit_per_second = ? WHERE id = ?",
@@ -633,7 +627,7 @@ class Checkpoint:
                 stats.calls,
                 stats.queued,
                 stats.failed,
-                stats.rate_limited,
+                stats.rate_limited_429,
                 stats.send_seconds,
                 stats.result,
                 stats.start_span,
@@ -642,15 +636,22 @@ class Checkpoint:
             ),
         )
 
-    def last_run(self) -> RunRecord | None:
+    def last_run(self) -> RunFigures | None:
         # A checkpoint from before a column was added (read-only: never migrated) reads 0/NULL.
         have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
         added = {name: "0" if "NOT NULL" in kind else "NULL" for _, name, kind in _ADDED_COLUMNS}
-        columns = ", ".join(
-            name if name in have else added[name] for name in RunRecord.__dataclass_fields__
-        )
+        names = ("result", *_RUN_COLUMNS.values())
+        columns = ", ".join(name if name in have else added[name] for name in names)
         row = self._db.execute(f"SELECT {columns} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        return None if row is None else RunRecord(*row)
+        if row is None:
+            return None
+        result, *figures = row
+        return RunFigures(result=RunResult(result), **dict(zip(_RUN_COLUMNS, figures, strict=True)))
+
+    def last_run_target(self) -> tuple[str, str]:
+        """The host and the rate the last run sent at; blank before any run."""
+        row = self._db.execute("SELECT host, rate FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return ("", "") if row is None else (str(row[0]), str(row[1]))
 
     def run_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])

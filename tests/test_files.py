@@ -16,8 +16,10 @@ from bulk_delete.commands.jobs import load_job
 from bulk_delete.errors import InputError, LockHeld, StorageError
 from bulk_delete.records import Request, Status
 from bulk_delete.store import checkpoint as checkpoints
-from bulk_delete.store.checkpoint import APPLICATION_ID, Checkpoint, Outcome
+from bulk_delete.store import schema
+from bulk_delete.store.checkpoint import Checkpoint, Outcome
 from bulk_delete.store.export import OutcomeLog
+from bulk_delete.store.schema import APPLICATION_ID
 
 from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli
 
@@ -176,7 +178,7 @@ def unmark(path: Path) -> None:
         db.execute("DELETE FROM meta WHERE key = 'format'")
         db.execute("DROP TABLE found")
         db.execute("DROP TABLE listing")
-        for table, column, _ in checkpoints._ADDED_COLUMNS:
+        for table, column, _ in schema._ADDED_COLUMNS:
             if table not in ("found", "listing"):  # (dropped whole above)
                 db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.close()
@@ -264,7 +266,7 @@ async def test_a_full_disk_while_sending_stops_the_run_with_exit_3(
 ) -> None:
     emu = await emulator(rate="off")
     sheet, path = leads_csv(tmp_path / "leads.csv", 6), tmp_path / "c.sqlite"
-    real_connect = checkpoints._connect
+    real_connect = schema._connect  # patched where Checkpoint.open looks it up
     monkeypatch.setattr(
         checkpoints, "_connect", lambda *args: FillingConnection(real_connect(*args), 2)
     )

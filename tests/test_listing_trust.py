@@ -25,7 +25,8 @@ from bulk_delete.plan import listing
 from bulk_delete.send.client import LeadSquaredClient
 from bulk_delete.send.pool import StopSwitch
 from bulk_delete.spec import RunSpec
-from bulk_delete.store.checkpoint import Checkpoint, Found, FoundStore
+from bulk_delete.store.checkpoint import Checkpoint
+from bulk_delete.store.found import Found, FoundStore
 
 from .conftest import demo_env, run_cli, send_sheet, start_cli
 from .test_discover import FROM, TO, WINDOW, truth

@@ -45,7 +45,7 @@ from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import call_once
 from ..send.retry import RetryPolicy
-from ..store.checkpoint import Found, FoundStore
+from ..store.found import Found, FoundStore
 
 PAGE_SIZE = 1000  # public code has paged at 1000 successfully
 

@@ -58,7 +58,7 @@ from ..send.retry import RetryPolicy
 from ..sheet.read import SheetInfo
 from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
-from ..store.checkpoint import Checkpoint, FoundStore
+from ..store.checkpoint import Checkpoint
 from ..store.export import (
     RowWriter,
     export_columns,
@@ -69,6 +69,7 @@ from ..store.export import (
     stream_table,
     write_invalid,
 )
+from ..store.found import FoundStore
 from ..summary import Failure, RunFigures, RunResult, RunSummary, VerifySummary, Window
 from ..timetext import plan_tz, to_local
 from . import discover, outputs

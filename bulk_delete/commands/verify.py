@@ -43,7 +43,8 @@ from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import Reply, StopSwitch, call_once
 from ..send.retry import RetryPolicy
-from ..store.checkpoint import Checkpoint, Verifiable
+from ..store.checkpoint import Checkpoint
+from ..store.verification import Verifiable
 from ..summary import Strategy
 
 ROWS_PER_RETRIEVE = 100

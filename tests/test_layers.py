@@ -171,3 +171,24 @@ def test_a_run_has_one_type_for_its_figures() -> None:
     assert list(RunFigures().to_json()) == list(schema["properties"]["this_run"]["properties"])
     live = {field.name for field in dataclasses.fields(Progress)}
     assert not live & {field.name for field in dataclasses.fields(RunFigures)}
+
+
+def _asks_the_policy(function: ast.AST) -> bool:
+    """Whether a function decides retries: it asks a retry policy or feeds a breaker."""
+    return any(
+        isinstance(node, ast.Attribute)
+        and (node.attr == "decide" or (node.attr == "record" and "breaker" in ast.unparse(node)))
+        for node in ast.walk(function)
+    )
+
+
+def test_one_retry_loop_serves_the_pool_and_single_calls() -> None:
+    """Only `until_settled` asks the retry policy what to do: the pool's deletes, the
+    preflight, --check-codes, verify's calls and the listing's pages all go through it."""
+    deciders = sorted(
+        f"{module}.{node.name}"
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _asks_the_policy(node)
+    )
+    assert deciders == ["bulk_delete.send.pool.until_settled"]

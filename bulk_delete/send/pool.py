@@ -22,7 +22,8 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from ..clock import Clock
 from ..config import RateLimit, SendSettings
@@ -50,6 +51,91 @@ OutcomeCallback = Callable[[Pending, Outcome], None]
 Reply = tuple[Answer, dict[str, Any]]
 
 
+R = TypeVar("R")
+
+
+def _raise(error: AbortedError) -> NoReturn:
+    raise error
+
+
+async def _sleep_with(clock: Clock, delay: float) -> None:
+    await clock.sleep(delay)
+
+
+@dataclass
+class Tried(Generic[R]):
+    """What the attempts at one call came to: the last answer and reply, the attempts spent
+    (429s excluded), the 429s met, and whether a stop cut it short of a final answer."""
+
+    answer: Answer | None = None
+    reply: R | None = None
+    attempts: int = 0
+    rate_limited: int = 0
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What every call passes through, one set per pool or per single call."""
+
+    breaker: CircuitBreaker
+    limiter: SlidingWindowLimiter
+    retry: RetryPolicy
+    clock: Clock
+    rng: random.Random
+
+
+async def until_settled(
+    call: Callable[[], Awaitable[tuple[Answer, R]]],
+    gates: Gates,
+    tried: Tried[R],
+    *,
+    fail: Callable[[AbortedError], None],
+    settled: Callable[[R], bool] = lambda reply: False,
+    stopping: Callable[[], bool] = lambda: False,
+    on_refused: Callable[[bool], None] = lambda learned: None,
+    wait: Callable[[float], Awaitable[None]] | None = None,
+) -> None:
+    """The one retry loop, for the pool's deletes and for single calls alike: through the
+    breaker and the limiter, refusals waited out without spending an attempt, transient
+    failures retried with backoff, an outage ridden out behind the breaker. ``fail`` takes
+    the error that ends it (a fatal answer, ``give_up_after`` passed): a single call raises
+    it, the pool stops. Returns once the answer is final, ``settled(reply)``, or
+    ``stopping()`` (then ``tried.stopped``)."""
+    breaker, limiter = gates.breaker, gates.limiter
+    while True:
+        probe = await breaker.admit()
+        await limiter.acquire()
+        if not breaker.still_admits(probe):
+            continue  # an outage began while this caller waited for its slot
+        answer, reply = await call()
+        tried.answer, tried.reply = answer, reply
+        counted = breaker.record(answer)
+        if (error := hopeless(breaker, answer)) is not None:
+            fail(error)
+        if answer.verdict is Verdict.RATE_LIMITED:
+            tried.rate_limited += 1
+        elif counted:
+            tried.attempts += 1
+        # Caught in an outage: the breaker says when to go again; no attempt spent.
+        decision = (
+            gates.retry.decide(tried.attempts, answer, gates.rng)
+            if counted
+            else Decision(Action.RETRY)
+        )
+        if decision.action is Action.ABORT:
+            fail(fatal_error(answer))
+        if decision.action is Action.RECORD or settled(reply):
+            return
+        if stopping():  # what was not answered stays pending
+            tried.stopped = True
+            return
+        if decision.action is Action.WAIT_WINDOW:
+            on_refused(limiter.refused(answer.limit, answer.retry_after))
+            continue
+        await (wait or partial(_sleep_with, gates.clock))(decision.delay)
+
+
 async def call_once(
     limiter: SlidingWindowLimiter,
     call: Callable[[], Awaitable[Reply]],
@@ -59,36 +145,22 @@ async def call_once(
     rng: random.Random,
     give_up_after: float | None = None,
 ) -> Reply:
-    """A single read-only call outside the pool (preflight, --check-codes, a listing page):
-    through the same limiter, refusals waited out without spending an attempt, transient
-    failures retried with backoff, an outage ridden out behind a circuit breaker like the
-    pool's, a fatal answer raised. Returns the last reply otherwise. Raises ServiceDownError
-    or RefusedTooLong after ``give_up_after`` seconds (default: the policy's) without a
-    successful or an accepted call."""
+    """A single read-only call outside the pool (preflight, --check-codes, a listing page),
+    through `until_settled` like the pool's: a fatal answer raised, the last reply returned
+    otherwise (a reply with a body settles it). Raises ServiceDownError or RefusedTooLong
+    after ``give_up_after`` seconds (default: the policy's) without a successful or an
+    accepted call."""
     breaker = CircuitBreaker(  # alone, its own attempts are the only failures in a row
         clock,
         give_up_after=retry.give_up_after if give_up_after is None else give_up_after,
         trip_after=min(DEFAULT_TRIP_AFTER, retry.max_attempts),
     )
-    attempt = 0
-    while True:
-        await breaker.admit()
-        await limiter.acquire()
-        answer, body = await call()
-        counted = breaker.record(answer)
-        if (error := hopeless(breaker, answer)) is not None:
-            raise error
-        if answer.verdict is Verdict.RATE_LIMITED:
-            limiter.refused(answer.limit, answer.retry_after)
-            continue
-        if answer.verdict is Verdict.FATAL:
-            raise fatal_error(answer)
-        if counted:
-            attempt += 1
-        decision = retry.decide(attempt, answer, rng) if counted else Decision(Action.RETRY)
-        if body or decision.action is not Action.RETRY:
-            return answer, body
-        await clock.sleep(decision.delay)
+    tried: Tried[dict[str, Any]] = Tried()
+    gates = Gates(breaker, limiter, retry, clock, rng)
+    await until_settled(call, gates, tried, fail=_raise, settled=bool)
+    assert tried.answer is not None  # one call at least
+    assert tried.reply is not None
+    return tried.answer, tried.reply
 
 
 def hopeless(breaker: CircuitBreaker, answer: Answer) -> AbortedError | None:
@@ -187,6 +259,7 @@ class Pool:
         self.limiter = limiter or SlidingWindowLimiter(
             settings.rate, clock=clock, share=settings.share
         )
+        self.gates = Gates(self.breaker, self.limiter, self.retry, clock, rng)
         self.progress = Progress()
         self.error: AbortedError | None = None
         self._busy: set[asyncio.Task[None] | None] = set()  # workers with a call on the wire
@@ -244,61 +317,47 @@ class Pool:
             await self._send(item)
 
     async def _send(self, item: Pending) -> None:
-        attempts = rate_limited = 0
-        answer: Answer | None = None
+        tried: Tried[None] = Tried()
         try:
-            while True:
-                probe = await self.breaker.admit()
-                await self.limiter.acquire()
-                if not self.breaker.still_admits(probe):
-                    continue  # an outage began while this worker waited for its slot
-                answer = await self._call(item)
-                counted = self.breaker.record(answer)
-                if (error := hopeless(self.breaker, answer)) is not None:
-                    self._abort(error)
-                if answer.verdict is Verdict.RATE_LIMITED:
-                    rate_limited += 1
-                    self.progress.figures.rate_limited_429 += 1
-                elif counted:
-                    attempts += 1
-                # Caught in an outage: the breaker says when to go again; no attempt spent.
-                decision = (
-                    self.retry.decide(attempts, answer, self.rng)
-                    if counted
-                    else Decision(Action.RETRY)
-                )
-                if decision.action is Action.ABORT:
-                    self._abort(fatal_error(answer))
-                if decision.action is Action.RECORD:
-                    self._record(item, answer, attempts, rate_limited)
-                    return
-                if self.stop.is_set():  # stopping: what was not answered stays pending
-                    self._record(item, answer, attempts, rate_limited, pending=True)
-                    return
-                if decision.action is Action.WAIT_WINDOW:
-                    if self.limiter.refused(answer.limit, answer.retry_after):
-                        self._learned(self.limiter.account)
-                    self.on_progress(self.progress)
-                    continue
-                self.progress.retrying += 1
-                self.on_progress(self.progress)
-                try:
-                    await self.clock.sleep(decision.delay)
-                finally:
-                    self.progress.retrying -= 1
+            await until_settled(
+                partial(self._call, item),
+                self.gates,
+                tried,
+                fail=self._abort,
+                stopping=self.stop.is_set,
+                on_refused=self._refused,
+                wait=self._wait,
+            )
         except asyncio.CancelledError:
-            if answer is not None:  # cancelled between attempts: keep what we learned
-                self._record(item, answer, attempts, rate_limited, pending=True)
+            if tried.answer is not None:  # cancelled between attempts: keep what we learned
+                self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=True)
             raise
+        assert tried.answer is not None  # one call at least
+        self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=tried.stopped)
 
-    async def _call(self, item: Pending) -> Answer:
+    def _refused(self, learned: bool) -> None:
+        """A 429: the limiter has paused everyone; a limit below --rate is saved and said."""
+        self.progress.figures.rate_limited_429 += 1
+        if learned:
+            self._learned(self.limiter.account)
+        self.on_progress(self.progress)
+
+    async def _wait(self, delay: float) -> None:
+        self.progress.retrying += 1
+        self.on_progress(self.progress)
+        try:
+            await self.clock.sleep(delay)
+        finally:
+            self.progress.retrying -= 1
+
+    async def _call(self, item: Pending) -> tuple[Answer, None]:
         """One call on the wire; while it is, the stop protocol lets it finish (the drain)."""
         task = asyncio.current_task()
         self._busy.add(task)
         self._idle.clear()
         self._begin_call()
         try:
-            return await self.sender.delete_activities(item.body)
+            return await self.sender.delete_activities(item.body), None
         finally:
             self._end_call()
             self._busy.discard(task)

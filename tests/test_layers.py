@@ -15,9 +15,13 @@ import typing
 from enum import StrEnum
 from pathlib import Path
 
+import click
 import pytest
 
+from bulk_delete.cli.main import cli
 from bulk_delete.commands.verify import Choice
+from bulk_delete.config import RateLimit
+from bulk_delete.emulator.config import config_of, knobs
 from bulk_delete.records import Status
 from bulk_delete.send.pool import Progress
 from bulk_delete.store.checkpoint import Checkpoint, Outcome
@@ -192,3 +196,23 @@ def test_one_retry_loop_serves_the_pool_and_single_calls() -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _asks_the_policy(node)
     )
     assert deciders == ["bulk_delete.send.pool.until_settled"]
+
+
+def test_the_emulator_options_are_its_config_fields() -> None:
+    """Each knob of EmulatorConfig is an option of `bulk-delete emulator`, with its help, and
+    the command declares nothing else but where it listens."""
+    command = cli.commands["emulator"]
+    options = {param.name: param for param in command.params}
+    assert set(options) - {"port", "port_file"} == {name for name, _, _ in knobs()}
+    for name, _, declared in knobs():
+        assert isinstance(options[name], click.Option)
+        assert declared.help in (options[name].help or "")
+    flags = {name: param.opts[0] for name, param in options.items()}
+    assert flags["log_path"] == "--log"
+    assert flags["huge_body_rate"] == "--huge-body-rate"
+    given = {"rate": "5/1s", "system_codes": "1-3", "seed": 7, "stated_rate": ""}
+    config = config_of(given)
+    assert config.rate == RateLimit(calls=5, period=1.0)
+    assert config.system_codes == {"1", "2", "3"}
+    assert config.seed == 7
+    assert config.stated_rate is None  # not given

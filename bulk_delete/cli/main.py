@@ -28,7 +28,8 @@ from .. import __version__
 from ..commands import pipeline
 from ..commands.jobs import Job, load_job
 from ..commands.outputs import check_spec, spec_reads, write_summary
-from ..config import Credentials, RateLimit
+from ..config import Credentials
+from ..emulator.config import Knob, config_of, knobs
 from ..errors import (
     EXIT_ABORTED,
     EXIT_CODES_HELP,
@@ -856,6 +857,25 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
 # ---------------------------------------------------------------- the emulator
 
 
+def _knob_option(name: str, default: Any, declared: Knob) -> Callable[[F], F]:
+    """A click option for an EmulatorConfig field, from its knob (as spec_option does for
+    RunSpec): None when not given, so the config's default applies."""
+    flag = "--" + (declared.flag or name).replace("_", "-")
+    if isinstance(default, bool):
+        return click.option(flag, name, is_flag=True, default=None, help=declared.help)
+    kind: Any = declared.kind or (None if declared.parse or default is None else type(default))
+    if declared.path:
+        kind = click.Path(path_type=Path, exists=name == "leads", dir_okay=name != "leads")
+    shown = declared.shown or ("" if default is None or isinstance(default, str) else str(default))
+    help_text = declared.help + (f"  [default: {shown}]" if declared.show and shown else "")
+    return click.option(flag, name, type=kind, default=None, help=help_text)
+
+
+def emulator_options(command: F) -> F:
+    """Every emulator knob as an option, generated from EmulatorConfig's fields."""
+    return _apply(command, [_knob_option(*each) for each in knobs()])
+
+
 @cli.command()
 @click.option(
     "--port",
@@ -867,211 +887,16 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
 @click.option(
     "--port-file", type=click.Path(path_type=Path), help="Write the bound port here (for scripts)."
 )
-@click.option(
-    "--rate", default="25/5s", show_default=True, help="Strict sliding window: N/Ws or a plan name."
-)
-@click.option("--access-key", default=None, help="Accepted access key (default: the demo key).")
-@click.option("--secret-key", default=None, help="Accepted secret key (default: the demo key).")
-@click.option(
-    "--latency", type=float, default=0.0, show_default=True, help="Median seconds per answer."
-)
-@click.option(
-    "--jitter", type=float, default=0.0, show_default=True, help="± seconds around --latency."
-)
-@click.option(
-    "--transient-rate", type=float, default=0.0, help="Share of calls answered 500, non-MX."
-)
-@click.option("--html-rate", type=float, default=0.0, help="Share of calls answered 502 with HTML.")
-@click.option(
-    "--drop-rate", type=float, default=0.0, help="Share of connections dropped unanswered."
-)
-@click.option(
-    "--slow-rate", type=float, default=0.0, help="Share of calls answered after --slow-seconds."
-)
-@click.option(
-    "--slow-seconds",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="How late a slow answer comes.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for faults and latency.")
-@click.option(
-    "--system-codes",
-    default="1-30",
-    show_default=True,
-    help="Codes refused as system activities (e.g. 1-30,99).",
-)
-@click.option(
-    "--leads",
-    "leads_file",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="File of ProspectIds (one per line); others get an MX error.",
-)
-@click.option(
-    "--webhook-delay",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Seconds before a queued delete is carried out (its activities leave Retrieve and "
-    "the listing) and its StatusWebhookURL posted.",
-)
-@click.option(
-    "--log",
-    "log_path",
-    type=click.Path(path_type=Path),
-    help="Append each queued delete as a JSON line.",
-)
-@click.option(
-    "--dataset-leads",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Hold this many leads (from --seed) for RetrieveByActivityEvent to list.",
-)
-@click.option(
-    "--page-cap",
-    type=int,
-    default=500,
-    show_default=True,
-    help="The most rows one RetrieveByActivityEvent page holds, whatever was asked.",
-)
-@click.option(
-    "--ignore-page-index",
-    is_flag=True,
-    help="Fault: every RetrieveByActivityEvent page is page 1.",
-)
-@click.option(
-    "--offset-from-asked-size",
-    is_flag=True,
-    help="Page P starts at (P-1) x the PageSize asked, before --page-cap cuts it.",
-)
-@click.option(
-    "--record-count",
-    type=int,
-    default=None,
-    help="Fault: RetrieveByActivityEvent says RecordCount N, whatever it lists.",
-)
-@click.option(
-    "--rows-without-ids",
-    type=int,
-    default=0,
-    help="Fault: the first N rows of each code's listing have no ProspectActivityId.",
-)
-@click.option(
-    "--bad-lead-ids",
-    type=int,
-    default=0,
-    help="Fault: the first N rows of each code's listing have a RelatedProspectId not a GUID.",
-)
-@click.option(
-    "--retrieve-record-count",
-    type=int,
-    default=None,
-    help="Fault: Retrieve says each lead holds N activities of a code (old ones past its own).",
-)
-@click.option(
-    "--limit-status",
-    type=int,
-    default=429,
-    show_default=True,
-    help="HTTP status of a rate refusal (some tenants answer 403).",
-)
-@click.option(
-    "--stated-rate",
-    default="",
-    help="The limit the refusal message names, N/Ws (default: the enforced --rate).",
-)
-@click.option(
-    "--background",
-    default="",
-    help="Another integration spending N/Ws of the same window (its refusals are in stats).",
-)
-@click.option(
-    "--account-host",
-    default="",
-    help="The API host UserByAccessKey.Get names (default: this emulator's own).",
-)
-@click.option(
-    "--outage-after",
-    type=float,
-    default=-1.0,
-    help="Seconds after the first call when an outage (503 pages) starts; -1: none.",
-)
-@click.option("--outage-seconds", type=float, default=0.0, help="How long the outage lasts.")
-@click.option(
-    "--refuse-all",
-    type=float,
-    default=0.0,
-    help="Seconds from the first call during which every API call is refused 429, naming no "
-    "limit (another integration spending the whole budget); inf: for ever.",
-)
-@click.option(
-    "--retry-after",
-    type=float,
-    default=-1.0,
-    help="Send this Retry-After (seconds) with every rate refusal; -1: none.",
-)
-@click.option(
-    "--huge-body-rate",
-    type=float,
-    default=0.0,
-    help="Share of calls answered 200 with a huge body, streamed (see --huge-body-bytes).",
-)
-@click.option(
-    "--huge-body-bytes",
-    type=int,
-    default=300 << 20,
-    show_default=True,
-    help="Length of a huge body.",
-)
-@click.option(
-    "--redirect-to",
-    default="",
-    help="Answer every API call 307 to this base URL, as a hostile or wrong host would.",
-)
-def emulator(
-    port: int,
-    port_file: Path | None,
-    rate: str,
-    access_key: str | None,
-    secret_key: str | None,
-    system_codes: str,
-    leads_file: Path | None,
-    log_path: Path | None,
-    stated_rate: str,
-    background: str,
-    **knobs: Any,
-) -> None:
+@emulator_options
+def emulator(port: int, port_file: Path | None, **values: Any) -> None:
     """Run the local LeadSquared emulator on 127.0.0.1 until Ctrl-C.
 
     Point the job at it with LSQ_HOST=http://127.0.0.1:PORT and the demo keys (see the README).
     """
     # Imported here: its aiohttp web server would add a fifth of a second to every command.
-    from ..emulator.server import (
-        DEMO_ACCESS_KEY,
-        DEMO_SECRET_KEY,
-        EmulatorConfig,
-        parse_code_ranges,
-        serve,
-    )
+    from ..emulator.server import serve
 
-    leads = None
-    if leads_file is not None:
-        leads = frozenset(
-            line.strip().lower() for line in leads_file.read_text().splitlines() if line.strip()
-        )
-    config = EmulatorConfig(
-        access_key=access_key or DEMO_ACCESS_KEY,
-        secret_key=secret_key or DEMO_SECRET_KEY,
-        rate=RateLimit.parse(rate),
-        stated_rate=RateLimit.parse(stated_rate) if stated_rate else None,
-        background=RateLimit.parse(background) if background else None,
-        system_codes=parse_code_ranges(system_codes),
-        leads=leads,
-        log_path=log_path,
-        **knobs,
-    )
+    config = config_of(values)
     asyncio.run(
         serve(
             config, port=port, port_file=port_file, announce=lambda line: click.echo(line, err=True)

@@ -25,7 +25,6 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,15 +41,15 @@ from ..api import (
     USER_PATH,
 )
 from ..config import RateLimit
-from ..errors import OptionError
-
-DEMO_ACCESS_KEY = "u$demo-access-key"
-DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulator's demo key
+from .config import DEFAULT_EMULATOR_RATE as DEFAULT_EMULATOR_RATE
+from .config import DEFAULT_SYSTEM_CODES as DEFAULT_SYSTEM_CODES
+from .config import DEMO_ACCESS_KEY as DEMO_ACCESS_KEY
+from .config import DEMO_SECRET_KEY as DEMO_SECRET_KEY
+from .config import EmulatorConfig as EmulatorConfig
+from .config import parse_code_ranges as parse_code_ranges
 
 STATS_PATH = "/__emulator/stats"
 CENSUS_PATH = "/__emulator/census"  # ?codes=201,202&from=…&to=… : what is left, for benchmarks
-# LeadSquared's system activities (page visits, emails, …) cannot be deleted through the API.
-DEFAULT_SYSTEM_CODES = frozenset(str(code) for code in range(1, 31))
 CUSTOM_ACTIVITY_NAMES = (
     "Webinar Attended",
     "Demo Booked",
@@ -66,61 +65,6 @@ CUSTOM_CODES = range(150, 300)
 _GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _API_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _API_DATE = "%Y-%m-%d %H:%M:%S"
-
-
-DEFAULT_EMULATOR_RATE = RateLimit(calls=25, period=5.0)
-
-
-@dataclass(frozen=True, kw_only=True)
-class EmulatorConfig:
-    access_key: str = field(default=DEMO_ACCESS_KEY, repr=False)
-    secret_key: str = field(default=DEMO_SECRET_KEY, repr=False)
-    rate: RateLimit = DEFAULT_EMULATOR_RATE
-    latency: float = 0.0  # median seconds before answering
-    jitter: float = 0.0  # latency is uniform in [latency - jitter, latency + jitter]
-    transient_rate: float = 0.0  # 500 with a non-MX (system) exception
-    html_rate: float = 0.0  # 502 with an HTML body, as from a proxy
-    drop_rate: float = 0.0  # connection closed without an answer
-    slow_rate: float = 0.0  # answer only after slow_seconds
-    slow_seconds: float = 30.0
-    seed: int = 0
-    system_codes: frozenset[str] = DEFAULT_SYSTEM_CODES
-    leads: frozenset[str] | None = None  # when set, other leads are an MX error
-    webhook_delay: float = 1.0
-    log_path: Path | None = None
-    max_body_bytes: int = 1 << 20
-    redirect_to: str = ""  # answer every API call 307 to this base URL (a hostile host)
-    outage_after: float = -1.0  # seconds after the first call: every call gets a 503 page …
-    outage_seconds: float = 0.0  # … for this long (a load balancer restarting)
-    limit_status: int = 429  # how over-limit calls are refused (some tenants answer 403)
-    stated_rate: RateLimit | None = None  # the limit the refusal names; None: the enforced one
-    background: RateLimit | None = None  # another integration spending the same window
-    account_host: str = ""  # UserByAccessKey.Get's LSQCommonServiceURLs.api; "": this host
-    dataset_leads: int = 0  # leads (from --seed) that RetrieveByActivityEvent lists across
-    page_cap: int = 500  # the most rows a listing page holds, whatever was asked
-    refuse_all: float = 0.0  # seconds from the first call: every API call refused 429, naming
-    # no limit (another integration spending the whole budget); inf: for ever
-    retry_after: float = -1.0  # a Retry-After header (seconds) on every rate refusal; -1: none
-    huge_body_rate: float = 0.0  # share of calls answered 200 with a streamed, huge body …
-    huge_body_bytes: int = 300 << 20  # … this long (sent in chunks, never held)
-    # Listing faults, for `--discover` and `verify` to catch:
-    ignore_page_index: bool = False  # every page is page 1
-    offset_from_asked_size: bool = False  # page p starts at (p - 1) * the size asked
-    record_count: int | None = None  # RecordCount says this, whatever the rows
-    rows_without_ids: int = 0  # the first N rows of a code's listing have no ProspectActivityId
-    bad_lead_ids: int = 0  # the first N rows' RelatedProspectId is not a GUID
-    retrieve_record_count: int | None = None  # Retrieve: each lead seems to hold N per code
-
-
-def parse_code_ranges(text: str) -> frozenset[str]:
-    """``1-30,99`` → {"1", …, "30", "99"}."""
-    codes: set[str] = set()
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        low, _, high = part.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
-            raise OptionError(f"--system-codes: {part!r} is not a code or a range like 1-30")
-        codes.update(str(code) for code in range(int(low), int(high or low) + 1))
-    return frozenset(codes)
 
 
 def error_body(exception_type: str, message: str) -> dict[str, str]:

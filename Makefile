@@ -32,7 +32,7 @@ bench: install
 	$(PY) -m bench
 
 demo: install
-	$(PY) -m bulk_delete.demo
+	$(PY) -m bulk_delete.emulator.demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info bench/results demo-output

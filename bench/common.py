@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

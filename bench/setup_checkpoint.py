@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bulk_delete.checkpoint import Checkpoint
-from bulk_delete.plan import PlanOptions, build_plan, plan_fingerprint
+from bulk_delete.plan.build import PlanOptions, build_plan, plan_fingerprint
+from bulk_delete.store.checkpoint import Checkpoint
 
 
 def main(sheet: Path, path: Path) -> None:

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlsplit
 
 from .errors import CredentialsError, OptionError
@@ -161,12 +162,6 @@ class Credentials:
         return "Credentials(access_key=***, secret_key=***)"
 
 
-def achieved_rate(calls: int, span: float) -> float | None:
-    """The one definition of an achieved rate: call starts per second, (calls − 1) gaps over
-    the span from the first start to the last. None below two calls: one call has no rate."""
-    return (calls - 1) / span if calls >= 2 and span > 0 else None
-
-
 def auto_concurrency(rate: RateLimit, timeout: float) -> int:
     """Enough calls in flight that the limiter, not latency, is the bottleneck.
 
@@ -176,3 +171,23 @@ def auto_concurrency(rate: RateLimit, timeout: float) -> int:
     if rate.unlimited:
         return MAX_AUTO_CONCURRENCY
     return max(2, min(MAX_AUTO_CONCURRENCY, math.ceil(rate.per_second * timeout)))
+
+
+AuthMode = Literal["header", "query"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendSettings:
+    """The few run options the send layer reads, taken from `RunSpec.send_settings`.
+
+    The pool and the session take this rather than the spec so that ``send/`` never imports
+    ``spec`` (which imports the sheet rules, and so pandas): sending loads no numpy.
+    """
+
+    rate: RateLimit
+    share: float = 1.0
+    workers: int = 1
+    max_attempts: int = 1
+    timeout: float = 30.0
+    give_up_after: float = 0.0
+    retry_failed: bool = False

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .config import (
     DEFAULT_GIVE_UP_AFTER,
@@ -27,16 +27,17 @@ from .config import (
     DEFAULT_TZ,
     MAX_CONCURRENCY,
     PLAN_LIMITS,
+    AuthMode,
     RateLimit,
+    SendSettings,
     auto_concurrency,
     normalise_host,
 )
 from .errors import FieldError, OptionError
-from .limiter import shared
-from .plan import PlanOptions
-from .rows import CellError, load_tz, parse_code_cell, parse_webhook, shorten
+from .plan.build import PlanOptions
+from .plan.rows import CellError, load_tz, parse_code_cell, parse_webhook, shorten
+from .send.limiter import shared
 
-AuthMode = Literal["header", "query"]
 DEFAULT_MAX_LEADS = 10_000
 
 
@@ -397,6 +398,18 @@ class RunSpec:
     @property
     def workers(self) -> int:
         return self.concurrency or auto_concurrency(self.rate, self.timeout)
+
+    def send_settings(self) -> SendSettings:
+        """What the pool and the session read of this spec (see `SendSettings`)."""
+        return SendSettings(
+            rate=self.rate,
+            share=self.share,
+            workers=self.workers,
+            max_attempts=self.max_attempts,
+            timeout=self.timeout,
+            give_up_after=self.give_up_after,
+            retry_failed=self.retry_failed,
+        )
 
     def replace(self, **changes: Any) -> RunSpec:
         return dataclasses.replace(self, **changes)

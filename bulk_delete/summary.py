@@ -12,7 +12,44 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .checkpoint import Counts, Verification
+
+def achieved_rate(calls: int, span: float) -> float | None:
+    """The one definition of an achieved rate: call starts per second, (calls − 1) gaps over
+    the span from the first start to the last. None below two calls: one call has no rate."""
+    return (calls - 1) / span if calls >= 2 and span > 0 else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Counts:
+    requests: int = 0
+    pending: int = 0
+    queued: int = 0
+    failed: int = 0
+    failed_transient: int = 0
+    invalid_rows: int = 0
+    leads: int = 0
+    rate_limited_429: int = 0
+
+    @property
+    def todo(self) -> int:
+        return self.pending + self.failed_transient
+
+    @property
+    def complete(self) -> bool:
+        """Every request queued and no invalid row: what exit 0 means."""
+        return self.pending == 0 and self.failed == 0 and self.invalid_rows == 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verification:
+    """What `verify` found, over every request it has checked in this checkpoint."""
+
+    checked: int = 0
+    confirmed: int = 0
+    remaining_requests: int = 0
+    remaining_activities: int = 0
+    remaining_leads: int = 0
+    unverified: int = 0
 
 
 class RunResult(StrEnum):
@@ -40,18 +77,46 @@ class Window:
     to_utc: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunStats:
-    """What one run sent: this run for `run`/`job`, the checkpoint's last run for `status`."""
+@dataclass(kw_only=True)
+class RunFigures:
+    """One run's figures, one name each: the pool counts them as it sends, the checkpoint's
+    ``runs`` table keeps them, and the summary reports them (``this_run``). `run` and
+    `status` both read them back from the checkpoint, so they cannot disagree."""
 
     result: RunResult = RunResult.NEVER_RUN
     calls: int = 0
     queued: int = 0
     failed: int = 0
-    rate_limited_429: int = 0
-    send_seconds: float = 0.0
-    calls_per_second: float | None = None  # call starts per second; None below two calls
-    share_of_limit: float | None = None  # calls_per_second / the limit in force
+    rate_limited_429: int = 0  # the runs table's column is ``rate_limited`` (older checkpoints)
+    send_seconds: float = 0.0  # from the first call's start to the last answer
+    start_span: float = 0.0  # from the first call's start to the last call's start
+    limit_per_second: float | None = None  # the limit in force; None: no limit
+
+    @property
+    def calls_per_second(self) -> float | None:
+        """Call starts per second; None below two calls."""
+        rate = achieved_rate(self.calls, self.start_span)
+        return None if rate is None else round(rate, 3)
+
+    @property
+    def share_of_limit(self) -> float | None:
+        """calls_per_second over the limit in force."""
+        rate = achieved_rate(self.calls, self.start_span)
+        share = rate / self.limit_per_second if rate and self.limit_per_second else None
+        return None if share is None else round(share, 4)
+
+    def to_json(self) -> dict[str, Any]:
+        """``this_run`` in the ``--summary-json`` document."""
+        return {
+            "result": self.result,
+            "calls": self.calls,
+            "queued": self.queued,
+            "failed": self.failed,
+            "rate_limited_429": self.rate_limited_429,
+            "send_seconds": round(self.send_seconds, 3),
+            "calls_per_second": self.calls_per_second,
+            "share_of_limit": self.share_of_limit,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +141,7 @@ class RunSummary:
     started_at: str = ""
     finished_at: str = ""
     runs: int = 0  # runs recorded in the checkpoint, this one included
-    this_run: RunStats = field(default_factory=RunStats)
+    this_run: RunFigures = field(default_factory=RunFigures)
     totals: Counts = field(default_factory=Counts)
     failures: tuple[Failure, ...] = ()
     verification: Verification = field(default_factory=Verification)
@@ -85,7 +150,7 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The ``--summary-json`` document."""
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self) | {"this_run": self.this_run.to_json()}
 
     def ended(self, exit_code: int, error: str) -> RunSummary:
         """This summary, for a run that ended with an error after it was made."""
@@ -97,7 +162,6 @@ def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
     names = []
     hints = {f.name: f for f in dataclasses.fields(cls)}
     nested = {
-        "this_run": RunStats,
         "window": Window,
         "totals": Counts,
         "failures": Failure,
@@ -106,10 +170,19 @@ def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
     }
     for name in hints:
         names.append(prefix + name)
+        if name == "this_run" and not prefix:
+            names += [f"this_run.{key}" for key in RunFigures().to_json()]
         if name in nested and not prefix:
             suffix = "[]." if name == "failures" else "."
             names += json_fields(nested[name], prefix=name + suffix)
     return names
+
+
+class Strategy(StrEnum):
+    """How `verify` asks what is left: a Retrieve per lead, or a listing per code."""
+
+    PER_LEAD = "per lead"
+    PER_CODE = "per code"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +192,7 @@ class VerifySummary:
 
     exit_code: int
     checkpoint: str
-    strategy: str = ""
+    strategy: Strategy | None = None  # None: nothing to check
     calls: int = 0
     checked_now: int = 0
     verification: Verification = field(default_factory=Verification)

@@ -57,7 +57,7 @@ async def emulator() -> Any:
     """A factory: ``emu = await emulator(rate=..., latency=...)`` → a running Emulator
     on a free loopback port, stopped at teardown."""
     from bulk_delete.config import RateLimit
-    from bulk_delete.emulator import Emulator, EmulatorConfig
+    from bulk_delete.emulator.server import Emulator, EmulatorConfig
 
     started: list[Emulator] = []
 
@@ -87,7 +87,7 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> Done:
     runs its own event loop there), while the emulator keeps serving on this test's loop."""
     from click.testing import CliRunner
 
-    from bulk_delete.cli import cli
+    from bulk_delete.cli.main import cli
 
     result = await asyncio.to_thread(
         CliRunner().invoke, cli, list(args), env=env, catch_exceptions=False
@@ -144,7 +144,7 @@ async def until(
 
 
 def demo_env(url: str) -> dict[str, str]:
-    from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+    from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
     return {"LSQ_HOST": url, "LSQ_ACCESS_KEY": DEMO_ACCESS_KEY, "LSQ_SECRET_KEY": DEMO_SECRET_KEY}
 

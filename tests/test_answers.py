@@ -14,14 +14,14 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bulk_delete import __version__
-from bulk_delete.client import LeadSquaredClient
 from bulk_delete.clock import SystemClock
+from bulk_delete.commands.pipeline import preflight
 from bulk_delete.config import REGIONAL_HOSTS, Credentials, RateLimit
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import CredentialsError, FatalAPIError, ServiceDownError
-from bulk_delete.limiter import SlidingWindowLimiter
-from bulk_delete.outcomes import Verdict, classify, unresolved
-from bulk_delete.pipeline import preflight
+from bulk_delete.send.answers import Verdict, classify, unresolved
+from bulk_delete.send.client import LeadSquaredClient
+from bulk_delete.send.limiter import SlidingWindowLimiter
 
 from .conftest import demo_env, leads_csv, run_cli, send_sheet
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bulk_delete.breaker import CircuitBreaker, State
 from bulk_delete.clock import ManualClock
-from bulk_delete.outcomes import Answer, Verdict
+from bulk_delete.send.answers import Answer, Verdict
+from bulk_delete.send.breaker import CircuitBreaker, State
 
 DOWN = Answer(Verdict.TRANSIENT, 503, "HTTP 503 with a non-JSON body")
 UP = Answer(Verdict.QUEUED, 200, "queued")

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bulk_delete import checkpoint as checkpoints
-from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.errors import InputError
-from bulk_delete.plan import Request
+from bulk_delete.records import Request
+from bulk_delete.store import checkpoint as checkpoints
+from bulk_delete.store.checkpoint import Checkpoint
 
 from .conftest import leads_csv, run_cli, send_sheet
 

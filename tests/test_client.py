@@ -13,9 +13,9 @@ import pytest
 from aioresponses import aioresponses
 
 from bulk_delete.api import DELETE_PATH
-from bulk_delete.client import LeadSquaredClient
 from bulk_delete.config import Credentials
-from bulk_delete.outcomes import Verdict
+from bulk_delete.send.answers import Verdict
+from bulk_delete.send.client import LeadSquaredClient
 
 HOST = "https://api-in21.leadsquared.com"
 URL = HOST + DELETE_PATH

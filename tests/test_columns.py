@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from bulk_delete import sheet as sheets
-from bulk_delete.plan import Plan, PlanOptions, Request, RequestTally, build_plan
-from bulk_delete.rows import InvalidRow, Validator, ValidRow, load_tz
-from bulk_delete.sheet import RawRow, open_sheet
+from bulk_delete.plan.build import Plan, PlanOptions, RequestTally, build_plan
+from bulk_delete.plan.rows import Validator, ValidRow, load_tz
+from bulk_delete.records import InvalidRow, Request
+from bulk_delete.sheet import read as sheets
+from bulk_delete.sheet.read import RawRow, open_sheet
 
 LEADS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(6)]
 LEAD_CELLS = [
@@ -382,7 +383,7 @@ def test_xlsx_marks_from_prefixed_xml(
     XML with a namespace prefix, whatever the block size of the scan."""
     import zipfile
 
-    from bulk_delete import cells
+    from bulk_delete.sheet import cells
 
     monkeypatch.setattr(cells, "_SHEET_BLOCK", block)
     path = tmp_path / "prefixed.xlsx"
@@ -420,7 +421,7 @@ def test_an_unreadable_row_after_the_hand_over_is_an_input_error(
 @pytest.fixture
 def tiny_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cut every workbook into parts of a few rows (the scan reads 64-byte blocks)."""
-    from bulk_delete import cells, parts
+    from bulk_delete.sheet import cells, parts
 
     monkeypatch.setattr(parts, "PART_CELLS", 8)
     monkeypatch.setattr(parts, "MIN_PART_BYTES", 1)
@@ -458,7 +459,7 @@ def test_a_big_worksheet_cut_into_parts_reads_as_the_whole(
 ) -> None:
     """Row numbers, cells, markers and time formats are the same part by part; only the
     memory differs."""
-    from bulk_delete import parts
+    from bulk_delete.sheet import parts
 
     path = wide_workbook(write_xlsx)
     cut = parts.cut(path, "Leads")
@@ -481,7 +482,7 @@ def test_a_big_worksheet_cut_into_parts_reads_as_the_whole(
 
 
 def test_a_small_worksheet_is_read_whole(write_xlsx: Callable[..., Path]) -> None:
-    from bulk_delete import parts
+    from bulk_delete.sheet import parts
 
     assert parts.cut(wide_workbook(write_xlsx), "Leads") is None
 
@@ -494,7 +495,7 @@ def test_a_worksheet_whose_rows_are_not_numbered_is_read_whole(
     import re
     import zipfile
 
-    from bulk_delete import parts
+    from bulk_delete.sheet import parts
 
     source = wide_workbook(write_xlsx)
     path = tmp_path / "unnumbered.xlsx"

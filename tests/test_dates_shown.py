@@ -12,12 +12,12 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from bulk_delete import pipeline
-from bulk_delete.checkpoint import Checkpoint
-from bulk_delete.cli import cli
-from bulk_delete.export import PREVIEW_COLUMNS
-from bulk_delete.plan import PlanOptions, build_plan
-from bulk_delete.report import summary_line
+from bulk_delete.cli.main import cli
+from bulk_delete.cli.report import summary_line
+from bulk_delete.commands import pipeline
+from bulk_delete.plan.build import PlanOptions, build_plan
+from bulk_delete.store.checkpoint import Checkpoint
+from bulk_delete.store.export import PREVIEW_COLUMNS
 from bulk_delete.summary import RunSummary
 
 from .conftest import demo_env, run_cli

@@ -13,11 +13,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete import pipeline
+from bulk_delete.commands import pipeline
 from bulk_delete.config import Credentials
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
-from bulk_delete.senders import StopSwitch
+from bulk_delete.send.pool import StopSwitch
 from bulk_delete.spec import RunSpec
 
 from .conftest import demo_env, run_cli
@@ -97,6 +97,7 @@ async def test_the_run_deletes_every_listed_activity_and_nothing_else(
     listed = emu.stats()["outcomes"]["list"]
     assert listed <= 2 * least + 2
     assert "rate_limited" not in emu.stats()["outcomes"]
+    assert emu.stats()["outcomes"]["user"] == 1  # one preflight, before the listing: not again
     again = await run_cli(*args, env=demo_env(emu.url))  # a rerun lists nothing again
     assert again.returncode == 0
     assert emu.stats()["outcomes"]["list"] == listed
@@ -144,7 +145,7 @@ async def test_an_interrupted_listing_resumes_without_reading_a_page_twice(
 def test_discover_needs_codes_and_a_window_and_no_sheet(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from bulk_delete.cli import cli
+    from bulk_delete.cli.main import cli
 
     cases = [
         (("--discover", "--from", FROM, "--to", TO), "--codes: discovery needs"),

@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bulk_delete.cli import cli
+from bulk_delete.cli.main import cli
 from bulk_delete.errors import EXIT_CODES_HELP
 from bulk_delete.spec import job_keys
 from bulk_delete.summary import json_fields

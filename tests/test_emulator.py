@@ -19,7 +19,7 @@ from aiohttp import web
 from bulk_delete.api import DELETE_PATH, QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH, USER_PATH
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 HEADERS = {"x-LSQ-AccessKey": DEMO_ACCESS_KEY, "x-LSQ-SecretKey": DEMO_SECRET_KEY}

@@ -13,12 +13,12 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from bulk_delete import sheet as sheets
-from bulk_delete.cli import cli
+from bulk_delete.cli.main import cli
 from bulk_delete.errors import InputError
-from bulk_delete.plan import PlanOptions, build_plan
-from bulk_delete.rows import InvalidRow
-from bulk_delete.sheet import open_sheet
+from bulk_delete.plan.build import PlanOptions, build_plan
+from bulk_delete.records import InvalidRow
+from bulk_delete.sheet import read as sheets
+from bulk_delete.sheet.read import open_sheet
 
 GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(100)]
 OLD, NEW = GUIDS[:3], GUIDS[10:12]
@@ -213,7 +213,7 @@ def test_a_merge_across_chunks_and_parts_is_filled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The top-left cell in one chunk (and part), the rest of the range in the next ones."""
-    from bulk_delete import cells, parts
+    from bulk_delete.sheet import cells, parts
 
     monkeypatch.setattr(parts, "PART_CELLS", 8)
     monkeypatch.setattr(parts, "MIN_PART_BYTES", 1)
@@ -336,7 +336,7 @@ def test_a_part_narrower_than_the_header_reads_as_wide(
 ) -> None:
     """A part whose last columns are all empty is as wide as the header (it used to stop the
     plan with an IndexError)."""
-    from bulk_delete import cells, parts
+    from bulk_delete.sheet import cells, parts
 
     monkeypatch.setattr(parts, "PART_CELLS", 8)
     monkeypatch.setattr(parts, "MIN_PART_BYTES", 1)

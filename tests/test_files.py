@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from bulk_delete import checkpoint as checkpoints
-from bulk_delete.checkpoint import APPLICATION_ID, Checkpoint, Outcome
+from bulk_delete.commands.jobs import load_job
 from bulk_delete.errors import InputError, LockHeld, StorageError
-from bulk_delete.export import OutcomeLog
-from bulk_delete.jobs import load_job
-from bulk_delete.plan import Request
+from bulk_delete.records import Request, Status
+from bulk_delete.store import checkpoint as checkpoints
+from bulk_delete.store import schema
+from bulk_delete.store.checkpoint import Checkpoint, Outcome
+from bulk_delete.store.export import OutcomeLog
+from bulk_delete.store.schema import APPLICATION_ID
 
 from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli
 
@@ -176,7 +178,7 @@ def unmark(path: Path) -> None:
         db.execute("DELETE FROM meta WHERE key = 'format'")
         db.execute("DROP TABLE found")
         db.execute("DROP TABLE listing")
-        for table, column, _ in checkpoints._ADDED_COLUMNS:
+        for table, column, _ in schema._ADDED_COLUMNS:
             if table not in ("found", "listing"):  # (dropped whole above)
                 db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.close()
@@ -233,7 +235,7 @@ def test_a_full_disk_while_recording_is_a_storage_error(tmp_path: Path) -> None:
     with planned(path) as checkpoint:
         (pages,) = checkpoint._db.execute("PRAGMA page_count").fetchone()
         checkpoint._db.execute(f"PRAGMA max_page_count = {pages}")
-        outcome = Outcome(1, "failed", False, 1, 0, 400, "x" * 50_000)  # needs new pages
+        outcome = Outcome(1, Status.FAILED, False, 1, 0, 400, "x" * 50_000)  # needs new pages
         with pytest.raises(StorageError, match="no space left on device") as caught:
             checkpoint.record(outcome)
         assert caught.value.exit_code == 3
@@ -264,7 +266,7 @@ async def test_a_full_disk_while_sending_stops_the_run_with_exit_3(
 ) -> None:
     emu = await emulator(rate="off")
     sheet, path = leads_csv(tmp_path / "leads.csv", 6), tmp_path / "c.sqlite"
-    real_connect = checkpoints._connect
+    real_connect = schema._connect  # patched where Checkpoint.open looks it up
     monkeypatch.setattr(
         checkpoints, "_connect", lambda *args: FillingConnection(real_connect(*args), 2)
     )
@@ -326,7 +328,7 @@ def test_the_log_names_a_full_disk() -> None:
     log = OutcomeLog(Full(), Path("out.jsonl"))  # type: ignore[arg-type]
     item = checkpoints.Pending(1, "{}", "lead")
     with pytest.raises(StorageError, match=r"out\.jsonl: no space left on device"):
-        log(item, Outcome(1, "queued", False, 1, 0, 200, ""))
+        log(item, Outcome(1, Status.QUEUED, False, 1, 0, 200, ""))
 
 
 def test_a_checkpoint_we_open_is_made_private(tmp_path: Path) -> None:

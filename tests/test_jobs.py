@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete import pipeline
+from bulk_delete.commands import pipeline
+from bulk_delete.commands.jobs import Window, load_job
 from bulk_delete.errors import CredentialsError, FatalAPIError, InputError, LockHeld, OptionError
-from bulk_delete.jobs import Window, load_job
 
 from .conftest import demo_env, run_cli, start_cli
 

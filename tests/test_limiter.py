@@ -10,7 +10,7 @@ import pytest
 
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
-from bulk_delete.limiter import SlidingWindowLimiter
+from bulk_delete.send.limiter import SlidingWindowLimiter
 
 from .helpers import max_in_any_window
 

@@ -17,14 +17,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete import listing, pipeline
-from bulk_delete.checkpoint import Checkpoint, Found, FoundStore
-from bulk_delete.client import LeadSquaredClient
+from bulk_delete.commands import pipeline
 from bulk_delete.config import Credentials
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
-from bulk_delete.senders import StopSwitch
+from bulk_delete.plan import listing
+from bulk_delete.send.client import LeadSquaredClient
+from bulk_delete.send.pool import StopSwitch
 from bulk_delete.spec import RunSpec
+from bulk_delete.store.checkpoint import Checkpoint
+from bulk_delete.store.found import Found, FoundStore
 
 from .conftest import demo_env, run_cli, send_sheet, start_cli
 from .test_discover import FROM, TO, WINDOW, truth

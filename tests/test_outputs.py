@@ -13,10 +13,10 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulk_delete import pipeline
-from bulk_delete.checkpoint import Checkpoint
+from bulk_delete.commands import pipeline
 from bulk_delete.errors import OptionError
 from bulk_delete.spec import RunSpec
+from bulk_delete.store.checkpoint import Checkpoint
 
 from .conftest import leads_csv, run_cli, send_sheet
 

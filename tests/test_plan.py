@@ -10,7 +10,8 @@ import pytest
 
 from bulk_delete.config import RateLimit
 from bulk_delete.errors import OptionError
-from bulk_delete.plan import PlanOptions, Request, build_plan, summarise
+from bulk_delete.plan.build import PlanOptions, build_plan, summarise
+from bulk_delete.records import Request
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 G2 = "3aee22bd-8419-422a-8242-c510df9af022"
@@ -204,7 +205,7 @@ def test_bad_rates(text: str) -> None:
 def test_invalid_rows_spool_out_of_memory_and_read_back_in_order(
     write_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bulk_delete.plan import InvalidRows
+    from bulk_delete.plan.build import InvalidRows
 
     monkeypatch.setattr(InvalidRows, "SPOOL_BYTES", 1024)  # spill to disk after a few rows
     lines = ["ProspectId,Codes,From"] + [f"bad-{n},163,{'x' if n % 2 else ''}" for n in range(500)]

@@ -11,13 +11,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete import pipeline
+from bulk_delete.cli.progress import ProgressDisplay, log_line
+from bulk_delete.commands import pipeline
 from bulk_delete.config import Credentials
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
-from bulk_delete.progress import ProgressDisplay, log_line
-from bulk_delete.senders import Progress, StopSwitch
+from bulk_delete.send.pool import Progress, StopSwitch
 from bulk_delete.spec import RunSpec
+from bulk_delete.summary import RunFigures
 
 from .conftest import leads_csv
 
@@ -35,7 +36,7 @@ class Ticks:
 def test_logs_get_one_line_a_minute_with_the_eta_at_the_limit() -> None:
     stream, clock = io.StringIO(), Ticks()
     display = ProgressDisplay(stream=stream, clock=clock, calls_per_second=5.0, now=lambda: NOW)
-    progress = Progress(total=1000, queued=90, failed=10)
+    progress = Progress(total=1000, figures=RunFigures(queued=90, failed=10))
     for second in range(0, 150, 5):
         clock.now = float(second)
         display(progress)
@@ -68,7 +69,9 @@ def last_line(stream: io.StringIO) -> str:
 def test_a_wide_terminal_gets_a_bar_with_every_count() -> None:
     stream = Tty()
     display = ProgressDisplay(stream=stream, calls_per_second=5.0, ncols=120, now=lambda: NOW)
-    display(Progress(total=10, queued=3, failed=1, retrying=1, rate_limited=2))
+    display(
+        Progress(total=10, figures=RunFigures(queued=3, failed=1, rate_limited_429=2), retrying=1)
+    )
     display.close()
     shown = last_line(stream)
     assert shown.startswith("4/10  40%|")
@@ -81,9 +84,8 @@ def test_an_80_column_terminal_keeps_done_total_refusals_and_eta() -> None:
     and no 429 count or ETA. Fields are dropped instead, least important first."""
     stream = Tty()
     display = ProgressDisplay(stream=stream, calls_per_second=5.0, ncols=80)
-    progress = Progress(
-        total=155_000, already_done=146_000, queued=120_000, failed=3_000, rate_limited=312
-    )
+    figures = RunFigures(queued=120_000, failed=3_000, rate_limited_429=312)
+    progress = Progress(total=155_000, already_done=146_000, figures=figures)
     progress.retrying = 20
     display(progress)
     display.close()

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bulk_delete.rows import (
+from bulk_delete.plan.rows import (
     CellError,
     CodeError,
     DateError,

@@ -15,9 +15,9 @@ from typing import Any
 
 import aiohttp
 
-from bulk_delete import pipeline
+from bulk_delete.commands import pipeline
 from bulk_delete.config import Credentials, RateLimit
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.spec import RunSpec
 
 from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli, until

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.errors import FatalAPIError, ServiceDownError
-from bulk_delete.outcomes import Answer, Verdict
-from bulk_delete.plan import Request
-from bulk_delete.senders import Pool, SendReport
+from bulk_delete.records import Request
+from bulk_delete.send.answers import Answer, Verdict
+from bulk_delete.send.pool import Pool, SendReport
 from bulk_delete.spec import RunSpec
+from bulk_delete.store.checkpoint import Checkpoint
 
 from .helpers import max_in_any_window
 
@@ -81,7 +81,7 @@ async def run_pool(
             concurrency=concurrency,
             max_attempts=max_attempts,
             give_up_after=give_up_after,
-        ),
+        ).send_settings(),
         clock=clock,
         rng=random.Random(3),
     )
@@ -105,7 +105,7 @@ async def test_every_request_queued_once(tmp_path: Path) -> None:
     checkpoint = make_checkpoint(tmp_path / "c.sqlite", 60)
     sender = Script(clock, {})
     report = await run_pool(checkpoint, sender, clock)
-    assert report.progress.queued == 60
+    assert report.progress.figures.queued == 60
     assert report.error is None
     assert set(sender.calls.values()) == {1}
     assert statuses(checkpoint) == {"queued": 60}
@@ -139,8 +139,8 @@ async def test_permanent_failures_are_sent_once(tmp_path: Path) -> None:
     report = await run_pool(checkpoint, sender, clock)
     assert sender.calls[guid(0)] == 1
     assert sender.calls[guid(1)] == 1
-    assert report.progress.failed == 2
-    assert report.progress.queued == 1
+    assert report.progress.figures.failed == 2
+    assert report.progress.figures.queued == 1
     assert list(checkpoint.todo()) == []
     assert [p.prospect_id for p in checkpoint.todo(retry_failed=True)] == [guid(0), guid(1)]
     reasons = {error for error, _, _ in checkpoint.failure_reasons()}
@@ -152,8 +152,8 @@ async def test_429_waits_a_window_and_does_not_use_attempts(tmp_path: Path) -> N
     checkpoint = make_checkpoint(tmp_path / "c.sqlite", 1)
     sender = Script(clock, {0: [LIMITED] * 8 + [OK]})
     report = await run_pool(checkpoint, sender, clock, max_attempts=2)
-    assert report.progress.rate_limited == 8
-    assert report.progress.queued == 1
+    assert report.progress.figures.rate_limited_429 == 8
+    assert report.progress.figures.queued == 1
     gaps = [b - a for a, b in zip(sender.starts, sender.starts[1:], strict=False)]
     assert min(gaps) >= 5.0  # everyone waited a full window after each 429
     assert checkpoint.counts().rate_limited_429 == 8

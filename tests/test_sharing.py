@@ -11,11 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete import pipeline
+from bulk_delete.commands import pipeline
 from bulk_delete.config import Credentials, RateLimit
-from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
-from bulk_delete.senders import StopSwitch
+from bulk_delete.send.pool import StopSwitch
 from bulk_delete.spec import RunSpec
 
 from .conftest import leads_csv, run_cli, send_sheet

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bulk_delete.errors import InputError
-from bulk_delete.sheet import RawRow, open_sheet
+from bulk_delete.sheet.read import RawRow, open_sheet
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 

@@ -22,8 +22,8 @@ import pexpect
 import pytest
 from click.testing import CliRunner
 
-from bulk_delete import checkpoint as checkpoints
-from bulk_delete.cli import cli
+from bulk_delete.cli.main import cli
+from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.summary import json_fields
 
 from .conftest import demo_env, leads_csv, run_cli, start_cli, until

@@ -86,7 +86,7 @@ async def test_before_it_is_carried_out_remaining_is_the_emulators_count(
 async def test_verify_refuses_a_missing_checkpoint_and_takes_the_lock(
     emulator: Any, tmp_path: Path
 ) -> None:
-    from bulk_delete import checkpoint as checkpoints
+    from bulk_delete.store import checkpoint as checkpoints
 
     emu, checkpoint = await purge(emulator, tmp_path, delay=0.05)
     missing = await run_cli("verify", str(tmp_path / "nope.sqlite"), env=demo_env(emu.url))

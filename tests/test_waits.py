@@ -14,10 +14,10 @@ import pytest
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.errors import RefusedTooLong, ServiceDownError
-from bulk_delete.limiter import SlidingWindowLimiter
-from bulk_delete.outcomes import Answer
-from bulk_delete.retry import RetryPolicy
-from bulk_delete.senders import Pool, Reply, SendReport, call_once
+from bulk_delete.send.answers import Answer
+from bulk_delete.send.limiter import SlidingWindowLimiter
+from bulk_delete.send.pool import Pool, Reply, SendReport, call_once
+from bulk_delete.send.retry import RetryPolicy
 from bulk_delete.spec import RunSpec
 
 from .conftest import demo_env, leads_csv, run_cli, send_sheet
@@ -39,7 +39,9 @@ async def until_done(clock: ManualClock, task: asyncio.Task[Any]) -> None:
 
 
 async def pool_run(checkpoint: Any, sender: Script, clock: ManualClock, **spec: Any) -> SendReport:
-    pool = Pool(checkpoint, sender, RunSpec(**spec), clock=clock, rng=random.Random(3))
+    pool = Pool(
+        checkpoint, sender, RunSpec(**spec).send_settings(), clock=clock, rng=random.Random(3)
+    )
     todo, _ = checkpoint.todo_counts()
     task = asyncio.create_task(pool.run(todo))
     await until_done(clock, task)

@@ -1,0 +1,204 @@
+"""API → found activities → plan: `--discover` lists which leads have the activities to purge.
+
+A scheduled cleanup ("every night, purge webinar activities older than 90 days") should not
+need a sheet exported at 2 a.m. Instead the job asks LeadSquared (RetrieveByActivityEvent, one
+activity type across all leads in a window) and purges exactly what it found.
+
+- **Listing comes first and is saved.** Every page goes into the checkpoint in one transaction
+  before the next is asked for, and the whole listing ends before the first delete: deletes
+  shift the pages under a listing still running. An interrupted listing goes on from the next
+  page; a resumed run never lists again.
+- **Checked, not believed** (see listing.py). A page that repeats activities already read,
+  holds rows without an activity id, or leads that are not GUIDs stops the run (exit 3) before
+  anything is deleted, and that code's pages are set aside: the next run lists it again from
+  page 1, so no plan is ever made from them. Pages go on while they come back full, and a
+  RecordCount that disagrees with the rows read is a warning on the plan.
+- **Paging.** PageIndex starts at 1; page 1 sets the page size to what it held (the server's
+  cap), and that size is saved with every page, so a resumed listing asks what the server gives.
+- **CreatedOn, not ModifiedOn.** LeadSquared filters this listing on the modified date. An
+  activity created in the window may have been modified after it, so the listing runs from the
+  window's start to now (``until``), and only activities whose CreatedOn lies in the window
+  are kept — the same rule the delete applies. Activities created before the window but
+  modified in it are listed too, and dropped.
+- **One request per lead found**, its codes the codes found on that lead, its window the job's
+  window in UTC; split exactly as for a sheet. List calls spend the same budget as deletes, so
+  they go through the same limiter, rate refusals and retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from ..clock import Clock
+from ..errors import AbortedError, UsageError
+from ..plan import listing
+from ..plan.build import PlanOptions
+from ..plan.listing import UntrustworthyListing
+from ..records import Request
+from ..send.client import LeadSquaredClient
+from ..send.limiter import SlidingWindowLimiter
+from ..send.pool import call_once
+from ..send.retry import RetryPolicy
+from ..store.found import Found, FoundStore
+
+PAGE_SIZE = 1000  # public code has paged at 1000 successfully
+
+
+class TooManyLeads(UsageError):
+    """The listing found more leads than --max-leads: a wrong window must not purge the
+    whole account at 2 a.m."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Discovery:
+    """What the listing found, for the plan's text and the guard."""
+
+    by_code: list[tuple[str, int, int, str, str]]  # code, activities, leads, oldest, newest
+    leads: int
+    list_calls: int
+    warnings: tuple[str, ...] = ()  # RecordCount disagreeing with the rows read
+
+
+async def list_found(
+    client: LeadSquaredClient,
+    limiter: SlidingWindowLimiter,
+    store: FoundStore,
+    options: PlanOptions,
+    *,
+    clock: Clock,
+    rng: random.Random,
+    retry: RetryPolicy,
+    until: str,
+    on_page: Callable[[str, int, int], None] | None = None,
+) -> Discovery:
+    """List every code into ``store``, from where an earlier listing stopped: modified from
+    the window's start to ``until`` (now, in UTC), kept when created in the window. Raises
+    UntrustworthyListing (exit 3) on a page that shows the listing is wrong."""
+    defaults = options.row_defaults()
+    window = (defaults.from_date, defaults.to_date)
+    listed = (defaults.from_date, max(defaults.to_date, until))
+
+    async def fetch(code: str, page: int, size: int) -> dict[str, Any]:
+        return await _page(client, limiter, code, listed, page, size, clock, rng, retry)
+
+    for code in options.codes:
+        try:
+            await _list_code(store, code, partial(fetch, code), window, on_page)
+        except UntrustworthyListing as error:
+            store.discard(code)
+            raise UntrustworthyListing(
+                f"{error}; nothing deleted. The pages of code {code} read so far are set "
+                "aside: a rerun lists it again from page 1."
+            ) from None
+    warnings = tuple(
+        problem
+        for code in options.codes
+        if (problem := listing.count_problem(code, *store.counts(code)))
+    )
+    return Discovery(
+        by_code=store.by_code(), leads=store.leads(), list_calls=store.calls(), warnings=warnings
+    )
+
+
+async def _list_code(
+    store: FoundStore,
+    code: str,
+    fetch: Callable[[int, int], Awaitable[dict[str, Any]]],
+    window: tuple[str, str],
+    on_page: Callable[[str, int, int], None] | None,
+) -> None:
+    state = store.state(code)
+    if state.ended:
+        return
+    seen = state.rows
+    async for page in listing.pages(
+        fetch,
+        code,
+        page=state.pages + 1,
+        size=state.size or PAGE_SIZE,
+        already_read=store.already_read,
+    ):
+        found = _found(page.rows, code, window)
+        store.save_page(code, page.number, page.asked, page.record_count, page.next_size, found)
+        seen += len(found)
+        if on_page is not None and page.rows:  # (the empty page that ends a listing says nothing)
+            on_page(code, seen, page.record_count)
+
+
+def guard(discovery: Discovery, max_leads: int, name: str = "--max-leads") -> None:
+    """``name``: the option as the user wrote it (``max_leads`` in a job file)."""
+    if discovery.leads > max_leads:
+        raise TooManyLeads(
+            f"the listing found {discovery.leads:,} leads, more than {name} "
+            f"{max_leads:,}; nothing sent. Check the codes and the window, or raise {name}."
+        )
+
+
+def requests(store: FoundStore, options: PlanOptions) -> Iterator[tuple[Request, int]]:
+    """One request per lead found (split past --max-codes-per-request), with its activities."""
+    defaults = options.row_defaults()
+    limit = options.max_codes_per_request
+    for lead, codes, activities in store.by_lead():
+        for start in range(0, len(codes), limit):
+            part = codes[start : start + limit]
+            yield (
+                Request(lead, part, defaults.from_date, defaults.to_date, defaults.webhook, ()),
+                activities,
+            )
+
+
+def fingerprint(options: PlanOptions) -> str:
+    """A discovered plan is defined by its options alone (the run date is in the window)."""
+    text = json.dumps({"discover": True, **options.as_dict()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def _page(
+    client: LeadSquaredClient,
+    limiter: SlidingWindowLimiter,
+    code: str,
+    window: tuple[str, str],
+    page: int,
+    size: int,
+    clock: Clock,
+    rng: random.Random,
+    retry: RetryPolicy,
+) -> dict[str, Any]:
+    """One list call, through the limiter, refusals and retries like any other."""
+    answer, body = await call_once(
+        limiter,
+        lambda: client.list_activities(code, *window, page, size),
+        retry=retry,
+        clock=clock,
+        rng=rng,
+    )
+    if not body:
+        raise AbortedError(
+            f"listing activity code {code} failed on page {page}: {answer.message}. "
+            "The pages read so far are saved; rerun the same command to go on."
+        )
+    return body
+
+
+def _found(rows: list[dict[str, Any]], code: str, window: tuple[str, str]) -> list[Found]:
+    """Every row read (checked already), kept when created in the window."""
+    low, high = window
+    found = []
+    for row in rows:
+        created = listing.text(row.get("CreatedOn"))
+        found.append(
+            Found(
+                activity_id=listing.text(row.get("ProspectActivityId")),
+                prospect_id=listing.text(row.get("RelatedProspectId")).lower(),
+                code=code,
+                created_on=created,
+                kept=(not low or created >= low) and (not high or created <= high),
+            )
+        )
+    return found

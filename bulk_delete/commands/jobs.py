@@ -1,0 +1,286 @@
+"""Scheduled cleanup runs: a job file (TOML) under version control becomes a run config.
+
+A job picks its own date window at run time, keeps one checkpoint per run date in its state
+directory (a run interrupted today resumes today's; yesterday's is left alone), and holds a
+lock so two instances never run at once. Keys never live in the file: it names the
+environment variables that hold them.
+
+Relative windows are whole days in the job's time zone. ``older_than_days = 90`` on a run
+dated D means ToDate = 23:59:59 on D − 91 (everything before the start of D − 90), and
+``window_days = 30`` means FromDate = 00:00:00 on D − 90 − 30. Whole days keep the window —
+and so the plan's fingerprint — the same all day, so a rerun the same day resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import sqlite3
+import tomllib
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..config import (
+    DEFAULT_PLAN,
+    ENV_ACCESS_KEY,
+    ENV_HOST,
+    ENV_SECRET_KEY,
+    Credentials,
+    normalise_host,
+    require_host,
+)
+from ..errors import InputError, OptionError
+from ..files import hold_lock
+from ..plan.rows import load_tz
+from ..spec import RunSpec, job_keys
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SECRET_WORDS = ("secret", "password", "token", "accesskey", "access_key", "apikey", "api_key")
+
+# Keys of a job file that are not RunSpec options (those come from spec.job_keys()).
+_JOB_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "input": ((str,), "a path relative to the job file"),
+    "plan": ((str,), "a LeadSquared plan name"),
+    "state_dir": ((str,), "a path relative to the job file"),
+    "confirm": ((bool,), "true or false"),
+    "verify_previous": ((bool,), "true or false"),
+    "window": ((dict,), "a table"),
+    "env": ((dict,), "a table"),
+}
+_WINDOW_KEYS = {"older_than_days": (int,), "window_days": (int,), "from": (str,), "to": (str,)}
+_ENV_DEFAULTS = {"host": ENV_HOST, "access_key": ENV_ACCESS_KEY, "secret_key": ENV_SECRET_KEY}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    from_date: str = ""  # absolute, as written (YYYY-MM-DD [HH:MM:SS])
+    to_date: str = ""
+    older_than_days: int | None = None
+    window_days: int | None = None
+
+    @property
+    def relative(self) -> bool:
+        return self.older_than_days is not None or self.window_days is not None
+
+    def resolve(self, run_date: dt.date) -> tuple[str, str]:
+        """(FromDate, ToDate) in the job's local time, as plan options."""
+        if not self.relative:
+            return self.from_date, self.to_date
+        end = run_date - dt.timedelta(days=self.older_than_days or 0)
+        to_date = (end - dt.timedelta(days=1)).isoformat() if self.older_than_days else ""
+        from_date = (
+            (end - dt.timedelta(days=self.window_days)).isoformat() if self.window_days else ""
+        )
+        return from_date, to_date
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    name: str
+    path: Path
+    spec: RunSpec  # every option the file sets; the window, host and checkpoint come per run
+    state_dir: Path
+    confirm: bool = False
+    verify_previous: bool = False  # verify the previous run's checkpoint before this run
+    window: Window = field(default_factory=Window)
+    env_names: Mapping[str, str] = field(default_factory=lambda: dict(_ENV_DEFAULTS))
+
+    def run_date(self, now: dt.datetime) -> dt.date:
+        return now.astimezone(load_tz(self.spec.tz)).date()
+
+    def moment(self, as_of: dt.date | None = None) -> dt.datetime:
+        """When this run happens: now, or (``--as-of``) noon of that date in the job's tz, to
+        catch up a missed night or try a job on data from another time."""
+        if as_of is None:
+            return dt.datetime.now(dt.UTC)
+        return dt.datetime.combine(as_of, dt.time(12), tzinfo=load_tz(self.spec.tz))
+
+    def checkpoint(self, now: dt.datetime) -> Path:
+        """A relative window moves every day, so each run date has its own checkpoint; an
+        absolute one does not, so every run resumes the job's one checkpoint and sends only
+        what is left (a nightly retry never sends the same requests again)."""
+        if not self.window.relative:
+            return self.state_dir / f"{self.name}.sqlite"
+        return self.state_dir / f"{self.name}-{self.run_date(now).isoformat()}.sqlite"
+
+    def holding(self, fingerprint: str) -> list[Path]:
+        """Other jobs' checkpoints in the state directory whose plan has this fingerprint
+        (same input bytes, codes and window): a copy of this job file under another name."""
+        mine = re.compile(re.escape(self.name) + r"(-\d{4}-\d{2}-\d{2})?\.sqlite")
+        found = []
+        for path in sorted(self.state_dir.glob("*.sqlite")):
+            if not mine.fullmatch(path.name) and _fingerprint_in(path) == fingerprint:
+                found.append(path)
+        return found
+
+    def run_spec(self, now: dt.datetime, env: Mapping[str, str] | None = None) -> RunSpec:
+        """The spec of the run dated ``now``: today's window and today's checkpoint, and the
+        host from the environment when ``env`` is given (a dry run needs none)."""
+        from_date, to_date = self.window.resolve(self.run_date(now))
+        host = ""
+        if env is not None:
+            variable = self.env_names["host"]
+            try:
+                host = require_host(normalise_host(env.get(variable, "")), variable)
+            except OptionError as error:
+                raise OptionError(f"job {self.name}: {variable}: {error}") from None
+        return self.spec.replace(
+            from_date=from_date, to_date=to_date, checkpoint=self.checkpoint(now), host=host
+        )
+
+    def previous_checkpoint(self, now: dt.datetime) -> Path | None:
+        """The checkpoint of the latest run dated before this one, if any."""
+        today = self.checkpoint(now).name
+        earlier = sorted(
+            path
+            for path in self.state_dir.glob(f"{self.name}-????-??-??.sqlite")
+            if path.name < today
+        )
+        return earlier[-1] if earlier else None
+
+    def credentials(self, env: Mapping[str, str]) -> Credentials:
+        return Credentials.from_env(
+            env, access_var=self.env_names["access_key"], secret_var=self.env_names["secret_key"]
+        )
+
+    def lock(self) -> AbstractContextManager[None]:
+        """The job's lock: a second instance of the same job exits 75 at once, also when
+        started through another name for the job file (a symlink or a hard link)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return hold_lock(self.state_dir / f"{self.name}.lock", f"job {self.name}", target=self.path)
+
+
+def _fingerprint_in(path: Path) -> str:
+    """The plan fingerprint a checkpoint holds, read-only; "" for anything else."""
+    try:
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            row = connection.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
+    except sqlite3.Error:
+        return ""
+    return str(row[0]) if row else ""
+
+
+def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
+    """Read and check a job file. Every problem is an OptionError/InputError (exit 2) that
+    names the file and the key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such job file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise OptionError(f"{path}: not a valid TOML job file: {error}") from None
+    where = f"{path}"
+    _refuse_literal_secrets(where, raw)
+    options = job_keys()
+    for key, value in raw.items():
+        if key in _JOB_KEYS:
+            types, description = _JOB_KEYS[key]
+            if not isinstance(value, types):
+                raise OptionError(f"{where}: {key} must be {description}, not {value!r}")
+        elif key not in options:
+            known = ", ".join([*_JOB_KEYS, *options])
+            raise OptionError(f"{where}: unknown key {key!r}; known keys: {known}")
+    base = path.parent
+    discovering = raw.get("discover") is True
+    if discovering == ("input" in raw):
+        raise OptionError(
+            f"{where}: give either 'input' (the sheet to read) or discover = true (list the "
+            "leads from LeadSquared), not both or neither"
+        )
+    sheet_path = (base / raw["input"]).resolve() if "input" in raw else None
+    if sheet_path is not None and not sheet_path.is_file():
+        raise InputError(f"{where}: input {raw['input']!r} not found (looked for {sheet_path})")
+    if "rate" in raw and "plan" in raw:
+        raise OptionError(f"{where}: give either rate or plan, not both")
+    window = _window(where, raw.get("window", {}))
+    if discovering and window.relative and not (window.older_than_days and window.window_days):
+        raise OptionError(
+            f"{where}: discover = true needs a window with both ends: set window.older_than_days "
+            "and window.window_days (or window.from and window.to)"
+        )
+    values = {options[key]: value for key, value in raw.items() if key in options}
+    values["rate"] = raw.get("rate") or raw.get("plan") or DEFAULT_PLAN
+    # A relative window is checked as it resolves today; each run resolves it for its date.
+    values["from_date"], values["to_date"] = window.resolve(dt.date.today())
+    spec = RunSpec.from_values(values, source=where).replace(
+        input=sheet_path, label=path.stem, source=where
+    )
+    return Job(
+        name=path.stem,
+        path=path.resolve(),
+        spec=spec,
+        state_dir=(state_dir or base / raw.get("state_dir", "state")).resolve(),
+        confirm=raw.get("confirm", False),
+        verify_previous=raw.get("verify_previous", False),
+        window=window,
+        env_names=_env_names(where, raw.get("env", {})),
+    )
+
+
+def _window(where: str, table: dict[str, Any]) -> Window:
+    table = {  # TOML's own dates (from = 2025-01-01, unquoted) mean the same as the text
+        key: value.isoformat() if isinstance(value, dt.date) else value
+        for key, value in table.items()
+    }
+    for key, value in table.items():
+        if key not in _WINDOW_KEYS:
+            raise OptionError(
+                f"{where}: unknown key window.{key}; known: {', '.join(_WINDOW_KEYS)}"
+            )
+        if not isinstance(value, _WINDOW_KEYS[key]) or isinstance(value, bool):
+            kind = "a whole number of days" if key.endswith("days") else "a date"
+            raise OptionError(f"{where}: window.{key} must be {kind}, not {value!r}")
+    relative = {"older_than_days", "window_days"} & set(table)
+    absolute = {"from", "to"} & set(table)
+    if relative and absolute:
+        raise OptionError(
+            f"{where}: [window] has both an absolute ({', '.join(sorted(absolute))}) and a "
+            f"relative ({', '.join(sorted(relative))}) window; keep one"
+        )
+    for key in relative:
+        if table[key] < 0 or (key == "window_days" and table[key] == 0):
+            raise OptionError(f"{where}: window.{key} must be positive, not {table[key]}")
+    return Window(
+        from_date=table.get("from", ""),
+        to_date=table.get("to", ""),
+        older_than_days=table.get("older_than_days"),
+        window_days=table.get("window_days"),
+    )
+
+
+def _env_names(where: str, table: dict[str, Any]) -> dict[str, str]:
+    names = dict(_ENV_DEFAULTS)
+    for key, value in table.items():
+        if key not in _ENV_DEFAULTS:
+            raise OptionError(
+                f"{where}: unknown key env.{key}; known: host, access_key, secret_key"
+            )
+        if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+            raise OptionError(
+                f"{where}: env.{key} must be the NAME of an environment variable (like "
+                f"{_ENV_DEFAULTS[key]}); its value looks like a literal. Keys never go in job "
+                "files."
+            )
+        names[key] = value
+    return names
+
+
+def _refuse_literal_secrets(where: str, raw: dict[str, Any], prefix: str = "") -> None:
+    for key, value in raw.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if key != "env":
+                _refuse_literal_secrets(where, value, f"{name}.")
+            continue
+        if any(word in key.lower().replace("-", "_") for word in _SECRET_WORDS):
+            raise OptionError(
+                f"{where}: {name} looks like a literal key; job files must not hold secrets. "
+                "Put the key in the environment and name the variable under [env]."
+            )

@@ -1,0 +1,131 @@
+"""Where a command writes, checked before its first call: every output can be written, and
+none is a file the run reads or another output.
+
+Without this, `plan X.csv --out X.csv` overwrote its own input, `export CK --out CK` the
+checkpoint, and a `--summary-json` in a missing folder failed only after every delete was
+sent. Files are compared as files, not names (real path, or device and inode), so a symlink or
+a hard link cannot slip past. A new output (`--results`, `--backup`) joins by being listed in
+``OUTPUT_FIELDS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import OptionError, StorageError
+from ..files import is_special, real, replacing, same_file, storage_cause
+from ..spec import flag_of
+
+if TYPE_CHECKING:
+    from ..spec import RunSpec
+    from ..summary import RunSummary
+
+# RunSpec fields naming files a command writes; the appended ones are opened, not replaced.
+OUTPUT_FIELDS = ("out", "invalid_out", "summary_json", "log_file")
+APPENDED = frozenset({"log_file"})
+# What SQLite and our lock keep beside a checkpoint.
+CHECKPOINT_COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
+
+
+@dataclass(frozen=True)
+class Named:
+    """A file and how the user knows it: ``--out``, "the input sheet", "the checkpoint"."""
+
+    what: str
+    path: Path
+    append: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.path}"
+
+
+def spec_outputs(spec: RunSpec) -> list[Named]:
+    return [
+        Named(flag_of(name), path, append=name in APPENDED)
+        for name in OUTPUT_FIELDS
+        if (path := getattr(spec, name)) is not None
+    ]
+
+
+def spec_reads(spec: RunSpec) -> list[Named]:
+    reads = [] if spec.input is None else [Named("the input sheet", spec.input)]
+    if spec.checkpoint is not None:
+        reads += checkpoint_files(spec.checkpoint)
+    return reads
+
+
+def checkpoint_files(path: Path) -> list[Named]:
+    """The checkpoint and what SQLite keeps beside it, under its given and its real name."""
+    names = {path, Path(os.path.realpath(path))}
+    return [Named("the checkpoint", path)] + [
+        Named("the checkpoint's", name.with_name(name.name + suffix))
+        for name in sorted(names)
+        for suffix in CHECKPOINT_COMPANIONS
+    ]
+
+
+def check_spec(spec: RunSpec) -> None:
+    """Every output the spec names, checked before anything is planned or sent."""
+    check(spec_outputs(spec), spec_reads(spec))
+
+
+def check(outputs: Sequence[Named], reads: Iterable[Named]) -> None:
+    """Exit 2, naming both files, when an output is a file the command reads or another
+    output; exit 2 when an output cannot be written. Writes nothing but a probe file."""
+    reads = list(reads)
+    for index, output in enumerate(outputs):
+        if output.path.is_dir():
+            raise OptionError(f"{output} is a folder; give a file name")
+        for other in [*reads, *outputs[:index]]:
+            if same_file(output.path, other.path):
+                raise OptionError(
+                    f"{output} is {other}: writing it would overwrite what this command "
+                    "reads or writes; give another file name. Nothing sent."
+                )
+        _check_writable(output)
+
+
+def _check_writable(output: Named) -> None:
+    path = real(output.path)  # a symlink is written through, so its target's folder counts
+    if is_special(path) or (output.append and path.exists()):
+        if not os.access(path, os.W_OK):
+            raise OptionError(f"{output}: cannot write it (permission denied); nothing sent")
+        return
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OptionError(f"{output}: cannot write it: {folder} is not a folder; nothing sent")
+    if folder != path.parent:  # created when written; what exists must let us
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OptionError(f"{output}: cannot create folders in {folder}; nothing sent")
+        return
+    try:  # the one sure test: make a file there (written outputs are renamed into place)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as error:
+        cause = storage_cause(error) or error.strerror
+        raise OptionError(f"{output}: cannot write in {folder}: {cause}; nothing sent") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def write_summary(path: Path, summary: RunSummary) -> StorageError | None:
+    """``--summary-json``, whole or not at all. It is written after sending began, so a failure
+    is a StorageError (exit 3), returned for the caller to raise once it has shown the summary."""
+    output = Named(flag_of("summary_json"), path)
+    try:
+        with replacing(output.path, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(summary.to_json(), indent=2) + "\n")
+    except OSError as error:
+        cause = storage_cause(error) or error.strerror or str(error)
+        return StorageError(
+            f"cannot write {output}: {cause}. Every outcome is recorded in the checkpoint "
+            f"{summary.checkpoint}; `bulk-delete status` on it shows this summary again."
+        )
+    return None

@@ -1,0 +1,716 @@
+"""A local LeadSquared stand-in (aiohttp.web) for the demo, the tests and the benchmarks.
+
+It behaves like LeadSquared as documented, including the unpleasant parts: a strict
+per-account sliding window in which rejected calls count too, 401 for wrong keys, 400 for
+bodies not per spec, 500 with an ``MX…`` ExceptionType for application errors, and — when
+asked — transient 500s, HTML 502s from a "proxy", dropped connections and slow answers.
+
+Order of checks for every call: outage (503 page) → redirect (307, when set up to play a
+hostile host) → path
+(404) → keys (401) → refuse-all (429) → rate window (429) → faults → latency → body (400) →
+application rules (500 MX) → 200 "queued". Every call's User-Agent is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import random
+import re
+import signal
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import IO, Any
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+from ..api import (
+    ACCESS_KEY_HEADER,
+    DELETE_PATH,
+    LIST_PATH,
+    QUEUED_MESSAGE,
+    RETRIEVE_PATH,
+    SECRET_KEY_HEADER,
+    SETTING_PATH,
+    USER_PATH,
+)
+from ..config import RateLimit
+from .config import DEFAULT_EMULATOR_RATE as DEFAULT_EMULATOR_RATE
+from .config import DEFAULT_SYSTEM_CODES as DEFAULT_SYSTEM_CODES
+from .config import DEMO_ACCESS_KEY as DEMO_ACCESS_KEY
+from .config import DEMO_SECRET_KEY as DEMO_SECRET_KEY
+from .config import EmulatorConfig as EmulatorConfig
+from .config import parse_code_ranges as parse_code_ranges
+
+STATS_PATH = "/__emulator/stats"
+CENSUS_PATH = "/__emulator/census"  # ?codes=201,202&from=…&to=… : what is left, for benchmarks
+CUSTOM_ACTIVITY_NAMES = (
+    "Webinar Attended",
+    "Demo Booked",
+    "Payment Reminder",
+    "Course Enquiry",
+    "Site Visit",
+    "Document Uploaded",
+    "Callback Requested",
+    "Loan Application",
+)
+CUSTOM_CODES = range(150, 300)
+
+_GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_API_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_API_DATE = "%Y-%m-%d %H:%M:%S"
+
+
+def error_body(exception_type: str, message: str) -> dict[str, str]:
+    return {"Status": "Error", "ExceptionType": exception_type, "ExceptionMessage": message}
+
+
+def _error(status: int, exception_type: str, message: str) -> web.Response:
+    return web.json_response(error_body(exception_type, message), status=status)
+
+
+class SlidingWindow:
+    """At most ``calls`` arrivals in any ``period``-second window, per key; every arrival
+    counts, rejected ones too — so a client that keeps hammering stays locked out."""
+
+    def __init__(self, rate: RateLimit, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.clock = clock
+        self._arrivals: dict[str, deque[float]] = {}
+        self.max_in_window = 0
+
+    def admit(self, key: str) -> bool:
+        if self.rate.unlimited:
+            return True
+        now = self.clock()
+        arrivals = self._arrivals.setdefault(key, deque())
+        while arrivals and arrivals[0] <= now - self.rate.period:
+            arrivals.popleft()
+        arrivals.append(now)
+        self.max_in_window = max(self.max_in_window, len(arrivals))
+        return len(arrivals) <= self.rate.calls
+
+
+class Emulator:
+    """The app and what it saw. ``records`` holds every accepted (queued) delete."""
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.window = SlidingWindow(self.config.rate, clock)
+        self.records: list[dict[str, Any]] = []
+        self.webhook_posts: list[dict[str, Any]] = []
+        self.outcomes: Counter[str] = Counter()
+        self.calls = 0
+        self._clock = clock
+        self.first_accepted: float | None = None  # clock time of the first / last queued call
+        self.last_accepted: float | None = None
+        self.first_accepted_wall: float | None = None  # time.time(), for other processes
+        self._first_call: float | None = None
+        self.background_calls = 0
+        self.background_refused = 0
+        self._dataset: list[str] | None = None
+        self.list_calls: list[dict[str, Any]] = []  # every RetrieveByActivityEvent page asked
+        self.user_agents: Counter[str] = Counter()  # of every API call
+        self._by_code: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
+        self._rng = random.Random(self.config.seed)
+        self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
+        self._log: IO[str] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self.app = web.Application(
+            client_max_size=self.config.max_body_bytes,
+            middlewares=[self._middleware],
+        )
+        self.app.router.add_post(DELETE_PATH, self._delete)
+        self.app.router.add_get(SETTING_PATH, self._setting)
+        self.app.router.add_post(RETRIEVE_PATH, self._retrieve)
+        self.app.router.add_get(USER_PATH, self._user)
+        self.app.router.add_post(LIST_PATH, self._list)
+        self.app.router.add_get(STATS_PATH, self._stats)
+        self.app.router.add_get(CENSUS_PATH, self._census)
+        self.app.on_shutdown.append(self._shutdown)
+
+    # ------------------------------------------------------------ life cycle
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self.config.log_path is not None:
+            self._log = self.config.log_path.open("a", encoding="utf-8")
+        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        bound = server.sockets[0].getsockname()  # type: ignore[attr-defined]
+        self.url = f"http://{bound[0]}:{bound[1]}"
+        if self.config.background is not None:
+            self._spawn(self._other_integration(self.config.background))
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _shutdown(self, app: web.Application) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._session is not None:
+            await self._session.close()
+        if self._log is not None:
+            self._log.close()
+
+    async def _other_integration(self, rate: RateLimit) -> None:
+        """Another integration on the same account (the website's lead capture, say): calls
+        evenly spaced, counted in the same window as ours, refused when it is full."""
+        gap = rate.period / rate.calls
+        while True:
+            await asyncio.sleep(gap)
+            self.background_calls += 1
+            if not self.window.admit(self.config.access_key):
+                self.background_refused += 1
+
+    def stats(self) -> dict[str, Any]:
+        queued = self.outcomes["queued"]
+        span = (self.last_accepted or 0.0) - (self.first_accepted or 0.0)
+        return {
+            "calls": self.calls,
+            "outcomes": dict(self.outcomes),
+            # accepted calls per second as the server saw them: (n - 1) gaps over the span
+            "accepted_per_second": (queued - 1) / span if queued > 1 and span > 0 else 0.0,
+            "first_accepted_wall": self.first_accepted_wall,
+            "max_calls_in_window": self.window.max_in_window,
+            "rate": {"calls": self.config.rate.calls, "period": self.config.rate.period},
+            "webhook_posts": len(self.webhook_posts),
+            "background": {"calls": self.background_calls, "refused": self.background_refused},
+            "list_pages": len(self.list_calls),
+            "list_pages_read_twice": len(self.list_calls)
+            - len({(call["code"], call["page"], call["size"]) for call in self.list_calls}),
+        }
+
+    def census(self, codes: frozenset[str], from_date: str, to_date: str) -> dict[str, int]:
+        """The data set's activities now: those of ``codes`` created in the window, and all
+        the others (which a purge of that window must not touch)."""
+        inside = outside = 0
+        for lead in self.dataset():
+            for activity in self.remaining(lead):
+                if _matches(activity, codes, from_date, to_date):
+                    inside += 1
+                else:
+                    outside += 1
+        return {"in_window": inside, "outside": outside}
+
+    # ------------------------------------------------------------ the gate every call passes
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path in (STATS_PATH, CENSUS_PATH):
+            return await handler(request)  # type: ignore[no-any-return]
+        self.calls += 1
+        self.user_agents[request.headers.get("User-Agent", "")] += 1
+        if self._in_outage():
+            self.outcomes["outage_503"] += 1
+            return web.Response(
+                status=503, content_type="text/html", text="<html>503 Service Unavailable</html>"
+            )
+        if self.config.redirect_to:
+            self.outcomes["redirected"] += 1
+            raise web.HTTPTemporaryRedirect(self.config.redirect_to + request.path_qs)
+        if request.match_info.http_exception is not None:
+            self.outcomes["not_found"] += 1
+            return _error(404, "MXAPINotFoundException", f"API {request.path} not found")
+        key = self._authenticated(request)
+        if key is None:
+            self.outcomes["unauthorized"] += 1
+            return _error(
+                401,
+                "MXUnAuthorizedAccessException",
+                "Unauthorized access. Invalid AccessKey or SecretKey.",
+            )
+        if self._refusing_all():
+            self.outcomes["refused_all"] += 1
+            return self._refusal(web.json_response({"Message": "Too Many Requests"}, status=429))
+        if not self.window.admit(key):
+            self.outcomes["rate_limited"] += 1
+            rate = self.config.stated_rate or self.config.rate
+            return self._refusal(
+                _error(
+                    self.config.limit_status,
+                    "MXAPIRateLimitExceededException",
+                    f"API calls exceeded the limit of {rate.calls} in {rate.period:g} second(s)",
+                )
+            )
+        fault = self._fault()
+        if fault == "huge":
+            self.outcomes["huge_body"] += 1
+            return await self._huge_body(request)
+        if fault == "dropped":
+            self.outcomes["dropped"] += 1
+            if request.transport is not None:
+                request.transport.abort()  # the client sees the connection reset, no answer
+            return web.Response(status=500)
+        await asyncio.sleep(self._latency() + (self.config.slow_seconds if fault == "slow" else 0))
+        if fault == "html":
+            self.outcomes["html_502"] += 1
+            return web.Response(
+                status=502,
+                content_type="text/html",
+                text="<html><head><title>502 Bad Gateway</title></head>"
+                "<body><center><h1>502 Bad Gateway</h1></center></body></html>",
+            )
+        if fault == "transient":
+            self.outcomes["transient_500"] += 1
+            return _error(
+                500, "System.Data.SqlClient.SqlException", "Unable to connect to DB. Try again."
+            )
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except web.HTTPRequestEntityTooLarge:
+            self.outcomes["bad_request"] += 1
+            return _error(413, "MXRequestTooLargeException", "The request body is too large")
+
+    def _in_outage(self) -> bool:
+        now = self._clock()
+        if self._first_call is None:
+            self._first_call = now
+        start = self._first_call + self.config.outage_after
+        return self.config.outage_after >= 0 and start <= now < start + self.config.outage_seconds
+
+    def _refusing_all(self) -> bool:
+        assert self._first_call is not None  # set by the outage check, which comes first
+        return self._clock() < self._first_call + self.config.refuse_all
+
+    def _refusal(self, response: web.Response) -> web.Response:
+        if self.config.retry_after >= 0:
+            response.headers["Retry-After"] = f"{self.config.retry_after:g}"
+        return response
+
+    async def _huge_body(self, request: web.Request) -> web.StreamResponse:
+        """A 200 whose body is ``huge_body_bytes`` long, streamed in chunks (a misconfigured
+        proxy's error page, say): the emulator never holds it, and a client that hangs up
+        early ends it."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        chunk = b" " * (64 << 10)
+        left = self.config.huge_body_bytes
+        with contextlib.suppress(ConnectionError):
+            while left > 0:
+                await response.write(chunk[: min(left, len(chunk))])
+                left -= len(chunk)
+            await response.write_eof()
+        return response
+
+    def _authenticated(self, request: web.Request) -> str | None:
+        access = request.headers.get(ACCESS_KEY_HEADER) or request.query.get("accessKey")
+        secret = request.headers.get(SECRET_KEY_HEADER) or request.query.get("secretKey")
+        if access == self.config.access_key and secret == self.config.secret_key:
+            return access
+        return None
+
+    def _fault(self) -> str:
+        draw = self._rng.random()
+        config = self.config
+        for name, share in (
+            ("huge", config.huge_body_rate),
+            ("dropped", config.drop_rate),
+            ("html", config.html_rate),
+            ("transient", config.transient_rate),
+            ("slow", config.slow_rate),
+        ):
+            if draw < share:
+                return name
+            draw -= share
+        return ""
+
+    def _latency(self) -> float:
+        if self.config.latency <= 0 and self.config.jitter <= 0:
+            return 0.0
+        spread = self._rng.uniform(-self.config.jitter, self.config.jitter)
+        return max(0.0, self.config.latency + spread)
+
+    # ------------------------------------------------------------ DeleteActivities
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        body, problem = await _json_object(request)
+        if problem:
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem)
+        problem = _delete_body_problem(body)
+        if problem:
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem)
+        lead = str(body["ProspectId"]).lower()
+        codes = [str(code) for code in body["ActivityEventList"]]
+        system = sorted(set(codes) & self.config.system_codes, key=int)
+        if system:
+            self.outcomes["app_error"] += 1
+            return _error(
+                500,
+                "MXInvalidActivityEventException",
+                f"Activity event(s) {', '.join(system)} are system activities "
+                "and cannot be deleted",
+            )
+        from_date, to_date = body.get("FromDate") or "", body.get("ToDate") or ""
+        if from_date and to_date and from_date > to_date:
+            self.outcomes["app_error"] += 1
+            return _error(500, "MXInvalidDateRangeException", "FromDate cannot be after ToDate")
+        if self.config.leads is not None and lead not in self.config.leads:
+            self.outcomes["app_error"] += 1
+            return _error(500, "MXLeadNotFoundException", f"Lead {lead} does not exist")
+        record = {
+            "RequestId": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+            "ProspectId": lead,
+            "ActivityEventList": codes,
+            "FromDate": from_date,
+            "ToDate": to_date,
+            "StatusWebhookURL": body.get("StatusWebhookURL") or "",
+            "ReceivedOn": dt.datetime.now(dt.UTC).strftime(_API_DATE),
+        }
+        self.records.append(record)
+        self.outcomes["queued"] += 1
+        arrived = self._clock()
+        if self.first_accepted is None:
+            self.first_accepted = arrived
+            self.first_accepted_wall = time.time()
+        self.last_accepted = arrived
+        if self._log is not None:
+            self._log.write(json.dumps(record) + "\n")
+            self._log.flush()
+        self._spawn(self._process(record))
+        return web.json_response({"Status": "Success", "Message": {"Message": QUEUED_MESSAGE}})
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, record: dict[str, Any]) -> None:
+        """After a delay the queued delete "runs": the activities go, the webhook is told."""
+        await asyncio.sleep(self.config.webhook_delay)
+        lead = record["ProspectId"]
+        removed = [
+            activity
+            for activity in _activities(lead, self._tombstones.get(lead, []))
+            if _matches(
+                activity,
+                frozenset(record["ActivityEventList"]),
+                record["FromDate"],
+                record["ToDate"],
+            )
+        ]
+        self._tombstones.setdefault(lead, []).append(
+            (frozenset(record["ActivityEventList"]), record["FromDate"], record["ToDate"])
+        )
+        url = record["StatusWebhookURL"]
+        if not url:
+            return
+        document = {
+            "RequestId": record["RequestId"],
+            "ProspectId": lead,
+            "ActivityEventList": record["ActivityEventList"],
+            "FromDate": record["FromDate"],
+            "ToDate": record["ToDate"],
+            "Status": "Completed",
+            "DeletedCount": len(removed),
+            "CompletedOn": dt.datetime.now(dt.UTC).strftime(_API_DATE),
+        }
+        self.webhook_posts.append(document)
+        if self._session is None:
+            self._session = ClientSession(timeout=ClientTimeout(total=10))
+        with contextlib.suppress(Exception):  # a dead webhook must not hurt the emulator
+            async with self._session.post(url, json=document) as response:
+                await response.read()
+
+    # ------------------------------------------------------------ preview endpoints
+
+    async def _setting(self, request: web.Request) -> web.Response:
+        code = request.query.get("code", "").strip()
+        if not code.isdigit() or int(code) not in CUSTOM_CODES:
+            kind = "system activity" if code in self.config.system_codes else "activity event"
+            self.outcomes["app_error"] += 1
+            return _error(
+                500, "MXInvalidActivityEventException", f"No custom {kind} with code {code!r}"
+            )
+        self.outcomes["setting"] += 1
+        name = CUSTOM_ACTIVITY_NAMES[int(code) % len(CUSTOM_ACTIVITY_NAMES)]
+        return web.json_response(
+            {
+                "ActivityEvent": int(code),
+                "Name": name.lower().replace(" ", "_"),
+                "DisplayName": name,
+                "Fields": [
+                    {"SchemaName": "mx_Custom_1", "DisplayName": "Notes", "DataType": "String"}
+                ],
+            }
+        )
+
+    async def _retrieve(self, request: web.Request) -> web.Response:
+        lead = request.query.get("leadId", "").strip().lower()
+        body, problem = await _json_object(request)
+        if problem or not _GUID_RE.fullmatch(lead):
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem or "leadId is not a GUID")
+        parameter = body.get("Parameter") or {}
+        wanted = parameter.get("ActivityEvent")
+        paging = body.get("Paging") or {}
+        try:
+            offset, count = int(paging.get("Offset", 0)), int(paging.get("RowCount", 10))
+        except (TypeError, ValueError):
+            return _error(400, "MXInvalidRequestBodyException", "Paging must hold numbers")
+        activities = [
+            a
+            for a in _activities(lead, self._tombstones.get(lead, []))
+            if wanted is None or str(a["EventCode"]) == str(wanted)
+        ]
+        self.outcomes["retrieve"] += 1
+        total = self.config.retrieve_record_count
+        if total is None:
+            total = len(activities)
+        rows = activities[offset : offset + count]
+        rows += [
+            _old_activity(lead, wanted, at)
+            for at in range(max(offset, len(activities)), min(offset + count, total))
+        ]
+        return web.json_response({"RecordCount": total, "ProspectActivities": rows})
+
+    def dataset(self) -> list[str]:
+        """The data set's leads: the same ones for the same --seed and --dataset-leads."""
+        if self._dataset is None:
+            rng = random.Random(f"dataset-{self.config.seed}")
+            self._dataset = [
+                str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                for _ in range(self.config.dataset_leads)
+            ]
+        return self._dataset
+
+    def remaining(self, lead: str) -> list[dict[str, Any]]:
+        """A lead's activities now: those its carried-out deletes have not removed."""
+        return _activities(lead, self._tombstones.get(lead, []))
+
+    def _catalog(self, code: str) -> list[tuple[str, dict[str, Any], str]]:
+        """(ModifiedOn, activity, lead) of one code across the data set, oldest first; built
+        once, then filtered for deletes carried out since."""
+        if code not in self._by_code:
+            rows = [
+                (activity["ModifiedOn"], activity, lead)
+                for lead in self.dataset()
+                for activity in _activities(lead, [])
+                if str(activity["EventCode"]) == code
+            ]
+            self._by_code[code] = sorted(rows, key=lambda row: (row[1]["CreatedOn"], row[1]["Id"]))
+        return self._by_code[code]
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """RetrieveByActivityEvent: one activity type across leads, filtered on ModifiedOn (as
+        LeadSquared documents), sorted by CreatedOn, in pages capped at --page-cap."""
+        body, problem = await _json_object(request)
+        parameter, paging = body.get("Parameter") or {}, body.get("Paging") or {}
+        try:
+            code = str(int(parameter["ActivityEvent"]))
+            index, size = int(paging.get("PageIndex", 1)), int(paging.get("PageSize", 100))
+        except (KeyError, TypeError, ValueError):
+            problem = problem or "Parameter.ActivityEvent and Paging must hold numbers"
+        if problem or index < 1 or size < 1:
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem or "PageIndex starts at 1")
+        low, high = parameter.get("FromDate") or "", parameter.get("ToDate") or "9999"
+        matching = [
+            (activity, lead)
+            for modified, activity, lead in self._catalog(code)
+            if low <= modified <= high
+            and not any(_matches(activity, *tomb) for tomb in self._tombstones.get(lead, []))
+        ]
+        config = self.config
+        served = min(size, config.page_cap)
+        skipped = 0 if config.ignore_page_index else index - 1
+        start = skipped * (size if config.offset_from_asked_size else served)
+        page = matching[start : start + served]
+        self.outcomes["list"] += 1
+        self.list_calls.append({"code": code, "page": index, "size": served})
+        return web.json_response(
+            {
+                "RecordCount": len(matching)
+                if config.record_count is None
+                else config.record_count,
+                "List": [
+                    self._listed(code, activity, lead, start + n)
+                    for n, (activity, lead) in enumerate(page)
+                ],
+            }
+        )
+
+    def _listed(self, code: str, activity: dict[str, Any], lead: str, at: int) -> dict[str, Any]:
+        """One listing row; the first --rows-without-ids / --bad-lead-ids rows are broken."""
+        row = {
+            "ProspectActivityId": activity["Id"],
+            "RelatedProspectId": lead if at >= self.config.bad_lead_ids else f"lead-{at + 1}",
+            "ActivityEvent": code,
+            "CreatedOn": activity["CreatedOn"],
+            "ModifiedOn": activity["ModifiedOn"],
+        }
+        if at < self.config.rows_without_ids:
+            if at % 2:
+                row["ProspectActivityId"] = ""
+            else:
+                del row["ProspectActivityId"]
+        return row
+
+    async def _user(self, request: web.Request) -> web.Response:
+        """UserByAccessKey.Get: the keys' user and the account's own API host."""
+        self.outcomes["user"] += 1
+        api = self.config.account_host or request.host
+        return web.json_response(
+            {
+                "Id": "7d4c9ab0-0000-4000-8000-000000000001",
+                "FirstName": "Demo",
+                "Role": "Administrator",
+                "TimeZone": "Asia/Kolkata",
+                "OrgId": "4242",
+                "LSQCommonServiceURLs": {"api": api, "app": "app.example.invalid"},
+            }
+        )
+
+    async def _census(self, request: web.Request) -> web.Response:
+        query = request.query
+        codes = frozenset(query.get("codes", "").split(","))
+        return web.json_response(self.census(codes, query.get("from", ""), query.get("to", "")))
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+
+async def _json_object(request: web.Request) -> tuple[dict[str, Any], str]:
+    if request.content_type != "application/json":
+        return {}, "Content-Type must be application/json"
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}, "The request body is not valid JSON"
+    if not isinstance(body, dict):
+        return {}, "The request body must be a JSON object"
+    return body, ""
+
+
+def _delete_body_problem(body: dict[str, Any]) -> str:
+    lead = body.get("ProspectId")
+    if not isinstance(lead, str) or not lead:
+        return "ProspectId is mandatory"
+    if not _GUID_RE.fullmatch(lead):
+        return f"ProspectId {lead!r} is not a valid Guid"
+    codes = body.get("ActivityEventList")
+    if not isinstance(codes, list) or not codes:
+        return "ActivityEventList is mandatory and must be a non-empty list"
+    for code in codes:
+        if isinstance(code, bool) or not str(code).isdigit():
+            return f"ActivityEventList holds {code!r}, which is not an activity code"
+    for name in ("FromDate", "ToDate"):
+        value = body.get(name)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or not _API_DATE_RE.fullmatch(value):
+            return f"{name} must be in the format YYYY-MM-DD HH:MM:SS"
+        try:
+            dt.datetime.strptime(value, _API_DATE)
+        except ValueError:
+            return f"{name} {value!r} is not a valid date"
+    webhook = body.get("StatusWebhookURL")
+    if webhook not in (None, "") and not isinstance(webhook, str):
+        return "StatusWebhookURL must be a string"
+    return ""
+
+
+def _activities(
+    lead: str, tombstones: list[tuple[frozenset[str], str, str]]
+) -> list[dict[str, Any]]:
+    """The lead's activities: derived from its id, so every run sees the same ones."""
+    seed = int(hashlib.sha256(lead.encode()).hexdigest()[:16], 16)
+    rng = random.Random(seed)
+    start = dt.datetime(2024, 1, 1)
+    found = []
+    for index in range(rng.randint(2, 12)):
+        code = rng.choice([*list(range(150, 160)), 201, 202, 203, 204])
+        created = (start + dt.timedelta(minutes=rng.randint(0, 800_000))).strftime(_API_DATE)
+        identity = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        # Modified some days after it was created (from the id, so the stream above is kept):
+        # a listing by ModifiedOn then holds activities created before its window.
+        later = int(identity[:8], 16) % (40 * 24 * 60)
+        modified = dt.datetime.strptime(created, _API_DATE) + dt.timedelta(minutes=later)
+        activity = {
+            "Id": identity,
+            "EventCode": code,
+            "EventName": CUSTOM_ACTIVITY_NAMES[code % len(CUSTOM_ACTIVITY_NAMES)],
+            "CreatedOn": created,
+            "ModifiedOn": modified.strftime(_API_DATE),
+            "Index": index,
+        }
+        if not any(_matches(activity, codes, f, t) for codes, f, t in tombstones):
+            found.append(activity)
+    return found
+
+
+def _old_activity(lead: str, code: object, at: int) -> dict[str, Any]:
+    """--retrieve-record-count: the lead seems to hold more activities than it has; those
+    past its own are old (created in 2001, before any window), so a purge leaves them."""
+    event = int(str(code)) if str(code).isdigit() else 150
+    return {
+        "Id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{lead}/{event}/{at}")),
+        "EventCode": event,
+        "EventName": CUSTOM_ACTIVITY_NAMES[event % len(CUSTOM_ACTIVITY_NAMES)],
+        "CreatedOn": "2001-01-01 00:00:00",
+        "ModifiedOn": "2001-01-01 00:00:00",
+        "Index": at,
+    }
+
+
+def _matches(activity: dict[str, Any], codes: frozenset[str], from_date: str, to_date: str) -> bool:
+    created = activity["CreatedOn"]
+    return (
+        str(activity["EventCode"]) in codes
+        and (not from_date or created >= from_date)
+        and (not to_date or created <= to_date)
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_emulator(
+    config: EmulatorConfig | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    port: int = 0,
+) -> AsyncIterator[Emulator]:
+    """An emulator on 127.0.0.1 for the duration of the block; ``.url`` is its base URL."""
+    emulator = Emulator(config, clock=clock)
+    await emulator.start(port=port)
+    try:
+        yield emulator
+    finally:
+        await emulator.stop()
+
+
+async def serve(
+    config: EmulatorConfig, *, port: int, port_file: Path | None, announce: Callable[[str], None]
+) -> None:
+    """Run until SIGINT/SIGTERM (the ``bulk-delete emulator`` command)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_emulator(config, port=port) as emulator:
+        if port_file is not None:
+            # one tiny write at start-up, before any call is served
+            port_file.write_text(emulator.url.rsplit(":", 1)[1] + "\n")  # noqa: ASYNC240
+        announce(f"LeadSquared emulator listening on {emulator.url} (rate {config.rate})")
+        await stop.wait()
+        announce(f"emulator stopped: {json.dumps(emulator.stats())}")

@@ -1,0 +1,469 @@
+"""rows → plan: validated rows coalesced into requests, and the plan's summary.
+
+A *request* is one DeleteActivities call: one lead, one window, one webhook, its codes. Rows
+with the same (ProspectId, FromDate, ToDate, StatusWebhookURL) become one request whose
+ActivityEventList is the union of their codes. Under a fixed rate limit, fewer calls is the
+biggest speed lever there is: a long sheet with three codes per lead on three rows costs a
+third of the calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import weakref
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
+from ..errors import FieldError, OptionError
+from ..records import InvalidRow, Request
+from ..sheet.read import SheetInfo, open_sheet
+from ..timetext import as_read
+from .rows import (
+    CellError,
+    Columns,
+    RowDefaults,
+    Validator,
+    guid_texts,
+    load_tz,
+    parse_date_cell,
+    parse_webhook,
+)
+
+FIRST_ROWS_SHOWN = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanOptions:
+    """Everything that decides which requests a sheet becomes (and so the input fingerprint)."""
+
+    codes: tuple[str, ...] = ()
+    from_date: str = ""
+    to_date: str = ""
+    webhook: str = ""
+    tz: str = DEFAULT_TZ
+    sheet: str | None = None
+    max_codes_per_request: int = DEFAULT_MAX_CODES_PER_REQUEST
+    ignore_columns: tuple[str, ...] = ()
+
+    def row_defaults(self) -> RowDefaults:
+        """The options checked by the same rules as cells; a bad one is a FieldError."""
+        if self.max_codes_per_request < 1:
+            raise FieldError("max_codes_per_request", "must be at least 1")
+        try:
+            tz = load_tz(self.tz)
+        except OptionError as exc:
+            raise FieldError("tz", str(exc)) from None
+        from_date = _option_cell(
+            "from_date", self.from_date, parse_date_cell, end_of_day=False, tz=tz
+        )
+        to_date = _option_cell("to_date", self.to_date, parse_date_cell, end_of_day=True, tz=tz)
+        if from_date and to_date and from_date > to_date:
+            (low, high), zone = as_read(self.tz, from_date, to_date)
+            raise FieldError("from_date", f"{low} is after ToDate {high} ({zone})")
+        webhook = _option_cell("webhook", self.webhook, parse_webhook)
+        return RowDefaults(codes=self.codes, from_date=from_date, to_date=to_date, webhook=webhook)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "codes": list(self.codes),
+            "from": self.from_date,
+            "to": self.to_date,
+            "webhook": self.webhook,
+            "tz": self.tz,
+            "sheet": self.sheet or "",
+            "max_codes_per_request": self.max_codes_per_request,
+            # (only when given: the fingerprints of earlier checkpoints stay what they were)
+            **({"ignore_columns": list(self.ignore_columns)} if self.ignore_columns else {}),
+        }
+
+
+def _option_cell(field: str, value: str, parse: Callable[..., str], **kwargs: Any) -> str:
+    try:
+        return parse(value, **kwargs)
+    except CellError as exc:
+        raise FieldError(field, str(exc)) from None
+
+
+def fingerprint_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def plan_fingerprint(path: Path, options: PlanOptions) -> str:
+    """Same file bytes and same plan options ⇔ same requests."""
+    digest = hashlib.sha256(fingerprint_file(path).encode())
+    digest.update(json.dumps(options.as_dict(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class InvalidGroup:
+    kind: str
+    count: int
+    first_rows: tuple[int, ...]
+    example: str
+
+
+class InvalidRows:
+    """The invalid rows of a plan, without holding them in memory: each row is spooled to a
+    temporary file (in memory up to 8 MB, on disk beyond) and the grouped reasons are tallied
+    as rows arrive. A 1 M-row file of the wrong kind stays as small as a good one."""
+
+    SPOOL_BYTES = 8 << 20
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - lives as long as the plan
+            max_size=self.SPOOL_BYTES, mode="w+", encoding="utf-8"
+        )
+        self._closer = weakref.finalize(self, self._file.close)  # the spool goes with the plan
+        self._count = 0
+        self._counts: Counter[str] = Counter()
+        self._first: dict[str, list[int]] = defaultdict(list)
+        self._example: dict[str, str] = {}
+
+    def add(self, row: InvalidRow) -> None:
+        self._count += 1
+        for kind, message in row.reasons:
+            self._counts[kind] += 1
+            if len(self._first[kind]) < FIRST_ROWS_SHOWN:
+                self._first[kind].append(row.row)
+            self._example.setdefault(kind, f"row {row.row}: {message}")
+        self._file.write(
+            json.dumps(
+                [
+                    row.row,
+                    row.reasons,
+                    row.prospect_id,
+                    row.codes,
+                    row.from_date,
+                    row.to_date,
+                    row.webhook,
+                ]
+            )
+            + "\n"
+        )
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[InvalidRow]:
+        """The rows in sheet order; re-iterable."""
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            row, reasons, pid, codes, from_date, to_date, webhook = json.loads(line)
+            yield InvalidRow(
+                row=row,
+                reasons=tuple((kind, message) for kind, message in reasons),
+                prospect_id=pid,
+                codes=codes,
+                from_date=from_date,
+                to_date=to_date,
+                webhook=webhook,
+            )
+        self._file.seek(0, 2)  # later writes (none expected) go to the end
+
+    def groups(self) -> list[InvalidGroup]:
+        """Reasons grouped by kind of mistake, most frequent first, with their first rows."""
+        return [
+            InvalidGroup(kind, count, tuple(self._first[kind]), self._example[kind])
+            for kind, count in self._counts.most_common()
+        ]
+
+    def close(self) -> None:
+        self._closer()
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Rows with the same lead, window and webhook: one request (more when they hold more
+    than --max-codes-per-request codes). Groups are numbered in order of their first row."""
+
+    order: npt.NDArray[np.intp]  # row indexes, grouped, each group's rows in sheet order
+    starts: npt.NDArray[np.intp]  # where each group starts in ``order``
+    leads: int
+
+    @classmethod
+    def of(cls, columns: Columns) -> Groups:
+        if not len(columns.rows):
+            return cls(np.zeros(0, np.intp), np.zeros(0, np.intp), 0)
+        lead, leads = _numbered(columns.lead_hi, columns.lead_lo)
+        group, _ = _refined(lead, leads, columns.from_date, columns.to_date, columns.webhook)
+        if group[-1] == len(group) - 1:  # every row its own group (the groups count up)
+            order = np.arange(len(group))
+            starts = order
+        else:
+            order = np.argsort(group, kind="stable")
+            ordered = group[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        return cls(order, starts, leads)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def first_rows(self) -> npt.NDArray[np.intp]:
+        """The index of each group's first row."""
+        return self.order[self.starts]
+
+    def sizes(self) -> npt.NDArray[np.intp]:
+        sizes: npt.NDArray[np.intp] = np.diff(np.r_[self.starts, len(self.order)])
+        return sizes
+
+
+Numbers = npt.NDArray[np.int64]
+
+
+def _numbered(first: npt.NDArray[Any], *keys: npt.NDArray[Any]) -> tuple[Numbers, int]:
+    """A number for each distinct combination of the keys, counting up from 0 in order of
+    first appearance (so requests come out in sheet order), and how many there are."""
+    numbers, distinct = pd.factorize(first)
+    return _refined(numbers.astype(np.int64), len(distinct), *keys)
+
+
+def _refined(numbers: Numbers, count: int, *keys: npt.NDArray[Any]) -> tuple[Numbers, int]:
+    """``numbers`` (``count`` of them) split further by each key in turn."""
+    for key in keys:
+        if count == len(numbers):  # every row is apart already
+            break
+        values, distinct = pd.factorize(key)
+        if len(distinct) > 1:
+            numbers, combined = pd.factorize(numbers * len(distinct) + values)
+            numbers, count = numbers.astype(np.int64), len(combined)
+    return numbers, count
+
+
+_BLOCK = 65_536  # groups turned into Python values at a time
+
+
+@dataclass
+class Plan:
+    """The planned requests (streamed, not materialised) and what was read to make them."""
+
+    source: SheetInfo
+    options: PlanOptions
+    rows_read: int
+    blank_rows: int
+    invalid: InvalidRows
+    columns: Columns = field(repr=False)
+    groups: Groups = field(repr=False)
+
+    @property
+    def leads(self) -> int:
+        return self.groups.leads
+
+    def requests(self) -> Iterator[Request]:
+        """Requests in order of their first sheet row. Re-iterable."""
+        columns, groups = self.columns, self.groups
+        limit = self.options.max_codes_per_request
+        ends = np.r_[groups.starts[1:], len(groups.order)]
+        code_sets, texts = columns.code_sets, columns.texts
+        for block in range(0, len(groups), _BLOCK):
+            starts, stops = groups.starts[block : block + _BLOCK], ends[block : block + _BLOCK]
+            at = int(starts[0])
+            picked = groups.order[at : int(stops[-1])]
+            leads = guid_texts(columns.lead_hi[picked], columns.lead_lo[picked])
+            rows, codes = columns.rows[picked].tolist(), columns.codes[picked].tolist()
+            froms, tos = columns.from_date[picked].tolist(), columns.to_date[picked].tolist()
+            hooks = columns.webhook[picked].tolist()
+            for start, stop in zip((starts - at).tolist(), (stops - at).tolist(), strict=True):
+                lead = leads[start]
+                window = texts[froms[start]], texts[tos[start]], texts[hooks[start]]
+                first = code_sets[codes[start]]
+                if stop - start == 1 and len(first) <= limit:  # the common case, kept cheap
+                    yield Request(lead, first, *window, (rows[start],))
+                    continue
+                sets = [(code_sets[codes[i]], rows[i]) for i in range(start, stop)]
+                union = sorted({code for group_codes, _ in sets for code in group_codes}, key=int)
+                for part_start in range(0, len(union), limit):
+                    part = union[part_start : part_start + limit]
+                    wanted = set(part)
+                    source = tuple(sorted({row for cs, row in sets if wanted.intersection(cs)}))
+                    yield Request(lead, tuple(part), *window, source)
+
+    def tally(self) -> RequestTally:
+        """What ``RequestTally`` counts over ``requests()``, computed on the columns."""
+        return _column_tally(self.columns, self.groups, self.options.max_codes_per_request)
+
+
+def build_plan(path: str | Path, options: PlanOptions) -> Plan:
+    """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2)."""
+    defaults = options.row_defaults()
+    parts: list[Columns] = []
+    invalid = InvalidRows()
+    rows_read = blank = 0
+    with open_sheet(path, sheet=options.sheet, ignore_columns=options.ignore_columns) as sheet:
+        tz: dt.tzinfo = load_tz(options.tz)
+        if sheet.info.written_by:  # our own preview or export: its dates are UTC
+            tz = dt.UTC
+            sheet.info = _ours(sheet.info, options)
+        validator = Validator(defaults, tz)
+        for chunk in sheet.chunks():
+            checked = validator.check_chunk(chunk, invalid.add)  # invalid rows are spooled
+            rows_read += checked.records
+            blank += checked.blank
+            parts.append(checked.valid)
+        info = sheet.info
+    columns = Columns.join(parts, validator)
+    del parts
+    groups = Groups.of(columns)
+    return Plan(
+        source=info,
+        options=options,
+        rows_read=rows_read,
+        blank_rows=blank,
+        invalid=invalid,
+        columns=columns,
+        groups=groups,
+    )
+
+
+def _ours(info: SheetInfo, options: PlanOptions) -> SheetInfo:
+    """A preview or export bulk-delete wrote holds UTC dates without an offset: read in
+    --tz they would shift a second time. So they are read as UTC, and the plan says so."""
+    warning = f"this is a bulk-delete {info.written_by}: its dates are UTC and are read as UTC"
+    if options.tz.upper() != "UTC":
+        applies = "--from/--to only" if options.from_date or options.to_date else "nothing here"
+        warning += f"; --tz {options.tz} applies to {applies}"
+    return dataclasses.replace(info, warnings=(*info.warnings, warning))
+
+
+# ---------------------------------------------------------------- summary
+
+
+@dataclass
+class RequestTally:
+    """Counts over requests, gathered in the same pass that writes them somewhere."""
+
+    requests: int = 0
+    code_counts: Counter[str] = field(default_factory=Counter)
+    earliest_from: str = ""
+    latest_to: str = ""
+    without_dates: int = 0
+    open_start: int = 0
+    open_end: int = 0
+
+    def observe(self, requests: Iterable[Request]) -> Iterator[Request]:
+        for request in requests:
+            self.add(request)
+            yield request
+
+    def add(self, request: Request) -> None:
+        self.requests += 1
+        self.code_counts.update(request.codes)
+        if not request.from_date and not request.to_date:
+            self.without_dates += 1
+            return
+        if request.from_date:
+            if not self.earliest_from or request.from_date < self.earliest_from:
+                self.earliest_from = request.from_date
+        else:
+            self.open_start += 1
+        if request.to_date:
+            if request.to_date > self.latest_to:
+                self.latest_to = request.to_date
+        else:
+            self.open_end += 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanSummary:
+    source: SheetInfo
+    rows_read: int
+    blank_rows: int
+    invalid_rows: int
+    invalid_groups: list[InvalidGroup]
+    leads: int
+    tally: RequestTally
+    rate: RateLimit
+    tz: str = DEFAULT_TZ  # the --tz the dates were read in: shown beside UTC
+
+    @property
+    def requests(self) -> int:
+        return self.tally.requests
+
+    @property
+    def eta_seconds(self) -> float:
+        return self.rate.eta_seconds(self.tally.requests)
+
+
+def summarise(
+    plan: Plan, rate: RateLimit, *, sink: Callable[[Request], None] | None = None
+) -> PlanSummary:
+    """The plan's summary (counted on its columns), handing each request to ``sink``."""
+    if sink is not None:
+        for request in plan.requests():
+            sink(request)
+    return plan_summary(plan, plan.tally(), rate)
+
+
+def _column_tally(columns: Columns, groups: Groups, limit: int) -> RequestTally:
+    """RequestTally's counts without making a request. A group makes ceil(n / limit)
+    requests for its n distinct codes, and each of those codes is in exactly one of them."""
+    tally = RequestTally()
+    if not len(groups):
+        return tally
+    names = sorted({code for codes in columns.code_sets for code in codes}, key=int)
+    number = {code: index for index, code in enumerate(names)}
+    lengths = np.array([len(codes) for codes in columns.code_sets], dtype=np.int64)
+    flat = np.array([number[code] for codes in columns.code_sets for code in codes], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+    group = np.empty(len(groups.order), dtype=np.int64)
+    group[groups.order] = np.repeat(np.arange(len(groups)), groups.sizes())
+    # Each distinct (group, code set), then each distinct (group, code).
+    pairs = pd.unique(group * len(lengths) + columns.codes.astype(np.int64))
+    pair_group, pair_set = pairs // len(lengths), pairs % len(lengths)
+    if len(pairs) == len(groups):  # one code set per group: its codes are distinct already
+        distinct = np.bincount(pair_group, weights=lengths[pair_set], minlength=len(groups))
+        per_set = np.bincount(pair_set, minlength=len(lengths))
+        counts = np.bincount(flat, weights=np.repeat(per_set, lengths), minlength=len(names))
+    else:
+        spread = lengths[pair_set]
+        owner = np.repeat(pair_group, spread)
+        within = np.arange(spread.sum()) - np.repeat(np.cumsum(spread) - spread, spread)
+        codes = flat[np.repeat(offsets[pair_set], spread) + within]
+        unique = pd.unique(owner * len(names) + codes)
+        distinct = np.bincount(unique // len(names), minlength=len(groups))
+        counts = np.bincount(unique % len(names), minlength=len(names))
+    made = (distinct.astype(np.int64) + limit - 1) // limit
+    first = groups.first_rows()
+    froms, tos = columns.from_date[first], columns.to_date[first]
+    has_from, has_to = froms != 0, tos != 0
+    texts = columns.texts
+    tally.requests = int(made.sum())
+    tally.code_counts = Counter({names[i]: int(c) for i, c in enumerate(counts.tolist()) if c})
+    tally.earliest_from = min((texts[i] for i in np.unique(froms[has_from]).tolist()), default="")
+    tally.latest_to = max((texts[i] for i in np.unique(tos[has_to]).tolist()), default="")
+    tally.without_dates = int(made[~has_from & ~has_to].sum())
+    tally.open_start = int(made[~has_from & has_to].sum())
+    tally.open_end = int(made[has_from & ~has_to].sum())
+    return tally
+
+
+def plan_summary(plan: Plan, tally: RequestTally, rate: RateLimit) -> PlanSummary:
+    """The summary of a plan whose requests ``tally`` has seen."""
+    return PlanSummary(
+        source=plan.source,
+        rows_read=plan.rows_read,
+        blank_rows=plan.blank_rows,
+        invalid_rows=len(plan.invalid),
+        invalid_groups=plan.invalid.groups(),
+        leads=plan.leads,
+        tally=tally,
+        rate=rate,
+        tz=plan.options.tz,
+    )

@@ -1,0 +1,645 @@
+"""rows → checked rows: normalise and validate every row of the sheet.
+
+A row is valid or invalid; an invalid row keeps its sheet row number and reasons a person can
+act on, and is never sent. Cell rules live in small pure functions (one per column) so the
+job options (``--codes``, ``--from`` …) are checked by exactly the same code as the cells.
+
+A chunk of rows is checked column by column (``Validator.check_chunk``): ProspectIds as a byte
+matrix in numpy, every other column once per distinct value through the same cell rules. A
+row every column accepts is valid. Any other row, and only such a row, is checked again on
+its own by ``Validator.check``, which names its reasons: so the reasons, and which rows are
+invalid, are exactly those of the row-by-row checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..errors import OptionError
+from ..records import InvalidRow
+from ..sheet.cells import ErrorCell, FormulaWithoutValue, MergedCells
+from ..sheet.read import Chunk, RawRow, Table
+from ..timetext import as_read
+
+MIN_YEAR, MAX_YEAR = 1900, 9999
+MAX_CODE = 2**31 - 1  # LeadSquared keeps activity codes as 32-bit integers
+FORMULA_WITHOUT_VALUE = (
+    "formula without a saved value: open and save the file in Excel (or type the value)"
+)
+
+_GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_CODE_SPLIT_RE = re.compile(r"[,;|\s]+")
+_CODE_RE = re.compile(r"\d+(?:\.0*)?")
+# ISO-like dates only: day-first or US dates are ambiguous, so they are refused, not guessed.
+_DATE_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+    re.IGNORECASE,
+)
+_EXCEL_ERRORS = frozenset(
+    {"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!", "#CALC!"}
+)
+
+
+class CellError(ValueError):
+    """One cell broke one rule. ``kind`` groups the same mistake across rows."""
+
+    kind = "invalid cell"
+
+
+class CodeError(CellError):
+    kind = "bad activity code"
+
+
+class DateError(CellError):
+    kind = "bad date"
+
+
+def cell_text(value: Any) -> str:
+    """A cell as trimmed text; Excel's 163.0 becomes "163", empty cells become "".
+    The markers of cells that read as empty but are not keep their kind."""
+    if isinstance(value, FormulaWithoutValue | ErrorCell | MergedCells):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    return str(value).strip()
+
+
+def _excel_error(text: str) -> str | None:
+    return str(text) if isinstance(text, ErrorCell) or text.upper() in _EXCEL_ERRORS else None
+
+
+def parse_code_cell(value: Any) -> tuple[str, ...]:
+    """Activity codes from one cell: positive integers, as strings, de-duplicated, sorted.
+
+    Parsed as whole numbers from their text, never through a float: a float rounds a long
+    code to a different code. LeadSquared stores codes as 32-bit integers, so a longer one is
+    a typo, not a code.
+    """
+    text = cell_text(value)
+    if error := _excel_error(text):
+        raise CodeError(f"activity codes cell holds the Excel error {error}")
+    if isinstance(text, FormulaWithoutValue):
+        raise CodeError(FORMULA_WITHOUT_VALUE)
+    codes: set[int] = set()
+    for part in _CODE_SPLIT_RE.split(text):
+        if not part:
+            continue
+        if not _CODE_RE.fullmatch(part) or int(part.split(".")[0]) <= 0:
+            raise CodeError(f"activity code {quoted(part)} is not a positive whole number")
+        code = int(part.split(".")[0])
+        if code > MAX_CODE:
+            raise CodeError(
+                f"activity code {quoted(part)} is longer than any LeadSquared code "
+                f"(they are at most {MAX_CODE:,})"
+            )
+        codes.add(code)
+    if not codes and text:  # only separators: not an empty cell, so --codes does not apply
+        raise CodeError(f"no code in {quoted(text)}")
+    return tuple(str(code) for code in sorted(codes))
+
+
+def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
+    """A date cell or option in the API's UTC format, or "" when empty.
+
+    Naive times are read in ``tz``; explicit offsets win. A naive time that ``tz`` skips
+    (the clocks jump forward over it) or passes twice (they go back) is refused, not guessed.
+    A date without a time means the whole day: from its first instant in ``tz`` (FromDate) to
+    its last second (ToDate) — otherwise ``ToDate=2024-03-31`` would silently leave out the
+    last day the user named. A day whose midnight ``tz`` skips starts when the clocks do.
+    """
+    if isinstance(value, FormulaWithoutValue):
+        raise DateError(FORMULA_WITHOUT_VALUE)
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = _whole_day(value, end_of_day, tz)
+    else:
+        text = cell_text(value)
+        if not text:
+            return ""
+        if error := _excel_error(text):
+            raise DateError(f"date cell holds the Excel error {error}")
+        if not _DATE_RE.fullmatch(text):
+            raise DateError(f"{quoted(text)} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)")
+        try:
+            if len(text) == 10:
+                moment = _whole_day(dt.date.fromisoformat(text), end_of_day, tz)
+            else:
+                moment = dt.datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise DateError(f"{quoted(text)} is not a real date") from None
+    if moment.tzinfo is None:
+        moment = _local(moment, tz)
+    return _api_date(moment)
+
+
+def _api_date(moment: dt.datetime) -> str:
+    """UTC in the API's format, always with a four-digit year. A year outside 1900–9999 is a
+    typo (and would overflow the time-zone arithmetic at the edges)."""
+    out_of_range = DateError(f"{moment.date().isoformat()} is outside the years 1900–9999")
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise out_of_range
+    try:
+        utc = moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise out_of_range from None
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise out_of_range
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} "
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+    )
+
+
+def _local(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """A naive time read in ``tz``; DateError when it does not exist there or is ambiguous."""
+    early, late = moment.replace(tzinfo=tz, fold=0), moment.replace(tzinfo=tz, fold=1)
+    if not MIN_YEAR <= moment.year <= MAX_YEAR or early.utcoffset() == late.utcoffset():
+        return early
+    shown, zone = moment.isoformat(sep=" "), str(tz)
+    if _wall(early.astimezone(dt.UTC), tz) == moment:  # it exists: twice
+        raise DateError(
+            f"{shown} happens twice in {zone} (at {_offset(early)} and again at "
+            f"{_offset(late)}, when the clocks go back); give an offset like {_offset(early)}"
+        )
+    jump = _transition(early, tz)
+    raise DateError(
+        f"{shown} does not exist in {zone} (the clocks jump from "
+        f"{_wall(jump - dt.timedelta(seconds=1), tz) + dt.timedelta(seconds=1):%H:%M} to "
+        f"{_wall(jump, tz):%H:%M}); give an offset or another time"
+    )
+
+
+def _wall(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """An instant as a naive local time in ``tz``."""
+    return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _offset(moment: dt.datetime) -> str:
+    offset = moment.utcoffset() or dt.timedelta()
+    sign = "-" if offset < dt.timedelta() else "+"
+    minutes = abs(offset) // dt.timedelta(minutes=1)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _transition(skipped: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """The UTC instant the clocks jumped at, for a local time in the gap they jumped over:
+    between its two readings (fold=1 is before the jump, fold=0 after), found by halving."""
+    before = skipped.replace(fold=1).astimezone(dt.UTC)
+    after = skipped.replace(fold=0).astimezone(dt.UTC)
+    if before > after:
+        before, after = after, before
+    offset = after.astimezone(tz).utcoffset()
+    while after - before > dt.timedelta(seconds=1):
+        middle = before + (after - before) // 2
+        if middle.astimezone(tz).utcoffset() == offset:
+            after = middle
+        else:
+            before = middle
+    return after
+
+
+def _whole_day(day: dt.date, end_of_day: bool, tz: dt.tzinfo) -> dt.datetime:
+    """The first instant of ``day`` in ``tz``, or its last second (the next day's first
+    instant, less a second), in UTC: right also where the clocks skip or repeat midnight."""
+    if not MIN_YEAR <= day.year <= MAX_YEAR or (end_of_day and day == dt.date.max):
+        return dt.datetime.combine(day, dt.time(23, 59, 59) if end_of_day else dt.time(0))
+    if end_of_day:
+        return _day_start(day + dt.timedelta(days=1), tz) - dt.timedelta(seconds=1)
+    return _day_start(day, tz)
+
+
+def _day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    midnight = dt.datetime.combine(day, dt.time(0))
+    early = midnight.replace(tzinfo=tz, fold=0)
+    if early.utcoffset() == midnight.replace(tzinfo=tz, fold=1).utcoffset():
+        return early.astimezone(dt.UTC)
+    if _wall(early.astimezone(dt.UTC), tz) == midnight:  # twice: the first time
+        return early.astimezone(dt.UTC)
+    return _transition(early, tz)  # skipped: the day starts at the jump
+
+
+def parse_webhook(value: Any) -> str:
+    """An http(s) URL, or "" when empty."""
+    text = cell_text(value)
+    if not text:
+        return ""
+    if error := _excel_error(text):
+        raise CellError(f"StatusWebhookURL holds the Excel error {error}")
+    if isinstance(text, FormulaWithoutValue):
+        raise CellError(FORMULA_WITHOUT_VALUE)
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in text:
+        raise CellError(f"StatusWebhookURL {quoted(text)} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise CellError(
+            "StatusWebhookURL holds credentials (user:password@); they would be stored in the "
+            "checkpoint and exports, so such a URL is refused"
+        )
+    return text
+
+
+def load_tz(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise OptionError(f"{name!r} is not an IANA time zone (like Asia/Kolkata)") from None
+
+
+MAX_SHOWN = 80
+
+
+def shorten(text: str, limit: int = MAX_SHOWN) -> str:
+    """A value as messages show it: cut to about ``limit`` characters with "…"."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quoted(text: str) -> str:
+    """A cell's value inside a message: quoted, and cut when long (the invalid-rows file
+    keeps it whole)."""
+    return repr(shorten(text))
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRow:
+    row: int
+    prospect_id: str
+    codes: tuple[str, ...]
+    from_date: str
+    to_date: str
+    webhook: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Columns:
+    """Valid rows, one array per column, in sheet order. A lead is its GUID as a 128-bit
+    number in two halves; codes, dates and webhooks index ``code_sets`` and ``texts``, the
+    Validator's tables of the distinct values."""
+
+    rows: npt.NDArray[np.int64]
+    lead_hi: npt.NDArray[np.uint64]
+    lead_lo: npt.NDArray[np.uint64]
+    codes: npt.NDArray[np.int32]
+    from_date: npt.NDArray[np.int32]
+    to_date: npt.NDArray[np.int32]
+    webhook: npt.NDArray[np.int32]
+    code_sets: list[tuple[str, ...]]
+    texts: list[str]  # texts[0] is ""
+
+    @classmethod
+    def join(cls, parts: list[Columns], validator: Validator) -> Columns:
+        def joined(name: str, dtype: type[np.generic]) -> Any:
+            arrays = [getattr(part, name) for part in parts]
+            return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+        return cls(
+            rows=joined("rows", np.int64),
+            lead_hi=joined("lead_hi", np.uint64),
+            lead_lo=joined("lead_lo", np.uint64),
+            codes=joined("codes", np.int32),
+            from_date=joined("from_date", np.int32),
+            to_date=joined("to_date", np.int32),
+            webhook=joined("webhook", np.int32),
+            code_sets=validator.code_sets.values,
+            texts=validator.texts.values,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedChunk:
+    """A checked chunk: its valid rows as columns, and how many of its records were blank
+    (its invalid rows went to the caller one by one)."""
+
+    valid: Columns
+    blank: int
+    records: int
+
+
+T = TypeVar("T", bound=Hashable)
+
+
+class _Interned(Generic[T]):
+    """Distinct values, each with its index (a column of indexes refers to them)."""
+
+    def __init__(self) -> None:
+        self.values: list[T] = []
+        self._index: dict[T, int] = {}
+
+    def add(self, value: T) -> int:
+        index = self._index.get(value)
+        if index is None:
+            index = self._index[value] = len(self.values)
+            self.values.append(value)
+        return index
+
+
+_LOW_64 = (1 << 64) - 1
+_DASHES = np.array([8, 13, 18, 23])
+_HEX_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+_NIBBLE = np.full(256, 255, dtype=np.uint8)  # byte → its value as a hex digit, else 255
+for _digit, _char in enumerate("0123456789abcdef"):
+    _NIBBLE[ord(_char)] = _NIBBLE[ord(_char.upper())] = _digit
+
+
+def _guids(
+    cells: Table,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """(is a GUID as written, high and low 64 bits) for each cell, as a byte matrix. A GUID
+    with spaces around it, or anything unusual, is not accepted here: its row is checked
+    again on its own. (A number or a date cell never reads as 36 hex digits and dashes.)"""
+    try:
+        text = cells.astype("S37")  # one byte more than a GUID: a longer text shows
+    except (UnicodeError, TypeError, ValueError):
+        text = np.array([c if isinstance(c, str) and c.isascii() else "" for c in cells], "S37")
+    matrix = text.view(np.uint8).reshape(len(cells), 37)
+    nibbles = _NIBBLE[matrix[:, _HEX_DIGITS]]
+    ok = (
+        (nibbles < 16).all(axis=1)
+        & (matrix[:, _DASHES] == ord("-")).all(axis=1)
+        & (matrix[:, 36] == 0)  # 36 characters, not more
+    )
+    halves = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).view(">u8")
+    return ok, halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
+
+
+_HEX_CHARS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def guid_texts(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[str]:
+    """GUIDs as text (lower case) from their two halves: what ``_guids`` took apart."""
+    halves = np.empty((len(hi), 2), dtype=">u8")
+    halves[:, 0], halves[:, 1] = hi, lo
+    octets = halves.view(np.uint8)
+    nibbles = np.empty((len(hi), 32), dtype=np.uint8)
+    nibbles[:, 0::2], nibbles[:, 1::2] = octets >> 4, octets & 15
+    text = np.full((len(hi), 36), ord("-"), dtype=np.uint8)
+    text[:, _HEX_DIGITS] = _HEX_CHARS[nibbles]
+    texts: list[str] = text.view("S36").ravel().astype("U36").tolist()
+    return texts
+
+
+def _distinguishable(cells: Table) -> Table:
+    """The cells, with True/False as text: grouping equal values would take True for 1."""
+    flags = np.flatnonzero((cells == True) | (cells == False))  # noqa: E712 - 1 == True
+    if not len(flags):
+        return cells
+    cells = cells.copy()
+    for index in flags.tolist():
+        if cells[index].__class__ is bool:
+            cells[index] = str(cells[index])
+    return cells
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowDefaults:
+    """What job options fill in where the sheet has no column or an empty cell."""
+
+    codes: tuple[str, ...] = ()
+    from_date: str = ""
+    to_date: str = ""
+    webhook: str = ""
+
+
+class Validator:
+    """Checks raw rows one by one. Dates, code lists and webhooks repeat across a sheet, so
+    each distinct cell value is parsed once (this is what keeps a 1 M-row plan fast)."""
+
+    def __init__(self, defaults: RowDefaults, tz: dt.tzinfo) -> None:
+        self._defaults = defaults
+        self._tz = tz
+        self._codes: dict[Any, tuple[str, ...] | CellError] = {}
+        self._from: dict[Any, str | CellError] = {}
+        self._to: dict[Any, str | CellError] = {}
+        self._hooks: dict[Any, str | CellError] = {}
+        # What valid rows hold, each distinct value once: columns keep indexes into these.
+        self.code_sets = _Interned[tuple[str, ...]]()
+        self.texts = _Interned[str]()  # dates and webhooks; texts[0] is ""
+        self.texts.add("")
+
+    def check(self, raw: RawRow) -> ValidRow | InvalidRow:
+        pid_cell, codes_cell, from_cell, to_cell, hook_cell = raw.cells
+        reasons: list[tuple[str, str]] = []
+        if merged := sorted({str(c) for c in raw.cells if isinstance(c, MergedCells)}):
+            return self._invalid(raw, [("merged cells", why) for why in merged])
+
+        pid = cell_text(pid_cell)
+        if not pid:
+            reasons.append(("ProspectId is empty", "ProspectId is empty"))
+        elif _excel_error(pid):
+            reasons.append(
+                ("ProspectId is an Excel error", f"ProspectId holds the Excel error {pid}")
+            )
+        elif isinstance(pid, FormulaWithoutValue):
+            reasons.append(
+                ("formula without a saved value", f"ProspectId: {FORMULA_WITHOUT_VALUE}")
+            )
+        elif not _GUID_RE.fullmatch(pid):
+            reasons.append(("ProspectId is not a GUID", f"ProspectId {quoted(pid)} is not a GUID"))
+
+        codes = self._cached(self._codes, codes_cell, parse_code_cell, reasons)
+        if codes == ():
+            codes = self._defaults.codes
+            if not codes:
+                reasons.append(
+                    ("no activity codes", "no activity codes (empty cell and no --codes)")
+                )
+        from_date = self._cached(self._from, from_cell, self._parse_from, reasons)
+        to_date = self._cached(self._to, to_cell, self._parse_to, reasons)
+        webhook = self._cached(self._hooks, hook_cell, parse_webhook, reasons)
+        from_date = from_date or self._defaults.from_date
+        to_date = to_date or self._defaults.to_date
+        if (
+            from_date and to_date and from_date > to_date
+        ):  # same fixed format: text order is time order
+            (low, high), zone = as_read(str(self._tz), from_date, to_date)
+            reasons.append(
+                (
+                    "FromDate after ToDate",
+                    f"FromDate {low} is after ToDate {high} ({zone})",
+                )
+            )
+        if raw.extra_cells:
+            reasons.append(
+                (
+                    "more cells than the header",
+                    f"{raw.extra_cells} more non-empty cell(s) than the header has columns",
+                )
+            )
+
+        if reasons:
+            return self._invalid(raw, reasons)
+        assert isinstance(codes, tuple)
+        return ValidRow(
+            row=raw.row,
+            prospect_id=pid.lower(),
+            codes=codes,
+            from_date=str(from_date),
+            to_date=str(to_date),
+            webhook=str(webhook or self._defaults.webhook),
+        )
+
+    @staticmethod
+    def _invalid(raw: RawRow, reasons: list[tuple[str, str]]) -> InvalidRow:
+        pid_cell, codes_cell, from_cell, to_cell, hook_cell = raw.cells
+        return InvalidRow(
+            row=raw.row,
+            reasons=tuple(reasons),
+            prospect_id=cell_text(pid_cell),
+            codes=cell_text(codes_cell),
+            from_date=cell_text(from_cell),
+            to_date=cell_text(to_cell),
+            webhook=cell_text(hook_cell),
+        )
+
+    def check_chunk(self, chunk: Chunk, invalid: Callable[[InvalidRow], None]) -> CheckedChunk:
+        """Every row of a chunk: the valid ones as columns; each invalid one, with its
+        reasons, goes to ``invalid`` as it is found (so none are held here)."""
+        n = len(chunk)
+
+        def cells(index: int) -> Table:
+            column = chunk.column(index)
+            return column if chunk.text_only else _distinguishable(column)
+
+        ok, hi, lo = _guids(chunk.column(0))
+        codes_ok, codes = self._column(cells(1), self._codes_or_default, self.code_sets)
+        from_ok, froms = self._column(cells(2), self._from_or_default, self.texts)
+        to_ok, tos = self._column(cells(3), self._to_or_default, self.texts)
+        hooks_ok, hooks = self._column(cells(4), self._hook_or_default, self.texts)
+        ok &= codes_ok & from_ok & to_ok & hooks_ok & ~chunk.beyond_header()
+        ok &= ~self._reversed(froms, tos)
+        blank = 0
+        refused = np.flatnonzero(~ok)
+        for index, raw in zip(refused.tolist(), chunk.rows(refused), strict=True):
+            if raw is None:
+                blank += 1
+                continue
+            checked = self.check(raw)
+            if isinstance(checked, InvalidRow):
+                invalid(checked)
+                continue
+            ok[index] = True
+            number = int(checked.prospect_id.replace("-", ""), 16)
+            hi[index], lo[index] = number >> 64, number & _LOW_64
+            codes[index] = self.code_sets.add(checked.codes)
+            froms[index] = self.texts.add(checked.from_date)
+            tos[index] = self.texts.add(checked.to_date)
+            hooks[index] = self.texts.add(checked.webhook)
+        valid = Columns(
+            rows=chunk.first_row + np.flatnonzero(ok),
+            lead_hi=hi[ok],
+            lead_lo=lo[ok],
+            codes=codes[ok],
+            from_date=froms[ok],
+            to_date=tos[ok],
+            webhook=hooks[ok],
+            code_sets=self.code_sets.values,
+            texts=self.texts.values,
+        )
+        return CheckedChunk(valid=valid, blank=blank, records=n)
+
+    @staticmethod
+    def _column(
+        cells: Table, parse: Callable[[Any], Any], interned: _Interned[Any]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
+        """(accepted, index of the value in ``interned``) for each cell; each distinct cell
+        is parsed once. A cell the rule refuses is not accepted (its row is checked again on
+        its own, which names the reason)."""
+        keys, distinct = pd.factorize(cells)
+        accepted = np.zeros(len(distinct) + 1, dtype=bool)  # the last one: empty (key -1)
+        indexes = np.zeros(len(distinct) + 1, dtype=np.int32)
+        for key, value in enumerate([*distinct.tolist(), None]):
+            try:
+                indexes[key] = interned.add(parse(value))
+            except CellError:
+                continue
+            accepted[key] = True
+        return accepted[keys], indexes[keys]
+
+    def _reversed(
+        self, froms: npt.NDArray[np.int32], tos: npt.NDArray[np.int32]
+    ) -> npt.NDArray[np.bool_]:
+        """Rows whose FromDate is after their ToDate, checked once per distinct pair."""
+        keys, pairs = pd.factorize((froms.astype(np.int64) << 32) | tos.astype(np.int64))
+        texts = self.texts.values
+        after = np.array(
+            [
+                bool(texts[f]) and bool(texts[t]) and texts[f] > texts[t]
+                for f, t in ((pair >> 32, pair & 0xFFFFFFFF) for pair in pairs.tolist())
+            ],
+            dtype=bool,
+        )
+        return after[keys] if len(after) else np.zeros(len(froms), dtype=bool)
+
+    def _codes_or_default(self, value: Any) -> tuple[str, ...]:
+        codes = parse_code_cell(value) or self._defaults.codes
+        if not codes:
+            raise CodeError("no activity codes")
+        return codes
+
+    def _from_or_default(self, value: Any) -> str:
+        return self._parse_from(value) or self._defaults.from_date
+
+    def _to_or_default(self, value: Any) -> str:
+        return self._parse_to(value) or self._defaults.to_date
+
+    def _hook_or_default(self, value: Any) -> str:
+        return parse_webhook(value) or self._defaults.webhook
+
+    def _parse_from(self, value: Any) -> str:
+        return self._prefixed("FromDate", value, end_of_day=False)
+
+    def _parse_to(self, value: Any) -> str:
+        return self._prefixed("ToDate", value, end_of_day=True)
+
+    def _prefixed(self, column: str, value: Any, *, end_of_day: bool) -> str:
+        try:
+            return parse_date_cell(value, end_of_day=end_of_day, tz=self._tz)
+        except DateError as exc:
+            error = DateError(f"{column} {exc}")
+            error.kind = f"bad {column}"
+            raise error from None
+
+    @staticmethod
+    def _cached(
+        cache: dict[Any, Any],
+        value: Any,
+        parse: Callable[[Any], Any],
+        reasons: list[tuple[str, str]],
+    ) -> Any:
+        # True == 1 == 1.0 and ErrorCell("#N/A") == "#N/A", but they are different cells.
+        key = value if value is None or value.__class__ is str else (value.__class__, value)
+        try:
+            result = cache[key]
+        except KeyError:
+            try:
+                result = parse(value)
+            except CellError as exc:
+                result = exc
+            if len(cache) < 100_000:  # high-cardinality columns must not grow the cache forever
+                cache[key] = result
+        except TypeError:  # an unhashable cell value: parse it every time
+            try:
+                result = parse(value)
+            except CellError as exc:
+                result = exc
+        if result.__class__ is str or result.__class__ is tuple:
+            return result
+        reasons.append((result.kind, str(result)))
+        return ""

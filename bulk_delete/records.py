@@ -1,0 +1,69 @@
+"""The records the layers hand each other: a request to send and a row that will not be sent.
+
+They live below the sheet and the plan so that storing and sending them needs neither (no
+pandas, no numpy): the plan makes them, the checkpoint keeps them, the pool sends them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    """Where a request stands in the checkpoint: the ``status`` column and the exports."""
+
+    PENDING = "pending"  # not sent yet, or sent with no answer before the run stopped
+    QUEUED = "queued"  # LeadSquared accepted the delete: it deletes later, on its side
+    FAILED = "failed"  # refused, or transient and given up on (a rerun retries those)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRow:
+    """A row that will not be sent, with the raw cells as the user wrote them."""
+
+    row: int
+    reasons: tuple[tuple[str, str], ...]  # (kind, message)
+    prospect_id: str = ""
+    codes: str = ""
+    from_date: str = ""
+    to_date: str = ""
+    webhook: str = ""
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(message for _, message in self.reasons)
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One DeleteActivities call, with the sheet rows it came from."""
+
+    prospect_id: str
+    codes: tuple[str, ...]
+    from_date: str
+    to_date: str
+    webhook: str
+    source_rows: tuple[int, ...]
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body, in the API's words; optional fields are left out when empty."""
+        body: dict[str, Any] = {
+            "ProspectId": self.prospect_id,
+            "ActivityEventList": list(self.codes),
+        }
+        if self.from_date:
+            body["FromDate"] = self.from_date
+        if self.to_date:
+            body["ToDate"] = self.to_date
+        if self.webhook:
+            body["StatusWebhookURL"] = self.webhook
+        return body
+
+    def body_json(self) -> str:
+        return json.dumps(self.body(), separators=(",", ":"))

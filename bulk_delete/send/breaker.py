@@ -1,0 +1,125 @@
+"""The circuit breaker: an outage belongs to the service, not to the request.
+
+When several calls in a row fail with transient errors (5xx pages, resets, timeouts) and
+nothing succeeds between them, the service is down for a moment — a load balancer restarting,
+a deploy. Retrying each request on its own would burn every request's attempts in seconds and
+hammer a service that is trying to come back. Instead the breaker *opens*: nobody starts a
+call, and the requests caught in it do not spend attempts. After a pause one call goes out
+alone as a probe (*half-open*). If it gets any real answer the breaker closes and everyone
+goes on; if it fails the pause doubles (1 s, 2 s, 4 s … 30 s). Only when nothing has
+succeeded for ``give_up_after`` seconds does the run stop (exit 3), resumable.
+
+Any answer from the service itself — queued, an application error, a rate refusal, even a
+401 — proves it is up. A rate refusal does not prove that the run can go on, though: when
+every call is refused (another integration spending the whole budget, or a limit far below
+what the refusals say), nothing is ever accepted. So the breaker keeps a second clock, the
+last *accepted* call (anything but a refusal or a transient failure), and ``refused_too_long``
+bounds that wait by the same ``give_up_after``. Reads time only from the Clock it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+
+from ..clock import Clock
+from .answers import Answer, Verdict
+
+DEFAULT_TRIP_AFTER = 5  # transient failures in a row, no success between
+PROBE_FIRST = 1.0
+PROBE_CAP = 30.0
+
+
+class State(StrEnum):
+    CLOSED = "closed"  # calls go out
+    OPEN = "open"  # nobody calls until the probe time
+    HALF_OPEN = "half-open"  # one probe is out; the others wait for its answer
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        give_up_after: float,
+        trip_after: int = DEFAULT_TRIP_AFTER,
+    ) -> None:
+        self.clock = clock
+        self.give_up_after = give_up_after
+        self.trip_after = trip_after
+        self.state = State.CLOSED
+        self.failures_in_a_row = 0
+        self.last_success = clock.now()  # the last answer from the service itself
+        self.last_accepted = clock.now()  # the last answer that was not a refusal either
+        self.probe_at = 0.0
+        self._pause = PROBE_FIRST
+        self._changed = asyncio.Event()
+
+    async def admit(self) -> bool:
+        """Wait until a call may start: at once when closed; at the probe time (one caller
+        probes) when open; for the probe's answer when half-open. True for the probe."""
+        while self.state is not State.CLOSED:
+            if self.state is State.OPEN:
+                wait = self.probe_at - self.clock.now()
+                if wait <= 0:
+                    self._set(State.HALF_OPEN)
+                    return True
+                await self.clock.sleep(wait)
+            else:
+                await self._changed.wait()
+        return False
+
+    def still_admits(self, probe: bool) -> bool:
+        """After waiting for a rate-limit slot: may the call still go? Not when the breaker
+        opened meanwhile (the slot is lost, which costs nothing but a little pacing)."""
+        return probe or self.state is State.CLOSED
+
+    def record(self, answer: Answer) -> bool:
+        """Take one answer in. Returns whether a transient failure counts as an attempt of
+        its request: not when it is part of an outage (the breaker is open)."""
+        if answer.verdict is not Verdict.TRANSIENT:
+            if answer.verdict is not Verdict.RATE_LIMITED:
+                self.last_accepted = self.clock.now()
+            self.last_success = self.clock.now()
+            self.failures_in_a_row = 0
+            self._pause = PROBE_FIRST
+            if self.state is not State.CLOSED:
+                self._set(State.CLOSED)
+            return True
+        self.failures_in_a_row += 1
+        if self.state is State.HALF_OPEN:  # the probe failed: wait longer
+            self._pause = min(PROBE_CAP, self._pause * 2)
+            self._open()
+        elif self.state is State.CLOSED and self.failures_in_a_row >= self.trip_after:
+            self._open()
+        return self.state is State.CLOSED
+
+    @property
+    def gave_up(self) -> bool:
+        """Nothing has succeeded for ``give_up_after`` seconds and the breaker is open."""
+        return (
+            self.state is not State.CLOSED
+            and self.clock.now() - self.last_success >= self.give_up_after
+        )
+
+    @property
+    def refused_too_long(self) -> bool:
+        """No call has been accepted for ``give_up_after`` seconds (refused, or failing)."""
+        return self.refused_for >= self.give_up_after
+
+    @property
+    def refused_for(self) -> float:
+        return self.clock.now() - self.last_accepted
+
+    @property
+    def down_for(self) -> float:
+        return self.clock.now() - self.last_success
+
+    def _open(self) -> None:
+        self.probe_at = self.clock.now() + self._pause
+        self._set(State.OPEN)
+
+    def _set(self, state: State) -> None:
+        self.state = state
+        self._changed.set()  # wake whoever waits on the old state
+        self._changed = asyncio.Event()

@@ -1,0 +1,208 @@
+"""A strict sliding-window limiter that learns the account's real limit and shares it.
+
+**The window.** Never more than N call starts in any W-second window. Why not
+``aiolimiter.AsyncLimiter(25, 5)``: a leaky bucket admits a full bucket at once and then drips,
+so up to 49 calls can start in the first 5 s — exactly what a strict server window answers with
+refusals. Here every start is logged and call N+1 waits until call 1 is one window (plus a
+small safety margin) old. The margin absorbs network jitter: a server counts arrivals, and a
+call that set off first can arrive a little later than the one after it. Starts are also paced
+evenly, (W + margin) / N apart, rather than fired in bursts of N: the budget is shared by every
+integration on the account, and a burst would spend all of it in an instant.
+
+**The ceiling.** N is the account's limit as far as we know it — ``--rate``, or lower once a
+refusal names the real one ("exceeded the limit of 10 in 5 second(s)": limits vary per tenant)
+— times ``--share``, the part this run may take. Never above ``--rate``.
+
+**Sharing.** A refusal that names no lower limit means someone else on the account is spending
+the budget (the website's lead capture, say). Then the pacing rate is cut to β of the rate that
+was refused, at most once a window, and grows back along a cubic curve, as in TCP CUBIC and the
+AWS SDKs' adaptive retry mode: fast at first, flat near the refused rate, probing above it only
+after that. Two things differ for a strict sliding window. The unit of time: the server's
+verdict on a rate only changes as calls leave its window, so the curve is measured in windows
+and recovers in ``RECOVERY_WINDOWS`` of them, whatever the rate. And the refused rate itself:
+the server refuses when its window is full, so the number of our own starts in the last window
+is what fitted beside everyone else's — a measurement of the free budget, where a blind
+multiplicative cut would only guess. On an idle account nothing is refused and nothing
+changes.
+
+**Retry-After.** A refusal's ``Retry-After`` is obeyed up to one window plus a second
+(``RETRY_AFTER_SLACK``): once a window has passed, every call of ours the server counted has
+left it, so a longer wait is a proxy's guess or about someone else's budget — one header of
+100,000 s would otherwise pause a run silently for 28 hours. The first longer one is reported
+once through ``on_notice``. Refusals that go on are bounded elsewhere: the pool and
+``call_once`` stop after --give-up-after seconds without an accepted call.
+
+Reads time only from the Clock it is given, so tests step a ManualClock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Callable
+
+from ..clock import Clock
+from ..config import RateLimit
+
+MARGIN_SHARE = 0.02  # of the window: 100 ms at 25/5s, i.e. 98 % of the limit at best
+MIN_MARGIN = 0.02
+BETA = 0.85  # a refusal cuts the pacing rate to this share of the rate that was refused
+RECOVERY_WINDOWS = 4.0  # windows to grow back to the rate that was refused
+DRAIN = 0.3  # of a window: the pause after a refusal, for the server's window to drain
+RETRY_AFTER_SLACK = 1.0  # seconds beyond one window that a Retry-After may ask for
+
+
+def default_margin(period: float) -> float:
+    return max(MIN_MARGIN, MARGIN_SHARE * period)
+
+
+def shared(limit: RateLimit, share: float) -> RateLimit:
+    """The part of ``limit`` a run with ``--share`` may take (at least one call a window)."""
+    if limit.unlimited or share >= 1.0:
+        return limit
+    calls = max(1, math.floor(limit.calls * share + 1e-9))
+    return RateLimit(calls=calls, period=limit.period, label=f"{share:g} of {limit}")
+
+
+class SlidingWindowLimiter:
+    def __init__(
+        self,
+        rate: RateLimit,
+        *,
+        clock: Clock,
+        margin: float | None = None,
+        share: float = 1.0,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self.configured = rate
+        self.on_notice = on_notice
+        self._noticed = False
+        self.clock = clock
+        self.share = share
+        self._margin_given = margin
+        self.account = rate  # the account's limit as known
+        self._starts: deque[float] = deque()
+        self._paused_until = float("-inf")
+        self._next_start = float("-inf")
+        self._lock = asyncio.Lock()  # FIFO: callers start in the order they asked
+        self._cut_at: float | None = None  # when the pacing rate was last cut
+        self._refused_rate = 0.0  # the rate (calls a window) that was refused then
+        self._set_ceiling()
+
+    # ------------------------------------------------------------ what it allows now
+
+    @property
+    def effective(self) -> RateLimit:
+        """The ceiling: the account's limit as known, times the share."""
+        return shared(self.account, self.share)
+
+    @property
+    def current(self) -> float:
+        """The pacing rate in calls per window: the ceiling, or less after a refusal."""
+        return self._rate_at(self.clock.now())
+
+    @property
+    def spacing(self) -> float:
+        current = self.current
+        return 0.0 if self.account.unlimited else (self._period + self.margin) / current
+
+    # ------------------------------------------------------------ taking a slot
+
+    async def acquire(self) -> None:
+        """Wait until one more call may start, and count it as started."""
+        if self.account.unlimited:
+            return
+        async with self._lock:
+            while (wait := self._wait(self.clock.now())) > 0:
+                await self.clock.sleep(wait)
+            now = self.clock.now()
+            self._starts.append(now)
+            self._next_start = now + self.spacing
+
+    def _wait(self, now: float) -> float:
+        while self._starts and self._starts[0] <= now - self._period - self.margin:
+            self._starts.popleft()
+        wait = max(self._paused_until, self._next_start) - now
+        cap = max(1, math.floor(self._rate_at(now) + 1e-9))
+        if len(self._starts) >= cap:
+            oldest_that_counts = self._starts[len(self._starts) - cap]
+            wait = max(wait, oldest_that_counts + self._period + self.margin - now)
+        return wait
+
+    # ------------------------------------------------------------ refusals
+
+    def learn(self, limit: RateLimit) -> bool:
+        """Adopt a limit LeadSquared named, if it is below the one in use. True if adopted."""
+        if limit.unlimited or limit.per_second >= self.account.per_second * 0.999:
+            return False
+        self.account = RateLimit(calls=limit.calls, period=limit.period, label="learned")
+        self._set_ceiling()
+        self._cut_at = None  # the window log now keeps the real limit by itself
+        return True
+
+    def refused(self, limit: RateLimit | None, retry_after: float | None = None) -> bool:
+        """A rate refusal came back. Returns True when it taught the account's real limit.
+
+        A named limit below ours is learned: the window log then keeps it, no pause needed.
+        Otherwise someone else is spending the budget: cut the pacing rate (once a window)
+        and let the window drain a little (``DRAIN``) — a full window when the refusal said
+        nothing.
+        """
+        if limit is not None and self.learn(limit):
+            return True
+        self._cut(self.clock.now())
+        if retry_after is not None or limit is None:
+            self.pause(self._capped(retry_after))  # Retry-After, or a window if none was said
+        else:
+            self.pause(DRAIN * self._period)
+        return False
+
+    def pause(self, seconds: float | None = None) -> None:
+        """Nobody starts for one window (or ``seconds``)."""
+        window = self._period + self.margin if seconds is None else seconds
+        self._paused_until = max(self._paused_until, self.clock.now() + window)
+
+    @property
+    def max_retry_after(self) -> float:
+        return self._period + self.margin + RETRY_AFTER_SLACK
+
+    def _capped(self, retry_after: float | None) -> float | None:
+        if retry_after is None or retry_after <= self.max_retry_after:
+            return retry_after
+        if not self._noticed and self.on_notice is not None:
+            self.on_notice(
+                f"LeadSquared asked to wait {retry_after:g} s (Retry-After); waiting "
+                f"{self.max_retry_after:g} s at most, one window of its rate limit, instead"
+            )
+        self._noticed = True
+        return self.max_retry_after
+
+    def _cut(self, now: float) -> None:
+        if self._cut_at is not None and now - self._cut_at < self._period:
+            return  # one cut a window: refusals of calls already in flight say nothing new
+        # The server's window was full when it refused. Our own log says how many of those
+        # calls were ours: that many fit beside everyone else's, so it measures what is free
+        # (also right after the start: the others' calls span the whole window regardless).
+        ours = sum(1 for start in self._starts if start > now - self._period)
+        self._refused_rate = max(1.0, min(self._rate_at(now), float(ours)))
+        self._cut_at = now
+
+    def _rate_at(self, now: float) -> float:
+        """Calls a window: the cubic regrowth after a cut, capped at the ceiling."""
+        ceiling = float(self.effective.calls)
+        if self._cut_at is None:
+            return ceiling
+        windows = (now - self._cut_at) / self._period
+        peak = self._refused_rate
+        rate = peak * (1 - (1 - BETA) * (1 - windows / RECOVERY_WINDOWS) ** 3)
+        if rate >= ceiling:
+            self._cut_at = None
+            return ceiling
+        return max(1.0, rate)
+
+    def _set_ceiling(self) -> None:
+        self._period = self.account.period
+        self.margin = (
+            default_margin(self._period) if self._margin_given is None else self._margin_given
+        )

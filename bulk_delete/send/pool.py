@@ -1,0 +1,434 @@
+"""checkpoint → senders → outcomes: the worker pool.
+
+A feeder streams pending requests out of the checkpoint into a small queue; N workers take
+them, wait for the shared limiter, send, and let the retry policy decide. Every final answer
+is committed to the checkpoint before it is counted. The limiter, not latency, should be the
+bottleneck, so there are enough workers for ``rate × latency`` calls in flight.
+
+All tasks live in one ``asyncio.TaskGroup``, and stopping is one protocol the pool owns
+(``Pool._stop_protocol``): stop starting (workers waiting for a slot, a backoff or work are
+cancelled at once), drain (calls on the wire get ``drain_seconds`` to come back and be
+recorded), then cancel what is left. What was not sent stays pending for the rerun. A signal
+(through ``StopSwitch``), a fatal answer, an outage past --give-up-after and refusals of every
+call for as long all stop this way;
+a bug in a worker cancels the group and surfaces as itself. A short outage does not stop the
+run: the circuit breaker (breaker.py) holds every worker until a probe gets through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
+
+from ..clock import Clock
+from ..config import RateLimit, SendSettings
+from ..errors import AbortedError, RefusedTooLong, ServiceDownError, StorageError
+from ..records import Status
+from ..store.checkpoint import Checkpoint, Outcome, Pending
+from ..summary import RunFigures
+from .answers import Answer, Verdict, fatal_error
+from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
+from .limiter import SlidingWindowLimiter
+from .retry import Action, Decision, RetryPolicy
+
+DEFAULT_DRAIN_SECONDS = 10.0
+LEARNED_LIMIT = "learned_limit"  # checkpoint meta: the account's limit, as LeadSquared said
+
+
+class Sender(Protocol):
+    async def delete_activities(self, body_json: str) -> Answer: ...
+
+
+ProgressCallback = Callable[["Progress"], None]
+OutcomeCallback = Callable[[Pending, Outcome], None]
+
+
+Reply = tuple[Answer, dict[str, Any]]
+
+
+R = TypeVar("R")
+
+
+def _raise(error: AbortedError) -> NoReturn:
+    raise error
+
+
+async def _sleep_with(clock: Clock, delay: float) -> None:
+    await clock.sleep(delay)
+
+
+@dataclass
+class Tried(Generic[R]):
+    """What the attempts at one call came to: the last answer and reply, the attempts spent
+    (429s excluded), the 429s met, and whether a stop cut it short of a final answer."""
+
+    answer: Answer | None = None
+    reply: R | None = None
+    attempts: int = 0
+    rate_limited: int = 0
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What every call passes through, one set per pool or per single call."""
+
+    breaker: CircuitBreaker
+    limiter: SlidingWindowLimiter
+    retry: RetryPolicy
+    clock: Clock
+    rng: random.Random
+
+
+async def until_settled(
+    call: Callable[[], Awaitable[tuple[Answer, R]]],
+    gates: Gates,
+    tried: Tried[R],
+    *,
+    fail: Callable[[AbortedError], None],
+    settled: Callable[[R], bool] = lambda reply: False,
+    stopping: Callable[[], bool] = lambda: False,
+    on_refused: Callable[[bool], None] = lambda learned: None,
+    wait: Callable[[float], Awaitable[None]] | None = None,
+) -> None:
+    """The one retry loop, for the pool's deletes and for single calls alike: through the
+    breaker and the limiter, refusals waited out without spending an attempt, transient
+    failures retried with backoff, an outage ridden out behind the breaker. ``fail`` takes
+    the error that ends it (a fatal answer, ``give_up_after`` passed): a single call raises
+    it, the pool stops. Returns once the answer is final, ``settled(reply)``, or
+    ``stopping()`` (then ``tried.stopped``)."""
+    breaker, limiter = gates.breaker, gates.limiter
+    while True:
+        probe = await breaker.admit()
+        await limiter.acquire()
+        if not breaker.still_admits(probe):
+            continue  # an outage began while this caller waited for its slot
+        answer, reply = await call()
+        tried.answer, tried.reply = answer, reply
+        counted = breaker.record(answer)
+        if (error := hopeless(breaker, answer)) is not None:
+            fail(error)
+        if answer.verdict is Verdict.RATE_LIMITED:
+            tried.rate_limited += 1
+        elif counted:
+            tried.attempts += 1
+        # Caught in an outage: the breaker says when to go again; no attempt spent.
+        decision = (
+            gates.retry.decide(tried.attempts, answer, gates.rng)
+            if counted
+            else Decision(Action.RETRY)
+        )
+        if decision.action is Action.ABORT:
+            fail(fatal_error(answer))
+        if decision.action is Action.RECORD or settled(reply):
+            return
+        if stopping():  # what was not answered stays pending
+            tried.stopped = True
+            return
+        if decision.action is Action.WAIT_WINDOW:
+            on_refused(limiter.refused(answer.limit, answer.retry_after))
+            continue
+        await (wait or partial(_sleep_with, gates.clock))(decision.delay)
+
+
+async def call_once(
+    limiter: SlidingWindowLimiter,
+    call: Callable[[], Awaitable[Reply]],
+    *,
+    retry: RetryPolicy,
+    clock: Clock,
+    rng: random.Random,
+    give_up_after: float | None = None,
+) -> Reply:
+    """A single read-only call outside the pool (preflight, --check-codes, a listing page),
+    through `until_settled` like the pool's: a fatal answer raised, the last reply returned
+    otherwise (a reply with a body settles it). Raises ServiceDownError or RefusedTooLong
+    after ``give_up_after`` seconds (default: the policy's) without a successful or an
+    accepted call."""
+    breaker = CircuitBreaker(  # alone, its own attempts are the only failures in a row
+        clock,
+        give_up_after=retry.give_up_after if give_up_after is None else give_up_after,
+        trip_after=min(DEFAULT_TRIP_AFTER, retry.max_attempts),
+    )
+    tried: Tried[dict[str, Any]] = Tried()
+    gates = Gates(breaker, limiter, retry, clock, rng)
+    await until_settled(call, gates, tried, fail=_raise, settled=bool)
+    assert tried.answer is not None  # one call at least
+    assert tried.reply is not None
+    return tried.answer, tried.reply
+
+
+def hopeless(breaker: CircuitBreaker, answer: Answer) -> AbortedError | None:
+    """The error that stops waiting, once ``give_up_after`` has passed: an outage (nothing
+    succeeded), or a budget someone else spends whole (every call refused)."""
+    if breaker.gave_up:
+        return ServiceDownError(
+            f"the API looks down: no call has succeeded for {breaker.down_for:.0f} s "
+            f"(--give-up-after {breaker.give_up_after:g}; last: {answer.message}). "
+            "Rerun the same command later to resume."
+        )
+    if answer.verdict is Verdict.RATE_LIMITED and breaker.refused_too_long:
+        return RefusedTooLong(
+            f"stopped: every call for {breaker.refused_for:.0f} s was refused as over the rate "
+            f"limit (--give-up-after {breaker.give_up_after:g}; last: {answer.message}). "
+            "Another integration may be using the whole budget of the account; nothing is "
+            "lost. Rerun the same command later to resume."
+        )
+    return None
+
+
+class StopSwitch:
+    """Asks a running pool to stop. The CLI's signal handler flips it; so does the pool
+    itself on a fatal answer. ``by_signal`` tells an interrupted run from an aborted one."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.by_signal = False
+
+    def stop(self, *, by_signal: bool = True) -> None:
+        if not self._event.is_set():
+            self.by_signal = by_signal
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+@dataclass
+class Progress:
+    """This run as it goes, handed to the progress callback after every change: its figures
+    (the ones the checkpoint keeps and the summary reports) and what is only live."""
+
+    total: int = 0
+    already_done: int = 0  # a resumed plan's requests settled by earlier runs (for the display)
+    figures: RunFigures = field(default_factory=RunFigures)
+    retrying: int = 0
+    in_flight: int = 0
+    first_call_at: float | None = None
+
+    @property
+    def done(self) -> int:
+        return self.figures.queued + self.figures.failed
+
+
+@dataclass
+class SendReport:
+    progress: Progress = field(default_factory=Progress)
+    stopped: bool = False  # by a signal
+    error: AbortedError | None = None
+
+
+class Pool:
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        sender: Sender,
+        settings: SendSettings,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        stop: StopSwitch | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        on_limit_learned: Callable[[RateLimit], None] | None = None,
+        limiter: SlidingWindowLimiter | None = None,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.sender = sender
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng
+        self.stop = stop or StopSwitch()
+        self.on_progress = on_progress or (lambda progress: None)
+        self.on_outcome = on_outcome
+        self.on_limit_learned = on_limit_learned
+        self.drain_seconds = drain_seconds
+        self.breaker = CircuitBreaker(clock, give_up_after=settings.give_up_after)
+        self.retry = RetryPolicy(
+            max_attempts=settings.max_attempts, give_up_after=settings.give_up_after
+        )
+        self.limiter = limiter or SlidingWindowLimiter(
+            settings.rate, clock=clock, share=settings.share
+        )
+        self.gates = Gates(self.breaker, self.limiter, self.retry, clock, rng)
+        self.progress = Progress()
+        self.error: AbortedError | None = None
+        self._busy: set[asyncio.Task[None] | None] = set()  # workers with a call on the wire
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def run(self, total: int, *, already_done: int = 0) -> SendReport:
+        self.progress = Progress(total=total, already_done=already_done)
+        queue: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=self.settings.workers * 2)
+        try:
+            async with asyncio.TaskGroup() as group:
+                feeder = group.create_task(self._feed(queue))
+                workers = [
+                    group.create_task(self._worker(queue)) for _ in range(self.settings.workers)
+                ]
+                guard = group.create_task(self._stop_protocol(workers, feeder))
+                await asyncio.wait(workers)
+                guard.cancel()
+                feeder.cancel()
+        except ExceptionGroup as errors:  # a bug in a worker must not pass for a finished run
+            raise errors.exceptions[0] from errors
+        return SendReport(progress=self.progress, stopped=self.stop.by_signal, error=self.error)
+
+    async def _stop_protocol(
+        self, workers: list[asyncio.Task[None]], feeder: asyncio.Task[None]
+    ) -> None:
+        """Stop starting, drain for ``drain_seconds``, then cancel."""
+        await self.stop.wait()
+        feeder.cancel()
+        for worker in workers:
+            if worker not in self._busy:  # waiting for work, a slot or a backoff
+                worker.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.drain_seconds):
+                await self._idle.wait()
+        for worker in workers:
+            worker.cancel()
+
+    def _abort(self, error: AbortedError) -> None:
+        if self.error is None:
+            self.error = error
+        self.stop.stop(by_signal=False)
+
+    async def _feed(self, queue: asyncio.Queue[Pending | None]) -> None:
+        for item in self.checkpoint.todo(retry_failed=self.settings.retry_failed):
+            await queue.put(item)
+        for _ in range(self.settings.workers):
+            await queue.put(None)
+
+    async def _worker(self, queue: asyncio.Queue[Pending | None]) -> None:
+        while not self.stop.is_set():
+            item = await queue.get()
+            if item is None:
+                return
+            await self._send(item)
+
+    async def _send(self, item: Pending) -> None:
+        tried: Tried[None] = Tried()
+        try:
+            await until_settled(
+                partial(self._call, item),
+                self.gates,
+                tried,
+                fail=self._abort,
+                stopping=self.stop.is_set,
+                on_refused=self._refused,
+                wait=self._wait,
+            )
+        except asyncio.CancelledError:
+            if tried.answer is not None:  # cancelled between attempts: keep what we learned
+                self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=True)
+            raise
+        assert tried.answer is not None  # one call at least
+        self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=tried.stopped)
+
+    def _refused(self, learned: bool) -> None:
+        """A 429: the limiter has paused everyone; a limit below --rate is saved and said."""
+        self.progress.figures.rate_limited_429 += 1
+        if learned:
+            self._learned(self.limiter.account)
+        self.on_progress(self.progress)
+
+    async def _wait(self, delay: float) -> None:
+        self.progress.retrying += 1
+        self.on_progress(self.progress)
+        try:
+            await self.clock.sleep(delay)
+        finally:
+            self.progress.retrying -= 1
+
+    async def _call(self, item: Pending) -> tuple[Answer, None]:
+        """One call on the wire; while it is, the stop protocol lets it finish (the drain)."""
+        task = asyncio.current_task()
+        self._busy.add(task)
+        self._idle.clear()
+        self._begin_call()
+        try:
+            return await self.sender.delete_activities(item.body), None
+        finally:
+            self._end_call()
+            self._busy.discard(task)
+            if not self._busy:
+                self._idle.set()
+
+    def _begin_call(self) -> None:
+        progress = self.progress
+        now = self.clock.now()
+        if progress.first_call_at is None:
+            progress.first_call_at = now
+        progress.figures.start_span = now - progress.first_call_at
+        progress.figures.calls += 1
+        progress.in_flight += 1
+
+    def _end_call(self) -> None:
+        progress = self.progress
+        progress.in_flight -= 1
+        first = progress.first_call_at if progress.first_call_at is not None else self.clock.now()
+        progress.figures.send_seconds = max(0.0, self.clock.now() - first)
+
+    def _learned(self, limit: RateLimit) -> None:
+        """The account allows less than --rate: keep it for a resume, and say so once."""
+        self.checkpoint.set_meta(LEARNED_LIMIT, f"{limit.calls}/{limit.period:g}s")
+        if self.on_limit_learned is not None:
+            self.on_limit_learned(limit)
+
+    def _record(
+        self,
+        item: Pending,
+        answer: Answer,
+        attempts: int,
+        rate_limited: int,
+        *,
+        pending: bool = False,
+    ) -> None:
+        if pending:
+            status, transient = Status.PENDING, False
+        elif answer.verdict is Verdict.QUEUED:
+            status, transient = Status.QUEUED, False
+        else:
+            status, transient = Status.FAILED, answer.verdict is Verdict.TRANSIENT
+        error = "" if status is Status.QUEUED else answer.message
+        if transient and answer.http_status is None:  # the call may have reached LeadSquared
+            error = (
+                f"no answer ({error}): LeadSquared may have queued it; a rerun sends it again "
+                f"(gave up after {attempts} attempts)"
+            )
+        elif transient:
+            error = f"{error} (gave up after {attempts} attempts; a rerun retries it)"
+        outcome = Outcome(
+            seq=item.seq,
+            status=status,
+            transient=transient,
+            attempts=attempts,
+            rate_limited=rate_limited,
+            http_status=answer.http_status,
+            error=error,
+        )
+        try:  # a full disk stops the pool like a fatal answer: what is recorded is safe
+            self.checkpoint.record(outcome)
+        except StorageError as error:
+            self._abort(error)
+            return  # not recorded, so not counted: a rerun sends it again
+        try:
+            if self.on_outcome is not None:
+                self.on_outcome(item, outcome)
+        except StorageError as error:
+            self._abort(error)
+        if status is Status.QUEUED:
+            self.progress.figures.queued += 1
+        elif status is Status.FAILED:
+            self.progress.figures.failed += 1
+        self.on_progress(self.progress)

@@ -1,0 +1,259 @@
+"""The checkpoint's tables, its mark, and how a file from an older release is read or
+migrated: the SQLite side of opening one, before any plan or outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+from ..errors import InputError
+from ..files import create_private, real
+
+SCHEMA_VERSION = "1"
+BATCH = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    seq          INTEGER PRIMARY KEY,
+    prospect_id  TEXT NOT NULL,
+    codes        TEXT NOT NULL,
+    from_date    TEXT NOT NULL,
+    to_date      TEXT NOT NULL,
+    webhook      TEXT NOT NULL,
+    source_rows  TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending',
+    transient    INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0,
+    http_status  INTEGER,
+    error        TEXT NOT NULL DEFAULT '',
+    updated_at   TEXT NOT NULL DEFAULT ''
+);
+-- Only what is not queued yet: resume finds its work without scanning the queued half.
+CREATE INDEX IF NOT EXISTS requests_todo ON requests(seq) WHERE status != 'queued';
+CREATE TABLE IF NOT EXISTS invalid_rows (
+    row          INTEGER PRIMARY KEY,
+    reason       TEXT NOT NULL,
+    prospect_id  TEXT NOT NULL,
+    codes        TEXT NOT NULL,
+    from_date    TEXT NOT NULL,
+    to_date      TEXT NOT NULL,
+    webhook      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id           INTEGER PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    host         TEXT NOT NULL,
+    rate         TEXT NOT NULL,
+    calls        INTEGER NOT NULL DEFAULT 0,
+    queued       INTEGER NOT NULL DEFAULT 0,
+    failed       INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0,
+    send_seconds REAL NOT NULL DEFAULT 0,
+    result       TEXT NOT NULL DEFAULT 'running',
+    start_span   REAL NOT NULL DEFAULT 0,   -- first call start to last call start, seconds
+    limit_per_second REAL                   -- the limit in force; NULL: no limit
+);
+"""
+# --discover: what the listing found, saved page by page before any delete.
+_FOUND_SCHEMA = """
+CREATE TABLE IF NOT EXISTS found (    -- every activity the listing read
+    activity_id  TEXT PRIMARY KEY,
+    prospect_id  TEXT NOT NULL,
+    code         TEXT NOT NULL,
+    created_on   TEXT NOT NULL,
+    kept         INTEGER NOT NULL DEFAULT 1  -- created in the window: to delete
+);
+CREATE TABLE IF NOT EXISTS listing (   -- one row per page read
+    code         TEXT NOT NULL,
+    page         INTEGER NOT NULL,
+    size         INTEGER NOT NULL,     -- the page size asked
+    rows         INTEGER NOT NULL,
+    record_count INTEGER NOT NULL,
+    next_size    INTEGER,              -- the size to ask next (0: the code's listing ended)
+    PRIMARY KEY (code, page)
+);
+"""
+
+# Columns added after the first release: (table, column, declaration) for older checkpoints.
+
+_ADDED_COLUMNS = (
+    ("runs", "start_span", "REAL NOT NULL DEFAULT 0"),
+    ("runs", "limit_per_second", "REAL"),
+    # `verify`: confirmed (nothing left) | remaining (n left) | unverified | '' (not checked)
+    ("requests", "verified", "TEXT NOT NULL DEFAULT ''"),
+    ("requests", "remaining", "INTEGER"),
+    ("requests", "verified_at", "TEXT NOT NULL DEFAULT ''"),
+    ("requests", "verified_note", "TEXT NOT NULL DEFAULT ''"),  # why it stayed unverified
+    # --discover: rows outside the window are kept too (to spot repeated pages), kept = 0;
+    # the page size learned is saved with the page (NULL: saved before it was).
+    ("found", "kept", "INTEGER NOT NULL DEFAULT 1"),
+    ("listing", "next_size", "INTEGER"),
+)
+
+
+_OUR_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs", "found", "listing"})
+_CORE_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs"})  # in every release
+
+# The mark only bulk-delete writes: a SQLite header field (set before the file goes WAL, so it
+# is in the file itself), the format it was written in, and a meta row.
+APPLICATION_ID = int.from_bytes(b"BDel", "big")
+USER_VERSION = 1
+MARK = ("format", "bulk-delete checkpoint")
+# A checkpoint from before the mark is recognised by what its plan always held.
+_LEGACY_META = frozenset({"schema", "fingerprint", "input", "options", "created_at"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_BESIDE = ("-wal", "-shm")  # SQLite's files beside a checkpoint, made with the file's mode
+
+
+def _connect(path: Path, uri: str) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as error:
+        raise InputError(f"cannot open checkpoint {path}: {error}") from None
+
+
+def _uri(path: Path, *, read_only: bool) -> str:
+    return f"file:{quote(str(real(path)))}" + ("?mode=ro" if read_only else "")
+
+
+def _tables(path: Path, connection: sqlite3.Connection) -> set[str]:
+    try:
+        rows = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+    except sqlite3.DatabaseError as error:
+        raise _not_ours(path, str(error)) from None
+    return {name for (name,) in rows}
+
+
+def _not_ours(path: Path, why: str) -> InputError:
+    return InputError(
+        f"{path} is not a bulk-delete checkpoint ({why}); not touched. "
+        "Give a new file name for the checkpoint."
+    )
+
+
+def _inspect(path: Path) -> str:
+    """What ``path`` holds, found without writing a byte (no WAL switch, no table created):
+    "new" (absent or empty), "ours" (our mark) or "legacy" (a checkpoint from before the
+    mark). Anything else is refused, so another program's file stays byte-identical."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except FileNotFoundError:
+        return "new"
+    except OSError as error:
+        raise InputError(f"cannot read checkpoint {path}: {error.strerror}") from None
+    if not header:
+        return "new"
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise _not_ours(path, "not a SQLite database")
+    if int.from_bytes(header[68:72], "big") not in (0, APPLICATION_ID):
+        raise _not_ours(path, "another program's SQLite database: its application_id is not ours")
+    connection = _connect(path, _uri(path, read_only=True))
+    try:
+        return _kind(path, connection)
+    except sqlite3.DatabaseError as error:
+        raise _not_ours(path, str(error)) from None
+    finally:
+        connection.close()
+
+
+def _kind(path: Path, connection: sqlite3.Connection) -> str:
+    # Read through SQLite: a header stamped in WAL mode may not be in the file yet.
+    (application_id,) = connection.execute("PRAGMA application_id").fetchone()
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    if application_id == APPLICATION_ID:
+        if version > USER_VERSION:
+            raise InputError(
+                f"checkpoint {path} was written by a newer bulk-delete (format {version}); "
+                "not touched. Use that version to resume it."
+            )
+        return "ours"
+    if application_id != 0 or version != 0:
+        raise _not_ours(path, "another program's SQLite database: its header is not ours")
+    _check_legacy(path, connection)
+    return "legacy"
+
+
+def _check_legacy(path: Path, connection: sqlite3.Connection) -> None:
+    """Exactly our tables with our columns, and a meta with our keys: a checkpoint made before
+    the mark. (One whose plan was never stored holds nothing, and passes when it is empty.)"""
+    tables = _tables(path, connection)
+    foreign = tables - _OUR_TABLES
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:5])
+        raise _not_ours(path, f"another program's SQLite database (tables: {shown})")
+    if not tables >= _CORE_TABLES:
+        raise _not_ours(path, f"tables {', '.join(sorted(tables)) or 'none'}")
+    expected, added = _expected_columns(), {(table, name) for table, name, _ in _ADDED_COLUMNS}
+    for table in tables:
+        have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        required = {name for name in expected[table] if (table, name) not in added}
+        if not required <= have <= expected[table]:
+            raise _not_ours(path, f"table {table} has other columns")
+    keys = {key for (key,) in connection.execute("SELECT key FROM meta")}
+    empty = not any(
+        connection.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in tables
+    )
+    if not (keys >= _LEGACY_META or empty):
+        raise _not_ours(path, "its meta table is not a plan's")
+
+
+@functools.cache
+def _expected_columns() -> dict[str, frozenset[str]]:
+    """Each table's columns, as this code creates them (the schema is the one source)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.executescript(_SCHEMA + _FOUND_SCHEMA)
+        _add_missing_columns(connection)
+        return {
+            table: frozenset(row[1] for row in connection.execute(f"PRAGMA table_info({table})"))
+            for table in _OUR_TABLES
+        }
+    finally:
+        connection.close()
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    for table, column, declaration in _ADDED_COLUMNS:
+        have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def _make_private(path: Path) -> None:
+    """The checkpoint and SQLite's files beside it, 0600 (an earlier release left them 0644)."""
+    create_private(path)
+    target = real(path)
+    for suffix in _BESIDE:
+        beside = target.with_name(target.name + suffix)
+        if beside.exists():
+            create_private(beside)
+
+
+def _prepare(connection: sqlite3.Connection, *, stamp: bool) -> None:
+    """Settings, tables and the mark. The header is stamped before the switch to WAL, so a new
+    checkpoint carries its mark in the file itself from the first write."""
+    if stamp:
+        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        connection.execute(f"PRAGMA user_version = {USER_VERSION}")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA busy_timeout=5000")
+    connection.executescript(_SCHEMA + _FOUND_SCHEMA)
+    _add_missing_columns(connection)
+    if stamp:
+        connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", MARK)
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

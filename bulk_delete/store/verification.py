@@ -1,0 +1,78 @@
+"""What `verify` found, request by request, in the checkpoint."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..summary import Verification
+from .schema import now_text
+from .tables import Tables
+
+
+@dataclass(frozen=True, slots=True)
+class Verifiable:
+    """A queued request to check: what should be gone from that lead."""
+
+    seq: int
+    prospect_id: str
+    codes: tuple[str, ...]
+    from_date: str
+    to_date: str
+
+
+class VerificationTable(Tables):
+    """The ``verified`` columns of the requests table."""
+
+    def to_verify(self, sample: int | None, rng: random.Random) -> list[Verifiable]:
+        """Queued requests not yet confirmed (all, or a random ``sample`` of them)."""
+        rows = self._db.execute(
+            "SELECT seq, prospect_id, codes, from_date, to_date FROM requests"
+            " WHERE status = 'queued' AND verified != 'confirmed' ORDER BY seq"
+        ).fetchall()
+        if sample is not None and sample < len(rows):
+            rows = sorted(rng.sample(rows, sample))
+        return [
+            Verifiable(seq, lead, tuple(codes.split(";")), low, high)
+            for seq, lead, codes, low, high in rows
+        ]
+
+    def record_verified(
+        self, seq: int, verified: str, remaining: int | None, note: str = ""
+    ) -> None:
+        """``note``: why a request stays unverified."""
+        with self._storing("record a check"):
+            self._db.execute(
+                "UPDATE requests SET verified = ?, remaining = ?, verified_at = ?,"
+                " verified_note = ? WHERE seq = ?",
+                (verified, remaining, now_text(), note, seq),
+            )
+
+    def unverified_notes(self, limit: int = 3) -> list[tuple[str, int]]:
+        """(why, how many) of the requests left unverified, most frequent first."""
+        if "verified_note" not in self._columns("requests"):
+            return []
+        rows = self._db.execute(
+            "SELECT verified_note, COUNT(*) FROM requests WHERE verified = 'unverified'"
+            " AND verified_note != '' GROUP BY verified_note ORDER BY COUNT(*) DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(str(note), int(count)) for note, count in rows]
+
+    def verification(self) -> Verification:
+        if "verified" not in self._columns("requests"):
+            return Verification()
+        rows = self._db.execute(
+            "SELECT verified, COUNT(*), SUM(COALESCE(remaining, 0)),"
+            " COUNT(DISTINCT prospect_id) FROM requests WHERE verified != '' GROUP BY verified"
+        ).fetchall()
+        by = {verified: (count, left, leads) for verified, count, left, leads in rows}
+        remaining = by.get("remaining", (0, 0, 0))
+        return Verification(
+            checked=sum(count for count, _, _ in by.values()),
+            confirmed=by.get("confirmed", (0, 0, 0))[0],
+            remaining_requests=remaining[0],
+            remaining_activities=remaining[1],
+            remaining_leads=remaining[2],
+            unverified=by.get("unverified", (0, 0, 0))[0],
+        )

@@ -1,0 +1,218 @@
+"""The package's layers, read from its imports: they point down only and never circle.
+
+The walk reads every module with `ast` (type-only and function-local imports included), so a
+circle hidden behind ``TYPE_CHECKING`` fails here as surely as a real one.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import subprocess
+import sys
+import typing
+from enum import StrEnum
+from pathlib import Path
+
+import click
+import pytest
+
+from bulk_delete.cli.main import cli
+from bulk_delete.commands.verify import Choice
+from bulk_delete.config import RateLimit
+from bulk_delete.emulator.config import config_of, knobs
+from bulk_delete.records import Status
+from bulk_delete.send.pool import Progress
+from bulk_delete.store.checkpoint import Checkpoint, Outcome
+from bulk_delete.summary import RunFigures, RunResult, RunSummary, Strategy
+
+PACKAGE = Path(__file__).resolve().parent.parent / "bulk_delete"
+
+# Lower numbers sit lower. A module may import its own layer and the ones below it, never above.
+# Top-level modules not named here are the base (0). The emulator stands beside the pipeline:
+# it shares only the base (wire facts, config, errors) and the CLI starts it.
+LAYERS = {
+    "sheet": 1,  # file → table chunks
+    "plan": 2,  # table → requests
+    "store": 3,  # SQLite and files
+    "send": 4,  # the wire: client, answers, retry, limiter, breaker, pool
+    "spec": 5,  # every option of a run (reads the plan's rules and the limiter's share)
+    "commands": 6,  # plan, run, verify, status, export, jobs
+    "emulator": 6,
+    "cli": 7,  # the only layer that prints and runs the event loop
+    "__main__": 8,
+    "demo": 8,
+}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    base = package[: len(package) - node.level + 1]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def imports_of(module: str) -> set[str]:
+    """The package modules `module` imports, by any route (type-only and local ones too)."""
+    path = MODULES[module]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, path, node)
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return {name for name in found if name in MODULES and name != module}
+
+
+GRAPH = {module: imports_of(module) for module in MODULES}
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS.get(parts[1], 0) if len(parts) > 1 else 0
+
+
+def _cycle() -> list[str] | None:
+    """One import circle, as the modules along it, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(GRAPH[module]):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(GRAPH):
+        if module not in state and (found := visit(module)):
+            return found
+    return None
+
+
+def test_the_walk_sees_the_imports_it_must() -> None:
+    assert "bulk_delete.store.checkpoint" in GRAPH["bulk_delete.send.pool"]
+    assert "bulk_delete.errors" in GRAPH["bulk_delete.config"]
+    assert "bulk_delete.cli.main" in GRAPH["bulk_delete.cli"]
+
+
+def test_no_module_imports_itself_back_round_a_circle() -> None:
+    assert _cycle() is None
+
+
+def test_a_lower_layer_never_imports_a_higher_one() -> None:
+    upward = sorted(
+        f"{module} → {target}"
+        for module, targets in GRAPH.items()
+        for target in targets
+        if layer(target) > layer(module) and target != "bulk_delete"
+    )
+    assert upward == []
+
+
+@pytest.mark.parametrize("package", ["bulk_delete.send", "bulk_delete.store"])
+def test_sending_and_storing_load_no_pandas_or_numpy(package: str) -> None:
+    modules = sorted(name for name in MODULES if name.startswith(package + "."))
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pandas', 'numpy'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == []
+
+
+def test_the_summary_schema_lists_the_run_results_of_the_enum() -> None:
+    schema = json.loads((PACKAGE / "summary.schema.json").read_text())
+    result = schema["properties"]["this_run"]["properties"]["result"]
+    assert result["enum"] == [str(value) for value in RunResult]
+
+
+def test_states_are_enums_wherever_they_are_kept() -> None:
+    """A status, a run's result and a verify strategy are each one StrEnum, not loose text."""
+    hints = {
+        "Outcome.status": typing.get_type_hints(Outcome)["status"],
+        "Choice.strategy": typing.get_type_hints(Choice)["strategy"],
+    }
+    assert hints == {"Outcome.status": Status, "Choice.strategy": Strategy}
+    assert {str(s) for s in Status} == {"pending", "queued", "failed"}
+    assert issubclass(RunResult, StrEnum)
+
+
+def test_a_run_has_one_type_for_its_figures() -> None:
+    """The pool counts into a RunFigures, the checkpoint reads one back, the summary shows it;
+    its JSON is the documented ``this_run`` (the 429 count keeps its one name)."""
+    assert typing.get_type_hints(Progress)["figures"] is RunFigures
+    assert typing.get_type_hints(Checkpoint.last_run)["return"] == RunFigures | None
+    assert typing.get_type_hints(Checkpoint.finish_run)["stats"] is RunFigures
+    assert typing.get_type_hints(RunSummary)["this_run"] is RunFigures
+    schema = json.loads((PACKAGE / "summary.schema.json").read_text())
+    assert list(RunFigures().to_json()) == list(schema["properties"]["this_run"]["properties"])
+    live = {field.name for field in dataclasses.fields(Progress)}
+    assert not live & {field.name for field in dataclasses.fields(RunFigures)}
+
+
+def _asks_the_policy(function: ast.AST) -> bool:
+    """Whether a function decides retries: it asks a retry policy or feeds a breaker."""
+    return any(
+        isinstance(node, ast.Attribute)
+        and (node.attr == "decide" or (node.attr == "record" and "breaker" in ast.unparse(node)))
+        for node in ast.walk(function)
+    )
+
+
+def test_one_retry_loop_serves_the_pool_and_single_calls() -> None:
+    """Only `until_settled` asks the retry policy what to do: the pool's deletes, the
+    preflight, --check-codes, verify's calls and the listing's pages all go through it."""
+    deciders = sorted(
+        f"{module}.{node.name}"
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _asks_the_policy(node)
+    )
+    assert deciders == ["bulk_delete.send.pool.until_settled"]
+
+
+def test_the_emulator_options_are_its_config_fields() -> None:
+    """Each knob of EmulatorConfig is an option of `bulk-delete emulator`, with its help, and
+    the command declares nothing else but where it listens."""
+    command = cli.commands["emulator"]
+    options = {param.name: param for param in command.params}
+    assert set(options) - {"port", "port_file"} == {name for name, _, _ in knobs()}
+    for name, _, declared in knobs():
+        assert isinstance(options[name], click.Option)
+        assert declared.help in (options[name].help or "")
+    flags = {name: param.opts[0] for name, param in options.items()}
+    assert flags["log_path"] == "--log"
+    assert flags["huge_body_rate"] == "--huge-body-rate"
+    given = {"rate": "5/1s", "system_codes": "1-3", "seed": 7, "stated_rate": ""}
+    config = config_of(given)
+    assert config.rate == RateLimit(calls=5, period=1.0)
+    assert config.system_codes == {"1", "2", "3"}
+    assert config.seed == 7
+    assert config.stated_rate is None  # not given

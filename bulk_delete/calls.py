@@ -155,6 +155,19 @@ class CallLog:
         )
         return dict(rows.fetchall())
 
+    def verdicts_by_status(
+        self, run: int | None = None, kind: str | None = None
+    ) -> dict[tuple[int | None, str], int]:
+        """How many calls got each (HTTP status, verdict)."""
+        clauses, args = _clauses(run, kind)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT status, verdict, COUNT(*) FROM calls {where}"
+            " GROUP BY status, verdict ORDER BY status",
+            args,
+        )
+        return {(status, verdict): n for status, verdict, n in rows}
+
     def limits(self, run: int | None = None) -> list[LimitChange]:
         """The limit in force over time: its first value and every change after it."""
         where, args = _run_filter(run)

@@ -101,12 +101,24 @@ def test_span_of_an_empty_log_is_none(tmp_path: Path) -> None:
     assert log.span() == (T0, T0 + 3)
 
 
-def test_kill_9_keeps_every_call_already_recorded(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "connect",
+    [
+        "sqlite3.connect(PATH)",
+        # the checkpoint's way: autocommit, WAL, synchronous=NORMAL
+        "sqlite3.connect(PATH, isolation_level=None)\n"
+        "connection.execute('PRAGMA journal_mode=WAL')\n"
+        "connection.execute('PRAGMA synchronous=NORMAL')",
+    ],
+)
+def test_kill_9_keeps_every_call_already_recorded(tmp_path: Path, connect: str) -> None:
     path = tmp_path / "ck.sqlite"
     script = f"""
 import os, signal, sqlite3
 from bulk_delete.calls import CallLog
-log = CallLog.create(sqlite3.connect({str(path)!r}))
+PATH = {str(path)!r}
+connection = {connect}
+log = CallLog.create(connection)
 for n in range(50):
     log.record(run=1, kind="delete", seq=n, attempt=1, started={T0} + n, answered=None,
                status=None, verdict="timeout")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -35,12 +35,18 @@ ARGS = [
 ]
 
 
+def need_browser(path: Path, env: Mapping[str, str]) -> None:
+    """Skip where the browser is missing, unless in CI: there a missing browser fails."""
+    if path.exists():
+        return
+    if env.get("CI"):
+        pytest.fail(f"CI must run the browser test, and {path} is missing (.ci/run)")
+    pytest.skip(f"no {path} here (apt-get install chromium); CI runs this test")
+
+
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser test, and {CHROMIUM} is missing (.ci/run)")
-        pytest.skip(f"no {CHROMIUM} here (apt-get install chromium); CI runs this test")
+    need_browser(CHROMIUM, os.environ)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -130,3 +136,14 @@ def test_a_page_that_fetches_is_caught(browser: Browser, tmp_path: Path) -> None
     _open(browser, page_file.as_uri(), requests, errors)
     assert len(requests) == 3
     assert any("cdn.example" in error for error in errors)
+
+
+@pytest.mark.parametrize(
+    ("env", "outcome"),
+    [({}, pytest.skip.Exception), ({"CI": "true"}, pytest.fail.Exception)],
+)
+def test_a_missing_browser_skips_locally_and_fails_in_ci(
+    tmp_path: Path, env: dict[str, str], outcome: type[BaseException]
+) -> None:
+    with pytest.raises(outcome, match="chromium"):
+        need_browser(tmp_path / "chromium", env)

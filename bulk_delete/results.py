@@ -1,0 +1,332 @@
+"""→ results: the workbook a person forwards after a run (Summary, Requests, Invalid rows).
+
+Written with XlsxWriter, not openpyxl: it is the writer that does formats best (cell formats
+per column, header styles, number formats), it sets frozen panes, an autofilter and column
+widths in a few calls, writes real date cells from ``datetime`` values, and its
+``constant_memory`` mode streams rows to disk one at a time, so a million requests never sit in
+memory. openpyxl stays the reader (tests read the workbook back with it).
+
+Every string is written with ``write_string``: a reason or a sheet cell that starts with ``=``,
+``+``, ``-`` or ``@`` stays text and is never taken for a formula, and a webhook URL stays text
+rather than a hyperlink. Excel has no time zones: dates are converted to the run's zone and
+written as plain date cells, and the header names the zone. The file is 0600, written to a
+temporary file beside its target and renamed over it when complete.
+
+Inputs are plain data (``ResultsSummary``, ``RequestRow``, ``InvalidRow``), so the workbook
+knows nothing of the checkpoint: whoever reads the checkpoint hands the rows in as iterables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import xlsxwriter
+
+from .files import replacing
+
+DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+MAX_WIDTH = 80  # a long reason wraps the view rather than pushing every column off screen
+MIN_WIDTH = 8
+GUID_WIDTH = 38  # a 36-character GUID and a margin
+
+Pairs = Sequence[tuple[str, object]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultsSummary:
+    """What the Summary sheet says: what was asked, the plan, what came of it."""
+
+    asked: str  # "sheet leads.xlsx" or "discovery: activities created in the window"
+    codes: Sequence[int]
+    window_from: dt.datetime | None  # aware; None when the sheet gives each row's window
+    window_to: dt.datetime | None
+    tz: str  # the run's zone (IANA name)
+    plan: Pairs = ()  # ("rows read", 312), ("requests", 300), ("invalid rows", 12)
+    outcomes: Pairs = ()  # ("queued", 290), ("failed", 10)
+    rate_achieved: float | None = None  # calls per second over the sending
+    refusals: int = 0  # 429 answers
+    learned_limit: str | None = None  # "20 calls / 5 s", when the account told us less
+    share: float | None = None  # this job's share of the account's limit, 0-1
+    verification: Pairs = ()  # ("verified", 280), ("remaining", 3); empty when not run
+    backup: str | None = None  # where the backup went, when one was taken
+    exit_code: int | None = None
+    finished_at: dt.datetime | None = None  # aware
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestRow:
+    """One request and what happened to it; ``extra`` follows the workbook's extra columns."""
+
+    prospect_id: str
+    codes: Sequence[int]
+    from_date: dt.datetime  # aware
+    to_date: dt.datetime
+    outcome: str  # queued, failed, invalid, pending
+    reason: str = ""
+    source_rows: Sequence[int] = ()
+    http_status: int | None = None
+    attempts: int = 0
+    updated_at: dt.datetime | None = None
+    extra: Sequence[object] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvalidRow:
+    """A sheet row never sent: its number, why, and its cells as they were written."""
+
+    row: int
+    reason: str
+    cells: Sequence[object] = ()
+
+
+def write_results(
+    path: Path,
+    summary: ResultsSummary,
+    requests: Iterable[RequestRow],
+    invalid: Iterable[InvalidRow] = (),
+    *,
+    extra_columns: Sequence[str] = (),
+    sheet_columns: Sequence[str] = (),
+) -> None:
+    """Write the three-sheet workbook at ``path`` (0600, whole or not at all).
+
+    ``extra_columns`` name each RequestRow's ``extra`` values (the sheet's own columns, carried
+    over); ``sheet_columns`` name each InvalidRow's ``cells``."""
+    tz = ZoneInfo(summary.tz)
+    with replacing(path, "wb") as handle:
+        book = xlsxwriter.Workbook(
+            handle,
+            {
+                "constant_memory": True,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "tmpdir": str(path.resolve().parent),
+            },
+        )
+        try:
+            styles = _Styles(book)
+            _summary_sheet(book, styles, summary, tz)
+            _requests_sheet(book, styles, requests, extra_columns, tz)
+            _invalid_sheet(book, styles, invalid, sheet_columns)
+        except BaseException:
+            # Closing is the only way to release the streamed sheets' temporary files; the
+            # half-written workbook is then removed with the temporary it went to.
+            with contextlib.suppress(Exception):
+                book.close()
+            raise
+        book.close()
+
+
+class _Styles:
+    def __init__(self, book: Any) -> None:
+        self.header = book.add_format({"bold": True, "bg_color": "#DDE4EE", "bottom": 1})
+        self.date = book.add_format({"num_format": DATE_FORMAT})
+        self.title = book.add_format({"bold": True, "font_size": 14})
+        self.section = book.add_format({"bold": True, "font_color": "#1F3B63"})
+        self.number = book.add_format({"num_format": "#,##0"})
+        self.rate = book.add_format({"num_format": "0.00"})
+        self.percent = book.add_format({"num_format": "0%"})
+
+
+class _Table:
+    """A worksheet written row by row, tracking each column's widest cell for its width."""
+
+    def __init__(self, sheet: Any, styles: _Styles, headers: Sequence[str]) -> None:
+        self.sheet, self.styles = sheet, styles
+        self.widths = [len(h) + 2 for h in headers]
+        self.row = 0
+        self.write((*headers,), style=styles.header)
+
+    def write(self, cells: Sequence[object], style: Any = None) -> None:
+        widths, sheet, styles, row = self.widths, self.sheet, self.styles, self.row
+        for column, value in enumerate(cells):
+            width = _put(sheet, styles, row, column, value, style)
+            if column >= len(widths):
+                widths.append(MIN_WIDTH)
+            if width > widths[column]:
+                widths[column] = width
+        self.row += 1
+
+    def finish(self) -> None:
+        """Header frozen, filter over every column, widths that fit (set last: XlsxWriter
+        writes the column widths when the file is closed, even when streaming)."""
+        self.sheet.freeze_panes(1, 0)
+        self.sheet.autofilter(0, 0, max(self.row - 1, 0), len(self.widths) - 1)
+        for column, width in enumerate(self.widths):
+            self.sheet.set_column(column, column, min(max(width, MIN_WIDTH), MAX_WIDTH))
+
+
+def _put(sheet: Any, styles: _Styles, row: int, column: int, value: object, style: Any) -> int:
+    """Write one cell by its Python type; return the width it needs. (Text is tried first:
+    it is most cells, and this runs for every cell of a million-row sheet.)"""
+    if type(value) is str and value:
+        sheet.write_string(row, column, value, style)  # never a formula, never a link
+        return len(value) + 2
+    if value is None or value == "":
+        if style is not None:
+            sheet.write_blank(row, column, None, style)
+        return 0
+    if isinstance(value, dt.datetime):
+        sheet.write_datetime(row, column, value, style or styles.date)
+        return len(DATE_FORMAT) + 2
+    if isinstance(value, bool):
+        sheet.write_boolean(row, column, value, style)
+        return 6
+    if isinstance(value, int | float):
+        sheet.write_number(row, column, value, style)
+        return len(f"{value:,}") + 2
+    text = str(value)
+    sheet.write_string(row, column, text, style)
+    return len(text) + 2
+
+
+def _local(moment: dt.datetime | None, tz: ZoneInfo) -> dt.datetime | None:
+    """The moment in the run's zone, without tzinfo: Excel date cells have no zone."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError(f"a naive datetime reached the workbook: {moment!r}")
+    return _in_zone(moment, tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_zone(moment: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """Cached: a sheet's requests mostly share a handful of windows."""
+    return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _summary_sheet(book: Any, styles: _Styles, summary: ResultsSummary, tz: ZoneInfo) -> None:
+    sheet = book.add_worksheet("Summary")
+    sheet.set_column(0, 0, 28)
+    sheet.set_column(1, 2, 40)
+    sheet.write_string(0, 0, "Bulk delete: results", styles.title)
+    row = 2
+    for title, pairs in _summary_sections(summary, tz):
+        if not pairs:
+            continue
+        sheet.write_string(row, 0, title, styles.section)
+        row += 1
+        for label, value in pairs:
+            sheet.write_string(row, 0, label)
+            _put(sheet, styles, row, 1, value, _style_for(styles, value))
+            row += 1
+        row += 1
+
+
+def _style_for(styles: _Styles, value: object) -> Any:
+    if isinstance(value, float):
+        return styles.rate
+    return styles.number if isinstance(value, int) else None
+
+
+def _summary_sections(summary: ResultsSummary, tz: ZoneInfo) -> list[tuple[str, Pairs]]:
+    """The Summary sheet's sections, in the order a reader asks."""
+    asked: list[tuple[str, object]] = [
+        ("Asked", summary.asked),
+        ("Activity codes", ", ".join(str(code) for code in summary.codes)),
+        ("Time zone", summary.tz),
+    ]
+    if summary.window_from is not None and summary.window_to is not None:
+        asked += [
+            (f"From ({summary.tz})", _local(summary.window_from, tz)),
+            (f"To ({summary.tz})", _local(summary.window_to, tz)),
+            ("From (UTC)", _local(summary.window_from, ZoneInfo("UTC"))),
+            ("To (UTC)", _local(summary.window_to, ZoneInfo("UTC"))),
+        ]
+    rate: list[tuple[str, object]] = [("Refusals (HTTP 429)", summary.refusals)]
+    if summary.rate_achieved is not None:
+        rate.insert(0, ("Rate achieved (calls/s)", summary.rate_achieved))
+    if summary.learned_limit:
+        rate.append(("Learned limit", summary.learned_limit))
+    if summary.share is not None:
+        rate.append(("Share of the account's limit", f"{summary.share:.0%}"))
+    ended: list[tuple[str, object]] = []
+    if summary.finished_at is not None:
+        ended.append((f"Finished ({summary.tz})", _local(summary.finished_at, tz)))
+    if summary.exit_code is not None:
+        ended.append(("Exit code", summary.exit_code))
+    return [
+        ("What was asked", asked),
+        ("The plan", summary.plan),
+        ("Outcomes (queued: LeadSquared accepted the request)", summary.outcomes),
+        ("Rate", rate),
+        ("Verification", summary.verification),
+        ("Backup", [("Written to", summary.backup)] if summary.backup else []),
+        ("Run", ended),
+    ]
+
+
+REQUEST_COLUMNS = (
+    "ProspectId",
+    "ActivityEventList",
+    "FromDate",
+    "ToDate",
+    "outcome",
+    "reason",
+    "sheet rows",
+    "http status",
+    "attempts",
+    "updated",
+)
+
+
+def _requests_sheet(
+    book: Any,
+    styles: _Styles,
+    requests: Iterable[RequestRow],
+    extra_columns: Sequence[str],
+    tz: ZoneInfo,
+) -> None:
+    zone = str(tz)
+    headers = [
+        f"{name} ({zone})" if name in {"FromDate", "ToDate", "updated"} else name
+        for name in REQUEST_COLUMNS
+    ]
+    table = _Table(book.add_worksheet("Requests"), styles, [*headers, *extra_columns])
+    table.widths[0] = GUID_WIDTH
+    for request in requests:
+        table.write(
+            (
+                request.prospect_id,
+                ",".join(str(code) for code in request.codes),
+                _local(request.from_date, tz),
+                _local(request.to_date, tz),
+                request.outcome,
+                request.reason,
+                _rows_cell(request.source_rows),
+                request.http_status,
+                request.attempts,
+                _local(request.updated_at, tz),
+                *request.extra,
+            )
+        )
+    table.finish()
+
+
+def _rows_cell(rows: Sequence[int]) -> object:
+    """One row as a number (it sorts and filters as one), several as text."""
+    return rows[0] if len(rows) == 1 else ", ".join(str(row) for row in rows)
+
+
+def _invalid_sheet(
+    book: Any, styles: _Styles, invalid: Iterable[InvalidRow], sheet_columns: Sequence[str]
+) -> None:
+    table = _Table(book.add_worksheet("Invalid rows"), styles, ["row", "reason", *sheet_columns])
+    for each in invalid:
+        table.write((each.row, each.reason, *(_as_written(cell) for cell in each.cells)))
+    table.finish()
+
+
+def _as_written(cell: object) -> object:
+    """A sheet cell as it was: text stays text; numbers and dates keep their type."""
+    if isinstance(cell, dt.datetime) and cell.tzinfo is not None:
+        return cell.replace(tzinfo=None)
+    return cell

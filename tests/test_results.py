@@ -1,0 +1,171 @@
+"""The results workbook, read back with openpyxl as the person it is forwarded to would see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+
+from bulk_delete.results import InvalidRow, RequestRow, ResultsSummary, write_results
+
+TZ = "Asia/Kolkata"
+UTC = dt.UTC
+GUID = "0f5e1d7c-3b1a-4c8e-9d2f-6a7b8c9d0e1f"
+START = dt.datetime(2026, 11, 1, 18, 30, tzinfo=UTC)  # midnight in Kolkata
+
+
+def _summary(**overrides: object) -> ResultsSummary:
+    fields: dict[str, object] = {
+        "asked": "sheet leads.xlsx",
+        "codes": (201, 202),
+        "window_from": START,
+        "window_to": START + dt.timedelta(days=1),
+        "tz": TZ,
+        "plan": (("rows read", 5), ("requests", 3), ("invalid rows", 2)),
+        "outcomes": (("queued", 2), ("failed", 1)),
+        "rate_achieved": 4.5,
+        "refusals": 7,
+        "learned_limit": "20 calls / 5 s",
+        "share": 0.5,
+    }
+    fields.update(overrides)
+    return ResultsSummary(**fields)  # type: ignore[arg-type]
+
+
+def _requests(count: int = 3) -> Iterator[RequestRow]:
+    for n in range(count):
+        yield RequestRow(
+            prospect_id=GUID,
+            codes=(201, 202),
+            from_date=START,
+            to_date=START + dt.timedelta(hours=n),
+            outcome="queued" if n else "failed",
+            reason="" if n else '=HYPERLINK("http://x")',
+            source_rows=(n + 2,) if n else (2, 9),
+            http_status=200,
+            attempts=1,
+            updated_at=START,
+            extra=(f"Lead {n}", f"lead{n}@example.com"),
+        )
+
+
+def _write(tmp_path: Path, **kwargs: object) -> openpyxl.Workbook:
+    path = tmp_path / "out" / "results.xlsx"
+    invalid = [
+        InvalidRow(row=4, reason="ProspectId is not a GUID", cells=("-1", "201", "+tomorrow")),
+        InvalidRow(row=7, reason="no codes", cells=(GUID, "@SUM(A1)", "")),
+    ]
+    write_results(
+        path,
+        _summary(**kwargs),
+        _requests(),
+        invalid,
+        extra_columns=("Name", "Email"),
+        sheet_columns=("ProspectId", "ActivityEventList", "FromDate"),
+    )
+    return openpyxl.load_workbook(path)
+
+
+def test_three_sheets_in_order(tmp_path: Path) -> None:
+    assert _write(tmp_path).sheetnames == ["Summary", "Requests", "Invalid rows"]
+
+
+def test_file_is_private_and_no_temporary_is_left(tmp_path: Path) -> None:
+    _write(tmp_path)
+    files = list((tmp_path / "out").iterdir())
+    assert [f.name for f in files] == ["results.xlsx"]
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+
+
+def test_requests_header_frozen_and_filtered(tmp_path: Path) -> None:
+    for name in ("Requests", "Invalid rows"):
+        sheet = _write(tmp_path)[name]
+        assert sheet.freeze_panes == "A2"
+        assert sheet.auto_filter.ref is not None
+        assert sheet.auto_filter.ref.startswith("A1:")
+
+
+def test_requests_carry_extra_columns_and_sheet_rows(tmp_path: Path) -> None:
+    sheet = _write(tmp_path)["Requests"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    assert header[-2:] == ("Name", "Email")
+    assert f"FromDate ({TZ})" in header
+    assert sheet.auto_filter.ref == f"A1:L{len(rows)}"
+    by_name = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    assert [r["Email"] for r in by_name] == [f"lead{n}@example.com" for n in range(3)]
+    assert [r["sheet rows"] for r in by_name] == ["2, 9", 3, 4]
+    assert by_name[1]["outcome"] == "queued"
+
+
+def test_dates_are_date_cells_in_the_runs_zone(tmp_path: Path) -> None:
+    sheet = _write(tmp_path)["Requests"]
+    header = [c.value for c in sheet[1]]
+    cell = sheet.cell(row=2, column=header.index(f"FromDate ({TZ})") + 1)
+    assert isinstance(cell.value, dt.datetime)
+    assert cell.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert cell.value == START.astimezone(ZoneInfo(TZ)).replace(tzinfo=None)
+    assert cell.value == dt.datetime(2026, 11, 2, 0, 0)
+
+
+def test_guid_columns_are_wide_enough(tmp_path: Path) -> None:
+    book = _write(tmp_path)
+    assert book["Requests"].column_dimensions["A"].width >= 36
+    assert book["Invalid rows"].column_dimensions["C"].width >= 36  # the ProspectId as written
+
+
+def test_cells_that_look_like_formulas_stay_text(tmp_path: Path) -> None:
+    book = _write(tmp_path)
+    reason = book["Requests"]["F2"]
+    assert reason.data_type == "s"
+    assert reason.value == '=HYPERLINK("http://x")'
+    invalid = list(book["Invalid rows"].iter_rows(min_row=2, values_only=True))
+    assert invalid == [
+        (4, "ProspectId is not a GUID", "-1", "201", "+tomorrow"),
+        (7, "no codes", GUID, "@SUM(A1)", None),
+    ]
+    assert all(c.data_type == "s" for c in book["Invalid rows"][3][2:4])
+
+
+def test_summary_says_what_was_asked_and_what_came_of_it(tmp_path: Path) -> None:
+    sheet = _write(tmp_path, verification=(("verified", 2),), backup="backup.csv")["Summary"]
+    pairs = {row[0]: row[1] for row in sheet.iter_rows(values_only=True) if row[0]}
+    assert pairs["Activity codes"] == "201, 202"
+    assert pairs[f"From ({TZ})"] == dt.datetime(2026, 11, 2, 0, 0)
+    assert pairs["From (UTC)"] == dt.datetime(2026, 11, 1, 18, 30)
+    assert pairs["requests"] == 3
+    assert pairs["queued"] == 2
+    assert pairs["Refusals (HTTP 429)"] == 7
+    assert pairs["Learned limit"] == "20 calls / 5 s"
+    assert pairs["Share of the account's limit"] == "50%"
+    assert pairs["verified"] == 2
+    assert pairs["Written to"] == "backup.csv"
+
+
+def test_summary_leaves_out_what_did_not_happen(tmp_path: Path) -> None:
+    sheet = _write(tmp_path, window_from=None, window_to=None)["Summary"]
+    labels = {row[0] for row in sheet.iter_rows(values_only=True)}
+    assert "Verification" not in labels
+    assert "Backup" not in labels
+    assert "From (UTC)" not in labels
+
+
+def test_a_naive_date_is_refused_not_guessed(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        _write(tmp_path, window_from=dt.datetime(2026, 11, 1))
+    assert not (tmp_path / "out" / "results.xlsx").exists()
+
+
+def test_rows_are_streamed_from_a_generator(tmp_path: Path) -> None:
+    path = tmp_path / "big.xlsx"
+    write_results(path, _summary(), _requests(2000))
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        assert sum(1 for _ in book["Requests"].iter_rows(min_row=2)) == 2000
+    finally:
+        book.close()

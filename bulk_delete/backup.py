@@ -1,0 +1,297 @@
+"""The backup: what each request is about to delete, on disk before the request is sent.
+
+**Format: gzip-compressed JSON Lines, one gzip member per request.** Why not Parquet:
+
+- *Durable per request.* A request may be sent only once its activities are on disk, so the
+  file must grow by one small, complete, fsync'd unit per request. A gzip member is exactly
+  that: ``write`` compresses the request's lines into one member, appends it with a single
+  ``os.write`` and fsyncs before returning. Parquet writes its footer (the schema and where
+  every row group is) at close: a file killed before ``close`` is unreadable, and durable row
+  groups would mean one file per request.
+- *Append-only across resumes.* Concatenated gzip members are one valid gzip file (RFC 1952),
+  so a resumed run opens the same file and appends; nothing already written is rewritten.
+- *A kill -9 mid-write corrupts nothing before it.* The last member may be torn; every member
+  before it is complete and carries its own CRC. Readers stop at the torn member and ignore it;
+  the writer, on reopening, moves the torn bytes aside (``PATH.torn-OFFSET``, kept, never
+  deleted) and appends after the last whole member. A torn member's request was never sent (its
+  write had not returned), so the resumed run fetches and writes it again.
+- *Readable by people and programs.* ``zcat backup.jsonl.gz | jq .`` works with no tool of
+  ours; Python's gzip/json, pandas (``lines=True``) and DuckDB read it too. Fields stay exactly
+  as LeadSquared returned them (strings stay strings; ``Data`` stays a list of Key/Value
+  pairs), which a columnar schema would have to guess at. ``export_backup`` gives spreadsheet
+  users a flat .xlsx or .csv.
+
+**Lines.** Each member holds one line per activity of its request::
+
+    {"Request": 12, "ProspectId": "…", "ProspectActivityId": "…", "ActivityEvent": "201",
+     "CreatedOn": "…", "ModifiedOn": "…", "Activity": {…every field as returned…}}
+
+and ends with a seal line ``{"Request": 12, "Saved": N}``. The seal says the request is saved
+(even with no activity at all: a request whose window holds nothing still gets a member), and
+``N`` lets a reader check the member holds every line it was written with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, StorageError
+
+FILE_MODE = 0o600  # like the checkpoint: a backup holds the account's data
+_READ_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One complete member: its request, its activity rows, and where it ends in the file."""
+
+    request: int
+    rows: list[dict[str, Any]]
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """A backup file read through: its whole members, and the torn bytes after them."""
+
+    members: list[Member]
+    end: int  # where the last whole member ends
+    torn: int  # bytes after it that do not make a whole member (a write killed half way)
+
+
+def activity_row(seq: int, lead: str, activity: dict[str, Any]) -> dict[str, Any]:
+    """One activity as a backup line: the columns everyone needs, then the whole activity
+    (a Retrieve row, or a listing row, which names the same things otherwise)."""
+    return {
+        "Request": seq,
+        "ProspectId": lead,
+        "ProspectActivityId": str(activity.get("Id") or activity.get("ProspectActivityId") or ""),
+        "ActivityEvent": str(activity.get("EventCode") or activity.get("ActivityEvent") or ""),
+        "CreatedOn": str(activity.get("CreatedOn") or ""),
+        "ModifiedOn": str(activity.get("ModifiedOn") or ""),
+        "Activity": activity,
+    }
+
+
+def encode_member(seq: int, lead: str, activities: Iterable[dict[str, Any]]) -> bytes:
+    """One request's lines, sealed, as one gzip member."""
+    rows = [activity_row(seq, lead, activity) for activity in activities]
+    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+    lines.append(json.dumps({"Request": seq, "Saved": len(rows)}))
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+
+
+def scan(path: Path) -> Scan:
+    """Every whole member of the file, in order. A member that does not end (a kill during
+    its write) ends the scan: it and whatever follows count as torn."""
+    with path.open("rb") as handle:
+        data = handle.read()
+    members: list[Member] = []
+    start = 0
+    while start < len(data):
+        member = _member_at(data, start)
+        if member is None:
+            break
+        members.append(member)
+        start = member.end
+    return Scan(members, start, len(data) - start)
+
+
+def _member_at(data: bytes, start: int) -> Member | None:
+    """The member starting at ``start``, or None when it is torn (or not gzip at all)."""
+    inflater = zlib.decompressobj(wbits=31)  # gzip framing: header and CRC-32 are checked
+    view, parts, at = memoryview(data), [], start
+    try:
+        while not inflater.eof and at < len(data):  # in chunks: the rest is never copied
+            parts.append(inflater.decompress(view[at : at + _READ_CHUNK]))
+            at += _READ_CHUNK
+    except zlib.error:
+        return None
+    if not inflater.eof:
+        return None
+    end = min(at, len(data)) - len(inflater.unused_data)
+    text = b"".join(parts)
+    try:
+        lines = [json.loads(line) for line in text.decode().split("\n") if line]
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not lines or not isinstance(lines[-1], dict) or "Saved" not in lines[-1]:
+        return None
+    seal, rows = lines[-1], lines[:-1]
+    if seal["Saved"] != len(rows) or any(row.get("Request") != seal["Request"] for row in rows):
+        return None
+    return Member(int(seal["Request"]), rows, end)
+
+
+def read_backup(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every activity row of the backup, in the order written; a torn last member (a run
+    killed while writing it) is ignored, as its request was never sent."""
+    path = Path(path)
+    try:
+        found = scan(path)
+    except OSError as exc:
+        raise InputError(f"cannot read the backup {path}: {exc.strerror or exc}") from None
+    for member in found.members:
+        yield from member.rows
+
+
+class BackupWriter:
+    """Appends one durable member per request. Open it with ``BackupWriter.open(path)``."""
+
+    def __init__(self, path: Path, fd: int, saved: set[int]) -> None:
+        self.path = path
+        self._fd = fd
+        self._saved = saved
+
+    @classmethod
+    def open(cls, path: str | Path) -> BackupWriter:
+        """Create the file (0600), or reopen it to append: a torn tail is moved aside first,
+        so new members follow the last whole one."""
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        except OSError as exc:
+            raise InputError(f"cannot open the backup {path}: {exc.strerror or exc}") from None
+        try:
+            os.fchmod(fd, FILE_MODE)
+            found = scan(path)
+            if found.torn:
+                _set_aside(path, fd, found)
+            _sync_directory(path)
+        except OSError as exc:
+            os.close(fd)
+            raise InputError(f"cannot open the backup {path}: {exc.strerror or exc}") from None
+        return cls(path, fd, {member.request for member in found.members})
+
+    def saved_requests(self) -> set[int]:
+        """The requests (checkpoint seqs) whose activities are already on disk."""
+        return set(self._saved)
+
+    def write(self, seq: int, lead: str, activities: list[dict[str, Any]]) -> None:
+        """Save one request's activities; on return they are on disk (fsync'd). Raises
+        StorageError naming the file if they are not: that request must not be sent."""
+        member = encode_member(seq, lead, activities)
+        try:
+            written = os.write(self._fd, member)
+            if written != len(member):
+                raise OSError(f"only {written:,} of {len(member):,} bytes were written")
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the backup {self.path}: {exc.strerror or exc}; request {seq} "
+                "was not sent"
+            ) from None
+        self._saved.add(seq)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> BackupWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _set_aside(path: Path, fd: int, found: Scan) -> None:
+    """Copy the torn bytes to PATH.torn-OFFSET (kept for a human to look at), then cut them."""
+    with path.open("rb") as handle:
+        handle.seek(found.end)
+        torn = handle.read()
+    aside = path.with_name(f"{path.name}.torn-{found.end}")
+    aside_fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.write(aside_fd, torn)
+        os.fsync(aside_fd)
+    finally:
+        os.close(aside_fd)
+    os.ftruncate(fd, found.end)
+    os.fsync(fd)
+
+
+def _sync_directory(path: Path) -> None:
+    """A new file survives a power cut only once its directory entry is on disk too."""
+    with contextlib.suppress(OSError):  # some file systems cannot open a directory
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# ---------------------------------------------------------------- export for spreadsheets
+
+FIXED_COLUMNS = (
+    "Request",
+    "ProspectId",
+    "ProspectActivityId",
+    "ActivityEvent",
+    "CreatedOn",
+    "ModifiedOn",
+)
+
+
+def export_columns(path: Path) -> tuple[list[str], list[str]]:
+    """The activity's own top-level fields and the Data keys seen anywhere in the backup."""
+    fields: dict[str, None] = {}
+    keys: dict[str, None] = {}
+    for row in read_backup(path):
+        activity = row.get("Activity") or {}
+        fields.update(dict.fromkeys(k for k in activity if k != "Data"))
+        keys.update(dict.fromkeys(str(pair.get("Key")) for pair in _pairs(activity)))
+    return sorted(fields), sorted(keys)
+
+
+def _pairs(activity: dict[str, Any]) -> list[dict[str, Any]]:
+    data = activity.get("Data")
+    return [pair for pair in data if isinstance(pair, dict)] if isinstance(data, list) else []
+
+
+def flat_row(row: dict[str, Any], fields: list[str], keys: list[str]) -> list[Any]:
+    """One spreadsheet row: the fixed columns, the activity's fields, then its Data values
+    (empty where this activity has no such key)."""
+    activity = row.get("Activity") or {}
+    data = {str(pair.get("Key")): pair.get("Value") for pair in _pairs(activity)}
+    values = [row.get(column, "") for column in FIXED_COLUMNS]
+    values += [_cell(activity.get(name)) for name in fields]
+    values += [_cell(data.get(key)) for key in keys]
+    return values
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def export_headers(fields: list[str], keys: list[str]) -> list[str]:
+    """Activity fields as LeadSquared names them; Data keys as ``Data.KEY`` (so that a custom
+    field named like a top-level one stays apart)."""
+    return [*FIXED_COLUMNS, *(f"Activity.{f}" for f in fields), *(f"Data.{k}" for k in keys)]
+
+
+def export_backup(path: str | Path, out: str | Path) -> int:
+    """Write the backup as a spreadsheet (``out`` ending .xlsx) or a CSV; returns the rows.
+    The table lands under its name only when complete (export.open_table)."""
+    from .export import open_table  # the project's table writer: formulas defused, atomic
+
+    path = Path(path)
+    fields, keys = export_columns(path)
+    count = 0
+    with open_table(out, export_headers(fields, keys)) as write:
+        for row in read_backup(path):
+            write(flat_row(row, fields, keys))
+            count += 1
+    return count

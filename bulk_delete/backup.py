@@ -41,7 +41,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import InputError, StorageError
 
@@ -51,7 +51,7 @@ _READ_CHUNK = 1 << 16
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One complete member: its request, its activity rows, and where it ends in the file."""
+    """One whole member: its request, its activity rows, and where it ends in the file."""
 
     request: int
     rows: list[dict[str, Any]]
@@ -60,11 +60,15 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """A backup file read through: its whole members, and the torn bytes after them."""
+    """A backup file read through: the requests it holds, and the torn bytes after them."""
 
-    members: list[Member]
+    requests: list[int]
     end: int  # where the last whole member ends
     torn: int  # bytes after it that do not make a whole member (a write killed half way)
+
+
+class NotABackup(InputError):
+    """A file that holds something other than whole members of ours and torn bytes after."""
 
 
 def activity_row(seq: int, lead: str, activity: dict[str, Any]) -> dict[str, Any]:
@@ -90,45 +94,58 @@ def encode_member(seq: int, lead: str, activities: Iterable[dict[str, Any]]) -> 
 
 
 def scan(path: Path) -> Scan:
-    """Every whole member of the file, in order. A member that does not end (a kill during
-    its write) ends the scan: it and whatever follows count as torn."""
+    """The requests of every whole member, and how many torn bytes follow the last one."""
+    requests: list[int] = []
+    end = 0
     with path.open("rb") as handle:
-        data = handle.read()
-    members: list[Member] = []
-    start = 0
-    while start < len(data):
-        member = _member_at(data, start)
-        if member is None:
-            break
-        members.append(member)
-        start = member.end
-    return Scan(members, start, len(data) - start)
+        for member in members(handle, path):
+            requests.append(member.request)
+            end = member.end
+        size = handle.seek(0, os.SEEK_END)
+    return Scan(requests, end, size - end)
 
 
-def _member_at(data: bytes, start: int) -> Member | None:
-    """The member starting at ``start``, or None when it is torn (or not gzip at all)."""
-    inflater = zlib.decompressobj(wbits=31)  # gzip framing: header and CRC-32 are checked
-    view, parts, at = memoryview(data), [], start
-    try:
-        while not inflater.eof and at < len(data):  # in chunks: the rest is never copied
-            parts.append(inflater.decompress(view[at : at + _READ_CHUNK]))
-            at += _READ_CHUNK
-    except zlib.error:
-        return None
-    if not inflater.eof:
-        return None
-    end = min(at, len(data)) - len(inflater.unused_data)
-    text = b"".join(parts)
+def members(handle: BinaryIO, path: Path) -> Iterator[Member]:
+    """The file's whole members in order, read in chunks (one member in memory at a time).
+    A member that does not end, or bytes that are not gzip, end the file: a write killed half
+    way, or what a crash left after it. A member that ends but is not ours raises NotABackup."""
+    pending, start = b"", 0
+    while True:
+        inflater = zlib.decompressobj(wbits=31)  # gzip framing: header and CRC-32 checked
+        parts: list[bytes] = []
+        fed = 0
+        chunk = pending or handle.read(_READ_CHUNK)
+        try:
+            while chunk:
+                parts.append(inflater.decompress(chunk))
+                fed += len(chunk)
+                if inflater.eof:
+                    break
+                chunk = handle.read(_READ_CHUNK)
+        except zlib.error:
+            return
+        if not inflater.eof:
+            return
+        pending = inflater.unused_data
+        end = start + fed - len(pending)
+        yield _parsed(b"".join(parts), start, end, path)
+        start = end
+
+
+def _parsed(text: bytes, start: int, end: int, path: Path) -> Member:
+    """One whole member's lines, checked against its seal."""
+    problem = f"{path} is not a bulk-delete backup (the gzip member at byte {start:,} "
     try:
         lines = [json.loads(line) for line in text.decode().split("\n") if line]
     except (UnicodeDecodeError, ValueError):
-        return None
-    if not lines or not isinstance(lines[-1], dict) or "Saved" not in lines[-1]:
-        return None
-    seal, rows = lines[-1], lines[:-1]
+        raise NotABackup(problem + "is not JSON Lines)") from None
+    seal = lines[-1] if lines and isinstance(lines[-1], dict) else {}
+    rows = lines[:-1]
+    if not isinstance(seal.get("Saved"), int) or not isinstance(seal.get("Request"), int):
+        raise NotABackup(problem + "does not end with a request's seal)")
     if seal["Saved"] != len(rows) or any(row.get("Request") != seal["Request"] for row in rows):
-        return None
-    return Member(int(seal["Request"]), rows, end)
+        raise NotABackup(problem + f"should hold {seal['Saved']:,} rows of its request)")
+    return Member(seal["Request"], rows, end)
 
 
 def read_backup(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -136,11 +153,11 @@ def read_backup(path: str | Path) -> Iterator[dict[str, Any]]:
     killed while writing it) is ignored, as its request was never sent."""
     path = Path(path)
     try:
-        found = scan(path)
+        with path.open("rb") as handle:
+            for member in members(handle, path):
+                yield from member.rows
     except OSError as exc:
         raise InputError(f"cannot read the backup {path}: {exc.strerror or exc}") from None
-    for member in found.members:
-        yield from member.rows
 
 
 class BackupWriter:
@@ -161,15 +178,20 @@ class BackupWriter:
         except OSError as exc:
             raise InputError(f"cannot open the backup {path}: {exc.strerror or exc}") from None
         try:
-            os.fchmod(fd, FILE_MODE)
             found = scan(path)
+            if found.torn and not found.requests and not _starts_as_gzip(path):
+                raise NotABackup(f"{path} is not a bulk-delete backup; choose a new file")
+            os.fchmod(fd, FILE_MODE)
             if found.torn:
                 _set_aside(path, fd, found)
             _sync_directory(path)
         except OSError as exc:
             os.close(fd)
             raise InputError(f"cannot open the backup {path}: {exc.strerror or exc}") from None
-        return cls(path, fd, {member.request for member in found.members})
+        except NotABackup:
+            os.close(fd)
+            raise
+        return cls(path, fd, set(found.requests))
 
     def saved_requests(self) -> set[int]:
         """The requests (checkpoint seqs) whose activities are already on disk."""
@@ -201,6 +223,11 @@ class BackupWriter:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _starts_as_gzip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
 
 
 def _set_aside(path: Path, fd: int, found: Scan) -> None:

@@ -17,7 +17,14 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulk_delete.backup import BackupWriter, encode_member, export_backup, read_backup, scan
+from bulk_delete.backup import (
+    BackupWriter,
+    NotABackup,
+    encode_member,
+    export_backup,
+    read_backup,
+    scan,
+)
 from bulk_delete.errors import StorageError
 
 LEAD = "3aee22bd-8419-422a-8242-c510df9af001"
@@ -97,16 +104,32 @@ def test_a_torn_last_member_is_ignored_then_set_aside_on_reopening(tmp_path: Pat
 
 
 def test_a_member_missing_lines_is_not_believed(tmp_path: Path) -> None:
-    """The seal counts the lines: a member whose seal disagrees is torn, not half-trusted."""
+    """The seal counts the lines: a whole member whose seal disagrees is not a torn write but
+    a damaged (or foreign) file, and nothing is appended to it."""
     path = tmp_path / "b.jsonl.gz"
     with BackupWriter.open(path) as writer:
         writer.write(1, LEAD, [activity(1)])
     row = json.dumps({"Request": 2, "ProspectActivityId": "x"})
     with path.open("ab") as handle:
         handle.write(gzip.compress((row + '\n{"Request": 2, "Saved": 5}\n').encode()))
-    assert ids(path) == [activity(1)["Id"]]
-    with BackupWriter.open(path) as writer:
-        assert writer.saved_requests() == {1}
+    size = path.stat().st_size
+    with pytest.raises(NotABackup, match=r"b\.jsonl\.gz is not a bulk-delete backup .*byte"):
+        ids(path)
+    with pytest.raises(NotABackup):
+        BackupWriter.open(path)
+    assert path.stat().st_size == size
+
+
+@pytest.mark.parametrize("content", [b"ProspectId\nabc\n", gzip.compress(b"a log line\n")])
+def test_another_file_is_refused_and_left_alone(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_bytes(content)
+    path.chmod(0o644)
+    with pytest.raises(NotABackup, match=r"leads\.csv is not a bulk-delete backup"):
+        BackupWriter.open(path)
+    assert path.read_bytes() == content
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_the_file_is_0600_even_when_it_was_not(tmp_path: Path) -> None:
@@ -230,3 +253,18 @@ def test_export_to_xlsx_round_trips(tmp_path: Path) -> None:
         ["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)
     ]
     assert table == expected_table()  # the formula stays text, exactly as LeadSquared had it
+
+
+def test_members_larger_than_a_read_chunk_are_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl.gz"
+    big = [{**activity(n), "Notes": os.urandom(60_000).hex()} for n in range(3)]
+    with BackupWriter.open(path) as writer:
+        writer.write(1, LEAD, big)
+        writer.write(2, LEAD, [activity(9)])
+        writer.write(3, LEAD, big[:1])
+    assert path.stat().st_size > 4 * 65_536  # each big member spans several chunks
+    assert [row["Activity"] for row in read_backup(path)] == [*big, activity(9), big[0]]
+    whole = path.stat().st_size
+    with path.open("r+b") as handle:  # the last member torn a few bytes before its end
+        handle.truncate(whole - 10)
+    assert [row["Request"] for row in read_backup(path)] == [1, 1, 1, 2]

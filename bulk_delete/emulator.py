@@ -538,7 +538,8 @@ class Emulator:
             _old_activity(lead, wanted, at)
             for at in range(max(offset, len(activities)), min(offset + count, total))
         ]
-        return web.json_response({"RecordCount": total, "ProspectActivities": rows})
+        shown = [{key: value for key, value in a.items() if key != "Index"} for a in rows]
+        return web.json_response({"RecordCount": total, "ProspectActivities": shown})
 
     def dataset(self) -> list[str]:
         """The data set's leads: the same ones for the same --seed and --dataset-leads."""

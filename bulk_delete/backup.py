@@ -163,10 +163,12 @@ def read_backup(path: str | Path) -> Iterator[dict[str, Any]]:
 class BackupWriter:
     """Appends one durable member per request. Open it with ``BackupWriter.open(path)``."""
 
-    def __init__(self, path: Path, fd: int, saved: set[int]) -> None:
+    def __init__(self, path: Path, fd: int, saved: set[int], end: int) -> None:
         self.path = path
         self._fd = fd
         self._saved = saved
+        self._end = end  # the file's size after the last whole member
+        self._failed = ""  # why an earlier write failed: no write is trusted after one
 
     @classmethod
     def open(cls, path: str | Path) -> BackupWriter:
@@ -191,7 +193,7 @@ class BackupWriter:
         except NotABackup:
             os.close(fd)
             raise
-        return cls(path, fd, set(found.requests))
+        return cls(path, fd, set(found.requests), found.end)
 
     def saved_requests(self) -> set[int]:
         """The requests (checkpoint seqs) whose activities are already on disk."""
@@ -199,18 +201,29 @@ class BackupWriter:
 
     def write(self, seq: int, lead: str, activities: list[dict[str, Any]]) -> None:
         """Save one request's activities; on return they are on disk (fsync'd). Raises
-        StorageError naming the file if they are not: that request must not be sent."""
+        StorageError naming the file if they are not: that request must not be sent. A request
+        already saved is not written again: its first copy was taken before any delete."""
+        if seq in self._saved:
+            return
+        if self._failed:
+            raise StorageError(
+                f"the backup {self.path} failed earlier ({self._failed}); "
+                f"request {seq} was not sent"
+            )
         member = encode_member(seq, lead, activities)
+        left = memoryview(member)
         try:
-            written = os.write(self._fd, member)
-            if written != len(member):
-                raise OSError(f"only {written:,} of {len(member):,} bytes were written")
+            while left:
+                left = left[os.write(self._fd, left) :]
             os.fsync(self._fd)
         except OSError as exc:
+            self._failed = exc.strerror or str(exc)
+            with contextlib.suppress(OSError):  # leave no torn member for the next run to cut
+                os.ftruncate(self._fd, self._end)
             raise StorageError(
-                f"cannot write the backup {self.path}: {exc.strerror or exc}; request {seq} "
-                "was not sent"
+                f"cannot write the backup {self.path}: {self._failed}; request {seq} was not sent"
             ) from None
+        self._end += len(member)
         self._saved.add(seq)
 
     def close(self) -> None:
@@ -235,8 +248,11 @@ def _set_aside(path: Path, fd: int, found: Scan) -> None:
     with path.open("rb") as handle:
         handle.seek(found.end)
         torn = handle.read()
-    aside = path.with_name(f"{path.name}.torn-{found.end}")
-    aside_fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    aside, n = path.with_name(f"{path.name}.torn-{found.end}"), 0
+    while aside.exists():  # an earlier tear at the same place: keep both
+        n += 1
+        aside = path.with_name(f"{path.name}.torn-{found.end}.{n}")
+    aside_fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         os.write(aside_fd, torn)
         os.fsync(aside_fd)

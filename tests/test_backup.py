@@ -206,9 +206,48 @@ def test_a_write_that_fails_raises_naming_the_file_and_saves_nothing(tmp_path: P
         with pytest.raises(StorageError, match=r"b\.jsonl\.gz.*request 2 was not sent"):
             writer.write(2, LEAD, [activity(2)])
         assert writer.saved_requests() == {1}
+        with pytest.raises(StorageError, match="failed earlier"):  # no write trusted after one
+            writer.write(3, LEAD, [activity(3)])
     finally:
         writer.close()
     assert ids(path) == [activity(1)["Id"]]
+
+
+FULL_DISK = """
+import resource, signal, sys
+from bulk_delete.backup import BackupWriter
+from bulk_delete.errors import StorageError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+writer = BackupWriter.open(sys.argv[1])
+writer.write(1, "lead", [{"Id": "a", "Notes": "x"}])
+size = writer.path.stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, size + 100))  # the disk fills up
+try:
+    writer.write(2, "lead", [{"Id": str(n), "Notes": str(n) * 50} for n in range(200)])
+except StorageError as error:
+    print(error)
+"""
+
+
+def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_member(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl.gz"
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path)], capture_output=True, text=True, check=True
+    )
+    assert f"cannot write the backup {path}" in done.stdout
+    assert "request 2 was not sent" in done.stdout
+    assert scan(path).torn == 0  # the part written was cut again
+    assert ids(path) == ["a"]
+
+
+def test_a_request_already_saved_is_not_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl.gz"
+    with BackupWriter.open(path) as writer:
+        writer.write(1, LEAD, [activity(1), activity(2)])
+    before = path.read_bytes()
+    with BackupWriter.open(path) as writer:
+        writer.write(1, LEAD, [activity(1)])  # after its delete, fewer are left: keep the first
+    assert path.read_bytes() == before
 
 
 def written(path: Path) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bulk_delete.backup import BackupWriter, read_backup
 from bulk_delete.client import LeadSquaredClient
 from bulk_delete.config import Credentials
 from bulk_delete.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -233,3 +234,56 @@ def test_the_price_is_one_call_per_code_and_more_for_big_leads() -> None:
     assert expected_calls(request) == 3
     assert expected_calls(request, {"201": 100, "202": 101, "203": 0}) == 1 + 2 + 1
     assert expected_calls(request, {"201": 250}, rows_per_call=25) == 10 + 1 + 1
+
+
+# ---------------------------------------------------------------- the sequence the pool follows
+
+
+class Crash(Exception):
+    """The process dies between a request's backup and its send."""
+
+
+async def purge_with_backup(
+    client: LeadSquaredClient, requests: list[Req], path: Any, sent: set[int], crash_at: int
+) -> None:
+    """Per request: skip it if sent; fetch and write unless already saved; only then send."""
+    writer = BackupWriter.open(path)  # never closed when it crashes, as under kill -9
+    for seq, request in enumerate(requests, 1):
+        if seq in sent:
+            continue
+        if seq not in writer.saved_requests():
+            writer.write(
+                seq, request.prospect_id, await activities_to_delete(client.retrieve, request)
+            )
+        if seq == crash_at:
+            raise Crash
+        assert (await client.delete_activities(request.body())).verdict == Verdict.QUEUED
+        sent.add(seq)
+    writer.close()
+
+
+async def test_a_run_stopped_between_backup_and_send_resumes_with_exactly_the_deleted(
+    emulator: Any, tmp_path: Any
+) -> None:
+    emu = await emulator(rate="off", dataset_leads=24, webhook_delay=0.01)
+    requests = requests_for(emu)
+    before = {r.prospect_id: json.loads(json.dumps(emu.remaining(r.prospect_id))) for r in requests}
+    path, sent = tmp_path / "backup.jsonl.gz", set[int]()
+    async with aiohttp.ClientSession() as session:
+        client = LeadSquaredClient(session, emu.url, KEYS)
+        with pytest.raises(Crash):
+            await purge_with_backup(client, requests, path, sent, crash_at=10)
+        assert sent == set(range(1, 10))
+        await purge_with_backup(client, requests, path, sent, crash_at=0)
+    await carried_out(emu, len(requests))
+    gone = [
+        a
+        for r in requests
+        for a in before[r.prospect_id]
+        if a["Id"] not in {left["Id"] for left in emu.remaining(r.prospect_id)}
+    ]
+    rows = list(read_backup(path))
+    assert by_id([row["Activity"] for row in rows]) == by_id(gone)  # exactly what went
+    assert len(rows) == len(gone) > 0  # none twice
+    assert emu.outcomes["retrieve"] == expected_total(requests)  # request 10 fetched once
+    assert {row["Request"] for row in rows} <= set(range(1, len(requests) + 1))

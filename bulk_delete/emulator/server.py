@@ -482,7 +482,8 @@ class Emulator:
             _old_activity(lead, wanted, at)
             for at in range(max(offset, len(activities)), min(offset + count, total))
         ]
-        return web.json_response({"RecordCount": total, "ProspectActivities": rows})
+        shown = [{key: value for key, value in a.items() if key != "Index"} for a in rows]
+        return web.json_response({"RecordCount": total, "ProspectActivities": shown})
 
     def dataset(self) -> list[str]:
         """The data set's leads: the same ones for the same --seed and --dataset-leads."""
@@ -558,6 +559,9 @@ class Emulator:
             "ActivityEvent": code,
             "CreatedOn": activity["CreatedOn"],
             "ModifiedOn": activity["ModifiedOn"],
+            # As LeadSquared's listing rows: the activity's fields flat beside the ids.
+            **{key: activity[key] for key in _LISTED_FIELDS},
+            **{pair["Key"]: pair["Value"] for pair in activity["Data"]},
         }
         if at < self.config.rows_without_ids:
             if at % 2:
@@ -654,10 +658,66 @@ def _activities(
             "CreatedOn": created,
             "ModifiedOn": modified.strftime(_API_DATE),
             "Index": index,
+            **_details(identity, code),
         }
         if not any(_matches(activity, codes, f, t) for codes, f, t in tombstones):
             found.append(activity)
     return found
+
+
+_LISTED_FIELDS = (
+    "EventName",
+    "ActivityScore",
+    "Notes",
+    "CreatedBy",
+    "CreatedByName",
+    "ModifiedBy",
+    "ModifiedByName",
+    "Owner",
+    "OwnerName",
+)
+_USERS = (
+    ("6f1c2a10-0000-4000-8000-00000000a001", "Asha Rao"),
+    ("6f1c2a10-0000-4000-8000-00000000a002", "Björn Åkesson"),
+    ("6f1c2a10-0000-4000-8000-00000000a003", "Li Wei"),
+    ("6f1c2a10-0000-4000-8000-00000000a004", "O'Brien, Siobhan"),
+)
+_NOTES = (
+    "Called back, no answer",
+    'Asked for the "premium" brochure',
+    "Paid 1,200.00 INR; receipt sent",
+    '=HYPERLINK("http://example.invalid")',  # a note that a spreadsheet would run
+    "Two lines:\nfirst, then second",
+    "",
+    "Rückruf erbeten – 午後",
+)
+
+
+def _details(identity: str, code: int) -> dict[str, Any]:
+    """What Retrieve shows of an activity beyond its id, code and dates: owner, notes, custom
+    fields. Drawn from a hash of its id, not from the lead's random stream, so the activities
+    (ids, codes, dates) are the same ones as before these fields existed."""
+    digest = hashlib.sha256(identity.encode()).digest()
+    creator, modifier = _USERS[digest[0] % len(_USERS)], _USERS[digest[1] % len(_USERS)]
+    owner = _USERS[digest[2] % len(_USERS)]
+    data = [
+        {"Key": "mx_Custom_1", "Value": _NOTES[digest[3] % len(_NOTES)]},
+        {"Key": "mx_Custom_2", "Value": f"{int.from_bytes(digest[4:7], 'big') / 100:.2f}"},
+        {"Key": "mx_Custom_3", "Value": f"2024-{digest[7] % 12 + 1:02d}-{digest[8] % 28 + 1:02d}"},
+    ]
+    if code % 2:  # activity types differ in their fields: odd codes have one more
+        data.append({"Key": f"mx_Custom_{4 + code % 3}", "Value": str(digest[9] % 5 + 1)})
+    return {
+        "ActivityScore": digest[10] % 25,
+        "Notes": _NOTES[digest[11] % len(_NOTES)],
+        "CreatedBy": creator[0],
+        "CreatedByName": creator[1],
+        "ModifiedBy": modifier[0],
+        "ModifiedByName": modifier[1],
+        "Owner": owner[0],
+        "OwnerName": owner[1],
+        "Data": data,
+    }
 
 
 def _old_activity(lead: str, code: object, at: int) -> dict[str, Any]:
@@ -671,6 +731,7 @@ def _old_activity(lead: str, code: object, at: int) -> dict[str, Any]:
         "CreatedOn": "2001-01-01 00:00:00",
         "ModifiedOn": "2001-01-01 00:00:00",
         "Index": at,
+        **_details(f"{lead}/{event}/{at}", event),
     }
 
 

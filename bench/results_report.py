@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from bulk_delete.calls import CallLog
-from bulk_delete.html_report import Night, report_data, write_report
-from bulk_delete.results import InvalidRow, RequestRow, ResultsSummary, write_results
+from bulk_delete.cli.html_report import Night, report_data, write_report
+from bulk_delete.store.calls import CallLog
+from bulk_delete.store.results import InvalidRow, RequestRow, ResultsSummary, write_results
 
 T0 = 1_780_000_000.0
 TZ = "Asia/Kolkata"

@@ -6,7 +6,7 @@ import random
 import sqlite3
 from pathlib import Path
 
-from bulk_delete.calls import CallLog
+from bulk_delete.store.calls import CallLog
 
 T0 = 1_780_000_000.0
 

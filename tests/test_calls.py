@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk_delete.calls import CallLog
+from bulk_delete.store.calls import CallLog
 
 T0 = 1_780_000_000.0
 
@@ -115,7 +115,7 @@ def test_kill_9_keeps_every_call_already_recorded(tmp_path: Path, connect: str) 
     path = tmp_path / "ck.sqlite"
     script = f"""
 import os, signal, sqlite3
-from bulk_delete.calls import CallLog
+from bulk_delete.store.calls import CallLog
 PATH = {str(path)!r}
 connection = {connect}
 log = CallLog.create(connection)

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from bulk_delete.calls import CallLog
-from bulk_delete.html_report import (
+from bulk_delete.cli.html_report import (
     MAX_POINTS,
     Night,
     ReportData,
@@ -21,6 +20,7 @@ from bulk_delete.html_report import (
     report_data,
     write_report,
 )
+from bulk_delete.store.calls import CallLog
 from tests.report_fixtures import night_log
 
 TZ = "Europe/Berlin"

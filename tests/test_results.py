@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from bulk_delete.results import InvalidRow, RequestRow, ResultsSummary, write_results
+from bulk_delete.store.results import InvalidRow, RequestRow, ResultsSummary, write_results
 
 TZ = "Asia/Kolkata"
 UTC = dt.UTC

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import InputError, StorageError
+from ..errors import InputError, StorageError
 
 FILE_MODE = 0o600  # like the checkpoint: a backup holds the account's data
 _READ_CHUNK = 1 << 16

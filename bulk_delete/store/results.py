@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter
 
-from .files import replacing
+from ..files import replacing
 
 DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
 MAX_WIDTH = 80  # a long reason wraps the view rather than pushing every column off screen

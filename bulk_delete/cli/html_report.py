@@ -39,8 +39,8 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
-from .calls import CallLog
-from .files import replacing
+from ..files import replacing
+from ..store.calls import CallLog
 
 # No window, no display: figures are drawn off screen (we never import pyplot, and SVG output
 # goes through its own backend; Agg is named so nothing ever tries a GUI).

@@ -24,8 +24,8 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from .errors import AbortedError
-from .outcomes import Answer
+from ..errors import AbortedError
+from .answers import Answer
 
 ROWS_PER_CALL = 100
 DEFAULT_MAX_ROWS = 20_000  # per lead and code: 200 calls

@@ -61,6 +61,7 @@ class RunResult(StrEnum):
     CRASHED = "crashed"  # a bug (exit 70); recorded outcomes are safe
     NOTHING_TO_SEND = "nothing to send"  # the checkpoint had nothing left
     NOT_STARTED = "not started"  # stopped before the first call (exit 2, 75, or at the prompt)
+    DRY_RUN = "dry run"  # --dry-run: planned (and listed), nothing sent
     NEVER_RUN = "never run"  # `status` of a checkpoint no run has sent from
     RUNNING = "running"  # still sending, or killed (kill -9, power) before it could say
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.errors import OptionError
+from bulk_delete.errors import InputError, OptionError
 from bulk_delete.plan.build import PlanOptions, build_plan
 from bulk_delete.plan.rows import DateError, load_tz, parse_date_cell
 from bulk_delete.spec import RunSpec
@@ -164,17 +164,16 @@ def test_an_xlsx_preview_with_local_time_columns_is_ours_too(tmp_path: Path) -> 
     assert (request.from_date, request.to_date) == ("2024-01-01 00:00:00", "2024-01-02 00:00:00")
 
 
-def test_an_export_fed_back_is_read_as_utc(write_csv: Callable[..., Path]) -> None:
+def test_an_export_fed_back_is_refused(write_csv: Callable[..., Path]) -> None:
+    """An export is outcomes, not a sheet: its invalid rows have no dates (planned again they
+    would purge whole histories) and its queued rows were sent already."""
     columns = "ProspectId,ActivityEventList,FromDate,ToDate,StatusWebhookURL,status,attempts"
     path = write_csv(
         f"{columns},http_status,error,source_rows,updated_at\n"
         f"{G1},163,2024-01-01 00:00:00,,,queued,1,200,,2,2024-01-01\n"
     )
-    plan = build_plan(path, PlanOptions(tz="Asia/Kolkata", to_date="2024-02-01"))
-    [request] = plan.requests()
-    assert request.from_date == "2024-01-01 00:00:00"
-    assert request.to_date == "2024-02-01 18:29:59"  # the option is still read in --tz
-    assert plan.source.warnings[-1].endswith("--tz Asia/Kolkata applies to --from/--to only")
+    with pytest.raises(InputError, match="is a bulk-delete export"):
+        build_plan(path, PlanOptions(tz="Asia/Kolkata", to_date="2024-02-01"))
 
 
 def test_a_user_sheet_with_a_status_column_is_not_ours(write_csv: Callable[..., Path]) -> None:

@@ -53,7 +53,7 @@ from ..send.client import open_session
 from ..send.pool import StopSwitch
 from ..spec import RunSpec, click_flag, flag_of, option_of
 from ..store.export import OutcomeLog
-from ..summary import RunSummary, VerifySummary
+from ..summary import RunFigures, RunResult, RunSummary, VerifySummary
 from .progress import ProgressDisplay, log_line
 from .report import (
     choice_text,
@@ -138,6 +138,17 @@ class SummaryTarget:
         if any(same_file(self.path, read) for read in [*self.reads, *reads]):
             return None
         return write_summary(self.path, with_previous(summary, self.previous))
+
+
+def _dry_run_summary(target: SummaryTarget) -> None:
+    """A dry run's --summary-json: exit 0, nothing sent (monitoring of a scheduled dry run
+    sees the night too)."""
+    summary = pipeline.summary_before_start(target.spec, EXIT_OK, "")
+    problem = target.write(
+        dataclasses.replace(summary, this_run=RunFigures(result=RunResult.DRY_RUN))
+    )
+    if problem is not None:
+        raise problem
 
 
 def _summary_target(ctx: click.Context, raw: Any, *reads: Any) -> SummaryTarget:
@@ -372,6 +383,8 @@ def _next_command(ctx: click.Context, spec: RunSpec) -> str:
             words.append(param.opts[0] if value else param.secondary_opts[0])
         elif param.is_flag:
             words += [param.opts[0]] if value else []
+        elif param.multiple:  # --ignore-column A --ignore-column B
+            words += [word for item in value for word in (_long(param), str(item))]
         else:
             words += [_long(param), str(value)]
     words += ["--checkpoint", str(spec.checkpoint or _suggested_checkpoint(spec))]
@@ -381,7 +394,10 @@ def _next_command(ctx: click.Context, spec: RunSpec) -> str:
     return text
 
 
-_PREVIEW_ONLY = frozenset({"out", "invalid_out", "check_codes", "input", "checkpoint"})
+# Not carried into the command that sends: what only the dry run writes, and the dry run itself.
+_PREVIEW_ONLY = frozenset(
+    {"out", "invalid_out", "check_codes", "input", "checkpoint", "dry_run", "summary_json"}
+)
 
 
 def _long(param: click.Option) -> str:
@@ -463,6 +479,7 @@ def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> None:
     if dry_run:
         _print_plan(spec)
         click.echo(_next_command(ctx, spec))
+        _dry_run_summary(target)
         return
     given = [flag_of(name) for name in ("out", "invalid_out") if values.get(name)]
     given += [flag_of("check_codes")] if values.get("check_codes") else []
@@ -521,6 +538,12 @@ def job(
     target = _summary_target(click.get_current_context(), values.get("summary_json"), job_file)
     values = {name: value for name, value in values.items() if value is not False}  # the file's
     loaded = load_job(job_file, state_dir=state_dir)
+    if as_of is not None and as_of.date() > loaded.run_date(loaded.moment()):
+        raise OptionError(
+            f"--as-of {as_of.date()} is after today: a later date would move the job's window "
+            "into what it is meant to keep; --as-of catches up a missed night or tries a job "
+            "on older data"
+        )
     now = loaded.moment(as_of.date() if as_of else None)
     target.spec = loaded.run_spec(now).with_values(values)
     if dry_run:  # a discovering job's dry run lists, so it needs the host and keys
@@ -533,6 +556,7 @@ def job(
         _warn_same_requests(loaded, spec)
         command = _job_command(click.get_current_context())
         click.echo(f"Dry run: nothing was sent. To send it:\n  {command}")
+        _dry_run_summary(target)
         return
     if not (yes or loaded.confirm):
         raise NotConfirmed(

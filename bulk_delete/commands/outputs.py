@@ -80,6 +80,11 @@ def check(outputs: Sequence[Named], reads: Iterable[Named]) -> None:
     output; exit 2 when an output cannot be written. Writes nothing but a probe file."""
     reads = list(reads)
     for index, output in enumerate(outputs):
+        if str(output.path) == "-":  # (only `export -o -` writes to standard output)
+            raise OptionError(
+                f"{output.what} -: this command prints its report on standard output; give a "
+                "file name"
+            )
         if output.path.is_dir():
             raise OptionError(f"{output} is a folder; give a file name")
         for other in [*reads, *outputs[:index]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import json
 import random
 from collections.abc import Callable
@@ -253,13 +254,23 @@ def _host(spec: RunSpec) -> str:
     emulator: against LeadSquared it would burst into refusals and spend the budget that the
     account's live integrations need."""
     host = require_host(spec.host)
-    name = urlsplit(host).hostname or ""
-    if spec.rate.unlimited and not (name in ("localhost", "::1") or name.startswith("127.")):
+    if spec.rate.unlimited and not _loopback(urlsplit(host).hostname or ""):
         raise OptionError(
             f"{spec.name_of('rate')} off is a test setting for the local emulator (127.0.0.1); "
             f"against {host} give the account's limit (25/5s, or a plan name such as pro)"
         )
     return host
+
+
+def _loopback(name: str) -> bool:
+    """This machine by address (127.0.0.0/8, ::1) or by the name ``localhost``, never by a
+    name that merely starts with 127."""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_host(host: str, user: dict[str, object]) -> None:

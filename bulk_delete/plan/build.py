@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
-from ..errors import FieldError, OptionError
+from ..errors import FieldError, InputError, OptionError
 from ..records import InvalidRow, Request
 from ..sheet.read import SheetInfo, open_sheet
 from ..timetext import as_read
@@ -308,7 +308,14 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
     rows_read = blank = 0
     with open_sheet(path, sheet=options.sheet, ignore_columns=options.ignore_columns) as sheet:
         tz: dt.tzinfo = load_tz(options.tz)
-        if sheet.info.written_by:  # our own preview or export: its dates are UTC
+        if sheet.info.written_by == "export":
+            raise InputError(
+                f"{path} is a bulk-delete export (outcomes), not a sheet to plan: its invalid "
+                "rows have no dates and its queued rows were sent already, so planning it "
+                "again would widen the purge. Resume the run's checkpoint instead (add "
+                "--retry-failed to resend failed requests)."
+            )
+        if sheet.info.written_by:  # our own preview: its dates are UTC
             tz = dt.UTC
             sheet.info = _ours(sheet.info, options)
         validator = Validator(defaults, tz)

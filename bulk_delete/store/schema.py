@@ -177,6 +177,7 @@ def _kind(path: Path, connection: sqlite3.Connection) -> str:
                 f"checkpoint {path} was written by a newer bulk-delete (format {version}); "
                 "not touched. Use that version to resume it."
             )
+        _check_marked(path, connection)
         return "ours"
     if application_id != 0 or version != 0:
         raise _not_ours(path, "another program's SQLite database: its header is not ours")
@@ -240,19 +241,34 @@ def _make_private(path: Path) -> None:
             create_private(beside)
 
 
+def _check_marked(path: Path, connection: sqlite3.Connection) -> None:
+    """Our header alone is not enough: our meta row too, and no table of anyone else's."""
+    foreign = _tables(path, connection) - _OUR_TABLES
+    try:
+        row = connection.execute("SELECT value FROM meta WHERE key = ?", MARK[:1]).fetchone()
+    except sqlite3.DatabaseError:
+        row = None
+    if foreign or row is None or row[0] != MARK[1]:
+        raise _not_ours(path, "it carries our header but not our tables and mark")
+
+
 def _prepare(connection: sqlite3.Connection, *, stamp: bool) -> None:
-    """Settings, tables and the mark. The header is stamped before the switch to WAL, so a new
-    checkpoint carries its mark in the file itself from the first write."""
+    """Settings, tables and the mark. The header, the tables and the meta row are written in
+    one transaction before the switch to WAL: a new checkpoint carries its whole mark in the
+    file itself from its first write, or none of it."""
+    connection.execute("PRAGMA busy_timeout=5000")
     if stamp:
-        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        connection.execute(f"PRAGMA user_version = {USER_VERSION}")
+        connection.executescript(
+            f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID};"
+            f" PRAGMA user_version = {USER_VERSION};"
+            + _SCHEMA
+            + _FOUND_SCHEMA
+            + f"INSERT OR REPLACE INTO meta VALUES ('{MARK[0]}', '{MARK[1]}'); COMMIT;"
+        )
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute("PRAGMA busy_timeout=5000")
     connection.executescript(_SCHEMA + _FOUND_SCHEMA)
     _add_missing_columns(connection)
-    if stamp:
-        connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", MARK)
 
 
 def now_text() -> str:

@@ -66,6 +66,7 @@ def throughput(work: Path) -> dict[str, Any]:
                     "--checkpoint",
                     str(work / f"t{latency}.sqlite"),
                     "--yes",
+                    "--open-window",  # the bench sheets have no dates
                     "--quiet",
                     "--codes",
                     "201",
@@ -187,6 +188,7 @@ def overhead(work: Path) -> dict[str, Any]:
                 "--checkpoint",
                 str(work / "overhead.sqlite"),
                 "--yes",
+                "--open-window",  # the bench sheets have no dates
                 "--quiet",
                 "--rate",
                 "off",
@@ -262,6 +264,7 @@ def scale(work: Path) -> dict[str, Any]:
                     "--checkpoint",
                     str(checkpoint_path),
                     "--yes",
+                    "--open-window",  # the bench sheets have no dates
                     "--quiet",
                     "--rate",
                     "off",
@@ -365,6 +368,7 @@ def sharing(work: Path) -> dict[str, Any]:
                     "--checkpoint",
                     str(work / f"share-{len(out)}.sqlite"),
                     "--yes",
+                    "--open-window",  # the bench sheets have no dates
                     "--quiet",
                     "--codes",
                     "201",
@@ -480,6 +484,7 @@ def discover(work: Path) -> dict[str, Any]:
                 "--checkpoint",
                 str(work / "discover.sqlite"),
                 "--yes",
+                "--open-window",  # the bench sheets have no dates
                 "--quiet",
             ],
             env=env,
@@ -497,6 +502,7 @@ def discover(work: Path) -> dict[str, Any]:
             "--checkpoint",
             str(work / "discover-term.sqlite"),
             "--yes",
+            "--open-window",  # the bench sheets have no dates
             "--quiet",
             "--max-leads",
             "1",

@@ -4,16 +4,20 @@ confirmation is answered as a person would)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
+import pytest
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -27,6 +31,11 @@ def quick_start() -> tuple[str, list[str]]:
     return blocks[0].strip(), [line for line in blocks[1].splitlines() if line.strip()]
 
 
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -38,6 +47,16 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
+@pytest.fixture
+def port_of_the_readme() -> Iterator[None]:
+    """The quick start names the emulator's default port; suites running at once on this
+    machine (other clones) take turns for it instead of meeting each other's emulator."""
+    with open(Path(tempfile.gettempdir()) / "bulk-delete-quick-start.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.mark.usefixtures("port_of_the_readme")
 def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
     # A folder laid out as a clone is: the venv, the samples and the shipped jobs.
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
@@ -45,17 +64,19 @@ def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
     emulator_line, commands = quick_start()
     env = dict(os.environ)
+    assert commands[0].startswith("export ")
+    for assignment in shlex.split(commands[0])[1:]:
+        name, _, value = assignment.partition("=")
+        env[name] = value
+    port = int(env["LSQ_HOST"].rsplit(":", 1)[1])
+    assert not listening(port), f"port {port} is taken: the quick start's emulator needs it"
     emulator = subprocess.Popen(shlex.split(emulator_line), cwd=tmp_path, env=env)
     try:
-        assert commands[0].startswith("export ")
-        for assignment in shlex.split(commands[0])[1:]:
-            name, _, value = assignment.partition("=")
-            env[name] = value
-        wait_for_port(int(env["LSQ_HOST"].rsplit(":", 1)[1]), emulator)
+        wait_for_port(port, emulator)
         for line in commands[1:]:
             words = shlex.split(line)
             child = pexpect.spawn(
-                words[0], words[1:], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=120
+                words[0], words[1:], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=90
             )
             if child.expect([r"\[y/N\]", pexpect.EOF]) == 0:
                 child.sendline("y")

@@ -435,6 +435,7 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.Plan
 @spec_option("preflight")
 @spec_option("auth", type=click.Choice(["header", "query"]))
 @spec_option("retry_failed")
+@spec_option("daily_limit")
 @preview_options
 @send_options
 def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> None:
@@ -875,7 +876,8 @@ def _knob_option(name: str, default: Any, declared: Knob) -> Callable[[F], F]:
     RunSpec): None when not given, so the config's default applies."""
     flag = "--" + (declared.flag or name).replace("_", "-")
     if isinstance(default, bool):
-        return click.option(flag, name, is_flag=True, default=None, help=declared.help)
+        flags = f"{flag}/--no-{flag[2:]}" if default else flag  # a knob on by default: --no-…
+        return click.option(flags, name, is_flag=True, default=None, help=declared.help)
     kind: Any = declared.kind or (None if declared.parse or default is None else type(default))
     if declared.path:
         kind = click.Path(path_type=Path, exists=name == "leads", dir_okay=name != "leads")

@@ -70,6 +70,7 @@ from ..store.export import (
     write_invalid,
 )
 from ..store.found import FoundStore
+from ..store.ledger import shared_window
 from ..summary import Failure, RunFigures, RunResult, RunSummary, VerifySummary, Window
 from ..timetext import plan_tz, to_local
 from . import discover, outputs
@@ -320,11 +321,15 @@ async def run(
     outputs.check_spec(spec)  # before the plan is built or anything sent
     started = _utc_now()
     fingerprint = fingerprint_of(spec)
+    # One budget with the other runs on this machine (store/ledger.py); its times are the
+    # wall's, so only in real time: a test's ManualClock paces alone.
+    account = shared_window(host, credentials.access_key, enabled=clock is None)
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path):
+    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
         limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
+        limiter.shared = ledger
         preflight_due = spec.preflight  # once per run, before the first call that needs it
         if checkpoint.has_plan:
             checkpoint.check_input(

@@ -59,7 +59,7 @@ class DailyEstimate:
     days: int  # calendar days (UTC) the run touches, today included
     finish: dt.datetime  # when the last call should start, at best
 
-    def describe(self, now: dt.datetime) -> str:
+    def describe(self) -> str:
         """One line for the dry run."""
         if not self.crosses:
             return f"fits today's allowance ({self.requests} calls)"

@@ -423,3 +423,24 @@ async def test_the_daily_allowance_refuses_naming_a_day(emulator: Any) -> None:
     day[0] += 86400
     assert (await call(emu.url))[0] == 200  # a new day
     assert emu.stats()["daily_used"] == 1
+
+
+def test_the_neighbour_and_the_allowance_are_emulator_options() -> None:
+    """--background with a burst sets two fields; --no-count-refusals turns the log off;
+    --daily-limit and --background-jitter land in the config, as typed on the command line."""
+    from bulk_delete.cli.main import cli
+    from bulk_delete.emulator.config import config_of
+
+    command = cli.commands["emulator"]
+    args = ["--background", "10/5s,burst=5", "--background-jitter", "0.2"]
+    args += ["--no-count-refusals", "--daily-limit", "500"]
+    with command.make_context("emulator", args) as context:
+        config = config_of(context.params)
+    assert config.background == RateLimit.parse("10/5s")
+    assert config.background_burst == 5
+    assert config.background_jitter == 0.2
+    assert config.count_refusals is False
+    assert config.daily_limit == 500
+    with command.make_context("emulator", []) as context:
+        default = config_of(context.params)
+    assert (default.background, default.background_burst, default.count_refusals) == (None, 1, True)

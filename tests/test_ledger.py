@@ -10,16 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+from click.testing import CliRunner
 
+from bulk_delete.cli.main import cli
 from bulk_delete.clock import ManualClock
 from bulk_delete.commands import pipeline
-from bulk_delete.config import Credentials, RateLimit
+from bulk_delete.config import Credentials, RateLimit, require_host
 from bulk_delete.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.errors import AllowanceUsed, exit_code_for
 from bulk_delete.send.limiter import SlidingWindowLimiter
 from bulk_delete.spec import RunSpec
 from bulk_delete.store.ledger import FILE_NAME, WindowLedger, account_id, state_dir
 
-from .conftest import GUIDS
+from .conftest import GUIDS, leads_csv
 from .windowsim import Purge, SimWindow, run_all
 
 HOST = "https://api-in21.leadsquared.com"
@@ -141,3 +145,101 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
     assert stats["outcomes"] == {"queued": 120}  # 0 refusals
     assert stats["accepted_per_second"] >= 0.95 * 20  # the sum of their rates
     assert (own_state_dir / FILE_NAME).exists()
+
+
+def test_the_summary_names_the_runs_that_shared_the_window(tmp_path: Path) -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    path = tmp_path / FILE_NAME
+    nightly = WindowLedger(path, "acct", wall=clock, run="n", name="nightly-purge")
+    adhoc = WindowLedger(path, "acct", wall=clock, run="a", name="q1.sqlite")
+    alone = WindowLedger(path, "another account", wall=clock, run="x", name="elsewhere")
+    assert nightly.reserve(25, 5.0) == 0.0
+    assert alone.reserve(25, 5.0) == 0.0
+    assert nightly.shared_with() == ()  # nobody else in its window yet
+    clock.jump(1.0)
+    assert adhoc.reserve(25, 5.0) == 0.0
+    assert adhoc.shared_with() == ("nightly-purge",)  # its window held the nightly's start
+    clock.jump(10.0)  # the nightly's next start: the ad-hoc one has left the window …
+    assert nightly.reserve(25, 5.0) == 0.0
+    assert nightly.shared_with() == ()  # … so they never shared it, by this run's count
+    assert alone.shared_with() == ()  # another account is never a neighbour
+
+
+def test_the_ledger_stops_a_run_at_the_daily_limit(tmp_path: Path) -> None:
+    """Every run on the account counts towards --daily-limit: the start past it raises the
+    allowance error (exit 75, when to resume) instead of waiting for LeadSquared to refuse."""
+    clock = ManualClock(start=1_800_000_000.0)  # 2027-01-15 08:00 UTC
+    other = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="other")
+    mine = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="mine", daily_limit=5)
+    for _ in range(3):
+        assert other.reserve(25, 5.0) == 0.0
+    assert mine.reserve(25, 5.0) == mine.reserve(25, 5.0) == 0.0
+    with pytest.raises(AllowanceUsed, match="daily allowance used; resume after 00:00 UTC") as e:
+        mine.reserve(25, 5.0)
+    assert exit_code_for(e.value) == 75
+    assert e.value.resume_at == "2027-01-16T00:00+00:00"
+    assert mine.calls_today() == 5  # the refused start was not taken
+    clock.jump(16 * 3600.0)  # the next UTC day
+    assert mine.reserve(25, 5.0) == 0.0
+
+
+def test_the_dry_run_counts_what_this_machine_spent_today(
+    write_csv: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan`/`run --dry-run` with --daily-limit: the run crosses today's allowance, less the
+    calls the ledger counted today under these keys, and the ETA runs across days."""
+    sheet = leads_csv(write_csv("").parent / "leads.csv", 30)
+    env = {"LSQ_HOST": HOST, "LSQ_ACCESS_KEY": DEMO_ACCESS_KEY, "LSQ_SECRET_KEY": DEMO_SECRET_KEY}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = [str(sheet), "--daily-limit", "10"]
+    plan = CliRunner().invoke(cli, ["plan", *args])
+    assert plan.exit_code == 0, plan.output
+    assert "crosses the daily allowance: 10 of 30 calls fit today" in plan.output
+    assert "over 3 days" in plan.output  # 10 today, 10 tomorrow, 10 the day after
+    ledger = WindowLedger.for_account(require_host(HOST), DEMO_ACCESS_KEY)
+    for _ in range(4):  # another run's calls today
+        assert ledger.reserve(100, 5.0) == 0.0
+    ledger.close()
+    dry = CliRunner().invoke(cli, ["run", *args, "--checkpoint", "q.sqlite", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "crosses the daily allowance: 6 of 30 calls fit today" in dry.output
+    fits = CliRunner().invoke(cli, ["plan", str(sheet), "--daily-limit", "1000"])
+    assert "fits today's allowance (30 calls)" in fits.output
+    assert "daily limit" not in CliRunner().invoke(cli, ["plan", str(sheet)]).output
+
+
+async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """Real time on the emulator (which enforces no allowance): another run spent 15 of
+    today's 20; this one sends 5 and stops with exit 75, the rest pending for tomorrow."""
+    emu = await emulator(rate="100/1s")
+    sheet = leads_csv(tmp_path / "leads.csv", 40)
+    spec = RunSpec.from_values(
+        {
+            "input": str(sheet),
+            "checkpoint": str(tmp_path / "q.sqlite"),
+            "host": emu.url,
+            "rate": "100/1s",
+            "open_window": True,
+            "preflight": False,
+            "daily_limit": 20,
+        }
+    )
+    ledger = WindowLedger.for_account(require_host(spec.host), DEMO_ACCESS_KEY, name="nightly")
+    for _ in range(15):
+        assert ledger.reserve(100, 1.0) == 0.0
+    keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+    hooks = pipeline.RunHooks(confirm=lambda c: True)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(AllowanceUsed, match="daily allowance used; resume after") as stopped:
+            await pipeline.run(spec, keys, session=session, hooks=hooks)
+    assert emu.stats()["outcomes"] == {"queued": 5}  # no refusal: it stopped itself
+    summary = stopped.value.summary
+    assert summary is not None
+    assert summary.exit_code == 75
+    assert (summary.totals.queued, summary.totals.pending) == (5, 35)
+    assert summary.shared_with == ("nightly",)  # its starts were in the window beside ours
+    assert ledger.calls_today() == 20
+    ledger.close()

@@ -39,6 +39,7 @@ from ..errors import (
     EXIT_SOFTWARE,
     EXIT_USAGE,
     BulkDeleteError,
+    CredentialsError,
     Interrupted,
     NotConfirmed,
     OptionError,
@@ -314,6 +315,7 @@ _SEND_EXIT_CODES = tuple(EXIT_MEANINGS)
 @spec_option("host", envvar="LSQ_HOST")
 @spec_option("auth", type=click.Choice(["header", "query"]))
 @spec_option("preflight")
+@spec_option("daily_limit")
 def plan(**values: Any) -> None:
     """Dry run: read, validate and coalesce INPUT (or list what --discover finds), and show
     what would be sent, ending with the command that sends it.
@@ -409,7 +411,7 @@ def _print_plan(spec: RunSpec, credentials: Credentials | None = None) -> None:
 
 async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.PlanReport:
     if not (spec.check_codes or spec.discover):
-        return await pipeline.plan(spec)
+        return await pipeline.plan(spec, credentials=credentials or _keys_if_set(spec))
     credentials = credentials or Credentials.from_env()
     async with open_session(spec.send_settings()) as session:
         return await pipeline.plan(
@@ -419,6 +421,17 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.Plan
             on_listing=_listing_progress(False),
             on_notice=_notice,
         )
+
+
+def _keys_if_set(spec: RunSpec) -> Credentials | None:
+    """The keys, when set, for a dry run with --daily-limit: what runs on this machine spent
+    today is counted under them. Without them the dry run counts from zero."""
+    if spec.daily_limit is None:
+        return None
+    try:
+        return Credentials.from_env()
+    except CredentialsError:
+        return None
 
 
 # ---------------------------------------------------------------- run and job

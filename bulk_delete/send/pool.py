@@ -107,7 +107,12 @@ async def until_settled(
     breaker, limiter = gates.breaker, gates.limiter
     while True:
         probe = await breaker.admit()
-        await limiter.acquire()
+        try:
+            await limiter.acquire()
+        except AllowanceUsed as used:  # the machine's ledger: today's --daily-limit is spent
+            fail(used)
+            tried.stopped = True
+            return
         if not breaker.still_admits(probe):
             continue  # an outage began while this caller waited for its slot
         answer, reply = await call()
@@ -344,7 +349,8 @@ class Pool:
             if tried.answer is not None:  # cancelled between attempts: keep what we learned
                 self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=True)
             raise
-        assert tried.answer is not None  # one call at least
+        if tried.answer is None:  # stopped before its first call: it stays pending as it was
+            return
         self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=tried.stopped)
 
     def _refused(self, learned: bool) -> None:

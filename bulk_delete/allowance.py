@@ -62,9 +62,9 @@ class DailyEstimate:
     def describe(self) -> str:
         """One line for the dry run."""
         if not self.crosses:
-            return f"fits today's allowance ({self.requests} calls)"
+            return f"fits today's allowance ({self.requests:,} calls)"
         return (
-            f"crosses the daily allowance: {self.today} of {self.requests} calls fit today; "
+            f"crosses the daily allowance: {self.today:,} of {self.requests:,} calls fit today; "
             f"finishes {self.finish.strftime('%Y-%m-%d %H:%M UTC')} at best, "
             f"over {self.days} days"
         )

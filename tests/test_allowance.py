@@ -103,7 +103,7 @@ def test_a_run_larger_than_the_allowance_crosses_it_and_takes_days() -> None:
     # 19,000 left: 10,000 tomorrow, 9,000 the day after, at 5 calls a second from midnight
     assert estimate.days == 3
     assert estimate.finish == dt.datetime(2026, 12, 2, 0, 30, tzinfo=dt.UTC)
-    assert "6000 of 25000 calls fit today" in estimate.describe()
+    assert "6,000 of 25,000 calls fit today" in estimate.describe()
 
 
 def test_the_rate_can_be_what_ends_the_day() -> None:

@@ -33,6 +33,7 @@ from ..emulator.config import Knob, config_of, knobs
 from ..errors import (
     EXIT_ABORTED,
     EXIT_CODES_HELP,
+    EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_MEANINGS,
     EXIT_OK,
@@ -563,6 +564,10 @@ def job(
             click.echo(f"Verifying the previous run first: {earlier}")
             target.previous = asyncio.run(_verify(spec.replace(checkpoint=earlier), credentials))
             click.echo(verify_text(target.previous))
+        if (unfinished := loaded.unfinished(now)) is not None:  # its pending requests first
+            click.echo(f"Finishing the previous run first: {unfinished[0]}")
+            previous = loaded.run_spec(unfinished[1], os.environ).with_values(values)
+            _send_and_exit(previous, credentials, yes=True, quiet=quiet, target=target, then=True)
         _send_and_exit(spec, credentials, yes=True, quiet=quiet, target=target)
 
 
@@ -616,7 +621,10 @@ def _send_and_exit(
     yes: bool,
     quiet: bool,
     target: SummaryTarget,
+    then: bool = False,
 ) -> None:
+    """Send, report and exit with the run's code; ``then``: return instead when it finished
+    (exit 0 or 1), for a job that goes on to its own window (which writes the summary)."""
     check_spec(spec)  # the outputs, before the log is opened or anything sent
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
     signals = SignalStop()
@@ -641,6 +649,9 @@ def _send_and_exit(
         raise
     finally:
         display.close()
+    if then and summary.exit_code in (EXIT_OK, EXIT_INCOMPLETE):
+        _report(with_previous(summary, target.previous))
+        return  # finished: the job's own run writes --summary-json
     failed = target.write(summary)  # first: if the disk refuses it, the text says exit 3
     if failed is not None:
         _report(with_previous(summary.ended(failed.exit_code, str(failed)), target.previous))

@@ -337,6 +337,12 @@ async def test_a_job_finishes_its_previous_dated_checkpoint_first(
     assert len(emu.records) == 10
     # The next night: a new UTC day for the allowance (a fresh state directory stands for it).
     tomorrow = {**demo_env(emu.url), "XDG_STATE_HOME": str(tmp_path / "tomorrow")}
+    args = ["job", str(job_file), "--state-dir", str(state), "--as-of", "2026-06-02"]
+    dry = await run_cli(*args, "--dry-run", env=tomorrow)
+    assert dry.returncode == 0, dry.stderr
+    assert "First: the 10 pending request(s) of " in dry.stdout
+    assert "fits today's allowance (20 calls)" in dry.stdout  # the job's dry run says it too
+    assert len(emu.records) == 10  # the dry run sent nothing
     second, facts = await night("2026-06-02", tomorrow)
     assert second.returncode == 0, second.stderr
     assert "Finishing the previous run first: " in second.stdout

@@ -546,6 +546,8 @@ def job(
             spec = target.spec
             _print_plan(spec)
         _warn_same_requests(loaded, spec)
+        if (unfinished := loaded.unfinished(now)) is not None:
+            click.echo(f"First: the {unfinished[2]:,} pending request(s) of {unfinished[0]}")
         command = _job_command(click.get_current_context())
         click.echo(f"Dry run: nothing was sent. To send it:\n  {command}")
         return

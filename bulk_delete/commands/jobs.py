@@ -144,17 +144,18 @@ class Job:
         )
         return earlier[-1] if earlier else None
 
-    def unfinished(self, now: dt.datetime) -> tuple[Path, dt.datetime] | None:
-        """The previous dated checkpoint while requests in it are still pending, and the moment
-        of its run: the job finishes it before starting its own window, so a purge larger
-        than a day's allowance goes on night after night without a human."""
+    def unfinished(self, now: dt.datetime) -> tuple[Path, dt.datetime, int] | None:
+        """The previous dated checkpoint while requests in it are still pending, the moment
+        of its run and how many: the job finishes it before starting its own window, so a
+        purge larger than a day's allowance goes on night after night without a human."""
         earlier = self.previous_checkpoint(now)
         if earlier is None:
             return None
         with Checkpoint.open_existing(earlier) as checkpoint:
-            if not checkpoint.counts().pending:
-                return None
-        return earlier, self.moment(dt.date.fromisoformat(earlier.stem[-10:]))
+            pending = checkpoint.counts().pending
+        if not pending:
+            return None
+        return earlier, self.moment(dt.date.fromisoformat(earlier.stem[-10:])), pending
 
     def credentials(self, env: Mapping[str, str]) -> Credentials:
         return Credentials.from_env(

@@ -16,7 +16,8 @@
     │   ├── ServiceDownError             transient failures in a row and no success
     │   ├── StorageError                 a file could not be written after sending began
     │   ├── RefusedTooLong               every call refused as over the rate limit, too long
-    │   └── UntrustworthyListing         (listing.py) a listing page shows it is wrong
+    │   ├── UntrustworthyListing         (listing.py) a listing page shows it is wrong
+    │   └── AllowanceUsed                exit 75 — the account's daily allowance is used
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 
@@ -54,7 +55,8 @@ EXIT_MEANINGS: dict[int, str] = {
     "listing, refusals or an outage longer than --give-up-after, or a disk full after sending "
     "began; rerun to resume",
     EXIT_SOFTWARE: "a bug: one line on stderr names a file with the traceback",
-    EXIT_LOCKED: "another process holds the checkpoint's (or the job's) lock",
+    EXIT_LOCKED: "another process holds the checkpoint's (or the job's) lock, or the "
+    "account's daily allowance is used (rerun after the time shown)",
     EXIT_INTERRUPTED: "interrupted (SIGINT, SIGTERM, SIGHUP, Ctrl-C at the prompt, or the "
     "reader of its output went away); rerun the same command to resume",
 }
@@ -163,6 +165,18 @@ class StorageError(AbortedError):
 class RefusedTooLong(AbortedError):
     """Every call for --give-up-after seconds was refused as over the rate limit: the service
     is up, but the account's budget is spent by someone else."""
+
+
+class AllowanceUsed(AbortedError):
+    """LeadSquared refused a call as over the account's daily (or hourly) allowance: no pace
+    gets under it, so nothing more is sent until it resets. An abort (the checkpoint is
+    resumable), with EX_TEMPFAIL's 75 as for a held lock: try again later, by the clock."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, message: str, *, resume_at: str = "") -> None:
+        super().__init__(message)
+        self.resume_at = resume_at
 
 
 class LockHeld(BulkDeleteError):

@@ -250,6 +250,12 @@ class RunSpec:
         "integrations (e.g. 0.6).",
         _share,
     )
+    daily_limit: int | None = option(
+        None,
+        "The account's daily allowance of API calls (e.g. 10000): the dry run says when a run "
+        "would cross it, with the ETA across days.",
+        _whole(1),
+    )
 
     # Where and how to send.
     checkpoint: Path | None = option(

@@ -148,6 +148,7 @@ class RunSummary:
     verification: Verification = field(default_factory=Verification)
     previous_checkpoint: str = ""  # a job with verify_previous: the run it checked first …
     previous_verification: Verification | None = None  # … and what it found there
+    shared_with: tuple[str, ...] = ()  # other runs on this machine that spent the same budget
 
     def to_json(self) -> dict[str, Any]:
         """The ``--summary-json`` document."""

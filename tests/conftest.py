@@ -16,6 +16,15 @@ import pytest
 GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
 
 
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runs share a budget through a ledger in the user's state directory (ledger.py): each
+    test gets its own, never the machine's."""
+    state = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state / "bulk-delete"
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path) -> Callable[..., Path]:
     def write(text: str, name: str = "leads.csv", encoding: str = "utf-8") -> Path:
@@ -62,10 +71,15 @@ async def emulator() -> Any:
     started: list[Emulator] = []
 
     async def start(
-        *, clock: Callable[[], float] | None = None, rate: str = "25/5s", **knobs: Any
+        *,
+        clock: Callable[[], float] | None = None,
+        wall: Callable[[], float] | None = None,
+        rate: str = "25/5s",
+        **knobs: Any,
     ) -> Emulator:
         config = EmulatorConfig(rate=RateLimit.parse(rate), **knobs)
-        emu = Emulator(config, clock=clock) if clock else Emulator(config)
+        times = {"clock": clock, "wall": wall}
+        emu = Emulator(config, **{name: time for name, time in times.items() if time})
         await emu.start()
         started.append(emu)
         return emu

@@ -19,7 +19,9 @@ from aiohttp import web
 from bulk_delete.api import DELETE_PATH, QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH, USER_PATH
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
+from bulk_delete.emulator.config import parse_background
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.errors import OptionError
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 HEADERS = {"x-LSQ-AccessKey": DEMO_ACCESS_KEY, "x-LSQ-SecretKey": DEMO_SECRET_KEY}
@@ -365,3 +367,80 @@ async def test_user_by_access_key_names_the_accounts_api_host(emulator: Any) -> 
         session.get(own.url + USER_PATH, headers=HEADERS) as response,
     ):
         assert (await response.json())["LSQCommonServiceURLs"]["api"] == own.url[7:]
+
+
+async def test_refusals_count_in_the_window_or_not(emulator: Any) -> None:
+    for count_refusals, after in ((True, [200, 429]), (False, [200, 200])):
+        clock = ManualClock()
+        emu = await emulator(rate="2/5s", clock=clock, count_refusals=count_refusals)
+        assert [(await call(emu.url))[0] for _ in range(2)] == [200, 200]
+        clock.jump(2.5)
+        assert (await call(emu.url))[0] == 429  # full either way
+        clock.jump(2.5)  # the two accepted calls leave; the refused one stays if it counted
+        assert [(await call(emu.url))[0] for _ in range(2)] == after
+        assert emu.stats()["callers"]["client"] == {
+            "calls": 5,
+            "refused": 2 if count_refusals else 1,
+        }
+
+
+def test_background_spec_takes_a_burst() -> None:
+    assert parse_background("10/5s") == (RateLimit.parse("10/5s"), 1)
+    assert parse_background("10/5s,burst=5") == (RateLimit.parse("10/5s"), 5)
+    for bad in ("10/5s,burst=0", "10/5s,size=5", "10/5s,burst=x"):
+        with pytest.raises(OptionError, match="--background"):
+            parse_background(bad)
+
+
+async def test_the_background_integration_keeps_its_schedule(emulator: Any) -> None:
+    """Absolute deadlines: however late each call arrives (jitter), the count after a while
+    is the nominal rate's, not less (a sleep after each call would drift below it)."""
+    emu = await emulator(rate="off", background=RateLimit.parse("20/1s"), background_jitter=0.04)
+    began = asyncio.get_running_loop().time()
+    await asyncio.sleep(1.0)
+    elapsed = asyncio.get_running_loop().time() - began
+    calls = emu.stats()["background"]["calls"]
+    assert 20 * (elapsed - 0.1) - 1 <= calls <= 20 * elapsed + 1
+    assert emu.stats()["callers"]["background"] == {"calls": calls, "refused": 0}
+
+
+async def test_a_bursty_background_integration(emulator: Any) -> None:
+    emu = await emulator(
+        rate="5/1s", background=RateLimit.parse("8/1s"), background_burst=4, background_jitter=0
+    )
+    await asyncio.sleep(0.55)  # one burst of 4 at 0.5 s, into an empty window
+    assert emu.stats()["background"] == {"calls": 4, "refused": 0}
+    await asyncio.sleep(0.5)  # the second burst: one more fits, three refused
+    assert emu.stats()["background"] == {"calls": 8, "refused": 3}
+
+
+async def test_the_daily_allowance_refuses_naming_a_day(emulator: Any) -> None:
+    day = [1_800_000_000.0]
+    emu = await emulator(rate="off", daily_limit=2, wall=lambda: day[0])
+    assert [(await call(emu.url))[0] for _ in range(3)] == [200, 200, 429]
+    _, answer = await call(emu.url)
+    assert answer["ExceptionMessage"] == "API calls exceeded the limit of 2 in 86400 second(s)"
+    day[0] += 86400
+    assert (await call(emu.url))[0] == 200  # a new day
+    assert emu.stats()["daily_used"] == 1
+
+
+def test_the_neighbour_and_the_allowance_are_emulator_options() -> None:
+    """--background with a burst sets two fields; --no-count-refusals turns the log off;
+    --daily-limit and --background-jitter land in the config, as typed on the command line."""
+    from bulk_delete.cli.main import cli
+    from bulk_delete.emulator.config import config_of
+
+    command = cli.commands["emulator"]
+    args = ["--background", "10/5s,burst=5", "--background-jitter", "0.2"]
+    args += ["--no-count-refusals", "--daily-limit", "500"]
+    with command.make_context("emulator", args) as context:
+        config = config_of(context.params)
+    assert config.background == RateLimit.parse("10/5s")
+    assert config.background_burst == 5
+    assert config.background_jitter == 0.2
+    assert config.count_refusals is False
+    assert config.daily_limit == 500
+    with command.make_context("emulator", []) as context:
+        default = config_of(context.params)
+    assert (default.background, default.background_burst, default.count_refusals) == (None, 1, True)

@@ -297,3 +297,57 @@ async def test_the_discovering_example_job_lists_then_purges(emulator: Any, tmp_
     leads = int(re.search(r"([\d,]+) lead\(s\) in all", done.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert leads > 0
     assert len(emu.records) == leads  # one delete per lead found
+
+
+async def test_a_job_finishes_its_previous_dated_checkpoint_first(
+    emulator: Any, tmp_path: Path, own_state_dir: Path
+) -> None:
+    """A purge larger than a day's allowance goes on night after night: the night the
+    allowance stops it (exit 75, the rest pending), the next night's job sends those first,
+    then its own window, each request once."""
+    from bulk_delete.config import require_host
+    from bulk_delete.emulator.config import DEMO_ACCESS_KEY
+    from bulk_delete.store.ledger import WindowLedger
+
+    emu = await emulator(rate="100/1s")
+    job_file = write_job(
+        tmp_path,
+        'input = "leads.csv"\ncodes = [201]\nconfirm = true\nrate = "100/1s"\n'
+        "preflight = false\nopen_window = true\ndaily_limit = 30\n[window]\nolder_than_days = 30\n",
+        name="nightly",
+    )
+    lines = [f"00000000-0000-4000-8000-{n:012d}" for n in range(20)]
+    (tmp_path / "leads.csv").write_text("\n".join(["ProspectId", *lines]) + "\n")
+    state = tmp_path / "state"
+    ledger = WindowLedger.for_account(require_host(emu.url), DEMO_ACCESS_KEY, name="ad-hoc")
+    for _ in range(20):  # an ad-hoc run spent 20 of the day's 30 before the job
+        assert ledger.reserve(100, 1.0) == 0.0
+    ledger.close()
+
+    async def night(day: str, env: dict[str, str]) -> Any:
+        summary = tmp_path / f"{day}.json"
+        args = ["job", str(job_file), "--state-dir", str(state), "--as-of", day]
+        done = await run_cli(*args, "--summary-json", str(summary), env=env)
+        return done, json.loads(summary.read_text())
+
+    first, facts = await night("2026-06-01", demo_env(emu.url))
+    assert first.returncode == 75, first.stderr
+    assert "daily allowance used; resume after 00:00 UTC" in first.stderr
+    assert (facts["totals"]["queued"], facts["totals"]["pending"]) == (10, 10)
+    assert len(emu.records) == 10
+    # The next night: a new UTC day for the allowance (a fresh state directory stands for it).
+    tomorrow = {**demo_env(emu.url), "XDG_STATE_HOME": str(tmp_path / "tomorrow")}
+    args = ["job", str(job_file), "--state-dir", str(state), "--as-of", "2026-06-02"]
+    dry = await run_cli(*args, "--dry-run", env=tomorrow)
+    assert dry.returncode == 0, dry.stderr
+    assert "First: the 10 pending request(s) of " in dry.stdout
+    assert "fits today's allowance (20 calls)" in dry.stdout  # the job's dry run says it too
+    assert len(emu.records) == 10  # the dry run sent nothing
+    second, facts = await night("2026-06-02", tomorrow)
+    assert second.returncode == 0, second.stderr
+    assert "Finishing the previous run first: " in second.stdout
+    assert facts["checkpoint"].endswith("nightly-2026-06-02.sqlite")
+    assert (facts["totals"]["queued"], facts["totals"]["pending"]) == (20, 0)
+    sent = [(r["ProspectId"], r["ToDate"]) for r in emu.records]
+    assert len(sent) == len(set(sent)) == 40  # 20 of each night's window, each once
+    assert {to for _, to in sent} == {"2026-05-01 23:59:59", "2026-05-02 23:59:59"}

@@ -127,24 +127,39 @@ async def test_share_leaves_the_rest_to_others() -> None:
     assert limiter.effective.calls == 6  # the share of the learned limit
 
 
-async def test_refused_by_a_full_shared_window_cut_then_grow_back() -> None:
+async def test_refused_by_a_full_shared_window_headroom_then_slow_probing() -> None:
     clock = ManualClock(start=0.0)
     limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
-    await drive(limiter, clock, workers=2, calls=16)  # 16 of ours fitted in the full window
+    await drive(limiter, clock, workers=2, calls=16)  # the 16th was refused: 15 fitted
     assert limiter.refused(RateLimit.parse("25/5s")) is False  # not lower: someone else spends
-    assert limiter.current == pytest.approx(16 * 0.85)  # just under what fitted
+    assert limiter.shares_account
+    assert limiter.free == 15
+    assert limiter.current == 13  # the free budget less a headroom of 10 %, two calls
     limiter.refused(RateLimit.parse("25/5s"))  # the same window: calls already in flight
-    assert limiter.current == pytest.approx(16 * 0.85)  # one cut a window
-    clock.jump(5.0)  # a window later: regrowing along the cubic, fast at first …
-    first = limiter.current
-    clock.jump(5.0)
-    second = limiter.current
-    assert 16 * 0.85 < first < second < 16
-    assert first - 16 * 0.85 > second - first  # … then flatter near the refused rate
-    clock.jump(10.0)  # four windows: back at the rate that was refused, then probing above it
-    assert limiter.current == pytest.approx(16)
-    clock.jump(40.0)
-    assert limiter.current == 25  # nobody refuses any more: back at the ceiling
+    assert limiter.free == 15  # one measurement a window
+    clock.jump(5.0 * 11.9)  # no probing before twelve quiet windows …
+    assert limiter.current == 13
+    clock.jump(0.5)
+    assert limiter.current == 14  # … then one call a window more every three windows
+    clock.jump(5.0 * 3)
+    assert limiter.current == 15
+    clock.jump(5.0 * 3 * 10)
+    assert limiter.current == 25  # nobody refused all along: back at the ceiling
+    assert not limiter.shares_account
+
+
+async def test_a_refused_probe_measures_the_free_budget_again() -> None:
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    await drive(limiter, clock, workers=2, calls=21)
+    limiter.refused(RateLimit.parse("25/5s"))
+    assert limiter.free == 20
+    clock.jump(5.0 * 13)
+    assert limiter.current == 19  # probing above the 18 kept
+    await drive(limiter, clock, workers=2, calls=20)
+    limiter.refused(RateLimit.parse("25/5s"))  # the neighbour grew: less is free now
+    assert limiter.free < 19
+    assert limiter.current < 18
 
 
 async def test_a_refusal_that_names_no_limit_pauses_a_window() -> None:

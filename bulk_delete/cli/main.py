@@ -33,12 +33,14 @@ from ..emulator.config import Knob, config_of, knobs
 from ..errors import (
     EXIT_ABORTED,
     EXIT_CODES_HELP,
+    EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_MEANINGS,
     EXIT_OK,
     EXIT_SOFTWARE,
     EXIT_USAGE,
     BulkDeleteError,
+    CredentialsError,
     Interrupted,
     NotConfirmed,
     OptionError,
@@ -325,6 +327,7 @@ _SEND_EXIT_CODES = tuple(EXIT_MEANINGS)
 @spec_option("host", envvar="LSQ_HOST")
 @spec_option("auth", type=click.Choice(["header", "query"]))
 @spec_option("preflight")
+@spec_option("daily_limit")
 def plan(**values: Any) -> None:
     """Dry run: read, validate and coalesce INPUT (or list what --discover finds), and show
     what would be sent, ending with the command that sends it.
@@ -425,7 +428,7 @@ def _print_plan(spec: RunSpec, credentials: Credentials | None = None) -> None:
 
 async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.PlanReport:
     if not (spec.check_codes or spec.discover):
-        return await pipeline.plan(spec)
+        return await pipeline.plan(spec, credentials=credentials or _keys_if_set(spec))
     credentials = credentials or Credentials.from_env()
     async with open_session(spec.send_settings()) as session:
         return await pipeline.plan(
@@ -435,6 +438,17 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.Plan
             on_listing=_listing_progress(False),
             on_notice=_notice,
         )
+
+
+def _keys_if_set(spec: RunSpec) -> Credentials | None:
+    """The keys, when set, for a dry run with --daily-limit: what runs on this machine spent
+    today is counted under them. Without them the dry run counts from zero."""
+    if spec.daily_limit is None:
+        return None
+    try:
+        return Credentials.from_env()
+    except CredentialsError:
+        return None
 
 
 # ---------------------------------------------------------------- run and job
@@ -451,6 +465,7 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.Plan
 @spec_option("preflight")
 @spec_option("auth", type=click.Choice(["header", "query"]))
 @spec_option("retry_failed")
+@spec_option("daily_limit")
 @preview_options
 @send_options
 def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> None:
@@ -554,6 +569,8 @@ def job(
             spec = target.spec
             _print_plan(spec)
         _warn_same_requests(loaded, spec)
+        if (unfinished := loaded.unfinished(now)) is not None:
+            click.echo(f"First: the {unfinished[2]:,} pending request(s) of {unfinished[0]}")
         command = _job_command(click.get_current_context())
         click.echo(f"Dry run: nothing was sent. To send it:\n  {command}")
         _dry_run_summary(target)
@@ -573,6 +590,10 @@ def job(
             click.echo(f"Verifying the previous run first: {earlier}")
             target.previous = asyncio.run(_verify(spec.replace(checkpoint=earlier), credentials))
             click.echo(verify_text(target.previous))
+        if (unfinished := loaded.unfinished(now)) is not None:  # its pending requests first
+            click.echo(f"Finishing the previous run first: {unfinished[0]}")
+            previous = loaded.run_spec(unfinished[1], os.environ).with_values(values)
+            _send_and_exit(previous, credentials, yes=True, quiet=quiet, target=target, then=True)
         _send_and_exit(spec, credentials, yes=True, quiet=quiet, target=target)
 
 
@@ -626,7 +647,10 @@ def _send_and_exit(
     yes: bool,
     quiet: bool,
     target: SummaryTarget,
+    then: bool = False,
 ) -> None:
+    """Send, report and exit with the run's code; ``then``: return instead when it finished
+    (exit 0 or 1), for a job that goes on to its own window (which writes the summary)."""
     check_spec(spec)  # the outputs, before the log is opened or anything sent
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
     signals = SignalStop()
@@ -651,6 +675,9 @@ def _send_and_exit(
         raise
     finally:
         display.close()
+    if then and summary.exit_code in (EXIT_OK, EXIT_INCOMPLETE):
+        _report(with_previous(summary, target.previous))
+        return  # finished: the job's own run writes --summary-json
     failed = target.write(summary)  # first: if the disk refuses it, the text says exit 3
     if failed is not None:
         _report(with_previous(summary.ended(failed.exit_code, str(failed)), target.previous))
@@ -899,7 +926,8 @@ def _knob_option(name: str, default: Any, declared: Knob) -> Callable[[F], F]:
     RunSpec): None when not given, so the config's default applies."""
     flag = "--" + (declared.flag or name).replace("_", "-")
     if isinstance(default, bool):
-        return click.option(flag, name, is_flag=True, default=None, help=declared.help)
+        flags = f"{flag}/--no-{flag[2:]}" if default else flag  # a knob on by default: --no-…
+        return click.option(flags, name, is_flag=True, default=None, help=declared.help)
     kind: Any = declared.kind or (None if declared.parse or default is None else type(default))
     if declared.path:
         kind = click.Path(path_type=Path, exists=name == "leads", dir_okay=name != "leads")

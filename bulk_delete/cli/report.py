@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from ..allowance import DailyEstimate
 from ..commands.discover import Discovery
 from ..commands.pipeline import Confirmation, PlanReport
 from ..commands.verify import Choice
@@ -30,7 +31,7 @@ def duration(seconds: float) -> str:
 MAX_IGNORED_LISTED = 12
 
 
-def plan_text(summary: PlanSummary) -> str:
+def plan_text(summary: PlanSummary, daily: DailyEstimate | None = None) -> str:
     info = summary.source
     tally = summary.tally
     where = f"{info.path}"
@@ -72,6 +73,8 @@ def plan_text(summary: PlanSummary) -> str:
         f"  rate limit     {summary.rate}; at least {duration(summary.eta_seconds)} "
         f"for {tally.requests:,} request(s)"
     )
+    if daily is not None:  # --daily-limit
+        lines.append(f"  daily limit    {daily.describe()}")
     if summary.invalid_groups:
         lines.append(f"Invalid rows (never sent): {summary.invalid_rows:,}")
         for group in summary.invalid_groups:
@@ -151,7 +154,7 @@ def discovery_text(found: Discovery, tz: str = DEFAULT_TZ) -> str:
 
 def plan_report_text(report: PlanReport) -> str:
     """What `plan` prints: the plan, the codes' names if asked, where the files went."""
-    text = plan_text(report.summary)
+    text = plan_text(report.summary, report.daily)
     if report.discovery is not None:
         text = discovery_text(report.discovery, report.summary.tz) + "\n" + text
     if report.code_names is not None:
@@ -200,6 +203,10 @@ def run_text(summary: RunSummary, *, title: str = "Run summary") -> str:
         )
     elif run.result == "nothing to send":
         lines.append("  this run       nothing left to send in this checkpoint")
+    if summary.shared_with:
+        lines.append(
+            f"  shared with    {', '.join(summary.shared_with)} (the same account's budget)"
+        )
     lines.append(
         f"  queued         {totals.queued:>9,} of {totals.requests:,} request(s) "
         "(LeadSquared queued the delete; it runs on their side)"

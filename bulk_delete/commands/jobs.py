@@ -38,6 +38,7 @@ from ..errors import InputError, OptionError
 from ..files import hold_lock
 from ..plan.rows import load_tz
 from ..spec import RunSpec, job_keys
+from ..store.checkpoint import Checkpoint
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _SECRET_WORDS = ("secret", "password", "token", "accesskey", "access_key", "apikey", "api_key")
@@ -142,6 +143,19 @@ class Job:
             if path.name < today
         )
         return earlier[-1] if earlier else None
+
+    def unfinished(self, now: dt.datetime) -> tuple[Path, dt.datetime, int] | None:
+        """The previous dated checkpoint while requests in it are still pending, the moment
+        of its run and how many: the job finishes it before starting its own window, so a
+        purge larger than a day's allowance goes on night after night without a human."""
+        earlier = self.previous_checkpoint(now)
+        if earlier is None:
+            return None
+        with Checkpoint.open_existing(earlier) as checkpoint:
+            pending = checkpoint.counts().pending
+        if not pending:
+            return None
+        return earlier, self.moment(dt.date.fromisoformat(earlier.stem[-10:])), pending
 
     def credentials(self, env: Mapping[str, str]) -> Credentials:
         return Credentials.from_env(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
+from ..allowance import DailyEstimate, across_days
 from ..clock import Clock, SystemClock
 from ..config import DEFAULT_GIVE_UP_AFTER, Credentials, RateLimit, require_host
 from ..errors import (
@@ -71,6 +72,7 @@ from ..store.export import (
     write_invalid,
 )
 from ..store.found import FoundStore
+from ..store.ledger import calls_today, shared_window
 from ..summary import Failure, RunFigures, RunResult, RunSummary, VerifySummary, Window
 from ..timetext import plan_tz, to_local
 from . import discover, outputs
@@ -96,6 +98,7 @@ class PlanReport:
     host: str = ""
     out: Path | None = None
     invalid_out: Path | None = None
+    daily: DailyEstimate | None = None  # with --daily-limit: how the run spreads over days
 
 
 async def plan(
@@ -132,6 +135,7 @@ async def plan(
         summary=summary,
         code_names=names,
         discovery=found,
+        daily=daily_estimate(spec, summary.requests, credentials),
         host=spec.host,
         out=spec.out,
         invalid_out=spec.invalid_out,
@@ -331,11 +335,21 @@ async def run(
     outputs.check_spec(spec)  # before the plan is built or anything sent
     started = _utc_now()
     fingerprint = fingerprint_of(spec)
+    # One budget with the other runs on this machine (store/ledger.py); its times are the
+    # wall's, so only in real time: a test's ManualClock paces alone.
+    account = shared_window(
+        host,
+        credentials.access_key,
+        enabled=clock is None,
+        name=spec.label or str(path),
+        daily_limit=spec.daily_limit,
+    )
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path):
+    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
         limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
+        limiter.shared = ledger
         preflight_due = spec.preflight  # once per run, before the first call that needs it
         if checkpoint.has_plan:
             checkpoint.check_input(
@@ -378,6 +392,8 @@ async def run(
             )
             report = await _send(checkpoint, pool, spec, todo)
         summary = _summary(checkpoint, spec, report, started, limiter.effective)
+        if ledger is not None:  # the other runs on this machine that spent the same budget
+            summary = dataclasses.replace(summary, shared_with=ledger.shared_with())
     if report is not None and report.error is not None:
         report.error.summary = summary
         raise report.error
@@ -388,6 +404,20 @@ async def run(
         error.summary = summary
         raise error
     return summary
+
+
+def daily_estimate(
+    spec: RunSpec, requests: int, credentials: Credentials | None
+) -> DailyEstimate | None:
+    """With --daily-limit: whether the run crosses today's allowance, less what runs on this
+    machine already spent today (the ledger, when the keys are known), and its ETA across days."""
+    if spec.daily_limit is None:
+        return None
+    used = 0
+    if credentials is not None and spec.host:
+        used = calls_today(require_host(spec.host), credentials.access_key)
+    now = dt.datetime.now(dt.UTC)
+    return across_days(requests, spec.effective_rate, spec.daily_limit, now=now, used_today=used)
 
 
 def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:

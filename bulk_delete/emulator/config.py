@@ -60,6 +60,24 @@ def parse_code_ranges(text: str) -> frozenset[str]:
     return frozenset(codes)
 
 
+def parse_background(text: str) -> tuple[RateLimit, int]:
+    """``10/5s`` or ``10/5s,burst=5`` → (the rate, the burst size)."""
+    rate_text, _, rest = text.partition(",")
+    burst = 1
+    if rest:
+        name, _, value = rest.strip().partition("=")
+        if name.strip() != "burst" or not value.strip().isdigit() or int(value) < 1:
+            raise OptionError(f"--background: {text!r} is not N/Ws or N/Ws,burst=K")
+        burst = int(value)
+    return RateLimit.parse(rate_text), burst
+
+
+def _background(text: str) -> dict[str, Any]:
+    """--background sets two fields: the neighbour's rate and its burst size."""
+    rate, burst = parse_background(text)
+    return {"background": rate, "background_burst": burst}
+
+
 def _lead_file(path: Path) -> frozenset[str]:
     """--leads: one ProspectId a line, compared lower-case."""
     lines = Path(path).read_text().splitlines()
@@ -76,13 +94,15 @@ def knobs() -> list[tuple[str, Any, Knob]]:
 
 
 def config_of(values: dict[str, Any]) -> EmulatorConfig:
-    """The config from the options given (None: not given, the field's default holds)."""
-    given = {}
+    """The config from the options given (None: not given, the field's default holds). A
+    parser may return a dict: the fields one option sets (``--background 10/5s,burst=5``)."""
+    given: dict[str, Any] = {}
     for name, _, declared in knobs():
         value = values.get(name)
         if value is None or value == "":  # not given: the field's default holds
             continue
-        given[name] = declared.parse(value) if declared.parse else value
+        parsed = declared.parse(value) if declared.parse else value
+        given.update(parsed if isinstance(parsed, dict) else {name: parsed})
     return EmulatorConfig(**given)
 
 
@@ -161,8 +181,25 @@ class EmulatorConfig:
     )
     background: RateLimit | None = knob(
         None,
-        "Another integration spending N/Ws of the same window (its refusals are in stats).",
-        parse=RateLimit.parse,
+        "Another integration spending N/Ws of the same window (its refusals are in stats); "
+        "N/Ws,burst=K: K calls at once, the same average rate.",
+        parse=_background,
+        show=False,
+    )
+    background_burst: int = 1  # … in bursts of this many calls at once (set by --background)
+    background_jitter: float = knob(
+        0.05,
+        "Seconds up to which each background call arrives late (latency).",
+        show=False,
+    )
+    count_refusals: bool = knob(
+        True,
+        "Refused calls count in the rate window (a sliding-window log); --no-count-refusals: "
+        "only accepted ones.",
+    )
+    daily_limit: int = knob(
+        0,
+        "Calls accepted a UTC day, then refusals naming 86400 s (a daily allowance); 0: none.",
         show=False,
     )
     account_host: str = knob(

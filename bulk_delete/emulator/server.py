@@ -76,35 +76,57 @@ def _error(status: int, exception_type: str, message: str) -> web.Response:
 
 
 class SlidingWindow:
-    """At most ``calls`` arrivals in any ``period``-second window, per key; every arrival
-    counts, rejected ones too — so a client that keeps hammering stays locked out."""
+    """At most ``calls`` arrivals in any ``period``-second window, per key. With
+    ``count_refusals`` (a sliding-window log) rejected arrivals count too, so a client that
+    keeps hammering stays locked out and a refusal keeps the window full for everyone a little
+    longer; without it only accepted calls fill the window. Calls and refusals are counted per
+    caller (the purge, the background integration) for the benchmarks."""
 
-    def __init__(self, rate: RateLimit, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, rate: RateLimit, clock: Callable[[], float], *, count_refusals: bool = True
+    ) -> None:
         self.rate = rate
         self.clock = clock
+        self.count_refusals = count_refusals
         self._arrivals: dict[str, deque[float]] = {}
         self.max_in_window = 0
+        self.calls: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
 
-    def admit(self, key: str) -> bool:
+    def admit(self, key: str, caller: str = "client") -> bool:
+        self.calls[caller] += 1
         if self.rate.unlimited:
             return True
         now = self.clock()
         arrivals = self._arrivals.setdefault(key, deque())
         while arrivals and arrivals[0] <= now - self.rate.period:
             arrivals.popleft()
-        arrivals.append(now)
+        admitted = len(arrivals) < self.rate.calls
+        if admitted or self.count_refusals:
+            arrivals.append(now)
         self.max_in_window = max(self.max_in_window, len(arrivals))
-        return len(arrivals) <= self.rate.calls
+        if not admitted:
+            self.refused[caller] += 1
+        return admitted
 
 
 class Emulator:
     """The app and what it saw. ``records`` holds every accepted (queued) delete."""
 
     def __init__(
-        self, config: EmulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config or EmulatorConfig()
-        self.window = SlidingWindow(self.config.rate, clock)
+        self.window = SlidingWindow(
+            self.config.rate, clock, count_refusals=self.config.count_refusals
+        )
+        self.wall = wall  # UTC epoch seconds: the daily allowance's day
+        self._day = (-1, 0)  # (the UTC day, calls accepted in it)
+        self._background_rng = random.Random(self.config.seed + 1)
         self.records: list[dict[str, Any]] = []
         self.webhook_posts: list[dict[str, Any]] = []
         self.outcomes: Counter[str] = Counter()
@@ -154,7 +176,9 @@ class Emulator:
         bound = server.sockets[0].getsockname()  # type: ignore[attr-defined]
         self.url = f"http://{bound[0]}:{bound[1]}"
         if self.config.background is not None:
-            self._spawn(self._other_integration(self.config.background))
+            self._spawn(
+                self._other_integration(self.config.background, self.config.background_burst)
+            )
         return self.url
 
     async def stop(self) -> None:
@@ -170,15 +194,38 @@ class Emulator:
         if self._log is not None:
             self._log.close()
 
-    async def _other_integration(self, rate: RateLimit) -> None:
-        """Another integration on the same account (the website's lead capture, say): calls
-        evenly spaced, counted in the same window as ours, refused when it is full."""
-        gap = rate.period / rate.calls
+    async def _other_integration(self, rate: RateLimit, burst: int = 1) -> None:
+        """Another integration on the same account (the website's lead capture, say), honest
+        as a real one: calls on a fixed schedule of absolute deadlines (a late wake-up does
+        not push the next call back, so it never drifts below its rate), ``burst`` at a time,
+        each arriving after a jittered latency, counted in the same window as ours and
+        refused when it is full. It does not retry: a refused lead capture is a lost call."""
+        loop = asyncio.get_running_loop()
+        gap = rate.period / rate.calls * burst
+        start = loop.time()
+        tick = 0
         while True:
-            await asyncio.sleep(gap)
-            self.background_calls += 1
-            if not self.window.admit(self.config.access_key):
-                self.background_refused += 1
+            tick += 1
+            await asyncio.sleep(max(0.0, start + tick * gap - loop.time()))
+            for _ in range(burst):
+                self._spawn(self._background_call())
+
+    async def _background_call(self) -> None:
+        await asyncio.sleep(self._background_rng.uniform(0.0, self.config.background_jitter))
+        self.background_calls += 1
+        if not self.window.admit(self.config.access_key, caller="background"):
+            self.background_refused += 1
+
+    def _allowance_used(self) -> bool:
+        """Counts one accepted call against the UTC day; True once the day's are spent."""
+        if self.config.daily_limit <= 0:
+            return False
+        day = int(self.wall() // 86400)
+        used = self._day[1] if self._day[0] == day else 0
+        if used >= self.config.daily_limit:
+            return True
+        self._day = (day, used + 1)
+        return False
 
     def stats(self) -> dict[str, Any]:
         queued = self.outcomes["queued"]
@@ -193,6 +240,11 @@ class Emulator:
             "rate": {"calls": self.config.rate.calls, "period": self.config.rate.period},
             "webhook_posts": len(self.webhook_posts),
             "background": {"calls": self.background_calls, "refused": self.background_refused},
+            "callers": {  # every call the rate window saw, and its refusals, by caller
+                caller: {"calls": calls, "refused": self.window.refused[caller]}
+                for caller, calls in self.window.calls.items()
+            },
+            "daily_used": self._day[1],
             "list_pages": len(self.list_calls),
             "list_pages_read_twice": len(self.list_calls)
             - len({(call["code"], call["page"], call["size"]) for call in self.list_calls}),
@@ -248,6 +300,15 @@ class Emulator:
                     self.config.limit_status,
                     "MXAPIRateLimitExceededException",
                     f"API calls exceeded the limit of {rate.calls} in {rate.period:g} second(s)",
+                )
+            )
+        if self._allowance_used():
+            self.outcomes["allowance_used"] += 1
+            return self._refusal(
+                _error(
+                    self.config.limit_status,
+                    "MXAPIRateLimitExceededException",
+                    f"API calls exceeded the limit of {self.config.daily_limit} in 86400 second(s)",
                 )
             )
         fault = self._fault()

@@ -13,6 +13,10 @@
     3xx (never followed)          fatal      the host is not the API: following would send the
                                              keys elsewhere; the message names the Location
     429                           limited    the same, when the message names no limit
+    "exceeded the limit of N in   allowance  the account's daily (or hourly) allowance is used:
+    86400 second(s)" (any window             no pace gets under it, so the run stops at once
+    of an hour or more, in                   and says when to resume; never learned as a rate
+    seconds, minutes, hours, days)
     408, 499 (a proxy's or load   transient  the proxy gave up waiting, not LeadSquared on the
     balancer's timeout)                      body: retried with backoff
     other 5xx, HTML, non-JSON,    transient  retried with backoff
@@ -45,6 +49,7 @@ class Verdict(StrEnum):
     FAILED = "failed"
     TRANSIENT = "transient"
     RATE_LIMITED = "rate_limited"
+    ALLOWANCE = "allowance"  # a refusal naming a window of an hour or more
     FATAL = "fatal"
 
 
@@ -55,19 +60,39 @@ class Answer:
     message: str = ""
     retry_after: float | None = None
     limit: RateLimit | None = None  # the account's limit, when a refusal names it
+    allowance: RateLimit | None = None  # the allowance an ALLOWANCE refusal names
 
 
 # Real tenants refuse with 429, with 403, even with 200 "Status": "Error"; the message is the
 # reliable part, and it states the account's real limit.
-_REFUSAL_RE = re.compile(r"exceeded the limit of (\d+) in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+_REFUSAL_RE = re.compile(
+    r"exceeded the limit of (\d+) in (\d+(?:\.\d+)?) (second|minute|hour|day)", re.IGNORECASE
+)
+_UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+# A window this long is an allowance, not a pace: learning "10,000 in 86400 s" as a rate would
+# keep calling into refusals all day.
+ALLOWANCE_WINDOW = 3600.0
 
 
-def refusal_limit(message: str) -> RateLimit | None:
-    """The limit a rate refusal names ("... exceeded the limit of 10 in 5 second(s)")."""
+def named_limit(message: str) -> RateLimit | None:
+    """The limit a refusal names ("... exceeded the limit of 10 in 5 second(s)"), any window."""
     match = _REFUSAL_RE.search(message)
     if match is None or int(match.group(1)) <= 0 or float(match.group(2)) <= 0:
         return None
-    return RateLimit(calls=int(match.group(1)), period=float(match.group(2)))
+    period = float(match.group(2)) * _UNIT_SECONDS[match.group(3).lower()]
+    return RateLimit(calls=int(match.group(1)), period=period)
+
+
+def refusal_limit(message: str) -> RateLimit | None:
+    """The pace a rate refusal names; None when it names none, or an allowance."""
+    limit = named_limit(message)
+    return limit if limit is not None and limit.period < ALLOWANCE_WINDOW else None
+
+
+def allowance_limit(message: str) -> RateLimit | None:
+    """The allowance a refusal names ("... the limit of 10000 in 86400 second(s)")."""
+    limit = named_limit(message)
+    return limit if limit is not None and limit.period >= ALLOWANCE_WINDOW else None
 
 
 MAX_MESSAGE = 300
@@ -80,6 +105,10 @@ def classify(status: int, text: str, headers: Any = None) -> Answer:
     """An HTTP answer → Answer."""
     body = _json_object(text)
     api_message = _api_message(body) if body is not None else ""
+    allowance = allowance_limit(api_message or text[:MAX_MESSAGE])
+    if allowance is not None:
+        message = api_message or f"HTTP {status}: API calls exceeded the allowance"
+        return Answer(Verdict.ALLOWANCE, status, message, _retry_after(headers), None, allowance)
     limit = refusal_limit(api_message or text[:MAX_MESSAGE])
     if limit is not None:
         return Answer(

@@ -14,16 +14,18 @@ refusal names the real one ("exceeded the limit of 10 in 5 second(s)": limits va
 — times ``--share``, the part this run may take. Never above ``--rate``.
 
 **Sharing.** A refusal that names no lower limit means someone else on the account is spending
-the budget (the website's lead capture, say). Then the pacing rate is cut to β of the rate that
-was refused, at most once a window, and grows back along a cubic curve, as in TCP CUBIC and the
-AWS SDKs' adaptive retry mode: fast at first, flat near the refused rate, probing above it only
-after that. Two things differ for a strict sliding window. The unit of time: the server's
-verdict on a rate only changes as calls leave its window, so the curve is measured in windows
-and recovers in ``RECOVERY_WINDOWS`` of them, whatever the rate. And the refused rate itself:
-the server refuses when its window is full, so the number of our own starts in the last window
-is what fitted beside everyone else's — a measurement of the free budget, where a blind
-multiplicative cut would only guess. On an idle account nothing is refused and nothing
-changes.
+the budget (the website's lead capture, say). The server refuses when its window is full, so the
+number of our own starts in the last window (less the refused call itself) is what fitted beside
+everyone else's: a measurement of the free budget, where a blind multiplicative cut would only
+guess. From then on the account is known to be shared, and the customer's own calls matter more
+than the purge's speed. Our refusals are the only signal we see; the neighbour's refusals are the
+harm, and on a server whose window counts refused calls too, each of ours keeps the window full
+for everyone until our oldest call leaves it. So the pacing rate drops at once to the measured
+free budget less a headroom (``HEADROOM_SHARE`` of it, at least ``MIN_HEADROOM`` calls), which
+absorbs the neighbour's jitter and bursts, and probes upward slowly: one call a window more
+every ``PROBE_STEP_WINDOWS`` windows, only after ``PROBE_AFTER_WINDOWS`` windows without a
+refusal. A refusal during a probe measures again. On an idle account nothing is refused and
+nothing changes.
 
 **Retry-After.** A refusal's ``Retry-After`` is obeyed up to one window plus a second
 (``RETRY_AFTER_SLACK``): once a window has passed, every call of ours the server counted has
@@ -31,6 +33,11 @@ left it, so a longer wait is a proxy's guess or about someone else's budget — 
 100,000 s would otherwise pause a run silently for 28 hours. The first longer one is reported
 once through ``on_notice``. Refusals that go on are bounded elsewhere: the pool and
 ``call_once`` stop after --give-up-after seconds without an accepted call.
+
+**Several runs, one account.** Given a ``shared`` ledger (store/ledger.py: a window log in a state
+file that every run on this machine with the same keys writes), a call starts only when the
+account-wide window — all those runs' starts — has room too, so two purges at once split the
+budget instead of refusing each other.
 
 Reads time only from the Clock it is given, so tests step a ManualClock instead of sleeping.
 """
@@ -41,14 +48,24 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from ..clock import Clock
 from ..config import RateLimit
 
+
+class SharedWindow(Protocol):
+    """The account-wide window of every run on this machine (store/ledger.WindowLedger)."""
+
+    def reserve(self, cap: int, window: float, spacing: float = 0.0) -> float: ...
+
+
 MARGIN_SHARE = 0.02  # of the window: 100 ms at 25/5s, i.e. 98 % of the limit at best
 MIN_MARGIN = 0.02
-BETA = 0.85  # a refusal cuts the pacing rate to this share of the rate that was refused
-RECOVERY_WINDOWS = 4.0  # windows to grow back to the rate that was refused
+HEADROOM_SHARE = 0.1  # of the measured free budget, left to the neighbours once shared
+MIN_HEADROOM = 1  # calls a window, at least
+PROBE_AFTER_WINDOWS = 12.0  # windows without a refusal before probing above the free budget
+PROBE_STEP_WINDOWS = 3.0  # then one call a window more every this many windows
 DRAIN = 0.3  # of a window: the pause after a refusal, for the server's window to drain
 RETRY_AFTER_SLACK = 1.0  # seconds beyond one window that a Retry-After may ask for
 
@@ -74,8 +91,10 @@ class SlidingWindowLimiter:
         margin: float | None = None,
         share: float = 1.0,
         on_notice: Callable[[str], None] | None = None,
+        shared: SharedWindow | None = None,
     ) -> None:
         self.configured = rate
+        self.shared = shared
         self.on_notice = on_notice
         self._noticed = False
         self.clock = clock
@@ -86,8 +105,8 @@ class SlidingWindowLimiter:
         self._paused_until = float("-inf")
         self._next_start = float("-inf")
         self._lock = asyncio.Lock()  # FIFO: callers start in the order they asked
-        self._cut_at: float | None = None  # when the pacing rate was last cut
-        self._refused_rate = 0.0  # the rate (calls a window) that was refused then
+        self._cut_at: float | None = None  # when the free budget was last measured
+        self._free = 0.0  # the free budget (calls a window) measured then
         self._set_ceiling()
 
     # ------------------------------------------------------------ what it allows now
@@ -114,7 +133,7 @@ class SlidingWindowLimiter:
         if self.account.unlimited:
             return
         async with self._lock:
-            while (wait := self._wait(self.clock.now())) > 0:
+            while (wait := self._wait(self.clock.now())) > 0 or (wait := self._reserve()) > 0:
                 await self.clock.sleep(wait)
             now = self.clock.now()
             self._starts.append(now)
@@ -129,6 +148,13 @@ class SlidingWindowLimiter:
             oldest_that_counts = self._starts[len(self._starts) - cap]
             wait = max(wait, oldest_that_counts + self._period + self.margin - now)
         return wait
+
+    def _reserve(self) -> float:
+        """Our own window has room: take the start in the account-wide one too, or wait."""
+        if self.shared is None:
+            return 0.0
+        cap = max(1, math.floor(self._rate_at(self.clock.now()) + 1e-9))
+        return self.shared.reserve(cap, self._period + self.margin, self.spacing)
 
     # ------------------------------------------------------------ refusals
 
@@ -178,26 +204,39 @@ class SlidingWindowLimiter:
         self._noticed = True
         return self.max_retry_after
 
+    @property
+    def shares_account(self) -> bool:
+        """True once a refusal showed someone else spending the budget (and still probing)."""
+        return self._cut_at is not None
+
+    @property
+    def free(self) -> float:
+        """The free budget (calls a window) last measured; 0 while the account seems idle."""
+        return self._free if self._cut_at is not None else 0.0
+
     def _cut(self, now: float) -> None:
         if self._cut_at is not None and now - self._cut_at < self._period:
-            return  # one cut a window: refusals of calls already in flight say nothing new
-        # The server's window was full when it refused. Our own log says how many of those
-        # calls were ours: that many fit beside everyone else's, so it measures what is free
-        # (also right after the start: the others' calls span the whole window regardless).
+            return  # one measurement a window: refusals of calls already in flight say nothing
+        # The server's window was full when it refused: our starts in it, but the refused one,
+        # fitted beside everyone else's (also right after the start: the others' calls span
+        # the whole window regardless).
         ours = sum(1 for start in self._starts if start > now - self._period)
-        self._refused_rate = max(1.0, min(self._rate_at(now), float(ours)))
+        self._free = max(1.0, min(float(self.effective.calls), float(ours - 1)))
         self._cut_at = now
 
     def _rate_at(self, now: float) -> float:
-        """Calls a window: the cubic regrowth after a cut, capped at the ceiling."""
+        """Calls a window: the ceiling, or, on a shared account, the free budget less the
+        headroom, probing upward slowly after a quiet spell."""
         ceiling = float(self.effective.calls)
         if self._cut_at is None:
             return ceiling
-        windows = (now - self._cut_at) / self._period
-        peak = self._refused_rate
-        rate = peak * (1 - (1 - BETA) * (1 - windows / RECOVERY_WINDOWS) ** 3)
+        headroom = max(float(MIN_HEADROOM), math.ceil(HEADROOM_SHARE * self._free - 1e-9))
+        rate = self._free - headroom
+        quiet = (now - self._cut_at) / self._period - PROBE_AFTER_WINDOWS
+        if quiet >= 0:
+            rate += 1 + math.floor(quiet / PROBE_STEP_WINDOWS)
         if rate >= ceiling:
-            self._cut_at = None
+            self._cut_at = None  # probed up to the ceiling unrefused: the neighbour has gone
             return ceiling
         return max(1.0, rate)
 

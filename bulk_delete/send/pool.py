@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
+from ..allowance import allowance_used
 from ..clock import Clock
 from ..config import RateLimit, SendSettings
-from ..errors import AbortedError, RefusedTooLong, ServiceDownError, StorageError
+from ..errors import AbortedError, AllowanceUsed, RefusedTooLong, ServiceDownError, StorageError
 from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
 from ..summary import RunFigures
@@ -105,11 +107,20 @@ async def until_settled(
     breaker, limiter = gates.breaker, gates.limiter
     while True:
         probe = await breaker.admit()
-        await limiter.acquire()
+        try:
+            await limiter.acquire()
+        except AllowanceUsed as used:  # the machine's ledger: today's --daily-limit is spent
+            fail(used)
+            tried.stopped = True
+            return
         if not breaker.still_admits(probe):
             continue  # an outage began while this caller waited for its slot
         answer, reply = await call()
         tried.answer, tried.reply = answer, reply
+        if answer.verdict is Verdict.ALLOWANCE:  # no pace gets under it: stop, still pending
+            fail(_allowance_used(answer))
+            tried.stopped = True
+            return
         counted = breaker.record(answer)
         if (error := hopeless(breaker, answer)) is not None:
             fail(error)
@@ -180,6 +191,12 @@ def hopeless(breaker: CircuitBreaker, answer: Answer) -> AbortedError | None:
             "lost. Rerun the same command later to resume."
         )
     return None
+
+
+def _allowance_used(answer: Answer) -> AllowanceUsed:
+    """The account's daily allowance is used: no pace gets under it (allowance.py)."""
+    now = dt.datetime.now(dt.UTC)
+    return allowance_used(answer.allowance, now, answer.retry_after)
 
 
 class StopSwitch:
@@ -332,7 +349,8 @@ class Pool:
             if tried.answer is not None:  # cancelled between attempts: keep what we learned
                 self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=True)
             raise
-        assert tried.answer is not None  # one call at least
+        if tried.answer is None:  # stopped before its first call: it stays pending as it was
+            return
         self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=tried.stopped)
 
     def _refused(self, learned: bool) -> None:

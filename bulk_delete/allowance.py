@@ -1,0 +1,131 @@
+"""Daily allowances: when a refused run may go again, and whether a planned one fits a day.
+
+LeadSquared's rate-limit pages have listed a daily allowance besides the per-5-s limit (10,000
+calls a day on Pro, 100,000 on Super, plus 1,000 a user). A pace never gets under an allowance:
+once it is used, every call until it resets is refused. So the run stops at once and says when
+to resume, and the dry run says up front when a run will cross it and what that does to the ETA.
+
+The reset is taken as the next boundary of the named window counted from midnight UTC (the
+next 00:00 UTC for a day, the next full hour for an hour), unless the refusal's Retry-After
+says otherwise. A server that counts a rolling window instead refuses the rerun's first call
+once more, which stops it again at the cost of that one call.
+
+Pure functions of their arguments: the wall time is passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from .config import RateLimit
+from .errors import AllowanceUsed
+
+DAY = 86400.0
+
+
+def resume_at(window: float, now: dt.datetime, retry_after: float | None = None) -> dt.datetime:
+    """When an allowance of a ``window``-second window refused at ``now`` (UTC) resets."""
+    if retry_after is not None and retry_after > 0:
+        return now + dt.timedelta(seconds=retry_after)
+    epoch = now.timestamp()
+    boundary = (math.floor(epoch / window) + 1) * window
+    return dt.datetime.fromtimestamp(boundary, tz=dt.UTC)
+
+
+def allowance_used(
+    allowance: RateLimit | None, now: dt.datetime, retry_after: float | None = None
+) -> AllowanceUsed:
+    """The error that stops a run refused as over its allowance."""
+    window = allowance.period if allowance is not None else DAY
+    resume = resume_at(window, now, retry_after)
+    named = f" ({allowance.calls} calls in {_window_words(window)})" if allowance else ""
+    when = resume.strftime("%H:%M UTC") + _day_words(resume, now)
+    return AllowanceUsed(
+        f"daily allowance used; resume after {when}{named}. Nothing else was sent; "
+        "rerun the same command then to resume.",
+        resume_at=resume.isoformat(timespec="minutes"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DailyEstimate:
+    """How a run of ``requests`` calls spreads over days under a daily allowance."""
+
+    requests: int
+    today: int  # calls that fit before the allowance (or the day) runs out
+    crosses: bool  # the run is larger than what is left of today's allowance
+    days: int  # calendar days (UTC) the run touches, today included
+    finish: dt.datetime  # when the last call should start, at best
+
+    def describe(self) -> str:
+        """One line for the dry run."""
+        if not self.crosses:
+            return f"fits today's allowance ({self.requests:,} calls)"
+        return (
+            f"crosses the daily allowance: {self.today:,} of {self.requests:,} calls fit today; "
+            f"finishes {self.finish.strftime('%Y-%m-%d %H:%M UTC')} at best, "
+            f"over {self.days} days"
+        )
+
+
+def across_days(
+    requests: int,
+    rate: RateLimit,
+    daily_limit: int | None,
+    *,
+    now: dt.datetime,
+    used_today: int = 0,
+) -> DailyEstimate:
+    """Spread ``requests`` calls at ``rate`` over UTC days of ``daily_limit`` calls each,
+    ``used_today`` of today's already spent (by other runs, the listing, the preflight)."""
+    per_second = rate.per_second
+    if daily_limit is None or requests <= 0:
+        finish = now + dt.timedelta(seconds=rate.eta_seconds(requests))
+        return DailyEstimate(
+            requests=requests, today=requests, crosses=False, days=1, finish=finish
+        )
+    midnight = resume_at(DAY, now)
+    room_today = max(0, daily_limit - used_today)
+    today = min(requests, room_today, _calls_in(per_second, (midnight - now).total_seconds()))
+    left = requests - today
+    if left == 0:
+        finish = now + dt.timedelta(seconds=rate.eta_seconds(requests))
+        return DailyEstimate(
+            requests=requests, today=today, crosses=False, days=_days(now, finish), finish=finish
+        )
+    per_day = min(daily_limit, _calls_in(per_second, DAY))
+    full_days, last = divmod(left, per_day)
+    if last == 0:
+        full_days, last = full_days - 1, per_day
+    start = midnight + dt.timedelta(days=full_days)
+    finish = start + dt.timedelta(seconds=rate.eta_seconds(last))
+    return DailyEstimate(
+        requests=requests,
+        today=today,
+        crosses=requests > room_today,
+        days=_days(now, finish),
+        finish=finish,
+    )
+
+
+def _calls_in(per_second: float, seconds: float) -> int:
+    return 2**62 if math.isinf(per_second) else math.floor(per_second * seconds + 1e-9)
+
+
+def _days(now: dt.datetime, finish: dt.datetime) -> int:
+    return (finish.date() - now.date()).days + 1
+
+
+def _window_words(seconds: float) -> str:
+    for unit, size in (("day", DAY), ("hour", 3600.0)):
+        if seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}" + ("s" if count != 1 else "")
+    return f"{seconds:g} s"
+
+
+def _day_words(resume: dt.datetime, now: dt.datetime) -> str:
+    days = (resume.date() - now.date()).days
+    return "" if days == 0 else " tomorrow" if days == 1 else f" on {resume:%Y-%m-%d}"

@@ -1,0 +1,234 @@
+"""One budget for every purge on one account and machine: a shared log of call starts.
+
+Two purges with the same keys at once (the nightly job and an ad-hoc run) each see only their
+own calls; adapting on refusals, both slow down and the account sees refusals a shared count
+would avoid. So every run on this machine writes its call starts into one small SQLite file in
+the user's state directory (``$XDG_STATE_HOME/bulk-delete/``, else
+``~/.local/state/bulk-delete/``) and admits a call only when the account-wide window — all runs'
+starts — has room. Runs on other machines are not seen: the limiter's refusal handling covers
+them, as it covers the customer's own integrations.
+
+- **No secret on disk.** The account is the SHA-256 of host and access key; the folder is 0700,
+  the file 0600 (SQLite gives its WAL and shared-memory files the file's mode).
+- **Cheap.** One ``BEGIN IMMEDIATE`` transaction per call start (a few a second at most), in
+  WAL mode so readers never wait; rows older than a minute are deleted as it goes.
+- **Safe when a run dies.** A start is a timestamp, not a lease: a killed run's starts leave the
+  window on their own, like the server's.
+- **Daily counts.** It also counts every call start per UTC day and account, for the daily
+  allowance (``calls_today``): with ``daily_limit`` set, a start past it raises AllowanceUsed,
+  so the run stops itself before LeadSquared refuses.
+- **Named neighbours.** Each run leaves its name (a job's label, else its checkpoint) in the
+  file, and ``shared_with`` names the runs whose starts were in the window beside ours, for
+  the summary.
+
+Times come from the injected ``wall`` clock (epoch seconds; every process on the machine shares
+it), so tests drive it with a ManualClock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..allowance import allowance_used
+from ..config import RateLimit
+
+APP = "bulk-delete"
+FILE_NAME = "ledger.sqlite"
+KEEP = 60.0  # seconds of starts kept: longer than any rate window
+DAY = 86400
+BUSY_TIMEOUT = 5.0  # seconds another process may hold the write lock
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS starts (account TEXT NOT NULL, run TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS starts_by_time ON starts (account, at);
+CREATE TABLE IF NOT EXISTS days (
+    account TEXT NOT NULL, day INTEGER NOT NULL, calls INTEGER NOT NULL,
+    PRIMARY KEY (account, day)
+);
+CREATE TABLE IF NOT EXISTS runs (run TEXT PRIMARY KEY, name TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+
+def state_dir(environ: dict[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/bulk-delete``, else ``~/.local/state/bulk-delete``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / APP
+
+
+def account_id(host: str, access_key: str) -> str:
+    """What names the account in the file: a hash, never the key."""
+    return hashlib.sha256(f"{host}\n{access_key}".encode()).hexdigest()
+
+
+class WindowLedger:
+    """The account-wide window log, shared by every run on the machine through one file."""
+
+    def __init__(
+        self,
+        path: Path,
+        account: str,
+        *,
+        wall: Callable[[], float] = time.time,
+        run: str | None = None,
+        name: str = "",
+        daily_limit: int | None = None,
+    ) -> None:
+        self.path = path
+        self.account = account
+        self.wall = wall
+        self.run = run or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.daily_limit = daily_limit  # --daily-limit: no start past it today
+        self._neighbours: set[str] = set()  # other runs seen in the window beside ours
+        self._db = _open(path)
+        if name:
+            with self._write() as db:
+                db.execute("DELETE FROM runs WHERE at <= ?", (wall() - DAY,))
+                db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (self.run, name, wall()))
+
+    @classmethod
+    def for_account(
+        cls,
+        host: str,
+        access_key: str,
+        *,
+        folder: Path | None = None,
+        wall: Callable[[], float] = time.time,
+        name: str = "",
+        daily_limit: int | None = None,
+    ) -> WindowLedger:
+        """The machine's ledger (in ``folder``, default the state directory) for one account."""
+        folder = state_dir() if folder is None else folder
+        account = account_id(host, access_key)
+        return cls(folder / FILE_NAME, account, wall=wall, name=name, daily_limit=daily_limit)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------ the window
+
+    def reserve(self, cap: int, window: float, spacing: float = 0.0) -> float:
+        """Take a start now if the account-wide window has room: fewer than ``cap`` starts in
+        the last ``window`` seconds and none in the last ``spacing``. Returns 0 when taken,
+        else the seconds to wait before asking again. Atomic across processes. Raises
+        AllowanceUsed once ``daily_limit`` starts were taken today, by every run together."""
+        now = self.wall()
+        with self._write() as db:
+            self._check_allowance(db, now)
+            db.execute(
+                "DELETE FROM starts WHERE account = ? AND at <= ?", (self.account, now - KEEP)
+            )
+            rows = db.execute(
+                "SELECT at, run FROM starts WHERE account = ? AND at > ? ORDER BY at",
+                (self.account, now - window),
+            ).fetchall()
+            starts = [at for at, _ in rows]
+            self._neighbours.update(run for _, run in rows if run != self.run)
+            wait = starts[-1] + spacing - now if starts else 0.0
+            if len(starts) >= cap:
+                wait = max(wait, starts[len(starts) - cap] + window - now)
+            if wait > 0:
+                return wait
+            db.execute("INSERT INTO starts VALUES (?, ?, ?)", (self.account, self.run, now))
+            db.execute(
+                "INSERT INTO days VALUES (?, ?, 1) ON CONFLICT (account, day) "
+                "DO UPDATE SET calls = calls + 1",
+                (self.account, int(now // DAY)),
+            )
+            return 0.0
+
+    def calls_today(self) -> int:
+        """Call starts of every run on this account since midnight UTC."""
+        return _calls_on(self._db, self.account, self.wall())
+
+    def _check_allowance(self, db: sqlite3.Connection, now: float) -> None:
+        if self.daily_limit is None or _calls_on(db, self.account, now) < self.daily_limit:
+            return
+        moment = dt.datetime.fromtimestamp(now, tz=dt.UTC)
+        raise allowance_used(RateLimit(calls=self.daily_limit, period=float(DAY)), moment)
+
+    def shared_with(self) -> tuple[str, ...]:
+        """The names of the other runs whose starts were in the window beside ours."""
+        named = dict(self._db.execute("SELECT run, name FROM runs").fetchall())
+        return tuple(sorted({named.get(run, f"run {run}") for run in self._neighbours}))
+
+    def other_runs(self, window: float = KEEP) -> set[str]:
+        """The other runs that started calls on this account in the last ``window`` seconds."""
+        rows = self._db.execute(
+            "SELECT DISTINCT run FROM starts WHERE account = ? AND at > ? AND run != ?",
+            (self.account, self.wall() - window, self.run),
+        )
+        return {run for (run,) in rows}
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+def _calls_on(db: sqlite3.Connection, account: str, now: float) -> int:
+    row = db.execute(
+        "SELECT calls FROM days WHERE account = ? AND day = ?", (account, int(now // DAY))
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def calls_today(host: str, access_key: str, *, folder: Path | None = None) -> int:
+    """Today's call starts on this account, for a dry run: read only, and 0 when no run on
+    this machine has written the file yet (a dry run never creates it)."""
+    path = (state_dir() if folder is None else folder) / FILE_NAME
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            return _calls_on(db, account_id(host, access_key), time.time())
+    except sqlite3.Error:
+        return 0
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.executescript(_SCHEMA)
+    return db
+
+
+@contextlib.contextmanager
+def shared_window(
+    host: str,
+    access_key: str,
+    *,
+    enabled: bool = True,
+    name: str = "",
+    daily_limit: int | None = None,
+) -> Iterator[WindowLedger | None]:
+    """The machine's ledger for this account while a run lasts, or None when it cannot be
+    opened (a read-only home, say): the run then paces on its own, as before."""
+    if not enabled:
+        yield None
+        return
+    try:
+        ledger = WindowLedger.for_account(host, access_key, name=name, daily_limit=daily_limit)
+    except (OSError, sqlite3.Error):
+        yield None
+        return
+    try:
+        yield ledger
+    finally:
+        ledger.close()

@@ -1,0 +1,144 @@
+"""Daily allowances: a refusal naming a long window is an allowance, never a pace; when the
+run may go again; how a planned run spreads over days."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulk_delete.allowance import across_days, allowance_used, resume_at
+from bulk_delete.config import RateLimit
+from bulk_delete.errors import AllowanceUsed, exit_code_for
+from bulk_delete.send.answers import Verdict, classify
+
+from .conftest import leads_csv, send_sheet
+
+
+def refusal(message: str, status: int = 429) -> str:
+    return json.dumps(
+        {
+            "Status": "Error",
+            "ExceptionType": "MXAPIRateLimitExceededException",
+            "ExceptionMessage": message,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "window"),
+    [
+        ("API calls exceeded the limit of 10000 in 86400 second(s)", 86400.0),
+        ("API calls exceeded the limit of 500 in 60 minute(s)", 3600.0),
+        ("API calls exceeded the limit of 2000 in 1 hour(s)", 3600.0),
+        ("API calls exceeded the limit of 100000 in 1 day(s)", 86400.0),
+        ("API calls exceeded the limit of 100000 in 1 Day", 86400.0),
+    ],
+)
+def test_a_long_window_is_an_allowance_not_a_pace(message: str, window: float) -> None:
+    for status in (429, 403, 200):
+        answer = classify(status, refusal(message))
+        assert answer.verdict is Verdict.ALLOWANCE
+        assert answer.limit is None  # never learned as a rate
+        assert answer.allowance is not None
+        assert answer.allowance.period == window
+
+
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [
+        ("API calls exceeded the limit of 10 in 5 second(s)", "10/5s"),
+        ("API calls exceeded the limit of 100 in 1 minute(s)", "100/60s"),
+        ("API calls exceeded the limit of 5 in 3599 second(s)", "5/3599s"),
+    ],
+)
+def test_a_short_window_is_still_a_pace(message: str, limit: str) -> None:
+    answer = classify(429, refusal(message))
+    assert answer.verdict is Verdict.RATE_LIMITED
+    assert str(answer.limit) == limit
+    assert answer.allowance is None
+
+
+def test_the_error_says_when_to_resume_and_exits_75() -> None:
+    now = dt.datetime(2026, 11, 30, 21, 40, tzinfo=dt.UTC)
+    error = allowance_used(RateLimit(calls=50, period=86400.0), now)
+    assert isinstance(error, AllowanceUsed)
+    assert exit_code_for(error) == 75
+    assert str(error).startswith("daily allowance used; resume after 00:00 UTC tomorrow")
+    assert "50 calls in 1 day" in str(error)
+    assert error.resume_at == "2026-12-01T00:00+00:00"
+    hourly = allowance_used(RateLimit(calls=500, period=3600.0), now)
+    assert "resume after 22:00 UTC (500 calls in 1 hour)" in str(hourly)
+    told = allowance_used(None, now, retry_after=5400)  # Retry-After wins
+    assert "resume after 23:10 UTC" in str(told)
+
+
+def test_resume_is_the_next_window_boundary_from_midnight_utc() -> None:
+    now = dt.datetime(2026, 11, 30, 0, 0, tzinfo=dt.UTC)
+    assert resume_at(86400, now) == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    assert resume_at(3600, now + dt.timedelta(minutes=59)) == now + dt.timedelta(hours=1)
+
+
+NOON = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+
+
+def test_a_run_within_the_allowance_fits_today() -> None:
+    estimate = across_days(120, RateLimit.parse("25/5s"), 1000, now=NOON)
+    assert not estimate.crosses
+    assert estimate.days == 1
+    assert estimate.finish == NOON + dt.timedelta(seconds=24)
+    assert "fits today's allowance" in estimate.describe()
+    assert not across_days(120, RateLimit.parse("25/5s"), None, now=NOON).crosses
+
+
+def test_a_run_larger_than_the_allowance_crosses_it_and_takes_days() -> None:
+    rate = RateLimit.parse("25/5s")
+    estimate = across_days(25_000, rate, 10_000, now=NOON, used_today=4_000)
+    assert estimate.crosses
+    assert estimate.today == 6_000  # what is left of today's allowance
+    # 19,000 left: 10,000 tomorrow, 9,000 the day after, at 5 calls a second from midnight
+    assert estimate.days == 3
+    assert estimate.finish == dt.datetime(2026, 12, 2, 0, 30, tzinfo=dt.UTC)
+    assert "6,000 of 25,000 calls fit today" in estimate.describe()
+
+
+def test_the_rate_can_be_what_ends_the_day() -> None:
+    late = dt.datetime(2026, 11, 30, 23, 59, 0, tzinfo=dt.UTC)  # 60 s left: 300 calls today
+    estimate = across_days(400, RateLimit.parse("25/5s"), 100_000, now=late)
+    assert not estimate.crosses  # the allowance is not the limit here
+    assert estimate.today == 300
+    assert estimate.days == 2
+    assert estimate.finish == dt.datetime(2026, 12, 1, 0, 0, 20, tzinfo=dt.UTC)
+
+
+async def test_a_run_larger_than_the_allowance_stops_at_once_and_resumes_after_it(
+    emulator: Any, tmp_path: Path
+) -> None:
+    day = [1_800_000_000.0]  # the emulator's UTC wall clock, moved by the test
+    emu = await emulator(rate="off", daily_limit=50, wall=lambda: day[0])
+    sheet = leads_csv(tmp_path / "leads.csv", 120)
+    fast = ("--rate", "off", "--concurrency", "2")
+    summary = tmp_path / "s.json"
+    done = await send_sheet(
+        emu, sheet, tmp_path / "c.sqlite", *fast, "--summary-json", str(summary)
+    )
+    assert done.returncode == 75, done.stderr
+    assert "daily allowance used; resume after 00:00 UTC" in done.stderr
+    written = json.loads(summary.read_text())
+    assert written["exit_code"] == 75
+    assert written["error"].startswith("daily allowance used; resume after 00:00 UTC")
+    calls = emu.stats()["calls"]
+    assert calls <= 52  # the preflight, 49 deletes, and the refusals of calls in flight
+    assert emu.stats()["outcomes"]["allowance_used"] <= 2
+    await asyncio.sleep(0.3)
+    assert emu.stats()["calls"] == calls  # nothing sent after the refusal
+    for _ in range(2):  # 120 deletes and three preflights: three days of 50
+        day[0] += 86400  # the allowance resets
+        done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", *fast)
+    assert done.returncode == 0, done.stderr
+    leads = [record["ProspectId"] for record in emu.records]
+    assert len(leads) == len(set(leads)) == 120  # nothing sent twice

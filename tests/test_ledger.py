@@ -1,0 +1,245 @@
+"""One budget for every purge on one account and machine (ledger.py): two limiters sharing
+one real ledger file split the window with no refusals; the file holds no key; a dead run's
+starts leave the window on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from click.testing import CliRunner
+
+from bulk_delete.cli.main import cli
+from bulk_delete.clock import ManualClock
+from bulk_delete.commands import pipeline
+from bulk_delete.config import Credentials, RateLimit, require_host
+from bulk_delete.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.errors import AllowanceUsed, exit_code_for
+from bulk_delete.send.limiter import SlidingWindowLimiter
+from bulk_delete.spec import RunSpec
+from bulk_delete.store.ledger import FILE_NAME, WindowLedger, account_id, state_dir
+
+from .conftest import GUIDS, leads_csv
+from .windowsim import Purge, SimWindow, run_all
+
+HOST = "https://api-in21.leadsquared.com"
+
+
+def two_purges(tmp_path: Path, clock: ManualClock, *, shared: bool) -> tuple[Purge, Purge]:
+    window = SimWindow(RateLimit.parse("25/5s"), clock, count_refusals=True)
+    purges = []
+    for name in ("nightly", "ad-hoc"):
+        ledger = (
+            WindowLedger.for_account(HOST, DEMO_ACCESS_KEY, folder=tmp_path, wall=clock)
+            if shared
+            else None
+        )
+        limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock, shared=ledger)
+        purges.append(Purge(window, clock, limiter, requests=60, name=name))
+    return purges[0], purges[1]
+
+
+async def test_two_runs_on_one_ledger_split_the_budget_without_refusals(tmp_path: Path) -> None:
+    clock = ManualClock(start=1_800_000_000.0)  # the ledger's wall clock too
+    nightly, adhoc = two_purges(tmp_path, clock, shared=True)
+    await run_all(clock, nightly, adhoc)
+    assert nightly.refusals == adhoc.refusals == 0
+    accepted = sorted(nightly.accepted + adhoc.accepted)
+    assert len(accepted) == 120
+    together = (len(accepted) - 1) / (accepted[-1] - accepted[0]) * 5.0
+    assert together >= 0.95 * 25  # the sum of their rates
+    for purge in (nightly, adhoc):  # and each had its part
+        assert purge.per_window >= 0.4 * 25
+    ledger = nightly.limiter.shared
+    assert isinstance(ledger, WindowLedger)
+    assert ledger.calls_today() == 120
+    assert ledger.other_runs() == {adhoc.limiter.shared.run}  # type: ignore[union-attr]
+
+
+async def test_without_the_ledger_two_runs_refuse_each_other(tmp_path: Path) -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    nightly, adhoc = two_purges(tmp_path, clock, shared=False)
+    await run_all(clock, nightly, adhoc)
+    assert nightly.refusals + adhoc.refusals > 0  # what the ledger saves
+
+
+def test_the_file_holds_no_key_and_only_its_owner_reads_it(tmp_path: Path) -> None:
+    folder = tmp_path / "state" / "bulk-delete"
+    ledger = WindowLedger.for_account(HOST, DEMO_ACCESS_KEY, folder=folder)
+    assert ledger.reserve(25, 5.1) == 0.0
+    ledger.close()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert DEMO_ACCESS_KEY.encode() not in path.read_bytes()
+    assert ledger.account == account_id(HOST, DEMO_ACCESS_KEY)
+    assert len(ledger.account) == 64
+    assert (folder / FILE_NAME).exists()
+
+
+def test_the_state_directory_follows_xdg(tmp_path: Path) -> None:
+    assert state_dir({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "bulk-delete"
+    assert state_dir({}) == Path.home() / ".local" / "state" / "bulk-delete"
+
+
+def test_a_dead_runs_starts_leave_the_window(tmp_path: Path) -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    dead = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="dead")
+    for _ in range(3):
+        assert dead.reserve(3, 5.0) == 0.0
+    dead.close()  # killed without a word
+    alive = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="alive")
+    assert alive.reserve(3, 5.0) == 5.0  # the window is full of the dead run's starts …
+    clock.jump(5.0)
+    assert alive.reserve(3, 5.0) == 0.0  # … until they are a window old
+    assert alive.other_runs(window=10.0) == {"dead"}
+    other = WindowLedger(tmp_path / FILE_NAME, "another account", wall=clock)
+    assert other.reserve(1, 5.0) == 0.0  # accounts never share a window
+    assert alive.calls_today() == 4
+
+
+def test_spacing_is_account_wide(tmp_path: Path) -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    one = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="one")
+    two = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="two")
+    assert one.reserve(25, 5.1, spacing=0.2) == 0.0
+    assert abs(two.reserve(25, 5.1, spacing=0.2) - 0.2) < 1e-6
+
+
+async def test_two_purges_at_once_on_the_emulator_share_one_budget(
+    emulator: Any, tmp_path: Path, own_state_dir: Path
+) -> None:
+    """Two real runs (60 requests each, same keys and host) at once, in real time."""
+    emu = await emulator(rate="20/1s")
+    hooks = pipeline.RunHooks(confirm=lambda c: True)
+    keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+
+    def spec(name: str, first: int) -> RunSpec:
+        sheet = tmp_path / f"{name}.csv"
+        sheet.write_text(
+            "ProspectID,ActivityEvent\n"
+            + "".join(f"{guid},201\n" for guid in GUIDS[first : first + 60])
+        )
+        return RunSpec.from_values(
+            {
+                "input": str(sheet),
+                "checkpoint": str(tmp_path / f"{name}.sqlite"),
+                "host": emu.url,
+                "rate": "20/1s",
+                "open_window": True,
+                "preflight": False,
+            }
+        )
+
+    async with aiohttp.ClientSession() as session:
+        summaries = await asyncio.gather(
+            pipeline.run(spec("nightly", 0), keys, session=session, hooks=hooks),
+            pipeline.run(spec("adhoc", 60), keys, session=session, hooks=hooks),
+        )
+    assert [summary.exit_code for summary in summaries] == [0, 0]
+    stats = emu.stats()
+    assert stats["outcomes"] == {"queued": 120}  # 0 refusals
+    assert stats["accepted_per_second"] >= 0.95 * 20  # the sum of their rates
+    assert (own_state_dir / FILE_NAME).exists()
+
+
+def test_the_summary_names_the_runs_that_shared_the_window(tmp_path: Path) -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    path = tmp_path / FILE_NAME
+    nightly = WindowLedger(path, "acct", wall=clock, run="n", name="nightly-purge")
+    adhoc = WindowLedger(path, "acct", wall=clock, run="a", name="q1.sqlite")
+    alone = WindowLedger(path, "another account", wall=clock, run="x", name="elsewhere")
+    assert nightly.reserve(25, 5.0) == 0.0
+    assert alone.reserve(25, 5.0) == 0.0
+    assert nightly.shared_with() == ()  # nobody else in its window yet
+    clock.jump(1.0)
+    assert adhoc.reserve(25, 5.0) == 0.0
+    assert adhoc.shared_with() == ("nightly-purge",)  # its window held the nightly's start
+    clock.jump(10.0)  # the nightly's next start: the ad-hoc one has left the window …
+    assert nightly.reserve(25, 5.0) == 0.0
+    assert nightly.shared_with() == ()  # … so they never shared it, by this run's count
+    assert alone.shared_with() == ()  # another account is never a neighbour
+
+
+def test_the_ledger_stops_a_run_at_the_daily_limit(tmp_path: Path) -> None:
+    """Every run on the account counts towards --daily-limit: the start past it raises the
+    allowance error (exit 75, when to resume) instead of waiting for LeadSquared to refuse."""
+    clock = ManualClock(start=1_800_000_000.0)  # 2027-01-15 08:00 UTC
+    other = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="other")
+    mine = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="mine", daily_limit=5)
+    for _ in range(3):
+        assert other.reserve(25, 5.0) == 0.0
+    assert mine.reserve(25, 5.0) == mine.reserve(25, 5.0) == 0.0
+    with pytest.raises(AllowanceUsed, match="daily allowance used; resume after 00:00 UTC") as e:
+        mine.reserve(25, 5.0)
+    assert exit_code_for(e.value) == 75
+    assert e.value.resume_at == "2027-01-16T00:00+00:00"
+    assert mine.calls_today() == 5  # the refused start was not taken
+    clock.jump(16 * 3600.0)  # the next UTC day
+    assert mine.reserve(25, 5.0) == 0.0
+
+
+def test_the_dry_run_counts_what_this_machine_spent_today(
+    write_csv: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan`/`run --dry-run` with --daily-limit: the run crosses today's allowance, less the
+    calls the ledger counted today under these keys, and the ETA runs across days."""
+    sheet = leads_csv(write_csv("").parent / "leads.csv", 30)
+    env = {"LSQ_HOST": HOST, "LSQ_ACCESS_KEY": DEMO_ACCESS_KEY, "LSQ_SECRET_KEY": DEMO_SECRET_KEY}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = [str(sheet), "--daily-limit", "10"]
+    plan = CliRunner().invoke(cli, ["plan", *args])
+    assert plan.exit_code == 0, plan.output
+    assert "crosses the daily allowance: 10 of 30 calls fit today" in plan.output
+    assert "over 3 days" in plan.output  # 10 today, 10 tomorrow, 10 the day after
+    ledger = WindowLedger.for_account(require_host(HOST), DEMO_ACCESS_KEY)
+    for _ in range(4):  # another run's calls today
+        assert ledger.reserve(100, 5.0) == 0.0
+    ledger.close()
+    dry = CliRunner().invoke(cli, ["run", *args, "--checkpoint", "q.sqlite", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "crosses the daily allowance: 6 of 30 calls fit today" in dry.output
+    fits = CliRunner().invoke(cli, ["plan", str(sheet), "--daily-limit", "1000"])
+    assert "fits today's allowance (30 calls)" in fits.output
+    assert "daily limit" not in CliRunner().invoke(cli, ["plan", str(sheet)]).output
+
+
+async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """Real time on the emulator (which enforces no allowance): another run spent 15 of
+    today's 20; this one sends 5 and stops with exit 75, the rest pending for tomorrow."""
+    emu = await emulator(rate="100/1s")
+    sheet = leads_csv(tmp_path / "leads.csv", 40)
+    spec = RunSpec.from_values(
+        {
+            "input": str(sheet),
+            "checkpoint": str(tmp_path / "q.sqlite"),
+            "host": emu.url,
+            "rate": "100/1s",
+            "open_window": True,
+            "preflight": False,
+            "daily_limit": 20,
+        }
+    )
+    ledger = WindowLedger.for_account(require_host(spec.host), DEMO_ACCESS_KEY, name="nightly")
+    for _ in range(15):
+        assert ledger.reserve(100, 1.0) == 0.0
+    keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+    hooks = pipeline.RunHooks(confirm=lambda c: True)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(AllowanceUsed, match="daily allowance used; resume after") as stopped:
+            await pipeline.run(spec, keys, session=session, hooks=hooks)
+    assert emu.stats()["outcomes"] == {"queued": 5}  # no refusal: it stopped itself
+    summary = stopped.value.summary
+    assert summary is not None
+    assert summary.exit_code == 75
+    assert (summary.totals.queued, summary.totals.pending) == (5, 35)
+    assert summary.shared_with == ("nightly",)  # its starts were in the window beside ours
+    assert ledger.calls_today() == 20
+    ledger.close()

@@ -31,6 +31,7 @@ from ..errors import AbortedError, RefusedTooLong, ServiceDownError, StorageErro
 from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
 from ..summary import RunFigures
+from . import recording
 from .answers import Answer, Verdict, fatal_error
 from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
 from .limiter import SlidingWindowLimiter
@@ -95,6 +96,7 @@ async def until_settled(
     stopping: Callable[[], bool] = lambda: False,
     on_refused: Callable[[bool], None] = lambda learned: None,
     wait: Callable[[float], Awaitable[None]] | None = None,
+    seq: int | None = None,
 ) -> None:
     """The one retry loop, for the pool's deletes and for single calls alike: through the
     breaker and the limiter, refusals waited out without spending an attempt, transient
@@ -108,7 +110,14 @@ async def until_settled(
         await limiter.acquire()
         if not breaker.still_admits(probe):
             continue  # an outage began while this caller waited for its slot
+        recorder, kind = recording.current()
+        started = recorder.wall() if recorder is not None else 0.0
         answer, reply = await call()
+        if recorder is not None:  # the run report's call log (seq: the request's)
+            attempt = tried.attempts + tried.rate_limited + 1
+            recorder.record(
+                kind=kind, seq=seq, attempt=attempt, started=started, answer=answer, limiter=limiter
+            )
         tried.answer, tried.reply = answer, reply
         counted = breaker.record(answer)
         if (error := hopeless(breaker, answer)) is not None:
@@ -327,6 +336,7 @@ class Pool:
                 stopping=self.stop.is_set,
                 on_refused=self._refused,
                 wait=self._wait,
+                seq=item.seq,
             )
         except asyncio.CancelledError:
             if tried.answer is not None:  # cancelled between attempts: keep what we learned

@@ -14,7 +14,10 @@ from typing import Any
 
 import openpyxl
 
-from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli, until
+from bulk_delete.records import Request
+from bulk_delete.store.checkpoint import Checkpoint
+
+from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli, until
 
 
 def _refusals_recorded(checkpoint: Path) -> int:
@@ -33,7 +36,8 @@ def _chart_total(page: str, name: str) -> int:
 async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_report(
     emulator: Any, tmp_path: Path
 ) -> None:
-    emu = await emulator(rate="off", refuse_all=0.4)
+    # The storm: the account allows 100/1s, the run asks 200/1s until a refusal names the limit.
+    emu = await emulator(rate="100/1s")
     sheet = leads_csv(tmp_path / "leads.csv", 300, extra_rows="not-a-guid,201\n,201\n")
     checkpoint = tmp_path / "night.sqlite"
     done = await send_sheet(
@@ -41,7 +45,7 @@ async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_r
         sheet,
         checkpoint,
         "--rate",
-        "400/1s",
+        "200/1s",
         "--from",
         "2025-01-01",
         "--to",
@@ -55,8 +59,10 @@ async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_r
     with sqlite3.connect(checkpoint) as db:
         kinds = dict(db.execute("SELECT kind, COUNT(*) FROM calls GROUP BY kind").fetchall())
         queued = db.execute("SELECT COUNT(*) FROM calls WHERE verdict = 'queued'").fetchone()[0]
-    assert kinds["preflight"] >= 1
-    assert kinds["delete"] >= 300
+    assert kinds == {"preflight": 1, "delete": 300 + refusals}
+    with sqlite3.connect(checkpoint) as db:
+        preflight = db.execute("SELECT verdict, status FROM calls WHERE kind = 'preflight'")
+        assert preflight.fetchall() == [("read", 200)]
     assert queued == 300  # every accepted delete recorded once
 
     book = openpyxl.load_workbook(tmp_path / "night-results.xlsx")
@@ -149,3 +155,52 @@ async def test_report_on_a_checkpoint_and_on_a_job_state_folder(
         str(state / "nightly-2025-03-01.sqlite"),
     )
     assert refused.returncode == 2
+
+
+async def test_an_open_window_exit_2_after_the_plan_is_saved_still_leaves_results(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 3)
+    done = await run_cli(
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--yes",
+        env=demo_env(emu.url),
+    )
+    assert done.returncode == 2
+    assert emu.calls == 0
+    book = openpyxl.load_workbook(tmp_path / "c-results.xlsx")
+    assert [row[4] for row in book["Requests"].iter_rows(min_row=2, values_only=True)] == [
+        "pending"
+    ] * 3
+
+
+async def test_a_bad_sheet_leaves_no_results_and_no_warning(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    sheet = tmp_path / "leads.csv"
+    sheet.write_text("Name,Email\nx,y\n")
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
+    assert done.returncode == 2
+    assert "results not written" not in done.stderr
+    assert not (tmp_path / "c-results.xlsx").exists()
+
+
+async def test_report_of_a_checkpoint_from_before_the_call_log_has_numbers_and_no_charts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    with Checkpoint.open(path) as checkpoint:
+        planned = [Request(GUIDS[n], ("201",), "", "", "", (n + 2,)) for n in range(3)]
+        checkpoint.store_plan(planned, [], source="x.csv", fingerprint="f", options={}, extra={})
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE calls")
+    status = await run_cli("status", str(path))  # read-only: the old file stays as it was
+    assert status.returncode == 1, status.stderr
+    done = await run_cli("report", str(path), "-o", str(tmp_path / "old.html"))
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "old.html").read_text()
+    assert "data-chart=" not in page
+    assert "no charts" in page

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..store.checkpoint import Checkpoint
 from ..store.results import InvalidRow, RequestRow, ResultsSummary, write_results
 from ..summary import RunSummary, Window
@@ -37,7 +38,11 @@ def write_workbook(
     the run ended."""
     if not checkpoint_path.is_file():
         return False
-    with Checkpoint.open_existing(checkpoint_path) as checkpoint:
+    try:
+        opened = Checkpoint.open_existing(checkpoint_path)
+    except InputError:  # empty (the plan failed before it was saved), or no plan in it
+        return False
+    with opened as checkpoint:
         write_results(
             out,
             results_summary(checkpoint, window, summary),

@@ -116,7 +116,13 @@ async def until_settled(
         if recorder is not None:  # the run report's call log (seq: the request's)
             attempt = tried.attempts + tried.rate_limited + 1
             recorder.record(
-                kind=kind, seq=seq, attempt=attempt, started=started, answer=answer, limiter=limiter
+                kind=kind,
+                seq=seq,
+                attempt=attempt,
+                started=started,
+                answer=answer,
+                limiter=limiter,
+                read=settled(reply),
             )
         tried.answer, tried.reply = answer, reply
         counted = breaker.record(answer)

@@ -32,6 +32,7 @@ from .answers import Answer
 from .limiter import SlidingWindowLimiter
 
 NO_RUN = 0  # calls made outside a runs row
+READ = "read"  # the verdict of a read call that got its data
 
 
 @dataclass(eq=False)
@@ -52,7 +53,10 @@ class CallRecorder:
         started: float,
         answer: Answer,
         limiter: SlidingWindowLimiter,
+        read: bool = False,
     ) -> None:
+        """One attempt, as it ended. ``read``: a read call (listing, verify, preflight) got
+        its data, recorded as verdict "read" (its answer is judged as a delete's would be)."""
         if self.broken:
             return
         limit = limiter.effective
@@ -66,7 +70,7 @@ class CallRecorder:
                 started=started,
                 answered=None if answer.http_status is None else self.wall(),
                 status=answer.http_status,
-                verdict=str(answer.verdict),
+                verdict=READ if read else str(answer.verdict),
                 limit_calls=None if unlimited else limit.calls,
                 limit_period=None if unlimited else limit.period,
             )

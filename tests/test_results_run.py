@@ -204,3 +204,37 @@ async def test_report_of_a_checkpoint_from_before_the_call_log_has_numbers_and_n
     page = (tmp_path / "old.html").read_text()
     assert "data-chart=" not in page
     assert "no charts" in page
+
+
+async def test_listing_verify_and_preflight_calls_are_recorded_a_dry_run_records_none(
+    emulator: Any, tmp_path: Path
+) -> None:
+    from .test_discover import WINDOW, dataset
+
+    emu = await dataset(emulator)
+    checkpoint = tmp_path / "c.sqlite"
+    env = demo_env(emu.url)
+    done = await run_cli(
+        "run", "--discover", *WINDOW, "--checkpoint", str(checkpoint), "--yes", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    listed = emu.stats()["outcomes"]["list"]
+    await asyncio.sleep(0.3)  # the emulator carries the queued deletes out
+    checked = await run_cli("verify", str(checkpoint), "--rate", "off", env=env)
+    assert checked.returncode == 0, checked.stderr
+    with sqlite3.connect(checkpoint) as db:
+        by_kind = dict(db.execute("SELECT kind, COUNT(*) FROM calls GROUP BY kind").fetchall())
+        runs = dict(db.execute("SELECT kind, MAX(run) FROM calls GROUP BY kind").fetchall())
+        (run_id,) = db.execute("SELECT MAX(id) FROM runs").fetchone()
+    assert sum(by_kind.values()) == emu.calls  # every HTTP call, whatever its kind
+    assert by_kind["list"] == listed  # every listing page of the run
+    assert by_kind["preflight"] == 2  # the run's and verify's
+    assert by_kind["delete"] == len(emu.records)
+    assert by_kind["verify"] >= 1
+    assert runs == {"list": 0, "preflight": 0, "verify": 0, "delete": run_id}
+    plan = await run_cli(
+        "run", "--discover", *WINDOW, "--checkpoint", str(checkpoint), "--dry-run", env=env
+    )
+    assert plan.returncode == 0, plan.stderr
+    with sqlite3.connect(checkpoint) as db:  # the dry run listed, in memory, and recorded nothing
+        assert db.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == sum(by_kind.values())

@@ -888,9 +888,6 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
     click.echo(f"Wrote {count:,} line(s) to {out}")
 
 
-# ---------------------------------------------------------------- the emulator
-
-
 @cli.command(epilog=exit_codes_help((0, 2, 70)))
 @click.argument("source", metavar="CHECKPOINT", type=click.Path(path_type=Path))
 @click.option(
@@ -903,7 +900,8 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
 )
 def report(source: Path, out: Path) -> None:
     """Write the HTML run report of CHECKPOINT: headline numbers, then charts of the calls
-    (rate and refusals against the limit, outcomes by code, latency, verification).
+    (rate and refusals against the limit, outcomes by HTTP status, latency,
+    verification).
 
     Given a folder (a job's state directory), one line per night: requests, queued,
     refused, verified, left. Reads the checkpoint only; `run` and `job` also write this
@@ -920,6 +918,9 @@ def report(source: Path, out: Path) -> None:
     outputs.check([outputs.Named("--out", out)], reads)
     write_page(source, out)
     click.echo(f"Report written to {out}")
+
+
+# ---------------------------------------------------------------- the emulator
 
 
 def _knob_option(name: str, default: Any, declared: Knob) -> Callable[[F], F]:

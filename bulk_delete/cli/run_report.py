@@ -40,7 +40,7 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
         return []
     workbook, page = paths
     window = summary.window if summary is not None else pipeline.window_of(spec)
-    if not write_workbook(spec.checkpoint, workbook, window, summary):
+    if not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
         return []
     write_page(spec.checkpoint, page)
     return [workbook, page]

@@ -31,11 +31,16 @@ INVALID_COLUMNS = ("ProspectId", "ActivityEventList", "FromDate", "ToDate", "Web
 
 
 def write_workbook(
-    checkpoint_path: Path, out: Path, window: Window, summary: RunSummary | None = None
+    checkpoint_path: Path,
+    out: Path,
+    window: Window,
+    summary: RunSummary | None = None,
+    *,
+    share: float | None = None,
 ) -> bool:
     """The results workbook of the checkpoint at ``out``; False when the checkpoint holds no
     plan (nothing was planned: nothing to say). ``window`` is the run's, ``summary`` adds how
-    the run ended."""
+    the run ended, ``share`` the run's --share (below 1: said)."""
     if not checkpoint_path.is_file():
         return False
     try:
@@ -45,7 +50,7 @@ def write_workbook(
     with opened as checkpoint:
         write_results(
             out,
-            results_summary(checkpoint, window, summary),
+            results_summary(checkpoint, window, summary, share),
             _requests(checkpoint),
             _invalid(checkpoint),
             sheet_columns=INVALID_COLUMNS,
@@ -54,7 +59,7 @@ def write_workbook(
 
 
 def results_summary(
-    checkpoint: Checkpoint, window: Window, summary: RunSummary | None
+    checkpoint: Checkpoint, window: Window, summary: RunSummary | None, share: float | None = None
 ) -> ResultsSummary:
     meta = checkpoint.meta
     options: dict[str, Any] = json.loads(meta.get("options", "{}"))
@@ -74,7 +79,6 @@ def results_summary(
             ("activities left", found.remaining_activities),
             ("unverified", found.unverified),
         ]
-    share = float(options["share"]) if options.get("share") else None
     return ResultsSummary(
         asked=asked,
         codes=[int(code) for code in options.get("codes", []) if str(code).isdigit()],
@@ -97,7 +101,7 @@ def results_summary(
         rate_achieved=rate,
         refusals=counts.rate_limited_429,
         learned_limit=meta.get("learned_limit") or None,
-        share=share,
+        share=share if share is not None and share < 1 else None,
         verification=verification,
         exit_code=summary.exit_code if summary else None,
         finished_at=_iso(summary.finished_at) if summary else None,

@@ -333,6 +333,15 @@ class RunSpec:
     log_file: Path | None = option(
         None, "Append one JSON line per request outcome (no keys, no bodies).", _path, key=None
     )
+    results: Path | None = option(
+        None,
+        "Write the results workbook here (.xlsx; the HTML report beside it, .html); default: "
+        "beside the checkpoint, CHECKPOINT-results.xlsx and CHECKPOINT-report.html.",
+        _path,
+    )
+    no_results: bool = option(
+        False, "Write no results workbook or HTML report after the run.", _flag
+    )
     label: str = option("", "The job's name, for scheduled runs.", _text, flag=None, key=None)
     source: str = option(
         "", "The job file the spec came from; '' for the command line.", _text, flag=None, key=None

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import __version__
-from ..commands import pipeline
+from ..commands import outputs, pipeline
 from ..commands.jobs import Job, load_job
 from ..commands.outputs import check_spec, spec_reads, write_summary
 from ..config import Credentials
@@ -35,12 +35,14 @@ from ..errors import (
     EXIT_CODES_HELP,
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
+    EXIT_LOCKED,
     EXIT_MEANINGS,
     EXIT_OK,
     EXIT_SOFTWARE,
     EXIT_USAGE,
     BulkDeleteError,
     CredentialsError,
+    InputError,
     Interrupted,
     NotConfirmed,
     OptionError,
@@ -68,6 +70,7 @@ from .report import (
     summary_line,
     verify_text,
 )
+from .run_report import write_page, write_run_results
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
@@ -216,6 +219,7 @@ _METAVARS = {
     "invalid_out": "FILE",
     "summary_json": "FILE",
     "log_file": "FILE",
+    "results": "FILE",
 }
 _SHORT = {"out": "-o"}
 
@@ -311,6 +315,8 @@ def send_options(command: F) -> F:
             spec_option("open_window"),
             spec_option("summary_json", type=click.Path(dir_okay=False)),
             spec_option("log_file", type=click.Path(dir_okay=False)),
+            spec_option("results", type=click.Path(dir_okay=False)),
+            spec_option("no_results"),
         ],
     )
 
@@ -670,11 +676,14 @@ def _send_and_exit(
             summary = asyncio.run(_run(spec, credentials, hooks, signals))
     except BulkDeleteError as error:
         display.close()
+        if error.exit_code != EXIT_LOCKED:  # (another process holds the checkpoint)
+            _results(spec, error.summary)
         if error.summary is not None:
             _report(with_previous(error.summary, target.previous), err=True)
         raise
     finally:
         display.close()
+    _results(spec, summary)
     if then and summary.exit_code in (EXIT_OK, EXIT_INCOMPLETE):
         _report(with_previous(summary, target.previous))
         return  # finished: the job's own run writes --summary-json
@@ -684,6 +693,18 @@ def _send_and_exit(
         raise failed
     _report(with_previous(summary, target.previous))
     sys.exit(summary.exit_code)
+
+
+def _results(spec: RunSpec, summary: RunSummary | None) -> None:
+    """The results workbook and HTML report, after every run that planned something. A
+    failure to write them is said, not raised: the run's own exit code is the one that counts."""
+    try:
+        written = write_run_results(spec, summary)
+    except (BulkDeleteError, OSError) as error:
+        click.echo(f"warning: results not written: {error}", err=True)
+        return
+    if written:
+        click.echo(f"Results: {written[0]} (HTML report: {written[1]})", err=True)
 
 
 def with_previous(summary: RunSummary, previous: VerifySummary | None) -> RunSummary:
@@ -916,6 +937,38 @@ def export(checkpoint: Path, out: Path, statuses: str) -> None:
         return
     count = pipeline.export(checkpoint, out, wanted)
     click.echo(f"Wrote {count:,} line(s) to {out}")
+
+
+@cli.command(epilog=exit_codes_help((0, 2, 70)))
+@click.argument("source", metavar="CHECKPOINT", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    metavar="FILE",
+    help="The HTML file to write (one self-contained page: no network needed to open it).",
+)
+def report(source: Path, out: Path) -> None:
+    """Write the HTML run report of CHECKPOINT: headline numbers, then charts of the calls
+    (rate and refusals against the limit, outcomes by HTTP status, latency,
+    verification).
+
+    Given a folder (a job's state directory), one line per night: requests, queued,
+    refused, verified, left. Reads the checkpoint only; `run` and `job` also write this
+    page after every run (see --results).
+
+    \b
+    Examples:
+      bulk-delete report q1.sqlite -o q1-report.html
+      bulk-delete report state/nightly/ -o nights.html
+    """
+    if not source.exists():
+        raise InputError(f"{source}: no such checkpoint or folder")
+    reads = [] if source.is_dir() else outputs.checkpoint_files(source)
+    outputs.check([outputs.Named("--out", out)], reads)
+    write_page(source, out)
+    click.echo(f"Report written to {out}")
 
 
 # ---------------------------------------------------------------- the emulator

@@ -72,7 +72,14 @@ def checkpoint_files(path: Path) -> list[Named]:
 
 def check_spec(spec: RunSpec) -> None:
     """Every output the spec names, checked before anything is planned or sent."""
-    check(spec_outputs(spec), spec_reads(spec))
+    check(spec_outputs(spec) + results_outputs(spec), spec_reads(spec))
+
+
+def results_outputs(spec: RunSpec) -> list[Named]:
+    """The results workbook and HTML report a run writes (by default beside the checkpoint)."""
+    paths = results_paths(spec)
+    what = flag_of("results")
+    return [] if paths is None else [Named(what, paths[0]), Named(f"{what} report", paths[1])]
 
 
 def check(outputs: Sequence[Named], reads: Iterable[Named]) -> None:
@@ -134,3 +141,16 @@ def write_summary(path: Path, summary: RunSummary) -> StorageError | None:
             f"{summary.checkpoint}; `bulk-delete status` on it shows this summary again."
         )
     return None
+
+
+def results_paths(spec: RunSpec) -> tuple[Path, Path] | None:
+    """(workbook, HTML report) a run of ``spec`` writes, or None (--no-results, no checkpoint)."""
+    if spec.no_results or spec.checkpoint is None:
+        return None
+    if spec.results is not None:
+        return spec.results, spec.results.with_suffix(".html")
+    checkpoint = spec.checkpoint
+    return (
+        checkpoint.with_name(f"{checkpoint.stem}-results.xlsx"),
+        checkpoint.with_name(f"{checkpoint.stem}-report.html"),
+    )

@@ -44,6 +44,7 @@ from ..plan.build import (
     plan_summary,
     summarise,
 )
+from ..send import recording
 from ..send.answers import Verdict
 from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
@@ -203,13 +204,10 @@ async def check_codes(
     retry, rng = _retry(spec), random.Random()
     names: dict[str, str] = {}
     for code in codes:
-        answer, body = await call_once(
-            limiter,
-            partial(client.activity_setting, code),
-            retry=retry,
-            clock=clock,
-            rng=rng,
-        )
+        with recording.calling("setting"):
+            answer, body = await call_once(
+                limiter, partial(client.activity_setting, code), retry=retry, clock=clock, rng=rng
+            )
         if body:
             names[code] = str(body.get("DisplayName") or body.get("Name") or "(no name)")
         elif answer.verdict is Verdict.FAILED:
@@ -237,13 +235,11 @@ async def preflight(
     host): wrong keys stop here, and so does a --host that is not the account's own. An
     outage is ridden out for ``give_up_after`` seconds, as the deletes would; a host name
     that does not exist stops it at once."""
-    answer, body = await call_once(
-        limiter,
-        client.user_by_access_key,
-        retry=RetryPolicy(max_attempts=PREFLIGHT_ATTEMPTS, cap=2.0, give_up_after=give_up_after),
-        clock=clock,
-        rng=random.Random(),
-    )
+    retry = RetryPolicy(max_attempts=PREFLIGHT_ATTEMPTS, cap=2.0, give_up_after=give_up_after)
+    with recording.calling("preflight"):
+        answer, body = await call_once(
+            limiter, client.user_by_access_key, retry=retry, clock=clock, rng=random.Random()
+        )
     if body:
         _check_host(client.host, body)
     elif answer.verdict is Verdict.TRANSIENT:
@@ -347,7 +343,12 @@ async def run(
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
+    with (
+        Checkpoint.open(path) as checkpoint,
+        checkpoints.lock(path),
+        account as ledger,
+        _recording(checkpoint),
+    ):
         limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
         limiter.shared = ledger
         preflight_due = spec.preflight  # once per run, before the first call that needs it
@@ -473,17 +474,18 @@ async def _list(
                 "pages read are saved. Rerun the same command to go on from the next page."
             )
 
-    found = await discover.list_found(
-        client,
-        limiter,
-        store,
-        spec.plan_options,
-        clock=clock,
-        rng=rng,
-        retry=_retry(spec),
-        until=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        on_page=between_pages,
-    )
+    with recording.calling("list"):
+        found = await discover.list_found(
+            client,
+            limiter,
+            store,
+            spec.plan_options,
+            clock=clock,
+            rng=rng,
+            retry=_retry(spec),
+            until=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            on_page=between_pages,
+        )
     discover.guard(found, spec.max_leads, spec.name_of("max_leads"))
     return found
 
@@ -574,6 +576,9 @@ def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> Plan
 async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) -> SendReport:
     run_id = checkpoint.start_run(host=spec.host, rate=str(pool.limiter.effective))
     result = RunResult.CRASHED  # a bug, or the caller's own cancellation
+    recorder, _ = recording.current()
+    if recorder is not None:  # the deletes' calls are this runs row's
+        recorder.run = run_id
     try:
         planned = int(checkpoint.meta.get("requests", todo))  # a resume counts the whole plan
         report = await pool.run(todo, already_done=max(0, planned - todo))
@@ -586,7 +591,15 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
         )
         return report
     finally:
+        if recorder is not None:
+            recorder.run = recording.NO_RUN
         checkpoint.finish_run(run_id, _figures_of(pool, result))
+
+
+def _recording(checkpoint: Checkpoint) -> AbstractContextManager[object]:
+    """Every call of this command recorded in the checkpoint's call log (send/recording.py)."""
+    log = checkpoint.calls
+    return recording.recording(None if log is None else recording.CallRecorder(log))
 
 
 def _figures_of(pool: Pool, result: RunResult) -> RunFigures:
@@ -760,7 +773,7 @@ async def verify(
         raise InputError(f"{path}: no such checkpoint")
     clock, rng = clock or SystemClock(), rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path):
+    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), _recording(checkpoint):
         if not checkpoint.has_plan:
             raise InputError(f"{path}: the checkpoint holds no plan")
         limiter = _limiter(checkpoint, spec, clock)
@@ -771,11 +784,12 @@ async def verify(
             if spec.preflight:
                 await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
             until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-            choice, firsts = await verifying.choose(caller, items, until)
-            on_choice(choice, limiter.effective)
-            await verifying.check(
-                caller, checkpoint, items, choice, firsts, until, spec.workers, stop
-            )
+            with recording.calling("verify"):
+                choice, firsts = await verifying.choose(caller, items, until)
+                on_choice(choice, limiter.effective)
+                await verifying.check(
+                    caller, checkpoint, items, choice, firsts, until, spec.workers, stop
+                )
         found = checkpoint.verification()
         summary = VerifySummary(
             exit_code=EXIT_OK

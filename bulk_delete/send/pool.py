@@ -33,6 +33,7 @@ from ..errors import AbortedError, AllowanceUsed, RefusedTooLong, ServiceDownErr
 from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
 from ..summary import RunFigures
+from . import recording
 from .answers import Answer, Verdict, fatal_error
 from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
 from .limiter import SlidingWindowLimiter
@@ -97,6 +98,7 @@ async def until_settled(
     stopping: Callable[[], bool] = lambda: False,
     on_refused: Callable[[bool], None] = lambda learned: None,
     wait: Callable[[float], Awaitable[None]] | None = None,
+    seq: int | None = None,
 ) -> None:
     """The one retry loop, for the pool's deletes and for single calls alike: through the
     breaker and the limiter, refusals waited out without spending an attempt, transient
@@ -115,7 +117,20 @@ async def until_settled(
             return
         if not breaker.still_admits(probe):
             continue  # an outage began while this caller waited for its slot
+        recorder, kind = recording.current()
+        started = recorder.wall() if recorder is not None else 0.0
         answer, reply = await call()
+        if recorder is not None:  # the run report's call log (seq: the request's)
+            attempt = tried.attempts + tried.rate_limited + 1
+            recorder.record(
+                kind=kind,
+                seq=seq,
+                attempt=attempt,
+                started=started,
+                answer=answer,
+                limiter=limiter,
+                read=settled(reply),
+            )
         tried.answer, tried.reply = answer, reply
         if answer.verdict is Verdict.ALLOWANCE:  # no pace gets under it: stop, still pending
             fail(_allowance_used(answer))
@@ -344,6 +359,7 @@ class Pool:
                 stopping=self.stop.is_set,
                 on_refused=self._refused,
                 wait=self._wait,
+                seq=item.seq,
             )
         except asyncio.CancelledError:
             if tried.answer is not None:  # cancelled between attempts: keep what we learned

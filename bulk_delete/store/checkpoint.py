@@ -25,6 +25,7 @@ from ..errors import CheckpointMismatch, InputError
 from ..files import hold_lock, real, storage_cause
 from ..records import InvalidRow, Request, Status
 from ..summary import Counts
+from .calls import CallLog
 from .found import FoundStore
 from .rows_out import ExportRows
 from .runs import RunsTable
@@ -143,6 +144,16 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
     def found(self) -> FoundStore:
         """What --discover's listing found, kept with the plan."""
         return FoundStore(self._db)
+
+    @property
+    def calls(self) -> CallLog | None:
+        """Every HTTP call recorded for the run report; None in a checkpoint from before the
+        call log, opened read-only (opened to write, it gets the table)."""
+        if not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls'"
+        ).fetchone():
+            return None
+        return CallLog(self._db)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._storing("save a setting"):

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from ..errors import InputError
 from ..files import create_private, real
+from .calls import CallLog
 
 SCHEMA_VERSION = "1"
 BATCH = 1000
@@ -99,7 +100,8 @@ _ADDED_COLUMNS = (
 )
 
 
-_OUR_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs", "found", "listing"})
+# calls: every HTTP call, for the run report (store/calls.py); created on open for writing.
+_OUR_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs", "found", "listing", "calls"})
 _CORE_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs"})  # in every release
 
 # The mark only bulk-delete writes: a SQLite header field (set before the file goes WAL, so it
@@ -215,6 +217,7 @@ def _expected_columns() -> dict[str, frozenset[str]]:
     connection = sqlite3.connect(":memory:")
     try:
         connection.executescript(_SCHEMA + _FOUND_SCHEMA)
+        CallLog.create(connection)
         _add_missing_columns(connection)
         return {
             table: frozenset(row[1] for row in connection.execute(f"PRAGMA table_info({table})"))
@@ -268,6 +271,7 @@ def _prepare(connection: sqlite3.Connection, *, stamp: bool) -> None:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.executescript(_SCHEMA + _FOUND_SCHEMA)
+    CallLog.create(connection)
     _add_missing_columns(connection)
 
 

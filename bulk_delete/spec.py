@@ -327,6 +327,12 @@ class RunSpec:
     log_file: Path | None = option(
         None, "Append one JSON line per request outcome (no keys, no bodies).", _path, key=None
     )
+    backup: Path | None = option(
+        None,
+        "Before each request is sent, save the activities it deletes to this file (gzip JSON "
+        "Lines; costs Retrieve calls, priced by the dry run). A job's {date} is its run date.",
+        _path,
+    )
     label: str = option("", "The job's name, for scheduled runs.", _text, flag=None, key=None)
     source: str = option(
         "", "The job file the spec came from; '' for the command line.", _text, flag=None, key=None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from ..commands.backups import BackupPrice
 from ..commands.discover import Discovery
 from ..commands.pipeline import Confirmation, PlanReport
 from ..commands.verify import Choice
@@ -158,11 +159,23 @@ def plan_report_text(report: PlanReport) -> str:
         codes = list(report.code_names)
         text += f"\nActivity codes at {report.host} ({len(codes)} call(s) of the rate budget):"
         text += "".join(f"\n  {code:>6}  {report.code_names[code]}" for code in codes)
+    if report.backup is not None:
+        text += backup_price_text(report.backup)
     if report.out is not None:
         text += f"\nPreview of every request: {report.out}"
     if report.invalid_out is not None:
         text += f"\nInvalid rows with reasons: {report.invalid_out}"
     return text
+
+
+def backup_price_text(price: BackupPrice) -> str:
+    """The backup's cost, before anything is sent."""
+    at_rate = f", about {duration(price.seconds)} more at the rate" if price.seconds else ""
+    saved = f"; {price.activities:,} activities to save" if price.activities is not None else ""
+    return (
+        f"\nBackup to {price.path}: about {price.calls:,} Retrieve call(s) before the deletes"
+        f"{at_rate}{saved} (same limiter as the deletes)"
+    )
 
 
 def saved_plan_text(summary: PlanSummary, checkpoint: object) -> str:

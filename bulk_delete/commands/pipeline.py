@@ -72,7 +72,7 @@ from ..store.export import (
 from ..store.found import FoundStore
 from ..summary import Failure, RunFigures, RunResult, RunSummary, VerifySummary, Window
 from ..timetext import plan_tz, to_local
-from . import discover, outputs
+from . import backups, discover, outputs
 from . import verify as verifying
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -95,6 +95,7 @@ class PlanReport:
     host: str = ""
     out: Path | None = None
     invalid_out: Path | None = None
+    backup: backups.BackupPrice | None = None  # --backup: its calls, time and activities
 
 
 async def plan(
@@ -134,7 +135,15 @@ async def plan(
         host=spec.host,
         out=spec.out,
         invalid_out=spec.invalid_out,
+        backup=_backup_price(spec),
     )
+
+
+def _backup_price(spec: RunSpec) -> backups.BackupPrice | None:
+    """The sheet's plan, read again for the price of --backup (a discovered plan: not yet)."""
+    if spec.backup is None or spec.discover:
+        return None
+    return backups.price(spec, build_plan(_input(spec), spec.plan_options).requests())
 
 
 async def _plan_discovered(
@@ -323,7 +332,11 @@ async def run(
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path):
+    with (
+        Checkpoint.open(path) as checkpoint,
+        checkpoints.lock(path),
+        backups.opened(spec, checkpoint, client.retrieve) as backup,
+    ):
         limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
         preflight_due = spec.preflight  # once per run, before the first call that needs it
         if checkpoint.has_plan:
@@ -364,6 +377,7 @@ async def run(
                 on_outcome=hooks.on_outcome,
                 on_limit_learned=hooks.on_limit_learned,
                 limiter=limiter,
+                before_send=backup.before_send if backup else None,
             )
             report = await _send(checkpoint, pool, spec, todo)
         summary = _summary(checkpoint, spec, report, started, limiter.effective)

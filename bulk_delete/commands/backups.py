@@ -1,0 +1,78 @@
+"""--backup for the commands: open the run's backup file, and price it in the dry run.
+
+The step itself (read, save, then send) lives in send/backup_step.py; this module decides
+what the commands need around it: the writer opened under the checkpoint's lock (so two runs
+never append to one file), the checkpoint told where the backup is (``verify`` and ``status``
+find it there), and the dry run's figures: the Retrieve calls the backup adds (fetch.py's
+``expected_total``) and the time they take at the run's rate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import RateLimit
+from ..errors import InputError
+from ..records import Request
+from ..send import fetch
+from ..send.backup_step import BackupStep, Retriever
+from ..spec import RunSpec
+from ..store.backup import BackupWriter, export_backup
+from ..store.checkpoint import Checkpoint
+from . import outputs
+
+BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its real path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupPrice:
+    """What --backup adds to a run, shown before anything is sent."""
+
+    path: Path
+    calls: int  # Retrieve calls expected (one per code per request, more for big leads)
+    seconds: float  # what they add at the effective rate (0 without a limiter)
+    activities: int | None = None  # expected to be saved, where a listing counted them
+
+
+def price(
+    spec: RunSpec, requests: Iterable[Request], activities: int | None = None
+) -> BackupPrice | None:
+    """The dry run's price of the backup for these requests; None without --backup."""
+    if spec.backup is None:
+        return None
+    calls = fetch.expected_total(requests)
+    return BackupPrice(
+        path=spec.backup,
+        calls=calls,
+        seconds=_seconds(calls, spec.effective_rate),
+        activities=activities,
+    )
+
+
+def _seconds(calls: int, rate: RateLimit) -> float:
+    return 0.0 if rate.unlimited else calls / rate.per_second
+
+
+@contextlib.contextmanager
+def opened(
+    spec: RunSpec, checkpoint: Checkpoint, retrieve: Retriever
+) -> Iterator[BackupStep | None]:
+    """The run's backup step, its file open (created 0600, or reopened to append) for as
+    long as the caller holds the checkpoint's lock; None without --backup."""
+    if spec.backup is None:
+        yield None
+        return
+    with BackupWriter.open(spec.backup) as writer:
+        checkpoint.set_meta(BACKUP_META, str(spec.backup.resolve()))
+        yield BackupStep(writer, retrieve)
+
+
+def export(backup: Path, out: Path) -> int:
+    """`export --backup`: the backup as a spreadsheet; never written over the backup itself."""
+    if not backup.is_file():
+        raise InputError(f"{backup}: no such backup file")
+    outputs.check([outputs.Named("--out", out)], [outputs.Named("the backup", backup)])
+    return export_backup(backup, out)

@@ -99,6 +99,36 @@ async def test_the_dry_run_prices_the_backup_calls_made(emulator: Any, tmp_path:
     assert abs(made - predicted) <= 0.05 * predicted, (made, predicted)
 
 
+async def test_verify_sets_what_was_saved_against_what_is_gone_and_export_flattens_it(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    sheet = leads_csv(tmp_path / "leads.csv", 20, codes=f'"{CODES}"')
+    checkpoint, backup = tmp_path / "r.sqlite", tmp_path / "backup.jsonl.gz"
+    env = demo_env(emu.url)
+    done = await run_cli(
+        "run", str(sheet), "--checkpoint", str(checkpoint), "--yes", *WINDOW,
+        "--rate", "off", "--backup", str(backup), env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    await _settled(emu)
+    saved = len(_saved(backup))
+    checked = await run_cli("verify", str(checkpoint), "--rate", "off", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        f"saved {saved:,} activities of 20 verified request(s) and {saved:,} are gone; 0 still"
+        in (checked.stdout)
+    )
+    out = tmp_path / "deleted.csv"
+    exported = await run_cli("export", "--backup", str(backup), "-o", str(out))
+    assert exported.returncode == 0, exported.stderr
+    lines = out.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("Request,ProspectId,ProspectActivityId,ActivityEvent,CreatedOn")
+    assert "Data.mx_Custom_1" in lines[0]
+    refused = await run_cli("export", "--backup", str(backup), "-o", str(backup))
+    assert refused.returncode == 2  # never written over the backup itself
+
+
 async def test_a_request_whose_backup_write_fails_is_not_sent(
     emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

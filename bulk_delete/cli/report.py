@@ -11,7 +11,7 @@ from ..commands.pipeline import Confirmation, PlanReport
 from ..commands.verify import Choice
 from ..config import DEFAULT_TZ, RateLimit
 from ..plan.build import PlanSummary, RequestTally
-from ..summary import RunSummary, Verification, VerifySummary
+from ..summary import BackupVerified, RunSummary, Verification, VerifySummary
 from ..timetext import is_utc, log_stamp, to_local
 
 MAX_CODES_LISTED = 12
@@ -270,11 +270,27 @@ def verify_text(summary: VerifySummary) -> str:
         lines.append("  this check     nothing left to verify: every queued request is confirmed")
     lines.append(f"  verified       {verification_line(summary.verification)}")
     lines += [f"  unverified     {count:,} × {note}" for note, count in summary.unverified_notes]
+    if summary.backup is not None:
+        lines += backup_verified_lines(summary.backup)
     lines.append(
         f"  details        bulk-delete export {summary.checkpoint} --out outcomes.csv "
         "(columns verified, remaining, verified_at)"
     )
     return "\n".join(lines)
+
+
+def backup_verified_lines(found: BackupVerified) -> list[str]:
+    """ "We saved 2,094 and 2,094 are gone" as one line, then the requests that do not add up."""
+    lines = [
+        f"  backup         saved {found.saved:,} activit{'y' if found.saved == 1 else 'ies'} "
+        f"of {found.requests:,} verified request(s) and {found.gone:,} are gone; "
+        f"{found.present:,} still present ({found.file})"
+    ]
+    lines += [
+        f"                 request {seq}: saved {saved:,}, {present:,} still present"
+        for seq, saved, present in found.uneven
+    ]
+    return lines
 
 
 def summary_line(summary: RunSummary, now: dt.datetime | None = None) -> str:

@@ -20,8 +20,9 @@ from ..records import Request
 from ..send import fetch
 from ..send.backup_step import BackupStep, Retriever
 from ..spec import RunSpec
-from ..store.backup import BackupWriter, export_backup
+from ..store.backup import BackupWriter, export_backup, members
 from ..store.checkpoint import Checkpoint
+from ..summary import BackupVerified
 from . import outputs
 
 BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its real path)
@@ -76,3 +77,31 @@ def export(backup: Path, out: Path) -> int:
         raise InputError(f"{backup}: no such backup file")
     outputs.check([outputs.Named("--out", out)], [outputs.Named("the backup", backup)])
     return export_backup(backup, out)
+
+
+def verified(checkpoint: Checkpoint, shown: int = 5) -> BackupVerified | None:
+    """The backup the checkpoint's runs wrote, against what `verify` found still present:
+    per request, activities saved before its delete and activities left in its window. (An
+    activity created in the window after the backup counts as present too.)"""
+    name = checkpoint.meta.get(BACKUP_META)
+    if not name:
+        return None
+    path = Path(name)
+    if not path.is_file():
+        return BackupVerified(file=f"{name} (missing)")
+    left = checkpoint.verified_remaining()
+    saved: dict[int, int] = {}
+    with path.open("rb") as handle:
+        for member in members(handle, path):
+            if member.request in left:
+                saved[member.request] = len(member.rows)
+    uneven = tuple((seq, saved[seq], left[seq]) for seq in sorted(saved) if left[seq] > 0)
+    result = BackupVerified(
+        file=name,
+        requests=len(saved),
+        saved=sum(saved.values()),
+        present=sum(left[seq] for seq in saved),
+        uneven=uneven[:shown],
+    )
+    checkpoint.set_meta("backup_verified", f"saved={result.saved} present={result.present}")
+    return result

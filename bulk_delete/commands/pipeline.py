@@ -760,6 +760,7 @@ async def verify(
             checked_now=len(items),
             verification=found,
             unverified_notes=tuple(checkpoint.unverified_notes()),
+            backup=backups.verified(checkpoint),
         )
     if stop is not None and stop.is_set():
         error = Interrupted("interrupted; every check made is saved. Rerun to go on.")

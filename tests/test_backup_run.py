@@ -171,3 +171,29 @@ def _empty_leads(emu: Any, leads: list[str]) -> set[str]:
         from_date, to_date = "2024-03-01 00:00:00", "2025-06-30 23:59:59"
 
     return {lead for lead in leads if not any(selected(Window, a) for a in _activities(lead, []))}
+
+
+async def test_discover_backs_up_from_the_listing_rows_with_no_call_beyond_it(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", dataset_leads=120, page_cap=40, webhook_delay=0.05)
+    window = ("--codes", "201,202", "--from", "2024-03-01", "--to", "2024-12-31 23:59:59")
+    backup = tmp_path / "backup.jsonl.gz"
+    args = ("--discover", *window, "--rate", "off", "--backup", str(backup))
+    env = demo_env(emu.url)
+    planned = await run_cli("plan", *args, env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert "about 0 Retrieve call(s)" in planned.stdout  # the listing rows carry the fields
+    assert re.search(r"[1-9][\d,]* activities to save", planned.stdout), planned.stdout
+    listing_calls = emu.outcomes["list"]
+    ran = await run_cli("run", *args, "--checkpoint", str(tmp_path / "r.sqlite"), "--yes", env=env)
+    assert ran.returncode == 0, ran.stderr
+    await _settled(emu)
+    assert emu.outcomes["retrieve"] == 0  # no call beyond the listing and the deletes
+    assert emu.outcomes["list"] == 2 * listing_calls  # the run's listing, as the dry run's
+    gone = _deleted(emu, emu.dataset())
+    saved = _saved(backup)
+    assert saved.keys() == gone.keys()
+    for activity_id, row in saved.items():  # the listing's fields, as it gave them
+        assert row["Notes"] == gone[activity_id]["Notes"]
+        assert row["mx_Custom_1"] == gone[activity_id]["Data"][0]["Value"]

@@ -10,20 +10,24 @@ find it there), and the dry run's figures: the Retrieve calls the backup adds (f
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from ..config import RateLimit
 from ..errors import InputError
 from ..records import Request
 from ..send import fetch
-from ..send.backup_step import BackupStep, Retriever
+from ..send.backup_step import BackupStep, Retriever, Selection
 from ..spec import RunSpec
 from ..store.backup import BackupWriter, export_backup, members
 from ..store.checkpoint import Checkpoint
+from ..store.found import FoundStore
 from ..summary import BackupVerified
-from . import outputs
+from . import discover, outputs
 
 BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its real path)
 
@@ -53,6 +57,26 @@ def price(
     )
 
 
+def discovered_price(spec: RunSpec, found: FoundStore) -> BackupPrice | None:
+    """A discovered plan's backup: no call for a request whose listing rows carry the fields
+    (they are saved as listed), a Retrieve per code for the others."""
+    if spec.backup is None:
+        return None
+    fetched: list[Request] = []
+    activities = 0
+    for request, listed in discover.requests(found, spec.plan_options):
+        activities += listed
+        if found.listed_rows(request.prospect_id, request.codes) is None:
+            fetched.append(request)
+    calls = fetch.expected_total(fetched)
+    return BackupPrice(
+        path=spec.backup,
+        calls=calls,
+        seconds=_seconds(calls, spec.effective_rate),
+        activities=activities,
+    )
+
+
 def _seconds(calls: int, rate: RateLimit) -> float:
     return 0.0 if rate.unlimited else calls / rate.per_second
 
@@ -68,7 +92,14 @@ def opened(
         return
     with BackupWriter.open(spec.backup) as writer:
         checkpoint.set_meta(BACKUP_META, str(spec.backup.resolve()))
-        yield BackupStep(writer, retrieve)
+        listed = partial(_listed, checkpoint.found) if spec.discover else None
+        yield BackupStep(writer, retrieve, listed=listed)
+
+
+def _listed(found: FoundStore, request: Selection) -> list[dict[str, Any]] | None:
+    """A discovered request's activities as its listing rows, when they carry the fields."""
+    rows = found.listed_rows(request.prospect_id, request.codes)
+    return None if rows is None else [json.loads(row) for row in rows]
 
 
 def export(backup: Path, out: Path) -> int:

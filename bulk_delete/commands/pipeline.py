@@ -111,11 +111,11 @@ async def plan(
     and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
     for --discover and --check-codes."""
     outputs.check_spec(spec)  # before the sheet is read or a listing call is made
-    found = None
+    found, backup = None, _backup_price(spec)
     if spec.discover:
         if credentials is None or session is None:
             raise OptionError("--discover needs LeadSquared keys and a session")
-        found, summary = await _plan_discovered(
+        found, summary, backup = await _plan_discovered(
             spec, credentials, session, clock or SystemClock(), on_listing, on_notice
         )
     else:
@@ -135,12 +135,12 @@ async def plan(
         host=spec.host,
         out=spec.out,
         invalid_out=spec.invalid_out,
-        backup=_backup_price(spec),
+        backup=backup,
     )
 
 
 def _backup_price(spec: RunSpec) -> backups.BackupPrice | None:
-    """The sheet's plan, read again for the price of --backup (a discovered plan: not yet)."""
+    """The sheet's plan, read again for the price of --backup (a discovered plan: its own)."""
     if spec.backup is None or spec.discover:
         return None
     return backups.price(spec, build_plan(_input(spec), spec.plan_options).requests())
@@ -153,7 +153,7 @@ async def _plan_discovered(
     clock: Clock,
     on_listing: Callable[[str, int, int], None],
     on_notice: Callable[[str], None] = _ignore,
-) -> tuple[discover.Discovery, PlanSummary]:
+) -> tuple[discover.Discovery, PlanSummary, backups.BackupPrice | None]:
     """The dry run of --discover: the same listing, kept in memory; nothing is deleted."""
     client = LeadSquaredClient(session, _host(spec), credentials, auth=spec.auth)
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
@@ -171,7 +171,8 @@ async def _plan_discovered(
     else:
         for request, _ in planned:
             tally.add(request)
-    return found, _discovered_summary(found.leads, tally, spec, found.warnings)
+    summary = _discovered_summary(found.leads, tally, spec, found.warnings)
+    return found, summary, backups.discovered_price(spec, store)
 
 
 def _plan_and_write(spec: RunSpec) -> PlanSummary:

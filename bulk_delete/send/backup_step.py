@@ -5,7 +5,9 @@ returns True. The order is the one the issue asks for:
 
 1. a request already in the backup file (a resumed run) goes straight to the send: its copy
    was taken before any delete of it, and fetching again would only cost calls;
-2. otherwise its activities are read with Retrieve (fetch.py), every call through the pool's
+2. with --discover, the listing's rows of the request are saved as they are when they carry
+   the activity's fields (no call at all: the listing read them from LeadSquared already);
+   otherwise its activities are read with Retrieve (fetch.py), every call through the pool's
    own gates (limiter, retries, breaker): backup reads spend the same budget as the deletes;
 3. they are written to the backup and fsync'd; only then is the delete sent.
 
@@ -77,6 +79,8 @@ class BackupStep:
 
     writer: BackupWriter
     retrieve: Retriever  # the client's Retrieve, one call, no gates
+    # --discover: the listing's rows of the request, when they carry the fields (no call)
+    listed: Callable[[Selection], list[dict[str, Any]] | None] | None = None
     reads: int = 0  # Retrieve calls made (the dry run's prediction is checked against it)
 
     async def before_send(self, pool: Pool, item: Pending) -> bool:
@@ -86,7 +90,9 @@ class BackupStep:
             return True
         selection = Selection.of(item)
         try:
-            activities = await fetch.activities_to_delete(partial(self._gated, pool), selection)
+            activities = self.listed(selection) if self.listed else None
+            if activities is None:
+                activities = await fetch.activities_to_delete(partial(self._gated, pool), selection)
         except _Stopped:
             return False
         except fetch.ActivitiesUnread as error:

@@ -197,3 +197,30 @@ async def test_discover_backs_up_from_the_listing_rows_with_no_call_beyond_it(
     for activity_id, row in saved.items():  # the listing's fields, as it gave them
         assert row["Notes"] == gone[activity_id]["Notes"]
         assert row["mx_Custom_1"] == gone[activity_id]["Data"][0]["Value"]
+
+
+@pytest.mark.parametrize(
+    ("key", "window", "expected"),
+    [
+        (
+            "backups/purge-{date}.jsonl.gz",
+            "older_than_days = 7",
+            "backups/purge-2026-05-01.jsonl.gz",
+        ),
+        ("purge.jsonl.gz", "older_than_days = 7", "purge-2026-05-01.jsonl.gz"),
+        ("purge.jsonl.gz", 'from = "2025-01-01"\nto = "2025-03-31"', "purge.jsonl.gz"),
+    ],
+)
+def test_a_job_backs_up_each_dated_run_to_its_own_file_beside_the_job(
+    tmp_path: Path, key: str, window: str, expected: str
+) -> None:
+    import datetime as dt
+
+    from bulk_delete.commands.jobs import load_job
+
+    (tmp_path / "ids.csv").write_text("ProspectId\n00000000-0000-4000-8000-000000000001\n")
+    job_file = tmp_path / "job.toml"
+    job_file.write_text(f'input = "ids.csv"\ncodes = [201]\nbackup = "{key}"\n[window]\n{window}\n')
+    job = load_job(job_file)
+    spec = job.run_spec(dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC))
+    assert spec.backup == tmp_path / expected

@@ -224,3 +224,21 @@ def test_a_job_backs_up_each_dated_run_to_its_own_file_beside_the_job(
     job = load_job(job_file)
     spec = job.run_spec(dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC))
     assert spec.backup == tmp_path / expected
+
+
+async def test_a_request_whose_activities_cannot_be_read_is_not_sent_and_retried_later(
+    emulator: Any, tmp_path: Path
+) -> None:
+    # Retrieve claims more activities per lead and code than a backup reads (20,000).
+    emu = await emulator(rate="off", webhook_delay=0.05, retrieve_record_count=50_000)
+    sheet = leads_csv(tmp_path / "leads.csv", 5, codes="201")
+    checkpoint, backup = tmp_path / "r.sqlite", tmp_path / "backup.jsonl.gz"
+    args = ["run", str(sheet), "--checkpoint", str(checkpoint), "--yes", *WINDOW, "--rate", "off"]
+    done = await run_cli(*args, "--backup", str(backup), env=demo_env(emu.url))
+    assert done.returncode == 1, done.stderr  # incomplete: a rerun tries them again
+    assert emu.records == []  # nothing sent unbacked
+    assert emu.outcomes["retrieve"] == 5  # one page each told it all
+    assert "not backed up: Retrieve of code 201" in done.stdout
+    out = tmp_path / "failed.csv"
+    await run_cli("export", str(checkpoint), "-o", str(out), "--status", "failed")
+    assert out.read_text().count("not backed up") == 5

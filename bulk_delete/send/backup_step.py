@@ -104,7 +104,7 @@ class BackupStep:
         except StorageError as error:
             pool.abort(error)
             return False
-        return True
+        return not pool.stop.is_set()  # a stop during the read or write: saved, sent on resume
 
     async def _gated(
         self, pool: Pool, lead: str, code: str, offset: int, size: int

@@ -342,6 +342,12 @@ class RunSpec:
     no_results: bool = option(
         False, "Write no results workbook or HTML report after the run.", _flag
     )
+    backup: Path | None = option(
+        None,
+        "Before each request is sent, save the activities it deletes to this file (gzip JSON "
+        "Lines; costs Retrieve calls, priced by the dry run). A job's {date} is its run date.",
+        _path,
+    )
     label: str = option("", "The job's name, for scheduled runs.", _text, flag=None, key=None)
     source: str = option(
         "", "The job file the spec came from; '' for the command line.", _text, flag=None, key=None

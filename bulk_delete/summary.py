@@ -188,6 +188,22 @@ class Strategy(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BackupVerified:
+    """--backup against verify: activities saved before the deletes of the verified requests,
+    and how many of those requests' activities are still present."""
+
+    file: str
+    requests: int = 0  # verified requests the backup holds
+    saved: int = 0  # activities saved for them
+    present: int = 0  # activities still present in their windows (0: all gone)
+    uneven: tuple[tuple[int, int, int], ...] = ()  # (request, saved, present) where present > 0
+
+    @property
+    def gone(self) -> int:
+        return max(0, self.saved - self.present)
+
+
+@dataclass(frozen=True, kw_only=True)
 class VerifySummary:
     """What `verify` did: the way it asked, the calls it spent, and what the checkpoint now
     says over every request ever checked."""
@@ -199,3 +215,4 @@ class VerifySummary:
     checked_now: int = 0
     verification: Verification = field(default_factory=Verification)
     unverified_notes: tuple[tuple[str, int], ...] = ()  # (why, how many), most frequent first
+    backup: BackupVerified | None = None  # the run's --backup, when it had one

@@ -276,7 +276,8 @@ def test_a_checkpoint_from_before_the_checks_opens_and_keeps_its_listing(tmp_pat
     old.executescript(
         "PRAGMA application_id = 0; PRAGMA user_version = 0;"
         "DELETE FROM meta WHERE key = 'format';"
-        "ALTER TABLE found DROP COLUMN kept; ALTER TABLE listing DROP COLUMN next_size;"
+        "ALTER TABLE found DROP COLUMN kept; ALTER TABLE found DROP COLUMN row;"
+        " ALTER TABLE listing DROP COLUMN next_size;"
         "INSERT INTO meta VALUES ('schema', '1'), ('fingerprint', 'f'), ('input', 'x'),"
         " ('options', '{}'), ('created_at', '2026-01-01 00:00:00');"
         "INSERT INTO found VALUES ('a1', 'lead', '201', '2024-05-01 00:00:00');"

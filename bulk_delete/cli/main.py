@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import __version__
-from ..commands import outputs, pipeline
+from ..commands import backups, outputs, pipeline
 from ..commands.jobs import Job, load_job
 from ..commands.outputs import check_spec, spec_reads, write_summary
 from ..config import Credentials
@@ -291,6 +291,7 @@ def preview_options(command: F) -> F:
             spec_option("out", type=click.Path()),
             spec_option("invalid_out", type=click.Path()),
             spec_option("check_codes"),
+            spec_option("backup", type=click.Path(dir_okay=False)),
         ],
     )
 
@@ -903,7 +904,15 @@ def status(checkpoint: Path) -> None:
 
 
 @cli.command(epilog=exit_codes_help((0, 2, 70)))
-@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("checkpoint", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--backup",
+    "backup",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="BACKUP",
+    help="Export this --backup file (one row per saved activity, every field a column) "
+    "instead of a checkpoint.",
+)
 @click.option(
     "--out",
     "-o",
@@ -920,14 +929,26 @@ def status(checkpoint: Path) -> None:
     metavar="LIST",
     help="Which outcomes to include, comma-separated.",
 )
-def export(checkpoint: Path, out: Path, statuses: str) -> None:
-    """Write one line per request and per invalid row, with its outcome.
+def export(checkpoint: Path | None, backup: Path | None, out: Path, statuses: str) -> None:
+    """Write one line per request and per invalid row, with its outcome; or, with --backup,
+    one line per activity a run saved before deleting it.
 
     \b
     Examples:
       bulk-delete export q1.sqlite -o outcomes.xlsx
       bulk-delete export q1.sqlite -o - --status failed,invalid | less
+      bulk-delete export --backup q1-backup.jsonl.gz -o deleted.xlsx
+      bulk-delete export --backup q1-backup.jsonl.gz -o deleted.csv
     """
+    if (checkpoint is None) == (backup is None):
+        raise OptionError("give a CHECKPOINT, or --backup BACKUP, to export (one of them)")
+    if backup is not None:
+        if str(out) == "-":
+            raise OptionError("--backup exports to a file (.xlsx or .csv), not - (standard output)")
+        count = backups.export(backup, out)
+        click.echo(f"Wrote {count:,} saved activit{'y' if count == 1 else 'ies'} to {out}")
+        return
+    assert checkpoint is not None
     wanted = tuple(s.strip().lower() for s in statuses.split(",") if s.strip())
     unknown = sorted(set(wanted) - set(pipeline.EXPORT_STATUSES))
     if unknown or not wanted:

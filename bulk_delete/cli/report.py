@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Callable
 
 from ..allowance import DailyEstimate
+from ..commands.backups import BackupPrice
 from ..commands.discover import Discovery
 from ..commands.pipeline import Confirmation, PlanReport
 from ..commands.verify import Choice
 from ..config import DEFAULT_TZ, RateLimit
 from ..plan.build import PlanSummary, RequestTally
-from ..summary import RunSummary, Verification, VerifySummary
+from ..summary import BackupVerified, RunSummary, Verification, VerifySummary
 from ..timetext import is_utc, log_stamp, to_local
 
 MAX_CODES_LISTED = 12
@@ -161,11 +162,23 @@ def plan_report_text(report: PlanReport) -> str:
         codes = list(report.code_names)
         text += f"\nActivity codes at {report.host} ({len(codes)} call(s) of the rate budget):"
         text += "".join(f"\n  {code:>6}  {report.code_names[code]}" for code in codes)
+    if report.backup is not None:
+        text += backup_price_text(report.backup)
     if report.out is not None:
         text += f"\nPreview of every request: {report.out}"
     if report.invalid_out is not None:
         text += f"\nInvalid rows with reasons: {report.invalid_out}"
     return text
+
+
+def backup_price_text(price: BackupPrice) -> str:
+    """The backup's cost, before anything is sent."""
+    at_rate = f", about {duration(price.seconds)} more at the rate" if price.seconds else ""
+    saved = f"; {price.activities:,} activities to save" if price.activities is not None else ""
+    return (
+        f"\nBackup to {price.path}: about {price.calls:,} Retrieve call(s) before the deletes"
+        f"{at_rate}{saved} (same limiter as the deletes)"
+    )
 
 
 def saved_plan_text(summary: PlanSummary, checkpoint: object) -> str:
@@ -264,11 +277,27 @@ def verify_text(summary: VerifySummary) -> str:
         lines.append("  this check     nothing left to verify: every queued request is confirmed")
     lines.append(f"  verified       {verification_line(summary.verification)}")
     lines += [f"  unverified     {count:,} × {note}" for note, count in summary.unverified_notes]
+    if summary.backup is not None:
+        lines += backup_verified_lines(summary.backup)
     lines.append(
         f"  details        bulk-delete export {summary.checkpoint} --out outcomes.csv "
         "(columns verified, remaining, verified_at)"
     )
     return "\n".join(lines)
+
+
+def backup_verified_lines(found: BackupVerified) -> list[str]:
+    """ "We saved 2,094 and 2,094 are gone" as one line, then the requests that do not add up."""
+    lines = [
+        f"  backup         saved {found.saved:,} activit{'y' if found.saved == 1 else 'ies'} "
+        f"of {found.requests:,} verified request(s) and {found.gone:,} are gone; "
+        f"{found.present:,} still present ({found.file})"
+    ]
+    lines += [
+        f"                 request {seq}: saved {saved:,}, {present:,} still present"
+        for seq, saved, present in found.uneven
+    ]
+    return lines
 
 
 def summary_line(summary: RunSummary, now: dt.datetime | None = None) -> str:

@@ -198,7 +198,20 @@ def _found(rows: list[dict[str, Any]], code: str, window: tuple[str, str]) -> li
                 prospect_id=listing.text(row.get("RelatedProspectId")).lower(),
                 code=code,
                 created_on=created,
-                kept=(not low or created >= low) and (not high or created <= high),
+                kept=(kept := (not low or created >= low) and (not high or created <= high)),
+                row=json.dumps(row, ensure_ascii=False) if kept and carries_fields(row) else "",
             )
         )
     return found
+
+
+# What every listing row names; a row with nothing else does not carry the activity's fields.
+_LISTING_IDS = frozenset(
+    {"ProspectActivityId", "RelatedProspectId", "ActivityEvent", "CreatedOn", "ModifiedOn"}
+)
+
+
+def carries_fields(row: dict[str, Any]) -> bool:
+    """Whether a listing row holds the activity's own fields (notes, owner, custom fields),
+    so that --backup can save it as it is instead of reading the lead again."""
+    return any(key not in _LISTING_IDS for key in row)

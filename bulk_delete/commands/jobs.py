@@ -132,7 +132,27 @@ class Job:
                 raise OptionError(f"job {self.name}: {variable}: {error}") from None
         return self.spec.replace(
             from_date=from_date, to_date=to_date, checkpoint=self.checkpoint(now), host=host
+        ).replace(backup=self.backup(now))
+
+    def backup(self, now: dt.datetime) -> Path | None:
+        """The run's backup file: one per dated checkpoint. ``{date}`` in the job's
+        ``backup`` becomes the run date; without it, a relative window's run date goes before
+        the file's suffixes (``purge.jsonl.gz`` → ``purge-2026-11-30.jsonl.gz``). A relative
+        path is relative to the job file, as ``input`` is."""
+        if self.spec.backup is None:
+            return None
+        path = (
+            self.spec.backup
+            if self.spec.backup.is_absolute()
+            else self.path.parent / self.spec.backup
         )
+        date = self.run_date(now).isoformat()
+        if "{date}" in path.name:
+            return path.with_name(path.name.replace("{date}", date))
+        if not self.window.relative:
+            return path
+        stem, _, suffixes = path.name.partition(".")
+        return path.with_name(f"{stem}-{date}" + (f".{suffixes}" if suffixes else ""))
 
     def previous_checkpoint(self, now: dt.datetime) -> Path | None:
         """The checkpoint of the latest run dated before this one, if any."""

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from ..summary import RunSummary
 
 # RunSpec fields naming files a command writes; the appended ones are opened, not replaced.
-OUTPUT_FIELDS = ("out", "invalid_out", "summary_json", "log_file")
-APPENDED = frozenset({"log_file"})
+OUTPUT_FIELDS = ("out", "invalid_out", "summary_json", "log_file", "backup")
+APPENDED = frozenset({"log_file", "backup"})  # a backup grows across resumes
 # What SQLite and our lock keep beside a checkpoint.
 CHECKPOINT_COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
 

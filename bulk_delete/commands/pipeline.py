@@ -76,7 +76,7 @@ from ..store.found import FoundStore
 from ..store.ledger import calls_today, shared_window
 from ..summary import Failure, RunFigures, RunResult, RunSummary, VerifySummary, Window
 from ..timetext import plan_tz, to_local
-from . import discover, outputs
+from . import backups, discover, outputs
 from . import verify as verifying
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -100,6 +100,7 @@ class PlanReport:
     out: Path | None = None
     invalid_out: Path | None = None
     daily: DailyEstimate | None = None  # with --daily-limit: how the run spreads over days
+    backup: backups.BackupPrice | None = None  # --backup: its calls, time and activities
 
 
 async def plan(
@@ -115,11 +116,11 @@ async def plan(
     and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
     for --discover and --check-codes."""
     outputs.check_spec(spec)  # before the sheet is read or a listing call is made
-    found = None
+    found, backup = None, _backup_price(spec)
     if spec.discover:
         if credentials is None or session is None:
             raise OptionError("--discover needs LeadSquared keys and a session")
-        found, summary = await _plan_discovered(
+        found, summary, backup = await _plan_discovered(
             spec, credentials, session, clock or SystemClock(), on_listing, on_notice
         )
     else:
@@ -140,7 +141,15 @@ async def plan(
         host=spec.host,
         out=spec.out,
         invalid_out=spec.invalid_out,
+        backup=backup,
     )
+
+
+def _backup_price(spec: RunSpec) -> backups.BackupPrice | None:
+    """The sheet's plan, read again for the price of --backup (a discovered plan: its own)."""
+    if spec.backup is None or spec.discover:
+        return None
+    return backups.price(spec, build_plan(_input(spec), spec.plan_options).requests())
 
 
 async def _plan_discovered(
@@ -150,7 +159,7 @@ async def _plan_discovered(
     clock: Clock,
     on_listing: Callable[[str, int, int], None],
     on_notice: Callable[[str], None] = _ignore,
-) -> tuple[discover.Discovery, PlanSummary]:
+) -> tuple[discover.Discovery, PlanSummary, backups.BackupPrice | None]:
     """The dry run of --discover: the same listing, kept in memory; nothing is deleted."""
     client = LeadSquaredClient(session, _host(spec), credentials, auth=spec.auth)
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
@@ -168,7 +177,8 @@ async def _plan_discovered(
     else:
         for request, _ in planned:
             tally.add(request)
-    return found, _discovered_summary(found.leads, tally, spec, found.warnings)
+    summary = _discovered_summary(found.leads, tally, spec, found.warnings)
+    return found, summary, backups.discovered_price(spec, store)
 
 
 def _plan_and_write(spec: RunSpec) -> PlanSummary:
@@ -348,6 +358,7 @@ async def run(
         checkpoints.lock(path),
         account as ledger,
         _recording(checkpoint),
+        backups.opened(spec, checkpoint, client.retrieve) as backup,
     ):
         limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
         limiter.shared = ledger
@@ -390,6 +401,7 @@ async def run(
                 on_outcome=hooks.on_outcome,
                 on_limit_learned=hooks.on_limit_learned,
                 limiter=limiter,
+                before_send=backup.before_send if backup else None,
             )
             report = await _send(checkpoint, pool, spec, todo)
         summary = _summary(checkpoint, spec, report, started, limiter.effective)
@@ -801,6 +813,7 @@ async def verify(
             checked_now=len(items),
             verification=found,
             unverified_notes=tuple(checkpoint.unverified_notes()),
+            backup=backups.verified(checkpoint),
         )
     if stop is not None and stop.is_set():
         error = Interrupted("interrupted; every check made is saved. Rerun to go on.")

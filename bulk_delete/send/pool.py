@@ -273,6 +273,7 @@ class Pool:
         on_limit_learned: Callable[[RateLimit], None] | None = None,
         limiter: SlidingWindowLimiter | None = None,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        before_send: Callable[[Pool, Pending], Awaitable[bool]] | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.sender = sender
@@ -284,6 +285,7 @@ class Pool:
         self.on_outcome = on_outcome
         self.on_limit_learned = on_limit_learned
         self.drain_seconds = drain_seconds
+        self.before_send = before_send  # the backup (backup_step.py): False = do not send
         self.breaker = CircuitBreaker(clock, give_up_after=settings.give_up_after)
         self.retry = RetryPolicy(
             max_attempts=settings.max_attempts, give_up_after=settings.give_up_after
@@ -349,6 +351,8 @@ class Pool:
             await self._send(item)
 
     async def _send(self, item: Pending) -> None:
+        if self.before_send is not None and not await self.before_send(self, item):
+            return  # not backed up: recorded failed, or the run is stopping
         tried: Tried[None] = Tried()
         try:
             await until_settled(
@@ -397,6 +401,39 @@ class Pool:
             self._busy.discard(task)
             if not self._busy:
                 self._idle.set()
+
+    # ---- for a step before the send (the backup): its calls and writes, seen as the pool's
+
+    async def on_wire(self, call: Callable[[], Awaitable[R]], *, counted: bool = True) -> R:
+        """A call (counted) or a backup write the stop protocol drains like a delete."""
+        task = asyncio.current_task()
+        self._busy.add(task)
+        self._idle.clear()
+        if counted:
+            self._begin_call()
+        try:
+            return await call()
+        finally:
+            if counted:
+                self._end_call()
+            self._busy.discard(task)
+            if not self._busy:
+                self._idle.set()
+
+    def abort(self, error: AbortedError) -> None:
+        self._abort(error)
+
+    def record_outcome(self, item: Pending, outcome: Outcome) -> None:
+        """A request settled without a delete (not backed up): recorded and counted."""
+        try:
+            self.checkpoint.record(outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(item, outcome)
+        except StorageError as error:
+            self._abort(error)
+            return
+        self.progress.figures.failed += 1
+        self.on_progress(self.progress)
 
     def _begin_call(self) -> None:
         progress = self.progress

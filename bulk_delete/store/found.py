@@ -19,6 +19,7 @@ class Found:
     code: str
     created_on: str
     kept: bool = True
+    row: str = ""  # the listing row as JSON, kept for --backup when it carries the fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,12 @@ class FoundStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany(
-                "INSERT INTO found VALUES (?, ?, ?, ?, ?)",
-                ((f.activity_id, f.prospect_id, f.code, f.created_on, int(f.kept)) for f in found),
+                "INSERT INTO found (activity_id, prospect_id, code, created_on, kept, row)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (f.activity_id, f.prospect_id, f.code, f.created_on, int(f.kept), f.row)
+                    for f in found
+                ),
             )
             db.execute(
                 "INSERT INTO listing VALUES (?, ?, ?, ?, ?, ?)",
@@ -125,6 +130,19 @@ class FoundStore:
             (code,),
         ).fetchone()
         return int(read), (int(low if low is not None else 0), int(high or 0))
+
+    def listed_rows(self, lead: str, codes: tuple[str, ...]) -> list[str] | None:
+        """--backup: the lead's kept rows of these codes as the listing gave them (JSON), in
+        the order read; None when any of them was saved without its fields."""
+        marks = ",".join("?" * len(codes))
+        rows = self._db.execute(
+            f"SELECT row FROM found WHERE prospect_id = ? AND kept = 1 AND code IN ({marks})"
+            " ORDER BY rowid",
+            (lead, *codes),
+        ).fetchall()
+        if any(not row for (row,) in rows):
+            return None
+        return [row for (row,) in rows]
 
     def calls(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM listing").fetchone()[0])

@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS found (    -- every activity the listing read
     prospect_id  TEXT NOT NULL,
     code         TEXT NOT NULL,
     created_on   TEXT NOT NULL,
-    kept         INTEGER NOT NULL DEFAULT 1  -- created in the window: to delete
+    kept         INTEGER NOT NULL DEFAULT 1,  -- created in the window: to delete
+    row          TEXT NOT NULL DEFAULT ''     -- --backup: the listing row, when it has fields
 );
 CREATE TABLE IF NOT EXISTS listing (   -- one row per page read
     code         TEXT NOT NULL,
@@ -86,6 +87,7 @@ CREATE TABLE IF NOT EXISTS listing (   -- one row per page read
 # Columns added after the first release: (table, column, declaration) for older checkpoints.
 
 _ADDED_COLUMNS = (
+    ("found", "row", "TEXT NOT NULL DEFAULT ''"),
     ("runs", "start_span", "REAL NOT NULL DEFAULT 0"),
     ("runs", "limit_per_second", "REAL"),
     # `verify`: confirmed (nothing left) | remaining (n left) | unverified | '' (not checked)

@@ -48,6 +48,14 @@ class VerificationTable(Tables):
                 (verified, remaining, now_text(), note, seq),
             )
 
+    def verified_remaining(self) -> dict[int, int]:
+        """Each checked request's activities still present (confirmed: 0), by seq."""
+        rows = self._db.execute(
+            "SELECT seq, COALESCE(remaining, 0) FROM requests"
+            " WHERE verified IN ('confirmed', 'remaining')"
+        ).fetchall()
+        return {int(seq): int(left) for seq, left in rows}
+
     def unverified_notes(self, limit: int = 3) -> list[tuple[str, int]]:
         """(why, how many) of the requests left unverified, most frequent first."""
         if "verified_note" not in self._columns("requests"):

@@ -1,0 +1,155 @@
+"""The backup step: what a request deletes, read and on disk before the request is sent.
+
+The pool calls ``BackupStep.before_send`` for each request; the delete goes out only when it
+returns True. The order is the one the issue asks for:
+
+1. a request already in the backup file (a resumed run) goes straight to the send: its copy
+   was taken before any delete of it, and fetching again would only cost calls;
+2. with --discover, the listing's rows of the request are saved as they are when they carry
+   the activity's fields (no call at all: the listing read them from LeadSquared already);
+   otherwise its activities are read with Retrieve (fetch.py), every call through the pool's
+   own gates (limiter, retries, breaker): backup reads spend the same budget as the deletes;
+3. they are written to the backup and fsync'd; only then is the delete sent.
+
+What goes wrong, and why it is handled so:
+
+- *The activities cannot be read exactly* (``ActivitiesUnread``: pages that do not add up, a
+  Retrieve that never answered): the request is recorded failed, transient, "not backed up:
+  …", and is not sent. It is one lead's trouble, not the run's, and a rerun tries it again.
+- *The backup cannot be written* (StorageError naming the file): nothing more is sent and the
+  run stops (exit 3). Every later request would fail the same way, and a request must never be
+  sent unbacked.
+- *A fatal answer or an outage* during a read stops the run as it would during a delete.
+
+A resumed run sends saved-but-unsent requests without reading them again. A window whose end
+reaches into the present may then delete activities created after the backup was taken; the
+README says so (give the window a past end, as scheduled jobs do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from ..errors import AbortedError, StorageError
+from ..records import Status
+from ..store.backup import BackupWriter
+from ..store.checkpoint import Outcome, Pending
+from . import fetch
+from .answers import Answer, Verdict
+from .pool import Pool, Tried, until_settled
+from .recording import calling
+
+NOT_BACKED_UP = "not backed up"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a request deletes, read back from the exact body the pool will send."""
+
+    prospect_id: str
+    codes: tuple[str, ...]
+    from_date: str
+    to_date: str
+
+    @classmethod
+    def of(cls, item: Pending) -> Selection:
+        body = json.loads(item.body)
+        return cls(
+            prospect_id=str(body.get("ProspectId") or item.prospect_id),
+            codes=tuple(str(code) for code in body.get("ActivityEventList") or ()),
+            from_date=str(body.get("FromDate") or ""),
+            to_date=str(body.get("ToDate") or ""),
+        )
+
+
+class _Stopped(Exception):
+    """The run is stopping: a read cut short; the request stays pending, unsent."""
+
+
+Retriever = Callable[[str, str, int, int], Awaitable[tuple[Answer, dict[str, Any]]]]
+
+
+@dataclass
+class BackupStep:
+    """Reads and saves each request's activities before the pool sends it."""
+
+    writer: BackupWriter
+    retrieve: Retriever  # the client's Retrieve, one call, no gates
+    # --discover: the listing's rows of the request, when they carry the fields (no call)
+    listed: Callable[[Selection], list[dict[str, Any]] | None] | None = None
+    reads: int = 0  # Retrieve calls made (the dry run's prediction is checked against it)
+
+    async def before_send(self, pool: Pool, item: Pending) -> bool:
+        """True once the request's activities are on disk; False when it must not be sent
+        (recorded failed, or the run is stopping)."""
+        if item.seq in self.writer.saved_requests():
+            return True
+        selection = Selection.of(item)
+        try:
+            activities = self.listed(selection) if self.listed else None
+            if activities is None:
+                activities = await fetch.activities_to_delete(partial(self._gated, pool), selection)
+        except _Stopped:
+            return False
+        except fetch.ActivitiesUnread as error:
+            _record_unbacked(pool, item, str(error))
+            return False
+        try:
+            write = partial(self.writer.write, item.seq, item.prospect_id, activities)
+            await pool.on_wire(partial(asyncio.to_thread, write), counted=False)
+        except StorageError as error:
+            pool.abort(error)
+            return False
+        return not pool.stop.is_set()  # a stop during the read or write: saved, sent on resume
+
+    async def _gated(
+        self, pool: Pool, lead: str, code: str, offset: int, size: int
+    ) -> tuple[Answer, dict[str, Any]]:
+        """One Retrieve page through the pool's gates; a reply with a body settles it."""
+        tried: Tried[dict[str, Any]] = Tried()
+
+        async def call() -> tuple[Answer, dict[str, Any]]:
+            self.reads += 1
+            answer, body = await pool.on_wire(partial(self.retrieve, lead, code, offset, size))
+            return _as_read(answer, body), body
+
+        def fail(error: AbortedError) -> None:
+            pool.abort(error)
+            raise _Stopped
+
+        with calling("backup"):  # the call log keeps backup reads apart from the deletes
+            await until_settled(
+                call, pool.gates, tried, fail=fail, settled=bool, stopping=pool.stop.is_set
+            )
+        if tried.stopped:
+            raise _Stopped
+        assert tried.answer is not None  # one call at least
+        return tried.answer, tried.reply or {}
+
+
+def _as_read(answer: Answer, body: dict[str, Any]) -> Answer:
+    """A 200 that carries data is an answer, not the "200 without Success" that the delete's
+    classification calls transient: left so, every read would count toward the shared
+    breaker's failures in a row and hold the deletes behind an outage that is not there."""
+    if answer.http_status == 200 and body and answer.verdict is Verdict.TRANSIENT:
+        return Answer(Verdict.QUEUED, 200, "read")
+    return answer
+
+
+def _record_unbacked(pool: Pool, item: Pending, why: str) -> None:
+    """The request is not sent: failed, transient (a rerun reads it again)."""
+    outcome = Outcome(
+        seq=item.seq,
+        status=Status.FAILED,
+        transient=True,
+        attempts=0,
+        rate_limited=0,
+        http_status=None,
+        error=f"{NOT_BACKED_UP}: {why} (nothing sent; a rerun tries again)",
+    )
+    pool.record_outcome(item, outcome)

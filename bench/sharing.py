@@ -394,6 +394,13 @@ def allowance(work: Path) -> dict[str, Any]:
         with ThreadPoolExecutor(len(cases)) as pool:
             done = list(pool.map(lambda c, e: measure(c, env=e), commands, envs))
         first = [e.stats() for e in emulators]
+        # The first run's summaries, read before the reruns write theirs over them.
+        summaries = [
+            json.loads((work / f"daily-{n}.json").read_text())
+            if case.startswith("bulk-delete")
+            else {}
+            for n, case in enumerate(cases)
+        ]
         reruns: list[Measured | None] = []
         for n, case in enumerate(cases):  # at once, before the allowance resets
             if case.startswith("bulk-delete"):
@@ -420,11 +427,14 @@ def allowance(work: Path) -> dict[str, Any]:
         }
         rerun = reruns[n]
         if rerun is not None:
-            summary = json.loads((work / f"daily-{n}.json").read_text())
+            summary = summaries[n]
             entry["summary_error"] = summary.get("error", "")
             entry["pending"] = summary["totals"]["pending"]
             entry["rerun_exit_code"] = rerun.returncode
-            entry["rerun_calls"] = second[n]["calls"] - stat["calls"]
+            entry["rerun_calls"] = second[n]["calls"] - stat["calls"]  # the preflight included
+            rerun_summary = json.loads((work / f"daily-{n}.json").read_text())
+            entry["rerun_delete_calls"] = rerun_summary["this_run"]["calls"]
+            entry["rerun_summary_pending"] = rerun_summary["totals"]["pending"]
         out[case] = entry
         rows.append(
             [
@@ -438,7 +448,10 @@ def allowance(work: Path) -> dict[str, Any]:
                 if rerun is not None
                 else f"lost {DAILY_REQUESTS - entry['accepted']}",
                 entry.get("summary_error", "–") or "–",
-                f"exit {rerun.returncode}, {entry['rerun_calls']} calls" if rerun else "–",
+                f"exit {rerun.returncode}, {entry['rerun_calls']} calls "
+                f"({entry['rerun_delete_calls']} deletes)"
+                if rerun
+                else "–",
                 f"{result.wall:.0f} s",
             ]
         )

@@ -5,13 +5,17 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
   2. coalescing — a long-layout sheet, 3 codes per lead on separate rows
   3. client overhead — limiter off, zero latency, 20,000 requests
   4. scale — `plan` of 1,000,000 rows; resume of a 1,000,000-request checkpoint, half done
-  5. sharing — a real account: idle, a lower real limit, 403-style refusals, another
-     integration spending part of the budget, and --share on that
+  5. sharing — a real account: idle, a lower real limit, 403-style refusals, a steady
+     neighbour (the emulator's background integration) in windows that count refusals and
+     in windows that don't, and --share on that
   6. discover — --discover over the emulator's data set: the dry run, the purge, a SIGTERM
      during the listing and its resume
   7. loader — `plan` of a 1,000,000-row CSV and of 300,000-row workbooks, each against a bare
      pandas read of the same file (pd.read_csv(dtype=str), pd.read_excel(engine="calamine"));
      peak memory for 1,000,000-row workbooks of 4 and 10 columns
+  8. issue 20's account situations (bench/sharing.py): bursty — (f) a neighbour calling in
+     bursts, both counting modes; concurrent — (g) two purges at once on one account, with
+     and without the shared ledger; allowance — (h) a daily allowance smaller than the run
 
 Run a part with `python -m bench loader scale` and so on (default: all).
 """
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
+from .sharing import allowance, bursty, concurrent, sharing
 from .workbooks import leads_xlsx
 
 RESULTS = ROOT / "bench" / "results"
@@ -320,139 +325,6 @@ def scale(work: Path) -> dict[str, Any]:
 
 # (name, emulator knobs, requests, what is available to us in calls/s, our extra options,
 #  the peers' configured calls per 5 s): the situations of a real, shared account.
-SHARING = [
-    ("(a) idle account, 25/5s", ["--rate", "25/5s"], 150, 25 / 5, [], 25),
-    ("(b) real limit 10/5s, configured 25/5s", ["--rate", "10/5s"], 80, 10 / 5, [], 25),
-    (
-        "(c) 403-style refusals at 10/5s",
-        ["--rate", "10/5s", "--limit-status", "403"],
-        60,
-        10 / 5,
-        [],
-        25,
-    ),
-    (
-        "(d) another integration spends 10 of 25 per 5 s",
-        ["--rate", "25/5s", "--background", "10/5s"],
-        120,
-        15 / 5,
-        [],
-        25,
-    ),
-    (
-        "(e) as (d), with --share 0.6 (peers set to 15/5s)",
-        ["--rate", "25/5s", "--background", "10/5s"],
-        120,
-        15 / 5,
-        ["--share", "0.6"],
-        15,
-    ),
-]
-
-
-def sharing(work: Path) -> dict[str, Any]:
-    """Issue 11's situations, each client on its own emulator (so its own window)."""
-    out: dict[str, Any] = {}
-    rows = []
-    for name, knobs, count, available, extra, peer_calls in SHARING:
-        sheet = leads_csv(work / f"share-{count}.csv", count)
-        latency = ["--latency", "0.15", "--jitter", "0.05", "--seed", "1"]
-        emulators = [Emulator(*knobs, *latency) for _ in range(3)]
-        try:
-            summary = work / "sharing-summary.json"
-            commands = [
-                [
-                    *CLI,
-                    "run",
-                    str(sheet),
-                    "--checkpoint",
-                    str(work / f"share-{len(out)}.sqlite"),
-                    "--yes",
-                    "--open-window",  # the bench sheets have no dates
-                    "--quiet",
-                    "--codes",
-                    "201",
-                    "--summary-json",
-                    str(summary),
-                    *extra,
-                ],
-                [
-                    PYTHON,
-                    str(ROOT / "bench" / "baseline_loop.py"),
-                    emulators[1].url,
-                    str(sheet),
-                    "--calls",
-                    str(peer_calls),
-                    "--max-seconds",
-                    "300",
-                ],
-                [
-                    PYTHON,
-                    str(ROOT / "bench" / "baseline_aiolimiter.py"),
-                    emulators[2].url,
-                    str(sheet),
-                    "--calls",
-                    str(peer_calls),
-                ],
-            ]
-            env = [{**KEYS, "LSQ_HOST": e.url} for e in emulators]
-            with ThreadPoolExecutor(3) as pool:
-                done = list(
-                    pool.map(
-                        lambda pair: measure(pair[0], env=pair[1]), zip(commands, env, strict=True)
-                    )
-                )
-            stats = [e.stats() for e in emulators]
-        finally:
-            for e in emulators:
-                e.stop()
-        for client, result, stat in zip(
-            ("bulk-delete", "hand-written loop", "aiolimiter script"), done, stats, strict=True
-        ):
-            refused = stat["outcomes"].get("rate_limited", 0)
-            caused = stat["background"]["refused"]
-            entry = {
-                "accepted": stat["outcomes"].get("queued", 0),
-                "requests": count,
-                "exit_code": result.returncode,
-                "share_of_available": round(stat["accepted_per_second"] / available, 4),
-                "refusals_to_us": refused,
-                "refusals_to_the_other_integration": caused,
-                "wall_seconds": round(result.wall, 1),
-            }
-            out[f"{name} — {client}"] = entry
-            lost = count - entry["accepted"]
-            # A client that drops refused deletes has no rate worth comparing: say what it lost.
-            share = f"{entry['share_of_available']:.1%}" if not lost else f"lost {lost} deletes"
-            rows.append(
-                [
-                    name,
-                    client,
-                    f"{entry['accepted']}/{count}",
-                    share,
-                    refused,
-                    caused,
-                    f"{result.wall:.0f} s",
-                ]
-            )
-    print("\n## 5. Sharing a real account (150 ms median latency)\n")
-    print(
-        table(
-            [
-                "situation",
-                "client",
-                "accepted",
-                "accepted/s vs available",
-                "refusals to us",
-                "refusals to the other integration",
-                "wall",
-            ],
-            rows,
-        )
-    )
-    return out
-
-
 DISCOVER_LEADS = 4200  # about 2,100 activities of code 201 in the window, on ~1,600 leads
 DISCOVER_WINDOW = ("--codes", "201", "--from", "2024-01-01", "--to", "2025-06-30")
 
@@ -668,6 +540,9 @@ SECTIONS = {
     "sharing": sharing,
     "discover": discover,
     "loader": loader,
+    "bursty": bursty,
+    "concurrent": concurrent,
+    "allowance": allowance,
 }
 
 

@@ -96,13 +96,19 @@ class Emulator:
 
 
 def leads_csv(
-    path: Path, count: int, *, codes_per_lead: int = 1, long_layout: bool = False, columns: int = 2
+    path: Path,
+    count: int,
+    *,
+    codes_per_lead: int = 1,
+    long_layout: bool = False,
+    columns: int = 2,
+    first: int = 0,
 ) -> Path:
-    """count leads; the long layout repeats each lead once per code."""
+    """count leads (numbered from first); the long layout repeats each lead once per code."""
     with path.open("w") as handle:
         header = ["ProspectId", "ActivityEventList", "FromDate", "ToDate"][:columns]
         handle.write(",".join(header) + "\n")
-        for n in range(count):
+        for n in range(first, first + count):
             lead = f"{n:08x}-0000-4000-8000-{n:012x}"
             dates = ["2024-01-01", "2024-06-30"][: max(0, columns - 2)]
             if long_layout:

@@ -1,0 +1,476 @@
+"""Sections 5 and 8: bulk-delete on an account it shares, side by side with the two peers.
+
+Section 5 (`sharing`) and (f) (`bursty`) give each client its own emulator, so its own window,
+with the emulator's honest background integration (a fixed schedule, jittered latency) as the
+neighbour; the neighbour's calls and refusals come from the emulator's per-caller stats, taken
+just before and just after each client, so they cover that client's run only. (g)
+(`concurrent`) runs two purges at once on one emulator; (h) (`allowance`) a daily allowance
+smaller than the run. Every bulk-delete process gets its own state directory (the ledger)
+unless the case is about sharing one, so the benches never touch the user's own ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
+
+CLI = [PYTHON, "-m", "bulk_delete"]
+LATENCY = ("--latency", "0.15", "--jitter", "0.05", "--seed", "1")
+CLIENTS = ("bulk-delete", "hand-written loop", "aiolimiter script")
+NEIGHBOUR = ("--background", "10/5s")
+BURSTY = ("--background", "10/5s,burst=5")
+NO_COUNT = ("--no-count-refusals",)
+
+# name, emulator knobs, requests, calls/s available to us, our extra options, peers' calls/5 s
+Situation = tuple[str, tuple[str, ...], int, float, tuple[str, ...], int]
+SHARING: list[Situation] = [
+    ("(a) idle account, 25/5s", ("--rate", "25/5s"), 150, 25 / 5, (), 25),
+    ("(b) real limit 10/5s, configured 25/5s", ("--rate", "10/5s"), 80, 10 / 5, (), 25),
+    (
+        "(c) 403-style refusals at 10/5s",
+        ("--rate", "10/5s", "--limit-status", "403"),
+        60,
+        10 / 5,
+        (),
+        25,
+    ),
+    (
+        "(d) a steady neighbour spends 10 of 25 per 5 s, refusals count",
+        ("--rate", "25/5s", *NEIGHBOUR),
+        120,
+        15 / 5,
+        (),
+        25,
+    ),
+    (
+        "(d') as (d), refusals don't count",
+        ("--rate", "25/5s", *NEIGHBOUR, *NO_COUNT),
+        120,
+        15 / 5,
+        (),
+        25,
+    ),
+    (
+        "(e) as (d), with --share 0.6 (peers set to 15/5s)",
+        ("--rate", "25/5s", *NEIGHBOUR),
+        120,
+        15 / 5,
+        ("--share", "0.6"),
+        15,
+    ),
+]
+
+BURSTS: list[Situation] = [
+    (
+        "(f) a bursty neighbour (10 per 5 s, 5 at once), refusals count",
+        ("--rate", "25/5s", *BURSTY),
+        120,
+        15 / 5,
+        (),
+        25,
+    ),
+    (
+        "(f') as (f), refusals don't count",
+        ("--rate", "25/5s", *BURSTY, *NO_COUNT),
+        120,
+        15 / 5,
+        (),
+        25,
+    ),
+]
+
+
+def ours(sheet: Path, checkpoint: Path, summary: Path, *extra: str) -> list[str]:
+    return [
+        *CLI,
+        "run",
+        str(sheet),
+        "--checkpoint",
+        str(checkpoint),
+        "--yes",
+        "--open-window",  # the bench sheets have no dates
+        "--quiet",
+        "--codes",
+        "201",
+        "--summary-json",
+        str(summary),
+        *extra,
+    ]
+
+
+def loop(url: str, sheet: Path, calls: int, max_seconds: int = 300) -> list[str]:
+    return [
+        PYTHON,
+        str(ROOT / "bench" / "baseline_loop.py"),
+        url,
+        str(sheet),
+        "--calls",
+        str(calls),
+        "--max-seconds",
+        str(max_seconds),
+    ]
+
+
+def aiolimiter(url: str, sheet: Path, calls: int) -> list[str]:
+    return [
+        PYTHON,
+        str(ROOT / "bench" / "baseline_aiolimiter.py"),
+        url,
+        str(sheet),
+        "--calls",
+        str(calls),
+    ]
+
+
+def env_for(url: str, state: Path | None = None) -> dict[str, str]:
+    """The demo keys, the emulator as host, and a state directory of the bench's own."""
+    return {**KEYS, "LSQ_HOST": url, **({"XDG_STATE_HOME": str(state)} if state else {})}
+
+
+def _watched(emulator: Emulator, command: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Runs one client; the emulator's stats just before and after it (the neighbour runs
+    from the emulator's start, so only the difference belongs to this client's run)."""
+    before = emulator.stats()
+    result = measure(command, env=env)
+    return {"result": result, "before": before, "after": emulator.stats()}
+
+
+def _caller(stat: dict[str, Any], caller: str) -> dict[str, int]:
+    return stat["callers"].get(caller, {"calls": 0, "refused": 0})  # type: ignore[no-any-return]
+
+
+def _side_by_side(
+    work: Path,
+    situations: list[Situation],
+    tag: str,
+) -> tuple[dict[str, Any], list[list[Any]]]:
+    out: dict[str, Any] = {}
+    rows = []
+    for number, (name, knobs, count, available, extra, peer_calls) in enumerate(situations):
+        sheet = leads_csv(work / f"{tag}-{count}.csv", count)
+        emulators = [Emulator(*knobs, *LATENCY) for _ in range(3)]
+        try:
+            urls = [e.url for e in emulators]
+            summary = work / f"{tag}-summary-{number}.json"
+            checkpoint = work / f"{tag}-{number}.sqlite"
+            commands = [
+                ours(sheet, checkpoint, summary, *extra),
+                loop(urls[1], sheet, peer_calls),
+                aiolimiter(urls[2], sheet, peer_calls),
+            ]
+            envs = [
+                env_for(urls[0], work / f"{tag}-state-{number}"),
+                env_for(urls[1]),
+                env_for(urls[2]),
+            ]
+            with ThreadPoolExecutor(3) as pool:
+                done = list(pool.map(_watched, emulators, commands, envs))
+        finally:
+            for e in emulators:
+                e.stop()
+        for client, seen in zip(CLIENTS, done, strict=True):
+            result: Measured = seen["result"]
+            stat, before = seen["after"], seen["before"]
+            refused = stat["outcomes"].get("rate_limited", 0)
+            neighbour_calls = (
+                _caller(stat, "background")["calls"] - _caller(before, "background")["calls"]
+            )
+            neighbour_refused = (
+                _caller(stat, "background")["refused"] - _caller(before, "background")["refused"]
+            )
+            entry = {
+                "accepted": stat["outcomes"].get("queued", 0),
+                "requests": count,
+                "exit_code": result.returncode,
+                "share_of_available": round(stat["accepted_per_second"] / available, 4),
+                "refusals_to_us": refused,
+                "neighbour_calls": neighbour_calls,
+                "neighbour_refusals": neighbour_refused,
+                "neighbour_lost": round(neighbour_refused / neighbour_calls, 4)
+                if neighbour_calls
+                else 0.0,
+                "refusals_on_the_account": refused + neighbour_refused,
+                "max_calls_in_window": stat["max_calls_in_window"],
+                "wall_seconds": round(result.wall, 1),
+            }
+            out[f"{name} — {client}"] = entry
+            lost = count - entry["accepted"]
+            # A client that drops refused deletes has no rate worth comparing: say what it lost.
+            share = f"{entry['share_of_available']:.1%}" if not lost else f"lost {lost} deletes"
+            neighbour = (
+                f"{neighbour_refused}/{neighbour_calls} ({entry['neighbour_lost']:.1%})"
+                if neighbour_calls
+                else "–"
+            )
+            rows.append(
+                [
+                    name,
+                    client,
+                    f"{entry['accepted']}/{count}"
+                    + (f" (exit {result.returncode})" if result.returncode else ""),
+                    share,
+                    refused,
+                    neighbour,
+                    entry["refusals_on_the_account"],
+                    f"{result.wall:.0f} s",
+                ]
+            )
+    return out, rows
+
+
+SIDE_BY_SIDE_HEADERS = [
+    "situation",
+    "client",
+    "accepted",
+    "accepted/s vs available",
+    "refusals to us",
+    "neighbour refused/calls (lost)",
+    "refusals on the account",
+    "wall",
+]
+
+
+def sharing(work: Path) -> dict[str, Any]:
+    """Issue 11's situations with issue 20's honest neighbour, each client on its own emulator."""
+    out, rows = _side_by_side(work, SHARING, "share")
+    print("\n## 5. Sharing a real account (150 ms median latency)\n")
+    print(table(SIDE_BY_SIDE_HEADERS, rows))
+    return out
+
+
+def bursty(work: Path) -> dict[str, Any]:
+    """(f): the neighbour sends its 10 calls per 5 s five at once, both counting modes."""
+    out, rows = _side_by_side(work, BURSTS, "burst")
+    print("\n## 8 (f). A bursty neighbour (150 ms median latency)\n")
+    print(table(SIDE_BY_SIDE_HEADERS, rows))
+    return out
+
+
+CONCURRENT_REQUESTS = 60  # each
+CONCURRENT_LIMIT = 25 / 5
+
+
+def concurrent(work: Path) -> dict[str, Any]:
+    """(g): two purges at once on one account (one emulator at 25/5s), 60 requests each:
+    sharing one state directory (the ledger), each its own (no ledger), and two of each peer."""
+    sheets = [
+        leads_csv(work / f"two-{n}.csv", CONCURRENT_REQUESTS, first=n * CONCURRENT_REQUESTS)
+        for n in range(2)
+    ]
+    out: dict[str, Any] = {}
+    rows = []
+    for case in ("bulk-delete, one ledger", "bulk-delete, no ledger", *CLIENTS[1:]):
+        with Emulator("--rate", "25/5s", *LATENCY) as emulator:
+            tag = case.split(",")[-1].strip().replace(" ", "-")
+            if case.startswith("bulk-delete"):
+                shared = case.endswith("one ledger")
+                commands = [
+                    ours(sheets[n], work / f"two-{tag}-{n}.sqlite", work / f"two-{tag}-{n}.json")
+                    for n in range(2)
+                ]
+                envs = [
+                    env_for(emulator.url, work / f"two-{tag}-state-{0 if shared else n}")
+                    for n in range(2)
+                ]
+            elif case == CLIENTS[1]:
+                commands = [loop(emulator.url, sheets[n], 25) for n in range(2)]
+                envs = [env_for(emulator.url)] * 2
+            else:
+                commands = [aiolimiter(emulator.url, sheets[n], 25) for n in range(2)]
+                envs = [env_for(emulator.url)] * 2
+            with ThreadPoolExecutor(2) as pool:
+                done = list(pool.map(lambda c, e: measure(c, env=e), commands, envs))
+            stat = emulator.stats()
+        runs = []
+        for n, result in enumerate(done):
+            if case.startswith("bulk-delete"):
+                summary = json.loads((work / f"two-{tag}-{n}.json").read_text())
+                run = summary["this_run"]
+                runs.append(
+                    {
+                        "exit_code": result.returncode,
+                        "queued": run["queued"],
+                        "calls_per_second": run["calls_per_second"] or 0.0,
+                        "refusals": run["rate_limited_429"],
+                        "shared_with": summary.get("shared_with", []),
+                        "wall_seconds": round(result.wall, 1),
+                    }
+                )
+            else:
+                answer = json.loads(result.stdout.strip().splitlines()[-1])
+                statuses = {int(k): v for k, v in answer["statuses"].items()}
+                calls = sum(statuses.values())
+                runs.append(
+                    {
+                        "exit_code": result.returncode,
+                        "queued": statuses.get(200, 0),
+                        "calls_per_second": calls / answer["seconds"] if answer["seconds"] else 0.0,
+                        "refusals": statuses.get(429, 0),
+                        "wall_seconds": round(result.wall, 1),
+                    }
+                )
+        rate_sum = sum(r["calls_per_second"] for r in runs)
+        entry = {
+            "runs": runs,
+            "sum_of_rates_share_of_limit": round(rate_sum / CONCURRENT_LIMIT, 4),
+            "accepted_per_second_share_of_limit": round(
+                stat["accepted_per_second"] / CONCURRENT_LIMIT, 4
+            ),
+            "accepted": stat["outcomes"].get("queued", 0),
+            "refusals": stat["outcomes"].get("rate_limited", 0),
+            "max_calls_in_window": stat["max_calls_in_window"],
+        }
+        out[case] = entry
+        lost = 2 * CONCURRENT_REQUESTS - entry["accepted"]
+        rows.append(
+            [
+                case,
+                " / ".join(
+                    f"{r['queued']}/{CONCURRENT_REQUESTS}"
+                    + (f" (exit {r['exit_code']})" if r["exit_code"] else "")
+                    for r in runs
+                ),
+                " / ".join(f"{r['calls_per_second']:.2f}/s" for r in runs),
+                # A client that drops refused deletes has no rate worth comparing.
+                f"{entry['sum_of_rates_share_of_limit']:.1%}" if not lost else "–",
+                f"{entry['accepted_per_second_share_of_limit']:.1%}"
+                if not lost
+                else f"lost {lost} deletes",
+                " / ".join(str(r["refusals"]) for r in runs),
+                stat["max_calls_in_window"],
+                " / ".join(f"{r['wall_seconds']:.0f} s" for r in runs),
+            ]
+        )
+    print("\n## 8 (g). Two purges at once on one account (25/5s, 60 requests each)\n")
+    print(
+        table(
+            [
+                "case",
+                "accepted (each)",
+                "call starts/s (each)",
+                "sum of rates vs limit",
+                "accepted/s on the account vs limit",
+                "refusals (each)",
+                "most calls in a 5 s window",
+                "wall (each)",
+            ],
+            rows,
+        )
+    )
+    return out
+
+
+DAILY_LIMIT = 50
+DAILY_REQUESTS = 120
+
+
+def allowance(work: Path) -> dict[str, Any]:
+    """(h): a daily allowance of 50 calls and a 120-request run. bulk-delete by default (it
+    learns the allowance from the refusal) and with --daily-limit 50 (its ledger stops it
+    first), each rerun at once (the allowance has not reset); the peers against the same."""
+    sheet = leads_csv(work / "daily.csv", DAILY_REQUESTS)
+    knobs = ("--rate", "25/5s", "--daily-limit", str(DAILY_LIMIT), *LATENCY)
+    cases = ("bulk-delete", "bulk-delete --daily-limit 50", *CLIENTS[1:])
+    emulators = [Emulator(*knobs) for _ in cases]
+    try:
+        commands, envs = [], []
+        for n, (case, emulator) in enumerate(zip(cases, emulators, strict=True)):
+            if case.startswith("bulk-delete"):
+                extra = ("--daily-limit", str(DAILY_LIMIT)) if "--daily" in case else ()
+                commands.append(
+                    ours(sheet, work / f"daily-{n}.sqlite", work / f"daily-{n}.json", *extra)
+                )
+                envs.append(env_for(emulator.url, work / f"daily-state-{n}"))
+            elif case == CLIENTS[1]:
+                commands.append(loop(emulator.url, sheet, 25, max_seconds=60))
+                envs.append(env_for(emulator.url))
+            else:
+                commands.append(aiolimiter(emulator.url, sheet, 25))
+                envs.append(env_for(emulator.url))
+        with ThreadPoolExecutor(len(cases)) as pool:
+            done = list(pool.map(lambda c, e: measure(c, env=e), commands, envs))
+        first = [e.stats() for e in emulators]
+        # The first run's summaries, read before the reruns write theirs over them.
+        summaries = [
+            json.loads((work / f"daily-{n}.json").read_text())
+            if case.startswith("bulk-delete")
+            else {}
+            for n, case in enumerate(cases)
+        ]
+        reruns: list[Measured | None] = []
+        for n, case in enumerate(cases):  # at once, before the allowance resets
+            if case.startswith("bulk-delete"):
+                reruns.append(measure(commands[n], env=envs[n]))
+            else:
+                reruns.append(None)
+        second = [e.stats() for e in emulators]
+    finally:
+        for e in emulators:
+            e.stop()
+    out: dict[str, Any] = {}
+    rows = []
+    for n, case in enumerate(cases):
+        stat, result = first[n], done[n]
+        refused_daily = stat["outcomes"].get("allowance_used", 0)
+        entry: dict[str, Any] = {
+            "exit_code": result.returncode,
+            "calls": stat["calls"],  # every API call, the preflight included
+            "accepted": stat["outcomes"].get("queued", 0),
+            "allowance_refusals": refused_daily,
+            "calls_after_the_first_allowance_refusal": max(0, refused_daily - 1),
+            "rate_refusals": stat["outcomes"].get("rate_limited", 0),
+            "wall_seconds": round(result.wall, 1),
+        }
+        rerun = reruns[n]
+        if rerun is not None:
+            summary = summaries[n]
+            entry["summary_error"] = summary.get("error", "")
+            entry["pending"] = summary["totals"]["pending"]
+            entry["rerun_exit_code"] = rerun.returncode
+            entry["rerun_calls"] = second[n]["calls"] - stat["calls"]  # the preflight included
+            rerun_summary = json.loads((work / f"daily-{n}.json").read_text())
+            entry["rerun_delete_calls"] = rerun_summary["this_run"]["calls"]
+            entry["rerun_summary_pending"] = rerun_summary["totals"]["pending"]
+        out[case] = entry
+        rows.append(
+            [
+                case,
+                result.returncode,
+                entry["calls"],
+                entry["accepted"],
+                refused_daily,
+                entry["calls_after_the_first_allowance_refusal"],
+                f"{entry['pending']} pending"
+                if rerun is not None
+                else f"lost {DAILY_REQUESTS - entry['accepted']}",
+                entry.get("summary_error", "–") or "–",
+                f"exit {rerun.returncode}, {entry['rerun_calls']} calls "
+                f"({entry['rerun_delete_calls']} deletes)"
+                if rerun
+                else "–",
+                f"{result.wall:.0f} s",
+            ]
+        )
+    print("\n## 8 (h). A daily allowance of 50 calls, 120 requests (25/5s)\n")
+    print(
+        table(
+            [
+                "client",
+                "exit",
+                "calls (preflight incl.)",
+                "accepted",
+                "refusals naming 86400 s",
+                "calls after the first of them",
+                "the rest",
+                "summary `error`",
+                "rerun at once",
+                "wall",
+            ],
+            rows,
+        )
+    )
+    return out

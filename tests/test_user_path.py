@@ -220,6 +220,7 @@ async def test_the_summary_is_written_on_every_exit(emulator: Any, tmp_path: Pat
     facts = await summary_of(*send, "--checkpoint", str(tmp_path / "open.sqlite"))
     assert (facts["exit_code"], facts["this_run"]["result"]) == (2, "not started")
     assert "open window" in facts["error"]
+    assert (facts["totals"]["requests"], facts["totals"]["pending"]) == (3, 3)  # the saved plan
     facts = await summary_of(*send, "--checkpoint", str(tmp_path / "c.sqlite"), "--codes", "x1")
     assert facts["exit_code"] == 2
     assert "--codes" in facts["error"]

@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import shlex
 import signal
+import sqlite3
 import sys
 import tempfile
 import traceback
@@ -174,11 +175,29 @@ def _failed(ctx: click.Context, error: BaseException, exit_code: int, message: s
     summary = (
         carried.ended(exit_code, message)
         if isinstance(carried, RunSummary)
-        else pipeline.summary_before_start(target.spec, exit_code, message)
+        else _with_saved_totals(pipeline.summary_before_start(target.spec, exit_code, message))
     )
     problem = target.write(summary)
     if problem is not None:
         click.echo(f"error: {problem}", err=True)
+
+
+def _with_saved_totals(summary: RunSummary) -> RunSummary:
+    """A run that stopped before its first call still reports what its checkpoint holds
+    (pending, queued…), read-only, when there is one; otherwise the summary as it is."""
+    if not summary.checkpoint or not Path(summary.checkpoint).is_file():
+        return summary
+    try:
+        saved = asyncio.run(pipeline.status(Path(summary.checkpoint)))
+    except (BulkDeleteError, OSError, sqlite3.Error):
+        return summary
+    return dataclasses.replace(
+        summary,
+        runs=saved.runs,
+        totals=saved.totals,
+        failures=saved.failures,
+        verification=saved.verification,
+    )
 
 
 @click.group(

@@ -16,6 +16,11 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
   8. issue 20's account situations (bench/sharing.py): bursty — (f) a neighbour calling in
      bursts, both counting modes; concurrent — (g) two purges at once on one account, with
      and without the shared ledger; allowance — (h) a daily allowance smaller than the run
+  9. backup — issue 21: a sheet run with --backup (Retrieve per code, then the delete) and the
+     same run without, strict 25/5s at 150 ms: calls of all kinds against the limit; the dry
+     run's predicted backup calls against those made
+  10. results — issue 22: `python -m bench.results_report` (report of 100,000 calls, workbook of
+     100,000 requests, `bulk-delete report` on a checkpoint)
 
 Run a part with `python -m bench loader scale` and so on (default: all).
 """
@@ -25,15 +30,21 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from bulk_delete.emulator.server import _activities as emulated_activities
+from bulk_delete.store.backup import read_backup
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
 from .sharing import allowance, bursty, concurrent, sharing
@@ -532,6 +543,191 @@ def _plan_lines(done: Measured) -> list[str]:
     return [line.strip() for line in done.stdout.splitlines() if "rows read" in line]
 
 
+BACKUP_LEADS = 400  # the emulator's data set; the sheet takes the first that hold activities
+BACKUP_REQUESTS = 100
+BACKUP_CODES = (201, 202)
+BACKUP_WINDOW = ("2024-01-01", "2025-06-30")
+
+
+def backup(work: Path) -> dict[str, Any]:
+    """Issue 21's throughput bar: a sheet run with --backup (a Retrieve per code, then the
+    delete) against the same run without, each on a fresh strict emulator at 25/5s."""
+    sheet, expected = _backup_sheet(work / "backup.csv")
+    knobs = ["--rate", "25/5s", "--latency", "0.15", "--jitter", "0.05", "--seed", "1"]
+    data = ["--dataset-leads", str(BACKUP_LEADS)]
+    codes = ",".join(str(code) for code in BACKUP_CODES)
+    census = f"?codes={codes}&from={BACKUP_WINDOW[0]}&to={BACKUP_WINDOW[1]}%2023:59:59"
+    out: dict[str, Any] = {"requests": BACKUP_REQUESTS, "codes": list(BACKUP_CODES)}
+    rows = []
+    for name, extra in (("with --backup", True), ("without --backup", False)):
+        with Emulator(*knobs, *data) as emulator:
+            env = {**KEYS, "LSQ_HOST": emulator.url}
+            before = emulator.get("/__emulator/census" + census)["in_window"]
+            checkpoint, summary = work / f"backup-{extra}.sqlite", work / f"backup-{extra}.json"
+            saved = work / f"backup-{extra}.jsonl.gz"
+            options = ["--backup", str(saved)] if extra else []
+            predicted = None
+            if extra:
+                dry = measure([*CLI, "plan", str(sheet), *options], env=env)
+                predicted = _predicted_backup_calls(dry.stdout)
+            run = measure(
+                [
+                    *CLI,
+                    "run",
+                    str(sheet),
+                    *options,
+                    "--checkpoint",
+                    str(checkpoint),
+                    "--yes",
+                    "--open-window",
+                    "--quiet",
+                    "--rate",
+                    "enterprise",
+                    "--summary-json",
+                    str(summary),
+                ],
+                env=env,
+            )
+            time.sleep(2)  # the emulator carries the last queued deletes out
+            stats = emulator.stats()
+            left = emulator.get("/__emulator/census" + census)["in_window"]
+        ours = json.loads(summary.read_text())["this_run"]
+        logged = _logged_calls(checkpoint)
+        entry = {
+            "exit_code": run.returncode,
+            "emulator_calls": stats["calls"],
+            "emulator_outcomes": stats["outcomes"],
+            "retrieve_calls": stats["outcomes"].get("retrieve", 0),
+            "queued": stats["outcomes"].get("queued", 0),
+            "refused_429": stats["outcomes"].get("rate_limited", 0),
+            "max_calls_in_window": stats["max_calls_in_window"],
+            "summary_calls": ours["calls"],
+            "summary_calls_per_second": ours["calls_per_second"],
+            "summary_share_of_limit": ours["share_of_limit"],
+            "logged": logged,
+            "wall_seconds": round(run.wall, 1),
+            "activities_deleted": before - left,
+        }
+        if extra:
+            entry["dry_run_predicted_backup_calls"] = predicted
+            ids = [row["ProspectActivityId"] for row in read_backup(saved)]
+            entry["activities_saved"] = len(ids)
+            entry["saved_ids_are_the_window_s"] = len(set(ids)) == len(ids) and set(ids) == expected
+        out[name] = entry
+        rows.append(
+            [
+                name,
+                entry["retrieve_calls"],
+                entry["queued"],
+                logged["calls"],
+                f"{logged['span']:.1f} s",
+                f"{logged['per_second']:.3f}",
+                f"{logged['share']:.1%}",
+                f"{ours['share_of_limit']:.1%}" if ours["share_of_limit"] else "–",
+                entry["refused_429"],
+                stats["max_calls_in_window"],
+                f"{run.wall:.1f} s",
+            ]
+        )
+    print(f"\n## 8. --backup throughput (strict 25/5s, 150 ms, {BACKUP_REQUESTS} requests)\n")
+    print(
+        table(
+            [
+                "run",
+                "Retrieve calls",
+                "deletes queued",
+                "calls (all kinds)",
+                "span of starts",
+                "calls/s",
+                "share of limit (bar 95 %)",
+                "summary's share",
+                "429s",
+                "max calls in a 5 s window",
+                "wall",
+            ],
+            rows,
+        )
+    )
+    ours = out["with --backup"]
+    print(
+        f"\n(calls: backup reads and deletes from the checkpoint's call log, the start-up's "
+        f"preflight call left out; 429s as the emulator counted them)\n"
+        f"dry run predicted {ours['dry_run_predicted_backup_calls']} backup calls; "
+        f"made {ours['retrieve_calls']}. Backup holds {ours['activities_saved']} activities; "
+        f"the emulator deleted {ours['activities_deleted']}; the saved ids are those of "
+        f"the sheet's leads in the window, once each: {ours['saved_ids_are_the_window_s']}."
+    )
+    return out
+
+
+def _backup_sheet(path: Path) -> tuple[Path, set[str]]:
+    """The first data-set leads holding an activity of the codes in the window, so every
+    request has something to read and delete (the leads as the emulator derives them), and
+    the ids of those activities: what the backup should hold."""
+    rng = random.Random("dataset-1")
+    low, high = BACKUP_WINDOW[0], BACKUP_WINDOW[1] + " 23:59:59"
+    chosen: list[str] = []
+    expected: set[str] = set()
+    for _ in range(BACKUP_LEADS):
+        lead = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        inside = {
+            activity["Id"]
+            for activity in emulated_activities(lead, [])
+            if activity["EventCode"] in BACKUP_CODES and low <= activity["CreatedOn"] <= high
+        }
+        if inside and len(chosen) < BACKUP_REQUESTS:
+            chosen.append(lead)
+            expected |= inside
+    codes = ";".join(str(code) for code in BACKUP_CODES)
+    with path.open("w") as handle:
+        handle.write("ProspectId,ActivityEventList,FromDate,ToDate\n")
+        for lead in chosen:
+            handle.write(f"{lead},{codes},{BACKUP_WINDOW[0]},{BACKUP_WINDOW[1]}\n")
+    return path, expected
+
+
+def _predicted_backup_calls(text: str) -> int | None:
+    found = re.search(r"about ([\d,]+) Retrieve call", text)
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def _logged_calls(checkpoint: Path) -> dict[str, Any]:
+    """The calls the run recorded by kind; the rate is over backup reads and deletes (the
+    start-up's one preflight call is left out, as the summary leaves it out)."""
+    with sqlite3.connect(checkpoint) as db:
+        rows = db.execute("SELECT kind, started, status FROM calls ORDER BY started").fetchall()
+    starts = [started for kind, started, _ in rows if kind in ("backup", "delete")]
+    span = starts[-1] - starts[0] if len(starts) > 1 else 0.0
+    rate = (len(starts) - 1) / span if span else 0.0
+    kinds: dict[str, int] = {}
+    for kind, _, _ in rows:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return {
+        "calls": len(starts),
+        "by_kind": kinds,
+        "refused": sum(1 for *_, status in rows if status == 429),
+        "span": round(span, 2),
+        "per_second": round(rate, 3),
+        "share": round(rate / LIMIT, 4),
+    }
+
+
+def results(work: Path) -> dict[str, Any]:
+    """Issue 22's figures: `python -m bench.results_report` (a report of 100,000 calls, a
+    workbook of 100,000 requests, `bulk-delete report` on a checkpoint) as a section."""
+    folder = work / "results"
+    folder.mkdir()
+    done = measure([PYTHON, "-m", "bench.results_report", str(folder)])
+    print("\n## 9. Results: report and workbook of 100,000\n")
+    print(done.stdout.rstrip())
+    return {
+        "exit_code": done.returncode,
+        "lines": done.stdout.splitlines(),
+        "wall_seconds": round(done.wall, 1),
+        "peak_rss_mb": round(done.max_rss_mb),
+    }
+
+
 SECTIONS = {
     "throughput": throughput,
     "coalescing": coalescing,
@@ -543,6 +739,8 @@ SECTIONS = {
     "bursty": bursty,
     "concurrent": concurrent,
     "allowance": allowance,
+    "backup": backup,
+    "results": results,
 }
 
 

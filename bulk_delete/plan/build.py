@@ -308,12 +308,21 @@ class Plan:
 
 def _extra_texts(extra: list[Table], first: npt.NDArray[np.intp]) -> Iterable[str]:
     """Each group's extra cells (of its first row ``first``) as a JSON list; "" for every
-    group when the sheet has no other columns."""
+    group when the sheet has no other columns. Built from each cell's JSON text: a dumps per
+    request would cost more than the rest of the request together."""
     if not extra:
         return itertools.repeat("")
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-    cells = zip(*(column[first].tolist() for column in extra), strict=True)
-    return [dumps(row) for row in cells]
+    quote = json.encoder.encode_basestring  # C; non-ASCII kept as it is
+    columns = [
+        [quote(cell) if cell.__class__ is str else _json_cell(cell) for cell in column[first]]
+        for column in extra
+    ]
+    return ["[" + ",".join(cells) + "]" for cells in zip(*columns, strict=True)]
+
+
+def _json_cell(cell: Any) -> str:
+    """A cell that is not text (an Excel number, date, error …) as JSON."""
+    return json.dumps(cell, ensure_ascii=False, default=str)
 
 
 def _extra_cells(chunk: Chunk, at: tuple[int, ...], rows: npt.NDArray[np.int64]) -> list[Table]:

@@ -50,6 +50,9 @@ class Request:
     to_date: str
     webhook: str
     source_rows: tuple[int, ...]
+    # The sheet's own other columns (Name, Email …) of its first row, as a JSON list in the
+    # order of the checkpoint's ``extra_columns``; "" when the sheet has none.
+    extra: str = ""
 
     def body(self) -> dict[str, Any]:
         """The JSON body, in the API's words; optional fields are left out when empty."""

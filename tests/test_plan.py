@@ -225,3 +225,34 @@ def test_invalid_rows_spool_out_of_memory_and_read_back_in_order(
         "ProspectId is not a GUID": (500, (2, 3, 4, 5, 6)),
         "bad FromDate": (250, (3, 5, 7, 9, 11)),
     }
+
+
+def test_a_requests_extra_cells_are_its_first_rows_in_the_sheets_column_order(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv(
+        "Email,ProspectId,Code,Name\n"
+        f"a@x.io,{G1},166,Asha\n"
+        f'b@x.io,{G2},163,Bén "B"\n'
+        f"c@x.io,{G1},163,Asha 2\n"
+        f"not-a-guid-row,oops,163,Nobody\n"
+    )
+    plan = build_plan(path, PlanOptions())
+    assert plan.source.ignored == ("Email", "Name")
+    got = list(plan.requests())
+    assert [json.loads(r.extra) for r in got] == [["a@x.io", "Asha"], ["b@x.io", 'Bén "B"']]
+    split = requests(path, max_codes_per_request=1)  # both parts of a split carry them
+    assert [(r.codes, json.loads(r.extra)) for r in split if r.prospect_id == G1] == [
+        (("163",), ["a@x.io", "Asha"]),
+        (("166",), ["a@x.io", "Asha"]),
+    ]
+
+
+def test_excel_extra_cells_keep_numbers_and_a_sheet_without_others_keeps_none(
+    write_xlsx: Callable[..., Path], write_csv: Callable[..., Path]
+) -> None:
+    path = write_xlsx([["ProspectId", "Codes", "Score", "Note"], [G1, 163, 42, None]])
+    assert [json.loads(r.extra) for r in requests(path)] == [[42, ""]]
+    plain = build_plan(write_csv(f"ProspectId,Code\n{G1},163\n"), PlanOptions())
+    assert plain.extra == []
+    assert [r.extra for r in plain.requests()] == [""]

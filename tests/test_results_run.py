@@ -14,8 +14,11 @@ from typing import Any
 
 import openpyxl
 
+from bulk_delete.commands.results import write_workbook
 from bulk_delete.records import Request
 from bulk_delete.store.checkpoint import Checkpoint
+from bulk_delete.store.results import REQUEST_COLUMNS
+from bulk_delete.summary import Window
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli, until
 
@@ -73,6 +76,7 @@ async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_r
     assert requests["C1"].value == "FromDate (Asia/Kolkata)"
     assert requests["C2"].value == dt.datetime(2025, 1, 1, 0, 0)  # a date cell, in the run's tz
     assert requests.max_row == 301
+    assert requests.max_column == len(REQUEST_COLUMNS)  # the sheet has no other columns
     assert book["Invalid rows"].max_row == 3
 
     page_path = tmp_path / "night-report.html"
@@ -81,6 +85,48 @@ async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_r
     assert page_path.stat().st_mode & 0o777 == 0o600
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
     assert _chart_total(page, "refusals") == refusals
+
+
+def _requests_sheet(path: Path) -> list[dict[str, Any]]:
+    rows = list(openpyxl.load_workbook(path)["Requests"].iter_rows(values_only=True))
+    return [dict(zip(map(str, rows[0]), row, strict=True)) for row in rows[1:]]
+
+
+async def test_the_sheets_own_columns_are_carried_over_a_coalesced_request_takes_its_first_rows(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off")
+    sheet = tmp_path / "named.csv"
+    sheet.write_text(
+        "Name,ProspectId,ActivityEventList,Email\n"
+        f"Asha,{GUIDS[0]},201,asha@example.com\n"
+        f"Ben,{GUIDS[1]},201,\n"
+        f"Asha again,{GUIDS[0]},202,asha2@example.com\n"  # coalesced with row 2
+    )
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
+    assert done.returncode == 0, done.stderr
+    rows = _requests_sheet(tmp_path / "c-results.xlsx")
+    assert list(rows[0])[-2:] == ["Name", "Email"]
+    assert [(r["ProspectId"], r["Name"], r["Email"]) for r in rows] == [
+        (GUIDS[0], "Asha", "asha@example.com"),
+        (GUIDS[1], "Ben", None),  # an empty cell stays empty
+    ]
+
+
+async def test_a_checkpoint_from_before_extra_columns_still_writes_results(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    with Checkpoint.open(path) as checkpoint:
+        planned = [Request(GUIDS[n], ("201",), "", "", "", (n + 2,)) for n in range(3)]
+        checkpoint.store_plan(planned, [], source="x.csv", fingerprint="f", options={}, extra={})
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE requests DROP COLUMN extra")
+    out = tmp_path / "old.xlsx"
+    assert write_workbook(path, out, Window(tz="UTC"))
+    rows = _requests_sheet(out)
+    assert [row["ProspectId"] for row in rows] == GUIDS[:3]
+    assert len(rows[0]) == len(REQUEST_COLUMNS)
 
 
 async def test_results_are_written_when_refusals_stop_the_run_exit_3(

@@ -580,7 +580,12 @@ def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> Plan
         source=_source(spec),
         fingerprint=fingerprint,
         options=spec.plan_options.as_dict(),
-        extra={"leads": str(plan_.leads), "rows_read": str(plan_.rows_read), "label": spec.label},
+        extra={
+            "leads": str(plan_.leads),
+            "rows_read": str(plan_.rows_read),
+            "label": spec.label,
+            "extra_columns": json.dumps(list(plan_.source.ignored) if plan_.extra else []),
+        },
     )
     return plan_summary(plan_, plan_.tally(), spec.effective_rate)
 

@@ -9,9 +9,8 @@ Where they go: ``--results PATH`` names the workbook, and the report goes beside
 suffix ``.html``; by default both go beside the checkpoint, ``NAME-results.xlsx`` and
 ``NAME-report.html`` for a checkpoint ``NAME.sqlite``. ``--no-results`` writes neither.
 
-Not carried over yet: the sheet's own extra columns (Name, Email). The plan keeps only the
-request's fields, so the Requests sheet has none of them; keeping them needs a per-request
-copy of the first source row's extra cells at plan time.
+The sheet's own other columns (Name, Email) are carried over: the plan keeps, per request, the
+cells of its first source row (``requests.extra``), and meta ``extra_columns`` names them.
 """
 
 from __future__ import annotations
@@ -53,6 +52,7 @@ def write_workbook(
             results_summary(checkpoint, window, summary, share),
             _requests(checkpoint),
             _invalid(checkpoint),
+            extra_columns=_extra_columns(checkpoint),
             sheet_columns=INVALID_COLUMNS,
         )
     return True
@@ -108,8 +108,17 @@ def results_summary(
     )
 
 
+def _extra_columns(checkpoint: Checkpoint) -> list[str]:
+    """The sheet's other columns the plan kept (none for a checkpoint from before)."""
+    names = json.loads(checkpoint.meta.get("extra_columns") or "[]")
+    return [str(name) for name in names] if isinstance(names, list) else []
+
+
 def _requests(checkpoint: Checkpoint) -> Iterator[RequestRow]:
-    for row in checkpoint.export_rows(("queued", "failed", "pending")):
+    statuses = ("queued", "failed", "pending")
+    width = len(_extra_columns(checkpoint))
+    extras = checkpoint.request_extras(statuses)
+    for row, extra in zip(checkpoint.export_rows(statuses), extras, strict=True):
         pid, codes, from_date, to_date, _hook, status, attempts, http, error, rows, updated = row[
             :11
         ]
@@ -124,6 +133,7 @@ def _requests(checkpoint: Checkpoint) -> Iterator[RequestRow]:
             http_status=http,
             attempts=attempts,
             updated_at=_utc(updated),
+            extra=_extra(extra, width),
         )
 
 
@@ -134,6 +144,13 @@ def _invalid(checkpoint: Checkpoint) -> Iterator[InvalidRow]:
         yield InvalidRow(
             row=int(number), reason=reason, cells=(pid, codes, from_text, to_text, hook)
         )
+
+
+def _extra(text: str, width: int) -> list[object]:
+    """A request's extra cells, exactly ``width`` of them (blank where none were kept)."""
+    cells = json.loads(text) if text else []
+    cells = cells if isinstance(cells, list) else []
+    return (cells + [None] * width)[:width]
 
 
 def _codes(text: str) -> list[int]:

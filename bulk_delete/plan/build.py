@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import tempfile
 import weakref
@@ -28,7 +29,7 @@ import pandas as pd
 from ..config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
 from ..errors import FieldError, InputError, OptionError
 from ..records import InvalidRow, Request
-from ..sheet.read import SheetInfo, open_sheet
+from ..sheet.read import Chunk, SheetInfo, Table, open_sheet
 from ..timetext import as_read
 from .rows import (
     CellError,
@@ -261,6 +262,9 @@ class Plan:
     invalid: InvalidRows
     columns: Columns = field(repr=False)
     groups: Groups = field(repr=False)
+    # The cells of the sheet's other columns (source.ignored), one array per column, aligned
+    # with ``columns.rows``; empty when the sheet has none (then nothing is kept or written).
+    extra: list[Table] = field(default_factory=list, repr=False)
 
     @property
     def leads(self) -> int:
@@ -280,12 +284,14 @@ class Plan:
             rows, codes = columns.rows[picked].tolist(), columns.codes[picked].tolist()
             froms, tos = columns.from_date[picked].tolist(), columns.to_date[picked].tolist()
             hooks = columns.webhook[picked].tolist()
-            for start, stop in zip((starts - at).tolist(), (stops - at).tolist(), strict=True):
+            extras = _extra_texts(self.extra, groups.order[starts])
+            bounds = zip((starts - at).tolist(), (stops - at).tolist(), strict=True)
+            for (start, stop), extra in zip(bounds, extras, strict=False):
                 lead = leads[start]
                 window = texts[froms[start]], texts[tos[start]], texts[hooks[start]]
                 first = code_sets[codes[start]]
                 if stop - start == 1 and len(first) <= limit:  # the common case, kept cheap
-                    yield Request(lead, first, *window, (rows[start],))
+                    yield Request(lead, first, *window, (rows[start],), extra)
                     continue
                 sets = [(code_sets[codes[i]], rows[i]) for i in range(start, stop)]
                 union = sorted({code for group_codes, _ in sets for code in group_codes}, key=int)
@@ -293,17 +299,43 @@ class Plan:
                     part = union[part_start : part_start + limit]
                     wanted = set(part)
                     source = tuple(sorted({row for cs, row in sets if wanted.intersection(cs)}))
-                    yield Request(lead, tuple(part), *window, source)
+                    yield Request(lead, tuple(part), *window, source, extra)
 
     def tally(self) -> RequestTally:
         """What ``RequestTally`` counts over ``requests()``, computed on the columns."""
         return _column_tally(self.columns, self.groups, self.options.max_codes_per_request)
 
 
+def _extra_texts(extra: list[Table], first: npt.NDArray[np.intp]) -> Iterable[str]:
+    """Each group's extra cells (of its first row ``first``) as a JSON list; "" for every
+    group when the sheet has no other columns. Built from each cell's JSON text: a dumps per
+    request would cost more than the rest of the request together."""
+    if not extra:
+        return itertools.repeat("")
+    quote = json.encoder.encode_basestring  # C; non-ASCII kept as it is
+    columns = [
+        [quote(cell) if cell.__class__ is str else _json_cell(cell) for cell in column[first]]
+        for column in extra
+    ]
+    return ["[" + ",".join(cells) + "]" for cells in zip(*columns, strict=True)]
+
+
+def _json_cell(cell: Any) -> str:
+    """A cell that is not text (an Excel number, date, error …) as JSON."""
+    return json.dumps(cell, ensure_ascii=False, default=str)
+
+
+def _extra_cells(chunk: Chunk, at: tuple[int, ...], rows: npt.NDArray[np.int64]) -> list[Table]:
+    """The cells of the columns ``at`` on the sheet rows ``rows`` of a chunk."""
+    local = rows - chunk.first_row
+    return [chunk.columns[column][local] for column in at]
+
+
 def build_plan(path: str | Path, options: PlanOptions) -> Plan:
     """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2)."""
     defaults = options.row_defaults()
     parts: list[Columns] = []
+    extra_parts: list[list[Table]] = []
     invalid = InvalidRows()
     rows_read = blank = 0
     with open_sheet(path, sheet=options.sheet, ignore_columns=options.ignore_columns) as sheet:
@@ -324,6 +356,8 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
             rows_read += checked.records
             blank += checked.blank
             parts.append(checked.valid)
+            if at := sheet.info.ignored_at:
+                extra_parts.append(_extra_cells(chunk, at, checked.valid.rows))
         info = sheet.info
     columns = Columns.join(parts, validator)
     del parts
@@ -336,6 +370,7 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
         invalid=invalid,
         columns=columns,
         groups=groups,
+        extra=[np.concatenate(cells) for cells in zip(*extra_parts, strict=True)],
     )
 
 

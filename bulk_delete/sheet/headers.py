@@ -89,6 +89,7 @@ class Header:
     written: dict[str, str]
     ignored: tuple[str, ...]
     written_by: str
+    ignored_at: tuple[int, ...] = ()  # the column of each of ``ignored``
 
 
 def read_header(path: Path, header: Sequence[Any], ignore: Sequence[str] = ()) -> Header:
@@ -129,7 +130,13 @@ def read_header(path: Path, header: Sequence[Any], ignore: Sequence[str] = ()) -
         )
     names = {normalise_header(text) for _, text in others}
     written_by = "preview" if names >= _PREVIEW else "export" if names >= _EXPORT else ""
-    return Header(indexes, written, tuple(text for _, text in others), written_by)
+    return Header(
+        indexes,
+        written,
+        tuple(text for _, text in others),
+        written_by,
+        tuple(index for index, _ in others),
+    )
 
 
 def near_miss(name: str, present: dict[str, int] | None = None) -> str | None:

@@ -89,6 +89,7 @@ class SheetInfo:
     encoding: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # field → header as written
     ignored: tuple[str, ...] = ()  # headers of the columns left out, as written
+    ignored_at: tuple[int, ...] = ()  # their columns in each Chunk's ``columns``
     written_by: str = ""  # "preview" or "export": a file bulk-delete wrote (its dates are UTC)
     warnings: tuple[str, ...] = ()
 
@@ -168,6 +169,7 @@ def _info(header: Header, ignore: Sequence[str], **fields: Any) -> SheetInfo:
     return SheetInfo(
         columns=header.written,
         ignored=header.ignored,
+        ignored_at=header.ignored_at,
         written_by=header.written_by,
         warnings=warnings,
         **fields,

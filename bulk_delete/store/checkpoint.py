@@ -230,6 +230,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
                         ";".join(map(str, request.source_rows)),
                         request.body_json(),
                         stamp,
+                        request.extra,
                     )
                 )
                 if len(batch) >= BATCH:
@@ -263,7 +264,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
     def _insert_requests(self, batch: list[tuple[Any, ...]]) -> None:
         self._db.executemany(
             "INSERT INTO requests (seq, prospect_id, codes, from_date, to_date, webhook,"
-            " source_rows, body, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " source_rows, body, updated_at, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             batch,
         )
 

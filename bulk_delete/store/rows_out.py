@@ -59,3 +59,17 @@ class ExportRows(Tables):
                         from_date,
                         to_date,
                     )
+
+    def request_extras(self, statuses: Iterable[str]) -> Iterator[str]:
+        """Each request's extra cells (a JSON list, or ""), in the order of ``export_rows``
+        for the same request statuses; "" for every request of a checkpoint from before."""
+        wanted = sorted(set(statuses) & {"queued", "failed", "pending"})
+        column = "extra" if "extra" in self._columns("requests") else "''"
+        cursor = self._db.execute(
+            f"SELECT {column} FROM requests WHERE status IN ({', '.join('?' * len(wanted))})"
+            " ORDER BY seq",
+            wanted,
+        )
+        while rows := cursor.fetchmany(BATCH):
+            for (extra,) in rows:
+                yield extra

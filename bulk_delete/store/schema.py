@@ -99,6 +99,9 @@ _ADDED_COLUMNS = (
     # the page size learned is saved with the page (NULL: saved before it was).
     ("found", "kept", "INTEGER NOT NULL DEFAULT 1"),
     ("listing", "next_size", "INTEGER"),
+    # the sheet's own other columns of the request's first row (a JSON list, in the order of
+    # meta's extra_columns); '' when the sheet had none, or planned before they were kept
+    ("requests", "extra", "TEXT NOT NULL DEFAULT ''"),
 )
 
 

@@ -28,7 +28,7 @@ import click
 from .. import __version__
 from ..commands import backups, outputs, pipeline
 from ..commands.jobs import Job, load_job
-from ..commands.outputs import check_spec, spec_reads, write_summary
+from ..commands.outputs import check_spec, checkpoint_files, spec_reads, write_summary
 from ..config import Credentials
 from ..emulator.config import Knob, config_of, knobs
 from ..errors import (
@@ -140,8 +140,10 @@ class SummaryTarget:
         if self.path is None or self.written:
             return None
         self.written = True
-        reads = [*self.reads, *(path.path for path in spec_reads(self.spec))] if self.spec else []
-        if any(same_file(self.path, read) for read in [*self.reads, *reads]):
+        reads = list(self.reads)
+        if self.spec is not None:
+            reads += [named.path for named in spec_reads(self.spec)]
+        if any(same_file(self.path, read) for read in reads):
             return None
         return write_summary(self.path, with_previous(summary, self.previous))
 
@@ -157,9 +159,13 @@ def _dry_run_summary(target: SummaryTarget) -> None:
         raise problem
 
 
-def _summary_target(ctx: click.Context, raw: Any, *reads: Any) -> SummaryTarget:
-    companions = [Path(f"{read}{suffix}") for read in reads if read for suffix in ("-wal", "")]
-    target = SummaryTarget(Path(raw) if raw else None, tuple(companions))
+def _summary_target(
+    ctx: click.Context, raw: Any, read: Any, checkpoint: Any = None
+) -> SummaryTarget:
+    """``read``: the file the command reads (sheet or job file); ``checkpoint``: if any."""
+    reads = [Path(read)] if read else []
+    reads += [named.path for named in checkpoint_files(Path(checkpoint))] if checkpoint else []
+    target = SummaryTarget(Path(raw) if raw else None, tuple(reads))
     ctx.meta["summary"] = target
     return target
 
@@ -401,21 +407,7 @@ def _next_command(ctx: click.Context, spec: RunSpec) -> str:
     if spec.input is not None:
         words.append(str(ctx.params["input"]))
     sends = {param.name for param in run.params}
-    for param in ctx.command.params:
-        name = param.name or ""
-        if not isinstance(param, click.Option) or name not in sends or name in _PREVIEW_ONLY:
-            continue
-        if ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
-            continue
-        value = ctx.params[name]
-        if param.is_flag and param.secondary_opts:
-            words.append(param.opts[0] if value else param.secondary_opts[0])
-        elif param.is_flag:
-            words += [param.opts[0]] if value else []
-        elif param.multiple:  # --ignore-column A --ignore-column B
-            words += [word for item in value for word in (_long(param), str(item))]
-        else:
-            words += [_long(param), str(value)]
+    words += _typed(ctx, lambda name: name in sends and name not in _PREVIEW_ONLY)
     words += ["--checkpoint", str(spec.checkpoint or _suggested_checkpoint(spec))]
     text = "Dry run: nothing was sent. To send it:\n  " + shlex.join(words)
     if spec.discover:
@@ -626,19 +618,30 @@ def job(
 def _job_command(ctx: click.Context) -> str:
     """The job's command as typed, without --dry-run: what sends what the dry run showed."""
     words = [_program(), "job", str(ctx.params["job_file"])]
+    return shlex.join(words + _typed(ctx, lambda name: name != "dry_run"))
+
+
+def _typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
+    """The options given on this command line (those ``keep`` takes), as words to type again:
+    flags as given, repeated options repeated, dates as YYYY-MM-DD."""
+    words: list[str] = []
     for param in ctx.command.params:
         name = param.name or ""
-        if not isinstance(param, click.Option) or name == "dry_run":
+        if not isinstance(param, click.Option) or not keep(name):
             continue
         if ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
             continue
         value = ctx.params[name]
-        if param.is_flag:
+        if param.is_flag and param.secondary_opts:
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
             words += [_long(param)] if value else []
         else:
-            shown = value.date().isoformat() if isinstance(value, dt.datetime) else str(value)
-            words += [_long(param), shown]
-    return shlex.join(words)
+            values = value if param.multiple else (value,)  # --ignore-column A --ignore-column B
+            for item in values:
+                shown = item.date().isoformat() if isinstance(item, dt.datetime) else str(item)
+                words += [_long(param), shown]
+    return words
 
 
 def _same_requests(loaded: Job, spec: RunSpec) -> list[Path]:

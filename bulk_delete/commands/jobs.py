@@ -13,7 +13,6 @@ and so the plan's fingerprint — the same all day, so a rerun the same day resu
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 import sqlite3
@@ -23,7 +22,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ..config import (
     DEFAULT_PLAN,
@@ -34,7 +32,7 @@ from ..config import (
     normalise_host,
     require_host,
 )
-from ..errors import InputError, OptionError
+from ..errors import BulkDeleteError, InputError, OptionError
 from ..files import hold_lock
 from ..plan.rows import load_tz
 from ..spec import RunSpec, job_keys
@@ -192,12 +190,10 @@ class Job:
 def _fingerprint_in(path: Path) -> str:
     """The plan fingerprint a checkpoint holds, read-only; "" for anything else."""
     try:
-        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
-            row = connection.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
-    except sqlite3.Error:
+        with Checkpoint.open_existing(path) as checkpoint:
+            return checkpoint.meta.get("fingerprint", "")
+    except (BulkDeleteError, sqlite3.Error):
         return ""
-    return str(row[0]) if row else ""
 
 
 def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import errno
 import os
 import shlex
 import signal
@@ -49,6 +50,7 @@ from ..errors import (
     OptionError,
     SameRequests,
     StorageError,
+    UsageError,
     exit_code_for,
     exit_codes_help,
 )
@@ -1037,7 +1039,14 @@ def emulator_options(command: F) -> F:
     return _apply(command, [_knob_option(*each) for each in knobs()])
 
 
-@cli.command()
+_EMULATOR_EXIT_CODES = """\b
+Exit codes:
+  0    stopped with Ctrl-C (its stats printed)
+  2    a bad option, or the port is in use
+  70   a bug: one line on stderr names a file with the traceback"""
+
+
+@cli.command(epilog=_EMULATOR_EXIT_CODES)
 @click.option(
     "--port",
     type=int,
@@ -1053,16 +1062,35 @@ def emulator(port: int, port_file: Path | None, **values: Any) -> None:
     """Run the local LeadSquared emulator on 127.0.0.1 until Ctrl-C.
 
     Point the job at it with LSQ_HOST=http://127.0.0.1:PORT and the demo keys (see the README).
+    On Ctrl-C it prints its stats (calls, outcomes, refusals per caller) and exits 0.
+
+    \b
+    Examples:
+      bulk-delete emulator --dataset-leads 500
+      bulk-delete emulator --rate 10/5s --latency 0.15 --jitter 0.05
+      bulk-delete emulator --background 10/5s,burst=5 --no-count-refusals
+      bulk-delete emulator --port 0 --port-file emulator.port
     """
     # Imported here: its aiohttp web server would add a fifth of a second to every command.
     from ..emulator.server import serve
 
     config = config_of(values)
-    asyncio.run(
-        serve(
-            config, port=port, port_file=port_file, announce=lambda line: click.echo(line, err=True)
+    try:
+        asyncio.run(
+            serve(
+                config,
+                port=port,
+                port_file=port_file,
+                announce=lambda line: click.echo(line, err=True),
+            )
         )
-    )
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise UsageError(
+            f"port {port} on 127.0.0.1 is in use (another emulator?): stop it, or pick "
+            "another with --port (0 picks a free one)"
+        ) from None
 
 
 def main() -> None:

@@ -377,18 +377,21 @@ def plan(**values: Any) -> None:
       bulk-delete plan --discover --codes 201 --from 2025-01-01 --to 2025-03-31
       cat leads.csv | bulk-delete plan - --codes 201
     """
-    with _stdin_sheet(values) as values:
+    with _stdin_sheet(values) as (values, shown):
         spec = RunSpec.from_values(values)
-        _print_plan(spec)
+        _print_plan(spec, shown=shown)
     click.echo(_next_command(click.get_current_context(), spec))
 
 
 @contextmanager
-def _stdin_sheet(values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _stdin_sheet(
+    values: dict[str, Any],
+) -> Iterator[tuple[dict[str, Any], Callable[[str], str]]]:
     """INPUT "-": standard input, kept in a private temporary file while it is planned (a
-    workbook is recognised by its first bytes)."""
+    workbook is recognised by its first bytes). Yields the values and how to show a text
+    about it: the temporary file is named "standard input" in the plan and in errors."""
     if str(values.get("input") or "") != "-":
-        yield values
+        yield values, str
         return
     data = sys.stdin.buffer.read()
     suffix = ".xlsx" if data.startswith(b"PK\x03\x04") else ".csv"
@@ -397,7 +400,15 @@ def _stdin_sheet(values: dict[str, Any]) -> Iterator[dict[str, Any]]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        yield {**values, "input": path}
+
+        def shown(text: str) -> str:
+            return text.replace(str(path), "standard input")
+
+        try:
+            yield {**values, "input": path}, shown
+        except BulkDeleteError as error:
+            error.args = (shown(str(error)),)
+            raise
 
 
 def _next_command(ctx: click.Context, spec: RunSpec) -> str:
@@ -442,8 +453,10 @@ def _suggested_checkpoint(spec: RunSpec) -> Path:
     return Path(f"discover-{codes}-{spec.from_date[:10]}-{spec.to_date[:10]}.sqlite")
 
 
-def _print_plan(spec: RunSpec, credentials: Credentials | None = None) -> None:
-    click.echo(plan_report_text(asyncio.run(_plan(spec, credentials))))
+def _print_plan(
+    spec: RunSpec, credentials: Credentials | None = None, *, shown: Callable[[str], str] = str
+) -> None:
+    click.echo(shown(plan_report_text(asyncio.run(_plan(spec, credentials)))))
 
 
 async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.PlanReport:

@@ -1,7 +1,7 @@
 """The command line: the only place that parses options, prints, runs the event loop, installs
 signal handlers and turns errors into exit codes (``Cli.invoke``).
 
-Each command fills a RunSpec from its options, awaits one pipeline coroutine under
+Each command fills a RunSpec from its options, awaits one coroutine of commands/ under
 ``asyncio.run``, and prints what comes back.
 """
 
@@ -27,7 +27,13 @@ from typing import Any, TypeVar
 import click
 
 from .. import __version__
-from ..commands import backups, outputs, pipeline
+from ..commands import backups, outputs
+from ..commands import export as export_command
+from ..commands import plan as plan_command
+from ..commands import run as run_command
+from ..commands import status as status_command
+from ..commands import verify as verify_command
+from ..commands.common import fingerprint_of
 from ..commands.jobs import Job, load_job
 from ..commands.outputs import check_spec, checkpoint_files, spec_reads, write_summary
 from ..config import Credentials
@@ -153,7 +159,7 @@ class SummaryTarget:
 def _dry_run_summary(target: SummaryTarget) -> None:
     """A dry run's --summary-json: exit 0, nothing sent (monitoring of a scheduled dry run
     sees the night too)."""
-    summary = pipeline.summary_before_start(target.spec, EXIT_OK, "")
+    summary = run_command.summary_before_start(target.spec, EXIT_OK, "")
     problem = target.write(
         dataclasses.replace(summary, this_run=RunFigures(result=RunResult.DRY_RUN))
     )
@@ -183,7 +189,7 @@ def _failed(ctx: click.Context, error: BaseException, exit_code: int, message: s
     summary = (
         carried.ended(exit_code, message)
         if isinstance(carried, RunSummary)
-        else _with_saved_totals(pipeline.summary_before_start(target.spec, exit_code, message))
+        else _with_saved_totals(run_command.summary_before_start(target.spec, exit_code, message))
     )
     problem = target.write(summary)
     if problem is not None:
@@ -196,7 +202,7 @@ def _with_saved_totals(summary: RunSummary) -> RunSummary:
     if not summary.checkpoint or not Path(summary.checkpoint).is_file():
         return summary
     try:
-        saved = asyncio.run(pipeline.status(Path(summary.checkpoint)))
+        saved = asyncio.run(status_command.status(Path(summary.checkpoint)))
     except (BulkDeleteError, OSError, sqlite3.Error):
         return summary
     return dataclasses.replace(
@@ -459,12 +465,12 @@ def _print_plan(
     click.echo(shown(plan_report_text(asyncio.run(_plan(spec, credentials)))))
 
 
-async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.PlanReport:
+async def _plan(spec: RunSpec, credentials: Credentials | None) -> plan_command.PlanReport:
     if not (spec.check_codes or spec.discover):
-        return await pipeline.plan(spec, credentials=credentials or _keys_if_set(spec))
+        return await plan_command.plan(spec, credentials=credentials or _keys_if_set(spec))
     credentials = credentials or Credentials.from_env()
     async with open_session(spec.send_settings()) as session:
-        return await pipeline.plan(
+        return await plan_command.plan(
             spec,
             credentials=credentials,
             session=session,
@@ -661,7 +667,7 @@ def _typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
 
 def _same_requests(loaded: Job, spec: RunSpec) -> list[Path]:
     try:
-        return loaded.holding(pipeline.fingerprint_of(spec))
+        return loaded.holding(fingerprint_of(spec))
     except BulkDeleteError:
         return []  # the plan itself fails, and says why
 
@@ -700,7 +706,7 @@ def _send_and_exit(
     signals = SignalStop()
     try:
         with OutcomeLog.open(spec.log_file) as log:
-            hooks = pipeline.RunHooks(
+            hooks = run_command.RunHooks(
                 confirm=_confirm(yes, signals),
                 on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
                 on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
@@ -772,11 +778,11 @@ def _listing_progress(quiet: bool) -> Callable[[str, int, int], None]:
 
 
 async def _run(
-    spec: RunSpec, credentials: Credentials, hooks: pipeline.RunHooks, signals: SignalStop
+    spec: RunSpec, credentials: Credentials, hooks: run_command.RunHooks, signals: SignalStop
 ) -> RunSummary:
     with signals.installed():
         async with open_session(spec.send_settings()) as session:
-            return await pipeline.run(
+            return await run_command.run(
                 spec, credentials, session=session, hooks=hooks, stop=signals.stop
             )
 
@@ -846,8 +852,8 @@ def _interrupt_prompt(signum: int, frame: object) -> None:
     raise Interrupted(f"{signal.Signals(signum).name} at the prompt: not confirmed, nothing sent")
 
 
-def _confirm(yes: bool, signals: SignalStop) -> Callable[[pipeline.Confirmation], bool]:
-    def confirm(confirmation: pipeline.Confirmation) -> bool:
+def _confirm(yes: bool, signals: SignalStop) -> Callable[[run_command.Confirmation], bool]:
+    def confirm(confirmation: run_command.Confirmation) -> bool:
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -912,7 +918,7 @@ async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:
     signals = SignalStop()
     with signals.installed():
         async with open_session(spec.send_settings()) as session:
-            return await pipeline.verify(
+            return await verify_command.verify(
                 spec,
                 credentials,
                 session=session,
@@ -935,7 +941,7 @@ def status(checkpoint: Path) -> None:
     Example:
       bulk-delete status q1.sqlite
     """
-    summary = asyncio.run(pipeline.status(checkpoint))
+    summary = asyncio.run(status_command.status(checkpoint))
     click.echo(run_text(summary, title="Checkpoint status"))
     sys.exit(summary.exit_code)
 
@@ -987,13 +993,14 @@ def export(checkpoint: Path | None, backup: Path | None, out: Path, statuses: st
         return
     assert checkpoint is not None
     wanted = tuple(s.strip().lower() for s in statuses.split(",") if s.strip())
-    unknown = sorted(set(wanted) - set(pipeline.EXPORT_STATUSES))
+    unknown = sorted(set(wanted) - set(export_command.EXPORT_STATUSES))
     if unknown or not wanted:
-        raise OptionError(f"--status takes {', '.join(pipeline.EXPORT_STATUSES)}; got {statuses!r}")
+        known = ", ".join(export_command.EXPORT_STATUSES)
+        raise OptionError(f"--status takes {known}; got {statuses!r}")
     if str(out) == "-":
-        pipeline.export_to(checkpoint, sys.stdout, wanted)
+        export_command.export_to(checkpoint, sys.stdout, wanted)
         return
-    count = pipeline.export(checkpoint, out, wanted)
+    count = export_command.export(checkpoint, out, wanted)
     click.echo(f"Wrote {count:,} line(s) to {out}")
 
 

@@ -478,25 +478,15 @@ async def _list(
     stop: StopSwitch | None,
     on_listing: Callable[[str, int, int], None] = _ignore,
 ) -> discover.Discovery:
-    def between_pages(code: str, seen: int, total: int) -> None:
-        on_listing(code, seen, total)
-        if stop is not None and stop.is_set():  # the page just read is saved
-            raise Interrupted(
-                f"interrupted while listing (code {code}: {seen:,} of {total:,} read); the "
-                "pages read are saved. Rerun the same command to go on from the next page."
-            )
-
+    pool = Pool.for_reads(spec.send_settings(), clock=clock, rng=rng, limiter=limiter, stop=stop)
     with recording.calling("list"):
         found = await discover.list_found(
+            pool,
             client,
-            limiter,
             store,
             spec.plan_options,
-            clock=clock,
-            rng=rng,
-            retry=_retry(spec),
             until=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            on_page=between_pages,
+            on_page=on_listing,
         )
     discover.guard(found, spec.max_leads, spec.name_of("max_leads"))
     return found
@@ -788,25 +778,46 @@ async def verify(
     path = _checkpoint_path(spec)
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint")
+    # Verify's calls spend the account's budget like the run's: the machine's ledger, one
+    # limiter for the preflight and the pool, and --daily-limit counts them.
+    account = shared_window(
+        host,
+        credentials.access_key,
+        enabled=clock is None,
+        name=spec.label or str(path),
+        daily_limit=spec.daily_limit,
+    )
     clock, rng = clock or SystemClock(), rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), _recording(checkpoint):
+    with (
+        Checkpoint.open(path) as checkpoint,
+        checkpoints.lock(path),
+        account as ledger,
+        _recording(checkpoint),
+    ):
         if not checkpoint.has_plan:
             raise InputError(f"{path}: the checkpoint holds no plan")
         limiter = _limiter(checkpoint, spec, clock)
+        limiter.shared = ledger
         items = checkpoint.to_verify(spec.sample, rng)
-        caller = verifying.Caller(client, limiter, _retry(spec), clock, rng, stop=stop)
+        pool = Pool.for_reads(
+            spec.send_settings(),
+            clock=clock,
+            rng=rng,
+            limiter=limiter,
+            stop=stop,
+            checkpoint=checkpoint,
+            drain_seconds=0.0,  # a read has nothing to drain: a signal stops verify at once
+        )
         choice = None
         if items:
             if spec.preflight:
                 await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
             until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             with recording.calling("verify"):
-                choice, firsts = await verifying.choose(caller, items, until)
+                choice, firsts = await verifying.choose(pool, client, items, until)
                 on_choice(choice, limiter.effective)
-                await verifying.check(
-                    caller, checkpoint, items, choice, firsts, until, spec.workers, stop
-                )
+                await verifying.check(pool, client, checkpoint, items, choice, firsts, until)
         found = checkpoint.verification()
         summary = VerifySummary(
             exit_code=EXIT_OK
@@ -814,7 +825,7 @@ async def verify(
             else EXIT_INCOMPLETE,
             checkpoint=checkpoint.location,
             strategy=choice.strategy if choice else None,
-            calls=caller.calls,
+            calls=pool.progress.figures.calls,
             checked_now=len(items),
             verification=found,
             unverified_notes=tuple(checkpoint.unverified_notes()),

@@ -40,8 +40,8 @@ from ..records import Status
 from ..store.backup import BackupWriter
 from ..store.checkpoint import Outcome, Pending
 from . import fetch
-from .answers import Answer, Verdict
-from .pool import Pool, Tried, until_settled
+from .answers import Answer
+from .pool import Pool, Tried, as_read, until_settled
 from .recording import calling
 
 NOT_BACKED_UP = "not backed up"
@@ -116,7 +116,7 @@ class BackupStep:
         async def call() -> tuple[Answer, dict[str, Any]]:
             self.reads += 1
             answer, body = await pool.on_wire(partial(self.retrieve, lead, code, offset, size))
-            return _as_read(answer, body), body
+            return as_read(answer, body), body
 
         def fail(error: AbortedError) -> None:
             pool.abort(error)
@@ -130,15 +130,6 @@ class BackupStep:
             raise _Stopped
         assert tried.answer is not None  # one call at least
         return tried.answer, tried.reply or {}
-
-
-def _as_read(answer: Answer, body: dict[str, Any]) -> Answer:
-    """A 200 that carries data is an answer, not the "200 without Success" that the delete's
-    classification calls transient: left so, every read would count toward the shared
-    breaker's failures in a row and hold the deletes behind an outage that is not there."""
-    if answer.http_status == 200 and body and answer.verdict is Verdict.TRANSIENT:
-        return Answer(Verdict.QUEUED, 200, "read")
-    return answer
 
 
 def _record_unbacked(pool: Pool, item: Pending, why: str) -> None:

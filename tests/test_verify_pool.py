@@ -168,3 +168,22 @@ async def test_verify_stops_at_the_accounts_allowance_refusal(emulator: Any, tmp
     assert emu.stats()["outcomes"]["allowance_used"] == 1
     await asyncio.sleep(0.3)
     assert emu.stats()["calls"] == calls  # nothing sent after the refusal
+
+
+async def test_the_listing_reads_codes_at_once_on_the_pool_each_codes_pages_in_order(
+    emulator: Any, tmp_path: Any
+) -> None:
+    """--discover's listing is the pool's too: one code per work item, so the codes are
+    listed side by side (--concurrency 2), and each code's pages one after the other."""
+    emu = await emulator(rate="off", dataset_leads=400, page_cap=40, latency=0.02)
+    window = ("--codes", "201,202", "--from", "2024-03-01", "--to", "2024-12-31")
+    run = ("run", "--discover", *window, "--rate", "off", "--concurrency", "2", "--dry-run")
+    done = await run_cli(*run, "--checkpoint", str(tmp_path / "c.sqlite"), env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    asked = [(str(call["code"]), int(call["page"])) for call in emu.list_calls]
+    for code in ("201", "202"):
+        pages = [page for listed, page in asked if listed == code]
+        assert pages == list(range(1, len(pages) + 1))  # in order, none twice
+        assert len(pages) > 2
+    first_of_202 = asked.index(("202", 1))
+    assert first_of_202 < asked.index(("201", 3))  # not one code after the other

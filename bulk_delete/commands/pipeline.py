@@ -800,7 +800,9 @@ async def verify(
         limiter = _limiter(checkpoint, spec, clock)
         limiter.shared = ledger
         items = checkpoint.to_verify(spec.sample, rng)
-        pool = Pool.for_reads(
+        if items and spec.preflight:
+            await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+        pool = Pool.for_reads(  # after the preflight: its breaker's clocks start now
             spec.send_settings(),
             clock=clock,
             rng=rng,
@@ -811,8 +813,6 @@ async def verify(
         )
         choice = None
         if items:
-            if spec.preflight:
-                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
             until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             with recording.calling("verify"):
                 choice, firsts = await verifying.choose(pool, client, items, until)

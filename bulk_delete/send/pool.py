@@ -195,7 +195,7 @@ async def call_once(
     rng: random.Random,
     give_up_after: float | None = None,
 ) -> Reply:
-    """A single read-only call outside the pool (preflight, --check-codes, a listing page),
+    """A single read-only call outside any pool (the preflight, a --check-codes setting),
     through `until_settled` like the pool's: a fatal answer raised, the last reply returned
     otherwise (a reply with a body settles it). Raises ServiceDownError or RefusedTooLong
     after ``give_up_after`` seconds (default: the policy's) without a successful or an

@@ -14,18 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..clock import Clock
-from ..errors import Interrupted
 from ..plan.build import PlanSummary, RequestTally
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
-from ..send.pool import StopSwitch
+from ..send.pool import Pool, StopSwitch
 from ..sheet.read import SheetInfo
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..store.found import FoundStore
 from . import discover
-from .common import _ignore, _retry, _source
+from .common import _ignore, _source
 
 
 async def _list(
@@ -38,25 +37,15 @@ async def _list(
     stop: StopSwitch | None,
     on_listing: Callable[[str, int, int], None] = _ignore,
 ) -> discover.Discovery:
-    def between_pages(code: str, seen: int, total: int) -> None:
-        on_listing(code, seen, total)
-        if stop is not None and stop.is_set():  # the page just read is saved
-            raise Interrupted(
-                f"interrupted while listing (code {code}: {seen:,} of {total:,} read); the "
-                "pages read are saved. Rerun the same command to go on from the next page."
-            )
-
+    pool = Pool.for_reads(spec.send_settings(), clock=clock, rng=rng, limiter=limiter, stop=stop)
     with recording.calling("list"):
         found = await discover.list_found(
+            pool,
             client,
-            limiter,
             store,
             spec.plan_options,
-            clock=clock,
-            rng=rng,
-            retry=_retry(spec),
             until=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            on_page=between_pages,
+            on_page=on_listing,
         )
     discover.guard(found, spec.max_leads, spec.name_of("max_leads"))
     return found

@@ -187,7 +187,7 @@ def test_two_processes_opening_an_old_checkpoint_at_once_add_each_column_once(
     def second_opener() -> None:
         try:
             Checkpoint.open(path).close()
-        except BaseException as error:  # noqa: BLE001 - the test reports it below
+        except BaseException as error:
             errors.append(error)
 
     thread = threading.Thread(target=second_opener)

@@ -24,10 +24,10 @@ from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..store.found import FoundStore
 from . import discover
-from .common import _ignore, _source
+from .common import ignore, source_of
 
 
-async def _list(
+async def list_codes(
     client: LeadSquaredClient,
     limiter: SlidingWindowLimiter,
     store: FoundStore,
@@ -35,7 +35,7 @@ async def _list(
     clock: Clock,
     rng: random.Random,
     stop: StopSwitch | None,
-    on_listing: Callable[[str, int, int], None] = _ignore,
+    on_listing: Callable[[str, int, int], None] = ignore,
 ) -> discover.Discovery:
     pool = Pool.for_reads(spec.send_settings(), clock=clock, rng=rng, limiter=limiter, stop=stop)
     with recording.calling("list"):
@@ -51,7 +51,7 @@ async def _list(
     return found
 
 
-def _store_discovered(
+def store_discovered(
     checkpoint: Checkpoint, spec: RunSpec, fingerprint: str, warnings: tuple[str, ...]
 ) -> PlanSummary:
     tally = RequestTally()
@@ -61,19 +61,19 @@ def _store_discovered(
             request for request, _ in discover.requests(checkpoint.found, spec.plan_options)
         ),
         [],
-        source=_source(spec),
+        source=source_of(spec),
         fingerprint=fingerprint,
         options=spec.plan_options.as_dict(),
         extra={"leads": str(leads), "rows_read": "0", "label": spec.label, "discover": "1"},
     )
-    return _discovered_summary(leads, tally, spec, warnings)
+    return discovered_summary(leads, tally, spec, warnings)
 
 
-def _discovered_summary(
+def discovered_summary(
     leads: int, tally: RequestTally, spec: RunSpec, warnings: tuple[str, ...] = ()
 ) -> PlanSummary:
     return PlanSummary(
-        source=SheetInfo(path=Path(_source(spec)), kind="discover", warnings=warnings),
+        source=SheetInfo(path=Path(source_of(spec)), kind="discover", warnings=warnings),
         rows_read=0,
         blank_rows=0,
         invalid_rows=0,

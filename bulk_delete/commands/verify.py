@@ -24,7 +24,7 @@ from ..store.checkpoint import Checkpoint
 from ..store.ledger import shared_window
 from ..summary import VerifySummary
 from . import backups, verifying
-from .common import _checkpoint_path, _host, _ignore, _limiter, _recording
+from .common import checkpoint_path_of, host_of, ignore, limiter_of, recording_into
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -36,14 +36,14 @@ async def verify(
     credentials: Credentials,
     *,
     session: aiohttp.ClientSession,
-    on_choice: Callable[[verifying.Choice, RateLimit], None] = _ignore,
+    on_choice: Callable[[verifying.Choice, RateLimit], None] = ignore,
     clock: Clock | None = None,
     rng: random.Random | None = None,
     stop: StopSwitch | None = None,
 ) -> VerifySummary:
     """Ask LeadSquared what is left of each queued request (or a sample) and record it."""
-    host = _host(spec)
-    path = _checkpoint_path(spec)
+    host = host_of(spec)
+    path = checkpoint_path_of(spec)
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint")
     # Verify's calls spend the account's budget like the run's: the machine's ledger, one
@@ -61,11 +61,11 @@ async def verify(
         Checkpoint.open(path) as checkpoint,
         checkpoints.lock(path),
         account as ledger,
-        _recording(checkpoint),
+        recording_into(checkpoint),
     ):
         if not checkpoint.has_plan:
             raise InputError(f"{path}: the checkpoint holds no plan")
-        limiter = _limiter(checkpoint, spec, clock)
+        limiter = limiter_of(checkpoint, spec, clock)
         limiter.shared = ledger
         items = checkpoint.to_verify(spec.sample, rng)
         if items and spec.preflight:

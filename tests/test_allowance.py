@@ -16,7 +16,7 @@ from bulk_delete.config import RateLimit
 from bulk_delete.errors import AllowanceUsed, exit_code_for
 from bulk_delete.send.answers import Verdict, classify
 
-from .conftest import leads_csv, send_sheet
+from .conftest import demo_env, leads_csv, send_sheet
 
 
 def refusal(message: str, status: int = 429) -> str:
@@ -142,3 +142,22 @@ async def test_a_run_larger_than_the_allowance_stops_at_once_and_resumes_after_i
     assert done.returncode == 0, done.stderr
     leads = [record["ProspectId"] for record in emu.records]
     assert len(leads) == len(set(leads)) == 120  # nothing sent twice
+
+
+@pytest.mark.parametrize("daily_limit", [False, True], ids=["learned", "--daily-limit"])
+async def test_a_rerun_stopped_at_once_by_the_allowance_reports_what_is_pending(
+    emulator: Any, tmp_path: Path, daily_limit: bool
+) -> None:
+    emu = await emulator(rate="off", daily_limit=5, wall=lambda: 1_800_000_000.0)
+    sheet = leads_csv(tmp_path / "leads.csv", 12)
+    env = {**demo_env(emu.url), "XDG_STATE_HOME": str(tmp_path / "state")}
+    extra = ("--rate", "off", "--concurrency", "1", "--summary-json", str(tmp_path / "s.json"))
+    if daily_limit:
+        extra += ("--daily-limit", "5")
+    for _ in range(2):  # the first run stops at the allowance; the rerun stops at once
+        done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", *extra, env=env)
+        assert done.returncode == 75, done.stderr
+        written = json.loads((tmp_path / "s.json").read_text())
+        assert written["exit_code"] == 75
+        assert written["totals"]["queued"] == 4  # the preflight was the fifth call
+        assert written["totals"]["pending"] == 8

@@ -12,9 +12,14 @@ unless the case is about sharing one, so the benches never touch the user's own 
 from __future__ import annotations
 
 import json
+import sqlite3
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from bulk_delete.emulator.server import NEXT_DAY_PATH
+from bulk_delete.store.ledger import FILE_NAME as LEDGER_FILE
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
 
@@ -368,10 +373,24 @@ DAILY_LIMIT = 50
 DAILY_REQUESTS = 120
 
 
+def next_day(emulator: Emulator, state: Path) -> None:
+    """Midnight UTC for both ends, without waiting for it: the emulator's allowance day moves
+    on (its control path), and the ledger's count of today's calls in this run's state
+    directory becomes yesterday's, which is all midnight does to it (store/ledger.py)."""
+    ask = urllib.request.Request(emulator.url + NEXT_DAY_PATH, method="POST")  # noqa: S310
+    with urllib.request.urlopen(ask):  # noqa: S310 (the bench's own emulator, http)
+        pass
+    ledger = state / "bulk-delete" / LEDGER_FILE
+    if ledger.is_file():
+        with sqlite3.connect(ledger) as db:
+            db.execute("UPDATE days SET day = day - 1")
+
+
 def allowance(work: Path) -> dict[str, Any]:
     """(h): a daily allowance of 50 calls and a 120-request run. bulk-delete by default (it
     learns the allowance from the refusal) and with --daily-limit 50 (its ledger stops it
-    first), each rerun at once (the allowance has not reset); the peers against the same."""
+    first), each rerun at once (the allowance has not reset), then again after ``next_day``;
+    the peers against the same."""
     sheet = leads_csv(work / "daily.csv", DAILY_REQUESTS)
     knobs = ("--rate", "25/5s", "--daily-limit", str(DAILY_LIMIT), *LATENCY)
     cases = ("bulk-delete", "bulk-delete --daily-limit 50", *CLIENTS[1:])
@@ -408,6 +427,14 @@ def allowance(work: Path) -> dict[str, Any]:
             else:
                 reruns.append(None)
         second = [e.stats() for e in emulators]
+        resumed: list[Measured | None] = []
+        for n, case in enumerate(cases):  # after the allowance resets
+            if case.startswith("bulk-delete"):
+                next_day(emulators[n], work / f"daily-state-{n}")
+                resumed.append(measure(commands[n], env=envs[n]))
+            else:
+                resumed.append(None)
+        third = [e.stats() for e in emulators]
     finally:
         for e in emulators:
             e.stop()
@@ -435,6 +462,15 @@ def allowance(work: Path) -> dict[str, Any]:
             rerun_summary = json.loads((work / f"daily-{n}.json").read_text())
             entry["rerun_delete_calls"] = rerun_summary["this_run"]["calls"]
             entry["rerun_summary_pending"] = rerun_summary["totals"]["pending"]
+            after = resumed[n]
+            assert after is not None
+            last = json.loads((work / f"daily-{n}.json").read_text())
+            entry["next_day_exit_code"] = after.returncode
+            entry["next_day_calls"] = third[n]["calls"] - second[n]["calls"]
+            entry["next_day_delete_calls"] = last["this_run"]["calls"]
+            entry["next_day_pending"] = last["totals"]["pending"]
+            entry["leads_deleted"] = third[n]["leads_deleted"]
+            entry["leads_deleted_twice"] = third[n]["leads_deleted_twice"]
         out[case] = entry
         rows.append(
             [
@@ -449,7 +485,12 @@ def allowance(work: Path) -> dict[str, Any]:
                 else f"lost {DAILY_REQUESTS - entry['accepted']}",
                 entry.get("summary_error", "–") or "–",
                 f"exit {rerun.returncode}, {entry['rerun_calls']} calls "
-                f"({entry['rerun_delete_calls']} deletes)"
+                f"({entry['rerun_delete_calls']} deletes), {entry['rerun_summary_pending']} pending"
+                if rerun
+                else "–",
+                f"exit {entry['next_day_exit_code']}, {entry['next_day_calls']} calls "
+                f"({entry['next_day_delete_calls']} deletes); {entry['leads_deleted']} leads "
+                f"deleted, {entry['leads_deleted_twice']} twice"
                 if rerun
                 else "–",
                 f"{result.wall:.0f} s",
@@ -468,6 +509,7 @@ def allowance(work: Path) -> dict[str, Any]:
                 "the rest",
                 "summary `error`",
                 "rerun at once",
+                "rerun after the reset",
                 "wall",
             ],
             rows,

@@ -9,14 +9,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bulk_delete.allowance import across_days, allowance_used, resume_at
 from bulk_delete.config import RateLimit
+from bulk_delete.emulator.server import NEXT_DAY_PATH
 from bulk_delete.errors import AllowanceUsed, exit_code_for
 from bulk_delete.send.answers import Verdict, classify
 
-from .conftest import leads_csv, send_sheet
+from .conftest import demo_env, leads_csv, send_sheet
 
 
 def refusal(message: str, status: int = 429) -> str:
@@ -142,3 +144,41 @@ async def test_a_run_larger_than_the_allowance_stops_at_once_and_resumes_after_i
     assert done.returncode == 0, done.stderr
     leads = [record["ProspectId"] for record in emu.records]
     assert len(leads) == len(set(leads)) == 120  # nothing sent twice
+
+
+@pytest.mark.parametrize("daily_limit", [False, True], ids=["learned", "--daily-limit"])
+async def test_a_rerun_stopped_at_once_by_the_allowance_reports_what_is_pending(
+    emulator: Any, tmp_path: Path, daily_limit: bool
+) -> None:
+    emu = await emulator(rate="off", daily_limit=5, wall=lambda: 1_800_000_000.0)
+    sheet = leads_csv(tmp_path / "leads.csv", 12)
+    env = {**demo_env(emu.url), "XDG_STATE_HOME": str(tmp_path / "state")}
+    extra: tuple[str, ...] = ("--rate", "off", "--concurrency", "1")
+    extra += ("--summary-json", str(tmp_path / "s.json"))
+    if daily_limit:
+        extra += ("--daily-limit", "5")
+    for _ in range(2):  # the first run stops at the allowance; the rerun stops at once
+        done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", *extra, env=env)
+        assert done.returncode == 75, done.stderr
+        written = json.loads((tmp_path / "s.json").read_text())
+        assert written["exit_code"] == 75
+        assert written["totals"]["queued"] == 4  # the preflight was the fifth call
+        assert written["totals"]["pending"] == 8
+
+
+async def test_the_emulator_s_day_moves_on_when_asked(emulator: Any, tmp_path: Path) -> None:
+    """The benchmark's emulator runs in its own process, out of a test's ``wall``: it asks
+    for the next day over HTTP, and the rerun after the reset finishes the rest once."""
+    emu = await emulator(rate="off", daily_limit=8, wall=lambda: 1_800_000_000.0)
+    sheet = leads_csv(tmp_path / "leads.csv", 12)
+    fast = ("--rate", "off", "--concurrency", "1")
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", *fast)
+    assert done.returncode == 75, done.stderr
+    calls = emu.stats()["calls"]
+    async with aiohttp.ClientSession() as session, session.post(emu.url + NEXT_DAY_PATH) as answer:
+        assert await answer.json() == {"days_ahead": 1}
+    assert emu.stats()["calls"] == calls  # the control path is not an API call
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", *fast)
+    assert done.returncode == 0, done.stderr
+    assert emu.stats()["leads_deleted"] == 12
+    assert emu.stats()["leads_deleted_twice"] == 0

@@ -64,12 +64,25 @@ async def test_runs_at_the_limit_less_the_margin() -> None:
     assert limiter.margin == pytest.approx(0.1)
 
 
-async def test_pacing_spreads_starts_evenly() -> None:
-    clock = ManualClock()
+async def test_the_first_window_starts_slow_and_the_window_log_repeats_it() -> None:
+    clock = ManualClock(start=0.0)
     limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
-    starts = await drive(limiter, clock, 25, 10)
-    gaps = {round(b - a, 6) for a, b in itertools.pairwise(starts)}
-    assert gaps == {round(5.1 / 25, 6)}
+    starts = await drive(limiter, clock, 25, 50)
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(starts)]
+    assert set(gaps[:15]) == {round(0.8 * 5.1 / 15, 6)}  # 60 % of the calls in 80 % of it
+    assert set(gaps[15:25]) == {round(0.2 * 5.1 / 10, 6)}  # then the rest closer together
+    assert gaps[25:] == gaps[: len(gaps) - 25]  # the same shape, window after window
+    assert max_in_any_window(starts, 5.1 * 0.999) <= 25
+
+
+async def test_once_the_account_is_shared_starts_are_spread_evenly() -> None:
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    starts = await drive(limiter, clock, 4, 16)
+    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
+    later = await drive(limiter, clock, 4, 12)
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(later)}
+    assert gaps == {round(5.1 / limiter.current, 6)}
 
 
 async def test_pause_holds_everyone_for_a_window() -> None:
@@ -130,36 +143,51 @@ async def test_share_leaves_the_rest_to_others() -> None:
 async def test_refused_by_a_full_shared_window_headroom_then_slow_probing() -> None:
     clock = ManualClock(start=0.0)
     limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
-    await drive(limiter, clock, workers=2, calls=16)  # the 16th was refused: 15 fitted
-    assert limiter.refused(RateLimit.parse("25/5s")) is False  # not lower: someone else spends
+    starts = await drive(limiter, clock, workers=2, calls=16)  # the 16th was refused: 15 fitted
+    # not lower: someone else spends
+    assert limiter.refused(RateLimit.parse("25/5s"), started=starts[-1]) is False
     assert limiter.shares_account
     assert limiter.free == 15
-    assert limiter.current == 13  # the free budget less a headroom of 10 %, two calls
-    limiter.refused(RateLimit.parse("25/5s"))  # the same window: calls already in flight
+    assert limiter.current == 13.5  # the free budget less a headroom of a call and a half
+    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])  # the same window: in flight
     assert limiter.free == 15  # one measurement a window
     clock.jump(5.0 * 11.9)  # no probing before twelve quiet windows …
-    assert limiter.current == 13
+    assert limiter.current == 13.5
     clock.jump(0.5)
-    assert limiter.current == 14  # … then one call a window more every three windows
+    assert limiter.current == 16  # … then one call above what was free, past the headroom
     clock.jump(5.0 * 3)
-    assert limiter.current == 15
+    assert limiter.current == 17  # … and one call a window more every three windows
     clock.jump(5.0 * 3 * 10)
     assert limiter.current == 25  # nobody refused all along: back at the ceiling
     assert not limiter.shares_account
+
+
+async def test_the_free_budget_is_counted_back_from_the_refused_call() -> None:
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=18)
+    # The 16th was refused, its answer came back after two more had set off: those are in
+    # flight, not room beside the neighbour.
+    limiter.refused(RateLimit.parse("25/5s"), started=starts[15])
+    assert limiter.free == 15
+    # An earlier call's refusal answered later, in the same window: the measure goes back to it.
+    limiter.refused(RateLimit.parse("25/5s"), started=starts[14])
+    assert limiter.free == 14
 
 
 async def test_a_refused_probe_measures_the_free_budget_again() -> None:
     clock = ManualClock(start=0.0)
     limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
     await drive(limiter, clock, workers=2, calls=21)
-    limiter.refused(RateLimit.parse("25/5s"))
+    limiter.refused(RateLimit.parse("25/5s"))  # no start given: counted from now, less itself
     assert limiter.free == 20
     clock.jump(5.0 * 13)
-    assert limiter.current == 19  # probing above the 18 kept
-    await drive(limiter, clock, workers=2, calls=20)
-    limiter.refused(RateLimit.parse("25/5s"))  # the neighbour grew: less is free now
-    assert limiter.free < 19
-    assert limiter.current < 18
+    assert limiter.current == 21  # probing above the 18.5 kept
+    starts = await drive(limiter, clock, workers=2, calls=19)  # the 19th refused
+    # the neighbour grew: less is free now
+    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
+    assert limiter.free == 18
+    assert limiter.current == 16.5
 
 
 async def test_a_refusal_that_names_no_limit_pauses_a_window() -> None:

@@ -7,29 +7,37 @@ import pytest
 
 from .windowsim import beside_a_neighbour
 
-PHASES = (7.0, 7.1, 7.2, 7.3, 7.4)  # when the purge starts in the neighbour's 0.5-s beat
+SEEDS = range(8)  # each draws both sides' jitter afresh and starts the purge at another phase
 
 
 @pytest.mark.parametrize("count_refusals", [True, False], ids=["counted", "not-counted"])
 async def test_a_steady_neighbour_keeps_its_calls(count_refusals: bool) -> None:
+    """The bars of issue #20 over several draws, with room to spare: >= 85 % of the 15 calls
+    a window left, <= 10 refusals on the account, the neighbour loses <= 5 %."""
     lost = calls = 0
-    for start_at in PHASES:
-        shared, purge = await beside_a_neighbour(count_refusals=count_refusals, start_at=start_at)
+    shares = []
+    for seed in SEEDS:
+        shared, purge = await beside_a_neighbour(
+            count_refusals=count_refusals, seed=seed, start_at=7.0 + 0.13 * seed
+        )
         assert len(purge.accepted) == 120
-        assert shared.share_of_free >= 0.85  # of the 15 calls a window the neighbour leaves
-        assert shared.refusals <= 10  # on the whole account, ours and the neighbour's
+        assert shared.share_of_free >= 0.86
+        assert shared.refusals <= 8  # on the whole account, ours and the neighbour's
         assert purge.refusals <= 3
         lost += shared.neighbour_refused
         calls += shared.neighbour_calls
-        # A start at full pace finds the window full two fifths of a window in; when refusals
-        # count, the window stays full until our first call leaves it: the cost of not
-        # knowing, paid once (4 or 5 of the neighbour's ~88 calls, by the phase).
-        assert shared.neighbour_refused <= (5 if count_refusals else 2)
-    assert lost / calls <= (0.053 if count_refusals else 0.03)
+        shares.append(shared.share_of_free)
+        # Found late in the first window (its slow part comes first), a full window stays
+        # full only briefly when refusals count: the cost of not knowing, paid once.
+        assert shared.neighbour_refused <= (4 if count_refusals else 6)
+    assert sum(shares) / len(shares) >= 0.87
+    assert lost / calls <= 0.04
 
 
 async def test_an_idle_account_runs_at_the_limit_unrefused() -> None:
-    shared, purge = await beside_a_neighbour(count_refusals=True, neighbour=None)
+    # 150 requests as in the benchmark: six whole windows (a run that ends inside the first
+    # window's slow part ends up to START_SPAN - START_CALLS of a window later)
+    shared, purge = await beside_a_neighbour(count_refusals=True, neighbour=None, requests=150)
     assert shared.share_of_free >= 0.97
     assert shared.refusals == 0
     assert not purge.limiter.shares_account

@@ -101,7 +101,7 @@ class Purge:
         await asyncio.gather(*(worker() for _ in range(self.workers)))
 
     async def _send(self) -> bool:
-        await self.limiter.acquire()
+        started = await self.limiter.acquire()
         await self.clock.sleep(self.rng.uniform(*self.latency) / 2)
         admitted = self.window.admit(self.name)
         arrived = self.clock.now()
@@ -111,7 +111,8 @@ class Purge:
             return True
         self.refusals += 1
         if self.learn:
-            self.limiter.refused(self.window.rate)  # "exceeded the limit of N in W second(s)"
+            # "exceeded the limit of N in W second(s)"
+            self.limiter.refused(self.window.rate, started=started)
         return False
 
     @property
@@ -156,16 +157,24 @@ async def beside_a_neighbour(
     requests: int = 120,
     start_at: float = 7.0,
     headroom: bool = True,
+    seed: int | None = None,
 ) -> tuple[Shared, Purge]:
+    """One purge beside one neighbour. ``seed`` draws both sides' jitter afresh (None: the
+    fixed draws the tests were first written with)."""
     clock = ManualClock(start=0.0)
     window = SimWindow(RateLimit.parse(limit), clock, count_refusals=count_refusals)
+    theirs, ours = (7, 3) if seed is None else (2 * seed + 11, 2 * seed + 12)
     other = None
     if neighbour is not None:
-        other = Neighbour(window, clock, RateLimit.parse(neighbour), burst=burst)
+        other = Neighbour(
+            window, clock, RateLimit.parse(neighbour), burst=burst, rng=random.Random(theirs)
+        )
         task = asyncio.create_task(other.run())
         await clock.advance(start_at)  # the neighbour was there first
     limiter = SlidingWindowLimiter(RateLimit.parse(rate), clock=clock)
-    purge = Purge(window, clock, limiter, requests=requests, learn=headroom)
+    purge = Purge(
+        window, clock, limiter, requests=requests, learn=headroom, rng=random.Random(ours)
+    )
     began = clock.now()
     await run_all(clock, purge)
     ended = purge.accepted[-1]

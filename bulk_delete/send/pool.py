@@ -134,7 +134,7 @@ async def until_settled(
     while True:
         probe = await breaker.admit()
         try:
-            await limiter.acquire()
+            slot = await limiter.acquire()
         except AllowanceUsed as used:  # the machine's ledger: today's --daily-limit is spent
             fail(used)
             tried.stopped = True
@@ -181,7 +181,7 @@ async def until_settled(
             tried.stopped = True
             return
         if decision.action is Action.WAIT_WINDOW:
-            on_refused(limiter.refused(answer.limit, answer.retry_after))
+            on_refused(limiter.refused(answer.limit, answer.retry_after, started=slot))
             continue
         await (wait or partial(_sleep_with, gates.clock))(decision.delay)
 

@@ -174,14 +174,17 @@ async def test_limiter_holds_the_emulators_strict_window(emulator: Any, tmp_path
 
 
 async def test_429_from_another_integration_is_waited_out(emulator: Any, tmp_path: Path) -> None:
-    emu = await emulator(rate="5/1s", background=RateLimit.parse("3/1s"))  # 3 of the 5 a second
+    # 3 of the 5 a window; quarter-second windows: the same refusals, a quarter of the wait
+    emu = await emulator(
+        rate="5/0.25s", background=RateLimit.parse("3/0.25s"), background_jitter=0.01
+    )
     sheet = leads_csv(tmp_path / "leads.csv", 8)
     done = await send_sheet(
         emu,
         sheet,
         tmp_path / "c.sqlite",
         "--rate",
-        "5/1s",
+        "5/0.25s",
         "--summary-json",
         str(tmp_path / "s.json"),
     )
@@ -425,12 +428,12 @@ async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) 
         "--rate",
         "off",
         "--give-up-after",
-        "2.5",
+        "1",  # the breaker's first probe (1 s after it trips) fails past it
         "--no-preflight",  # which would stop it before the first delete (tested elsewhere)
     )
     assert done.returncode == 3
     assert "looks down: no call has succeeded for" in done.stderr
-    assert "--give-up-after 2.5" in done.stderr
+    assert "--give-up-after 1;" in done.stderr
     assert "pending" in done.stderr  # the summary says what is left for the rerun
     assert emu.calls < 90  # it stopped instead of burning 60 * 6 attempts
 
@@ -438,7 +441,8 @@ async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) 
 async def test_a_short_outage_mid_run_ends_with_everything_queued(
     emulator: Any, tmp_path: Path
 ) -> None:
-    emu = await emulator(rate="off", latency=0.01, outage_after=0.3, outage_seconds=2.0)
+    # over before the breaker's first probe, 1 s after it trips
+    emu = await emulator(rate="off", latency=0.01, outage_after=0.3, outage_seconds=1.0)
     sheet = leads_csv(tmp_path / "leads.csv", 60)
     done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "40/1s")
     assert done.returncode == 0, done.stderr

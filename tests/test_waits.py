@@ -167,7 +167,7 @@ async def test_a_short_retry_after_is_obeyed_whole() -> None:
 async def test_a_run_refused_for_ever_exits_3_and_says_why(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", refuse_all=float("inf"))
     sheet = leads_csv(tmp_path / "leads.csv", 5)
-    args = ("--rate", "25/0.5s", "--give-up-after", "1.5")
+    args = ("--rate", "25/0.5s", "--give-up-after", "0.6")  # a refusal, a window, a refusal
     done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", *args, "--no-preflight")
     assert done.returncode == 3, done.stderr
     assert "was refused as over the rate limit" in done.stderr
@@ -203,8 +203,9 @@ async def test_the_preflight_rides_out_an_outage_from_the_first_call(
 async def test_the_listing_rides_out_an_outage_within_give_up_after(
     emulator: Any, tmp_path: Path
 ) -> None:
-    # before: each page had --max-attempts sends and gave up long before --give-up-after
-    emu = await emulator(rate="off", dataset_leads=20, outage_after=0.0, outage_seconds=2.5)
+    # before: each page had --max-attempts sends and gave up long before --give-up-after (two
+    # sends, at most 1 s of backoff apart: over before the 1.2 s outage is)
+    emu = await emulator(rate="off", dataset_leads=20, outage_after=0.0, outage_seconds=1.2)
     window = ("--codes", "201", "--from", "2024-03-01", "--to", "2024-12-31", "--rate", "off")
     args = ("--max-attempts", "2", "--give-up-after", "30", "--no-preflight", "--yes")
     checkpoint = ("--checkpoint", str(tmp_path / "c.sqlite"))

@@ -138,7 +138,7 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
     async with aiohttp.ClientSession() as session:
         summaries = await asyncio.gather(
             pipeline.run(spec("nightly", 0), keys, session=session, hooks=hooks),
-            pipeline.run(spec("adhoc", 30), keys, session=session, hooks=hooks),
+            pipeline.run(spec("adhoc", 60), keys, session=session, hooks=hooks),
         )
     assert [summary.exit_code for summary in summaries] == [0, 0]
     stats = emu.stats()

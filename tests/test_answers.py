@@ -15,7 +15,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bulk_delete import __version__
 from bulk_delete.clock import SystemClock
-from bulk_delete.commands.pipeline import preflight
+from bulk_delete.commands.preflight import preflight
 from bulk_delete.config import REGIONAL_HOSTS, Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import CredentialsError, FatalAPIError, ServiceDownError

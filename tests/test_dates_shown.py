@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
 from bulk_delete.cli.report import summary_line
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import export
 from bulk_delete.plan.build import PlanOptions, build_plan
 from bulk_delete.store.checkpoint import Checkpoint
 from bulk_delete.store.export import PREVIEW_COLUMNS
@@ -99,7 +99,7 @@ def test_the_export_shows_local_dates_from_the_checkpoint_and_raw_cells_apart(
             extra={},
         )
     out = tmp_path / "export.csv"
-    assert pipeline.export(path, out) == 2
+    assert export.export(path, out) == 2
     header, rows = read_csv(out)
     assert header[2:6] == ["FromDate", "ToDate", "FromDate (Asia/Kolkata)", "ToDate (Asia/Kolkata)"]
     assert header[-2:] == ["FromDate (as written)", "ToDate (as written)"]

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import run
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
@@ -131,12 +131,12 @@ async def test_an_interrupted_listing_resumes_without_reading_a_page_twice(
     )
     stop = StopSwitch()
     stop.stop()  # SIGTERM came: the listing stops after the page in hand
-    hooks = pipeline.RunHooks(confirm=lambda c: True)
+    hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(Interrupted, match="pages read are saved"):
-            await pipeline.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
+            await run.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
         assert emu.stats()["outcomes"]["list"] == 1
-        summary = await pipeline.run(spec, KEYS, session=session, hooks=hooks)
+        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
     assert summary.exit_code == 0
     pages = Counter((r["code"], r["page"]) for r in emu.list_calls)
     assert set(pages.values()) == {1}  # no page read twice

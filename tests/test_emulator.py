@@ -444,3 +444,21 @@ def test_the_neighbour_and_the_allowance_are_emulator_options() -> None:
     with command.make_context("emulator", []) as context:
         default = config_of(context.params)
     assert (default.background, default.background_burst, default.count_refusals) == (None, 1, True)
+
+
+def test_emulator_on_a_port_in_use_exits_2_naming_it() -> None:
+    """A second emulator on the demo's port is a usage problem, not a bug (exit 70 before)."""
+    import socket
+
+    from click.testing import CliRunner
+
+    from bulk_delete.cli.main import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["emulator", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+    assert "--port" in result.stderr

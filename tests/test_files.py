@@ -53,10 +53,10 @@ async def test_every_name_of_a_held_checkpoint_exits_75(emulator: Any, tmp_path:
     real.parent.mkdir()
     planned(real).close()
     (tmp_path / "latest.sqlite").symlink_to(real)
-    os.link(real, tmp_path / "hard.sqlite")
     (tmp_path / "sub").mkdir()
     names = ["latest.sqlite", "hard.sqlite", "sub/../real/cp.sqlite"]
     with checkpoints.lock(real):  # a `run` (this process) is sending from it
+        os.link(real, tmp_path / "hard.sqlite")  # made while held (one name when locked)
         for name in names:
             done = await send_sheet(emu, sheet, tmp_path / name, "--rate", "off")
             assert (name, done.returncode) == (name, 75)
@@ -339,3 +339,29 @@ def test_a_checkpoint_we_open_is_made_private(tmp_path: Path) -> None:
         checkpoint.set_meta("x", "y")
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
     assert modes == {"c.sqlite": "0o600", "c.sqlite-wal": "0o600", "c.sqlite-shm": "0o600"}
+
+
+async def test_a_checkpoint_with_two_names_is_refused_until_it_has_one(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """SQLite's journal follows the name used, so a hard-linked checkpoint could hide
+    outcomes from a resume under the other name: refused (exit 2, 0 calls) under either name,
+    and sent once it has one name again."""
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 3)
+    first = tmp_path / "cp.sqlite"
+    unconfirmed = await run_cli(  # no --yes, no terminal: the plan is saved, nothing sent
+        "run", str(sheet), "--checkpoint", str(first), "--open-window", env=demo_env(emu.url)
+    )
+    assert unconfirmed.returncode == 2, unconfirmed.stderr
+    assert first.exists()
+    os.link(first, tmp_path / "other.sqlite")
+    for name in ("cp.sqlite", "other.sqlite"):
+        done = await send_sheet(emu, sheet, tmp_path / name, "--rate", "off")
+        assert (name, done.returncode) == (name, 2), done.stderr
+        assert "2 names (hard links)" in done.stderr
+    assert emu.calls == 0
+    (tmp_path / "other.sqlite").unlink()
+    done = await send_sheet(emu, sheet, first, "--rate", "off")
+    assert done.returncode == 0, done.stderr
+    assert len(emu.records) == 3

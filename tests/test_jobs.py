@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import run
 from bulk_delete.commands.jobs import Window, load_job
 from bulk_delete.errors import CredentialsError, FatalAPIError, InputError, LockHeld, OptionError
 
@@ -175,7 +175,7 @@ async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
     yesterday = dt.datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
     today = yesterday + dt.timedelta(hours=10)
     resumed: list[Path] = []
-    hooks = pipeline.RunHooks(confirm=lambda confirmation: True, on_resume=resumed.append)
+    hooks = run.RunHooks(confirm=lambda confirmation: True, on_resume=resumed.append)
 
     async def go(now: dt.datetime, env: dict[str, str], preflight: bool = True) -> Any:
         with job.lock():  # as `bulk-delete job` does; it also makes the state directory
@@ -185,7 +185,7 @@ async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
         async with aiohttp.ClientSession() as session:
             spec = job.run_spec(now, env).replace(preflight=preflight)
             credentials = job.credentials(env)
-            return await pipeline.run(spec, credentials, session=session, hooks=hooks)
+            return await run.run(spec, credentials, session=session, hooks=hooks)
 
     assert (await go(yesterday, demo_env(emu.url))).exit_code == 0
     before = hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest()

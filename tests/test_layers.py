@@ -19,7 +19,7 @@ import click
 import pytest
 
 from bulk_delete.cli.main import cli
-from bulk_delete.commands.verify import Choice
+from bulk_delete.commands.verifying import Choice
 from bulk_delete.config import RateLimit
 from bulk_delete.emulator.config import config_of, knobs
 from bulk_delete.records import Status
@@ -130,6 +130,33 @@ def test_a_lower_layer_never_imports_a_higher_one() -> None:
         if layer(target) > layer(module) and target != "bulk_delete"
     )
     assert upward == []
+
+
+COMMANDS = ("plan", "run", "verify", "status", "export", "preflight")
+MAX_COMMAND_LINES = 400
+
+
+def test_the_commands_folder_shows_the_commands() -> None:
+    """Each command the core runs is a module of commands/ named after it, defining it; no
+    catch-all `pipeline` module comes back, and no module there grows past a reading."""
+    defined = {
+        name: {
+            node.name
+            for node in ast.parse(MODULES[f"bulk_delete.commands.{name}"].read_text()).body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        for name in COMMANDS
+        if f"bulk_delete.commands.{name}" in MODULES
+    }
+    assert {name for name in defined if name in defined[name]} == set(COMMANDS)
+    assert [name for name in MODULES if name.rsplit(".", 1)[-1] == "pipeline"] == []
+    long = {
+        name: lines
+        for name, path in MODULES.items()
+        if name.startswith("bulk_delete.commands.")
+        and (lines := len(path.read_text().splitlines())) > MAX_COMMAND_LINES
+    }
+    assert long == {}
 
 
 @pytest.mark.parametrize("package", ["bulk_delete.send", "bulk_delete.store"])

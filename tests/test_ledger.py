@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
 from bulk_delete.clock import ManualClock
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
 from bulk_delete.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import AllowanceUsed, exit_code_for
@@ -115,7 +115,7 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
 ) -> None:
     """Two real runs (30 requests each, same keys and host) at once, in real time."""
     emu = await emulator(rate="20/1s")
-    hooks = pipeline.RunHooks(confirm=lambda c: True)
+    hooks = run.RunHooks(confirm=lambda c: True)
     keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 
     def spec(name: str, first: int) -> RunSpec:
@@ -137,8 +137,8 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
 
     async with aiohttp.ClientSession() as session:
         summaries = await asyncio.gather(
-            pipeline.run(spec("nightly", 0), keys, session=session, hooks=hooks),
-            pipeline.run(spec("adhoc", 60), keys, session=session, hooks=hooks),
+            run.run(spec("nightly", 0), keys, session=session, hooks=hooks),
+            run.run(spec("adhoc", 60), keys, session=session, hooks=hooks),
         )
     assert [summary.exit_code for summary in summaries] == [0, 0]
     stats = emu.stats()
@@ -231,10 +231,10 @@ async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
     for _ in range(15):
         assert ledger.reserve(100, 1.0) == 0.0
     keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
-    hooks = pipeline.RunHooks(confirm=lambda c: True)
+    hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(AllowanceUsed, match="daily allowance used; resume after") as stopped:
-            await pipeline.run(spec, keys, session=session, hooks=hooks)
+            await run.run(spec, keys, session=session, hooks=hooks)
     assert emu.stats()["outcomes"] == {"queued": 5}  # no refusal: it stopped itself
     summary = stopped.value.summary
     assert summary is not None

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import run, verify
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
@@ -250,11 +250,11 @@ async def test_a_resumed_listing_asks_the_page_size_the_server_gave(
     )
     stop = StopSwitch()
     stop.stop()  # SIGTERM after page 1 (asked 1,000, given 40)
-    hooks = pipeline.RunHooks(confirm=lambda c: True)
+    hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(Interrupted):
-            await pipeline.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
-        summary = await pipeline.run(spec, KEYS, session=session, hooks=hooks)
+            await run.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
+        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
     assert summary.exit_code == 0
     assert Counter(r["ProspectId"] for r in emu.records) == dict.fromkeys(expected, 1)
 
@@ -333,7 +333,7 @@ async def verify_sample_of_one(emu: Any, checkpoint: Path) -> Any:
         {"checkpoint": str(checkpoint), "host": emu.url, "rate": "off", "sample": 1}
     )
     async with aiohttp.ClientSession() as session, asyncio.timeout(120):  # a hang fails
-        return await pipeline.verify(spec, KEYS, session=session)
+        return await verify.verify(spec, KEYS, session=session)
 
 
 async def test_verify_per_lead_pages_no_further_than_the_run_could_need(

@@ -13,7 +13,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import export, plan
 from bulk_delete.errors import OptionError
 from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
@@ -155,7 +155,7 @@ async def test_an_interrupted_export_leaves_the_old_file_whole(
     emu = await emulator(rate="off")
     checkpoint = await sent_checkpoint(emu, tmp_path, leads=5)
     out = tmp_path / name
-    assert pipeline.export(checkpoint, out) == 5
+    assert export.export(checkpoint, out) == 5
     before = digest(out)
     real_rows = Checkpoint.export_rows
 
@@ -166,7 +166,7 @@ async def test_an_interrupted_export_leaves_the_old_file_whole(
 
     monkeypatch.setattr(Checkpoint, "export_rows", broken)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.export(checkpoint, out)
+        export.export(checkpoint, out)
     assert digest(out) == before
     assert sorted(path.name for path in tmp_path.iterdir() if name in path.name) == [name]
     if name.endswith(".xlsx"):
@@ -181,7 +181,7 @@ def test_an_export_over_a_symlinked_checkpoint_wal_is_refused(tmp_path: Path) ->
     db.close()
     (tmp_path / "link.sqlite").symlink_to(real)
     with pytest.raises(OptionError, match="is the checkpoint's"):
-        pipeline.export(tmp_path / "link.sqlite", tmp_path / "real.sqlite-wal")
+        export.export(tmp_path / "link.sqlite", tmp_path / "real.sqlite-wal")
 
 
 async def test_an_output_through_a_symlink_replaces_the_file_it_points_to(tmp_path: Path) -> None:
@@ -190,6 +190,6 @@ async def test_an_output_through_a_symlink_replaces_the_file_it_points_to(tmp_pa
     target = tmp_path / "shared" / "preview.csv"
     target.write_text("old\n")
     (tmp_path / "preview.csv").symlink_to(target)
-    await pipeline.plan(RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}))
+    await plan.plan(RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}))
     assert (tmp_path / "preview.csv").is_symlink()
     assert target.read_text().startswith("ProspectId,")

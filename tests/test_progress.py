@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from bulk_delete.cli.progress import ProgressDisplay, log_line
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import run
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
@@ -129,7 +129,7 @@ def test_log_lines_are_stamped_only_off_a_terminal() -> None:
 async def test_a_resumed_run_hands_the_display_the_plan_so_far(
     emulator: Any, tmp_path: Path
 ) -> None:
-    """The pool's counts start at 0 in every run; pipeline.run tells the display how many
+    """The pool's counts start at 0 in every run; `run` tells the display how many
     requests of the plan earlier runs settled, so the two add up to the plan."""
     emu = await emulator(rate="off", latency=0.02)
     spec = RunSpec.from_values(
@@ -153,13 +153,13 @@ async def test_a_resumed_run_hands_the_display_the_plan_so_far(
     seen: list[Progress] = []
     keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
     async with aiohttp.ClientSession() as session:
-        hooks = pipeline.RunHooks(confirm=lambda c: True, on_progress=stop_after_four)
+        hooks = run.RunHooks(confirm=lambda c: True, on_progress=stop_after_four)
         with pytest.raises(Interrupted):
-            await pipeline.run(spec, keys, session=session, hooks=hooks, stop=stop)
-        hooks = pipeline.RunHooks(
+            await run.run(spec, keys, session=session, hooks=hooks, stop=stop)
+        hooks = run.RunHooks(
             confirm=lambda c: True, on_progress=lambda p: seen.append(dataclasses.replace(p))
         )
-        summary = await pipeline.run(spec, keys, session=session, hooks=hooks)
+        summary = await run.run(spec, keys, session=session, hooks=hooks)
     assert {p.already_done for p in first} == {0}
     settled = first[-1].done
     assert 4 <= settled < 30

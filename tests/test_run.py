@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.spec import RunSpec
@@ -47,18 +47,16 @@ async def test_clean_run_with_faults_queues_every_request_exactly_once(
             "open_window": True,  # the sheet has no dates: this tests the sending
         }
     )
-    asked: list[pipeline.Confirmation] = []
+    asked: list[run.Confirmation] = []
 
-    def confirm(confirmation: pipeline.Confirmation) -> bool:
+    def confirm(confirmation: run.Confirmation) -> bool:
         asked.append(confirmation)
         return True
 
-    hooks = pipeline.RunHooks(confirm=confirm)
+    hooks = run.RunHooks(confirm=confirm)
     async with aiohttp.ClientSession() as session:
-        summary = await pipeline.run(
-            spec, DEMO_KEYS, session=session, hooks=hooks, clock=QuickClock()
-        )
-    assert asked == [pipeline.Confirmation(requests=80, leads=80, host=emu.url)]
+        summary = await run.run(spec, DEMO_KEYS, session=session, hooks=hooks, clock=QuickClock())
+    assert asked == [run.Confirmation(requests=80, leads=80, host=emu.url)]
     assert summary.exit_code == 0
     assert len(sent(emu)) == 80
     assert set(sent(emu).values()) == {1}
@@ -486,7 +484,7 @@ async def test_a_bug_exits_70_with_one_line_and_a_private_traceback(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError(f"a bug, near {DEMO_SECRET_KEY}")
 
-    monkeypatch.setattr(pipeline, "build_plan", broken)
+    monkeypatch.setattr(run, "build_plan", broken)
     done = await send_sheet(emu, leads_csv(tmp_path / "leads.csv", 3), tmp_path / "c.sqlite")
     assert done.returncode == 70  # never 1, which a scheduler may take for "finished"
     [line] = done.stderr.strip().splitlines()

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete.commands import pipeline
+from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
@@ -54,16 +54,16 @@ async def test_a_resume_starts_from_the_learned_limit(emulator: Any, tmp_path: P
         learned.append(limit)
         stop.stop()  # as if interrupted right after learning
 
-    hooks = pipeline.RunHooks(confirm=lambda c: True, on_limit_learned=learn_and_stop)
+    hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learn_and_stop)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(Interrupted) as stopped:
-            await pipeline.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
+            await run.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
         assert stopped.value.summary is not None
         assert [str(limit) for limit in learned] == ["10/0.5s (learned)"]
         refused_before = emu.stats()["outcomes"]["rate_limited"]
         await asyncio.sleep(1.2)  # the interrupted run's calls leave the server's window
-        hooks = pipeline.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
-        summary = await pipeline.run(spec, KEYS, session=session, hooks=hooks)
+        hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
+        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
     assert summary.exit_code == 0
     assert summary.rate_limit == "10/0.5s (learned)"
     assert len(learned) == 1  # nothing new to learn: it started from 10/1s

@@ -381,6 +381,11 @@ def test_plan_reads_standard_input(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "requests               1" in result.output
     assert "save the sheet to a file" in result.output  # run can't resume from a pipe
+    assert "Plan for standard input (CSV" in result.output  # not a temporary file's name
+    binary = CliRunner().invoke(cli, ["plan", "-"], input=b"garbage\x00\x01\x02")
+    assert binary.exit_code == 2
+    assert "error: standard input: not a text file" in binary.stderr
+    assert "bulk-delete-stdin" not in binary.stderr + result.output
     result = CliRunner().invoke(cli, ["run", "-", "--checkpoint", str(tmp_path / "c.sqlite")])
     assert result.exit_code == 2
 

@@ -1,7 +1,7 @@
 """The command line: the only place that parses options, prints, runs the event loop, installs
 signal handlers and turns errors into exit codes (``Cli.invoke``).
 
-Each command fills a RunSpec from its options, awaits one pipeline coroutine under
+Each command fills a RunSpec from its options, awaits one coroutine of commands/ under
 ``asyncio.run``, and prints what comes back.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import errno
 import os
 import shlex
 import signal
@@ -26,7 +27,13 @@ from typing import Any, TypeVar
 import click
 
 from .. import __version__
-from ..commands import backups, outputs, pipeline
+from ..commands import backups, outputs
+from ..commands import export as export_command
+from ..commands import plan as plan_command
+from ..commands import run as run_command
+from ..commands import status as status_command
+from ..commands import verify as verify_command
+from ..commands.common import fingerprint_of
 from ..commands.jobs import Job, load_job
 from ..commands.outputs import check_spec, checkpoint_files, spec_reads, write_summary
 from ..config import Credentials
@@ -49,6 +56,7 @@ from ..errors import (
     OptionError,
     SameRequests,
     StorageError,
+    UsageError,
     exit_code_for,
     exit_codes_help,
 )
@@ -151,7 +159,7 @@ class SummaryTarget:
 def _dry_run_summary(target: SummaryTarget) -> None:
     """A dry run's --summary-json: exit 0, nothing sent (monitoring of a scheduled dry run
     sees the night too)."""
-    summary = pipeline.summary_before_start(target.spec, EXIT_OK, "")
+    summary = run_command.summary_before_start(target.spec, EXIT_OK, "")
     problem = target.write(
         dataclasses.replace(summary, this_run=RunFigures(result=RunResult.DRY_RUN))
     )
@@ -181,7 +189,7 @@ def _failed(ctx: click.Context, error: BaseException, exit_code: int, message: s
     summary = (
         carried.ended(exit_code, message)
         if isinstance(carried, RunSummary)
-        else _with_saved_totals(pipeline.summary_before_start(target.spec, exit_code, message))
+        else _with_saved_totals(run_command.summary_before_start(target.spec, exit_code, message))
     )
     problem = target.write(summary)
     if problem is not None:
@@ -194,7 +202,7 @@ def _with_saved_totals(summary: RunSummary) -> RunSummary:
     if not summary.checkpoint or not Path(summary.checkpoint).is_file():
         return summary
     try:
-        saved = asyncio.run(pipeline.status(Path(summary.checkpoint)))
+        saved = asyncio.run(status_command.status(Path(summary.checkpoint)))
     except (BulkDeleteError, OSError, sqlite3.Error):
         return summary
     return dataclasses.replace(
@@ -375,18 +383,21 @@ def plan(**values: Any) -> None:
       bulk-delete plan --discover --codes 201 --from 2025-01-01 --to 2025-03-31
       cat leads.csv | bulk-delete plan - --codes 201
     """
-    with _stdin_sheet(values) as values:
+    with _stdin_sheet(values) as (values, shown):
         spec = RunSpec.from_values(values)
-        _print_plan(spec)
+        _print_plan(spec, shown=shown)
     click.echo(_next_command(click.get_current_context(), spec))
 
 
 @contextmanager
-def _stdin_sheet(values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _stdin_sheet(
+    values: dict[str, Any],
+) -> Iterator[tuple[dict[str, Any], Callable[[str], str]]]:
     """INPUT "-": standard input, kept in a private temporary file while it is planned (a
-    workbook is recognised by its first bytes)."""
+    workbook is recognised by its first bytes). Yields the values and how to show a text
+    about it: the temporary file is named "standard input" in the plan and in errors."""
     if str(values.get("input") or "") != "-":
-        yield values
+        yield values, str
         return
     data = sys.stdin.buffer.read()
     suffix = ".xlsx" if data.startswith(b"PK\x03\x04") else ".csv"
@@ -395,7 +406,15 @@ def _stdin_sheet(values: dict[str, Any]) -> Iterator[dict[str, Any]]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        yield {**values, "input": path}
+
+        def shown(text: str) -> str:
+            return text.replace(str(path), "standard input")
+
+        try:
+            yield {**values, "input": path}, shown
+        except BulkDeleteError as error:
+            error.args = (shown(str(error)),)
+            raise
 
 
 def _next_command(ctx: click.Context, spec: RunSpec) -> str:
@@ -440,16 +459,18 @@ def _suggested_checkpoint(spec: RunSpec) -> Path:
     return Path(f"discover-{codes}-{spec.from_date[:10]}-{spec.to_date[:10]}.sqlite")
 
 
-def _print_plan(spec: RunSpec, credentials: Credentials | None = None) -> None:
-    click.echo(plan_report_text(asyncio.run(_plan(spec, credentials))))
+def _print_plan(
+    spec: RunSpec, credentials: Credentials | None = None, *, shown: Callable[[str], str] = str
+) -> None:
+    click.echo(shown(plan_report_text(asyncio.run(_plan(spec, credentials)))))
 
 
-async def _plan(spec: RunSpec, credentials: Credentials | None) -> pipeline.PlanReport:
+async def _plan(spec: RunSpec, credentials: Credentials | None) -> plan_command.PlanReport:
     if not (spec.check_codes or spec.discover):
-        return await pipeline.plan(spec, credentials=credentials or _keys_if_set(spec))
+        return await plan_command.plan(spec, credentials=credentials or _keys_if_set(spec))
     credentials = credentials or Credentials.from_env()
     async with open_session(spec.send_settings()) as session:
-        return await pipeline.plan(
+        return await plan_command.plan(
             spec,
             credentials=credentials,
             session=session,
@@ -646,7 +667,7 @@ def _typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
 
 def _same_requests(loaded: Job, spec: RunSpec) -> list[Path]:
     try:
-        return loaded.holding(pipeline.fingerprint_of(spec))
+        return loaded.holding(fingerprint_of(spec))
     except BulkDeleteError:
         return []  # the plan itself fails, and says why
 
@@ -685,7 +706,7 @@ def _send_and_exit(
     signals = SignalStop()
     try:
         with OutcomeLog.open(spec.log_file) as log:
-            hooks = pipeline.RunHooks(
+            hooks = run_command.RunHooks(
                 confirm=_confirm(yes, signals),
                 on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
                 on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
@@ -757,11 +778,11 @@ def _listing_progress(quiet: bool) -> Callable[[str, int, int], None]:
 
 
 async def _run(
-    spec: RunSpec, credentials: Credentials, hooks: pipeline.RunHooks, signals: SignalStop
+    spec: RunSpec, credentials: Credentials, hooks: run_command.RunHooks, signals: SignalStop
 ) -> RunSummary:
     with signals.installed():
         async with open_session(spec.send_settings()) as session:
-            return await pipeline.run(
+            return await run_command.run(
                 spec, credentials, session=session, hooks=hooks, stop=signals.stop
             )
 
@@ -831,8 +852,8 @@ def _interrupt_prompt(signum: int, frame: object) -> None:
     raise Interrupted(f"{signal.Signals(signum).name} at the prompt: not confirmed, nothing sent")
 
 
-def _confirm(yes: bool, signals: SignalStop) -> Callable[[pipeline.Confirmation], bool]:
-    def confirm(confirmation: pipeline.Confirmation) -> bool:
+def _confirm(yes: bool, signals: SignalStop) -> Callable[[run_command.Confirmation], bool]:
+    def confirm(confirmation: run_command.Confirmation) -> bool:
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -897,7 +918,7 @@ async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:
     signals = SignalStop()
     with signals.installed():
         async with open_session(spec.send_settings()) as session:
-            return await pipeline.verify(
+            return await verify_command.verify(
                 spec,
                 credentials,
                 session=session,
@@ -920,7 +941,7 @@ def status(checkpoint: Path) -> None:
     Example:
       bulk-delete status q1.sqlite
     """
-    summary = asyncio.run(pipeline.status(checkpoint))
+    summary = asyncio.run(status_command.status(checkpoint))
     click.echo(run_text(summary, title="Checkpoint status"))
     sys.exit(summary.exit_code)
 
@@ -972,13 +993,14 @@ def export(checkpoint: Path | None, backup: Path | None, out: Path, statuses: st
         return
     assert checkpoint is not None
     wanted = tuple(s.strip().lower() for s in statuses.split(",") if s.strip())
-    unknown = sorted(set(wanted) - set(pipeline.EXPORT_STATUSES))
+    unknown = sorted(set(wanted) - set(export_command.EXPORT_STATUSES))
     if unknown or not wanted:
-        raise OptionError(f"--status takes {', '.join(pipeline.EXPORT_STATUSES)}; got {statuses!r}")
+        known = ", ".join(export_command.EXPORT_STATUSES)
+        raise OptionError(f"--status takes {known}; got {statuses!r}")
     if str(out) == "-":
-        pipeline.export_to(checkpoint, sys.stdout, wanted)
+        export_command.export_to(checkpoint, sys.stdout, wanted)
         return
-    count = pipeline.export(checkpoint, out, wanted)
+    count = export_command.export(checkpoint, out, wanted)
     click.echo(f"Wrote {count:,} line(s) to {out}")
 
 
@@ -1037,7 +1059,14 @@ def emulator_options(command: F) -> F:
     return _apply(command, [_knob_option(*each) for each in knobs()])
 
 
-@cli.command()
+_EMULATOR_EXIT_CODES = """\b
+Exit codes:
+  0    stopped with Ctrl-C (its stats printed)
+  2    a bad option, or the port is in use
+  70   a bug: one line on stderr names a file with the traceback"""
+
+
+@cli.command(epilog=_EMULATOR_EXIT_CODES)
 @click.option(
     "--port",
     type=int,
@@ -1053,16 +1082,35 @@ def emulator(port: int, port_file: Path | None, **values: Any) -> None:
     """Run the local LeadSquared emulator on 127.0.0.1 until Ctrl-C.
 
     Point the job at it with LSQ_HOST=http://127.0.0.1:PORT and the demo keys (see the README).
+    On Ctrl-C it prints its stats (calls, outcomes, refusals per caller) and exits 0.
+
+    \b
+    Examples:
+      bulk-delete emulator --dataset-leads 500
+      bulk-delete emulator --rate 10/5s --latency 0.15 --jitter 0.05
+      bulk-delete emulator --background 10/5s,burst=5 --no-count-refusals
+      bulk-delete emulator --port 0 --port-file emulator.port
     """
     # Imported here: its aiohttp web server would add a fifth of a second to every command.
     from ..emulator.server import serve
 
     config = config_of(values)
-    asyncio.run(
-        serve(
-            config, port=port, port_file=port_file, announce=lambda line: click.echo(line, err=True)
+    try:
+        asyncio.run(
+            serve(
+                config,
+                port=port,
+                port_file=port_file,
+                announce=lambda line: click.echo(line, err=True),
+            )
         )
-    )
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise UsageError(
+            f"port {port} on 127.0.0.1 is in use (another emulator?): stop it, or pick "
+            "another with --port (0 picks a free one)"
+        ) from None
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from ..allowance import DailyEstimate
 from ..commands.backups import BackupPrice
 from ..commands.discover import Discovery
-from ..commands.pipeline import Confirmation, PlanReport
-from ..commands.verify import Choice
+from ..commands.plan import PlanReport
+from ..commands.run import Confirmation
+from ..commands.verifying import Choice
 from ..config import DEFAULT_TZ, RateLimit
 from ..plan.build import PlanSummary, RequestTally
 from ..summary import BackupVerified, RunSummary, Verification, VerifySummary

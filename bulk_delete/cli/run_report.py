@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..commands import pipeline
+from ..commands.common import window_of
 from ..commands.outputs import results_paths
 from ..commands.results import write_workbook
 from ..errors import BulkDeleteError
@@ -39,7 +39,7 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
     if paths is None or spec.checkpoint is None:
         return []
     workbook, page = paths
-    window = summary.window if summary is not None else pipeline.window_of(spec)
+    window = summary.window if summary is not None else window_of(spec)
     if not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
         return []
     write_page(spec.checkpoint, page)

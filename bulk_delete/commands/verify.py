@@ -1,294 +1,83 @@
-"""outcomes → confirmed: ask LeadSquared what is left after the deletes it queued.
+"""`verify`: after a run, ask LeadSquared what is left of each queued request, and record it.
 
-LeadSquared answers a delete with "queued" and carries it out later; locked activities, a wrong
-time zone or a role without the right can leave activities in place. `verify` asks, for each
-queued request (or a random sample), what is left: activities of the request's codes on that
-lead whose CreatedOn lies in the request's window. Two ways to ask, and the cheaper is used:
-
-- **per lead**: Retrieve, one call per lead and code (more when a lead has over 100);
-- **per code**: RetrieveByActivityEvent over the run's windows, 1,000 activities a call for
-  the whole account — cheap for a big run, wasteful for a sample of ten. Its first page per
-  code (which says RecordCount) is the probe that prices it, and is used if it wins.
-
-"Confirmed" is recorded only from answers that hold together; anything else leaves the request
-"unverified", with the reason:
-
-- a listing is checked as `--discover` checks it (listing.py: repeated rows, rows without ids,
-  leads that are not GUIDs), and the rows read must match RecordCount: a code whose listing
-  fails makes every request of that code unverified;
-- Retrieve pages must not repeat an activity, and must add up to RecordCount. Its paging is
-  bounded by what the run sent: at most MAX_RETRIEVE_CALLS calls per lead and code, and a lead
-  that says it holds more than that many pages' worth is not paged at all. So a server that
-  claims a billion activities costs one call, not ten million.
-- A signal stops verify at once: every call races the StopSwitch (reads may be abandoned; no
-  answer is lost that matters), and what was recorded stays recorded.
+This module is the command: the host, the checkpoint and its lock, the limiter (from the limit
+a run learned), the preflight, and the VerifySummary returned. How to ask (per lead or per
+code) and when an answer is trusted is the strategy in verifying.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
+import datetime as dt
 import random
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from functools import partial
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..clock import Clock
-from ..errors import Interrupted
-from ..plan import listing
-from ..plan.listing import UntrustworthyListing
+from ..clock import Clock, SystemClock
+from ..config import Credentials, RateLimit
+from ..errors import EXIT_INCOMPLETE, EXIT_OK, InputError, Interrupted
+from ..send import recording
 from ..send.client import LeadSquaredClient
-from ..send.limiter import SlidingWindowLimiter
-from ..send.pool import Reply, StopSwitch, call_once
-from ..send.retry import RetryPolicy
+from ..send.pool import StopSwitch
+from ..spec import RunSpec
+from ..store import checkpoint as checkpoints
 from ..store.checkpoint import Checkpoint
-from ..store.verification import Verifiable
-from ..summary import Strategy
+from ..summary import VerifySummary
+from . import backups, verifying
+from .common import _checkpoint_path, _host, _ignore, _limiter, _recording, _retry
+from .preflight import preflight
 
-ROWS_PER_RETRIEVE = 100
-LIST_PAGE = 1000
-MAX_RETRIEVE_CALLS = 50  # per lead and code: 5,000 activities at 100 a call
-MAX_RETRIEVE_ROWS = MAX_RETRIEVE_CALLS * ROWS_PER_RETRIEVE
-STOPPED = "interrupted; every check made is saved. Rerun to go on."
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The way verify will ask, and what it costs."""
-
-    strategy: Strategy
-    calls: int
-    other: str  # the other way's cost, for the user
-    requests: int
+if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
+    import aiohttp
 
 
-@dataclass
-class Caller:
-    """One read-only call at a time through the run's limiter, counted, and abandoned at once
-    when ``stop`` is set (raising Interrupted)."""
-
-    client: LeadSquaredClient
-    limiter: SlidingWindowLimiter
-    retry: RetryPolicy
-    clock: Clock
-    rng: random.Random
-    calls: int = 0
-    stop: StopSwitch | None = None
-
-    async def __call__(self, call: Callable[[], Awaitable[Reply]]) -> dict[str, Any] | None:
-        if self.stop is not None and self.stop.is_set():
-            raise Interrupted(STOPPED)
-        self.calls += 1
-        _, body = await self._unless_stopped(
-            call_once(self.limiter, call, retry=self.retry, clock=self.clock, rng=self.rng)
+async def verify(
+    spec: RunSpec,
+    credentials: Credentials,
+    *,
+    session: aiohttp.ClientSession,
+    on_choice: Callable[[verifying.Choice, RateLimit], None] = _ignore,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    stop: StopSwitch | None = None,
+) -> VerifySummary:
+    """Ask LeadSquared what is left of each queued request (or a sample) and record it."""
+    host = _host(spec)
+    path = _checkpoint_path(spec)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint")
+    clock, rng = clock or SystemClock(), rng or random.Random()
+    client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
+    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), _recording(checkpoint):
+        if not checkpoint.has_plan:
+            raise InputError(f"{path}: the checkpoint holds no plan")
+        limiter = _limiter(checkpoint, spec, clock)
+        items = checkpoint.to_verify(spec.sample, rng)
+        caller = verifying.Caller(client, limiter, _retry(spec), clock, rng, stop=stop)
+        choice = None
+        if items:
+            if spec.preflight:
+                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+            until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            with recording.calling("verify"):
+                choice, firsts = await verifying.choose(caller, items, until)
+                on_choice(choice, limiter.effective)
+                await verifying.check(
+                    caller, checkpoint, items, choice, firsts, until, spec.workers, stop
+                )
+        found = checkpoint.verification()
+        summary = VerifySummary(
+            exit_code=EXIT_OK
+            if not (found.remaining_requests or found.unverified)
+            else EXIT_INCOMPLETE,
+            checkpoint=checkpoint.location,
+            strategy=choice.strategy if choice else None,
+            calls=caller.calls,
+            checked_now=len(items),
+            verification=found,
+            unverified_notes=tuple(checkpoint.unverified_notes()),
+            backup=backups.verified(checkpoint),
         )
-        return body or None
-
-    async def _unless_stopped(self, work: Coroutine[Any, Any, Reply]) -> Reply:
-        """``work``, abandoned when the stop switch flips: a read has nothing to drain. The
-        call's own errors (a fatal answer) come through as raised."""
-        if self.stop is None:
-            return await work
-        call = asyncio.ensure_future(work)
-        stopped = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait((call, stopped), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            call.cancel()  # no-op once it is done
-            stopped.cancel()
-            await asyncio.gather(call, stopped, return_exceptions=True)
-        if call.cancelled():
-            raise Interrupted(STOPPED)
-        return call.result()
-
-
-class _NoAnswer(Exception):
-    """LeadSquared gave no usable answer to a listing page."""
-
-
-@dataclass(frozen=True)
-class Check:
-    """What is left of one request: ``left`` activities, or None and why it can't be told."""
-
-    left: int | None
-    note: str = ""
-
-    @property
-    def verified(self) -> str:
-        return "unverified" if self.left is None else "remaining" if self.left else "confirmed"
-
-
-async def choose(
-    caller: Caller, items: list[Verifiable], until: str
-) -> tuple[Choice, dict[str, Any]]:
-    """Price both ways; the per-code probes' first pages come back for reuse."""
-    per_lead = sum(len(item.codes) for item in items)
-    codes = sorted({code for item in items for code in item.codes}, key=int)
-    low = min((item.from_date for item in items if item.from_date), default="")
-    if per_lead <= len(codes):  # nothing to gain from probing
-        return Choice(
-            Strategy.PER_LEAD, per_lead, "per code: at least one call per code", len(items)
-        ), {}
-    firsts: dict[str, Any] = {}
-    per_code = 0
-    for code in codes:
-        body = await caller(partial(caller.client.list_activities, code, low, until, 1, LIST_PAGE))
-        if body is None:
-            return Choice(
-                Strategy.PER_LEAD, per_lead, "per code: could not be priced", len(items)
-            ), {}
-        firsts[code] = body
-        got = max(1, len(body.get("List") or []))
-        per_code += max(1, math.ceil(max(0, listing.record_count(body)) / got))
-    if per_code < per_lead:
-        return Choice(
-            Strategy.PER_CODE, per_code, f"per lead: {per_lead:,} calls", len(items)
-        ), firsts
-    return Choice(Strategy.PER_LEAD, per_lead, f"per code: {per_code:,} calls", len(items)), {}
-
-
-async def check(
-    caller: Caller,
-    checkpoint: Checkpoint,
-    items: list[Verifiable],
-    choice: Choice,
-    firsts: dict[str, Any],
-    until: str,
-    workers: int,
-    stop: StopSwitch | None,
-) -> None:
-    """Check every item the chosen way, recording each as it is known."""
-    if choice.strategy is Strategy.PER_CODE:
-        found, untrusted = await _listing(caller, items, firsts, until)
-        for item in items:
-            notes = [untrusted[code] for code in item.codes if code in untrusted]
-            result = Check(None, notes[0]) if notes else Check(_left_in(found, item))
-            checkpoint.record_verified(item.seq, result.verified, result.left, result.note)
-        return
-    queue: asyncio.Queue[Verifiable] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
-
-    async def worker() -> None:
-        while not queue.empty() and not (stop is not None and stop.is_set()):
-            item = queue.get_nowait()
-            try:
-                result = await _left_on_lead(caller, item)
-            except Interrupted:
-                return  # the item stays as it was; pipeline.verify reports the stop
-            checkpoint.record_verified(item.seq, result.verified, result.left, result.note)
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(max(1, min(workers, len(items)))):
-            group.create_task(worker())
-
-
-def _left_in(found: dict[str, list[tuple[str, str]]], item: Verifiable) -> int:
-    return sum(1 for code, created in found[item.prospect_id] if _inside(item, code, created))
-
-
-async def _left_on_lead(caller: Caller, item: Verifiable) -> Check:
-    left = 0
-    for code in item.codes:
-        result = await _left_of_code(caller, item, code)
-        if result.left is None:
-            return result
-        left += result.left
-    return Check(left)
-
-
-async def _left_of_code(caller: Caller, item: Verifiable, code: str) -> Check:
-    """Retrieve's pages of one code on one lead, at most MAX_RETRIEVE_CALLS of them."""
-    seen: set[str] = set()
-    left, total = 0, 0
-    for _ in range(MAX_RETRIEVE_CALLS):
-        body = await caller(
-            partial(caller.client.retrieve, item.prospect_id, code, len(seen), ROWS_PER_RETRIEVE)
-        )
-        if body is None:
-            return Check(None, "LeadSquared did not answer Retrieve")
-        rows = body.get("ProspectActivities") or []
-        total = listing.record_count(body)
-        if total > MAX_RETRIEVE_ROWS:
-            return Check(
-                None,
-                f"Retrieve said a lead holds {total:,} activities of code {code}, more than "
-                f"verify reads per lead and code ({MAX_RETRIEVE_ROWS:,}); check it in LeadSquared",
-            )
-        ids = [listing.text(row.get("Id")) for row in rows if isinstance(row, dict)]
-        if len(ids) < len(rows) or not all(ids) or len(set(ids) | seen) < len(seen) + len(ids):
-            return Check(
-                None, f"Retrieve of code {code} repeated activities or gave rows without Id"
-            )
-        seen.update(ids)
-        left += sum(
-            1
-            for row in rows
-            if _inside(item, listing.text(row.get("EventCode")), listing.text(row.get("CreatedOn")))
-        )
-        if not rows or len(seen) >= total:
-            break
-    else:
-        return Check(None, f"Retrieve of code {code} still had pages after {MAX_RETRIEVE_CALLS}")
-    if len(seen) != total:
-        return Check(
-            None, f"Retrieve said {total:,} activities of code {code} but {len(seen):,} were read"
-        )
-    return Check(left)
-
-
-async def _listing(
-    caller: Caller, items: list[Verifiable], firsts: dict[str, Any], until: str
-) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
-    """(code, CreatedOn) of what is left, per lead, over the run's window (all pages), and
-    why each code whose listing does not hold together cannot be trusted."""
-    low = min((item.from_date for item in items if item.from_date), default="")
-    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    untrusted: dict[str, str] = {}
-    read: set[str] = set()
-
-    async def fetch(code: str, page: int, size: int) -> dict[str, Any]:
-        body = await caller(partial(caller.client.list_activities, code, low, until, page, size))
-        if body is None:
-            raise _NoAnswer(f"LeadSquared did not answer page {page} of code {code}")
-        return body
-
-    for code, first in firsts.items():
-        rows, counts = 0, []
-        try:
-            async for page in listing.pages(
-                partial(fetch, code),
-                code,
-                page=1,
-                size=LIST_PAGE,
-                already_read=lambda ids: len(read.intersection(ids)),
-                first=first,
-            ):
-                read.update(listing.ids_of(page.rows))
-                rows += len(page.rows)
-                counts.append(page.record_count)
-                for row in page.rows:
-                    found[listing.text(row.get("RelatedProspectId")).lower()].append(
-                        (code, listing.text(row.get("CreatedOn")))
-                    )
-        except UntrustworthyListing as error:
-            untrusted[code] = f"listing not trusted: {error}"
-            continue
-        except _NoAnswer as error:
-            untrusted[code] = str(error)
-            continue
-        problem = listing.count_problem(code, rows, (min(counts), max(counts)))
-        if problem:
-            untrusted[code] = f"listing not trusted: {problem}"
-    return found, untrusted
-
-
-def _inside(item: Verifiable, code: str, created: str) -> bool:
-    return (
-        code in item.codes
-        and bool(created)
-        and (not item.from_date or created >= item.from_date)
-        and (not item.to_date or created <= item.to_date)
-    )
+    if stop is not None and stop.is_set():
+        error = Interrupted("interrupted; every check made is saved. Rerun to go on.")
+        raise error
+    return summary

@@ -14,9 +14,10 @@ sends the permanent ones (400, MX errors) again too.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,27 @@ from .schema import (
 from .verification import VerificationTable
 
 
-def lock(path: Path) -> AbstractContextManager[None]:
+@contextmanager
+def lock(path: Path) -> Iterator[None]:
     """The checkpoint's exclusive lock: one process sends from a checkpoint at a time. It is
     taken on the real file (and a ``.lock`` beside it names the holder), so a symlink, a ``..``
-    or a hard link cannot make a second, independent lock."""
+    or a hard link cannot make a second, independent lock.
+
+    A checkpoint with more than one name (a hard link) is then refused outright: SQLite names
+    its write-ahead log after the name it was opened by, so outcomes committed under one name
+    just before a kill -9 are invisible to a resume under the other, which would send them
+    again. A symlink is fine: it resolves to the one name."""
     target = real(path)
-    return hold_lock(target.with_name(target.name + ".lock"), f"checkpoint {path}", target=target)
+    with hold_lock(target.with_name(target.name + ".lock"), f"checkpoint {path}", target=target):
+        links = os.stat(target).st_nlink
+        if links > 1:
+            raise InputError(
+                f"{path}: the checkpoint has {links} names (hard links). SQLite keeps its "
+                "journal beside the name it is opened by, so a resume under another name could "
+                "miss outcomes and send them again. Keep one name: copy it (cp, not ln) and "
+                "remove the others, or use a symlink."
+            )
+        yield
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,143 @@
+"""What several commands need alike: where calls may go, which checkpoint and plan, what pace.
+
+`plan`, `run` and `verify` each check the host, name the checkpoint, identify a plan, start a
+limiter, retry and show a window. Each of these is decided here once, so that the commands
+cannot drift apart on one of them: ``--rate off`` is refused off loopback by all three, and a
+resumed `run` and a `verify` both start from the limit an earlier run learned.
+
+The names with a leading underscore serve the command modules of this folder only; the CLI
+uses the public ones (`fingerprint_of`, `window_of`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..clock import Clock
+from ..config import RateLimit, require_host
+from ..errors import InputError, OptionError
+from ..plan.build import plan_fingerprint
+from ..send import recording
+from ..send.limiter import SlidingWindowLimiter
+from ..send.pool import LEARNED_LIMIT
+from ..send.retry import RetryPolicy
+from ..spec import RunSpec
+from ..store.checkpoint import Checkpoint
+from ..summary import Failure, Window
+from ..timetext import to_local
+from . import discover
+
+
+def _ignore(*_: object) -> None:
+    return None
+
+
+def _retry(spec: RunSpec) -> RetryPolicy:
+    return RetryPolicy(max_attempts=spec.max_attempts, give_up_after=spec.give_up_after)
+
+
+def _host(spec: RunSpec) -> str:
+    """The host calls go to. ``--rate off`` (no limiter at all) is a test setting for the local
+    emulator: against LeadSquared it would burst into refusals and spend the budget that the
+    account's live integrations need."""
+    host = require_host(spec.host)
+    if spec.rate.unlimited and not _loopback(urlsplit(host).hostname or ""):
+        raise OptionError(
+            f"{spec.name_of('rate')} off is a test setting for the local emulator (127.0.0.1); "
+            f"against {host} give the account's limit (25/5s, or a plan name such as pro)"
+        )
+    return host
+
+
+def _loopback(name: str) -> bool:
+    """This machine by address (127.0.0.0/8, ::1) or by the name ``localhost``, never by a
+    name that merely starts with 127."""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _checkpoint_path(spec: RunSpec) -> Path:
+    if spec.checkpoint is None:
+        raise OptionError("--checkpoint is required to send")
+    return spec.checkpoint
+
+
+def _input(spec: RunSpec) -> Path:
+    if spec.input is None:
+        raise OptionError("give an INPUT sheet, or --discover to list the leads from LeadSquared")
+    return spec.input
+
+
+def _source(spec: RunSpec) -> str:
+    """What a plan was made from, as checkpoints and summaries name it."""
+    if spec.discover:
+        codes = ",".join(spec.codes)
+        return f"LeadSquared listing of codes {codes}, {spec.from_date} to {spec.to_date} {spec.tz}"
+    return str(_input(spec).resolve())
+
+
+def fingerprint_of(spec: RunSpec) -> str:
+    """What identifies a plan: the file's bytes and the plan options (a discovered plan: its
+    options, the window included)."""
+    return discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
+
+
+def _fingerprint(spec: RunSpec) -> str:
+    path = _input(spec)
+    try:
+        return plan_fingerprint(path, spec.plan_options)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a sheet") from None
+
+
+def _limiter(
+    checkpoint: Checkpoint,
+    spec: RunSpec,
+    clock: Clock,
+    on_notice: Callable[[str], None] = _ignore,
+) -> SlidingWindowLimiter:
+    """The run's limiter; a resume starts from the limit an earlier run learned."""
+    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
+    learned = checkpoint.meta.get(LEARNED_LIMIT)
+    if learned:
+        limiter.learn(RateLimit.parse(learned))
+    return limiter
+
+
+def _recording(checkpoint: Checkpoint) -> AbstractContextManager[object]:
+    """Every call of this command recorded in the checkpoint's call log (send/recording.py)."""
+    log = checkpoint.calls
+    return recording.recording(None if log is None else recording.CallRecorder(log))
+
+
+def window_of(spec: RunSpec) -> Window:
+    """The run's window in its tz and in UTC; empty ends stay empty (and so does a window
+    that does not parse: the error that says so is the run's)."""
+    try:
+        defaults = spec.plan_options.row_defaults()
+    except OptionError:
+        return Window(tz=spec.tz)
+    return Window(
+        tz=spec.tz,
+        from_local=to_local(defaults.from_date, spec.tz),
+        to_local=to_local(defaults.to_date, spec.tz),
+        from_utc=defaults.from_date,
+        to_utc=defaults.to_date,
+    )
+
+
+def _failures(checkpoint: Checkpoint) -> tuple[Failure, ...]:
+    return tuple(
+        Failure(error=error, count=count, transient=transient)
+        for error, count, transient in checkpoint.failure_reasons()
+    )

@@ -1,0 +1,46 @@
+"""checkpoint → CSV/.xlsx: `export`, one line per request and per invalid row.
+
+It reads the checkpoint only. Dates are shown in the plan's --tz beside the UTC that was sent,
+and an output that would overwrite the checkpoint or its side files is refused before anything
+is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TextIO
+
+from ..store.checkpoint import Checkpoint
+from ..store.export import RowWriter, export_columns, export_row, open_table, stream_table
+from ..timetext import plan_tz
+from . import outputs
+
+EXPORT_STATUSES = ("queued", "failed", "invalid", "pending")
+
+
+def export_to(path: Path, stream: TextIO, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
+    """The export as CSV on a stream (``export -o -``). Returns the count."""
+    return _export(path, lambda columns: stream_table(stream, columns), statuses)
+
+
+def export(path: Path, out: Path, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
+    """One line per request and per invalid row, CSV or .xlsx by the name. Returns the count."""
+    outputs.check([outputs.Named("--out", out)], outputs.checkpoint_files(path))
+    return _export(path, lambda columns: open_table(out, columns), statuses)
+
+
+def _export(
+    path: Path,
+    table: Callable[[tuple[str, ...]], AbstractContextManager[RowWriter]],
+    statuses: tuple[str, ...],
+) -> int:
+    count = 0
+    with Checkpoint.open_existing(path) as checkpoint:
+        tz = plan_tz(checkpoint.meta)  # the plan's --tz: its dates are shown in it too
+        with table(export_columns(tz)) as write:
+            for row in checkpoint.export_rows(statuses):
+                write(export_row(row, tz))
+                count += 1
+    return count

@@ -1,0 +1,324 @@
+"""`run`: plan (or resume) → checkpoint → confirm → senders → outcomes → summary.
+
+It takes a RunSpec, and the clock, RNG and HTTP session from outside; it returns a typed
+RunSummary and never prints: what a person sees is the CLI's business, told through
+``RunHooks``. The order is the point of this module, because a purge cannot be undone: the
+plan is saved before anything is sent, an open window is refused and the plan confirmed before
+the first call, and an abort or a stop is raised only once the checkpoint is up to date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..clock import Clock, SystemClock
+from ..config import Credentials, RateLimit
+from ..errors import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Interrupted,
+    NotConfirmed,
+    OpenWindow,
+    OptionError,
+)
+from ..plan.build import PlanSummary, build_plan, plan_summary
+from ..send import recording
+from ..send.client import LeadSquaredClient
+from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
+from ..spec import RunSpec
+from ..store import checkpoint as checkpoints
+from ..store.checkpoint import Checkpoint
+from ..store.ledger import shared_window
+from ..summary import RunFigures, RunResult, RunSummary
+from . import backups, discover, outputs
+from .common import (
+    _checkpoint_path,
+    _failures,
+    _host,
+    _ignore,
+    _input,
+    _limiter,
+    _recording,
+    _source,
+    fingerprint_of,
+    window_of,
+)
+from .listing import _list, _store_discovered
+from .preflight import preflight
+
+if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
+    import aiohttp
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the user is asked to confirm before the first call."""
+
+    requests: int
+    leads: int
+    host: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunHooks:
+    """How the core talks to whoever runs it. It never prints; the CLI decides."""
+
+    confirm: Callable[[Confirmation], bool]
+    on_plan: Callable[[PlanSummary], None] = _ignore  # a new plan was saved in the checkpoint
+    on_resume: Callable[[Path], None] = _ignore  # the checkpoint already had a plan
+    on_progress: ProgressCallback | None = None
+    on_outcome: OutcomeCallback | None = None
+    on_limit_learned: Callable[[RateLimit], None] = _ignore  # LeadSquared named a lower limit
+    on_discovery: Callable[[discover.Discovery], None] = _ignore  # --discover's listing ended
+    on_listing: Callable[[str, int, int], None] = _ignore  # a listing page: code, read, of
+    on_notice: Callable[[str], None] = _ignore  # something worth one line (a long Retry-After)
+
+
+async def run(
+    spec: RunSpec,
+    credentials: Credentials,
+    *,
+    session: aiohttp.ClientSession,
+    hooks: RunHooks,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    stop: StopSwitch | None = None,
+) -> RunSummary:
+    """Plan (or resume), confirm, send, and sum up. Raises UsageError before anything is
+    sent; AbortedError/Interrupted, carrying the summary, once the checkpoint is up to date."""
+    host = _host(spec)
+    path = _checkpoint_path(spec)
+    outputs.check_spec(spec)  # before the plan is built or anything sent
+    started = _utc_now()
+    fingerprint = fingerprint_of(spec)
+    # One budget with the other runs on this machine (store/ledger.py); its times are the
+    # wall's, so only in real time: a test's ManualClock paces alone.
+    account = shared_window(
+        host,
+        credentials.access_key,
+        enabled=clock is None,
+        name=spec.label or str(path),
+        daily_limit=spec.daily_limit,
+    )
+    clock = clock or SystemClock()
+    rng = rng or random.Random()
+    client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
+    with (
+        Checkpoint.open(path) as checkpoint,
+        checkpoints.lock(path),
+        account as ledger,
+        _recording(checkpoint),
+        backups.opened(spec, checkpoint, client.retrieve) as backup,
+    ):
+        limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
+        limiter.shared = ledger
+        preflight_due = spec.preflight  # once per run, before the first call that needs it
+        if checkpoint.has_plan:
+            checkpoint.check_input(
+                source=_source(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
+            )
+            hooks.on_resume(path)
+        elif spec.discover:  # the listing first, saved page by page, before any delete
+            if preflight_due:
+                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+                preflight_due = False
+            found = await _list(
+                client, limiter, checkpoint.found, spec, clock, rng, stop, hooks.on_listing
+            )
+            hooks.on_discovery(found)
+            hooks.on_plan(_store_discovered(checkpoint, spec, fingerprint, found.warnings))
+        else:
+            hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
+        todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
+        report: SendReport | None = None
+        if todo:
+            _refuse_open_windows(checkpoint, spec)
+            if not hooks.confirm(Confirmation(todo, leads, host)):
+                raise NotConfirmed(
+                    f"not confirmed, nothing sent; the plan is saved in {path} "
+                    "(rerun with --yes to send)"
+                )
+            if preflight_due:
+                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+            pool = Pool(
+                checkpoint,
+                client,
+                spec.send_settings(),
+                clock=clock,
+                rng=rng,
+                stop=stop,
+                on_progress=hooks.on_progress,
+                on_outcome=hooks.on_outcome,
+                on_limit_learned=hooks.on_limit_learned,
+                limiter=limiter,
+                before_send=backup.before_send if backup else None,
+            )
+            report = await _send(checkpoint, pool, spec, todo)
+        summary = _summary(checkpoint, spec, report, started, limiter.effective)
+        if ledger is not None:  # the other runs on this machine that spent the same budget
+            summary = dataclasses.replace(summary, shared_with=ledger.shared_with())
+    if report is not None and report.error is not None:
+        report.error.summary = summary
+        raise report.error
+    if report is not None and report.stopped:
+        error = Interrupted(
+            "interrupted; every answer received is saved. Rerun the same command to resume."
+        )
+        error.summary = summary
+        raise error
+    return summary
+
+
+def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
+    """An open side of a window deletes every activity of those codes on that side, back to
+    the lead's creation or up to the moment LeadSquared runs the delete: never by accident."""
+    if spec.open_window:
+        return
+    no_from, no_to = checkpoint.open_windows(retry_failed=spec.retry_failed)
+    if not (no_from or no_to):
+        return
+    sides = []
+    if no_from:
+        sides.append(f"{no_from:,} without FromDate (every activity before ToDate, for all time)")
+    if no_to:
+        sides.append(f"{no_to:,} without ToDate (every activity after FromDate, up to the delete)")
+    flag = spec.name_of("open_window") + (" = true" if spec.source else "")
+    raise OpenWindow(
+        f"nothing sent: {' and '.join(sides)} request(s) have an open window. Give the sheet "
+        f"FromDate/ToDate (or {spec.name_of('from_date')}/{spec.name_of('to_date')}), or, if "
+        f"that is what you mean, {flag}. The plan is saved in {checkpoint.location}."
+    )
+
+
+def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
+    plan_ = build_plan(_input(spec), spec.plan_options)
+    checkpoint.store_plan(
+        plan_.requests(),
+        plan_.invalid,
+        source=_source(spec),
+        fingerprint=fingerprint,
+        options=spec.plan_options.as_dict(),
+        extra={
+            "leads": str(plan_.leads),
+            "rows_read": str(plan_.rows_read),
+            "label": spec.label,
+            "extra_columns": json.dumps(list(plan_.source.ignored) if plan_.extra else []),
+        },
+    )
+    return plan_summary(plan_, plan_.tally(), spec.effective_rate)
+
+
+async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) -> SendReport:
+    run_id = checkpoint.start_run(host=spec.host, rate=str(pool.limiter.effective))
+    result = RunResult.CRASHED  # a bug, or the caller's own cancellation
+    recorder, _ = recording.current()
+    if recorder is not None:  # the deletes' calls are this runs row's
+        recorder.run = run_id
+    try:
+        planned = int(checkpoint.meta.get("requests", todo))  # a resume counts the whole plan
+        report = await pool.run(todo, already_done=max(0, planned - todo))
+        result = (
+            RunResult.INTERRUPTED
+            if report.stopped
+            else RunResult.ABORTED
+            if report.error
+            else RunResult.FINISHED
+        )
+        return report
+    finally:
+        if recorder is not None:
+            recorder.run = recording.NO_RUN
+        checkpoint.finish_run(run_id, _figures_of(pool, result))
+
+
+def _figures_of(pool: Pool, result: RunResult) -> RunFigures:
+    """The pool's figures, with how the run ended and the limit it ran under."""
+    effective = pool.limiter.effective
+    return dataclasses.replace(
+        pool.progress.figures,
+        result=result,
+        limit_per_second=None if effective.unlimited else effective.per_second,
+    )
+
+
+def _summary(
+    checkpoint: Checkpoint,
+    spec: RunSpec,
+    report: SendReport | None,
+    started: str,
+    rate: RateLimit,
+) -> RunSummary:
+    counts = checkpoint.counts()
+    exit_code = EXIT_OK if counts.complete else EXIT_INCOMPLETE
+    if report is not None and report.error is not None:
+        exit_code = report.error.exit_code
+    elif report is not None and report.stopped:
+        exit_code = EXIT_INTERRUPTED
+    record = checkpoint.last_run() if report is not None else None
+    return RunSummary(
+        exit_code=exit_code,
+        checkpoint=checkpoint.location,
+        input=_source(spec),
+        host=spec.host,
+        rate_limit=str(rate),
+        label=spec.label,
+        window=window_of(spec),
+        started_at=started,
+        finished_at=_utc_now(),
+        runs=checkpoint.run_count(),
+        this_run=record or RunFigures(result=RunResult.NOTHING_TO_SEND),
+        totals=counts,
+        failures=_failures(checkpoint),
+        verification=checkpoint.verification(),
+    )
+
+
+def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> RunSummary:
+    """The summary of a run that stopped before its first call (a bad option or file, a lock
+    held, no confirmation), so that monitoring sees the nights that need a look."""
+    now = _utc_now()
+    if spec is None:
+        return RunSummary(
+            exit_code=exit_code,
+            checkpoint="",
+            input="",
+            host="",
+            rate_limit="",
+            error=error,
+            started_at=now,
+            finished_at=now,
+            this_run=RunFigures(result=RunResult.NOT_STARTED),
+        )
+    source = "" if spec.input is None and not spec.discover else _source_or_blank(spec)
+    return RunSummary(
+        exit_code=exit_code,
+        checkpoint=str(spec.checkpoint.resolve()) if spec.checkpoint else "",
+        input=source,
+        host=spec.host,
+        rate_limit=str(spec.effective_rate),
+        error=error,
+        label=spec.label,
+        window=window_of(spec),
+        started_at=now,
+        finished_at=now,
+        this_run=RunFigures(result=RunResult.NOT_STARTED),
+    )
+
+
+def _source_or_blank(spec: RunSpec) -> str:
+    try:
+        return _source(spec)
+    except OptionError:
+        return ""
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -162,9 +162,9 @@ async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
 
 
 async def test_limiter_holds_the_emulators_strict_window(emulator: Any, tmp_path: Path) -> None:
-    emu = await emulator(rate="10/1s", latency=0.05, jitter=0.05)
+    emu = await emulator(rate="10/0.5s", latency=0.05, jitter=0.05)  # half-second windows
     sheet = leads_csv(tmp_path / "leads.csv", 25)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "10/1s")
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "10/0.5s")
     assert done.returncode == 0
     stats = emu.stats()
     assert stats["outcomes"] == {"user": 1, "queued": 25}  # the preflight, the deletes, no 429

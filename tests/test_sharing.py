@@ -61,7 +61,7 @@ async def test_a_resume_starts_from_the_learned_limit(emulator: Any, tmp_path: P
         assert stopped.value.summary is not None
         assert [str(limit) for limit in learned] == ["10/0.5s (learned)"]
         refused_before = emu.stats()["outcomes"]["rate_limited"]
-        await asyncio.sleep(1.2)  # the interrupted run's calls leave the server's window
+        await asyncio.sleep(0.6)  # the interrupted run's calls leave the server's window
         hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
         summary = await run.run(spec, KEYS, session=session, hooks=hooks)
     assert summary.exit_code == 0

@@ -1,6 +1,6 @@
 """Every wait is bounded (issue 23.4): refusals of every call, a long Retry-After, an outage
 met by a single call (the preflight, a listing page, --check-codes). Logic on ManualClock; the
-command line against the emulator with short --give-up-after values."""
+command line against the emulator with short --give-up-after values and windows."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import random
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bulk_delete.clock import ManualClock
-from bulk_delete.config import RateLimit
+from bulk_delete.commands import run
+from bulk_delete.config import Credentials, RateLimit
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import RefusedTooLong, ServiceDownError
 from bulk_delete.send.answers import Answer
 from bulk_delete.send.limiter import SlidingWindowLimiter
@@ -23,6 +26,7 @@ from bulk_delete.spec import RunSpec
 from .conftest import demo_env, leads_csv, run_cli, send_sheet
 from .test_senders import FLAKY, LIMITED, OK, Script, make_checkpoint
 
+KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 VIRTUAL_LIMIT = 3600.0  # virtual seconds after which a test calls a wait unbounded
 BODY = {"ProspectId": "x"}
 
@@ -193,12 +197,29 @@ async def test_a_huge_retry_after_is_capped_and_noted_once(emulator: Any, tmp_pa
 async def test_the_preflight_rides_out_an_outage_from_the_first_call(
     emulator: Any, tmp_path: Path
 ) -> None:
+    """The run on a ManualClock shared with the emulator's outage: the waits are virtual,
+    the calls and the checkpoint real."""
+    clock = ManualClock(start=0.0)
     # 3.2 s: longer than the old preflight's three attempts could wait (at most 3 s)
-    emu = await emulator(rate="off", outage_after=0.0, outage_seconds=3.2)
-    sheet = leads_csv(tmp_path / "leads.csv", 5)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
-    assert done.returncode == 0, done.stderr
+    emu = await emulator(clock=clock, rate="off", outage_after=0.0, outage_seconds=3.2)
+    spec = RunSpec.from_values(
+        {
+            "input": str(leads_csv(tmp_path / "leads.csv", 5)),
+            "checkpoint": str(tmp_path / "c.sqlite"),
+            "host": emu.url,
+            "rate": "off",
+            "open_window": True,
+        }
+    )
+    hooks = run.RunHooks(confirm=lambda confirmation: True)
+    async with aiohttp.ClientSession() as session:
+        task = asyncio.create_task(run.run(spec, KEYS, session=session, hooks=hooks, clock=clock))
+        await until_done(clock, task)
+        summary = await task
+    assert summary.exit_code == 0
     assert emu.stats()["outcomes"]["outage_503"] >= 3  # the preflight met the outage
+    assert emu.stats()["outcomes"]["user"] == 1  # … and rode it out
+    assert clock.now() >= 3.2
     assert len(emu.records) == 5
 
 

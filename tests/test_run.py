@@ -116,7 +116,7 @@ async def test_kill_9_then_rerun_loses_nothing(emulator: Any, tmp_path: Path) ->
         "4",
     ]
     process = await start_cli(*args, env=demo_env(emu.url))
-    await until(lambda: len(emu.records) >= 60, process)
+    await until(lambda: len(emu.records) >= 20, process)
     process.kill()
     await process.wait()
     with sqlite3.connect(checkpoint) as db:

@@ -171,7 +171,7 @@ async def test_a_short_retry_after_is_obeyed_whole() -> None:
 async def test_a_run_refused_for_ever_exits_3_and_says_why(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", refuse_all=float("inf"))
     sheet = leads_csv(tmp_path / "leads.csv", 5)
-    args = ("--rate", "25/0.5s", "--give-up-after", "0.6")  # a refusal, a window, a refusal
+    args = ("--rate", "25/0.5s", "--give-up-after", "0.5")  # a refusal, a window, a refusal
     done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", *args, "--no-preflight")
     assert done.returncode == 3, done.stderr
     assert "was refused as over the rate limit" in done.stderr

@@ -253,7 +253,8 @@ class RunSpec:
     daily_limit: int | None = option(
         None,
         "The account's daily allowance of API calls (e.g. 10000): the dry run says when a run "
-        "would cross it, with the ETA across days.",
+        "would cross it, with the ETA across days; run and verify stop (exit 75) once this "
+        "machine's calls on the account today reach it.",
         _whole(1),
     )
 

@@ -163,3 +163,39 @@ async def write_everything(emu: Any, tmp_path: Path) -> None:
         "--invalid-out",
         str(tmp_path / "i.csv"),
     )
+
+
+def test_two_processes_opening_an_old_checkpoint_at_once_add_each_column_once(
+    tmp_path: Path,
+) -> None:
+    """An old checkpoint lacks a column added since. While one opener is adding it (its
+    write transaction open), a second opener must wait and then find it, not add it again:
+    SQLite refuses a duplicate column, and the loser of a lock race would crash with exit 70
+    instead of being told the lock is held."""
+    import threading
+    import time
+
+    path = tmp_path / "old.sqlite"
+    Checkpoint.open(path).close()
+    with sqlite3.connect(path) as old:
+        old.execute("ALTER TABLE requests DROP COLUMN verified_note")  # as a release before it
+    first = sqlite3.connect(path, isolation_level=None)
+    first.execute("BEGIN IMMEDIATE")  # the first opener, half-way through its migration
+    first.execute("ALTER TABLE requests ADD COLUMN verified_note TEXT NOT NULL DEFAULT ''")
+    errors: list[BaseException] = []
+
+    def second_opener() -> None:
+        try:
+            Checkpoint.open(path).close()
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=second_opener)
+    thread.start()
+    time.sleep(0.3)  # the second opener is waiting on the write lock by now
+    first.execute("COMMIT")
+    first.close()
+    thread.join(10)
+    assert errors == []
+    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(requests)")]
+    assert columns.count("verified_note") == 1

@@ -225,6 +225,32 @@ def test_one_retry_loop_serves_the_pool_and_single_calls() -> None:
     assert deciders == ["bulk_delete.send.pool.until_settled"]
 
 
+def _starts_tasks(node: ast.AST) -> bool:
+    """A group of tasks started by hand: asyncio.TaskGroup, create_task, ensure_future,
+    gather (each is a worker pool of its own, with its own way of stopping)."""
+    return isinstance(node, ast.Attribute) and node.attr in {
+        "TaskGroup",
+        "create_task",
+        "ensure_future",
+        "gather",
+    }
+
+
+def test_one_worker_pool_serves_deletes_verify_and_the_listing() -> None:
+    """Only send/pool.py starts tasks in commands/ and send/: verify's checks, the listing's
+    codes and the deletes are all work items of `Pool.each`, under one stop protocol."""
+    starters = sorted(
+        {
+            module
+            for module, path in MODULES.items()
+            if module.startswith(("bulk_delete.commands.", "bulk_delete.send."))
+            for node in ast.walk(ast.parse(path.read_text()))
+            if _starts_tasks(node)
+        }
+    )
+    assert starters == ["bulk_delete.send.pool"]
+
+
 def test_the_emulator_options_are_its_config_fields() -> None:
     """Each knob of EmulatorConfig is an option of `bulk-delete emulator`, with its help, and
     the command declares nothing else but where it listens."""

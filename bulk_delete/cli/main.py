@@ -895,6 +895,7 @@ def _report(summary: RunSummary, *, err: bool = False) -> None:
 @spec_option("auth", type=click.Choice(["header", "query"]))
 @spec_option("concurrency")
 @spec_option("preflight")
+@spec_option("daily_limit")
 def verify(checkpoint: Path, **values: Any) -> None:
     """Ask LeadSquared what is left of each queued request in CHECKPOINT, and record it.
 

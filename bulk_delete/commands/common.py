@@ -4,9 +4,6 @@
 limiter, retry and show a window. Each of these is decided here once, so that the commands
 cannot drift apart on one of them: ``--rate off`` is refused off loopback by all three, and a
 resumed `run` and a `verify` both start from the limit an earlier run learned.
-
-The names with a leading underscore serve the command modules of this folder only; the CLI
-uses the public ones (`fingerprint_of`, `window_of`).
 """
 
 from __future__ import annotations
@@ -32,15 +29,15 @@ from ..timetext import to_local
 from . import discover
 
 
-def _ignore(*_: object) -> None:
+def ignore(*_: object) -> None:
     return None
 
 
-def _retry(spec: RunSpec) -> RetryPolicy:
+def retry_policy(spec: RunSpec) -> RetryPolicy:
     return RetryPolicy(max_attempts=spec.max_attempts, give_up_after=spec.give_up_after)
 
 
-def _host(spec: RunSpec) -> str:
+def host_of(spec: RunSpec) -> str:
     """The host calls go to. ``--rate off`` (no limiter at all) is a test setting for the local
     emulator: against LeadSquared it would burst into refusals and spend the budget that the
     account's live integrations need."""
@@ -64,24 +61,24 @@ def _loopback(name: str) -> bool:
         return False
 
 
-def _checkpoint_path(spec: RunSpec) -> Path:
+def checkpoint_path_of(spec: RunSpec) -> Path:
     if spec.checkpoint is None:
         raise OptionError("--checkpoint is required to send")
     return spec.checkpoint
 
 
-def _input(spec: RunSpec) -> Path:
+def input_of(spec: RunSpec) -> Path:
     if spec.input is None:
         raise OptionError("give an INPUT sheet, or --discover to list the leads from LeadSquared")
     return spec.input
 
 
-def _source(spec: RunSpec) -> str:
+def source_of(spec: RunSpec) -> str:
     """What a plan was made from, as checkpoints and summaries name it."""
     if spec.discover:
         codes = ",".join(spec.codes)
         return f"LeadSquared listing of codes {codes}, {spec.from_date} to {spec.to_date} {spec.tz}"
-    return str(_input(spec).resolve())
+    return str(input_of(spec).resolve())
 
 
 def fingerprint_of(spec: RunSpec) -> str:
@@ -91,7 +88,7 @@ def fingerprint_of(spec: RunSpec) -> str:
 
 
 def _fingerprint(spec: RunSpec) -> str:
-    path = _input(spec)
+    path = input_of(spec)
     try:
         return plan_fingerprint(path, spec.plan_options)
     except FileNotFoundError:
@@ -100,11 +97,11 @@ def _fingerprint(spec: RunSpec) -> str:
         raise InputError(f"{path}: is a directory, not a sheet") from None
 
 
-def _limiter(
+def limiter_of(
     checkpoint: Checkpoint,
     spec: RunSpec,
     clock: Clock,
-    on_notice: Callable[[str], None] = _ignore,
+    on_notice: Callable[[str], None] = ignore,
 ) -> SlidingWindowLimiter:
     """The run's limiter; a resume starts from the limit an earlier run learned."""
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
@@ -114,7 +111,7 @@ def _limiter(
     return limiter
 
 
-def _recording(checkpoint: Checkpoint) -> AbstractContextManager[object]:
+def recording_into(checkpoint: Checkpoint) -> AbstractContextManager[object]:
     """Every call of this command recorded in the checkpoint's call log (send/recording.py)."""
     log = checkpoint.calls
     return recording.recording(None if log is None else recording.CallRecorder(log))
@@ -136,7 +133,7 @@ def window_of(spec: RunSpec) -> Window:
     )
 
 
-def _failures(checkpoint: Checkpoint) -> tuple[Failure, ...]:
+def failures_of(checkpoint: Checkpoint) -> tuple[Failure, ...]:
     return tuple(
         Failure(error=error, count=count, transient=transient)
         for error, count, transient in checkpoint.failure_reasons()

@@ -22,29 +22,27 @@ activity type across all leads in a window) and purges exactly what it found.
   modified in it are listed too, and dropped.
 - **One request per lead found**, its codes the codes found on that lead, its window the job's
   window in UTC; split exactly as for a sheet. List calls spend the same budget as deletes, so
-  they go through the same limiter, rate refusals and retries.
+  they go through the same pool (send/pool.py): the same limiter, rate refusals and retries,
+  one code per work item, its pages in order. A stop lets the pages on the wire come back
+  and be saved, and asks for no further page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ..clock import Clock
-from ..errors import AbortedError, UsageError
+from ..errors import AbortedError, Interrupted, UsageError
 from ..plan import listing
 from ..plan.build import PlanOptions
 from ..plan.listing import UntrustworthyListing
 from ..records import Request
 from ..send.client import LeadSquaredClient
-from ..send.limiter import SlidingWindowLimiter
-from ..send.pool import call_once
-from ..send.retry import RetryPolicy
+from ..send.pool import Pool
 from ..store.found import Found, FoundStore
 
 PAGE_SIZE = 1000  # public code has paged at 1000 successfully
@@ -66,36 +64,52 @@ class Discovery:
 
 
 async def list_found(
+    pool: Pool,
     client: LeadSquaredClient,
-    limiter: SlidingWindowLimiter,
     store: FoundStore,
     options: PlanOptions,
     *,
-    clock: Clock,
-    rng: random.Random,
-    retry: RetryPolicy,
     until: str,
     on_page: Callable[[str, int, int], None] | None = None,
 ) -> Discovery:
-    """List every code into ``store``, from where an earlier listing stopped: modified from
-    the window's start to ``until`` (now, in UTC), kept when created in the window. Raises
-    UntrustworthyListing (exit 3) on a page that shows the listing is wrong."""
+    """List every code into ``store`` through ``pool``, from where an earlier listing
+    stopped: modified from the window's start to ``until`` (now, in UTC), kept when created
+    in the window. Raises UntrustworthyListing (exit 3) on a page that shows the listing is
+    wrong, what else stopped the pool, or Interrupted after a signal (the pages read saved)."""
     defaults = options.row_defaults()
     window = (defaults.from_date, defaults.to_date)
     listed = (defaults.from_date, max(defaults.to_date, until))
+    read: dict[str, tuple[int, int]] = {}  # code: activities read, of RecordCount
 
     async def fetch(code: str, page: int, size: int) -> dict[str, Any]:
-        return await _page(client, limiter, code, listed, page, size, clock, rng, retry)
+        return await _page(pool, client, code, listed, page, size)
 
-    for code in options.codes:
+    def page_read(code: str, seen: int, total: int) -> None:
+        read[code] = (seen, total)
+        if on_page is not None:
+            on_page(code, seen, total)
+
+    async def list_code(code: str) -> None:
         try:
-            await _list_code(store, code, partial(fetch, code), window, on_page)
+            await _list_code(store, code, partial(fetch, code), window, page_read)
         except UntrustworthyListing as error:
             store.discard(code)
             raise UntrustworthyListing(
                 f"{error}; nothing deleted. The pages of code {code} read so far are set "
                 "aside: a rerun lists it again from page 1."
             ) from None
+
+    report = await pool.each(options.codes, list_code)
+    if report.error is not None:
+        raise report.error
+    if report.stopped:
+        where = "; ".join(
+            f"code {code}: {seen:,} of {total:,} read" for code, (seen, total) in read.items()
+        )
+        raise Interrupted(
+            f"interrupted while listing{f' ({where})' if where else ''}; the pages read are "
+            "saved. Rerun the same command to go on from the next page."
+        )
     warnings = tuple(
         problem
         for code in options.codes
@@ -160,24 +174,15 @@ def fingerprint(options: PlanOptions) -> str:
 
 
 async def _page(
+    pool: Pool,
     client: LeadSquaredClient,
-    limiter: SlidingWindowLimiter,
     code: str,
     window: tuple[str, str],
     page: int,
     size: int,
-    clock: Clock,
-    rng: random.Random,
-    retry: RetryPolicy,
 ) -> dict[str, Any]:
-    """One list call, through the limiter, refusals and retries like any other."""
-    answer, body = await call_once(
-        limiter,
-        lambda: client.list_activities(code, *window, page, size),
-        retry=retry,
-        clock=clock,
-        rng=rng,
-    )
+    """One list call, through the pool's gates like any other."""
+    answer, body = await pool.read(lambda: client.list_activities(code, *window, page, size))
     if not body:
         raise AbortedError(
             f"listing activity code {code} failed on page {page}: {answer.message}. "

@@ -31,8 +31,8 @@ from ..store.export import open_table, preview_columns, preview_row, write_inval
 from ..store.found import FoundStore
 from ..store.ledger import calls_today
 from . import backups, discover, outputs
-from .common import _host, _ignore, _input, _retry
-from .listing import _discovered_summary, _list
+from .common import host_of, ignore, input_of, retry_policy
+from .listing import discovered_summary, list_codes
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -59,8 +59,8 @@ async def plan(
     credentials: Credentials | None = None,
     session: aiohttp.ClientSession | None = None,
     clock: Clock | None = None,
-    on_listing: Callable[[str, int, int], None] = _ignore,
-    on_notice: Callable[[str], None] = _ignore,
+    on_listing: Callable[[str, int, int], None] = ignore,
+    on_notice: Callable[[str], None] = ignore,
 ) -> PlanReport:
     """The dry run: plan the sheet (or list what --discover finds), write the preview files,
     and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
@@ -99,7 +99,7 @@ def _backup_price(spec: RunSpec) -> backups.BackupPrice | None:
     """The sheet's plan, read again for the price of --backup (a discovered plan: its own)."""
     if spec.backup is None or spec.discover:
         return None
-    return backups.price(spec, build_plan(_input(spec), spec.plan_options).requests())
+    return backups.price(spec, build_plan(input_of(spec), spec.plan_options).requests())
 
 
 async def _plan_discovered(
@@ -108,15 +108,15 @@ async def _plan_discovered(
     session: aiohttp.ClientSession,
     clock: Clock,
     on_listing: Callable[[str, int, int], None],
-    on_notice: Callable[[str], None] = _ignore,
+    on_notice: Callable[[str], None] = ignore,
 ) -> tuple[discover.Discovery, PlanSummary, backups.BackupPrice | None]:
     """The dry run of --discover: the same listing, kept in memory; nothing is deleted."""
-    client = LeadSquaredClient(session, _host(spec), credentials, auth=spec.auth)
+    client = LeadSquaredClient(session, host_of(spec), credentials, auth=spec.auth)
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
     if spec.preflight:
         await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
     store = FoundStore.in_memory()
-    found = await _list(client, limiter, store, spec, clock, random.Random(), None, on_listing)
+    found = await list_codes(client, limiter, store, spec, clock, random.Random(), None, on_listing)
     tally = RequestTally()
     planned = discover.requests(store, spec.plan_options)
     if spec.out is not None:
@@ -127,12 +127,12 @@ async def _plan_discovered(
     else:
         for request, _ in planned:
             tally.add(request)
-    summary = _discovered_summary(found.leads, tally, spec, found.warnings)
+    summary = discovered_summary(found.leads, tally, spec, found.warnings)
     return found, summary, backups.discovered_price(spec, store)
 
 
 def _plan_and_write(spec: RunSpec) -> PlanSummary:
-    plan_ = build_plan(_input(spec), spec.plan_options)
+    plan_ = build_plan(input_of(spec), spec.plan_options)
     rate = spec.effective_rate
     if spec.out is not None:
         with open_table(spec.out, preview_columns(spec.tz)) as write:
@@ -153,15 +153,15 @@ async def check_codes(
     session: aiohttp.ClientSession,
     clock: Clock,
     *,
-    on_notice: Callable[[str], None] = _ignore,
+    on_notice: Callable[[str], None] = ignore,
 ) -> dict[str, str]:
     """Each code's display name from GetActivitySetting, or why it is not a custom activity.
     Goes through the same limiter as the deletes: these calls spend the same budget."""
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
-    client = LeadSquaredClient(session, _host(spec), credentials, auth=spec.auth)
+    client = LeadSquaredClient(session, host_of(spec), credentials, auth=spec.auth)
     if spec.preflight:
         await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
-    retry, rng = _retry(spec), random.Random()
+    retry, rng = retry_policy(spec), random.Random()
     names: dict[str, str] = {}
     for code in codes:
         with recording.calling("setting"):

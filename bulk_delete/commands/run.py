@@ -40,18 +40,18 @@ from ..store.ledger import shared_window
 from ..summary import RunFigures, RunResult, RunSummary
 from . import backups, discover, outputs
 from .common import (
-    _checkpoint_path,
-    _failures,
-    _host,
-    _ignore,
-    _input,
-    _limiter,
-    _recording,
-    _source,
+    checkpoint_path_of,
+    failures_of,
     fingerprint_of,
+    host_of,
+    ignore,
+    input_of,
+    limiter_of,
+    recording_into,
+    source_of,
     window_of,
 )
-from .listing import _list, _store_discovered
+from .listing import list_codes, store_discovered
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -72,14 +72,14 @@ class RunHooks:
     """How the core talks to whoever runs it. It never prints; the CLI decides."""
 
     confirm: Callable[[Confirmation], bool]
-    on_plan: Callable[[PlanSummary], None] = _ignore  # a new plan was saved in the checkpoint
-    on_resume: Callable[[Path], None] = _ignore  # the checkpoint already had a plan
+    on_plan: Callable[[PlanSummary], None] = ignore  # a new plan was saved in the checkpoint
+    on_resume: Callable[[Path], None] = ignore  # the checkpoint already had a plan
     on_progress: ProgressCallback | None = None
     on_outcome: OutcomeCallback | None = None
-    on_limit_learned: Callable[[RateLimit], None] = _ignore  # LeadSquared named a lower limit
-    on_discovery: Callable[[discover.Discovery], None] = _ignore  # --discover's listing ended
-    on_listing: Callable[[str, int, int], None] = _ignore  # a listing page: code, read, of
-    on_notice: Callable[[str], None] = _ignore  # something worth one line (a long Retry-After)
+    on_limit_learned: Callable[[RateLimit], None] = ignore  # LeadSquared named a lower limit
+    on_discovery: Callable[[discover.Discovery], None] = ignore  # --discover's listing ended
+    on_listing: Callable[[str, int, int], None] = ignore  # a listing page: code, read, of
+    on_notice: Callable[[str], None] = ignore  # something worth one line (a long Retry-After)
 
 
 async def run(
@@ -94,8 +94,8 @@ async def run(
 ) -> RunSummary:
     """Plan (or resume), confirm, send, and sum up. Raises UsageError before anything is
     sent; AbortedError/Interrupted, carrying the summary, once the checkpoint is up to date."""
-    host = _host(spec)
-    path = _checkpoint_path(spec)
+    host = host_of(spec)
+    path = checkpoint_path_of(spec)
     outputs.check_spec(spec)  # before the plan is built or anything sent
     started = _utc_now()
     fingerprint = fingerprint_of(spec)
@@ -115,26 +115,26 @@ async def run(
         Checkpoint.open(path) as checkpoint,
         checkpoints.lock(path),
         account as ledger,
-        _recording(checkpoint),
+        recording_into(checkpoint),
         backups.opened(spec, checkpoint, client.retrieve) as backup,
     ):
-        limiter = _limiter(checkpoint, spec, clock, hooks.on_notice)
+        limiter = limiter_of(checkpoint, spec, clock, hooks.on_notice)
         limiter.shared = ledger
         preflight_due = spec.preflight  # once per run, before the first call that needs it
         if checkpoint.has_plan:
             checkpoint.check_input(
-                source=_source(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
+                source=source_of(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
             )
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
             if preflight_due:
                 await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
                 preflight_due = False
-            found = await _list(
+            found = await list_codes(
                 client, limiter, checkpoint.found, spec, clock, rng, stop, hooks.on_listing
             )
             hooks.on_discovery(found)
-            hooks.on_plan(_store_discovered(checkpoint, spec, fingerprint, found.warnings))
+            hooks.on_plan(store_discovered(checkpoint, spec, fingerprint, found.warnings))
         else:
             hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
@@ -199,11 +199,11 @@ def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
 
 
 def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
-    plan_ = build_plan(_input(spec), spec.plan_options)
+    plan_ = build_plan(input_of(spec), spec.plan_options)
     checkpoint.store_plan(
         plan_.requests(),
         plan_.invalid,
-        source=_source(spec),
+        source=source_of(spec),
         fingerprint=fingerprint,
         options=spec.plan_options.as_dict(),
         extra={
@@ -266,7 +266,7 @@ def _summary(
     return RunSummary(
         exit_code=exit_code,
         checkpoint=checkpoint.location,
-        input=_source(spec),
+        input=source_of(spec),
         host=spec.host,
         rate_limit=str(rate),
         label=spec.label,
@@ -276,7 +276,7 @@ def _summary(
         runs=checkpoint.run_count(),
         this_run=record or RunFigures(result=RunResult.NOTHING_TO_SEND),
         totals=counts,
-        failures=_failures(checkpoint),
+        failures=failures_of(checkpoint),
         verification=checkpoint.verification(),
     )
 
@@ -315,7 +315,7 @@ def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> Ru
 
 def _source_or_blank(spec: RunSpec) -> str:
     try:
-        return _source(spec)
+        return source_of(spec)
     except OptionError:
         return ""
 

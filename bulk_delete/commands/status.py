@@ -13,7 +13,7 @@ from ..errors import EXIT_INCOMPLETE, EXIT_OK, OptionError
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunSummary, Window
-from .common import _failures, window_of
+from .common import failures_of, window_of
 
 
 async def status(path: Path) -> RunSummary:
@@ -36,7 +36,7 @@ async def status(path: Path) -> RunSummary:
             runs=checkpoint.run_count(),
             this_run=record or RunFigures(),
             totals=counts,
-            failures=_failures(checkpoint),
+            failures=failures_of(checkpoint),
             verification=checkpoint.verification(),
         )
 

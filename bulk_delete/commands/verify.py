@@ -17,13 +17,14 @@ from ..config import Credentials, RateLimit
 from ..errors import EXIT_INCOMPLETE, EXIT_OK, InputError, Interrupted
 from ..send import recording
 from ..send.client import LeadSquaredClient
-from ..send.pool import StopSwitch
+from ..send.pool import Pool, StopSwitch
 from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
 from ..store.checkpoint import Checkpoint
+from ..store.ledger import shared_window
 from ..summary import VerifySummary
 from . import backups, verifying
-from .common import _checkpoint_path, _host, _ignore, _limiter, _recording, _retry
+from .common import checkpoint_path_of, host_of, ignore, limiter_of, recording_into
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -35,35 +36,56 @@ async def verify(
     credentials: Credentials,
     *,
     session: aiohttp.ClientSession,
-    on_choice: Callable[[verifying.Choice, RateLimit], None] = _ignore,
+    on_choice: Callable[[verifying.Choice, RateLimit], None] = ignore,
     clock: Clock | None = None,
     rng: random.Random | None = None,
     stop: StopSwitch | None = None,
 ) -> VerifySummary:
     """Ask LeadSquared what is left of each queued request (or a sample) and record it."""
-    host = _host(spec)
-    path = _checkpoint_path(spec)
+    host = host_of(spec)
+    path = checkpoint_path_of(spec)
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint")
+    # Verify's calls spend the account's budget like the run's: the machine's ledger, one
+    # limiter for the preflight and the pool, and --daily-limit counts them.
+    account = shared_window(
+        host,
+        credentials.access_key,
+        enabled=clock is None,
+        name=spec.label or str(path),
+        daily_limit=spec.daily_limit,
+    )
     clock, rng = clock or SystemClock(), rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), _recording(checkpoint):
+    with (
+        Checkpoint.open(path) as checkpoint,
+        checkpoints.lock(path),
+        account as ledger,
+        recording_into(checkpoint),
+    ):
         if not checkpoint.has_plan:
             raise InputError(f"{path}: the checkpoint holds no plan")
-        limiter = _limiter(checkpoint, spec, clock)
+        limiter = limiter_of(checkpoint, spec, clock)
+        limiter.shared = ledger
         items = checkpoint.to_verify(spec.sample, rng)
-        caller = verifying.Caller(client, limiter, _retry(spec), clock, rng, stop=stop)
+        if items and spec.preflight:
+            await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+        pool = Pool.for_reads(  # after the preflight: its breaker's clocks start now
+            spec.send_settings(),
+            clock=clock,
+            rng=rng,
+            limiter=limiter,
+            stop=stop,
+            checkpoint=checkpoint,
+            drain_seconds=0.0,  # a read has nothing to drain: a signal stops verify at once
+        )
         choice = None
         if items:
-            if spec.preflight:
-                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
             until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             with recording.calling("verify"):
-                choice, firsts = await verifying.choose(caller, items, until)
+                choice, firsts = await verifying.choose(pool, client, items, until)
                 on_choice(choice, limiter.effective)
-                await verifying.check(
-                    caller, checkpoint, items, choice, firsts, until, spec.workers, stop
-                )
+                await verifying.check(pool, client, checkpoint, items, choice, firsts, until)
         found = checkpoint.verification()
         summary = VerifySummary(
             exit_code=EXIT_OK
@@ -71,7 +93,7 @@ async def verify(
             else EXIT_INCOMPLETE,
             checkpoint=checkpoint.location,
             strategy=choice.strategy if choice else None,
-            calls=caller.calls,
+            calls=pool.progress.figures.calls,
             checked_now=len(items),
             verification=found,
             unverified_notes=tuple(checkpoint.unverified_notes()),

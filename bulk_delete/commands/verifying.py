@@ -20,8 +20,11 @@ lead whose CreatedOn lies in the request's window. Two ways to ask, and the chea
   bounded by what the run sent: at most MAX_RETRIEVE_CALLS calls per lead and code, and a lead
   that says it holds more than that many pages' worth is not paged at all. So a server that
   claims a billion activities costs one call, not ten million.
-- A signal stops verify at once: every call races the StopSwitch (reads may be abandoned; no
-  answer is lost that matters), and what was recorded stays recorded.
+- Every call goes through the run's pool (send/pool.py) and limiter: the probes and the
+  listing one code per work item (its pages in order), the per-lead checks one lead per item.
+  A signal stops verify at once: the pool abandons the reads on the wire (a read has nothing
+  to drain), and what was recorded stays recorded. A fatal answer, an outage past
+  --give-up-after or the daily allowance stop the pool and come out as themselves.
 
 This module is how `verify` asks and what it trusts; verify.py is the command itself (host,
 checkpoint and lock, limiter, preflight, the summary it returns).
@@ -29,23 +32,17 @@ checkpoint and lock, limiter, preflight, the summary it returns).
 
 from __future__ import annotations
 
-import asyncio
 import math
-import random
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ..clock import Clock
 from ..errors import Interrupted
 from ..plan import listing
 from ..plan.listing import UntrustworthyListing
 from ..send.client import LeadSquaredClient
-from ..send.limiter import SlidingWindowLimiter
-from ..send.pool import Reply, StopSwitch, call_once
-from ..send.retry import RetryPolicy
+from ..send.pool import Pool, SendReport
 from ..store.checkpoint import Checkpoint
 from ..store.verification import Verifiable
 from ..summary import Strategy
@@ -67,44 +64,12 @@ class Choice:
     requests: int
 
 
-@dataclass
-class Caller:
-    """One read-only call at a time through the run's limiter, counted, and abandoned at once
-    when ``stop`` is set (raising Interrupted)."""
-
-    client: LeadSquaredClient
-    limiter: SlidingWindowLimiter
-    retry: RetryPolicy
-    clock: Clock
-    rng: random.Random
-    calls: int = 0
-    stop: StopSwitch | None = None
-
-    async def __call__(self, call: Callable[[], Awaitable[Reply]]) -> dict[str, Any] | None:
-        if self.stop is not None and self.stop.is_set():
-            raise Interrupted(STOPPED)
-        self.calls += 1
-        _, body = await self._unless_stopped(
-            call_once(self.limiter, call, retry=self.retry, clock=self.clock, rng=self.rng)
-        )
-        return body or None
-
-    async def _unless_stopped(self, work: Coroutine[Any, Any, Reply]) -> Reply:
-        """``work``, abandoned when the stop switch flips: a read has nothing to drain. The
-        call's own errors (a fatal answer) come through as raised."""
-        if self.stop is None:
-            return await work
-        call = asyncio.ensure_future(work)
-        stopped = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait((call, stopped), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            call.cancel()  # no-op once it is done
-            stopped.cancel()
-            await asyncio.gather(call, stopped, return_exceptions=True)
-        if call.cancelled():
-            raise Interrupted(STOPPED)
-        return call.result()
+def settled(report: SendReport) -> None:
+    """Raise what stopped the pool: its error (a fatal answer, the allowance), or the signal."""
+    if report.error is not None:
+        raise report.error
+    if report.stopped:
+        raise Interrupted(STOPPED)
 
 
 class _NoAnswer(Exception):
@@ -124,9 +89,10 @@ class Check:
 
 
 async def choose(
-    caller: Caller, items: list[Verifiable], until: str
+    pool: Pool, client: LeadSquaredClient, items: list[Verifiable], until: str
 ) -> tuple[Choice, dict[str, Any]]:
-    """Price both ways; the per-code probes' first pages come back for reuse."""
+    """Price both ways; the per-code probes' first pages come back for reuse. Raises what
+    stopped the pool (`settled`)."""
     per_lead = sum(len(item.codes) for item in items)
     codes = sorted({code for item in items for code in item.codes}, key=int)
     low = min((item.from_date for item in items if item.from_date), default="")
@@ -135,14 +101,20 @@ async def choose(
             Strategy.PER_LEAD, per_lead, "per code: at least one call per code", len(items)
         ), {}
     firsts: dict[str, Any] = {}
+
+    async def probe(code: str) -> None:
+        _, firsts[code] = await pool.read(
+            partial(client.list_activities, code, low, until, 1, LIST_PAGE)
+        )
+
+    settled(await pool.each(codes, probe))
     per_code = 0
     for code in codes:
-        body = await caller(partial(caller.client.list_activities, code, low, until, 1, LIST_PAGE))
-        if body is None:
+        body = firsts[code]
+        if not body:
             return Choice(
                 Strategy.PER_LEAD, per_lead, "per code: could not be priced", len(items)
             ), {}
-        firsts[code] = body
         got = max(1, len(body.get("List") or []))
         per_code += max(1, math.ceil(max(0, listing.record_count(body)) / got))
     if per_code < per_lead:
@@ -153,64 +125,56 @@ async def choose(
 
 
 async def check(
-    caller: Caller,
+    pool: Pool,
+    client: LeadSquaredClient,
     checkpoint: Checkpoint,
     items: list[Verifiable],
     choice: Choice,
     firsts: dict[str, Any],
     until: str,
-    workers: int,
-    stop: StopSwitch | None,
 ) -> None:
-    """Check every item the chosen way, recording each as it is known."""
+    """Check every item the chosen way, recording each as it is known. Raises what stopped
+    the pool (`settled`); the checks recorded before it stay."""
     if choice.strategy is Strategy.PER_CODE:
-        found, untrusted = await _listing(caller, items, firsts, until)
+        found, untrusted = await _listing(pool, client, items, firsts, until)
         for item in items:
             notes = [untrusted[code] for code in item.codes if code in untrusted]
             result = Check(None, notes[0]) if notes else Check(_left_in(found, item))
             checkpoint.record_verified(item.seq, result.verified, result.left, result.note)
         return
-    queue: asyncio.Queue[Verifiable] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
 
-    async def worker() -> None:
-        while not queue.empty() and not (stop is not None and stop.is_set()):
-            item = queue.get_nowait()
-            try:
-                result = await _left_on_lead(caller, item)
-            except Interrupted:
-                return  # the item stays as it was; the verify command reports the stop
-            checkpoint.record_verified(item.seq, result.verified, result.left, result.note)
+    async def on_lead(item: Verifiable) -> None:
+        result = await _left_on_lead(pool, client, item)  # cut short: stays as it was
+        checkpoint.record_verified(item.seq, result.verified, result.left, result.note)
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(max(1, min(workers, len(items)))):
-            group.create_task(worker())
+    settled(await pool.each(items, on_lead))
 
 
 def _left_in(found: dict[str, list[tuple[str, str]]], item: Verifiable) -> int:
     return sum(1 for code, created in found[item.prospect_id] if _inside(item, code, created))
 
 
-async def _left_on_lead(caller: Caller, item: Verifiable) -> Check:
+async def _left_on_lead(pool: Pool, client: LeadSquaredClient, item: Verifiable) -> Check:
     left = 0
     for code in item.codes:
-        result = await _left_of_code(caller, item, code)
+        result = await _left_of_code(pool, client, item, code)
         if result.left is None:
             return result
         left += result.left
     return Check(left)
 
 
-async def _left_of_code(caller: Caller, item: Verifiable, code: str) -> Check:
+async def _left_of_code(
+    pool: Pool, client: LeadSquaredClient, item: Verifiable, code: str
+) -> Check:
     """Retrieve's pages of one code on one lead, at most MAX_RETRIEVE_CALLS of them."""
     seen: set[str] = set()
     left, total = 0, 0
     for _ in range(MAX_RETRIEVE_CALLS):
-        body = await caller(
-            partial(caller.client.retrieve, item.prospect_id, code, len(seen), ROWS_PER_RETRIEVE)
+        _, body = await pool.read(
+            partial(client.retrieve, item.prospect_id, code, len(seen), ROWS_PER_RETRIEVE)
         )
-        if body is None:
+        if not body:
             return Check(None, "LeadSquared did not answer Retrieve")
         rows = body.get("ProspectActivities") or []
         total = listing.record_count(body)
@@ -243,22 +207,28 @@ async def _left_of_code(caller: Caller, item: Verifiable, code: str) -> Check:
 
 
 async def _listing(
-    caller: Caller, items: list[Verifiable], firsts: dict[str, Any], until: str
+    pool: Pool,
+    client: LeadSquaredClient,
+    items: list[Verifiable],
+    firsts: dict[str, Any],
+    until: str,
 ) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
     """(code, CreatedOn) of what is left, per lead, over the run's window (all pages), and
-    why each code whose listing does not hold together cannot be trusted."""
+    why each code whose listing does not hold together cannot be trusted. One code per work
+    item, its pages in order."""
     low = min((item.from_date for item in items if item.from_date), default="")
     found: dict[str, list[tuple[str, str]]] = defaultdict(list)
     untrusted: dict[str, str] = {}
     read: set[str] = set()
 
     async def fetch(code: str, page: int, size: int) -> dict[str, Any]:
-        body = await caller(partial(caller.client.list_activities, code, low, until, page, size))
-        if body is None:
+        _, body = await pool.read(partial(client.list_activities, code, low, until, page, size))
+        if not body:
             raise _NoAnswer(f"LeadSquared did not answer page {page} of code {code}")
         return body
 
-    for code, first in firsts.items():
+    async def list_code(code: str) -> None:
+        first = firsts[code]
         rows, counts = 0, []
         try:
             async for page in listing.pages(
@@ -278,13 +248,15 @@ async def _listing(
                     )
         except UntrustworthyListing as error:
             untrusted[code] = f"listing not trusted: {error}"
-            continue
+            return
         except _NoAnswer as error:
             untrusted[code] = str(error)
-            continue
+            return
         problem = listing.count_problem(code, rows, (min(counts), max(counts)))
         if problem:
             untrusted[code] = f"listing not trusted: {problem}"
+
+    settled(await pool.each(list(firsts), list_code))
     return found, untrusted
 
 

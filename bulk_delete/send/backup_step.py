@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ..errors import AbortedError, StorageError
+from ..errors import StorageError
 from ..records import Status
 from ..store.backup import BackupWriter
 from ..store.checkpoint import Outcome, Pending
 from . import fetch
-from .answers import Answer, Verdict
-from .pool import Pool, Tried, until_settled
+from .answers import Answer
+from .pool import Cut, Pool
 from .recording import calling
 
 NOT_BACKED_UP = "not backed up"
@@ -110,35 +110,18 @@ class BackupStep:
     async def _gated(
         self, pool: Pool, lead: str, code: str, offset: int, size: int
     ) -> tuple[Answer, dict[str, Any]]:
-        """One Retrieve page through the pool's gates; a reply with a body settles it."""
-        tried: Tried[dict[str, Any]] = Tried()
+        """One Retrieve page as a read of the pool (its gates, its stop); a reply with a
+        body settles it."""
 
         async def call() -> tuple[Answer, dict[str, Any]]:
             self.reads += 1
-            answer, body = await pool.on_wire(partial(self.retrieve, lead, code, offset, size))
-            return _as_read(answer, body), body
-
-        def fail(error: AbortedError) -> None:
-            pool.abort(error)
-            raise _Stopped
+            return await self.retrieve(lead, code, offset, size)
 
         with calling("backup"):  # the call log keeps backup reads apart from the deletes
-            await until_settled(
-                call, pool.gates, tried, fail=fail, settled=bool, stopping=pool.stop.is_set
-            )
-        if tried.stopped:
-            raise _Stopped
-        assert tried.answer is not None  # one call at least
-        return tried.answer, tried.reply or {}
-
-
-def _as_read(answer: Answer, body: dict[str, Any]) -> Answer:
-    """A 200 that carries data is an answer, not the "200 without Success" that the delete's
-    classification calls transient: left so, every read would count toward the shared
-    breaker's failures in a row and hold the deletes behind an outage that is not there."""
-    if answer.http_status == 200 and body and answer.verdict is Verdict.TRANSIENT:
-        return Answer(Verdict.QUEUED, 200, "read")
-    return answer
+            try:
+                return await pool.read(call)
+            except Cut:  # stopping, or the read stopped the pool
+                raise _Stopped from None
 
 
 def _record_unbacked(pool: Pool, item: Pending, why: str) -> None:

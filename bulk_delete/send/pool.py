@@ -1,9 +1,17 @@
-"""checkpoint → senders → outcomes: the worker pool.
+"""checkpoint → senders → outcomes: the worker pool, the one for every call a command makes.
 
-A feeder streams pending requests out of the checkpoint into a small queue; N workers take
-them, wait for the shared limiter, send, and let the retry policy decide. Every final answer
-is committed to the checkpoint before it is counted. The limiter, not latency, should be the
-bottleneck, so there are enough workers for ``rate × latency`` calls in flight.
+The pool's machinery is the same whatever a work item does: a feeder streams items into a
+small queue, N workers take them, every call passes the same gates (breaker, limiter, retry),
+and one stop protocol ends it. What an item does is a coroutine handed to ``Pool.each``:
+
+- a delete (``Pool.run``): the checkpoint's pending requests, each sent and its final answer
+  committed to the checkpoint before it is counted;
+- a read (``Pool.read``, from any item): verify's check of one lead, one code's listing
+  pages (read in order, one after the other), a probe. Several items read at once.
+
+The limiter, not latency, should be the bottleneck, so there are enough workers for
+``rate × latency`` calls in flight. ``call_once`` is for a true single call outside any pool
+(the preflight, --check-codes), through the same retry loop.
 
 All tasks live in one ``asyncio.TaskGroup``, and stopping is one protocol the pool owns
 (``Pool._stop_protocol``): stop starting (workers waiting for a slot, a backoff or work are
@@ -21,7 +29,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
@@ -55,10 +63,26 @@ Reply = tuple[Answer, dict[str, Any]]
 
 
 R = TypeVar("R")
+T = TypeVar("T")
+Work = Callable[[T], Awaitable[None]]  # what one work item does (``Pool.each``)
 
 
 def _raise(error: AbortedError) -> NoReturn:
     raise error
+
+
+class Cut(Exception):
+    """A work item's read met the stop: the item ends where it is (what it recorded stays),
+    and the pool's worker takes it from there. Never escapes ``Pool.each``."""
+
+
+def as_read(answer: Answer, body: dict[str, Any]) -> Answer:
+    """A 200 that carries data is an answer, not the "200 without Success" that the delete's
+    classification calls transient: left so, every read would count toward the shared
+    breaker's failures in a row and hold everyone behind an outage that is not there."""
+    if answer.http_status == 200 and body and answer.verdict is Verdict.TRANSIENT:
+        return Answer(Verdict.QUEUED, 200, "read")
+    return answer
 
 
 async def _sleep_with(clock: Clock, delay: float) -> None:
@@ -171,7 +195,7 @@ async def call_once(
     rng: random.Random,
     give_up_after: float | None = None,
 ) -> Reply:
-    """A single read-only call outside the pool (preflight, --check-codes, a listing page),
+    """A single read-only call outside any pool (the preflight, a --check-codes setting),
     through `until_settled` like the pool's: a fatal answer raised, the last reply returned
     otherwise (a reply with a body settles it). Raises ServiceDownError or RefusedTooLong
     after ``give_up_after`` seconds (default: the policy's) without a successful or an
@@ -259,10 +283,14 @@ class SendReport:
 
 
 class Pool:
+    """The one worker pool. ``checkpoint`` and ``sender`` are what ``run`` deletes through
+    and records into; a pool that only reads (``Pool.for_reads``) needs no sender, and keeps
+    a limit it learns in the checkpoint when it has one."""
+
     def __init__(
         self,
-        checkpoint: Checkpoint,
-        sender: Sender,
+        checkpoint: Checkpoint | None,
+        sender: Sender | None,
         settings: SendSettings,
         *,
         clock: Clock,
@@ -274,6 +302,7 @@ class Pool:
         limiter: SlidingWindowLimiter | None = None,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
         before_send: Callable[[Pool, Pending], Awaitable[bool]] | None = None,
+        trip_after: int = DEFAULT_TRIP_AFTER,
     ) -> None:
         self.checkpoint = checkpoint
         self.sender = sender
@@ -286,7 +315,9 @@ class Pool:
         self.on_limit_learned = on_limit_learned
         self.drain_seconds = drain_seconds
         self.before_send = before_send  # the backup (backup_step.py): False = do not send
-        self.breaker = CircuitBreaker(clock, give_up_after=settings.give_up_after)
+        self.breaker = CircuitBreaker(
+            clock, give_up_after=settings.give_up_after, trip_after=trip_after
+        )
         self.retry = RetryPolicy(
             max_attempts=settings.max_attempts, give_up_after=settings.give_up_after
         )
@@ -300,17 +331,56 @@ class Pool:
         self._idle = asyncio.Event()
         self._idle.set()
 
+    @classmethod
+    def for_reads(
+        cls,
+        settings: SendSettings,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        limiter: SlidingWindowLimiter,
+        stop: StopSwitch | None = None,
+        checkpoint: Checkpoint | None = None,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+    ) -> Pool:
+        """A pool whose items only read (verify, a listing). Its items read one call after
+        another, so its own attempts may be the only failures in a row: the breaker trips
+        within --max-attempts, and an outage is ridden out, not spent as attempts.
+        ``drain_seconds=0``: a stop abandons the reads on the wire (nothing to record)."""
+        return cls(
+            checkpoint,
+            None,
+            settings,
+            clock=clock,
+            rng=rng,
+            stop=stop,
+            limiter=limiter,
+            drain_seconds=drain_seconds,
+            trip_after=min(DEFAULT_TRIP_AFTER, settings.max_attempts),
+        )
+
     async def run(self, total: int, *, already_done: int = 0) -> SendReport:
+        """The deletes: every pending request of the checkpoint, sent and recorded."""
         self.progress = Progress(total=total, already_done=already_done)
-        queue: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=self.settings.workers * 2)
+        pending = self._checkpoint().todo(retry_failed=self.settings.retry_failed)
+        return await self.each(pending, self._send)
+
+    async def each(self, items: Iterable[T], work: Work[T]) -> SendReport:
+        """``work`` on every item, --concurrency at once (no more workers than a list's
+        items), until the items end or the stop. An item ends early when its read meets the
+        stop (`Cut`), and stops the pool when it raises an AbortedError; a bug surfaces as
+        itself. The figures go on across calls (one command's calls, whatever their items)."""
+        count = self.settings.workers
+        if isinstance(items, Sized):
+            count = min(count, len(items))
+        count = max(1, count)
+        queue: asyncio.Queue[T | None] = asyncio.Queue(maxsize=count * 2)
         try:
             async with asyncio.TaskGroup() as group:
-                feeder = group.create_task(self._feed(queue))
-                workers = [
-                    group.create_task(self._worker(queue)) for _ in range(self.settings.workers)
-                ]
-                guard = group.create_task(self._stop_protocol(workers, feeder))
-                await asyncio.wait(workers)
+                feeder = group.create_task(self._feed(queue, items, count))
+                workers_ = [group.create_task(self._worker(queue, work)) for _ in range(count)]
+                guard = group.create_task(self._stop_protocol(workers_, feeder))
+                await asyncio.wait(workers_)
                 guard.cancel()
                 feeder.cancel()
         except ExceptionGroup as errors:  # a bug in a worker must not pass for a finished run
@@ -337,18 +407,57 @@ class Pool:
             self.error = error
         self.stop.stop(by_signal=False)
 
-    async def _feed(self, queue: asyncio.Queue[Pending | None]) -> None:
-        for item in self.checkpoint.todo(retry_failed=self.settings.retry_failed):
+    async def _feed(self, queue: asyncio.Queue[T | None], items: Iterable[T], count: int) -> None:
+        for item in items:
             await queue.put(item)
-        for _ in range(self.settings.workers):
+        for _ in range(count):
             await queue.put(None)
 
-    async def _worker(self, queue: asyncio.Queue[Pending | None]) -> None:
+    async def _worker(self, queue: asyncio.Queue[T | None], work: Work[T]) -> None:
         while not self.stop.is_set():
             item = await queue.get()
             if item is None:
                 return
-            await self._send(item)
+            try:
+                await work(item)
+            except Cut:
+                return  # the pool is stopping
+            except AbortedError as error:  # what the item found stops the pool, as an answer
+                self._abort(error)
+                return
+
+    def _checkpoint(self) -> Checkpoint:
+        if self.checkpoint is None:
+            raise TypeError("this pool has no checkpoint to record deletes in")
+        return self.checkpoint
+
+    async def read(self, call: Callable[[], Awaitable[Reply]]) -> Reply:
+        """One read of a work item through the pool's gates and retry loop; a reply with a
+        body settles it (a final answer without one comes back with ``{}``). On the wire, it
+        is drained like a delete. Raises `Cut` when the pool is stopping, before the call or
+        after it: the item ends, and a fatal answer or --give-up-after stops the pool."""
+        if self.stop.is_set():
+            raise Cut
+
+        async def on_wire() -> Reply:
+            answer, body = await self.on_wire(call)
+            return as_read(answer, body), body
+
+        tried: Tried[dict[str, Any]] = Tried()
+        await until_settled(
+            on_wire,
+            self.gates,
+            tried,
+            fail=self._abort,
+            settled=bool,
+            stopping=self.stop.is_set,
+            on_refused=self._refused,
+            wait=self._wait,
+        )
+        if tried.stopped or (self.stop.is_set() and not tried.reply):
+            raise Cut
+        assert tried.answer is not None  # one call at least
+        return tried.answer, tried.reply or {}
 
     async def _send(self, item: Pending) -> None:
         if self.before_send is not None and not await self.before_send(self, item):
@@ -395,12 +504,17 @@ class Pool:
         self._idle.clear()
         self._begin_call()
         try:
-            return await self.sender.delete_activities(item.body), None
+            return await self._sender().delete_activities(item.body), None
         finally:
             self._end_call()
             self._busy.discard(task)
             if not self._busy:
                 self._idle.set()
+
+    def _sender(self) -> Sender:
+        if self.sender is None:
+            raise TypeError("a pool for reads sends no deletes")
+        return self.sender
 
     # ---- for a step before the send (the backup): its calls and writes, seen as the pool's
 
@@ -426,7 +540,7 @@ class Pool:
     def record_outcome(self, item: Pending, outcome: Outcome) -> None:
         """A request settled without a delete (not backed up): recorded and counted."""
         try:
-            self.checkpoint.record(outcome)
+            self._checkpoint().record(outcome)
             if self.on_outcome is not None:
                 self.on_outcome(item, outcome)
         except StorageError as error:
@@ -452,7 +566,8 @@ class Pool:
 
     def _learned(self, limit: RateLimit) -> None:
         """The account allows less than --rate: keep it for a resume, and say so once."""
-        self.checkpoint.set_meta(LEARNED_LIMIT, f"{limit.calls}/{limit.period:g}s")
+        if self.checkpoint is not None:
+            self.checkpoint.set_meta(LEARNED_LIMIT, f"{limit.calls}/{limit.period:g}s")
         if self.on_limit_learned is not None:
             self.on_limit_learned(limit)
 
@@ -489,7 +604,7 @@ class Pool:
             error=error,
         )
         try:  # a full disk stops the pool like a fatal answer: what is recorded is safe
-            self.checkpoint.record(outcome)
+            self._checkpoint().record(outcome)
         except StorageError as error:
             self._abort(error)
             return  # not recorded, so not counted: a rerun sends it again

@@ -233,10 +233,19 @@ def _expected_columns() -> dict[str, frozenset[str]]:
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
-    for table, column, declaration in _ADDED_COLUMNS:
-        have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    """Columns added since a checkpoint was made, looked for and added in one write
+    transaction: two processes opening one old checkpoint at once (the loser is about to be
+    told the lock is held) must not both add a column, which SQLite refuses as a duplicate."""
+    connection.execute("BEGIN IMMEDIATE")  # waits for the other writer (busy_timeout)
+    try:
+        for table, column, declaration in _ADDED_COLUMNS:
+            have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _make_private(path: Path) -> None:

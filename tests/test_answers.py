@@ -202,9 +202,11 @@ async def test_concurrency_has_a_maximum_and_the_error_names_it(
 async def test_every_call_says_it_is_bulk_delete(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
     sheet = leads_csv(tmp_path / "leads.csv", 3)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite")
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
     assert done.returncode == 0, done.stderr
-    plan = await run_cli("plan", str(sheet), "--check-codes", env=demo_env(emu.url))
+    plan = await run_cli(
+        "plan", str(sheet), "--check-codes", "--rate", "off", env=demo_env(emu.url)
+    )
     assert plan.returncode == 0, plan.stderr
     assert dict(emu.user_agents) == {f"bulk-delete/{__version__}": emu.calls}
     assert emu.calls >= 6  # preflights, deletes and code checks alike

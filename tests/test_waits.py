@@ -227,8 +227,8 @@ async def test_the_listing_rides_out_an_outage_within_give_up_after(
     emulator: Any, tmp_path: Path
 ) -> None:
     # before: each page had --max-attempts sends and gave up long before --give-up-after (two
-    # sends, at most 1 s of backoff apart: over before the 1.2 s outage is)
-    emu = await emulator(rate="off", dataset_leads=20, outage_after=0.0, outage_seconds=1.2)
+    # sends, at most 1 s of backoff apart: over before the 1.1 s outage is)
+    emu = await emulator(rate="off", dataset_leads=20, outage_after=0.0, outage_seconds=1.1)
     window = ("--codes", "201", "--from", "2024-03-01", "--to", "2024-12-31", "--rate", "off")
     args = ("--max-attempts", "2", "--give-up-after", "30", "--no-preflight", "--yes")
     checkpoint = ("--checkpoint", str(tmp_path / "c.sqlite"))

@@ -4,6 +4,7 @@ User-Agent every call carries."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bulk_delete import __version__
-from bulk_delete.clock import SystemClock
+from bulk_delete.clock import ManualClock, SystemClock
 from bulk_delete.commands.preflight import preflight
 from bulk_delete.config import REGIONAL_HOSTS, Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -142,9 +143,16 @@ async def test_nothing_listening_is_named_and_ridden_out_until_give_up_after(
     answer = await client.delete_activities(BODY)
     assert answer.verdict is Verdict.TRANSIENT
     assert answer.message == f"nothing answers at {host} (connection refused)"
-    limiter = SlidingWindowLimiter(RateLimit.parse("off"), clock=SystemClock())
+    clock = ManualClock(start=0.0)  # the backoff and the breaker's probe: virtual waits
+    limiter = SlidingWindowLimiter(RateLimit.parse("off"), clock=clock)
+    task = asyncio.create_task(preflight(client, limiter, clock, give_up_after=0.5))
+    async with asyncio.timeout(30):
+        while not task.done():
+            await clock.run_until_idle(limit=3600)
+            await asyncio.sleep(0)
     with pytest.raises(ServiceDownError) as stopped:
-        await preflight(client, limiter, SystemClock(), give_up_after=0.5)
+        await task
+    assert clock.now() >= 0.5
     assert f"nothing answers at {host} (connection refused)" in str(stopped.value)
     assert "--no-preflight" not in str(stopped.value)
 
@@ -194,9 +202,11 @@ async def test_concurrency_has_a_maximum_and_the_error_names_it(
 async def test_every_call_says_it_is_bulk_delete(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
     sheet = leads_csv(tmp_path / "leads.csv", 3)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite")
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
     assert done.returncode == 0, done.stderr
-    plan = await run_cli("plan", str(sheet), "--check-codes", env=demo_env(emu.url))
+    plan = await run_cli(
+        "plan", str(sheet), "--check-codes", "--rate", "off", env=demo_env(emu.url)
+    )
     assert plan.returncode == 0, plan.stderr
     assert dict(emu.user_agents) == {f"bulk-delete/{__version__}": emu.calls}
     assert emu.calls >= 6  # preflights, deletes and code checks alike

@@ -363,7 +363,7 @@ async def test_verify_per_lead_reads_every_page_of_a_big_lead(
 
 async def test_verify_stops_within_seconds_of_sigterm(emulator: Any, tmp_path: Path) -> None:
     emu, checkpoint = await purge(emulator, tmp_path, webhook_delay=60)
-    fault(emu, retrieve_record_count=4000, latency=0.5)  # 80 calls: 40 s to page through
+    fault(emu, retrieve_record_count=4000, latency=0.2)  # 80 calls: 16 s to page through
     process = await start_cli(
         "verify", str(checkpoint), "--rate", "off", "--sample", "1", env=demo_env(emu.url)
     )

@@ -41,7 +41,7 @@ async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_r
 ) -> None:
     # The storm: the account allows 100/1s, the run asks 200/1s until a refusal names the limit.
     emu = await emulator(rate="100/1s")
-    sheet = leads_csv(tmp_path / "leads.csv", 300, extra_rows="not-a-guid,201\n,201\n")
+    sheet = leads_csv(tmp_path / "leads.csv", 150, extra_rows="not-a-guid,201\n,201\n")
     checkpoint = tmp_path / "night.sqlite"
     done = await send_sheet(
         emu,
@@ -62,11 +62,11 @@ async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_r
     with sqlite3.connect(checkpoint) as db:
         kinds = dict(db.execute("SELECT kind, COUNT(*) FROM calls GROUP BY kind").fetchall())
         queued = db.execute("SELECT COUNT(*) FROM calls WHERE verdict = 'queued'").fetchone()[0]
-    assert kinds == {"preflight": 1, "delete": 300 + refusals}
+    assert kinds == {"preflight": 1, "delete": 150 + refusals}
     with sqlite3.connect(checkpoint) as db:
         preflight = db.execute("SELECT verdict, status FROM calls WHERE kind = 'preflight'")
         assert preflight.fetchall() == [("read", 200)]
-    assert queued == 300  # every accepted delete recorded once
+    assert queued == 150  # every accepted delete recorded once
 
     book = openpyxl.load_workbook(tmp_path / "night-results.xlsx")
     assert book.sheetnames == ["Summary", "Requests", "Invalid rows"]
@@ -75,7 +75,7 @@ async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_r
     assert requests.auto_filter.ref
     assert requests["C1"].value == "FromDate (Asia/Kolkata)"
     assert requests["C2"].value == dt.datetime(2025, 1, 1, 0, 0)  # a date cell, in the run's tz
-    assert requests.max_row == 301
+    assert requests.max_row == 151
     assert requests.max_column == len(REQUEST_COLUMNS)  # the sheet has no other columns
     assert book["Invalid rows"].max_row == 3
 

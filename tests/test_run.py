@@ -116,7 +116,7 @@ async def test_kill_9_then_rerun_loses_nothing(emulator: Any, tmp_path: Path) ->
         "4",
     ]
     process = await start_cli(*args, env=demo_env(emu.url))
-    await until(lambda: len(emu.records) >= 60, process)
+    await until(lambda: len(emu.records) >= 20, process)
     process.kill()
     await process.wait()
     with sqlite3.connect(checkpoint) as db:
@@ -162,9 +162,9 @@ async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
 
 
 async def test_limiter_holds_the_emulators_strict_window(emulator: Any, tmp_path: Path) -> None:
-    emu = await emulator(rate="10/1s", latency=0.05, jitter=0.05)
+    emu = await emulator(rate="10/0.5s", latency=0.05, jitter=0.05)  # half-second windows
     sheet = leads_csv(tmp_path / "leads.csv", 25)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "10/1s")
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "10/0.5s")
     assert done.returncode == 0
     stats = emu.stats()
     assert stats["outcomes"] == {"user": 1, "queued": 25}  # the preflight, the deletes, no 429
@@ -172,14 +172,17 @@ async def test_limiter_holds_the_emulators_strict_window(emulator: Any, tmp_path
 
 
 async def test_429_from_another_integration_is_waited_out(emulator: Any, tmp_path: Path) -> None:
-    emu = await emulator(rate="5/1s", background=RateLimit.parse("3/1s"))  # 3 of the 5 a second
+    # 3 of the 5 a window; quarter-second windows: the same refusals, a quarter of the wait
+    emu = await emulator(
+        rate="5/0.25s", background=RateLimit.parse("3/0.25s"), background_jitter=0.01
+    )
     sheet = leads_csv(tmp_path / "leads.csv", 8)
     done = await send_sheet(
         emu,
         sheet,
         tmp_path / "c.sqlite",
         "--rate",
-        "5/1s",
+        "5/0.25s",
         "--summary-json",
         str(tmp_path / "s.json"),
     )
@@ -194,7 +197,7 @@ async def test_resume_refuses_another_input(emulator: Any, tmp_path: Path) -> No
     emu = await emulator(rate="off")
     first, second = leads_csv(tmp_path / "a.csv", 3), leads_csv(tmp_path / "b.csv", 3, start=10)
     checkpoint = tmp_path / "c.sqlite"
-    assert (await send_sheet(emu, first, checkpoint)).returncode == 0
+    assert (await send_sheet(emu, first, checkpoint, "--rate", "off")).returncode == 0
     done = await send_sheet(emu, second, checkpoint)
     assert done.returncode == 2
     assert "a.csv" in done.stderr
@@ -423,12 +426,12 @@ async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) 
         "--rate",
         "off",
         "--give-up-after",
-        "2.5",
+        "1",  # the breaker's first probe (1 s after it trips) fails past it
         "--no-preflight",  # which would stop it before the first delete (tested elsewhere)
     )
     assert done.returncode == 3
     assert "looks down: no call has succeeded for" in done.stderr
-    assert "--give-up-after 2.5" in done.stderr
+    assert "--give-up-after 1;" in done.stderr
     assert "pending" in done.stderr  # the summary says what is left for the rerun
     assert emu.calls < 90  # it stopped instead of burning 60 * 6 attempts
 
@@ -436,7 +439,8 @@ async def test_a_service_that_looks_down_exits_3(emulator: Any, tmp_path: Path) 
 async def test_a_short_outage_mid_run_ends_with_everything_queued(
     emulator: Any, tmp_path: Path
 ) -> None:
-    emu = await emulator(rate="off", latency=0.01, outage_after=0.3, outage_seconds=2.0)
+    # over before the breaker's first probe, 1 s after it trips
+    emu = await emulator(rate="off", latency=0.01, outage_after=0.3, outage_seconds=1.0)
     sheet = leads_csv(tmp_path / "leads.csv", 60)
     done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "40/1s")
     assert done.returncode == 0, done.stderr
@@ -519,13 +523,13 @@ async def test_run_and_status_report_the_same_achieved_rate(emulator: Any, tmp_p
         leads_csv(tmp_path / "leads.csv", 12),
         checkpoint,
         "--rate",
-        "10/1s",
+        "10/0.5s",  # half-second windows
         "--summary-json",
         str(tmp_path / "s.json"),
     )
     assert done.returncode == 0
     rate = json.loads((tmp_path / "s.json").read_text())["this_run"]["calls_per_second"]
-    assert 8 < rate <= 10
+    assert 16 < rate <= 20
     status = await run_cli("status", str(checkpoint))
     assert f"{rate:.2f} calls/s" in status.stdout
     assert f"{rate:.2f} calls/s" in done.stdout

@@ -1,5 +1,5 @@
-"""Real accounts, end to end on the emulator (1-second windows, so the tests stay quick):
-refusals by message, the learned limit and its resume, the preflight, --share."""
+"""Real accounts, end to end on the emulator (windows of a second or less, so the tests stay
+quick): refusals by message, the learned limit and its resume, the preflight, --share."""
 
 from __future__ import annotations
 
@@ -26,24 +26,24 @@ KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 async def test_403_refusals_at_a_lower_real_limit_finish_with_exit_0(
     emulator: Any, tmp_path: Path
 ) -> None:
-    emu = await emulator(rate="10/1s", limit_status=403, latency=0.02)
+    emu = await emulator(rate="10/0.5s", limit_status=403, latency=0.02)  # half-second windows
     sheet = leads_csv(tmp_path / "leads.csv", 30)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "25/1s")
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "25/0.5s")
     assert done.returncode == 0, done.stderr
-    assert "LeadSquared says this account allows 10 calls in 1 s" in done.stderr
+    assert "LeadSquared says this account allows 10 calls in 0.5 s" in done.stderr
     assert emu.stats()["outcomes"]["queued"] == 30
     assert emu.stats()["outcomes"]["rate_limited"] <= 6
-    assert "10/1s (learned)" in done.stdout  # the summary shows the limit in force
+    assert "10/0.5s (learned)" in done.stdout  # the summary shows the limit in force
 
 
 async def test_a_resume_starts_from_the_learned_limit(emulator: Any, tmp_path: Path) -> None:
-    emu = await emulator(rate="10/1s", latency=0.02)
+    emu = await emulator(rate="10/0.5s", latency=0.02)  # half-second windows
     spec = RunSpec.from_values(
         {
             "input": str(leads_csv(tmp_path / "leads.csv", 25)),
             "checkpoint": str(tmp_path / "c.sqlite"),
             "host": emu.url,
-            "rate": "25/1s",
+            "rate": "25/0.5s",
             "open_window": True,  # the sheet has no dates: this tests the sending
         }
     )
@@ -59,13 +59,13 @@ async def test_a_resume_starts_from_the_learned_limit(emulator: Any, tmp_path: P
         with pytest.raises(Interrupted) as stopped:
             await run.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
         assert stopped.value.summary is not None
-        assert [str(limit) for limit in learned] == ["10/1s (learned)"]
+        assert [str(limit) for limit in learned] == ["10/0.5s (learned)"]
         refused_before = emu.stats()["outcomes"]["rate_limited"]
-        await asyncio.sleep(1.2)  # the interrupted run's calls leave the server's window
+        await asyncio.sleep(0.6)  # the interrupted run's calls leave the server's window
         hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
         summary = await run.run(spec, KEYS, session=session, hooks=hooks)
     assert summary.exit_code == 0
-    assert summary.rate_limit == "10/1s (learned)"
+    assert summary.rate_limit == "10/0.5s (learned)"
     assert len(learned) == 1  # nothing new to learn: it started from 10/1s
     assert emu.stats()["outcomes"]["rate_limited"] == refused_before  # and was refused no more
 
@@ -99,7 +99,7 @@ async def test_preflight_stops_wrong_keys_before_any_delete(emulator: Any, tmp_p
 
 async def test_share_leaves_room_for_the_other_integration(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="10/1s", background=RateLimit.parse("4/1s"))
-    sheet = leads_csv(tmp_path / "leads.csv", 18)
+    sheet = leads_csv(tmp_path / "leads.csv", 10)  # at the full 10/1s the neighbour is refused
     done = await send_sheet(
         emu,
         sheet,

@@ -1,6 +1,6 @@
 """Every wait is bounded (issue 23.4): refusals of every call, a long Retry-After, an outage
 met by a single call (the preflight, a listing page, --check-codes). Logic on ManualClock; the
-command line against the emulator with short --give-up-after values."""
+command line against the emulator with short --give-up-after values and windows."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import random
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bulk_delete.clock import ManualClock
-from bulk_delete.config import RateLimit
+from bulk_delete.commands import run
+from bulk_delete.config import Credentials, RateLimit
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import RefusedTooLong, ServiceDownError
 from bulk_delete.send.answers import Answer
 from bulk_delete.send.limiter import SlidingWindowLimiter
@@ -23,6 +26,7 @@ from bulk_delete.spec import RunSpec
 from .conftest import demo_env, leads_csv, run_cli, send_sheet
 from .test_senders import FLAKY, LIMITED, OK, Script, make_checkpoint
 
+KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 VIRTUAL_LIMIT = 3600.0  # virtual seconds after which a test calls a wait unbounded
 BODY = {"ProspectId": "x"}
 
@@ -167,7 +171,7 @@ async def test_a_short_retry_after_is_obeyed_whole() -> None:
 async def test_a_run_refused_for_ever_exits_3_and_says_why(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", refuse_all=float("inf"))
     sheet = leads_csv(tmp_path / "leads.csv", 5)
-    args = ("--rate", "25/0.5s", "--give-up-after", "1.5")
+    args = ("--rate", "25/0.5s", "--give-up-after", "0.5")  # a refusal, a window, a refusal
     done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", *args, "--no-preflight")
     assert done.returncode == 3, done.stderr
     assert "was refused as over the rate limit" in done.stderr
@@ -180,9 +184,11 @@ async def test_a_run_refused_for_ever_exits_3_and_says_why(emulator: Any, tmp_pa
 
 
 async def test_a_huge_retry_after_is_capped_and_noted_once(emulator: Any, tmp_path: Path) -> None:
-    emu = await emulator(rate="off", refuse_all=0.5, retry_after=100000)
+    emu = await emulator(rate="off", refuse_all=0.2, retry_after=100000)
     sheet = leads_csv(tmp_path / "leads.csv", 5)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "25/0.5s")
+    # quarter-second windows: the cap is 1.27 s, and after the refusal the run paces at one
+    # call a window (the account looks shared)
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "25/0.25s")
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("asked to wait 100000 s (Retry-After)") == 1
     assert len(emu.records) == 5
@@ -191,20 +197,38 @@ async def test_a_huge_retry_after_is_capped_and_noted_once(emulator: Any, tmp_pa
 async def test_the_preflight_rides_out_an_outage_from_the_first_call(
     emulator: Any, tmp_path: Path
 ) -> None:
+    """The run on a ManualClock shared with the emulator's outage: the waits are virtual,
+    the calls and the checkpoint real."""
+    clock = ManualClock(start=0.0)
     # 3.2 s: longer than the old preflight's three attempts could wait (at most 3 s)
-    emu = await emulator(rate="off", outage_after=0.0, outage_seconds=3.2)
-    sheet = leads_csv(tmp_path / "leads.csv", 5)
-    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "off")
-    assert done.returncode == 0, done.stderr
+    emu = await emulator(clock=clock, rate="off", outage_after=0.0, outage_seconds=3.2)
+    spec = RunSpec.from_values(
+        {
+            "input": str(leads_csv(tmp_path / "leads.csv", 5)),
+            "checkpoint": str(tmp_path / "c.sqlite"),
+            "host": emu.url,
+            "rate": "off",
+            "open_window": True,
+        }
+    )
+    hooks = run.RunHooks(confirm=lambda confirmation: True)
+    async with aiohttp.ClientSession() as session:
+        task = asyncio.create_task(run.run(spec, KEYS, session=session, hooks=hooks, clock=clock))
+        await until_done(clock, task)
+        summary = await task
+    assert summary.exit_code == 0
     assert emu.stats()["outcomes"]["outage_503"] >= 3  # the preflight met the outage
+    assert emu.stats()["outcomes"]["user"] == 1  # … and rode it out
+    assert clock.now() >= 3.2
     assert len(emu.records) == 5
 
 
 async def test_the_listing_rides_out_an_outage_within_give_up_after(
     emulator: Any, tmp_path: Path
 ) -> None:
-    # before: each page had --max-attempts sends and gave up long before --give-up-after
-    emu = await emulator(rate="off", dataset_leads=20, outage_after=0.0, outage_seconds=2.5)
+    # before: each page had --max-attempts sends and gave up long before --give-up-after (two
+    # sends, at most 1 s of backoff apart: over before the 1.1 s outage is)
+    emu = await emulator(rate="off", dataset_leads=20, outage_after=0.0, outage_seconds=1.1)
     window = ("--codes", "201", "--from", "2024-03-01", "--to", "2024-12-31", "--rate", "off")
     args = ("--max-attempts", "2", "--give-up-after", "30", "--no-preflight", "--yes")
     checkpoint = ("--checkpoint", str(tmp_path / "c.sqlite"))

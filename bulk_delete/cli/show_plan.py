@@ -1,0 +1,62 @@
+"""Printing a plan (plan, run --dry-run, job --dry-run) and --discover's listing progress."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import click
+
+from ..commands import plan as plan_command
+from ..config import Credentials
+from ..errors import CredentialsError
+from ..send.client import open_session
+from ..spec import RunSpec
+from .progress import log_line
+from .report import plan_report_text
+
+
+def print_plan(
+    spec: RunSpec, credentials: Credentials | None = None, *, shown: Callable[[str], str] = str
+) -> None:
+    click.echo(shown(plan_report_text(asyncio.run(_plan(spec, credentials)))))
+
+
+async def _plan(spec: RunSpec, credentials: Credentials | None) -> plan_command.PlanReport:
+    if not (spec.check_codes or spec.discover):
+        return await plan_command.plan(spec, credentials=credentials or _keys_if_set(spec))
+    credentials = credentials or Credentials.from_env()
+    async with open_session(spec.send_settings()) as session:
+        return await plan_command.plan(
+            spec,
+            credentials=credentials,
+            session=session,
+            on_listing=listing_progress(False),
+            on_notice=notice,
+        )
+
+
+def _keys_if_set(spec: RunSpec) -> Credentials | None:
+    """The keys, when set, for a dry run with --daily-limit: what runs on this machine spent
+    today is counted under them. Without them the dry run counts from zero."""
+    if spec.daily_limit is None:
+        return None
+    try:
+        return Credentials.from_env()
+    except CredentialsError:
+        return None
+
+
+def notice(text: str) -> None:
+    click.echo(f"note: {text}", err=True)
+
+
+def listing_progress(quiet: bool) -> Callable[[str, int, int], None]:
+    """--discover's listing, page by page on stderr, before the deletes' progress."""
+
+    def show(code: str, seen: int, total: int) -> None:
+        if not quiet:
+            text = f"listing code {code}: {seen:,} of {total:,} activities read"
+            click.echo(log_line(text), err=True)
+
+    return show

@@ -1,0 +1,49 @@
+"""Review findings (h-review): failing tests that show defects in main since a558c21."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bulk_delete.commands import run
+from bulk_delete.config import Credentials, RateLimit
+from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.spec import RunSpec
+
+KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+
+
+async def test_a_limit_learned_while_listing_is_said_and_kept_for_a_resume(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """--discover: the listing's pool learns the account's lower limit (its refusals name it)
+    but has no checkpoint and no on_limit_learned; the delete pool then shares the limiter,
+    which already knows the limit, so ``learn`` returns False and nothing is ever saved or
+    said. A resume starts again from --rate and is refused again."""
+    emu = await emulator(rate="10/0.5s", dataset_leads=400, page_cap=40, latency=0.02)
+    path = tmp_path / "c.sqlite"
+    spec = RunSpec.from_values(
+        {
+            "discover": True,
+            "codes": "201,202",
+            "from_date": "2024-03-01",
+            "to_date": "2024-12-31",
+            "checkpoint": str(path),
+            "host": emu.url,
+            "rate": "25/0.5s",
+        }
+    )
+    learned: list[RateLimit] = []
+    hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
+    async with aiohttp.ClientSession() as session:
+        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
+    assert summary.rate_limit == "10/0.5s (learned)"  # the limiter did learn it
+    assert emu.stats()["outcomes"]["rate_limited"] >= 1
+    with sqlite3.connect(path) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    assert meta.get("learned_limit") == "10/0.5s", meta.get("learned_limit")  # kept
+    assert [str(limit) for limit in learned] == ["10/0.5s (learned)"]  # said once
+    assert meta.get("learned_limit") == "10/0.5s"  # kept for a resume and the results report

@@ -47,3 +47,41 @@ async def test_a_limit_learned_while_listing_is_said_and_kept_for_a_resume(
     assert meta.get("learned_limit") == "10/0.5s", meta.get("learned_limit")  # kept
     assert [str(limit) for limit in learned] == ["10/0.5s (learned)"]  # said once
     assert meta.get("learned_limit") == "10/0.5s"  # kept for a resume and the results report
+
+
+async def test_the_free_budget_counts_starts_pruned_while_the_refusal_was_on_the_wire() -> None:
+    """``refused(started=)`` counts our starts in the window before the refused call's start,
+    but ``_wait`` prunes every start older than now - W - margin on each acquire. Any answer
+    slower than the margin (100 ms at 25/5s) loses the window's oldest starts: with a 2 s answer
+    the free budget reads 15 instead of 24, and the run paces at 13.5 of the 24 it had."""
+    import asyncio
+
+    from bulk_delete.clock import ManualClock
+    from bulk_delete.send.limiter import SlidingWindowLimiter
+
+    clock = ManualClock(start=0.0)
+    limit = RateLimit.parse("25/5s")
+    limiter = SlidingWindowLimiter(limit, clock=clock)
+    starts: list[float] = []
+
+    async def take() -> None:
+        starts.append(await limiter.acquire())
+
+    for _ in range(60):  # past the first window: the steady state
+        await asyncio.wait_for(_until(clock, asyncio.create_task(take())), None)
+    refused_start = starts[-1]
+    before = sum(1 for start in starts if refused_start - limit.period < start < refused_start)
+    end = clock.now() + 2.0  # the refusal's answer takes 2 s; the other workers go on
+    while clock.now() < end:
+        task = asyncio.create_task(take())
+        while not task.done() and clock.now() < end:
+            await clock.advance(0.01)
+        task.cancel()
+    await clock.advance(0)
+    limiter.refused(limit, started=refused_start)
+    assert limiter.free == before  # 24; main measures 15
+
+
+async def _until(clock: Any, task: Any) -> None:
+    while not task.done():
+        await clock.advance(0.01)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -85,3 +87,48 @@ async def test_the_free_budget_counts_starts_pruned_while_the_refusal_was_on_the
 async def _until(clock: Any, task: Any) -> None:
     while not task.done():
         await clock.advance(0.01)
+
+
+async def test_a_rate_refusal_in_a_200_is_waited_out_by_a_read() -> None:
+    """Tenants refuse with 200 + Status Error too (answers.classify: RATE_LIMITED). The client
+    keeps a 200's body, and ``until_settled`` returns as soon as ``settled(reply)`` (a read:
+    any body) before it looks at WAIT_WINDOW. So ``Pool.read`` hands the refusal back as the
+    data (verify records the lead unverified, the backup records the request failed "not
+    backed up", the listing gets an error body as a page) and the limiter never pauses."""
+    import random
+
+    from bulk_delete.clock import ManualClock
+    from bulk_delete.config import SendSettings
+    from bulk_delete.send.answers import Verdict, classify
+    from bulk_delete.send.limiter import SlidingWindowLimiter
+    from bulk_delete.send.pool import Pool
+
+    clock = ManualClock()
+    refusal = (
+        '{"Status":"Error","ExceptionType":"MXAPIRateLimitExceededException",'
+        '"ExceptionMessage":"API calls exceeded the limit of 25 in 5 second(s)"}'
+    )
+    answers = [classify(200, refusal), classify(200, '{"RecordCount": 0, "List": []}')]
+    assert answers[0].verdict is Verdict.RATE_LIMITED
+    bodies = [json.loads(refusal), {"RecordCount": 0, "List": []}]
+    calls = 0
+
+    async def call() -> tuple[Any, dict[str, Any]]:
+        nonlocal calls
+        calls += 1
+        return answers[calls - 1], bodies[calls - 1]
+
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    settings = SendSettings(rate=limiter.configured, max_attempts=3, give_up_after=60.0)
+    pool = Pool.for_reads(settings, clock=clock, rng=random.Random(1), limiter=limiter)
+    got: list[Any] = []
+
+    async def item(_: int) -> None:
+        got.append(await pool.read(call))
+
+    task = asyncio.create_task(pool.each([1], item))
+    await clock.run_until_idle()
+    await task
+    answer, body = got[0]
+    assert answer.verdict is not Verdict.RATE_LIMITED, body  # main: the refusal is the data
+    assert calls == 2

@@ -132,3 +132,31 @@ async def test_a_rate_refusal_in_a_200_is_waited_out_by_a_read() -> None:
     answer, body = got[0]
     assert answer.verdict is not Verdict.RATE_LIMITED, body  # main: the refusal is the data
     assert calls == 2
+
+
+async def test_after_a_quiet_spell_the_window_is_not_fired_at_the_fast_gap() -> None:
+    """The shape is anchored at the limiter's first start only, and ``spacing`` is the shape's
+    fast gap for as long as nothing is refused. After any quiet spell longer than a window
+    (--discover: preflight and listing, then the confirmation; an outage behind the breaker)
+    the window log is empty, so the next N start at the fast gap: 25 in 2.45 s, then nothing
+    until 5.1 s, window after window. The fast part first and a burst at twice the even pace,
+    the opposite of what the first window's shape is for."""
+    from bulk_delete.clock import ManualClock
+    from bulk_delete.send.limiter import SlidingWindowLimiter
+
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    await limiter.acquire()  # the preflight
+    await clock.advance(30.0)  # the listing's few pages, the confirmation prompt
+    starts: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(10):
+            starts.append(await limiter.acquire())
+
+    workers = [asyncio.create_task(worker()) for _ in range(5)]
+    while not all(task.done() for task in workers):
+        await clock.advance(0.01)
+    first = min(starts)
+    half = (5.0 + limiter.margin) / 2
+    assert sum(1 for start in starts if start - first < half) <= 13  # even: 13; main: 25

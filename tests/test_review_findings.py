@@ -160,3 +160,34 @@ async def test_after_a_quiet_spell_the_window_is_not_fired_at_the_fast_gap() -> 
     first = min(starts)
     half = (5.0 + limiter.margin) / 2
     assert sum(1 for start in starts if start - first < half) <= 13  # even: 13; main: 25
+
+
+async def test_a_listing_refused_in_a_200_does_not_end_short_with_exit_0(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """The same defect end to end: a tenant that refuses with 200 + Status Error (the emulator's
+    limit_status=200). The refused list page comes back from ``Pool.read`` as a page without
+    a List: ``listing.pages`` takes it for the last page, the code's listing ends there, and
+    the nightly --discover purge deletes a third of the leads and exits 0 (two warnings
+    'the server gave no RecordCount'). A rerun resumes that plan: the rest is never found."""
+    from .test_discover import truth
+
+    emu = await emulator(
+        rate="3/0.5s", limit_status=200, dataset_leads=400, page_cap=40, latency=0.02
+    )
+    expected = truth(emu, {"201", "202"})
+    spec = RunSpec.from_values(
+        {
+            "discover": True,
+            "codes": "201,202",
+            "from_date": "2024-03-01",
+            "to_date": "2024-12-31",
+            "checkpoint": str(tmp_path / "c.sqlite"),
+            "host": emu.url,
+            "rate": "25/0.5s",
+        }
+    )
+    hooks = run.RunHooks(confirm=lambda c: True)
+    async with aiohttp.ClientSession() as session:
+        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
+    assert summary.exit_code != 0 or summary.totals.leads == len(expected)  # main: 0, 55 of 179

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..clock import Clock
+from ..config import RateLimit
 from ..plan.build import PlanSummary, RequestTally
 from ..send import recording
 from ..send.client import LeadSquaredClient
@@ -36,8 +37,21 @@ async def list_codes(
     rng: random.Random,
     stop: StopSwitch | None,
     on_listing: Callable[[str, int, int], None] = ignore,
+    *,
+    checkpoint: Checkpoint | None = None,
+    on_limit_learned: Callable[[RateLimit], None] | None = None,
 ) -> discover.Discovery:
-    pool = Pool.for_reads(spec.send_settings(), clock=clock, rng=rng, limiter=limiter, stop=stop)
+    """List every code's activities in the window through a reading pool on the run's
+    limiter; a limit learned here is kept in ``checkpoint`` and said, as a delete's would be."""
+    pool = Pool.for_reads(
+        spec.send_settings(),
+        clock=clock,
+        rng=rng,
+        limiter=limiter,
+        stop=stop,
+        checkpoint=checkpoint,
+        on_limit_learned=on_limit_learned,
+    )
     with recording.calling("list"):
         found = await discover.list_found(
             pool,

@@ -131,7 +131,16 @@ async def run(
                 await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
                 preflight_due = False
             found = await list_codes(
-                client, limiter, checkpoint.found, spec, clock, rng, stop, hooks.on_listing
+                client,
+                limiter,
+                checkpoint.found,
+                spec,
+                clock,
+                rng,
+                stop,
+                hooks.on_listing,
+                checkpoint=checkpoint,
+                on_limit_learned=hooks.on_limit_learned,
             )
             hooks.on_discovery(found)
             hooks.on_plan(store_discovered(checkpoint, spec, fingerprint, found.warnings))

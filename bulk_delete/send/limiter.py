@@ -17,8 +17,11 @@ for everyone (each refusal fills the slot the last one left) until our first cal
 window leaves it. Filled late in the window, it is full only briefly: beside a steady 10 of
 25/5s, the neighbour loses 2–4 calls there instead of 4–5. The window log then repeats the
 shape window after window, so an idle account still gets N a window; a run that ends inside
-the slow part ends up to (START_SPAN − START_CALLS) of a window later than evenly paced. Once
-the account is known to be shared (below), starts are spread evenly.
+the slow part ends up to (START_SPAN − START_CALLS) of a window later than evenly paced. After
+a quiet spell of a window or more (the listing and the prompt before the deletes, an outage
+behind the breaker) the window log is empty and the shape starts again, slow part first, rather
+than the fast gap firing a whole window at once. Once the account is known to be shared
+(below), starts are spread evenly.
 
 **The ceiling.** N is the account's limit as far as we know it — ``--rate``, or lower once a
 refusal names the real one ("exceeded the limit of 10 in 5 second(s)": limits vary per tenant)
@@ -87,6 +90,7 @@ START_CALLS = 0.6  # of the ceiling: the first window's slow part …
 START_SPAN = 0.8  # … takes this much of it; the rest of the ceiling follows closer together
 PROBE_AFTER_WINDOWS = 12.0  # windows without a refusal before probing above the free budget
 PROBE_STEP_WINDOWS = 3.0  # then one call a window more every this many windows
+HISTORY_WINDOWS = 4  # starts kept to measure from: a refusal may be answered seconds later
 DRAIN = 0.3  # of a window: the pause after a refusal, for the server's window to drain
 RETRY_AFTER_SLACK = 1.0  # seconds beyond one window that a Retry-After may ask for
 
@@ -122,7 +126,8 @@ class SlidingWindowLimiter:
         self.share = share
         self._margin_given = margin
         self.account = rate  # the account's limit as known
-        self._starts: deque[float] = deque()
+        self._starts: deque[float] = deque()  # the window: starts of the last W + margin
+        self._history: deque[float] = deque()  # HISTORY_WINDOWS of them, to measure from
         self._paused_until = float("-inf")
         self._next_start = float("-inf")
         self._lock = asyncio.Lock()  # FIFO: callers start in the order they asked
@@ -176,12 +181,17 @@ class SlidingWindowLimiter:
             if self._first is None:
                 self._first = now
             self._starts.append(now)
+            self._history.append(now)
             self._next_start = now + self.spacing
             return now
 
     def _wait(self, now: float) -> float:
         while self._starts and self._starts[0] <= now - self._period - self.margin:
             self._starts.popleft()
+        while self._history and self._history[0] <= now - HISTORY_WINDOWS * self._period:
+            self._history.popleft()
+        if not self._starts:  # a quiet spell of a window or more: the next start is a first
+            self._first = None
         wait = max(self._paused_until, self._next_start, self._shaped_start(now)) - now
         cap = self._cap(now)
         if len(self._starts) >= cap:
@@ -281,7 +291,7 @@ class SlidingWindowLimiter:
             # One measurement a window: refusals of calls already in flight say nothing more,
             # unless one set off before the call measured from (answers overtake each other).
             if started is not None and self._cut_from is not None and started < self._cut_from:
-                self._free = min(self._free, self._ours_before(started))
+                self._free = max(1.0, min(self._free, self._ours_before(started)))
                 self._cut_from = started
             return
         # The server's window was full when the refused call arrived: our starts in the window
@@ -290,7 +300,7 @@ class SlidingWindowLimiter:
         # call's own start, so calls that set off after it, still in flight, are not taken
         # for room; without it, from now, less the refused call.
         if started is None:
-            ours = sum(1 for start in self._starts if start > now - self._period) - 1.0
+            ours = sum(1 for start in self._history if start > now - self._period) - 1.0
         else:
             ours = self._ours_before(started)
         self._free = max(1.0, min(float(self.effective.calls), ours))
@@ -298,7 +308,7 @@ class SlidingWindowLimiter:
 
     def _ours_before(self, started: float) -> float:
         """Our starts in the window before ``started``."""
-        return float(sum(1 for start in self._starts if started - self._period < start < started))
+        return float(sum(1 for start in self._history if started - self._period < start < started))
 
     def _rate_at(self, now: float) -> float:
         """Calls a window: the ceiling, or, on a shared account, the free budget less the

@@ -85,6 +85,17 @@ def as_read(answer: Answer, body: dict[str, Any]) -> Answer:
     return answer
 
 
+def _readable(answer: Answer) -> bool:
+    """Whether a reply's body may settle a read: only a 200 that is not a refusal. Some
+    tenants refuse with a 200 whose Status is Error ("exceeded the limit …"); taken for data,
+    it would read as an empty last page and end a listing short."""
+    return answer.http_status == 200 and answer.verdict not in (
+        Verdict.RATE_LIMITED,
+        Verdict.ALLOWANCE,
+        Verdict.FATAL,
+    )
+
+
 async def _sleep_with(clock: Clock, delay: float) -> None:
     await clock.sleep(delay)
 
@@ -144,6 +155,7 @@ async def until_settled(
         recorder, kind = recording.current()
         started = recorder.wall() if recorder is not None else 0.0
         answer, reply = await call()
+        read = settled(reply) and _readable(answer)
         if recorder is not None:  # the run report's call log (seq: the request's)
             attempt = tried.attempts + tried.rate_limited + 1
             recorder.record(
@@ -153,7 +165,7 @@ async def until_settled(
                 started=started,
                 answer=answer,
                 limiter=limiter,
-                read=settled(reply),
+                read=read,
             )
         tried.answer, tried.reply = answer, reply
         if answer.verdict is Verdict.ALLOWANCE:  # no pace gets under it: stop, still pending
@@ -175,7 +187,7 @@ async def until_settled(
         )
         if decision.action is Action.ABORT:
             fail(fatal_error(answer))
-        if decision.action is Action.RECORD or settled(reply):
+        if decision.action is Action.RECORD or read:
             return
         if stopping():  # what was not answered stays pending
             tried.stopped = True
@@ -342,11 +354,14 @@ class Pool:
         stop: StopSwitch | None = None,
         checkpoint: Checkpoint | None = None,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        on_limit_learned: Callable[[RateLimit], None] | None = None,
     ) -> Pool:
         """A pool whose items only read (verify, a listing). Its items read one call after
         another, so its own attempts may be the only failures in a row: the breaker trips
         within --max-attempts, and an outage is ridden out, not spent as attempts.
-        ``drain_seconds=0``: a stop abandons the reads on the wire (nothing to record)."""
+        ``drain_seconds=0``: a stop abandons the reads on the wire (nothing to record). A limit
+        a read's refusal teaches is kept in ``checkpoint`` and said through ``on_limit_learned``,
+        as the deletes' are: the pool that sends later shares the limiter and learns nothing new."""
         return cls(
             checkpoint,
             None,
@@ -354,6 +369,7 @@ class Pool:
             clock=clock,
             rng=rng,
             stop=stop,
+            on_limit_learned=on_limit_learned,
             limiter=limiter,
             drain_seconds=drain_seconds,
             trip_after=min(DEFAULT_TRIP_AFTER, settings.max_attempts),

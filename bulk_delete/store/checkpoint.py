@@ -56,15 +56,23 @@ def lock(path: Path) -> Iterator[None]:
     again. A symlink is fine: it resolves to the one name."""
     target = real(path)
     with hold_lock(target.with_name(target.name + ".lock"), f"checkpoint {path}", target=target):
-        links = os.stat(target).st_nlink
-        if links > 1:
-            raise InputError(
-                f"{path}: the checkpoint has {links} names (hard links). SQLite keeps its "
-                "journal beside the name it is opened by, so a resume under another name could "
-                "miss outcomes and send them again. Keep one name: copy it (cp, not ln) and "
-                "remove the others, or use a symlink."
-            )
+        _refuse_second_names(path)  # a link made since it was opened
         yield
+
+
+def _refuse_second_names(path: Path) -> None:
+    """A checkpoint with more than one name (hard links) is refused: see `lock`."""
+    try:
+        links = os.stat(path).st_nlink
+    except FileNotFoundError:
+        return  # a new checkpoint
+    if links > 1:
+        raise InputError(
+            f"{path}: the checkpoint has {links} names (hard links). SQLite keeps its "
+            "journal beside the name it is opened by, so a resume under another name could "
+            "miss outcomes and send them again. Keep one name: copy it (cp, not ln) and "
+            "remove the others, or use a symlink."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
                 f"checkpoint {path}: no such directory {path.parent}; create it first "
                 "(or check the path for a typo)"
             )
+        _refuse_second_names(path)  # before SQLite writes a journal under this name
         kind = _inspect(path)
         try:
             _make_private(path)

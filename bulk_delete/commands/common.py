@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..clock import Clock
-from ..config import RateLimit, require_host
+from ..config import Credentials, RateLimit, require_host
 from ..errors import InputError, OptionError
 from ..plan.build import plan_fingerprint
 from ..send import recording
@@ -24,6 +24,7 @@ from ..send.pool import LEARNED_LIMIT
 from ..send.retry import RetryPolicy
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
+from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, Window
 from ..timetext import to_local
 from . import discover
@@ -97,14 +98,34 @@ def _fingerprint(spec: RunSpec) -> str:
         raise InputError(f"{path}: is a directory, not a sheet") from None
 
 
+def account_window(
+    spec: RunSpec, credentials: Credentials, path: Path, *, real_time: bool
+) -> AbstractContextManager[WindowLedger | None]:
+    """The machine's window ledger for this account (store/ledger.py): every `run` and
+    `verify` with the same keys and host spends one budget and one --daily-limit. Its times
+    are the wall's, so only in real time: a test's ManualClock paces alone."""
+    return shared_window(
+        host_of(spec),
+        credentials.access_key,
+        enabled=real_time,
+        name=spec.label or str(path),
+        daily_limit=spec.daily_limit,
+    )
+
+
 def limiter_of(
     checkpoint: Checkpoint,
     spec: RunSpec,
     clock: Clock,
     on_notice: Callable[[str], None] = ignore,
+    *,
+    shared: WindowLedger | None = None,
 ) -> SlidingWindowLimiter:
-    """The run's limiter; a resume starts from the limit an earlier run learned."""
-    limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
+    """The run's limiter, on the account's window when ``shared``; a resume starts from the
+    limit an earlier run learned."""
+    limiter = SlidingWindowLimiter(
+        spec.rate, clock=clock, share=spec.share, on_notice=on_notice, shared=shared
+    )
     learned = checkpoint.meta.get(LEARNED_LIMIT)
     if learned:
         limiter.learn(RateLimit.parse(learned))

@@ -36,10 +36,10 @@ from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, Sto
 from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
 from ..store.checkpoint import Checkpoint
-from ..store.ledger import shared_window
 from ..summary import RunFigures, RunResult, RunSummary
 from . import backups, discover, outputs
 from .common import (
+    account_window,
     checkpoint_path_of,
     failures_of,
     fingerprint_of,
@@ -99,15 +99,7 @@ async def run(
     outputs.check_spec(spec)  # before the plan is built or anything sent
     started = _utc_now()
     fingerprint = fingerprint_of(spec)
-    # One budget with the other runs on this machine (store/ledger.py); its times are the
-    # wall's, so only in real time: a test's ManualClock paces alone.
-    account = shared_window(
-        host,
-        credentials.access_key,
-        enabled=clock is None,
-        name=spec.label or str(path),
-        daily_limit=spec.daily_limit,
-    )
+    account = account_window(spec, credentials, path, real_time=clock is None)
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
@@ -118,8 +110,7 @@ async def run(
         recording_into(checkpoint),
         backups.opened(spec, checkpoint, client.retrieve) as backup,
     ):
-        limiter = limiter_of(checkpoint, spec, clock, hooks.on_notice)
-        limiter.shared = ledger
+        limiter = limiter_of(checkpoint, spec, clock, hooks.on_notice, shared=ledger)
         preflight_due = spec.preflight  # once per run, before the first call that needs it
         if checkpoint.has_plan:
             checkpoint.check_input(

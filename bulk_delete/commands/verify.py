@@ -21,10 +21,9 @@ from ..send.pool import Pool, StopSwitch
 from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
 from ..store.checkpoint import Checkpoint
-from ..store.ledger import shared_window
 from ..summary import VerifySummary
 from . import backups, verifying
-from .common import checkpoint_path_of, host_of, ignore, limiter_of, recording_into
+from .common import account_window, checkpoint_path_of, host_of, ignore, limiter_of, recording_into
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -48,13 +47,7 @@ async def verify(
         raise InputError(f"{path}: no such checkpoint")
     # Verify's calls spend the account's budget like the run's: the machine's ledger, one
     # limiter for the preflight and the pool, and --daily-limit counts them.
-    account = shared_window(
-        host,
-        credentials.access_key,
-        enabled=clock is None,
-        name=spec.label or str(path),
-        daily_limit=spec.daily_limit,
-    )
+    account = account_window(spec, credentials, path, real_time=clock is None)
     clock, rng = clock or SystemClock(), rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
     with (
@@ -65,8 +58,7 @@ async def verify(
     ):
         if not checkpoint.has_plan:
             raise InputError(f"{path}: the checkpoint holds no plan")
-        limiter = limiter_of(checkpoint, spec, clock)
-        limiter.shared = ledger
+        limiter = limiter_of(checkpoint, spec, clock, shared=ledger)
         items = checkpoint.to_verify(spec.sample, rng)
         if items and spec.preflight:
             await preflight(client, limiter, clock, give_up_after=spec.give_up_after)

@@ -68,6 +68,7 @@ Reads time only from the Clock it is given, so tests step a ManualClock instead 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 from collections import deque
 from collections.abc import Callable
@@ -126,8 +127,9 @@ class SlidingWindowLimiter:
         self.share = share
         self._margin_given = margin
         self.account = rate  # the account's limit as known
-        self._starts: deque[float] = deque()  # the window: starts of the last W + margin
-        self._history: deque[float] = deque()  # HISTORY_WINDOWS of them, to measure from
+        # Our starts of the last HISTORY_WINDOWS windows: the window (W + margin) is its tail,
+        # and a refusal answered late still finds the starts before it to measure from.
+        self._starts: deque[float] = deque()
         self._paused_until = float("-inf")
         self._next_start = float("-inf")
         self._lock = asyncio.Lock()  # FIFO: callers start in the order they asked
@@ -181,22 +183,19 @@ class SlidingWindowLimiter:
             if self._first is None:
                 self._first = now
             self._starts.append(now)
-            self._history.append(now)
             self._next_start = now + self.spacing
             return now
 
     def _wait(self, now: float) -> float:
-        while self._starts and self._starts[0] <= now - self._period - self.margin:
+        window = self._period + self.margin
+        while self._starts and self._starts[0] <= now - HISTORY_WINDOWS * self._period:
             self._starts.popleft()
-        while self._history and self._history[0] <= now - HISTORY_WINDOWS * self._period:
-            self._history.popleft()
-        if not self._starts:  # a quiet spell of a window or more: the next start is a first
-            self._first = None
+        if not self._starts or self._starts[-1] <= now - window:
+            self._first = None  # a quiet spell of a window or more: the next start is a first
         wait = max(self._paused_until, self._next_start, self._shaped_start(now)) - now
         cap = self._cap(now)
-        if len(self._starts) >= cap:
-            oldest_that_counts = self._starts[len(self._starts) - cap]
-            wait = max(wait, oldest_that_counts + self._period + self.margin - now)
+        if len(self._starts) >= cap:  # the cap-th latest start must have left the window
+            wait = max(wait, self._starts[-cap] + window - now)
         return wait
 
     def _shaped_start(self, now: float) -> float:
@@ -206,7 +205,7 @@ class SlidingWindowLimiter:
         if shape is None or self._first is None or now >= self._first + self._period:
             return float("-inf")
         slow, slow_gap, gap = shape
-        k = len(self._starts)
+        k = len(self._starts) - bisect.bisect_left(self._starts, self._first)  # since the first
         return self._first + min(k, slow) * slow_gap + max(0, k - slow) * gap
 
     def _cap(self, now: float) -> int:
@@ -300,7 +299,7 @@ class SlidingWindowLimiter:
         # call's own start, so calls that set off after it, still in flight, are not taken
         # for room; without it, from now, less the refused call.
         if started is None:
-            ours = sum(1 for start in self._history if start > now - self._period) - 1.0
+            ours = sum(1 for start in self._starts if start > now - self._period) - 1.0
         else:
             ours = self._ours_before(started)
         self._free = max(1.0, min(float(self.effective.calls), ours))
@@ -308,7 +307,7 @@ class SlidingWindowLimiter:
 
     def _ours_before(self, started: float) -> float:
         """Our starts in the window before ``started``."""
-        return float(sum(1 for start in self._history if started - self._period < start < started))
+        return float(sum(1 for start in self._starts if started - self._period < start < started))
 
     def _rate_at(self, now: float) -> float:
         """Calls a window: the ceiling, or, on a shared account, the free budget less the

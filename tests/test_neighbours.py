@@ -12,8 +12,9 @@ SEEDS = range(8)  # each draws both sides' jitter afresh and starts the purge at
 
 @pytest.mark.parametrize("count_refusals", [True, False], ids=["counted", "not-counted"])
 async def test_a_steady_neighbour_keeps_its_calls(count_refusals: bool) -> None:
-    """The bars of issue #20 over several draws, with room to spare: >= 85 % of the 15 calls
-    a window left, <= 10 refusals on the account, the neighbour loses <= 5 %."""
+    """The bars of issue #20 over several draws: >= 85 % of the 15 calls a window left (the
+    pace sits two calls under the free budget, 86.7 % of it), <= 10 refusals on the account
+    with room to spare, the neighbour loses <= 5 %."""
     lost = calls = 0
     shares = []
     for seed in SEEDS:
@@ -21,7 +22,7 @@ async def test_a_steady_neighbour_keeps_its_calls(count_refusals: bool) -> None:
             count_refusals=count_refusals, seed=seed, start_at=7.0 + 0.13 * seed
         )
         assert len(purge.accepted) == 120
-        assert shared.share_of_free >= 0.86
+        assert shared.share_of_free >= 0.85
         assert shared.refusals <= 8  # on the whole account, ours and the neighbour's
         assert purge.refusals <= 3
         lost += shared.neighbour_refused
@@ -30,7 +31,7 @@ async def test_a_steady_neighbour_keeps_its_calls(count_refusals: bool) -> None:
         # Found late in the first window (its slow part comes first), a full window stays
         # full only briefly when refusals count: the cost of not knowing, paid once.
         assert shared.neighbour_refused <= (4 if count_refusals else 6)
-    assert sum(shares) / len(shares) >= 0.87
+    assert sum(shares) / len(shares) >= 0.86
     assert lost / calls <= 0.04
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import re
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +321,22 @@ async def test_a_saved_unsent_request_whose_rereading_fails_is_not_sent(
     assert done.returncode == 1, done.stderr  # incomplete: a rerun tries again
     assert [record["ProspectId"] for record in emu.records] == leads[:1]  # nothing more sent
     assert "not backed up: Retrieve of code 201" in done.stdout
+
+
+async def test_a_saved_request_sent_before_is_sent_again_without_a_new_read(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    args, leads = await _killed_after_saving(emu, tmp_path, monkeypatch)
+    db = sqlite3.connect(tmp_path / "r.sqlite")  # request 2 as a send that failed leaves it
+    with db:
+        db.execute(
+            "UPDATE requests SET status = 'failed', transient = 1, attempts = 1 WHERE seq = 2"
+        )
+    db.close()
+    reads_before = emu.outcomes["retrieve"]
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    assert [record["ProspectId"] for record in emu.records] == leads
+    assert emu.outcomes["retrieve"] - reads_before == len(CODES.split(","))  # lead 3 only
+    assert backups.scan(tmp_path / "backup.jsonl.gz").requests == [1, 2, 3]

@@ -250,6 +250,31 @@ def test_a_request_already_saved_is_not_written_again(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
+def test_adding_to_a_saved_request_appends_only_what_it_lacks_by_id(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl.gz"
+    with BackupWriter.open(path) as writer:
+        writer.write(1, LEAD, [activity(1), activity(2)])
+        writer.write(2, LEAD, [activity(9)])
+    before = path.read_bytes()
+    with BackupWriter.open(path) as writer:  # a resumed run: the spans come from the scan
+        assert writer.saved_ids(1) == {activity(n)["Id"] for n in (1, 2)}
+        assert writer.add(1, LEAD, [activity(2), activity(1)]) == 0  # nothing new: no write
+        assert path.read_bytes() == before
+        assert writer.add(1, LEAD, [activity(1), activity(2), activity(3)]) == 1
+        assert writer.add(1, LEAD, [activity(3), activity(4)]) == 1  # the member just added
+        assert writer.add(3, LEAD, [activity(5)]) == 1  # a request not saved: written whole
+    assert path.read_bytes().startswith(before)  # appended: nothing before rewritten
+    assert [(row["Request"], row["Activity"]) for row in read_backup(path)] == [
+        (1, activity(1)),
+        (1, activity(2)),
+        (2, activity(9)),
+        (1, activity(3)),
+        (1, activity(4)),
+        (3, activity(5)),
+    ]
+    assert scan(path).requests == [1, 2, 1, 1, 3]
+
+
 def written(path: Path) -> Path:
     with BackupWriter.open(path) as writer:
         writer.write(1, LEAD, [activity(1, mx_Custom_1='=HYPERLINK("x")', mx_Custom_2="1,5")])

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bulk_delete.errors import StorageError
 from bulk_delete.store import backup as backups
 from bulk_delete.store.backup import BackupWriter, read_backup
 
@@ -245,3 +248,95 @@ async def test_a_request_whose_activities_cannot_be_read_is_not_sent_and_retried
     out = tmp_path / "failed.csv"
     await run_cli("export", str(checkpoint), "-o", str(out), "--status", "failed")
     assert out.read_text().count("not backed up") == 5
+
+
+async def _killed_after_saving(
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], list[str]]:
+    """A run of 3 leads, one at a time, cut after the 2nd request's backup is on disk and
+    before its delete is sent: the state a kill -9 there leaves (saved, no attempt recorded).
+    Returns the resume's arguments and the sheet's leads."""
+    sheet = leads_csv(tmp_path / "leads.csv", 3, codes=f'"{CODES}"')
+    backup = tmp_path / "backup.jsonl.gz"
+    args = ["run", str(sheet), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes", *WINDOW]
+    args += ["--rate", "off", "--concurrency", "1", "--backup", str(backup)]
+    real_write = BackupWriter.write
+
+    def cut_after(self: BackupWriter, seq: int, lead: str, activities: list[Any]) -> None:
+        real_write(self, seq, lead, activities)
+        if seq == 2:
+            raise StorageError("cut here by the test")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(backups.BackupWriter, "write", cut_after)
+        cut = await run_cli(*args, env=demo_env(emu.url))
+    assert cut.returncode == 3, cut.stderr
+    leads = _leads(sheet)
+    assert [record["ProspectId"] for record in emu.records] == leads[:1]
+    assert backups.scan(backup).requests == [1, 2]
+    return args, leads
+
+
+async def test_a_resume_reads_a_saved_unsent_request_again_and_saves_what_came_since(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    args, leads = await _killed_after_saving(emu, tmp_path, monkeypatch)
+    backup = tmp_path / "backup.jsonl.gz"
+    first = {row["ProspectActivityId"] for row in read_backup(backup) if row["Request"] == 2}
+    # A user adds activities to the cut request's lead: one in its window, one after it.
+    inside = emu.add_activity(leads[1], 202, "2025-06-30 12:00:00")
+    after = emu.add_activity(leads[1], 202, "2025-07-01 00:00:01")
+    reads_before = emu.outcomes["retrieve"]
+
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    await _settled(emu)
+    saved = _saved(backup)  # no activity saved twice
+    second = {row["ProspectActivityId"] for row in read_backup(backup) if row["Request"] == 2}
+    assert second == first | {inside["Id"]}
+    assert saved[inside["Id"]] == inside  # as Retrieve gave it
+    assert after["Id"] not in saved
+    assert backups.scan(backup).requests == [1, 2, 2, 3]  # appended, never rewritten
+    assert [record["ProspectId"] for record in emu.records] == leads  # each sent once
+    assert emu.outcomes["retrieve"] - reads_before == 2 * len(CODES.split(","))  # leads 2, 3
+    left = {activity["Id"] for activity in emu.remaining(leads[1])}
+    assert inside["Id"] not in left  # the delete took what was saved
+    assert after["Id"] in left
+    checked = await run_cli("verify", args[3], "--rate", "off", env=demo_env(emu.url))
+    assert checked.returncode == 0, checked.stderr
+    assert f"saved {len(saved):,} activities of 3 verified request(s) and {len(saved):,} are" in (
+        checked.stdout
+    )
+
+
+async def test_a_saved_unsent_request_whose_rereading_fails_is_not_sent(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    args, leads = await _killed_after_saving(emu, tmp_path, monkeypatch)
+    # Retrieve now claims more activities per lead and code than a backup reads.
+    emu.config = dataclasses.replace(emu.config, retrieve_record_count=50_000)
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 1, done.stderr  # incomplete: a rerun tries again
+    assert [record["ProspectId"] for record in emu.records] == leads[:1]  # nothing more sent
+    assert "not backed up: Retrieve of code 201" in done.stdout
+
+
+async def test_a_saved_request_sent_before_is_sent_again_without_a_new_read(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    args, leads = await _killed_after_saving(emu, tmp_path, monkeypatch)
+    db = sqlite3.connect(tmp_path / "r.sqlite")  # request 2 as a send that failed leaves it
+    with db:
+        db.execute(
+            "UPDATE requests SET status = 'failed', transient = 1, attempts = 1 WHERE seq = 2"
+        )
+    db.close()
+    reads_before = emu.outcomes["retrieve"]
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    assert [record["ProspectId"] for record in emu.records] == leads
+    assert emu.outcomes["retrieve"] - reads_before == len(CODES.split(","))  # lead 3 only
+    assert backups.scan(tmp_path / "backup.jsonl.gz").requests == [1, 2, 3]

@@ -194,6 +194,23 @@ async def test_a_huge_retry_after_is_capped_and_noted_once(emulator: Any, tmp_pa
     assert len(emu.records) == 5
 
 
+async def test_verify_caps_a_huge_retry_after_and_notes_it_once(
+    emulator: Any, tmp_path: Path
+) -> None:
+    ran = await emulator(rate="off", webhook_delay=0.05)
+    checkpoint = tmp_path / "c.sqlite"
+    done = await send_sheet(ran, leads_csv(tmp_path / "leads.csv", 5), checkpoint, "--rate", "off")
+    assert done.returncode == 0, done.stderr
+    # verify where every call is refused for its first 0.2 s, with a day-long Retry-After (a
+    # second emulator: the refusals start at an emulator's first call, the run's was earlier)
+    emu = await emulator(rate="off", refuse_all=0.2, retry_after=100000)
+    args = ("verify", str(checkpoint), "--rate", "25/0.25s")
+    checked = await run_cli(*args, env=demo_env(emu.url))
+    assert checked.returncode in (0, 1), checked.stderr  # checked (what is left is another test's)
+    assert emu.stats()["outcomes"]["refused_all"] >= 1
+    assert checked.stderr.count("asked to wait 100000 s (Retry-After)") == 1
+
+
 async def test_the_preflight_rides_out_an_outage_from_the_first_call(
     emulator: Any, tmp_path: Path
 ) -> None:

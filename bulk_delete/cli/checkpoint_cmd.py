@@ -23,6 +23,7 @@ from ..summary import VerifySummary
 from .options import spec_option
 from .report import choice_text, run_text, verify_text
 from .run_report import write_page
+from .show_plan import notice
 from .signals import SignalStop
 
 
@@ -64,6 +65,7 @@ async def verify_checkpoint(spec: RunSpec, credentials: Credentials) -> VerifySu
                 credentials,
                 session=session,
                 on_choice=lambda choice, rate: click.echo(choice_text(choice, rate)),
+                on_notice=notice,
                 stop=signals.stop,
             )
 

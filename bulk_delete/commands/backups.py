@@ -124,8 +124,8 @@ def verified(checkpoint: Checkpoint, shown: int = 5) -> BackupVerified | None:
     saved: dict[int, int] = {}
     with path.open("rb") as handle:
         for member in members(handle, path):
-            if member.request in left:
-                saved[member.request] = len(member.rows)
+            if member.request in left:  # a resume may have added a member to a request
+                saved[member.request] = saved.get(member.request, 0) + len(member.rows)
     uneven = tuple((seq, saved[seq], left[seq]) for seq in sorted(saved) if left[seq] > 0)
     result = BackupVerified(
         file=name,

@@ -36,6 +36,7 @@ async def verify(
     *,
     session: aiohttp.ClientSession,
     on_choice: Callable[[verifying.Choice, RateLimit], None] = ignore,
+    on_notice: Callable[[str], None] = ignore,  # one line worth saying (a long Retry-After)
     clock: Clock | None = None,
     rng: random.Random | None = None,
     stop: StopSwitch | None = None,
@@ -58,7 +59,7 @@ async def verify(
     ):
         if not checkpoint.has_plan:
             raise InputError(f"{path}: the checkpoint holds no plan")
-        limiter = limiter_of(checkpoint, spec, clock, shared=ledger)
+        limiter = limiter_of(checkpoint, spec, clock, on_notice, shared=ledger)
         items = checkpoint.to_verify(spec.sample, rng)
         if items and spec.preflight:
             await preflight(client, limiter, clock, give_up_after=spec.give_up_after)

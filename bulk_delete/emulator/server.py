@@ -146,6 +146,8 @@ class Emulator:
         self._by_code: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
         self._rng = random.Random(self.config.seed)
         self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
+        self._added: dict[str, list[dict[str, Any]]] = {}  # add_activity: created since
+        self._added_ever = 0
         self._log: IO[str] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: ClientSession | None = None
@@ -469,7 +471,7 @@ class Emulator:
         lead = record["ProspectId"]
         removed = [
             activity
-            for activity in _activities(lead, self._tombstones.get(lead, []))
+            for activity in self.remaining(lead)
             if _matches(
                 activity,
                 frozenset(record["ActivityEventList"]),
@@ -480,6 +482,8 @@ class Emulator:
         self._tombstones.setdefault(lead, []).append(
             (frozenset(record["ActivityEventList"]), record["FromDate"], record["ToDate"])
         )
+        if lead in self._added:  # an activity added later is not under this tombstone
+            self._added[lead] = [a for a in self._added[lead] if a not in removed]
         url = record["StatusWebhookURL"]
         if not url:
             return
@@ -537,9 +541,7 @@ class Emulator:
         except (TypeError, ValueError):
             return _error(400, "MXInvalidRequestBodyException", "Paging must hold numbers")
         activities = [
-            a
-            for a in _activities(lead, self._tombstones.get(lead, []))
-            if wanted is None or str(a["EventCode"]) == str(wanted)
+            a for a in self.remaining(lead) if wanted is None or str(a["EventCode"]) == str(wanted)
         ]
         self.outcomes["retrieve"] += 1
         total = self.config.retrieve_record_count
@@ -565,7 +567,26 @@ class Emulator:
 
     def remaining(self, lead: str) -> list[dict[str, Any]]:
         """A lead's activities now: those its carried-out deletes have not removed."""
-        return _activities(lead, self._tombstones.get(lead, []))
+        return _activities(lead, self._tombstones.get(lead, [])) + self._added.get(lead, [])
+
+    def add_activity(self, lead: str, code: int, created_on: str) -> dict[str, Any]:
+        """A user creates an activity on a lead now (during a purge, say): Retrieve and the
+        deletes carried out from here on see it; the listing does not (its catalogue is the
+        data set's, built once). Returns it as Retrieve shows it."""
+        lead = lead.lower()
+        self._added_ever += 1
+        identity = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{lead}/added/{self._added_ever}"))
+        activity = {
+            "Id": identity,
+            "EventCode": code,
+            "EventName": CUSTOM_ACTIVITY_NAMES[code % len(CUSTOM_ACTIVITY_NAMES)],
+            "CreatedOn": created_on,
+            "ModifiedOn": created_on,
+            "Index": 1000 + self._added_ever,
+            **_details(identity, code),
+        }
+        self._added.setdefault(lead, []).append(activity)
+        return {key: value for key, value in activity.items() if key != "Index"}
 
     def _catalog(self, code: str) -> list[tuple[str, dict[str, Any], str]]:
         """(ModifiedOn, activity, lead) of one code across the data set, oldest first; built

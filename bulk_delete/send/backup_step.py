@@ -3,13 +3,19 @@
 The pool calls ``BackupStep.before_send`` for each request; the delete goes out only when it
 returns True. The order is the one the issue asks for:
 
-1. a request already in the backup file (a resumed run) goes straight to the send: its copy
-   was taken before any delete of it, and fetching again would only cost calls;
-2. with --discover, the listing's rows of the request are saved as they are when they carry
+1. a request already in the backup file and sent before (a resumed run after a failed send)
+   goes straight to the send: its copy was taken before its first delete;
+2. a request already in the backup file but never sent (a run killed or stopped between the
+   write and the send) is read again with Retrieve, as in 3, and the activities its saved
+   copy lacks (by id) are appended as one more member of that request: its window may reach
+   into the present, and what was created since the first read would be deleted unsaved.
+   Listing rows are not used here: they are as old as the first copy. The request is then
+   sent; a re-read that fails is handled as any failed read (below);
+3. with --discover, the listing's rows of the request are saved as they are when they carry
    the activity's fields (no call at all: the listing read them from LeadSquared already);
    otherwise its activities are read with Retrieve (fetch.py), every call through the pool's
    own gates (limiter, retries, breaker): backup reads spend the same budget as the deletes;
-3. they are written to the backup and fsync'd; only then is the delete sent.
+4. they are written to the backup and fsync'd; only then is the delete sent.
 
 What goes wrong, and why it is handled so:
 
@@ -21,9 +27,12 @@ What goes wrong, and why it is handled so:
   sent unbacked.
 - *A fatal answer or an outage* during a read stops the run as it would during a delete.
 
-A resumed run sends saved-but-unsent requests without reading them again. A window whose end
-reaches into the present may then delete activities created after the backup was taken; the
-README says so (give the window a past end, as scheduled jobs do).
+"Never sent" is what the checkpoint knows: no delete attempt recorded. A request whose call
+was on the wire at a kill has none recorded either, so it is read again too; that costs its
+reads, and what the re-read finds is appended, never taken away. A request sent before and
+failed (transient) is not read again, to keep a resume's cost to the few requests cut between
+write and send: if its window reaches into the present, what was created between its first
+read and its resend is deleted unsaved (the README says so: give such a window a past end).
 """
 
 from __future__ import annotations
@@ -87,11 +96,12 @@ class BackupStep:
     async def before_send(self, pool: Pool, item: Pending) -> bool:
         """True once the request's activities are on disk; False when it must not be sent
         (recorded failed, or the run is stopping)."""
-        if item.seq in self.writer.saved_requests():
+        saved = item.seq in self.writer.saved_requests()
+        if saved and item.attempts:
             return True
         selection = Selection.of(item)
         try:
-            activities = self.listed(selection) if self.listed else None
+            activities = None if saved or not self.listed else self.listed(selection)
             if activities is None:
                 activities = await fetch.activities_to_delete(partial(self._gated, pool), selection)
         except _Stopped:
@@ -100,7 +110,7 @@ class BackupStep:
             _record_unbacked(pool, item, str(error))
             return False
         try:
-            write = partial(self.writer.write, item.seq, item.prospect_id, activities)
+            write = partial(self.writer.add, item.seq, item.prospect_id, activities)
             await pool.on_wire(partial(asyncio.to_thread, write), counted=False)
         except StorageError as error:
             pool.abort(error)

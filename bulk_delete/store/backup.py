@@ -29,14 +29,21 @@
 and ends with a seal line ``{"Request": 12, "Saved": N}``. The seal says the request is saved
 (even with no activity at all: a request whose window holds nothing still gets a member), and
 ``N`` lets a reader check the member holds every line it was written with.
+
+**A request may have more than one member.** A resumed run reads a saved-but-unsent request
+again (send/backup_step.py) and appends what was created since as a further member of the same
+request (``BackupWriter.add``): its activities are the union of its members' rows, each id
+once. Members are never rewritten.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import os
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -55,6 +62,7 @@ class Member:
 
     request: int
     rows: list[dict[str, Any]]
+    start: int
     end: int
 
 
@@ -65,10 +73,16 @@ class Scan:
     requests: list[int]
     end: int  # where the last whole member ends
     torn: int  # bytes after it that do not make a whole member (a write killed half way)
+    spans: dict[int, list[tuple[int, int]]]  # each request's members: (start, end) in the file
 
 
 class NotABackup(InputError):
     """A file that holds something other than whole members of ours and torn bytes after."""
+
+
+def activity_id(activity: dict[str, Any]) -> str:
+    """The activity's id, as a Retrieve row (``Id``) or a listing row names it."""
+    return str(activity.get("Id") or activity.get("ProspectActivityId") or "")
 
 
 def activity_row(seq: int, lead: str, activity: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +91,7 @@ def activity_row(seq: int, lead: str, activity: dict[str, Any]) -> dict[str, Any
     return {
         "Request": seq,
         "ProspectId": lead,
-        "ProspectActivityId": str(activity.get("Id") or activity.get("ProspectActivityId") or ""),
+        "ProspectActivityId": activity_id(activity),
         "ActivityEvent": str(activity.get("EventCode") or activity.get("ActivityEvent") or ""),
         "CreatedOn": str(activity.get("CreatedOn") or ""),
         "ModifiedOn": str(activity.get("ModifiedOn") or ""),
@@ -96,13 +110,15 @@ def encode_member(seq: int, lead: str, activities: Iterable[dict[str, Any]]) -> 
 def scan(path: Path) -> Scan:
     """The requests of every whole member, and how many torn bytes follow the last one."""
     requests: list[int] = []
+    spans: dict[int, list[tuple[int, int]]] = {}
     end = 0
     with path.open("rb") as handle:
         for member in members(handle, path):
             requests.append(member.request)
+            spans.setdefault(member.request, []).append((member.start, member.end))
             end = member.end
         size = handle.seek(0, os.SEEK_END)
-    return Scan(requests, end, size - end)
+    return Scan(requests, end, size - end, spans)
 
 
 def members(handle: BinaryIO, path: Path) -> Iterator[Member]:
@@ -145,7 +161,7 @@ def _parsed(text: bytes, start: int, end: int, path: Path) -> Member:
         raise NotABackup(problem + "does not end with a request's seal)")
     if seal["Saved"] != len(rows) or any(row.get("Request") != seal["Request"] for row in rows):
         raise NotABackup(problem + f"should hold {seal['Saved']:,} rows of its request)")
-    return Member(seal["Request"], rows, end)
+    return Member(seal["Request"], rows, start, end)
 
 
 def read_backup(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -163,12 +179,17 @@ def read_backup(path: str | Path) -> Iterator[dict[str, Any]]:
 class BackupWriter:
     """Appends one durable member per request. Open it with ``BackupWriter.open(path)``."""
 
-    def __init__(self, path: Path, fd: int, saved: set[int], end: int) -> None:
+    def __init__(
+        self, path: Path, fd: int, spans: dict[int, list[tuple[int, int]]], end: int
+    ) -> None:
         self.path = path
         self._fd = fd
-        self._saved = saved
+        self._saved = set(spans)
+        self._spans = spans  # where each saved request's members are (to read them back)
         self._end = end  # the file's size after the last whole member
         self._failed = ""  # why an earlier write failed: no write is trusted after one
+        # Writes come from worker threads: one at a time, so each member's place is known.
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, path: str | Path) -> BackupWriter:
@@ -193,7 +214,7 @@ class BackupWriter:
         except NotABackup:
             os.close(fd)
             raise
-        return cls(path, fd, set(found.requests), found.end)
+        return cls(path, fd, found.spans, found.end)
 
     def saved_requests(self) -> set[int]:
         """The requests (checkpoint seqs) whose activities are already on disk."""
@@ -205,26 +226,57 @@ class BackupWriter:
         already saved is not written again: its first copy was taken before any delete."""
         if seq in self._saved:
             return
-        if self._failed:
-            raise StorageError(
-                f"the backup {self.path} failed earlier ({self._failed}); "
-                f"request {seq} was not sent"
-            )
+        self._append(seq, lead, activities)
+
+    def saved_ids(self, seq: int) -> set[str]:
+        """The ids of the activities already saved for a request (read back from its
+        members; empty for a request not saved)."""
+        ids: set[str] = set()
+        with self.path.open("rb") as handle:
+            for start, end in self._spans.get(seq, ()):
+                handle.seek(start)
+                for member in members(io.BytesIO(handle.read(end - start)), self.path):
+                    ids.update(str(row.get("ProspectActivityId") or "") for row in member.rows)
+        return ids
+
+    def add(self, seq: int, lead: str, activities: list[dict[str, Any]]) -> int:
+        """Save, for a request already saved, the activities its members do not hold yet
+        (by id), as one more member; returns how many. Nothing is written when none is new.
+        On return they are on disk; raises StorageError as ``write`` does."""
+        if seq not in self._saved:
+            self.write(seq, lead, activities)
+            return len(activities)
+        held = self.saved_ids(seq)
+        new = [activity for activity in activities if activity_id(activity) not in held]
+        if new:
+            self._append(seq, lead, new)
+        return len(new)
+
+    def _append(self, seq: int, lead: str, activities: list[dict[str, Any]]) -> None:
+        """One member on disk (fsync'd), or StorageError and the file as it was."""
         member = encode_member(seq, lead, activities)
-        left = memoryview(member)
-        try:
-            while left:
-                left = left[os.write(self._fd, left) :]
-            os.fsync(self._fd)
-        except OSError as exc:
-            self._failed = exc.strerror or str(exc)
-            with contextlib.suppress(OSError):  # leave no torn member for the next run to cut
-                os.ftruncate(self._fd, self._end)
-            raise StorageError(
-                f"cannot write the backup {self.path}: {self._failed}; request {seq} was not sent"
-            ) from None
-        self._end += len(member)
-        self._saved.add(seq)
+        with self._lock:
+            if self._failed:
+                raise StorageError(
+                    f"the backup {self.path} failed earlier ({self._failed}); "
+                    f"request {seq} was not sent"
+                )
+            left = memoryview(member)
+            try:
+                while left:
+                    left = left[os.write(self._fd, left) :]
+                os.fsync(self._fd)
+            except OSError as exc:
+                self._failed = exc.strerror or str(exc)
+                with contextlib.suppress(OSError):  # leave no torn member for the next run
+                    os.ftruncate(self._fd, self._end)
+                raise StorageError(
+                    f"cannot write the backup {self.path}: {self._failed}; "
+                    f"request {seq} was not sent"
+                ) from None
+            self._spans.setdefault(seq, []).append((self._end, self._end + len(member)))
+            self._end += len(member)
+            self._saved.add(seq)
 
     def close(self) -> None:
         if self._fd >= 0:

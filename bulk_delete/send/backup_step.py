@@ -3,19 +3,17 @@
 The pool calls ``BackupStep.before_send`` for each request; the delete goes out only when it
 returns True. The order is the one the issue asks for:
 
-1. a request already in the backup file and sent before (a resumed run after a failed send)
-   goes straight to the send: its copy was taken before its first delete;
-2. a request already in the backup file but never sent (a run killed or stopped between the
-   write and the send) is read again with Retrieve, as in 3, and the activities its saved
-   copy lacks (by id) are appended as one more member of that request: its window may reach
-   into the present, and what was created since the first read would be deleted unsaved.
-   Listing rows are not used here: they are as old as the first copy. The request is then
-   sent; a re-read that fails is handled as any failed read (below);
-3. with --discover, the listing's rows of the request are saved as they are when they carry
+1. a request already in the backup file (a resumed run: killed or stopped between the write
+   and the send, or its send failed and is tried again) is read again with Retrieve, as in 2,
+   and the activities its saved copy lacks (by id) are appended as one more member of that
+   request: its window may reach into the present, and what was created since the first read
+   would be deleted unsaved. Listing rows are not used here: they are as old as the first
+   copy. The request is then sent; a re-read that fails is handled as any failed read (below);
+2. with --discover, the listing's rows of the request are saved as they are when they carry
    the activity's fields (no call at all: the listing read them from LeadSquared already);
    otherwise its activities are read with Retrieve (fetch.py), every call through the pool's
    own gates (limiter, retries, breaker): backup reads spend the same budget as the deletes;
-4. they are written to the backup and fsync'd; only then is the delete sent.
+3. they are written to the backup and fsync'd; only then is the delete sent.
 
 What goes wrong, and why it is handled so:
 
@@ -27,12 +25,9 @@ What goes wrong, and why it is handled so:
   sent unbacked.
 - *A fatal answer or an outage* during a read stops the run as it would during a delete.
 
-"Never sent" is what the checkpoint knows: no delete attempt recorded. A request whose call
-was on the wire at a kill has none recorded either, so it is read again too; that costs its
-reads, and what the re-read finds is appended, never taken away. A request sent before and
-failed (transient) is not read again, to keep a resume's cost to the few requests cut between
-write and send: if its window reaches into the present, what was created between its first
-read and its resend is deleted unsaved (the README says so: give such a window a past end).
+A resume re-reads only the requests it sends again (pending, or failed and transient), each
+one Retrieve per code at least: what the re-read finds is appended, never taken away, so the
+backup holds everything each delete took.
 """
 
 from __future__ import annotations
@@ -97,8 +92,6 @@ class BackupStep:
         """True once the request's activities are on disk; False when it must not be sent
         (recorded failed, or the run is stopping)."""
         saved = item.seq in self.writer.saved_requests()
-        if saved and item.attempts:
-            return True
         selection = Selection.of(item)
         try:
             activities = None if saved or not self.listed else self.listed(selection)

@@ -82,7 +82,6 @@ class Pending:
     seq: int
     body: str
     prospect_id: str
-    attempts: int = 0  # delete calls recorded by earlier runs (0: never sent, as far as known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,14 +303,14 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
         last = 0
         while True:
             rows = self._db.execute(
-                f"SELECT seq, body, prospect_id, attempts FROM requests INDEXED BY requests_todo "
+                f"SELECT seq, body, prospect_id FROM requests INDEXED BY requests_todo "
                 f"WHERE status != 'queued' AND seq > ? AND {condition} ORDER BY seq LIMIT ?",
                 (last, batch),
             ).fetchall()
             if not rows:
                 return
-            for seq, body, prospect_id, attempts in rows:
-                yield Pending(seq, body, prospect_id, attempts)
+            for seq, body, prospect_id in rows:
+                yield Pending(seq, body, prospect_id)
             last = rows[-1][0]
 
     def todo_counts(self, *, retry_failed: bool = False) -> tuple[int, int]:

@@ -224,10 +224,15 @@ class SlidingWindowLimiter:
         """Starts a window may hold: the pacing rate rounded up (the spacing keeps a
         fractional rate's average; the cap only stops a catch-up burst). On a shared account,
         the next whole call above the pace: the free budget less one, room for the neighbour's
-        jitter, so the pace below it is never held back by the margin."""
+        jitter, so the pace below it is never held back by the margin. A pace floored at one
+        call (a free budget of 1 or 2, a ceiling of 1) keeps that cap too: the call above it
+        is not free, and its spacing of a whole window has no margin."""
         rate = self._rate_at(now)
         if self._cut_at is not None:
-            return max(1, math.floor(rate + 1e-9) + 1)
+            above = math.floor(rate + 1e-9) + 1
+            if rate <= self._free:  # not probing: the whole call above the pace is free - 1
+                above = min(above, math.floor(self._free + 1e-9) - 1)
+            return max(1, min(above, self.effective.calls))
         return max(1, math.ceil(rate - 1e-9))
 
     def _reserve(self) -> float:

@@ -146,6 +146,7 @@ class SlidingWindowLimiter:
         self._cut_at: float | None = None  # when the free budget was last measured
         self._free = 0.0  # the free budget (calls a window) measured then
         self._cut_from: float | None = None  # the start of the refused call it was measured from
+        self._last: float | None = None  # the budget before that read (None: it was the first)
         self._first: float | None = None  # the run's first start, while no refusal came
         self._shaped = True  # the first window's shape still holds (nothing refused yet)
         self._set_ceiling()
@@ -312,7 +313,7 @@ class SlidingWindowLimiter:
             # One measurement a window: refusals of calls already in flight say nothing more,
             # unless one set off before the call measured from (answers overtake each other).
             if started is not None and self._cut_from is not None and started < self._cut_from:
-                self._free = max(1.0, min(self._free, self._ours_before(started)))
+                self._free = min(self._free, self._damped(max(1.0, self._ours_before(started))))
                 self._cut_from = started
             return
         # The server's window was full when the refused call arrived: our starts in the window
@@ -324,14 +325,19 @@ class SlidingWindowLimiter:
             ours = sum(1 for start in self._starts if start > now - self._period) - 1.0
         else:
             ours = self._ours_before(started)
-        read = max(1.0, min(float(self.effective.calls), ours))
-        if self._cut_at is not None and self._free - DAMPED_CALLS <= read < self._free - 1:
-            # A read taken at our own cap meets the neighbour's busiest instant, and where
-            # refusals count, its refused calls too: it reads low. A neighbour that really grew
-            # is followed a call a window; one that grew by more, at once.
-            read = self._free - 1
-        self._free = read
+        self._last = self._free if self._cut_at is not None else None
+        self._free = self._damped(max(1.0, min(float(self.effective.calls), ours)))
         self._cut_at, self._cut_from = now, started
+
+    def _damped(self, read: float) -> float:
+        """A later read taken at our own cap meets the neighbour's busiest instant, and where
+        refusals count, its refused calls too: it reads low. A neighbour that really grew is
+        followed a call a window; one that grew by more, at once. (The same for a refusal of
+        an earlier call answered later in the window: the order of answers changes nothing.)"""
+        last = self._last
+        if last is not None and last - DAMPED_CALLS <= read < last - 1:
+            return last - 1
+        return read
 
     def _ours_before(self, started: float) -> float:
         """Our starts in the window before ``started``."""

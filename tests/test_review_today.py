@@ -11,6 +11,7 @@ from bulk_delete.send.limiter import SlidingWindowLimiter
 
 from .helpers import max_in_any_window
 from .test_limiter import drive
+from .windowsim import beside_a_neighbour
 
 LIMIT = RateLimit.parse("25/5s")
 
@@ -63,3 +64,25 @@ async def test_a_damped_reread_does_not_depend_on_the_order_refusals_are_answere
     for started in order:
         limiter.refused(LIMIT, started=started)
     assert limiter.free == 14  # damped: one call below the 15, whichever answer came first
+
+
+@pytest.mark.xfail(strict=True, reason="review finding: a refused probe lowers the budget")
+async def test_a_long_run_beside_a_steady_neighbour_keeps_the_bar_past_its_probes() -> None:
+    """The bar of issue #20 (>= 85 % of the 15 calls a window left beside a steady 10 of
+    25/5s) is measured on 120 requests, about nine windows: no run there reaches a probe
+    (twelve quiet windows). A run of 600 does, every thirteen windows: the probe at one call
+    above the free budget is refused (as beside a steady neighbour it must be), its read,
+    taken at the probe's own cap, comes a call low, and lowers the budget a call; the pace
+    then swings between 12 and 13 and the run takes about 82 % of what is free."""
+    shares = []
+    lost = calls = 0
+    for seed in range(4):
+        shared, purge = await beside_a_neighbour(
+            count_refusals=True, seed=seed, requests=600, start_at=7.0 + 0.13 * seed
+        )
+        assert len(purge.accepted) == 600
+        shares.append(shared.share_of_free)
+        lost += shared.neighbour_refused
+        calls += shared.neighbour_calls
+    assert lost / calls <= 0.04
+    assert sum(shares) / len(shares) >= 0.85

@@ -3,17 +3,25 @@ defect it proves."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.send.limiter import SlidingWindowLimiter
+from bulk_delete.store.backup import read_backup
 
+from .conftest import demo_env, leads_csv, run_cli
 from .helpers import max_in_any_window
 from .test_limiter import drive
 from .windowsim import beside_a_neighbour
 
 LIMIT = RateLimit.parse("25/5s")
+WINDOW = ("--from", "2024-03-01", "--to", "2025-06-30 23:59:59")
+CODES = "201,202,203"
 
 
 @pytest.mark.parametrize(
@@ -86,3 +94,41 @@ async def test_a_long_run_beside_a_steady_neighbour_keeps_the_bar_past_its_probe
         calls += shared.neighbour_calls
     assert lost / calls <= 0.04
     assert sum(shares) / len(shares) >= 0.85
+
+
+async def test_a_second_plan_into_the_same_backup_file_is_not_counted_as_the_first(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A backup's members name their request by the checkpoint's seq, and a new checkpoint
+    numbers its requests from 1 again. A second plan run with a new checkpoint into the same
+    --backup FILE (a reused name) finds its seqs "saved" by the first plan: its requests
+    are read again and appended (the first plan's ids are other leads'), but verify, which now
+    sums every member of a request, counts the first plan's rows as this plan's."""
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    backup = tmp_path / "backup.jsonl.gz"
+    common = ["--yes", *WINDOW, "--rate", "off", "--backup", str(backup)]
+    first = leads_csv(tmp_path / "first.csv", 3, codes=f'"{CODES}"')
+    done = await run_cli(
+        "run", str(first), "--checkpoint", str(tmp_path / "1.sqlite"), *common,
+        env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first_rows = len(list(read_backup(backup)))
+    second = leads_csv(tmp_path / "second.csv", 3, codes=f'"{CODES}"', start=10)
+    checkpoint = tmp_path / "2.sqlite"
+    done = await run_cli(
+        "run", str(second), "--checkpoint", str(checkpoint), *common, env=demo_env(emu.url)
+    )
+    if done.returncode == 2:  # refused before anything was sent: a new plan, a new file
+        assert "holds the backup of another checkpoint's run" in done.stderr
+        assert len(emu.records) == 3  # the first plan's deletes only
+        assert len(list(read_backup(backup))) == first_rows
+        return
+    assert done.returncode == 0, done.stderr
+    await asyncio.sleep(0.3)  # the emulator carries a queued delete out after its delay
+    leads = {line.split(",")[0] for line in second.read_text().splitlines()[1:]}
+    ours = [row for row in read_backup(backup) if row["ProspectId"] in leads]
+    assert len(list(read_backup(backup))) == first_rows + len(ours)
+    checked = await run_cli("verify", str(checkpoint), "--rate", "off", env=demo_env(emu.url))
+    assert checked.returncode == 0, checked.stderr
+    assert f"saved {len(ours):,} activities of 3 verified request(s)" in checked.stdout

@@ -74,7 +74,6 @@ async def test_a_damped_reread_does_not_depend_on_the_order_refusals_are_answere
     assert limiter.free == 14  # damped: one call below the 15, whichever answer came first
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: a refused probe lowers the budget")
 async def test_a_long_run_beside_a_steady_neighbour_keeps_the_bar_past_its_probes() -> None:
     """The bar of issue #20 (>= 85 % of the 15 calls a window left beside a steady 10 of
     25/5s) is measured on 120 requests, about nine windows: no run there reaches a probe

@@ -186,10 +186,14 @@ async def test_a_refused_probe_measures_the_free_budget_again() -> None:
     assert limiter.current == 21  # probing above the 18 kept
     starts = await drive(limiter, clock, workers=2, calls=19)  # the 19th refused
     limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
-    assert limiter.free == 19  # read 18, two below: lowered one call (a busy instant, or …)
-    assert limiter.current == 17
+    assert limiter.free == 20  # read 18 at the probe's own cap: it did not fit, that is all
+    assert limiter.current == 18
     clock.jump(5.0)
     starts = await drive(limiter, clock, workers=2, calls=19)
+    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
+    assert limiter.free == 19  # read 18 below the probe: lowered one call (a busy instant, or …)
+    clock.jump(5.0)
+    starts = await drive(limiter, clock, workers=2, calls=18)
     limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
     assert limiter.free == 18  # … the neighbour grew: followed a call a window
     clock.jump(5.0)

@@ -91,9 +91,22 @@ def opened(
         yield None
         return
     with BackupWriter.open(spec.backup) as writer:
+        _check_written_here(checkpoint, spec.backup, writer)
         checkpoint.set_meta(BACKUP_META, str(spec.backup.resolve()))
         listed = partial(_listed, checkpoint.found) if spec.discover else None
         yield BackupStep(writer, retrieve, listed=listed)
+
+
+def _check_written_here(checkpoint: Checkpoint, path: Path, writer: BackupWriter) -> None:
+    """A file holding another checkpoint's members is refused: members name their request by
+    the checkpoint's number, and a new plan numbers from 1 again, so its requests would be
+    taken for saved ones and verify would count the other plan's rows as this one's."""
+    wrote = checkpoint.meta.get(BACKUP_META)
+    if writer.saved_requests() and wrote != str(path.resolve()):
+        raise InputError(
+            f"{path} holds the backup of another checkpoint's run; choose a new file for this "
+            + (f"plan (this checkpoint's backup is {wrote})" if wrote else "plan")
+        )
 
 
 def _listed(found: FoundStore, request: Selection) -> list[dict[str, Any]] | None:

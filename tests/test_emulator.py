@@ -462,3 +462,13 @@ def test_emulator_on_a_port_in_use_exits_2_naming_it() -> None:
     assert result.exit_code == 2, result.output
     assert f"port {port} on 127.0.0.1 is in use" in result.stderr
     assert "--port" in result.stderr
+
+
+async def test_a_lead_split_over_requests_is_not_counted_as_deleted_twice(emulator: Any) -> None:
+    emu = await emulator(rate="off")
+    assert (await call(emu.url, body={**BODY, "ActivityEventList": [201]}))[0] == 200
+    assert (await call(emu.url, body={**BODY, "ActivityEventList": [202]}))[0] == 200
+    assert emu.stats()["leads_deleted"] == 1
+    assert emu.stats()["leads_deleted_twice"] == 0  # its codes went in two requests: once each
+    assert (await call(emu.url, body={**BODY, "ActivityEventList": [202]}))[0] == 200
+    assert emu.stats()["leads_deleted_twice"] == 1  # the same delete accepted again

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from pathlib import Path
 
 import pytest
 
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
+from bulk_delete.errors import AllowanceUsed
 from bulk_delete.send.limiter import SlidingWindowLimiter
+from bulk_delete.store.ledger import FILE_NAME, WindowLedger
 
 from .helpers import max_in_any_window
 
@@ -210,3 +213,16 @@ async def test_a_refusal_that_names_no_limit_pauses_a_window() -> None:
     other = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
     other.refused(RateLimit.parse("25/5s"))  # a named one: the window drains, 0.3 of it
     assert other._paused_until - clock.now() == pytest.approx(1.5)
+
+
+async def test_rate_off_still_counts_the_day_and_its_allowance(tmp_path: Path) -> None:
+    """`--rate off` (loopback only) paces nothing, but every start still goes into the
+    machine's ledger: the day's count, and --daily-limit, hold as at any rate."""
+    clock = ManualClock(start=1_800_000_000.0)
+    ledger = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="mine", daily_limit=3)
+    limiter = SlidingWindowLimiter(RateLimit.parse("off"), clock=clock, shared=ledger)
+    for _ in range(3):
+        await limiter.acquire()
+    assert ledger.calls_today() == 3
+    with pytest.raises(AllowanceUsed):
+        await limiter.acquire()

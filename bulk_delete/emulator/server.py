@@ -250,10 +250,10 @@ class Emulator:
                 for caller, calls in self.window.calls.items()
             },
             "daily_used": self._day[1],
-            # accepted deletes by lead: every lead once, or some more than once (benchmarks)
+            # accepted deletes by lead (benchmarks); "twice": the same delete (lead, codes and
+            # window) accepted again, not a lead whose codes or windows were split over requests
             "leads_deleted": len({record["ProspectId"] for record in self.records}),
-            "leads_deleted_twice": len(self.records)
-            - len({record["ProspectId"] for record in self.records}),
+            "leads_deleted_twice": len(self.records) - len(set(map(_delete_key, self.records))),
             "list_pages": len(self.list_calls),
             "list_pages_read_twice": len(self.list_calls)
             - len({(call["code"], call["page"], call["size"]) for call in self.list_calls}),
@@ -870,3 +870,9 @@ async def serve(
         announce(f"LeadSquared emulator listening on {emulator.url} (rate {config.rate})")
         await stop.wait()
         announce(f"emulator stopped: {json.dumps(emulator.stats())}")
+
+
+def _delete_key(record: dict[str, Any]) -> tuple[str, tuple[str, ...], str, str]:
+    """What makes two accepted deletes the same one sent twice."""
+    codes = tuple(sorted(record["ActivityEventList"]))
+    return record["ProspectId"], codes, record["FromDate"], record["ToDate"]

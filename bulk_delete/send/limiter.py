@@ -106,6 +106,7 @@ PROBE_STEP_WINDOWS = 3.0  # then one call a window more every this many windows
 HISTORY_WINDOWS = 4  # starts kept to measure from: a refusal may be answered seconds later
 DRAIN = 0.3  # of a window: the pause after a refusal, for the server's window to drain
 RETRY_AFTER_SLACK = 1.0  # seconds beyond one window that a Retry-After may ask for
+UNCAPPED = 1 << 30  # the account-wide window's cap at --rate off
 
 
 def default_margin(period: float) -> float:
@@ -190,7 +191,9 @@ class SlidingWindowLimiter:
     async def acquire(self) -> float:
         """Wait until one more call may start, and count it as started. Returns when it
         started: give it back to ``refused`` if that call is refused."""
-        if self.account.unlimited:
+        if self.account.unlimited:  # --rate off (loopback only): no pace, but the day's count
+            if self.shared is not None:  # and its --daily-limit hold all the same
+                self.shared.reserve(UNCAPPED, 0.0)
             return self.clock.now()
         async with self._lock:
             while (wait := self._wait(self.clock.now())) > 0 or (wait := self._reserve()) > 0:

@@ -159,6 +159,21 @@ def test_the_commands_folder_shows_the_commands() -> None:
     assert long == {}
 
 
+MAX_CLI_LINES = 400
+
+
+def test_no_cli_module_grows_past_a_reading() -> None:
+    """The CLI is the edge: a module of cli/ past a reading is doing a stage's work besides
+    (as html_report.py once filled, drew and assembled the page in one) and wants splitting."""
+    sizes = {
+        name: len(path.read_text().splitlines())
+        for name, path in MODULES.items()
+        if name.startswith("bulk_delete.cli.")
+    }
+    assert {"bulk_delete.cli.main", "bulk_delete.cli.charts.svg"} <= set(sizes)  # subfolders too
+    assert {name: size for name, size in sizes.items() if size > MAX_CLI_LINES} == {}
+
+
 @pytest.mark.parametrize("package", ["bulk_delete.send", "bulk_delete.store"])
 def test_sending_and_storing_load_no_pandas_or_numpy(package: str) -> None:
     modules = sorted(name for name in MODULES if name.startswith(package + "."))

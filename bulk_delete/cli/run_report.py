@@ -6,7 +6,7 @@ checkpoint from before the call log gets the headline numbers and no charts. A f
 job's state directory) gets one line per night, one per checkpoint in it.
 
 html_report imports matplotlib, which takes a second or two to import: it is imported here
-only when a page is drawn.
+only when a page is drawn. The data the page is filled with (store/report_data.py) needs none.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..commands.common import window_of
 from ..commands.outputs import results_paths
@@ -24,10 +24,8 @@ from ..commands.results import write_workbook
 from ..errors import BulkDeleteError
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
+from ..store.report_data import Night, ReportData, report_data
 from ..summary import RunSummary
-
-if TYPE_CHECKING:
-    from .html_report import Night, ReportData
 
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2})\.sqlite$")
 
@@ -54,8 +52,6 @@ def write_page(source: Path, out: Path) -> None:
 
 
 def checkpoint_data(path: Path) -> ReportData:
-    from .html_report import ReportData, report_data
-
     with Checkpoint.open_existing(path) as checkpoint:
         tz = _tz(checkpoint)
         counts = checkpoint.counts()
@@ -101,8 +97,6 @@ def checkpoint_data(path: Path) -> ReportData:
 
 def folder_data(folder: Path) -> ReportData:
     """One line per night: each checkpoint in the folder (a job's state directory)."""
-    from .html_report import ReportData
-
     nights = [night for path in sorted(folder.glob("*.sqlite")) if (night := _night(path))]
     tz = "UTC"
     headline = [
@@ -122,8 +116,6 @@ def folder_data(folder: Path) -> ReportData:
 
 
 def _night(path: Path) -> Night | None:
-    from .html_report import Night
-
     try:
         checkpoint = Checkpoint.open_existing(path)
     except (

@@ -1,0 +1,107 @@
+"""calls → report_data: what the HTML run report shows, as plain data, before anything is drawn.
+
+The page (cli/html_report.py) and its charts (cli/charts/) take a ``ReportData`` and know
+nothing of the checkpoint, as the workbook takes a ``ResultsSummary`` (store/results.py). The
+numbers are the call log's own aggregations (store/calls.py); this only shapes them: the limit
+as steps labelled with what changed, and the delete calls grouped by HTTP status when the
+caller has no outcomes of its own to show.
+
+It sits in the store, not beside the drawing, so filling a report reads SQLite and nothing
+more: no matplotlib, no numpy (tests/test_layers.py holds store/ to that). Drawing is the
+CLI's business and starts only when a page is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .calls import CallLog
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitStep:
+    """From ``since`` (epoch seconds) on, calls were held to ``per_second``."""
+
+    since: float
+    per_second: float | None
+    label: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Night:
+    """One night of a job: what it asked and what is left."""
+
+    date: dt.date
+    requests: int
+    queued: int
+    refused: int
+    verified: int | None
+    left: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportData:
+    """Everything the page shows, as plain data."""
+
+    title: str
+    tz: str
+    headline: Sequence[tuple[str, str]]  # ("Queued", "290 of 300"), shown first
+    notes: Sequence[str] = ()  # a sentence or two under the headline
+    seconds: Sequence[int] = ()  # epoch seconds of each second that saw a call
+    calls: Sequence[int] = ()  # calls started in that second
+    refusals: Sequence[int] = ()  # of which refused (429)
+    limits: Sequence[LimitStep] = ()
+    outcomes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # code → outcome
+    latencies: Sequence[float] = ()  # seconds from call to answer
+    verification: Sequence[tuple[str, int]] = ()
+    nights: Sequence[Night] = ()
+    generated_at: dt.datetime | None = None
+
+
+def report_data(
+    log: CallLog,
+    *,
+    title: str,
+    tz: str,
+    headline: Sequence[tuple[str, str]],
+    run: int | None = None,
+    outcomes: Mapping[str, Mapping[str, int]] | None = None,
+    **rest: Any,
+) -> ReportData:
+    """ReportData from a call log (every run when ``run`` is None) and the headline numbers.
+    Without ``outcomes``, the delete calls are grouped by their HTTP status."""
+    seconds = log.per_second(run)
+    return ReportData(
+        title=title,
+        tz=tz,
+        headline=headline,
+        seconds=[s.second for s in seconds],
+        calls=[s.calls for s in seconds],
+        refusals=[s.refusals for s in seconds],
+        limits=_limit_steps(log, run),
+        outcomes=outcomes if outcomes is not None else _by_status(log, run),
+        latencies=log.latencies(run),
+        **rest,
+    )
+
+
+def _limit_steps(log: CallLog, run: int | None) -> list[LimitStep]:
+    steps: list[LimitStep] = []
+    for change in log.limits(run):
+        rate = change.per_second
+        text = "no limit" if rate is None else f"{change.calls} calls / {change.period:g} s"
+        before = steps[-1].per_second if steps else None
+        verb = "limit" if not steps else ("lowered to" if (rate or 0) < (before or 0) else "now")
+        steps.append(LimitStep(since=change.since, per_second=rate, label=f"{verb} {text}"))
+    return steps
+
+
+def _by_status(log: CallLog, run: int | None) -> dict[str, dict[str, int]]:
+    grouped: dict[str, dict[str, int]] = {}
+    for (status, verdict), count in log.verdicts_by_status(run, "delete").items():
+        code = "no answer" if status is None else f"HTTP {status}"
+        grouped.setdefault(code, {})[verdict] = count
+    return grouped

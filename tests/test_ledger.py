@@ -5,6 +5,7 @@ starts leave the window on their own."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,30 @@ def test_spacing_is_account_wide(tmp_path: Path) -> None:
     two = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="two")
     assert one.reserve(25, 5.1, spacing=0.2) == 0.0
     assert abs(two.reserve(25, 5.1, spacing=0.2) - 0.2) < 1e-6
+
+
+def test_a_refusal_is_measured_on_the_whole_machine(tmp_path: Path) -> None:
+    """What the limiter reads at a refusal: the other runs' starts in the window before a
+    moment given as an age (the limiter's clock is not the wall), and a free budget another
+    run noted in the last window, never its own, and only the account's hash beside it."""
+    clock = ManualClock(start=1_800_000_000.0)
+    one = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="one")
+    two = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="two")
+    for _ in range(4):
+        assert one.reserve(25, 5.0) == 0.0
+        assert two.reserve(25, 5.0) == 0.0
+        clock.jump(1.0)
+    assert two.others_before(0.0, 5.0) == 4  # one's starts, not its own
+    assert two.others_before(1.5, 5.0) == 3  # before the moment 1.5 s ago
+    assert two.others_before(1.5, 1.0) == 1
+    assert two.budget_within(5.0) is None
+    one.note_budget(15.0)
+    assert one.budget_within(5.0) is None  # its own is its limiter's
+    assert two.budget_within(5.0) == 15.0
+    clock.jump(5.0)
+    assert two.budget_within(5.0) is None  # a window old: measure again
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        assert db.execute("SELECT account FROM budgets").fetchall() == [("acct",)]
 
 
 async def test_two_purges_at_once_on_the_emulator_share_one_budget(

@@ -94,6 +94,12 @@ class SharedWindow(Protocol):
 
     def reserve(self, cap: int, window: float, spacing: float = 0.0) -> float: ...
 
+    def others_before(self, age: float, window: float) -> int: ...
+
+    def note_budget(self, free: float) -> None: ...
+
+    def budget_within(self, window: float) -> float | None: ...
+
 
 MARGIN_SHARE = 0.02  # of the window: 100 ms at 25/5s, i.e. 98 % of the limit at best
 MIN_MARGIN = 0.02
@@ -222,6 +228,8 @@ class SlidingWindowLimiter:
             return float("-inf")
         slow, slow_gap, gap = shape
         k = len(self._starts) - bisect.bisect_left(self._starts, self._first)  # since the first
+        if self.shared is not None:  # runs at once keep one shape, not one each
+            k += self.shared.others_before(0.0, now - self._first)
         return self._first + min(k, slow) * slow_gap + max(0, k - slow) * gap
 
     def _cap(self, now: float) -> int:
@@ -316,7 +324,7 @@ class SlidingWindowLimiter:
             # One measurement a window: refusals of calls already in flight say nothing more,
             # unless one set off before the call measured from (answers overtake each other).
             if started is not None and self._cut_from is not None and started < self._cut_from:
-                self._free = min(self._free, self._damped(max(1.0, self._ours_before(started))))
+                self._free = min(self._free, self._damped(max(1.0, self._before(started))))
                 self._cut_from = started
             return
         # The server's window was full when the refused call arrived: our starts in the window
@@ -324,15 +332,21 @@ class SlidingWindowLimiter:
         # others' calls span the whole window regardless). Counted back from the refused
         # call's own start, so calls that set off after it, still in flight, are not taken
         # for room; without it, from now, less the refused call.
-        if started is None:
+        noted = None if self.shared is None else self.shared.budget_within(self._period)
+        if noted is not None:  # another run here measured this window: one read for all
+            ours = noted
+        elif started is None:
             ours = sum(1 for start in self._starts if start > now - self._period) - 1.0
+            ours += self._others_before(now)
         else:
-            ours = self._ours_before(started)
+            ours = self._before(started)
         quiet = None if self._cut_at is None else (now - self._cut_at) / self._period
         self._probed = quiet is not None and quiet >= PROBE_AFTER_WINDOWS
         self._last = self._free if self._cut_at is not None else None
         self._free = self._damped(max(1.0, min(float(self.effective.calls), ours)))
         self._cut_at, self._cut_from = now, started
+        if self.shared is not None and noted is None:
+            self.shared.note_budget(self._free)
 
     def _damped(self, read: float) -> float:
         """A later read taken at our own cap meets the neighbour's busiest instant, and where
@@ -347,9 +361,22 @@ class SlidingWindowLimiter:
             return read
         return max(read, last if self._probed else last - 1)
 
+    def _before(self, started: float) -> float:
+        """The account's starts in the window before ``started`` as far as we see them: ours,
+        and with a ledger every other run's on this machine. The cap and pace derived from it
+        hold the ledger's window, all those runs together, so each must measure all of it:
+        from its own starts only, two runs would each read half and share one half."""
+        return self._ours_before(started) + self._others_before(started)
+
     def _ours_before(self, started: float) -> float:
         """Our starts in the window before ``started``."""
         return float(sum(1 for start in self._starts if started - self._period < start < started))
+
+    def _others_before(self, started: float) -> float:
+        """The other runs' starts in the ledger's window before ``started`` (0 without one)."""
+        if self.shared is None:
+            return 0.0
+        return float(self.shared.others_before(self.clock.now() - started, self._period))
 
     def _rate_at(self, now: float) -> float:
         """Calls a window: the ceiling, or, on a shared account, the free budget less the

@@ -20,6 +20,10 @@ them, as it covers the customer's own integrations.
 - **Named neighbours.** Each run leaves its name (a job's label, else its checkpoint) in the
   file, and ``shared_with`` names the runs whose starts were in the window beside ours, for
   the summary.
+- **One free budget.** Beside someone else's integration, a run refused measures what is free
+  from every run's starts before its refused call (``others_before``) and notes the result
+  (``note_budget``): a run refused in the same window takes it (``budget_within``) rather than
+  count the first one's refused call as room. Only the account's hash is written beside it.
 
 Times come from the injected ``wall`` clock (epoch seconds; every process on the machine shares
 it), so tests drive it with a ManualClock.

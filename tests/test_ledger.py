@@ -135,6 +135,38 @@ def test_a_refusal_is_measured_on_the_whole_machine(tmp_path: Path) -> None:
         assert db.execute("SELECT account FROM budgets").fetchall() == [("acct",)]
 
 
+async def test_runs_on_one_ledger_measure_the_free_budget_together(tmp_path: Path) -> None:
+    """Refused beside a neighbour, a run counts every run's starts before its refused call,
+    not its own half, and a run refused in the same window takes that read: its own count
+    would take the first run's refused call for room, one call high. So both pace alike."""
+    clock = ManualClock(start=1_800_000_000.0)
+    a, b = (
+        SlidingWindowLimiter(
+            RateLimit.parse("25/5s"),
+            clock=clock,
+            shared=WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run=run),
+        )
+        for run in ("a", "b")
+    )
+
+    async def start(limiter: SlidingWindowLimiter) -> float:
+        task = asyncio.create_task(limiter.acquire())
+        await clock.run_until_idle()
+        return task.result()
+
+    for _ in range(8):
+        await start(a)
+        refused = await start(b)
+    clock.jump(0.1)
+    b.refused(RateLimit.parse("25/5s"), started=refused)
+    assert b.free == 15  # 8 of a's and 7 of its own
+    refused = await start(a)
+    clock.jump(0.1)
+    a.refused(RateLimit.parse("25/5s"), started=refused)
+    assert a.free == 15  # counted, 16: b's refused call among them
+    assert a.spacing == b.spacing == 5.0 / 13
+
+
 async def test_two_purges_at_once_on_the_emulator_share_one_budget(
     emulator: Any, tmp_path: Path, own_state_dir: Path
 ) -> None:

@@ -15,7 +15,8 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
      peak memory for 1,000,000-row workbooks of 4 and 10 columns
   8. issue 20's account situations (bench/sharing.py): bursty — (f) a neighbour calling in
      bursts, both counting modes; concurrent — (g) two purges at once on one account, with
-     and without the shared ledger; allowance — (h) a daily allowance smaller than the run
+     and without the shared ledger, and (g′) two on one ledger beside a steady neighbour;
+     allowance — (h) a daily allowance smaller than the run
   9. backup — issue 21: a sheet run with --backup (Retrieve per code, then the delete) and the
      same run without, strict 25/5s at 150 ms: calls of all kinds against the limit; the dry
      run's predicted backup calls against those made

@@ -257,22 +257,27 @@ def bursty(work: Path) -> dict[str, Any]:
 
 CONCURRENT_REQUESTS = 60  # each
 CONCURRENT_LIMIT = 25 / 5
+BESIDE = "(g′) two purges, one ledger, beside a steady neighbour"
+BESIDE_AVAILABLE = 15 / 5  # what the neighbour's 10 of 25/5s leaves
 
 
 def concurrent(work: Path) -> dict[str, Any]:
     """(g): two purges at once on one account (one emulator at 25/5s), 60 requests each:
-    sharing one state directory (the ledger), each its own (no ledger), and two of each peer."""
+    sharing one state directory (the ledger), each its own (no ledger), and two of each peer;
+    (g′) two sharing one ledger beside the steady neighbour of (d), their rate together against
+    the 15 calls a window it leaves."""
     sheets = [
         leads_csv(work / f"two-{n}.csv", CONCURRENT_REQUESTS, first=n * CONCURRENT_REQUESTS)
         for n in range(2)
     ]
     out: dict[str, Any] = {}
     rows = []
-    for case in ("bulk-delete, one ledger", "bulk-delete, no ledger", *CLIENTS[1:]):
-        with Emulator("--rate", "25/5s", *LATENCY) as emulator:
-            tag = case.split(",")[-1].strip().replace(" ", "-")
-            if case.startswith("bulk-delete"):
-                shared = case.endswith("one ledger")
+    for case in ("bulk-delete, one ledger", "bulk-delete, no ledger", *CLIENTS[1:], BESIDE):
+        beside = case == BESIDE
+        with Emulator("--rate", "25/5s", *(NEIGHBOUR if beside else ()), *LATENCY) as emulator:
+            tag = "beside" if beside else case.split(",")[-1].strip().replace(" ", "-")
+            if case.startswith("bulk-delete") or beside:
+                shared = case.endswith("one ledger") or beside
                 commands = [
                     ours(sheets[n], work / f"two-{tag}-{n}.sqlite", work / f"two-{tag}-{n}.json")
                     for n in range(2)
@@ -287,12 +292,13 @@ def concurrent(work: Path) -> dict[str, Any]:
             else:
                 commands = [aiolimiter(emulator.url, sheets[n], 25) for n in range(2)]
                 envs = [env_for(emulator.url)] * 2
+            before = emulator.stats()
             with ThreadPoolExecutor(2) as pool:
                 done = list(pool.map(lambda c, e: measure(c, env=e), commands, envs))
             stat = emulator.stats()
         runs = []
         for n, result in enumerate(done):
-            if case.startswith("bulk-delete"):
+            if case.startswith("bulk-delete") or beside:
                 summary = json.loads((work / f"two-{tag}-{n}.json").read_text())
                 run = summary["this_run"]
                 runs.append(
@@ -329,8 +335,25 @@ def concurrent(work: Path) -> dict[str, Any]:
             "refusals": stat["outcomes"].get("rate_limited", 0),
             "max_calls_in_window": stat["max_calls_in_window"],
         }
+        neighbour = "–"
+        if beside:
+            calls, refused = (
+                _caller(stat, "background")[key] - _caller(before, "background")[key]
+                for key in ("calls", "refused")
+            )
+            entry["accepted_per_second_share_of_available"] = round(
+                stat["accepted_per_second"] / BESIDE_AVAILABLE, 4
+            )
+            entry["neighbour_calls"], entry["neighbour_refusals"] = calls, refused
+            entry["neighbour_lost"] = round(refused / calls, 4) if calls else 0.0
+            neighbour = f"{refused}/{calls} ({entry['neighbour_lost']:.1%})"
         out[case] = entry
         lost = 2 * CONCURRENT_REQUESTS - entry["accepted"]
+        together = (
+            f"{entry['accepted_per_second_share_of_available']:.1%} of the 15 left"
+            if beside
+            else f"{entry['accepted_per_second_share_of_limit']:.1%}"
+        )
         rows.append(
             [
                 case,
@@ -342,10 +365,9 @@ def concurrent(work: Path) -> dict[str, Any]:
                 " / ".join(f"{r['calls_per_second']:.2f}/s" for r in runs),
                 # A client that drops refused deletes has no rate worth comparing.
                 f"{entry['sum_of_rates_share_of_limit']:.1%}" if not lost else "–",
-                f"{entry['accepted_per_second_share_of_limit']:.1%}"
-                if not lost
-                else f"lost {lost} deletes",
+                together if not lost else f"lost {lost} deletes",
                 " / ".join(str(r["refusals"]) for r in runs),
+                neighbour,
                 stat["max_calls_in_window"],
                 " / ".join(f"{r['wall_seconds']:.0f} s" for r in runs),
             ]
@@ -360,6 +382,7 @@ def concurrent(work: Path) -> dict[str, Any]:
                 "sum of rates vs limit",
                 "accepted/s on the account vs limit",
                 "refusals (each)",
+                "neighbour refused/calls (lost)",
                 "most calls in a 5 s window",
                 "wall (each)",
             ],

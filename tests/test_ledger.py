@@ -5,6 +5,7 @@ starts leave the window on their own."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,62 @@ def test_spacing_is_account_wide(tmp_path: Path) -> None:
     two = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="two")
     assert one.reserve(25, 5.1, spacing=0.2) == 0.0
     assert abs(two.reserve(25, 5.1, spacing=0.2) - 0.2) < 1e-6
+
+
+def test_a_refusal_is_measured_on_the_whole_machine(tmp_path: Path) -> None:
+    """What the limiter reads at a refusal: the other runs' starts in the window before a
+    moment given as an age (the limiter's clock is not the wall), and a free budget another
+    run noted in the last window, never its own, and only the account's hash beside it."""
+    clock = ManualClock(start=1_800_000_000.0)
+    one = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="one")
+    two = WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run="two")
+    for _ in range(4):
+        assert one.reserve(25, 5.0) == 0.0
+        assert two.reserve(25, 5.0) == 0.0
+        clock.jump(1.0)
+    assert two.others_before(0.0, 5.0) == 4  # one's starts, not its own
+    assert two.others_before(1.5, 5.0) == 3  # before the moment 1.5 s ago
+    assert two.others_before(1.5, 1.0) == 1
+    assert two.budget_within(5.0) is None
+    one.note_budget(15.0)
+    assert one.budget_within(5.0) is None  # its own is its limiter's
+    assert two.budget_within(5.0) == 15.0
+    clock.jump(5.0)
+    assert two.budget_within(5.0) is None  # a window old: measure again
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        assert db.execute("SELECT account FROM budgets").fetchall() == [("acct",)]
+
+
+async def test_runs_on_one_ledger_measure_the_free_budget_together(tmp_path: Path) -> None:
+    """Refused beside a neighbour, a run counts every run's starts before its refused call,
+    not its own half, and a run refused in the same window takes that read: its own count
+    would take the first run's refused call for room, one call high. So both pace alike."""
+    clock = ManualClock(start=1_800_000_000.0)
+    a, b = (
+        SlidingWindowLimiter(
+            RateLimit.parse("25/5s"),
+            clock=clock,
+            shared=WindowLedger(tmp_path / FILE_NAME, "acct", wall=clock, run=run),
+        )
+        for run in ("a", "b")
+    )
+
+    async def start(limiter: SlidingWindowLimiter) -> float:
+        task = asyncio.create_task(limiter.acquire())
+        await clock.run_until_idle()
+        return task.result()
+
+    for _ in range(8):
+        await start(a)
+        refused = await start(b)
+    clock.jump(0.1)
+    b.refused(RateLimit.parse("25/5s"), started=refused)
+    assert b.free == 15  # 8 of a's and 7 of its own
+    refused = await start(a)
+    clock.jump(0.1)
+    a.refused(RateLimit.parse("25/5s"), started=refused)
+    assert a.free == 15  # counted, 16: b's refused call among them
+    assert a.spacing == b.spacing == 5.0 / 13
 
 
 async def test_two_purges_at_once_on_the_emulator_share_one_budget(

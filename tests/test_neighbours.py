@@ -3,9 +3,11 @@ customer's own integration on a fixed schedule, and our limiter driving 120 requ
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from .windowsim import beside_a_neighbour
+from .windowsim import beside_a_neighbour, on_one_ledger
 
 SEEDS = range(8)  # each draws both sides' jitter afresh and starts the purge at another phase
 
@@ -33,6 +35,35 @@ async def test_a_steady_neighbour_keeps_its_calls(count_refusals: bool) -> None:
         assert shared.neighbour_refused <= (4 if count_refusals else 6)
     assert sum(shares) / len(shares) >= 0.86
     assert lost / calls <= 0.04
+
+
+@pytest.mark.parametrize("count_refusals", [True, False], ids=["counted", "not-counted"])
+async def test_two_runs_on_one_ledger_take_what_one_would_beside_a_neighbour(
+    tmp_path: Path, count_refusals: bool
+) -> None:
+    """Two purges at once on one machine's ledger beside the same neighbour take together what
+    one takes alone, at the same cost to it: each measures the free budget from the
+    account's starts in the ledger (not its own half), the first read of a window serves
+    both, and the first window keeps one shape. Measured from their own starts only, each
+    read about half of what was free and the pair took 46 % of it."""
+    lost = calls = 0
+    shares = []
+    for seed in SEEDS:
+        shared, purges = await on_one_ledger(
+            tmp_path / f"state-{seed}",
+            count_refusals=count_refusals,
+            seed=seed,
+            start_at=7.0 + 0.13 * seed,
+        )
+        assert [len(purge.accepted) for purge in purges] == [60, 60]
+        assert shared.share_of_free >= 0.85
+        assert shared.neighbour_loss <= 0.05
+        assert all(purge.limiter.free >= 14 for purge in purges)  # the account's, not half
+        lost += shared.neighbour_refused
+        calls += shared.neighbour_calls
+        shares.append(shared.share_of_free)
+    assert sum(shares) / len(shares) >= 0.855
+    assert lost / calls <= 0.045
 
 
 async def test_an_idle_account_runs_at_the_limit_unrefused() -> None:

@@ -16,10 +16,13 @@ import asyncio
 import random
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.send.limiter import SlidingWindowLimiter
+from bulk_delete.store.ledger import FILE_NAME as LEDGER_FILE
+from bulk_delete.store.ledger import WindowLedger
 
 
 class SimWindow:
@@ -161,6 +164,56 @@ async def beside_a_neighbour(
 ) -> tuple[Shared, Purge]:
     """One purge beside one neighbour. ``seed`` draws both sides' jitter afresh (None: the
     fixed draws the tests were first written with)."""
+    shared, purges = await _beside(
+        count_refusals=count_refusals,
+        limit=limit,
+        neighbour=neighbour,
+        burst=burst,
+        rate=rate,
+        requests=requests,
+        start_at=start_at,
+        headroom=headroom,
+        seed=seed,
+    )
+    return shared, purges[0]
+
+
+async def on_one_ledger(
+    folder: Path,
+    *,
+    count_refusals: bool,
+    runs: int = 2,
+    requests: int = 60,
+    start_at: float = 7.0,
+    seed: int | None = None,
+) -> tuple[Shared, list[Purge]]:
+    """``runs`` purges at once on one machine, sharing one ledger file in ``folder`` (its wall
+    the same ManualClock), beside a steady neighbour spending 10 of 25/5s; ``share_of_free``
+    is theirs together, first accepted call to last."""
+    return await _beside(
+        count_refusals=count_refusals,
+        requests=requests,
+        start_at=start_at,
+        seed=seed,
+        runs=runs,
+        ledger=folder / LEDGER_FILE,
+    )
+
+
+async def _beside(
+    *,
+    count_refusals: bool,
+    limit: str = "25/5s",
+    neighbour: str | None = "10/5s",
+    burst: int = 1,
+    rate: str = "25/5s",
+    requests: int = 120,
+    start_at: float = 7.0,
+    headroom: bool = True,
+    seed: int | None = None,
+    runs: int = 1,
+    ledger: Path | None = None,
+) -> tuple[Shared, list[Purge]]:
     clock = ManualClock(start=0.0)
     window = SimWindow(RateLimit.parse(limit), clock, count_refusals=count_refusals)
     theirs, ours = (7, 3) if seed is None else (2 * seed + 11, 2 * seed + 12)
@@ -171,25 +224,37 @@ async def beside_a_neighbour(
         )
         task = asyncio.create_task(other.run())
         await clock.advance(start_at)  # the neighbour was there first
-    limiter = SlidingWindowLimiter(RateLimit.parse(rate), clock=clock)
-    purge = Purge(
-        window, clock, limiter, requests=requests, learn=headroom, rng=random.Random(ours)
-    )
+    purges = []
+    for n in range(runs):
+        account = None if ledger is None else WindowLedger(ledger, "acct", wall=clock, run=f"{n}")
+        limiter = SlidingWindowLimiter(RateLimit.parse(rate), clock=clock, shared=account)
+        name = "purge" if runs == 1 else f"purge {n + 1}"
+        rng = random.Random(ours + 1000 * n)
+        purges.append(
+            Purge(window, clock, limiter, requests=requests, learn=headroom, name=name, rng=rng)
+        )
     began = clock.now()
-    await run_all(clock, purge)
-    ended = purge.accepted[-1]
+    try:
+        await run_all(clock, *purges)
+    finally:
+        for purge in purges:
+            if isinstance(purge.limiter.shared, WindowLedger):
+                purge.limiter.shared.close()
+    accepted = sorted(at for purge in purges for at in purge.accepted)
+    ended = accepted[-1]
     if other is not None:
         for running in (task, *other.calls):
             running.cancel()
         await clock.advance(0.0)
     during = [ok for at, ok in (other.log if other else []) if began <= at <= ended]
     calls = window.rate.calls - (RateLimit.parse(neighbour).calls if neighbour else 0)
+    together = (len(accepted) - 1) / (ended - accepted[0]) * window.rate.period
     return (
         Shared(
-            share_of_free=purge.per_window / calls,
+            share_of_free=together / calls,
             refusals=sum(window.refused.values()),
             neighbour_calls=len(during),
             neighbour_refused=during.count(False),
         ),
-        purge,
+        purges,
     )

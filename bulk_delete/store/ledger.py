@@ -20,6 +20,10 @@ them, as it covers the customer's own integrations.
 - **Named neighbours.** Each run leaves its name (a job's label, else its checkpoint) in the
   file, and ``shared_with`` names the runs whose starts were in the window beside ours, for
   the summary.
+- **One free budget.** Beside someone else's integration, a run refused measures what is free
+  from every run's starts before its refused call (``others_before``) and notes the result
+  (``note_budget``): a run refused in the same window takes it (``budget_within``) rather than
+  count the first one's refused call as room. Only the account's hash is written beside it.
 
 Times come from the injected ``wall`` clock (epoch seconds; every process on the machine shares
 it), so tests drive it with a ManualClock.
@@ -54,6 +58,9 @@ CREATE TABLE IF NOT EXISTS days (
     PRIMARY KEY (account, day)
 );
 CREATE TABLE IF NOT EXISTS runs (run TEXT PRIMARY KEY, name TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS budgets (
+    account TEXT PRIMARY KEY, run TEXT NOT NULL, at REAL NOT NULL, free REAL NOT NULL
+);
 """
 
 
@@ -144,6 +151,36 @@ class WindowLedger:
                 (self.account, int(now // DAY)),
             )
             return 0.0
+
+    def others_before(self, age: float, window: float) -> int:
+        """The other runs' starts on this account in the ``window`` seconds before the moment
+        ``age`` seconds ago: with the run's own, what filled the account's window before a
+        refused call (the limiter's free budget). An age, not a time: the limiter's clock is
+        monotonic, the ledger's the wall."""
+        until = self.wall() - age
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM starts WHERE account = ? AND run != ? AND at > ? AND at < ?",
+            (self.account, self.run, until - window, until),
+        ).fetchone()
+        return int(count)
+
+    def note_budget(self, free: float) -> None:
+        """Leave the free budget (calls a window) this run just measured at a refusal, for the
+        other runs refused in the same window: one read for the account's window."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO budgets VALUES (?, ?, ?, ?)",
+                (self.account, self.run, self.wall(), free),
+            )
+
+    def budget_within(self, window: float) -> float | None:
+        """The free budget another run noted in the last ``window`` seconds, if any. A run
+        refused after it would count that run's refused call as room, and read high."""
+        row = self._db.execute(
+            "SELECT free FROM budgets WHERE account = ? AND run != ? AND at > ?",
+            (self.account, self.run, self.wall() - window),
+        ).fetchone()
+        return None if row is None else float(row[0])
 
     def calls_today(self) -> int:
         """Call starts of every run on this account since midnight UTC."""

@@ -226,3 +226,17 @@ async def test_rate_off_still_counts_the_day_and_its_allowance(tmp_path: Path) -
     assert ledger.calls_today() == 3
     with pytest.raises(AllowanceUsed):
         await limiter.acquire()
+
+
+async def test_a_shared_account_is_said_once() -> None:
+    clock = ManualClock(start=0.0)
+    said: list[str] = []
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock, on_notice=said.append)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
+    clock.jump(5.0)
+    limiter.refused(RateLimit.parse("25/5s"), started=clock.now() - 0.1)
+    assert said == [
+        "someone else is spending this account's rate limit: about 15 of 25 calls per 5 s were "
+        "free when LeadSquared refused one; pacing at 13 per 5 s to leave them room"
+    ]

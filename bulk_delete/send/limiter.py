@@ -156,6 +156,7 @@ class SlidingWindowLimiter:
         self.shared = shared
         self.on_notice = on_notice
         self._noticed = False
+        self._told_shared = False
         self.clock = clock
         self.share = share
         self._margin_given = margin
@@ -365,6 +366,19 @@ class SlidingWindowLimiter:
         self._cut_at, self._cut_from = now, started
         if self.shared is not None and noted is None:
             self.shared.note_budget(self._free)
+        self._tell_shared(now)
+
+    def _tell_shared(self, now: float) -> None:
+        """Once a run: why it slowed down, since nothing else on the screen says it."""
+        if self._told_shared or self.on_notice is None:
+            return
+        self._told_shared = True
+        self.on_notice(
+            f"someone else is spending this account's rate limit: about {self._free:g} of "
+            f"{self.effective.calls} calls per {self._period:g} s were free when LeadSquared "
+            f"refused one; pacing at {self._rate_at(now):g} per {self._period:g} s to leave "
+            "them room"
+        )
 
     def _damped(self, read: float) -> float:
         """A later read taken at our own cap meets the neighbour's busiest instant, and where

@@ -262,9 +262,10 @@ class Plan:
     invalid: InvalidRows
     columns: Columns = field(repr=False)
     groups: Groups = field(repr=False)
-    # The cells of the sheet's other columns (source.ignored), one array per column, aligned
-    # with ``columns.rows``; empty when the sheet has none (then nothing is kept or written).
-    extra: list[Table] = field(default_factory=list, repr=False)
+    # The cells of the sheet's other columns (source.ignored) of each row of ``columns.rows``,
+    # as one JSON list text; empty when the sheet has none, or they were not asked for (then
+    # nothing is kept or written).
+    extra: list[str] = field(default_factory=list, repr=False)
 
     @property
     def leads(self) -> int:
@@ -284,7 +285,7 @@ class Plan:
             rows, codes = columns.rows[picked].tolist(), columns.codes[picked].tolist()
             froms, tos = columns.from_date[picked].tolist(), columns.to_date[picked].tolist()
             hooks = columns.webhook[picked].tolist()
-            extras = _extra_texts(self.extra, groups.order[starts])
+            extras = self._extras(groups.order[starts])
             bounds = zip((starts - at).tolist(), (stops - at).tolist(), strict=True)
             for (start, stop), extra in zip(bounds, extras, strict=False):
                 lead = leads[start]
@@ -301,20 +302,24 @@ class Plan:
                     source = tuple(sorted({row for cs, row in sets if wanted.intersection(cs)}))
                     yield Request(lead, tuple(part), *window, source, extra)
 
+    def _extras(self, first: npt.NDArray[np.intp]) -> Iterable[str]:
+        """The extra cells of each group's first row ``first`` ("" when none are kept)."""
+        if not self.extra:
+            return itertools.repeat("")
+        return [self.extra[row] for row in first.tolist()]
+
     def tally(self) -> RequestTally:
         """What ``RequestTally`` counts over ``requests()``, computed on the columns."""
         return _column_tally(self.columns, self.groups, self.options.max_codes_per_request)
 
 
-def _extra_texts(extra: list[Table], first: npt.NDArray[np.intp]) -> Iterable[str]:
-    """Each group's extra cells (of its first row ``first``) as a JSON list; "" for every
-    group when the sheet has no other columns. Built from each cell's JSON text: a dumps per
-    request would cost more than the rest of the request together."""
-    if not extra:
-        return itertools.repeat("")
+def _extra_texts(extra: list[Table]) -> list[str]:
+    """Each row's extra cells as one JSON list text: held so, a row's cells cost one string,
+    not one each. Built from each cell's JSON text: a dumps per row would cost more than
+    the rest of the request together."""
     quote = json.encoder.encode_basestring  # C; non-ASCII kept as it is
     columns = [
-        [quote(cell) if cell.__class__ is str else _json_cell(cell) for cell in column[first]]
+        [quote(cell) if cell.__class__ is str else _json_cell(cell) for cell in column.tolist()]
         for column in extra
     ]
     return ["[" + ",".join(cells) + "]" for cells in zip(*columns, strict=True)]
@@ -331,14 +336,18 @@ def _extra_cells(chunk: Chunk, at: tuple[int, ...], rows: npt.NDArray[np.int64])
     return [chunk.columns[column][local] for column in at]
 
 
-def build_plan(path: str | Path, options: PlanOptions) -> Plan:
-    """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2)."""
+def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) -> Plan:
+    """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2).
+    ``extra=False``: the sheet's other columns are not kept for the requests (a dry run
+    writes none of them; left out as each chunk is read, they cost no memory)."""
     defaults = options.row_defaults()
     parts: list[Columns] = []
-    extra_parts: list[list[Table]] = []
+    extra_texts: list[str] = []
     invalid = InvalidRows()
     rows_read = blank = 0
-    with open_sheet(path, sheet=options.sheet, ignore_columns=options.ignore_columns) as sheet:
+    with open_sheet(
+        path, sheet=options.sheet, ignore_columns=options.ignore_columns, keep_ignored=extra
+    ) as sheet:
         tz: dt.tzinfo = load_tz(options.tz)
         if sheet.info.written_by == "export":
             raise InputError(
@@ -357,7 +366,7 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
             blank += checked.blank
             parts.append(checked.valid)
             if at := sheet.info.ignored_at:
-                extra_parts.append(_extra_cells(chunk, at, checked.valid.rows))
+                extra_texts += _extra_texts(_extra_cells(chunk, at, checked.valid.rows))
         info = sheet.info
     columns = Columns.join(parts, validator)
     del parts
@@ -370,7 +379,7 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
         invalid=invalid,
         columns=columns,
         groups=groups,
-        extra=[np.concatenate(cells) for cells in zip(*extra_parts, strict=True)],
+        extra=extra_texts,
     )
 
 

@@ -66,8 +66,8 @@ def test_a_run_keeps_them_for_its_requests(write_csv: Callable[..., Path]) -> No
     with open_sheet(path, keep_ignored=True) as sheet:
         assert sheet.info.ignored_at == (0,)
         assert "Asha" in every_cell(list(sheet.chunks()))
-    assert build_plan(path, PlanOptions()).extra == ['["Asha"]']
-    assert build_plan(path, PlanOptions(), extra=False).extra == []
+    assert [request.extra for request in build_plan(path, PlanOptions()).requests()] == ['["Asha"]']
+    assert not build_plan(path, PlanOptions(), extra=False).extra
 
 
 def test_a_row_with_something_only_in_other_columns_is_still_refused_by_its_number(

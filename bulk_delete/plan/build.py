@@ -251,6 +251,57 @@ def _refined(numbers: Numbers, count: int, *keys: npt.NDArray[Any]) -> tuple[Num
 _BLOCK = 65_536  # groups turned into Python values at a time
 
 
+class ExtraCells:
+    """Each valid row's cells of the sheet's other columns, as one JSON list text, spooled
+    as InvalidRows are: a lead sheet can have dozens of such columns (names, emails, notes),
+    and held they would cost memory on every row. Read back: each request's first row."""
+
+    SPOOL_BYTES = 8 << 20
+    READ_BYTES = 4 << 20  # read back this much at a time, at most (and a row)
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - lives as long as the plan
+            max_size=self.SPOOL_BYTES
+        )
+        self._closer = weakref.finalize(self, self._file.close)
+        self._ends: list[npt.NDArray[np.int64]] = []  # each row's end in the file, by chunk
+        self._size = 0
+        self._offsets: npt.NDArray[np.int64] | None = None  # row i: offsets[i]:offsets[i + 1]
+
+    def add(self, texts: list[str]) -> None:
+        data = [text.encode() for text in texts]
+        lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+        self._ends.append(self._size + np.cumsum(lengths))
+        self._file.seek(0, 2)
+        self._file.write(b"".join(data))
+        self._size += int(lengths.sum())
+        self._offsets = None
+
+    def __len__(self) -> int:
+        return sum(map(len, self._ends))
+
+    def texts(self, rows: npt.NDArray[np.intp]) -> list[str]:
+        """The texts of ``rows`` (indexes of the plan's valid rows), read in file order."""
+        if self._offsets is None:
+            self._offsets = np.concatenate([np.zeros(1, dtype=np.int64), *self._ends])
+        offsets = self._offsets
+        order = np.argsort(rows, kind="stable")
+        starts, ends = offsets[rows[order]], offsets[rows[order] + 1]
+        found = [""] * len(rows)
+        at = 0
+        while at < len(order):
+            base = int(starts[at])
+            stop = max(at + 1, int(np.searchsorted(ends, base + self.READ_BYTES, side="right")))
+            self._file.seek(base)
+            blob = self._file.read(int(ends[stop - 1]) - base)
+            picked = order[at:stop].tolist()
+            firsts, lasts = (starts[at:stop] - base).tolist(), (ends[at:stop] - base).tolist()
+            for index, start, end in zip(picked, firsts, lasts, strict=True):
+                found[index] = blob[start:end].decode()
+            at = stop
+        return found
+
+
 @dataclass
 class Plan:
     """The planned requests (streamed, not materialised) and what was read to make them."""
@@ -262,10 +313,9 @@ class Plan:
     invalid: InvalidRows
     columns: Columns = field(repr=False)
     groups: Groups = field(repr=False)
-    # The cells of the sheet's other columns (source.ignored) of each row of ``columns.rows``,
-    # as one JSON list text; empty when the sheet has none, or they were not asked for (then
-    # nothing is kept or written).
-    extra: list[str] = field(default_factory=list, repr=False)
+    # The cells of the sheet's other columns (source.ignored) of each row of ``columns.rows``;
+    # empty when the sheet has none, or they were not asked for (then none are written).
+    extra: ExtraCells = field(default_factory=ExtraCells, repr=False)
 
     @property
     def leads(self) -> int:
@@ -306,7 +356,7 @@ class Plan:
         """The extra cells of each group's first row ``first`` ("" when none are kept)."""
         if not self.extra:
             return itertools.repeat("")
-        return [self.extra[row] for row in first.tolist()]
+        return self.extra.texts(first)
 
     def tally(self) -> RequestTally:
         """What ``RequestTally`` counts over ``requests()``, computed on the columns."""
@@ -342,7 +392,7 @@ def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) ->
     writes none of them; left out as each chunk is read, they cost no memory)."""
     defaults = options.row_defaults()
     parts: list[Columns] = []
-    extra_texts: list[str] = []
+    extra_cells = ExtraCells()
     invalid = InvalidRows()
     rows_read = blank = 0
     with open_sheet(
@@ -366,7 +416,7 @@ def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) ->
             blank += checked.blank
             parts.append(checked.valid)
             if at := sheet.info.ignored_at:
-                extra_texts += _extra_texts(_extra_cells(chunk, at, checked.valid.rows))
+                extra_cells.add(_extra_texts(_extra_cells(chunk, at, checked.valid.rows)))
         info = sheet.info
     columns = Columns.join(parts, validator)
     del parts
@@ -379,7 +429,7 @@ def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) ->
         invalid=invalid,
         columns=columns,
         groups=groups,
-        extra=extra_texts,
+        extra=extra_cells,
     )
 
 

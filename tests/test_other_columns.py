@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
 from bulk_delete.errors import InputError
 from bulk_delete.plan import rows
-from bulk_delete.plan.build import Plan, PlanOptions, build_plan
+from bulk_delete.plan.build import ExtraCells, Plan, PlanOptions, build_plan
 from bulk_delete.sheet import read as sheets
 from bulk_delete.sheet.read import Chunk, open_sheet
 
@@ -168,3 +169,22 @@ def test_a_wide_sheet_is_read_in_fewer_rows_at_a_time(
     assert max(map(len, handed)) * read <= sheets.CHUNK_ROWS * sheets.CHUNK_COLUMNS
     assert sum(map(len, handed)) == plan.rows_read == 30
     assert [request.source_rows for request in plan.requests()] == [tuple(range(2, 32))]
+
+
+def test_a_runs_extra_cells_come_back_from_the_spool_as_they_went_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Spooled past memory and read back a few bytes at a time, in any order of rows."""
+    monkeypatch.setattr(ExtraCells, "SPOOL_BYTES", 16)
+    monkeypatch.setattr(ExtraCells, "READ_BYTES", 10)
+    texts = [f'["Bén {n}","{"x" * (n % 7)}"]' for n in range(50)]
+    spool = ExtraCells()
+    assert not spool
+    for at in range(0, 50, 12):
+        spool.add(texts[at : at + 12])
+    spool.add([])  # (a chunk without a valid row)
+    assert len(spool) == 50
+    rows = np.array([49, 0, 7, 7, 13, 12, 48, 1], dtype=np.intp)
+    assert spool.texts(rows) == [texts[row] for row in rows.tolist()]
+    assert spool.texts(np.arange(50)) == texts
+    assert spool.texts(np.arange(0)) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,23 @@ def test_a_runs_extra_cells_come_back_from_the_spool_as_they_went_in(
     assert spool.texts(rows) == [texts[row] for row in rows.tolist()]
     assert spool.texts(np.arange(50)) == texts
     assert spool.texts(np.arange(0)) == []
+
+
+def test_standard_input_is_copied_on_in_blocks_not_held(
+    monkeypatch: pytest.MonkeyPatch, write_xlsx: Callable[..., Path]
+) -> None:
+    """`plan -` copies its input to the temporary file a block at a time: every row of a
+    CSV longer than a block arrives, and a workbook is still told by its first bytes."""
+    from bulk_delete.cli import plan_cmd
+
+    monkeypatch.setattr(plan_cmd, "_STDIN_BLOCK", 64)
+    lines = [f"Name {n},3aee22bd-8419-422a-8242-c510df9a{n:04d},163" for n in range(40)]
+    text = "Name,ProspectId,Codes\n" + "\n".join(lines) + "\n"
+    result = CliRunner().invoke(cli, ["plan", "-"], input=text)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"requests +40 ", result.output)
+    assert "ignored columns Name" in result.output
+    workbook = write_xlsx([["ProspectId", "Codes"], [G1, 163], [G2, 166]]).read_bytes()
+    result = CliRunner().invoke(cli, ["plan", "-"], input=workbook)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"requests +2 ", result.output)

@@ -189,6 +189,10 @@ def test_a_runs_extra_cells_come_back_from_the_spool_as_they_went_in(
     assert spool.texts(rows) == [texts[row] for row in rows.tolist()]
     assert spool.texts(np.arange(50)) == texts
     assert spool.texts(np.arange(0)) == []
+    kept = ExtraCells()
+    kept.add([])  # a sheet whose rows are all invalid: its other columns are still named
+    assert kept
+    assert len(kept) == 0
 
 
 def test_standard_input_is_copied_on_in_blocks_not_held(

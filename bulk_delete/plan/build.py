@@ -280,6 +280,11 @@ class ExtraCells:
     def __len__(self) -> int:
         return sum(map(len, self._ends))
 
+    def __bool__(self) -> bool:
+        """Whether the sheet's other columns were kept (for a chunk without a valid row too:
+        the results workbook still names them)."""
+        return bool(self._ends)
+
     def texts(self, rows: npt.NDArray[np.intp]) -> list[str]:
         """The texts of ``rows`` (indexes of the plan's valid rows), read in file order."""
         if self._offsets is None:

@@ -515,9 +515,12 @@ def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
         records = itertools.islice(reader, skip, None)
         first_row = layout.header_row + 1 + skip
         try:
-            while batch := list(itertools.islice(records, CHUNK_ROWS)):
-                yield layout.chunk(first_row, _rectangle(batch, layout.width))
-                first_row += len(batch)
+            while batch := list(itertools.islice(records, _chunk_rows(layout.width))):
+                count = len(batch)
+                chunk = layout.chunk(first_row, _rectangle(batch, layout.width))
+                del batch
+                yield chunk
+                first_row += count
         except csv.Error as exc:
             line = layout.header_row + reader.line_num  # the reader began after the header
             raise InputError(f"{layout.path}: line {line} cannot be read as CSV ({exc})") from None

@@ -258,6 +258,10 @@ def overhead(work: Path) -> dict[str, Any]:
 def scale(work: Path) -> dict[str, Any]:
     sheet = leads_csv(work / "1m.csv", 1_000_000, columns=4)
     planned = measure([*CLI, "plan", str(sheet)])
+    # The same with ten columns the plan does not read (Name, Email, notes), as a CRM export has.
+    wide = leads_csv(work / "1m-wide.csv", 1_000_000, columns=4, other_columns=10)
+    planned_wide = measure([*CLI, "plan", str(wide)])
+    wide.unlink()
     # The wrong file: 1,000,000 rows, every one invalid (names where GUIDs should be).
     wrong = work / "1m-invalid.csv"
     with wrong.open("w") as handle:
@@ -301,6 +305,8 @@ def scale(work: Path) -> dict[str, Any]:
         "plan_rows": 1_000_000,
         "plan_seconds": round(planned.wall, 2),
         "plan_max_rss_mb": round(planned.max_rss_mb, 1),
+        "plan_wide_seconds": round(planned_wide.wall, 2),
+        "plan_wide_max_rss_mb": round(planned_wide.max_rss_mb, 1),
         "plan_all_invalid_seconds": round(planned_wrong.wall, 2),
         "plan_all_invalid_max_rss_mb": round(planned_wrong.max_rss_mb, 1),
         "resume_requests": 1_000_000,
@@ -318,6 +324,11 @@ def scale(work: Path) -> dict[str, Any]:
                     "`plan` of 1,000,000 rows (4 columns)",
                     f"{result['plan_seconds']} s",
                     f"{result['plan_max_rss_mb']} MB",
+                ],
+                [
+                    "`plan` of 1,000,000 rows (4 columns and 10 it does not read)",
+                    f"{result['plan_wide_seconds']} s",
+                    f"{result['plan_wide_max_rss_mb']} MB",
                 ],
                 [
                     "`plan` of 1,000,000 rows, all invalid (the wrong file)",

@@ -103,20 +103,28 @@ def leads_csv(
     long_layout: bool = False,
     columns: int = 2,
     first: int = 0,
+    other_columns: int = 0,
 ) -> Path:
-    """count leads (numbered from first); the long layout repeats each lead once per code."""
+    """count leads (numbered from first); the long layout repeats each lead once per code.
+    ``other_columns``: that many more text columns the job does not use (Name, Email, then
+    notes), as a CRM export has."""
+    others = ["Name", "Email", *(f"Note {i}" for i in range(1, other_columns - 1))]
+    others = others[:other_columns]
     with path.open("w") as handle:
         header = ["ProspectId", "ActivityEventList", "FromDate", "ToDate"][:columns]
-        handle.write(",".join(header) + "\n")
+        handle.write(",".join(header + others) + "\n")
         for n in range(first, first + count):
             lead = f"{n:08x}-0000-4000-8000-{n:012x}"
             dates = ["2024-01-01", "2024-06-30"][: max(0, columns - 2)]
+            texts = [f"Lead {n}", f"lead{n}@example.com"]
+            texts = [*texts, *(f"note {i} of {n}" for i in range(1, other_columns - 1))]
+            texts = texts[:other_columns]
             if long_layout:
                 for code in range(201, 201 + codes_per_lead):
-                    handle.write(",".join([lead, str(code), *dates]) + "\n")
+                    handle.write(",".join([lead, str(code), *dates, *texts]) + "\n")
             else:
                 codes = ";".join(str(c) for c in range(201, 201 + codes_per_lead))
-                handle.write(",".join([lead, codes, *dates]) + "\n")
+                handle.write(",".join([lead, codes, *dates, *texts]) + "\n")
     return path
 
 

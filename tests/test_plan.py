@@ -254,5 +254,5 @@ def test_excel_extra_cells_keep_numbers_and_a_sheet_without_others_keeps_none(
     path = write_xlsx([["ProspectId", "Codes", "Score", "Note"], [G1, 163, 42, None]])
     assert [json.loads(r.extra) for r in requests(path)] == [[42, ""]]
     plain = build_plan(write_csv(f"ProspectId,Code\n{G1},163\n"), PlanOptions())
-    assert plain.extra == []
+    assert not plain.extra
     assert [r.extra for r in plain.requests()] == [""]

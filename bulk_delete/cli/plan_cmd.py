@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -57,6 +58,9 @@ def plan(**values: Any) -> None:
     click.echo(next_command(click.get_current_context(), spec))
 
 
+_STDIN_BLOCK = 1 << 20
+
+
 @contextmanager
 def _stdin_sheet(
     values: dict[str, Any],
@@ -67,13 +71,16 @@ def _stdin_sheet(
     if str(values.get("input") or "") != "-":
         yield values, str
         return
-    data = sys.stdin.buffer.read()
-    suffix = ".xlsx" if data.startswith(b"PK\x03\x04") else ".csv"
+    stdin = sys.stdin.buffer
+    head = stdin.read(_STDIN_BLOCK)  # copied on in blocks: never held whole while planned
+    suffix = ".xlsx" if head.startswith(b"PK\x03\x04") else ".csv"
     with tempfile.TemporaryDirectory(prefix="bulk-delete-stdin-") as folder:
         path = Path(folder) / f"stdin{suffix}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(head)
+            del head
+            shutil.copyfileobj(stdin, handle, _STDIN_BLOCK)
 
         def shown(text: str) -> str:
             return text.replace(str(path), "standard input")

@@ -99,7 +99,8 @@ def _backup_price(spec: RunSpec) -> backups.BackupPrice | None:
     """The sheet's plan, read again for the price of --backup (a discovered plan: its own)."""
     if spec.backup is None or spec.discover:
         return None
-    return backups.price(spec, build_plan(input_of(spec), spec.plan_options).requests())
+    planned = build_plan(input_of(spec), spec.plan_options, extra=False)
+    return backups.price(spec, planned.requests())
 
 
 async def _plan_discovered(
@@ -132,7 +133,7 @@ async def _plan_discovered(
 
 
 def _plan_and_write(spec: RunSpec) -> PlanSummary:
-    plan_ = build_plan(input_of(spec), spec.plan_options)
+    plan_ = build_plan(input_of(spec), spec.plan_options, extra=False)
     rate = spec.effective_rate
     if spec.out is not None:
         with open_table(spec.out, preview_columns(spec.tz)) as write:

@@ -251,6 +251,62 @@ def _refined(numbers: Numbers, count: int, *keys: npt.NDArray[Any]) -> tuple[Num
 _BLOCK = 65_536  # groups turned into Python values at a time
 
 
+class ExtraCells:
+    """Each valid row's cells of the sheet's other columns, as one JSON list text, spooled
+    as InvalidRows are: a lead sheet can have dozens of such columns (names, emails, notes),
+    and held they would cost memory on every row. Read back: each request's first row."""
+
+    SPOOL_BYTES = 8 << 20
+    READ_BYTES = 4 << 20  # read back this much at a time, at most (and a row)
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - lives as long as the plan
+            max_size=self.SPOOL_BYTES
+        )
+        self._closer = weakref.finalize(self, self._file.close)
+        self._ends: list[npt.NDArray[np.int64]] = []  # each row's end in the file, by chunk
+        self._size = 0
+        self._offsets: npt.NDArray[np.int64] | None = None  # row i: offsets[i]:offsets[i + 1]
+
+    def add(self, texts: list[str]) -> None:
+        data = [text.encode() for text in texts]
+        lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+        self._ends.append(self._size + np.cumsum(lengths))
+        self._file.seek(0, 2)
+        self._file.write(b"".join(data))
+        self._size += int(lengths.sum())
+        self._offsets = None
+
+    def __len__(self) -> int:
+        return sum(map(len, self._ends))
+
+    def __bool__(self) -> bool:
+        """Whether the sheet's other columns were kept (for a chunk without a valid row too:
+        the results workbook still names them)."""
+        return bool(self._ends)
+
+    def texts(self, rows: npt.NDArray[np.intp]) -> list[str]:
+        """The texts of ``rows`` (indexes of the plan's valid rows), read in file order."""
+        if self._offsets is None:
+            self._offsets = np.concatenate([np.zeros(1, dtype=np.int64), *self._ends])
+        offsets = self._offsets
+        order = np.argsort(rows, kind="stable")
+        starts, ends = offsets[rows[order]], offsets[rows[order] + 1]
+        found = [""] * len(rows)
+        at = 0
+        while at < len(order):
+            base = int(starts[at])
+            stop = max(at + 1, int(np.searchsorted(ends, base + self.READ_BYTES, side="right")))
+            self._file.seek(base)
+            blob = self._file.read(int(ends[stop - 1]) - base)
+            picked = order[at:stop].tolist()
+            firsts, lasts = (starts[at:stop] - base).tolist(), (ends[at:stop] - base).tolist()
+            for index, start, end in zip(picked, firsts, lasts, strict=True):
+                found[index] = blob[start:end].decode()
+            at = stop
+        return found
+
+
 @dataclass
 class Plan:
     """The planned requests (streamed, not materialised) and what was read to make them."""
@@ -262,9 +318,9 @@ class Plan:
     invalid: InvalidRows
     columns: Columns = field(repr=False)
     groups: Groups = field(repr=False)
-    # The cells of the sheet's other columns (source.ignored), one array per column, aligned
-    # with ``columns.rows``; empty when the sheet has none (then nothing is kept or written).
-    extra: list[Table] = field(default_factory=list, repr=False)
+    # The cells of the sheet's other columns (source.ignored) of each row of ``columns.rows``;
+    # empty when the sheet has none, or they were not asked for (then none are written).
+    extra: ExtraCells = field(default_factory=ExtraCells, repr=False)
 
     @property
     def leads(self) -> int:
@@ -284,7 +340,7 @@ class Plan:
             rows, codes = columns.rows[picked].tolist(), columns.codes[picked].tolist()
             froms, tos = columns.from_date[picked].tolist(), columns.to_date[picked].tolist()
             hooks = columns.webhook[picked].tolist()
-            extras = _extra_texts(self.extra, groups.order[starts])
+            extras = self._extras(groups.order[starts])
             bounds = zip((starts - at).tolist(), (stops - at).tolist(), strict=True)
             for (start, stop), extra in zip(bounds, extras, strict=False):
                 lead = leads[start]
@@ -301,20 +357,24 @@ class Plan:
                     source = tuple(sorted({row for cs, row in sets if wanted.intersection(cs)}))
                     yield Request(lead, tuple(part), *window, source, extra)
 
+    def _extras(self, first: npt.NDArray[np.intp]) -> Iterable[str]:
+        """The extra cells of each group's first row ``first`` ("" when none are kept)."""
+        if not self.extra:
+            return itertools.repeat("")
+        return self.extra.texts(first)
+
     def tally(self) -> RequestTally:
         """What ``RequestTally`` counts over ``requests()``, computed on the columns."""
         return _column_tally(self.columns, self.groups, self.options.max_codes_per_request)
 
 
-def _extra_texts(extra: list[Table], first: npt.NDArray[np.intp]) -> Iterable[str]:
-    """Each group's extra cells (of its first row ``first``) as a JSON list; "" for every
-    group when the sheet has no other columns. Built from each cell's JSON text: a dumps per
-    request would cost more than the rest of the request together."""
-    if not extra:
-        return itertools.repeat("")
+def _extra_texts(extra: list[Table]) -> list[str]:
+    """Each row's extra cells as one JSON list text: held so, a row's cells cost one string,
+    not one each. Built from each cell's JSON text: a dumps per row would cost more than
+    the rest of the request together."""
     quote = json.encoder.encode_basestring  # C; non-ASCII kept as it is
     columns = [
-        [quote(cell) if cell.__class__ is str else _json_cell(cell) for cell in column[first]]
+        [quote(cell) if cell.__class__ is str else _json_cell(cell) for cell in column.tolist()]
         for column in extra
     ]
     return ["[" + ",".join(cells) + "]" for cells in zip(*columns, strict=True)]
@@ -331,14 +391,18 @@ def _extra_cells(chunk: Chunk, at: tuple[int, ...], rows: npt.NDArray[np.int64])
     return [chunk.columns[column][local] for column in at]
 
 
-def build_plan(path: str | Path, options: PlanOptions) -> Plan:
-    """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2)."""
+def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) -> Plan:
+    """Read, validate and coalesce a sheet. Raises UsageError subclasses (exit 2).
+    ``extra=False``: the sheet's other columns are not kept for the requests (a dry run
+    writes none of them; left out as each chunk is read, they cost no memory)."""
     defaults = options.row_defaults()
     parts: list[Columns] = []
-    extra_parts: list[list[Table]] = []
+    extra_cells = ExtraCells()
     invalid = InvalidRows()
     rows_read = blank = 0
-    with open_sheet(path, sheet=options.sheet, ignore_columns=options.ignore_columns) as sheet:
+    with open_sheet(
+        path, sheet=options.sheet, ignore_columns=options.ignore_columns, keep_ignored=extra
+    ) as sheet:
         tz: dt.tzinfo = load_tz(options.tz)
         if sheet.info.written_by == "export":
             raise InputError(
@@ -357,7 +421,7 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
             blank += checked.blank
             parts.append(checked.valid)
             if at := sheet.info.ignored_at:
-                extra_parts.append(_extra_cells(chunk, at, checked.valid.rows))
+                extra_cells.add(_extra_texts(_extra_cells(chunk, at, checked.valid.rows)))
         info = sheet.info
     columns = Columns.join(parts, validator)
     del parts
@@ -370,7 +434,7 @@ def build_plan(path: str | Path, options: PlanOptions) -> Plan:
         invalid=invalid,
         columns=columns,
         groups=groups,
-        extra=[np.concatenate(cells) for cells in zip(*extra_parts, strict=True)],
+        extra=extra_cells,
     )
 
 

@@ -62,6 +62,7 @@ NUMBERS = (
 )
 _UTF16_BOMS = ((codecs.BOM_UTF16_LE, "UTF-16LE"), (codecs.BOM_UTF16_BE, "UTF-16BE"))
 CHUNK_ROWS = 100_000  # records per chunk: memory stays bounded, columns stay long
+CHUNK_COLUMNS = 12  # ... of up to this many columns read; a wider sheet: fewer rows a chunk
 SPARE_COLUMNS = 8  # a CSV row this much longer than the header is still read by pandas
 
 
@@ -89,7 +90,7 @@ class SheetInfo:
     encoding: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # field → header as written
     ignored: tuple[str, ...] = ()  # headers of the columns left out, as written
-    ignored_at: tuple[int, ...] = ()  # their columns in each Chunk's ``columns``
+    ignored_at: tuple[int, ...] = ()  # their columns in each Chunk's ``columns`` (or none)
     written_by: str = ""  # "preview" or "export": a file bulk-delete wrote (its dates are UTC)
     warnings: tuple[str, ...] = ()
 
@@ -127,10 +128,16 @@ class Sheet:
 
 
 def open_sheet(
-    path: str | Path, *, sheet: str | None = None, ignore_columns: Sequence[str] = ()
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    ignore_columns: Sequence[str] = (),
+    keep_ignored: bool = True,
 ) -> Sheet:
     """Open a CSV or Excel file. Raises InputError (exit 2) for anything unreadable, and for
-    a header close to a known column (``ignore_columns`` leaves such columns out)."""
+    a header close to a known column (``ignore_columns`` leaves such columns out).
+    ``keep_ignored=False``: the chunks leave out the columns the job does not read (see
+    _Narrow), and ``info.ignored_at`` is empty."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -142,10 +149,10 @@ def open_sheet(
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     if suffix in EXCEL_SUFFIXES:
-        return _open_excel(path, sheet, ignore_columns)
+        return _open_excel(path, sheet, ignore_columns, keep_ignored)
     if sheet:
         raise InputError(f"{path}: --sheet applies to Excel files only")
-    return _open_csv(path, ignore_columns)
+    return _open_csv(path, ignore_columns, keep_ignored)
 
 
 # ---------------------------------------------------------------- header
@@ -198,6 +205,58 @@ def _picker(indexes: dict[str, int], width: int) -> Picker:
     return pick
 
 
+@dataclass(frozen=True)
+class _Narrow:
+    """Chunks without the header's columns the job does not read. A lead sheet often has
+    dozens (names, emails, notes): held, they would cost memory on every row, yet they
+    change one thing only, whether a row is blank. So each chunk has them replaced, as soon
+    as it is read, by one column that says whether the row holds anything in them."""
+
+    dropped: tuple[int, ...]  # the header's columns the job does not read
+    kept: tuple[int, ...]  # the ones it reads, in order
+    indexes: dict[str, int]  # field → its column in a narrowed chunk
+    width: int  # a narrowed chunk's header: the columns read, then that one column
+
+    @classmethod
+    def of(cls, indexes: dict[str, int], width: int) -> _Narrow | None:
+        """None when every column of the header is read (nothing to leave out)."""
+        read = sorted(indexes.values())
+        dropped = tuple(index for index in range(width) if index not in indexes.values())
+        if not dropped:
+            return None
+        at = {index: place for place, index in enumerate(read)}
+        narrow = {name: at[index] for name, index in indexes.items()}
+        return cls(dropped, tuple(read), narrow, len(read) + 1)
+
+    def apply(self, columns: list[Table], text_only: bool) -> list[Table]:
+        header_width = len(self.kept) + len(self.dropped)
+        filled = np.full(len(columns[0]), "", dtype=object)
+        dropped = [columns[index] for index in self.dropped]
+        filled[_filled(dropped, len(filled), text_only)] = "x"
+        return [*(columns[index] for index in self.kept), filled, *columns[header_width:]]
+
+
+def _filled(columns: list[Table], records: int, text_only: bool) -> npt.NDArray[np.bool_]:
+    """Records with a cell that is not empty (as _empty sees it) in any of ``columns``: a
+    cell that is not "" is looked at only while its record has none yet."""
+    found = np.zeros(records, dtype=bool)
+    for column in columns:
+        todo = np.flatnonzero(~found & (column != ""))
+        cells = column[todo].tolist()
+        if text_only:  # (every cell a str; "" is left out already)
+            found[todo] = ~np.fromiter(map(str.isspace, cells), dtype=bool, count=len(cells))
+        else:
+            found[todo] = [not _empty(cell) for cell in cells]
+    return found
+
+
+def _chunk_rows(columns: int) -> int:
+    """Records per chunk of a sheet read ``columns`` wide: a chunk is read whole before its
+    other columns are left out, so a wide sheet (a CRM export has dozens) is read in fewer
+    rows at a time, and memory does not grow with its width."""
+    return max(1, min(CHUNK_ROWS, CHUNK_ROWS * CHUNK_COLUMNS // max(columns, 1)))
+
+
 def _empty(cell: Any) -> bool:
     return cell is None or (isinstance(cell, str) and not cell.strip())
 
@@ -210,7 +269,8 @@ def _blank(cells: list[Any]) -> bool:
 class Chunk:
     """Consecutive records of a sheet as columns: ``columns[j][i]`` is the cell in column j
     of sheet row ``first_row + i``. Empty cells are "". Columns from ``width`` on lie beyond
-    the header (a CSV has some spare ones, empty unless a row is longer than the header)."""
+    the header (a CSV has some spare ones, empty unless a row is longer than the header).
+    A narrowed chunk (see _Narrow) has for header the columns read and one more."""
 
     first_row: int
     columns: list[Table]
@@ -344,7 +404,7 @@ def _detect_delimiter(path: Path, first_line: str) -> str:
     return best
 
 
-def _open_csv(path: Path, ignore: Sequence[str]) -> Sheet:
+def _open_csv(path: Path, ignore: Sequence[str], keep_ignored: bool) -> Sheet:
     encoding, shown, warnings = _detect_encoding(path)
     with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
         header_row, header, delimiter = _csv_header(path, handle)
@@ -352,7 +412,10 @@ def _open_csv(path: Path, ignore: Sequence[str]) -> Sheet:
     info = _info(
         found, ignore, path=path, kind="csv", delimiter=delimiter, encoding=shown, warnings=warnings
     )
-    layout = _Layout(path, encoding, delimiter, header_row, len(header), found.indexes)
+    narrow = None if keep_ignored else _Narrow.of(found.indexes, len(header))
+    if narrow is not None:
+        info = dataclasses.replace(info, ignored_at=())
+    layout = _Layout(path, encoding, delimiter, header_row, len(header), found.indexes, narrow)
     return Sheet(info, _read_ahead(_csv_chunks(layout)))
 
 
@@ -386,11 +449,16 @@ class _Layout:
     header_row: int
     width: int
     indexes: dict[str, int]
+    narrow: _Narrow | None = None
 
     def chunk(self, first_row: int, columns: list[Table]) -> Chunk:
-        positions = tuple(self.indexes.get(name) for name in FIELDS)
-        pick = _picker(self.indexes, self.width)
-        return Chunk(first_row, columns, self.width, positions, pick, text_only=True)
+        indexes, width = self.indexes, self.width
+        if self.narrow is not None:
+            columns = self.narrow.apply(columns, text_only=True)
+            indexes, width = self.narrow.indexes, self.narrow.width
+        positions = tuple(indexes.get(name) for name in FIELDS)
+        pick = _picker(indexes, width)
+        return Chunk(first_row, columns, width, positions, pick, text_only=True)
 
 
 def _csv_chunks(layout: _Layout) -> Iterator[Chunk]:
@@ -412,13 +480,17 @@ def _csv_chunks(layout: _Layout) -> Iterator[Chunk]:
             skip_blank_lines=False,
             encoding=layout.encoding,
             encoding_errors="replace",
-            chunksize=CHUNK_ROWS,
+            chunksize=_chunk_rows(layout.width + SPARE_COLUMNS),
             engine="c",
         ) as reader:
             for frame in reader:
                 columns = [frame[name].to_numpy(dtype=object) for name in frame.columns]
-                yield layout.chunk(layout.header_row + 1 + done, columns)
-                done += len(frame)
+                records = len(frame)
+                del frame  # (else it keeps the columns left out while the chunk is checked)
+                chunk = layout.chunk(layout.header_row + 1 + done, columns)
+                del columns
+                yield chunk
+                done += records
     except pd.errors.ParserError:
         yield from _csv_module_chunks(layout, skip=done)
 
@@ -443,9 +515,12 @@ def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
         records = itertools.islice(reader, skip, None)
         first_row = layout.header_row + 1 + skip
         try:
-            while batch := list(itertools.islice(records, CHUNK_ROWS)):
-                yield layout.chunk(first_row, _rectangle(batch, layout.width))
-                first_row += len(batch)
+            while batch := list(itertools.islice(records, _chunk_rows(layout.width))):
+                count = len(batch)
+                chunk = layout.chunk(first_row, _rectangle(batch, layout.width))
+                del batch
+                yield chunk
+                first_row += count
         except csv.Error as exc:
             line = layout.header_row + reader.line_num  # the reader began after the header
             raise InputError(f"{layout.path}: line {line} cannot be read as CSV ({exc})") from None
@@ -462,7 +537,7 @@ def _rectangle(records: list[list[Any]], width: int) -> list[Table]:
 # ---------------------------------------------------------------- Excel
 
 
-def _open_excel(path: Path, sheet: str | None, ignore: Sequence[str]) -> Sheet:
+def _open_excel(path: Path, sheet: str | None, ignore: Sequence[str], keep_ignored: bool) -> Sheet:
     """Every Excel format through python-calamine. calamine reads some cells as empty or as
     a date where Excel shows more (see cells.py): those are put back from the file itself."""
     import python_calamine
@@ -506,7 +581,7 @@ def _open_excel(path: Path, sheet: str | None, ignore: Sequence[str]) -> Sheet:
             parts.close()
         raise InputError(f"{path}: not a valid spreadsheet ({exc})") from None
     try:
-        opened = _excel_sheet(path, name, rows, found, first_column, parts, ignore)
+        opened = _excel_sheet(path, name, rows, found, first_column, parts, ignore, keep_ignored)
     except BaseException:
         if parts is not None:
             parts.close()
@@ -540,6 +615,7 @@ def _excel_sheet(
     first_column: int,
     parts: Parts | None,
     ignore: Sequence[str],
+    keep_ignored: bool,
 ) -> Sheet:
     suffix = path.suffix.lower()
     warnings: tuple[str, ...] = ()
@@ -566,10 +642,16 @@ def _excel_sheet(
     pick = _picker(read.indexes, width)
     placed = _Marks(found, first_column)
     merged = _Merges(found.merged, first_column, row_number, positions)
+    chunk_width = width
+    narrow = None if keep_ignored else _Narrow.of(read.indexes, width)
+    if narrow is not None:  # (the marks and merges above go by the sheet's own columns)
+        info = dataclasses.replace(info, ignored_at=())
+        positions = tuple(narrow.indexes.get(name) for name in FIELDS)
+        pick, chunk_width = _picker(narrow.indexes, narrow.width), narrow.width
 
     def chunks() -> Iterator[Chunk]:
         first_row = row_number + 1
-        while batch := list(itertools.islice(rows, CHUNK_ROWS)):
+        while batch := list(itertools.islice(rows, _chunk_rows(width))):
             # Rows from two parts: as wide as the wider. A part whose cells beyond some
             # column are all empty reads narrower than the header: as wide as the header.
             longest = max(width, *map(len, batch))
@@ -578,8 +660,12 @@ def _excel_sheet(
             columns = [np.array(column, dtype=object) for column in zip(*batch, strict=True)]
             placed.put(columns, first_row)
             merged.put(columns, first_row)
-            yield Chunk(first_row, columns, width, positions, pick)
-            first_row += len(batch)
+            records = len(batch)
+            del batch
+            if narrow is not None:
+                columns = narrow.apply(columns, text_only=False)
+            yield Chunk(first_row, columns, chunk_width, positions, pick)
+            first_row += records
 
     return Sheet(info, chunks(), None if parts is None else parts.close)
 

@@ -300,6 +300,8 @@ class SlidingWindowLimiter:
         if limit is not None and self.learn(limit):
             return True
         self._cut(self.clock.now(), started)
+        if limit is not None:  # the window was full at the limit it named: someone else spends
+            self._tell_shared(self.clock.now())
         if retry_after is not None or limit is None:
             self.pause(self._capped(retry_after))  # Retry-After, or a window if none was said
         else:
@@ -366,7 +368,6 @@ class SlidingWindowLimiter:
         self._cut_at, self._cut_from = now, started
         if self.shared is not None and noted is None:
             self.shared.note_budget(self._free)
-        self._tell_shared(now)
 
     def _tell_shared(self, now: float) -> None:
         """Once a run: why it slowed down, since nothing else on the screen says it."""

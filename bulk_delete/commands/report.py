@@ -1,0 +1,120 @@
+"""The `report` command's data: what the HTML page shows of a checkpoint or a job's folder.
+
+The page is filled from the checkpoint alone, read-only: the headline from its tables, the
+charts' data from its call log (every run in it, so a resumed run shows its whole history). A
+checkpoint from before the call log gets the headline numbers and no charts. A folder (a
+job's state directory) gets one line per night, one per checkpoint in it. Drawing the page is
+the CLI's (cli/html_report.py); nothing here imports matplotlib.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ..errors import BulkDeleteError
+from ..store.checkpoint import Checkpoint
+from ..store.report_data import Night, ReportData, report_data
+
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2})\.sqlite$")
+
+
+def checkpoint_data(path: Path) -> ReportData:
+    with Checkpoint.open_existing(path) as checkpoint:
+        tz = _tz(checkpoint)
+        counts = checkpoint.counts()
+        found = checkpoint.verification()
+        headline = [
+            ("Requests", f"{counts.requests:,}"),
+            ("Queued", f"{counts.queued:,} of {counts.requests:,}"),
+            ("Failed", f"{counts.failed:,}"),
+            ("Pending", f"{counts.pending:,}"),
+            ("Invalid rows", f"{counts.invalid_rows:,}"),
+            ("Refused (429)", f"{counts.rate_limited_429:,}"),
+        ]
+        verification = (
+            [
+                ("confirmed", found.confirmed),
+                ("remaining", found.remaining_requests),
+                ("unverified", found.unverified),
+            ]
+            if found.checked
+            else []
+        )
+        title = f"Bulk delete: {checkpoint.meta.get('label') or path.name}"
+        generated = dt.datetime.now(dt.UTC)
+        log = checkpoint.calls
+        if log is None:
+            return ReportData(
+                title=title,
+                tz=tz,
+                headline=headline,
+                notes=["This checkpoint is from before calls were recorded: no charts."],
+                verification=verification,
+                generated_at=generated,
+            )
+        return report_data(
+            log,
+            title=title,
+            tz=tz,
+            headline=headline,
+            verification=verification,
+            generated_at=generated,
+        )
+
+
+def folder_data(folder: Path) -> ReportData:
+    """One line per night: each checkpoint in the folder (a job's state directory)."""
+    nights = [night for path in sorted(folder.glob("*.sqlite")) if (night := _night(path))]
+    tz = "UTC"
+    headline = [
+        ("Nights", f"{len(nights):,}"),
+        ("Requests", f"{sum(n.requests for n in nights):,}"),
+        ("Queued", f"{sum(n.queued for n in nights):,}"),
+        ("Refused (429)", f"{sum(n.refused for n in nights):,}"),
+        ("Left", f"{sum(n.left for n in nights):,}"),
+    ]
+    return ReportData(
+        title=f"Bulk delete: {folder.name}",
+        tz=tz,
+        headline=headline,
+        nights=nights,
+        generated_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def _night(path: Path) -> Night | None:
+    try:
+        checkpoint = Checkpoint.open_existing(path)
+    except (
+        BulkDeleteError,
+        sqlite3.Error,
+    ):  # another file in the folder, or an empty one: not a night
+        return None
+    with checkpoint:
+        counts = checkpoint.counts()
+        found = checkpoint.verification()
+        dated = _DATED.search(path.name)
+        created = checkpoint.meta.get("created_at", "")[:10]
+        day = dated.group(1) if dated else created
+        try:
+            date = dt.date.fromisoformat(day)
+        except ValueError:
+            return None
+        return Night(
+            date=date,
+            requests=counts.requests,
+            queued=counts.queued,
+            refused=counts.rate_limited_429,
+            verified=found.confirmed if found.checked else None,
+            left=counts.pending + counts.failed,
+        )
+
+
+def _tz(checkpoint: Checkpoint) -> str:
+    options: dict[str, Any] = json.loads(checkpoint.meta.get("options", "{}"))
+    return str(options.get("tz") or "UTC")

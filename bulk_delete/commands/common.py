@@ -8,9 +8,9 @@ resumed `run` and a `verify` both start from the limit an earlier run learned.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +23,7 @@ from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import LEARNED_LIMIT
 from ..send.retry import RetryPolicy
 from ..spec import RunSpec
+from ..store import checkpoint as checkpoints
 from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, Window
@@ -98,44 +99,41 @@ def _fingerprint(spec: RunSpec) -> str:
         raise InputError(f"{path}: is a directory, not a sheet") from None
 
 
-def account_window(
-    spec: RunSpec, credentials: Credentials, path: Path, *, real_time: bool
-) -> AbstractContextManager[WindowLedger | None]:
-    """The machine's window ledger for this account (store/ledger.py): every `run` and
-    `verify` with the same keys and host spends one budget and one --daily-limit. Its times
-    are the wall's, so only in real time: a test's ManualClock paces alone."""
-    return shared_window(
+@contextlib.contextmanager
+def spending(
+    spec: RunSpec,
+    credentials: Credentials,
+    path: Path,
+    clock: Clock,
+    on_notice: Callable[[str], None] = ignore,
+    *,
+    real_time: bool,
+) -> Iterator[tuple[Checkpoint, SlidingWindowLimiter, WindowLedger | None]]:
+    """What a command holds while it calls LeadSquared for a checkpoint: the checkpoint,
+    locked against a second process, every call recorded in its call log, the limiter, and
+    the machine's ledger for this account (None when it cannot be opened, or not in real time).
+
+    The limiter paces on the machine's window ledger for this account (store/ledger.py):
+    every `run` and `verify` with the same keys and host spends one budget and one
+    --daily-limit. The ledger's times are the wall's, so only in ``real_time``: a test's
+    ManualClock paces alone. A resume starts from the limit an earlier run learned."""
+    account = shared_window(
         host_of(spec),
         credentials.access_key,
         enabled=real_time,
         name=spec.label or str(path),
         daily_limit=spec.daily_limit,
     )
-
-
-def limiter_of(
-    checkpoint: Checkpoint,
-    spec: RunSpec,
-    clock: Clock,
-    on_notice: Callable[[str], None] = ignore,
-    *,
-    shared: WindowLedger | None = None,
-) -> SlidingWindowLimiter:
-    """The run's limiter, on the account's window when ``shared``; a resume starts from the
-    limit an earlier run learned."""
-    limiter = SlidingWindowLimiter(
-        spec.rate, clock=clock, share=spec.share, on_notice=on_notice, shared=shared
-    )
-    learned = checkpoint.meta.get(LEARNED_LIMIT)
-    if learned:
-        limiter.learn(RateLimit.parse(learned))
-    return limiter
-
-
-def recording_into(checkpoint: Checkpoint) -> AbstractContextManager[object]:
-    """Every call of this command recorded in the checkpoint's call log (send/recording.py)."""
-    log = checkpoint.calls
-    return recording.recording(None if log is None else recording.CallRecorder(log))
+    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
+        log = checkpoint.calls
+        with recording.recording(None if log is None else recording.CallRecorder(log)):
+            limiter = SlidingWindowLimiter(
+                spec.rate, clock=clock, share=spec.share, on_notice=on_notice, shared=ledger
+            )
+            learned = checkpoint.meta.get(LEARNED_LIMIT)
+            if learned:
+                limiter.learn(RateLimit.parse(learned))
+            yield checkpoint, limiter, ledger
 
 
 def window_of(spec: RunSpec) -> Window:

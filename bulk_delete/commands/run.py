@@ -34,21 +34,18 @@ from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
 from ..spec import RunSpec
-from ..store import checkpoint as checkpoints
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunResult, RunSummary
 from . import backups, discover, outputs
 from .common import (
-    account_window,
     checkpoint_path_of,
     failures_of,
     fingerprint_of,
     host_of,
     ignore,
     input_of,
-    limiter_of,
-    recording_into,
     source_of,
+    spending,
     window_of,
 )
 from .listing import list_codes, store_discovered
@@ -99,18 +96,15 @@ async def run(
     outputs.check_spec(spec)  # before the plan is built or anything sent
     started = _utc_now()
     fingerprint = fingerprint_of(spec)
-    account = account_window(spec, credentials, path, real_time=clock is None)
+    real_time = clock is None
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
+    calling = spending(spec, credentials, path, clock, hooks.on_notice, real_time=real_time)
     with (
-        Checkpoint.open(path) as checkpoint,
-        checkpoints.lock(path),
-        account as ledger,
-        recording_into(checkpoint),
+        calling as (checkpoint, limiter, ledger),
         backups.opened(spec, checkpoint, client.retrieve) as backup,
     ):
-        limiter = limiter_of(checkpoint, spec, clock, hooks.on_notice, shared=ledger)
         preflight_due = spec.preflight  # once per run, before the first call that needs it
         if checkpoint.has_plan:
             checkpoint.check_input(

@@ -19,11 +19,9 @@ from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import Pool, StopSwitch
 from ..spec import RunSpec
-from ..store import checkpoint as checkpoints
-from ..store.checkpoint import Checkpoint
 from ..summary import VerifySummary
 from . import backups, verifying
-from .common import account_window, checkpoint_path_of, host_of, ignore, limiter_of, recording_into
+from .common import checkpoint_path_of, host_of, ignore, spending
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -48,18 +46,13 @@ async def verify(
         raise InputError(f"{path}: no such checkpoint")
     # Verify's calls spend the account's budget like the run's: the machine's ledger, one
     # limiter for the preflight and the pool, and --daily-limit counts them.
-    account = account_window(spec, credentials, path, real_time=clock is None)
+    real_time = clock is None
     clock, rng = clock or SystemClock(), rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    with (
-        Checkpoint.open(path) as checkpoint,
-        checkpoints.lock(path),
-        account as ledger,
-        recording_into(checkpoint),
-    ):
+    calling = spending(spec, credentials, path, clock, on_notice, real_time=real_time)
+    with calling as (checkpoint, limiter, _):
         if not checkpoint.has_plan:
             raise InputError(f"{path}: the checkpoint holds no plan")
-        limiter = limiter_of(checkpoint, spec, clock, on_notice, shared=ledger)
         items = checkpoint.to_verify(spec.sample, rng)
         if items and spec.preflight:
             await preflight(client, limiter, clock, give_up_after=spec.give_up_after)

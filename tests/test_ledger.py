@@ -34,6 +34,7 @@ from bulk_delete.store.ledger import (
     FILE_NAME,
     WindowLedger,
     account_id,
+    calls_today,
     state_dir,
 )
 
@@ -433,6 +434,14 @@ def test_what_mends_each_ledger_is_said(tmp_path: Path) -> None:
     with pytest.raises(LedgerUnusable, match="its folder cannot be made") as error:
         WindowLedger(folder / FILE_NAME, "acct")
     assert f"make {folder} a folder this user can write" in str(error.value)
+
+
+def test_a_dry_run_reads_an_absent_or_empty_ledger_as_no_calls_today(tmp_path: Path) -> None:
+    """What a run leaves when it dies before its first write is no problem to report."""
+    assert calls_today(HOST, DEMO_ACCESS_KEY, folder=tmp_path / "none yet") == 0
+    (tmp_path / FILE_NAME).write_bytes(b"")
+    assert calls_today(HOST, DEMO_ACCESS_KEY, folder=tmp_path) == 0
+    assert not (tmp_path / "none yet").exists()  # a dry run makes nothing
 
 
 def test_a_ledger_from_before_the_mark_is_kept_and_marked(tmp_path: Path) -> None:

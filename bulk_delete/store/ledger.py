@@ -291,6 +291,8 @@ def calls_today(host: str, access_key: str, *, folder: Path | None = None) -> in
     try:
         with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
             _check_mark(path, db)
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'days'").fetchone():
+                return 0  # made by a run that died before its first write
             return _calls_on(db, account_id(host, access_key), time.time())
     except sqlite3.DatabaseError as error:
         raise _sqlite_problem(path, error) from None

@@ -3,6 +3,7 @@
     BulkDeleteError                      exit 1 (unexpected, but ours)
     ├── UsageError                       exit 2 — nothing was sent
     │   ├── InputError                   the sheet or checkpoint cannot be read or written
+    │   │   └── LedgerUnusable           the machine's ledger cannot be used (--daily-limit)
     │   ├── OptionError                  a bad option or job-file value
     │   │   └── FieldError               … of one named field (the CLI or a job names it)
     │   ├── CredentialsError             host or keys missing
@@ -48,7 +49,8 @@ EXIT_MEANINGS: dict[int, str] = {
     EXIT_OK: "every request queued and no invalid rows (verify: all confirmed)",
     EXIT_INCOMPLETE: "finished, but some rows invalid or requests failed (see the export); "
     "verify: some activities remain",
-    EXIT_USAGE: "usage, input file, output path or checkpoint problem, an open window without "
+    EXIT_USAGE: "usage, input file, output path or checkpoint problem (with --daily-limit: "
+    "the machine's ledger), an open window without "
     "--open-window, not confirmed (N, Ctrl-D, no terminal), or --discover found more than "
     "--max-leads; nothing sent",
     EXIT_ABORTED: "aborted: a fatal API answer (401/403/404, a redirect), an untrustworthy "
@@ -95,6 +97,29 @@ class UsageError(BulkDeleteError):
 
 class InputError(UsageError):
     """The input file cannot be read or planned."""
+
+
+class LedgerUnusable(InputError):
+    """The machine's ledger (store/ledger.py) cannot be used: its folder cannot be made or
+    written, or the file is damaged or not ours. With a daily limit nothing is sent without it;
+    otherwise it is a warning (``warning``). Names the file, what is wrong and how to mend it."""
+
+    def __init__(self, path: object, cause: str, mend: str) -> None:
+        super().__init__(
+            f"the machine's ledger {path} cannot be used: {cause}. It counts today's calls of "
+            "every run on this machine, so with a daily limit nothing is sent without it. "
+            f"To mend it: {mend}"
+        )
+        self.path, self.cause, self.mend = path, cause, mend
+
+    @property
+    def warning(self) -> str:
+        """What a run without a daily limit says before it goes on alone."""
+        return (
+            f"warning: the machine's ledger {self.path} cannot be used: {self.cause}. This run "
+            "paces on its own, unseen by other runs on this machine with these keys. "
+            f"To mend it: {self.mend}"
+        )
 
 
 class OptionError(UsageError, ValueError):

@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import LockHeld
+from .errors import InputError, LockHeld
 
 PRIVATE = 0o600
 PRIVATE_FOLDER = 0o700
@@ -104,6 +104,41 @@ def open_private(path: Path, mode: str = "w", **kwargs: object) -> IO[str]:
     return os.fdopen(fd, mode, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
+_NOT_FILES = {
+    stat.S_IFDIR: "is a directory",
+    stat.S_IFIFO: "is a named pipe (FIFO)",
+    stat.S_IFCHR: "is a device",
+    stat.S_IFBLK: "is a device",
+    stat.S_IFSOCK: "is a socket",
+}
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file, found without opening it ("no such file", "is a
+    named pipe (FIFO)" …), or None for a regular file (through symlinks). A pipe or a device
+    is never opened as an input: a FIFO without a writer blocks the open for ever, /dev/zero
+    never ends, and a read blocked in the kernel holds the process past every signal."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    return _NOT_FILES.get(stat.S_IFMT(mode), "is not a regular file")
+
+
+def require_file(path: Path, what: str, *, missing: str = "no such file") -> None:
+    """InputError (exit 2) unless ``path`` is a regular file: the one check before an input
+    (a sheet, a job file, a checkpoint) is opened. ``what`` names it ("sheet")."""
+    problem = not_a_file(path)
+    if problem == "no such file":
+        raise InputError(f"{path}: {missing}")
+    if problem is not None:
+        raise InputError(f"{path}: {problem}, not a {what}")
+
+
 def is_special(path: Path) -> bool:
     """A device or pipe (/dev/stdout, /dev/null): written in place, never replaced."""
     try:
@@ -141,7 +176,7 @@ def hold_lock(lock_path: Path, what: str, *, target: Path | None = None) -> Iter
     """Hold an exclusive lock for the block; if another process has it, LockHeld (exit 75).
 
     ``lock_path`` holds the holder's pid for the message. With a ``target``, the target file
-    itself is locked too, so a second name for it (a hard link) is refused as well."""
+    itself is locked too, so a second name for it (a symlink, a hard link) is refused as well."""
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE)
     with os.fdopen(fd, "r+") as handle, ExitStack() as stack:
         if not _try_flock(handle.fileno()):
@@ -154,7 +189,7 @@ def hold_lock(lock_path: Path, what: str, *, target: Path | None = None) -> Iter
             if not _try_flock(file):
                 raise LockHeld(
                     f"{what} is in use: pid {_inode_holder(file)} holds it under "
-                    f"another name (a hard link to {target}); not starting"
+                    f"another name ({_second_name(file)} of {real(target)}); not starting"
                 )
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
@@ -163,6 +198,12 @@ def hold_lock(lock_path: Path, what: str, *, target: Path | None = None) -> Iter
             yield
         finally:
             handle.truncate(0)  # closing the handles releases the locks
+
+
+def _second_name(fd: int) -> str:
+    """What the holder's name is: with one link, the file has one name, so the other
+    reached it through a symlink (or ``..``); with more, it may be either."""
+    return "a symlink" if os.fstat(fd).st_nlink == 1 else "a symlink or a hard link"
 
 
 def _try_flock(fd: int) -> bool:

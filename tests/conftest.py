@@ -26,6 +26,35 @@ def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def ledger_starts(own_state_dir: Path) -> Callable[..., None]:
+    """Another run's call starts in this test's machine ledger (see own_state_dir):
+    ``ledger_starts(host, count, ahead=3600)`` writes ``count`` starts on the demo account at
+    ``host``, stamped now, or ``ahead`` seconds in the future, as a run leaves them when the
+    machine's clock went back since (or as a changed file holds them)."""
+    import time
+
+    from bulk_delete.config import normalise_host
+    from bulk_delete.emulator.config import DEMO_ACCESS_KEY
+    from bulk_delete.store.ledger import WindowLedger
+
+    def write(host: str, count: int, *, ahead: float = 0.0, name: str = "another run") -> None:
+        ledger = WindowLedger.for_account(
+            normalise_host(host),
+            DEMO_ACCESS_KEY,
+            folder=own_state_dir,
+            wall=lambda: time.time() + ahead,
+            name=name,
+        )
+        try:
+            for _ in range(count):
+                assert ledger.reserve(count, 0.0) == 0.0  # no window: every start is taken
+        finally:
+            ledger.close()
+
+    return write
+
+
+@pytest.fixture
 def write_csv(tmp_path: Path) -> Callable[..., Path]:
     def write(text: str, name: str = "leads.csv", encoding: str = "utf-8") -> Path:
         path = tmp_path / name

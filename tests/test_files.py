@@ -4,6 +4,7 @@ disk named as such, before and after sending began."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import sqlite3
@@ -90,8 +91,18 @@ def test_a_job_started_through_a_symlink_is_the_same_job(tmp_path: Path) -> None
     (tmp_path / "nightly.toml").symlink_to(real)
     with (
         load_job(real).lock(),
-        pytest.raises(LockHeld, match="pid"),
+        pytest.raises(LockHeld, match="pid") as held,
         load_job(tmp_path / "nightly.toml").lock(),
+    ):
+        pass
+    # the second name is a symlink, and said so: one link, so no hard link is involved
+    assert f"under another name (a symlink of {real.resolve()})" in str(held.value)
+    assert "hard link" not in str(held.value)
+    os.link(real, tmp_path / "weekly.toml")  # two links now: the holder's may be either
+    with (
+        load_job(real).lock(),
+        pytest.raises(LockHeld, match=r"another name \(a symlink or a hard link of "),
+        load_job(tmp_path / "weekly.toml").lock(),
     ):
         pass
 
@@ -364,3 +375,44 @@ async def test_a_checkpoint_with_two_names_is_refused_until_it_has_one(
     done = await send_sheet(emu, sheet, first, "--rate", "off")
     assert done.returncode == 0, done.stderr
     assert len(emu.records) == 3
+
+
+# ---------------------------------------------------------------- inputs that are not files
+
+# (what is named, the command's words with {name} for it; what the error says it is)
+NOT_FILES = {
+    "run on a FIFO": ("run {fifo} --checkpoint c.sqlite --yes --open-window", "a named pipe"),
+    "run on /dev/zero": ("run /dev/zero --checkpoint c.sqlite --yes --open-window", "a device"),
+    "plan on a FIFO": ("plan {fifo}", "a named pipe"),
+    "a checkpoint that is a FIFO": ("run {sheet} --checkpoint {fifo} --yes", "a named pipe"),
+    "status of a FIFO": ("status {fifo}", "a named pipe"),
+    "a job file that is a FIFO": ("job {fifo} --yes", "a named pipe"),
+    "a job whose input is a FIFO": ("job {job} --yes", "a named pipe"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_FILES))
+async def test_an_input_that_is_not_a_file_is_refused_before_it_is_opened(
+    case: str, emulator: Any, tmp_path: Path
+) -> None:
+    """A FIFO blocks its reader until a writer comes, /dev/zero never ends, and a read blocked
+    in the kernel holds the process past SIGTERM, SIGINT and SIGHUP: `run` on one hung until
+    kill -9. Refused (exit 2) before it is opened, as `plan` refuses it, by what it is."""
+    emu = await emulator(rate="off")
+    fifo = tmp_path / "ff.csv"
+    os.mkfifo(fifo)
+    sheet = leads_csv(tmp_path / "leads.csv", 2)
+    job = tmp_path / "job.toml"
+    job.write_text(f'input = "{fifo.name}"\ncodes = [201]\nconfirm = true\nopen_window = true\n')
+    words, kind = NOT_FILES[case]
+    args = words.format(fifo=fifo, sheet=sheet, job=job).split()
+    process = await start_cli(*args, env=demo_env(emu.url))
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:  # (before: blocked for ever)
+            process.kill()
+            await process.wait()
+    assert process.returncode == 2, err.decode()
+    assert f"is {kind}" in err.decode()
+    assert emu.calls == 0

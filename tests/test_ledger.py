@@ -1,12 +1,19 @@
 """One budget for every purge on one account and machine (ledger.py): two limiters sharing
 one real ledger file split the window with no refusals; the file holds no key; a dead run's
-starts leave the window on their own."""
+starts leave the window on their own. A ledger that cannot be used is said, and stops a run
+with a daily limit; starts ahead of the clock hold the window one window at most; a run is
+never its own neighbour."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
+import os
+import random
 import sqlite3
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +26,19 @@ from bulk_delete.clock import ManualClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
 from bulk_delete.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
-from bulk_delete.errors import AllowanceUsed, exit_code_for
+from bulk_delete.errors import AllowanceUsed, LedgerUnusable, exit_code_for
 from bulk_delete.send.limiter import SlidingWindowLimiter
 from bulk_delete.spec import RunSpec
-from bulk_delete.store.ledger import FILE_NAME, WindowLedger, account_id, state_dir
+from bulk_delete.store.ledger import (
+    APPLICATION_ID,
+    FILE_NAME,
+    WindowLedger,
+    account_id,
+    calls_today,
+    state_dir,
+)
 
-from .conftest import GUIDS, leads_csv
+from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli
 from .windowsim import Purge, SimWindow, run_all
 
 HOST = "https://api-in21.leadsquared.com"
@@ -300,3 +314,229 @@ async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
     assert summary.shared_with == ("nightly",)  # its starts were in the window beside ours
     assert ledger.calls_today() == 20
     ledger.close()
+
+
+# ------------------------------------------------------------ a ledger that cannot be used
+
+
+def _regular_file(home: Path) -> Path:
+    home.write_text("not a folder\n")
+    return home / "bulk-delete" / FILE_NAME
+
+
+def _read_only_folder(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home.mkdir()
+    home.chmod(0o555)
+    if os.geteuid() == 0:  # root writes through the mode bits: a read-only file system instead
+        make, access = os.mkdir, os.access
+
+        def refused(path: Any, *args: Any, **kwargs: Any) -> None:
+            if Path(path).is_relative_to(home):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            make(path, *args, **kwargs)
+
+        def read_only(path: Any, mode: int, **kwargs: Any) -> bool:
+            if Path(path).is_relative_to(home) and mode & os.W_OK:
+                return False
+            return access(path, mode, **kwargs)
+
+        monkeypatch.setattr(os, "mkdir", refused)
+        monkeypatch.setattr(os, "access", read_only)
+    return home / "bulk-delete" / FILE_NAME
+
+
+def _random_bytes(home: Path) -> Path:
+    path = home / "bulk-delete" / FILE_NAME
+    path.parent.mkdir(parents=True)
+    path.write_bytes(random.Random(29).randbytes(8192))
+    return path
+
+
+def _another_programs(home: Path) -> Path:
+    path = home / "bulk-delete" / FILE_NAME
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE starts (anything)")  # a look-alike name among its own
+        db.execute("CREATE TABLE settings (key, value)")
+    db.close()
+    return path
+
+
+def _damaged(home: Path) -> Path:
+    """A ledger of ours whose pages after the first were overwritten (its header is whole)."""
+    path = home / "bulk-delete" / FILE_NAME
+    ledger = WindowLedger(path, "acct", run="earlier")
+    for _ in range(50):
+        assert ledger.reserve(1000, 0.0) == 0.0
+    ledger.close()
+    data = bytearray(path.read_bytes())
+    data[4096:] = random.Random(29).randbytes(len(data) - 4096)
+    path.write_bytes(bytes(data))
+    return path
+
+
+BROKEN: dict[str, Callable[[Path, pytest.MonkeyPatch], Path]] = {
+    "XDG_STATE_HOME a regular file": lambda home, patch: _regular_file(home),
+    "a read-only folder": _read_only_folder,
+    "random bytes": lambda home, patch: _random_bytes(home),
+    "another program's SQLite": lambda home, patch: _another_programs(home),
+    "damaged pages": lambda home, patch: _damaged(home),
+}
+
+
+@pytest.fixture(params=list(BROKEN))
+def broken_ledger(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The machine's ledger made unusable one way; XDG_STATE_HOME points at it."""
+    home = tmp_path / "broken-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    return BROKEN[request.param](home, monkeypatch)
+
+
+async def test_an_unusable_ledger_stops_a_run_with_a_daily_limit_before_any_call(
+    emulator: Any, tmp_path: Path, broken_ledger: Path
+) -> None:
+    """Before: exit 0 after every call, no word, and no daily limit kept at all."""
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 20)
+    done = await send_sheet(
+        emu, sheet, tmp_path / "c.sqlite", "--rate", "off", "--daily-limit", "10"
+    )
+    assert done.returncode == 2, done.stderr
+    assert emu.calls == 0
+    assert f"the machine's ledger {broken_ledger} cannot be used" in done.stderr
+    assert "with a daily limit nothing is sent without it. To mend it: " in done.stderr
+    dry = await run_cli("plan", str(sheet), "--daily-limit", "10", env=demo_env(emu.url))
+    assert dry.returncode == 2, dry.stdout  # the dry run says what the run would
+    assert f"the machine's ledger {broken_ledger} cannot be used" in dry.stderr
+
+
+async def test_without_a_daily_limit_an_unusable_ledger_is_a_warning(
+    emulator: Any, tmp_path: Path, broken_ledger: Path
+) -> None:
+    emu = await emulator(rate="off")
+    done = await send_sheet(emu, leads_csv(tmp_path / "leads.csv", 5), tmp_path / "c.sqlite")
+    assert done.returncode == 0, done.stderr
+    assert len(emu.records) == 5
+    assert f"warning: the machine's ledger {broken_ledger} cannot be used: " in done.stderr
+    assert "This run paces on its own" in done.stderr
+
+
+def test_what_mends_each_ledger_is_said(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    path = _random_bytes(home)
+    with pytest.raises(LedgerUnusable, match="not a bulk-delete ledger") as error:
+        WindowLedger(path, "acct")
+    assert f"move it aside (mv {path} {path}.bad)" in str(error.value)
+    assert exit_code_for(error.value) == 2
+    folder = _regular_file(tmp_path / "file").parent
+    with pytest.raises(LedgerUnusable, match="its folder cannot be made") as error:
+        WindowLedger(folder / FILE_NAME, "acct")
+    assert f"make {folder} a folder this user can write" in str(error.value)
+
+
+def test_a_dry_run_reads_an_absent_or_empty_ledger_as_no_calls_today(tmp_path: Path) -> None:
+    """What a run leaves when it dies before its first write is no problem to report."""
+    assert calls_today(HOST, DEMO_ACCESS_KEY, folder=tmp_path / "none yet") == 0
+    (tmp_path / FILE_NAME).write_bytes(b"")
+    assert calls_today(HOST, DEMO_ACCESS_KEY, folder=tmp_path) == 0
+    assert not (tmp_path / "none yet").exists()  # a dry run makes nothing
+
+
+def test_a_ledger_from_before_the_mark_is_kept_and_marked(tmp_path: Path) -> None:
+    """A ledger an earlier release wrote (our tables, no mark) keeps today's count."""
+    clock = ManualClock(start=1_800_000_000.0)
+    path = tmp_path / FILE_NAME
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE starts (account TEXT NOT NULL, run TEXT NOT NULL, at REAL NOT NULL);"
+            "CREATE TABLE days (account TEXT NOT NULL, day INTEGER NOT NULL, "
+            "calls INTEGER NOT NULL, PRIMARY KEY (account, day));"
+        )
+        db.execute("INSERT INTO days VALUES ('acct', ?, 7)", (int(clock() // 86400),))
+    db.close()
+    ledger = WindowLedger(path, "acct", wall=clock)
+    assert ledger.calls_today() == 7
+    ledger.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
+    db.close()
+
+
+# ------------------------------------------------------------ starts ahead of the clock
+
+
+def test_starts_ahead_of_the_clock_hold_the_window_one_window_at_most(tmp_path: Path) -> None:
+    """The machine's clock went back an hour after another run's starts (or the file was
+    changed): before, the window stayed full until the clock caught up, an hour. Now they
+    count as made now, and it is said once."""
+    clock = ManualClock(start=1_800_000_000.0)
+    ahead = WindowLedger(tmp_path / FILE_NAME, "acct", wall=lambda: clock() + 3600, run="x")
+    for _ in range(3):
+        assert ahead.reserve(3, 5.0) == 0.0
+    notes: list[str] = []
+    mine = WindowLedger(
+        tmp_path / FILE_NAME, "acct", wall=clock, run="mine", on_notice=notes.append
+    )
+    assert 0 < mine.reserve(3, 5.0) <= 5.0  # full now, for one window at most
+    clock.jump(5.0)
+    assert mine.reserve(3, 5.0) == 0.0
+    assert mine.calls_today() == 4  # none dropped from the day's count
+    assert len(notes) == 1
+    assert "held 3 call start(s) up to 3600 s ahead of this machine's clock" in notes[0]
+    assert str(tmp_path / FILE_NAME) in notes[0]
+    ahead.note_budget(9.0)  # a budget noted ahead of the clock is not of this window
+    assert mine.budget_within(5.0) is None
+
+
+async def test_a_run_after_the_clock_went_back_waits_one_window_and_says_so(
+    emulator: Any, tmp_path: Path, ledger_starts: Any
+) -> None:
+    """A real process: before, it waited the hour (the test gave up after a minute)."""
+    emu = await emulator(rate="off")
+    ledger_starts(emu.url, 3, ahead=3600.0)
+    sheet = leads_csv(tmp_path / "leads.csv", 3)
+    args = ("run", str(sheet), "--checkpoint", str(tmp_path / "c.sqlite"), "--yes")
+    process = await start_cli(*args, "--open-window", "--rate", "3/2s", env=demo_env(emu.url))
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert "ahead of this machine's clock (the clock went back" in err.decode()
+    assert len(emu.records) == 3
+
+
+# ------------------------------------------------------------ the run's own name
+
+
+def test_after_a_kill_the_run_is_not_its_own_neighbour(tmp_path: Path) -> None:
+    """A run killed and resumed on the same checkpoint finds its earlier self's starts in
+    the window: they count, but "shared with" names only the other runs."""
+    clock = ManualClock(start=1_800_000_000.0)
+    path = tmp_path / FILE_NAME
+    killed = WindowLedger(path, "acct", wall=clock, run="killed", name="/data/q1.sqlite")
+    assert killed.reserve(25, 5.0) == 0.0
+    killed.close()  # kill -9
+    other = WindowLedger(path, "acct", wall=clock, run="other", name="nightly")
+    assert other.reserve(25, 5.0) == 0.0
+    resumed = WindowLedger(path, "acct", wall=clock, run="resumed", name="/data/q1.sqlite")
+    assert resumed.reserve(2, 5.0) > 0  # the killed run's start still fills the window
+    assert resumed.shared_with() == ("nightly",)
+
+
+async def test_a_resumed_run_names_no_one_for_its_own_killed_start(
+    emulator: Any, tmp_path: Path, ledger_starts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The killed run's name is its checkpoint however it was typed (here: relative)."""
+    emu = await emulator(rate="off")
+    checkpoint = tmp_path / "q1.sqlite"
+    ledger_starts(emu.url, 2, name=str(checkpoint.resolve()))  # its starts before the kill
+    monkeypatch.chdir(tmp_path)
+    sheet = leads_csv(tmp_path / "leads.csv", 3)
+    done = await send_sheet(emu, sheet, Path("q1.sqlite"), "--summary-json", "s.json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["shared_with"] == []

@@ -16,10 +16,10 @@ from bulk_delete.clock import ManualClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
-from bulk_delete.errors import RefusedTooLong, ServiceDownError
+from bulk_delete.errors import Interrupted, RefusedTooLong, ServiceDownError
 from bulk_delete.send.answers import Answer
 from bulk_delete.send.limiter import SlidingWindowLimiter
-from bulk_delete.send.pool import Pool, Reply, SendReport, call_once
+from bulk_delete.send.pool import Pool, Reply, SendReport, StopSwitch, call_once
 from bulk_delete.send.retry import RetryPolicy
 from bulk_delete.spec import RunSpec
 
@@ -135,6 +135,48 @@ async def test_call_once_gives_up_on_an_outage_after_give_up_after() -> None:
     with pytest.raises(ServiceDownError, match="no call has succeeded for"):
         await once(clock, call, give_up_after=30)
     assert 30 <= clock.now() < 70
+
+
+class FullWindow:
+    """The machine's ledger when another run filled the account's window for an hour."""
+
+    def reserve(self, cap: int, window: float, spacing: float = 0.0) -> float:
+        return 3600.0
+
+    def others_before(self, age: float, window: float) -> int:
+        return 0
+
+    def note_budget(self, free: float) -> None:
+        return None
+
+    def budget_within(self, window: float) -> float | None:
+        return None
+
+
+@pytest.mark.parametrize("waiting", ["behind the breaker", "for a full shared window"])
+async def test_a_stop_cuts_a_single_call_s_wait_short(waiting: str) -> None:
+    """A signal while the preflight waits: before, it waited on (111 s in the issue's outage,
+    and the preflight was sent after the signal); now it ends at once, and no call follows."""
+    clock = ManualClock(start=0.0)
+    call = Scripted(clock, FLAKY)
+    shared = FullWindow() if waiting == "for a full shared window" else None
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock, shared=shared)
+    stop = StopSwitch()
+    retry = RetryPolicy(max_attempts=3, give_up_after=120)
+    task = asyncio.create_task(
+        call_once(limiter, call, retry=retry, clock=clock, rng=random.Random(1), stop=stop)
+    )
+    await clock.advance(10.0)  # the breaker has opened after 3 attempts (or no slot came)
+    assert not task.done()
+    calls = call.calls
+    stop.stop()
+    with pytest.raises(Interrupted, match="nothing was sent after the signal"):
+        await asyncio.wait_for(task, 5)  # virtual time stands still: the stop alone ends it
+    assert call.calls == calls
+    assert clock.now() == 10.0
+    with pytest.raises(Interrupted):  # a stop before the call: no call at all
+        await call_once(limiter, call, retry=retry, clock=clock, rng=random.Random(1), stop=stop)
+    assert call.calls == calls
 
 
 # ------------------------------------------------------------ Retry-After

@@ -48,7 +48,8 @@ def _keys_if_set(spec: RunSpec) -> Credentials | None:
 
 
 def notice(text: str) -> None:
-    click.echo(f"note: {text}", err=True)
+    """One line on stderr: a note, or a warning that says it is one."""
+    click.echo(text if text.startswith("warning: ") else f"note: {text}", err=True)
 
 
 def listing_progress(quiet: bool) -> Callable[[str, int, int], None]:

@@ -98,6 +98,9 @@ def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[run_command.Confir
     return confirm
 
 
+YES = ("y", "yes")  # in any case: what the README promises sends
+
+
 def _ask(text: str) -> bool:
     """y/N on the terminal. Ctrl-D (end of input) is not a yes: exit 2, nothing sent."""
     click.echo(f"{text} [y/N]: ", nl=False, err=True)
@@ -105,4 +108,4 @@ def _ask(text: str) -> bool:
     if not answer:
         click.echo("", err=True)
         raise NotConfirmed("not confirmed (end of input), nothing sent")
-    return answer.strip().lower() in ("y", "yes")
+    return answer.strip().lower() in YES

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
-from ..errors import InputError, OptionError
+from ..errors import OptionError
+from ..files import real, require_file
 from ..plan.build import plan_fingerprint
 from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
@@ -91,12 +92,8 @@ def fingerprint_of(spec: RunSpec) -> str:
 
 def _fingerprint(spec: RunSpec) -> str:
     path = input_of(spec)
-    try:
-        return plan_fingerprint(path, spec.plan_options)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a sheet") from None
+    require_file(path, "sheet")  # read whole here, before the plan is
+    return plan_fingerprint(path, spec.plan_options)
 
 
 @contextlib.contextmanager
@@ -111,7 +108,8 @@ def spending(
 ) -> Iterator[tuple[Checkpoint, SlidingWindowLimiter, WindowLedger | None]]:
     """What a command holds while it calls LeadSquared for a checkpoint: the checkpoint,
     locked against a second process, every call recorded in its call log, the limiter, and
-    the machine's ledger for this account (None when it cannot be opened, or not in real time).
+    the machine's ledger for this account (None not in real time, or when it cannot be used:
+    said on stderr, or, with --daily-limit, LedgerUnusable before the first call).
 
     The limiter paces on the machine's window ledger for this account (store/ledger.py):
     every `run` and `verify` with the same keys and host spends one budget and one
@@ -121,8 +119,9 @@ def spending(
         host_of(spec),
         credentials.access_key,
         enabled=real_time,
-        name=spec.label or str(path),
+        name=spec.label or str(real(path)),  # one name for the checkpoint, however typed
         daily_limit=spec.daily_limit,
+        on_notice=on_notice,
     )
     with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
         log = checkpoint.calls

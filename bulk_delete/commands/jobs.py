@@ -33,7 +33,7 @@ from ..config import (
     require_host,
 )
 from ..errors import BulkDeleteError, InputError, OptionError
-from ..files import hold_lock
+from ..files import hold_lock, not_a_file, require_file
 from ..plan.rows import load_tz
 from ..spec import RunSpec, job_keys
 from ..store.checkpoint import Checkpoint
@@ -200,10 +200,9 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
     """Read and check a job file. Every problem is an OptionError/InputError (exit 2) that
     names the file and the key."""
     path = Path(path)
+    require_file(path, "job file", missing="no such job file")  # never a FIFO's endless read
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such job file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise OptionError(f"{path}: not a valid TOML job file: {error}") from None
     where = f"{path}"
@@ -225,8 +224,9 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
             "leads from LeadSquared), not both or neither"
         )
     sheet_path = (base / raw["input"]).resolve() if "input" in raw else None
-    if sheet_path is not None and not sheet_path.is_file():
-        raise InputError(f"{where}: input {raw['input']!r} not found (looked for {sheet_path})")
+    if sheet_path is not None and (problem := not_a_file(sheet_path)) is not None:
+        found = "not found" if problem == "no such file" else problem
+        raise InputError(f"{where}: input {raw['input']!r} {found} (looked for {sheet_path})")
     if "rate" in raw and "plan" in raw:
         raise OptionError(f"{where}: give either rate or plan, not both")
     window = _window(where, raw.get("window", {}))

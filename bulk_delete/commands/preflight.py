@@ -18,7 +18,7 @@ from ..send import recording
 from ..send.answers import Verdict
 from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
-from ..send.pool import call_once
+from ..send.pool import StopSwitch, call_once
 from ..send.retry import RetryPolicy
 
 PREFLIGHT_ATTEMPTS = 3
@@ -30,15 +30,22 @@ async def preflight(
     clock: Clock,
     *,
     give_up_after: float = DEFAULT_GIVE_UP_AFTER,
+    stop: StopSwitch | None = None,
 ) -> None:
     """One call before the first delete (UserByAccessKey.Get, which answers on every regional
     host): wrong keys stop here, and so does a --host that is not the account's own. An
     outage is ridden out for ``give_up_after`` seconds, as the deletes would; a host name
-    that does not exist stops it at once."""
+    that does not exist stops it at once, and so does ``stop`` (Interrupted): a signal cuts
+    every wait short, for a full window as for an outage."""
     retry = RetryPolicy(max_attempts=PREFLIGHT_ATTEMPTS, cap=2.0, give_up_after=give_up_after)
     with recording.calling("preflight"):
         answer, body = await call_once(
-            limiter, client.user_by_access_key, retry=retry, clock=clock, rng=random.Random()
+            limiter,
+            client.user_by_access_key,
+            retry=retry,
+            clock=clock,
+            rng=random.Random(),
+            stop=stop,
         )
     if body:
         _check_host(client.host, body)

@@ -113,7 +113,7 @@ async def run(
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
             if preflight_due:
-                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+                await preflight(client, limiter, clock, give_up_after=spec.give_up_after, stop=stop)
                 preflight_due = False
             found = await list_codes(
                 client,
@@ -141,7 +141,7 @@ async def run(
                     "(rerun with --yes to send)"
                 )
             if preflight_due:
-                await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+                await preflight(client, limiter, clock, give_up_after=spec.give_up_after, stop=stop)
             pool = Pool(
                 checkpoint,
                 client,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..clock import Clock, SystemClock
 from ..config import Credentials, RateLimit
 from ..errors import EXIT_INCOMPLETE, EXIT_OK, InputError, Interrupted
+from ..files import require_file
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import Pool, StopSwitch
@@ -42,8 +43,7 @@ async def verify(
     """Ask LeadSquared what is left of each queued request (or a sample) and record it."""
     host = host_of(spec)
     path = checkpoint_path_of(spec)
-    if not path.is_file():
-        raise InputError(f"{path}: no such checkpoint")
+    require_file(path, "checkpoint", missing="no such checkpoint")
     # Verify's calls spend the account's budget like the run's: the machine's ledger, one
     # limiter for the preflight and the pool, and --daily-limit counts them.
     real_time = clock is None
@@ -55,7 +55,7 @@ async def verify(
             raise InputError(f"{path}: the checkpoint holds no plan")
         items = checkpoint.to_verify(spec.sample, rng)
         if items and spec.preflight:
-            await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+            await preflight(client, limiter, clock, give_up_after=spec.give_up_after, stop=stop)
         pool = Pool.for_reads(  # after the preflight: its breaker's clocks start now
             spec.send_settings(),
             clock=clock,

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import RateLimit
 from ..errors import OptionError
+from ..files import require_file
 
 DEMO_ACCESS_KEY = "u$demo-access-key"
 DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulator's demo key
@@ -80,6 +81,7 @@ def _background(text: str) -> dict[str, Any]:
 
 def _lead_file(path: Path) -> frozenset[str]:
     """--leads: one ProspectId a line, compared lower-case."""
+    require_file(Path(path), "file of leads")
     lines = Path(path).read_text().splitlines()
     return frozenset(line.strip().lower() for line in lines if line.strip())
 

@@ -11,7 +11,8 @@ and one stop protocol ends it. What an item does is a coroutine handed to ``Pool
 
 The limiter, not latency, should be the bottleneck, so there are enough workers for
 ``rate × latency`` calls in flight. ``call_once`` is for a true single call outside any pool
-(the preflight, --check-codes), through the same retry loop.
+(the preflight, --check-codes), through the same retry loop; given the stop switch, a signal
+cuts its waits short too (``StopSwitch.cutting``), so no wait of a command outlasts a signal.
 
 All tasks live in one ``asyncio.TaskGroup``, and stopping is one protocol the pool owns
 (``Pool._stop_protocol``): stop starting (workers waiting for a slot, a backoff or work are
@@ -29,7 +30,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sized
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
@@ -37,7 +38,14 @@ from typing import Any, Generic, NoReturn, Protocol, TypeVar
 from ..allowance import allowance_used
 from ..clock import Clock
 from ..config import RateLimit, SendSettings
-from ..errors import AbortedError, AllowanceUsed, RefusedTooLong, ServiceDownError, StorageError
+from ..errors import (
+    AbortedError,
+    AllowanceUsed,
+    Interrupted,
+    RefusedTooLong,
+    ServiceDownError,
+    StorageError,
+)
 from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
 from ..summary import RunFigures
@@ -49,6 +57,7 @@ from .retry import Action, Decision, RetryPolicy
 
 DEFAULT_DRAIN_SECONDS = 10.0
 LEARNED_LIMIT = "learned_limit"  # checkpoint meta: the account's limit, as LeadSquared said
+STOPPED = "interrupted; nothing was sent after the signal. Rerun the same command to resume."
 
 
 class Sender(Protocol):
@@ -206,12 +215,13 @@ async def call_once(
     clock: Clock,
     rng: random.Random,
     give_up_after: float | None = None,
+    stop: StopSwitch | None = None,
 ) -> Reply:
     """A single read-only call outside any pool (the preflight, a --check-codes setting),
     through `until_settled` like the pool's: a fatal answer raised, the last reply returned
     otherwise (a reply with a body settles it). Raises ServiceDownError or RefusedTooLong
     after ``give_up_after`` seconds (default: the policy's) without a successful or an
-    accepted call."""
+    accepted call, and Interrupted at once when ``stop`` flips: no wait outlasts a signal."""
     breaker = CircuitBreaker(  # alone, its own attempts are the only failures in a row
         clock,
         give_up_after=retry.give_up_after if give_up_after is None else give_up_after,
@@ -219,7 +229,8 @@ async def call_once(
     )
     tried: Tried[dict[str, Any]] = Tried()
     gates = Gates(breaker, limiter, retry, clock, rng)
-    await until_settled(call, gates, tried, fail=_raise, settled=bool)
+    async with stop.cutting() if stop is not None else contextlib.nullcontext():
+        await until_settled(call, gates, tried, fail=_raise, settled=bool)
     assert tried.answer is not None  # one call at least
     assert tried.reply is not None
     return tried.answer, tried.reply
@@ -252,22 +263,46 @@ def _allowance_used(answer: Answer) -> AllowanceUsed:
 
 class StopSwitch:
     """Asks a running pool to stop. The CLI's signal handler flips it; so does the pool
-    itself on a fatal answer. ``by_signal`` tells an interrupted run from an aborted one."""
+    itself on a fatal answer. ``by_signal`` tells an interrupted run from an aborted one.
+    Outside a pool, ``cutting`` ends a block at once when it flips."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._scopes: set[asyncio.Timeout] = set()
         self.by_signal = False
 
     def stop(self, *, by_signal: bool = True) -> None:
         if not self._event.is_set():
             self.by_signal = by_signal
         self._event.set()
+        for scope in self._scopes:
+            if not scope.expired():
+                scope.reschedule(-1.0)  # its deadline has passed: the block is cancelled now
 
     def is_set(self) -> bool:
         return self._event.is_set()
 
     async def wait(self) -> None:
         await self._event.wait()
+
+    @contextlib.asynccontextmanager
+    async def cutting(self) -> AsyncIterator[None]:
+        """The block, cut short by the switch: whatever it waits for (a slot in the window,
+        the breaker's probe, a backoff, a read on the wire) ends at once, and Interrupted is
+        raised. For reads only: a delete on the wire is drained, by the pool's protocol."""
+        if self.is_set():
+            raise Interrupted(STOPPED)
+        try:
+            async with asyncio.timeout(None) as scope:
+                self._scopes.add(scope)
+                try:
+                    yield
+                finally:
+                    self._scopes.discard(scope)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # a timeout of the block's own
+            raise Interrupted(STOPPED) from None
 
 
 @dataclass

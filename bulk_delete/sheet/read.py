@@ -28,6 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..errors import InputError
+from ..files import require_file
 from .cells import (
     FoundCells,
     MergedCells,
@@ -139,13 +140,10 @@ def open_sheet(
     ``keep_ignored=False``: the chunks leave out the columns the job does not read (see
     _Narrow), and ``info.ignored_at`` is empty."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix == ".numbers":  # (older Numbers documents are folders)
+    if suffix == ".numbers" and path.exists():  # (older Numbers documents are folders)
         raise InputError(NUMBERS.format(path=path))
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a sheet")
+    require_file(path, "sheet")  # a FIFO or /dev/zero is never opened
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     if suffix in EXCEL_SUFFIXES:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointMismatch, InputError
-from ..files import hold_lock, real, storage_cause
+from ..files import hold_lock, real, require_file, storage_cause
 from ..records import InvalidRow, Request, Status
 from ..summary import Counts
 from .calls import CallLog
@@ -110,6 +110,8 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
         path = Path(path)
         if path.is_dir():
             raise InputError(f"checkpoint {path} is a directory; give a file name like run.sqlite")
+        if path.exists():  # a FIFO or a device is never opened: it would block for ever
+            require_file(path, "checkpoint")
         if not path.parent.is_dir():
             raise InputError(
                 f"checkpoint {path}: no such directory {path.parent}; create it first "
@@ -140,8 +142,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
         """Open a checkpoint to read (status, export): read-only, never changed, so one from
         before the mark is read as it is."""
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such checkpoint")
+        require_file(path, "checkpoint", missing="no such checkpoint")
         if _inspect(path) == "new":
             raise _not_ours(path, "an empty file")
         connection = _connect(path, _uri(path, read_only=True))

@@ -14,12 +14,18 @@ them, as it covers the customer's own integrations.
   WAL mode so readers never wait; rows older than a minute are deleted as it goes.
 - **Safe when a run dies.** A start is a timestamp, not a lease: a killed run's starts leave the
   window on their own, like the server's.
+- **Said when it cannot hold.** The file carries our mark (SQLite's application_id). A folder
+  that cannot be made, a file damaged or another program's raise LedgerUnusable, naming the
+  file and how to mend it: with a daily limit the run stops before its first call, otherwise
+  it warns and paces alone. Never passed over in silence: every later run would keep no limit.
+- **Starts ahead of the clock** (the clock went back, or the file was changed) count as made
+  now, said once: they hold the window one window at most, not until the clock catches up.
 - **Daily counts.** It also counts every call start per UTC day and account, for the daily
   allowance (``calls_today``): with ``daily_limit`` set, a start past it raises AllowanceUsed,
   so the run stops itself before LeadSquared refuses.
 - **Named neighbours.** Each run leaves its name (a job's label, else its checkpoint) in the
   file, and ``shared_with`` names the runs whose starts were in the window beside ours, for
-  the summary.
+  the summary: never its own name (its earlier self, killed and resumed).
 - **One free budget.** Beside someone else's integration, a run refused measures what is free
   from every run's starts before its refused call (``others_before``) and notes the result
   (``note_budget``): a run refused in the same window takes it (``budget_within``) rather than
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import os
 import sqlite3
@@ -43,12 +50,19 @@ from pathlib import Path
 
 from ..allowance import allowance_used
 from ..config import RateLimit
+from ..errors import LedgerUnusable
+from ..files import not_a_file
 
 APP = "bulk-delete"
 FILE_NAME = "ledger.sqlite"
 KEEP = 60.0  # seconds of starts kept: longer than any rate window
 DAY = 86400
 BUSY_TIMEOUT = 5.0  # seconds another process may hold the write lock
+AHEAD = 1.0  # seconds a start may lie ahead of our wall clock (another process read it later)
+# The mark only bulk-delete writes: a SQLite header field, set before the file goes WAL.
+APPLICATION_ID = int.from_bytes(b"BDLg", "big")
+_TABLES = frozenset({"starts", "days", "runs", "budgets"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS starts (account TEXT NOT NULL, run TEXT NOT NULL, at REAL NOT NULL);
@@ -88,13 +102,17 @@ class WindowLedger:
         run: str | None = None,
         name: str = "",
         daily_limit: int | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.path = path
         self.account = account
         self.wall = wall
         self.run = run or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.name = name
         self.daily_limit = daily_limit  # --daily-limit: no start past it today
+        self.on_notice = on_notice
         self._neighbours: set[str] = set()  # other runs seen in the window beside ours
+        self._told_ahead = False
         self._db = _open(path)
         if name:
             with self._write() as db:
@@ -111,11 +129,20 @@ class WindowLedger:
         wall: Callable[[], float] = time.time,
         name: str = "",
         daily_limit: int | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> WindowLedger:
-        """The machine's ledger (in ``folder``, default the state directory) for one account."""
+        """The machine's ledger (in ``folder``, default the state directory) for one account.
+        Raises LedgerUnusable when it cannot be opened, or is damaged or not ours."""
         folder = state_dir() if folder is None else folder
         account = account_id(host, access_key)
-        return cls(folder / FILE_NAME, account, wall=wall, name=name, daily_limit=daily_limit)
+        return cls(
+            folder / FILE_NAME,
+            account,
+            wall=wall,
+            name=name,
+            daily_limit=daily_limit,
+            on_notice=on_notice,
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -133,6 +160,7 @@ class WindowLedger:
             db.execute(
                 "DELETE FROM starts WHERE account = ? AND at <= ?", (self.account, now - KEEP)
             )
+            self._restamp_ahead(db, now)
             rows = db.execute(
                 "SELECT at, run FROM starts WHERE account = ? AND at > ? ORDER BY at",
                 (self.account, now - window),
@@ -151,6 +179,30 @@ class WindowLedger:
                 (self.account, int(now // DAY)),
             )
             return 0.0
+
+    def _restamp_ahead(self, db: sqlite3.Connection, now: float) -> None:
+        """Starts stamped ahead of the wall clock (it went back, or the file was changed)
+        would hold the window until the clock caught up with them: an hour's jump, an hour's
+        wait. Their true time is unknown but past, so they count as made now: in the window
+        for one window at most, never dropped (they may be real calls), and said once."""
+        count, latest = db.execute(
+            "SELECT COUNT(*), MAX(at) FROM starts WHERE account = ? AND at > ?",
+            (self.account, now + AHEAD),
+        ).fetchone()
+        if not count:
+            return
+        db.execute(
+            "UPDATE starts SET at = ? WHERE account = ? AND at > ?",
+            (now, self.account, now + AHEAD),
+        )
+        if self.on_notice is not None and not self._told_ahead:
+            self.on_notice(
+                f"the machine's ledger {self.path} held {count} call start(s) up to "
+                f"{latest - now:.0f} s ahead of this machine's clock (the clock went back, or "
+                "the file was changed): counted as made now, they hold the account's window "
+                "for one window at most"
+            )
+        self._told_ahead = True
 
     def others_before(self, age: float, window: float) -> int:
         """The other runs' starts on this account in the ``window`` seconds before the moment
@@ -176,9 +228,10 @@ class WindowLedger:
     def budget_within(self, window: float) -> float | None:
         """The free budget another run noted in the last ``window`` seconds, if any. A run
         refused after it would count that run's refused call as room, and read high."""
-        row = self._db.execute(
-            "SELECT free FROM budgets WHERE account = ? AND run != ? AND at > ?",
-            (self.account, self.run, self.wall() - window),
+        now = self.wall()
+        row = self._db.execute(  # (one noted ahead of the clock is not of this window)
+            "SELECT free FROM budgets WHERE account = ? AND run != ? AND at > ? AND at <= ?",
+            (self.account, self.run, now - window, now + AHEAD),
         ).fetchone()
         return None if row is None else float(row[0])
 
@@ -193,9 +246,12 @@ class WindowLedger:
         raise allowance_used(RateLimit(calls=self.daily_limit, period=float(DAY)), moment)
 
     def shared_with(self) -> tuple[str, ...]:
-        """The names of the other runs whose starts were in the window beside ours."""
+        """The names of the other runs whose starts were in the window beside ours. A run of
+        our own name is this run's earlier self (killed, then resumed: the checkpoint's lock
+        lets no two run at once), whose starts still count but are not a neighbour."""
         named = dict(self._db.execute("SELECT run, name FROM runs").fetchall())
-        return tuple(sorted({named.get(run, f"run {run}") for run in self._neighbours}))
+        names = {named.get(run, f"run {run}") for run in self._neighbours}
+        return tuple(sorted(names - {self.name} if self.name else names))
 
     def other_runs(self, window: float = KEEP) -> set[str]:
         """The other runs that started calls on this account in the last ``window`` seconds."""
@@ -225,25 +281,140 @@ def _calls_on(db: sqlite3.Connection, account: str, now: float) -> int:
 
 def calls_today(host: str, access_key: str, *, folder: Path | None = None) -> int:
     """Today's call starts on this account, for a dry run: read only, and 0 when no run on
-    this machine has written the file yet (a dry run never creates it)."""
+    this machine has written the file yet (a dry run never creates it). Raises LedgerUnusable
+    where the run would: a folder it cannot make, a file damaged or not ours."""
     path = (state_dir() if folder is None else folder) / FILE_NAME
+    if not path.exists():
+        _check_folder_can_be_made(path)
+        return 0
+    _check_file(path)
     try:
         with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            _check_mark(path, db)
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'days'").fetchone():
+                return 0  # made by a run that died before its first write
             return _calls_on(db, account_id(host, access_key), time.time())
-    except sqlite3.Error:
-        return 0
+    except sqlite3.DatabaseError as error:
+        raise _sqlite_problem(path, error) from None
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    path.chmod(0o600)
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.executescript(_SCHEMA)
+    """The ledger at ``path``, made if absent. LedgerUnusable, naming the file and how to mend
+    it, when its folder cannot be made or written, or the file is damaged or not ours: never
+    silently passed over, since a run without it keeps no daily limit and shares no window."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+    except OSError as error:
+        raise _folder_unusable(path, error) from None
+    _check_file(path)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+    except OSError as error:
+        raise _unwritable(path, error.strerror or str(error)) from None
+    with contextlib.ExitStack() as closing:
+        try:
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            closing.callback(db.close)
+            if not _check_mark(path, db):  # new, or from before the mark; before WAL: in the file
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise _sqlite_problem(path, error) from None
+        closing.pop_all()
     return db
+
+
+def _check_file(path: Path) -> None:
+    """A ledger that exists is a regular file holding a SQLite database, or empty (a run
+    made it and died before the first write): anything else is not ours."""
+    problem = not_a_file(path)
+    if problem == "no such file":
+        return
+    if problem is not None:
+        raise _not_ours(path, problem)
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except OSError as error:
+        raise _unwritable(path, error.strerror or str(error)) from None
+    if header and not (len(header) == 100 and header.startswith(_SQLITE_MAGIC)):
+        raise _not_ours(path, "not a SQLite database")
+    if header and int.from_bytes(header[68:72], "big") not in (0, APPLICATION_ID):
+        raise _not_ours(path, "another program's SQLite database")
+
+
+def _check_mark(path: Path, db: sqlite3.Connection) -> bool:
+    """Our mark (True), or no mark and only our tables (False: new, or a ledger from before
+    the mark); and whole. Anything else is LedgerUnusable."""
+    (application_id,) = db.execute("PRAGMA application_id").fetchone()
+    tables = {
+        name
+        for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    if application_id not in (0, APPLICATION_ID) or not tables <= _TABLES:
+        raise _not_ours(path, "another program's SQLite database")
+    (check,) = db.execute("PRAGMA quick_check").fetchone()
+    if check != "ok":
+        raise _damaged(path, check)
+    return bool(application_id)
+
+
+def _check_folder_can_be_made(path: Path) -> None:
+    """What a dry run can tell without writing: the nearest folder that exists can hold the
+    ledger's folder."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise _folder_unusable(path, NotADirectoryError(errno.ENOTDIR, "Not a directory"))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _folder_unusable(path, PermissionError(errno.EACCES, "Permission denied"))
+
+
+def _sqlite_problem(path: Path, error: sqlite3.DatabaseError) -> LedgerUnusable:
+    """SQLite's complaint as the user's problem: a file it cannot write (read-only, locked,
+    no room for its journal) or one whose bytes are not a whole database."""
+    if isinstance(error, sqlite3.OperationalError):
+        return _unwritable(path, str(error))
+    return _damaged(path, str(error))
+
+
+def _folder_unusable(path: Path, error: OSError) -> LedgerUnusable:
+    return LedgerUnusable(
+        path,
+        f"its folder cannot be made or written ({error.strerror or error})",
+        f"make {path.parent} a folder this user can write, or point XDG_STATE_HOME at one.",
+    )
+
+
+def _unwritable(path: Path, why: str) -> LedgerUnusable:
+    return LedgerUnusable(
+        path,
+        f"it cannot be written ({why})",
+        f"let this user write {path} and its folder (chmod u+rw), or point XDG_STATE_HOME "
+        "at another folder.",
+    )
+
+
+def _not_ours(path: Path, why: str) -> LedgerUnusable:
+    return LedgerUnusable(path, f"it is not a bulk-delete ledger ({why})", _move_aside(path))
+
+
+def _damaged(path: Path, why: str) -> LedgerUnusable:
+    return LedgerUnusable(path, f"it is damaged ({why})", _move_aside(path))
+
+
+def _move_aside(path: Path) -> str:
+    return (
+        f"move it aside (mv {path} {path}.bad); the next run starts a new ledger, whose count "
+        "of today's calls starts again from 0."
+    )
 
 
 @contextlib.contextmanager
@@ -254,15 +425,23 @@ def shared_window(
     enabled: bool = True,
     name: str = "",
     daily_limit: int | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> Iterator[WindowLedger | None]:
-    """The machine's ledger for this account while a run lasts, or None when it cannot be
-    opened (a read-only home, say): the run then paces on its own, as before."""
+    """The machine's ledger for this account while a run lasts. When it cannot be used, a
+    run with a ``daily_limit`` stops before its first call (LedgerUnusable, exit 2): the limit
+    would not hold. Without one the run goes on alone (None), said through ``on_notice``."""
     if not enabled:
         yield None
         return
     try:
-        ledger = WindowLedger.for_account(host, access_key, name=name, daily_limit=daily_limit)
-    except (OSError, sqlite3.Error):
+        ledger = WindowLedger.for_account(
+            host, access_key, name=name, daily_limit=daily_limit, on_notice=on_notice
+        )
+    except LedgerUnusable as error:
+        if daily_limit is not None:
+            raise
+        if on_notice is not None:
+            on_notice(error.warning)
         yield None
         return
     try:

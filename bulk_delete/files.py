@@ -165,6 +165,13 @@ def hold_lock(lock_path: Path, what: str, *, target: Path | None = None) -> Iter
             handle.truncate(0)  # closing the handles releases the locks
 
 
+def lock_open_file(fd: int, what: str) -> None:
+    """An exclusive lock on a file this process has open (a backup it appends to), held until
+    the file is closed; LockHeld (exit 75) naming the holder when another process has it."""
+    if not _try_flock(fd):
+        raise LockHeld(f"{what} is in use: pid {_inode_holder(fd)} holds it; not starting")
+
+
 def _try_flock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -56,6 +56,13 @@ class VerificationTable(Tables):
         ).fetchall()
         return {int(seq): int(left) for seq, left in rows}
 
+    def queued_leads(self) -> dict[int, str]:
+        """Each queued request's lead, by seq: the requests a --backup must hold a copy of."""
+        rows = self._db.execute(
+            "SELECT seq, prospect_id FROM requests WHERE status = 'queued' ORDER BY seq"
+        ).fetchall()
+        return {int(seq): str(lead) for seq, lead in rows}
+
     def unverified_notes(self, limit: int = 3) -> list[tuple[str, int]]:
         """(why, how many) of the requests left unverified, most frequent first."""
         if "verified_note" not in self._columns("requests"):

@@ -11,7 +11,6 @@ import gzip
 import json
 import os
 import re
-import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +24,8 @@ from bulk_delete.emulator.server import _activities
 from bulk_delete.errors import BulkDeleteError
 from bulk_delete.store.backup import BackupWriter, encode_member, read_backup, scan
 
-from .conftest import demo_env, leads_csv, run_cli, start_cli, until
-from .test_backup_run import CODES, WINDOW, _deleted, _leads, _saved, _settled
+from .conftest import demo_env, run_cli
+from .test_backup_run import _deleted, _leads, _saved, _settled, killed_run
 
 T = TypeVar("T")
 LEAD = "3aee22bd-8419-422a-8242-c510df9af001"
@@ -181,9 +180,9 @@ def test_a_byte_flipped_anywhere_is_named_or_harmless(
         rows = list(read_backup(path))
         flip(path, int(where * path.stat().st_size), xor)
         named = _rows_or_named(path, rows) == "named"
-        writer, error = _attempt(lambda: BackupWriter.open(path))
-        if writer is not None:
-            writer.close()
+        reopened, error = _attempt(lambda: BackupWriter.open(path))
+        if reopened is not None:
+            reopened.close()
         assert named == (error is not None), error  # the writer and the readers agree
         assert error is None or str(path) in error
         assert sorted(os.listdir(folder)) == ["b.jsonl.gz"]  # a flip is never a torn tail
@@ -249,15 +248,8 @@ async def test_a_damaged_backup_stops_the_resume_before_any_delete_and_verify_na
 ) -> None:
     """Fault 2: killed after N members, a byte flipped in an early one, the command rerun."""
     emu = await emulator(rate="off", webhook_delay=0.05, latency=0.01)
-    sheet = leads_csv(tmp_path / "leads.csv", 60, codes=f'"{CODES}"')
-    checkpoint, backup = tmp_path / "run.sqlite", tmp_path / "backup.jsonl.gz"
-    args = ["run", str(sheet), "--checkpoint", str(checkpoint), "--yes", *WINDOW]
-    args += ["--rate", "100/1s", "--concurrency", "2"]
-    env = demo_env(emu.url)
-    process = await start_cli(*args, "--backup", str(backup), env=env)
-    await until(lambda: len(emu.records) >= 20, process)
-    os.kill(process.pid, signal.SIGKILL)
-    await process.wait()
+    args, sheet, backup = await killed_run(emu, tmp_path, leads=60, after=20, concurrency=2)
+    env, checkpoint = demo_env(emu.url), tmp_path / "run.sqlite"
     flip(backup, middle_of(backup, 3))
     before, sent = backup.read_bytes(), len(emu.records)
 
@@ -298,15 +290,9 @@ async def test_a_torn_tail_is_set_aside_and_said_on_stderr_and_in_the_summary(
     emulator: Any, tmp_path: Path
 ) -> None:
     emu = await emulator(rate="off", webhook_delay=0.05, latency=0.01)
-    sheet = leads_csv(tmp_path / "leads.csv", 40, codes=f'"{CODES}"')
-    checkpoint, backup = tmp_path / "run.sqlite", tmp_path / "backup.jsonl.gz"
-    args = ["run", str(sheet), "--checkpoint", str(checkpoint), "--yes", *WINDOW]
-    args += ["--rate", "100/1s", "--concurrency", "1", "--backup", str(backup)]
+    args, sheet, backup = await killed_run(emu, tmp_path, leads=40, after=5, concurrency=1)
+    args += ["--backup", str(backup)]
     env = demo_env(emu.url)
-    process = await start_cli(*args, env=env)
-    await until(lambda: len(emu.records) >= 5, process)
-    os.kill(process.pid, signal.SIGKILL)
-    await process.wait()
     # A kill in the middle of the next write leaves the front of a member: the next request's
     saved = scan(backup)
     pending = max(saved.requests) + 1

@@ -305,9 +305,7 @@ def backup_verified_lines(found: BackupVerified) -> list[str]:
     ]
     lines += [f"  backup         {damage}" for damage in found.damaged]
     if found.unsaved:
-        lines.append(
-            f"  backup         {found.unsaved:,} queued request(s) have no saved copy in it:"
-        )
+        lines.append(f"  backup         {found.unsaved:,} queued request(s) have no saved copy:")
         lines += [
             f"                 request {seq} (lead {lead})" for seq, lead in found.unsaved_shown
         ]

@@ -53,9 +53,9 @@ BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its rea
 BACKUP_FILES = "backup_files"  # … and every file its runs wrote to, in order (a JSON list)
 BACKUP_MARK = "backup_mark"  # the mark its runs put first in each of them
 DAMAGED = (
-    "Nothing sent. Its members were saved before their deletes were sent, so that copy of "
-    "them is lost. Keep the file; restore it from a copy and rerun, or rerun with a new "
-    "--backup file (`verify` names the queued requests no backup holds)"
+    "Nothing sent. Those members were written before their requests' deletes were sent: that "
+    "copy of what they deleted is lost. Keep the file; restore it from a copy and rerun, or "
+    "rerun with a new --backup file (`verify` then names the queued requests no backup holds)"
 )
 
 

@@ -65,7 +65,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import mmap
 import os
 import stat
 import struct
@@ -74,10 +73,19 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import BulkDeleteError, InputError, StorageError
 from ..files import lock_open_file, make_folders, real
+
+
+class FileBytes(Protocol):
+    """What a reader needs of a file's bytes: ``bytes`` itself, or ``_File``."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, part: slice, /) -> bytes: ...
+    def find(self, sub: bytes, start: int, /) -> int: ...
+
 
 FILE_MODE = 0o600  # like the checkpoint: a backup holds the account's data
 _READ_CHUNK = 1 << 16
@@ -86,10 +94,14 @@ _READ_CHUNK = 1 << 16
 # XFL 2 (best compression), OS 255; then the ``BD`` field: request and member length.
 _MAGIC = b"\x1f\x8b\x08"
 _FHCRC, _FEXTRA = 0x02, 0x04
-_FIELD_ID = b"BD"
 _FRAME = struct.Struct("<QQ")  # request, the whole member's length in bytes
-_EXTRA = struct.Struct("<H2sH")  # XLEN, subfield id, subfield length
-_HEADER_SIZE = 10 + _EXTRA.size + _FRAME.size + 2  # ... and the header's CRC-16
+_FIXED = (  # … what comes before them: every framed header starts so
+    _MAGIC
+    + bytes([_FEXTRA | _FHCRC])
+    + b"\0\0\0\0\x02\xff"
+    + struct.pack("<H2sH", 4 + _FRAME.size, b"BD", _FRAME.size)  # XLEN, subfield id, length
+)
+_HEADER_SIZE = len(_FIXED) + _FRAME.size + 2  # … and the header's CRC-16 after them
 _TRAILER = struct.Struct("<II")  # CRC-32 and length of the text
 
 
@@ -108,7 +120,7 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Damage:
-    """Bytes that are no whole member and are not a torn tail: a copy that is lost."""
+    """FileBytes that are no whole member and are not a torn tail: a copy that is lost."""
 
     number: int  # the member's place in the file, from 1
     start: int
@@ -213,9 +225,7 @@ def _framed(seq: int, text: bytes) -> bytes:
     deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     body = deflate.compress(text) + deflate.flush()
     trailer = _TRAILER.pack(zlib.crc32(text), len(text) & 0xFFFFFFFF)
-    length = _HEADER_SIZE + len(body) + len(trailer)
-    head = _MAGIC + bytes([_FEXTRA | _FHCRC]) + b"\0\0\0\0\x02\xff"
-    head += _EXTRA.pack(4 + _FRAME.size, _FIELD_ID, _FRAME.size) + _FRAME.pack(seq, length)
+    head = _FIXED + _FRAME.pack(seq, _HEADER_SIZE + len(body) + len(trailer))
     return head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + body + trailer
 
 
@@ -232,31 +242,31 @@ class _Unread:
     cut: bool = False  # a prefix of a member that runs to the end of the file
 
 
-def _frame(data: bytes | mmap.mmap, pos: int) -> tuple[int, int] | _Unread | None:
+def _frame(data: FileBytes, pos: int) -> tuple[int, int] | _Unread | None:
     """(request, length) from a framed header at ``pos``; None for a member without the
-    framing (from before it); _Unread when the header is cut or does not check."""
+    framing (from before it); _Unread when the header is cut or does not check. A header is
+    framed by its flags or by its ``BD`` field: one changed byte cannot unframe it."""
     head = data[pos : pos + _HEADER_SIZE]
     if not _MAGIC.startswith(head[:3]):
         return _Unread("is not a gzip member")
     if len(head) < 4:
         return _Unread("is cut short in its gzip header", cut=True)
-    if head[3] != _FEXTRA | _FHCRC:
+    if head[3] != _FIXED[3] and head[10:16] != _FIXED[10:16]:
         return None
-    if len(head) < _HEADER_SIZE:
+    if len(head) < _HEADER_SIZE and head == _FIXED[: len(head)]:
         return _Unread("is cut short in its gzip header", cut=True)
-    size, name, length = _EXTRA.unpack_from(head, 10)
-    if (size, name, length) != (4 + _FRAME.size, _FIELD_ID, _FRAME.size):
-        return None
+    if len(head) < _HEADER_SIZE or head[: len(_FIXED)] != _FIXED:
+        return _Unread("has a damaged gzip header")
     (check,) = struct.unpack_from("<H", head, _HEADER_SIZE - 2)
     if check != zlib.crc32(head[: _HEADER_SIZE - 2]) & 0xFFFF:
         return _Unread("has a damaged gzip header (its header CRC does not match)")
-    request, total = _FRAME.unpack_from(head, 10 + _EXTRA.size)
+    request, total = _FRAME.unpack_from(head, len(_FIXED))
     if total < _HEADER_SIZE + _TRAILER.size:
         return _Unread("has a damaged gzip header (it gives an impossible length)")
     return request, total
 
 
-def _member_at(data: bytes | mmap.mmap, pos: int) -> Member | _Unread:
+def _member_at(data: FileBytes, pos: int) -> Member | _Unread:
     """The whole member at ``pos``, or why there is none."""
     frame = _frame(data, pos)
     if isinstance(frame, _Unread):
@@ -275,7 +285,7 @@ def _member_at(data: bytes | mmap.mmap, pos: int) -> Member | _Unread:
     return _parsed(text, pos, end, request)
 
 
-def _unframed(data: bytes | mmap.mmap, pos: int) -> Member | _Unread:
+def _unframed(data: FileBytes, pos: int) -> Member | _Unread:
     """A member from before the framing. Cut short, it is a torn write only if it does not
     already hold a request's lines up to its seal (then its end was damaged, not cut)."""
     text, used, problem = _inflate(data, pos, len(data))
@@ -286,7 +296,7 @@ def _unframed(data: bytes | mmap.mmap, pos: int) -> Member | _Unread:
     return _parsed(text, pos, pos + used, None)
 
 
-def _inflate(data: bytes | mmap.mmap, pos: int, limit: int) -> tuple[bytes, int, str]:
+def _inflate(data: FileBytes, pos: int, limit: int) -> tuple[bytes, int, str]:
     """The text of the gzip member at ``pos`` (read up to ``limit``), the bytes it took, and
     what went wrong: "" (whole, CRC-32 checked), "cut" (the bytes end first), or zlib's
     complaint."""
@@ -343,7 +353,7 @@ def _parsed(text: bytes, start: int, end: int, request: int | None) -> Member | 
     return Member(seq, rows, start, end, mark=mark, checkpoint=checkpoint)
 
 
-def _next_whole(data: bytes | mmap.mmap, after: int) -> int | None:
+def _next_whole(data: FileBytes, after: int) -> int | None:
     """Where the next whole member of ours starts after ``after`` (None: there is none)."""
     at = data.find(_MAGIC, after)
     while at >= 0:
@@ -353,7 +363,7 @@ def _next_whole(data: bytes | mmap.mmap, after: int) -> int | None:
     return None
 
 
-def _walk(data: bytes | mmap.mmap) -> Iterator[Member | Damage | Torn]:
+def _walk(data: FileBytes) -> Iterator[Member | Damage | Torn]:
     """Every whole member in order, each damaged place, and the torn tail if the file ends in
     one. Reading goes on past damage, at the next whole member."""
     pos, number, last = 0, 0, None
@@ -377,15 +387,30 @@ def _walk(data: bytes | mmap.mmap) -> Iterator[Member | Damage | Torn]:
         pos = resume
 
 
-@contextlib.contextmanager
-def _mapped(fd: int) -> Iterator[bytes | mmap.mmap]:
-    """The file's bytes as they are now, mapped (read a member at a time, never all at once)."""
-    size = os.fstat(fd).st_size
-    if size == 0:
-        yield b""
-        return
-    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as data:
-        yield data
+class _File:
+    """A file's bytes up to its size when it was opened, read where asked (``os.pread``): a
+    member at a time, never the whole file, and a writer that cuts the file meanwhile only
+    shortens what is read (a mapping would die of SIGBUS)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._size = os.fstat(fd).st_size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(self._size)
+        return os.pread(self._fd, max(0, stop - start), start)
+
+    def find(self, sub: bytes, start: int) -> int:
+        at = start
+        while at < self._size:
+            hit = self[at : at + _READ_CHUNK + len(sub) - 1].find(sub)
+            if hit >= 0:
+                return at + hit
+            at += _READ_CHUNK
+        return -1
 
 
 def walk(path: str | Path) -> Iterator[Member | Damage | Torn]:
@@ -396,8 +421,7 @@ def walk(path: str | Path) -> Iterator[Member | Damage | Torn]:
     except OSError as exc:
         raise InputError(f"cannot read the backup {path}: {exc.strerror or exc}") from None
     try:
-        with _mapped(fd) as data:
-            yield from _walk(data)
+        yield from _walk(_File(fd))
     finally:
         os.close(fd)
 
@@ -509,8 +533,7 @@ class BackupWriter:
         fd = _open_regular(path)
         try:
             lock_open_file(fd, f"the backup {path}")
-            with _mapped(fd) as data:
-                found = _scanned(_walk(data))
+            found = _scanned(_walk(_File(fd)))
             ours = found.requests or found.marks or (owner is not None and owner.wrote_before)
             if found.damage and not ours:
                 raise NotABackup(

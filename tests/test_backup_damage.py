@@ -24,8 +24,8 @@ from bulk_delete.emulator.server import _activities
 from bulk_delete.errors import BulkDeleteError
 from bulk_delete.store.backup import BackupWriter, encode_member, read_backup, scan
 
-from .conftest import demo_env, run_cli
-from .test_backup_run import _deleted, _leads, _saved, _settled, killed_run
+from .conftest import demo_env, leads_csv, run_cli
+from .test_backup_run import CODES, WINDOW, _deleted, _leads, _saved, _settled, killed_run
 
 T = TypeVar("T")
 LEAD = "3aee22bd-8419-422a-8242-c510df9af001"
@@ -189,6 +189,34 @@ def test_a_byte_flipped_anywhere_is_named_or_harmless(
 
 
 @settings(max_examples=200, deadline=None)
+@given(requests=BACKUPS, where=st.floats(0, 1))
+def test_a_backup_cut_anywhere_ends_in_a_torn_tail_at_the_start_of_the_cut_member(
+    requests: list[list[dict[str, Any]]], where: float
+) -> None:
+    """What a kill in the middle of a write leaves (the front of the last member, its header
+    cut or not) is always a torn tail, never damage: a resume must not stop for it."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "b.jsonl.gz"
+        with BackupWriter.open(path) as writer:
+            for seq, activities in enumerate(requests, 1):
+                writer.write(seq, LEAD, activities)
+        starts = sorted(start for spans in scan(path).spans.values() for start, _ in spans)
+        size = path.stat().st_size
+        cut = int(where * size)
+        with path.open("r+b") as handle:
+            handle.truncate(cut)
+        found = scan(path)
+        assert found.damage == []
+        whole = [start for start in starts if start < cut]
+        if cut in [*starts, size]:  # between members: nothing torn
+            assert found.tail is None
+        else:
+            assert found.tail is not None
+            assert found.tail.start == whole[-1]
+            assert found.requests == list(range(1, len(whole)))
+
+
+@settings(max_examples=200, deadline=None)
 @given(requests=BACKUPS, where=st.floats(0, 1, exclude_max=True), xor=st.integers(1, 255))
 def test_in_a_backup_of_the_first_format_a_flip_is_named_harmless_or_a_said_torn_tail(
     requests: list[list[dict[str, Any]]], where: float, xor: int
@@ -277,6 +305,30 @@ async def test_a_damaged_backup_stops_the_resume_before_any_delete_and_verify_na
     assert kept <= gone.keys()
     owner = {a["Id"]: lead for lead in leads for a in _activities(lead, [])}
     assert {owner[key] for key in gone.keys() - kept} <= {lead}  # request 3's copy only is lost
+
+
+async def test_a_last_member_cut_after_its_delete_was_sent_is_damage_not_a_torn_write(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A file cut short (a copy that stopped half way) looks like a write killed half way,
+    but the checkpoint knows that request's delete went out: its copy is lost, and said."""
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    sheet = leads_csv(tmp_path / "leads.csv", 5, codes=f'"{CODES}"')
+    backup = tmp_path / "backup.jsonl.gz"
+    args = ["run", str(sheet), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes", *WINDOW]
+    args += ["--rate", "off", "--concurrency", "1", "--backup", str(backup)]
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stderr
+    start, end = scan(backup).spans[5][0]
+    with backup.open("r+b") as handle:
+        handle.truncate((start + end) // 2)
+    before = backup.read_bytes()
+    again = await run_cli(*args, "--retry-failed", env=demo_env(emu.url))
+    assert again.returncode == 3, again.stdout + again.stderr
+    assert re.search(NAMED.format(which="request 5") + " is cut short", again.stderr)
+    assert "records its delete as sent" in again.stderr
+    assert backup.read_bytes() == before
+    assert sorted(tmp_path.glob("backup.jsonl.gz*")) == [backup]  # not moved aside
 
 
 def _readable(path: Path) -> list[dict[str, Any]]:

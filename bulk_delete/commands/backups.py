@@ -150,7 +150,9 @@ def _owner(checkpoint: Checkpoint, path: Path) -> Owner:
         mark = uuid.uuid4().hex
         checkpoint.set_meta(BACKUP_MARK, mark)
     wrote = str(path.resolve()) in backup_files(checkpoint.meta)
-    return Owner(mark=mark, checkpoint=checkpoint.location, wrote_before=wrote)
+    return Owner(
+        mark=mark, checkpoint=checkpoint.location, wrote_before=wrote, was_sent=checkpoint.was_sent
+    )
 
 
 def backup_files(meta: dict[str, str]) -> list[str]:

@@ -70,7 +70,7 @@ import stat
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,7 +120,7 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Damage:
-    """FileBytes that are no whole member and are not a torn tail: a copy that is lost."""
+    """Bytes that are no whole member and are not a torn tail: a copy that is lost."""
 
     number: int  # the member's place in the file, from 1
     start: int
@@ -152,6 +152,7 @@ class Torn:
     start: int
     size: int
     request: int | None = None  # as its header names it, when the header was written
+    number: int = 0  # its place in the file, from 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +254,7 @@ def _frame(data: FileBytes, pos: int) -> tuple[int, int] | _Unread | None:
         return _Unread("is cut short in its gzip header", cut=True)
     if head[3] != _FIXED[3] and head[10:16] != _FIXED[10:16]:
         return None
-    if len(head) < _HEADER_SIZE and head == _FIXED[: len(head)]:
+    if len(head) < _HEADER_SIZE and head[: len(_FIXED)] == _FIXED[: len(head)]:
         return _Unread("is cut short in its gzip header", cut=True)
     if len(head) < _HEADER_SIZE or head[: len(_FIXED)] != _FIXED:
         return _Unread("has a damaged gzip header")
@@ -376,7 +377,7 @@ def _walk(data: FileBytes) -> Iterator[Member | Damage | Torn]:
             continue
         following = _next_whole(data, pos + 1)
         if found.cut and following is None:
-            yield Torn(pos, len(data) - pos, found.request)
+            yield Torn(pos, len(data) - pos, found.request, number)
             return
         if found.end is not None and found.end <= len(data) and not found.cut:
             following = found.end  # the header says where the next member starts
@@ -493,6 +494,7 @@ class Owner:
     mark: str
     checkpoint: str  # its path, for people
     wrote_before: bool = False
+    was_sent: Callable[[int], bool] = lambda _: False  # a delete of this request went out
 
     def check(self, path: Path, found: Scan) -> None:
         """InputError (exit 2) when the file is another checkpoint's backup."""
@@ -541,8 +543,9 @@ class BackupWriter:
                 )
             if owner is not None:
                 owner.check(path, found)
-            if found.damage:
-                raise DamagedBackup(path, found.damage)
+            damage = found.damage + _cut_after_its_send(found, owner)
+            if damage:
+                raise DamagedBackup(path, damage)
             os.fchmod(fd, FILE_MODE)
             aside = _set_aside(path, fd, found) if found.tail else None
             if owner is not None and owner.mark not in {mark for mark, _ in found.marks}:
@@ -631,6 +634,20 @@ class BackupWriter:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _cut_after_its_send(found: Scan, owner: Owner | None) -> list[Damage]:
+    """A torn tail is a write killed half way, so its request was never sent, unless the
+    checkpoint says it was: then the file was cut after the fact (a copy cut short, bytes lost)
+    and the only copy of that request is lost. (A further member of a request, added on a
+    resume, may be torn after its send: its first member holds the copy.)"""
+    tail = found.tail
+    if tail is None or owner is None or not tail.request or tail.request in found.spans:
+        return []
+    if not owner.was_sent(tail.request):
+        return []
+    why = "is cut short, and the checkpoint records its delete as sent: its copy is lost"
+    return [Damage(tail.number, tail.start, tail.start + tail.size, why, tail.request)]
 
 
 def _open_regular(path: Path) -> int:

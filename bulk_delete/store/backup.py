@@ -63,7 +63,6 @@ file, and ``BackupWriter.open`` refuses a file marked by another checkpoint.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import stat
@@ -267,13 +266,13 @@ def _frame(data: FileBytes, pos: int) -> tuple[int, int] | _Unread | None:
     return request, total
 
 
-def _member_at(data: FileBytes, pos: int) -> Member | _Unread:
-    """The whole member at ``pos``, or why there is none."""
+def _member_at(data: FileBytes, pos: int, number: int = 0) -> Member | _Unread:
+    """The whole member at ``pos`` (the file's ``number``-th), or why there is none."""
     frame = _frame(data, pos)
     if isinstance(frame, _Unread):
         return frame
     if frame is None:  # from before the framing: its end is where its stream ends
-        return _unframed(data, pos)
+        return _unframed(data, pos, number)
     request, end = frame[0], pos + frame[1]
     text, used, problem = _inflate(data, pos, min(end, len(data)))
     if problem == "cut" and end > len(data):  # the header was written, the rest was not
@@ -283,10 +282,10 @@ def _member_at(data: FileBytes, pos: int) -> Member | _Unread:
         return _Unread("does not end where its header says", request, end)
     if problem:
         return _Unread(problem, request, end)
-    return _parsed(text, pos, end, request)
+    return _parsed(text, (pos, end, number), request)
 
 
-def _unframed(data: FileBytes, pos: int) -> Member | _Unread:
+def _unframed(data: FileBytes, pos: int, number: int) -> Member | _Unread:
     """A member from before the framing. Cut short, it is a torn write only if it does not
     already hold a request's lines up to its seal (then its end was damaged, not cut)."""
     text, used, problem = _inflate(data, pos, len(data))
@@ -294,7 +293,7 @@ def _unframed(data: FileBytes, pos: int) -> Member | _Unread:
         return _Unread("is cut short", cut=not _whole_lines(text))
     if problem:
         return _Unread(problem)
-    return _parsed(text, pos, pos + used, None)
+    return _parsed(text, (pos, pos + used, number), None)
 
 
 def _inflate(data: FileBytes, pos: int, limit: int) -> tuple[bytes, int, str]:
@@ -334,8 +333,10 @@ def _whole_lines(text: bytes) -> bool:
     return False
 
 
-def _parsed(text: bytes, start: int, end: int, request: int | None) -> Member | _Unread:
-    """One whole member's lines, checked against its seal (and its header's request)."""
+def _parsed(text: bytes, place: tuple[int, int, int], request: int | None) -> Member | _Unread:
+    """One whole member's lines, checked against its seal (and its header's request);
+    ``place``: its start, end and number in the file."""
+    start, end, number = place
     try:
         lines = [json.loads(line) for line in text.decode().split("\n") if line]
     except (UnicodeDecodeError, ValueError):
@@ -351,7 +352,7 @@ def _parsed(text: bytes, start: int, end: int, request: int | None) -> Member | 
         return _Unread(f"should hold {saved:,} rows of request {seq}", seq, end)
     mark = str(seal.get("Checkpoint") or "") if seq == 0 else ""
     checkpoint = str(seal.get("CheckpointFile") or "")
-    return Member(seq, rows, start, end, mark=mark, checkpoint=checkpoint)
+    return Member(seq, rows, start, end, number, mark=mark, checkpoint=checkpoint)
 
 
 def _next_whole(data: FileBytes, after: int) -> int | None:
@@ -370,9 +371,9 @@ def _walk(data: FileBytes) -> Iterator[Member | Damage | Torn]:
     pos, number, last = 0, 0, None
     while pos < len(data):
         number += 1
-        found = _member_at(data, pos)
+        found = _member_at(data, pos, number)
         if isinstance(found, Member):
-            yield dataclasses.replace(found, number=number)
+            yield found
             pos, last = found.end, found.request
             continue
         following = _next_whole(data, pos + 1)

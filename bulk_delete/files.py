@@ -206,6 +206,13 @@ def _second_name(fd: int) -> str:
     return "a symlink" if os.fstat(fd).st_nlink == 1 else "a symlink or a hard link"
 
 
+def lock_open_file(fd: int, what: str) -> None:
+    """An exclusive lock on a file this process has open (a backup it appends to), held until
+    the file is closed; LockHeld (exit 75) naming the holder when another process has it."""
+    if not _try_flock(fd):
+        raise LockHeld(f"{what} is in use: pid {_inode_holder(fd)} holds it; not starting")
+
+
 def _try_flock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -149,6 +149,7 @@ class RunSummary:
     previous_checkpoint: str = ""  # a job with verify_previous: the run it checked first …
     previous_verification: Verification | None = None  # … and what it found there
     shared_with: tuple[str, ...] = ()  # other runs on this machine that spent the same budget
+    backup_set_aside: str = ""  # where this run moved a torn tail of --backup ("": none)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--summary-json`` document."""
@@ -197,6 +198,9 @@ class BackupVerified:
     saved: int = 0  # activities saved for them
     present: int = 0  # activities still present in their windows (0: all gone)
     uneven: tuple[tuple[int, int, int], ...] = ()  # (request, saved, present) where present > 0
+    damaged: tuple[str, ...] = ()  # each member that could not be read, named
+    unsaved: int = 0  # queued requests that no backup file holds
+    unsaved_shown: tuple[tuple[int, str], ...] = ()  # the first of them: (request, ProspectId)
 
     @property
     def gone(self) -> int:

@@ -20,6 +20,7 @@ import pytest
 from bulk_delete.errors import StorageError
 from bulk_delete.store.backup import (
     BackupWriter,
+    DamagedBackup,
     NotABackup,
     encode_member,
     export_backup,
@@ -113,9 +114,10 @@ def test_a_member_missing_lines_is_not_believed(tmp_path: Path) -> None:
     with path.open("ab") as handle:
         handle.write(gzip.compress((row + '\n{"Request": 2, "Saved": 5}\n').encode()))
     size = path.stat().st_size
-    with pytest.raises(NotABackup, match=r"b\.jsonl\.gz is not a bulk-delete backup .*byte"):
+    named = r"b\.jsonl\.gz cannot be read whole: member 2 \(bytes [\d,]+–[\d,]+, request 2\)"
+    with pytest.raises(DamagedBackup, match=named + " should hold 5 rows"):
         ids(path)
-    with pytest.raises(NotABackup):
+    with pytest.raises(DamagedBackup, match=named):
         BackupWriter.open(path)
     assert path.stat().st_size == size
 
@@ -300,7 +302,7 @@ def expected_table() -> list[list[str]]:
 
 def test_export_to_csv_round_trips(tmp_path: Path) -> None:
     out = tmp_path / "backup.csv"
-    assert export_backup(written(tmp_path / "b.jsonl.gz"), out) == 2
+    assert export_backup(written(tmp_path / "b.jsonl.gz"), out).rows == 2
     with out.open(newline="", encoding="utf-8") as handle:
         table = list(csv.reader(handle))
     expected = expected_table()
@@ -310,7 +312,7 @@ def test_export_to_csv_round_trips(tmp_path: Path) -> None:
 
 def test_export_to_xlsx_round_trips(tmp_path: Path) -> None:
     out = tmp_path / "backup.xlsx"
-    assert export_backup(written(tmp_path / "b.jsonl.gz"), out) == 2
+    assert export_backup(written(tmp_path / "b.jsonl.gz"), out).rows == 2
     sheet = openpyxl.load_workbook(out).active
     assert sheet is not None
     table = [

@@ -52,25 +52,33 @@ def _leads(sheet: Path) -> list[str]:
     return [line.split(",")[0] for line in sheet.read_text().splitlines()[1:] if line]
 
 
+async def killed_run(
+    emu: Any, tmp_path: Path, *, leads: int, after: int, concurrency: int | None = None
+) -> tuple[list[str], Path, Path]:
+    """`run --backup` of ``leads`` leads at 100/1s in its own process, killed (-9) once the
+    emulator has queued ``after`` deletes. Returns the command (without --backup), the sheet
+    and the backup."""
+    sheet = leads_csv(tmp_path / "leads.csv", leads, codes=f'"{CODES}"')
+    backup = tmp_path / "backup.jsonl.gz"
+    args = ["run", str(sheet), "--checkpoint", str(tmp_path / "run.sqlite"), "--yes", *WINDOW]
+    args += ["--rate", "100/1s"] + (["--concurrency", str(concurrency)] if concurrency else [])
+    process = await start_cli(*args, "--backup", str(backup), env=demo_env(emu.url))
+    await until(lambda: len(emu.records) >= after, process)
+    os.kill(process.pid, signal.SIGKILL)
+    await process.wait()
+    return args, sheet, backup
+
+
 async def test_a_run_killed_half_way_and_resumed_backs_up_exactly_what_was_deleted(
     emulator: Any, tmp_path: Path
 ) -> None:
     emu = await emulator(rate="off", webhook_delay=0.05, latency=0.01)
-    sheet = leads_csv(tmp_path / "leads.csv", 80, codes=f'"{CODES}"')
-    checkpoint, backup = tmp_path / "run.sqlite", tmp_path / "backup.jsonl.gz"
-    args = ["run", str(sheet), "--checkpoint", str(checkpoint), "--yes", *WINDOW]
-    args += ["--rate", "100/1s", "--backup", str(backup)]
-    process = await start_cli(*args, env=demo_env(emu.url))
-    await until(lambda: len(emu.records) >= 25, process)
-    os.kill(process.pid, signal.SIGKILL)
-    await process.wait()
+    args, sheet, backup = await killed_run(emu, tmp_path, leads=80, after=25)
     sent_before = len(emu.records)
     assert sent_before < 80  # killed half way
 
     # The resume at full speed (another --rate may resume a checkpoint).
-    done = await run_cli(
-        *args[:-4], "--rate", "off", "--backup", str(backup), env=demo_env(emu.url)
-    )
+    done = await run_cli(*args, "--rate", "off", "--backup", str(backup), env=demo_env(emu.url))
     assert done.returncode == 0, done.stderr
     await _settled(emu)
     leads = _leads(sheet)

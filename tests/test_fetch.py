@@ -247,7 +247,7 @@ async def purge_with_backup(
     client: LeadSquaredClient, requests: list[Req], path: Any, sent: set[int], crash_at: int
 ) -> None:
     """Per request: skip it if sent; fetch and write unless already saved; only then send."""
-    writer = BackupWriter.open(path)  # never closed when it crashes, as under kill -9
+    writer = BackupWriter.open(path)
     for seq, request in enumerate(requests, 1):
         if seq in sent:
             continue
@@ -256,6 +256,7 @@ async def purge_with_backup(
                 seq, request.prospect_id, await activities_to_delete(client.retrieve, request)
             )
         if seq == crash_at:
+            writer.close()  # the process dies: the kernel closes the file (and drops its lock)
             raise Crash
         assert (await client.delete_activities(request.body())).verdict == Verdict.QUEUED
         sent.add(seq)

@@ -131,8 +131,16 @@ def export(checkpoint: Path | None, backup: Path | None, out: Path, statuses: st
     if backup is not None:
         if str(out) == "-":
             raise OptionError("--backup exports to a file (.xlsx or .csv), not - (standard output)")
-        count = backups.export(backup, out)
+        done = backups.export(backup, out)
+        count = done.rows
         click.echo(f"Wrote {count:,} saved activit{'y' if count == 1 else 'ies'} to {out}")
+        if done.torn is not None:  # a run killed mid-write: that request was never sent
+            click.echo(
+                f"note: {backup} ends in {done.torn.size:,} bytes of a member cut mid-write "
+                "(a run killed while saving a request, before its delete was sent): left out; "
+                "the next run on this file moves them aside",
+                err=True,
+            )
         return
     assert checkpoint is not None
     wanted = tuple(s.strip().lower() for s in statuses.split(",") if s.strip())

@@ -221,6 +221,11 @@ def run_text(summary: RunSummary, *, title: str = "Run summary") -> str:
         lines.append(
             f"  shared with    {', '.join(summary.shared_with)} (the same account's budget)"
         )
+    if summary.backup_set_aside:
+        lines.append(
+            f"  backup         a torn last member (a write cut by a kill; its request was not "
+            f"sent) moved to {summary.backup_set_aside}; the request was saved again"
+        )
     lines.append(
         f"  queued         {totals.queued:>9,} of {totals.requests:,} request(s) "
         "(LeadSquared queued the delete; it runs on their side)"
@@ -298,6 +303,16 @@ def backup_verified_lines(found: BackupVerified) -> list[str]:
         f"                 request {seq}: saved {saved:,}, {present:,} still present"
         for seq, saved, present in found.uneven
     ]
+    lines += [f"  backup         {damage}" for damage in found.damaged]
+    if found.unsaved:
+        lines.append(f"  backup         {found.unsaved:,} queued request(s) have no saved copy:")
+        lines += [
+            f"                 request {seq} (lead {lead})" for seq, lead in found.unsaved_shown
+        ]
+        if found.unsaved > len(found.unsaved_shown):
+            lines.append(
+                f"                 … and {found.unsaved - len(found.unsaved_shown):,} more"
+            )
     return lines
 
 

@@ -1,35 +1,62 @@
 """--backup for the commands: open the run's backup file, and price it in the dry run.
 
 The step itself (read, save, then send) lives in send/backup_step.py; this module decides
-what the commands need around it: the writer opened under the checkpoint's lock (so two runs
-never append to one file), the checkpoint told where the backup is (``verify`` and ``status``
-find it there), and the dry run's figures: the Retrieve calls the backup adds (fetch.py's
-``expected_total``) and the time they take at the run's rate.
+what the commands need around it:
+
+- the file belongs to the checkpoint from the moment a run names it: the checkpoint keeps a
+  mark (a random id, in its meta) that the writer puts first in the file before the first
+  call, and a file marked by another checkpoint is refused (exit 2). The writer holds the
+  file's lock while the run writes (a second run on it: exit 75);
+- a damaged backup stops the run before anything is sent (exit 3, naming each damaged
+  member): the copies it lost are of deletes already sent, and appending after them would
+  let the run carry on as if the backup held. A torn tail (a write killed half way, its
+  request never sent) is moved aside and said, on stderr and in the summary;
+- the checkpoint remembers every file its runs wrote (``verify`` reads them all, and names
+  the queued requests none of them holds);
+- the dry run's figures: the Retrieve calls the backup adds (fetch.py's ``expected_total``)
+  and the time they take at the run's rate.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..config import RateLimit
-from ..errors import InputError
+from ..errors import InputError, StorageError
 from ..records import Request
 from ..send import fetch
 from ..send.backup_step import BackupStep, Retriever, Selection
 from ..spec import RunSpec
-from ..store.backup import BackupWriter, export_backup, members
+from ..store.backup import (
+    BackupWriter,
+    Damage,
+    DamagedBackup,
+    Exported,
+    Member,
+    Owner,
+    export_backup,
+    walk,
+)
 from ..store.checkpoint import Checkpoint
 from ..store.found import FoundStore
 from ..summary import BackupVerified
 from . import discover, outputs
 
-BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its real path)
+BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its real path) …
+BACKUP_FILES = "backup_files"  # … and every file its runs wrote to, in order (a JSON list)
+BACKUP_MARK = "backup_mark"  # the mark its runs put first in each of them
+DAMAGED = (
+    "Nothing sent. Those members were written before their requests' deletes were sent: that "
+    "copy of what they deleted is lost. Keep the file; restore it from a copy and rerun, or "
+    "rerun with a new --backup file (`verify` then names the queued requests no backup holds)"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,30 +110,63 @@ def _seconds(calls: int, rate: RateLimit) -> float:
 
 @contextlib.contextmanager
 def opened(
-    spec: RunSpec, checkpoint: Checkpoint, retrieve: Retriever
+    spec: RunSpec,
+    checkpoint: Checkpoint,
+    retrieve: Retriever,
+    on_notice: Callable[[str], None] = lambda _: None,
 ) -> Iterator[BackupStep | None]:
-    """The run's backup step, its file open (created 0600, or reopened to append) for as
-    long as the caller holds the checkpoint's lock; None without --backup."""
+    """The run's backup step, its file open (created 0600, or reopened to append) and locked
+    for as long as the run needs it; None without --backup. Raises before the first call: a
+    file of another checkpoint or not a backup (exit 2), one another process writes (75), a
+    damaged one (StorageError, exit 3)."""
     if spec.backup is None:
         yield None
         return
-    with BackupWriter.open(spec.backup) as writer:
-        _check_written_here(checkpoint, spec.backup, writer)
-        checkpoint.set_meta(BACKUP_META, str(spec.backup.resolve()))
+    try:
+        writer = BackupWriter.open(spec.backup, _owner(checkpoint, spec.backup))
+    except DamagedBackup as error:
+        raise StorageError(f"{error}. {DAMAGED}.") from None
+    with writer:
+        _remember(checkpoint, spec.backup)
+        if writer.torn is not None and writer.set_aside is not None:
+            on_notice(torn_text(writer.path, writer.torn.size, writer.set_aside))
         listed = partial(_listed, checkpoint.found) if spec.discover else None
         yield BackupStep(writer, retrieve, listed=listed)
 
 
-def _check_written_here(checkpoint: Checkpoint, path: Path, writer: BackupWriter) -> None:
-    """A file holding another checkpoint's members is refused: members name their request by
-    the checkpoint's number, and a new plan numbers from 1 again, so its requests would be
-    taken for saved ones and verify would count the other plan's rows as this one's."""
-    wrote = checkpoint.meta.get(BACKUP_META)
-    if writer.saved_requests() and wrote != str(path.resolve()):
-        raise InputError(
-            f"{path} holds the backup of another checkpoint's run; choose a new file for this "
-            + (f"plan (this checkpoint's backup is {wrote})" if wrote else "plan")
-        )
+def torn_text(path: Path, size: int, aside: Path) -> str:
+    return (
+        f"the backup {path} ended in {size:,} bytes of a member cut mid-write (a run killed "
+        f"while saving a request, before its delete was sent): moved to {aside}; that "
+        "request is read and saved again"
+    )
+
+
+def _owner(checkpoint: Checkpoint, path: Path) -> Owner:
+    """The checkpoint's mark (made, and committed to the checkpoint, before any file carries
+    it), and whether it names this file as its backup already (a file from before marks)."""
+    mark = checkpoint.meta.get(BACKUP_MARK)
+    if not mark:
+        mark = uuid.uuid4().hex
+        checkpoint.set_meta(BACKUP_MARK, mark)
+    wrote = str(path.resolve()) in backup_files(checkpoint.meta)
+    return Owner(
+        mark=mark, checkpoint=checkpoint.location, wrote_before=wrote, was_sent=checkpoint.was_sent
+    )
+
+
+def backup_files(meta: dict[str, str]) -> list[str]:
+    """Every backup file the checkpoint's runs wrote to (real paths), in order."""
+    files = list(json.loads(meta.get(BACKUP_FILES) or "[]"))
+    latest = meta.get(BACKUP_META)
+    return [*files, latest] if latest and latest not in files else files
+
+
+def _remember(checkpoint: Checkpoint, path: Path) -> None:
+    name = str(path.resolve())
+    files = backup_files(checkpoint.meta)
+    checkpoint.set_meta(BACKUP_FILES, json.dumps(files if name in files else [*files, name]))
+    checkpoint.set_meta(BACKUP_META, name)
 
 
 def _listed(found: FoundStore, request: Selection) -> list[dict[str, Any]] | None:
@@ -115,37 +175,68 @@ def _listed(found: FoundStore, request: Selection) -> list[dict[str, Any]] | Non
     return None if rows is None else [json.loads(row) for row in rows]
 
 
-def export(backup: Path, out: Path) -> int:
-    """`export --backup`: the backup as a spreadsheet; never written over the backup itself."""
+def export(backup: Path, out: Path) -> Exported:
+    """`export --backup`: the backup as a spreadsheet; never written over the backup itself.
+    A backup that cannot be read whole is an input error (exit 2): never a short export."""
     if not backup.is_file():
         raise InputError(f"{backup}: no such backup file")
     outputs.check([outputs.Named("--out", out)], [outputs.Named("the backup", backup)])
-    return export_backup(backup, out)
+    try:
+        return export_backup(backup, out)
+    except DamagedBackup as error:
+        raise InputError(
+            f"{error}; nothing exported ({out} not written). The members before the damage "
+            "still read (`zcat` stops at it); restore the file from a copy if you have one"
+        ) from None
 
 
 def verified(checkpoint: Checkpoint, shown: int = 5) -> BackupVerified | None:
-    """The backup the checkpoint's runs wrote, against what `verify` found still present:
-    per request, activities saved before its delete and activities left in its window. (An
-    activity created in the window after the backup counts as present too.)"""
-    name = checkpoint.meta.get(BACKUP_META)
-    if not name:
+    """The backups the checkpoint's runs wrote, against what `verify` found still present:
+    per request, activities saved before its delete and activities left in its window (an
+    activity created in the window after the backup counts as present too); then what could
+    not be read, and the queued requests no backup holds."""
+    names = backup_files(checkpoint.meta)
+    if not names:
         return None
-    path = Path(name)
-    if not path.is_file():
-        return BackupVerified(file=f"{name} (missing)")
     left = checkpoint.verified_remaining()
-    saved: dict[int, int] = {}
-    with path.open("rb") as handle:
-        for member in members(handle, path):
-            if member.request in left:  # a resume may have added a member to a request
-                saved[member.request] = saved.get(member.request, 0) + len(member.rows)
-    uneven = tuple((seq, saved[seq], left[seq]) for seq in sorted(saved) if left[seq] > 0)
+    held: dict[int, set[str]] = {}  # request → the ids saved for it, over every file
+    damaged: list[str] = []
+    for name in names:
+        damaged += _read_into(Path(name), held, left)
+    saved = {seq: len(held[seq]) for seq in sorted(held) if seq in left}
+    unsaved = [(seq, lead) for seq, lead in checkpoint.queued_leads().items() if seq not in held]
+    uneven = tuple((seq, saved[seq], left[seq]) for seq in saved if left[seq] > 0)
     result = BackupVerified(
-        file=name,
+        file=", ".join(name if Path(name).is_file() else f"{name} (missing)" for name in names),
         requests=len(saved),
         saved=sum(saved.values()),
         present=sum(left[seq] for seq in saved),
         uneven=uneven[:shown],
+        damaged=tuple(damaged),
+        unsaved=len(unsaved),
+        unsaved_shown=tuple(unsaved[:shown]),
     )
-    checkpoint.set_meta("backup_verified", f"saved={result.saved} present={result.present}")
+    checkpoint.set_meta(
+        "backup_verified",
+        f"saved={result.saved} present={result.present} unsaved={result.unsaved}",
+    )
     return result
+
+
+def _read_into(path: Path, held: dict[int, set[str]], left: dict[int, int]) -> list[str]:
+    """Add the ids each request's members hold in ``path`` (kept for verified requests only)
+    to ``held``; returns what could not be read, named."""
+    if not path.is_file():
+        return []
+    damaged = []
+    try:
+        for item in walk(path):
+            if isinstance(item, Damage):
+                damaged.append(f"{path} cannot be read whole: {item}")
+            elif isinstance(item, Member) and item.request:
+                ids = held.setdefault(item.request, set())
+                if item.request in left:
+                    ids.update(str(row.get("ProspectActivityId") or "") for row in item.rows)
+    except InputError as error:
+        damaged.append(str(error))
+    return damaged

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # RunSpec fields naming files a command writes; the appended ones are opened, not replaced.
 OUTPUT_FIELDS = ("out", "invalid_out", "summary_json", "log_file", "backup")
 APPENDED = frozenset({"log_file", "backup"})  # a backup grows across resumes
+REGULAR = frozenset({"backup"})  # read back and appended to: never a device or a pipe
 # What SQLite and our lock keep beside a checkpoint.
 CHECKPOINT_COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
 
@@ -40,6 +41,7 @@ class Named:
     what: str
     path: Path
     append: bool = False
+    regular: bool = False  # a regular file only (a backup): never /dev/null or a pipe
 
     def __str__(self) -> str:
         return f"{self.what} {self.path}"
@@ -47,7 +49,7 @@ class Named:
 
 def spec_outputs(spec: RunSpec) -> list[Named]:
     return [
-        Named(flag_of(name), path, append=name in APPENDED)
+        Named(flag_of(name), path, append=name in APPENDED, regular=name in REGULAR)
         for name in OUTPUT_FIELDS
         if (path := getattr(spec, name)) is not None
     ]
@@ -94,6 +96,11 @@ def check(outputs: Sequence[Named], reads: Iterable[Named]) -> None:
             )
         if output.path.is_dir():
             raise OptionError(f"{output} is a folder; give a file name")
+        if output.regular and is_special(output.path):
+            raise OptionError(
+                f"{output} is not a regular file (a device or a pipe): it is read back and "
+                "appended to; give a file name. Nothing sent."
+            )
         for other in [*reads, *outputs[:index]]:
             if same_file(output.path, other.path):
                 raise OptionError(

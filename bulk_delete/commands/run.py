@@ -103,7 +103,7 @@ async def run(
     calling = spending(spec, credentials, path, clock, hooks.on_notice, real_time=real_time)
     with (
         calling as (checkpoint, limiter, ledger),
-        backups.opened(spec, checkpoint, client.retrieve) as backup,
+        backups.opened(spec, checkpoint, client.retrieve, hooks.on_notice) as backup,
     ):
         preflight_due = spec.preflight  # once per run, before the first call that needs it
         if checkpoint.has_plan:
@@ -159,6 +159,8 @@ async def run(
         summary = _summary(checkpoint, spec, report, started, limiter.effective)
         if ledger is not None:  # the other runs on this machine that spent the same budget
             summary = dataclasses.replace(summary, shared_with=ledger.shared_with())
+        if backup is not None and backup.writer.set_aside is not None:  # said on stderr too
+            summary = dataclasses.replace(summary, backup_set_aside=str(backup.writer.set_aside))
     if report is not None and report.error is not None:
         report.error.summary = summary
         raise report.error

@@ -56,6 +56,21 @@ class VerificationTable(Tables):
         ).fetchall()
         return {int(seq): int(left) for seq, left in rows}
 
+    def queued_leads(self) -> dict[int, str]:
+        """Each queued request's lead, by seq: the requests a --backup must hold a copy of."""
+        rows = self._db.execute(
+            "SELECT seq, prospect_id FROM requests WHERE status = 'queued' ORDER BY seq"
+        ).fetchall()
+        return {int(seq): str(lead) for seq, lead in rows}
+
+    def was_sent(self, seq: int) -> bool:
+        """Whether a delete of this request may have gone out: queued, or an attempt recorded
+        (a backup's torn last member of such a request was cut after its delete, not by it)."""
+        row = self._db.execute(
+            "SELECT status = 'queued' OR attempts > 0 FROM requests WHERE seq = ?", (seq,)
+        ).fetchone()
+        return bool(row and row[0])
+
     def unverified_notes(self, limit: int = 3) -> list[tuple[str, int]]:
         """(why, how many) of the requests left unverified, most frequent first."""
         if "verified_note" not in self._columns("requests"):

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from bulk_delete.cli.main import cli
 from bulk_delete.store.backup import read_backup
 
 from .conftest import demo_env, leads_csv, run_cli, start_cli, until
@@ -180,3 +182,13 @@ async def test_a_missing_folder_named_in_backup_is_made_and_the_dry_run_checks_i
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
     await _settled(emu)
     assert _saved(backup) == _deleted(emu, _leads(sheet))
+
+
+def test_export_of_a_backup_that_is_a_fifo_says_what_it_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "backup.gz"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(
+        cli, ["export", "--backup", str(fifo), "-o", str(tmp_path / "x.csv")]
+    )
+    assert result.exit_code == 2
+    assert "not a backup file" in result.stderr

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..config import RateLimit
 from ..errors import InputError, StorageError
+from ..files import require_file
 from ..records import Request
 from ..send import fetch
 from ..send.backup_step import BackupStep, Retriever, Selection
@@ -178,8 +179,7 @@ def _listed(found: FoundStore, request: Selection) -> list[dict[str, Any]] | Non
 def export(backup: Path, out: Path) -> Exported:
     """`export --backup`: the backup as a spreadsheet; never written over the backup itself.
     A backup that cannot be read whole is an input error (exit 2): never a short export."""
-    if not backup.is_file():
-        raise InputError(f"{backup}: no such backup file")
+    require_file(backup, "backup file", missing="no such backup file")
     outputs.check([outputs.Named("--out", out)], [outputs.Named("the backup", backup)])
     try:
         return export_backup(backup, out)

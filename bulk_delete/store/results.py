@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import xlsxwriter
 
 from ..files import replacing
+from .cell_text import excel_text
 
 DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
 MAX_WIDTH = 80  # a long reason wraps the view rather than pushing every column off screen
@@ -168,6 +169,7 @@ def _put(sheet: Any, styles: _Styles, row: int, column: int, value: object, styl
     """Write one cell by its Python type; return the width it needs. (Text is tried first:
     it is most cells, and this runs for every cell of a million-row sheet.)"""
     if type(value) is str and value:
+        value = excel_text(value)
         sheet.write_string(row, column, value, style)  # never a formula, never a link
         return len(value) + 2
     if value is None or value == "":
@@ -183,7 +185,7 @@ def _put(sheet: Any, styles: _Styles, row: int, column: int, value: object, styl
     if isinstance(value, int | float):
         sheet.write_number(row, column, value, style)
         return len(f"{value:,}") + 2
-    text = str(value)
+    text = excel_text(str(value))
     sheet.write_string(row, column, text, style)
     return len(text) + 2
 

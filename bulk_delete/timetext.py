@@ -12,9 +12,11 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import DEFAULT_TZ
+from .errors import InputError
 
 API_FORMAT = "%Y-%m-%d %H:%M:%S"
 _UTC_NAMES = frozenset({"", "utc", "etc/utc", "uct", "etc/uct", "universal", "etc/universal"})
@@ -47,14 +49,38 @@ def as_read(tz: str, *utc_texts: str) -> tuple[list[str], str]:
     return [to_local(text, tz) for text in utc_texts], tz
 
 
-def plan_tz(meta: Mapping[str, str]) -> str:
-    """The ``--tz`` a checkpoint's plan was made with (its ``options`` meta), UTC if none."""
+def plan_options(meta: Mapping[str, str], where: str = "the checkpoint") -> dict[str, Any]:
+    """The plan options a checkpoint saved (its ``options`` meta); InputError (exit 2) when
+    they are not what a run writes: the file was changed by hand or by another program."""
     try:
         options = json.loads(meta.get("options", "{}"))
     except ValueError:
-        return DEFAULT_TZ
-    tz = options.get("tz") if isinstance(options, dict) else None
-    return tz if isinstance(tz, str) and tz else DEFAULT_TZ
+        options = None
+    if not isinstance(options, dict):
+        raise InputError(
+            f"{where}: its saved plan options are not readable: it was changed outside "
+            f"bulk-delete. {_EXPORT}"
+        )
+    return options
+
+
+def plan_tz(meta: Mapping[str, str], where: str = "the checkpoint") -> str:
+    """The ``--tz`` a checkpoint's plan was made with, UTC if none; InputError when it names
+    no time zone known here."""
+    tz = plan_options(meta, where).get("tz") or DEFAULT_TZ
+    try:
+        if isinstance(tz, str):
+            ZoneInfo(tz)
+            return tz
+    except (ValueError, ZoneInfoNotFoundError):
+        pass
+    raise InputError(
+        f"{where}: its time zone {tz!r} is not an IANA time zone: it was changed outside "
+        f"bulk-delete (or made on a machine with other time zone data). {_EXPORT}"
+    )
+
+
+_EXPORT = "Its outcomes can still be exported with `bulk-delete export` (dates in UTC)."
 
 
 def log_stamp(moment: dt.datetime | None = None) -> str:

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..store.checkpoint import Checkpoint
 from ..store.results import InvalidRow, RequestRow, ResultsSummary, write_results
 from ..summary import RunSummary, Window
+from ..timetext import plan_options, plan_tz
 
 INVALID_COLUMNS = ("ProspectId", "ActivityEventList", "FromDate", "ToDate", "Webhook")
 
@@ -62,8 +63,8 @@ def results_summary(
     checkpoint: Checkpoint, window: Window, summary: RunSummary | None, share: float | None = None
 ) -> ResultsSummary:
     meta = checkpoint.meta
-    options: dict[str, Any] = json.loads(meta.get("options", "{}"))
-    tz = str(options.get("tz") or "UTC")
+    where = f"checkpoint {checkpoint.location}"
+    options, tz = plan_options(meta, where), plan_tz(meta, where)
     counts = checkpoint.counts()
     source = meta.get("input", "")
     asked = f"discovery: {source}" if meta.get("discover") == "1" else f"sheet {source}"

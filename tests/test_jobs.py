@@ -399,3 +399,41 @@ async def test_a_state_dir_that_cannot_be_created_is_an_input_error(
     assert done.returncode == 2, done.stderr
     assert "cannot create its state directory" in done.stderr
     assert "Read-only file system; nothing sent" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("zone", "alias"), [("Asia/Kolkata", "Asia/Calcutta"), ("UTC", "Etc/Zulu")]
+)
+async def test_a_copy_of_a_job_with_its_zone_spelt_another_way_does_not_send_again(
+    emulator: Any, tmp_path: Path, zone: str, alias: str
+) -> None:
+    """Asia/Calcutta is Asia/Kolkata: the same requests, so the copy is refused as one."""
+    emu = await emulator(rate="off")
+    text = GOOD + 'rate = "off"\n[window]\nolder_than_days = 90\nwindow_days = 30\n'
+    write_job(tmp_path, f'tz = "{zone}"\n' + text, "nightly")
+    write_job(tmp_path, f'tz = "{alias}"\n' + text, "copy")
+    env = demo_env(emu.url)
+    first = await run_cli("job", str(tmp_path / "nightly.toml"), env=env)
+    assert first.returncode == 0, first.stderr
+    copy = await run_cli("job", str(tmp_path / "copy.toml"), env=env)
+    assert copy.returncode == 2, copy.stderr
+    assert "already holds these requests" in copy.stderr
+    assert len(emu.records) == 1
+
+
+async def test_localtime_is_refused_naming_the_machine_s_zone(tmp_path: Path) -> None:
+    """ "localtime" is whichever zone the machine is set to: a plan in it changes meaning with
+    the machine that runs it."""
+    done = await run_cli(
+        "plan",
+        str(write_job(tmp_path, GOOD).with_name("ids.csv")),
+        "--codes",
+        "201",
+        "--tz",
+        "localtime",
+    )
+    assert done.returncode == 2, done.stdout
+    assert "'localtime' is whatever zone this machine is set to" in done.stderr
+    assert "give --tz " in done.stderr
+    with pytest.raises(OptionError, match="whatever zone this machine"):
+        load_job(write_job(tmp_path, 'tz = "localtime"\n' + GOOD)).run_date(dt.datetime.now(UTC))

@@ -9,6 +9,7 @@ resumed `run` and a `verify` both start from the limit an earlier run learned.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
 from ..errors import InputError, OptionError
-from ..plan.build import plan_fingerprint
+from ..plan.build import PlanOptions, fingerprint_file, plan_fingerprint
 from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import LEARNED_LIMIT
@@ -27,7 +28,7 @@ from ..store import checkpoint as checkpoints
 from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, Window
-from ..timetext import to_local
+from ..timetext import to_local, zone_aliases
 from . import discover
 
 
@@ -87,6 +88,21 @@ def fingerprint_of(spec: RunSpec) -> str:
     """What identifies a plan: the file's bytes and the plan options (a discovered plan: its
     options, the window included)."""
     return discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
+
+
+def fingerprints_of(spec: RunSpec) -> frozenset[str]:
+    """The plan's fingerprint under every name of its time zone (Asia/Calcutta is Asia/Kolkata,
+    UTC is Etc/UTC): what a copy of the same job, its zone spelt another way, holds."""
+    names = zone_aliases(spec.tz)
+    if spec.discover:
+        return frozenset(discover.fingerprint(_in_zone(spec, name)) for name in names)
+    path = input_of(spec)
+    file_digest = fingerprint_file(path)
+    return frozenset(plan_fingerprint(path, _in_zone(spec, name), file_digest) for name in names)
+
+
+def _in_zone(spec: RunSpec, tz: str) -> PlanOptions:
+    return dataclasses.replace(spec.plan_options, tz=tz)
 
 
 def _fingerprint(spec: RunSpec) -> str:

@@ -114,13 +114,14 @@ class Job:
             return self.state_dir / f"{self.name}.sqlite"
         return self.state_dir / f"{self.name}-{self.run_date(now).isoformat()}.sqlite"
 
-    def holding(self, fingerprint: str) -> list[Path]:
-        """Other jobs' checkpoints in the state directory whose plan has this fingerprint
-        (same input bytes, codes and window): a copy of this job file under another name."""
+    def holding(self, fingerprints: frozenset[str]) -> list[Path]:
+        """Other jobs' checkpoints in the state directory whose plan has one of these
+        fingerprints (same input bytes, codes and window, its zone under any of its names): a
+        copy of this job file under another name."""
         mine = re.compile(re.escape(self.name) + r"(-\d{4}-\d{2}-\d{2})?\.sqlite")
         found = []
         for path in sorted(self.state_dir.glob("*.sqlite")):
-            if not mine.fullmatch(path.name) and _fingerprint_in(path) == fingerprint:
+            if not mine.fullmatch(path.name) and _fingerprint_in(path) in fingerprints:
                 found.append(path)
         return found
 

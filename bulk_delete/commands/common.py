@@ -30,6 +30,7 @@ from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, Window
 from ..timetext import to_local, zone_aliases
 from . import discover
+from .account import keep_to_account
 
 
 def ignore(*_: object) -> None:
@@ -124,6 +125,7 @@ def spending(
     on_notice: Callable[[str], None] = ignore,
     *,
     real_time: bool,
+    bind: bool = False,
 ) -> Iterator[tuple[Checkpoint, SlidingWindowLimiter, WindowLedger | None]]:
     """What a command holds while it calls LeadSquared for a checkpoint: the checkpoint,
     locked against a second process, every call recorded in its call log, the limiter, and
@@ -132,7 +134,9 @@ def spending(
     The limiter paces on the machine's window ledger for this account (store/ledger.py):
     every `run` and `verify` with the same keys and host spends one budget and one
     --daily-limit. The ledger's times are the wall's, so only in ``real_time``: a test's
-    ManualClock paces alone. A resume starts from the limit an earlier run learned."""
+    ManualClock paces alone. A resume starts from the limit an earlier run learned. A
+    checkpoint goes on with the host and keys its requests went to (account.py); ``bind``: a
+    `run`, whose host and keys become the checkpoint's."""
     account = shared_window(
         host_of(spec),
         credentials.access_key,
@@ -141,6 +145,7 @@ def spending(
         daily_limit=spec.daily_limit,
     )
     with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
+        keep_to_account(checkpoint, host_of(spec), credentials, bind=bind, on_notice=on_notice)
         log = checkpoint.calls
         with recording.recording(None if log is None else recording.CallRecorder(log)):
             limiter = SlidingWindowLimiter(

@@ -100,7 +100,9 @@ async def run(
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    calling = spending(spec, credentials, path, clock, hooks.on_notice, real_time=real_time)
+    calling = spending(
+        spec, credentials, path, clock, hooks.on_notice, real_time=real_time, bind=True
+    )
     with (
         calling as (checkpoint, limiter, ledger),
         backups.opened(spec, checkpoint, client.retrieve) as backup,

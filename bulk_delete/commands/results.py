@@ -69,7 +69,7 @@ def results_summary(
     source = meta.get("input", "")
     asked = f"discovery: {source}" if meta.get("discover") == "1" else f"sheet {source}"
     last = checkpoint.last_run()
-    rate = last.calls / last.send_seconds if last and last.send_seconds > 0 else None
+    rate = last.calls_per_second if last else None  # as the summary's text and JSON say
     found = checkpoint.verification()
     verification: list[tuple[str, object]] = []
     if found.checked:
@@ -100,6 +100,7 @@ def results_summary(
             ("pending (not sent yet)", counts.pending),
         ],
         rate_achieved=rate,
+        of_limit=last.share_of_limit if last else None,
         refusals=counts.rate_limited_429,
         learned_limit=meta.get("learned_limit") or None,
         share=share if share is not None and share < 1 else None,

@@ -232,7 +232,7 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
     finally:
         if recorder is not None:
             recorder.run = recording.NO_RUN
-        checkpoint.finish_run(run_id, _figures_of(pool, result))
+        checkpoint.finish_run(run_id, _figures_of(pool, result), str(pool.limiter.effective))
 
 
 def _figures_of(pool: Pool, result: RunResult) -> RunFigures:

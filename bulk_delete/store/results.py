@@ -51,7 +51,8 @@ class ResultsSummary:
     tz: str  # the run's zone (IANA name)
     plan: Pairs = ()  # ("rows read", 312), ("requests", 300), ("invalid rows", 12)
     outcomes: Pairs = ()  # ("queued", 290), ("failed", 10)
-    rate_achieved: float | None = None  # calls per second over the sending
+    rate_achieved: float | None = None  # calls per second, as the limiter counts (summary.py)
+    of_limit: float | None = None  # the busiest window's share of the limit in force, 0-1
     refusals: int = 0  # 429 answers
     learned_limit: str | None = None  # "20 calls / 5 s", when the account told us less
     share: float | None = None  # this job's share of the account's limit, 0-1
@@ -246,6 +247,8 @@ def _summary_sections(summary: ResultsSummary, tz: ZoneInfo) -> list[tuple[str, 
     rate: list[tuple[str, object]] = [("Refusals (HTTP 429)", summary.refusals)]
     if summary.rate_achieved is not None:
         rate.insert(0, ("Rate achieved (calls/s)", summary.rate_achieved))
+    if summary.of_limit is not None:
+        rate.insert(1, ("Busiest window (share of the limit)", f"{summary.of_limit:.0%}"))
     if summary.learned_limit:
         rate.append(("Learned limit", summary.learned_limit))
     if summary.share is not None:

@@ -22,7 +22,7 @@ from bulk_delete.emulator import echo
 from bulk_delete.redaction import MASK, redact
 from bulk_delete.send.client import LeadSquaredClient
 
-from .conftest import run_cli
+from .conftest import run_cli, send_sheet
 
 ACCESS = "u$r+demo/Acc=ss%key~1234567890"
 SECRET = "S3cr3t/Key+with%chars=demo$0000"
@@ -201,26 +201,17 @@ async def test_no_output_of_a_run_against_an_echoing_server_holds_a_key(
     sheet.write_text("ProspectId,ActivityEventList\n" + "\n".join(rows) + "\n")
     checkpoint = tmp_path / "run.sqlite"
     env = {"LSQ_HOST": emu.url, "LSQ_ACCESS_KEY": ACCESS, "LSQ_SECRET_KEY": SECRET}
-    outputs: list[tuple[str, str]] = []
+    done = await send_sheet(
+        emu,
+        sheet,
+        checkpoint,
+        *("--auth", auth, "--rate", "25/5s", "--log-file", str(tmp_path / "log.jsonl")),
+        *("--summary-json", str(tmp_path / "summary.json")),
+        *("--backup", str(tmp_path / "backup.jsonl.gz")),
+        env=env,
+    )
+    outputs = [("run stdout", done.stdout), ("run stderr", done.stderr)]
     steps = [
-        (
-            "run",
-            str(sheet),
-            "--checkpoint",
-            str(checkpoint),
-            "--yes",
-            "--open-window",
-            "--auth",
-            auth,
-            "--rate",
-            "25/5s",
-            "--log-file",
-            str(tmp_path / "log.jsonl"),
-            "--summary-json",
-            str(tmp_path / "summary.json"),
-            "--backup",
-            str(tmp_path / "backup.jsonl.gz"),
-        ),
         ("status", str(checkpoint)),
         ("export", str(checkpoint), "-o", str(tmp_path / "out.csv")),
         ("export", str(checkpoint), "-o", str(tmp_path / "out.xlsx")),
@@ -237,16 +228,11 @@ async def test_no_output_of_a_run_against_an_echoing_server_holds_a_key(
     redirected = await emulator(
         echo_request=True, access_key=ACCESS, secret_key=SECRET, redirect_to="http://x.test"
     )
-    done = await run_cli(
-        "run",
-        str(sheet),
-        "--yes",
-        "--open-window",
-        "--checkpoint",
-        str(tmp_path / "redirected.sqlite"),
-        "--auth",
-        auth,
-        "--no-preflight",
+    done = await send_sheet(
+        redirected,
+        sheet,
+        tmp_path / "redirected.sqlite",
+        *("--auth", auth, "--no-preflight"),
         env={**env, "LSQ_HOST": redirected.url},
     )
     assert done.returncode == 3

@@ -19,10 +19,10 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from .config import RateLimit
-from .errors import AllowanceUsed
+from .config import DAY_SECONDS, RateLimit
+from .errors import AllowanceUsed, OptionError
 
-DAY = 86400.0
+DAY = DAY_SECONDS
 
 
 def resume_at(window: float, now: dt.datetime, retry_after: float | None = None) -> dt.datetime:
@@ -79,7 +79,21 @@ def across_days(
     used_today: int = 0,
 ) -> DailyEstimate:
     """Spread ``requests`` calls at ``rate`` over UTC days of ``daily_limit`` calls each,
-    ``used_today`` of today's already spent (by other runs, the listing, the preflight)."""
+    ``used_today`` of today's already spent (by other runs, the listing, the preflight). A
+    plan that would not end before the year 9999 is an OptionError (exit 2)."""
+    try:
+        return _across_days(requests, rate, daily_limit, now=now, used_today=used_today)
+    except OverflowError:
+        raise OptionError(
+            f"{requests:,} calls at {rate}"
+            + (f" and {daily_limit:,} a day" if daily_limit else "")
+            + " would not end before the year 9999; check --rate and --daily-limit"
+        ) from None
+
+
+def _across_days(
+    requests: int, rate: RateLimit, daily_limit: int | None, *, now: dt.datetime, used_today: int
+) -> DailyEstimate:
     per_second = rate.per_second
     if daily_limit is None or requests <= 0:
         finish = now + dt.timedelta(seconds=rate.eta_seconds(requests))

@@ -30,6 +30,7 @@ DEFAULT_MAX_ATTEMPTS = 6
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_GIVE_UP_AFTER = 120.0  # seconds without a successful call before a run stops
 DEFAULT_TZ = "UTC"
+DAY_SECONDS = 86400.0
 MAX_AUTO_CONCURRENCY = 64
 # --concurrency at most: far above any rate LeadSquared sells (25 calls / 5 s needs about 150
 # in flight at a 30 s timeout); a million workers would only cost memory.
@@ -76,6 +77,11 @@ class RateLimit:
         calls, period = int(match.group(1)), float(match.group(2))
         if calls <= 0 or period <= 0:
             raise OptionError(f"{text!r} must have positive calls and seconds")
+        if period > DAY_SECONDS:  # not a pace: a plan would take centuries, or never fit a day
+            raise OptionError(
+                f"{text!r}: a window longer than a day is an allowance, not a rate limit; "
+                "give the day's allowance as --daily-limit"
+            )
         return cls(calls=calls, period=period)
 
     @property

@@ -177,7 +177,12 @@ def hold_lock(lock_path: Path, what: str, *, target: Path | None = None) -> Iter
 
     ``lock_path`` holds the holder's pid for the message. With a ``target``, the target file
     itself is locked too, so a second name for it (a symlink, a hard link) is refused as well."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE)
+    except OSError as error:  # a read-only file system, a folder that is not ours
+        raise InputError(
+            f"{what}: cannot create its lock file {lock_path}: {error.strerror}; nothing sent"
+        ) from None
     with os.fdopen(fd, "r+") as handle, ExitStack() as stack:
         if not _try_flock(handle.fileno()):
             raise LockHeld(

@@ -92,19 +92,30 @@ class RunFigures:
     send_seconds: float = 0.0  # from the first call's start to the last answer
     start_span: float = 0.0  # from the first call's start to the last call's start
     limit_per_second: float | None = None  # the limit in force; None: no limit
+    # The busiest window, as the limiter counts: the most call starts in any span one window
+    # of the limit long, over the limit's calls (share) and over its seconds (per second).
+    busiest_share: float | None = None
+    busiest_per_second: float | None = None
 
     @property
     def calls_per_second(self) -> float | None:
-        """Call starts per second; None below two calls."""
+        """Call starts per second as the limiter counts them: the busiest window's starts
+        over its seconds; without a limit (or in a checkpoint from before), first start to
+        last. None below two calls."""
+        if self.busiest_per_second is not None and self.calls >= 2:
+            return round(self.busiest_per_second, 3)
+        if self.limit_per_second is not None:
+            return None  # an older run's first-to-last rate could read over a kept limit
         rate = achieved_rate(self.calls, self.start_span)
         return None if rate is None else round(rate, 3)
 
     @property
     def share_of_limit(self) -> float | None:
-        """calls_per_second over the limit in force."""
-        rate = achieved_rate(self.calls, self.start_span)
-        share = rate / self.limit_per_second if rate and self.limit_per_second else None
-        return None if share is None else round(share, 4)
+        """The busiest window's starts over the limit's calls: never above 1 when the limit
+        was kept. None without a limit, below two calls, or in a checkpoint from before."""
+        if self.busiest_share is None or self.calls < 2:
+            return None
+        return round(self.busiest_share, 4)
 
     def to_json(self) -> dict[str, Any]:
         """``this_run`` in the ``--summary-json`` document."""

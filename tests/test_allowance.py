@@ -15,7 +15,7 @@ import pytest
 from bulk_delete.allowance import across_days, allowance_used, resume_at
 from bulk_delete.config import RateLimit
 from bulk_delete.emulator.server import NEXT_DAY_PATH
-from bulk_delete.errors import AllowanceUsed, exit_code_for
+from bulk_delete.errors import AllowanceUsed, OptionError, exit_code_for
 from bulk_delete.send.answers import Verdict, classify
 
 from .conftest import demo_env, leads_csv, send_sheet
@@ -182,3 +182,16 @@ async def test_the_emulator_s_day_moves_on_when_asked(emulator: Any, tmp_path: P
     assert done.returncode == 0, done.stderr
     assert emu.stats()["leads_deleted"] == 12
     assert emu.stats()["leads_deleted_twice"] == 0
+
+
+def test_a_plan_past_the_year_9999_is_an_option_error() -> None:
+    """3 million calls at one a day end in the year 10240: exit 2, not an OverflowError."""
+    with pytest.raises(OptionError, match="would not end before the year 9999"):
+        across_days(3_000_000, RateLimit.parse("25/5s"), 1, now=NOON)
+
+
+@pytest.mark.parametrize("rate", ["1/86401s", "1/100000000000s"])
+def test_a_rate_window_longer_than_a_day_is_refused(rate: str) -> None:
+    """Not a pace (with --daily-limit it divided by zero calls a day): --daily-limit is."""
+    with pytest.raises(OptionError, match="longer than a day is an allowance"):
+        RateLimit.parse(rate)

@@ -199,3 +199,37 @@ def test_two_processes_opening_an_old_checkpoint_at_once_add_each_column_once(
     assert errors == []
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(requests)")]
     assert columns.count("verified_note") == 1
+
+
+@pytest.mark.parametrize(
+    ("table", "change", "says"),
+    [
+        ("meta", "value = '{\"tz\": \"Mars/Olympus\"}' WHERE key = 'options'", "'Mars/Olympus'"),
+        ("meta", "value = '{\"tz\": \"/etc/passwd\"}' WHERE key = 'options'", "'/etc/passwd'"),
+        ("meta", "value = 'not json' WHERE key = 'options'", "saved plan options"),
+        ("meta", "value = '[1]' WHERE key = 'options'", "saved plan options"),
+        ("calls", "started = 1e12, answered = 1e12 + 1 WHERE id = 2", "the year 33,658"),
+        ("calls", "started = -1e12 WHERE id = 2", "stamped in the year"),
+    ],
+)
+async def test_a_checkpoint_changed_by_hand_is_exit_2_from_status_and_report(
+    emulator: Any, tmp_path: Path, table: str, change: str, says: str
+) -> None:
+    """A bad tz or an impossible call time is named (exit 2), never a crash (exit 70); the
+    export still writes the outcomes."""
+    emu = await emulator()
+    checkpoint = tmp_path / "c.sqlite"
+    assert (await send_sheet(emu, leads_csv(tmp_path / "l.csv", 3), checkpoint)).returncode == 0
+    with sqlite3.connect(checkpoint) as db:
+        db.execute(f"UPDATE {table} SET {change}")
+    status = await run_cli("status", str(checkpoint))
+    report = await run_cli("report", str(checkpoint), "-o", str(tmp_path / "r.html"))
+    for done in (report, *([status] if table == "meta" else [])):
+        assert done.returncode == 2, done.stderr
+        assert f"checkpoint {checkpoint}: " in done.stderr
+        assert says in done.stderr
+    if table == "calls":  # status reads no call times
+        assert status.returncode == 0, status.stderr
+    exported = await run_cli("export", str(checkpoint), "-o", str(tmp_path / "e.csv"))
+    assert exported.returncode == 0, exported.stderr
+    assert "Wrote 3 line(s)" in exported.stdout

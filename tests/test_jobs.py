@@ -351,3 +351,89 @@ async def test_a_job_finishes_its_previous_dated_checkpoint_first(
     sent = [(r["ProspectId"], r["ToDate"]) for r in emu.records]
     assert len(sent) == len(set(sent)) == 40  # 20 of each night's window, each once
     assert {to for _, to in sent} == {"2026-05-01 23:59:59", "2026-05-02 23:59:59"}
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01", "0001-01-02", "0001-04-30"])
+async def test_a_window_before_the_year_one_is_an_option_error(tmp_path: Path, as_of: str) -> None:
+    """--as-of near the year 1 (or a huge older_than_days) moves the window off the calendar:
+    exit 2 naming the job, not an OverflowError (exit 70)."""
+    relative = GOOD + "[window]\nolder_than_days = 90\nwindow_days = 30\n"
+    job_file = write_job(tmp_path, relative)
+    done = await run_cli("job", str(job_file), "--as-of", as_of, "--dry-run")
+    assert done.returncode == 2, done.stderr
+    assert f"job job: the window (120 days before {as_of}) would start before the year 1" in (
+        done.stderr
+    )
+    huge = write_job(tmp_path, GOOD + "[window]\nolder_than_days = 999999999999\n", "huge")
+    done = await run_cli("job", str(huge), "--dry-run")
+    assert done.returncode == 2, done.stderr
+    assert "huge.toml: the window (999,999,999,999 days before" in done.stderr
+
+
+async def test_a_state_dir_that_cannot_be_created_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state directory on a read-only file system (EROFS from mkdir), or whose lock file
+    cannot be created: exit 2 naming it, as `run --checkpoint` there does, never exit 70."""
+    job_file = write_job(tmp_path, GOOD)
+    env = demo_env("http://127.0.0.1:9")
+    (tmp_path / "file").write_text("")
+    done = await run_cli("job", str(job_file), "--state-dir", str(tmp_path / "file" / "s"), env=env)
+    assert done.returncode == 2, done.stderr
+    assert f"job job: cannot create its state directory {tmp_path / 'file' / 's'}" in done.stderr
+    (tmp_path / "locked" / "job.lock").mkdir(parents=True)  # the lock file's name is taken
+    done = await run_cli("job", str(job_file), "--state-dir", str(tmp_path / "locked"), env=env)
+    assert done.returncode == 2, done.stderr
+    assert f"job job: cannot create its lock file {tmp_path / 'locked' / 'job.lock'}" in (
+        done.stderr
+    )
+    original = Path.mkdir
+
+    def read_only(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self.name == "ro":
+            raise OSError(30, "Read-only file system", str(self))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    done = await run_cli("job", str(job_file), "--state-dir", str(tmp_path / "ro"), env=env)
+    assert done.returncode == 2, done.stderr
+    assert "cannot create its state directory" in done.stderr
+    assert "Read-only file system; nothing sent" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("zone", "alias"), [("Asia/Kolkata", "Asia/Calcutta"), ("UTC", "Etc/Zulu")]
+)
+async def test_a_copy_of_a_job_with_its_zone_spelt_another_way_does_not_send_again(
+    emulator: Any, tmp_path: Path, zone: str, alias: str
+) -> None:
+    """Asia/Calcutta is Asia/Kolkata: the same requests, so the copy is refused as one."""
+    emu = await emulator(rate="off")
+    text = GOOD + 'rate = "off"\n[window]\nolder_than_days = 90\nwindow_days = 30\n'
+    write_job(tmp_path, f'tz = "{zone}"\n' + text, "nightly")
+    write_job(tmp_path, f'tz = "{alias}"\n' + text, "copy")
+    env = demo_env(emu.url)
+    first = await run_cli("job", str(tmp_path / "nightly.toml"), env=env)
+    assert first.returncode == 0, first.stderr
+    copy = await run_cli("job", str(tmp_path / "copy.toml"), env=env)
+    assert copy.returncode == 2, copy.stderr
+    assert "already holds these requests" in copy.stderr
+    assert len(emu.records) == 1
+
+
+async def test_localtime_is_refused_naming_the_machine_s_zone(tmp_path: Path) -> None:
+    """ "localtime" is whichever zone the machine is set to: a plan in it changes meaning with
+    the machine that runs it."""
+    done = await run_cli(
+        "plan",
+        str(write_job(tmp_path, GOOD).with_name("ids.csv")),
+        "--codes",
+        "201",
+        "--tz",
+        "localtime",
+    )
+    assert done.returncode == 2, done.stdout
+    assert "'localtime' is whatever zone this machine is set to" in done.stderr
+    assert "give --tz " in done.stderr
+    with pytest.raises(OptionError, match="whatever zone this machine"):
+        load_job(write_job(tmp_path, 'tz = "localtime"\n' + GOOD)).run_date(dt.datetime.now(UTC))

@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-from bulk_delete.send.answers import Answer, Verdict, classify, classify_exception, redact
+from bulk_delete.redaction import redact
+from bulk_delete.send.answers import Answer, Verdict, classify, classify_exception
 from bulk_delete.send.retry import Action, RetryPolicy
 
 QUEUED = json.dumps(

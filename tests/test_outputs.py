@@ -193,3 +193,22 @@ async def test_an_output_through_a_symlink_replaces_the_file_it_points_to(tmp_pa
     await plan.plan(RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}))
     assert (tmp_path / "preview.csv").is_symlink()
     assert target.read_text().startswith("ProspectId,")
+
+
+async def test_export_and_report_refuse_to_overwrite_the_checkpoint_s_input_sheet(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """As `run` refuses it: the sheet a plan was made from is what a resume reads again."""
+    emu = await emulator()
+    sheet = leads_csv(tmp_path / "leads.csv", 2)
+    before = sheet.read_bytes()
+    checkpoint = tmp_path / "c.sqlite"
+    assert (await send_sheet(emu, sheet, checkpoint)).returncode == 0
+    link = tmp_path / "link.csv"
+    link.symlink_to(sheet)
+    for command in ("export", "report"):
+        for out in (sheet, link):
+            done = await run_cli(command, str(checkpoint), "-o", str(out))
+            assert done.returncode == 2, done.stdout
+            assert f"is the checkpoint's input sheet {sheet.resolve()}" in done.stderr
+    assert sheet.read_bytes() == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import re
 import signal
 import sqlite3
@@ -13,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 
 from bulk_delete.commands.results import write_workbook
+from bulk_delete.config import RateLimit
 from bulk_delete.records import Request
 from bulk_delete.store.checkpoint import Checkpoint
 from bulk_delete.store.results import REQUEST_COLUMNS
-from bulk_delete.summary import Window
+from bulk_delete.summary import RunFigures, Window
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli, until
 
@@ -284,3 +287,51 @@ async def test_listing_verify_and_preflight_calls_are_recorded_a_dry_run_records
     assert plan.returncode == 0, plan.stderr
     with sqlite3.connect(checkpoint) as db:  # the dry run listed, in memory, and recorded nothing
         assert db.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == sum(by_kind.values())
+
+
+async def test_terminal_json_status_and_workbook_give_one_rate_never_over_the_limit(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """The rate is the busiest window's, as the limiter counts, wherever it is shown."""
+    emu = await emulator(rate="off")
+    checkpoint = tmp_path / "c.sqlite"
+    summary = tmp_path / "s.json"
+    sheet = leads_csv(tmp_path / "leads.csv", 12)
+    done = await send_sheet(
+        emu, sheet, checkpoint, "--rate", "10/1s", "--summary-json", str(summary)
+    )
+    assert done.returncode == 0, done.stderr
+    run = json.loads(summary.read_text())["this_run"]
+    rate, share = run["calls_per_second"], run["share_of_limit"]
+    assert 0 < share <= 1
+    assert rate == round(share * 10, 3)
+    said = f"{rate:.2f} calls/s = {share:.0%} of the limit 10/1s"
+    assert said in done.stdout
+    assert said in (await run_cli("status", str(checkpoint))).stdout
+    book = openpyxl.load_workbook(tmp_path / "c-results.xlsx", read_only=True)
+    cells = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row}
+    assert cells["Rate achieved (calls/s)"] == rate
+    assert cells["Busiest window (share of the limit)"] == f"{share:.0%}"
+
+
+@pytest.mark.parametrize(
+    ("calls", "span", "limit", "busiest"),
+    [
+        (10, 2.45, RateLimit(calls=10, period=3000.0), 10),
+        (31, 0.99, RateLimit(calls=30, period=1.0), 30),
+    ],
+)
+def test_the_issue_s_runs_read_at_most_the_limit(
+    calls: int, span: float, limit: RateLimit, busiest: int
+) -> None:
+    """Runs the server found within its window: first-to-last read them as "110170 %" and
+    "101 %" of the limit."""
+    figures = RunFigures(
+        calls=calls,
+        start_span=span,
+        limit_per_second=limit.per_second,
+        busiest_share=busiest / limit.calls,
+        busiest_per_second=busiest / limit.period,
+    )
+    assert figures.share_of_limit == 1.0
+    assert figures.calls_per_second == round(limit.per_second, 3)

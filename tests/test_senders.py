@@ -266,3 +266,25 @@ async def test_a_bug_in_a_worker_surfaces_instead_of_hanging(tmp_path: Path) -> 
     with pytest.raises(RuntimeError, match="a bug"):
         await asyncio.wait_for(run_pool(checkpoint, Broken(clock, {}), clock, rate="off"), 10)
     assert checkpoint.counts().pending > 0  # what was not sent stays pending for a rerun
+
+
+@pytest.mark.parametrize(
+    ("rate", "leads", "latency"),
+    [("10/3000s", 10, 0.01), ("30/1s", 31, 0.2), ("30/1s", 95, 0.05), ("25/5s", 60, 0.8)],
+)
+async def test_the_rate_figure_is_the_busiest_window_never_over_a_kept_limit(
+    tmp_path: Path, rate: str, leads: int, latency: float
+) -> None:
+    """The summary's rate is measured as the limiter counts: the most starts in any window of
+    the limit. A burst of 10 under 10/3000s read "110170 % of the limit" as first-to-last."""
+    clock = ManualClock()
+    checkpoint = make_checkpoint(tmp_path / "c.sqlite", leads)
+    sender = Script(clock, {}, latency=latency)
+    report = await run_pool(checkpoint, sender, clock, rate=rate, concurrency=16)
+    limit = RateLimit.parse(rate)
+    figures = report.progress.figures
+    busiest = max_in_any_window(sender.starts, limit.period)
+    assert busiest <= limit.calls  # the limiter kept the limit …
+    assert figures.share_of_limit == round(busiest / limit.calls, 4)  # … and the figure says so
+    assert figures.calls_per_second == round(busiest / limit.period, 3)
+    assert figures.share_of_limit <= 1

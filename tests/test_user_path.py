@@ -23,6 +23,8 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
+from bulk_delete.config import RateLimit
+from bulk_delete.emulator.server import Emulator, EmulatorConfig
 from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.summary import json_fields
 
@@ -414,25 +416,37 @@ async def test_rate_off_is_for_the_local_emulator_only(tmp_path: Path) -> None:
     assert "off: no limiter" in CliRunner().invoke(cli, ["run", "--help"]).output
 
 
-async def test_the_demo_runs_what_it_prints(emulator: Any) -> None:
+async def test_the_demo_runs_what_it_prints() -> None:
     """`make demo` as shipped; then every command it printed, typed again unmodified from the
-    repository's folder (against an emulator: the run resumes, nothing is sent twice)."""
+    repository's folder (against an emulator at the demo's own address, since a checkpoint
+    resumes only with the host its requests went to: the run resumes, nothing is sent twice)."""
     demo = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulk_delete.demo", cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "bulk_delete.demo",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    out, _ = await asyncio.wait_for(demo.communicate(), 120)
+    out, err = await asyncio.wait_for(demo.communicate(), 120)
     assert demo.returncode == 0
     printed = [line[4:] for line in out.decode().splitlines() if line.startswith("=== .venv/")]
     assert [shlex.split(line)[1] for line in printed] == ["run", "export", "run", "export"]
-    emu = await emulator(rate="off")
-    for line in printed:
-        again = await asyncio.create_subprocess_exec(
-            *shlex.split(line),
-            cwd=ROOT,
-            env={**os.environ, **demo_env(emu.url)},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _stdout, stderr = await again.communicate()
-        assert again.returncode in (0, 1), stderr.decode()  # 1: the samples' invalid rows
+    port = re.search(r"emulator listening on http://127\.0\.0\.1:(\d+)", err.decode())
+    assert port is not None, err.decode()
+    emu = Emulator(EmulatorConfig(rate=RateLimit.parse("off")))
+    await emu.start(port=int(port.group(1)))
+    try:
+        for line in printed:
+            again = await asyncio.create_subprocess_exec(
+                *shlex.split(line),
+                cwd=ROOT,
+                env={**os.environ, **demo_env(emu.url)},
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _stdout, stderr = await again.communicate()
+            assert again.returncode in (0, 1), stderr.decode()  # 1: the samples' invalid rows
+    finally:
+        await emu.stop()
     assert emu.records == []  # everything was queued by the demo already

@@ -181,7 +181,7 @@ def report(source: Path, out: Path) -> None:
     """
     if not source.exists():
         raise InputError(f"{source}: no such checkpoint or folder")
-    reads = [] if source.is_dir() else outputs.checkpoint_files(source)
+    reads = [] if source.is_dir() else outputs.checkpoint_reads(source)
     outputs.check([outputs.Named("--out", out)], reads)
     write_page(source, out)
     click.echo(f"Report written to {out}")

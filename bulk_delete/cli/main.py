@@ -25,7 +25,7 @@ from ..errors import (
     BulkDeleteError,
     exit_code_for,
 )
-from ..send.answers import redact
+from ..redaction import redact
 from .checkpoint_cmd import export, report, status, verify
 from .emulator_cmd import emulator
 from .plan_cmd import plan

@@ -209,7 +209,7 @@ def run_text(summary: RunSummary, *, title: str = "Run summary") -> str:
         rate = ""
         if run.calls_per_second is not None:
             rate = f", {run.calls_per_second:.2f} calls/s"
-            if run.share_of_limit:
+            if run.share_of_limit:  # the busiest window, as the limiter counts (summary.py)
                 rate += f" = {run.share_of_limit:.0%} of the limit {summary.rate_limit}"
         lines.append(
             f"  this run       {run.calls:,} call(s) in {duration(run.send_seconds)}"

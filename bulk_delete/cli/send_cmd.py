@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..commands import run as run_command
-from ..commands.common import fingerprint_of
+from ..commands.common import fingerprints_of
 from ..commands.jobs import Job, load_job
 from ..commands.outputs import check_spec
 from ..config import Credentials
@@ -230,7 +230,7 @@ def _typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
 
 def _same_requests(loaded: Job, spec: RunSpec) -> list[Path]:
     try:
-        return loaded.holding(fingerprint_of(spec))
+        return loaded.holding(fingerprints_of(spec))
     except BulkDeleteError:
         return []  # the plan itself fails, and says why
 

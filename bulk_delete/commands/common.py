@@ -9,6 +9,7 @@ resumed `run` and a `verify` both start from the limit an earlier run learned.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
 from ..errors import OptionError
 from ..files import real, require_file
-from ..plan.build import plan_fingerprint
+from ..plan.build import PlanOptions, fingerprint_file, plan_fingerprint
 from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import LEARNED_LIMIT
@@ -28,8 +29,9 @@ from ..store import checkpoint as checkpoints
 from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, Window
-from ..timetext import to_local
+from ..timetext import to_local, zone_aliases
 from . import discover
+from .account import keep_to_account
 
 
 def ignore(*_: object) -> None:
@@ -90,6 +92,21 @@ def fingerprint_of(spec: RunSpec) -> str:
     return discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
 
 
+def fingerprints_of(spec: RunSpec) -> frozenset[str]:
+    """The plan's fingerprint under every name of its time zone (Asia/Calcutta is Asia/Kolkata,
+    UTC is Etc/UTC): what a copy of the same job, its zone spelt another way, holds."""
+    names = zone_aliases(spec.tz)
+    if spec.discover:
+        return frozenset(discover.fingerprint(_in_zone(spec, name)) for name in names)
+    path = input_of(spec)
+    file_digest = fingerprint_file(path)
+    return frozenset(plan_fingerprint(path, _in_zone(spec, name), file_digest) for name in names)
+
+
+def _in_zone(spec: RunSpec, tz: str) -> PlanOptions:
+    return dataclasses.replace(spec.plan_options, tz=tz)
+
+
 def _fingerprint(spec: RunSpec) -> str:
     path = input_of(spec)
     require_file(path, "sheet")  # read whole here, before the plan is
@@ -105,6 +122,7 @@ def spending(
     on_notice: Callable[[str], None] = ignore,
     *,
     real_time: bool,
+    bind: bool = False,
 ) -> Iterator[tuple[Checkpoint, SlidingWindowLimiter, WindowLedger | None]]:
     """What a command holds while it calls LeadSquared for a checkpoint: the checkpoint,
     locked against a second process, every call recorded in its call log, the limiter, and
@@ -114,7 +132,9 @@ def spending(
     The limiter paces on the machine's window ledger for this account (store/ledger.py):
     every `run` and `verify` with the same keys and host spends one budget and one
     --daily-limit. The ledger's times are the wall's, so only in ``real_time``: a test's
-    ManualClock paces alone. A resume starts from the limit an earlier run learned."""
+    ManualClock paces alone. A resume starts from the limit an earlier run learned. A
+    checkpoint goes on with the host and keys its requests went to (account.py); ``bind``: a
+    `run`, whose host and keys become the checkpoint's."""
     account = shared_window(
         host_of(spec),
         credentials.access_key,
@@ -124,6 +144,7 @@ def spending(
         on_notice=on_notice,
     )
     with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
+        keep_to_account(checkpoint, host_of(spec), credentials, bind=bind, on_notice=on_notice)
         log = checkpoint.calls
         with recording.recording(None if log is None else recording.CallRecorder(log)):
             limiter = SlidingWindowLimiter(

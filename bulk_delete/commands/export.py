@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TextIO
 
+from ..config import DEFAULT_TZ
+from ..errors import InputError
 from ..store.checkpoint import Checkpoint
 from ..store.export import RowWriter, export_columns, export_row, open_table, stream_table
 from ..timetext import plan_tz
@@ -27,7 +29,7 @@ def export_to(path: Path, stream: TextIO, statuses: tuple[str, ...] = EXPORT_STA
 
 def export(path: Path, out: Path, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
     """One line per request and per invalid row, CSV or .xlsx by the name. Returns the count."""
-    outputs.check([outputs.Named("--out", out)], outputs.checkpoint_files(path))
+    outputs.check([outputs.Named("--out", out)], outputs.checkpoint_reads(path))
     return _export(path, lambda columns: open_table(out, columns), statuses)
 
 
@@ -38,9 +40,18 @@ def _export(
 ) -> int:
     count = 0
     with Checkpoint.open_existing(path) as checkpoint:
-        tz = plan_tz(checkpoint.meta)  # the plan's --tz: its dates are shown in it too
+        tz = _export_tz(checkpoint)
         with table(export_columns(tz)) as write:
             for row in checkpoint.export_rows(statuses):
                 write(export_row(row, tz))
                 count += 1
     return count
+
+
+def _export_tz(checkpoint: Checkpoint) -> str:
+    """The plan's --tz, whose dates the export shows beside UTC; UTC alone when the checkpoint
+    names none that is known here (changed by hand): the outcomes are exported all the same."""
+    try:
+        return plan_tz(checkpoint.meta)
+    except InputError:
+        return DEFAULT_TZ

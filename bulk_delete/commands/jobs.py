@@ -70,11 +70,18 @@ class Window:
         """(FromDate, ToDate) in the job's local time, as plan options."""
         if not self.relative:
             return self.from_date, self.to_date
-        end = run_date - dt.timedelta(days=self.older_than_days or 0)
-        to_date = (end - dt.timedelta(days=1)).isoformat() if self.older_than_days else ""
-        from_date = (
-            (end - dt.timedelta(days=self.window_days)).isoformat() if self.window_days else ""
-        )
+        try:
+            end = run_date - dt.timedelta(days=self.older_than_days or 0)
+            to_date = (end - dt.timedelta(days=1)).isoformat() if self.older_than_days else ""
+            from_date = (
+                (end - dt.timedelta(days=self.window_days)).isoformat() if self.window_days else ""
+            )
+        except OverflowError:  # before the year 1: the calendar has no such day
+            days = (self.older_than_days or 0) + (self.window_days or 0)
+            raise OptionError(
+                f"the window ({days:,} days before {run_date.isoformat()}) would start before "
+                "the year 1; check window.older_than_days and window.window_days (or --as-of)"
+            ) from None
         return from_date, to_date
 
 
@@ -107,20 +114,24 @@ class Job:
             return self.state_dir / f"{self.name}.sqlite"
         return self.state_dir / f"{self.name}-{self.run_date(now).isoformat()}.sqlite"
 
-    def holding(self, fingerprint: str) -> list[Path]:
-        """Other jobs' checkpoints in the state directory whose plan has this fingerprint
-        (same input bytes, codes and window): a copy of this job file under another name."""
+    def holding(self, fingerprints: frozenset[str]) -> list[Path]:
+        """Other jobs' checkpoints in the state directory whose plan has one of these
+        fingerprints (same input bytes, codes and window, its zone under any of its names): a
+        copy of this job file under another name."""
         mine = re.compile(re.escape(self.name) + r"(-\d{4}-\d{2}-\d{2})?\.sqlite")
         found = []
         for path in sorted(self.state_dir.glob("*.sqlite")):
-            if not mine.fullmatch(path.name) and _fingerprint_in(path) == fingerprint:
+            if not mine.fullmatch(path.name) and _fingerprint_in(path) in fingerprints:
                 found.append(path)
         return found
 
     def run_spec(self, now: dt.datetime, env: Mapping[str, str] | None = None) -> RunSpec:
         """The spec of the run dated ``now``: today's window and today's checkpoint, and the
         host from the environment when ``env`` is given (a dry run needs none)."""
-        from_date, to_date = self.window.resolve(self.run_date(now))
+        try:
+            from_date, to_date = self.window.resolve(self.run_date(now))
+        except OptionError as error:
+            raise OptionError(f"job {self.name}: {error}") from None
         host = ""
         if env is not None:
             variable = self.env_names["host"]
@@ -183,7 +194,13 @@ class Job:
     def lock(self) -> AbstractContextManager[None]:
         """The job's lock: a second instance of the same job exits 75 at once, also when
         started through another name for the job file (a symlink or a hard link)."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a read-only file system, a parent that is a file
+            raise InputError(
+                f"job {self.name}: cannot create its state directory {self.state_dir}: "
+                f"{error.strerror}; nothing sent (give a writable one with --state-dir)"
+            ) from None
         return hold_lock(self.state_dir / f"{self.name}.lock", f"job {self.name}", target=self.path)
 
 
@@ -238,7 +255,10 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
     values = {options[key]: value for key, value in raw.items() if key in options}
     values["rate"] = raw.get("rate") or raw.get("plan") or DEFAULT_PLAN
     # A relative window is checked as it resolves today; each run resolves it for its date.
-    values["from_date"], values["to_date"] = window.resolve(dt.date.today())
+    try:
+        values["from_date"], values["to_date"] = window.resolve(dt.date.today())
+    except OptionError as error:
+        raise OptionError(f"{where}: {error}") from None
     spec = RunSpec.from_values(values, source=where).replace(
         input=sheet_path, label=path.stem, source=where
     )

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import OptionError, StorageError
+from ..errors import BulkDeleteError, OptionError, StorageError
 from ..files import is_special, real, replacing, same_file, storage_cause
 from ..spec import flag_of
+from ..store.checkpoint import Checkpoint
 
 if TYPE_CHECKING:
     from ..spec import RunSpec
@@ -32,6 +34,7 @@ APPENDED = frozenset({"log_file", "backup"})  # a backup grows across resumes
 REGULAR = frozenset({"backup"})  # read back and appended to: never a device or a pipe
 # What SQLite and our lock keep beside a checkpoint.
 CHECKPOINT_COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
+BACKUP_META = "backup"  # checkpoint meta: its backup file (backups.py writes it)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,22 @@ def checkpoint_files(path: Path) -> list[Named]:
         for name in sorted(names)
         for suffix in CHECKPOINT_COMPANIONS
     ]
+
+
+def checkpoint_reads(path: Path) -> list[Named]:
+    """The checkpoint's files and the ones its plan names: the input sheet the plan was made
+    from and its backup, which an `export -o` or `report -o` must not overwrite either."""
+    named = checkpoint_files(path)
+    try:
+        with Checkpoint.open_existing(path) as checkpoint:
+            meta = checkpoint.meta
+    except (BulkDeleteError, sqlite3.Error):
+        return named  # not a checkpoint: the command says so when it opens it
+    for what, key in (("the checkpoint's input sheet", "input"), ("its backup", BACKUP_META)):
+        text = meta.get(key, "")
+        if text and Path(text).is_absolute():  # (a discovered plan's input is a listing)
+            named.append(Named(what, Path(text)))
+    return named
 
 
 def check_spec(spec: RunSpec) -> None:

@@ -10,22 +10,22 @@ the CLI's (cli/html_report.py); nothing here imports matplotlib.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
 
-from ..errors import BulkDeleteError
+from ..errors import BulkDeleteError, InputError
+from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.report_data import Night, ReportData, report_data
+from ..timetext import plan_tz
 
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2})\.sqlite$")
 
 
 def checkpoint_data(path: Path) -> ReportData:
     with Checkpoint.open_existing(path) as checkpoint:
-        tz = _tz(checkpoint)
+        tz = plan_tz(checkpoint.meta, f"checkpoint {path}")
         counts = checkpoint.counts()
         found = checkpoint.verification()
         headline = [
@@ -58,7 +58,7 @@ def checkpoint_data(path: Path) -> ReportData:
                 generated_at=generated,
             )
         return report_data(
-            log,
+            _readable_calls(path, log),
             title=title,
             tz=tz,
             headline=headline,
@@ -115,6 +115,20 @@ def _night(path: Path) -> Night | None:
         )
 
 
-def _tz(checkpoint: Checkpoint) -> str:
-    options: dict[str, Any] = json.loads(checkpoint.meta.get("options", "{}"))
-    return str(options.get("tz") or "UTC")
+# The last second a datetime holds: a call stamped later (or before 1970) was not made by a run.
+_LAST_SECOND = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
+
+
+def _readable_calls(path: Path, log: CallLog) -> CallLog:
+    """The call log, when its times are ones a run wrote; InputError (exit 2) otherwise."""
+    span = log.span()
+    if span is not None:
+        for moment in span:
+            if not 0 <= moment < _LAST_SECOND:
+                year = 1970 + int(moment // 31_556_952)
+                raise InputError(
+                    f"checkpoint {path}: its call log holds a call stamped in the year {year:,}, "
+                    "which no run made: it was changed outside bulk-delete. Its outcomes can "
+                    "still be exported with `bulk-delete export`."
+                )
+    return log

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..store.checkpoint import Checkpoint
 from ..store.results import InvalidRow, RequestRow, ResultsSummary, write_results
 from ..summary import RunSummary, Window
+from ..timetext import plan_options, plan_tz
 
 INVALID_COLUMNS = ("ProspectId", "ActivityEventList", "FromDate", "ToDate", "Webhook")
 
@@ -62,13 +63,13 @@ def results_summary(
     checkpoint: Checkpoint, window: Window, summary: RunSummary | None, share: float | None = None
 ) -> ResultsSummary:
     meta = checkpoint.meta
-    options: dict[str, Any] = json.loads(meta.get("options", "{}"))
-    tz = str(options.get("tz") or "UTC")
+    where = f"checkpoint {checkpoint.location}"
+    options, tz = plan_options(meta, where), plan_tz(meta, where)
     counts = checkpoint.counts()
     source = meta.get("input", "")
     asked = f"discovery: {source}" if meta.get("discover") == "1" else f"sheet {source}"
     last = checkpoint.last_run()
-    rate = last.calls / last.send_seconds if last and last.send_seconds > 0 else None
+    rate = last.calls_per_second if last else None  # as the summary's text and JSON say
     found = checkpoint.verification()
     verification: list[tuple[str, object]] = []
     if found.checked:
@@ -99,6 +100,7 @@ def results_summary(
             ("pending (not sent yet)", counts.pending),
         ],
         rate_achieved=rate,
+        of_limit=last.share_of_limit if last else None,
         refusals=counts.rate_limited_429,
         learned_limit=meta.get("learned_limit") or None,
         share=share if share is not None and share < 1 else None,

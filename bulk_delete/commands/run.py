@@ -100,7 +100,9 @@ async def run(
     clock = clock or SystemClock()
     rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    calling = spending(spec, credentials, path, clock, hooks.on_notice, real_time=real_time)
+    calling = spending(
+        spec, credentials, path, clock, hooks.on_notice, real_time=real_time, bind=True
+    )
     with (
         calling as (checkpoint, limiter, ledger),
         backups.opened(spec, checkpoint, client.retrieve, hooks.on_notice) as backup,
@@ -232,7 +234,7 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
     finally:
         if recorder is not None:
             recorder.run = recording.NO_RUN
-        checkpoint.finish_run(run_id, _figures_of(pool, result))
+        checkpoint.finish_run(run_id, _figures_of(pool, result), str(pool.limiter.effective))
 
 
 def _figures_of(pool: Pool, result: RunResult) -> RunFigures:

@@ -6,13 +6,13 @@ window is rebuilt from the plan options the checkpoint saved, not from today's o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import EXIT_INCOMPLETE, EXIT_OK, OptionError
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunSummary, Window
+from ..timetext import plan_options, plan_tz
 from .common import failures_of, window_of
 
 
@@ -23,8 +23,8 @@ async def status(path: Path) -> RunSummary:
         record = checkpoint.last_run()
         host, rate = checkpoint.last_run_target()
         meta = checkpoint.meta
-        options = json.loads(meta.get("options", "{}"))
-        tz = str(options.get("tz") or "UTC")
+        where = f"checkpoint {path}"
+        options, tz = plan_options(meta, where), plan_tz(meta, where)
         return RunSummary(
             exit_code=EXIT_OK if counts.complete else EXIT_INCOMPLETE,
             checkpoint=checkpoint.location,

@@ -168,6 +168,13 @@ class EmulatorConfig:
         "Answer every API call 307 to this base URL, as a hostile or wrong host would.",
         show=False,
     )
+    echo_request: bool = knob(
+        False,
+        "Quote the request's URL and key headers in every error body and redirect Location, "
+        "in a new encoding each time (raw; URL-encoded with upper- or lower-case hex, or + for "
+        "a space; JSON-escaped; base64, URL-safe base64, Basic), as a careless server would.",
+        show=False,
+    )
     outage_after: float = knob(
         -1.0,
         "Seconds after the first call when an outage (503 pages) starts; -1: none.",

@@ -5,6 +5,8 @@ per-account sliding window in which rejected calls count too, 401 for wrong keys
 bodies not per spec, 500 with an ``MX…`` ExceptionType for application errors, and — when
 asked — transient 500s, HTML 502s from a "proxy", dropped connections and slow answers.
 
+With ``--echo-request`` every error document and redirect quotes the request (echo.py).
+
 Order of checks for every call: outage (503 page) → redirect (307, when set up to play a
 hostile host) → path
 (404) → keys (401) → refuse-all (429) → rate window (429) → faults → latency → body (400) →
@@ -27,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from aiohttp import ClientSession, ClientTimeout, web
 
@@ -41,6 +44,7 @@ from ..api import (
     USER_PATH,
 )
 from ..config import RateLimit
+from . import echo
 from .config import DEFAULT_EMULATOR_RATE as DEFAULT_EMULATOR_RATE
 from .config import DEFAULT_SYSTEM_CODES as DEFAULT_SYSTEM_CODES
 from .config import DEMO_ACCESS_KEY as DEMO_ACCESS_KEY
@@ -149,6 +153,7 @@ class Emulator:
         self._added: dict[str, list[dict[str, Any]]] = {}  # add_activity: created since
         self._added_ever = 0
         self._log: IO[str] | None = None
+        self._echoes = 0  # error answers that quoted the request (--echo-request)
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -277,6 +282,46 @@ class Emulator:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path in (STATS_PATH, CENSUS_PATH, NEXT_DAY_PATH):
             return await handler(request)  # type: ignore[no-any-return]
+        response = await self._gate(request, handler)
+        if self.config.echo_request and isinstance(response, web.Response):
+            self._quote_request(request, response)
+        return response
+
+    def _echo(self, request: web.Request) -> tuple[str, str]:
+        """(the form, the request quoted in it): the next of echo.FORMS."""
+        form = echo.FORMS[self._echoes % len(echo.FORMS)]
+        self._echoes += 1
+        keys = {
+            name: request.headers[name]
+            for name in (ACCESS_KEY_HEADER, SECRET_KEY_HEADER)
+            if name in request.headers
+        }
+        return form, echo.quoted(form, request.method, request.raw_path, keys)
+
+    def _quote_request(self, request: web.Request, response: web.Response) -> None:
+        """--echo-request: an error document's message quotes the request."""
+        try:
+            document = json.loads(response.body or b"")  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return
+        field = next((k for k in ("ExceptionMessage", "Message") if k in document), None)
+        if not isinstance(document, dict) or field is None or document.get("Status") == "Success":
+            return
+        form, text = self._echo(request)
+        document[field] = f"{document[field]} (request: {text})"
+        response.body = echo.body(document, form)
+
+    def _redirect(self, request: web.Request) -> web.HTTPException:
+        location = self.config.redirect_to + request.path_qs
+        if self.config.echo_request:  # the Location quotes the request too
+            location += (
+                ("&" if request.query_string else "?")
+                + "echo="
+                + quote(self._echo(request)[1], safe="")
+            )
+        return web.HTTPTemporaryRedirect(location)
+
+    async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.calls += 1
         self.user_agents[request.headers.get("User-Agent", "")] += 1
         if self._in_outage():
@@ -286,7 +331,7 @@ class Emulator:
             )
         if self.config.redirect_to:
             self.outcomes["redirected"] += 1
-            raise web.HTTPTemporaryRedirect(self.config.redirect_to + request.path_qs)
+            raise self._redirect(request)
         if request.match_info.http_exception is not None:
             self.outcomes["not_found"] += 1
             return _error(404, "MXAPINotFoundException", f"API {request.path} not found")

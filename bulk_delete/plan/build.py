@@ -105,9 +105,10 @@ def fingerprint_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def plan_fingerprint(path: Path, options: PlanOptions) -> str:
-    """Same file bytes and same plan options ⇔ same requests."""
-    digest = hashlib.sha256(fingerprint_file(path).encode())
+def plan_fingerprint(path: Path, options: PlanOptions, file_digest: str = "") -> str:
+    """Same file bytes and same plan options ⇔ same requests (``file_digest``: the file's
+    ``fingerprint_file``, when already known)."""
+    digest = hashlib.sha256((file_digest or fingerprint_file(path)).encode())
     digest.update(json.dumps(options.as_dict(), sort_keys=True).encode())
     return digest.hexdigest()
 

@@ -30,7 +30,7 @@ from ..errors import OptionError
 from ..records import InvalidRow
 from ..sheet.cells import ErrorCell, FormulaWithoutValue, MergedCells
 from ..sheet.read import Chunk, RawRow, Table
-from ..timetext import as_read
+from ..timetext import as_read, machine_zone_name
 
 MIN_YEAR, MAX_YEAR = 1900, 9999
 MAX_CODE = 2**31 - 1  # LeadSquared keeps activity codes as 32-bit integers
@@ -257,6 +257,13 @@ def parse_webhook(value: Any) -> str:
 
 
 def load_tz(name: str) -> ZoneInfo:
+    local = machine_zone_name(name)
+    if local is not None:
+        real = f"--tz {local}" if local else "its IANA name (like Asia/Kolkata)"
+        raise OptionError(
+            f"{name!r} is whatever zone this machine is set to, and would change with the "
+            f"machine that runs the plan: give {real}"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

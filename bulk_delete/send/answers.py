@@ -25,7 +25,8 @@
     a body over MAX_BODY (1 MB)   transient  not read at all: no answer of ours is that big, and
                                              reading it whole would cost its size in memory
 
-Pure functions of what came back; they never see a key, and ``redact`` scrubs the text of
+Pure functions of what came back; they never see a key: the client blanks every form of the
+keys out of the body and the headers first (redaction.py), and ``redact`` scrubs the text of
 transport errors (aiohttp puts the URL, query string included, into its messages).
 """
 
@@ -38,10 +39,10 @@ import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from ..config import RateLimit, regional_hosts
 from ..errors import FatalAPIError
+from ..redaction import redact
 
 
 class Verdict(StrEnum):
@@ -176,16 +177,6 @@ def unresolved(host: str, error: OSError) -> Answer:
 def unreachable(host: str, why: str) -> Answer:
     """Nothing accepted the connection: a service restarting, a firewall, a wrong port."""
     return Answer(Verdict.TRANSIENT, None, f"nothing answers at {host} ({why})")
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every secret (and its URL-encoded form) with ***."""
-    for secret in secrets:
-        if not secret:
-            continue
-        for form in {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}:
-            text = text.replace(form, "***")
-    return text
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -1,11 +1,14 @@
 """The LeadSquared HTTP client. It takes its aiohttp session from outside (so tests and the
 pool share one keep-alive session) and turns every call into an Answer. Keys go out as the
 ``x-LSQ-*`` headers LeadSquared recommends, or — with ``auth="query"`` — in the query string
-as on the API page; either way no key reaches an Answer, a log line or an exception."""
+as on the API page; either way no key reaches an Answer, a log line or an exception: every
+answer's body and headers pass through the redactor here, before anything reads them, in every
+form a server can echo a key (URL-encoded, JSON-escaped, base64: see redaction.py)."""
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import importlib.util
 import json
 import socket
@@ -27,13 +30,13 @@ from ..api import (
     USER_PATH,
 )
 from ..config import AuthMode, Credentials, SendSettings
+from ..redaction import redactor
 from .answers import (
     MAX_BODY,
     Answer,
     body_over_cap,
     classify,
     classify_exception,
-    redact,
     unreachable,
     unresolved,
 )
@@ -86,6 +89,7 @@ class LeadSquaredClient:
         self._session = session
         self.host = host
         self._secrets = credentials.secrets()
+        self._redactor = redactor(tuple(sorted(self._secrets)))
         self._headers = {**JSON_HEADERS, "User-Agent": USER_AGENT}
         self._netloc = urlsplit(host).netloc
         self._params: dict[str, str] = {}
@@ -166,19 +170,25 @@ class LeadSquaredClient:
                 raw = await _read_capped(response)
                 if raw is None:  # the connection is closed unread when the response is left
                     return body_over_cap(response.status), ""
-                text = raw.decode(_charset(response), errors="replace")
-                answer = classify(response.status, text, response.headers)
+                text = self._redactor.sub(raw.decode(_charset(response), errors="replace"))
+                answer = classify(response.status, text, self._headers_of(response))
         except aiohttp.ClientConnectorError as error:
             return self._not_connected(error), ""
         except aiohttp.ConnectionTimeoutError:
             return unreachable(self._netloc, "the connection timed out"), ""
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             return classify_exception(error, self._secrets), ""
-        if any(secret in answer.message for secret in self._secrets):  # a server echoing keys
-            answer = Answer(
-                answer.verdict, answer.http_status, redact(answer.message, self._secrets)
-            )
+        if self._redactor.found(answer.message):  # decoded from a form the body hid it in
+            answer = dataclasses.replace(answer, message=self._redactor.sub(answer.message))
         return answer, text
+
+    def _headers_of(self, response: aiohttp.ClientResponse) -> dict[str, str]:
+        """The headers an Answer reads, redacted: a redirect's Location may quote the URL."""
+        return {
+            name: self._redactor.sub(value)
+            for name in ("Location", "Retry-After")
+            if (value := response.headers.get(name)) is not None
+        }
 
     def _not_connected(self, error: aiohttp.ClientConnectorError) -> Answer:
         """No connection: the name does not resolve, or nothing listens there."""

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from functools import partial
@@ -316,6 +317,7 @@ class Progress:
     retrying: int = 0
     in_flight: int = 0
     first_call_at: float | None = None
+    recent_starts: deque[float] = field(default_factory=deque)  # within one window of the limit
 
     @property
     def done(self) -> int:
@@ -608,6 +610,26 @@ class Pool:
         progress.figures.start_span = now - progress.first_call_at
         progress.figures.calls += 1
         progress.in_flight += 1
+        self._busiest(now)
+
+    def _busiest(self, now: float) -> None:
+        """The busiest window so far, counted as the limiter counts: the starts within one
+        window of the limit in force up to this one, over that limit (under a kept limit, at
+        most 1)."""
+        limit, starts, figures = (
+            self.limiter.effective,
+            self.progress.recent_starts,
+            self.progress.figures,
+        )
+        if limit.unlimited:
+            return
+        starts.append(now)
+        while starts[0] <= now - limit.period:
+            starts.popleft()
+        share = len(starts) / limit.calls
+        if figures.busiest_share is None or share > figures.busiest_share:
+            figures.busiest_share = share
+            figures.busiest_per_second = len(starts) / limit.period
 
     def _end_call(self) -> None:
         progress = self.progress

@@ -26,6 +26,7 @@ from ..errors import CheckpointMismatch, InputError
 from ..files import hold_lock, real, require_file, storage_cause
 from ..records import InvalidRow, Request, Status
 from ..summary import Counts
+from ..timetext import plan_options
 from .calls import CallLog
 from .found import FoundStore
 from .rows_out import ExportRows
@@ -196,7 +197,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
         meta = self.meta
         if meta.get("fingerprint") == fingerprint:
             return
-        recorded = json.loads(meta.get("options", "{}"))
+        recorded = plan_options(meta, f"checkpoint {self.path}")
         changed = sorted(
             k for k in set(recorded) | set(options) if recorded.get(k) != options.get(k)
         )

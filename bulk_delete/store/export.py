@@ -20,6 +20,7 @@ from ..errors import OptionError, StorageError
 from ..files import make_folders, open_private, replacing, storage_cause
 from ..records import InvalidRow, Request
 from ..timetext import is_utc, to_local
+from .cell_text import csv_safe, excel_text
 from .checkpoint import Outcome, Pending
 
 PREVIEW_COLUMNS = (
@@ -60,18 +61,6 @@ EXPORT_COLUMNS = (
     "ToDate (as written)",
 )
 _FROM, _TO = 2, 3  # where FromDate and ToDate (UTC, as sent) are in the preview and the export
-
-
-# A cell starting with one of these is a formula to Excel and LibreOffice (OWASP, "CSV
-# Injection"). Only garbage can start that way here: GUIDs, codes and dates never do.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> Any:
-    """A cell as a spreadsheet shows it as text: a leading ' defuses a formula."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 class RowWriter(Protocol):
@@ -120,6 +109,8 @@ def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
     sheet.append(list(columns))
 
     def text(value: Any) -> Any:
+        if isinstance(value, str):
+            value = excel_text(value)
         # openpyxl stores a string starting with "=" as a formula: a cell copied from the
         # user's sheet (an invalid row's raw value) must stay text in our export.
         if isinstance(value, str) and value.startswith("="):

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import xlsxwriter
 
 from ..files import replacing
+from .cell_text import excel_text
 
 DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
 MAX_WIDTH = 80  # a long reason wraps the view rather than pushing every column off screen
@@ -50,7 +51,8 @@ class ResultsSummary:
     tz: str  # the run's zone (IANA name)
     plan: Pairs = ()  # ("rows read", 312), ("requests", 300), ("invalid rows", 12)
     outcomes: Pairs = ()  # ("queued", 290), ("failed", 10)
-    rate_achieved: float | None = None  # calls per second over the sending
+    rate_achieved: float | None = None  # calls per second, as the limiter counts (summary.py)
+    of_limit: float | None = None  # the busiest window's share of the limit in force, 0-1
     refusals: int = 0  # 429 answers
     learned_limit: str | None = None  # "20 calls / 5 s", when the account told us less
     share: float | None = None  # this job's share of the account's limit, 0-1
@@ -168,6 +170,7 @@ def _put(sheet: Any, styles: _Styles, row: int, column: int, value: object, styl
     """Write one cell by its Python type; return the width it needs. (Text is tried first:
     it is most cells, and this runs for every cell of a million-row sheet.)"""
     if type(value) is str and value:
+        value = excel_text(value)
         sheet.write_string(row, column, value, style)  # never a formula, never a link
         return len(value) + 2
     if value is None or value == "":
@@ -183,7 +186,7 @@ def _put(sheet: Any, styles: _Styles, row: int, column: int, value: object, styl
     if isinstance(value, int | float):
         sheet.write_number(row, column, value, style)
         return len(f"{value:,}") + 2
-    text = str(value)
+    text = excel_text(str(value))
     sheet.write_string(row, column, text, style)
     return len(text) + 2
 
@@ -244,6 +247,8 @@ def _summary_sections(summary: ResultsSummary, tz: ZoneInfo) -> list[tuple[str, 
     rate: list[tuple[str, object]] = [("Refusals (HTTP 429)", summary.refusals)]
     if summary.rate_achieved is not None:
         rate.insert(0, ("Rate achieved (calls/s)", summary.rate_achieved))
+    if summary.of_limit is not None:
+        rate.insert(1, ("Busiest window (share of the limit)", f"{summary.of_limit:.0%}"))
     if summary.learned_limit:
         rate.append(("Learned limit", summary.learned_limit))
     if summary.share is not None:

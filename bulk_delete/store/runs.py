@@ -17,6 +17,8 @@ _RUN_COLUMNS = {
     "send_seconds": "send_seconds",
     "start_span": "start_span",
     "limit_per_second": "limit_per_second",
+    "busiest_share": "busiest_share",
+    "busiest_per_second": "busiest_per_second",
 }
 
 
@@ -31,15 +33,20 @@ class RunsTable(Tables):
             )
         return int(cursor.lastrowid or 0)
 
-    def finish_run(self, run_id: int, stats: RunFigures) -> None:
+    def finish_run(self, run_id: int, stats: RunFigures, rate: str = "") -> None:
+        """The run's figures; ``rate``: the limit in force at its end (a learned one, say),
+        which its share of the limit is measured against."""
         with self._storing("record the run's end"):
-            self._finish_run(run_id, stats)
+            self._finish_run(run_id, stats, rate)
 
-    def _finish_run(self, run_id: int, stats: RunFigures) -> None:
+    def _finish_run(self, run_id: int, stats: RunFigures, rate: str) -> None:
         self._db.execute(
-            "UPDATE runs SET finished_at = ?, calls = ?, queued = ?, failed = ?, rate_limited = ?,"
-            " send_seconds = ?, result = ?, start_span = ?, limit_per_second = ? WHERE id = ?",
+            "UPDATE runs SET rate = COALESCE(NULLIF(?, ''), rate), finished_at = ?, calls = ?,"
+            " queued = ?, failed = ?, rate_limited = ?,"
+            " send_seconds = ?, result = ?, start_span = ?, limit_per_second = ?,"
+            " busiest_share = ?, busiest_per_second = ? WHERE id = ?",
             (
+                rate,
                 now_text(),
                 stats.calls,
                 stats.queued,
@@ -49,6 +56,8 @@ class RunsTable(Tables):
                 stats.result,
                 stats.start_span,
                 stats.limit_per_second,
+                stats.busiest_share,
+                stats.busiest_per_second,
                 run_id,
             ),
         )

@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS runs (
     send_seconds REAL NOT NULL DEFAULT 0,
     result       TEXT NOT NULL DEFAULT 'running',
     start_span   REAL NOT NULL DEFAULT 0,   -- first call start to last call start, seconds
-    limit_per_second REAL                   -- the limit in force; NULL: no limit
+    limit_per_second REAL,                  -- the limit in force; NULL: no limit
+    busiest_share REAL,                     -- most starts in one window / the limit's calls
+    busiest_per_second REAL                 -- … / the limit's seconds
 );
 """
 # --discover: what the listing found, saved page by page before any delete.
@@ -90,6 +92,8 @@ _ADDED_COLUMNS = (
     ("found", "row", "TEXT NOT NULL DEFAULT ''"),
     ("runs", "start_span", "REAL NOT NULL DEFAULT 0"),
     ("runs", "limit_per_second", "REAL"),
+    ("runs", "busiest_share", "REAL"),
+    ("runs", "busiest_per_second", "REAL"),
     # `verify`: confirmed (nothing left) | remaining (n left) | unverified | '' (not checked)
     ("requests", "verified", "TEXT NOT NULL DEFAULT ''"),
     ("requests", "remaining", "INTEGER"),

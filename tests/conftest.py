@@ -199,3 +199,19 @@ def leads_csv(
     lines += [f"00000000-0000-4000-8000-{n:012d},{codes}" for n in range(start, start + count)]
     path.write_text("\n".join(lines) + "\n" + extra_rows)
     return path
+
+
+def moved_to(checkpoint: Path, url: str) -> None:
+    """The checkpoint's account, now at ``url``: a test's second emulator stands for the same
+    LeadSquared account at a new address (a resume elsewhere is otherwise refused)."""
+    import sqlite3
+
+    from bulk_delete.emulator.server import DEMO_ACCESS_KEY
+    from bulk_delete.store.ledger import account_id
+
+    account = {"host": url, "account": account_id(url, DEMO_ACCESS_KEY)}
+    with sqlite3.connect(checkpoint) as db:
+        db.executemany(
+            "UPDATE meta SET value = ? WHERE key = ?", [(v, k) for k, v in account.items()]
+        )
+    db.close()

@@ -19,7 +19,7 @@ import pytest
 from bulk_delete.cli import signals
 from bulk_delete.store.ledger import FILE_NAME
 
-from .conftest import demo_env, leads_csv, send_sheet, start_cli, until
+from .conftest import demo_env, leads_csv, moved_to, send_sheet, start_cli, until
 
 BOUND = 10.0  # seconds from the signal to the exit (systemd waits 90 s, then kills)
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
@@ -124,6 +124,7 @@ async def test_a_signal_cuts_verify_s_outage_short(
     sent = await send_sheet(ran, leads_csv(tmp_path / "leads.csv", 5), checkpoint, "--rate", "off")
     assert sent.returncode == 0, sent.stderr
     emu = await emulator(**OUTAGE)
+    moved_to(checkpoint, emu.url)
     args = ("verify", str(checkpoint), "--rate", "off", preflight)  # (give-up-after: 120 s)
     process = await start_cli(*args, env=demo_env(emu.url))
     await failing_calls(emu, 3, process)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,8 @@ from bulk_delete.send.limiter import SlidingWindowLimiter
 from bulk_delete.send.pool import Pool, Reply, SendReport, StopSwitch, call_once
 from bulk_delete.send.retry import RetryPolicy
 from bulk_delete.spec import RunSpec
-from bulk_delete.store.ledger import account_id
 
-from .conftest import demo_env, leads_csv, run_cli, send_sheet
+from .conftest import demo_env, leads_csv, moved_to, run_cli, send_sheet
 from .test_senders import FLAKY, LIMITED, OK, Script, make_checkpoint
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
@@ -248,11 +246,7 @@ async def test_verify_caps_a_huge_retry_after_and_notes_it_once(
     # verify where every call is refused for its first 0.2 s, with a day-long Retry-After (a
     # second emulator: the refusals start at an emulator's first call, the run's was earlier)
     emu = await emulator(rate="off", refuse_all=0.2, retry_after=100000)
-    with sqlite3.connect(checkpoint) as db:  # it stands for the same account, at a new address
-        account = {"host": emu.url, "account": account_id(emu.url, DEMO_ACCESS_KEY)}
-        db.executemany(
-            "UPDATE meta SET value = ? WHERE key = ?", [(v, k) for k, v in account.items()]
-        )
+    moved_to(checkpoint, emu.url)
     args = ("verify", str(checkpoint), "--rate", "25/0.25s")
     checked = await run_cli(*args, env=demo_env(emu.url))
     assert checked.returncode in (0, 1), checked.stderr  # checked (what is left is another test's)

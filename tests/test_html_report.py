@@ -4,6 +4,7 @@ in the limit's window, silences cut, each count written once."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import sqlite3
 import stat
@@ -11,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bulk_delete.cli.charts.timeline import IDLE, MAX_CUTS
 from bulk_delete.cli.html_report import (
     MAX_BARS,
     Night,
@@ -233,3 +237,52 @@ def test_latency_percentiles_are_named_with_their_values(tmp_path: Path) -> None
     marks = [text for text in _texts(chart) if text.split(" ")[0] in ("median", "95%", "99%")]
     assert [mark.split(" ")[0] for mark in marks] == ["median", "95%", "99%"]
     assert all(mark.endswith(" ms") for mark in marks)
+
+
+@st.composite
+def _kept_calls(draw: st.DrawFn) -> tuple[list[float], list[int], int]:
+    """Start times that keep ``limit`` calls per 5 s (as the limiter does), with pauses of any
+    length between bursts, and a status for each call."""
+    limit = draw(st.sampled_from([1, 5, 10, 25]))
+    gaps = draw(st.lists(st.floats(0, 4000) | st.floats(0, 2), min_size=1, max_size=300))
+    starts: list[float] = []
+    for gap in gaps:
+        started = (starts[-1] if starts else 1_780_000_000.0) + gap
+        if len(starts) >= limit:
+            started = max(started, starts[-limit] + 5.0 + 0.01)
+        starts.append(started)
+    statuses = draw(
+        st.lists(st.sampled_from([200, 429, 500]), min_size=len(starts), max_size=len(starts))
+    )
+    return starts, statuses, limit
+
+
+@settings(max_examples=60, deadline=None)
+@given(_kept_calls())
+def test_any_kept_run_draws_within_its_line(calls: tuple[list[float], list[int], int]) -> None:
+    """Whatever the pauses and answers, the page draws; a run that kept its limit has no bar
+    above its line; and each silence over IDLE is cut (the longest MAX_CUTS of them)."""
+    starts, statuses, limit = calls
+    log = CallLog.create(sqlite3.connect(":memory:"), commit_every=0)
+    for n, (started, status) in enumerate(zip(starts, statuses, strict=True)):
+        verdict = "queued" if status == 200 else "refused" if status == 429 else "retry"
+        log.record(
+            run=1,
+            kind="delete",
+            seq=n,
+            attempt=1,
+            started=started,
+            answered=started + 0.2,
+            status=status,
+            verdict=verdict,
+            limit_calls=limit,
+            limit_period=5.0,
+        )
+    page = render_report(report_data(log, title="t", tz=TZ, headline=[]))
+    chart = _svg(page, "rate")
+    assert _bars_over_their_limit(chart) == []
+    seconds = sorted({int(started) for started in starts})
+    windows = sorted({second // 5 for second in seconds})
+    silences = sum(1 for a, b in itertools.pairwise(windows) if (b - a - 1) * 5 > IDLE)
+    assert chart.count('<rect class="idle"') == min(silences, MAX_CUTS)
+    assert ('data-chart="refusals"' in page) == (429 in statuses)

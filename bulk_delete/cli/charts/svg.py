@@ -1,9 +1,9 @@
 """shapes → svg: the few shapes the report's charts draw, as inline SVG text, in one style.
 
 The page is opened from a mail attachment with no network, so a chart is plain ``rect``,
-``line``, ``path`` and ``text`` elements: no script, no font, no link, nothing that points
-outside. Every text that reaches the SVG is escaped here, so a code or a label read from a
-checkpoint shows as text, never as markup.
+``line`` and ``text`` elements: no script, no font, no link, nothing that points outside.
+Every text that reaches the SVG is escaped here, so a code or a label read from a checkpoint
+shows as text, never as markup.
 
 Labels never overlap: each chart places its texts through one ``Labels``, which keeps the box of
 every text placed and takes the first of a label's candidate places that is free. A box is
@@ -25,7 +25,7 @@ from markupsafe import Markup
 INK, BLUE, RED, GREY, GREEN = "#1d2733", "#2f6db5", "#c0392b", "#8795a1", "#2e8b57"
 MUTED, GRID = "#5b6875", "#e3e8ee"
 WIDTH: Final = 900  # the page draws charts 900 px wide (its column, less the figure's padding)
-FONT: Final = 11  # px, every text of a chart but the axis titles
+FONT: Final = 11  # px, every text of a chart
 FAMILY: Final = 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif'
 
 _NARROW: Final = frozenset("fijlrtI.,:;'|()/-[] ")

@@ -6,7 +6,7 @@ A synthetic night (a 429 storm, a learned limit, then a share) is written to a r
 call log; the report is made from it as `bulk-delete report` would, and a workbook of 100,000
 requests is written. Then the same 100,000 calls go into a real checkpoint (a plan of 100,000
 requests, all queued) and `bulk-delete report CK -o FILE` runs on it as a process, start-up and
-matplotlib's import included. Prints the time each step took and the sizes.
+its imports included. Prints the time each step took and the sizes.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bulk_delete.plan.build import PlanOptions, build_plan, plan_fingerprint
+from bulk_delete.plan.build import build_plan
+from bulk_delete.plan.rules import PlanOptions, plan_fingerprint
 from bulk_delete.store.checkpoint import Checkpoint
 
 

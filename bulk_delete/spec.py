@@ -34,9 +34,14 @@ from .config import (
     normalise_host,
 )
 from .errors import FieldError, OptionError
-from .plan.build import PlanOptions
-from .plan.rows import CellError, load_tz, parse_code_cell, parse_webhook, shorten
-from .send.limiter import shared
+from .plan.rules import (
+    CellError,
+    PlanOptions,
+    load_tz,
+    parse_code_cell,
+    parse_webhook,
+    shorten,
+)
 
 DEFAULT_MAX_LEADS = 10_000
 
@@ -415,6 +420,8 @@ class RunSpec:
     @property
     def effective_rate(self) -> RateLimit:
         """--rate times --share: the most this run takes (before it learns the real limit)."""
+        from .send.limiter import shared  # (the limiter loads asyncio; --help need not)
+
         return shared(self.rate, self.share)
 
     @property

@@ -1,4 +1,4 @@
-"""A night of calls on a real SQLite file, for the report's tests."""
+"""Nights of calls on a real SQLite file, for the report's tests."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ T0 = 1_780_000_000.0
 
 
 def night_log(path: Path, calls: int, seed: int = 3) -> CallLog:
-    """A run near 5 calls/s: a 429 storm in its middle, the limit learned lower after it."""
+    """A run near 5 calls/s: a 429 storm in its middle, the limit learned lower after it. Its
+    calls come at random, so now and then more than 25 start within 5 s: it does not keep
+    its limit."""
     rng = random.Random(seed)
     log = CallLog.create(sqlite3.connect(path), commit_every=0)
     started = T0
@@ -20,17 +22,55 @@ def night_log(path: Path, calls: int, seed: int = 3) -> CallLog:
         started += rng.expovariate(4.8)
         storm = calls // 3 < n < calls // 2
         status = 429 if storm and rng.random() < 0.5 else 200
-        log.record(
-            run=1,
-            kind="delete",
-            seq=n,
-            attempt=1,
-            started=started,
-            answered=started + rng.uniform(0.05, 0.9),
-            status=status,
-            verdict="queued" if status == 200 else "refused",
-            limit_calls=25 if n < calls // 2 else 20,
-            limit_period=5.0,
-        )
+        limit = 25 if n < calls // 2 else 20
+        _call(log, n, started, rng.uniform(0.05, 0.9), status, limit)
     log.flush()
     return log
+
+
+def kept_log(path: Path, calls: int, seed: int = 5, verify_after: float = 3 * 3600) -> CallLog:
+    """A run that keeps its limit (never more than the limit's calls in any window, as the
+    limiter keeps it): a 429 storm after the first third, the limit learned lower (25 → 20
+    per 5 s) after it, then a `verify` of a few reads ``verify_after`` seconds later. Its
+    95th and 99th percentile answer times lie close together (a slow path on the server)."""
+    rng = random.Random(seed)
+    log = CallLog.create(sqlite3.connect(path), commit_every=0)
+    starts: list[float] = []
+    started = T0
+    for n in range(calls):
+        limit = 25 if n < calls // 2 else 20
+        started += rng.expovariate(6.0)
+        if len(starts) >= limit:  # the call `limit` back must be a whole window old
+            started = max(started, starts[-limit] + 5.0 + 0.01)
+        starts.append(started)
+        storm = calls // 3 < n < calls // 2
+        status = 429 if storm and rng.random() < 0.4 else 200
+        _call(log, n, started, _latency(rng), status, limit)
+    for n in range(min(calls, 40)):
+        _call(log, n, starts[-1] + verify_after + n * 0.3, 0.2, 200, 20, kind="verify")
+    log.flush()
+    return log
+
+
+def _call(
+    log: CallLog, n: int, started: float, took: float, status: int, limit: int, kind: str = "delete"
+) -> None:
+    """One call of a run under ``limit`` calls per 5 s (a verify's is its second run)."""
+    verdict = "read" if kind == "verify" else "queued" if status == 200 else "refused"
+    log.record(
+        run=2 if kind == "verify" else 1,
+        kind=kind,
+        seq=n,
+        attempt=1,
+        started=started,
+        answered=started + took,
+        status=status,
+        verdict=verdict,
+        limit_calls=limit,
+        limit_period=5.0,
+    )
+
+
+def _latency(rng: random.Random) -> float:
+    """Most answers near 0.2 s; one in sixteen takes the slow path, 0.600–0.604 s."""
+    return rng.uniform(0.6, 0.604) if rng.random() < 1 / 16 else rng.lognormvariate(-1.7, 0.35)

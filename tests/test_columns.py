@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from bulk_delete.plan.build import Plan, PlanOptions, RequestTally, build_plan
-from bulk_delete.plan.rows import Validator, ValidRow, load_tz
+from bulk_delete.plan.build import Plan, RequestTally, build_plan
+from bulk_delete.plan.rows import Validator, ValidRow
+from bulk_delete.plan.rules import PlanOptions, load_tz
 from bulk_delete.records import InvalidRow, Request
 from bulk_delete.sheet import read as sheets
 from bulk_delete.sheet.read import RawRow, open_sheet
@@ -384,6 +385,7 @@ def test_xlsx_marks_from_prefixed_xml(
     import zipfile
 
     from bulk_delete.sheet import cells
+    from bulk_delete.sheet.markers import ErrorCell, FormulaWithoutValue
 
     monkeypatch.setattr(cells, "_SHEET_BLOCK", block)
     path = tmp_path / "prefixed.xlsx"
@@ -395,8 +397,8 @@ def test_xlsx_marks_from_prefixed_xml(
         archive.writestr("xl/worksheets/sheet2.xml", SHEET)
     found = cells.xlsx_cells(path, "Leads")
     assert found.marks == {(2, 2): "#REF!", (2, 3): '=A1&"x"', (2, 5): "#N/A"}
-    assert isinstance(found.marks[(2, 2)], cells.ErrorCell)
-    assert isinstance(found.marks[(2, 3)], cells.FormulaWithoutValue)
+    assert isinstance(found.marks[(2, 2)], ErrorCell)
+    assert isinstance(found.marks[(2, 3)], FormulaWithoutValue)
     assert {column: rows.tolist() for column, rows in found.shows_time.items()} == {
         1: [3],
         3: [3],

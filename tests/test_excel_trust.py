@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
 from bulk_delete.errors import InputError
-from bulk_delete.plan.build import PlanOptions, build_plan
+from bulk_delete.plan.build import build_plan
+from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.records import InvalidRow
 from bulk_delete.sheet import read as sheets
 from bulk_delete.sheet.read import open_sheet

@@ -1,8 +1,10 @@
-"""The HTML run report: self-contained, one SVG per chart, refusals all counted, small."""
+"""The HTML run report: self-contained, one SVG per chart, refusals all counted, small; the rate
+in the limit's window, silences cut, each count written once."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import sqlite3
 import stat
@@ -10,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bulk_delete.cli.charts.timeline import IDLE, MAX_CUTS
 from bulk_delete.cli.html_report import (
-    MAX_POINTS,
+    MAX_BARS,
     Night,
     ReportData,
     charts,
@@ -21,7 +26,7 @@ from bulk_delete.cli.html_report import (
     write_report,
 )
 from bulk_delete.store.calls import CallLog
-from tests.report_fixtures import night_log
+from tests.report_fixtures import kept_log, night_log
 
 TZ = "Europe/Berlin"
 
@@ -79,7 +84,7 @@ def test_a_long_run_is_downsampled_and_still_counts_every_refusal(tmp_path: Path
             Night(date=dt.date(2026, 11, 1), requests=9, queued=8, refused=1, verified=None, left=1)
         ],
     )
-    assert len(data.seconds) > MAX_POINTS
+    assert len(data.seconds) > MAX_BARS
     refusal_chart = next(c for c in charts(data) if c.name == "refusals")
     assert refusal_chart.total == _refusals_in(log)
     path = tmp_path / "report.html"
@@ -141,3 +146,143 @@ def test_an_empty_log_gives_a_page_without_charts(tmp_path: Path) -> None:
 def test_time_axis_is_in_the_runs_zone(tmp_path: Path, tz: str) -> None:
     data = report_data(night_log(tmp_path / "ck.sqlite", 30), title="t", tz=tz, headline=[])
     assert f"time ({tz})" in render_report(data)
+
+
+def _svg(page: str, name: str) -> str:
+    found = re.search(rf'data-chart="{name}".*?(<svg.*?</svg>)', page, re.DOTALL)
+    assert found, f"no {name} chart"
+    return found[1]
+
+
+def _number(attribute: str, element: str) -> float:
+    return float(re.search(rf'\b{attribute}="([-\d.]+)"', element)[1])  # type: ignore[index]
+
+
+def _bars_over_their_limit(chart: str) -> list[str]:
+    """Bars whose top is above the highest limit line over any part of them (SVG y grows
+    downward), as the page draws them."""
+    limits = [
+        (_number("x1", line), _number("x2", line), _number("y1", line))
+        for line in re.findall(r'<line class="limit"[^>]*>', chart)
+    ]
+    over = []
+    for bar in re.findall(r'<rect class="calls"[^>]*>', chart):
+        left = _number("x", bar)
+        right = left + _number("width", bar)
+        under = [y for x1, x2, y in limits if x1 < right - 0.1 and x2 > left + 0.1]
+        assert under, f"no limit line over {bar}"
+        if _number("y", bar) < min(under) - 0.01:
+            over.append(bar)
+    return over
+
+
+@pytest.mark.parametrize("calls", [300, 3000, 100_000])
+def test_a_kept_limit_draws_no_bar_above_its_line(tmp_path: Path, calls: int) -> None:
+    """Counted per window of the limit (not per second), a run that kept 25 and then 20 calls
+    per 5 s never reaches over its line, also when a long run's windows share a bar."""
+    page = render_report(_data(kept_log(tmp_path / "ck.sqlite", calls)))
+    chart = _svg(page, "rate")
+    assert len(re.findall(r'<rect class="calls"', chart)) > 10
+    assert _bars_over_their_limit(chart) == []
+    assert "per 5 s window" in page
+
+
+def test_a_breach_draws_above_the_line(tmp_path: Path) -> None:
+    """The check above can fail: calls at random near 5/s break 25 per 5 s now and then."""
+    chart = _svg(render_report(_data(night_log(tmp_path / "ck.sqlite", 3000))), "rate")
+    assert _bars_over_their_limit(chart) != []
+
+
+def test_an_idle_night_is_cut_from_the_time_axis_and_marked(tmp_path: Path) -> None:
+    """A `verify` three hours after the run: the silence between them is a marked cut, and
+    the run's bars fill the chart rather than a sliver of it."""
+    page = render_report(_data(kept_log(tmp_path / "ck.sqlite", 3000, verify_after=3 * 3600)))
+    chart = _svg(page, "rate")
+    assert len(re.findall(r'<rect class="idle"', chart)) == 1
+    assert re.search(r">idle [23] h \d\d min<", chart)
+    bars = [_number("x", bar) for bar in re.findall(r'<rect class="calls"[^>]*>', chart)]
+    idle = _number("x", re.search(r'<rect class="idle"[^>]*>', chart)[0])  # type: ignore[index]
+    run = [x for x in bars if x < idle]
+    assert max(run) - min(run) > 0.6 * 900  # the run's ten minutes take most of the width
+
+
+def test_no_refusal_chart_without_refusals(tmp_path: Path) -> None:
+    log = kept_log(tmp_path / "ck.sqlite", 300)
+    data = report_data(log, title="t", tz=TZ, headline=[], run=2)  # its verify: no 429
+    assert [chart.name for chart in charts(data)] == ["rate", "latency"]
+    assert "429" not in render_report(data)
+
+
+def _texts(chart: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", chart)
+
+
+def test_outcomes_write_each_count_once(tmp_path: Path) -> None:
+    """A bar of one part writes its count once (at its end); a bar of several writes each
+    part that fits inside it and the total at its end; no empty label."""
+    data = _data(
+        night_log(tmp_path / "ck.sqlite", 30),
+        outcomes={"201": {"queued": 30}, "202": {"queued": 270, "failed": 60}},
+    )
+    texts = _texts(_svg(render_report(data), "outcomes"))
+    assert texts.count("30") == 1
+    assert texts.count("270") == 1
+    assert texts.count("60") == 1
+    assert texts.count("330") == 1
+    assert "" not in texts
+
+
+def test_latency_percentiles_are_named_with_their_values(tmp_path: Path) -> None:
+    chart = _svg(render_report(_data(kept_log(tmp_path / "ck.sqlite", 3000))), "latency")
+    marks = [text for text in _texts(chart) if text.split(" ")[0] in ("median", "95%", "99%")]
+    assert [mark.split(" ")[0] for mark in marks] == ["median", "95%", "99%"]
+    assert all(mark.endswith(" ms") for mark in marks)
+
+
+@st.composite
+def _kept_calls(draw: st.DrawFn) -> tuple[list[float], list[int], int]:
+    """Start times that keep ``limit`` calls per 5 s (as the limiter does), with pauses of any
+    length between bursts, and a status for each call."""
+    limit = draw(st.sampled_from([1, 5, 10, 25]))
+    gaps = draw(st.lists(st.floats(0, 4000) | st.floats(0, 2), min_size=1, max_size=300))
+    starts: list[float] = []
+    for gap in gaps:
+        started = (starts[-1] if starts else 1_780_000_000.0) + gap
+        if len(starts) >= limit:
+            started = max(started, starts[-limit] + 5.0 + 0.01)
+        starts.append(started)
+    statuses = draw(
+        st.lists(st.sampled_from([200, 429, 500]), min_size=len(starts), max_size=len(starts))
+    )
+    return starts, statuses, limit
+
+
+@settings(max_examples=60, deadline=None)
+@given(_kept_calls())
+def test_any_kept_run_draws_within_its_line(calls: tuple[list[float], list[int], int]) -> None:
+    """Whatever the pauses and answers, the page draws; a run that kept its limit has no bar
+    above its line; and each silence over IDLE is cut (the longest MAX_CUTS of them)."""
+    starts, statuses, limit = calls
+    log = CallLog.create(sqlite3.connect(":memory:"), commit_every=0)
+    for n, (started, status) in enumerate(zip(starts, statuses, strict=True)):
+        verdict = "queued" if status == 200 else "refused" if status == 429 else "retry"
+        log.record(
+            run=1,
+            kind="delete",
+            seq=n,
+            attempt=1,
+            started=started,
+            answered=started + 0.2,
+            status=status,
+            verdict=verdict,
+            limit_calls=limit,
+            limit_period=5.0,
+        )
+    page = render_report(report_data(log, title="t", tz=TZ, headline=[]))
+    chart = _svg(page, "rate")
+    assert _bars_over_their_limit(chart) == []
+    seconds = sorted({int(started) for started in starts})
+    windows = sorted({second // 5 for second in seconds})
+    silences = sum(1 for a, b in itertools.pairwise(windows) if (b - a - 1) * 5 > IDLE)
+    assert chart.count('<rect class="idle"') == min(silences, MAX_CUTS)
+    assert ('data-chart="refusals"' in page) == (429 in statuses)

@@ -22,10 +22,11 @@ from bulk_delete.cli.main import cli
 from bulk_delete.commands.verifying import Choice
 from bulk_delete.config import RateLimit
 from bulk_delete.emulator.config import config_of, knobs
-from bulk_delete.records import Status
+from bulk_delete.records import InvalidRow, Request, Status
 from bulk_delete.send.pool import Progress
 from bulk_delete.store.checkpoint import Checkpoint, Outcome
 from bulk_delete.summary import RunFigures, RunResult, RunSummary, Strategy
+from tests.report_fixtures import night_log
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bulk_delete"
 
@@ -187,6 +188,88 @@ def test_sending_and_storing_load_no_pandas_or_numpy(package: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out) == []
+
+
+HEAVY = ("pandas", "numpy")
+# What a command may load besides the standard library and bulk_delete, as click's
+# tests/test_imports.py keeps a list for `import click`: planning (pandas, numpy, calamine)
+# is for the commands that read a sheet, never for those that read a checkpoint.
+ALLOWED = {
+    "help": {"click"},
+    "status": {"click"},
+    "export-csv": {"click"},
+    "export-xlsx": {"click", "xlsxwriter"},
+    "report": {"click", "jinja2", "markupsafe"},
+}
+_LOADED = """
+import json, sys
+from bulk_delete.cli.main import cli
+try:
+    cli(sys.argv[2:], prog_name="bulk-delete")
+except SystemExit as stop:
+    code = stop.code
+else:
+    code = 0
+names = {  # (a module the LazyLoader holds and nothing has used is not loaded: the client's)
+    name.split(".")[0]
+    for name, module in sys.modules.items()
+    if type(module).__name__ != "_LazyModule"
+}
+loaded = sorted(names - sys.stdlib_module_names)
+with open(sys.argv[1], "w") as out:
+    json.dump({"exit": code, "loaded": loaded}, out)
+"""
+
+
+def _checkpoint(path: Path) -> Path:
+    """A small real checkpoint: a plan of three requests and an invalid row, two queued and
+    one failed, and a call log with refusals and a learned limit (so `report` draws)."""
+    lead = "6a3e5a2e-4b0f-4bde-9f0e-0000000000{:02d}"
+    requests = [
+        Request(lead.format(n), ("201",), "2026-01-01 00:00:00", "", "", (n + 2,)) for n in range(3)
+    ]
+    invalid = [InvalidRow(row=9, reasons=(("bad lead", "ProspectId 'x' is not a GUID"),))]
+    with Checkpoint.open(path) as checkpoint:
+        checkpoint.store_plan(
+            requests, invalid, source="leads.csv", fingerprint="f", options={"tz": "UTC"}, extra={}
+        )
+        checkpoint.mark_queued_up_to(2)
+        checkpoint.start_run(host="https://api.example", rate="25/5s")
+    night_log(path, 120)
+    return path
+
+
+def _loaded(args: list[str], tmp_path: Path) -> set[str]:
+    """The top-level modules outside the standard library that running ``bulk-delete ARGS``
+    loads, in a fresh interpreter; the command must succeed."""
+    out = tmp_path / "loaded.json"
+    subprocess.run([sys.executable, "-c", _LOADED, str(out), *args], check=True, cwd=tmp_path)
+    found = json.loads(out.read_text())
+    assert found["exit"] in (0, 1, None), found
+    return {name for name in found["loaded"] if not name.startswith("_")} - {"bulk_delete"}
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("help", ["--help"]),
+        *[("help", [command, "--help"]) for command in sorted(cli.commands)],
+        ("status", ["status", "ck.sqlite"]),
+        ("export-csv", ["export", "ck.sqlite", "-o", "out.csv"]),
+        ("export-csv", ["export", "ck.sqlite", "-o", "-"]),
+        ("export-xlsx", ["export", "ck.sqlite", "-o", "out.xlsx"]),
+        ("report", ["report", "ck.sqlite", "-o", "out.html"]),
+    ],
+)
+def test_reading_a_checkpoint_starts_without_pandas(
+    name: str, args: list[str], tmp_path: Path
+) -> None:
+    """`--help`, every `COMMAND --help`, status, export (CSV and .xlsx) and report load what
+    they use and nothing of planning: neither pandas nor numpy, in a fresh interpreter."""
+    _checkpoint(tmp_path / "ck.sqlite")
+    loaded = _loaded(args, tmp_path)
+    assert not loaded & set(HEAVY)
+    assert loaded <= ALLOWED[name]
 
 
 def test_the_summary_schema_lists_the_run_results_of_the_enum() -> None:

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from bulk_delete.cli.main import cli
 from bulk_delete.errors import InputError
 from bulk_delete.plan import rows
-from bulk_delete.plan.build import ExtraCells, Plan, PlanOptions, build_plan
+from bulk_delete.plan.build import ExtraCells, Plan, build_plan
+from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.sheet import read as sheets
 from bulk_delete.sheet.read import Chunk, open_sheet
 

@@ -10,7 +10,8 @@ import pytest
 
 from bulk_delete.config import RateLimit
 from bulk_delete.errors import OptionError
-from bulk_delete.plan.build import PlanOptions, build_plan, summarise
+from bulk_delete.plan.build import build_plan, summarise
+from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.records import Request
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"

@@ -2,7 +2,9 @@
 
 Only the page itself may be loaded: any other request (a CDN script, a web font, an image) is
 recorded and aborted, and fails the test. Every chart must render with a size, and the console
-must stay free of errors. A screenshot is left in the test's temporary folder.
+must stay free of errors. As the browser lays them out, a run that kept its limit has no bar
+above its limit line, and no two texts of a chart overlap. A screenshot of the page is left in
+the test's temporary folder (pytest keeps the last three runs' folders): report.png.
 
 Playwright never downloads a browser here (no ``playwright install``): it drives the
 Debian package's /usr/bin/chromium. Where that is missing the test is skipped, except in CI
@@ -20,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
 
 from bulk_delete.cli.html_report import Night, charts, report_data, write_report
-from tests.report_fixtures import night_log
+from tests.report_fixtures import kept_log
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -57,7 +59,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def report(tmp_path: Path) -> Path:
-    log = night_log(tmp_path / "ck.sqlite", 3000)
+    log = kept_log(tmp_path / "ck.sqlite", 3000)  # kept 25, then 20 per 5 s; verify 3 h later
     nights = [
         Night(
             date=dt.date(2026, 11, 1),
@@ -147,3 +149,57 @@ def test_a_missing_browser_skips_locally_and_fails_in_ci(
 ) -> None:
     with pytest.raises(outcome, match="chromium"):
         need_browser(tmp_path / "chromium", env)
+
+
+# The boxes the browser drew: the rate chart's bars and limit lines, and every chart's texts.
+_BARS_AND_LIMITS = """() => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+  const chart = document.querySelector('figure[data-chart="rate"] svg');
+  return {bars: [...chart.querySelectorAll('rect.calls')].map(box),
+          limits: [...chart.querySelectorAll('line.limit')].map(box)};
+}"""
+_TEXTS = """() => [...document.querySelectorAll('figure.chart svg')].map((chart) =>
+  [...chart.querySelectorAll('text')].map((e) => { const r = e.getBoundingClientRect();
+    return {text: e.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom}; }))
+"""
+
+
+def test_a_kept_limit_has_no_bar_above_its_line(browser: Browser, report: Path) -> None:
+    page = _open(browser, report.as_uri(), [], [])
+    drawn = page.evaluate(_BARS_AND_LIMITS)
+    assert len(drawn["bars"]) > 50
+    assert drawn["limits"]
+    over = []
+    for bar in drawn["bars"]:
+        under = [
+            line["top"]
+            for line in drawn["limits"]
+            if line["left"] < bar["right"] - 0.1 and line["right"] > bar["left"] + 0.1
+        ]
+        assert under, f"no limit line over the bar at {bar}"
+        if bar["top"] < min(under) - 0.5:  # (screen y grows downward)
+            over.append(bar)
+    assert over == []
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        min(a["right"], b["right"]) - max(a["left"], b["left"]) > 0.5
+        and min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 0.5
+    )
+
+
+def test_no_two_labels_overlap(browser: Browser, report: Path) -> None:
+    page = _open(browser, report.as_uri(), [], [])
+    charts = page.evaluate(_TEXTS)
+    assert len(charts) == 5
+    clashes = [
+        (a["text"], b["text"])
+        for texts in charts
+        for n, a in enumerate(texts)
+        for b in texts[n + 1 :]
+        if _overlap(a, b)
+    ]
+    assert sum(len(texts) for texts in charts) > 40
+    assert clashes == []

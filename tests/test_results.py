@@ -1,4 +1,5 @@
-"""The results workbook, read back with openpyxl as the person it is forwarded to would see it."""
+"""The results workbook, and `export` to .xlsx through the same writer, read back with openpyxl
+as the person it is forwarded to would see it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 
+from bulk_delete.commands import export
+from bulk_delete.records import InvalidRow as PlannedInvalid
+from bulk_delete.records import Request
+from bulk_delete.store.checkpoint import Checkpoint
 from bulk_delete.store.results import InvalidRow, RequestRow, ResultsSummary, write_results
 
 TZ = "Asia/Kolkata"
@@ -169,3 +175,87 @@ def test_rows_are_streamed_from_a_generator(tmp_path: Path) -> None:
         assert sum(1 for _ in book["Requests"].iter_rows(min_row=2)) == 2000
     finally:
         book.close()
+
+
+# ---------------------------------------------------------------- past a sheet's last row
+
+
+def _rows(book: openpyxl.Workbook, names: list[str]) -> list[tuple[object, ...]]:
+    """The rows under the header of each sheet in ``names``, one after another; each sheet
+    must start with the same header."""
+    headers = {book[name]["A1"].value for name in names}
+    assert len(headers) == 1
+    return [row for name in names for row in book[name].iter_rows(min_row=2, values_only=True)]
+
+
+def test_requests_past_a_sheet_go_on_in_continuation_sheets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past Excel's last row (here 5 rows a sheet), "Requests (2)" and on take the rest, each
+    with its header frozen; nothing is dropped, and the Summary names the sheets."""
+    monkeypatch.setattr("bulk_delete.store.workbook.MAX_ROWS", 5)
+    path = tmp_path / "results.xlsx"
+    write_results(path, _summary(), _requests(11))
+    book = openpyxl.load_workbook(path)
+    continued = ["Requests", "Requests (2)", "Requests (3)"]
+    assert book.sheetnames == ["Summary", *continued, "Invalid rows"]
+    assert [row[8] for row in _rows(book, continued)] == [1] * 11  # attempts
+    assert [book[name].max_row for name in continued] == [5, 5, 4]  # each with its header
+    assert all(book[name].freeze_panes == "A2" for name in continued)
+    summary = [row for row in book["Summary"].iter_rows(values_only=True) if row[0]]
+    assert ("On sheets", ", ".join(continued)) in [row[:2] for row in summary]
+
+
+# ---------------------------------------------------------------- `export` to .xlsx
+
+LEAD = "6a3e5a2e-4b0f-4bde-9f0e-0000000000{:02d}"
+
+
+def _checkpoint(path: Path, requests: int) -> Path:
+    planned = [
+        Request(LEAD.format(n), ("201",), "2026-11-01 18:30:00", "", "", (n + 2,))
+        for n in range(requests)
+    ]
+    invalid = [PlannedInvalid(row=99, reasons=(("bad", "no GUID"),), from_date="=1+1")]
+    with Checkpoint.open(path) as checkpoint:
+        checkpoint.store_plan(
+            planned, invalid, source="leads.csv", fingerprint="f", options={"tz": TZ}, extra={}
+        )
+        checkpoint.mark_queued_up_to(requests - 1)
+    return path
+
+
+def test_an_export_workbook_is_formatted_as_the_results(tmp_path: Path) -> None:
+    """One writer: a named sheet, header styled, frozen and filtered, GUIDs wide enough, the
+    API's dates as date cells (UTC, and the plan's zone beside them); a sheet's own text, even
+    one that looks like a formula, stays text."""
+    out = tmp_path / "outcomes.xlsx"
+    assert export.export(_checkpoint(tmp_path / "ck.sqlite", 3), out) == 4
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["Requests"]
+    sheet = book["Requests"]
+    header = [cell.value for cell in sheet[1]]
+    assert sheet["A1"].font.bold
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:{get_column_letter(len(header))}5"
+    assert sheet.column_dimensions["A"].width >= 36
+    first = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
+    assert first["FromDate"] == dt.datetime(2026, 11, 1, 18, 30)
+    assert first[f"FromDate ({TZ})"] == dt.datetime(2026, 11, 2, 0, 0)
+    assert isinstance(first["updated_at"], dt.datetime)
+    invalid = sheet.cell(5, header.index("FromDate (as written)") + 1)
+    assert (invalid.value, invalid.data_type) == ("=1+1", "s")
+
+
+def test_an_export_past_a_sheet_goes_on_in_continuation_sheets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bulk_delete.store.workbook.MAX_ROWS", 5)
+    checkpoint = _checkpoint(tmp_path / "ck.sqlite", 11)
+    assert export.export(checkpoint, tmp_path / "all.xlsx") == 12
+    book = openpyxl.load_workbook(tmp_path / "all.xlsx")
+    assert book.sheetnames == ["Requests", "Requests (2)", "Requests (3)"]
+    rows = _rows(book, book.sheetnames)
+    assert [row[0] for row in rows[:11]] == [LEAD.format(n) for n in range(11)]
+    status = [cell.value for cell in book["Requests"][1]].index("status")
+    assert [row[status] for row in rows] == ["queued"] * 10 + ["pending", "invalid"]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bulk_delete.plan.rows import (
+from bulk_delete.plan.rules import (
     CellError,
     CodeError,
     DateError,

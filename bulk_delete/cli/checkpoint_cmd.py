@@ -1,5 +1,8 @@
 """The commands that read a checkpoint: verify (which also asks LeadSquared), status, export
 and report.
+
+Each command imports what it runs (commands/, the client, the workbook and page writers) in
+its body: `bulk-delete --help` declares them all and runs none.
 """
 
 from __future__ import annotations
@@ -7,24 +10,19 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..commands import backups, outputs
-from ..commands import export as export_command
-from ..commands import status as status_command
-from ..commands import verify as verify_command
 from ..config import Credentials
 from ..errors import InputError, OptionError, exit_codes_help
-from ..send.client import open_session
 from ..spec import RunSpec
-from ..summary import VerifySummary
 from .options import spec_option
 from .report import choice_text, run_text, verify_text
-from .run_report import write_page
 from .show_plan import notice
-from .signals import SignalStop
+
+if TYPE_CHECKING:
+    from ..summary import VerifySummary
 
 
 @click.command(epilog=exit_codes_help((0, 1, 2, 3, 70, 75, 130)))
@@ -57,6 +55,10 @@ def verify(checkpoint: Path, **values: Any) -> None:
 
 
 async def verify_checkpoint(spec: RunSpec, credentials: Credentials) -> VerifySummary:
+    from ..commands import verify as verify_command
+    from ..send.client import open_session
+    from .signals import SignalStop
+
     signals = SignalStop()
     with signals.installed():
         async with open_session(spec.send_settings()) as session:
@@ -84,6 +86,8 @@ def status(checkpoint: Path) -> None:
     Example:
       bulk-delete status q1.sqlite
     """
+    from ..commands import status as status_command
+
     summary = asyncio.run(status_command.status(checkpoint))
     click.echo(run_text(summary, title="Checkpoint status"))
     sys.exit(summary.exit_code)
@@ -126,6 +130,9 @@ def export(checkpoint: Path | None, backup: Path | None, out: Path, statuses: st
       bulk-delete export --backup q1-backup.jsonl.gz -o deleted.xlsx
       bulk-delete export --backup q1-backup.jsonl.gz -o deleted.csv
     """
+    from ..commands import backups
+    from ..commands import export as export_command
+
     if (checkpoint is None) == (backup is None):
         raise OptionError("give a CHECKPOINT, or --backup BACKUP, to export (one of them)")
     if backup is not None:
@@ -179,6 +186,9 @@ def report(source: Path, out: Path) -> None:
       bulk-delete report q1.sqlite -o q1-report.html
       bulk-delete report state/nightly/ -o nights.html
     """
+    from ..commands import outputs
+    from .run_report import write_page
+
     if not source.exists():
         raise InputError(f"{source}: no such checkpoint or folder")
     reads = [] if source.is_dir() else outputs.checkpoint_reads(source)

@@ -25,10 +25,10 @@ from ..files import replacing
 from ..store.report_data import LimitStep, Night, ReportData, report_data
 from .charts.counts import latency_chart, outcome_chart, verification_chart
 from .charts.svg import Chart
-from .charts.timeline import MAX_POINTS, rate_chart, refusal_chart
+from .charts.timeline import MAX_BARS, rate_chart, refusal_chart
 
 __all__ = [
-    "MAX_POINTS",
+    "MAX_BARS",
     "Chart",
     "LimitStep",
     "Night",
@@ -61,7 +61,8 @@ def charts(data: ReportData) -> list[Chart]:
     drawn: list[Chart] = []
     if data.seconds:
         drawn.append(rate_chart(data))
-        drawn.append(refusal_chart(data))
+        if any(data.refusals):  # an empty refusal chart reads as a chart that failed to draw
+            drawn.append(refusal_chart(data))
     if data.outcomes:
         drawn.append(outcome_chart(data.outcomes))
     if data.latencies:

@@ -25,7 +25,6 @@ from ..errors import (
     BulkDeleteError,
     exit_code_for,
 )
-from ..redaction import redact
 from .checkpoint_cmd import export, report, status, verify
 from .emulator_cmd import emulator
 from .plan_cmd import plan
@@ -66,6 +65,8 @@ class Cli(click.Group):
 
 def _crash_report(error: Exception) -> str:
     """The traceback in a private file, with anything that looks like a key blanked out."""
+    from ..redaction import redact
+
     secrets = tuple(
         value
         for name, value in os.environ.items()

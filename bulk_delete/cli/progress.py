@@ -12,11 +12,13 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from ..send.pool import Progress
 from ..timetext import log_stamp
 from .report import duration
+
+if TYPE_CHECKING:
+    from ..send.pool import Progress
 
 LOG_INTERVAL = 60.0
 FALLBACK_COLUMNS = 80

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..allowance import DailyEstimate
-from ..commands.backups import BackupPrice
-from ..commands.discover import Discovery
-from ..commands.plan import PlanReport
-from ..commands.run import Confirmation
-from ..commands.verifying import Choice
 from ..config import DEFAULT_TZ, RateLimit
-from ..plan.build import PlanSummary, RequestTally
 from ..summary import BackupVerified, RunSummary, Verification, VerifySummary
 from ..timetext import is_utc, log_stamp, to_local
+
+if TYPE_CHECKING:  # types only: what prints a plan or a run need not load planning (pandas)
+    from ..commands.backups import BackupPrice
+    from ..commands.discover import Discovery
+    from ..commands.plan import PlanReport
+    from ..commands.run import Confirmation
+    from ..commands.verifying import Choice
+    from ..plan.build import PlanSummary, RequestTally
 
 MAX_CODES_LISTED = 12
 

@@ -1,8 +1,8 @@
 """checkpoint → HTML report (and the results written after `run`/`job`): what `report` draws.
 
 The page's data comes from commands/report.py (a checkpoint, or a job's state folder night by
-night). html_report imports matplotlib, which takes a second or two to import: it is imported
-here only when a page is drawn.
+night). The page's writer (Jinja2) and the workbook's (XlsxWriter) are imported when they
+write: `report` writes no workbook, and `--help` neither.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 from ..commands.common import window_of
 from ..commands.outputs import results_paths
 from ..commands.report import checkpoint_data, folder_data
-from ..commands.results import write_workbook
 from ..spec import RunSpec
 from ..summary import RunSummary
 
@@ -20,6 +19,8 @@ from ..summary import RunSummary
 def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
     """The results of a run (workbook and HTML report), as ``results_paths`` names them;
     none when --no-results or nothing was planned. Returns the files written."""
+    from ..commands.results import write_workbook
+
     paths = results_paths(spec)
     if paths is None or spec.checkpoint is None:
         return []

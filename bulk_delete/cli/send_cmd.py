@@ -1,5 +1,9 @@
 """`run` and `job`: the commands that send, and the command line a dry run prints to send
 what it showed.
+
+What a command runs (commands/, the client, the outcome log, the results writers) is imported
+in its body, when it runs: planning loads pandas, and `bulk-delete --help` declares these
+commands without running them.
 """
 
 from __future__ import annotations
@@ -11,14 +15,10 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..commands import run as run_command
-from ..commands.common import fingerprints_of
-from ..commands.jobs import Job, load_job
-from ..commands.outputs import check_spec
 from ..config import Credentials
 from ..errors import (
     EXIT_INCOMPLETE,
@@ -31,9 +31,7 @@ from ..errors import (
     SameRequests,
     exit_codes_help,
 )
-from ..send.client import open_session
 from ..spec import RunSpec, flag_of
-from ..store.export import OutcomeLog
 from ..summary import RunSummary
 from .checkpoint_cmd import verify_checkpoint
 from .options import plan_options, preview_options, send_options, spec_option
@@ -46,10 +44,13 @@ from .report import (
     summary_line,
     verify_text,
 )
-from .run_report import write_run_results
 from .show_plan import listing_progress, notice, print_plan
-from .signals import SignalStop, confirm_hook
 from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_previous
+
+if TYPE_CHECKING:
+    from ..commands.jobs import Job
+    from ..commands.run import RunHooks
+    from .signals import SignalStop
 
 _SEND_EXIT_CODES = tuple(EXIT_MEANINGS)
 
@@ -150,6 +151,8 @@ def job(
       bulk-delete job jobs/nightly-discover-purge.toml --as-of 2025-03-01 --dry-run
       bulk-delete job jobs/nightly-webinar-purge.toml --summary-json /var/log/nightly.json
     """
+    from ..commands.jobs import load_job
+
     target = summary_target(click.get_current_context(), values.get("summary_json"), job_file)
     values = {name: value for name, value in values.items() if value is not False}  # the file's
     loaded = load_job(job_file, state_dir=state_dir)
@@ -229,6 +232,8 @@ def _typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
 
 
 def _same_requests(loaded: Job, spec: RunSpec) -> list[Path]:
+    from ..commands.common import fingerprints_of
+
     try:
         return loaded.holding(fingerprints_of(spec))
     except BulkDeleteError:
@@ -264,12 +269,17 @@ def _send_and_exit(
 ) -> None:
     """Send, report and exit with the run's code; ``then``: return instead when it finished
     (exit 0 or 1), for a job that goes on to its own window (which writes the summary)."""
+    from ..commands.outputs import check_spec
+    from ..commands.run import RunHooks
+    from ..store.export import OutcomeLog
+    from .signals import SignalStop, confirm_hook
+
     check_spec(spec)  # the outputs, before the log is opened or anything sent
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
     signals = SignalStop()
     try:
         with OutcomeLog.open(spec.log_file) as log:
-            hooks = run_command.RunHooks(
+            hooks = RunHooks(
                 confirm=confirm_hook(yes, signals),
                 on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
                 on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
@@ -305,6 +315,8 @@ def _send_and_exit(
 def _results(spec: RunSpec, summary: RunSummary | None) -> None:
     """The results workbook and HTML report, after every run that planned something. A
     failure to write them is said, not raised: the run's own exit code is the one that counts."""
+    from .run_report import write_run_results
+
     try:
         written = write_run_results(spec, summary)
     except (BulkDeleteError, OSError) as error:
@@ -357,8 +369,11 @@ def _suggested_checkpoint(spec: RunSpec) -> Path:
 
 
 async def _run(
-    spec: RunSpec, credentials: Credentials, hooks: run_command.RunHooks, signals: SignalStop
+    spec: RunSpec, credentials: Credentials, hooks: RunHooks, signals: SignalStop
 ) -> RunSummary:
+    from ..commands import run as run_command
+    from ..send.client import open_session
+
     with signals.installed():
         async with open_session(spec.send_settings()) as session:
             return await run_command.run(

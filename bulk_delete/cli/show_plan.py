@@ -1,19 +1,25 @@
-"""Printing a plan (plan, run --dry-run, job --dry-run) and --discover's listing progress."""
+"""Printing a plan (plan, run --dry-run, job --dry-run) and --discover's listing progress.
+
+Planning loads pandas, and the client aiohttp; the commands that print a notice from here
+(verify, export …) need neither, so both are imported when a plan is made.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from ..commands import plan as plan_command
 from ..config import Credentials
 from ..errors import CredentialsError
-from ..send.client import open_session
 from ..spec import RunSpec
 from .progress import log_line
 from .report import plan_report_text
+
+if TYPE_CHECKING:
+    from ..commands.plan import PlanReport
 
 
 def print_plan(
@@ -22,7 +28,10 @@ def print_plan(
     click.echo(shown(plan_report_text(asyncio.run(_plan(spec, credentials)))))
 
 
-async def _plan(spec: RunSpec, credentials: Credentials | None) -> plan_command.PlanReport:
+async def _plan(spec: RunSpec, credentials: Credentials | None) -> PlanReport:
+    from ..commands import plan as plan_command
+    from ..send.client import open_session
+
     if not (spec.check_codes or spec.discover):
         return await plan_command.plan(spec, credentials=credentials or _keys_if_set(spec))
     credentials = credentials or Credentials.from_env()

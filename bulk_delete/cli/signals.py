@@ -10,14 +10,16 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..commands import run as run_command
 from ..errors import EXIT_INTERRUPTED, Interrupted, NotConfirmed
 from ..send.pool import StopSwitch
 from .report import question
+
+if TYPE_CHECKING:
+    from ..commands.run import Confirmation
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the ssh session dropped
 
@@ -84,8 +86,8 @@ def _interrupt_prompt(signum: int, frame: object) -> None:
     raise Interrupted(f"{signal.Signals(signum).name} at the prompt: not confirmed, nothing sent")
 
 
-def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[run_command.Confirmation], bool]:
-    def confirm(confirmation: run_command.Confirmation) -> bool:
+def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[Confirmation], bool]:
+    def confirm(confirmation: Confirmation) -> bool:
         if yes:
             return True
         if not sys.stdin.isatty():

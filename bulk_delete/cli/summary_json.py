@@ -1,5 +1,8 @@
 """--summary-json on every exit: what `run` and `job` write, whether the run finished, failed
 before it started, or stopped on an error.
+
+commands/run.py (which loads pandas) and commands/status.py are imported only when a summary
+is written: every command's error path comes through here.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from typing import Any
 
 import click
 
-from ..commands import run as run_command
-from ..commands import status as status_command
 from ..commands.outputs import checkpoint_files, spec_reads, write_summary
 from ..errors import EXIT_OK, BulkDeleteError, StorageError
 from ..files import same_file
@@ -50,7 +51,9 @@ class SummaryTarget:
 def dry_run_summary(target: SummaryTarget) -> None:
     """A dry run's --summary-json: exit 0, nothing sent (monitoring of a scheduled dry run
     sees the night too)."""
-    summary = run_command.summary_before_start(target.spec, EXIT_OK, "")
+    from ..commands.run import summary_before_start
+
+    summary = summary_before_start(target.spec, EXIT_OK, "")
     problem = target.write(
         dataclasses.replace(summary, this_run=RunFigures(result=RunResult.DRY_RUN))
     )
@@ -76,11 +79,13 @@ def write_failed(ctx: click.Context, error: BaseException, exit_code: int, messa
     target: SummaryTarget | None = ctx.meta.get("summary")
     if target is None or target.path is None or target.written:
         return
+    from ..commands.run import summary_before_start
+
     carried = getattr(error, "summary", None)
     summary = (
         carried.ended(exit_code, message)
         if isinstance(carried, RunSummary)
-        else _with_saved_totals(run_command.summary_before_start(target.spec, exit_code, message))
+        else _with_saved_totals(summary_before_start(target.spec, exit_code, message))
     )
     problem = target.write(summary)
     if problem is not None:
@@ -92,6 +97,8 @@ def _with_saved_totals(summary: RunSummary) -> RunSummary:
     (pending, queued…), read-only, when there is one; otherwise the summary as it is."""
     if not summary.checkpoint or not Path(summary.checkpoint).is_file():
         return summary
+    from ..commands import status as status_command
+
     try:
         saved = asyncio.run(status_command.status(Path(summary.checkpoint)))
     except (BulkDeleteError, OSError, sqlite3.Error):

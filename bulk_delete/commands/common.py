@@ -19,7 +19,7 @@ from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
 from ..errors import OptionError
 from ..files import real, require_file
-from ..plan.build import PlanOptions, fingerprint_file, plan_fingerprint
+from ..plan.rules import PlanOptions, fingerprint_file, plan_fingerprint
 from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import LEARNED_LIMIT

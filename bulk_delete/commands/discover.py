@@ -38,8 +38,8 @@ from typing import Any
 
 from ..errors import AbortedError, Interrupted, UsageError
 from ..plan import listing
-from ..plan.build import PlanOptions
 from ..plan.listing import UntrustworthyListing
+from ..plan.rules import PlanOptions
 from ..records import Request
 from ..send.client import LeadSquaredClient
 from ..send.pool import Pool

@@ -30,7 +30,7 @@ def export_to(path: Path, stream: TextIO, statuses: tuple[str, ...] = EXPORT_STA
 def export(path: Path, out: Path, statuses: tuple[str, ...] = EXPORT_STATUSES) -> int:
     """One line per request and per invalid row, CSV or .xlsx by the name. Returns the count."""
     outputs.check([outputs.Named("--out", out)], outputs.checkpoint_reads(path))
-    return _export(path, lambda columns: open_table(out, columns), statuses)
+    return _export(path, lambda columns: open_table(out, columns, "Requests"), statuses)
 
 
 def _export(

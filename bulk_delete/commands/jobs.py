@@ -34,7 +34,7 @@ from ..config import (
 )
 from ..errors import BulkDeleteError, InputError, OptionError
 from ..files import hold_lock, not_a_file, require_file
-from ..plan.rows import load_tz
+from ..plan.rules import load_tz
 from ..spec import RunSpec, job_keys
 from ..store.checkpoint import Checkpoint
 

@@ -121,7 +121,7 @@ async def _plan_discovered(
     tally = RequestTally()
     planned = discover.requests(store, spec.plan_options)
     if spec.out is not None:
-        with open_table(spec.out, (*preview_columns(spec.tz), "activities")) as write:
+        with open_table(spec.out, (*preview_columns(spec.tz), "activities"), "Plan") as write:
             for request, activities in planned:
                 tally.add(request)
                 write((*preview_row(request, spec.tz), activities))
@@ -136,7 +136,7 @@ def _plan_and_write(spec: RunSpec) -> PlanSummary:
     plan_ = build_plan(input_of(spec), spec.plan_options, extra=False)
     rate = spec.effective_rate
     if spec.out is not None:
-        with open_table(spec.out, preview_columns(spec.tz)) as write:
+        with open_table(spec.out, preview_columns(spec.tz), "Plan") as write:
             summary = summarise(
                 plan_, rate, sink=lambda request: write(preview_row(request, spec.tz))
             )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import itertools
 import json
 import tempfile
@@ -26,91 +25,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ..config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ, RateLimit
-from ..errors import FieldError, InputError, OptionError
+from ..config import DEFAULT_TZ, RateLimit
+from ..errors import InputError
 from ..records import InvalidRow, Request
 from ..sheet.read import Chunk, SheetInfo, Table, open_sheet
-from ..timetext import as_read
-from .rows import (
-    CellError,
-    Columns,
-    RowDefaults,
-    Validator,
-    guid_texts,
-    load_tz,
-    parse_date_cell,
-    parse_webhook,
-)
+from .rows import Columns, Validator, guid_texts
+from .rules import PlanOptions, load_tz
 
 FIRST_ROWS_SHOWN = 5
-
-
-@dataclass(frozen=True, kw_only=True)
-class PlanOptions:
-    """Everything that decides which requests a sheet becomes (and so the input fingerprint)."""
-
-    codes: tuple[str, ...] = ()
-    from_date: str = ""
-    to_date: str = ""
-    webhook: str = ""
-    tz: str = DEFAULT_TZ
-    sheet: str | None = None
-    max_codes_per_request: int = DEFAULT_MAX_CODES_PER_REQUEST
-    ignore_columns: tuple[str, ...] = ()
-
-    def row_defaults(self) -> RowDefaults:
-        """The options checked by the same rules as cells; a bad one is a FieldError."""
-        if self.max_codes_per_request < 1:
-            raise FieldError("max_codes_per_request", "must be at least 1")
-        try:
-            tz = load_tz(self.tz)
-        except OptionError as exc:
-            raise FieldError("tz", str(exc)) from None
-        from_date = _option_cell(
-            "from_date", self.from_date, parse_date_cell, end_of_day=False, tz=tz
-        )
-        to_date = _option_cell("to_date", self.to_date, parse_date_cell, end_of_day=True, tz=tz)
-        if from_date and to_date and from_date > to_date:
-            (low, high), zone = as_read(self.tz, from_date, to_date)
-            raise FieldError("from_date", f"{low} is after ToDate {high} ({zone})")
-        webhook = _option_cell("webhook", self.webhook, parse_webhook)
-        return RowDefaults(codes=self.codes, from_date=from_date, to_date=to_date, webhook=webhook)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "codes": list(self.codes),
-            "from": self.from_date,
-            "to": self.to_date,
-            "webhook": self.webhook,
-            "tz": self.tz,
-            "sheet": self.sheet or "",
-            "max_codes_per_request": self.max_codes_per_request,
-            # (only when given: the fingerprints of earlier checkpoints stay what they were)
-            **({"ignore_columns": list(self.ignore_columns)} if self.ignore_columns else {}),
-        }
-
-
-def _option_cell(field: str, value: str, parse: Callable[..., str], **kwargs: Any) -> str:
-    try:
-        return parse(value, **kwargs)
-    except CellError as exc:
-        raise FieldError(field, str(exc)) from None
-
-
-def fingerprint_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def plan_fingerprint(path: Path, options: PlanOptions, file_digest: str = "") -> str:
-    """Same file bytes and same plan options ⇔ same requests (``file_digest``: the file's
-    ``fingerprint_file``, when already known)."""
-    digest = hashlib.sha256((file_digest or fingerprint_file(path)).encode())
-    digest.update(json.dumps(options.as_dict(), sort_keys=True).encode())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -26,24 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from defusedxml import ElementTree  # a hostile workbook's XML (entity bombs) is refused
 
-
-class FormulaWithoutValue(str):
-    """A cell with a formula but no value saved (the text is the formula)."""
-
-    __slots__ = ()
-
-
-class ErrorCell(str):
-    """An Excel error cell (#N/A, #REF!, …) where the reader saw an empty cell."""
-
-    __slots__ = ()
-
-
-class MergedCells(str):
-    """A cell of a merged range the job cannot read one way: the text says why."""
-
-    __slots__ = ()
-
+from .markers import ErrorCell, FormulaWithoutValue
 
 Marks = dict[tuple[int, int], str]
 # A merged range: first row, first column, last row, last column (1-based, as Excel shows).

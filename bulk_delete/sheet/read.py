@@ -31,7 +31,6 @@ from ..errors import InputError
 from ..files import require_file
 from .cells import (
     FoundCells,
-    MergedCells,
     Range,
     active_sheet,
     column_letters,
@@ -46,6 +45,7 @@ from .headers import (  # noqa: F401 - HEADER_ALIASES and normalise_header: shee
     normalise_header,
     read_header,
 )
+from .markers import MergedCells
 from .parts import Parts, cut, rows_of
 
 # The five columns the job reads, in this order in RawRow.cells.

@@ -1,7 +1,10 @@
 """→ export: write tables (the plan preview, invalid rows, outcomes) as CSV or .xlsx.
 
-The format follows the file name: ``.xlsx`` writes a workbook (streamed, write-only), any
-other name writes UTF-8 CSV. Writers take plain rows and know nothing of where they come from.
+The format follows the file name: ``.xlsx`` writes a workbook through the results workbook's
+writer (workbook.py: formats, widths, a frozen header, continuation sheets past Excel's last
+row), any other name writes UTF-8 CSV. In a workbook, the API's dates (UTC, and the plan's --tz
+beside them) are date cells; a sheet's own text ("as written") stays text. Writers take plain
+rows and know nothing of where they come from.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..errors import OptionError, StorageError
 from ..files import make_folders, open_private, replacing, storage_cause
 from ..records import InvalidRow, Request
 from ..timetext import is_utc, to_local
-from .cell_text import csv_safe, excel_text
+from .cell_text import csv_safe
 from .checkpoint import Outcome, Pending
 
 PREVIEW_COLUMNS = (
@@ -72,13 +75,16 @@ def join_rows(rows: Iterable[int]) -> str:
 
 
 @contextmanager
-def open_table(path: str | Path, columns: Sequence[str]) -> Iterator[RowWriter]:
+def open_table(
+    path: str | Path, columns: Sequence[str], sheet: str = "Rows"
+) -> Iterator[RowWriter]:
     """A writer for one table; the header is written first. The table lands under its name
-    only when complete (see ``files.replacing``); nothing is sent while one is written."""
+    only when complete (see ``files.replacing``); nothing is sent while one is written.
+    ``sheet``: the workbook's sheet (and "SHEET (2)" … past Excel's last row)."""
     path = Path(path)
     try:
         if path.suffix.lower() == ".xlsx":
-            with _xlsx_writer(path, columns) as write:
+            with _xlsx_writer(path, columns, sheet) as write:
                 yield write
             return
         with replacing(path, "w", encoding="utf-8", newline="") as handle:
@@ -100,35 +106,41 @@ def stream_table(handle: IO[str], columns: Sequence[str]) -> Iterator[RowWriter]
 
 
 @contextmanager
-def _xlsx_writer(path: Path, columns: Sequence[str]) -> Iterator[RowWriter]:
-    import openpyxl
-    from openpyxl.cell import WriteOnlyCell
+def _xlsx_writer(path: Path, columns: Sequence[str], sheet: str) -> Iterator[RowWriter]:
+    from .workbook import GUID_WIDTH, Table, open_book  # (a CSV needs no workbook writer)
 
-    workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet()
-    sheet.append(list(columns))
+    dates = [n for n, name in enumerate(columns) if _is_date_column(name)]
+    with open_book(path) as book:
+        table = Table(book, sheet, columns)
+        if columns and columns[0] == "ProspectId":
+            table.widths[0] = GUID_WIDTH
 
-    def text(value: Any) -> Any:
-        if isinstance(value, str):
-            value = excel_text(value)
-        # openpyxl stores a string starting with "=" as a formula: a cell copied from the
-        # user's sheet (an invalid row's raw value) must stay text in our export.
-        if isinstance(value, str) and value.startswith("="):
-            cell = WriteOnlyCell(sheet, value=value)
-            cell.data_type = "s"
-            return cell
-        return "" if value is None else value
+        def write(row: Sequence[Any]) -> None:
+            cells = list(row)
+            for n in dates:
+                cells[n] = _api_date(cells[n])
+            table.write(cells)
 
-    def write(row: Sequence[Any]) -> None:
-        sheet.append([text(value) for value in row])
-
-    try:
         yield write
-    except BaseException:
-        sheet.close()  # end openpyxl's row stream: left open, it complains when collected
-        raise
-    with replacing(path, "wb") as handle:
-        workbook.save(handle)
+        table.finish()
+
+
+_DATE_COLUMNS = frozenset({"FromDate", "ToDate", "updated_at", "verified_at"})
+
+
+def _is_date_column(name: str) -> bool:
+    """The API's dates: "FromDate", and "FromDate (Asia/Kolkata)" beside it; never a sheet's
+    own text, "FromDate (as written)"."""
+    return name.split(" (")[0] in _DATE_COLUMNS and not name.endswith("(as written)")
+
+
+def _api_date(value: Any) -> Any:
+    """``YYYY-MM-DD HH:MM:SS`` (the API's format) as a date cell's value; anything else as
+    it is."""
+    if isinstance(value, str) and len(value) == 19 and value[10] == " ":
+        with contextlib.suppress(ValueError):
+            return dt.datetime.fromisoformat(value)
+    return value
 
 
 def local_columns(tz: str) -> tuple[str, ...]:
@@ -188,7 +200,7 @@ def invalid_row(row: InvalidRow) -> tuple[Any, ...]:
 
 def write_invalid(path: str | Path, rows: Iterable[InvalidRow]) -> int:
     count = 0
-    with open_table(path, INVALID_COLUMNS) as write:
+    with open_table(path, INVALID_COLUMNS, "Invalid rows") as write:
         for row in rows:
             write(invalid_row(row))
             count += 1

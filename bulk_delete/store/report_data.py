@@ -7,8 +7,8 @@ as steps labelled with what changed, and the delete calls grouped by HTTP status
 caller has no outcomes of its own to show.
 
 It sits in the store, not beside the drawing, so filling a report reads SQLite and nothing
-more: no matplotlib, no numpy (tests/test_layers.py holds store/ to that). Drawing is the
-CLI's business and starts only when a page is written.
+more: no numpy (tests/test_layers.py holds store/ to that). Drawing is the CLI's business
+(cli/charts/) and starts only when a page is written.
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ from .calls import CallLog
 
 @dataclass(frozen=True, kw_only=True)
 class LimitStep:
-    """From ``since`` (epoch seconds) on, calls were held to ``per_second``."""
+    """From ``since`` (epoch seconds) on, calls were held to ``calls`` per ``period`` seconds
+    (``per_second``); None: no limit."""
 
     since: float
     per_second: float | None
     label: str = ""
+    calls: int | None = None
+    period: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +98,15 @@ def _limit_steps(log: CallLog, run: int | None) -> list[LimitStep]:
         text = "no limit" if rate is None else f"{change.calls} calls / {change.period:g} s"
         before = steps[-1].per_second if steps else None
         verb = "limit" if not steps else ("lowered to" if (rate or 0) < (before or 0) else "now")
-        steps.append(LimitStep(since=change.since, per_second=rate, label=f"{verb} {text}"))
+        steps.append(
+            LimitStep(
+                since=change.since,
+                per_second=rate,
+                label=f"{verb} {text}",
+                calls=change.calls,
+                period=change.period,
+            )
+        )
     return steps
 
 

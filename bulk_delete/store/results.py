@@ -1,16 +1,9 @@
 """→ results: the workbook a person forwards after a run (Summary, Requests, Invalid rows).
 
-Written with XlsxWriter, not openpyxl: it is the writer that does formats best (cell formats
-per column, header styles, number formats), it sets frozen panes, an autofilter and column
-widths in a few calls, writes real date cells from ``datetime`` values, and its
-``constant_memory`` mode streams rows to disk one at a time, so a million requests never sit in
-memory. openpyxl stays the reader (tests read the workbook back with it).
-
-Every string is written with ``write_string``: a reason or a sheet cell that starts with ``=``,
-``+``, ``-`` or ``@`` stays text and is never taken for a formula, and a webhook URL stays text
-rather than a hyperlink. Excel has no time zones: dates are converted to the run's zone and
-written as plain date cells, and the header names the zone. The file is 0600, written to a
-temporary file beside its target and renamed over it when complete.
+Written by the one workbook writer (workbook.py: XlsxWriter, streamed, every string as text,
+continuation sheets past Excel's last row). Dates are converted to the run's zone and written
+as plain date cells, and the header names the zone. When the requests go on past one sheet,
+the Summary names the sheets they fill: nothing is dropped.
 
 Inputs are plain data (``ResultsSummary``, ``RequestRow``, ``InvalidRow``), so the workbook
 knows nothing of the checkpoint: whoever reads the checkpoint hands the rows in as iterables.
@@ -18,7 +11,6 @@ knows nothing of the checkpoint: whoever reads the checkpoint hands the rows in 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 from collections.abc import Iterable, Sequence
@@ -27,15 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import xlsxwriter
-
-from ..files import replacing
-from .cell_text import excel_text
-
-DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
-MAX_WIDTH = 80  # a long reason wraps the view rather than pushing every column off screen
-MIN_WIDTH = 8
-GUID_WIDTH = 38  # a 36-character GUID and a margin
+from .workbook import GUID_WIDTH, Book, Styles, Table, open_book, put
 
 Pairs = Sequence[tuple[str, object]]
 
@@ -102,93 +86,12 @@ def write_results(
     ``extra_columns`` name each RequestRow's ``extra`` values (the sheet's own columns, carried
     over); ``sheet_columns`` name each InvalidRow's ``cells``."""
     tz = ZoneInfo(summary.tz)
-    with replacing(path, "wb") as handle:
-        book = xlsxwriter.Workbook(
-            handle,
-            {
-                "constant_memory": True,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "strings_to_numbers": False,
-                "tmpdir": str(path.resolve().parent),
-            },
-        )
-        try:
-            styles = _Styles(book)
-            _summary_sheet(book, styles, summary, tz)
-            _requests_sheet(book, styles, requests, extra_columns, tz)
-            _invalid_sheet(book, styles, invalid, sheet_columns)
-        except BaseException:
-            # Closing is the only way to release the streamed sheets' temporary files; the
-            # half-written workbook is then removed with the temporary it went to.
-            with contextlib.suppress(Exception):
-                book.close()
-            raise
-        book.close()
-
-
-class _Styles:
-    def __init__(self, book: Any) -> None:
-        self.header = book.add_format({"bold": True, "bg_color": "#DDE4EE", "bottom": 1})
-        self.date = book.add_format({"num_format": DATE_FORMAT})
-        self.title = book.add_format({"bold": True, "font_size": 14})
-        self.section = book.add_format({"bold": True, "font_color": "#1F3B63"})
-        self.number = book.add_format({"num_format": "#,##0"})
-        self.rate = book.add_format({"num_format": "0.00"})
-        self.percent = book.add_format({"num_format": "0%"})
-
-
-class _Table:
-    """A worksheet written row by row, tracking each column's widest cell for its width."""
-
-    def __init__(self, sheet: Any, styles: _Styles, headers: Sequence[str]) -> None:
-        self.sheet, self.styles = sheet, styles
-        self.widths = [len(h) + 2 for h in headers]
-        self.row = 0
-        self.write((*headers,), style=styles.header)
-
-    def write(self, cells: Sequence[object], style: Any = None) -> None:
-        widths, sheet, styles, row = self.widths, self.sheet, self.styles, self.row
-        for column, value in enumerate(cells):
-            width = _put(sheet, styles, row, column, value, style)
-            if column >= len(widths):
-                widths.append(MIN_WIDTH)
-            if width > widths[column]:
-                widths[column] = width
-        self.row += 1
-
-    def finish(self) -> None:
-        """Header frozen, filter over every column, widths that fit (set last: XlsxWriter
-        writes the column widths when the file is closed, even when streaming)."""
-        self.sheet.freeze_panes(1, 0)
-        self.sheet.autofilter(0, 0, max(self.row - 1, 0), len(self.widths) - 1)
-        for column, width in enumerate(self.widths):
-            self.sheet.set_column(column, column, min(max(width, MIN_WIDTH), MAX_WIDTH))
-
-
-def _put(sheet: Any, styles: _Styles, row: int, column: int, value: object, style: Any) -> int:
-    """Write one cell by its Python type; return the width it needs. (Text is tried first:
-    it is most cells, and this runs for every cell of a million-row sheet.)"""
-    if type(value) is str and value:
-        value = excel_text(value)
-        sheet.write_string(row, column, value, style)  # never a formula, never a link
-        return len(value) + 2
-    if value is None or value == "":
-        if style is not None:
-            sheet.write_blank(row, column, None, style)
-        return 0
-    if isinstance(value, dt.datetime):
-        sheet.write_datetime(row, column, value, style or styles.date)
-        return len(DATE_FORMAT) + 2
-    if isinstance(value, bool):
-        sheet.write_boolean(row, column, value, style)
-        return 6
-    if isinstance(value, int | float):
-        sheet.write_number(row, column, value, style)
-        return len(f"{value:,}") + 2
-    text = excel_text(str(value))
-    sheet.write_string(row, column, text, style)
-    return len(text) + 2
+    with open_book(path) as book:
+        sheet, row = _summary_sheet(book, summary, tz)
+        sheets = _requests_sheet(book, requests, extra_columns, tz)
+        _invalid_sheet(book, invalid, sheet_columns)
+        if len(sheets) > 1:  # the Summary's last section, written once the count is known
+            _section(book.styles, sheet, row, "Requests", [("On sheets", ", ".join(sheets))])
 
 
 def _local(moment: dt.datetime | None, tz: ZoneInfo) -> dt.datetime | None:
@@ -206,25 +109,31 @@ def _in_zone(moment: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return moment.astimezone(tz).replace(tzinfo=None)
 
 
-def _summary_sheet(book: Any, styles: _Styles, summary: ResultsSummary, tz: ZoneInfo) -> None:
-    sheet = book.add_worksheet("Summary")
+def _summary_sheet(book: Book, summary: ResultsSummary, tz: ZoneInfo) -> tuple[Any, int]:
+    """The Summary sheet, and its next free row."""
+    sheet = book.sheet("Summary")
     sheet.set_column(0, 0, 28)
     sheet.set_column(1, 2, 40)
-    sheet.write_string(0, 0, "Bulk delete: results", styles.title)
+    sheet.write_string(0, 0, "Bulk delete: results", book.styles.title)
     row = 2
     for title, pairs in _summary_sections(summary, tz):
-        if not pairs:
-            continue
-        sheet.write_string(row, 0, title, styles.section)
-        row += 1
-        for label, value in pairs:
-            sheet.write_string(row, 0, label)
-            _put(sheet, styles, row, 1, value, _style_for(styles, value))
-            row += 1
-        row += 1
+        if pairs:
+            row = _section(book.styles, sheet, row, title, pairs)
+    return sheet, row
 
 
-def _style_for(styles: _Styles, value: object) -> Any:
+def _section(styles: Styles, sheet: Any, row: int, title: str, pairs: Pairs) -> int:
+    """A titled section of label, value rows from ``row``; returns the row after its gap."""
+    sheet.write_string(row, 0, title, styles.section)
+    row += 1
+    for label, value in pairs:
+        sheet.write_string(row, 0, label)
+        put(sheet, styles, row, 1, value, _style_for(styles, value))
+        row += 1
+    return row + 1
+
+
+def _style_for(styles: Styles, value: object) -> Any:
     if isinstance(value, float):
         return styles.rate
     return styles.number if isinstance(value, int) else None
@@ -284,18 +193,15 @@ REQUEST_COLUMNS = (
 
 
 def _requests_sheet(
-    book: Any,
-    styles: _Styles,
-    requests: Iterable[RequestRow],
-    extra_columns: Sequence[str],
-    tz: ZoneInfo,
-) -> None:
+    book: Book, requests: Iterable[RequestRow], extra_columns: Sequence[str], tz: ZoneInfo
+) -> list[str]:
+    """The Requests table, on as many sheets as it takes; returns their names."""
     zone = str(tz)
     headers = [
         f"{name} ({zone})" if name in {"FromDate", "ToDate", "updated"} else name
         for name in REQUEST_COLUMNS
     ]
-    table = _Table(book.add_worksheet("Requests"), styles, [*headers, *extra_columns])
+    table = Table(book, "Requests", [*headers, *extra_columns])
     table.widths[0] = GUID_WIDTH
     for request in requests:
         table.write(
@@ -314,6 +220,7 @@ def _requests_sheet(
             )
         )
     table.finish()
+    return table.sheets
 
 
 def _rows_cell(rows: Sequence[int]) -> object:
@@ -321,10 +228,8 @@ def _rows_cell(rows: Sequence[int]) -> object:
     return rows[0] if len(rows) == 1 else ", ".join(str(row) for row in rows)
 
 
-def _invalid_sheet(
-    book: Any, styles: _Styles, invalid: Iterable[InvalidRow], sheet_columns: Sequence[str]
-) -> None:
-    table = _Table(book.add_worksheet("Invalid rows"), styles, ["row", "reason", *sheet_columns])
+def _invalid_sheet(book: Book, invalid: Iterable[InvalidRow], sheet_columns: Sequence[str]) -> None:
+    table = Table(book, "Invalid rows", ["row", "reason", *sheet_columns])
     for each in invalid:
         table.write((each.row, each.reason, *(_as_written(cell) for cell in each.cells)))
     table.finish()

@@ -1,13 +1,14 @@
-"""The HTML report's charts, each drawn by matplotlib as inline SVG text.
+"""The HTML report's charts, each drawn by hand as inline SVG text.
 
-matplotlib (Agg backend, SVG output), not Vega-Lite: Vega-Lite draws in the browser with
-JavaScript (vega, vega-lite and vega-embed inlined, ~1 MB, and scripts some mail clients and
-viewers refuse), or needs vl-convert's bundled Deno engine to render SVG ahead of time.
-matplotlib renders static SVG in-process from the data we already hold, is a wheel on every
-platform, and its text stays text (``svg.fonttype: none``), so the SVGs stay small.
+No plotting library: a chart here is a few dozen rects, lines and texts, and drawing them by
+hand keeps the report free of numpy and matplotlib (whose import alone took longer than the
+rest of `report`), keeps every label where a test can find it, and lets the charts follow the
+report's own rules: the rate in the limit's own window, silences cut from the time axis,
+labels that never overlap. There is still no JavaScript and nothing fetched: the page opens
+from a mail attachment.
 
-svg: a figure as SVG with nothing that points outside, the house style and the ``Chart`` each
-chart returns; timeline: calls and refusals over time, downsampled; counts: outcomes by code,
+svg: the shapes, the house style, label placement and the ``Chart`` each chart returns;
+timeline: calls per window against the limit, and the refusals; counts: outcomes by code,
 answer times and verification. Each chart takes plain data (store/report_data.py) and none
 knows the page it goes on (cli/html_report.py).
 """

@@ -49,9 +49,8 @@ from ..store.checkpoint import Checkpoint
 from ..store.found import FoundStore
 from ..summary import BackupVerified
 from . import discover, outputs
+from .outputs import BACKUP_FILES, BACKUP_META, backup_files
 
-BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its real path) …
-BACKUP_FILES = "backup_files"  # … and every file its runs wrote to, in order (a JSON list)
 BACKUP_MARK = "backup_mark"  # the mark its runs put first in each of them
 DAMAGED = (
     "Nothing sent. Those members were written before their requests' deletes were sent: that "
@@ -154,13 +153,6 @@ def _owner(checkpoint: Checkpoint, path: Path) -> Owner:
     return Owner(
         mark=mark, checkpoint=checkpoint.location, wrote_before=wrote, was_sent=checkpoint.was_sent
     )
-
-
-def backup_files(meta: dict[str, str]) -> list[str]:
-    """Every backup file the checkpoint's runs wrote to (real paths), in order."""
-    files = list(json.loads(meta.get(BACKUP_FILES) or "[]"))
-    latest = meta.get(BACKUP_META)
-    return [*files, latest] if latest and latest not in files else files
 
 
 def _remember(checkpoint: Checkpoint, path: Path) -> None:

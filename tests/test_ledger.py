@@ -26,9 +26,10 @@ from bulk_delete.clock import ManualClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
 from bulk_delete.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
-from bulk_delete.errors import AllowanceUsed, LedgerUnusable, exit_code_for
+from bulk_delete.errors import AllowanceUsed, LedgerUnusable, StorageError, exit_code_for
 from bulk_delete.send.limiter import SlidingWindowLimiter
 from bulk_delete.spec import RunSpec
+from bulk_delete.store import ledger as ledger_module
 from bulk_delete.store.ledger import (
     APPLICATION_ID,
     FILE_NAME,
@@ -540,3 +541,51 @@ async def test_a_resumed_run_names_no_one_for_its_own_killed_start(
     done = await send_sheet(emu, sheet, Path("q1.sqlite"), "--summary-json", "s.json")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "s.json").read_text())["shared_with"] == []
+
+
+def _held(path: Path) -> sqlite3.Connection:
+    """Another process's write transaction on the ledger, held until closed (a run stopped
+    with Ctrl-Z inside one, a sqlite3 shell left in BEGIN)."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_a_ledger_held_past_its_busy_timeout_is_named_not_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first version raised SQLite's own error from the limiter: exit 70, "a bug"."""
+    monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT", 0.1)
+    ledger = WindowLedger.for_account("https://h", "key", folder=tmp_path)
+    holder = _held(ledger.path)
+    try:
+        with pytest.raises(StorageError, match=r"ledger .* cannot be written") as stopped:
+            ledger.reserve(10, 5.0)
+        assert exit_code_for(stopped.value) == 3  # the run stops, resumable
+        with pytest.raises(LedgerUnusable, match="database is locked"):  # opening: unusable
+            WindowLedger.for_account("https://h", "key", folder=tmp_path, name="nightly")
+    finally:
+        holder.close()
+        ledger.close()
+
+
+async def test_a_run_whose_ledger_another_process_holds_stops_with_exit_3(
+    emulator: Any, tmp_path: Path, own_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT", 0.1)
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 20)
+    running = asyncio.create_task(send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "10/1s"))
+    async with asyncio.timeout(30):
+        while not emu.records:
+            await asyncio.sleep(0.01)
+    holder = _held(own_state_dir / "ledger.sqlite")
+    try:
+        done = await running
+    finally:
+        holder.close()
+    assert done.returncode == 3, done.stderr
+    assert f"the machine's ledger {own_state_dir / 'ledger.sqlite'} cannot be written" in (
+        done.stderr
+    )
+    assert len(emu.records) < 20  # stopped before its next call

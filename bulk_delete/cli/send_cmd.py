@@ -26,6 +26,7 @@ from ..errors import (
     EXIT_MEANINGS,
     EXIT_OK,
     BulkDeleteError,
+    Interrupted,
     NotConfirmed,
     OptionError,
     SameRequests,
@@ -316,9 +317,13 @@ def _results(spec: RunSpec, summary: RunSummary | None) -> None:
     """The results workbook and HTML report, after every run that planned something. A
     failure to write them is said, not raised: the run's own exit code is the one that counts."""
     from .run_report import write_run_results
+    from .signals import interrupting
 
     try:
-        written = write_run_results(spec, summary)
+        with interrupting("the results"):
+            written = write_run_results(spec, summary)
+    except Interrupted:
+        raise  # a stop signal: exit 130, as Ctrl-C
     except (BulkDeleteError, OSError) as error:
         click.echo(f"warning: results not written: {error}", err=True)
         return

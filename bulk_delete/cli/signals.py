@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,30 @@ class SignalStop:
 
 def _interrupt_prompt(signum: int, frame: object) -> None:
     raise Interrupted(f"{signal.Signals(signum).name} at the prompt: not confirmed, nothing sent")
+
+
+@contextmanager
+def interrupting(what: str) -> Iterator[None]:
+    """Outside the event loop (the results written after the sending): a stop signal raises
+    Interrupted where the code is, as Ctrl-C does, so that what is half written is removed on
+    the way out and the summary is written. SIGTERM's own default would end the process there,
+    leaving the temporary files beside the checkpoint and no --summary-json."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted(
+            f"{signal.Signals(signum).name} while writing {what}: not written; every outcome "
+            "is in the checkpoint"
+        )
+
+    if threading.current_thread() is not threading.main_thread():  # (in-process tests)
+        yield
+        return
+    previous = {signum: signal.signal(signum, interrupt) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[Confirmation], bool]:

@@ -49,9 +49,8 @@ from ..store.checkpoint import Checkpoint
 from ..store.found import FoundStore
 from ..summary import BackupVerified
 from . import discover, outputs
+from .outputs import BACKUP_FILES, BACKUP_META, backup_files
 
-BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its real path) …
-BACKUP_FILES = "backup_files"  # … and every file its runs wrote to, in order (a JSON list)
 BACKUP_MARK = "backup_mark"  # the mark its runs put first in each of them
 DAMAGED = (
     "Nothing sent. Those members were written before their requests' deletes were sent: that "
@@ -156,13 +155,6 @@ def _owner(checkpoint: Checkpoint, path: Path) -> Owner:
     )
 
 
-def backup_files(meta: dict[str, str]) -> list[str]:
-    """Every backup file the checkpoint's runs wrote to (real paths), in order."""
-    files = list(json.loads(meta.get(BACKUP_FILES) or "[]"))
-    latest = meta.get(BACKUP_META)
-    return [*files, latest] if latest and latest not in files else files
-
-
 def _remember(checkpoint: Checkpoint, path: Path) -> None:
     name = str(path.resolve())
     files = backup_files(checkpoint.meta)
@@ -201,8 +193,9 @@ def verified(checkpoint: Checkpoint, shown: int = 5) -> BackupVerified | None:
     left = checkpoint.verified_remaining()
     held: dict[int, set[str]] = {}  # request → the ids saved for it, over every file
     damaged: list[str] = []
+    mark = checkpoint.meta.get(BACKUP_MARK, "")
     for name in names:
-        damaged += _read_into(Path(name), held, left)
+        damaged += _read_into(Path(name), held, left, mark)
     saved = {seq: len(held[seq]) for seq in sorted(held) if seq in left}
     unsaved = [(seq, lead) for seq, lead in checkpoint.queued_leads().items() if seq not in held]
     uneven = tuple((seq, saved[seq], left[seq]) for seq in saved if left[seq] > 0)
@@ -223,20 +216,34 @@ def verified(checkpoint: Checkpoint, shown: int = 5) -> BackupVerified | None:
     return result
 
 
-def _read_into(path: Path, held: dict[int, set[str]], left: dict[int, int]) -> list[str]:
+def _read_into(path: Path, held: dict[int, set[str]], left: dict[int, int], mark: str) -> list[str]:
     """Add the ids each request's members hold in ``path`` (kept for verified requests only)
-    to ``held``; returns what could not be read, named."""
+    to ``held``; returns what could not be read, named. Members after another checkpoint's
+    mark are that checkpoint's (the file was replaced, or backups were joined with ``cat``):
+    its requests are numbered from 1 too, so they are named and never counted as ours."""
     if not path.is_file():
         return []
     damaged = []
+    owner = ""  # the mark the members so far come after ("": a file from before marks)
     try:
         for item in walk(path):
             if isinstance(item, Damage):
                 damaged.append(f"{path} cannot be read whole: {item}")
-            elif isinstance(item, Member) and item.request:
+            elif isinstance(item, Member) and item.request == 0:
+                if (owner := item.mark) != mark:
+                    damaged.append(_not_ours(path, item))
+            elif isinstance(item, Member) and owner in ("", mark):
                 ids = held.setdefault(item.request, set())
                 if item.request in left:
                     ids.update(str(row.get("ProspectActivityId") or "") for row in item.rows)
     except InputError as error:
         damaged.append(str(error))
     return damaged
+
+
+def _not_ours(path: Path, mark: Member) -> str:
+    whose = f" ({mark.checkpoint})" if mark.checkpoint else ""
+    return (
+        f"{path} holds another checkpoint's backup{whose} from byte {mark.start:,}: "
+        "its members are not counted"
+    )

@@ -152,8 +152,19 @@ def classify_exception(error: BaseException, secrets: tuple[str, ...] = ()) -> A
     """A transport error (reset, refused, timeout, …) → a transient Answer, redacted."""
     if isinstance(error, asyncio.TimeoutError | TimeoutError):
         return Answer(Verdict.TRANSIENT, None, "timed out waiting for the answer")
-    text = str(error) or type(error).__name__
-    return Answer(Verdict.TRANSIENT, None, redact(f"{type(error).__name__}: {text}", secrets))
+    text = _QUOTED_BYTES.sub(" (the bytes it quoted are left out)", str(error))
+    return Answer(
+        Verdict.TRANSIENT,
+        None,
+        redact(f"{type(error).__name__}: {text or type(error).__name__}", secrets),
+    )
+
+
+# aiohttp's parser quotes the bytes it could not read on the lines after its reason (in a
+# repr inside the error's text: escaped). They end where the chunk it was given ends, so a key
+# there may be cut short, and a part of a key is what the redactor, which knows whole keys,
+# lets through: the reason is kept, the bytes are not.
+_QUOTED_BYTES = re.compile(r":?(?:\\n|\n).*", re.DOTALL)
 
 
 def body_over_cap(status: int) -> Answer:

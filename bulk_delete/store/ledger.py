@@ -50,7 +50,7 @@ from pathlib import Path
 
 from ..allowance import allowance_used
 from ..config import RateLimit
-from ..errors import LedgerUnusable
+from ..errors import LedgerUnusable, StorageError
 from ..files import not_a_file
 
 APP = "bulk-delete"
@@ -115,7 +115,7 @@ class WindowLedger:
         self._told_ahead = False
         self._db = _open(path)
         if name:
-            with self._write() as db:
+            with self._write(opening=True) as db:
                 db.execute("DELETE FROM runs WHERE at <= ?", (wall() - DAY,))
                 db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (self.run, name, wall()))
 
@@ -262,14 +262,28 @@ class WindowLedger:
         return {run for (run,) in rows}
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def _write(self, *, opening: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction. When SQLite cannot write (another process has held the file for
+        over BUSY_TIMEOUT seconds, a full disk), the ledger is named: opening, as unusable;
+        during a run, as a StorageError that stops it before its next call (not as a bug)."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if opening:
+                self._db.close()
+                raise _sqlite_problem(self.path, error) from None
+            raise StorageError(
+                f"the machine's ledger {self.path} cannot be written ({error}; another "
+                f"process may have held it for over {BUSY_TIMEOUT:g} s: a run stopped with "
+                "Ctrl-Z, a sqlite3 shell). The run stopped before its next call; nothing is "
+                "lost. Rerun the same command to resume."
+            ) from None
 
 
 def _calls_on(db: sqlite3.Connection, account: str, now: float) -> int:

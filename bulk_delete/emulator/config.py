@@ -18,6 +18,8 @@ DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulato
 # LeadSquared's system activities (page visits, emails, …) cannot be deleted through the API.
 DEFAULT_SYSTEM_CODES = frozenset(str(code) for code in range(1, 31))
 DEFAULT_EMULATOR_RATE = RateLimit(calls=25, period=5.0)
+# "For all plans, the rate limit for all Bulk APIs is 1 call in 5 seconds" (the rate-limit page).
+DEFAULT_BULK_RATE = RateLimit(calls=1, period=5.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,11 +135,24 @@ class EmulatorConfig:
         parse=RateLimit.parse,
         shown="25/5s",
     )
+    bulk_rate: RateLimit = knob(
+        DEFAULT_BULK_RATE,
+        "The bulk add's own sliding window (Bulk/CustomActivity/Add/ByLeadId), N/Ws; its calls "
+        "count in --rate's window too.",
+        parse=RateLimit.parse,
+        shown="1/5s",
+    )
     latency: float = knob(0.0, "Median seconds per answer.")
     jitter: float = knob(0.0, "± seconds around --latency.")
     transient_rate: float = knob(0.0, "Share of calls answered 500, non-MX.", show=False)
     html_rate: float = knob(0.0, "Share of calls answered 502 with HTML.", show=False)
     drop_rate: float = knob(0.0, "Share of connections dropped unanswered.", show=False)
+    post_lost_rate: float = knob(
+        0.0,
+        "Share of activity posts (Create, the bulk add) whose connection is dropped unanswered "
+        "after the activities were created.",
+        show=False,
+    )
     slow_rate: float = knob(0.0, "Share of calls answered after --slow-seconds.", show=False)
     slow_seconds: float = knob(30.0, "How late a slow answer comes.")
     seed: int = knob(0, "Seed for faults and latency.")
@@ -158,6 +173,12 @@ class EmulatorConfig:
         1.0,
         "Seconds before a queued delete is carried out (its activities leave Retrieve and "
         "the listing) and its StatusWebhookURL posted.",
+    )
+    created_on_posted: bool = knob(
+        False,
+        "A posted activity's CreatedOn is the ActivityDateTime it was posted with (the other "
+        "reading of LeadSquared's docs); by default CreatedOn is when it was posted and "
+        "Retrieve shows the date posted as its ActivityDateTime.",
     )
     log_path: Path | None = knob(
         None, "Append each queued delete as a JSON line.", parse=Path, flag="log", path=True

@@ -17,11 +17,9 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulk_delete.errors import StorageError
+from bulk_delete.errors import DamagedBackup, NotABackup, StorageError
 from bulk_delete.store.backup import (
     BackupWriter,
-    DamagedBackup,
-    NotABackup,
     encode_member,
     export_backup,
     read_backup,

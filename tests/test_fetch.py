@@ -16,10 +16,10 @@ import pytest
 
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.errors import ActivitiesUnread
 from bulk_delete.send.answers import Answer, Verdict
 from bulk_delete.send.client import LeadSquaredClient
 from bulk_delete.send.fetch import (
-    ActivitiesUnread,
     activities_to_delete,
     expected_calls,
     expected_total,

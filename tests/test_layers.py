@@ -133,6 +133,33 @@ def test_a_lower_layer_never_imports_a_higher_one() -> None:
     assert upward == []
 
 
+def _classes() -> list[tuple[str, str, set[str]]]:
+    """Every class of the package: (module, name, the names of its bases)."""
+    return [
+        (module, node.name, {ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases})
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+    ]
+
+
+def test_every_error_of_the_package_is_in_errors_py() -> None:
+    """One error tree, drawn in one module (httpx's ``_exceptions.py``): a BulkDeleteError
+    subclass anywhere else is a branch the drawing misses."""
+    classes = _classes()
+    errors = {"BulkDeleteError"}
+    while grown := {name for _, name, bases in classes if bases & errors} - errors:
+        errors |= grown
+    elsewhere = sorted(
+        f"{module}.{name}"
+        for module, name, bases in classes
+        if bases & errors and module != "bulk_delete.errors"
+    )
+    assert elsewhere == []
+    drawn = ast.get_docstring(ast.parse(MODULES["bulk_delete.errors"].read_text())) or ""
+    assert sorted(name for name in errors if name not in drawn) == []
+
+
 COMMANDS = ("plan", "run", "verify", "status", "export", "preflight")
 MAX_COMMAND_LINES = 400
 

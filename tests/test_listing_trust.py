@@ -20,7 +20,7 @@ import pytest
 from bulk_delete.commands import run, verify
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
-from bulk_delete.errors import Interrupted
+from bulk_delete.errors import Interrupted, UntrustworthyListing
 from bulk_delete.plan import listing
 from bulk_delete.send.client import LeadSquaredClient
 from bulk_delete.send.pool import StopSwitch
@@ -139,7 +139,7 @@ def test_a_page_is_checked(rows: list[dict[str, Any]], already: int, message: st
     if not message:
         listing.check_page(rows, "201", 3, already)
         return
-    with pytest.raises(listing.UntrustworthyListing, match=re.escape(message)) as caught:
+    with pytest.raises(UntrustworthyListing, match=re.escape(message)) as caught:
         listing.check_page(rows, "201", 3, already)
     assert caught.value.exit_code == 3
     assert str(caught.value).startswith("page 3 of code 201 ")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RateLimit
-from ..errors import InputError, StorageError
+from ..errors import DamagedBackup, InputError, StorageError
 from ..files import require_file
 from ..records import Request
 from ..send import fetch
@@ -38,7 +38,6 @@ from ..spec import RunSpec
 from ..store.backup import (
     BackupWriter,
     Damage,
-    DamagedBackup,
     Exported,
     Member,
     Owner,

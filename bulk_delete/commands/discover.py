@@ -36,9 +36,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ..errors import AbortedError, Interrupted, UsageError
+from ..errors import AbortedError, Interrupted, TooManyLeads, UntrustworthyListing
 from ..plan import listing
-from ..plan.listing import UntrustworthyListing
 from ..plan.rules import PlanOptions
 from ..records import Request
 from ..send.client import LeadSquaredClient
@@ -46,11 +45,6 @@ from ..send.pool import Pool
 from ..store.found import Found, FoundStore
 
 PAGE_SIZE = 1000  # public code has paged at 1000 successfully
-
-
-class TooManyLeads(UsageError):
-    """The listing found more leads than --max-leads: a wrong window must not purge the
-    whole account at 2 a.m."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,9 +38,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ..errors import Interrupted
+from ..errors import Interrupted, UntrustworthyListing
 from ..plan import listing
-from ..plan.listing import UntrustworthyListing
 from ..send.client import LeadSquaredClient
 from ..send.pool import Pool, SendReport
 from ..store.checkpoint import Checkpoint

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ..errors import StorageError
+from ..errors import ActivitiesUnread, StorageError
 from ..records import Status
 from ..store.backup import BackupWriter
 from ..store.checkpoint import Outcome, Pending
@@ -99,7 +99,7 @@ class BackupStep:
                 activities = await fetch.activities_to_delete(partial(self._gated, pool), selection)
         except _Stopped:
             return False
-        except fetch.ActivitiesUnread as error:
+        except ActivitiesUnread as error:
             _record_unbacked(pool, item, str(error))
             return False
         try:

@@ -24,17 +24,13 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from ..errors import AbortedError
+from ..errors import ActivitiesUnread
 from .answers import Answer
 
 ROWS_PER_CALL = 100
 DEFAULT_MAX_ROWS = 20_000  # per lead and code: 200 calls
 
 Retrieve = Callable[[str, str, int, int], Awaitable[tuple[Answer, dict[str, Any]]]]
-
-
-class ActivitiesUnread(AbortedError):
-    """What a request would delete could not be read exactly: it must not be sent."""
 
 
 class Selection(Protocol):

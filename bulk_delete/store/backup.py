@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import BulkDeleteError, InputError, StorageError
+from ..errors import BulkDeleteError, DamagedBackup, InputError, NotABackup, StorageError
 from ..files import lock_open_file, make_folders, real
 
 
@@ -166,22 +166,6 @@ class Scan:
     marks: list[tuple[str, str]] = field(default_factory=list)  # (mark, checkpoint file)
     damage: list[Damage] = field(default_factory=list)
     tail: Torn | None = None
-
-
-class NotABackup(InputError):
-    """A file that holds no member of ours: another file named by mistake."""
-
-
-class DamagedBackup(InputError):
-    """A backup that cannot be read whole: each damaged member, named. Reading it for an export
-    is an input error (exit 2); a run turns it into a stop (commands/backups.py)."""
-
-    def __init__(self, path: Path, damage: list[Damage], shown: int = 3) -> None:
-        named = "; ".join(str(each) for each in damage[:shown])
-        more = f"; and {len(damage) - shown:,} more" if len(damage) > shown else ""
-        super().__init__(f"the backup {path} cannot be read whole: {named}{more}")
-        self.path = path
-        self.damage = damage
 
 
 # ---------------------------------------------------------------- writing members

@@ -160,6 +160,32 @@ def test_every_error_of_the_package_is_in_errors_py() -> None:
     assert sorted(name for name in errors if name not in drawn) == []
 
 
+def _exits(tree: ast.AST) -> list[str]:
+    """The exits a module's code makes (``sys.exit``, ``exit``, ``raise SystemExit``), leaving
+    out a script's own ``if __name__ == "__main__":`` entry."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+            node.body = []
+    found = []
+    for node in ast.walk(tree):
+        called = ast.unparse(node.func) if isinstance(node, ast.Call) else ""
+        raised = ast.unparse(node.exc) if isinstance(node, ast.Raise) and node.exc else ""
+        if called in ("sys.exit", "exit", "quit") or raised.startswith("SystemExit"):
+            found.append(called or raised)
+    return found
+
+
+def test_only_the_cli_main_exits() -> None:
+    """One exit (click's ``main``): commands return what happened, the CLI maps it and any
+    error to an exit code in cli/main.py, and nothing else ends the process."""
+    exits = {
+        module: found
+        for module, path in MODULES.items()
+        if module != "bulk_delete.cli.main" and (found := _exits(ast.parse(path.read_text())))
+    }
+    assert exits == {}
+
+
 COMMANDS = ("plan", "run", "verify", "status", "export", "preflight")
 MAX_COMMAND_LINES = 400
 

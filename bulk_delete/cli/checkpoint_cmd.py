@@ -22,7 +22,7 @@ from .report import choice_text, run_text, verify_text
 from .show_plan import notice
 
 if TYPE_CHECKING:
-    from ..summary import VerifySummary
+    from ..summary import RunSummary, VerifySummary
 
 
 @click.command(epilog=exit_codes_help((0, 1, 2, 3, 70, 75, 130)))
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 @spec_option("concurrency")
 @spec_option("preflight")
 @spec_option("daily_limit")
-def verify(checkpoint: Path, **values: Any) -> None:
+def verify(checkpoint: Path, **values: Any) -> VerifySummary:
     """Ask LeadSquared what is left of each queued request in CHECKPOINT, and record it.
 
     "Queued" is a promise; this checks it. Each checked request becomes confirmed (nothing
@@ -49,12 +49,12 @@ def verify(checkpoint: Path, **values: Any) -> None:
     """
     spec = RunSpec.from_values({**values, "checkpoint": checkpoint})
     credentials = Credentials.from_env()
-    summary = asyncio.run(verify_checkpoint(spec, credentials))
+    summary = asyncio.run(_verify(spec, credentials))
     click.echo(verify_text(summary))
-    sys.exit(summary.exit_code)
+    return summary
 
 
-async def verify_checkpoint(spec: RunSpec, credentials: Credentials) -> VerifySummary:
+async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:
     from ..commands import verify as verify_command
     from ..send.client import open_session
     from .signals import SignalStop
@@ -77,7 +77,7 @@ async def verify_checkpoint(spec: RunSpec, credentials: Credentials) -> VerifySu
 
 @click.command(epilog=exit_codes_help((0, 1, 2, 70)))
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
-def status(checkpoint: Path) -> None:
+def status(checkpoint: Path) -> RunSummary:
     """Print the summary of a checkpoint: queued, failed (by reason), pending, invalid.
 
     Exits 0 when every request is queued and no row was invalid, 1 otherwise.
@@ -90,7 +90,7 @@ def status(checkpoint: Path) -> None:
 
     summary = asyncio.run(status_command.status(checkpoint))
     click.echo(run_text(summary, title="Checkpoint status"))
-    sys.exit(summary.exit_code)
+    return summary
 
 
 @click.command(epilog=exit_codes_help((0, 2, 70)))

@@ -53,9 +53,11 @@ def dry_run_summary(target: SummaryTarget) -> None:
     sees the night too)."""
     from ..commands.run import summary_before_start
 
-    summary = summary_before_start(target.spec, EXIT_OK, "")
+    summary = summary_before_start(target.spec)
     problem = target.write(
-        dataclasses.replace(summary, this_run=RunFigures(result=RunResult.DRY_RUN))
+        dataclasses.replace(
+            summary, exit_code=EXIT_OK, this_run=RunFigures(result=RunResult.DRY_RUN)
+        )
     )
     if problem is not None:
         raise problem
@@ -85,7 +87,7 @@ def write_failed(ctx: click.Context, error: BaseException, exit_code: int, messa
     summary = (
         carried.ended(exit_code, message)
         if isinstance(carried, RunSummary)
-        else _with_saved_totals(summary_before_start(target.spec, exit_code, message))
+        else _with_saved_totals(summary_before_start(target.spec).ended(exit_code, message))
     )
     problem = target.write(summary)
     if problem is not None:

@@ -20,15 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock, SystemClock
 from ..config import Credentials, RateLimit
-from ..errors import (
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    Interrupted,
-    NotConfirmed,
-    OpenWindow,
-    OptionError,
-)
+from ..errors import Interrupted, NotConfirmed, OpenWindow, OptionError
 from ..plan.build import PlanSummary, build_plan, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
@@ -255,14 +247,8 @@ def _summary(
     rate: RateLimit,
 ) -> RunSummary:
     counts = checkpoint.counts()
-    exit_code = EXIT_OK if counts.complete else EXIT_INCOMPLETE
-    if report is not None and report.error is not None:
-        exit_code = report.error.exit_code
-    elif report is not None and report.stopped:
-        exit_code = EXIT_INTERRUPTED
     record = checkpoint.last_run() if report is not None else None
     return RunSummary(
-        exit_code=exit_code,
         checkpoint=checkpoint.location,
         input=source_of(spec),
         host=spec.host,
@@ -279,13 +265,12 @@ def _summary(
     )
 
 
-def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> RunSummary:
+def summary_before_start(spec: RunSpec | None, error: str = "") -> RunSummary:
     """The summary of a run that stopped before its first call (a bad option or file, a lock
     held, no confirmation), so that monitoring sees the nights that need a look."""
     now = _utc_now()
     if spec is None:
         return RunSummary(
-            exit_code=exit_code,
             checkpoint="",
             input="",
             host="",
@@ -297,7 +282,6 @@ def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> Ru
         )
     source = "" if spec.input is None and not spec.discover else _source_or_blank(spec)
     return RunSummary(
-        exit_code=exit_code,
         checkpoint=str(spec.checkpoint.resolve()) if spec.checkpoint else "",
         input=source,
         host=spec.host,

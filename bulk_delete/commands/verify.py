@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock, SystemClock
 from ..config import Credentials, RateLimit
-from ..errors import EXIT_INCOMPLETE, EXIT_OK, InputError, Interrupted
+from ..errors import InputError, Interrupted
 from ..files import require_file
 from ..send import recording
 from ..send.client import LeadSquaredClient
@@ -74,9 +74,6 @@ async def verify(
                 await verifying.check(pool, client, checkpoint, items, choice, firsts, until)
         found = checkpoint.verification()
         summary = VerifySummary(
-            exit_code=EXIT_OK
-            if not (found.remaining_requests or found.unverified)
-            else EXIT_INCOMPLETE,
             checkpoint=checkpoint.location,
             strategy=choice.strategy if choice else None,
             calls=pool.progress.figures.calls,

@@ -18,7 +18,7 @@ from bulk_delete.commands import export
 from bulk_delete.plan.build import build_plan
 from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.store.checkpoint import Checkpoint
-from bulk_delete.store.export import PREVIEW_COLUMNS
+from bulk_delete.store.row_files import PREVIEW_COLUMNS
 from bulk_delete.summary import RunSummary
 
 from .conftest import demo_env, run_cli

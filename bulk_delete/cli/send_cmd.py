@@ -133,7 +133,7 @@ def sending(
     goes on up to the one exit."""
     from ..commands.outputs import check_spec
     from ..commands.run import RunHooks
-    from ..store.export import OutcomeLog
+    from ..store.row_files import OutcomeLog
     from .signals import confirm_hook
 
     check_spec(spec)  # the outputs, before the log is opened or anything sent

@@ -8,7 +8,7 @@ activity type across all leads in a window) and purges exactly what it found.
   before the next is asked for, and the whole listing ends before the first delete: deletes
   shift the pages under a listing still running. An interrupted listing goes on from the next
   page; a resumed run never lists again.
-- **Checked, not believed** (see listing.py). A page that repeats activities already read,
+- **Checked, not believed** (see listing_pages.py). A page that repeats activities already read,
   holds rows without an activity id, or leads that are not GUIDs stops the run (exit 3) before
   anything is deleted, and that code's pages are set aside: the next run lists it again from
   page 1, so no plan is ever made from them. Pages go on while they come back full, and a
@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any
 
 from ..errors import AbortedError, Interrupted, TooManyLeads, UntrustworthyListing
-from ..plan import listing
+from ..plan import listing_pages
 from ..plan.rules import PlanOptions
 from ..records import Request
 from ..send.client import LeadSquaredClient
@@ -107,7 +107,7 @@ async def list_found(
     warnings = tuple(
         problem
         for code in options.codes
-        if (problem := listing.count_problem(code, *store.counts(code)))
+        if (problem := listing_pages.count_problem(code, *store.counts(code)))
     )
     return Discovery(
         by_code=store.by_code(), leads=store.leads(), list_calls=store.calls(), warnings=warnings
@@ -125,7 +125,7 @@ async def _list_code(
     if state.ended:
         return
     seen = state.rows
-    async for page in listing.pages(
+    async for page in listing_pages.pages(
         fetch,
         code,
         page=state.pages + 1,
@@ -190,11 +190,11 @@ def _found(rows: list[dict[str, Any]], code: str, window: tuple[str, str]) -> li
     low, high = window
     found = []
     for row in rows:
-        created = listing.text(row.get("CreatedOn"))
+        created = listing_pages.text(row.get("CreatedOn"))
         found.append(
             Found(
-                activity_id=listing.text(row.get("ProspectActivityId")),
-                prospect_id=listing.text(row.get("RelatedProspectId")).lower(),
+                activity_id=listing_pages.text(row.get("ProspectActivityId")),
+                prospect_id=listing_pages.text(row.get("RelatedProspectId")).lower(),
                 code=code,
                 created_on=created,
                 kept=(kept := (not low or created >= low) and (not high or created <= high)),

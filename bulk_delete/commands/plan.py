@@ -27,9 +27,9 @@ from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import call_once
 from ..spec import RunSpec
-from ..store.export import open_table, preview_columns, preview_row, write_invalid
 from ..store.found import FoundStore
 from ..store.ledger import calls_today
+from ..store.row_files import open_table, preview_columns, preview_row, write_invalid
 from . import backups, discover, outputs
 from .common import host_of, ignore, input_of, retry_policy
 from .listing import discovered_summary, list_codes

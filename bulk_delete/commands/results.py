@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..store.checkpoint import Checkpoint
-from ..store.results import InvalidRow, RequestRow, ResultsSummary, write_results
+from ..store.results_workbook import InvalidSheetRow, RequestRow, ResultsSummary, write_results
 from ..summary import RunSummary, Window
 from ..timetext import plan_options, plan_tz
 
@@ -139,11 +139,11 @@ def _requests(checkpoint: Checkpoint) -> Iterator[RequestRow]:
         )
 
 
-def _invalid(checkpoint: Checkpoint) -> Iterator[InvalidRow]:
+def _invalid(checkpoint: Checkpoint) -> Iterator[InvalidSheetRow]:
     for row in checkpoint.export_rows(("invalid",)):
         pid, codes, _, _, hook, _, _, _, reason, number = row[:10]
         from_text, to_text = row[-2], row[-1]
-        yield InvalidRow(
+        yield InvalidSheetRow(
             row=int(number), reason=reason, cells=(pid, codes, from_text, to_text, hook)
         )
 

@@ -11,7 +11,7 @@ returns True. The order is the one the issue asks for:
    copy. The request is then sent; a re-read that fails is handled as any failed read (below);
 2. with --discover, the listing's rows of the request are saved as they are when they carry
    the activity's fields (no call at all: the listing read them from LeadSquared already);
-   otherwise its activities are read with Retrieve (fetch.py), every call through the pool's
+   otherwise its activities are read with Retrieve (backup_fetch.py), every call through the pool's
    own gates (limiter, retries, breaker): backup reads spend the same budget as the deletes;
 3. they are written to the backup and fsync'd; only then is the delete sent.
 
@@ -41,9 +41,9 @@ from typing import Any
 
 from ..errors import ActivitiesUnread, StorageError
 from ..records import Status
-from ..store.backup import BackupWriter
+from ..store.backup_file import BackupWriter
 from ..store.checkpoint import Outcome, Pending
-from . import fetch
+from . import backup_fetch
 from .answers import Answer
 from .pool import Cut, Pool
 from .recording import calling
@@ -52,7 +52,7 @@ NOT_BACKED_UP = "not backed up"
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
+class BodySelection:
     """What a request deletes, read back from the exact body the pool will send."""
 
     prospect_id: str
@@ -61,7 +61,7 @@ class Selection:
     to_date: str
 
     @classmethod
-    def of(cls, item: Pending) -> Selection:
+    def of(cls, item: Pending) -> BodySelection:
         body = json.loads(item.body)
         return cls(
             prospect_id=str(body.get("ProspectId") or item.prospect_id),
@@ -85,18 +85,20 @@ class BackupStep:
     writer: BackupWriter
     retrieve: Retriever  # the client's Retrieve, one call, no gates
     # --discover: the listing's rows of the request, when they carry the fields (no call)
-    listed: Callable[[Selection], list[dict[str, Any]] | None] | None = None
+    listed: Callable[[BodySelection], list[dict[str, Any]] | None] | None = None
     reads: int = 0  # Retrieve calls made (the dry run's prediction is checked against it)
 
     async def before_send(self, pool: Pool, item: Pending) -> bool:
         """True once the request's activities are on disk; False when it must not be sent
         (recorded failed, or the run is stopping)."""
         saved = item.seq in self.writer.saved_requests()
-        selection = Selection.of(item)
+        selection = BodySelection.of(item)
         try:
             activities = None if saved or not self.listed else self.listed(selection)
             if activities is None:
-                activities = await fetch.activities_to_delete(partial(self._gated, pool), selection)
+                activities = await backup_fetch.activities_to_delete(
+                    partial(self._gated, pool), selection
+                )
         except _Stopped:
             return False
         except ActivitiesUnread as error:

@@ -86,7 +86,7 @@ class Cut(Exception):
     and the pool's worker takes it from there. Never escapes ``Pool.each``."""
 
 
-def as_read(answer: Answer, body: dict[str, Any]) -> Answer:
+def answer_of_read(answer: Answer, body: dict[str, Any]) -> Answer:
     """A 200 that carries data is an answer, not the "200 without Success" that the delete's
     classification calls transient: left so, every read would count toward the shared
     breaker's failures in a row and hold everyone behind an outage that is not there."""
@@ -494,7 +494,7 @@ class Pool:
 
         async def on_wire() -> Reply:
             answer, body = await self.on_wire(call)
-            return as_read(answer, body), body
+            return answer_of_read(answer, body), body
 
         tried: Tried[dict[str, Any]] = Tried()
         await until_settled(

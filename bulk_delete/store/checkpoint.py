@@ -28,8 +28,8 @@ from ..records import InvalidRow, Request, Status
 from ..summary import Counts
 from ..timetext import plan_options
 from .calls import CallLog
+from .export_rows import ExportRows
 from .found import FoundStore
-from .rows_out import ExportRows
 from .runs import RunsTable
 from .schema import (
     BATCH,

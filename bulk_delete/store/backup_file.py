@@ -758,7 +758,7 @@ def export_backup(path: str | Path, out: str | Path) -> Exported:
     """Write the backup as a spreadsheet (``out`` ending .xlsx) or a CSV. A damaged backup
     raises DamagedBackup before anything is written (the columns are read from the whole file
     first); the table lands under its name only when complete (export.open_table)."""
-    from .export import open_table  # the project's table writer: formulas defused, atomic
+    from .row_files import open_table  # the project's table writer: formulas defused, atomic
 
     path = Path(path)
     fields, keys = export_columns(path)

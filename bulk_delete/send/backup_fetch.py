@@ -6,10 +6,10 @@ activities of each code are read whole, page by page, and the window is applied 
 same comparison the delete makes (dates are 'YYYY-MM-DD HH:MM:SS' UTC strings, which sort as
 they read).
 
-Retrieve's pages are checked, not believed, as listing.py checks a listing: ``Offset`` counts
-rows (the client's and the emulator's reading of an ambiguous page), so a server that ignores
-it serves the same rows again. A backup must hold *exactly* what is deleted, so anything that
-does not add up stops the fetch (``ActivitiesUnread``) and the request is not sent:
+Retrieve's pages are checked, not believed, as plan/listing_pages.py checks a listing: ``Offset``
+counts rows (the client's and the emulator's reading of an ambiguous page), so a server that ignores
+it serves the same rows again. A backup must hold *exactly* what is deleted, so anything that does
+not add up stops the fetch (``ActivitiesUnread``) and the request is not sent:
 
 - a row without an ``Id``, or without a ``CreatedOn`` (it cannot be placed in the window);
 - an activity read twice (overlapping pages), or of another code than asked;

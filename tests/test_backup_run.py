@@ -230,7 +230,7 @@ def test_a_job_backs_up_each_dated_run_to_its_own_file_beside_the_job(
 ) -> None:
     import datetime as dt
 
-    from bulk_delete.commands.jobs import load_job
+    from bulk_delete.commands.job_file import load_job
 
     (tmp_path / "ids.csv").write_text("ProspectId\n00000000-0000-4000-8000-000000000001\n")
     job_file = tmp_path / "job.toml"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bulk_delete.commands.jobs import load_job
+from bulk_delete.commands.job_file import load_job
 from bulk_delete.errors import InputError, LockHeld, StorageError
 from bulk_delete.records import Request, Status
 from bulk_delete.store import checkpoint as checkpoints

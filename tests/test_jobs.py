@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from bulk_delete.commands import run
-from bulk_delete.commands.jobs import Window, load_job
+from bulk_delete.commands.job_file import JobWindow, load_job
 from bulk_delete.errors import CredentialsError, FatalAPIError, InputError, LockHeld, OptionError
 
 from .conftest import demo_env, run_cli, start_cli
@@ -37,7 +37,7 @@ GOOD = 'input = "ids.csv"\ncodes = [201]\nconfirm = true\nopen_window = true\n'
 def test_example_jobs_load() -> None:
     nightly = load_job(JOBS / "nightly-webinar-purge.toml")
     assert nightly.spec.codes == ("201", "202")
-    assert nightly.window == Window(older_than_days=90, window_days=30)
+    assert nightly.window == JobWindow(older_than_days=90, window_days=30)
     assert nightly.spec.rate.calls == 25
     assert nightly.spec.input == (ROOT / "sample_inputs" / "lead_ids.csv").resolve()
     q1 = load_job(JOBS / "q1-2025-cleanup.toml")
@@ -306,7 +306,7 @@ async def test_a_job_finishes_its_previous_dated_checkpoint_first(
     allowance stops it (exit 75, the rest pending), the next night's job sends those first,
     then its own window, each request once."""
     from bulk_delete.config import require_host
-    from bulk_delete.emulator.config import DEMO_ACCESS_KEY
+    from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY
     from bulk_delete.store.ledger import WindowLedger
 
     emu = await emulator(rate="100/1s")

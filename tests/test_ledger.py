@@ -25,7 +25,7 @@ from bulk_delete.cli.main import cli
 from bulk_delete.clock import ManualClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
-from bulk_delete.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import AllowanceUsed, LedgerUnusable, exit_code_for
 from bulk_delete.send.limiter import SlidingWindowLimiter
 from bulk_delete.spec import RunSpec

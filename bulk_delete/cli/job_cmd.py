@@ -23,7 +23,7 @@ from .show_plan import notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target
 
 if TYPE_CHECKING:
-    from ..commands.jobs import Job
+    from ..commands.job_file import Job
 
 
 @click.command(epilog=exit_codes_help(tuple(EXIT_MEANINGS)))
@@ -71,7 +71,7 @@ def job(
       bulk-delete job jobs/nightly-webinar-purge.toml --summary-json /var/log/nightly.json
     """
     from ..commands.job import job_spec
-    from ..commands.jobs import load_job
+    from ..commands.job_file import load_job
 
     target = summary_target(click.get_current_context(), values.get("summary_json"), job_file)
     values = {name: value for name, value in values.items() if value is not False}  # the file's

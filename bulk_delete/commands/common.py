@@ -19,7 +19,7 @@ from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
 from ..errors import OptionError
 from ..files import real, require_file
-from ..plan.rules import PlanOptions, fingerprint_file, plan_fingerprint
+from ..plan.rules import PlanOptions, discovered_fingerprint, fingerprint_file, plan_fingerprint
 from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import LEARNED_LIMIT
@@ -30,7 +30,6 @@ from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, Window
 from ..timetext import to_local, zone_aliases
-from . import discover
 from .account import keep_to_account
 
 
@@ -89,7 +88,7 @@ def source_of(spec: RunSpec) -> str:
 def fingerprint_of(spec: RunSpec) -> str:
     """What identifies a plan: the file's bytes and the plan options (a discovered plan: its
     options, the window included)."""
-    return discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
+    return discovered_fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
 
 
 def fingerprints_of(spec: RunSpec) -> frozenset[str]:
@@ -97,7 +96,7 @@ def fingerprints_of(spec: RunSpec) -> frozenset[str]:
     UTC is Etc/UTC): what a copy of the same job, its zone spelt another way, holds."""
     names = zone_aliases(spec.tz)
     if spec.discover:
-        return frozenset(discover.fingerprint(_in_zone(spec, name)) for name in names)
+        return frozenset(discovered_fingerprint(_in_zone(spec, name)) for name in names)
     path = input_of(spec)
     file_digest = fingerprint_file(path)
     return frozenset(plan_fingerprint(path, _in_zone(spec, name), file_digest) for name in names)

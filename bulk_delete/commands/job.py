@@ -28,8 +28,8 @@ from ..summary import RunSummary, VerifySummary
 from . import run as run_command
 from . import verify as verify_command
 from .common import fingerprints_of, ignore
-from .jobs import Job
-from .verifying import Choice
+from .job_file import Job
+from .verify_strategy import Choice
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp

@@ -32,7 +32,7 @@ from ..store.ledger import calls_today
 from ..store.row_files import open_table, preview_columns, preview_row, write_invalid
 from . import backups, discover, outputs
 from .common import host_of, ignore, input_of, retry_policy
-from .listing import discovered_summary, list_codes
+from .discover import discovered_summary, list_codes
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)

@@ -23,6 +23,11 @@ from ..timetext import plan_tz
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2})\.sqlite$")
 
 
+def report(source: Path) -> ReportData:
+    """What the page shows of ``source``: a checkpoint, or a job's state folder."""
+    return folder_data(source) if source.is_dir() else checkpoint_data(source)
+
+
 def checkpoint_data(path: Path) -> ReportData:
     with Checkpoint.open_existing(path) as checkpoint:
         tz = plan_tz(checkpoint.meta, f"checkpoint {path}")

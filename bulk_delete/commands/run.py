@@ -40,7 +40,7 @@ from .common import (
     spending,
     window_of,
 )
-from .listing import list_codes, store_discovered
+from .discover import list_codes, store_discovered
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)

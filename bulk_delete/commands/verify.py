@@ -2,7 +2,7 @@
 
 This module is the command: the host, the checkpoint and its lock, the limiter (from the limit
 a run learned), the preflight, and the VerifySummary returned. How to ask (per lead or per
-code) and when an answer is trusted is the strategy in verifying.py.
+code) and when an answer is trusted is the strategy in verify_strategy.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..send.client import LeadSquaredClient
 from ..send.pool import Pool, StopSwitch
 from ..spec import RunSpec
 from ..summary import VerifySummary
-from . import backups, verifying
+from . import backups, verify_strategy
 from .common import checkpoint_path_of, host_of, ignore, spending
 from .preflight import preflight
 
@@ -34,7 +34,7 @@ async def verify(
     credentials: Credentials,
     *,
     session: aiohttp.ClientSession,
-    on_choice: Callable[[verifying.Choice, RateLimit], None] = ignore,
+    on_choice: Callable[[verify_strategy.Choice, RateLimit], None] = ignore,
     on_notice: Callable[[str], None] = ignore,  # one line worth saying (a long Retry-After)
     clock: Clock | None = None,
     rng: random.Random | None = None,
@@ -69,9 +69,9 @@ async def verify(
         if items:
             until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             with recording.calling("verify"):
-                choice, firsts = await verifying.choose(pool, client, items, until)
+                choice, firsts = await verify_strategy.choose(pool, client, items, until)
                 on_choice(choice, limiter.effective)
-                await verifying.check(pool, client, checkpoint, items, choice, firsts, until)
+                await verify_strategy.check(pool, client, checkpoint, items, choice, firsts, until)
         found = checkpoint.verification()
         summary = VerifySummary(
             checkpoint=checkpoint.location,

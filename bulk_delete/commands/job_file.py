@@ -56,7 +56,7 @@ _ENV_DEFAULTS = {"host": ENV_HOST, "access_key": ENV_ACCESS_KEY, "secret_key": E
 
 
 @dataclass(frozen=True, kw_only=True)
-class Window:
+class JobWindow:
     from_date: str = ""  # absolute, as written (YYYY-MM-DD [HH:MM:SS])
     to_date: str = ""
     older_than_days: int | None = None
@@ -93,7 +93,7 @@ class Job:
     state_dir: Path
     confirm: bool = False
     verify_previous: bool = False  # verify the previous run's checkpoint before this run
-    window: Window = field(default_factory=Window)
+    window: JobWindow = field(default_factory=JobWindow)
     env_names: Mapping[str, str] = field(default_factory=lambda: dict(_ENV_DEFAULTS))
 
     def run_date(self, now: dt.datetime) -> dt.date:
@@ -274,7 +274,7 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
     )
 
 
-def _window(where: str, table: dict[str, Any]) -> Window:
+def _window(where: str, table: dict[str, Any]) -> JobWindow:
     table = {  # TOML's own dates (from = 2025-01-01, unquoted) mean the same as the text
         key: value.isoformat() if isinstance(value, dt.date) else value
         for key, value in table.items()
@@ -297,7 +297,7 @@ def _window(where: str, table: dict[str, Any]) -> Window:
     for key in relative:
         if table[key] < 0 or (key == "window_days" and table[key] == 0):
             raise OptionError(f"{where}: window.{key} must be positive, not {table[key]}")
-    return Window(
+    return JobWindow(
         from_date=table.get("from", ""),
         to_date=table.get("to", ""),
         older_than_days=table.get("older_than_days"),

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from bulk_delete.cli.html_report import Night, report_data, write_report
+from bulk_delete.cli.report_page import Night, report_data, write_report
 from bulk_delete.records import Request
 from bulk_delete.store.calls import CallLog
 from bulk_delete.store.checkpoint import Checkpoint

@@ -13,7 +13,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.cli.report import summary_line
+from bulk_delete.cli.summary_text import summary_line
 from bulk_delete.commands import export
 from bulk_delete.plan.build import build_plan
 from bulk_delete.plan.rules import PlanOptions

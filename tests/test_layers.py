@@ -228,7 +228,7 @@ MAX_CLI_LINES = 400
 
 def test_no_cli_module_grows_past_a_reading() -> None:
     """The CLI is the edge: a module of cli/ past a reading is doing a stage's work besides
-    (as html_report.py once filled, drew and assembled the page in one) and wants splitting."""
+    (as the page's module once filled, drew and assembled the page in one) and wants splitting."""
     sizes = {
         name: len(path.read_text().splitlines())
         for name, path in MODULES.items()

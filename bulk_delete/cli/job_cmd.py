@@ -17,10 +17,10 @@ from ..errors import EXIT_MEANINGS, NotConfirmed, OptionError, exit_codes_help
 from ..spec import RunSpec
 from ..summary import RunSummary, VerifySummary
 from .options import send_options
-from .report import choice_text, verify_text
-from .send_cmd import finished, finished_before, program, sending, typed
+from .run_cmd import finished, finished_before, program, sending, typed
 from .show_plan import notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target
+from .summary_text import choice_text, verify_text
 
 if TYPE_CHECKING:
     from ..commands.job_file import Job

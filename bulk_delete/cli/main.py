@@ -19,13 +19,16 @@ import click
 
 from .. import __version__
 from ..errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_SOFTWARE, BulkDeleteError
-from .checkpoint_cmd import export, report, status, verify
 from .emulator_cmd import emulator
 from .exits import exit_code_of
+from .export_cmd import export
 from .job_cmd import job
 from .plan_cmd import plan
-from .send_cmd import run
+from .report_cmd import report
+from .run_cmd import run
+from .status_cmd import status
 from .summary_json import write_failed
+from .verify_cmd import verify
 
 _SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 

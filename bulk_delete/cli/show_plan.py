@@ -16,7 +16,7 @@ from ..config import Credentials
 from ..errors import CredentialsError
 from ..spec import RunSpec
 from .progress import log_line
-from .report import plan_report_text
+from .summary_text import plan_report_text
 
 if TYPE_CHECKING:
     from ..commands.plan import PlanReport

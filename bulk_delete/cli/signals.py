@@ -16,7 +16,7 @@ import click
 
 from ..errors import EXIT_INTERRUPTED, Interrupted, NotConfirmed
 from ..send.pool import StopSwitch
-from .report import question
+from .summary_text import question
 
 if TYPE_CHECKING:
     from ..commands.run import Confirmation

@@ -4,7 +4,7 @@ The page is filled from the checkpoint alone, read-only: the headline from its t
 charts' data from its call log (every run in it, so a resumed run shows its whole history). A
 checkpoint from before the call log gets the headline numbers and no charts. A folder (a
 job's state directory) gets one line per night, one per checkpoint in it. Drawing the page is
-the CLI's (cli/html_report.py); nothing here draws.
+the CLI's (cli/report_page.py); nothing here draws.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The workbook (store/results.py) is filled from the checkpoint alone, read-only, after the run
 has closed it: so it says exactly what the checkpoint says, and a run that stopped (exit 3,
-130) gets one as well as a finished one. Its HTML twin is drawn by the CLI (cli/run_report.py),
+130) gets one as well as a finished one. Its HTML twin is drawn by the CLI (cli/run_cmd.py),
 which is the layer that may import the plotting library.
 
 Where they go: ``--results PATH`` names the workbook, and the report goes beside it with the

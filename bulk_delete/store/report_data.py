@@ -1,6 +1,6 @@
 """calls → report_data: what the HTML run report shows, as plain data, before anything is drawn.
 
-The page (cli/html_report.py) and its charts (cli/charts/) take a ``ReportData`` and know
+The page (cli/report_page.py) and its charts (cli/charts/) take a ``ReportData`` and know
 nothing of the checkpoint, as the workbook takes a ``ResultsSummary``
 (store/results_workbook.py). The
 numbers are the call log's own aggregations (store/calls.py); this only shapes them: the limit

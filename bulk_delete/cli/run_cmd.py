@@ -26,9 +26,9 @@ from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
 from .options import plan_options, preview_options, send_options, spec_option
 from .progress import ProgressDisplay
-from .report import discovery_text, learned_text, run_text, saved_plan_text, summary_line
 from .show_plan import listing_progress, notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_previous
+from .summary_text import discovery_text, learned_text, run_text, saved_plan_text, summary_line
 
 if TYPE_CHECKING:
     from ..commands.run import RunHooks
@@ -186,8 +186,6 @@ def finished_before(spec: RunSpec, summary: RunSummary, target: SummaryTarget) -
 def _results(spec: RunSpec, summary: RunSummary | None) -> None:
     """The results workbook and HTML report, after every run that planned something. A
     failure to write them is said, not raised: the run's own exit code is the one that counts."""
-    from .run_report import write_run_results
-
     try:
         written = write_run_results(spec, summary)
     except (BulkDeleteError, OSError) as error:
@@ -195,6 +193,25 @@ def _results(spec: RunSpec, summary: RunSummary | None) -> None:
         return
     if written:
         click.echo(f"Results: {written[0]} (HTML report: {written[1]})", err=True)
+
+
+def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
+    """The results of a run (workbook and HTML report), as ``results_paths`` names them;
+    none when --no-results or nothing was planned. Returns the files written."""
+    from ..commands.common import window_of
+    from ..commands.outputs import results_paths
+    from ..commands.results import write_workbook
+    from .report_cmd import write_page
+
+    paths = results_paths(spec)
+    if paths is None or spec.checkpoint is None:
+        return []
+    workbook, page = paths
+    window = summary.window if summary is not None else window_of(spec)
+    if not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
+        return []
+    write_page(spec.checkpoint, page)
+    return [workbook, page]
 
 
 def next_command(ctx: click.Context, spec: RunSpec) -> str:

@@ -185,6 +185,39 @@ def test_only_the_cli_main_exits() -> None:
     assert exits == {}
 
 
+# What reads the machine's clock or makes its own chance: the Clock and the RNG come in instead.
+_CLOCKS = ("time.time", "time.monotonic", "time.perf_counter", "datetime.now", "date.today")
+_CHANCES = ("random.Random", "Random", "random.random", "random.uniform", "random.choice")
+
+
+def _own_time_or_chance(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = ast.unparse(node.func)
+            if called.endswith((*_CLOCKS, "utcnow")) or called in _CHANCES:
+                found.append(called + "()")
+        elif isinstance(node, ast.Attribute) and ast.unparse(node) in (
+            "time.time",
+            "time.monotonic",
+        ):
+            found.append(ast.unparse(node))  # a default that reads the clock later
+    return found
+
+
+def test_time_and_chance_come_from_outside() -> None:
+    """send/, store/ and commands/ read time only from the Clock they are given (monotonic
+    and wall) and draw chance only from the RNG they are given: a test's ManualClock then
+    takes the production path, the machine's ledger included."""
+    found = {
+        module: calls
+        for module, path in MODULES.items()
+        if module.startswith(("bulk_delete.send.", "bulk_delete.store.", "bulk_delete.commands."))
+        and (calls := _own_time_or_chance(ast.parse(path.read_text())))
+    }
+    assert found == {}
+
+
 def test_no_two_modules_share_a_name() -> None:
     """One name, one concept (httpx's ``_client.py``, ``_config.py``): a concept that crosses
     layers says which part each module is (``store/backup_file.py``, ``send/backup_fetch.py``),

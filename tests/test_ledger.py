@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.clock import ManualClock
+from bulk_delete.clock import MANUAL_WALL_START, ManualClock, SystemClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
 from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -208,8 +208,22 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
 
     async with aiohttp.ClientSession() as session:
         summaries = await asyncio.gather(
-            run.run(spec("nightly", 0), keys, session=session, hooks=hooks),
-            run.run(spec("adhoc", 60), keys, session=session, hooks=hooks),
+            run.run(
+                spec("nightly", 0),
+                keys,
+                session=session,
+                clock=SystemClock(),
+                rng=random.Random(),
+                hooks=hooks,
+            ),
+            run.run(
+                spec("adhoc", 60),
+                keys,
+                session=session,
+                clock=SystemClock(),
+                rng=random.Random(),
+                hooks=hooks,
+            ),
         )
     assert [summary.totals.complete for summary in summaries] == [True, True]
     stats = emu.stats()
@@ -305,7 +319,9 @@ async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(AllowanceUsed, match="daily allowance used; resume after") as stopped:
-            await run.run(spec, keys, session=session, hooks=hooks)
+            await run.run(
+                spec, keys, session=session, clock=SystemClock(), rng=random.Random(), hooks=hooks
+            )
     assert emu.stats()["outcomes"] == {"queued": 5}  # no refusal: it stopped itself
     summary = stopped.value.summary
     assert summary is not None
@@ -540,3 +556,40 @@ async def test_a_resumed_run_names_no_one_for_its_own_killed_start(
     done = await send_sheet(emu, sheet, Path("q1.sqlite"), "--summary-json", "s.json")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "s.json").read_text())["shared_with"] == []
+
+
+async def test_a_run_on_an_injected_clock_spends_the_machines_ledger(
+    emulator: Any, tmp_path: Path, own_state_dir: Path
+) -> None:
+    """A test's ManualClock takes the production path: the run writes its call starts and its
+    day's count to this test's ledger, stamped with the clock's wall time (before: an injected
+    clock turned the ledger off, and no file was written)."""
+    clock = ManualClock(start=0.0)
+    emu = await emulator(clock=clock, rate="off")
+    spec = RunSpec.from_values(
+        {
+            "input": str(leads_csv(tmp_path / "leads.csv", 6)),
+            "checkpoint": str(tmp_path / "c.sqlite"),
+            "host": emu.url,
+            "rate": "3/1s",
+            "open_window": True,
+        }
+    )
+    keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+    hooks = run.RunHooks(confirm=lambda c: True)
+    async with aiohttp.ClientSession() as session:
+        task = asyncio.create_task(
+            run.run(spec, keys, session=session, hooks=hooks, clock=clock, rng=random.Random(5))
+        )
+        while not task.done():
+            await clock.run_until_idle(limit=600)
+            await asyncio.sleep(0)
+        summary = await task
+    assert summary.totals.queued == 6
+    with sqlite3.connect(own_state_dir / "ledger.sqlite") as db:
+        starts = [at for (at,) in db.execute("SELECT at FROM starts ORDER BY at")]
+    assert len(starts) == 7  # the preflight and six deletes
+    assert starts[0] >= MANUAL_WALL_START
+    assert starts[-1] <= clock.wall()
+    assert starts[-1] - starts[0] >= 2.0  # paced at 3 a second, on the clock's own time
+    assert calls_today(require_host(emu.url), DEMO_ACCESS_KEY, wall=clock.wall) == 7

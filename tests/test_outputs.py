@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from bulk_delete.clock import SystemClock
 from bulk_delete.commands import export, plan
 from bulk_delete.errors import OptionError
 from bulk_delete.spec import RunSpec
@@ -190,7 +192,11 @@ async def test_an_output_through_a_symlink_replaces_the_file_it_points_to(tmp_pa
     target = tmp_path / "shared" / "preview.csv"
     target.write_text("old\n")
     (tmp_path / "preview.csv").symlink_to(target)
-    await plan.plan(RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}))
+    await plan.plan(
+        RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}),
+        clock=SystemClock(),
+        rng=random.Random(),
+    )
     assert (tmp_path / "preview.csv").is_symlink()
     assert target.read_text().startswith("ProspectId,")
 

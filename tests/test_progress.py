@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import random
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 
 from bulk_delete.cli.progress import ProgressDisplay, log_line
+from bulk_delete.clock import SystemClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -155,11 +157,21 @@ async def test_a_resumed_run_hands_the_display_the_plan_so_far(
     async with aiohttp.ClientSession() as session:
         hooks = run.RunHooks(confirm=lambda c: True, on_progress=stop_after_four)
         with pytest.raises(Interrupted):
-            await run.run(spec, keys, session=session, hooks=hooks, stop=stop)
+            await run.run(
+                spec,
+                keys,
+                session=session,
+                clock=SystemClock(),
+                rng=random.Random(),
+                hooks=hooks,
+                stop=stop,
+            )
         hooks = run.RunHooks(
             confirm=lambda c: True, on_progress=lambda p: seen.append(dataclasses.replace(p))
         )
-        summary = await run.run(spec, keys, session=session, hooks=hooks)
+        summary = await run.run(
+            spec, keys, session=session, clock=SystemClock(), rng=random.Random(), hooks=hooks
+        )
     assert {p.already_done for p in first} == {0}
     settled = first[-1].done
     assert 4 <= settled < 30

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bulk_delete.clock import SystemClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -42,7 +44,9 @@ async def test_a_limit_learned_while_listing_is_said_and_kept_for_a_resume(
     learned: list[RateLimit] = []
     hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
     async with aiohttp.ClientSession() as session:
-        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
+        summary = await run.run(
+            spec, KEYS, session=session, clock=SystemClock(), rng=random.Random(), hooks=hooks
+        )
     assert summary.rate_limit == "10/0.25s (learned)"  # the limiter did learn it
     assert emu.stats()["outcomes"]["rate_limited"] >= 1
     with sqlite3.connect(path) as db:
@@ -190,7 +194,9 @@ async def test_a_listing_refused_in_a_200_does_not_end_short_with_exit_0(
     )
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
-        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
+        summary = await run.run(
+            spec, KEYS, session=session, clock=SystemClock(), rng=random.Random(), hooks=hooks
+        )
     # before: 0, 55 of 179
     assert not summary.totals.complete or summary.totals.leads == len(expected)
 

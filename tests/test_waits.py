@@ -273,7 +273,9 @@ async def test_the_preflight_rides_out_an_outage_from_the_first_call(
     )
     hooks = run.RunHooks(confirm=lambda confirmation: True)
     async with aiohttp.ClientSession() as session:
-        task = asyncio.create_task(run.run(spec, KEYS, session=session, hooks=hooks, clock=clock))
+        task = asyncio.create_task(
+            run.run(spec, KEYS, session=session, rng=random.Random(), hooks=hooks, clock=clock)
+        )
         await until_done(clock, task)
         summary = await task
     assert summary.totals.complete

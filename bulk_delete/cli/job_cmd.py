@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import random
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..clock import Clock, SystemClock, utc
 from ..errors import EXIT_MEANINGS, NotConfirmed, OptionError, exit_codes_help
 from ..spec import RunSpec
 from ..summary import RunSummary, VerifySummary
@@ -75,14 +77,15 @@ def job(
 
     target = summary_target(click.get_current_context(), values.get("summary_json"), job_file)
     values = {name: value for name, value in values.items() if value is not False}  # the file's
-    loaded = load_job(job_file, state_dir=state_dir)
-    if as_of is not None and as_of.date() > loaded.run_date(loaded.moment()):
+    clock = SystemClock()
+    loaded = load_job(job_file, state_dir=state_dir, wall=clock.wall)
+    if as_of is not None and as_of.date() > loaded.run_date(utc(clock)):
         raise OptionError(
             f"--as-of {as_of.date()} is after today: a later date would move the job's window "
             "into what it is meant to keep; --as-of catches up a missed night or tries a job "
             "on older data"
         )
-    now = loaded.moment(as_of.date() if as_of else None)
+    now = loaded.moment(as_of.date() if as_of else None, utc(clock))
     target.spec = loaded.run_spec(now).with_values(values)
     if dry_run:  # a discovering job's dry run lists, so it needs the host and keys
         _dry_run(loaded, now, values, target)
@@ -92,7 +95,9 @@ def job(
             f"job {loaded.name}: nothing sent; set confirm = true in {job_file} or pass --yes"
         )
     spec = target.spec = job_spec(loaded, now, os.environ, values)
-    summary = asyncio.run(_job(loaded, now, spec, values, force=force, quiet=quiet, target=target))
+    summary = asyncio.run(
+        _job(loaded, now, spec, values, clock, force=force, quiet=quiet, target=target)
+    )
     return finished(spec, summary, target)
 
 
@@ -123,6 +128,7 @@ async def _job(
     now: dt.datetime,
     spec: RunSpec,
     values: dict[str, Any],
+    clock: Clock,
     *,
     force: bool,
     quiet: bool,
@@ -140,7 +146,9 @@ async def _job(
         click.echo(verify_text(summary))
 
     hooks = JobHooks(
-        sending=lambda spec: sending(spec, quiet=quiet, yes=True, signals=signals, target=target),
+        sending=lambda spec: sending(
+            spec, clock, quiet=quiet, yes=True, signals=signals, target=target
+        ),
         on_verifying=lambda path: click.echo(f"Verifying the previous run first: {path}"),
         on_choice=lambda choice, rate: click.echo(choice_text(choice, rate)),
         on_verified=verified,
@@ -158,6 +166,8 @@ async def _job(
                 force=force,
                 session=session,
                 hooks=hooks,
+                clock=clock,
+                rng=random.Random(),
                 stop=signals.stop,
             )
 

@@ -6,6 +6,7 @@ the charts of charts/), imported when it writes.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -52,4 +53,4 @@ def write_page(source: Path, out: Path) -> None:
     from ..commands import report as report_command
     from .report_page import write_report
 
-    write_report(out, report_command.report(source))
+    write_report(out, report_command.report(source, dt.datetime.now(dt.UTC)))

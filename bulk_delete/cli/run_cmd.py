@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import shlex
 import sys
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..clock import Clock, SystemClock
 from ..config import Credentials
 from ..errors import EXIT_LOCKED, EXIT_MEANINGS, BulkDeleteError, OptionError, exit_codes_help
 from ..spec import RunSpec, flag_of
@@ -118,15 +120,21 @@ def send(
     """Send, and show what the run did: the results written, --summary-json, the text."""
     from .signals import SignalStop
 
-    signals = SignalStop()
-    with sending(spec, quiet=quiet, yes=yes, signals=signals, target=target) as hooks:
-        summary = asyncio.run(_run(spec, credentials, hooks, signals))
+    signals, clock = SignalStop(), SystemClock()
+    with sending(spec, clock, quiet=quiet, yes=yes, signals=signals, target=target) as hooks:
+        summary = asyncio.run(_run(spec, credentials, hooks, signals, clock))
     return finished(spec, summary, target)
 
 
 @contextmanager
 def sending(
-    spec: RunSpec, *, quiet: bool, yes: bool, signals: SignalStop, target: SummaryTarget
+    spec: RunSpec,
+    clock: Clock,
+    *,
+    quiet: bool,
+    yes: bool,
+    signals: SignalStop,
+    target: SummaryTarget,
 ) -> Iterator[RunHooks]:
     """A run's hooks while it sends (the progress line, the outcome log, the prompt). A run
     that ends in an error has its results written and its summary shown before the error
@@ -139,7 +147,7 @@ def sending(
     check_spec(spec)  # the outputs, before the log is opened or anything sent
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
     try:
-        with OutcomeLog.open(spec.log_file) as log:
+        with OutcomeLog.open(spec.log_file, clock.wall) as log:
             yield RunHooks(
                 confirm=confirm_hook(yes, signals),
                 on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
@@ -257,7 +265,7 @@ def _suggested_checkpoint(spec: RunSpec) -> Path:
 
 
 async def _run(
-    spec: RunSpec, credentials: Credentials, hooks: RunHooks, signals: SignalStop
+    spec: RunSpec, credentials: Credentials, hooks: RunHooks, signals: SignalStop, clock: Clock
 ) -> RunSummary:
     from ..commands import run as run_command
     from ..send.client import open_session
@@ -265,7 +273,13 @@ async def _run(
     with signals.installed():
         async with open_session(spec.send_settings()) as session:
             return await run_command.run(
-                spec, credentials, session=session, hooks=hooks, stop=signals.stop
+                spec,
+                credentials,
+                session=session,
+                hooks=hooks,
+                clock=clock,
+                rng=random.Random(),
+                stop=signals.stop,
             )
 
 

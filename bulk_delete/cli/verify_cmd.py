@@ -7,11 +7,13 @@ declares the command and runs none of it.
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..clock import SystemClock
 from ..config import Credentials
 from ..errors import exit_codes_help
 from ..spec import RunSpec
@@ -66,5 +68,7 @@ async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:
                 session=session,
                 on_choice=lambda choice, rate: click.echo(choice_text(choice, rate)),
                 on_notice=notice,
+                clock=SystemClock(),
+                rng=random.Random(),
                 stop=signals.stop,
             )

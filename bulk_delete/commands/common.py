@@ -120,32 +120,33 @@ def spending(
     clock: Clock,
     on_notice: Callable[[str], None] = ignore,
     *,
-    real_time: bool,
     bind: bool = False,
 ) -> Iterator[tuple[Checkpoint, SlidingWindowLimiter, WindowLedger | None]]:
     """What a command holds while it calls LeadSquared for a checkpoint: the checkpoint,
     locked against a second process, every call recorded in its call log, the limiter, and
-    the machine's ledger for this account (None not in real time, or when it cannot be used:
-    said on stderr, or, with --daily-limit, LedgerUnusable before the first call).
+    the machine's ledger for this account (None when it cannot be used: said on stderr, or,
+    with --daily-limit, LedgerUnusable before the first call). Every stamp and the ledger's
+    times come from ``clock.wall``: a test's ManualClock takes the same path as a run.
 
     The limiter paces on the machine's window ledger for this account (store/ledger.py):
     every `run` and `verify` with the same keys and host spends one budget and one
-    --daily-limit. The ledger's times are the wall's, so only in ``real_time``: a test's
-    ManualClock paces alone. A resume starts from the limit an earlier run learned. A
-    checkpoint goes on with the host and keys its requests went to (account.py); ``bind``: a
-    `run`, whose host and keys become the checkpoint's."""
+    --daily-limit. A resume starts from the limit an earlier run learned. A checkpoint goes on
+    with the host and keys its requests went to (account.py); ``bind``: a `run`, whose host
+    and keys become the checkpoint's."""
     account = shared_window(
         host_of(spec),
         credentials.access_key,
-        enabled=real_time,
+        wall=clock.wall,
         name=spec.label or str(real(path)),  # one name for the checkpoint, however typed
         daily_limit=spec.daily_limit,
         on_notice=on_notice,
     )
     with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
+        checkpoint.wall = clock.wall
         keep_to_account(checkpoint, host_of(spec), credentials, bind=bind, on_notice=on_notice)
         log = checkpoint.calls
-        with recording.recording(None if log is None else recording.CallRecorder(log)):
+        recorder = None if log is None else recording.CallRecorder(log, wall=clock.wall)
+        with recording.recording(recorder):
             limiter = SlidingWindowLimiter(
                 spec.rate, clock=clock, share=spec.share, on_notice=on_notice, shared=ledger
             )

@@ -29,7 +29,6 @@ activity type across all leads in a window) and purges exactly what it found.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterator
@@ -38,7 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..clock import Clock
+from ..clock import Clock, utc_text
 from ..config import RateLimit
 from ..errors import AbortedError, Interrupted, TooManyLeads, UntrustworthyListing
 from ..plan import listing_pages
@@ -255,7 +254,7 @@ async def list_codes(
             client,
             store,
             spec.plan_options,
-            until=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            until=utc_text(clock.wall()),
             on_page=on_listing,
         )
     guard(found, spec.max_leads, spec.name_of("max_leads"))

@@ -73,8 +73,8 @@ async def job(
     force: bool,
     session: aiohttp.ClientSession,
     hooks: JobHooks,
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
+    clock: Clock,
+    rng: random.Random,
     stop: StopSwitch | None = None,
 ) -> RunSummary:
     """The job's run dated ``now``, after what the previous run left to do."""

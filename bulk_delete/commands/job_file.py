@@ -17,12 +17,13 @@ import datetime as dt
 import re
 import sqlite3
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..clock import system_wall
 from ..config import (
     DEFAULT_PLAN,
     ENV_ACCESS_KEY,
@@ -99,11 +100,11 @@ class Job:
     def run_date(self, now: dt.datetime) -> dt.date:
         return now.astimezone(load_tz(self.spec.tz)).date()
 
-    def moment(self, as_of: dt.date | None = None) -> dt.datetime:
-        """When this run happens: now, or (``--as-of``) noon of that date in the job's tz, to
-        catch up a missed night or try a job on data from another time."""
+    def moment(self, as_of: dt.date | None, now: dt.datetime) -> dt.datetime:
+        """When this run happens: ``now``, or (``--as-of``) noon of that date in the job's tz,
+        to catch up a missed night or try a job on data from another time."""
         if as_of is None:
-            return dt.datetime.now(dt.UTC)
+            return now
         return dt.datetime.combine(as_of, dt.time(12), tzinfo=load_tz(self.spec.tz))
 
     def checkpoint(self, now: dt.datetime) -> Path:
@@ -184,7 +185,7 @@ class Job:
             pending = checkpoint.counts().pending
         if not pending:
             return None
-        return earlier, self.moment(dt.date.fromisoformat(earlier.stem[-10:])), pending
+        return earlier, self.moment(dt.date.fromisoformat(earlier.stem[-10:]), now), pending
 
     def credentials(self, env: Mapping[str, str]) -> Credentials:
         return Credentials.from_env(
@@ -213,9 +214,12 @@ def _fingerprint_in(path: Path) -> str:
         return ""
 
 
-def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
+def load_job(
+    path: str | Path, *, state_dir: Path | None = None, wall: Callable[[], float] = system_wall
+) -> Job:
     """Read and check a job file. Every problem is an OptionError/InputError (exit 2) that
-    names the file and the key."""
+    names the file and the key. A relative window is checked as it resolves on ``wall``'s
+    day (the command's clock)."""
     path = Path(path)
     require_file(path, "job file", missing="no such job file")  # never a FIFO's endless read
     try:
@@ -256,7 +260,8 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
     values["rate"] = raw.get("rate") or raw.get("plan") or DEFAULT_PLAN
     # A relative window is checked as it resolves today; each run resolves it for its date.
     try:
-        values["from_date"], values["to_date"] = window.resolve(dt.date.today())
+        today = dt.datetime.fromtimestamp(wall(), dt.UTC).date()
+        values["from_date"], values["to_date"] = window.resolve(today)
     except OptionError as error:
         raise OptionError(f"{where}: {error}") from None
     spec = RunSpec.from_values(values, source=where).replace(

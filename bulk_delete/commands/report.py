@@ -23,12 +23,13 @@ from ..timetext import plan_tz
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2})\.sqlite$")
 
 
-def report(source: Path) -> ReportData:
-    """What the page shows of ``source``: a checkpoint, or a job's state folder."""
-    return folder_data(source) if source.is_dir() else checkpoint_data(source)
+def report(source: Path, now: dt.datetime) -> ReportData:
+    """What the page shows of ``source`` (a checkpoint, or a job's state folder), generated
+    at ``now``."""
+    return folder_data(source, now) if source.is_dir() else checkpoint_data(source, now)
 
 
-def checkpoint_data(path: Path) -> ReportData:
+def checkpoint_data(path: Path, now: dt.datetime) -> ReportData:
     with Checkpoint.open_existing(path) as checkpoint:
         tz = plan_tz(checkpoint.meta, f"checkpoint {path}")
         counts = checkpoint.counts()
@@ -51,7 +52,7 @@ def checkpoint_data(path: Path) -> ReportData:
             else []
         )
         title = f"Bulk delete: {checkpoint.meta.get('label') or path.name}"
-        generated = dt.datetime.now(dt.UTC)
+        generated = now
         log = checkpoint.calls
         if log is None:
             return ReportData(
@@ -72,7 +73,7 @@ def checkpoint_data(path: Path) -> ReportData:
         )
 
 
-def folder_data(folder: Path) -> ReportData:
+def folder_data(folder: Path, now: dt.datetime) -> ReportData:
     """One line per night: each checkpoint in the folder (a job's state directory)."""
     nights = [night for path in sorted(folder.glob("*.sqlite")) if (night := _night(path))]
     tz = "UTC"
@@ -88,7 +89,7 @@ def folder_data(folder: Path) -> ReportData:
         tz=tz,
         headline=headline,
         nights=nights,
-        generated_at=dt.datetime.now(dt.UTC),
+        generated_at=now,
     )
 
 

@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from ..allowance import allowance_used
-from ..clock import Clock
+from ..clock import Clock, utc
 from ..config import RateLimit, SendSettings
 from ..errors import (
     AbortedError,
@@ -179,7 +179,7 @@ async def until_settled(
             )
         tried.answer, tried.reply = answer, reply
         if answer.verdict is Verdict.ALLOWANCE:  # no pace gets under it: stop, still pending
-            fail(_allowance_used(answer))
+            fail(_allowance_used(answer, utc(gates.clock)))
             tried.stopped = True
             return
         counted = breaker.record(answer)
@@ -256,9 +256,8 @@ def hopeless(breaker: CircuitBreaker, answer: Answer) -> AbortedError | None:
     return None
 
 
-def _allowance_used(answer: Answer) -> AllowanceUsed:
+def _allowance_used(answer: Answer, now: dt.datetime) -> AllowanceUsed:
     """The account's daily allowance is used: no pace gets under it (allowance.py)."""
-    now = dt.datetime.now(dt.UTC)
     return allowance_used(answer.allowance, now, answer.retry_after)
 
 

@@ -40,7 +40,6 @@ from .schema import (
     _not_ours,
     _prepare,
     _uri,
-    now_text,
 )
 from .verification import VerificationTable
 
@@ -238,7 +237,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
         options: dict[str, Any],
         extra: dict[str, str],
     ) -> int:
-        stamp = now_text()
+        stamp = self.now_text()
         count = 0
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -354,7 +353,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
                 outcome.rate_limited,
                 outcome.http_status,
                 outcome.error,
-                now_text(),
+                self.now_text(),
                 outcome.seq,
             ),
         )
@@ -364,7 +363,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
         self._db.execute(
             "UPDATE requests SET status = 'queued', attempts = 1, http_status = 200,"
             " updated_at = ? WHERE seq <= ?",
-            (now_text(), seq),
+            (self.now_text(), seq),
         )
 
     # ------------------------------------------------------------ reading back

@@ -43,12 +43,12 @@ import errno
 import hashlib
 import os
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..allowance import allowance_used
+from ..clock import system_wall
 from ..config import RateLimit
 from ..errors import LedgerUnusable
 from ..files import not_a_file
@@ -98,7 +98,7 @@ class WindowLedger:
         path: Path,
         account: str,
         *,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] = system_wall,
         run: str | None = None,
         name: str = "",
         daily_limit: int | None = None,
@@ -126,7 +126,7 @@ class WindowLedger:
         access_key: str,
         *,
         folder: Path | None = None,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] = system_wall,
         name: str = "",
         daily_limit: int | None = None,
         on_notice: Callable[[str], None] | None = None,
@@ -279,7 +279,13 @@ def _calls_on(db: sqlite3.Connection, account: str, now: float) -> int:
     return int(row[0]) if row else 0
 
 
-def calls_today(host: str, access_key: str, *, folder: Path | None = None) -> int:
+def calls_today(
+    host: str,
+    access_key: str,
+    *,
+    folder: Path | None = None,
+    wall: Callable[[], float] = system_wall,
+) -> int:
     """Today's call starts on this account, for a dry run: read only, and 0 when no run on
     this machine has written the file yet (a dry run never creates it). Raises LedgerUnusable
     where the run would: a folder it cannot make, a file damaged or not ours."""
@@ -293,7 +299,7 @@ def calls_today(host: str, access_key: str, *, folder: Path | None = None) -> in
             _check_mark(path, db)
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'days'").fetchone():
                 return 0  # made by a run that died before its first write
-            return _calls_on(db, account_id(host, access_key), time.time())
+            return _calls_on(db, account_id(host, access_key), wall())
     except sqlite3.DatabaseError as error:
         raise _sqlite_problem(path, error) from None
 
@@ -422,7 +428,7 @@ def shared_window(
     host: str,
     access_key: str,
     *,
-    enabled: bool = True,
+    wall: Callable[[], float],
     name: str = "",
     daily_limit: int | None = None,
     on_notice: Callable[[str], None] | None = None,
@@ -430,12 +436,9 @@ def shared_window(
     """The machine's ledger for this account while a run lasts. When it cannot be used, a
     run with a ``daily_limit`` stops before its first call (LedgerUnusable, exit 2): the limit
     would not hold. Without one the run goes on alone (None), said through ``on_notice``."""
-    if not enabled:
-        yield None
-        return
     try:
         ledger = WindowLedger.for_account(
-            host, access_key, name=name, daily_limit=daily_limit, on_notice=on_notice
+            host, access_key, wall=wall, name=name, daily_limit=daily_limit, on_notice=on_notice
         )
     except LedgerUnusable as error:
         if daily_limit is not None:

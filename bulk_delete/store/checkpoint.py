@@ -1,14 +1,12 @@
 """plan → checkpoint: the plan persisted in SQLite, and every outcome written back to it.
 
-One file per run of a plan. The plan goes in first (requests, invalid rows, metadata with the
-input fingerprint) in one transaction; senders then stream pending requests out of it and
-each outcome is committed before it counts as done. WAL with synchronous=NORMAL keeps every
-committed outcome through a kill -9 (only a power cut can lose the last few), and a rerun
-picks up what is still pending.
+One file per plan: the plan goes in whole before anything is sent, each outcome is committed
+before it counts as done, and a rerun resumes what is still pending. Tables, mark, migration,
+WAL and locking: docs/design/checkpoint.md.
 
-States of a request: pending → queued | failed. A failed request is *transient* when another
-run may well succeed (timeouts, 5xx, resets): a rerun sends those again, and ``--retry-failed``
-sends the permanent ones (400, MX errors) again too.
+    with Checkpoint.open(path) as checkpoint, lock(path):
+        checkpoint.store_plan(requests, invalid, source=..., fingerprint=..., options=..., extra={})
+        for item in checkpoint.todo(): checkpoint.record(outcome_of(item))
 """
 
 from __future__ import annotations

@@ -1,38 +1,12 @@
 """One budget for every purge on one account and machine: a shared log of call starts.
 
-Two purges with the same keys at once (the nightly job and an ad-hoc run) each see only their
-own calls; adapting on refusals, both slow down and the account sees refusals a shared count
-would avoid. So every run on this machine writes its call starts into one small SQLite file in
-the user's state directory (``$XDG_STATE_HOME/bulk-delete/``, else
-``~/.local/state/bulk-delete/``) and admits a call only when the account-wide window — all runs'
-starts — has room. Runs on other machines are not seen: the limiter's refusal handling covers
-them, as it covers the customer's own integrations.
+Every run with the same host and keys writes its call starts into one SQLite file in the
+user's state directory and starts a call only when the account-wide window has room; it also
+counts the day's calls for ``--daily-limit``. A ledger that cannot be used raises
+LedgerUnusable, naming the file and how to mend it. Design and figures: docs/design/ledger.md.
 
-- **No secret on disk.** The account is the SHA-256 of host and access key; the folder is 0700,
-  the file 0600 (SQLite gives its WAL and shared-memory files the file's mode).
-- **Cheap.** One ``BEGIN IMMEDIATE`` transaction per call start (a few a second at most), in
-  WAL mode so readers never wait; rows older than a minute are deleted as it goes.
-- **Safe when a run dies.** A start is a timestamp, not a lease: a killed run's starts leave the
-  window on their own, like the server's.
-- **Said when it cannot hold.** The file carries our mark (SQLite's application_id). A folder
-  that cannot be made, a file damaged or another program's raise LedgerUnusable, naming the
-  file and how to mend it: with a daily limit the run stops before its first call, otherwise
-  it warns and paces alone. Never passed over in silence: every later run would keep no limit.
-- **Starts ahead of the clock** (the clock went back, or the file was changed) count as made
-  now, said once: they hold the window one window at most, not until the clock catches up.
-- **Daily counts.** It also counts every call start per UTC day and account, for the daily
-  allowance (``calls_today``): with ``daily_limit`` set, a start past it raises AllowanceUsed,
-  so the run stops itself before LeadSquared refuses.
-- **Named neighbours.** Each run leaves its name (a job's label, else its checkpoint) in the
-  file, and ``shared_with`` names the runs whose starts were in the window beside ours, for
-  the summary: never its own name (its earlier self, killed and resumed).
-- **One free budget.** Beside someone else's integration, a run refused measures what is free
-  from every run's starts before its refused call (``others_before``) and notes the result
-  (``note_budget``): a run refused in the same window takes it (``budget_within``) rather than
-  count the first one's refused call as room. Only the account's hash is written beside it.
-
-Times come from the injected ``wall`` clock (epoch seconds; every process on the machine shares
-it), so tests drive it with a ManualClock.
+    with shared_window(host, access_key, wall=clock.wall, name="nightly") as ledger:
+        wait = ledger.reserve(cap=25, window=5.0)   # 0: the start is taken
 """
 
 from __future__ import annotations

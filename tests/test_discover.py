@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import math
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete.clock import SystemClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -23,6 +21,7 @@ from bulk_delete.send.pool import StopSwitch
 from bulk_delete.spec import RunSpec
 
 from .conftest import demo_env, run_cli
+from .helpers import real_time
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 FROM, TO = "2024-03-01", "2024-12-31"
@@ -138,19 +137,9 @@ async def test_an_interrupted_listing_resumes_without_reading_a_page_twice(
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(Interrupted, match=r"while listing \(code 20[12]: .*pages read are"):
-            await run.run(
-                spec,
-                KEYS,
-                session=session,
-                clock=SystemClock(),
-                rng=random.Random(),
-                hooks=stopping,
-                stop=stop,
-            )
+            await run.run(spec, KEYS, session=session, hooks=stopping, stop=stop, **real_time())
         assert 1 <= emu.stats()["outcomes"]["list"] <= 2
-        summary = await run.run(
-            spec, KEYS, session=session, clock=SystemClock(), rng=random.Random(), hooks=hooks
-        )
+        summary = await run.run(spec, KEYS, session=session, **real_time(), hooks=hooks)
     assert summary.totals.complete
     pages = Counter((r["code"], r["page"]) for r in emu.list_calls)
     assert set(pages.values()) == {1}  # no page read twice

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import random
 import re
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete.clock import SystemClock
 from bulk_delete.commands import run
 from bulk_delete.commands.job_file import JobWindow, load_job
 from bulk_delete.errors import CredentialsError, FatalAPIError, InputError, LockHeld, OptionError
 
 from .conftest import demo_env, run_cli, start_cli
+from .helpers import real_time
 
 ROOT = Path(__file__).parent.parent
 JOBS = ROOT / "jobs"
@@ -187,14 +186,7 @@ async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
         async with aiohttp.ClientSession() as session:
             spec = job.run_spec(now, env).replace(preflight=preflight)
             credentials = job.credentials(env)
-            return await run.run(
-                spec,
-                credentials,
-                session=session,
-                clock=SystemClock(),
-                rng=random.Random(),
-                hooks=hooks,
-            )
+            return await run.run(spec, credentials, session=session, hooks=hooks, **real_time())
 
     assert (await go(yesterday, demo_env(emu.url))).totals.complete
     before = hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest()

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.clock import MANUAL_WALL_START, ManualClock, SystemClock
+from bulk_delete.clock import MANUAL_WALL_START, ManualClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
 from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -39,6 +39,7 @@ from bulk_delete.store.ledger import (
 )
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli
+from .helpers import real_time
 from .windowsim import Purge, SimWindow, run_all
 
 HOST = "https://api-in21.leadsquared.com"
@@ -208,22 +209,8 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
 
     async with aiohttp.ClientSession() as session:
         summaries = await asyncio.gather(
-            run.run(
-                spec("nightly", 0),
-                keys,
-                session=session,
-                clock=SystemClock(),
-                rng=random.Random(),
-                hooks=hooks,
-            ),
-            run.run(
-                spec("adhoc", 60),
-                keys,
-                session=session,
-                clock=SystemClock(),
-                rng=random.Random(),
-                hooks=hooks,
-            ),
+            run.run(spec("nightly", 0), keys, session=session, hooks=hooks, **real_time()),
+            run.run(spec("adhoc", 60), keys, session=session, hooks=hooks, **real_time()),
         )
     assert [summary.totals.complete for summary in summaries] == [True, True]
     stats = emu.stats()
@@ -319,9 +306,7 @@ async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(AllowanceUsed, match="daily allowance used; resume after") as stopped:
-            await run.run(
-                spec, keys, session=session, clock=SystemClock(), rng=random.Random(), hooks=hooks
-            )
+            await run.run(spec, keys, session=session, **real_time(), hooks=hooks)
     assert emu.stats()["outcomes"] == {"queued": 5}  # no refusal: it stopped itself
     summary = stopped.value.summary
     assert summary is not None
@@ -566,15 +551,9 @@ async def test_a_run_on_an_injected_clock_spends_the_machines_ledger(
     clock turned the ledger off, and no file was written)."""
     clock = ManualClock(start=0.0)
     emu = await emulator(clock=clock, rate="off")
-    spec = RunSpec.from_values(
-        {
-            "input": str(leads_csv(tmp_path / "leads.csv", 6)),
-            "checkpoint": str(tmp_path / "c.sqlite"),
-            "host": emu.url,
-            "rate": "3/1s",
-            "open_window": True,
-        }
-    )
+    sheet, checkpoint = leads_csv(tmp_path / "leads.csv", 6), tmp_path / "c.sqlite"
+    values = {"input": str(sheet), "checkpoint": str(checkpoint), "host": emu.url}
+    spec = RunSpec.from_values({**values, "rate": "3/1s", "open_window": True})
     keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
 import re
 import signal
 import sqlite3
@@ -18,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete.clock import SystemClock
 from bulk_delete.commands import run, verify
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -31,6 +29,7 @@ from bulk_delete.store.checkpoint import Checkpoint
 from bulk_delete.store.found import Found, FoundStore
 
 from .conftest import demo_env, run_cli, send_sheet, start_cli
+from .helpers import real_time
 from .test_discover import FROM, TO, WINDOW, truth
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
@@ -255,18 +254,8 @@ async def test_a_resumed_listing_asks_the_page_size_the_server_gave(
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(Interrupted):
-            await run.run(
-                spec,
-                KEYS,
-                session=session,
-                clock=SystemClock(),
-                rng=random.Random(),
-                hooks=hooks,
-                stop=stop,
-            )
-        summary = await run.run(
-            spec, KEYS, session=session, clock=SystemClock(), rng=random.Random(), hooks=hooks
-        )
+            await run.run(spec, KEYS, session=session, hooks=hooks, stop=stop, **real_time())
+        summary = await run.run(spec, KEYS, session=session, **real_time(), hooks=hooks)
     assert summary.totals.complete
     assert Counter(r["ProspectId"] for r in emu.records) == dict.fromkeys(expected, 1)
 
@@ -345,9 +334,7 @@ async def verify_sample_of_one(emu: Any, checkpoint: Path) -> Any:
         {"checkpoint": str(checkpoint), "host": emu.url, "rate": "off", "sample": 1}
     )
     async with aiohttp.ClientSession() as session, asyncio.timeout(120):  # a hang fails
-        return await verify.verify(
-            spec, KEYS, session=session, clock=SystemClock(), rng=random.Random()
-        )
+        return await verify.verify(spec, KEYS, session=session, **real_time())
 
 
 async def test_verify_per_lead_pages_no_further_than_the_run_could_need(

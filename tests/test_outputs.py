@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +13,13 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulk_delete.clock import SystemClock
 from bulk_delete.commands import export, plan
 from bulk_delete.errors import OptionError
 from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
 
 from .conftest import leads_csv, run_cli, send_sheet
+from .helpers import real_time
 
 
 def digest(path: Path) -> str:
@@ -193,9 +192,7 @@ async def test_an_output_through_a_symlink_replaces_the_file_it_points_to(tmp_pa
     target.write_text("old\n")
     (tmp_path / "preview.csv").symlink_to(target)
     await plan.plan(
-        RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}),
-        clock=SystemClock(),
-        rng=random.Random(),
+        RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}), **real_time()
     )
     assert (tmp_path / "preview.csv").is_symlink()
     assert target.read_text().startswith("ProspectId,")

@@ -136,7 +136,6 @@ async def _job(
 ) -> RunSummary:
     """The job's steps under one event loop, one session and one stop switch."""
     from ..commands.job import JobHooks, job
-    from ..send.client import open_session
     from .signals import SignalStop
 
     signals = SignalStop()
@@ -156,20 +155,19 @@ async def _job(
         on_finished=lambda spec, summary: finished_before(spec, summary, target),
         on_notice=notice,
     )
-    with signals.installed():
-        async with open_session(spec.send_settings()) as session:
-            return await job(
-                loaded,
-                now,
-                env=os.environ,
-                values=values,
-                force=force,
-                session=session,
-                hooks=hooks,
-                clock=clock,
-                rng=random.Random(),
-                stop=signals.stop,
-            )
+    async with signals.session(spec.send_settings()) as session:
+        return await job(
+            loaded,
+            now,
+            env=os.environ,
+            values=values,
+            force=force,
+            session=session,
+            hooks=hooks,
+            clock=clock,
+            rng=random.Random(),
+            stop=signals.stop,
+        )
 
 
 def _job_command(ctx: click.Context) -> str:

@@ -268,19 +268,12 @@ async def _run(
     spec: RunSpec, credentials: Credentials, hooks: RunHooks, signals: SignalStop, clock: Clock
 ) -> RunSummary:
     from ..commands import run as run_command
-    from ..send.client import open_session
 
-    with signals.installed():
-        async with open_session(spec.send_settings()) as session:
-            return await run_command.run(
-                spec,
-                credentials,
-                session=session,
-                hooks=hooks,
-                clock=clock,
-                rng=random.Random(),
-                stop=signals.stop,
-            )
+    async with signals.session(spec.send_settings()) as session:
+        rng = random.Random()
+        return await run_command.run(
+            spec, credentials, session=session, hooks=hooks, clock=clock, rng=rng, stop=signals.stop
+        )
 
 
 def _report(summary: RunSummary, *, err: bool = False) -> None:

@@ -56,19 +56,17 @@ def verify(checkpoint: Path, **values: Any) -> VerifySummary:
 
 async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:
     from ..commands import verify as verify_command
-    from ..send.client import open_session
     from .signals import SignalStop
 
     signals = SignalStop()
-    with signals.installed():
-        async with open_session(spec.send_settings()) as session:
-            return await verify_command.verify(
-                spec,
-                credentials,
-                session=session,
-                on_choice=lambda choice, rate: click.echo(choice_text(choice, rate)),
-                on_notice=notice,
-                clock=SystemClock(),
-                rng=random.Random(),
-                stop=signals.stop,
-            )
+    async with signals.session(spec.send_settings()) as session:
+        return await verify_command.verify(
+            spec,
+            credentials,
+            session=session,
+            on_choice=lambda choice, rate: click.echo(choice_text(choice, rate)),
+            on_notice=notice,
+            clock=SystemClock(),
+            rng=random.Random(),
+            stop=signals.stop,
+        )

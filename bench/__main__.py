@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bulk_delete.emulator.server import _activities as emulated_activities
-from bulk_delete.store.backup import read_backup
+from bulk_delete.store.backup_file import read_backup
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
 from .sharing import allowance, bursty, concurrent, sharing

@@ -22,11 +22,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from bulk_delete.cli.html_report import Night, report_data, write_report
+from bulk_delete.cli.report_page import Night, report_data, write_report
 from bulk_delete.records import Request
 from bulk_delete.store.calls import CallLog
 from bulk_delete.store.checkpoint import Checkpoint
-from bulk_delete.store.results import InvalidRow, RequestRow, ResultsSummary, write_results
+from bulk_delete.store.results_workbook import (
+    InvalidSheetRow,
+    RequestRow,
+    ResultsSummary,
+    write_results,
+)
 
 T0 = 1_780_000_000.0
 TZ = "Asia/Kolkata"
@@ -107,7 +112,7 @@ def main(out: Path) -> None:
     summary = ResultsSummary(
         asked="sheet leads.xlsx", codes=(201, 202), window_from=None, window_to=None, tz=TZ
     )
-    invalid = (InvalidRow(row=n, reason="not a GUID", cells=("x",)) for n in range(1000))
+    invalid = (InvalidSheetRow(row=n, reason="not a GUID", cells=("x",)) for n in range(1000))
     write_results(
         out / "results.xlsx",
         summary,

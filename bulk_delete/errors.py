@@ -3,13 +3,16 @@
     BulkDeleteError                      exit 1 (unexpected, but ours)
     ├── UsageError                       exit 2 — nothing was sent
     │   ├── InputError                   the sheet or checkpoint cannot be read or written
-    │   │   └── LedgerUnusable           the machine's ledger cannot be used (--daily-limit)
+    │   │   ├── LedgerUnusable           the machine's ledger cannot be used (--daily-limit)
+    │   │   ├── NotABackup               a --backup file that holds no member of ours
+    │   │   └── DamagedBackup            a --backup file that cannot be read whole
     │   ├── OptionError                  a bad option or job-file value
     │   │   └── FieldError               … of one named field (the CLI or a job names it)
     │   ├── CredentialsError             host or keys missing
     │   ├── CheckpointMismatch           the checkpoint belongs to another input
     │   ├── OpenWindow                   requests without FromDate or ToDate, and no --open-window
     │   ├── SameRequests                 another job's state already holds these requests
+    │   ├── TooManyLeads                 --discover found more leads than --max-leads
     │   └── NotConfirmed                 not confirmed: no TTY and no --yes, "N", or Ctrl-D
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
     │   ├── FatalAPIError                401/403/404/3xx: keys, host or region are wrong
@@ -17,20 +20,24 @@
     │   ├── ServiceDownError             transient failures in a row and no success
     │   ├── StorageError                 a file could not be written after sending began
     │   ├── RefusedTooLong               every call refused as over the rate limit, too long
-    │   ├── UntrustworthyListing         (listing.py) a listing page shows it is wrong
+    │   ├── UntrustworthyListing         a listing page shows the listing is wrong
+    │   ├── ActivitiesUnread             what a request would delete could not be read (--backup)
     │   └── AllowanceUsed                exit 75 — the account's daily allowance is used
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 
     any other exception                  exit 70 (EX_SOFTWARE) — a bug; never passes for 0 or 1
 
-A finished run with invalid rows or failed requests is not an exception: it exits 1 through
-``RunSummary.exit_code``. An error raised after sending began carries the run's summary as
-``error.summary``, the way httpx's errors carry their response.
+Every error class of the package is defined here (tests/test_layers.py holds it). A finished run
+with invalid rows or failed requests is not an exception: the CLI maps what a command returns to
+0 or 1, and an error to its class's code, in one place (``cli/main.py``). An error raised after
+sending began carries the run's summary as ``error.summary``, as httpx's carry their response.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -122,6 +129,23 @@ class LedgerUnusable(InputError):
         )
 
 
+class NotABackup(InputError):
+    """A file that holds no member of ours: another file named by mistake."""
+
+
+class DamagedBackup(InputError):
+    """A backup that cannot be read whole: each damaged member (store/backup_file.py
+    ``Damage``), named. Reading it for an export is an input error (exit 2); a run turns it
+    into a stop (commands/backup.py)."""
+
+    def __init__(self, path: Path, damage: Sequence[object], shown: int = 3) -> None:
+        named = "; ".join(str(each) for each in damage[:shown])
+        more = f"; and {len(damage) - shown:,} more" if len(damage) > shown else ""
+        super().__init__(f"the backup {path} cannot be read whole: {named}{more}")
+        self.path = path
+        self.damage = list(damage)
+
+
 class OptionError(UsageError, ValueError):
     """An option (or job-file value) is invalid. A ValueError too, so value parsers can raise
     it and the RunSpec names the option in front of the message."""
@@ -152,6 +176,11 @@ class OpenWindow(UsageError):
 class SameRequests(UsageError):
     """Another job's checkpoint holds the same requests (a copied job file): sending them
     again would purge twice under two names."""
+
+
+class TooManyLeads(UsageError):
+    """The listing found more leads than --max-leads: a wrong window must not purge the
+    whole account at 2 a.m."""
 
 
 class NotConfirmed(UsageError):
@@ -190,6 +219,15 @@ class StorageError(AbortedError):
 class RefusedTooLong(AbortedError):
     """Every call for --give-up-after seconds was refused as over the rate limit: the service
     is up, but the account's budget is spent by someone else."""
+
+
+class UntrustworthyListing(AbortedError):
+    """A listing page shows the listing is wrong (repeats, rows without ids, leads that are
+    not GUIDs): exit 3 before anything is deleted on its word."""
+
+
+class ActivitiesUnread(AbortedError):
+    """What a request would delete could not be read exactly: it must not be sent."""
 
 
 class AllowanceUsed(AbortedError):

@@ -34,7 +34,7 @@ def ledger_starts(own_state_dir: Path) -> Callable[..., None]:
     import time
 
     from bulk_delete.config import normalise_host
-    from bulk_delete.emulator.config import DEMO_ACCESS_KEY
+    from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY
     from bulk_delete.store.ledger import WindowLedger
 
     def write(host: str, count: int, *, ahead: float = 0.0, name: str = "another run") -> None:

@@ -5,6 +5,7 @@ User-Agent every call carries."""
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -126,7 +127,7 @@ async def test_the_preflight_stops_at_once_on_a_host_that_does_not_resolve() -> 
         client = LeadSquaredClient(session, TYPO_HOST, KEYS)
         limiter = SlidingWindowLimiter(RateLimit.parse("off"), clock=SystemClock())
         with pytest.raises(FatalAPIError) as stopped:
-            await preflight(client, limiter, SystemClock(), give_up_after=60)
+            await preflight(client, limiter, SystemClock(), rng=random.Random(), give_up_after=60)
     message = str(stopped.value)
     assert "the host api-in21.leadsqaured.com does not resolve" in message
     assert "https://api-us11.leadsquared.com" in message
@@ -145,7 +146,9 @@ async def test_nothing_listening_is_named_and_ridden_out_until_give_up_after(
     assert answer.message == f"nothing answers at {host} (connection refused)"
     clock = ManualClock(start=0.0)  # the backoff and the breaker's probe: virtual waits
     limiter = SlidingWindowLimiter(RateLimit.parse("off"), clock=clock)
-    task = asyncio.create_task(preflight(client, limiter, clock, give_up_after=0.5))
+    task = asyncio.create_task(
+        preflight(client, limiter, clock, rng=random.Random(), give_up_after=0.5)
+    )
     async with asyncio.timeout(30):
         while not task.done():
             await clock.run_until_idle(limit=3600)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.store.backup import read_backup
+from bulk_delete.store.backup_file import read_backup
 
 from .conftest import demo_env, leads_csv, run_cli, start_cli, until
 from .test_backup_run import CODES, WINDOW, _deleted, _leads, _saved, _settled

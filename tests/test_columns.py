@@ -23,6 +23,7 @@ from bulk_delete.plan.rows import Validator, ValidRow
 from bulk_delete.plan.rules import PlanOptions, load_tz
 from bulk_delete.records import InvalidRow, Request
 from bulk_delete.sheet import read as sheets
+from bulk_delete.sheet.headers import read_header
 from bulk_delete.sheet.read import RawRow, open_sheet
 
 LEADS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(6)]
@@ -332,7 +333,7 @@ def test_pandas_and_the_csv_module_read_the_same_records(
     path = write_csv("ProspectId,Codes,Note,FromDate,ToDate" + newline + newline.join(lines))
     with open_sheet(path) as opened:
         by_pandas = list(opened)
-    indexes, _ = sheets.map_header(path, ["ProspectId", "Codes", "Note", "FromDate", "ToDate"])
+    indexes = read_header(path, ["ProspectId", "Codes", "Note", "FromDate", "ToDate"]).indexes
     layout = sheets._Layout(path, "utf-8-sig", ",", 1, 5, indexes)
     by_csv = [row for chunk in sheets._csv_module_chunks(layout, skip=0) for row in chunk.rows()]
     assert [r.cells if r else None for r in by_pandas] == [r.cells if r else None for r in by_csv]

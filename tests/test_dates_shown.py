@@ -13,12 +13,12 @@ from typing import Any
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.cli.report import summary_line
+from bulk_delete.cli.summary_text import summary_line
 from bulk_delete.commands import export
 from bulk_delete.plan.build import build_plan
 from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.store.checkpoint import Checkpoint
-from bulk_delete.store.export import PREVIEW_COLUMNS
+from bulk_delete.store.row_files import PREVIEW_COLUMNS
 from bulk_delete.summary import RunSummary
 
 from .conftest import demo_env, run_cli

@@ -19,7 +19,7 @@ from aiohttp import web
 from bulk_delete.api import DELETE_PATH, QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH, USER_PATH
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
-from bulk_delete.emulator.config import parse_background
+from bulk_delete.emulator.knobs import parse_background
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import OptionError
 
@@ -429,7 +429,7 @@ def test_the_neighbour_and_the_allowance_are_emulator_options() -> None:
     """--background with a burst sets two fields; --no-count-refusals turns the log off;
     --daily-limit and --background-jitter land in the config, as typed on the command line."""
     from bulk_delete.cli.main import cli
-    from bulk_delete.emulator.config import config_of
+    from bulk_delete.emulator.knobs import config_of
 
     command = cli.commands["emulator"]
     args = ["--background", "10/5s,burst=5", "--background-jitter", "0.2"]

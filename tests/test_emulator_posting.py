@@ -458,7 +458,7 @@ async def test_the_activity_type_names_the_fields_a_post_may_carry(emulator: Any
 
 def test_the_posting_knobs_are_emulator_options() -> None:
     from bulk_delete.cli.main import cli
-    from bulk_delete.emulator.config import config_of
+    from bulk_delete.emulator.knobs import config_of
 
     command = cli.commands["emulator"]
     args = ["--bulk-rate", "2/10s", "--post-lost-rate", "0.05", "--created-on-posted"]

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulk_delete.cli.charts.timeline import IDLE, MAX_CUTS
-from bulk_delete.cli.html_report import (
+from bulk_delete.cli.report_page import (
     MAX_BARS,
     Night,
     ReportData,

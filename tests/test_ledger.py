@@ -22,10 +22,10 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.clock import ManualClock
+from bulk_delete.clock import MANUAL_WALL_START, ManualClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
-from bulk_delete.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import AllowanceUsed, LedgerUnusable, StorageError, exit_code_for
 from bulk_delete.send.limiter import SlidingWindowLimiter
 from bulk_delete.spec import RunSpec
@@ -40,6 +40,7 @@ from bulk_delete.store.ledger import (
 )
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli
+from .helpers import real_time
 from .windowsim import Purge, SimWindow, run_all
 
 HOST = "https://api-in21.leadsquared.com"
@@ -209,10 +210,10 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
 
     async with aiohttp.ClientSession() as session:
         summaries = await asyncio.gather(
-            run.run(spec("nightly", 0), keys, session=session, hooks=hooks),
-            run.run(spec("adhoc", 60), keys, session=session, hooks=hooks),
+            run.run(spec("nightly", 0), keys, session=session, hooks=hooks, **real_time()),
+            run.run(spec("adhoc", 60), keys, session=session, hooks=hooks, **real_time()),
         )
-    assert [summary.exit_code for summary in summaries] == [0, 0]
+    assert [summary.totals.complete for summary in summaries] == [True, True]
     stats = emu.stats()
     assert stats["outcomes"] == {"queued": 60}  # 0 refusals
     assert stats["accepted_per_second"] >= 0.95 * 20  # the sum of their rates
@@ -306,11 +307,11 @@ async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(AllowanceUsed, match="daily allowance used; resume after") as stopped:
-            await run.run(spec, keys, session=session, hooks=hooks)
+            await run.run(spec, keys, session=session, **real_time(), hooks=hooks)
     assert emu.stats()["outcomes"] == {"queued": 5}  # no refusal: it stopped itself
     summary = stopped.value.summary
     assert summary is not None
-    assert summary.exit_code == 75
+    assert exit_code_for(stopped.value) == 75
     assert (summary.totals.queued, summary.totals.pending) == (5, 35)
     assert summary.shared_with == ("nightly",)  # its starts were in the window beside ours
     assert ledger.calls_today() == 20
@@ -589,3 +590,34 @@ async def test_a_run_whose_ledger_another_process_holds_stops_with_exit_3(
         done.stderr
     )
     assert len(emu.records) < 20  # stopped before its next call
+
+
+async def test_a_run_on_an_injected_clock_spends_the_machines_ledger(
+    emulator: Any, tmp_path: Path, own_state_dir: Path
+) -> None:
+    """A test's ManualClock takes the production path: the run writes its call starts and its
+    day's count to this test's ledger, stamped with the clock's wall time (before: an injected
+    clock turned the ledger off, and no file was written)."""
+    clock = ManualClock(start=0.0)
+    emu = await emulator(clock=clock, rate="off")
+    sheet, checkpoint = leads_csv(tmp_path / "leads.csv", 6), tmp_path / "c.sqlite"
+    values = {"input": str(sheet), "checkpoint": str(checkpoint), "host": emu.url}
+    spec = RunSpec.from_values({**values, "rate": "3/1s", "open_window": True})
+    keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+    hooks = run.RunHooks(confirm=lambda c: True)
+    async with aiohttp.ClientSession() as session:
+        task = asyncio.create_task(
+            run.run(spec, keys, session=session, hooks=hooks, clock=clock, rng=random.Random(5))
+        )
+        while not task.done():
+            await clock.run_until_idle(limit=600)
+            await asyncio.sleep(0)
+        summary = await task
+    assert summary.totals.queued == 6
+    with sqlite3.connect(own_state_dir / "ledger.sqlite") as db:
+        starts = [at for (at,) in db.execute("SELECT at FROM starts ORDER BY at")]
+    assert len(starts) == 7  # the preflight and six deletes
+    assert starts[0] >= MANUAL_WALL_START
+    assert starts[-1] <= clock.wall()
+    assert starts[-1] - starts[0] >= 2.0  # paced at 3 a second, on the clock's own time
+    assert calls_today(require_host(emu.url), DEMO_ACCESS_KEY, wall=clock.wall) == 7

@@ -19,6 +19,7 @@ from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
 
 from .conftest import leads_csv, run_cli, send_sheet
+from .helpers import real_time
 
 
 def digest(path: Path) -> str:
@@ -190,7 +191,9 @@ async def test_an_output_through_a_symlink_replaces_the_file_it_points_to(tmp_pa
     target = tmp_path / "shared" / "preview.csv"
     target.write_text("old\n")
     (tmp_path / "preview.csv").symlink_to(target)
-    await plan.plan(RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}))
+    await plan.plan(
+        RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}), **real_time()
+    )
     assert (tmp_path / "preview.csv").is_symlink()
     assert target.read_text().startswith("ProspectId,")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
 
-from bulk_delete.cli.html_report import Night, charts, report_data, write_report
+from bulk_delete.cli.report_page import Night, charts, report_data, write_report
 from tests.report_fixtures import kept_log
 
 CHROMIUM = Path("/usr/bin/chromium")

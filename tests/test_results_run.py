@@ -20,7 +20,7 @@ from bulk_delete.commands.results import write_workbook
 from bulk_delete.config import RateLimit
 from bulk_delete.records import Request
 from bulk_delete.store.checkpoint import Checkpoint
-from bulk_delete.store.results import REQUEST_COLUMNS
+from bulk_delete.store.results_workbook import REQUEST_COLUMNS
 from bulk_delete.summary import RunFigures, Window
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli, until

@@ -12,7 +12,7 @@ import pytest
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.send.limiter import SlidingWindowLimiter
-from bulk_delete.store.backup import read_backup
+from bulk_delete.store.backup_file import read_backup
 
 from .conftest import demo_env, leads_csv, run_cli
 from .helpers import max_in_any_window

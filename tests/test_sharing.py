@@ -19,6 +19,7 @@ from bulk_delete.send.pool import StopSwitch
 from bulk_delete.spec import RunSpec
 
 from .conftest import leads_csv, run_cli, send_sheet
+from .helpers import real_time
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 
@@ -57,14 +58,14 @@ async def test_a_resume_starts_from_the_learned_limit(emulator: Any, tmp_path: P
     hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learn_and_stop)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(Interrupted) as stopped:
-            await run.run(spec, KEYS, session=session, hooks=hooks, stop=stop)
+            await run.run(spec, KEYS, session=session, hooks=hooks, stop=stop, **real_time())
         assert stopped.value.summary is not None
         assert [str(limit) for limit in learned] == ["10/0.5s (learned)"]
         refused_before = emu.stats()["outcomes"]["rate_limited"]
         await asyncio.sleep(0.6)  # the interrupted run's calls leave the server's window
         hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
-        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
-    assert summary.exit_code == 0
+        summary = await run.run(spec, KEYS, session=session, **real_time(), hooks=hooks)
+    assert summary.totals.complete
     assert summary.rate_limit == "10/0.5s (learned)"
     assert len(learned) == 1  # nothing new to learn: it started from 10/1s
     assert emu.stats()["outcomes"]["rate_limited"] == refused_before  # and was refused no more

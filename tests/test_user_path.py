@@ -423,7 +423,7 @@ async def test_the_demo_runs_what_it_prints() -> None:
     demo = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bulk_delete.demo",
+        "bulk_delete.emulator.demo",
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -1,10 +1,10 @@
-"""The command group: the only place that turns errors into exit codes (``Cli.invoke``),
-and the one ``cli`` every command of cli/ registers on.
+"""The command group, and the one exit: ``Cli.invoke`` turns what a command returned, or the
+error it raised, into the process's exit code (through exits.py), and nothing else exits.
 
 Each command fills a RunSpec from its options, awaits one coroutine of commands/ under
-``asyncio.run``, and prints what comes back: plan_cmd (plan), send_cmd (run, job),
-checkpoint_cmd (verify, status, export, report), emulator_cmd (emulator); their options
-come from options, the signal handling from signals.
+``asyncio.run``, prints what comes back and returns it: plan_cmd, run_cmd, job_cmd,
+verify_cmd, status_cmd, export_cmd, report_cmd, emulator_cmd; their options come from
+options, the signal handling from signals.
 """
 
 from __future__ import annotations
@@ -18,18 +18,17 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import (
-    EXIT_CODES_HELP,
-    EXIT_INTERRUPTED,
-    EXIT_SOFTWARE,
-    BulkDeleteError,
-    exit_code_for,
-)
-from .checkpoint_cmd import export, report, status, verify
+from ..errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_SOFTWARE, BulkDeleteError
 from .emulator_cmd import emulator
+from .exits import exit_code_of
+from .export_cmd import export
+from .job_cmd import job
 from .plan_cmd import plan
-from .send_cmd import job, run
+from .report_cmd import report
+from .run_cmd import run
+from .status_cmd import status
 from .summary_json import write_failed
+from .verify_cmd import verify
 
 _SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 
@@ -37,13 +36,13 @@ _SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 class Cli(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except BulkDeleteError as error:
             click.echo(f"error: {error}", err=True)
-            write_failed(ctx, error, exit_code_for(error), str(error))
-            ctx.exit(exit_code_for(error))
+            write_failed(ctx, error, exit_code_of(error), str(error))
+            ctx.exit(exit_code_of(error))
         except BrokenPipeError as error:  # `bulk-delete plan … | head`: the reader went away
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             write_failed(ctx, error, EXIT_INTERRUPTED, "the output pipe was closed")
@@ -61,6 +60,7 @@ class Cli(click.Group):
             )
             write_failed(ctx, error, EXIT_SOFTWARE, f"internal error ({type(error).__name__})")
             ctx.exit(EXIT_SOFTWARE)
+        ctx.exit(exit_code_of(result))
 
 
 def _crash_report(error: Exception) -> str:

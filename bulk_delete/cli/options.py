@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..emulator.config import Knob, knobs
+from ..emulator.knobs import Knob, knobs
 from ..spec import RunSpec, click_flag, option_of
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..spec import RunSpec
 from .options import plan_options, preview_options, spec_option
-from .send_cmd import next_command
+from .run_cmd import next_command
 from .show_plan import print_plan
 
 _PLAN_EXIT_CODES = (EXIT_OK, EXIT_USAGE, EXIT_ABORTED, EXIT_SOFTWARE, EXIT_INTERRUPTED)

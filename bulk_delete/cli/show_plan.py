@@ -7,16 +7,18 @@ Planning loads pandas, and the client aiohttp; the commands that print a notice 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
 
+from ..clock import SystemClock
 from ..config import Credentials
 from ..errors import CredentialsError
 from ..spec import RunSpec
 from .progress import log_line
-from .report import plan_report_text
+from .summary_text import plan_report_text
 
 if TYPE_CHECKING:
     from ..commands.plan import PlanReport
@@ -32,14 +34,19 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> PlanReport:
     from ..commands import plan as plan_command
     from ..send.client import open_session
 
+    clock, rng = SystemClock(), random.Random()
     if not (spec.check_codes or spec.discover):
-        return await plan_command.plan(spec, credentials=credentials or _keys_if_set(spec))
+        return await plan_command.plan(
+            spec, credentials=credentials or _keys_if_set(spec), clock=clock, rng=rng
+        )
     credentials = credentials or Credentials.from_env()
     async with open_session(spec.send_settings()) as session:
         return await plan_command.plan(
             spec,
             credentials=credentials,
             session=session,
+            clock=clock,
+            rng=rng,
             on_listing=listing_progress(False),
             on_notice=notice,
         )

@@ -9,18 +9,21 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import EXIT_INTERRUPTED, Interrupted, NotConfirmed
 from ..send.pool import StopSwitch
-from .report import question
+from .summary_text import question
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from ..commands.run import Confirmation
+    from ..config import SendSettings
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the ssh session dropped
 
@@ -49,6 +52,15 @@ class SignalStop:
             for signum in self._installed:
                 loop.remove_signal_handler(signum)
             self._installed = []
+
+    @asynccontextmanager
+    async def session(self, settings: SendSettings) -> AsyncIterator[aiohttp.ClientSession]:
+        """The command's one HTTP session, with the stop signals handled while it lasts."""
+        from ..send.client import open_session
+
+        with self.installed():
+            async with open_session(settings) as session:
+                yield session
 
     def _on_signal(self, signum: int) -> None:
         stop = self.stop

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from ..clock import SystemClock
 from ..commands.outputs import checkpoint_files, spec_reads, write_summary
 from ..errors import EXIT_OK, BulkDeleteError, StorageError
 from ..files import same_file
@@ -53,9 +54,11 @@ def dry_run_summary(target: SummaryTarget) -> None:
     sees the night too)."""
     from ..commands.run import summary_before_start
 
-    summary = summary_before_start(target.spec, EXIT_OK, "")
+    summary = summary_before_start(target.spec, SystemClock())
     problem = target.write(
-        dataclasses.replace(summary, this_run=RunFigures(result=RunResult.DRY_RUN))
+        dataclasses.replace(
+            summary, exit_code=EXIT_OK, this_run=RunFigures(result=RunResult.DRY_RUN)
+        )
     )
     if problem is not None:
         raise problem
@@ -85,7 +88,9 @@ def write_failed(ctx: click.Context, error: BaseException, exit_code: int, messa
     summary = (
         carried.ended(exit_code, message)
         if isinstance(carried, RunSummary)
-        else _with_saved_totals(summary_before_start(target.spec, exit_code, message))
+        else _with_saved_totals(
+            summary_before_start(target.spec, SystemClock()).ended(exit_code, message)
+        )
     )
     problem = target.write(summary)
     if problem is not None:

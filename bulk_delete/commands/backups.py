@@ -13,7 +13,7 @@ what the commands need around it:
   request never sent) is moved aside and said, on stderr and in the summary;
 - the checkpoint remembers every file its runs wrote (``verify`` reads them all, and names
   the queued requests none of them holds);
-- the dry run's figures: the Retrieve calls the backup adds (fetch.py's ``expected_total``)
+- the dry run's figures: the Retrieve calls the backup adds (backup_fetch.py's ``expected_total``)
   and the time they take at the run's rate.
 """
 
@@ -29,16 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RateLimit
-from ..errors import InputError, StorageError
+from ..errors import DamagedBackup, InputError, StorageError
 from ..files import require_file
 from ..records import Request
-from ..send import fetch
-from ..send.backup_step import BackupStep, Retriever, Selection
+from ..send import backup_fetch
+from ..send.backup_step import BackupStep, BodySelection, Retriever
 from ..spec import RunSpec
-from ..store.backup import (
+from ..store.backup_file import (
     BackupWriter,
     Damage,
-    DamagedBackup,
     Exported,
     Member,
     Owner,
@@ -75,7 +74,7 @@ def price(
     """The dry run's price of the backup for these requests; None without --backup."""
     if spec.backup is None:
         return None
-    calls = fetch.expected_total(requests)
+    calls = backup_fetch.expected_total(requests)
     return BackupPrice(
         path=spec.backup,
         calls=calls,
@@ -95,7 +94,7 @@ def discovered_price(spec: RunSpec, found: FoundStore) -> BackupPrice | None:
         activities += listed
         if found.listed_rows(request.prospect_id, request.codes) is None:
             fetched.append(request)
-    calls = fetch.expected_total(fetched)
+    calls = backup_fetch.expected_total(fetched)
     return BackupPrice(
         path=spec.backup,
         calls=calls,
@@ -162,7 +161,7 @@ def _remember(checkpoint: Checkpoint, path: Path) -> None:
     checkpoint.set_meta(BACKUP_META, name)
 
 
-def _listed(found: FoundStore, request: Selection) -> list[dict[str, Any]] | None:
+def _listed(found: FoundStore, request: BodySelection) -> list[dict[str, Any]] | None:
     """A discovered request's activities as its listing rows, when they carry the fields."""
     rows = found.listed_rows(request.prospect_id, request.codes)
     return None if rows is None else [json.loads(row) for row in rows]

@@ -29,6 +29,7 @@ async def preflight(
     limiter: SlidingWindowLimiter,
     clock: Clock,
     *,
+    rng: random.Random,
     give_up_after: float = DEFAULT_GIVE_UP_AFTER,
     stop: StopSwitch | None = None,
 ) -> None:
@@ -44,7 +45,7 @@ async def preflight(
             client.user_by_access_key,
             retry=retry,
             clock=clock,
-            rng=random.Random(),
+            rng=rng,
             stop=stop,
         )
     if body:

@@ -4,7 +4,7 @@ The page is filled from the checkpoint alone, read-only: the headline from its t
 charts' data from its call log (every run in it, so a resumed run shows its whole history). A
 checkpoint from before the call log gets the headline numbers and no charts. A folder (a
 job's state directory) gets one line per night, one per checkpoint in it. Drawing the page is
-the CLI's (cli/html_report.py); nothing here draws.
+the CLI's (cli/report_page.py); nothing here draws.
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from ..timetext import plan_tz
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2})\.sqlite$")
 
 
-def checkpoint_data(path: Path) -> ReportData:
+def report(source: Path, now: dt.datetime) -> ReportData:
+    """What the page shows of ``source`` (a checkpoint, or a job's state folder), generated
+    at ``now``."""
+    return folder_data(source, now) if source.is_dir() else checkpoint_data(source, now)
+
+
+def checkpoint_data(path: Path, now: dt.datetime) -> ReportData:
     with Checkpoint.open_existing(path) as checkpoint:
         tz = plan_tz(checkpoint.meta, f"checkpoint {path}")
         counts = checkpoint.counts()
@@ -46,7 +52,7 @@ def checkpoint_data(path: Path) -> ReportData:
             else []
         )
         title = f"Bulk delete: {checkpoint.meta.get('label') or path.name}"
-        generated = dt.datetime.now(dt.UTC)
+        generated = now
         log = checkpoint.calls
         if log is None:
             return ReportData(
@@ -67,7 +73,7 @@ def checkpoint_data(path: Path) -> ReportData:
         )
 
 
-def folder_data(folder: Path) -> ReportData:
+def folder_data(folder: Path, now: dt.datetime) -> ReportData:
     """One line per night: each checkpoint in the folder (a job's state directory)."""
     nights = [night for path in sorted(folder.glob("*.sqlite")) if (night := _night(path))]
     tz = "UTC"
@@ -83,7 +89,7 @@ def folder_data(folder: Path) -> ReportData:
         tz=tz,
         headline=headline,
         nights=nights,
-        generated_at=dt.datetime.now(dt.UTC),
+        generated_at=now,
     )
 
 

@@ -1,9 +1,9 @@
 """checkpoint → results workbook: what `run` and `job` leave beside the checkpoint, on every exit.
 
-The workbook (store/results.py) is filled from the checkpoint alone, read-only, after the run
-has closed it: so it says exactly what the checkpoint says, and a run that stopped (exit 3,
-130) gets one as well as a finished one. Its HTML twin is drawn by the CLI (cli/run_report.py),
-which is the layer that may import the plotting library.
+The workbook (store/results_workbook.py) is filled from the checkpoint alone, read-only, after
+the run has closed it: so it says exactly what the checkpoint says, and a run that stopped (exit 3,
+130) gets one as well as a finished one. Its HTML twin is drawn by the CLI (cli/run_cmd.py),
+which draws it.
 
 Where they go: ``--results PATH`` names the workbook, and the report goes beside it with the
 suffix ``.html``; by default both go beside the checkpoint, ``NAME-results.xlsx`` and
@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..store.checkpoint import Checkpoint
-from ..store.results import InvalidRow, RequestRow, ResultsSummary, write_results
+from ..store.results_workbook import InvalidSheetRow, RequestRow, ResultsSummary, write_results
 from ..summary import RunSummary, Window
 from ..timetext import plan_options, plan_tz
 
@@ -139,11 +139,11 @@ def _requests(checkpoint: Checkpoint) -> Iterator[RequestRow]:
         )
 
 
-def _invalid(checkpoint: Checkpoint) -> Iterator[InvalidRow]:
+def _invalid(checkpoint: Checkpoint) -> Iterator[InvalidSheetRow]:
     for row in checkpoint.export_rows(("invalid",)):
         pid, codes, _, _, hook, _, _, _, reason, number = row[:10]
         from_text, to_text = row[-2], row[-1]
-        yield InvalidRow(
+        yield InvalidSheetRow(
             row=int(number), reason=reason, cells=(pid, codes, from_text, to_text, hook)
         )
 

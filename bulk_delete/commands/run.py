@@ -10,7 +10,6 @@ the first call, and an abort or a stop is raised only once the checkpoint is up 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import random
 from collections.abc import Callable
@@ -18,17 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
-from ..errors import (
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    Interrupted,
-    NotConfirmed,
-    OpenWindow,
-    OptionError,
-)
+from ..errors import Interrupted, NotConfirmed, OpenWindow, OptionError
 from ..plan.build import PlanSummary, build_plan, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
@@ -48,7 +39,7 @@ from .common import (
     spending,
     window_of,
 )
-from .listing import list_codes, store_discovered
+from .discover import list_codes, store_discovered
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -85,8 +76,8 @@ async def run(
     *,
     session: aiohttp.ClientSession,
     hooks: RunHooks,
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
+    clock: Clock,
+    rng: random.Random,
     stop: StopSwitch | None = None,
 ) -> RunSummary:
     """Plan (or resume), confirm, send, and sum up. Raises UsageError before anything is
@@ -94,15 +85,10 @@ async def run(
     host = host_of(spec)
     path = checkpoint_path_of(spec)
     outputs.check_spec(spec)  # before the plan is built or anything sent
-    started = _utc_now()
+    started = _utc_now(clock)
     fingerprint = fingerprint_of(spec)
-    real_time = clock is None
-    clock = clock or SystemClock()
-    rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    calling = spending(
-        spec, credentials, path, clock, hooks.on_notice, real_time=real_time, bind=True
-    )
+    calling = spending(spec, credentials, path, clock, hooks.on_notice, bind=True)
     with (
         calling as (checkpoint, limiter, ledger),
         backups.opened(spec, checkpoint, client.retrieve, hooks.on_notice) as backup,
@@ -115,7 +101,9 @@ async def run(
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
             if preflight_due:
-                await preflight(client, limiter, clock, give_up_after=spec.give_up_after, stop=stop)
+                await preflight(
+                    client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
+                )
                 preflight_due = False
             found = await list_codes(
                 client,
@@ -143,7 +131,9 @@ async def run(
                     "(rerun with --yes to send)"
                 )
             if preflight_due:
-                await preflight(client, limiter, clock, give_up_after=spec.give_up_after, stop=stop)
+                await preflight(
+                    client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
+                )
             pool = Pool(
                 checkpoint,
                 client,
@@ -158,7 +148,7 @@ async def run(
                 before_send=backup.before_send if backup else None,
             )
             report = await _send(checkpoint, pool, spec, todo)
-        summary = _summary(checkpoint, spec, report, started, limiter.effective)
+        summary = _summary(checkpoint, spec, report, started, limiter.effective, clock)
         if ledger is not None:  # the other runs on this machine that spent the same budget
             summary = dataclasses.replace(summary, shared_with=ledger.shared_with())
         if backup is not None and backup.writer.set_aside is not None:  # said on stderr too
@@ -253,16 +243,11 @@ def _summary(
     report: SendReport | None,
     started: str,
     rate: RateLimit,
+    clock: Clock,
 ) -> RunSummary:
     counts = checkpoint.counts()
-    exit_code = EXIT_OK if counts.complete else EXIT_INCOMPLETE
-    if report is not None and report.error is not None:
-        exit_code = report.error.exit_code
-    elif report is not None and report.stopped:
-        exit_code = EXIT_INTERRUPTED
     record = checkpoint.last_run() if report is not None else None
     return RunSummary(
-        exit_code=exit_code,
         checkpoint=checkpoint.location,
         input=source_of(spec),
         host=spec.host,
@@ -270,7 +255,7 @@ def _summary(
         label=spec.label,
         window=window_of(spec),
         started_at=started,
-        finished_at=_utc_now(),
+        finished_at=_utc_now(clock),
         runs=checkpoint.run_count(),
         this_run=record or RunFigures(result=RunResult.NOTHING_TO_SEND),
         totals=counts,
@@ -279,13 +264,12 @@ def _summary(
     )
 
 
-def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> RunSummary:
+def summary_before_start(spec: RunSpec | None, clock: Clock, error: str = "") -> RunSummary:
     """The summary of a run that stopped before its first call (a bad option or file, a lock
     held, no confirmation), so that monitoring sees the nights that need a look."""
-    now = _utc_now()
+    now = _utc_now(clock)
     if spec is None:
         return RunSummary(
-            exit_code=exit_code,
             checkpoint="",
             input="",
             host="",
@@ -297,7 +281,6 @@ def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> Ru
         )
     source = "" if spec.input is None and not spec.discover else _source_or_blank(spec)
     return RunSummary(
-        exit_code=exit_code,
         checkpoint=str(spec.checkpoint.resolve()) if spec.checkpoint else "",
         input=source,
         host=spec.host,
@@ -318,5 +301,5 @@ def _source_or_blank(spec: RunSpec) -> str:
         return ""
 
 
-def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+def _utc_now(clock: Clock) -> str:
+    return utc(clock).isoformat(timespec="seconds")

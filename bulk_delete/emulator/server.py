@@ -53,12 +53,12 @@ from ..api import (
 )
 from ..config import RateLimit
 from . import echo
-from .config import DEFAULT_EMULATOR_RATE as DEFAULT_EMULATOR_RATE
-from .config import DEFAULT_SYSTEM_CODES as DEFAULT_SYSTEM_CODES
-from .config import DEMO_ACCESS_KEY as DEMO_ACCESS_KEY
-from .config import DEMO_SECRET_KEY as DEMO_SECRET_KEY
-from .config import EmulatorConfig as EmulatorConfig
-from .config import parse_code_ranges as parse_code_ranges
+from .knobs import DEFAULT_EMULATOR_RATE as DEFAULT_EMULATOR_RATE
+from .knobs import DEFAULT_SYSTEM_CODES as DEFAULT_SYSTEM_CODES
+from .knobs import DEMO_ACCESS_KEY as DEMO_ACCESS_KEY
+from .knobs import DEMO_SECRET_KEY as DEMO_SECRET_KEY
+from .knobs import EmulatorConfig as EmulatorConfig
+from .knobs import parse_code_ranges as parse_code_ranges
 
 STATS_PATH = "/__emulator/stats"
 CENSUS_PATH = "/__emulator/census"  # ?codes=201,202&from=…&to=… : what is left, for benchmarks

@@ -351,6 +351,12 @@ def fingerprint_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def discovered_fingerprint(options: PlanOptions) -> str:
+    """A discovered plan is defined by its options alone (the run date is in the window)."""
+    text = json.dumps({"discover": True, **options.as_dict()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def plan_fingerprint(path: Path, options: PlanOptions, file_digest: str = "") -> str:
     """Same file bytes and same plan options ⇔ same requests (``file_digest``: the file's
     ``fingerprint_file``, when already known)."""

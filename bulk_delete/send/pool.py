@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from ..allowance import allowance_used
-from ..clock import Clock
+from ..clock import Clock, utc
 from ..config import RateLimit, SendSettings
 from ..errors import (
     AbortedError,
@@ -86,7 +86,7 @@ class Cut(Exception):
     and the pool's worker takes it from there. Never escapes ``Pool.each``."""
 
 
-def as_read(answer: Answer, body: dict[str, Any]) -> Answer:
+def answer_of_read(answer: Answer, body: dict[str, Any]) -> Answer:
     """A 200 that carries data is an answer, not the "200 without Success" that the delete's
     classification calls transient: left so, every read would count toward the shared
     breaker's failures in a row and hold everyone behind an outage that is not there."""
@@ -179,7 +179,7 @@ async def until_settled(
             )
         tried.answer, tried.reply = answer, reply
         if answer.verdict is Verdict.ALLOWANCE:  # no pace gets under it: stop, still pending
-            fail(_allowance_used(answer))
+            fail(_allowance_used(answer, utc(gates.clock)))
             tried.stopped = True
             return
         counted = breaker.record(answer)
@@ -256,9 +256,8 @@ def hopeless(breaker: CircuitBreaker, answer: Answer) -> AbortedError | None:
     return None
 
 
-def _allowance_used(answer: Answer) -> AllowanceUsed:
+def _allowance_used(answer: Answer, now: dt.datetime) -> AllowanceUsed:
     """The account's daily allowance is used: no pace gets under it (allowance.py)."""
-    now = dt.datetime.now(dt.UTC)
     return allowance_used(answer.allowance, now, answer.retry_after)
 
 
@@ -494,7 +493,7 @@ class Pool:
 
         async def on_wire() -> Reply:
             answer, body = await self.on_wire(call)
-            return as_read(answer, body), body
+            return answer_of_read(answer, body), body
 
         tried: Tried[dict[str, Any]] = Tried()
         await until_settled(

@@ -156,14 +156,6 @@ def open_sheet(
 # ---------------------------------------------------------------- header
 
 
-def map_header(
-    path: Path, header: Sequence[Any], ignore: Sequence[str] = ()
-) -> tuple[dict[str, int], dict[str, str]]:
-    """field → column index, and field → header text, from a header row (see headers.py)."""
-    found = read_header(path, header, ignore)
-    return found.indexes, found.written
-
-
 def _info(header: Header, ignore: Sequence[str], **fields: Any) -> SheetInfo:
     """The SheetInfo of a header, with a warning for an --ignore-column that names nothing."""
     present = {normalise_header(name) for name in (*header.ignored, *header.written.values())}

@@ -1,38 +1,12 @@
 """One budget for every purge on one account and machine: a shared log of call starts.
 
-Two purges with the same keys at once (the nightly job and an ad-hoc run) each see only their
-own calls; adapting on refusals, both slow down and the account sees refusals a shared count
-would avoid. So every run on this machine writes its call starts into one small SQLite file in
-the user's state directory (``$XDG_STATE_HOME/bulk-delete/``, else
-``~/.local/state/bulk-delete/``) and admits a call only when the account-wide window — all runs'
-starts — has room. Runs on other machines are not seen: the limiter's refusal handling covers
-them, as it covers the customer's own integrations.
+Every run with the same host and keys writes its call starts into one SQLite file in the
+user's state directory and starts a call only when the account-wide window has room; it also
+counts the day's calls for ``--daily-limit``. A ledger that cannot be used raises
+LedgerUnusable, naming the file and how to mend it. Design and figures: docs/design/ledger.md.
 
-- **No secret on disk.** The account is the SHA-256 of host and access key; the folder is 0700,
-  the file 0600 (SQLite gives its WAL and shared-memory files the file's mode).
-- **Cheap.** One ``BEGIN IMMEDIATE`` transaction per call start (a few a second at most), in
-  WAL mode so readers never wait; rows older than a minute are deleted as it goes.
-- **Safe when a run dies.** A start is a timestamp, not a lease: a killed run's starts leave the
-  window on their own, like the server's.
-- **Said when it cannot hold.** The file carries our mark (SQLite's application_id). A folder
-  that cannot be made, a file damaged or another program's raise LedgerUnusable, naming the
-  file and how to mend it: with a daily limit the run stops before its first call, otherwise
-  it warns and paces alone. Never passed over in silence: every later run would keep no limit.
-- **Starts ahead of the clock** (the clock went back, or the file was changed) count as made
-  now, said once: they hold the window one window at most, not until the clock catches up.
-- **Daily counts.** It also counts every call start per UTC day and account, for the daily
-  allowance (``calls_today``): with ``daily_limit`` set, a start past it raises AllowanceUsed,
-  so the run stops itself before LeadSquared refuses.
-- **Named neighbours.** Each run leaves its name (a job's label, else its checkpoint) in the
-  file, and ``shared_with`` names the runs whose starts were in the window beside ours, for
-  the summary: never its own name (its earlier self, killed and resumed).
-- **One free budget.** Beside someone else's integration, a run refused measures what is free
-  from every run's starts before its refused call (``others_before``) and notes the result
-  (``note_budget``): a run refused in the same window takes it (``budget_within``) rather than
-  count the first one's refused call as room. Only the account's hash is written beside it.
-
-Times come from the injected ``wall`` clock (epoch seconds; every process on the machine shares
-it), so tests drive it with a ManualClock.
+    with shared_window(host, access_key, wall=clock.wall, name="nightly") as ledger:
+        wait = ledger.reserve(cap=25, window=5.0)   # 0: the start is taken
 """
 
 from __future__ import annotations
@@ -43,12 +17,12 @@ import errno
 import hashlib
 import os
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..allowance import allowance_used
+from ..clock import system_wall
 from ..config import RateLimit
 from ..errors import LedgerUnusable, StorageError
 from ..files import not_a_file
@@ -98,7 +72,7 @@ class WindowLedger:
         path: Path,
         account: str,
         *,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] = system_wall,
         run: str | None = None,
         name: str = "",
         daily_limit: int | None = None,
@@ -126,7 +100,7 @@ class WindowLedger:
         access_key: str,
         *,
         folder: Path | None = None,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] = system_wall,
         name: str = "",
         daily_limit: int | None = None,
         on_notice: Callable[[str], None] | None = None,
@@ -293,7 +267,13 @@ def _calls_on(db: sqlite3.Connection, account: str, now: float) -> int:
     return int(row[0]) if row else 0
 
 
-def calls_today(host: str, access_key: str, *, folder: Path | None = None) -> int:
+def calls_today(
+    host: str,
+    access_key: str,
+    *,
+    folder: Path | None = None,
+    wall: Callable[[], float] = system_wall,
+) -> int:
     """Today's call starts on this account, for a dry run: read only, and 0 when no run on
     this machine has written the file yet (a dry run never creates it). Raises LedgerUnusable
     where the run would: a folder it cannot make, a file damaged or not ours."""
@@ -307,7 +287,7 @@ def calls_today(host: str, access_key: str, *, folder: Path | None = None) -> in
             _check_mark(path, db)
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'days'").fetchone():
                 return 0  # made by a run that died before its first write
-            return _calls_on(db, account_id(host, access_key), time.time())
+            return _calls_on(db, account_id(host, access_key), wall())
     except sqlite3.DatabaseError as error:
         raise _sqlite_problem(path, error) from None
 
@@ -436,7 +416,7 @@ def shared_window(
     host: str,
     access_key: str,
     *,
-    enabled: bool = True,
+    wall: Callable[[], float],
     name: str = "",
     daily_limit: int | None = None,
     on_notice: Callable[[str], None] | None = None,
@@ -444,12 +424,9 @@ def shared_window(
     """The machine's ledger for this account while a run lasts. When it cannot be used, a
     run with a ``daily_limit`` stops before its first call (LedgerUnusable, exit 2): the limit
     would not hold. Without one the run goes on alone (None), said through ``on_notice``."""
-    if not enabled:
-        yield None
-        return
     try:
         ledger = WindowLedger.for_account(
-            host, access_key, name=name, daily_limit=daily_limit, on_notice=on_notice
+            host, access_key, wall=wall, name=name, daily_limit=daily_limit, on_notice=on_notice
         )
     except LedgerUnusable as error:
         if daily_limit is not None:

@@ -1,7 +1,8 @@
 """calls → report_data: what the HTML run report shows, as plain data, before anything is drawn.
 
-The page (cli/html_report.py) and its charts (cli/charts/) take a ``ReportData`` and know
-nothing of the checkpoint, as the workbook takes a ``ResultsSummary`` (store/results.py). The
+The page (cli/report_page.py) and its charts (cli/charts/) take a ``ReportData`` and know
+nothing of the checkpoint, as the workbook takes a ``ResultsSummary``
+(store/results_workbook.py). The
 numbers are the call log's own aggregations (store/calls.py); this only shapes them: the limit
 as steps labelled with what changed, and the delete calls grouped by HTTP status when the
 caller has no outcomes of its own to show.

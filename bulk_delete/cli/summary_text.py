@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # types only: what prints a plan or a run need not load plann
     from ..commands.discover import Discovery
     from ..commands.plan import PlanReport
     from ..commands.run import Confirmation
-    from ..commands.verifying import Choice
+    from ..commands.verify_strategy import Choice
     from ..plan.build import PlanSummary, RequestTally
 
 MAX_CODES_LISTED = 12

@@ -1,4 +1,4 @@
-"""→ html_report: one self-contained HTML file that shows how a run went, to forward by email.
+"""→ report_page: one self-contained HTML file that shows how a run went, to forward by email.
 
 The page opens from an attachment with no network: no script, no stylesheet, font or image is
 fetched. Charts are inline SVG (cli/charts/), the style sheet is inline, fonts are the

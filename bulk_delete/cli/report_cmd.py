@@ -1,0 +1,56 @@
+"""`report`: the HTML run report of a checkpoint, or of a job's state folder night by night.
+
+The page's data comes from commands/report.py; the page is drawn by report_page.py (Jinja2 and
+the charts of charts/), imported when it writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from ..errors import InputError, exit_codes_help
+
+
+@click.command(epilog=exit_codes_help((0, 2, 70)))
+@click.argument("source", metavar="CHECKPOINT", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    metavar="FILE",
+    help="The HTML file to write (one self-contained page: no network needed to open it).",
+)
+def report(source: Path, out: Path) -> None:
+    """Write the HTML run report of CHECKPOINT: headline numbers, then charts of the calls
+    (rate and refusals against the limit, outcomes by HTTP status, latency,
+    verification).
+
+    Given a folder (a job's state directory), one line per night: requests, queued,
+    refused, verified, left. Reads the checkpoint only; `run` and `job` also write this
+    page after every run (see --results).
+
+    \b
+    Examples:
+      bulk-delete report q1.sqlite -o q1-report.html
+      bulk-delete report state/nightly/ -o nights.html
+    """
+    from ..commands import outputs
+
+    if not source.exists():
+        raise InputError(f"{source}: no such checkpoint or folder")
+    reads = [] if source.is_dir() else outputs.checkpoint_reads(source)
+    outputs.check([outputs.Named("--out", out)], reads)
+    write_page(source, out)
+    click.echo(f"Report written to {out}")
+
+
+def write_page(source: Path, out: Path) -> None:
+    """The HTML report of a checkpoint, or of every checkpoint in a job's state folder."""
+    from ..commands import report as report_command
+    from .report_page import write_report
+
+    write_report(out, report_command.report(source, dt.datetime.now(dt.UTC)))

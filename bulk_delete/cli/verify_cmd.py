@@ -1,0 +1,72 @@
+"""`verify`: ask LeadSquared what is left of a checkpoint's queued requests.
+
+What it runs (commands/verify.py, the client) is imported in its body: `bulk-delete --help`
+declares the command and runs none of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..clock import SystemClock
+from ..config import Credentials
+from ..errors import exit_codes_help
+from ..spec import RunSpec
+from .options import spec_option
+from .show_plan import notice
+from .summary_text import choice_text, verify_text
+
+if TYPE_CHECKING:
+    from ..summary import VerifySummary
+
+
+@click.command(epilog=exit_codes_help((0, 1, 2, 3, 70, 75, 130)))
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@spec_option("sample")
+@spec_option("host", envvar="LSQ_HOST")
+@spec_option("rate")
+@spec_option("share")
+@spec_option("auth", type=click.Choice(["header", "query"]))
+@spec_option("concurrency")
+@spec_option("preflight")
+@spec_option("daily_limit")
+def verify(checkpoint: Path, **values: Any) -> VerifySummary:
+    """Ask LeadSquared what is left of each queued request in CHECKPOINT, and record it.
+
+    "Queued" is a promise; this checks it. Each checked request becomes confirmed (nothing
+    left), remaining (n left) or unverified, in the checkpoint, status and export. Exits 0
+    when every checked request is confirmed, 1 when any remain.
+
+    \b
+    Examples:
+      bulk-delete verify q1.sqlite
+      bulk-delete verify q1.sqlite --sample 100 --share 0.5
+    """
+    spec = RunSpec.from_values({**values, "checkpoint": checkpoint})
+    credentials = Credentials.from_env()
+    summary = asyncio.run(_verify(spec, credentials))
+    click.echo(verify_text(summary))
+    return summary
+
+
+async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:
+    from ..commands import verify as verify_command
+    from .signals import SignalStop
+
+    signals = SignalStop()
+    async with signals.session(spec.send_settings()) as session:
+        return await verify_command.verify(
+            spec,
+            credentials,
+            session=session,
+            on_choice=lambda choice, rate: click.echo(choice_text(choice, rate)),
+            on_notice=notice,
+            clock=SystemClock(),
+            rng=random.Random(),
+            stop=signals.stop,
+        )

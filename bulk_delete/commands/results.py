@@ -2,8 +2,8 @@
 
 The workbook (store/results_workbook.py) is filled from the checkpoint alone, read-only, after
 the run has closed it: so it says exactly what the checkpoint says, and a run that stopped (exit 3,
-130) gets one as well as a finished one. Its HTML twin is drawn by the CLI (cli/run_cmd.py),
-which draws it.
+130) gets one as well as a finished one. Its HTML twin is drawn by the CLI
+(cli/run_cmd.py).
 
 Where they go: ``--results PATH`` names the workbook, and the report goes beside it with the
 suffix ``.html``; by default both go beside the checkpoint, ``NAME-results.xlsx`` and

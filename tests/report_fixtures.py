@@ -74,3 +74,23 @@ def _call(
 def _latency(rng: random.Random) -> float:
     """Most answers near 0.2 s; one in sixteen takes the slow path, 0.600–0.604 s."""
     return rng.uniform(0.6, 0.604) if rng.random() < 1 / 16 else rng.lognormvariate(-1.7, 0.35)
+
+
+# A sheet for a run a person must be told about: leads whose code 5 LeadSquared refuses
+# (a system activity: failed, never retried), rows that are invalid, and enough leads that a
+# slow rate leaves most of them pending when the run is stopped.
+FAILING_CODE = "5"
+SYSTEM_REFUSAL = "system activities"  # part of the emulator's reason, as the page shows it
+
+
+def troubled_sheet(path: Path, leads: int = 80, failing: int = 3) -> Path:
+    """``leads`` leads in a window (the first ``failing`` of them asking code 5), then two
+    invalid rows: a ProspectId that is no GUID, and a code that is no number."""
+    lines = ["ProspectId,ActivityEventList,FromDate,ToDate"]
+    for n in range(leads):
+        code = FAILING_CODE if n < failing else "201"
+        lines.append(f"00000000-0000-4000-8000-{n:012d},{code},2025-01-01,2025-01-31")
+    lines.append("not-a-guid,201,2025-01-01,2025-01-31")
+    lines.append("00000000-0000-4000-8000-999999999999,2x1,2025-01-01,2025-01-31")
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import InputError, exit_codes_help
+
+if TYPE_CHECKING:
+    from ..commands.report import Ending
 
 
 @click.command(epilog=exit_codes_help((0, 2, 70)))
@@ -48,9 +52,10 @@ def report(source: Path, out: Path) -> None:
     click.echo(f"Report written to {out}")
 
 
-def write_page(source: Path, out: Path) -> None:
-    """The HTML report of a checkpoint, or of every checkpoint in a job's state folder."""
+def write_page(source: Path, out: Path, ending: Ending | None = None) -> None:
+    """The HTML report of a checkpoint, or of every checkpoint in a job's state folder;
+    ``ending``: how the run that writes it ended, when a run does."""
     from ..commands import report as report_command
     from .report_page import write_report
 
-    write_report(out, report_command.report(source, dt.datetime.now(dt.UTC)))
+    write_report(out, report_command.report(source, dt.datetime.now(dt.UTC), ending))

@@ -40,6 +40,7 @@ from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_p
 from .summary_text import discovery_text, learned_text, run_text, saved_plan_text, summary_line
 
 if TYPE_CHECKING:
+    from ..commands.report import Ending
     from ..commands.run import RunHooks
     from .signals import SignalStop
 
@@ -230,8 +231,31 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
     window = summary.window if summary is not None else window_of(spec)
     if not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
         return []
-    write_page(spec.checkpoint, page)
+    write_page(spec.checkpoint, page, ending_of(summary))
     return [workbook, page]
+
+
+def ending_of(summary: RunSummary | None) -> Ending | None:
+    """How the run ended, for its report: the exit code, the error, the command as typed."""
+    from ..commands.report import Ending
+
+    ctx = click.get_current_context(silent=True)
+    if summary is None:
+        return None
+    resume = command_again(ctx) if ctx is not None else ""
+    return Ending(exit_code=summary.exit_code, error=summary.error, resume=resume)
+
+
+def command_again(ctx: click.Context) -> str:
+    """This command as typed (its arguments, and the options given on the command line),
+    without --dry-run: what sends what a dry run showed, and what resumes a run."""
+    arguments = [
+        str(ctx.params[param.name])
+        for param in ctx.command.params
+        if isinstance(param, click.Argument) and param.name and ctx.params.get(param.name)
+    ]
+    words = [program(), ctx.info_name or "", *arguments]
+    return shlex.join(words + typed(ctx, lambda name: name != "dry_run"))
 
 
 def next_command(ctx: click.Context, spec: RunSpec) -> str:

@@ -15,7 +15,7 @@ import click
 
 from ..clock import SystemClock
 from ..config import Credentials
-from ..errors import exit_codes_help
+from ..errors import BulkDeleteError, exit_codes_help
 from ..spec import RunSpec
 from .options import spec_option
 from .show_plan import notice
@@ -51,7 +51,26 @@ def verify(checkpoint: Path, **values: Any) -> VerifySummary:
     credentials = Credentials.from_env()
     summary = asyncio.run(_verify(spec, credentials))
     click.echo(verify_text(summary))
+    refresh_results(checkpoint)
     return summary
+
+
+def refresh_results(checkpoint: Path) -> None:
+    """The results workbook and report the checkpoint's last run wrote, written again with
+    what verify found. A failure is said, not raised: verify's own exit code counts."""
+    from ..commands.results import plan_window, write_workbook, written_results
+    from .report_cmd import write_page
+
+    try:
+        paths = written_results(checkpoint)
+        if paths is None:
+            return
+        write_workbook(checkpoint, paths[0], plan_window(checkpoint))
+        write_page(checkpoint, paths[1])
+    except (BulkDeleteError, OSError) as error:
+        click.echo(f"warning: results not written again: {error}", err=True)
+        return
+    click.echo(f"Results written again: {paths[0]} (HTML report: {paths[1]})", err=True)
 
 
 async def _verify(spec: RunSpec, credentials: Credentials) -> VerifySummary:

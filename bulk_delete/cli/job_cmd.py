@@ -17,6 +17,7 @@ from ..clock import Clock, SystemClock, utc
 from ..errors import EXIT_MEANINGS, NotConfirmed, OptionError, exit_codes_help
 from ..spec import RunSpec
 from ..summary import RunSummary, VerifySummary
+from .notify import notify_from
 from .options import send_options
 from .run_cmd import command_again, finished, finished_before, sending
 from .show_plan import notice, print_plan
@@ -89,6 +90,7 @@ def job(
     if dry_run:  # a discovering job's dry run lists, so it needs the host and keys
         _dry_run(loaded, now, values, target)
         return None
+    notify_from(click.get_current_context(), target.spec)
     if not (yes or loaded.confirm):
         raise NotConfirmed(
             f"job {loaded.name}: nothing sent; set confirm = true in {job_file} or pass --yes"

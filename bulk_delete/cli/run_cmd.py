@@ -33,6 +33,7 @@ from ..errors import (
 from ..spec import RunSpec, flag_of
 from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
+from .notify import notify_from
 from .options import plan_options, preview_options, send_options, spec_option
 from .progress import ProgressDisplay
 from .show_plan import listing_progress, notice, print_plan
@@ -96,6 +97,7 @@ def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> RunSummary | No
             f"{', '.join(given)} belong to the dry run: add --dry-run (or use `bulk-delete plan`); "
             "a run's outcomes come from `bulk-delete export CHECKPOINT -o FILE`"
         )
+    notify_from(ctx, spec)
     return send(spec, Credentials.from_env(), quiet=quiet, yes=yes, target=target)
 
 

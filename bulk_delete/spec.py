@@ -382,7 +382,7 @@ class RunSpec:
         "Lines; costs Retrieve calls, priced by the dry run). A job's {date} is its run date.",
         _path,
     )
-    # Word when a run ends (cli/notify.py sends it; send/notify.py posts).
+    # Word when a run ends (cli/notify.py decides; send/notify_post.py posts).
     notify: tuple[str, ...] = option(
         (),
         "When the run ends, POST its summary (the --summary-json document) to this URL; "

@@ -21,7 +21,7 @@ from bulk_delete.cli.notify import kind_of, outcome_of, slack_message
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.files import hold_lock
 from bulk_delete.redaction import shown_url
-from bulk_delete.send.notify import Post, post
+from bulk_delete.send.notify_post import Post, post
 
 from .conftest import demo_env, leads_csv, run_cli, start_cli, until
 

@@ -1,4 +1,4 @@
-"""--notify: word when a run ends, decided here at the CLI's one exit and posted by send/notify.py.
+"""--notify: word when a run ends, decided at the CLI's one exit, posted by send/notify_post.py.
 
 A command that sends (`run`, `job`, `verify`, and any command that keeps a summary as they do)
 calls ``notify_from`` once its options are known: that is when a healthchecks URL gets its
@@ -40,7 +40,7 @@ from ..spec import RunSpec
 from ..summary import RunSummary
 
 if TYPE_CHECKING:
-    from ..send.notify import Post
+    from ..send.notify_post import Post
 
 _SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 HEALTHCHECKS_PREFIX = "healthchecks+"
@@ -92,7 +92,7 @@ class Notifier:
 
     def start(self) -> None:
         """healthchecks' /start: the run began (its end is awaited from now)."""
-        from ..send.notify import Post
+        from ..send.notify_post import Post
 
         pings = [
             Post(url=_ping(url, "start")) for url in self.urls if kind_of(url) == "healthchecks"
@@ -114,7 +114,7 @@ class Notifier:
         _send(notes)
 
     def _note(self, url: str, exit_code: int, document: dict[str, Any]) -> Post:
-        from ..send.notify import Post
+        from ..send.notify_post import Post
 
         kind = kind_of(url)
         message = slack_message(document, exit_code) if kind == "slack" else document
@@ -178,12 +178,14 @@ def _send(notes: list[Post]) -> None:
 
 
 async def _post(notes: list[Post]) -> list[str]:
+    """Every note at once (a slow receiver does not hold up the others); the failures."""
     import aiohttp
 
-    from ..send.notify import post_all
+    from ..send.notify_post import post
 
     async with aiohttp.ClientSession() as session:
-        return await post_all(session, notes)
+        reasons = await asyncio.gather(*(post(session, note) for note in notes))
+    return [reason for reason in reasons if reason]
 
 
 def notify_from(ctx: click.Context, spec: RunSpec) -> None:

@@ -149,6 +149,7 @@ _TEMPLATE: Final = _ENVIRONMENT.from_string(
   table { border-collapse: collapse; width: 100%; background: #fff; border-radius: 8px; }
   th, td { text-align: right; padding: 6px 12px; border-bottom: 1px solid #e3e8ee; }
   th:first-child, td:first-child { text-align: left; }
+  table.nights td:nth-child(2), table.nights th:nth-child(2) { text-align: left; }
   h2 { font-size: 18px; margin: 28px 0 10px; }
   footer { color: #5b6875; font-size: 12px; margin-top: 28px; }
   .account { color: #1d2733; margin: 0 0 2px; font-weight: 600; }

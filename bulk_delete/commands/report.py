@@ -13,16 +13,12 @@ with the job it belongs to. Drawing the page is the CLI's (cli/report_page.py).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import re
-import shlex
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ
 from ..errors import (
     EXIT_ABORTED,
     EXIT_INCOMPLETE,
@@ -34,16 +30,24 @@ from ..errors import (
     BulkDeleteError,
     InputError,
 )
-from ..store.backup_file import Damage, Member, walk
 from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.report_data import Night, ReportData, Section, report_data
-from ..summary import Counts, RunFigures, RunResult, Verification
-from ..timetext import is_utc, plan_options, plan_tz, to_local
-from .account import ACCOUNT_USER, HOST_META, JOB_FILE
-from .outputs import backup_files
-
-_DATED = re.compile(r"^(.*)-(\d{4}-\d{2}-\d{2})\.sqlite$")
+from ..summary import Counts, RunResult, Verification
+from ..timetext import plan_tz
+from .account import ACCOUNT_USER, HOST_META
+from .purged import (
+    DATED,
+    Backups,
+    activity_facts,
+    code_names,
+    exit_of,
+    listed,
+    plan_codes,
+    read_backups,
+    resume_command,
+    window_facts,
+)
 
 # An exit code in words, for someone who reads the page rather than a scheduler's log.
 EXIT_WORDS = {
@@ -135,60 +139,14 @@ def _headline(counts: Counts) -> list[tuple[str, str]]:
     ]
 
 
-@dataclass(frozen=True)
-class Backups:
-    """The checkpoint's backups read through: activities saved, the codes' names, problems."""
-
-    files: list[str]
-    activities: int
-    names: dict[str, str]
-    problems: list[str]
-
-
-def read_backups(meta: dict[str, str]) -> Backups | None:
-    files = backup_files(meta)
-    if not files:
-        return None
-    saved, names, problems = 0, dict[str, str](), list[str]()
-    for name in files:
-        try:
-            saved += _read_backup(Path(name), names)
-        except FileNotFoundError:
-            problems.append(f"{name} is missing")
-        except (OSError, BulkDeleteError, ValueError) as error:
-            problems.append(f"{name} cannot be read: {error}")
-    return Backups(files, saved, names, problems)
-
-
-def _read_backup(path: Path, names: dict[str, str]) -> int:
-    """Activities saved in one backup file; each code's name as its rows give it."""
-    saved = 0
-    for item in walk(path):
-        if isinstance(item, Damage):
-            raise ValueError(str(item))
-        if isinstance(item, Member) and item.request:
-            saved += len(item.rows)
-            for row in item.rows[:1]:
-                _name_from(row, names)
-    return saved
-
-
-def _name_from(row: dict[str, Any], names: dict[str, str]) -> None:
-    code = str(row.get("ActivityEvent") or "")
-    activity = row.get("Activity")
-    name = activity.get("EventName") if isinstance(activity, dict) else None
-    if code and code not in names and isinstance(name, str) and name.strip():
-        names[code] = name.strip()
-
-
 def _what(checkpoint: Checkpoint, counts: Counts, tz: str, backup: Backups | None) -> Section:
     """What was purged: codes, window, how much."""
     names = code_names(checkpoint, backup)
     codes = ", ".join(
-        f"{code} ({names[code]})" if code in names else code for code in _codes(checkpoint)
+        f"{code} ({names[code]})" if code in names else code for code in plan_codes(checkpoint)
     )
     facts = [("Activity codes", codes or "none")]
-    facts += _window(checkpoint, tz)
+    facts += window_facts(checkpoint, tz)
     source = checkpoint.meta.get("input", "")
     if checkpoint.meta.get("discover") == "1":
         facts.append(("Leads from", "a listing of the account (RetrieveByActivityEvent)"))
@@ -201,73 +159,14 @@ def _what(checkpoint: Checkpoint, counts: Counts, tz: str, backup: Backups | Non
             f"{counts.requests:,} DeleteActivities calls planned, {counts.queued:,} queued",
         ),
     ]
-    facts += _activities(checkpoint, backup)
+    facts += activity_facts(checkpoint, backup)
     return Section(title="What was purged", facts=facts)
-
-
-def _codes(checkpoint: Checkpoint) -> list[str]:
-    """The plan's codes: the requests', else the options' (a plan of no request)."""
-    codes = checkpoint.plan_codes()
-    if codes:
-        return codes
-    options = plan_options(checkpoint.meta, f"checkpoint {checkpoint.path}")
-    return [str(code) for code in options.get("codes", [])]
-
-
-def code_names(checkpoint: Checkpoint, backup: Backups | None) -> dict[str, str]:
-    """Each code's name where the account told us: the listing's rows, the backup's."""
-    names = dict(backup.names) if backup else {}
-    with contextlib.suppress(sqlite3.OperationalError):  # a checkpoint from before listings
-        names.update(checkpoint.found.event_names())
-    return names
-
-
-def _window(checkpoint: Checkpoint, tz: str) -> list[tuple[str, str]]:
-    """The window in the run's zone and in UTC: one window, or the span the sheet's rows
-    cover, with any open side named."""
-    span = checkpoint.plan_span()
-    if not (span.earliest or span.latest):
-        if span.no_from or span.no_to:
-            return [("Window", "open: no FromDate and no ToDate (the whole history)")]
-        return []
-    label = "Window" if span.one_window else "Dates span"
-    start = to_local(span.earliest, tz) or "(no FromDate)"
-    end = to_local(span.latest, tz) or "(no ToDate)"
-    facts = [(f"{label} ({tz})", f"{start} → {end}")]
-    if not is_utc(tz):
-        utc = f"{span.earliest or '(no FromDate)'} → {span.latest or '(no ToDate)'}"
-        facts.append((f"{label} (UTC, as sent)", utc))
-    if span.no_from or span.no_to:
-        facts.append(
-            ("Open windows", f"{span.no_from:,} without FromDate, {span.no_to:,} without ToDate")
-        )
-    return facts
-
-
-def _activities(checkpoint: Checkpoint, backup: Backups | None) -> list[tuple[str, str]]:
-    """Activities, where something counted them: the listing, the backup."""
-    facts = []
-    try:
-        listed = sum(activities for _, activities, _, _, _ in checkpoint.found.by_code())
-    except sqlite3.OperationalError:
-        listed = 0
-    if listed:
-        facts.append(("Activities", f"{listed:,} found by the listing in the window"))
-    if backup is not None and not backup.problems:
-        facts.append(
-            ("Activities saved", f"{backup.activities:,} in the backup before their deletes")
-        )
-    if not facts:
-        facts.append(
-            ("Activities", "not counted (no listing, no backup): LeadSquared does not say")
-        )
-    return facts
 
 
 def _how(checkpoint: Checkpoint, path: Path, counts: Counts, ending: Ending | None) -> Section:
     """How it ended: the exit status in words, interrupted or not, the command that resumes."""
     last = checkpoint.last_run()
-    code = ending.exit_code if ending and ending.exit_code is not None else _exit_of(last, counts)
+    code = ending.exit_code if ending and ending.exit_code is not None else exit_of(last, counts)
     status = (
         "not sent yet: the plan is saved"
         if code is None
@@ -294,83 +193,14 @@ def _how(checkpoint: Checkpoint, path: Path, counts: Counts, ending: Ending | No
     facts.append(("Runs", f"{checkpoint.run_count():,}"))
     left = counts.pending + counts.failed_transient
     if left or interrupted:
-        resume = (ending.resume if ending and ending.resume else "") or _resume(checkpoint, path)
+        resume = (ending.resume if ending and ending.resume else "") or resume_command(
+            checkpoint, path
+        )
         facts.append(("To resume", f"{left:,} request(s) left: {resume}"))
     else:
         facts.append(("To resume", "nothing left to send"))
     tone = "good" if code == EXIT_OK else "warn" if code in (EXIT_INCOMPLETE, None) else "bad"
     return Section(title="How it ended", facts=facts, tone=tone)
-
-
-def last_exit(checkpoint: Checkpoint) -> int | None:
-    """The exit code the checkpoint's last run ended with, as its record tells (None: no
-    run yet, or one killed before it could say)."""
-    last = checkpoint.last_run()
-    if last is not None and last.result is RunResult.RUNNING:
-        return None
-    return _exit_of(last, checkpoint.counts())
-
-
-def _exit_of(last: RunFigures | None, counts: Counts) -> int | None:
-    """The exit code the checkpoint's last run ended with, as its record tells."""
-    if last is None:
-        return None
-    by_result = {
-        RunResult.INTERRUPTED: EXIT_INTERRUPTED,
-        RunResult.ABORTED: EXIT_ABORTED,
-        RunResult.CRASHED: EXIT_SOFTWARE,
-    }
-    if last.result in by_result:
-        return by_result[last.result]
-    return EXIT_OK if counts.complete else EXIT_INCOMPLETE
-
-
-def _resume(checkpoint: Checkpoint, path: Path) -> str:
-    """The command that resumes: the job's, or `run` with the plan's own options."""
-    meta = checkpoint.meta
-    if meta.get(JOB_FILE):
-        words = ["bulk-delete", "job", meta[JOB_FILE]]
-        dated = _DATED.match(path.name)
-        words += ["--as-of", dated.group(2)] if dated else []
-        return shlex.join(words)
-    options = plan_options(meta, f"checkpoint {path}")
-    words = ["bulk-delete", "run"]
-    if meta.get("discover") == "1":
-        words.append("--discover")
-    else:
-        words.append(meta.get("input", "SHEET"))
-    words += ["--checkpoint", str(path)]
-    for key, flag in _FLAGS:
-        value = options.get(key)
-        values = value if isinstance(value, list) else [value]
-        if key == "codes" and values:
-            words += [flag, ",".join(str(code) for code in values)]
-            continue
-        for each in values:
-            if each not in (None, "", []) and _DEFAULTS.get(key) != each:
-                words += [flag, str(each)]
-    span = checkpoint.plan_span()
-    if span.no_from or span.no_to:
-        words.append("--open-window")
-    return shlex.join(words)
-
-
-_DEFAULTS: dict[str, object] = {
-    "tz": DEFAULT_TZ,
-    "max_codes_per_request": DEFAULT_MAX_CODES_PER_REQUEST,
-}
-
-# The plan options a checkpoint keeps, and the flags that give them again.
-_FLAGS = (
-    ("codes", "--codes"),
-    ("from", "--from"),
-    ("to", "--to"),
-    ("tz", "--tz"),
-    ("webhook", "--webhook"),
-    ("sheet", "--sheet"),
-    ("max_codes_per_request", "--max-codes-per-request"),
-    ("ignore_columns", "--ignore-column"),
-)
 
 
 def _verified(checkpoint: Checkpoint, found: Verification) -> Section:
@@ -450,7 +280,7 @@ def _night(path: Path) -> Night | None:
         return None
     with checkpoint:
         meta = checkpoint.meta
-        dated = _DATED.match(path.name)
+        dated = DATED.match(path.name)
         day = dated.group(2) if dated else meta.get("created_at", "")[:10]
         try:
             date = dt.date.fromisoformat(day)
@@ -459,7 +289,7 @@ def _night(path: Path) -> Night | None:
         counts = checkpoint.counts()
         found = checkpoint.verification()
         last = checkpoint.last_run()
-        code = _exit_of(last, counts)
+        code = exit_of(last, counts)
         return Night(
             date=date,
             job=meta.get("label") or (dated.group(1) if dated else path.stem),
@@ -468,17 +298,9 @@ def _night(path: Path) -> Night | None:
             refused=counts.rate_limited_429,
             verified=found.confirmed if found.checked else None,
             left=counts.pending + counts.failed,
-            activities=_listed(checkpoint),
+            activities=listed(checkpoint),
             ended="not sent" if code is None else f"exit {code}",
         )
-
-
-def _listed(checkpoint: Checkpoint) -> int | None:
-    try:
-        counted = checkpoint.found.by_code()
-    except sqlite3.OperationalError:
-        return None
-    return sum(activities for _, activities, _, _, _ in counted) if counted else None
 
 
 # The last second a datetime holds: a call stamped later (or before 1970) was not made by a run.

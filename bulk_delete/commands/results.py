@@ -29,7 +29,7 @@ from ..store.results_workbook import InvalidSheetRow, RequestRow, ResultsSummary
 from ..summary import RunSummary, Window
 from ..timetext import plan_options, plan_tz, to_local
 from .outputs import RESULTS_META
-from .report import Backups, code_names, last_exit, read_backups
+from .purged import Backups, code_names, last_exit, plan_codes, read_backups
 
 INVALID_COLUMNS = ("ProspectId", "ActivityEventList", "FromDate", "ToDate", "Webhook")
 
@@ -131,7 +131,7 @@ def results_summary(
     return ResultsSummary(
         asked=asked,
         codes=[
-            f"{code} ({names[code]})" if code in names else code for code in _plan_codes(checkpoint)
+            f"{code} ({names[code]})" if code in names else code for code in plan_codes(checkpoint)
         ],
         window_from=_utc(window.from_utc),
         window_to=_utc(window.to_utc),
@@ -159,15 +159,6 @@ def results_summary(
         exit_code=summary.exit_code if summary else last_exit(checkpoint),
         finished_at=_iso(summary.finished_at) if summary else None,
     )
-
-
-def _plan_codes(checkpoint: Checkpoint) -> list[str]:
-    """The codes the plan's requests carry, from the sheet or the options."""
-    codes = checkpoint.plan_codes()
-    if codes:
-        return codes
-    options = plan_options(checkpoint.meta, f"checkpoint {checkpoint.location}")
-    return [str(code) for code in options.get("codes", [])]
 
 
 def _backup_text(backups: Backups | None) -> str | None:

@@ -6,7 +6,8 @@ scheduler, or say more than it should. So each post has a whole-request timeout
 (``NOTIFY_TIMEOUT``), follows no redirect (a redirect could carry the body elsewhere), reads
 no more of the answer than its status, and a failure comes back as a reason that names the
 URL by scheme and host only: Slack's and healthchecks' URLs hold their token in the path.
-What to send and when is the CLI's business (cli/notify.py); the session is passed in.
+What to send and when, and posting several at once, is the CLI's business (cli/notify.py);
+the session is passed in.
 """
 
 from __future__ import annotations
@@ -49,11 +50,3 @@ async def post(session: aiohttp.ClientSession, note: Post, seconds: float = NOTI
         return f"{shown_url(note.url)} did not answer within {seconds:g} s"
     except aiohttp.ClientError as error:
         return f"{shown_url(note.url)} could not be reached ({type(error).__name__})"
-
-
-async def post_all(
-    session: aiohttp.ClientSession, notes: list[Post], seconds: float = NOTIFY_TIMEOUT
-) -> list[str]:
-    """Every note at once (a slow receiver does not hold up the others); the failures."""
-    reasons = await asyncio.gather(*(post(session, note, seconds) for note in notes))
-    return [reason for reason in reasons if reason]

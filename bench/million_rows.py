@@ -21,6 +21,7 @@ plain in time and ≤ 100 MB peak.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -31,11 +32,13 @@ import uuid
 import zipfile
 from pathlib import Path
 from typing import IO
+from zoneinfo import ZoneInfo
 
 from bulk_delete.records import Request
 from bulk_delete.store.checkpoint import Checkpoint
 
 TZ = "Asia/Kolkata"
+ZONE = ZoneInfo(TZ)
 BAR_TIME, BAR_MB = 1.2, 100
 
 
@@ -77,17 +80,7 @@ def ours_results(checkpoint: str, out: str) -> None:
 
 def plain_results(checkpoint: str, out: str) -> None:
     """The results workbook's Requests cells, written by XlsxWriter as a person would."""
-    import datetime as dt
     import sqlite3
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(TZ)
-
-    def local(text: str) -> dt.datetime | None:
-        if not text:
-            return None
-        moment = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-        return moment.astimezone(zone).replace(tzinfo=None)
 
     db = sqlite3.connect(checkpoint)
     rows = db.execute(
@@ -109,20 +102,7 @@ def plain_results(checkpoint: str, out: str) -> None:
 
 def plain_export(checkpoint: str, out: str) -> None:
     """The export's cells (UTC dates, then the zone's, as text and date cells)."""
-    import datetime as dt
     import sqlite3
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(TZ)
-
-    def date(text: str) -> dt.datetime | str:
-        return dt.datetime.fromisoformat(text) if text else ""
-
-    def local(text: str) -> dt.datetime | str:
-        if not text:
-            return ""
-        moment = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-        return moment.astimezone(zone).replace(tzinfo=None)
 
     db = sqlite3.connect(checkpoint)
     rows = db.execute(
@@ -144,6 +124,18 @@ def plain_export(checkpoint: str, out: str) -> None:
             verified, remaining, verified_at in rows
         ),
     )  # fmt: skip
+
+
+def local(text: str) -> dt.datetime | None:
+    """A checkpoint's UTC text in the run's zone, as Excel wants it (no tzinfo)."""
+    if not text:
+        return None
+    moment = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+    return moment.astimezone(ZONE).replace(tzinfo=None)
+
+
+def date(text: str) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
 
 
 def _plain(out: str, headers: list[str], rows: object) -> None:

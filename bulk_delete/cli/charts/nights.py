@@ -14,51 +14,36 @@ from collections.abc import Sequence
 from typing import Final
 
 from ...store.report_data import Night
-from .svg import (
-    BLUE,
-    GREEN,
-    MUTED,
-    WIDTH,
-    Chart,
-    Label,
-    Labels,
-    Scale,
-    legend,
-    line,
-    nice_ticks,
-    rect,
-    svg,
-    tick_room,
-    title,
-    y_axis,
-)
+from . import svg as draw
 
 HEIGHT: Final = 300
 TOP, BOTTOM = 34, HEIGHT - 44
 
 
-def nights_chart(nights: Sequence[Night]) -> Chart:
+def nights_chart(nights: Sequence[Night]) -> draw.Chart:
     """Requests and activities per night (nights of several jobs on one date added up)."""
     dates, requests, activities = _per_date(nights)
-    labels = Labels()
-    ticks = nice_ticks(max([*requests, *activities, 1]))
-    scale = Scale(0, ticks[-1], BOTTOM, TOP)
-    left = tick_room(ticks)
-    right = WIDTH - 16
+    labels = draw.Labels()
+    ticks = draw.nice_ticks(max([*requests, *activities, 1]))
+    scale = draw.Scale(0, ticks[-1], BOTTOM, TOP)
+    left = draw.tick_room(ticks)
+    right = draw.WIDTH - 16
     slot = (right - left) / len(dates)
     counted = any(activities)
-    parts = [y_axis(scale, ticks, left, right, labels)]
-    items = [("requests", BLUE, False)] + ([("activities", GREEN, False)] if counted else [])
-    parts.append(legend(items, right, TOP - 14, labels))
+    parts = [draw.y_axis(scale, ticks, left, right, labels)]
+    items = [("requests", draw.BLUE, False)] + (
+        [("activities", draw.GREEN, False)] if counted else []
+    )
+    parts.append(draw.legend(items, right, TOP - 14, labels))
     for n in range(len(dates)):
         parts += _bars(
             left + n * slot, slot, requests[n], activities[n] if counted else None, scale
         )
-    parts.append(line(left, BOTTOM, right, BOTTOM, MUTED))
+    parts.append(draw.line(left, BOTTOM, right, BOTTOM, draw.MUTED))
     _date_axis(dates, left, slot, labels)
-    title(left, TOP - 14, "per night", labels)
-    chart_svg = svg("nights", HEIGHT, [*parts, *labels.parts])
-    return Chart(
+    draw.title(left, TOP - 14, "per night", labels)
+    chart_svg = draw.svg("nights", HEIGHT, [*parts, *labels.parts])
+    return draw.Chart(
         name="nights", title="Requests and activities per night", svg=chart_svg, total=sum(requests)
     )
 
@@ -73,21 +58,23 @@ def _per_date(nights: Sequence[Night]) -> tuple[list[dt.date], list[int], list[i
     return dates, [by[day][0] for day in dates], [by[day][1] for day in dates]
 
 
-def _bars(x: float, slot: float, requests: int, activities: int | None, scale: Scale) -> list[str]:
+def _bars(
+    x: float, slot: float, requests: int, activities: int | None, scale: draw.Scale
+) -> list[str]:
     """A night's bars in its slot: requests, and activities beside them when counted."""
     gap = slot * 0.2 if slot >= 6 else 0.0
-    bars = [(requests, BLUE, "requests")]
+    bars = [(requests, draw.BLUE, "requests")]
     if activities is not None:
-        bars.append((activities, GREEN, "activities"))
+        bars.append((activities, draw.GREEN, "activities"))
     width = max((slot - gap) / len(bars), 0.5)
     drawn = []
     for n, (value, colour, css) in enumerate(bars):
         top = scale(value)
-        drawn.append(rect(x + gap / 2 + n * width, top, width, BOTTOM - top, colour, css))
+        drawn.append(draw.rect(x + gap / 2 + n * width, top, width, BOTTOM - top, colour, css))
     return drawn
 
 
-def _date_axis(dates: Sequence[dt.date], left: float, slot: float, labels: Labels) -> None:
+def _date_axis(dates: Sequence[dt.date], left: float, slot: float, labels: draw.Labels) -> None:
     """Dates under the bars, as many as fit: the first and last, then evenly between."""
     order = [0, len(dates) - 1, *range(1, len(dates) - 1)] if len(dates) > 1 else [0]
     last = len(dates) - 1
@@ -98,5 +85,7 @@ def _date_axis(dates: Sequence[dt.date], left: float, slot: float, labels: Label
         elif n == last and last:
             x, anchor = left + len(dates) * slot, "end"
         labels.place(
-            Label(x=x, y=BOTTOM + 16, content=dates[n].isoformat(), anchor=anchor, fill=MUTED)
+            draw.Label(
+                x=x, y=BOTTOM + 16, content=dates[n].isoformat(), anchor=anchor, fill=draw.MUTED
+            )
         )

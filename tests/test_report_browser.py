@@ -204,6 +204,7 @@ def test_no_two_labels_overlap(browser: Browser, report: Path) -> None:
     ]
     assert sum(len(texts) for texts in charts) > 40
     assert clashes == []
+    assert _cut_by_the_edge(page) == []
 
 
 def _clashes(page: Page) -> list[tuple[str, str]]:
@@ -255,7 +256,21 @@ def test_a_stopped_run_with_failures_and_invalid_rows_says_so_in_visible_text(
     missing = [text for text in said if not _visible(page, text)]
     assert missing == []
     assert _clashes(page) == []
+    assert _cut_by_the_edge(page) == []
     assert errors == []
+
+
+_OUTSIDE = """() => [...document.querySelectorAll('figure.chart svg')].flatMap((chart) => {
+  const edge = chart.getBoundingClientRect();
+  return [...chart.querySelectorAll('text')].filter((e) => { const r = e.getBoundingClientRect();
+    return r.left < edge.left - 0.5 || r.right > edge.right + 0.5; }).map((e) => e.textContent);
+})"""
+
+
+def _cut_by_the_edge(page: Page) -> list[str]:
+    """Texts of a chart that reach past its edges (the browser cuts them there)."""
+    found: list[str] = page.evaluate(_OUTSIDE)
+    return found
 
 
 def test_the_nightly_page_lists_each_jobs_nights_in_date_order_with_a_chart(

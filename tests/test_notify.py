@@ -288,3 +288,22 @@ async def test_a_bad_notify_url_is_refused_without_quoting_it(tmp_path: Path) ->
     assert done.returncode == 2
     assert TOKEN not in done.stderr
     assert "must be an http(s) URL" in done.stderr
+
+
+async def test_a_command_shown_again_never_holds_the_notify_urls_token(
+    emulator: Any, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The dry run's command that sends, and the report's command that resumes, are shown
+    and forwarded: a --notify URL in them is cut to its host."""
+    emu = await emulator(rate="off")
+    hook = f"{receiver.url}/hook/{TOKEN}"
+    done = await _run(emu, tmp_path, hook, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "--notify" in done.stdout
+    assert TOKEN not in done.stdout
+    failing = await emulator(rate="off", transient_rate=1.0)  # every call 500: a rerun resends
+    done = await _run(failing, tmp_path, hook, "--give-up-after", "1")
+    assert done.returncode == 3, done.stderr  # the outage outlasted --give-up-after
+    page = (tmp_path / "c-report.html").read_text()
+    assert "--notify" in page  # the command as typed, which resumes …
+    assert TOKEN not in page  # … without the URL's token

@@ -29,18 +29,21 @@ if TYPE_CHECKING:
     help="The HTML file to write (one self-contained page: no network needed to open it).",
 )
 def report(source: Path, out: Path) -> None:
-    """Write the HTML run report of CHECKPOINT: headline numbers, then charts of the calls
-    (rate and refusals against the limit, outcomes by HTTP status, latency,
-    verification).
+    """Write the HTML run report of CHECKPOINT, for someone who did not run it: what was
+    purged (codes, window, leads, requests, activities), how it ended and the command that
+    resumes, failures and invalid rows by reason with their sheet rows, verification, the
+    backup; then charts of the calls (rate and refusals against the limit, outcomes by HTTP
+    status, latency, verification).
 
-    Given a folder (a job's state directory), one line per night: requests, queued,
-    refused, verified, left. Reads the checkpoint only; `run` and `job` also write this
-    page after every run (see --results).
+    Given a folder (a job's state directory), one line per night in date order, with its
+    job: requests, activities, queued, refused, verified, left, how it ended; and a chart per
+    night. Reads the checkpoint only; `run` and `job` also write this page after every run
+    (see --results), and `verify` writes it again.
 
     \b
     Examples:
       bulk-delete report q1.sqlite -o q1-report.html
-      bulk-delete report state/nightly/ -o nights.html
+      bulk-delete report state/ -o nights.html
     """
     from ..commands import outputs
 

@@ -30,6 +30,7 @@ from ..errors import (
     OptionError,
     exit_codes_help,
 )
+from ..redaction import shown_url
 from ..spec import RunSpec, flag_of
 from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
@@ -120,6 +121,8 @@ def typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
             values = value if param.multiple else (value,)  # --ignore-column A --ignore-column B
             for item in values:
                 shown = item.date().isoformat() if isinstance(item, dt.datetime) else str(item)
+                if name == "notify":  # its path may hold a token: a command shown never has it
+                    shown = shown_url(shown)
                 words += [_long(param), shown]
     return words
 
@@ -174,7 +177,7 @@ def sending(
         if error.summary is not None:
             error.summary = with_exit_code(error.summary, error)
         if exit_code_of(error) != EXIT_LOCKED:  # (another process holds the checkpoint)
-            _results(spec, error.summary)
+            _results(spec, error.summary, error)
         if error.summary is not None:
             _report(with_previous(error.summary, target.previous), err=True)
         raise
@@ -201,14 +204,14 @@ def finished_before(spec: RunSpec, summary: RunSummary, target: SummaryTarget) -
     _report(with_previous(summary, target.previous))
 
 
-def _results(spec: RunSpec, summary: RunSummary | None) -> None:
+def _results(spec: RunSpec, summary: RunSummary | None, error: BaseException | None = None) -> None:
     """The results workbook and HTML report, after every run that planned something. A
     failure to write them is said, not raised: the run's own exit code is the one that counts."""
     from .signals import interrupting
 
     try:
         with interrupting("the results"):
-            written = write_run_results(spec, summary)
+            written = write_run_results(spec, summary, error)
     except Interrupted:
         raise  # a stop signal: exit 130, as Ctrl-C
     except (BulkDeleteError, OSError) as error:
@@ -218,9 +221,12 @@ def _results(spec: RunSpec, summary: RunSummary | None) -> None:
         click.echo(f"Results: {written[0]} (HTML report: {written[1]})", err=True)
 
 
-def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
+def write_run_results(
+    spec: RunSpec, summary: RunSummary | None, error: BaseException | None = None
+) -> list[Path]:
     """The results of a run (workbook and HTML report), as ``results_paths`` names them;
-    none when --no-results or nothing was planned. Returns the files written."""
+    none when --no-results or nothing was planned. ``error``: what the run stopped on.
+    Returns the files written."""
     from ..commands.common import window_of
     from ..commands.outputs import results_paths
     from ..commands.results import write_workbook
@@ -233,19 +239,20 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
     window = summary.window if summary is not None else window_of(spec)
     if not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
         return []
-    write_page(spec.checkpoint, page, ending_of(summary))
+    write_page(spec.checkpoint, page, ending_of(summary, error))
     return [workbook, page]
 
 
-def ending_of(summary: RunSummary | None) -> Ending | None:
+def ending_of(summary: RunSummary | None, error: BaseException | None = None) -> Ending:
     """How the run ended, for its report: the exit code, the error, the command as typed."""
     from ..commands.report import Ending
 
     ctx = click.get_current_context(silent=True)
-    if summary is None:
-        return None
     resume = command_again(ctx) if ctx is not None else ""
-    return Ending(exit_code=summary.exit_code, error=summary.error, resume=resume)
+    if error is not None:
+        return Ending(exit_code=exit_code_of(error), error=str(error), resume=resume)
+    exit_code = summary.exit_code if summary is not None else None
+    return Ending(exit_code=exit_code, error=summary.error if summary else "", resume=resume)
 
 
 def command_again(ctx: click.Context) -> str:

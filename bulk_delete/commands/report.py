@@ -14,6 +14,7 @@ with the job it belongs to. Drawing the page is the CLI's (cli/report_page.py).
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ def checkpoint_data(path: Path, now: dt.datetime, ending: Ending | None = None) 
             "failures": checkpoint.failure_groups(),
             "more_failures": max(0, checkpoint.failure_reason_count() - 10),
             "invalid": checkpoint.invalid_groups(),
-            "checked": [_verified(checkpoint, found), *_backup_section(backup)],
+            "checked": [_verified(checkpoint, path, found), *_backup_section(backup)],
             "verification": _verification_bars(found),
             "generated_at": now,
         }
@@ -203,12 +204,11 @@ def _how(checkpoint: Checkpoint, path: Path, counts: Counts, ending: Ending | No
     return Section(title="How it ended", facts=facts, tone=tone)
 
 
-def _verified(checkpoint: Checkpoint, found: Verification) -> Section:
+def _verified(checkpoint: Checkpoint, path: Path, found: Verification) -> Section:
     if not found.checked:
-        return Section(
-            title="Verification",
-            facts=[("Checked", "not yet: `bulk-delete verify` asks LeadSquared what is left")],
-        )
+        facts = [("Checked", "not yet: LeadSquared has not been asked what is left")]
+        facts.append(("To verify", shlex.join(["bulk-delete", "verify", str(path)])))
+        return Section(title="Verification", facts=facts)
     facts = [
         ("Checked", f"{found.checked:,} of {checkpoint.counts().queued:,} queued request(s)"),
         ("Confirmed", f"{found.confirmed:,}: nothing left in their windows"),

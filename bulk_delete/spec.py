@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .config import (
     DEFAULT_GIVE_UP_AFTER,
@@ -42,6 +43,7 @@ from .plan.rules import (
     parse_webhook,
     shorten,
 )
+from .redaction import shown_url
 
 DEFAULT_MAX_LEADS = 10_000
 
@@ -155,6 +157,32 @@ def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {shorten(repr(value))}")
     return value
+
+
+NOTIFY_OUTCOMES = ("failure", "partial", "success")
+
+
+def _notify_urls(value: Any) -> tuple[str, ...]:
+    """http(s) URLs (or healthchecks+http(s)), without user:password@; one or several. An
+    error never quotes the URL: its path may hold a token."""
+    urls = _names(value)
+    for url in urls:
+        parts = urlsplit(url.removeprefix("healthchecks+"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, not {shown_url(url)!r}")
+        if parts.username or parts.password:
+            raise ValueError("must not hold user:password@ (it would be kept in the job file)")
+    return urls
+
+
+def _notify_on(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple):
+        value = ",".join(map(str, value))
+    words = {word.strip().lower() for word in _text(value).split(",") if word.strip()}
+    if not words or words - set(NOTIFY_OUTCOMES):
+        named = ", ".join(NOTIFY_OUTCOMES)
+        raise ValueError(f"must name some of {named} (comma-separated), not {shorten(repr(value))}")
+    return tuple(outcome for outcome in NOTIFY_OUTCOMES if outcome in words)
 
 
 # ---------------------------------------------------------------- declaring an option
@@ -353,6 +381,21 @@ class RunSpec:
         "Before each request is sent, save the activities it deletes to this file (gzip JSON "
         "Lines; costs Retrieve calls, priced by the dry run). A job's {date} is its run date.",
         _path,
+    )
+    # Word when a run ends (cli/notify.py decides; send/notify_post.py posts).
+    notify: tuple[str, ...] = option(
+        (),
+        "When the run ends, POST its summary (the --summary-json document) to this URL; "
+        "repeatable. A Slack webhook (hooks.slack.com) gets a short message; a healthchecks "
+        "ping URL (hc-ping.com, or any URL written healthchecks+https://…) gets /start when "
+        "the run starts, then a success or /fail ping.",
+        _notify_urls,
+    )
+    notify_on: tuple[str, ...] = option(
+        NOTIFY_OUTCOMES,
+        "Which ends are notified, from failure (exit 2, 3, 70, 75, 130), partial (exit 1) "
+        "and success (exit 0); comma-separated. A healthchecks URL is pinged on every end.",
+        _notify_on,
     )
     label: str = option("", "The job's name, for scheduled runs.", _text, flag=None, key=None)
     source: str = option(

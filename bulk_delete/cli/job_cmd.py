@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import os
 import random
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,9 @@ from ..clock import Clock, SystemClock, utc
 from ..errors import EXIT_MEANINGS, NotConfirmed, OptionError, exit_codes_help
 from ..spec import RunSpec
 from ..summary import RunSummary, VerifySummary
+from .notify import notify_from
 from .options import send_options
-from .run_cmd import finished, finished_before, program, sending, typed
+from .run_cmd import command_again, finished, finished_before, sending
 from .show_plan import notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target
 from .summary_text import choice_text, verify_text
@@ -90,6 +90,7 @@ def job(
     if dry_run:  # a discovering job's dry run lists, so it needs the host and keys
         _dry_run(loaded, now, values, target)
         return None
+    notify_from(click.get_current_context(), target.spec)
     if not (yes or loaded.confirm):
         raise NotConfirmed(
             f"job {loaded.name}: nothing sent; set confirm = true in {job_file} or pass --yes"
@@ -118,7 +119,7 @@ def _dry_run(loaded: Job, now: dt.datetime, values: dict[str, Any], target: Summ
         )
     if (unfinished := loaded.unfinished(now)) is not None:
         click.echo(f"First: the {unfinished[2]:,} pending request(s) of {unfinished[0]}")
-    command = _job_command(click.get_current_context())
+    command = command_again(click.get_current_context())
     click.echo(f"Dry run: nothing was sent. To send it:\n  {command}")
     dry_run_summary(target)
 
@@ -168,9 +169,3 @@ async def _job(
             rng=random.Random(),
             stop=signals.stop,
         )
-
-
-def _job_command(ctx: click.Context) -> str:
-    """The job's command as typed, without --dry-run: what sends what the dry run showed."""
-    words = [program(), "job", str(ctx.params["job_file"])]
-    return shlex.join(words + typed(ctx, lambda name: name != "dry_run"))

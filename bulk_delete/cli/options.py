@@ -31,6 +31,8 @@ _METAVARS = {
     "summary_json": "FILE",
     "log_file": "FILE",
     "results": "FILE",
+    "notify": "URL",
+    "notify_on": "OUTCOMES",
 }
 _SHORT = {"out": "-o"}
 
@@ -52,7 +54,8 @@ def spec_option(name: str, **click_kwargs: Any) -> Callable[[F], F]:
     None when not given, so the spec's default (shown in the help) applies."""
     declared = option_of(name)
     default = RunSpec.__dataclass_fields__[name].default
-    shown = "" if default in (None, "", (), False) else f"  [default: {default}]"
+    value = ",".join(default) if isinstance(default, tuple) else default  # --notify-on
+    shown = "" if default in (None, "", (), False) else f"  [default: {value}]"
     kwargs: dict[str, Any] = {
         "default": None,
         "help": declared.help + shown,
@@ -129,8 +132,16 @@ def send_options(command: F) -> F:
             spec_option("log_file", type=click.Path(dir_okay=False)),
             spec_option("results", type=click.Path(dir_okay=False)),
             spec_option("no_results"),
+            *notify_options,
         ],
     )
+
+
+# Word when the command ends: run, job, verify (and any command that returns a summary).
+notify_options = [
+    spec_option("notify", multiple=True, callback=lambda _c, _p, v: v or None),
+    spec_option("notify_on"),
+]
 
 
 def _knob_option(name: str, default: Any, declared: Knob) -> Callable[[F], F]:

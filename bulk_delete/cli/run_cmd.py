@@ -30,9 +30,11 @@ from ..errors import (
     OptionError,
     exit_codes_help,
 )
+from ..redaction import shown_url
 from ..spec import RunSpec, flag_of
 from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
+from .notify import notify_from
 from .options import plan_options, preview_options, send_options, spec_option
 from .progress import ProgressDisplay
 from .show_plan import listing_progress, notice, print_plan
@@ -40,6 +42,7 @@ from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_p
 from .summary_text import discovery_text, learned_text, run_text, saved_plan_text, summary_line
 
 if TYPE_CHECKING:
+    from ..commands.report import Ending
     from ..commands.run import RunHooks
     from .signals import SignalStop
 
@@ -95,6 +98,7 @@ def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> RunSummary | No
             f"{', '.join(given)} belong to the dry run: add --dry-run (or use `bulk-delete plan`); "
             "a run's outcomes come from `bulk-delete export CHECKPOINT -o FILE`"
         )
+    notify_from(ctx, spec)
     return send(spec, Credentials.from_env(), quiet=quiet, yes=yes, target=target)
 
 
@@ -117,6 +121,8 @@ def typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
             values = value if param.multiple else (value,)  # --ignore-column A --ignore-column B
             for item in values:
                 shown = item.date().isoformat() if isinstance(item, dt.datetime) else str(item)
+                if name == "notify":  # its path may hold a token: a command shown never has it
+                    shown = shown_url(shown)
                 words += [_long(param), shown]
     return words
 
@@ -171,7 +177,7 @@ def sending(
         if error.summary is not None:
             error.summary = with_exit_code(error.summary, error)
         if exit_code_of(error) != EXIT_LOCKED:  # (another process holds the checkpoint)
-            _results(spec, error.summary)
+            _results(spec, error.summary, error)
         if error.summary is not None:
             _report(with_previous(error.summary, target.previous), err=True)
         raise
@@ -198,14 +204,14 @@ def finished_before(spec: RunSpec, summary: RunSummary, target: SummaryTarget) -
     _report(with_previous(summary, target.previous))
 
 
-def _results(spec: RunSpec, summary: RunSummary | None) -> None:
+def _results(spec: RunSpec, summary: RunSummary | None, error: BaseException | None = None) -> None:
     """The results workbook and HTML report, after every run that planned something. A
     failure to write them is said, not raised: the run's own exit code is the one that counts."""
     from .signals import interrupting
 
     try:
         with interrupting("the results"):
-            written = write_run_results(spec, summary)
+            written = write_run_results(spec, summary, error)
     except Interrupted:
         raise  # a stop signal: exit 130, as Ctrl-C
     except (BulkDeleteError, OSError) as error:
@@ -215,9 +221,12 @@ def _results(spec: RunSpec, summary: RunSummary | None) -> None:
         click.echo(f"Results: {written[0]} (HTML report: {written[1]})", err=True)
 
 
-def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
+def write_run_results(
+    spec: RunSpec, summary: RunSummary | None, error: BaseException | None = None
+) -> list[Path]:
     """The results of a run (workbook and HTML report), as ``results_paths`` names them;
-    none when --no-results or nothing was planned. Returns the files written."""
+    none when --no-results or nothing was planned. ``error``: what the run stopped on.
+    Returns the files written."""
     from ..commands.common import window_of
     from ..commands.outputs import results_paths
     from ..commands.results import write_workbook
@@ -230,8 +239,32 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
     window = summary.window if summary is not None else window_of(spec)
     if not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
         return []
-    write_page(spec.checkpoint, page)
+    write_page(spec.checkpoint, page, ending_of(summary, error))
     return [workbook, page]
+
+
+def ending_of(summary: RunSummary | None, error: BaseException | None = None) -> Ending:
+    """How the run ended, for its report: the exit code, the error, the command as typed."""
+    from ..commands.report import Ending
+
+    ctx = click.get_current_context(silent=True)
+    resume = command_again(ctx) if ctx is not None else ""
+    if error is not None:
+        return Ending(exit_code=exit_code_of(error), error=str(error), resume=resume)
+    exit_code = summary.exit_code if summary is not None else None
+    return Ending(exit_code=exit_code, error=summary.error if summary else "", resume=resume)
+
+
+def command_again(ctx: click.Context) -> str:
+    """This command as typed (its arguments, and the options given on the command line),
+    without --dry-run: what sends what a dry run showed, and what resumes a run."""
+    arguments = [
+        str(ctx.params[param.name])
+        for param in ctx.command.params
+        if isinstance(param, click.Argument) and param.name and ctx.params.get(param.name)
+    ]
+    words = [program(), ctx.info_name or "", *arguments]
+    return shlex.join(words + typed(ctx, lambda name: name != "dry_run"))
 
 
 def next_command(ctx: click.Context, spec: RunSpec) -> str:

@@ -14,6 +14,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunResult, RunSummary
 from . import backups, discover, outputs
+from .account import ACCOUNT_USER, JOB_FILE
 from .common import (
     checkpoint_path_of,
     failures_of,
@@ -94,6 +96,9 @@ async def run(
         backups.opened(spec, checkpoint, client.retrieve, hooks.on_notice) as backup,
     ):
         preflight_due = spec.preflight  # once per run, before the first call that needs it
+        check = partial(
+            preflight, client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
+        )
         if checkpoint.has_plan:
             checkpoint.check_input(
                 source=source_of(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
@@ -101,9 +106,7 @@ async def run(
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
             if preflight_due:
-                await preflight(
-                    client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
-                )
+                _remember_user(checkpoint, await check())
                 preflight_due = False
             found = await list_codes(
                 client,
@@ -121,6 +124,7 @@ async def run(
             hooks.on_plan(store_discovered(checkpoint, spec, fingerprint, found.warnings))
         else:
             hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
+        _remember_run(checkpoint, spec)
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
         report: SendReport | None = None
         if todo:
@@ -131,9 +135,7 @@ async def run(
                     "(rerun with --yes to send)"
                 )
             if preflight_due:
-                await preflight(
-                    client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
-                )
+                _remember_user(checkpoint, await check())
             pool = Pool(
                 checkpoint,
                 client,
@@ -163,6 +165,26 @@ async def run(
         error.summary = summary
         raise error
     return summary
+
+
+def _remember_user(checkpoint: Checkpoint, user: str) -> None:
+    """Whose keys purged, as the preflight found them: the report names the account by it."""
+    if user and checkpoint.meta.get(ACCOUNT_USER) != user:
+        checkpoint.set_meta(ACCOUNT_USER, user)
+
+
+def _remember_run(checkpoint: Checkpoint, spec: RunSpec) -> None:
+    """What the report and `verify` need to know of this run: the job file (for the command
+    that resumes) and where its results go (verify writes them again)."""
+    paths = outputs.results_paths(spec)
+    wanted = {
+        JOB_FILE: spec.source,
+        outputs.RESULTS_META: json.dumps([str(p.resolve()) for p in paths]) if paths else "",
+    }
+    meta = checkpoint.meta
+    for key, value in wanted.items():
+        if meta.get(key, "") != value:
+            checkpoint.set_meta(key, value)
 
 
 def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:

@@ -3,6 +3,9 @@
     BulkDeleteError                      exit 1 (unexpected, but ours)
     ├── UsageError                       exit 2 — nothing was sent
     │   ├── InputError                   the sheet or checkpoint cannot be read or written
+    │   │   ├── DateOrderNeeded          text dates like 01/02/2024 and no --date-order
+    │   │   ├── NothingToSend            no row of the sheet is valid
+    │   │   ├── SentPlansUnusable        the machine's memory of sent plans cannot be used
     │   │   ├── LedgerUnusable           the machine's ledger cannot be used (--daily-limit)
     │   │   ├── NotABackup               a --backup file that holds no member of ours
     │   │   └── DamagedBackup            a --backup file that cannot be read whole
@@ -12,6 +15,7 @@
     │   ├── CheckpointMismatch           the checkpoint belongs to another input
     │   ├── OpenWindow                   requests without FromDate or ToDate, and no --open-window
     │   ├── SameRequests                 another job's state already holds these requests
+    │   ├── SentBefore                   this machine sent the plan under another checkpoint
     │   ├── TooManyLeads                 --discover found more leads than --max-leads
     │   └── NotConfirmed                 not confirmed: no TTY and no --yes, "N", or Ctrl-D
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
@@ -104,6 +108,15 @@ class UsageError(BulkDeleteError):
 
 class InputError(UsageError):
     """The input file cannot be read or planned."""
+
+
+class DateOrderNeeded(InputError):
+    """The sheet's text dates are not ISO (01/02/2024) and no --date-order says how they are
+    written: read one way or the other, a purge would delete another month."""
+
+
+class NothingToSend(InputError):
+    """No row of the sheet is valid: nothing to plan or send, and no command to print."""
 
 
 class LedgerUnusable(InputError):

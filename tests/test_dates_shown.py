@@ -87,7 +87,7 @@ def test_the_export_shows_local_dates_from_the_checkpoint_and_raw_cells_apart(
         f"{G1},201,2025-04-01,2025-06-30\n"
         f"{G2},201,31/12/2024,2025-06-30\n"
     )
-    options = PlanOptions(tz=IST)
+    options = PlanOptions(tz=IST, date_order="MDY")  # (31/12/2024 is no MDY date)
     made = build_plan(sheet, options)
     path = tmp_path / "c.sqlite"
     with Checkpoint.open(path) as checkpoint:

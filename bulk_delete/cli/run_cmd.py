@@ -40,6 +40,7 @@ from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_p
 from .summary_text import discovery_text, learned_text, run_text, saved_plan_text, summary_line
 
 if TYPE_CHECKING:
+    from ..commands.plan import PlanReport
     from ..commands.run import RunHooks
     from .signals import SignalStop
 
@@ -84,8 +85,7 @@ def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> RunSummary | No
     spec = RunSpec.from_values(values)
     target.spec = spec
     if dry_run:
-        print_plan(spec)
-        click.echo(next_command(ctx, spec))
+        click.echo(next_command(ctx, spec, print_plan(spec)))
         dry_run_summary(target)
         return None
     given = [flag_of(name) for name in ("out", "invalid_out") if values.get(name)]
@@ -234,9 +234,10 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
     return [workbook, page]
 
 
-def next_command(ctx: click.Context, spec: RunSpec) -> str:
+def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
     """The exact command that sends this plan, quoted for the shell: the plan's own options
-    as typed, and a checkpoint beside the sheet."""
+    as typed, and a checkpoint beside the sheet. It runs as printed: what the plan needs
+    besides (--open-window for its open windows) is in it, and the line above says why."""
     if spec.input is not None and spec.input.name.startswith("stdin"):
         return "Dry run: nothing was sent. To send it, save the sheet to a file and run it."
     words = [program(), "run"]
@@ -244,8 +245,12 @@ def next_command(ctx: click.Context, spec: RunSpec) -> str:
         words.append(str(ctx.params["input"]))
     sends = {param.name for param in run.params}
     words += typed(ctx, lambda name: name in sends and name not in _PREVIEW_ONLY)
+    tally, why = report.summary.tally, ""
+    if (opened := tally.without_dates + tally.open_start + tally.open_end) and not spec.open_window:
+        words.append(flag_of("open_window"))
+        why = f", with {words[-1]} for the {opened:,} request(s) above whose window is open"
     words += ["--checkpoint", str(spec.checkpoint or _suggested_checkpoint(spec))]
-    text = "Dry run: nothing was sent. To send it:\n  " + shlex.join(words)
+    text = f"Dry run: nothing was sent. To send it{why}:\n  " + shlex.join(words)
     if spec.discover:
         text += "\n(the run lists again: what it finds then is what it deletes)"
     return text

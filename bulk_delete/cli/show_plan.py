@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 def print_plan(
     spec: RunSpec, credentials: Credentials | None = None, *, shown: Callable[[str], str] = str
-) -> None:
-    click.echo(shown(plan_report_text(asyncio.run(_plan(spec, credentials)))))
+) -> PlanReport:
+    report = asyncio.run(_plan(spec, credentials))
+    click.echo(shown(plan_report_text(report)))
+    return report
 
 
 async def _plan(spec: RunSpec, credentials: Credentials | None) -> PlanReport:

@@ -19,7 +19,7 @@ from ..allowance import DailyEstimate, across_days
 from ..clock import Clock, utc
 from ..config import Credentials, require_host
 from ..errors import OptionError
-from ..plan.build import PlanSummary, RequestTally, build_plan, summarise
+from ..plan.build import PlanSummary, RequestTally, build_plan, nothing_to_send, summarise
 from ..send import recording
 from ..send.answers import Verdict
 from ..send.client import LeadSquaredClient
@@ -145,6 +145,8 @@ def _plan_and_write(spec: RunSpec) -> PlanSummary:
         summary = summarise(plan_, rate)
     if spec.invalid_out is not None:
         write_invalid(spec.invalid_out, plan_.invalid)
+    if (empty := nothing_to_send(plan_)) is not None:
+        raise empty
     return summary
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
 from ..errors import Interrupted, NotConfirmed, OpenWindow, OptionError
-from ..plan.build import PlanSummary, build_plan, plan_summary
+from ..plan.build import PlanSummary, build_plan, nothing_to_send, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
@@ -188,6 +188,8 @@ def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
 
 def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
     plan_ = build_plan(input_of(spec), spec.plan_options)
+    if (empty := nothing_to_send(plan_)) is not None:
+        raise empty  # before the checkpoint holds it: a corrected sheet is a new plan there
     checkpoint.store_plan(
         plan_.requests(),
         plan_.invalid,

@@ -119,6 +119,29 @@ class NothingToSend(InputError):
     """No row of the sheet is valid: nothing to plan or send, and no command to print."""
 
 
+class SentPlansUnusable(InputError):
+    """The machine's memory of sent plans (store/sent_plans.py) cannot be used: `run` and `job`
+    send no new plan without it, since they cannot tell whether it was sent before (unless
+    --again); `plan` warns (``warning``). Names the file, what is wrong and how to mend it."""
+
+    def __init__(self, path: object, cause: str, mend: str) -> None:
+        super().__init__(
+            f"the machine's memory of sent plans {path} cannot be used: {cause}. It keeps a "
+            "plan from being sent twice by accident, so no new plan is sent without it "
+            f"(--again sends it all the same). To mend it: {mend}"
+        )
+        self.path, self.cause, self.mend = path, cause, mend
+
+    @property
+    def warning(self) -> str:
+        """What is said where the memory is not needed to go on (a dry run, a resume)."""
+        return (
+            f"warning: the machine's memory of sent plans {self.path} cannot be used: "
+            f"{self.cause}; whether this plan was sent before is not known. To mend it: "
+            f"{self.mend}"
+        )
+
+
 class LedgerUnusable(InputError):
     """The machine's ledger (store/ledger.py) cannot be used: its folder cannot be made or
     written, or the file is damaged or not ours. With a daily limit nothing is sent without it;
@@ -189,6 +212,12 @@ class OpenWindow(UsageError):
 class SameRequests(UsageError):
     """Another job's checkpoint holds the same requests (a copied job file): sending them
     again would purge twice under two names."""
+
+
+class SentBefore(UsageError):
+    """This machine sent the same plan (sheet bytes, options, account) under another
+    checkpoint: sending it again by accident would purge twice, and for a window reaching
+    into the present, delete what was created since. --again says it is meant."""
 
 
 class TooManyLeads(UsageError):

@@ -249,7 +249,18 @@ def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
     if (opened := tally.without_dates + tally.open_start + tally.open_end) and not spec.open_window:
         words.append(flag_of("open_window"))
         why = f", with {words[-1]} for the {opened:,} request(s) above whose window is open"
-    words += ["--checkpoint", str(spec.checkpoint or _suggested_checkpoint(spec))]
+    checkpoint = spec.checkpoint or _suggested_checkpoint(spec)
+    if report.sent_before and not spec.again:  # sent before: resume it there, or say --again
+        sent = report.sent_before[-1]
+        if Path(sent.checkpoint).is_file():
+            checkpoint = Path(sent.checkpoint)
+            why += f", going on under the checkpoint it was sent under on {sent.when}"
+        else:
+            words.append(flag_of("again"))
+            why += (
+                f", again ({flag_of('again')}: it was sent on {sent.when} under {sent.checkpoint})"
+            )
+    words += ["--checkpoint", str(checkpoint)]
     text = f"Dry run: nothing was sent. To send it{why}:\n  " + shlex.join(words)
     if spec.discover:
         text += "\n(the run lists again: what it finds then is what it deletes)"

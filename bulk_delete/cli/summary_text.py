@@ -195,6 +195,14 @@ def plan_report_text(report: PlanReport) -> str:
         text += "".join(f"\n  {code:>6}  {report.code_names[code]}" for code in codes)
     if report.backup is not None:
         text += backup_price_text(report.backup)
+    if report.memory_warning:
+        text += f"\n  warning: {report.memory_warning}"
+    for sent in report.sent_before:
+        text += (
+            f"\n  warning: this plan was sent from this machine on {sent.when} under "
+            f"{sent.checkpoint} (to {sent.host}): run and job send it again under another "
+            "checkpoint only with --again"
+        )
     if report.out is not None:
         text += f"\nPreview of every request: {report.out}"
     if report.invalid_out is not None:

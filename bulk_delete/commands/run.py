@@ -27,7 +27,7 @@ from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, Sto
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunResult, RunSummary
-from . import backups, discover, outputs
+from . import backups, discover, outputs, resend
 from .common import (
     checkpoint_path_of,
     failures_of,
@@ -94,6 +94,8 @@ async def run(
         backups.opened(spec, checkpoint, client.retrieve, hooks.on_notice) as backup,
     ):
         preflight_due = spec.preflight  # once per run, before the first call that needs it
+        if not checkpoint.has_plan:  # a new plan: not one this machine sent under another
+            resend.refuse_resend(spec, credentials, checkpoint.location)
         if checkpoint.has_plan:
             checkpoint.check_input(
                 source=source_of(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
@@ -134,6 +136,14 @@ async def run(
                 await preflight(
                     client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
                 )
+            resend.record_sent(
+                spec,
+                credentials,
+                checkpoint.location,
+                fingerprint,
+                wall=clock.wall,
+                on_notice=hooks.on_notice,
+            )
             pool = Pool(
                 checkpoint,
                 client,

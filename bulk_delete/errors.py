@@ -61,7 +61,8 @@ EXIT_MEANINGS: dict[int, str] = {
     EXIT_INCOMPLETE: "finished, but some rows invalid or requests failed (see the export); "
     "verify: some activities remain",
     EXIT_USAGE: "usage, input file, output path or checkpoint problem (with --daily-limit: "
-    "the machine's ledger), an open window without "
+    "the machine's ledger), text dates without --date-order, no valid row, a plan sent "
+    "before under another checkpoint (without --again), an open window without "
     "--open-window, not confirmed (N, Ctrl-D, no terminal), or --discover found more than "
     "--max-leads; nothing sent",
     EXIT_ABORTED: "aborted: a fatal API answer (401/403/404, a redirect), an untrustworthy "

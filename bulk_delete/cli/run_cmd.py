@@ -245,10 +245,8 @@ def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
         words.append(str(ctx.params["input"]))
     sends = {param.name for param in run.params}
     words += typed(ctx, lambda name: name in sends and name not in _PREVIEW_ONLY)
-    tally, why = report.summary.tally, ""
-    if (opened := tally.without_dates + tally.open_start + tally.open_end) and not spec.open_window:
-        words.append(flag_of("open_window"))
-        why = f", with {words[-1]} for the {opened:,} request(s) above whose window is open"
+    needed, why = open_window_needed(spec, report)
+    words += needed
     checkpoint = spec.checkpoint or _suggested_checkpoint(spec)
     if report.sent_before and not spec.again:  # sent before: resume it there, or say --again
         sent = report.sent_before[-1]
@@ -265,6 +263,17 @@ def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
     if spec.discover:
         text += "\n(the run lists again: what it finds then is what it deletes)"
     return text
+
+
+def open_window_needed(spec: RunSpec, report: PlanReport) -> tuple[list[str], str]:
+    """What a printed command needs for the plan's open windows (run and job refuse them
+    without it), and the words that say why."""
+    tally = report.summary.tally
+    opened = tally.without_dates + tally.open_start + tally.open_end
+    if not opened or spec.open_window:
+        return [], ""
+    flag = flag_of("open_window")
+    return [flag], f", with {flag} for the {opened:,} request(s) above whose window is open"
 
 
 # Not carried into the command that sends: what only the dry run writes, and the dry run itself.

@@ -5,7 +5,7 @@
     │   ├── InputError                   the sheet or checkpoint cannot be read or written
     │   │   ├── DateOrderNeeded          text dates like 01/02/2024 and no --date-order
     │   │   ├── NothingToSend            no row of the sheet is valid
-    │   │   ├── SentPlansUnusable        the machine's memory of sent plans cannot be used
+    │   │   ├── SentPlansUnusable        the machine's memory of sent plans (a warning)
     │   │   ├── LedgerUnusable           the machine's ledger cannot be used (--daily-limit)
     │   │   ├── NotABackup               a --backup file that holds no member of ours
     │   │   └── DamagedBackup            a --backup file that cannot be read whole
@@ -121,15 +121,13 @@ class NothingToSend(InputError):
 
 
 class SentPlansUnusable(InputError):
-    """The machine's memory of sent plans (store/sent_plans.py) cannot be used: `run` and `job`
-    send no new plan without it, since they cannot tell whether it was sent before (unless
-    --again); `plan` warns (``warning``). Names the file, what is wrong and how to mend it."""
+    """The machine's memory of sent plans (store/sent_plans.py) cannot be used: said as a
+    warning (``warning``) by every command, which goes on without knowing whether the plan
+    was sent before. Names the file, what is wrong and how to mend it."""
 
     def __init__(self, path: object, cause: str, mend: str) -> None:
         super().__init__(
-            f"the machine's memory of sent plans {path} cannot be used: {cause}. It keeps a "
-            "plan from being sent twice by accident, so no new plan is sent without it "
-            f"(--again sends it all the same). To mend it: {mend}"
+            f"the machine's memory of sent plans {path} cannot be used: {cause}. To mend it: {mend}"
         )
         self.path, self.cause, self.mend = path, cause, mend
 
@@ -138,8 +136,8 @@ class SentPlansUnusable(InputError):
         """What is said where the memory is not needed to go on (a dry run, a resume)."""
         return (
             f"warning: the machine's memory of sent plans {self.path} cannot be used: "
-            f"{self.cause}; whether this plan was sent before is not known. To mend it: "
-            f"{self.mend}"
+            f"{self.cause}; whether this plan was sent before cannot be told, nor this send "
+            f"remembered. To mend it: {self.mend}"
         )
 
 

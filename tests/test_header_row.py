@@ -186,10 +186,10 @@ def test_the_plan_names_the_header_row_and_rows_keep_their_numbers(tmp_path: Pat
     assert done.exit_code == 0, done.output
     assert "header         row 3 (the rows above it are not read)" in done.output
     assert "row 6: ProspectId 'not-a-guid' is not a GUID" in done.output
-    assert "--header-row" not in done.output.split("To send it:")[1]  # found, not typed
+    assert "--header-row" not in done.output.split("Dry run:")[1]  # found, not typed
     done = CliRunner().invoke(cli, ["plan", str(sheet), "--header-row", "3"])
     assert done.exit_code == 0, done.output
-    assert "--header-row 3" in done.output.split("To send it:")[1]
+    assert "--header-row 3" in done.output.split("Dry run:")[1]
 
 
 def test_a_title_alone_is_not_taken_for_a_header(write_csv: Callable[..., Path]) -> None:

@@ -296,6 +296,7 @@ async def test_secrets_never_leave_the_headers(emulator: Any, tmp_path: Path) ->
             "2",
             "--summary-json",
             str(tmp_path / f"{auth}.json"),
+            "--again",  # (the same plan twice, once per way of sending the keys)
             env=env,
         )
         assert done.returncode == 1  # finished; the sheet's "bad,1" row is invalid

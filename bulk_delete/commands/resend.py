@@ -2,8 +2,9 @@
 
 `run` and `job` refuse a new plan (its checkpoint holds none yet) that this machine sent to the
 same account under another checkpoint, naming that checkpoint and the date, unless --again; a
-resume of the same checkpoint goes on as ever. A memory that cannot be read stops a new plan
-too (whether it was sent cannot be told), unless --again. `plan` warns instead.
+resume of the same checkpoint goes on as ever. `plan` warns instead. A memory that cannot be
+used is said by name and the run goes on, as with the ledger without a daily limit: stopping
+every run of a machine whose state folder is read-only would teach people to pass --again.
 """
 
 from __future__ import annotations
@@ -12,16 +13,23 @@ from collections.abc import Callable
 
 from ..config import Credentials
 from ..errors import SentBefore, SentPlansUnusable
-from ..spec import RunSpec
+from ..spec import RunSpec, flag_of
 from ..store.sent_plans import Sent, remember, sent_before
 from .common import fingerprints_of, host_of
 
 
-def refuse_resend(spec: RunSpec, credentials: Credentials, checkpoint: str) -> None:
-    """SentBefore when this new plan went to this account before (and not --again)."""
+def refuse_resend(
+    spec: RunSpec, credentials: Credentials, checkpoint: str, on_notice: Callable[[str], None]
+) -> None:
+    """SentBefore when this new plan went to this account before (and not --again). A
+    memory that cannot be read is said by name, and the run goes on, as the ledger's rule."""
     if spec.again:
         return
-    earlier = sent_before(fingerprints_of(spec), host_of(spec), credentials.access_key)
+    try:
+        earlier = sent_before(fingerprints_of(spec), host_of(spec), credentials.access_key)
+    except SentPlansUnusable as error:
+        on_notice(error.warning)
+        return
     if earlier:
         first = earlier[0]
         more = f" (and {len(earlier) - 1:,} time(s) since)" if len(earlier) > 1 else ""
@@ -29,7 +37,7 @@ def refuse_resend(spec: RunSpec, credentials: Credentials, checkpoint: str) -> N
             f"nothing sent: this machine sent this plan (the same sheet and options) to "
             f"{first.host} on {first.when} under the checkpoint {first.checkpoint}{more}. "
             f"To go on with that run, rerun with --checkpoint {first.checkpoint}; to send "
-            f"it again under {checkpoint}, pass {spec.name_of('again')}."
+            f"it again under {checkpoint}, pass {flag_of('again')}."
         )
 
 
@@ -43,7 +51,7 @@ def record_sent(
     on_notice: Callable[[str], None],
 ) -> None:
     """Keep that the plan goes out under ``checkpoint``, before its first delete. A memory
-    that cannot be written is said (the run was let through by --again or as a resume)."""
+    that cannot be written is said by name."""
     try:
         remember(fingerprint, host_of(spec), credentials.access_key, checkpoint, at=wall())
     except SentPlansUnusable as error:

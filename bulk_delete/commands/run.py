@@ -95,7 +95,7 @@ async def run(
     ):
         preflight_due = spec.preflight  # once per run, before the first call that needs it
         if not checkpoint.has_plan:  # a new plan: not one this machine sent under another
-            resend.refuse_resend(spec, credentials, checkpoint.location)
+            resend.refuse_resend(spec, credentials, checkpoint.location, hooks.on_notice)
         if checkpoint.has_plan:
             checkpoint.check_input(
                 source=source_of(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()

@@ -134,7 +134,7 @@ def test_without_the_order_the_sheet_exits_2_naming_rows_and_never_guesses(
         assert f"pass --date-order {order}." in message
         assert f"--date-order {other}" not in message
     elif any(day.day != day.month for day in days):  # every date reads both ways
-        ambiguous = next(
+        ambiguous = next(  # the first that reads as two days
             text for text, day in zip(texts, days, strict=True) if day.day != day.month
         )
         assert f"{ambiguous!r} is " in message
@@ -161,6 +161,17 @@ def test_a_day_above_12_says_the_order_found_and_still_asks(write_csv: Callable[
     assert "'01/02/2024' is 1 February 2024 as DMY, 2 January 2024 as MDY" in message
     assert "all of them read as DMY (day/month/year: '29/02/2024' is 29 February 2024" in message
     assert message.endswith("pass --date-order DMY. (Excel date cells need no option.)")
+
+
+def test_the_date_read_both_ways_is_one_that_reads_as_two_days(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv(sheet_text([("01/01/2024", "03/03/2024"), ("01/02/2024", "")]))
+    with pytest.raises(DateOrderNeeded, match="'01/02/2024' is 1 February 2024 as DMY, 2 Jan"):
+        build_plan(path, PlanOptions())
+    path = write_csv(sheet_text([("01/01/2024", "03/03/2024")]))  # each reads one day: asked
+    with pytest.raises(DateOrderNeeded, match="pass --date-order DMY or --date-order MDY"):
+        build_plan(path, PlanOptions())
 
 
 def test_dates_that_agree_on_no_order_are_named(write_csv: Callable[..., Path]) -> None:

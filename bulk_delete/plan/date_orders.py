@@ -112,7 +112,10 @@ def order_needed(seen: Mapping[str, tuple[str, ...]]) -> str:
     """What a sheet's text dates (text → the orders it reads in) say of their order, and the
     option to pass: never the order itself, even when only one fits."""
     agreed = set(DATE_ORDERS).intersection(*map(set, seen.values()))
-    both = next((text for text, orders in seen.items() if len(orders) > 1), None)
+    both = next(  # a date that two orders read as two days: the example a person needs
+        (text for text, orders in seen.items() if len({reading(text, o) for o in orders}) > 1),
+        None,
+    )
     if len(agreed) == 1:
         (only,) = agreed
         forced = next(text for text, orders in seen.items() if orders == (only,))
@@ -128,6 +131,6 @@ def order_needed(seen: Mapping[str, tuple[str, ...]]) -> str:
             kinds.setdefault(orders, text)
         shown = "; ".join(f"{text!r} reads as {' or '.join(o)}" for o, text in kinds.items())
         return f"they read in no one order ({shown}): correct the sheet, then pass --date-order"
-    assert both is not None  # every text reads in two orders or more
+    shown = both or next(iter(seen))  # (01/01/2024 reads one day either way: still asked)
     options = " or ".join(f"--date-order {order}" for order in DATE_ORDERS if order in agreed)
-    return f"{both!r} is {readings(both, seen[both])}: pass {options}"
+    return f"{shown!r} is {readings(shown, seen[shown])}: pass {options}"

@@ -35,6 +35,7 @@ from .config import (
     normalise_host,
 )
 from .errors import FieldError, OptionError
+from .plan.date_orders import DATE_ORDERS
 from .plan.rules import (
     CellError,
     PlanOptions,
@@ -153,6 +154,13 @@ def _share(value: Any) -> float:
     return share
 
 
+def _date_order(value: Any) -> str:
+    text = _text(value).upper()
+    if text not in DATE_ORDERS:
+        raise ValueError(f"must be one of {', '.join(DATE_ORDERS)}, not {shorten(repr(value))}")
+    return text
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {shorten(repr(value))}")
@@ -247,6 +255,27 @@ class RunSpec:
         "Leave out a column whose header looks like a known one (e.g. 'Form Date'); repeatable.",
         _names,
         flag="--ignore-column",
+    )
+    # Sheets as people write them, and a plan sent before (issue 32).
+    date_order: str = option(
+        "",
+        "How the sheet's text dates that are not YYYY-MM-DD are written: DMY (31/01/2025, "
+        "31.01.2025 14:30), MDY (01/31/2025) or YMD (2025/01/31). Without it such dates exit 2 "
+        "naming their readings; Excel date cells need none.",
+        _date_order,
+    )
+    header_row: int | None = option(
+        None,
+        "The sheet's row that holds the header, as Excel numbers it (default: row 1, or when "
+        "row 1 holds no known column, the first of rows 1-10 with ProspectId and another).",
+        _whole(1),
+    )
+    again: bool = option(
+        False,
+        "Send a plan this machine already sent to this account under another checkpoint "
+        "(run and job refuse it otherwise, naming the checkpoint and the date).",
+        _flag,
+        key=None,
     )
     codes: tuple[str, ...] = option(
         (), "Activity codes (e.g. 163,166) for rows whose codes cell is empty or missing.", _codes
@@ -432,9 +461,8 @@ class RunSpec:
             if self.discover:
                 self._check_discover()
         except FieldError as error:
-            raise OptionError(
-                _where(source) + f"{_name(error.field, source)}: {error.message}"
-            ) from None
+            message = error.message.replace(flag_of("date_order"), _name("date_order", source))
+            raise OptionError(_where(source) + f"{_name(error.field, source)}: {message}") from None
 
     def _check_discover(self) -> None:
         if self.input is not None:
@@ -458,6 +486,8 @@ class RunSpec:
             sheet=self.sheet,
             max_codes_per_request=self.max_codes_per_request,
             ignore_columns=self.ignore_columns,
+            date_order=self.date_order,
+            header_row=self.header_row,
         )
 
     @property

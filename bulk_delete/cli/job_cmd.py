@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import os
 import random
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from ..spec import RunSpec
 from ..summary import RunSummary, VerifySummary
 from .notify import notify_from
 from .options import send_options
-from .run_cmd import command_again, finished, finished_before, sending
+from .run_cmd import command_again, finished, finished_before, open_window_needed, sending
 from .show_plan import notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target
 from .summary_text import choice_text, verify_text
@@ -107,11 +108,11 @@ def _dry_run(loaded: Job, now: dt.datetime, values: dict[str, Any], target: Summ
 
     if loaded.spec.discover:
         spec = loaded.run_spec(now, os.environ).with_values(values)
-        print_plan(spec, loaded.credentials(os.environ))
+        report = print_plan(spec, loaded.credentials(os.environ))
     else:
         assert target.spec is not None
         spec = target.spec
-        print_plan(spec)
+        report = print_plan(spec)
     for path in same_requests(loaded, spec):
         click.echo(
             f"warning: {path} (another job) holds these same requests; `job` refuses to send "
@@ -119,8 +120,9 @@ def _dry_run(loaded: Job, now: dt.datetime, values: dict[str, Any], target: Summ
         )
     if (unfinished := loaded.unfinished(now)) is not None:
         click.echo(f"First: the {unfinished[2]:,} pending request(s) of {unfinished[0]}")
-    command = command_again(click.get_current_context())
-    click.echo(f"Dry run: nothing was sent. To send it:\n  {command}")
+    needed, why = open_window_needed(spec, report)  # (or open_window = true in the file)
+    command = shlex.join([*shlex.split(command_again(click.get_current_context())), *needed])
+    click.echo(f"Dry run: nothing was sent. To send it{why}:\n  {command}")
     dry_run_summary(target)
 
 

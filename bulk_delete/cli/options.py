@@ -33,6 +33,8 @@ _METAVARS = {
     "results": "FILE",
     "notify": "URL",
     "notify_on": "OUTCOMES",
+    "date_order": "DMY|MDY|YMD",
+    "header_row": "N",
 }
 _SHORT = {"out": "-o"}
 
@@ -85,6 +87,8 @@ def plan_options(command: F) -> F:
             spec_option("max_leads"),
             spec_option("sheet"),
             spec_option("ignore_columns", multiple=True, callback=lambda _c, _p, v: v or None),
+            spec_option("date_order"),
+            spec_option("header_row"),
             spec_option("codes"),
             spec_option("from_date"),
             spec_option("to_date"),
@@ -128,6 +132,7 @@ def send_options(command: F) -> F:
             ),
             click.option("--quiet", "-q", is_flag=True, help="No progress display."),
             spec_option("open_window"),
+            spec_option("again"),
             spec_option("summary_json", type=click.Path(dir_okay=False)),
             spec_option("log_file", type=click.Path(dir_okay=False)),
             spec_option("results", type=click.Path(dir_okay=False)),

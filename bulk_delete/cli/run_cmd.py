@@ -42,6 +42,7 @@ from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_p
 from .summary_text import discovery_text, learned_text, run_text, saved_plan_text, summary_line
 
 if TYPE_CHECKING:
+    from ..commands.plan import PlanReport
     from ..commands.report import Ending
     from ..commands.run import RunHooks
     from .signals import SignalStop
@@ -87,8 +88,7 @@ def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> RunSummary | No
     spec = RunSpec.from_values(values)
     target.spec = spec
     if dry_run:
-        print_plan(spec)
-        click.echo(next_command(ctx, spec))
+        click.echo(next_command(ctx, spec, print_plan(spec)))
         dry_run_summary(target)
         return None
     given = [flag_of(name) for name in ("out", "invalid_out") if values.get(name)]
@@ -267,9 +267,10 @@ def command_again(ctx: click.Context) -> str:
     return shlex.join(words + typed(ctx, lambda name: name != "dry_run"))
 
 
-def next_command(ctx: click.Context, spec: RunSpec) -> str:
+def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
     """The exact command that sends this plan, quoted for the shell: the plan's own options
-    as typed, and a checkpoint beside the sheet."""
+    as typed, and a checkpoint beside the sheet. It runs as printed: what the plan needs
+    besides (--open-window for its open windows) is in it, and the line above says why."""
     if spec.input is not None and spec.input.name.startswith("stdin"):
         return "Dry run: nothing was sent. To send it, save the sheet to a file and run it."
     words = [program(), "run"]
@@ -277,11 +278,35 @@ def next_command(ctx: click.Context, spec: RunSpec) -> str:
         words.append(str(ctx.params["input"]))
     sends = {param.name for param in run.params}
     words += typed(ctx, lambda name: name in sends and name not in _PREVIEW_ONLY)
-    words += ["--checkpoint", str(spec.checkpoint or _suggested_checkpoint(spec))]
-    text = "Dry run: nothing was sent. To send it:\n  " + shlex.join(words)
+    needed, why = open_window_needed(spec, report)
+    words += needed
+    checkpoint = spec.checkpoint or _suggested_checkpoint(spec)
+    if report.sent_before and not spec.again:  # sent before: resume it there, or say --again
+        sent = report.sent_before[-1]
+        if Path(sent.checkpoint).is_file():
+            checkpoint = Path(sent.checkpoint)
+            why += f", going on under the checkpoint it was sent under on {sent.when}"
+        else:
+            words.append(flag_of("again"))
+            why += (
+                f", again ({flag_of('again')}: it was sent on {sent.when} under {sent.checkpoint})"
+            )
+    words += ["--checkpoint", str(checkpoint)]
+    text = f"Dry run: nothing was sent. To send it{why}:\n  " + shlex.join(words)
     if spec.discover:
         text += "\n(the run lists again: what it finds then is what it deletes)"
     return text
+
+
+def open_window_needed(spec: RunSpec, report: PlanReport) -> tuple[list[str], str]:
+    """What a printed command needs for the plan's open windows (run and job refuse them
+    without it), and the words that say why."""
+    tally = report.summary.tally
+    opened = tally.without_dates + tally.open_start + tally.open_end
+    if not opened or spec.open_window:
+        return [], ""
+    flag = flag_of("open_window")
+    return [flag], f", with {flag} for the {opened:,} request(s) above whose window is open"
 
 
 # Not carried into the command that sends: what only the dry run writes, and the dry run itself.

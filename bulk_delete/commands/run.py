@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
 from ..errors import Interrupted, NotConfirmed, OpenWindow, OptionError
-from ..plan.build import PlanSummary, build_plan, plan_summary
+from ..plan.build import PlanSummary, build_plan, nothing_to_send, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunResult, RunSummary
-from . import backups, discover, outputs
+from . import backups, discover, outputs, resend
 from .account import ACCOUNT_USER, JOB_FILE
 from .common import (
     checkpoint_path_of,
@@ -99,6 +99,8 @@ async def run(
         check = partial(
             preflight, client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
         )
+        if not checkpoint.has_plan:  # a new plan: not one this machine sent under another
+            resend.refuse_resend(spec, credentials, checkpoint.location, hooks.on_notice)
         if checkpoint.has_plan:
             checkpoint.check_input(
                 source=source_of(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
@@ -136,6 +138,14 @@ async def run(
                 )
             if preflight_due:
                 _remember_user(checkpoint, await check())
+            resend.record_sent(
+                spec,
+                credentials,
+                checkpoint.location,
+                fingerprint,
+                wall=clock.wall,
+                on_notice=hooks.on_notice,
+            )
             pool = Pool(
                 checkpoint,
                 client,
@@ -210,6 +220,8 @@ def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
 
 def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
     plan_ = build_plan(input_of(spec), spec.plan_options)
+    if (empty := nothing_to_send(plan_)) is not None:
+        raise empty  # before the checkpoint holds it: a corrected sheet is a new plan there
     checkpoint.store_plan(
         plan_.requests(),
         plan_.invalid,

@@ -22,6 +22,9 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
      run's predicted backup calls against those made
   10. results — issue 22: `python -m bench.results_report` (report of 100,000 calls, workbook of
      100,000 requests, `bulk-delete report` on a checkpoint)
+  11. moving — issue 30 (bench/sharing.py): (i) a neighbour that comes and goes, (i') a steady
+     one that stops, (j) an idle account with transient faults at 25/1s and 25/5s, (k) a ramp
+     over five minutes; side by side with the peers, BENCH_REPEATS times (default 3)
 
 Run a part with `python -m bench loader scale` and so on (default: all).
 """
@@ -48,7 +51,7 @@ from bulk_delete.emulator.server import _activities as emulated_activities
 from bulk_delete.store.backup import read_backup
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
-from .sharing import allowance, bursty, concurrent, sharing
+from .sharing import allowance, bursty, concurrent, moving, sharing
 from .workbooks import leads_xlsx
 
 RESULTS = ROOT / "bench" / "results"
@@ -753,6 +756,7 @@ SECTIONS = {
     "allowance": allowance,
     "backup": backup,
     "results": results,
+    "moving": moving,
 }
 
 

@@ -56,10 +56,8 @@ HEADROOM = 2.0  # calls a window below the measured free budget, left to the nei
 CAUTION = 0.6  # of the free budget read as a newcomer arrives: what it leaves, until measured
 HOLD_WINDOWS = 4.0  # windows paced below a measured free budget before probing up to the limit
 PROBE_WINDOWS = 1.0  # windows at the limit without a refusal that end the measurement
-SPREAD_CALLS = 3.0
-NOISY_HOLD = (
-    2.0  # times HOLD_WINDOWS when the reads disagree: each probe costs a noisy neighbour more
-)
+SPREAD_CALLS = 3.0  # recent reads this far below their median: a bursty or random neighbour …
+NOISY_HOLD = 2.0  # … held this many times as long between probes (each costs it a clump)
 DAMPED_CALLS = 2.0  # a read further than this from the free budget is followed at once
 MEMORY_WINDOWS = 12.0  # reads this recent make the free budget (their median, at most the last)
 START_CALLS = 0.6  # of the ceiling: the first window's slow part …
@@ -210,7 +208,8 @@ class SlidingWindowLimiter:
     def sent_again(self) -> None:
         """A call went out once more without a start of its own (an HTTP client re-sending a
         GET on a dropped connection): the server counted it, so the window counts it too."""
-        bisect.insort(self._starts, self.clock.now())
+        if not self.account.unlimited:
+            bisect.insort(self._starts, self.clock.now())
 
     def _wait(self, now: float) -> float:
         window = self._period + self.margin
@@ -281,8 +280,9 @@ class SlidingWindowLimiter:
 
         A named limit below ours is learned: the window log then keeps it. Otherwise someone
         else spends the budget: what was free is measured from ``started`` and paced below
-        (or, when our own calls fill the window, the margin widens). A refusal that names no
-        limit, or says Retry-After, also pauses everyone: a window, or what it asked.
+        (when our own calls alone filled the window, the margin widens once too). A refusal
+        that names no limit, or says Retry-After, also pauses everyone: a window, or what it
+        asked.
         """
         if limit is not None and self.learn(limit):
             return True
@@ -334,12 +334,11 @@ class SlidingWindowLimiter:
         in flight when the last read was taken says nothing new, unless it set off before the
         call that read came from (answers overtake each other)."""
         estimate = self._estimate_at(now)
-        if estimate is not None and (started is None or started < estimate.at):
-            if started is None and now - estimate.at >= self._period:
-                pass  # no start to tell: a window on, take it as a new read
-            else:
-                self._refine(estimate, started)
-                return
+        if estimate is not None and (
+            started < estimate.at if started is not None else now - estimate.at < self._period
+        ):  # in flight when it was read (without a start: a window counts as one)
+            self._refine(estimate, started)
+            return
         noted = None if self.shared is None else self.shared.budget_within(self._period)
         if noted is not None:  # another run here measured this window: one read for all
             read = noted
@@ -368,7 +367,8 @@ class SlidingWindowLimiter:
         """Our own calls filled the window, as far as we count them: one of them may have
         arrived later than its start said (network jitter beyond the margin), so the margin
         widens, once, to twice its default. The pace still gives way: a newcomer's first
-        calls look the same."""
+        calls look the same (a shorter hold for such a read cost the on/off neighbour's bar
+        three points in virtual time: docs/design/pacing.md)."""
         if read >= self.effective.calls - 1 and self._margin_given is None:
             self.margin = max(self.margin, 2 * default_margin(self._period))
 
@@ -463,13 +463,11 @@ class SlidingWindowLimiter:
         return float(self.shared.others_before(self.clock.now() - started, self._period))
 
     def _rate_at(self, now: float) -> float:
-        """Calls a window: the ceiling, or below a measured free budget for HOLD_WINDOWS
-        (lower still for a newcomer), then the ceiling again: the probe."""
+        """Calls a window: HEADROOM below a measured free budget for its hold, else the
+        ceiling (after the hold, that is the probe: until a refusal, or the estimate's end)."""
         ceiling = float(self.effective.calls)
         estimate = self._estimate_at(now)
-        if estimate is None:
-            return ceiling
-        if not self._holding(now):  # the probe: the limit again, until a refusal or the end
+        if estimate is None or not self._holding(now):
             return ceiling
         return max(1.0, min(ceiling, estimate.free - HEADROOM))
 

@@ -24,6 +24,9 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
      100,000 requests, `bulk-delete report` on a checkpoint and on a folder of 365 nights)
   11. million — issue 34: `python -m bench.million_rows` (1,100,000 requests: the results
      workbook and `export -o x.xlsx` beside plain XlsxWriter constant_memory, time and peak)
+  12. moving — issue 30 (bench/sharing.py): (i) a neighbour that comes and goes, (i') a steady
+     one that stops, (j) an idle account with transient faults at 25/1s and 25/5s, (k) a ramp
+     over five minutes; side by side with the peers, BENCH_REPEATS times (default 3)
 
 Run a part with `python -m bench loader scale` and so on (default: all).
 """
@@ -50,7 +53,7 @@ from bulk_delete.emulator.server import _activities as emulated_activities
 from bulk_delete.store.backup_file import read_backup
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
-from .sharing import allowance, bursty, concurrent, sharing
+from .sharing import allowance, bursty, concurrent, moving, sharing
 from .workbooks import leads_xlsx
 
 RESULTS = ROOT / "bench" / "results"
@@ -767,6 +770,7 @@ SECTIONS = {
     "backup": backup,
     "results": results,
     "million": million,
+    "moving": moving,
 }
 
 

@@ -58,6 +58,7 @@ from .knobs import DEFAULT_SYSTEM_CODES as DEFAULT_SYSTEM_CODES
 from .knobs import DEMO_ACCESS_KEY as DEMO_ACCESS_KEY
 from .knobs import DEMO_SECRET_KEY as DEMO_SECRET_KEY
 from .knobs import EmulatorConfig as EmulatorConfig
+from .knobs import background_share
 from .knobs import parse_code_ranges as parse_code_ranges
 
 STATS_PATH = "/__emulator/stats"
@@ -168,9 +169,11 @@ class Emulator:
         self.first_accepted: float | None = None  # clock time of the first / last queued call
         self.last_accepted: float | None = None
         self.first_accepted_wall: float | None = None  # time.time(), for other processes
+        self.last_accepted_wall: float | None = None
         self._first_call: float | None = None
         self.background_calls = 0
         self.background_refused = 0
+        self.background_began_wall: float | None = None  # time.time() of its first tick
         self._dataset: list[str] | None = None
         self.list_calls: list[dict[str, Any]] = []  # every RetrieveByActivityEvent page asked
         self.user_agents: Counter[str] = Counter()  # of every API call
@@ -245,14 +248,21 @@ class Emulator:
         as a real one: calls on a fixed schedule of absolute deadlines (a late wake-up does
         not push the next call back, so it never drifts below its rate), ``burst`` at a time,
         each arriving after a jittered latency, counted in the same window as ours and
-        refused when it is full. It does not retry: a refused lead capture is a lost call."""
+        refused when it is full. It does not retry: a refused lead capture is a lost call.
+        Busy and quiet spells, a ramp and a stop (``--background``) thin the schedule: a tick
+        calls once the share it owes adds up to one."""
         loop = asyncio.get_running_loop()
         gap = rate.period / rate.calls * burst
         start = loop.time()
-        tick = 0
-        while True:
+        self.background_began_wall = self.wall()
+        tick, owed = 0, 0.0
+        while tick * gap < self.config.background_until:
             tick += 1
             await asyncio.sleep(max(0.0, start + tick * gap - loop.time()))
+            owed += background_share(self.config, tick * gap)
+            if owed < 1.0 - 1e-9:
+                continue
+            owed -= 1.0
             for _ in range(burst):
                 self._spawn(self._background_call())
 
@@ -282,10 +292,15 @@ class Emulator:
             # accepted calls per second as the server saw them: (n - 1) gaps over the span
             "accepted_per_second": (queued - 1) / span if queued > 1 and span > 0 else 0.0,
             "first_accepted_wall": self.first_accepted_wall,
+            "last_accepted_wall": self.last_accepted_wall,
             "max_calls_in_window": self.window.max_in_window,
             "rate": {"calls": self.config.rate.calls, "period": self.config.rate.period},
             "webhook_posts": len(self.webhook_posts),
-            "background": {"calls": self.background_calls, "refused": self.background_refused},
+            "background": {
+                "calls": self.background_calls,
+                "refused": self.background_refused,
+                "began_wall": self.background_began_wall,
+            },
             "callers": {  # every call the rate window saw, and its refusals, by caller
                 caller: {"calls": calls, "refused": self.window.refused[caller]}
                 for caller, calls in self.window.calls.items()
@@ -560,6 +575,7 @@ class Emulator:
             self.first_accepted = arrived
             self.first_accepted_wall = time.time()
         self.last_accepted = arrived
+        self.last_accepted_wall = time.time()
         if self._log is not None:
             self._log.write(json.dumps(record) + "\n")
             self._log.flush()

@@ -31,6 +31,7 @@ from ..api import (
 )
 from ..config import AuthMode, Credentials, SendSettings
 from ..redaction import redactor
+from . import wire
 from .answers import (
     MAX_BODY,
     Answer,
@@ -73,8 +74,22 @@ async def open_session(settings: SendSettings) -> AsyncIterator[aiohttp.ClientSe
     """The one keep-alive session of a command, sized for the run's workers."""
     connector = aiohttp.TCPConnector(limit=settings.workers, ttl_dns_cache=300)
     timeout = aiohttp.ClientTimeout(total=settings.timeout, connect=min(10.0, settings.timeout))
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trace_configs=[on_the_wire()]
+    ) as session:
         yield session
+
+
+def on_the_wire() -> aiohttp.TraceConfig:
+    """Tells the pool when each request actually goes out (wire.py): after a new connection's
+    handshake, or once more when aiohttp re-sends a GET on a dropped connection."""
+
+    async def headers_sent(*_: object) -> None:
+        wire.went_out()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(headers_sent)
+    return trace
 
 
 class LeadSquaredClient:

@@ -50,7 +50,7 @@ from ..errors import (
 from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
 from ..summary import RunFigures
-from . import recording
+from . import recording, wire
 from .answers import Answer, Verdict, fatal_error
 from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
 from .limiter import SlidingWindowLimiter
@@ -164,7 +164,10 @@ async def until_settled(
             continue  # an outage began while this caller waited for its slot
         recorder, kind = recording.current()
         started = recorder.wall() if recorder is not None else 0.0
-        answer, reply = await call()
+        sent = _OnTheWire(limiter, slot)
+        with wire.watching(sent):
+            answer, reply = await call()
+        slot = sent.started
         read = settled(reply) and _readable(answer)
         if recorder is not None:  # the run report's call log (seq: the request's)
             attempt = tried.attempts + tried.rate_limited + 1
@@ -206,6 +209,23 @@ async def until_settled(
             on_refused(limiter.refused(answer.limit, answer.retry_after, started=slot))
             continue
         await (wait or partial(_sleep_with, gates.clock))(decision.delay)
+
+
+class _OnTheWire:
+    """One attempt's start as the server will count it: moved to when its request went out
+    (a new connection first), and a request sent again by the HTTP client counted again."""
+
+    def __init__(self, limiter: SlidingWindowLimiter, started: float) -> None:
+        self.limiter = limiter
+        self.started = started
+        self._out = False
+
+    def __call__(self) -> None:
+        if self._out:
+            self.limiter.sent_again()
+        else:
+            self.started = self.limiter.on_the_wire(self.started)
+        self._out = True
 
 
 async def call_once(

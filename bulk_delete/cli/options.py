@@ -31,6 +31,11 @@ _METAVARS = {
     "summary_json": "FILE",
     "log_file": "FILE",
     "results": "FILE",
+    "restore_requests": "N",
+    "restore_leads": "PROSPECTID",
+    "lead_sheet": "FILE",
+    "post": "auto|single|bulk",
+    "bulk_rate": "N/Ws",
 }
 _SHORT = {"out": "-o"}
 

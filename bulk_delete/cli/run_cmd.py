@@ -168,15 +168,21 @@ def sending(
             )
     except BulkDeleteError as error:
         display.close()
-        if error.summary is not None:
-            error.summary = with_exit_code(error.summary, error)
-        if exit_code_of(error) != EXIT_LOCKED:  # (another process holds the checkpoint)
-            _results(spec, error.summary)
-        if error.summary is not None:
-            _report(with_previous(error.summary, target.previous), err=True)
+        ended_in(spec, error, target)
         raise
     finally:
         display.close()
+
+
+def ended_in(spec: RunSpec, error: BulkDeleteError, target: SummaryTarget) -> None:
+    """A command that ends in an error: its results written and its summary shown, before the
+    error goes on up to the one exit."""
+    if error.summary is not None:
+        error.summary = with_exit_code(error.summary, error)
+    if exit_code_of(error) != EXIT_LOCKED:  # (another process holds the checkpoint)
+        _results(spec, error.summary)
+    if error.summary is not None:
+        _report(with_previous(error.summary, target.previous), err=True)
 
 
 def finished(spec: RunSpec, summary: RunSummary, target: SummaryTarget) -> RunSummary:
@@ -221,6 +227,7 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
     from ..commands.common import window_of
     from ..commands.outputs import results_paths
     from ..commands.results import write_workbook
+    from ..store.restore_checkpoint import RestoreCheckpoint
     from .report_cmd import write_page
 
     paths = results_paths(spec)
@@ -228,7 +235,12 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
         return []
     workbook, page = paths
     window = summary.window if summary is not None else window_of(spec)
-    if not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
+    if RestoreCheckpoint.is_one(spec.checkpoint):
+        from ..commands import restore_results
+
+        if not restore_results.write_workbook(spec.checkpoint, workbook, summary):
+            return []
+    elif not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
         return []
     write_page(spec.checkpoint, page)
     return [workbook, page]
@@ -290,6 +302,8 @@ async def _run(
 
 def _report(summary: RunSummary, *, err: bool = False) -> None:
     """The summary as text, and as the scheduler's one line."""
-    click.echo(run_text(summary), err=err)
+    from .restore_text import restore_text
+
+    click.echo(run_text(summary) if summary.restore is None else restore_text(summary), err=err)
     if not sys.stderr.isatty():  # a scheduler's log gets one line it can grep
         click.echo(summary_line(summary), err=True)

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..commands.run import Confirmation
     from ..config import SendSettings
 
+T = TypeVar("T")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the ssh session dropped
 
 
@@ -124,7 +125,14 @@ def interrupting(what: str) -> Iterator[None]:
 
 
 def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[Confirmation], bool]:
-    def confirm(confirmation: Confirmation) -> bool:
+    return ask_hook(yes, signals, question)
+
+
+def ask_hook(yes: bool, signals: SignalStop, asking: Callable[[T], str]) -> Callable[[T], bool]:
+    """A confirmation: yes with --yes; else ``asking(what)`` on the terminal, y/N; no terminal
+    is a refusal (exit 2), and a signal at the prompt ends the command."""
+
+    def confirm(what: T) -> bool:
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -132,7 +140,7 @@ def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[Confirmation], boo
                 "nothing sent: no terminal to confirm on; pass --yes to send without asking"
             )
         with signals.prompting():
-            return _ask(question(confirmation))
+            return _ask(asking(what))
 
     return confirm
 

@@ -13,6 +13,7 @@ import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..clock import Clock
@@ -26,11 +27,12 @@ from ..send.pool import LEARNED_LIMIT
 from ..send.retry import RetryPolicy
 from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
+from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, Window
 from ..timetext import to_local, zone_aliases
-from .account import keep_to_account
+from .account import Bound, keep_to_account
 
 
 def ignore(*_: object) -> None:
@@ -133,6 +135,26 @@ def spending(
     --daily-limit. A resume starts from the limit an earlier run learned. A checkpoint goes on
     with the host and keys its requests went to (account.py); ``bind``: a `run`, whose host
     and keys become the checkpoint's."""
+    with (
+        Checkpoint.open(path) as checkpoint,
+        spending_on(checkpoint, spec, credentials, path, clock, on_notice, bind=bind) as paced,
+    ):
+        yield (checkpoint, *paced)
+
+
+@contextlib.contextmanager
+def spending_on(
+    checkpoint: Spender,
+    spec: RunSpec,
+    credentials: Credentials,
+    path: Path,
+    clock: Clock,
+    on_notice: Callable[[str], None] = ignore,
+    *,
+    bind: bool = False,
+) -> Iterator[tuple[SlidingWindowLimiter, WindowLedger | None]]:
+    """``spending`` for a checkpoint already open (a purge's, or a restore's): its lock, its
+    account, its call log, the limiter (from the limit it learned) and the machine's ledger."""
     account = shared_window(
         host_of(spec),
         credentials.access_key,
@@ -141,7 +163,7 @@ def spending(
         daily_limit=spec.daily_limit,
         on_notice=on_notice,
     )
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
+    with checkpoints.lock(path), account as ledger:
         checkpoint.wall = clock.wall
         keep_to_account(checkpoint, host_of(spec), credentials, bind=bind, on_notice=on_notice)
         log = checkpoint.calls
@@ -153,7 +175,16 @@ def spending(
             learned = checkpoint.meta.get(LEARNED_LIMIT)
             if learned:
                 limiter.learn(RateLimit.parse(learned))
-            yield checkpoint, limiter, ledger
+            yield limiter, ledger
+
+
+class Spender(Bound, Protocol):
+    """What ``spending_on`` needs of a checkpoint: its account, its clock, its call log."""
+
+    wall: Callable[[], float]
+
+    @property
+    def calls(self) -> CallLog | None: ...
 
 
 def window_of(spec: RunSpec) -> Window:

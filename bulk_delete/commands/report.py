@@ -18,15 +18,21 @@ from ..errors import BulkDeleteError, InputError
 from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.report_data import Night, ReportData, report_data
+from ..store.restore_checkpoint import RestoreCheckpoint
 from ..timetext import plan_tz
+from . import restore_results
 
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2})\.sqlite$")
 
 
 def report(source: Path, now: dt.datetime) -> ReportData:
-    """What the page shows of ``source`` (a checkpoint, or a job's state folder), generated
-    at ``now``."""
-    return folder_data(source, now) if source.is_dir() else checkpoint_data(source, now)
+    """What the page shows of ``source`` (a checkpoint, a restore's, or a job's state folder),
+    generated at ``now``."""
+    if source.is_dir():
+        return folder_data(source, now)
+    if RestoreCheckpoint.is_one(source):
+        return restore_results.report(source, now)
+    return checkpoint_data(source, now)
 
 
 def checkpoint_data(path: Path, now: dt.datetime) -> ReportData:

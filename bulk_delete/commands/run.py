@@ -224,17 +224,7 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
     finally:
         if recorder is not None:
             recorder.run = recording.NO_RUN
-        checkpoint.finish_run(run_id, _figures_of(pool, result), str(pool.limiter.effective))
-
-
-def _figures_of(pool: Pool, result: RunResult) -> RunFigures:
-    """The pool's figures, with how the run ended and the limit it ran under."""
-    effective = pool.limiter.effective
-    return dataclasses.replace(
-        pool.progress.figures,
-        result=result,
-        limit_per_second=None if effective.unlimited else effective.per_second,
-    )
+        checkpoint.finish_run(run_id, pool.figures(result), str(pool.limiter.effective))
 
 
 def _summary(

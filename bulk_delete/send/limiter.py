@@ -103,6 +103,24 @@ from ..clock import Clock
 from ..config import RateLimit
 
 
+class Pacer(Protocol):
+    """What the retry loop (pool.until_settled) asks of a limiter: a slot before each call,
+    and what a refusal says. SlidingWindowLimiter is one; the bulk add's pair of windows
+    (send/posting.py: its own limit within the account's) is another."""
+
+    @property
+    def effective(self) -> RateLimit: ...
+
+    async def acquire(self) -> float: ...
+
+    def refused(
+        self,
+        limit: RateLimit | None,
+        retry_after: float | None = None,
+        started: float | None = None,
+    ) -> bool: ...
+
+
 class SharedWindow(Protocol):
     """The account-wide window of every run on this machine (store/ledger.WindowLedger)."""
 

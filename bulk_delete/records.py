@@ -81,6 +81,7 @@ class Restored(StrEnum):
     GONE = "gone"  # confirmed gone from its lead: to post
     POSTING = "posting"  # a post went out, its answer not recorded: look before posting again
     POSTED = "posted"  # created again: its new id beside the old
+    ALREADY = "already there"  # the same activity is on the lead already (restored before)
     FAILED = "failed"  # refused (400, MX), or given up on (transient: a rerun tries again)
     LEAD_MISSING = "lead missing"  # the lead no longer exists: reported, never created
 

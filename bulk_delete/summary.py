@@ -145,8 +145,9 @@ class Failure:
 @dataclass(frozen=True, kw_only=True)
 class RestoreFigures:
     """What `restore` did with a backup's activities, over every run of its checkpoint. The
-    summary's ``totals`` say it too, as a run's: requests = activities, queued = posted, failed
-    = refused or given up on (and leads gone), pending = not posted yet (held included)."""
+    summary's ``totals`` say it too, as a run's: requests = activities, queued = posted (or
+    already there), failed = refused or given up on (and leads gone), pending = not posted yet
+    (held included)."""
 
     backup: str
     mode: str = ""  # "single" (Create, one a call) or "bulk" (the bulk add, 25 a call)
@@ -154,6 +155,7 @@ class RestoreFigures:
     leads: int = 0
     posted: int = 0  # created again, the new id beside the old
     found_after_lost_answer: int = 0  # of posted: a post whose answer was lost, found on the lead
+    already_there: int = 0  # an identical activity was on the lead already: not posted again
     still_present: int = 0  # not gone from the lead (its delete not carried out yet): held
     unchecked: int = 0  # its lead could not be read yet
     to_post: int = 0  # gone, not posted yet

@@ -6,6 +6,7 @@ before any call."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import re
@@ -86,7 +87,7 @@ async def test_a_purge_restored_brings_every_activity_back_once(
     checkpoint = tmp_path / "restore.sqlite"
     done = await run_cli(
         "restore", str(backup), "--checkpoint", str(checkpoint), "--yes", "--rate", "off",
-        "--post", post, env=demo_env(emu.url),
+        "--post", post, "--bulk-rate", "off", env=demo_env(emu.url),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert on_leads(emu, leads) - before == saved  # every one back, each once, as it was
@@ -157,3 +158,140 @@ async def test_a_damaged_or_foreign_backup_exits_2_before_any_call(
     assert str(backup) in done.stderr
     assert emu.calls == calls  # not one call
     assert not checkpoint.exists()  # nothing written either
+
+
+def backup_of(path: Path, rows: list[dict[str, Any]], request: int = 1) -> Path:
+    """A backup file of ``rows`` (activities as Retrieve shows them, each with its lead as
+    ``lead``), saved under one request, as a purge's run writes it."""
+    from bulk_delete.store.backup_file import BackupWriter, Owner
+
+    with BackupWriter.open(path, Owner(mark="m" * 32, checkpoint="purge.sqlite")) as writer:
+        by_lead: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_lead.setdefault(row.pop("lead"), []).append(row)
+        for seq, (lead, activities) in enumerate(by_lead.items(), request):
+            writer.write(seq, lead, activities)
+    return path
+
+
+def activity(lead: str, n: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "lead": lead,
+        "Id": f"0ld00000-0000-4000-8000-{n:012d}",
+        "EventCode": 201,
+        "CreatedOn": f"2024-05-{n % 28 + 1:02d} 10:00:00",
+        "Notes": f"note {n}",
+        "Data": [{"Key": "mx_Custom_1", "Value": f"v{n}"}],
+    } | changes
+
+
+@pytest.mark.parametrize("post", ["single", "bulk"])
+async def test_the_dry_run_counts_the_calls_the_restore_makes(
+    emulator: Any, tmp_path: Path, post: str
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, _ = await purged(emu, tmp_path, 40)
+    env = demo_env(emu.url)
+    planned = await run_cli("restore", str(backup), "--dry-run", "--post", post, env=env)
+    assert planned.returncode == 0, planned.stderr
+    found = re.search(r"calls +about ([\d,]+)", planned.stdout)
+    assert found, planned.stdout
+    predicted = int(found.group(1).replace(",", ""))
+    calls = emu.calls
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes",
+        "--rate", "off", "--post", post, "--bulk-rate", "off", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    made = emu.calls - calls
+    assert abs(made - predicted) <= 0.05 * predicted, (made, predicted)
+
+
+async def test_a_lead_that_no_longer_exists_is_reported_not_created(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, saved = await purged(emu, tmp_path, 6)
+    leads = sorted({key[0] for key in saved})
+    emu.config = dataclasses.replace(emu.config, leads=frozenset(leads[1:]))  # one deleted
+    gone = sum(count for key, count in saved.items() if key[0] == leads[0])
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes",
+        "--rate", "off", "--summary-json", str(tmp_path / "s.json"), env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    restore = json.loads((tmp_path / "s.json").read_text())["restore"]
+    assert restore["lead_missing"] == gone
+    assert restore["posted"] == sum(saved.values()) - gone
+    assert emu.stats()["activities_posted"] == sum(saved.values()) - gone  # none on it
+    assert re.search(rf"{gone}\s+the lead no longer exists", done.stdout), done.stdout
+    assert "MXLeadNotFoundException" in done.stdout
+
+
+async def test_the_bulk_add_gives_an_owner_back_where_the_backup_names_the_email(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", bulk_rate=NO_LIMIT)
+    lead = "00000000-0000-4000-8000-0000000000aa"
+    rows = [
+        activity(lead, 1, OwnerEmailAddress="asha.rao@example.com", OwnerName="Asha Rao"),
+        activity(lead, 2, OwnerName="Li Wei"),  # no email: the keys' user owns it
+    ]
+    backup = backup_of(tmp_path / "b.jsonl.gz", rows)
+    done = await run_cli(
+        "restore",
+        str(backup),
+        "--checkpoint",
+        str(tmp_path / "r.sqlite"),
+        "--yes",
+        "--rate",
+        "25/5s",
+        env=demo_env(emu.url),
+    )  # fmt: skip  (at 25/5s, Create and the bulk add post as fast)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the bulk add" in done.stdout
+    assert "(as fast; it alone carries back" in done.stdout
+    owners = {
+        a["Notes"]: a["OwnerName"]
+        for a in emu.remaining(lead)
+        if a["Notes"] in ("note 1", "note 2")
+    }
+    assert owners == {"note 1": "Asha Rao", "note 2": "Demo"}
+    assert "the owner of 1 activity: the backup names no email" in done.stdout
+
+
+async def test_the_selection_takes_requests_leads_codes_dates_and_a_sheet(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", bulk_rate=NO_LIMIT)
+    leads = [f"00000000-0000-4000-8000-0000000000{n:02d}" for n in range(4)]
+    rows = [
+        activity(lead, 10 * n + k, EventCode=code, CreatedOn=f"2024-0{k + 1}-15 12:00:00")
+        for n, lead in enumerate(leads)
+        for k, code in enumerate((201, 202, 201))
+    ]
+    backup = backup_of(tmp_path / "b.jsonl.gz", rows)  # requests 1 to 4, one per lead
+    sheet = tmp_path / "leads.csv"
+    sheet.write_text(f"ProspectId,Name\n{leads[2]},C\n{leads[3].upper()},D\n")
+    env = demo_env(emu.url)
+
+    async def chosen(*selection: str) -> int:
+        done = await run_cli("restore", str(backup), "--dry-run", *selection, env=env)
+        assert done.returncode == 0, done.stderr
+        found = re.search(r"activities +(\d+) on", done.stdout)
+        return int(found.group(1)) if found else 0
+
+    assert await chosen() == 12
+    assert await chosen("--request", "1", "--request", "3") == 6
+    assert await chosen("--request", "1,2") == 6
+    assert await chosen("--lead", leads[0]) == 3
+    assert await chosen("--sheet", str(sheet)) == 6
+    assert await chosen("--codes", "202") == 4
+    assert await chosen("--from", "2024-02-01", "--to", "2024-02-28") == 4  # the 202s
+    assert await chosen("--from", "2024-02-15 17:00", "--tz", "Asia/Kolkata") == 8
+    assert await chosen("--sheet", str(sheet), "--codes", "201", "--request", "3") == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ProspectId\nnot-a-lead\n")
+    done = await run_cli("restore", str(backup), "--dry-run", "--sheet", str(bad), env=env)
+    assert done.returncode == 2
+    assert "row 2: 'not-a-lead' is not a ProspectId" in done.stderr

@@ -121,6 +121,7 @@ def restore_text(summary: RunSummary, *, title: str = "Restore summary") -> str:
         shown = ", ".join(str(seq) for seq in restore.held_requests)
         lines.append(f"  still present  {restore.still_present:>9,}   (request(s) {shown}): {HELD}")
     for count, what in (
+        (restore.already_there, "already on the lead (an identical activity): not posted again"),
         (restore.unchecked, "not read: their leads did not answer in full; rerun"),
         (restore.to_post, "gone, not posted yet: rerun to resume"),
         (restore.lead_missing, "the lead no longer exists: reported, never created"),

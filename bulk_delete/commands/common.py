@@ -48,12 +48,17 @@ def host_of(spec: RunSpec) -> str:
     emulator: against LeadSquared it would burst into refusals and spend the budget that the
     account's live integrations need."""
     host = require_host(spec.host)
-    if spec.rate.unlimited and not _loopback(urlsplit(host).hostname or ""):
+    only_on_loopback(spec, host, "rate")
+    return host
+
+
+def only_on_loopback(spec: RunSpec, host: str, name: str) -> None:
+    """A limit of ``off`` (``rate``, a restore's ``bulk_rate``) only for the local emulator."""
+    if getattr(spec, name).unlimited and not _loopback(urlsplit(host).hostname or ""):
         raise OptionError(
-            f"{spec.name_of('rate')} off is a test setting for the local emulator (127.0.0.1); "
+            f"{spec.name_of(name)} off is a test setting for the local emulator (127.0.0.1); "
             f"against {host} give the account's limit (25/5s, or a plan name such as pro)"
         )
-    return host
 
 
 def _loopback(name: str) -> bool:

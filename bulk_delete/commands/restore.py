@@ -44,7 +44,14 @@ from ..spec import RunSpec
 from ..store.restore_checkpoint import FINGERPRINT, TODO, Item, RestoreCheckpoint
 from ..summary import Counts, Failure, RestoreFigures, RunFigures, RunResult, RunSummary
 from . import outputs
-from .common import checkpoint_path_of, host_of, ignore, spending_on, window_of
+from .common import (
+    checkpoint_path_of,
+    host_of,
+    ignore,
+    only_on_loopback,
+    spending_on,
+    window_of,
+)
 from .preflight import preflight
 from .restore_plan import (
     READS_FIRST,
@@ -111,6 +118,7 @@ async def restore(
     """Select, plan, confirm, read and post, and sum up. Raises UsageError before anything is
     sent; AbortedError/Interrupted, carrying the summary, once the checkpoint is up to date."""
     host, path, source = host_of(spec), checkpoint_path_of(spec), backup_of(spec)
+    only_on_loopback(spec, host, "bulk_rate")
     check_outputs(spec)
     backup, selection = read_whole(source), selection_of(spec)  # before any call: exit 2
     started = utc(clock).isoformat(timespec="seconds")
@@ -330,7 +338,7 @@ def _summary(
         totals=Counts(
             requests=tally.activities,
             pending=tally.unchecked + tally.present + tally.gone + tally.posting,
-            queued=tally.posted,
+            queued=tally.posted + tally.already,
             failed=tally.failed + tally.lead_missing,
             failed_transient=tally.failed_transient,
             leads=tally.leads,
@@ -347,6 +355,7 @@ def _summary(
             leads=tally.leads,
             posted=tally.posted,
             found_after_lost_answer=tally.found,
+            already_there=tally.already,
             still_present=tally.present,
             unchecked=tally.unchecked,
             to_post=tally.gone + tally.posting,

@@ -1,5 +1,6 @@
 """A restore's checkpoint → its results workbook and its HTML report's data, read-only, after
 every run that selected something (as a purge's are: commands/results.py, commands/report.py).
+The workbook's writer (XlsxWriter) is imported when a workbook is written: `report` needs none.
 """
 
 from __future__ import annotations
@@ -7,16 +8,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..store.calls import CallLog
 from ..store.report_data import ReportData, report_data
 from ..store.restore_checkpoint import Item, RestoreCheckpoint, Tally
-from ..store.restore_workbook import ActivityRow, write_restore_results
 from ..summary import RunSummary
+
+if TYPE_CHECKING:
+    from ..store.restore_workbook import ActivityRow
 
 
 def write_workbook(checkpoint_path: Path, out: Path, summary: RunSummary | None) -> bool:
     """The workbook of the restore checkpoint at ``out``; False when it selected nothing."""
+    from ..store.restore_workbook import write_restore_results
+
     with RestoreCheckpoint.open_existing(checkpoint_path) as checkpoint:
         if not checkpoint.has_selection:
             return False
@@ -57,6 +63,7 @@ def _outcomes(tally: Tally) -> list[tuple[str, object]]:
         ("Leads", tally.leads),
         ("Posted", tally.posted),
         ("… found after a lost answer", tally.found),
+        ("Already on the lead (not posted)", tally.already),
         ("Still present (not posted)", tally.present),
         ("Not read yet", tally.unchecked),
         ("Gone, not posted yet", tally.gone + tally.posting),
@@ -72,6 +79,8 @@ def _rows(checkpoint: RestoreCheckpoint) -> Iterator[ActivityRow]:
 
 
 def _row(item: Item) -> ActivityRow:
+    from ..store.restore_workbook import ActivityRow
+
     activity = item.activity
     return ActivityRow(
         prospect_id=activity.prospect_id,
@@ -105,6 +114,7 @@ def report(path: Path, now: dt.datetime) -> ReportData:
         headline = [
             ("Activities", f"{tally.activities:,}"),
             ("Posted", f"{tally.posted:,} of {tally.activities:,}"),
+            ("Already there", f"{tally.already:,}"),
             ("Still present", f"{tally.present:,}"),
             ("Failed", f"{tally.failed + tally.lead_missing:,}"),
             ("To do", f"{tally.todo:,}"),

@@ -37,6 +37,7 @@ _LEAD_GONE = re.compile(
     r"LeadNotFound|\blead\b[^.]*\b(?:does not exist|not found|no longer exists)", re.IGNORECASE
 )
 LOOK_FIRST = "looked for on the lead before it is posted again"
+ALREADY = "an identical activity is on the lead already (restored before?): not posted again"
 
 
 # ---------------------------------------------------------------- a backup row → a post
@@ -192,24 +193,36 @@ def settle_reading(
     *,
     max_attempts: int,
 ) -> tuple[list[Settled], list[tuple[str, str]]]:
-    """What one reading of a lead decides: each unchecked or held activity gone (to post) or
-    still present (held); each activity whose post got no answer found (posted, its copy's id
-    claimed) or not (to post again, or given up on after ``max_attempts`` posts). Returns the
+    """What one reading of a lead decides. Each activity whose post got no answer: found on
+    the lead (posted: the copy's id kept) or not (to post again, or given up on after
+    ``max_attempts`` posts). Then each unchecked or held one: still present (held), already
+    there (an identical activity, not another's copy nor another original: restored before,
+    by another restore's checkpoint say; never posted twice), or gone (to post). Returns the
     decisions and the (code, id) pairs the lead held, to remember as not ours."""
     items = list(items)
     present = {_text(row.get("Id")) for rows in reading.rows.values() for row in rows}
     claimed = {item.new_id for item in items if item.status is Restored.POSTED and item.new_id}
+    originals = {item.activity.old_id for item in items}
     taken: set[str] = set()
     settled: list[Settled] = []
     for item in items:
         if item.status is Restored.POSTING:
             copy = _copy_of(item, reading, seen, claimed | taken)
-            if copy:
-                taken.add(copy)
+            taken |= {copy} - {""}
             settled.append(_looked(item, copy, max_attempts))
-        elif item.status in (Restored.UNCHECKED, Restored.PRESENT):
-            here = item.activity.old_id in present
-            settled.append(Settled(item.seq, Restored.PRESENT if here else Restored.GONE))
+    for item in items:
+        if item.status not in (Restored.UNCHECKED, Restored.PRESENT):
+            continue
+        if item.activity.old_id in present:
+            settled.append(Settled(item.seq, Restored.PRESENT))
+            continue
+        copy = _copy_of(item, reading, set(), claimed | taken | originals)
+        taken |= {copy} - {""}
+        settled.append(
+            Settled(item.seq, Restored.ALREADY, new_id=copy, error=ALREADY)
+            if copy
+            else Settled(item.seq, Restored.GONE)
+        )
     before = [
         (code, _text(row.get("Id")))
         for code, rows in reading.rows.items()
@@ -260,8 +273,9 @@ def same(activity: Restorable, row: dict[str, Any]) -> bool:
 class BulkWindows:
     """The bulk add's limiter: its own window ("the rate limit for all Bulk APIs is 1 call in
     5 seconds", learned lower from its refusals like any other) within the account's, which
-    every bulk call counts in too. A refusal that names a limit below the account's is the
-    bulk window's; any other is the account's, handled as for every call."""
+    every bulk call counts in too. A refusal of a bulk call naming a limit no faster than the
+    bulk window's (1 in 5 s, 1 in 10 s) is that window's; one naming a faster limit ("10 in 5
+    s": a tenant's account limit) or none is the account's, handled as for every call."""
 
     def __init__(
         self,
@@ -290,8 +304,8 @@ class BulkWindows:
         retry_after: float | None = None,
         started: float | None = None,
     ) -> bool:
-        known = self.account.account
-        if limit is None or limit.calls >= known.calls or limit.per_second >= known.per_second:
+        own = self.bulk.account
+        if limit is None or limit.unlimited or limit.per_second > own.per_second * 1.001:
             return self.account.refused(limit, retry_after, started)
         self.refusals += 1
         if self.bulk.learn(limit):

@@ -83,6 +83,7 @@ class Tally:
     posting: int = 0
     posted: int = 0
     found: int = 0  # of posted: created by a post whose answer was lost
+    already: int = 0  # an identical activity was on the lead already: not posted
     failed: int = 0
     failed_transient: int = 0
     lead_missing: int = 0
@@ -197,6 +198,7 @@ class RestoreCheckpoint(RunsTable):
             posting=by[Restored.POSTING],
             posted=by[Restored.POSTED],
             found=found,
+            already=by[Restored.ALREADY],
             failed=by[Restored.FAILED],
             failed_transient=by["failed_transient"],
             lead_missing=by[Restored.LEAD_MISSING],

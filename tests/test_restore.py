@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from bulk_delete.api import activity_date
@@ -25,6 +26,7 @@ from .conftest import demo_env, leads_csv, run_cli
 
 CODES = "201,202,203"
 NO_LIMIT = RateLimit.parse("off")
+SCHEMA = json.loads((Path(__file__).parent.parent / "bulk_delete/summary.schema.json").read_text())
 WINDOW = ("--from", "2024-03-01", "--to", "2025-06-30 23:59:59")
 
 
@@ -295,3 +297,35 @@ async def test_the_selection_takes_requests_leads_codes_dates_and_a_sheet(
     done = await run_cli("restore", str(backup), "--dry-run", "--sheet", str(bad), env=env)
     assert done.returncode == 2
     assert "row 2: 'not-a-lead' is not a ProspectId" in done.stderr
+
+
+async def test_a_restore_and_a_purge_never_write_in_each_others_checkpoint(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, _ = await purged(emu, tmp_path, 3)
+    purge = tmp_path / "purge.sqlite"
+    env = demo_env(emu.url)
+    before = purge.read_bytes()
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(purge), "--yes", "--rate", "off", env=env
+    )
+    assert done.returncode == 2
+    assert "is a purge's checkpoint (bulk-delete run), not a restore's" in done.stderr
+    assert purge.read_bytes() == before  # untouched
+    restore = tmp_path / "restore.sqlite"
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(restore), "--yes", "--rate", "off",
+        "--summary-json", str(tmp_path / "s.json"), env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    jsonschema.validate(json.loads((tmp_path / "s.json").read_text()), SCHEMA)
+    sheet = leads_csv(tmp_path / "other.csv", 2)
+    done = await run_cli(
+        "run", str(sheet), "--checkpoint", str(restore), "--yes", "--open-window", env=env
+    )
+    assert done.returncode == 2
+    assert "is a restore's checkpoint (bulk-delete restore), not a purge's" in done.stderr
+    report = await run_cli("report", str(restore), "-o", str(tmp_path / "r.html"))
+    assert report.returncode == 0, report.stderr
+    assert "Restore: backup.jsonl.gz" in (tmp_path / "r.html").read_text()

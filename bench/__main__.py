@@ -22,6 +22,9 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
      run's predicted backup calls against those made
   10. results — issue 22: `python -m bench.results_report` (report of 100,000 calls, workbook of
      100,000 requests, `bulk-delete report` on a checkpoint)
+  12. restore — issue 33 (bench/restoring.py): a purge with --backup restored with Create, then
+     with the bulk add: activities posted per second against the limit that applies, the dry
+     run's calls against those made, none twice
 
 Run a part with `python -m bench loader scale` and so on (default: all).
 """
@@ -48,6 +51,7 @@ from bulk_delete.emulator.server import _activities as emulated_activities
 from bulk_delete.store.backup_file import read_backup
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
+from .restoring import restore
 from .sharing import allowance, bursty, concurrent, sharing
 from .workbooks import leads_xlsx
 
@@ -753,6 +757,7 @@ SECTIONS = {
     "allowance": allowance,
     "backup": backup,
     "results": results,
+    "restore": restore,
 }
 
 

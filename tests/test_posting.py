@@ -268,3 +268,27 @@ async def test_the_bulk_window_paces_its_calls_and_learns_its_own_limit() -> Non
     assert windows.refusals == 2
     assert windows.refused(RateLimit.parse("10/5s"))  # the account's: learned as ever
     assert account.account.calls == 10
+
+
+async def test_a_bulk_call_waited_for_by_the_account_still_keeps_its_own_window() -> None:
+    """The account's slot is taken before the bulk window's, so each window counts the call
+    when it goes: a call held up by the account's pace (a read spent its slot) must not let the
+    next bulk call start sooner than one bulk window after it went."""
+    clock = ManualClock(start=0.0)
+    account = SlidingWindowLimiter(RateLimit.parse("5/5s"), clock=clock)
+    windows = BulkWindows(account, SlidingWindowLimiter(RateLimit.parse("1/5s"), clock=clock))
+    starts: list[float] = []
+
+    async def bulk_calls() -> None:
+        for _ in range(3):
+            starts.append(await windows.acquire())
+
+    async def a_read_meanwhile() -> None:
+        await clock.sleep(4.9)
+        await account.acquire()
+
+    tasks = [asyncio.create_task(bulk_calls()), asyncio.create_task(a_read_meanwhile())]
+    await clock.run_until_idle()
+    await asyncio.gather(*tasks)
+    assert starts[1] > 5.1  # held up by the read's slot
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 5.0

@@ -302,13 +302,14 @@ def _measured(checkpoint: RestoreCheckpoint, step: PostStep, mode: Mode) -> None
 
 
 def _rate(step: PostStep) -> float | None:
-    """Activities created per second while posting: per call, times the calls' starts per
-    second ((n - 1) gaps over the span, as a run's rate is measured)."""
+    """Activities created per second while posting, as a run's rate is measured: what the
+    posts before the last created, over the span from the first answer to the last (n - 1
+    gaps for n posts; the last batch may be a short one)."""
     figures = step.figures
     span = (figures.last_answer or 0.0) - (figures.first_answer or 0.0)
     if figures.accepted < 2 or span <= 0 or not figures.created:
         return None
-    return figures.created / figures.accepted * (figures.accepted - 1) / span
+    return max(0, figures.created - figures.last_created) / span
 
 
 def _summary(

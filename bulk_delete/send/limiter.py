@@ -244,6 +244,14 @@ class SlidingWindowLimiter:
             self._next_start = now + self.spacing
             return now
 
+    def ready_in(self) -> float:
+        """Seconds until ``acquire`` would start a call at once (0: now), taking nothing: for
+        a caller that must take another slot first (the bulk add: the account's, then its
+        own, each stamped when the call goes)."""
+        if self.account.unlimited:
+            return 0.0
+        return max(0.0, self._wait(self.clock.now()))
+
     def _wait(self, now: float) -> float:
         window = self._period + self.margin
         while self._starts and self._starts[0] <= now - HISTORY_WINDOWS * self._period:

@@ -59,6 +59,7 @@ class PostFigures:
     posts: int = 0  # post calls that went out (refusals included)
     accepted: int = 0  # … answered and not refused
     created: int = 0  # activities created by this run (answered, or found after a lost one)
+    last_created: int = 0  # … by the last accepted post (its batch may be a short one)
     reads: int = 0  # Retrieve calls
     first_answer: float | None = None  # clock time of the first accepted post's answer
     last_answer: float | None = None  # … and of the last
@@ -112,7 +113,7 @@ class PostStep:
         with calling("post"):
             tried = await pool.post(self._call(batch), pacer=self.bulk)
         answer, reply = tried.answer, tried.reply or {}
-        self._timed(pool, tried.attempts + tried.rate_limited, answer)
+        accepted = self._timed(pool, tried.attempts + tried.rate_limited, answer)
         if answer is None:  # the stop came before it went out
             settled = [Settled(item.seq, Restored.GONE) for item in batch]
         elif self.bulk is not None:
@@ -121,21 +122,25 @@ class PostStep:
             settled = [settled_by_create(batch[0], answer, reply)]
         if self._write(pool, partial(self.checkpoint.record, settled)):
             created = sum(1 for each in settled if each.status is Restored.POSTED)
+            if accepted:
+                self.figures.last_created = created
             refused = sum(
                 1 for each in settled if each.status in (Restored.FAILED, Restored.LEAD_MISSING)
             )
             self._count(pool, created=created, failed=refused)
 
-    def _timed(self, pool: Pool, calls: int, answer: Answer | None) -> None:
-        """The post's calls, and when an accepted one was answered (the rate it achieved)."""
+    def _timed(self, pool: Pool, calls: int, answer: Answer | None) -> bool:
+        """The post's calls, and when an accepted one was answered (the rate it achieved);
+        whether it was accepted."""
         figures = self.figures
         figures.posts += calls
         if answer is None or answer.verdict in (Verdict.RATE_LIMITED, Verdict.ALLOWANCE):
-            return
+            return False
         figures.accepted += 1
         figures.last_answer = pool.clock.now()
         if figures.first_answer is None:
             figures.first_answer = figures.last_answer
+        return True
 
     def _call(self, batch: Sequence[Item]) -> Callable[[], Awaitable[Reply]]:
         if self.bulk is None:

@@ -19,6 +19,7 @@ The steps that call and record are send/post_step.py; the reasons are docs/desig
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -287,16 +288,23 @@ class BulkWindows:
         self.bulk = bulk
         self.on_learned = on_learned
         self.refusals = 0  # by the bulk window
+        self._turn = asyncio.Lock()
 
     @property
     def effective(self) -> RateLimit:
         return self.account.effective
 
     async def acquire(self) -> float:
-        """The bulk window's slot first (the long wait), then the account's (so its start is
-        counted when the call goes, not seconds before)."""
-        await self.bulk.acquire()
-        return await self.account.acquire()
+        """One caller at a time: wait until the bulk window has room (the long wait), take the
+        account's slot, then the bulk window's, so each window counts the call's start when
+        it goes. (Taken the other way round, a wait for the account's slot after the bulk's
+        would start the call later than its window counted it, and the next one too early.)"""
+        async with self._turn:
+            while (wait := self.bulk.ready_in()) > 0:
+                await self.bulk.clock.sleep(wait)
+            started = await self.account.acquire()
+            await self.bulk.acquire()  # at once: nobody else took it meanwhile
+            return started
 
     def refused(
         self,

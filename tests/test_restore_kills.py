@@ -1,10 +1,7 @@
 """kill -9 over a `restore`, again and again, each kill followed by a resume, while 5 % of the
 post answers are lost after the emulator created the activities: every activity comes back,
-and none twice.
-
-Real processes (a kill -9 needs one), on the emulator: an end-to-end test of some seconds,
-marked ``e2e``. ``BULK_DELETE_KILLS=30`` (and ``BULK_DELETE_SEED``) make a longer run by hand;
-``-s`` shows its figures.
+and none twice. Real processes, marked ``e2e``; the kills and the seed as in
+test_backup_kills.py (``BULK_DELETE_KILLS``, ``BULK_DELETE_SEED``; ``-s`` shows the figures).
 """
 
 from __future__ import annotations
@@ -23,12 +20,10 @@ import pytest
 from bulk_delete.config import RateLimit
 
 from .conftest import demo_env, start_cli
+from .test_backup_kills import KILLS, SEED
 from .test_restore import on_leads, purged
 
 pytestmark = pytest.mark.e2e
-
-KILLS = int(os.environ.get("BULK_DELETE_KILLS", "10"))
-SEED = int(os.environ.get("BULK_DELETE_SEED", str(random.SystemRandom().randrange(10**6))))
 
 
 async def _until_calls_or_exit(emu: Any, process: Any, calls: int, seconds: float = 60) -> None:

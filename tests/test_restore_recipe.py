@@ -13,11 +13,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pexpect
 import pytest
 
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.store.backup_file import read_backup
+
+from .test_readme import typed
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -65,15 +66,7 @@ def test_the_recovery_recipe_runs_as_written(tmp_path: Path) -> None:
         assert done.returncode == 1, done.stderr  # the sample's invalid rows, on purpose
         time.sleep(0.5)  # the deletes are carried out
         for line in recipe():
-            words = shlex.split(line)
-            child = pexpect.spawn(
-                words[0], words[1:], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=90
-            )
-            if child.expect([r"\[y/N\]", pexpect.EOF]) == 0:
-                child.sendline("y")
-                child.expect(pexpect.EOF)
-            child.close()
-            assert child.exitstatus == 0, f"{line}\n{child.before}"
+            assert typed(line, tmp_path, env) == 0, line
         saved = list(read_backup(tmp_path / "q1-backup.jsonl.gz"))
         stats = _stats(url)
     finally:

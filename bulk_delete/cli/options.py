@@ -112,6 +112,22 @@ def preview_options(command: F) -> F:
     )
 
 
+def call_options(command: F) -> F:
+    """How a command that sends calls LeadSquared: run and restore."""
+    return _apply(
+        command,
+        [
+            spec_option("host", envvar="LSQ_HOST"),
+            spec_option("concurrency"),
+            spec_option("max_attempts"),
+            spec_option("timeout"),
+            spec_option("give_up_after"),
+            spec_option("preflight"),
+            spec_option("auth", type=click.Choice(["header", "query"])),
+        ],
+    )
+
+
 def send_options(command: F) -> F:
     """Options of every command that sends: run and job."""
     return _apply(

@@ -17,12 +17,12 @@ import click
 
 from ..clock import Clock, SystemClock
 from ..config import Credentials
-from ..errors import EXIT_MEANINGS, BulkDeleteError, OptionError, exit_codes_help
+from ..errors import EXIT_MEANINGS, OptionError, exit_codes_help
 from ..spec import POST_MODES, RunSpec
 from ..summary import RunSummary
-from .options import spec_option
+from .options import call_options, spec_option
 from .progress import ProgressDisplay
-from .run_cmd import ended_in, finished, program, typed
+from .run_cmd import ending, finished, program, typed
 from .show_plan import notice
 from .summary_json import SummaryTarget, dry_run_summary, summary_target
 from .summary_text import learned_text
@@ -54,13 +54,7 @@ _SELECTION_HELP = {
 @spec_option("rate")
 @spec_option("share")
 @spec_option("daily_limit")
-@spec_option("host", envvar="LSQ_HOST")
-@spec_option("concurrency")
-@spec_option("max_attempts")
-@spec_option("timeout")
-@spec_option("give_up_after")
-@spec_option("preflight")
-@spec_option("auth", type=click.Choice(["header", "query"]))
+@call_options
 @click.option("-y", "--yes", is_flag=True, help="Post without asking (for scripts).")
 @click.option(
     "--dry-run", is_flag=True, help="Only show the plan: read the backup, post nothing, no keys."
@@ -119,15 +113,9 @@ def _post(
     display = ProgressDisplay(
         quiet=quiet, calls_per_second=spec.rate.per_second, done_word="posted"
     )
-    try:
+    with ending(spec, target, display):
         hooks = _hooks(spec, signals, display, yes=yes)
         summary = asyncio.run(_run(spec, credentials, hooks, signals, clock))
-    except BulkDeleteError as error:
-        display.close()
-        ended_in(spec, error, target)
-        raise
-    finally:
-        display.close()
     return finished(spec, summary, target)
 
 

@@ -33,7 +33,7 @@ from ..errors import (
 from ..spec import RunSpec, flag_of
 from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
-from .options import plan_options, preview_options, send_options, spec_option
+from .options import call_options, plan_options, preview_options, send_options, spec_option
 from .progress import ProgressDisplay
 from .show_plan import listing_progress, notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_previous
@@ -49,13 +49,7 @@ _SEND_EXIT_CODES = tuple(EXIT_MEANINGS)
 @click.command(epilog=exit_codes_help(_SEND_EXIT_CODES))
 @plan_options
 @spec_option("checkpoint", required=True, type=click.Path(dir_okay=False))
-@spec_option("host", envvar="LSQ_HOST")
-@spec_option("concurrency")
-@spec_option("max_attempts")
-@spec_option("timeout")
-@spec_option("give_up_after")
-@spec_option("preflight")
-@spec_option("auth", type=click.Choice(["header", "query"]))
+@call_options
 @spec_option("retry_failed")
 @spec_option("daily_limit")
 @preview_options
@@ -153,19 +147,26 @@ def sending(
 
     check_spec(spec)  # the outputs, before the log is opened or anything sent
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
+    with ending(spec, target, display), OutcomeLog.open(spec.log_file, clock.wall) as log:
+        yield RunHooks(
+            confirm=confirm_hook(yes, signals),
+            on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
+            on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
+            on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
+            on_discovery=lambda found: click.echo(discovery_text(found, spec.tz)),
+            on_listing=listing_progress(quiet),
+            on_notice=notice,
+            on_progress=display,
+            on_outcome=log,
+        )
+
+
+@contextmanager
+def ending(spec: RunSpec, target: SummaryTarget, display: ProgressDisplay) -> Iterator[None]:
+    """While a command sends: its progress display closed at the end, and an error it ends
+    in shown as its end (``ended_in``) before it goes on up to the one exit."""
     try:
-        with OutcomeLog.open(spec.log_file, clock.wall) as log:
-            yield RunHooks(
-                confirm=confirm_hook(yes, signals),
-                on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
-                on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
-                on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
-                on_discovery=lambda found: click.echo(discovery_text(found, spec.tz)),
-                on_listing=listing_progress(quiet),
-                on_notice=notice,
-                on_progress=display,
-                on_outcome=log,
-            )
+        yield
     except BulkDeleteError as error:
         display.close()
         ended_in(spec, error, target)

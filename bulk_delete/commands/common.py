@@ -18,19 +18,19 @@ from urllib.parse import urlsplit
 
 from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
-from ..errors import OptionError
+from ..errors import Interrupted, OptionError
 from ..files import real, require_file
 from ..plan.rules import PlanOptions, discovered_fingerprint, fingerprint_file, plan_fingerprint
 from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
-from ..send.pool import LEARNED_LIMIT
+from ..send.pool import LEARNED_LIMIT, SendReport
 from ..send.retry import RetryPolicy
 from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
 from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
-from ..summary import Failure, Window
+from ..summary import Failure, RunSummary, Window
 from ..timetext import to_local, zone_aliases
 from .account import Bound, keep_to_account
 
@@ -206,6 +206,20 @@ def window_of(spec: RunSpec) -> Window:
         from_utc=defaults.from_date,
         to_utc=defaults.to_date,
     )
+
+
+def ended(report: SendReport | None, summary: RunSummary, stopped: str) -> RunSummary:
+    """A command's summary once its pool has ended (and the checkpoint is up to date): raised
+    with the error that stopped the pool, or as Interrupted (``stopped``) after a signal, each
+    carrying it; else returned."""
+    if report is not None and report.error is not None:
+        report.error.summary = summary
+        raise report.error
+    if report is not None and report.stopped:
+        error = Interrupted(stopped)
+        error.summary = summary
+        raise error
+    return summary
 
 
 def failures_of(checkpoint: Checkpoint) -> tuple[Failure, ...]:

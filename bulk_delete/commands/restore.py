@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from ..api import BULK_MAX_ACTIVITIES
 from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
-from ..errors import CheckpointMismatch, Interrupted, NotConfirmed, OptionError
+from ..errors import CheckpointMismatch, NotConfirmed, OptionError
 from ..records import Restored
 from ..send import recording
 from ..send.client import LeadSquaredClient
@@ -46,6 +46,7 @@ from ..summary import Counts, Failure, RestoreFigures, RunFigures, RunResult, Ru
 from . import outputs
 from .common import (
     checkpoint_path_of,
+    ended,
     host_of,
     ignore,
     only_on_loopback,
@@ -161,17 +162,12 @@ async def restore(
         summary = _summary(checkpoint, spec, plan, step, started, limiter.effective, clock)
         if ledger is not None:
             summary = dataclasses.replace(summary, shared_with=ledger.shared_with())
-    if report is not None and report.error is not None:
-        report.error.summary = summary
-        raise report.error
-    if report is not None and report.stopped:
-        error = Interrupted(
-            "interrupted; every answer received is saved, and a post whose answer did not come "
-            "is looked for on its lead first. Rerun the same command to resume."
-        )
-        error.summary = summary
-        raise error
-    return summary
+    return ended(
+        report,
+        summary,
+        "interrupted; every answer received is saved, and a post whose answer did not come "
+        "is looked for on its lead first. Rerun the same command to resume.",
+    )
 
 
 def check_outputs(spec: RunSpec) -> None:

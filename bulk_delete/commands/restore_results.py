@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..store.calls import CallLog
 from ..store.report_data import ReportData, report_data
 from ..store.restore_checkpoint import Item, RestoreCheckpoint, Tally
 from ..summary import RunSummary
@@ -119,16 +118,11 @@ def report(path: Path, now: dt.datetime) -> ReportData:
             ("Failed", f"{tally.failed + tally.lead_missing:,}"),
             ("To do", f"{tally.todo:,}"),
         ]
-        log: CallLog = checkpoint.calls
-        outcomes: dict[str, dict[str, int]] = {}
-        for (status, verdict), count in log.verdicts_by_status(None, "post").items():
-            code = "no answer" if status is None else f"HTTP {status}"
-            outcomes.setdefault(code, {})[verdict] = count
         return report_data(
-            log,
+            checkpoint.calls,
             title=f"Restore: {Path(checkpoint.meta.get('backup', path.name)).name}",
             tz="UTC",
             headline=headline,
-            outcomes=outcomes,
+            kind="post",
             generated_at=now,
         )

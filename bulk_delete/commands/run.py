@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
-from ..errors import Interrupted, NotConfirmed, OpenWindow, OptionError
+from ..errors import NotConfirmed, OpenWindow, OptionError
 from ..plan.build import PlanSummary, build_plan, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
@@ -30,6 +30,7 @@ from ..summary import RunFigures, RunResult, RunSummary
 from . import backups, discover, outputs
 from .common import (
     checkpoint_path_of,
+    ended,
     failures_of,
     fingerprint_of,
     host_of,
@@ -153,16 +154,11 @@ async def run(
             summary = dataclasses.replace(summary, shared_with=ledger.shared_with())
         if backup is not None and backup.writer.set_aside is not None:  # said on stderr too
             summary = dataclasses.replace(summary, backup_set_aside=str(backup.writer.set_aside))
-    if report is not None and report.error is not None:
-        report.error.summary = summary
-        raise report.error
-    if report is not None and report.stopped:
-        error = Interrupted(
-            "interrupted; every answer received is saved. Rerun the same command to resume."
-        )
-        error.summary = summary
-        raise error
-    return summary
+    return ended(
+        report,
+        summary,
+        "interrupted; every answer received is saved. Rerun the same command to resume.",
+    )
 
 
 def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:

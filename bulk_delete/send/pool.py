@@ -503,16 +503,7 @@ class Pool:
             return answer_of_read(answer, body), body
 
         tried: Tried[dict[str, Any]] = Tried()
-        await until_settled(
-            on_wire,
-            self.gates,
-            tried,
-            fail=self._abort,
-            settled=bool,
-            stopping=self.stop.is_set,
-            on_refused=self._refused,
-            wait=self._wait,
-        )
+        await self._until_settled(on_wire, self.gates, tried, settled=bool)
         if tried.stopped or (self.stop.is_set() and not tried.reply):
             raise Cut
         assert tried.answer is not None  # one call at least
@@ -528,34 +519,36 @@ class Pool:
         is None when the stop came before the first call."""
         gates = self.gates if pacer is None else dataclasses.replace(self.gates, limiter=pacer)
         tried: Tried[dict[str, Any]] = Tried()
+        await self._until_settled(
+            partial(self.on_wire, call), gates, tried, settled=bool, once=True
+        )
+        return tried
+
+    async def _until_settled(
+        self,
+        call: Callable[[], Awaitable[tuple[Answer, R]]],
+        gates: Gates,
+        tried: Tried[R],
+        **options: Any,
+    ) -> None:
+        """The retry loop for one of the pool's calls: its stop, its refusals, its waits."""
         await until_settled(
-            partial(self.on_wire, call),
+            call,
             gates,
             tried,
             fail=self._abort,
-            settled=bool,
             stopping=self.stop.is_set,
             on_refused=self._refused,
             wait=self._wait,
-            once=True,
+            **options,
         )
-        return tried
 
     async def _send(self, item: Pending) -> None:
         if self.before_send is not None and not await self.before_send(self, item):
             return  # not backed up: recorded failed, or the run is stopping
         tried: Tried[None] = Tried()
         try:
-            await until_settled(
-                partial(self._call, item),
-                self.gates,
-                tried,
-                fail=self._abort,
-                stopping=self.stop.is_set,
-                on_refused=self._refused,
-                wait=self._wait,
-                seq=item.seq,
-            )
+            await self._until_settled(partial(self._call, item), self.gates, tried, seq=item.seq)
         except asyncio.CancelledError:
             if tried.answer is not None:  # cancelled between attempts: keep what we learned
                 self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=True)

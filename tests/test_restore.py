@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import openpyxl
 import pytest
 
 from bulk_delete.api import activity_date
@@ -320,6 +321,18 @@ async def test_a_restore_and_a_purge_never_write_in_each_others_checkpoint(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     jsonschema.validate(json.loads((tmp_path / "s.json").read_text()), SCHEMA)
+    book = openpyxl.load_workbook(tmp_path / "restore-results.xlsx", read_only=True)
+    assert book.sheetnames == ["Summary", "Activities"]
+    rows = list(book["Activities"].iter_rows(values_only=True))
+    book.close()
+    assert rows[0][:6] == (
+        "ProspectId", "ActivityEvent", "ActivityDateTime (UTC)", "outcome",
+        "new ProspectActivityId", "old ProspectActivityId",
+    )  # fmt: skip
+    assert {row[3] for row in rows[1:]} == {"posted"}
+    assert {row[5] for row in rows[1:]} == set(restored_ids(restore))
+    assert {row[4] for row in rows[1:]} == set(restored_ids(restore).values())
+    assert (tmp_path / "restore-report.html").is_file()
     sheet = leads_csv(tmp_path / "other.csv", 2)
     done = await run_cli(
         "run", str(sheet), "--checkpoint", str(restore), "--yes", "--open-window", env=env
@@ -329,3 +342,29 @@ async def test_a_restore_and_a_purge_never_write_in_each_others_checkpoint(
     report = await run_cli("report", str(restore), "-o", str(tmp_path / "r.html"))
     assert report.returncode == 0, report.stderr
     assert "Restore: backup.jsonl.gz" in (tmp_path / "r.html").read_text()
+
+
+async def test_the_daily_allowance_stops_a_restore_and_the_next_day_finishes_it_once(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, saved = await purged(emu, tmp_path, 30)
+    reads = len({(key[0], key[1]) for key in saved})  # a Retrieve per lead and code
+    emu.config = dataclasses.replace(emu.config, daily_limit=1 + reads + 10)  # 10 posts today
+    args = ["restore", str(backup), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes"]
+    args += ["--rate", "off", "--summary-json", str(tmp_path / "s.json")]
+    stopped = await run_cli(*args, env=demo_env(emu.url))
+    assert stopped.returncode == 75, stopped.stdout + stopped.stderr
+    assert "daily allowance used; resume after" in stopped.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["exit_code"] == 75
+    assert summary["restore"]["posted"] == 10
+    calls = emu.calls
+    again = await run_cli(*args, env=demo_env(emu.url))  # the same day: one refused call
+    assert again.returncode == 75
+    assert emu.calls == calls + 1  # the preflight, refused, and nothing after it
+    emu.days_ahead += 1
+    done = await run_cli(*args, env=demo_env(emu.url))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert emu.stats()["activities_posted"] == sum(saved.values())
+    assert emu.stats()["posted_twice"] == 0

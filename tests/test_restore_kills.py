@@ -7,6 +7,7 @@ test_backup_kills.py (``BULK_DELETE_KILLS``, ``BULK_DELETE_SEED``; ``-s`` shows 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -81,3 +82,30 @@ async def test_kill_9_again_and_again_with_lost_answers_never_posts_twice(
     assert stats["outcomes"].get("post_lost", 0) + kills > 0
     assert stats["posted_twice"] == 0  # never twice …
     assert on_leads(emu, leads) - before == saved  # … and every one back, as it was
+
+
+async def test_sigterm_drains_a_restore_and_the_rerun_posts_the_rest_once(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(
+        rate="off", webhook_delay=0.02, latency=0.2, bulk_rate=RateLimit.parse("off")
+    )
+    backup, saved = await purged(emu, tmp_path, 60)
+    args = ["restore", str(backup), "--checkpoint", str(tmp_path / "restore.sqlite"), "--yes"]
+    args += ["--rate", "off", "--post", "single", "--summary-json", str(tmp_path / "s.json")]
+    env = demo_env(emu.url)
+    process = await start_cli(*args, env=env)
+    async with asyncio.timeout(60):
+        while emu.stats()["activities_posted"] < 10:
+            await asyncio.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await process.communicate()
+    assert process.returncode == 130, stderr.decode()
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["exit_code"] == 130
+    assert summary["restore"]["posted"] == emu.stats()["activities_posted"]  # each one kept
+    rerun = await start_cli(*args, env=env)
+    _, stderr = await rerun.communicate()
+    assert rerun.returncode == 0, stderr.decode()
+    assert emu.stats()["activities_posted"] == sum(saved.values())
+    assert emu.stats()["posted_twice"] == 0

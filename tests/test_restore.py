@@ -368,3 +368,29 @@ async def test_the_daily_allowance_stops_a_restore_and_the_next_day_finishes_it_
     assert done.returncode == 0, done.stdout + done.stderr
     assert emu.stats()["activities_posted"] == sum(saved.values())
     assert emu.stats()["posted_twice"] == 0
+
+
+async def test_the_bulk_adds_own_limit_is_learned_from_its_refusal_and_kept(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", bulk_rate=RateLimit.parse("1/2s"))
+    leads = [f"00000000-0000-4000-8000-0000000001{n:02d}" for n in range(3)]
+    rows = [activity(leads[n % 3], n) for n in range(70)]  # 3 bulk calls
+    backup = backup_of(tmp_path / "b.jsonl.gz", rows)
+    checkpoint = tmp_path / "r.sqlite"
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(checkpoint), "--yes", "--rate", "off",
+        "--post", "bulk", "--bulk-rate", "1/1s", env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    window = emu.stats()["bulk_window"]
+    assert window["calls"] - window["refused"] == 3
+    assert window["refused"] == 1  # the one that taught it
+    assert "LeadSquared says the bulk add allows 1 call(s) in 2 s" in done.stderr
+    with sqlite3.connect(checkpoint) as db:
+        (learned,) = db.execute(
+            "SELECT value FROM meta WHERE key = 'learned_bulk_limit'"
+        ).fetchone()
+    db.close()
+    assert learned == "1/2s"
+    assert emu.stats()["activities_posted"] == 70

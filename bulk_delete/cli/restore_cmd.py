@@ -123,7 +123,7 @@ def _hooks(
     spec: RunSpec, signals: SignalStop, display: ProgressDisplay, *, yes: bool
 ) -> RestoreHooks:
     from ..commands.restore import RestoreHooks
-    from .restore_text import plan_text, question
+    from .restore_text import bulk_learned_text, plan_text, question
     from .signals import ask_hook
 
     return RestoreHooks(
@@ -132,6 +132,7 @@ def _hooks(
         on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
         on_progress=display,
         on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
+        on_bulk_learned=lambda limit: click.echo(bulk_learned_text(limit), err=True),
         on_notice=notice,
     )
 

@@ -9,6 +9,7 @@ from .summary_text import duration
 
 if TYPE_CHECKING:
     from ..commands.restore_plan import RestorePlan
+    from ..config import RateLimit
     from ..summary import RunSummary
 
 HELD = (
@@ -85,6 +86,13 @@ def _owners_lost(plan: RestorePlan) -> str:
         else ""
     )
     return f"every activity: Create takes no owner, so the keys' user owns what it posts{known}"
+
+
+def bulk_learned_text(limit: RateLimit) -> str:
+    return (
+        f"LeadSquared says the bulk add allows {limit.calls} call(s) in {limit.period:g} s; "
+        "continuing at that (a resume starts from it)"
+    )
 
 
 def question(plan: RestorePlan, host: str) -> str:

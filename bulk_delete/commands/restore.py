@@ -81,7 +81,10 @@ class RestoreHooks:
     on_plan: Callable[[RestorePlan], None] = ignore  # the plan, before the confirmation
     on_resume: Callable[[Path], None] = ignore  # the checkpoint already had a selection
     on_progress: ProgressCallback | None = None
-    on_limit_learned: Callable[[RateLimit], None] = ignore  # the account's, or the bulk add's
+    on_limit_learned: Callable[[RateLimit], None] = (
+        ignore  # the account's limit, as LeadSquared said
+    )
+    on_bulk_learned: Callable[[RateLimit], None] = ignore  # the bulk add's own
     on_notice: Callable[[str], None] = ignore
 
 
@@ -153,7 +156,9 @@ async def restore(
                 rng=rng,
                 stop=stop,
                 on_progress=hooks.on_progress,
-                on_limit_learned=partial(_learned, checkpoint, LEARNED_LIMIT, hooks),
+                on_limit_learned=partial(
+                    _learned, checkpoint, LEARNED_LIMIT, hooks.on_limit_learned
+                ),
                 limiter=limiter,
             )
             bulk = _bulk(plan, checkpoint, pool, hooks)
@@ -231,14 +236,16 @@ def _bulk(
     if plan.mode is Mode.SINGLE:
         return None
     own = SlidingWindowLimiter(plan.bulk, clock=pool.clock)
-    return BulkWindows(pool.limiter, own, partial(_learned, checkpoint, LEARNED_BULK, hooks))
+    said = partial(_learned, checkpoint, LEARNED_BULK, hooks.on_bulk_learned)
+    return BulkWindows(pool.limiter, own, said)
 
 
 def _learned(
-    checkpoint: RestoreCheckpoint, key: str, hooks: RestoreHooks, limit: RateLimit
+    checkpoint: RestoreCheckpoint, key: str, say: Callable[[RateLimit], None], limit: RateLimit
 ) -> None:
+    """A limit LeadSquared named: kept for the next run (``key``), and said."""
     checkpoint.set_meta(key, f"{limit.calls}/{limit.period:g}s")
-    hooks.on_limit_learned(limit)
+    say(limit)
 
 
 async def _send(

@@ -21,7 +21,9 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
      same run without, strict 25/5s at 150 ms: calls of all kinds against the limit; the dry
      run's predicted backup calls against those made
   10. results — issue 22: `python -m bench.results_report` (report of 100,000 calls, workbook of
-     100,000 requests, `bulk-delete report` on a checkpoint)
+     100,000 requests, `bulk-delete report` on a checkpoint and on a folder of 365 nights)
+  11. million — issue 34: `python -m bench.million_rows` (1,100,000 requests: the results
+     workbook and `export -o x.xlsx` beside plain XlsxWriter constant_memory, time and peak)
   12. restore — issue 33 (bench/restoring.py): a purge with --backup restored with Create, then
      with the bulk add: activities posted per second against the limit that applies, the dry
      run's calls against those made, none twice
@@ -744,6 +746,17 @@ def results(work: Path) -> dict[str, Any]:
     }
 
 
+def million(work: Path) -> dict[str, Any]:
+    """Issue 34's bar: `python -m bench.million_rows` (1,100,000 requests: the results
+    workbook and `export -o x.xlsx`, each beside plain XlsxWriter in constant-memory mode)."""
+    folder = work / "million"
+    folder.mkdir()
+    done = measure([PYTHON, "-m", "bench.million_rows", "1100000", str(folder)])
+    print("\n## 11. 1,100,000 requests into .xlsx\n")
+    print(done.stdout.rstrip())
+    return {"exit_code": done.returncode, "lines": done.stdout.splitlines()}
+
+
 SECTIONS = {
     "throughput": throughput,
     "coalescing": coalescing,
@@ -757,6 +770,7 @@ SECTIONS = {
     "allowance": allowance,
     "backup": backup,
     "results": results,
+    "million": million,
     "restore": restore,
 }
 

@@ -3,6 +3,9 @@
     BulkDeleteError                      exit 1 (unexpected, but ours)
     ├── UsageError                       exit 2 — nothing was sent
     │   ├── InputError                   the sheet or checkpoint cannot be read or written
+    │   │   ├── DateOrderNeeded          text dates like 01/02/2024 and no --date-order
+    │   │   ├── NothingToSend            no row of the sheet is valid
+    │   │   ├── SentPlansUnusable        the machine's memory of sent plans (a warning)
     │   │   ├── LedgerUnusable           the machine's ledger cannot be used (--daily-limit)
     │   │   ├── NotABackup               a --backup file that holds no member of ours
     │   │   └── DamagedBackup            a --backup file that cannot be read whole
@@ -12,6 +15,7 @@
     │   ├── CheckpointMismatch           the checkpoint belongs to another input
     │   ├── OpenWindow                   requests without FromDate or ToDate, and no --open-window
     │   ├── SameRequests                 another job's state already holds these requests
+    │   ├── SentBefore                   this machine sent the plan under another checkpoint
     │   ├── TooManyLeads                 --discover found more leads than --max-leads
     │   └── NotConfirmed                 not confirmed: no TTY and no --yes, "N", or Ctrl-D
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
@@ -58,7 +62,8 @@ EXIT_MEANINGS: dict[int, str] = {
     EXIT_INCOMPLETE: "finished, but some rows invalid or requests failed (see the export); "
     "verify: some activities remain; restore: some held, refused or not posted yet",
     EXIT_USAGE: "usage, input file, output path or checkpoint problem (with --daily-limit: "
-    "the machine's ledger), an open window without "
+    "the machine's ledger), text dates without --date-order, no valid row, a plan sent "
+    "before under another checkpoint (without --again), an open window without "
     "--open-window, not confirmed (N, Ctrl-D, no terminal), or --discover found more than "
     "--max-leads; nothing sent",
     EXIT_ABORTED: "aborted: a fatal API answer (401/403/404, a redirect), an untrustworthy "
@@ -105,6 +110,36 @@ class UsageError(BulkDeleteError):
 
 class InputError(UsageError):
     """The input file cannot be read or planned."""
+
+
+class DateOrderNeeded(InputError):
+    """The sheet's text dates are not ISO (01/02/2024) and no --date-order says how they are
+    written: read one way or the other, a purge would delete another month."""
+
+
+class NothingToSend(InputError):
+    """No row of the sheet is valid: nothing to plan or send, and no command to print."""
+
+
+class SentPlansUnusable(InputError):
+    """The machine's memory of sent plans (store/sent_plans.py) cannot be used: said as a
+    warning (``warning``) by every command, which goes on without knowing whether the plan
+    was sent before. Names the file, what is wrong and how to mend it."""
+
+    def __init__(self, path: object, cause: str, mend: str) -> None:
+        super().__init__(
+            f"the machine's memory of sent plans {path} cannot be used: {cause}. To mend it: {mend}"
+        )
+        self.path, self.cause, self.mend = path, cause, mend
+
+    @property
+    def warning(self) -> str:
+        """What is said where the memory is not needed to go on (a dry run, a resume)."""
+        return (
+            f"warning: the machine's memory of sent plans {self.path} cannot be used: "
+            f"{self.cause}; whether this plan was sent before cannot be told, nor this send "
+            f"remembered. To mend it: {self.mend}"
+        )
 
 
 class LedgerUnusable(InputError):
@@ -177,6 +212,12 @@ class OpenWindow(UsageError):
 class SameRequests(UsageError):
     """Another job's checkpoint holds the same requests (a copied job file): sending them
     again would purge twice under two names."""
+
+
+class SentBefore(UsageError):
+    """This machine sent the same plan (sheet bytes, options, account) under another
+    checkpoint: sending it again by accident would purge twice, and for a window reaching
+    into the present, delete what was created since. --again says it is meant."""
 
 
 class TooManyLeads(UsageError):

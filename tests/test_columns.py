@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from bulk_delete.errors import DateOrderNeeded
 from bulk_delete.plan.build import Plan, RequestTally, build_plan
 from bulk_delete.plan.rows import Validator, ValidRow
 from bulk_delete.plan.rules import PlanOptions, load_tz
@@ -61,14 +62,21 @@ DATE_CELLS = [
     "2023-12-31 23:59:59",
     "2024-13-01",
     "01/02/2024",
+    "13.01.2024 14:30",
+    "2024/1/31",
     "0999-01-01",
     "  ",
 ]
 HOOK_CELLS = ["", "", "https://hooks.example/x", "ftp://x", "https://user:pw@hooks.example/x"]
-OPTIONS: list[dict[str, Any]] = [
-    {},
-    {"codes": ("999",), "from_date": "2024-01-01", "max_codes_per_request": 2},
-    {"to_date": "2024-12-31", "tz": "Asia/Kolkata", "webhook": "https://hooks.example/y"},
+OPTIONS: list[dict[str, Any]] = [  # each date order: the cells written in the others are invalid
+    {"date_order": "DMY"},
+    {"codes": ("999",), "from_date": "2024-01-01", "max_codes_per_request": 2, "date_order": "MDY"},
+    {
+        "to_date": "2024-12-31",
+        "tz": "Asia/Kolkata",
+        "webhook": "https://hooks.example/y",
+        "date_order": "YMD",
+    },
 ]
 
 
@@ -100,7 +108,7 @@ def random_csv(rng: random.Random, rows: int) -> str:
 
 def reference(path: Path, options: PlanOptions) -> dict[str, Any]:
     """The plan as the row-by-row loader made it."""
-    validator = Validator(options.row_defaults(), load_tz(options.tz))
+    validator = Validator(options.row_defaults(), load_tz(options.tz), options.date_order)
     valid: list[ValidRow] = []
     invalid: list[InvalidRow] = []
     blank = read = 0
@@ -212,12 +220,13 @@ def test_mixed_date_formats_in_one_column(write_csv: Callable[..., Path]) -> Non
         "2024-03-01T10:30:00+00:00",  # an explicit offset wins over --tz
         "2024-03-01 10:30:00Z",
         "2024-03-01 10:30:00.250",  # fractions of a second are dropped, not rounded
-        "2024/03/01",  # not ISO: refused, not guessed
+        "2024/03/01",  # not ISO: read only as --date-order says (YMD)
+        "2024-3-1 10:30",
     ]
     text = "ProspectId,Code,FromDate,ToDate\n" + "".join(
-        f"{LEADS[n]},201,{cell},2024-03-31\n" for n, cell in enumerate(froms)
+        f"{LEADS[n % len(LEADS)]},201,{cell},2024-03-31\n" for n, cell in enumerate(froms)
     )
-    plan = build_plan(write_csv(text), PlanOptions(tz="Asia/Kolkata"))
+    plan = build_plan(write_csv(text), PlanOptions(tz="Asia/Kolkata", date_order="YMD"))
     by_row = {r.source_rows[0]: r.from_date for r in plan.requests()}
     assert by_row == {
         2: "2024-02-29 18:30:00",
@@ -225,12 +234,18 @@ def test_mixed_date_formats_in_one_column(write_csv: Callable[..., Path]) -> Non
         4: "2024-03-01 10:30:00",
         5: "2024-03-01 10:30:00",
         6: "2024-03-01 05:00:00",
+        7: "2024-02-29 18:30:00",
+        8: "2024-03-01 05:00:00",
     }
     assert {r.to_date for r in plan.requests()} == {"2024-03-31 18:29:59"}
-    [bad] = plan.invalid
+    assert list(plan.invalid) == []
+    with pytest.raises(DateOrderNeeded, match=r"rows 7, 8\) .* pass --date-order YMD"):
+        build_plan(write_csv(text), PlanOptions(tz="Asia/Kolkata"))
+    text += f"{LEADS[0]},201,not a date,2024-03-31\n"
+    [bad] = build_plan(write_csv(text), PlanOptions(date_order="YMD")).invalid
     assert (bad.row, bad.reason) == (
-        7,
-        "FromDate '2024/03/01' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
+        9,
+        "FromDate 'not a date' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
     )
 
 

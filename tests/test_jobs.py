@@ -119,7 +119,11 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
         (GOOD + "rate = 'fast'\n", "rate: 'fast'"),
         (GOOD + "tz = 'Nowhere'\n", "tz: 'Nowhere' is not an IANA"),
         (GOOD.replace("[201]", "['20x']"), "job.toml: codes: activity code '20x'"),
-        (GOOD + "[window]\nfrom = '01/02/2025'\n", "window.from: '01/02/2025' is not a date"),
+        (
+            GOOD + "[window]\nfrom = '01/02/2025'\n",
+            "window.from: '01/02/2025' is 1 February 2025 as DMY, 2 January 2025 as MDY: "
+            "pass date_order",
+        ),
     ],
 )
 def test_bad_job_files_are_refused_by_key(tmp_path: Path, text: str, message: str) -> None:

@@ -296,6 +296,7 @@ async def test_secrets_never_leave_the_headers(emulator: Any, tmp_path: Path) ->
             "2",
             "--summary-json",
             str(tmp_path / f"{auth}.json"),
+            "--again",  # (the same plan twice, once per way of sending the keys)
             env=env,
         )
         assert done.returncode == 1  # finished; the sheet's "bad,1" row is invalid
@@ -513,8 +514,8 @@ async def test_bad_values_are_usage_errors_and_old_dates_are_invalid_rows(
         "ProspectId,Codes,FromDate\n00000000-0000-4000-8000-000000000001,201,0001-01-01\n"
     )
     done = await send_sheet(emu, old, tmp_path / "old.sqlite", "--tz", "Asia/Kolkata")
-    assert done.returncode == 1
-    assert "row 2: FromDate 0001-01-01 is outside the years 1900–9999" in done.stdout
+    assert done.returncode == 2  # its one row is invalid: nothing to send
+    assert "row 2: FromDate 0001-01-01 is outside the years 1900–9999" in done.stderr
     assert emu.calls == 0
 
 

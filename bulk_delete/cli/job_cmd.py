@@ -18,8 +18,9 @@ from ..clock import Clock, SystemClock, utc
 from ..errors import EXIT_MEANINGS, NotConfirmed, OptionError, exit_codes_help
 from ..spec import RunSpec
 from ..summary import RunSummary, VerifySummary
+from .notify import notify_from
 from .options import send_options
-from .run_cmd import finished, finished_before, program, sending, typed
+from .run_cmd import command_again, finished, finished_before, open_window_needed, sending
 from .show_plan import notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target
 from .summary_text import choice_text, verify_text
@@ -90,6 +91,7 @@ def job(
     if dry_run:  # a discovering job's dry run lists, so it needs the host and keys
         _dry_run(loaded, now, values, target)
         return None
+    notify_from(click.get_current_context(), target.spec)
     if not (yes or loaded.confirm):
         raise NotConfirmed(
             f"job {loaded.name}: nothing sent; set confirm = true in {job_file} or pass --yes"
@@ -106,11 +108,11 @@ def _dry_run(loaded: Job, now: dt.datetime, values: dict[str, Any], target: Summ
 
     if loaded.spec.discover:
         spec = loaded.run_spec(now, os.environ).with_values(values)
-        print_plan(spec, loaded.credentials(os.environ))
+        report = print_plan(spec, loaded.credentials(os.environ))
     else:
         assert target.spec is not None
         spec = target.spec
-        print_plan(spec)
+        report = print_plan(spec)
     for path in same_requests(loaded, spec):
         click.echo(
             f"warning: {path} (another job) holds these same requests; `job` refuses to send "
@@ -118,8 +120,9 @@ def _dry_run(loaded: Job, now: dt.datetime, values: dict[str, Any], target: Summ
         )
     if (unfinished := loaded.unfinished(now)) is not None:
         click.echo(f"First: the {unfinished[2]:,} pending request(s) of {unfinished[0]}")
-    command = _job_command(click.get_current_context())
-    click.echo(f"Dry run: nothing was sent. To send it:\n  {command}")
+    needed, why = open_window_needed(spec, report)  # (or open_window = true in the file)
+    command = shlex.join([*shlex.split(command_again(click.get_current_context())), *needed])
+    click.echo(f"Dry run: nothing was sent. To send it{why}:\n  {command}")
     dry_run_summary(target)
 
 
@@ -168,9 +171,3 @@ async def _job(
             rng=random.Random(),
             stop=signals.stop,
         )
-
-
-def _job_command(ctx: click.Context) -> str:
-    """The job's command as typed, without --dry-run: what sends what the dry run showed."""
-    words = [program(), "job", str(ctx.params["job_file"])]
-    return shlex.join(words + typed(ctx, lambda name: name != "dry_run"))

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import InputError, exit_codes_help
+
+if TYPE_CHECKING:
+    from ..commands.report import Ending
 
 
 @click.command(epilog=exit_codes_help((0, 2, 70)))
@@ -25,18 +29,21 @@ from ..errors import InputError, exit_codes_help
     help="The HTML file to write (one self-contained page: no network needed to open it).",
 )
 def report(source: Path, out: Path) -> None:
-    """Write the HTML run report of CHECKPOINT: headline numbers, then charts of the calls
-    (rate and refusals against the limit, outcomes by HTTP status, latency,
-    verification).
+    """Write the HTML run report of CHECKPOINT, for someone who did not run it: what was
+    purged (codes, window, leads, requests, activities), how it ended and the command that
+    resumes, failures and invalid rows by reason with their sheet rows, verification, the
+    backup; then charts of the calls (rate and refusals against the limit, outcomes by HTTP
+    status, latency, verification).
 
-    Given a folder (a job's state directory), one line per night: requests, queued,
-    refused, verified, left. Reads the checkpoint only; `run` and `job` also write this
-    page after every run (see --results).
+    Given a folder (a job's state directory), one line per night in date order, with its
+    job: requests, activities, queued, refused, verified, left, how it ended; and a chart per
+    night. Reads the checkpoint only; `run` and `job` also write this page after every run
+    (see --results), and `verify` writes it again.
 
     \b
     Examples:
       bulk-delete report q1.sqlite -o q1-report.html
-      bulk-delete report state/nightly/ -o nights.html
+      bulk-delete report state/ -o nights.html
     """
     from ..commands import outputs
 
@@ -48,9 +55,10 @@ def report(source: Path, out: Path) -> None:
     click.echo(f"Report written to {out}")
 
 
-def write_page(source: Path, out: Path) -> None:
-    """The HTML report of a checkpoint, or of every checkpoint in a job's state folder."""
+def write_page(source: Path, out: Path, ending: Ending | None = None) -> None:
+    """The HTML report of a checkpoint, or of every checkpoint in a job's state folder;
+    ``ending``: how the run that writes it ended, when a run does."""
     from ..commands import report as report_command
     from .report_page import write_report
 
-    write_report(out, report_command.report(source, dt.datetime.now(dt.UTC)))
+    write_report(out, report_command.report(source, dt.datetime.now(dt.UTC), ending))

@@ -20,7 +20,8 @@ from ..config import Credentials
 from ..errors import EXIT_MEANINGS, OptionError, exit_codes_help
 from ..spec import POST_MODES, RunSpec
 from ..summary import RunSummary
-from .options import call_options, spec_option
+from .notify import notify_from
+from .options import call_options, notify_options, spec_option
 from .progress import ProgressDisplay
 from .run_cmd import ending, finished, program, typed
 from .show_plan import notice
@@ -63,6 +64,8 @@ _SELECTION_HELP = {
 @spec_option("summary_json", type=click.Path(dir_okay=False))
 @spec_option("results", type=click.Path(dir_okay=False))
 @spec_option("no_results")
+@notify_options[0]
+@notify_options[1]
 def restore(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> RunSummary | None:
     """Post the activities of a `run --backup` file back to their leads.
 
@@ -99,6 +102,7 @@ def restore(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> RunSummary 
             "--checkpoint is required to post: a file of the restore's own, where each "
             "activity's outcome and new id are kept (rerun with it to resume)"
         )
+    notify_from(ctx, spec)
     return _post(spec, Credentials.from_env(), quiet=quiet, yes=yes, target=target)
 
 

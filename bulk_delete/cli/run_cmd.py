@@ -30,9 +30,11 @@ from ..errors import (
     OptionError,
     exit_codes_help,
 )
+from ..redaction import shown_url
 from ..spec import RunSpec, flag_of
 from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
+from .notify import notify_from
 from .options import call_options, plan_options, preview_options, send_options, spec_option
 from .progress import ProgressDisplay
 from .show_plan import listing_progress, notice, print_plan
@@ -40,6 +42,8 @@ from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_p
 from .summary_text import discovery_text, learned_text, run_text, saved_plan_text, summary_line
 
 if TYPE_CHECKING:
+    from ..commands.plan import PlanReport
+    from ..commands.report import Ending
     from ..commands.run import RunHooks
     from .signals import SignalStop
 
@@ -78,8 +82,7 @@ def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> RunSummary | No
     spec = RunSpec.from_values(values)
     target.spec = spec
     if dry_run:
-        print_plan(spec)
-        click.echo(next_command(ctx, spec))
+        click.echo(next_command(ctx, spec, print_plan(spec)))
         dry_run_summary(target)
         return None
     given = [flag_of(name) for name in ("out", "invalid_out") if values.get(name)]
@@ -89,6 +92,7 @@ def run(yes: bool, dry_run: bool, quiet: bool, **values: Any) -> RunSummary | No
             f"{', '.join(given)} belong to the dry run: add --dry-run (or use `bulk-delete plan`); "
             "a run's outcomes come from `bulk-delete export CHECKPOINT -o FILE`"
         )
+    notify_from(ctx, spec)
     return send(spec, Credentials.from_env(), quiet=quiet, yes=yes, target=target)
 
 
@@ -111,6 +115,8 @@ def typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
             values = value if param.multiple else (value,)  # --ignore-column A --ignore-column B
             for item in values:
                 shown = item.date().isoformat() if isinstance(item, dt.datetime) else str(item)
+                if name == "notify":  # its path may hold a token: a command shown never has it
+                    shown = shown_url(shown)
                 words += [_long(param), shown]
     return words
 
@@ -181,7 +187,7 @@ def ended_in(spec: RunSpec, error: BulkDeleteError, target: SummaryTarget) -> No
     if error.summary is not None:
         error.summary = with_exit_code(error.summary, error)
     if exit_code_of(error) != EXIT_LOCKED:  # (another process holds the checkpoint)
-        _results(spec, error.summary)
+        _results(spec, error.summary, error)
     if error.summary is not None:
         _report(with_previous(error.summary, target.previous), err=True)
 
@@ -205,14 +211,14 @@ def finished_before(spec: RunSpec, summary: RunSummary, target: SummaryTarget) -
     _report(with_previous(summary, target.previous))
 
 
-def _results(spec: RunSpec, summary: RunSummary | None) -> None:
+def _results(spec: RunSpec, summary: RunSummary | None, error: BaseException | None = None) -> None:
     """The results workbook and HTML report, after every run that planned something. A
     failure to write them is said, not raised: the run's own exit code is the one that counts."""
     from .signals import interrupting
 
     try:
         with interrupting("the results"):
-            written = write_run_results(spec, summary)
+            written = write_run_results(spec, summary, error)
     except Interrupted:
         raise  # a stop signal: exit 130, as Ctrl-C
     except (BulkDeleteError, OSError) as error:
@@ -222,9 +228,12 @@ def _results(spec: RunSpec, summary: RunSummary | None) -> None:
         click.echo(f"Results: {written[0]} (HTML report: {written[1]})", err=True)
 
 
-def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
+def write_run_results(
+    spec: RunSpec, summary: RunSummary | None, error: BaseException | None = None
+) -> list[Path]:
     """The results of a run (workbook and HTML report), as ``results_paths`` names them;
-    none when --no-results or nothing was planned. Returns the files written."""
+    none when --no-results or nothing was planned. ``error``: what the run stopped on.
+    Returns the files written."""
     from ..commands.common import window_of
     from ..commands.outputs import results_paths
     from ..commands.results import write_workbook
@@ -243,13 +252,38 @@ def write_run_results(spec: RunSpec, summary: RunSummary | None) -> list[Path]:
             return []
     elif not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
         return []
-    write_page(spec.checkpoint, page)
+    write_page(spec.checkpoint, page, ending_of(summary, error))
     return [workbook, page]
 
 
-def next_command(ctx: click.Context, spec: RunSpec) -> str:
+def ending_of(summary: RunSummary | None, error: BaseException | None = None) -> Ending:
+    """How the run ended, for its report: the exit code, the error, the command as typed."""
+    from ..commands.report import Ending
+
+    ctx = click.get_current_context(silent=True)
+    resume = command_again(ctx) if ctx is not None else ""
+    if error is not None:
+        return Ending(exit_code=exit_code_of(error), error=str(error), resume=resume)
+    exit_code = summary.exit_code if summary is not None else None
+    return Ending(exit_code=exit_code, error=summary.error if summary else "", resume=resume)
+
+
+def command_again(ctx: click.Context) -> str:
+    """This command as typed (its arguments, and the options given on the command line),
+    without --dry-run: what sends what a dry run showed, and what resumes a run."""
+    arguments = [
+        str(ctx.params[param.name])
+        for param in ctx.command.params
+        if isinstance(param, click.Argument) and param.name and ctx.params.get(param.name)
+    ]
+    words = [program(), ctx.info_name or "", *arguments]
+    return shlex.join(words + typed(ctx, lambda name: name != "dry_run"))
+
+
+def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
     """The exact command that sends this plan, quoted for the shell: the plan's own options
-    as typed, and a checkpoint beside the sheet."""
+    as typed, and a checkpoint beside the sheet. It runs as printed: what the plan needs
+    besides (--open-window for its open windows) is in it, and the line above says why."""
     if spec.input is not None and spec.input.name.startswith("stdin"):
         return "Dry run: nothing was sent. To send it, save the sheet to a file and run it."
     words = [program(), "run"]
@@ -257,11 +291,35 @@ def next_command(ctx: click.Context, spec: RunSpec) -> str:
         words.append(str(ctx.params["input"]))
     sends = {param.name for param in run.params}
     words += typed(ctx, lambda name: name in sends and name not in _PREVIEW_ONLY)
-    words += ["--checkpoint", str(spec.checkpoint or _suggested_checkpoint(spec))]
-    text = "Dry run: nothing was sent. To send it:\n  " + shlex.join(words)
+    needed, why = open_window_needed(spec, report)
+    words += needed
+    checkpoint = spec.checkpoint or _suggested_checkpoint(spec)
+    if report.sent_before and not spec.again:  # sent before: resume it there, or say --again
+        sent = report.sent_before[-1]
+        if Path(sent.checkpoint).is_file():
+            checkpoint = Path(sent.checkpoint)
+            why += f", going on under the checkpoint it was sent under on {sent.when}"
+        else:
+            words.append(flag_of("again"))
+            why += (
+                f", again ({flag_of('again')}: it was sent on {sent.when} under {sent.checkpoint})"
+            )
+    words += ["--checkpoint", str(checkpoint)]
+    text = f"Dry run: nothing was sent. To send it{why}:\n  " + shlex.join(words)
     if spec.discover:
         text += "\n(the run lists again: what it finds then is what it deletes)"
     return text
+
+
+def open_window_needed(spec: RunSpec, report: PlanReport) -> tuple[list[str], str]:
+    """What a printed command needs for the plan's open windows (run and job refuse them
+    without it), and the words that say why."""
+    tally = report.summary.tally
+    opened = tally.without_dates + tally.open_start + tally.open_end
+    if not opened or spec.open_window:
+        return [], ""
+    flag = flag_of("open_window")
+    return [flag], f", with {flag} for the {opened:,} request(s) above whose window is open"
 
 
 # Not carried into the command that sends: what only the dry run writes, and the dry run itself.

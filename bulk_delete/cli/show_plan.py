@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 def print_plan(
     spec: RunSpec, credentials: Credentials | None = None, *, shown: Callable[[str], str] = str
-) -> None:
-    click.echo(shown(plan_report_text(asyncio.run(_plan(spec, credentials)))))
+) -> PlanReport:
+    report = asyncio.run(_plan(spec, credentials))
+    click.echo(shown(plan_report_text(report)))
+    return report
 
 
 async def _plan(spec: RunSpec, credentials: Credentials | None) -> PlanReport:
@@ -53,10 +55,9 @@ async def _plan(spec: RunSpec, credentials: Credentials | None) -> PlanReport:
 
 
 def _keys_if_set(spec: RunSpec) -> Credentials | None:
-    """The keys, when set, for a dry run with --daily-limit: what runs on this machine spent
-    today is counted under them. Without them the dry run counts from zero."""
-    if spec.daily_limit is None:
-        return None
+    """The keys, when set, for a dry run: what runs on this machine spent today is counted
+    under them (--daily-limit), and a plan sent before is looked for on their account only.
+    Without them the dry run counts from zero, and looks on every account."""
     try:
         return Credentials.from_env()
     except CredentialsError:

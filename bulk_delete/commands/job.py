@@ -79,6 +79,8 @@ async def job(
 ) -> RunSummary:
     """The job's run dated ``now``, after what the previous run left to do."""
     spec = job_spec(loaded, now, env, values)
+    if force:  # sending a copy's requests again is meant: the machine's memory agrees
+        spec = spec.replace(again=True)
     credentials = loaded.credentials(env)
 
     async def send(spec: RunSpec) -> RunSummary:

@@ -35,6 +35,7 @@ REGULAR = frozenset({"backup"})  # read back and appended to: never a device or 
 # What SQLite and our lock keep beside a checkpoint.
 CHECKPOINT_COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
 BACKUP_META = "backup"  # checkpoint meta: its backup file (backups.py writes it) …
+RESULTS_META = "results"  # checkpoint meta: [workbook, report] its last run wrote ("": none)
 BACKUP_FILES = "backup_files"  # … and every file its runs wrote to, in order (a JSON list)
 
 

@@ -19,7 +19,7 @@ from ..allowance import DailyEstimate, across_days
 from ..clock import Clock, utc
 from ..config import Credentials, require_host
 from ..errors import OptionError
-from ..plan.build import PlanSummary, RequestTally, build_plan, summarise
+from ..plan.build import PlanSummary, RequestTally, build_plan, nothing_to_send, summarise
 from ..send import recording
 from ..send.answers import Verdict
 from ..send.client import LeadSquaredClient
@@ -29,7 +29,8 @@ from ..spec import RunSpec
 from ..store.found import FoundStore
 from ..store.ledger import calls_today
 from ..store.row_files import open_table, preview_columns, preview_row, write_invalid
-from . import backups, discover, outputs
+from ..store.sent_plans import Sent
+from . import backups, discover, outputs, resend
 from .common import host_of, ignore, input_of, retry_policy
 from .discover import discovered_summary, list_codes
 from .preflight import preflight
@@ -50,6 +51,8 @@ class PlanReport:
     invalid_out: Path | None = None
     daily: DailyEstimate | None = None  # with --daily-limit: how the run spreads over days
     backup: backups.BackupPrice | None = None  # --backup: its calls, time and activities
+    sent_before: tuple[Sent, ...] = ()  # this plan, sent from this machine before
+    memory_warning: str = ""  # the machine's memory of sent plans could not be read
 
 
 async def plan(
@@ -83,8 +86,11 @@ async def plan(
         names = await check_codes(
             codes, spec, credentials, session, clock, rng, on_notice=on_notice
         )
+    sent, warning = resend.earlier_sends(spec, credentials)
     return PlanReport(
         summary=summary,
+        sent_before=sent,
+        memory_warning=warning,
         code_names=names,
         discovery=found,
         daily=daily_estimate(spec, summary.requests, credentials, clock),
@@ -145,6 +151,8 @@ def _plan_and_write(spec: RunSpec) -> PlanSummary:
         summary = summarise(plan_, rate)
     if spec.invalid_out is not None:
         write_invalid(spec.invalid_out, plan_.invalid)
+    if (empty := nothing_to_send(plan_)) is not None:
+        raise empty
     return summary
 
 

@@ -14,20 +14,22 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
 from ..errors import NotConfirmed, OpenWindow, OptionError
-from ..plan.build import PlanSummary, build_plan, plan_summary
+from ..plan.build import PlanSummary, build_plan, nothing_to_send, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunResult, RunSummary
-from . import backups, discover, outputs
+from . import backups, discover, outputs, resend
+from .account import ACCOUNT_USER, JOB_FILE
 from .common import (
     checkpoint_path_of,
     ended,
@@ -95,6 +97,11 @@ async def run(
         backups.opened(spec, checkpoint, client.retrieve, hooks.on_notice) as backup,
     ):
         preflight_due = spec.preflight  # once per run, before the first call that needs it
+        check = partial(
+            preflight, client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
+        )
+        if not checkpoint.has_plan:  # a new plan: not one this machine sent under another
+            resend.refuse_resend(spec, credentials, checkpoint.location, hooks.on_notice)
         if checkpoint.has_plan:
             checkpoint.check_input(
                 source=source_of(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
@@ -102,9 +109,7 @@ async def run(
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
             if preflight_due:
-                await preflight(
-                    client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
-                )
+                _remember_user(checkpoint, await check())
                 preflight_due = False
             found = await list_codes(
                 client,
@@ -122,6 +127,7 @@ async def run(
             hooks.on_plan(store_discovered(checkpoint, spec, fingerprint, found.warnings))
         else:
             hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
+        _remember_run(checkpoint, spec)
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
         report: SendReport | None = None
         if todo:
@@ -132,9 +138,15 @@ async def run(
                     "(rerun with --yes to send)"
                 )
             if preflight_due:
-                await preflight(
-                    client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
-                )
+                _remember_user(checkpoint, await check())
+            resend.record_sent(
+                spec,
+                credentials,
+                checkpoint.location,
+                fingerprint,
+                wall=clock.wall,
+                on_notice=hooks.on_notice,
+            )
             pool = Pool(
                 checkpoint,
                 client,
@@ -161,6 +173,26 @@ async def run(
     )
 
 
+def _remember_user(checkpoint: Checkpoint, user: str) -> None:
+    """Whose keys purged, as the preflight found them: the report names the account by it."""
+    if user and checkpoint.meta.get(ACCOUNT_USER) != user:
+        checkpoint.set_meta(ACCOUNT_USER, user)
+
+
+def _remember_run(checkpoint: Checkpoint, spec: RunSpec) -> None:
+    """What the report and `verify` need to know of this run: the job file (for the command
+    that resumes) and where its results go (verify writes them again)."""
+    paths = outputs.results_paths(spec)
+    wanted = {
+        JOB_FILE: spec.source,
+        outputs.RESULTS_META: json.dumps([str(p.resolve()) for p in paths]) if paths else "",
+    }
+    meta = checkpoint.meta
+    for key, value in wanted.items():
+        if meta.get(key, "") != value:
+            checkpoint.set_meta(key, value)
+
+
 def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
     """An open side of a window deletes every activity of those codes on that side, back to
     the lead's creation or up to the moment LeadSquared runs the delete: never by accident."""
@@ -184,6 +216,8 @@ def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
 
 def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
     plan_ = build_plan(input_of(spec), spec.plan_options)
+    if (empty := nothing_to_send(plan_)) is not None:
+        raise empty  # before the checkpoint holds it: a corrected sheet is a new plan there
     checkpoint.store_plan(
         plan_.requests(),
         plan_.invalid,

@@ -62,6 +62,7 @@ class Answer:
     retry_after: float | None = None
     limit: RateLimit | None = None  # the account's limit, when a refusal names it
     allowance: RateLimit | None = None  # the allowance an ALLOWANCE refusal names
+    unreached: str = ""  # no connection was made: why, and to what ("connection refused at …")
 
 
 # Real tenants refuse with 429, with 403, even with 200 "Status": "Error"; the message is the
@@ -185,9 +186,11 @@ def unresolved(host: str, error: OSError) -> Answer:
     return Answer(Verdict.TRANSIENT, None, f"the host {host} does not resolve at the moment")
 
 
-def unreachable(host: str, why: str) -> Answer:
-    """Nothing accepted the connection: a service restarting, a firewall, a wrong port."""
-    return Answer(Verdict.TRANSIENT, None, f"nothing answers at {host} ({why})")
+def unreachable(address: str, why: str) -> Answer:
+    """Nothing accepted the connection at ``address`` (HOST:PORT): a service restarting, a
+    firewall, a wrong port."""
+    message = f"nothing answers at {address} ({why})"
+    return Answer(Verdict.TRANSIENT, None, message, unreached=f"{why} at {address}")
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -94,6 +94,7 @@ class LeadSquaredClient:
         self._redactor = redactor(tuple(sorted(self._secrets)))
         self._headers = {**JSON_HEADERS, "User-Agent": USER_AGENT}
         self._netloc = urlsplit(host).netloc
+        self._address = address_of(host)
         self._params: dict[str, str] = {}
         if auth == "header":
             self._headers[ACCESS_KEY_HEADER] = credentials.access_key
@@ -186,7 +187,7 @@ class LeadSquaredClient:
         except aiohttp.ClientConnectorError as error:
             return self._not_connected(error), ""
         except aiohttp.ConnectionTimeoutError:
-            return unreachable(self._netloc, "the connection timed out"), ""
+            return unreachable(self._address, "the connection timed out"), ""
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             return classify_exception(error, self._secrets), ""
         if self._redactor.found(answer.message):  # decoded from a form the body hid it in
@@ -209,8 +210,17 @@ class LeadSquaredClient:
         if isinstance(cause, socket.gaierror):
             return unresolved(urlsplit(self.host).hostname or self._netloc, cause)
         if isinstance(cause, ConnectionRefusedError):
-            return unreachable(self._netloc, "connection refused")
-        return unreachable(self._netloc, cause.strerror or type(cause).__name__)
+            return unreachable(self._address, "connection refused")
+        return unreachable(self._address, cause.strerror or type(cause).__name__)
+
+
+def address_of(host: str) -> str:
+    """HOST:PORT a connection to ``host`` goes to, the scheme's port filled in: what a person
+    checks when nothing answers (a wrong port in LSQ_HOST)."""
+    parts = urlsplit(host)
+    name = parts.hostname or parts.netloc
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:

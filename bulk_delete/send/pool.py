@@ -234,6 +234,7 @@ async def call_once(
         clock,
         give_up_after=retry.give_up_after if give_up_after is None else give_up_after,
         trip_after=min(DEFAULT_TRIP_AFTER, retry.max_attempts),
+        on_notice=limiter.on_notice,
     )
     tried: Tried[dict[str, Any]] = Tried()
     gates = Gates(breaker, limiter, retry, clock, rng)
@@ -370,14 +371,17 @@ class Pool:
         self.on_limit_learned = on_limit_learned
         self.drain_seconds = drain_seconds
         self.before_send = before_send  # the backup (backup_step.py): False = do not send
+        self.limiter = limiter or SlidingWindowLimiter(
+            settings.rate, clock=clock, share=settings.share
+        )
         self.breaker = CircuitBreaker(
-            clock, give_up_after=settings.give_up_after, trip_after=trip_after
+            clock,
+            give_up_after=settings.give_up_after,
+            trip_after=trip_after,
+            on_notice=self.limiter.on_notice,  # (the command's: where its notes go)
         )
         self.retry = RetryPolicy(
             max_attempts=settings.max_attempts, give_up_after=settings.give_up_after
-        )
-        self.limiter = limiter or SlidingWindowLimiter(
-            settings.rate, clock=clock, share=settings.share
         )
         self.gates = Gates(self.breaker, self.limiter, self.retry, clock, rng)
         self.progress = Progress()

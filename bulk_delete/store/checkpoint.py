@@ -28,6 +28,7 @@ from ..timetext import plan_options
 from .calls import CallLog
 from .export_rows import ExportRows
 from .found import FoundStore
+from .reasons import ReasonsTable
 from .runs import RunsTable
 from .schema import (
     BATCH,
@@ -132,7 +133,7 @@ class Outcome:
     error: str
 
 
-class Checkpoint(RunsTable, VerificationTable, ExportRows):
+class Checkpoint(RunsTable, VerificationTable, ExportRows, ReasonsTable):
     """One run of a plan in SQLite: the plan, every outcome, its runs and what verify found
     (each group of tables in its own module), opened and locked here."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import hashlib
 import os
 import sqlite3
@@ -25,9 +24,10 @@ from ..allowance import allowance_used
 from ..clock import system_wall
 from ..config import RateLimit
 from ..errors import LedgerUnusable, StorageError
-from ..files import not_a_file
+from .state_file import APP, StateFile, state_dir
 
-APP = "bulk-delete"
+__all__ = ["APP", "FILE_NAME", "WindowLedger", "account_id", "calls_today", "state_dir"]
+
 FILE_NAME = "ledger.sqlite"
 KEEP = 60.0  # seconds of starts kept: longer than any rate window
 DAY = 86400
@@ -36,7 +36,6 @@ AHEAD = 1.0  # seconds a start may lie ahead of our wall clock (another process 
 # The mark only bulk-delete writes: a SQLite header field, set before the file goes WAL.
 APPLICATION_ID = int.from_bytes(b"BDLg", "big")
 _TABLES = frozenset({"starts", "days", "runs", "budgets"})
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS starts (account TEXT NOT NULL, run TEXT NOT NULL, at REAL NOT NULL);
@@ -52,11 +51,14 @@ CREATE TABLE IF NOT EXISTS budgets (
 """
 
 
-def state_dir(environ: dict[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/bulk-delete``, else ``~/.local/state/bulk-delete``."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / APP
+LEDGER = StateFile(
+    FILE_NAME,
+    APPLICATION_ID,
+    _SCHEMA,
+    _TABLES,
+    LedgerUnusable,
+    "whose count of today's calls starts again from 0",
+)
 
 
 def account_id(host: str, access_key: str) -> str:
@@ -87,7 +89,7 @@ class WindowLedger:
         self.on_notice = on_notice
         self._neighbours: set[str] = set()  # other runs seen in the window beside ours
         self._told_ahead = False
-        self._db = _open(path)
+        self._db = LEDGER.open(path, timeout=BUSY_TIMEOUT)
         if name:
             with self._write(opening=True) as db:
                 db.execute("DELETE FROM runs WHERE at <= ?", (wall() - DAY,))
@@ -107,10 +109,9 @@ class WindowLedger:
     ) -> WindowLedger:
         """The machine's ledger (in ``folder``, default the state directory) for one account.
         Raises LedgerUnusable when it cannot be opened, or is damaged or not ours."""
-        folder = state_dir() if folder is None else folder
         account = account_id(host, access_key)
         return cls(
-            folder / FILE_NAME,
+            LEDGER.path(folder),
             account,
             wall=wall,
             name=name,
@@ -251,7 +252,7 @@ class WindowLedger:
         except sqlite3.OperationalError as error:
             if opening:
                 self._db.close()
-                raise _sqlite_problem(self.path, error) from None
+                raise LEDGER.sqlite_problem(self.path, error) from None
             raise StorageError(
                 f"the machine's ledger {self.path} cannot be written ({error}; another "
                 f"process may have held it for over {BUSY_TIMEOUT:g} s: a run stopped with "
@@ -277,138 +278,17 @@ def calls_today(
     """Today's call starts on this account, for a dry run: read only, and 0 when no run on
     this machine has written the file yet (a dry run never creates it). Raises LedgerUnusable
     where the run would: a folder it cannot make, a file damaged or not ours."""
-    path = (state_dir() if folder is None else folder) / FILE_NAME
-    if not path.exists():
-        _check_folder_can_be_made(path)
+    path = LEDGER.path(folder)
+    db = LEDGER.read_only(path)
+    if db is None:
         return 0
-    _check_file(path)
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-            _check_mark(path, db)
+        with contextlib.closing(db):
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'days'").fetchone():
                 return 0  # made by a run that died before its first write
             return _calls_on(db, account_id(host, access_key), wall())
     except sqlite3.DatabaseError as error:
-        raise _sqlite_problem(path, error) from None
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    """The ledger at ``path``, made if absent. LedgerUnusable, naming the file and how to mend
-    it, when its folder cannot be made or written, or the file is damaged or not ours: never
-    silently passed over, since a run without it keeps no daily limit and shares no window."""
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-    except OSError as error:
-        raise _folder_unusable(path, error) from None
-    _check_file(path)
-    try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        path.chmod(0o600)
-    except OSError as error:
-        raise _unwritable(path, error.strerror or str(error)) from None
-    with contextlib.ExitStack() as closing:
-        try:
-            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
-            closing.callback(db.close)
-            if not _check_mark(path, db):  # new, or from before the mark; before WAL: in the file
-                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise _sqlite_problem(path, error) from None
-        closing.pop_all()
-    return db
-
-
-def _check_file(path: Path) -> None:
-    """A ledger that exists is a regular file holding a SQLite database, or empty (a run
-    made it and died before the first write): anything else is not ours."""
-    problem = not_a_file(path)
-    if problem == "no such file":
-        return
-    if problem is not None:
-        raise _not_ours(path, problem)
-    try:
-        with open(path, "rb") as file:
-            header = file.read(100)
-    except OSError as error:
-        raise _unwritable(path, error.strerror or str(error)) from None
-    if header and not (len(header) == 100 and header.startswith(_SQLITE_MAGIC)):
-        raise _not_ours(path, "not a SQLite database")
-    if header and int.from_bytes(header[68:72], "big") not in (0, APPLICATION_ID):
-        raise _not_ours(path, "another program's SQLite database")
-
-
-def _check_mark(path: Path, db: sqlite3.Connection) -> bool:
-    """Our mark (True), or no mark and only our tables (False: new, or a ledger from before
-    the mark); and whole. Anything else is LedgerUnusable."""
-    (application_id,) = db.execute("PRAGMA application_id").fetchone()
-    tables = {
-        name
-        for (name,) in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-    }
-    if application_id not in (0, APPLICATION_ID) or not tables <= _TABLES:
-        raise _not_ours(path, "another program's SQLite database")
-    (check,) = db.execute("PRAGMA quick_check").fetchone()
-    if check != "ok":
-        raise _damaged(path, check)
-    return bool(application_id)
-
-
-def _check_folder_can_be_made(path: Path) -> None:
-    """What a dry run can tell without writing: the nearest folder that exists can hold the
-    ledger's folder."""
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise _folder_unusable(path, NotADirectoryError(errno.ENOTDIR, "Not a directory"))
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise _folder_unusable(path, PermissionError(errno.EACCES, "Permission denied"))
-
-
-def _sqlite_problem(path: Path, error: sqlite3.DatabaseError) -> LedgerUnusable:
-    """SQLite's complaint as the user's problem: a file it cannot write (read-only, locked,
-    no room for its journal) or one whose bytes are not a whole database."""
-    if isinstance(error, sqlite3.OperationalError):
-        return _unwritable(path, str(error))
-    return _damaged(path, str(error))
-
-
-def _folder_unusable(path: Path, error: OSError) -> LedgerUnusable:
-    return LedgerUnusable(
-        path,
-        f"its folder cannot be made or written ({error.strerror or error})",
-        f"make {path.parent} a folder this user can write, or point XDG_STATE_HOME at one.",
-    )
-
-
-def _unwritable(path: Path, why: str) -> LedgerUnusable:
-    return LedgerUnusable(
-        path,
-        f"it cannot be written ({why})",
-        f"let this user write {path} and its folder (chmod u+rw), or point XDG_STATE_HOME "
-        "at another folder.",
-    )
-
-
-def _not_ours(path: Path, why: str) -> LedgerUnusable:
-    return LedgerUnusable(path, f"it is not a bulk-delete ledger ({why})", _move_aside(path))
-
-
-def _damaged(path: Path, why: str) -> LedgerUnusable:
-    return LedgerUnusable(path, f"it is damaged ({why})", _move_aside(path))
-
-
-def _move_aside(path: Path) -> str:
-    return (
-        f"move it aside (mv {path} {path}.bad); the next run starts a new ledger, whose count "
-        "of today's calls starts again from 0."
-    )
+        raise LEDGER.sqlite_problem(path, error) from None
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import CallLog
+from .reasons import Reason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +45,18 @@ class Night:
     refused: int
     verified: int | None
     left: int
+    job: str = ""  # the job's name ("" for a checkpoint that is no job's)
+    activities: int | None = None  # what its listing found to delete (None: not counted)
+    ended: str = ""  # how its last run ended, in words
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
+    """A titled list of facts, each a label and its text, read top down."""
+
+    title: str
+    facts: Sequence[tuple[str, str]]
+    tone: str = ""  # "good", "warn" or "bad": how the page marks it ("" for neither)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +67,12 @@ class ReportData:
     tz: str
     headline: Sequence[tuple[str, str]]  # ("Queued", "290 of 300"), shown first
     notes: Sequence[str] = ()  # a sentence or two under the headline
+    account: str = ""  # the host and the keys' user, under the title
+    purged: Sequence[Section] = ()  # what was purged and how it ended, before the numbers
+    failures: Sequence[Reason] = ()  # failed requests by reason, with their sheet rows
+    more_failures: int = 0  # reasons past those listed
+    invalid: Sequence[Reason] = ()  # invalid rows by kind of mistake, with their rows
+    checked: Sequence[Section] = ()  # verification and the backup, after the reasons
     seconds: Sequence[int] = ()  # epoch seconds of each second that saw a call
     calls: Sequence[int] = ()  # calls started in that second
     refusals: Sequence[int] = ()  # of which refused (429)

@@ -29,7 +29,9 @@ class ResultsSummary:
     """What the Summary sheet says: what was asked, the plan, what came of it."""
 
     asked: str  # "sheet leads.xlsx" or "discovery: activities created in the window"
-    codes: Sequence[int]
+    codes: Sequence[
+        int | str
+    ]  # each code, with its name where the account told it: "201 (Webinar)"
     window_from: dt.datetime | None  # aware; None when the sheet gives each row's window
     window_to: dt.datetime | None
     tz: str  # the run's zone (IANA name)
@@ -41,7 +43,7 @@ class ResultsSummary:
     learned_limit: str | None = None  # "20 calls / 5 s", when the account told us less
     share: float | None = None  # this job's share of the account's limit, 0-1
     verification: Pairs = ()  # ("verified", 280), ("remaining", 3); empty when not run
-    backup: str | None = None  # where the backup went, when one was taken
+    backup: str | None = None  # where the backup went and what it holds, when one was taken
     exit_code: int | None = None
     finished_at: dt.datetime | None = None  # aware
 

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -92,7 +93,7 @@ async def test_sigterm_drains_a_restore_and_the_rerun_posts_the_rest_once(
     )
     backup, saved = await purged(emu, tmp_path, 60)
     args = ["restore", str(backup), "--checkpoint", str(tmp_path / "restore.sqlite"), "--yes"]
-    args += ["--rate", "off", "--post", "single", "--summary-json", str(tmp_path / "s.json")]
+    args += ["--rate", "20/1s", "--post", "single", "--summary-json", str(tmp_path / "s.json")]
     env = demo_env(emu.url)
     process = await start_cli(*args, env=env)
     async with asyncio.timeout(60):
@@ -104,6 +105,11 @@ async def test_sigterm_drains_a_restore_and_the_rerun_posts_the_rest_once(
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["exit_code"] == 130
     assert summary["restore"]["posted"] == emu.stats()["activities_posted"]  # each one kept
+    with sqlite3.connect(tmp_path / "restore.sqlite") as db:
+        states = dict(db.execute("SELECT status, COUNT(*) FROM activities GROUP BY status"))
+    db.close()
+    assert "posting" not in states  # drained and answered; those waiting for a slot not sent
+    assert states["gone"] > 0
     rerun = await start_cli(*args, env=env)
     _, stderr = await rerun.communicate()
     assert rerun.returncode == 0, stderr.decode()

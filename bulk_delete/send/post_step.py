@@ -105,18 +105,30 @@ class PostStep:
             self._count(pool, created=found)
 
     async def post(self, pool: Pool, batch: Sequence[Item]) -> None:
-        """Post one batch (one activity with Create) and record what came of each."""
+        """Post one batch (one activity with Create) and record what came of each. The batch
+        is marked ``posting`` once it has its slot, just before its first call goes out: a
+        stop while it waits for the slot leaves it as it was (gone), with nothing to look for
+        on the next run; a kill after the mark leaves something to look for."""
         if pool.stop.is_set():
             return
-        if not self._write(pool, partial(self.checkpoint.mark_posting, [i.seq for i in batch])):
-            return
+        marked = False
+        send = self._call(batch)
+
+        async def call() -> Reply:
+            nonlocal marked
+            if not marked:  # a StorageError here stops the pool, and nothing goes out
+                self.checkpoint.mark_posting([item.seq for item in batch])
+                marked = True
+            return await send()
+
         with calling("post"):
-            tried = await pool.post(self._call(batch), pacer=self.bulk)
+            tried = await pool.post(call, pacer=self.bulk)
+        if not marked:  # the stop came before it went out
+            return
         answer, reply = tried.answer, tried.reply or {}
+        assert answer is not None  # marked: its call went out and came back
         accepted = self._timed(pool, tried.attempts + tried.rate_limited, answer)
-        if answer is None:  # the stop came before it went out
-            settled = [Settled(item.seq, Restored.GONE) for item in batch]
-        elif self.bulk is not None:
+        if self.bulk is not None:
             settled = settled_by_bulk(batch, answer, reply)
         else:
             settled = [settled_by_create(batch[0], answer, reply)]
@@ -129,12 +141,12 @@ class PostStep:
             )
             self._count(pool, created=created, failed=refused)
 
-    def _timed(self, pool: Pool, calls: int, answer: Answer | None) -> bool:
+    def _timed(self, pool: Pool, calls: int, answer: Answer) -> bool:
         """The post's calls, and when an accepted one was answered (the rate it achieved);
         whether it was accepted."""
         figures = self.figures
         figures.posts += calls
-        if answer is None or answer.verdict in (Verdict.RATE_LIMITED, Verdict.ALLOWANCE):
+        if answer.verdict in (Verdict.RATE_LIMITED, Verdict.ALLOWANCE):
             return False
         figures.accepted += 1
         figures.last_answer = pool.clock.now()

@@ -27,6 +27,9 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
   12. moving — issue 30 (bench/sharing.py): (i) a neighbour that comes and goes, (i') a steady
      one that stops, (j) an idle account with transient faults at 25/1s and 25/5s, (k) a ramp
      over five minutes; side by side with the peers, BENCH_REPEATS times (default 3)
+  13. restore — issue 33 (bench/restoring.py): a purge with --backup restored with Create, then
+     with the bulk add: activities posted per second against the limit that applies, the dry
+     run's calls against those made, none twice
 
 Run a part with `python -m bench loader scale` and so on (default: all).
 """
@@ -53,6 +56,7 @@ from bulk_delete.emulator.server import _activities as emulated_activities
 from bulk_delete.store.backup_file import read_backup
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
+from .restoring import restore
 from .sharing import allowance, bursty, concurrent, moving, sharing
 from .workbooks import leads_xlsx
 
@@ -771,6 +775,7 @@ SECTIONS = {
     "results": results,
     "million": million,
     "moving": moving,
+    "restore": restore,
 }
 
 

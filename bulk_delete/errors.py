@@ -57,9 +57,10 @@ EXIT_INTERRUPTED = 130
 
 # What each exit code means, for --help and the README (tests/test_docs.py keeps them equal).
 EXIT_MEANINGS: dict[int, str] = {
-    EXIT_OK: "every request queued and no invalid rows (verify: all confirmed)",
+    EXIT_OK: "every request queued and no invalid rows (verify: all confirmed; restore: "
+    "every activity posted)",
     EXIT_INCOMPLETE: "finished, but some rows invalid or requests failed (see the export); "
-    "verify: some activities remain",
+    "verify: some activities remain; restore: some held, refused or not posted yet",
     EXIT_USAGE: "usage, input file, output path or checkpoint problem (with --daily-limit: "
     "the machine's ledger), text dates without --date-order, no valid row, a plan sent "
     "before under another checkpoint (without --again), an open window without "

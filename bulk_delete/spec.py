@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,9 @@ from .plan.rules import (
 from .redaction import shown_url
 
 DEFAULT_MAX_LEADS = 10_000
+POST_MODES = ("auto", "single", "bulk")  # restore: Create, the bulk add, or the faster
+DEFAULT_BULK_RATE = "1/5s"  # "the rate limit for all Bulk APIs is 1 call in 5 seconds"
+GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 # ---------------------------------------------------------------- parsers: raw value → value
@@ -152,6 +156,30 @@ def _share(value: Any) -> float:
     if not 0 < share <= 1:
         raise ValueError(f"must be a fraction above 0 and at most 1, not {shorten(repr(value))}")
     return share
+
+
+def _numbers(value: Any) -> tuple[int, ...]:
+    """Whole numbers from 1: one, a comma list, or several (repeated flags, a TOML list)."""
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    parts = [part for item in values for part in str(item).split(",") if part.strip()]
+    return tuple(_whole(1)(part.strip()) for part in parts)
+
+
+def _lead_ids(value: Any) -> tuple[str, ...]:
+    """ProspectIds (GUIDs): one, a comma list, or several."""
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    leads = [part.strip() for item in values for part in _text(item).split(",") if part.strip()]
+    bad = [lead for lead in leads if not GUID.fullmatch(lead)]
+    if bad:
+        raise ValueError(f"{shorten(repr(bad[0]))} is not a ProspectId (a GUID)")
+    return tuple(lead.lower() for lead in leads)
+
+
+def _post_mode(value: Any) -> str:
+    text = _text(value).lower()
+    if text not in POST_MODES:
+        raise ValueError(f"must be one of {', '.join(POST_MODES)}, not {shorten(repr(value))}")
+    return text
 
 
 def _date_order(value: Any) -> str:
@@ -411,6 +439,47 @@ class RunSpec:
         "Lines; costs Retrieve calls, priced by the dry run). A job's {date} is its run date.",
         _path,
     )
+
+    # `restore`: which of a backup's activities to post back, and how (no job keys: a restore
+    # is a one-off, run by hand). --codes, --from and --to select too (on the activity's date).
+    restore_requests: tuple[int, ...] = option(
+        (),
+        "restore: only the activities these requests of the purge deleted (their numbers in "
+        "its checkpoint, e.g. 3,17); repeatable.",
+        _numbers,
+        flag="--request",
+        key=None,
+    )
+    restore_leads: tuple[str, ...] = option(
+        (),
+        "restore: only these leads' activities (ProspectIds); repeatable.",
+        _lead_ids,
+        flag="--lead",
+        key=None,
+    )
+    lead_sheet: Path | None = option(
+        None,
+        "restore: only the leads of this sheet (CSV or Excel with a ProspectId column).",
+        _path,
+        flag="--sheet",
+        key=None,
+    )
+    post: str = option(
+        "auto",
+        "restore: post with Create (single: one activity a call, at the account's limit), the "
+        "bulk add (bulk: 25 a call at its own limit; the only one that takes the owner), or "
+        "auto: whichever posts faster at the limits known and measured.",
+        _post_mode,
+        key=None,
+    )
+    bulk_rate: RateLimit = option(
+        RateLimit.parse(DEFAULT_BULK_RATE),
+        "restore: the bulk add's own limit (LeadSquared: 1 call in 5 s on every plan); "
+        "learned lower from its refusals.",
+        _rate,
+        key=None,
+    )
+
     # Word when a run ends (cli/notify.py decides; send/notify_post.py posts).
     notify: tuple[str, ...] = option(
         (),

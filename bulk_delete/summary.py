@@ -1,4 +1,4 @@
-"""The typed result of `run`, `job` and `status`.
+"""The typed result of `run`, `job`, `restore` and `status`.
 
 The text report, the ``--summary-json`` document, the scheduler's one-line log and the exit
 code are all views of one ``RunSummary``. A command returns what happened; the CLI alone maps
@@ -143,6 +143,32 @@ class Failure:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RestoreFigures:
+    """What `restore` did with a backup's activities, over every run of its checkpoint. The
+    summary's ``totals`` say it too, as a run's: requests = activities, queued = posted (or
+    already there), failed = refused or given up on (and leads gone), pending = not posted yet
+    (held included)."""
+
+    backup: str
+    mode: str = ""  # "single" (Create, one a call) or "bulk" (the bulk add, 25 a call)
+    activities: int = 0  # selected from the backup
+    leads: int = 0
+    posted: int = 0  # created again, the new id beside the old
+    found_after_lost_answer: int = 0  # of posted: a post whose answer was lost, found on the lead
+    already_there: int = 0  # an identical activity was on the lead already: not posted again
+    still_present: int = 0  # not gone from the lead (its delete not carried out yet): held
+    unchecked: int = 0  # its lead could not be read yet
+    to_post: int = 0  # gone, not posted yet
+    lead_missing: int = 0  # the lead no longer exists: reported, never created
+    failed: int = 0  # refused (400, MX), or given up on after lost answers
+    owners_known: int = 0  # the backup names the owner's email (only the bulk add takes it)
+    held_requests: tuple[int, ...] = ()  # the purge's requests of the held ones (the first 20)
+    activities_per_second: float | None = None  # created per second while posting (this run)
+    limit_activities_per_second: float | None = None  # the most the limit in force allows
+    share_of_limit: float | None = None  # the one over the other
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunSummary:
     exit_code: int | None = None  # None as a command returns it; the CLI maps it (cli/exits.py)
     checkpoint: str
@@ -163,6 +189,7 @@ class RunSummary:
     previous_verification: Verification | None = None  # … and what it found there
     shared_with: tuple[str, ...] = ()  # other runs on this machine that spent the same budget
     backup_set_aside: str = ""  # where this run moved a torn tail of --backup ("": none)
+    restore: RestoreFigures | None = None  # `restore`: what came of the backup's activities
 
     def to_json(self) -> dict[str, Any]:
         """The ``--summary-json`` document."""
@@ -183,6 +210,7 @@ def json_fields(cls: type[Any] = RunSummary, prefix: str = "") -> list[str]:
         "failures": Failure,
         "verification": Verification,
         "previous_verification": Verification,
+        "restore": RestoreFigures,
     }
     for name in hints:
         names.append(prefix + name)

@@ -12,12 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulk_delete.api import LIST_PATH, RETRIEVE_PATH, SETTING_PATH
+from bulk_delete.api import BULK_ADD_PATH, CREATE_PATH, LIST_PATH, RETRIEVE_PATH, SETTING_PATH
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.emulator.server import (
-    BULK_ADD_PATH,
-    CREATE_PATH,
     CUSTOM_ACTIVITY_NAMES,
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,

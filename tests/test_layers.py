@@ -229,7 +229,7 @@ def test_no_two_modules_share_a_name() -> None:
     assert {stem: found for stem, found in stems.items() if len(found) > 1} == {}
 
 
-COMMANDS = ("plan", "run", "job", "verify", "status", "export", "report", "preflight")
+COMMANDS = ("plan", "run", "job", "verify", "restore", "status", "export", "report", "preflight")
 MAX_COMMAND_LINES = 400
 
 

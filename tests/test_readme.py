@@ -47,6 +47,22 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
+def typed(line: str, folder: Path, env: dict[str, str]) -> int:
+    """A command line typed on a terminal in ``folder``, its confirmation answered yes as a
+    person would; its exit status."""
+    words = shlex.split(line)
+    child = pexpect.spawn(
+        words[0], words[1:], cwd=str(folder), env=env, encoding="utf-8", timeout=90
+    )
+    if child.expect([r"\[y/N\]", pexpect.EOF]) == 0:
+        child.sendline("y")
+        child.expect(pexpect.EOF)
+    child.close()
+    status: int | None = child.exitstatus
+    assert status is not None, f"{line}\n{child.before}"
+    return status
+
+
 @pytest.fixture
 def port_of_the_readme() -> Iterator[None]:
     """The quick start names the emulator's default port; suites running at once on this
@@ -74,15 +90,7 @@ def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
     try:
         wait_for_port(port, emulator)
         for line in commands[1:]:
-            words = shlex.split(line)
-            child = pexpect.spawn(
-                words[0], words[1:], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=90
-            )
-            if child.expect([r"\[y/N\]", pexpect.EOF]) == 0:
-                child.sendline("y")
-                child.expect(pexpect.EOF)
-            child.close()
-            assert child.exitstatus in (0, 1), f"{line}\n{child.before}"  # 1: invalid rows
+            assert typed(line, tmp_path, env) in (0, 1), line  # 1: invalid rows
     finally:
         emulator.terminate()
         emulator.wait(10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
 import sqlite3
 import sys
@@ -204,3 +205,17 @@ async def test_a_signal_while_the_results_are_written_leaves_no_part_file_and_a_
     left = [path.name for path in folder.iterdir() if not path.name.startswith("c.sqlite")]
     assert left == []  # no .part, no tmpXXXX of the streamed sheets
     assert '"exit_code": 130' in summary.read_text()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_signal_swallowed_where_it_landed_still_interrupts() -> None:
+    """A signal whose raise lands in a __del__ (or a weakref callback, as XlsxWriter's
+    temporary files have) is swallowed there; the block still ends interrupted."""
+
+    class Dropped:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(1000))  # the handler runs here, inside __del__
+
+    with pytest.raises(signals.Interrupted), signals.interrupting("the results"):
+        Dropped()  # collected at once

@@ -201,9 +201,10 @@ def test_the_schema_names_every_summary_field() -> None:
                 found |= names(sub, prefix + name + ".")
         return found
 
+    restore = SCHEMA["properties"]["restore"]["oneOf"][1]["properties"]
     assert names(SCHEMA) | {
         f"previous_verification.{f}" for f in SCHEMA["properties"]["verification"]["properties"]
-    } == set(json_fields())
+    } | {f"restore.{f}" for f in restore} == set(json_fields())
 
 
 async def test_the_summary_is_written_on_every_exit(emulator: Any, tmp_path: Path) -> None:

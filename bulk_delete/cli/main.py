@@ -3,7 +3,7 @@ error it raised, into the process's exit code (through exits.py), and nothing el
 
 Each command fills a RunSpec from its options, awaits one coroutine of commands/ under
 ``asyncio.run``, prints what comes back and returns it: plan_cmd, run_cmd, job_cmd,
-verify_cmd, status_cmd, export_cmd, report_cmd, emulator_cmd; their options come from
+verify_cmd, restore_cmd, status_cmd, export_cmd, report_cmd, emulator_cmd; their options come from
 options, the signal handling from signals.
 """
 
@@ -26,6 +26,7 @@ from .job_cmd import job
 from .notify import notify_end, secrets_in_env
 from .plan_cmd import plan
 from .report_cmd import report
+from .restore_cmd import restore
 from .run_cmd import run
 from .status_cmd import status
 from .summary_json import write_failed
@@ -106,7 +107,7 @@ def cli() -> None:
     """
 
 
-for _command in (plan, run, job, verify, status, export, report, emulator):
+for _command in (plan, run, job, verify, restore, status, export, report, emulator):
     cli.add_command(_command)
 
 

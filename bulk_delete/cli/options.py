@@ -31,6 +31,11 @@ _METAVARS = {
     "summary_json": "FILE",
     "log_file": "FILE",
     "results": "FILE",
+    "restore_requests": "N",
+    "restore_leads": "PROSPECTID",
+    "lead_sheet": "FILE",
+    "post": "auto|single|bulk",
+    "bulk_rate": "N/Ws",
     "notify": "URL",
     "notify_on": "OUTCOMES",
     "date_order": "DMY|MDY|YMD",
@@ -110,6 +115,22 @@ def preview_options(command: F) -> F:
             spec_option("invalid_out", type=click.Path()),
             spec_option("check_codes"),
             spec_option("backup", type=click.Path(dir_okay=False)),
+        ],
+    )
+
+
+def call_options(command: F) -> F:
+    """How a command that sends calls LeadSquared: run and restore."""
+    return _apply(
+        command,
+        [
+            spec_option("host", envvar="LSQ_HOST"),
+            spec_option("concurrency"),
+            spec_option("max_attempts"),
+            spec_option("timeout"),
+            spec_option("give_up_after"),
+            spec_option("preflight"),
+            spec_option("auth", type=click.Choice(["header", "query"])),
         ],
     )
 

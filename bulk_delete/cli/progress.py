@@ -41,7 +41,9 @@ class ProgressDisplay:
         calls_per_second: float = 0.0,
         ncols: int | None = None,
         now: Callable[[], dt.datetime] = _utc_now,
+        done_word: str = "queued",  # what a request's success is called ("posted": restore)
     ) -> None:
+        self.done_word = done_word
         self.calls_per_second = calls_per_second  # the limit: the ETA no client can beat
         self.stream = stream or sys.stderr
         self.quiet = quiet
@@ -60,11 +62,12 @@ class ProgressDisplay:
             self._update_bar(progress)
         elif self.clock() - self._last_line >= self.interval:
             self._last_line = self.clock()
-            self.stream.write(f"{log_stamp(self.now())} {line(progress, self.calls_per_second)}\n")
+            text = line(progress, self.calls_per_second, self.done_word)
+            self.stream.write(f"{log_stamp(self.now())} {text}\n")
             self.stream.flush()
 
     def _update_bar(self, progress: Progress) -> None:
-        shape = bar_format(progress, self._width(), self.calls_per_second)
+        shape = bar_format(progress, self._width(), self.calls_per_second, self.done_word)
         if self._bar is None:
             from tqdm import tqdm
 
@@ -95,14 +98,16 @@ class ProgressDisplay:
             self._bar = None
 
 
-def bar_format(progress: Progress, width: int, limit_per_second: float = 0.0) -> str:
+def bar_format(
+    progress: Progress, width: int, limit_per_second: float = 0.0, done_word: str = "queued"
+) -> str:
     """tqdm's bar_format for ``width`` columns: done/total and the percentage always, then as
     many fields as fit beside a bar of at least MIN_BAR columns, the 429 count and the ETA
     first; queued and retrying only from WIDE columns on."""
     done = progress.already_done + progress.done
     head = f"{done:,}/{progress.already_done + progress.total:,} "
     room = width - len(head) - len("100%||") - MIN_BAR
-    fields = _fields(progress, limit_per_second)
+    fields = _fields(progress, limit_per_second, done_word)
     if width < WIDE:
         fields = [field for field in fields if field[1] < 3]
     chosen: list[tuple[int, int, str]] = []
@@ -114,10 +119,12 @@ def bar_format(progress: Progress, width: int, limit_per_second: float = 0.0) ->
     return _escaped(head) + "{percentage:3.0f}%|{bar}|" + (" " + _escaped(tail) if tail else "")
 
 
-def _fields(progress: Progress, limit_per_second: float) -> list[tuple[int, int, str]]:
+def _fields(
+    progress: Progress, limit_per_second: float, done_word: str
+) -> list[tuple[int, int, str]]:
     """(place in the line, priority, text): lower priority numbers are dropped last."""
     fields = [
-        (0, 4, f"queued {progress.figures.queued:,}"),
+        (0, 4, f"{done_word} {progress.figures.queued:,}"),
         (1, 2, f"failed {progress.figures.failed:,}"),
         (2, 3, f"retrying {progress.retrying:,}"),
         (3, 0, f"429×{progress.figures.rate_limited_429:,}"),
@@ -132,14 +139,14 @@ def _escaped(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def line(progress: Progress, limit_per_second: float = 0.0) -> str:
+def line(progress: Progress, limit_per_second: float = 0.0, done_word: str = "queued") -> str:
     """The once-a-minute line for logs (the caller stamps it)."""
     rate = progress.figures.calls_per_second
     done = progress.already_done + progress.done
     earlier = f" ({progress.already_done:,} by earlier runs)" if progress.already_done else ""
     text = (
         f"progress: {done:,}/{progress.already_done + progress.total:,} done{earlier}, "
-        f"{progress.figures.queued:,} queued, {progress.figures.failed:,} failed, "
+        f"{progress.figures.queued:,} {done_word}, {progress.figures.failed:,} failed, "
         f"{progress.retrying:,} retrying, {progress.figures.rate_limited_429:,} × 429, "
         f"{rate or 0:.2f} calls/s"
     )

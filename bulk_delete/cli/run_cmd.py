@@ -35,7 +35,7 @@ from ..spec import RunSpec, flag_of
 from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
 from .notify import notify_from
-from .options import plan_options, preview_options, send_options, spec_option
+from .options import call_options, plan_options, preview_options, send_options, spec_option
 from .progress import ProgressDisplay
 from .show_plan import listing_progress, notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target, with_previous
@@ -53,13 +53,7 @@ _SEND_EXIT_CODES = tuple(EXIT_MEANINGS)
 @click.command(epilog=exit_codes_help(_SEND_EXIT_CODES))
 @plan_options
 @spec_option("checkpoint", required=True, type=click.Path(dir_okay=False))
-@spec_option("host", envvar="LSQ_HOST")
-@spec_option("concurrency")
-@spec_option("max_attempts")
-@spec_option("timeout")
-@spec_option("give_up_after")
-@spec_option("preflight")
-@spec_option("auth", type=click.Choice(["header", "query"]))
+@call_options
 @spec_option("retry_failed")
 @spec_option("daily_limit")
 @preview_options
@@ -159,30 +153,43 @@ def sending(
 
     check_spec(spec)  # the outputs, before the log is opened or anything sent
     display = ProgressDisplay(quiet=quiet, calls_per_second=spec.rate.per_second)
+    with ending(spec, target, display), OutcomeLog.open(spec.log_file, clock.wall) as log:
+        yield RunHooks(
+            confirm=confirm_hook(yes, signals),
+            on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
+            on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
+            on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
+            on_discovery=lambda found: click.echo(discovery_text(found, spec.tz)),
+            on_listing=listing_progress(quiet),
+            on_notice=notice,
+            on_progress=display,
+            on_outcome=log,
+        )
+
+
+@contextmanager
+def ending(spec: RunSpec, target: SummaryTarget, display: ProgressDisplay) -> Iterator[None]:
+    """While a command sends: its progress display closed at the end, and an error it ends
+    in shown as its end (``ended_in``) before it goes on up to the one exit."""
     try:
-        with OutcomeLog.open(spec.log_file, clock.wall) as log:
-            yield RunHooks(
-                confirm=confirm_hook(yes, signals),
-                on_plan=lambda summary: click.echo(saved_plan_text(summary, spec.checkpoint)),
-                on_resume=lambda path: click.echo(f"Resuming from checkpoint {path}"),
-                on_limit_learned=lambda limit: click.echo(learned_text(limit), err=True),
-                on_discovery=lambda found: click.echo(discovery_text(found, spec.tz)),
-                on_listing=listing_progress(quiet),
-                on_notice=notice,
-                on_progress=display,
-                on_outcome=log,
-            )
+        yield
     except BulkDeleteError as error:
         display.close()
-        if error.summary is not None:
-            error.summary = with_exit_code(error.summary, error)
-        if exit_code_of(error) != EXIT_LOCKED:  # (another process holds the checkpoint)
-            _results(spec, error.summary, error)
-        if error.summary is not None:
-            _report(with_previous(error.summary, target.previous), err=True)
+        ended_in(spec, error, target)
         raise
     finally:
         display.close()
+
+
+def ended_in(spec: RunSpec, error: BulkDeleteError, target: SummaryTarget) -> None:
+    """A command that ends in an error: its results written and its summary shown, before the
+    error goes on up to the one exit."""
+    if error.summary is not None:
+        error.summary = with_exit_code(error.summary, error)
+    if exit_code_of(error) != EXIT_LOCKED:  # (another process holds the checkpoint)
+        _results(spec, error.summary, error)
+    if error.summary is not None:
+        _report(with_previous(error.summary, target.previous), err=True)
 
 
 def finished(spec: RunSpec, summary: RunSummary, target: SummaryTarget) -> RunSummary:
@@ -230,6 +237,7 @@ def write_run_results(
     from ..commands.common import window_of
     from ..commands.outputs import results_paths
     from ..commands.results import write_workbook
+    from ..store.restore_checkpoint import RestoreCheckpoint
     from .report_cmd import write_page
 
     paths = results_paths(spec)
@@ -237,7 +245,12 @@ def write_run_results(
         return []
     workbook, page = paths
     window = summary.window if summary is not None else window_of(spec)
-    if not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
+    if RestoreCheckpoint.is_one(spec.checkpoint):
+        from ..commands import restore_results
+
+        if not restore_results.write_workbook(spec.checkpoint, workbook, summary):
+            return []
+    elif not write_workbook(spec.checkpoint, workbook, window, summary, share=spec.share):
         return []
     write_page(spec.checkpoint, page, ending_of(summary, error))
     return [workbook, page]
@@ -348,6 +361,8 @@ async def _run(
 
 def _report(summary: RunSummary, *, err: bool = False) -> None:
     """The summary as text, and as the scheduler's one line."""
-    click.echo(run_text(summary), err=err)
+    from .restore_text import restore_text
+
+    click.echo(run_text(summary) if summary.restore is None else restore_text(summary), err=err)
     if not sys.stderr.isatty():  # a scheduler's log gets one line it can grep
         click.echo(summary_line(summary), err=True)

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..commands.run import Confirmation
     from ..config import SendSettings
 
+T = TypeVar("T")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the ssh session dropped
 
 
@@ -104,12 +105,15 @@ def interrupting(what: str) -> Iterator[None]:
     """Outside the event loop (the results written after the sending): a stop signal raises
     Interrupted where the code is, as Ctrl-C does, so that what is half written is removed on
     the way out and the summary is written. SIGTERM's own default would end the process there,
-    leaving the temporary files beside the checkpoint and no --summary-json."""
+    leaving the temporary files beside the checkpoint and no --summary-json. A signal that
+    lands where Python swallows exceptions (a weakref callback, a ``__del__``) is raised again
+    when the block ends: it is never lost."""
+    caught: list[str] = []
 
     def interrupt(signum: int, frame: object) -> None:
+        caught.append(signal.Signals(signum).name)
         raise Interrupted(
-            f"{signal.Signals(signum).name} while writing {what}: not written; every outcome "
-            "is in the checkpoint"
+            f"{caught[0]} while writing {what}: not written; every outcome is in the checkpoint"
         )
 
     if threading.current_thread() is not threading.main_thread():  # (in-process tests)
@@ -121,10 +125,19 @@ def interrupting(what: str) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if caught:  # the raise was swallowed where it landed; the block finished all the same
+        raise Interrupted(f"{caught[0]} while writing {what}; every outcome is in the checkpoint")
 
 
 def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[Confirmation], bool]:
-    def confirm(confirmation: Confirmation) -> bool:
+    return ask_hook(yes, signals, question)
+
+
+def ask_hook(yes: bool, signals: SignalStop, asking: Callable[[T], str]) -> Callable[[T], bool]:
+    """A confirmation: yes with --yes; else ``asking(what)`` on the terminal, y/N; no terminal
+    is a refusal (exit 2), and a signal at the prompt ends the command."""
+
+    def confirm(what: T) -> bool:
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -132,7 +145,7 @@ def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[Confirmation], boo
                 "nothing sent: no terminal to confirm on; pass --yes to send without asking"
             )
         with signals.prompting():
-            return _ask(question(confirmation))
+            return _ask(asking(what))
 
     return confirm
 

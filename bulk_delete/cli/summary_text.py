@@ -361,7 +361,7 @@ def summary_line(summary: RunSummary, now: dt.datetime | None = None) -> str:
     share = f" ({run.share_of_limit:.0%} of limit)" if run.share_of_limit else ""
     return (
         f"{log_stamp(now)} bulk-delete: exit={summary.exit_code} "
-        f"queued={totals.queued}/{totals.requests} "
+        f"{'queued' if summary.restore is None else 'posted'}={totals.queued}/{totals.requests} "
         f"failed={totals.failed} pending={totals.pending} invalid={totals.invalid_rows} "
         f"calls={run.calls} 429={run.rate_limited_429}{rate}{share} "
         f"checkpoint={summary.checkpoint}"

@@ -12,11 +12,27 @@ record is taken to be its last run's host, and its keys are taken on trust, once
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from ..config import Credentials, normalise_host
 from ..errors import CheckpointMismatch
-from ..store.checkpoint import Checkpoint
 from ..store.ledger import account_id
+
+
+class Bound(Protocol):
+    """A file whose calls belong to one account: a purge's checkpoint, or a restore's."""
+
+    location: str
+
+    @property
+    def meta(self) -> dict[str, str]: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def last_run_target(self) -> tuple[str, str]: ...
+
+    def account_used(self) -> bool: ...
+
 
 HOST_META = "host"  # the host the checkpoint's requests went to
 ACCOUNT_META = "account"  # SHA-256 of that host and the access key (store.ledger.account_id)
@@ -27,7 +43,7 @@ JOB_FILE = "job_file"
 
 
 def keep_to_account(
-    checkpoint: Checkpoint,
+    checkpoint: Bound,
     host: str,
     credentials: Credentials,
     *,
@@ -40,7 +56,7 @@ def keep_to_account(
     account = account_id(host, credentials.access_key)
     recorded = meta.get(ACCOUNT_META, "")
     was = normalise_host(meta.get(HOST_META) or checkpoint.last_run_target()[0])
-    if was and _used(checkpoint):
+    if was and checkpoint.account_used():
         other_keys = bool(recorded) and recorded != account_id(was, credentials.access_key)
         if was != host or other_keys:
             raise CheckpointMismatch(_refusal(checkpoint, was, host, other_keys, bool(recorded)))
@@ -54,12 +70,7 @@ def keep_to_account(
         checkpoint.set_meta(ACCOUNT_META, account)
 
 
-def _used(checkpoint: Checkpoint) -> bool:
-    """Whether an account already answered for this checkpoint: a delete queued, a page read."""
-    return checkpoint.counts().queued > 0 or checkpoint.found.calls() > 0
-
-
-def _refusal(checkpoint: Checkpoint, was: str, host: str, other_keys: bool, known: bool) -> str:
+def _refusal(checkpoint: Bound, was: str, host: str, other_keys: bool, known: bool) -> str:
     if was == host:
         what = f"went to {host} with another access key"
     else:

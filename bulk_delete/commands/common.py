@@ -13,24 +13,26 @@ import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
-from ..errors import OptionError
+from ..errors import Interrupted, OptionError
 from ..files import real, require_file
 from ..plan.rules import PlanOptions, discovered_fingerprint, fingerprint_file, plan_fingerprint
 from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
-from ..send.pool import LEARNED_LIMIT
+from ..send.pool import LEARNED_LIMIT, SendReport
 from ..send.retry import RetryPolicy
 from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
+from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
-from ..summary import Failure, Window
+from ..summary import Failure, RunSummary, Window
 from ..timetext import to_local, zone_aliases
-from .account import keep_to_account
+from .account import Bound, keep_to_account
 
 
 def ignore(*_: object) -> None:
@@ -46,12 +48,17 @@ def host_of(spec: RunSpec) -> str:
     emulator: against LeadSquared it would burst into refusals and spend the budget that the
     account's live integrations need."""
     host = require_host(spec.host)
-    if spec.rate.unlimited and not _loopback(urlsplit(host).hostname or ""):
+    only_on_loopback(spec, host, "rate")
+    return host
+
+
+def only_on_loopback(spec: RunSpec, host: str, name: str) -> None:
+    """A limit of ``off`` (``rate``, a restore's ``bulk_rate``) only for the local emulator."""
+    if getattr(spec, name).unlimited and not _loopback(urlsplit(host).hostname or ""):
         raise OptionError(
-            f"{spec.name_of('rate')} off is a test setting for the local emulator (127.0.0.1); "
+            f"{spec.name_of(name)} off is a test setting for the local emulator (127.0.0.1); "
             f"against {host} give the account's limit (25/5s, or a plan name such as pro)"
         )
-    return host
 
 
 def _loopback(name: str) -> bool:
@@ -133,6 +140,26 @@ def spending(
     --daily-limit. A resume starts from the limit an earlier run learned. A checkpoint goes on
     with the host and keys its requests went to (account.py); ``bind``: a `run`, whose host
     and keys become the checkpoint's."""
+    with (
+        Checkpoint.open(path) as checkpoint,
+        spending_on(checkpoint, spec, credentials, path, clock, on_notice, bind=bind) as paced,
+    ):
+        yield (checkpoint, *paced)
+
+
+@contextlib.contextmanager
+def spending_on(
+    checkpoint: Spender,
+    spec: RunSpec,
+    credentials: Credentials,
+    path: Path,
+    clock: Clock,
+    on_notice: Callable[[str], None] = ignore,
+    *,
+    bind: bool = False,
+) -> Iterator[tuple[SlidingWindowLimiter, WindowLedger | None]]:
+    """``spending`` for a checkpoint already open (a purge's, or a restore's): its lock, its
+    account, its call log, the limiter (from the limit it learned) and the machine's ledger."""
     account = shared_window(
         host_of(spec),
         credentials.access_key,
@@ -141,7 +168,7 @@ def spending(
         daily_limit=spec.daily_limit,
         on_notice=on_notice,
     )
-    with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
+    with checkpoints.lock(path), account as ledger:
         checkpoint.wall = clock.wall
         keep_to_account(checkpoint, host_of(spec), credentials, bind=bind, on_notice=on_notice)
         log = checkpoint.calls
@@ -153,7 +180,16 @@ def spending(
             learned = checkpoint.meta.get(LEARNED_LIMIT)
             if learned:
                 limiter.learn(RateLimit.parse(learned))
-            yield checkpoint, limiter, ledger
+            yield limiter, ledger
+
+
+class Spender(Bound, Protocol):
+    """What ``spending_on`` needs of a checkpoint: its account, its clock, its call log."""
+
+    wall: Callable[[], float]
+
+    @property
+    def calls(self) -> CallLog | None: ...
 
 
 def window_of(spec: RunSpec) -> Window:
@@ -170,6 +206,20 @@ def window_of(spec: RunSpec) -> Window:
         from_utc=defaults.from_date,
         to_utc=defaults.to_date,
     )
+
+
+def ended(report: SendReport | None, summary: RunSummary, stopped: str) -> RunSummary:
+    """A command's summary once its pool has ended (and the checkpoint is up to date): raised
+    with the error that stopped the pool, or as Interrupted (``stopped``) after a signal, each
+    carrying it; else returned."""
+    if report is not None and report.error is not None:
+        report.error.summary = summary
+        raise report.error
+    if report is not None and report.stopped:
+        error = Interrupted(stopped)
+        error.summary = summary
+        raise error
+    return summary
 
 
 def failures_of(checkpoint: Checkpoint) -> tuple[Failure, ...]:

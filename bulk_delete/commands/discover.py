@@ -15,11 +15,12 @@ activity type across all leads in a window) and purges exactly what it found.
   RecordCount that disagrees with the rows read is a warning on the plan.
 - **Paging.** PageIndex starts at 1; page 1 sets the page size to what it held (the server's
   cap), and that size is saved with every page, so a resumed listing asks what the server gives.
-- **CreatedOn, not ModifiedOn.** LeadSquared filters this listing on the modified date. An
-  activity created in the window may have been modified after it, so the listing runs from the
-  window's start to now (``until``), and only activities whose CreatedOn lies in the window
-  are kept — the same rule the delete applies. Activities created before the window but
-  modified in it are listed too, and dropped.
+- **The activity's date, not ModifiedOn.** LeadSquared filters this listing on the modified
+  date. An activity created in the window may have been modified after it, so the listing runs
+  from the window's start to now (``until``), and only activities whose date lies in the window
+  are kept — the same rule the delete applies: CreatedOn, or the ActivityDateTime of one posted
+  back by a restore (``api.activity_date``). Activities created before the window but modified
+  in it are listed too, and dropped.
 - **One request per lead found**, its codes the codes found on that lead, its window the job's
   window in UTC; split exactly as for a sheet. List calls spend the same budget as deletes, so
   they go through the same pool (send/pool.py): the same limiter, rate refusals and retries,
@@ -37,6 +38,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..api import activity_date
 from ..clock import Clock, utc_text
 from ..config import RateLimit
 from ..errors import AbortedError, Interrupted, TooManyLeads, UntrustworthyListing
@@ -195,7 +197,7 @@ def _found(rows: list[dict[str, Any]], code: str, window: tuple[str, str]) -> li
     low, high = window
     found = []
     for row in rows:
-        created = listing_pages.text(row.get("CreatedOn"))
+        created = activity_date(row)  # (a restored activity's CreatedOn is when it was posted)
         found.append(
             Found(
                 activity_id=listing_pages.text(row.get("ProspectActivityId")),

@@ -34,8 +34,10 @@ from ..errors import (
 from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.report_data import Night, ReportData, Section, report_data
+from ..store.restore_checkpoint import RestoreCheckpoint
 from ..summary import Counts, RunResult, Verification
 from ..timetext import plan_tz
+from . import restore_results
 from .account import ACCOUNT_USER, HOST_META
 from .purged import (
     DATED,
@@ -77,7 +79,11 @@ class Ending:
 def report(source: Path, now: dt.datetime, ending: Ending | None = None) -> ReportData:
     """What the page shows of ``source`` (a checkpoint, or a job's state folder), generated
     at ``now``."""
-    return folder_data(source, now) if source.is_dir() else checkpoint_data(source, now, ending)
+    if source.is_dir():
+        return folder_data(source, now)
+    if RestoreCheckpoint.is_one(source):
+        return restore_results.report(source, now)
+    return checkpoint_data(source, now, ending)
 
 
 def checkpoint_data(path: Path, now: dt.datetime, ending: Ending | None = None) -> ReportData:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
-from ..errors import Interrupted, NotConfirmed, OpenWindow, OptionError
+from ..errors import NotConfirmed, OpenWindow, OptionError
 from ..plan.build import PlanSummary, build_plan, nothing_to_send, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
@@ -32,6 +32,7 @@ from . import backups, discover, outputs, resend
 from .account import ACCOUNT_USER, JOB_FILE
 from .common import (
     checkpoint_path_of,
+    ended,
     failures_of,
     fingerprint_of,
     host_of,
@@ -165,16 +166,11 @@ async def run(
             summary = dataclasses.replace(summary, shared_with=ledger.shared_with())
         if backup is not None and backup.writer.set_aside is not None:  # said on stderr too
             summary = dataclasses.replace(summary, backup_set_aside=str(backup.writer.set_aside))
-    if report is not None and report.error is not None:
-        report.error.summary = summary
-        raise report.error
-    if report is not None and report.stopped:
-        error = Interrupted(
-            "interrupted; every answer received is saved. Rerun the same command to resume."
-        )
-        error.summary = summary
-        raise error
-    return summary
+    return ended(
+        report,
+        summary,
+        "interrupted; every answer received is saved. Rerun the same command to resume.",
+    )
 
 
 def _remember_user(checkpoint: Checkpoint, user: str) -> None:
@@ -258,17 +254,7 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
     finally:
         if recorder is not None:
             recorder.run = recording.NO_RUN
-        checkpoint.finish_run(run_id, _figures_of(pool, result), str(pool.limiter.effective))
-
-
-def _figures_of(pool: Pool, result: RunResult) -> RunFigures:
-    """The pool's figures, with how the run ended and the limit it ran under."""
-    effective = pool.limiter.effective
-    return dataclasses.replace(
-        pool.progress.figures,
-        result=result,
-        limit_per_second=None if effective.unlimited else effective.per_second,
-    )
+        checkpoint.finish_run(run_id, pool.figures(result), str(pool.limiter.effective))
 
 
 def _summary(

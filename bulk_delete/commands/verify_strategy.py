@@ -3,7 +3,9 @@
 LeadSquared answers a delete with "queued" and carries it out later; locked activities, a wrong
 time zone or a role without the right can leave activities in place. `verify` asks, for each
 queued request (or a random sample), what is left: activities of the request's codes on that
-lead whose CreatedOn lies in the request's window. Two ways to ask, and the cheaper is used:
+lead whose date lies in the request's window (``api.activity_date``: the ActivityDateTime of an
+activity posted back, else its CreatedOn, as the delete selects them). Two ways to ask, and
+the cheaper is used:
 
 - **per lead**: Retrieve, one call per lead and code (more when a lead has over 100);
 - **per code**: RetrieveByActivityEvent over the run's windows, 1,000 activities a call for
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from ..api import activity_date
 from ..errors import Interrupted, UntrustworthyListing
 from ..plan import listing_pages
 from ..send.client import LeadSquaredClient
@@ -192,11 +195,7 @@ async def _left_of_code(
         left += sum(
             1
             for row in rows
-            if _inside(
-                item,
-                listing_pages.text(row.get("EventCode")),
-                listing_pages.text(row.get("CreatedOn")),
-            )
+            if _inside(item, listing_pages.text(row.get("EventCode")), activity_date(row))
         )
         if not rows or len(seen) >= total:
             break
@@ -216,7 +215,7 @@ async def _listing(
     firsts: dict[str, Any],
     until: str,
 ) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
-    """(code, CreatedOn) of what is left, per lead, over the run's window (all pages), and
+    """(code, date) of what is left, per lead, over the run's window (all pages), and
     why each code whose listing does not hold together cannot be trusted. One code per work
     item, its pages in order."""
     low = min((item.from_date for item in items if item.from_date), default="")
@@ -247,7 +246,7 @@ async def _listing(
                 counts.append(page.record_count)
                 for row in page.rows:
                     found[listing_pages.text(row.get("RelatedProspectId")).lower()].append(
-                        (code, listing_pages.text(row.get("CreatedOn")))
+                        (code, activity_date(row))
                     )
         except UntrustworthyListing as error:
             untrusted[code] = f"listing not trusted: {error}"

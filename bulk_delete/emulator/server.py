@@ -43,6 +43,9 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from ..api import (
     ACCESS_KEY_HEADER,
+    BULK_ADD_PATH,
+    BULK_MAX_ACTIVITIES,
+    CREATE_PATH,
     DELETE_PATH,
     LIST_PATH,
     QUEUED_MESSAGE,
@@ -50,6 +53,7 @@ from ..api import (
     SECRET_KEY_HEADER,
     SETTING_PATH,
     USER_PATH,
+    activity_date,
 )
 from ..config import RateLimit
 from . import echo
@@ -75,11 +79,6 @@ CUSTOM_ACTIVITY_NAMES = (
     "Loan Application",
 )
 CUSTOM_CODES = range(150, 300)
-# Posting activities back (the reference's "Posting activities back"); to api.py once the
-# client posts.
-CREATE_PATH = "/v2/ProspectActivity.svc/Create"
-BULK_ADD_PATH = "/v2/ProspectActivity.svc/Bulk/CustomActivity/Add/ByLeadId"
-BULK_MAX_ACTIVITIES = 25
 
 _GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _API_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
@@ -691,7 +690,7 @@ class Emulator:
         activity = self._new_activity(code, when, note, fields, owner)
         self._added.setdefault(lead, []).append(activity)
         self._posted[activity["Id"]] = (lead, activity)
-        self._post_keys[(lead, code, _activity_date(activity), note, tuple(sorted(fields)))] += 1
+        self._post_keys[(lead, code, activity_date(activity), note, tuple(sorted(fields)))] += 1
         return activity
 
     def _post_rules(self, lead: str, code: int, fields: list[tuple[str, str]]) -> None:
@@ -1192,15 +1191,8 @@ def _old_activity(lead: str, code: object, at: int) -> dict[str, Any]:
     }
 
 
-def _activity_date(activity: dict[str, Any]) -> str:
-    """The date a delete's FromDate/ToDate select on: the ActivityDateTime an activity was
-    posted with, else its CreatedOn (it was created at its date, as every activity not posted
-    back was)."""
-    return str(activity.get("ActivityDateTime") or activity["CreatedOn"])
-
-
 def _matches(activity: dict[str, Any], codes: frozenset[str], from_date: str, to_date: str) -> bool:
-    when = _activity_date(activity)
+    when = activity_date(activity)
     return (
         str(activity["EventCode"]) in codes
         and (not from_date or when >= from_date)

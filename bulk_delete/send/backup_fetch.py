@@ -1,9 +1,11 @@
 """What a request will delete, read from LeadSquared before it is sent (for the backup).
 
 ``activities_to_delete(retrieve, selection)`` reads the lead's activities of each code with
-Retrieve, page by page, and keeps those whose CreatedOn lies in the request's window, as the
-delete selects them. Pages are checked, not believed: anything that does not add up raises
-ActivitiesUnread and the request is not sent. ``expected_calls`` prices it for the dry run.
+Retrieve, page by page, and keeps those whose date lies in the request's window, as the delete
+selects them (``api.activity_date``: ActivityDateTime when an activity has one, as one posted
+back by a restore does, else CreatedOn). ``activities_of`` reads them all, whatever the date.
+Pages are checked, not believed: anything that does not add up raises ActivitiesUnread and the
+request is not sent. ``expected_calls`` prices it for the dry run.
 Why and how: docs/design/backup.md.
 """
 
@@ -13,6 +15,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from ..api import activity_date
 from ..errors import ActivitiesUnread
 from .answers import Answer
 
@@ -37,11 +40,11 @@ class Selection(Protocol):
 
 def selected(request: Selection, activity: dict[str, Any]) -> bool:
     """Whether the request's delete takes this activity (the emulator's rule, LeadSquared's)."""
-    created = _text(activity.get("CreatedOn"))
+    when = activity_date(activity)
     return (
         _text(activity.get("EventCode")) in request.codes
-        and (not request.from_date or created >= request.from_date)
-        and (not request.to_date or created <= request.to_date)
+        and (not request.from_date or when >= request.from_date)
+        and (not request.to_date or when <= request.to_date)
     )
 
 
@@ -59,6 +62,19 @@ async def activities_to_delete(
         rows = await _all_of_code(retrieve, request.prospect_id, code, rows_per_call, max_rows)
         found += [row for row in rows if selected(request, row)]
     return found
+
+
+async def activities_of(
+    retrieve: Retrieve,
+    lead: str,
+    code: str,
+    *,
+    rows_per_call: int = ROWS_PER_CALL,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> list[dict[str, Any]]:
+    """Every activity of one code on one lead, whatever its date, each as Retrieve returned
+    it. Raises ActivitiesUnread when the pages do not add up."""
+    return await _all_of_code(retrieve, lead, code, rows_per_call, max_rows)
 
 
 async def _all_of_code(

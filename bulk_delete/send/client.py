@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..api import (
     ACCESS_KEY_HEADER,
+    BULK_ADD_PATH,
+    CREATE_PATH,
     DELETE_PATH,
     LIST_PATH,
     RETRIEVE_PATH,
@@ -154,6 +156,15 @@ class LeadSquaredClient:
             "Paging": {"Offset": str(offset), "RowCount": str(count)},
         }
         return await self._json("POST", RETRIEVE_PATH, {"leadId": lead}, json.dumps(body).encode())
+
+    async def create_activity(self, activity: dict[str, Any]) -> tuple[Answer, dict[str, Any]]:
+        """ProspectActivity.svc/Create: one activity on one lead (never by email: see
+        send/posting.py). Not idempotent: a call repeated after a lost answer posts twice."""
+        return await self._json("POST", CREATE_PATH, {}, json.dumps(activity).encode())
+
+    async def bulk_add(self, activities: list[dict[str, Any]]) -> tuple[Answer, dict[str, Any]]:
+        """Bulk/CustomActivity/Add/ByLeadId: up to 25 activities, a row of the answer each."""
+        return await self._json("POST", BULK_ADD_PATH, {}, json.dumps(activities).encode())
 
     async def _json(
         self, method: str, path: str, params: dict[str, str], data: bytes | None = None

@@ -38,6 +38,28 @@ from ..clock import Clock
 from ..config import RateLimit
 
 
+class Pacer(Protocol):
+    """What the retry loop (pool.until_settled) asks of a limiter: a slot before each call,
+    and what a refusal says. SlidingWindowLimiter is one; the bulk add's pair of windows
+    (send/posting.py: its own limit within the account's) is another."""
+
+    @property
+    def effective(self) -> RateLimit: ...
+
+    async def acquire(self) -> float: ...
+
+    def on_the_wire(self, started: float) -> float: ...
+
+    def sent_again(self) -> None: ...
+
+    def refused(
+        self,
+        limit: RateLimit | None,
+        retry_after: float | None = None,
+        started: float | None = None,
+    ) -> bool: ...
+
+
 class SharedWindow(Protocol):
     """The account-wide window of every run on this machine (store/ledger.WindowLedger)."""
 
@@ -210,6 +232,14 @@ class SlidingWindowLimiter:
         GET on a dropped connection): the server counted it, so the window counts it too."""
         if not self.account.unlimited:
             bisect.insort(self._starts, self.clock.now())
+
+    def ready_in(self) -> float:
+        """Seconds until ``acquire`` would start a call at once (0: now), taking nothing: for
+        a caller that must take another slot first (the bulk add: the account's, then its
+        own, each stamped when the call goes)."""
+        if self.account.unlimited:
+            return 0.0
+        return max(0.0, self._wait(self.clock.now()))
 
     def _wait(self, now: float) -> float:
         window = self._period + self.margin

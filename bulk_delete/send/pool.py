@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import random
 from collections import deque
@@ -49,11 +50,11 @@ from ..errors import (
 )
 from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
-from ..summary import RunFigures
+from ..summary import RunFigures, RunResult
 from . import recording, wire
 from .answers import Answer, Verdict, fatal_error
 from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
-from .limiter import SlidingWindowLimiter
+from .limiter import Pacer, SlidingWindowLimiter
 from .retry import Action, Decision, RetryPolicy
 
 DEFAULT_DRAIN_SECONDS = 10.0
@@ -127,7 +128,7 @@ class Gates:
     """What every call passes through, one set per pool or per single call."""
 
     breaker: CircuitBreaker
-    limiter: SlidingWindowLimiter
+    limiter: Pacer
     retry: RetryPolicy
     clock: Clock
     rng: random.Random
@@ -144,13 +145,17 @@ async def until_settled(
     on_refused: Callable[[bool], None] = lambda learned: None,
     wait: Callable[[float], Awaitable[None]] | None = None,
     seq: int | None = None,
+    once: bool = False,
 ) -> None:
     """The one retry loop, for the pool's deletes and for single calls alike: through the
     breaker and the limiter, refusals waited out without spending an attempt, transient
     failures retried with backoff, an outage ridden out behind the breaker. ``fail`` takes
     the error that ends it (a fatal answer, ``give_up_after`` passed): a single call raises
     it, the pool stops. Returns once the answer is final, ``settled(reply)``, or
-    ``stopping()`` (then ``tried.stopped``)."""
+    ``stopping()`` (then ``tried.stopped``). ``once``: a call that must never be repeated
+    blind (a post: a repeat after a lost answer makes a second copy) also returns on a
+    transient answer, for the caller to look before it calls again; refusals, which acted
+    on nothing, are still waited out here."""
     breaker, limiter = gates.breaker, gates.limiter
     while True:
         probe = await breaker.admit()
@@ -202,6 +207,8 @@ async def until_settled(
             fail(fatal_error(answer))
         if decision.action is Action.RECORD or read:
             return
+        if once and answer.verdict is Verdict.TRANSIENT:  # it may have acted: look first
+            return
         if stopping():  # what was not answered stays pending
             tried.stopped = True
             return
@@ -215,7 +222,7 @@ class _OnTheWire:
     """One attempt's start as the server will count it: moved to when its request went out
     (a new connection first), and a request sent again by the HTTP client counted again."""
 
-    def __init__(self, limiter: SlidingWindowLimiter, started: float) -> None:
+    def __init__(self, limiter: Pacer, started: float) -> None:
         self.limiter = limiter
         self.started = started
         self._out = False
@@ -520,36 +527,52 @@ class Pool:
             return answer_of_read(answer, body), body
 
         tried: Tried[dict[str, Any]] = Tried()
-        await until_settled(
-            on_wire,
-            self.gates,
-            tried,
-            fail=self._abort,
-            settled=bool,
-            stopping=self.stop.is_set,
-            on_refused=self._refused,
-            wait=self._wait,
-        )
+        await self._until_settled(on_wire, self.gates, tried, settled=bool)
         if tried.stopped or (self.stop.is_set() and not tried.reply):
             raise Cut
         assert tried.answer is not None  # one call at least
         return tried.answer, tried.reply or {}
+
+    async def post(
+        self, call: Callable[[], Awaitable[Reply]], *, pacer: Pacer | None = None
+    ) -> Tried[dict[str, Any]]:
+        """One post of a work item (send/posting.py), never repeated blind (``once``): a
+        transient answer comes back for the caller to look on the lead before it posts again.
+        Through the pool's breaker and retry, and ``pacer`` (the bulk add's own window within
+        the account's) or the pool's limiter; on the wire, drained like a delete. ``answer``
+        is None when the stop came before the first call."""
+        gates = self.gates if pacer is None else dataclasses.replace(self.gates, limiter=pacer)
+        tried: Tried[dict[str, Any]] = Tried()
+        await self._until_settled(
+            partial(self.on_wire, call), gates, tried, settled=bool, once=True
+        )
+        return tried
+
+    async def _until_settled(
+        self,
+        call: Callable[[], Awaitable[tuple[Answer, R]]],
+        gates: Gates,
+        tried: Tried[R],
+        **options: Any,
+    ) -> None:
+        """The retry loop for one of the pool's calls: its stop, its refusals, its waits."""
+        await until_settled(
+            call,
+            gates,
+            tried,
+            fail=self._abort,
+            stopping=self.stop.is_set,
+            on_refused=self._refused,
+            wait=self._wait,
+            **options,
+        )
 
     async def _send(self, item: Pending) -> None:
         if self.before_send is not None and not await self.before_send(self, item):
             return  # not backed up: recorded failed, or the run is stopping
         tried: Tried[None] = Tried()
         try:
-            await until_settled(
-                partial(self._call, item),
-                self.gates,
-                tried,
-                fail=self._abort,
-                stopping=self.stop.is_set,
-                on_refused=self._refused,
-                wait=self._wait,
-                seq=item.seq,
-            )
+            await self._until_settled(partial(self._call, item), self.gates, tried, seq=item.seq)
         except asyncio.CancelledError:
             if tried.answer is not None:  # cancelled between attempts: keep what we learned
                 self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=True)
@@ -557,6 +580,15 @@ class Pool:
         if tried.answer is None:  # stopped before its first call: it stays pending as it was
             return
         self._record(item, tried.answer, tried.attempts, tried.rate_limited, pending=tried.stopped)
+
+    def figures(self, result: RunResult) -> RunFigures:
+        """This pool's figures, with how the run ended and the limit it ran under."""
+        effective = self.limiter.effective
+        return dataclasses.replace(
+            self.progress.figures,
+            result=result,
+            limit_per_second=None if effective.unlimited else effective.per_second,
+        )
 
     def _refused(self, learned: bool) -> None:
         """A 429: the limiter has paused everyone; a limit below --rate is saved and said."""

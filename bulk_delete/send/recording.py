@@ -5,7 +5,7 @@ command has installed a recorder (``recording``) the attempt is written with its
 start and answer, its status, our verdict and the limit in force. What kind of call it is
 comes from ``calling(kind)``, set where the call is made (the pool's deletes are "delete",
 the listing "list", verify "verify", preflight "preflight", --check-codes "setting", backup
-reads "backup").
+reads "backup", a restore's posts "post" and its reads of a lead "lookup").
 
 Both are context variables rather than parameters: the recorder then reaches the listing,
 verify and backup calls without threading one more argument through each of them, a task
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from ..clock import system_wall
 from ..store.calls import CallLog
 from .answers import Answer
-from .limiter import SlidingWindowLimiter
+from .limiter import Pacer
 
 NO_RUN = 0  # calls made outside a runs row
 READ = "read"  # the verdict of a read call that got its data
@@ -52,7 +52,7 @@ class CallRecorder:
         attempt: int,
         started: float,
         answer: Answer,
-        limiter: SlidingWindowLimiter,
+        limiter: Pacer,
         read: bool = False,
     ) -> None:
         """One attempt, as it ended. ``read``: a read call (listing, verify, preflight) got

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-KINDS: Final = ("delete", "list", "verify", "preflight", "backup", "setting")
+KINDS: Final = ("delete", "list", "verify", "preflight", "backup", "setting", "post", "lookup")
 REFUSED: Final = 429  # LeadSquared's answer when the account's rate limit is exceeded
 
 _SCHEMA = """

@@ -32,7 +32,9 @@ from .reasons import ReasonsTable
 from .runs import RunsTable
 from .schema import (
     BATCH,
+    PURGE,
     SCHEMA_VERSION,
+    Kind,
     _connect,
     _inspect,
     _make_private,
@@ -74,6 +76,41 @@ def _refuse_second_names(path: Path) -> None:
         )
 
 
+def open_to_write(path: Path, kind: Kind) -> sqlite3.Connection:
+    """A checkpoint of ``kind`` opened to write, created (0600) if it does not exist, its
+    tables and mark in place. Refused before anything writes to it: a folder, a FIFO or a
+    device, a missing folder, a second name (hard link), and a file not ours or of the other
+    kind; one from before the mark (a purge's) gets it."""
+    if path.is_dir():
+        raise InputError(f"checkpoint {path} is a directory; give a file name like run.sqlite")
+    if path.exists():  # a FIFO or a device is never opened: it would block for ever
+        require_file(path, "checkpoint")
+    if not path.parent.is_dir():
+        raise InputError(
+            f"checkpoint {path}: no such directory {path.parent}; create it first "
+            "(or check the path for a typo)"
+        )
+    _refuse_second_names(path)  # before SQLite writes a journal under this name
+    found = _inspect(path, kind)
+    try:
+        _make_private(path)
+    except OSError as error:
+        raise InputError(
+            f"cannot write checkpoint {path} in {path.parent}: {error.strerror}"
+        ) from None
+    connection = _connect(path, _uri(path, read_only=False))
+    try:
+        _prepare(connection, stamp=found != "ours", kind=kind)
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        cause = storage_cause(error) or str(error)
+        raise InputError(f"cannot write checkpoint {path}: {cause}; nothing sent") from None
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """A request to send: its key in the checkpoint and the exact body."""
@@ -107,34 +144,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows, ReasonsTable):
         file that is not ours is refused before anything writes to it; one from before the
         mark gets it."""
         path = Path(path)
-        if path.is_dir():
-            raise InputError(f"checkpoint {path} is a directory; give a file name like run.sqlite")
-        if path.exists():  # a FIFO or a device is never opened: it would block for ever
-            require_file(path, "checkpoint")
-        if not path.parent.is_dir():
-            raise InputError(
-                f"checkpoint {path}: no such directory {path.parent}; create it first "
-                "(or check the path for a typo)"
-            )
-        _refuse_second_names(path)  # before SQLite writes a journal under this name
-        kind = _inspect(path)
-        try:
-            _make_private(path)
-        except OSError as error:
-            raise InputError(
-                f"cannot write checkpoint {path} in {path.parent}: {error.strerror}"
-            ) from None
-        connection = _connect(path, _uri(path, read_only=False))
-        try:
-            _prepare(connection, stamp=kind != "ours")
-        except sqlite3.DatabaseError as error:
-            connection.close()
-            cause = storage_cause(error) or str(error)
-            raise InputError(f"cannot write checkpoint {path}: {cause}; nothing sent") from None
-        except BaseException:
-            connection.close()
-            raise
-        return cls(path, connection)
+        return cls(path, open_to_write(path, PURGE))
 
     @classmethod
     def open_existing(cls, path: str | Path) -> Checkpoint:
@@ -180,9 +190,10 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows, ReasonsTable):
             return None
         return CallLog(self._db)
 
-    def set_meta(self, key: str, value: str) -> None:
-        with self._storing("save a setting"):
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+    def account_used(self) -> bool:
+        """Whether an account already answered for this checkpoint: a delete queued, a page
+        read (commands/account.py)."""
+        return self.counts().queued > 0 or self.found.calls() > 0
 
     @property
     def has_plan(self) -> bool:

@@ -92,10 +92,12 @@ def report_data(
     headline: Sequence[tuple[str, str]],
     run: int | None = None,
     outcomes: Mapping[str, Mapping[str, int]] | None = None,
+    kind: str = "delete",
     **rest: Any,
 ) -> ReportData:
     """ReportData from a call log (every run when ``run`` is None) and the headline numbers.
-    Without ``outcomes``, the delete calls are grouped by their HTTP status."""
+    Without ``outcomes``, the calls of ``kind`` (deletes; a restore's posts) are grouped by
+    their HTTP status."""
     seconds = log.per_second(run)
     return ReportData(
         title=title,
@@ -105,7 +107,7 @@ def report_data(
         calls=[s.calls for s in seconds],
         refusals=[s.refusals for s in seconds],
         limits=_limit_steps(log, run),
-        outcomes=outcomes if outcomes is not None else _by_status(log, run),
+        outcomes=outcomes if outcomes is not None else _by_status(log, run, kind),
         latencies=log.latencies(run),
         **rest,
     )
@@ -130,9 +132,9 @@ def _limit_steps(log: CallLog, run: int | None) -> list[LimitStep]:
     return steps
 
 
-def _by_status(log: CallLog, run: int | None) -> dict[str, dict[str, int]]:
+def _by_status(log: CallLog, run: int | None, kind: str) -> dict[str, dict[str, int]]:
     grouped: dict[str, dict[str, int]] = {}
-    for (status, verdict), count in log.verdicts_by_status(run, "delete").items():
+    for (status, verdict), count in log.verdicts_by_status(run, kind).items():
         code = "no answer" if status is None else f"HTTP {status}"
         grouped.setdefault(code, {})[verdict] = count
     return grouped

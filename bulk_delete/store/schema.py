@@ -1,11 +1,16 @@
 """The checkpoint's tables, its mark, and how a file from an older release is read or
 migrated: the SQLite side of opening one, before any plan or outcome.
+
+Two kinds of file carry the mark: a purge's checkpoint (`run`, `job`, `verify`) and a
+restore's (`restore`), each with its own tables and its own meta row, so neither command ever
+writes into the other's file (docs/design/restore.md).
 """
 
 from __future__ import annotations
 
 import functools
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -108,6 +113,41 @@ _ADDED_COLUMNS = (
 )
 
 
+# A restore's own file: one row per activity to post back, its outcome and its new id beside
+# the old (store/restore_checkpoint.py); the ids seen on a lead before any post reached it; and
+# the runs and calls tables a purge's checkpoint has, for the summary and the report.
+_RESTORE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS activities (
+    seq          INTEGER PRIMARY KEY,   -- the order they are posted in
+    old_id       TEXT NOT NULL UNIQUE,  -- its ProspectActivityId in the backup
+    request      INTEGER NOT NULL,      -- the purge's request that deleted it
+    prospect_id  TEXT NOT NULL,
+    code         TEXT NOT NULL,
+    activity_date TEXT NOT NULL,        -- its date, posted as ActivityDateTime (UTC)
+    note         TEXT NOT NULL,
+    fields       TEXT NOT NULL,         -- JSON [[SchemaName, Value], ...]
+    owner_email  TEXT NOT NULL,         -- ActivityOwnerEmail, when the backup names one
+    owner        TEXT NOT NULL,         -- the owner it had, as the backup names it
+    status       TEXT NOT NULL DEFAULT 'unchecked',
+    transient    INTEGER NOT NULL DEFAULT 0,
+    new_id       TEXT NOT NULL DEFAULT '',
+    found        INTEGER NOT NULL DEFAULT 0,  -- created by a post whose answer was lost
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    http_status  INTEGER,
+    error        TEXT NOT NULL DEFAULT '',
+    updated_at   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS activities_by_lead ON activities(prospect_id, status);
+CREATE TABLE IF NOT EXISTS seen (       -- on a lead before any post of this restore reached it
+    prospect_id  TEXT NOT NULL,
+    code         TEXT NOT NULL,
+    activity_id  TEXT NOT NULL,
+    PRIMARY KEY (prospect_id, code, activity_id)
+) WITHOUT ROWID;
+"""
+_RUNS_SCHEMA = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS runs") :]
+
 # calls: every HTTP call, for the run report (store/calls.py); created on open for writing.
 _OUR_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs", "found", "listing", "calls"})
 _CORE_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs"})  # in every release
@@ -117,6 +157,34 @@ _CORE_TABLES = frozenset({"meta", "requests", "invalid_rows", "runs"})  # in eve
 APPLICATION_ID = int.from_bytes(b"BDel", "big")
 USER_VERSION = 1
 MARK = ("format", "bulk-delete checkpoint")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of file bulk-delete keeps: its meta mark, its tables, and what it is called."""
+
+    mark: str  # the meta row's value: "format" = mark
+    noun: str  # what the file is, for people
+    tables: frozenset[str]
+    script: str  # its tables, created if missing
+    legacy: bool  # a file from before the mark may be opened as this kind (a purge's only)
+
+
+PURGE = Kind(
+    MARK[1],
+    "a purge's checkpoint (bulk-delete run)",
+    _OUR_TABLES,
+    _SCHEMA + _FOUND_SCHEMA,
+    legacy=True,
+)
+RESTORE = Kind(
+    "bulk-delete restore checkpoint",
+    "a restore's checkpoint (bulk-delete restore)",
+    frozenset({"meta", "activities", "seen", "runs", "calls"}),
+    _RESTORE_SCHEMA + _RUNS_SCHEMA,
+    legacy=False,
+)
+_KINDS = (PURGE, RESTORE)
 # A checkpoint from before the mark is recognised by what its plan always held.
 _LEGACY_META = frozenset({"schema", "fingerprint", "input", "options", "created_at"})
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -151,10 +219,11 @@ def _not_ours(path: Path, why: str) -> InputError:
     )
 
 
-def _inspect(path: Path) -> str:
+def _inspect(path: Path, kind: Kind = PURGE) -> str:
     """What ``path`` holds, found without writing a byte (no WAL switch, no table created):
-    "new" (absent or empty), "ours" (our mark) or "legacy" (a checkpoint from before the
-    mark). Anything else is refused, so another program's file stays byte-identical."""
+    "new" (absent or empty), "ours" (our mark, of ``kind``) or "legacy" (a purge's checkpoint
+    from before the mark). Anything else is refused, so another program's file, or a file of
+    the other kind, stays byte-identical."""
     try:
         with open(path, "rb") as file:
             header = file.read(100)
@@ -170,14 +239,14 @@ def _inspect(path: Path) -> str:
         raise _not_ours(path, "another program's SQLite database: its application_id is not ours")
     connection = _connect(path, _uri(path, read_only=True))
     try:
-        return _kind(path, connection)
+        return _kind(path, connection, kind)
     except sqlite3.DatabaseError as error:
         raise _not_ours(path, str(error)) from None
     finally:
         connection.close()
 
 
-def _kind(path: Path, connection: sqlite3.Connection) -> str:
+def _kind(path: Path, connection: sqlite3.Connection, kind: Kind) -> str:
     # Read through SQLite: a header stamped in WAL mode may not be in the file yet.
     (application_id,) = connection.execute("PRAGMA application_id").fetchone()
     (version,) = connection.execute("PRAGMA user_version").fetchone()
@@ -187,10 +256,12 @@ def _kind(path: Path, connection: sqlite3.Connection) -> str:
                 f"checkpoint {path} was written by a newer bulk-delete (format {version}); "
                 "not touched. Use that version to resume it."
             )
-        _check_marked(path, connection)
+        _check_marked(path, connection, kind)
         return "ours"
     if application_id != 0 or version != 0:
         raise _not_ours(path, "another program's SQLite database: its header is not ours")
+    if not kind.legacy:
+        raise _not_ours(path, f"it carries no mark of {kind.noun}")
     _check_legacy(path, connection)
     return "legacy"
 
@@ -261,18 +332,25 @@ def _make_private(path: Path) -> None:
             create_private(beside)
 
 
-def _check_marked(path: Path, connection: sqlite3.Connection) -> None:
-    """Our header alone is not enough: our meta row too, and no table of anyone else's."""
-    foreign = _tables(path, connection) - _OUR_TABLES
+def _check_marked(path: Path, connection: sqlite3.Connection, kind: Kind = PURGE) -> None:
+    """Our header alone is not enough: our meta row too, and no table of anyone else's. A
+    file of the other kind (a restore's checkpoint given to `run`, say) is named as such."""
     try:
         row = connection.execute("SELECT value FROM meta WHERE key = ?", MARK[:1]).fetchone()
     except sqlite3.DatabaseError:
         row = None
-    if foreign or row is None or row[0] != MARK[1]:
+    other = next((each for each in _KINDS if row is not None and row[0] == each.mark), None)
+    if other is not None and other is not kind:
+        raise InputError(
+            f"{path} is {other.noun}, not {kind.noun}; not touched. Give this command a "
+            "file of its own."
+        )
+    foreign = _tables(path, connection) - kind.tables
+    if foreign or row is None or row[0] != kind.mark:
         raise _not_ours(path, "it carries our header but not our tables and mark")
 
 
-def _prepare(connection: sqlite3.Connection, *, stamp: bool) -> None:
+def _prepare(connection: sqlite3.Connection, *, stamp: bool, kind: Kind = PURGE) -> None:
     """Settings, tables and the mark. The header, the tables and the meta row are written in
     one transaction before the switch to WAL: a new checkpoint carries its whole mark in the
     file itself from its first write, or none of it."""
@@ -281,12 +359,12 @@ def _prepare(connection: sqlite3.Connection, *, stamp: bool) -> None:
         connection.executescript(
             f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID};"
             f" PRAGMA user_version = {USER_VERSION};"
-            + _SCHEMA
-            + _FOUND_SCHEMA
-            + f"INSERT OR REPLACE INTO meta VALUES ('{MARK[0]}', '{MARK[1]}'); COMMIT;"
+            + kind.script
+            + f"INSERT OR REPLACE INTO meta VALUES ('{MARK[0]}', '{kind.mark}'); COMMIT;"
         )
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.executescript(_SCHEMA + _FOUND_SCHEMA)
+    connection.executescript(kind.script)
     CallLog.create(connection)
-    _add_missing_columns(connection)
+    if kind is PURGE:
+        _add_missing_columns(connection)

@@ -45,6 +45,10 @@ class Tables:
                 "before is safe; free some space and rerun the same command to resume."
             ) from None
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self._storing("save a setting"):
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def _columns(self, table: str) -> set[str]:
         return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 

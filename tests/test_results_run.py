@@ -24,6 +24,7 @@ from bulk_delete.store.results import REQUEST_COLUMNS
 from bulk_delete.summary import RunFigures, Window
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli, until
+from .listing_fixtures import WINDOW, dataset
 
 
 def _refusals_recorded(checkpoint: Path) -> int:
@@ -163,6 +164,7 @@ async def test_no_results_writes_none(emulator: Any, tmp_path: Path) -> None:
     assert not list(tmp_path.glob("c-*"))
 
 
+@pytest.mark.e2e
 async def test_results_are_written_on_sigterm_exit_130(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", latency=0.3)
     sheet = leads_csv(tmp_path / "leads.csv", 150)
@@ -258,8 +260,6 @@ async def test_report_of_a_checkpoint_from_before_the_call_log_has_numbers_and_n
 async def test_listing_verify_and_preflight_calls_are_recorded_a_dry_run_records_none(
     emulator: Any, tmp_path: Path
 ) -> None:
-    from .test_discover import WINDOW, dataset
-
     emu = await dataset(emulator)
     checkpoint = tmp_path / "c.sqlite"
     env = demo_env(emu.url)

@@ -62,6 +62,7 @@ def run_args(sheet: Path, checkpoint: Path, *extra: str) -> tuple[str, ...]:
 # ------------------------------------------------------------ the preflight
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda signum: signal.Signals(signum).name)
 async def test_a_signal_cuts_the_preflight_s_outage_short(
     emulator: Any, tmp_path: Path, signum: int
@@ -76,6 +77,7 @@ async def test_a_signal_cuts_the_preflight_s_outage_short(
     assert emu.records == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("ahead", [0.0, 3600.0], ids=["stamped-now", "stamped-an-hour-ahead"])
 @pytest.mark.parametrize("preflight", ["--preflight", "--no-preflight"])
 async def test_a_signal_cuts_a_full_shared_window_short(
@@ -115,6 +117,7 @@ def _in_ledger(folder: Path, checkpoint: Path) -> bool:
 # ------------------------------------------------------------ verify, the listing, the deletes
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("preflight", ["--preflight", "--no-preflight"])
 async def test_a_signal_cuts_verify_s_outage_short(
     emulator: Any, tmp_path: Path, preflight: str
@@ -131,6 +134,7 @@ async def test_a_signal_cuts_verify_s_outage_short(
     await signalled(process, emu, signal.SIGINT)
 
 
+@pytest.mark.e2e
 async def test_a_signal_cuts_the_listing_s_outage_short(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(**OUTAGE, dataset_leads=20)
     window = ("--codes", "201", "--from", "2024-03-01", "--to", "2024-12-31", "--rate", "off")
@@ -141,6 +145,7 @@ async def test_a_signal_cuts_the_listing_s_outage_short(emulator: Any, tmp_path:
     assert emu.records == []
 
 
+@pytest.mark.e2e
 async def test_a_signal_cuts_the_breaker_s_wait_short(emulator: Any, tmp_path: Path) -> None:
     """An outage half a second into the deletes: the pool waits behind the open breaker."""
     emu = await emulator(rate="off", outage_after=0.5, outage_seconds=300.0)

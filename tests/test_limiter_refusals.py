@@ -1,10 +1,10 @@
-"""Review of main's changes since 5b7831a: each test here failed on ca1b2bb and names the
-defect it proves."""
+"""The limiter reads refusals (send/limiter.py, on a ManualClock): the free budget it measures
+beside someone else's calls, the pace it keeps from it, and the bar it holds beside a steady
+neighbour (tests/windowsim.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,16 +12,11 @@ import pytest
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.send.limiter import SlidingWindowLimiter
-from bulk_delete.store.backup import read_backup
 
-from .conftest import demo_env, leads_csv, run_cli
-from .helpers import max_in_any_window
-from .test_limiter import drive
+from .helpers import drive, max_in_any_window
 from .windowsim import beside_a_neighbour
 
 LIMIT = RateLimit.parse("25/5s")
-WINDOW = ("--from", "2024-03-01", "--to", "2025-06-30 23:59:59")
-CODES = "201,202,203"
 
 
 @pytest.mark.parametrize(
@@ -95,39 +90,77 @@ async def test_a_long_run_beside_a_steady_neighbour_keeps_the_bar_past_its_probe
     assert sum(shares) / len(shares) >= 0.85
 
 
-async def test_a_second_plan_into_the_same_backup_file_is_not_counted_as_the_first(
-    emulator: Any, tmp_path: Path
-) -> None:
-    """A backup's members name their request by the checkpoint's seq, and a new checkpoint
-    numbers its requests from 1 again. A second plan run with a new checkpoint into the same
-    --backup FILE (a reused name) finds its seqs "saved" by the first plan: its requests
-    are read again and appended (the first plan's ids are other leads'), but verify, which now
-    sums every member of a request, counts the first plan's rows as this plan's."""
-    emu = await emulator(rate="off", webhook_delay=0.05)
-    backup = tmp_path / "backup.jsonl.gz"
-    common = ["--yes", *WINDOW, "--rate", "off", "--backup", str(backup)]
-    first = leads_csv(tmp_path / "first.csv", 3, codes=f'"{CODES}"')
-    done = await run_cli(
-        "run", str(first), "--checkpoint", str(tmp_path / "1.sqlite"), *common,
-        env=demo_env(emu.url),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    first_rows = len(list(read_backup(backup)))
-    second = leads_csv(tmp_path / "second.csv", 3, codes=f'"{CODES}"', start=10)
-    checkpoint = tmp_path / "2.sqlite"
-    done = await run_cli(
-        "run", str(second), "--checkpoint", str(checkpoint), *common, env=demo_env(emu.url)
-    )
-    if done.returncode == 2:  # refused before anything was sent: a new plan, a new file
-        assert "holds the backup of another checkpoint's run" in done.stderr
-        assert len(emu.records) == 3  # the first plan's deletes only
-        assert len(list(read_backup(backup))) == first_rows
-        return
-    assert done.returncode == 0, done.stderr
-    await asyncio.sleep(0.3)  # the emulator carries a queued delete out after its delay
-    leads = {line.split(",")[0] for line in second.read_text().splitlines()[1:]}
-    ours = [row for row in read_backup(backup) if row["ProspectId"] in leads]
-    assert len(list(read_backup(backup))) == first_rows + len(ours)
-    checked = await run_cli("verify", str(checkpoint), "--rate", "off", env=demo_env(emu.url))
-    assert checked.returncode == 0, checked.stderr
-    assert f"saved {len(ours):,} activities of 3 verified request(s)" in checked.stdout
+async def test_the_free_budget_counts_starts_pruned_while_the_refusal_was_on_the_wire() -> None:
+    """``refused(started=)`` counts our starts in the window before the refused call's start,
+    but ``_wait`` prunes every start older than now - W - margin on each acquire. Any answer
+    slower than the margin (100 ms at 25/5s) loses the window's oldest starts: with a 2 s answer
+    the free budget reads 15 instead of 24, and the run paces at 13.5 of the 24 it had."""
+    clock = ManualClock(start=0.0)
+    limit = RateLimit.parse("25/5s")
+    limiter = SlidingWindowLimiter(limit, clock=clock)
+    starts: list[float] = []
+
+    async def take() -> None:
+        starts.append(await limiter.acquire())
+
+    for _ in range(60):  # past the first window: the steady state
+        await asyncio.wait_for(_until(clock, asyncio.create_task(take())), None)
+    refused_start = starts[-1]
+    before = sum(1 for start in starts if refused_start - limit.period < start < refused_start)
+    end = clock.now() + 2.0  # the refusal's answer takes 2 s; the other workers go on
+    while clock.now() < end:
+        task = asyncio.create_task(take())
+        while not task.done() and clock.now() < end:
+            await clock.advance(0.01)
+        task.cancel()
+    await clock.advance(0)
+    limiter.refused(limit, started=refused_start)
+    assert limiter.free == before  # 24; before the fix: 15
+
+
+async def _until(clock: Any, task: Any) -> None:
+    while not task.done():
+        await clock.advance(0.01)
+
+
+async def test_after_a_quiet_spell_the_window_is_not_fired_at_the_fast_gap() -> None:
+    """The shape is anchored at the limiter's first start only, and ``spacing`` is the shape's
+    fast gap for as long as nothing is refused. After any quiet spell longer than a window
+    (--discover: preflight and listing, then the confirmation; an outage behind the breaker)
+    the window log is empty, so the next N start at the fast gap: 25 in 2.45 s, then nothing
+    until 5.1 s, window after window. The fast part first and a burst at twice the even pace,
+    the opposite of what the first window's shape is for."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    await limiter.acquire()  # the preflight
+    await clock.advance(30.0)  # the listing's few pages, the confirmation prompt
+    starts: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(10):
+            starts.append(await limiter.acquire())
+
+    workers = [asyncio.create_task(worker()) for _ in range(5)]
+    while not all(task.done() for task in workers):
+        await clock.advance(0.01)
+    first = min(starts)
+    half = (5.0 + limiter.margin) / 2
+    assert sum(1 for start in starts if start - first < half) <= 13  # even: 13; before the fix: 25
+
+
+async def test_a_second_measurement_never_reads_the_free_budget_as_nothing() -> None:
+    """An earlier call's refusal answered after a later one's measures again from its start;
+    with none of ours before it, the budget read 0 while the account was known shared (and
+    `free` then said "idle"). It is at least one call a window, as the first measurement."""
+    clock = ManualClock(start=0.0)
+    limit = RateLimit.parse("25/5s")
+    limiter = SlidingWindowLimiter(limit, clock=clock)
+    first = await limiter.acquire()
+    await clock.advance(0.5)
+    await limiter.acquire()
+    await clock.advance(0.5)
+    third = await limiter.acquire()
+    limiter.refused(None, started=third)  # names no limit: a neighbour
+    limiter.refused(None, started=first)  # the first call's refusal, answered later
+    assert limiter.shares_account
+    assert limiter.free >= 1.0

@@ -185,8 +185,10 @@ async def test_runs_on_one_ledger_measure_the_free_budget_together(tmp_path: Pat
 async def test_two_purges_at_once_on_the_emulator_share_one_budget(
     emulator: Any, tmp_path: Path, own_state_dir: Path
 ) -> None:
-    """Two real runs (30 requests each, same keys and host) at once, in real time."""
-    emu = await emulator(rate="20/1s")
+    """Two real runs (60 requests each, same keys and host) at once, at the account's own
+    25/5s: its 100 ms margin, not a 1 s window's 20 ms, is what a busy machine's hiccup between
+    a start and its arrival must stay within (in virtual time, a long window costs nothing)."""
+    emu = await emulator(rate="25/5s")
     hooks = run.RunHooks(confirm=lambda c: True)
     keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 
@@ -194,14 +196,14 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
         sheet = tmp_path / f"{name}.csv"
         sheet.write_text(
             "ProspectID,ActivityEvent\n"
-            + "".join(f"{guid},201\n" for guid in GUIDS[first : first + 30])
+            + "".join(f"{guid},201\n" for guid in GUIDS[first : first + 60])
         )
         return RunSpec.from_values(
             {
                 "input": str(sheet),
                 "checkpoint": str(tmp_path / f"{name}.sqlite"),
                 "host": emu.url,
-                "rate": "20/1s",
+                "rate": "25/5s",
                 "open_window": True,
                 "preflight": False,
             }
@@ -210,12 +212,12 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
     async with aiohttp.ClientSession() as session:
         summaries = await asyncio.gather(
             run.run(spec("nightly", 0), keys, session=session, hooks=hooks),
-            run.run(spec("adhoc", 60), keys, session=session, hooks=hooks),
+            run.run(spec("adhoc", 100), keys, session=session, hooks=hooks),
         )
     assert [summary.exit_code for summary in summaries] == [0, 0]
     stats = emu.stats()
-    assert stats["outcomes"] == {"queued": 60}  # 0 refusals
-    assert stats["accepted_per_second"] >= 0.95 * 20  # the sum of their rates
+    assert stats["outcomes"] == {"queued": 120}  # 0 refusals
+    assert stats["accepted_per_second"] >= 0.95 * 5  # the sum of their rates
     assert (own_state_dir / FILE_NAME).exists()
 
 

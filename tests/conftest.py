@@ -18,6 +18,12 @@ from . import virtual_time as virtual_time_
 GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The e2e tests first (in their order): they take seconds of real time each, so under
+    two workers (make test) they start while the quick ones fill the gaps, not at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 @pytest.fixture(autouse=True)
 def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Runs share a budget through a ledger in the user's state directory (ledger.py): each

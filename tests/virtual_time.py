@@ -12,8 +12,8 @@ Time is the machine's, moved forward by an offset that only grows: ``time.monoto
 wall agree), and so do the defaults that modules bound to them at import (``wall=time.time``).
 
 The CLI runs in a worker thread (click's CliRunner); its coroutines run on the test's loop, so
-that it and the emulator share the jumps. A thread at work (the CLI between two
-``asyncio.run``s, ``asyncio.to_thread``) holds time still until it hands back.
+that it and the emulator share the jumps. While a thread is at work (the CLI between two
+``asyncio.run``s, an ``asyncio.to_thread``) the loop does not jump: it waits for its answer.
 
 Only for runs in this process: another process (``start_cli``, pexpect) lives in real time.
 """
@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-IDLE = 0.002  # real seconds without any event before the loop counts as idle
+IDLE = 0.001  # real seconds without any event before the loop counts as idle
 
 T = TypeVar("T")
 _real_monotonic = time.monotonic
@@ -68,7 +68,6 @@ class Skipper:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.skipped = 0.0  # virtual seconds jumped over, for a test that wants to know
         self._lock = threading.Lock()
         self._threads = 0  # executor jobs running
         self._lent = 0  # of which waiting for a coroutine on this loop (the CLI's asyncio.run)
@@ -98,7 +97,6 @@ class Skipper:
     def _jump(self, seconds: float) -> None:
         if seconds > 0:
             _offset[0] += seconds
-            self.skipped += seconds
 
     def run_in_executor(
         self, run_in_executor: Callable[..., asyncio.Future[T]], *args: Any
@@ -116,7 +114,7 @@ class Skipper:
 
     def run_here(self, coroutine: Coroutine[Any, Any, T], **_: Any) -> T:
         """``asyncio.run`` from a worker thread: the coroutine runs on this loop, the thread
-        waits (and while it waits, it holds no time still)."""
+        waits (and while it waits, it holds off no jump)."""
         with self._lock:
             self._lent += 1
         return asyncio.run_coroutine_threadsafe(self._lent_back(coroutine), self.loop).result()

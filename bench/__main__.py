@@ -21,7 +21,12 @@ Sections (each prints a table; all figures go to bench/results/latest.json):
      same run without, strict 25/5s at 150 ms: calls of all kinds against the limit; the dry
      run's predicted backup calls against those made
   10. results — issue 22: `python -m bench.results_report` (report of 100,000 calls, workbook of
-     100,000 requests, `bulk-delete report` on a checkpoint)
+     100,000 requests, `bulk-delete report` on a checkpoint and on a folder of 365 nights)
+  11. million — issue 34: `python -m bench.million_rows` (1,100,000 requests: the results
+     workbook and `export -o x.xlsx` beside plain XlsxWriter constant_memory, time and peak)
+  12. moving — issue 30 (bench/sharing.py): (i) a neighbour that comes and goes, (i') a steady
+     one that stops, (j) an idle account with transient faults at 25/1s and 25/5s, (k) a ramp
+     over five minutes; side by side with the peers, BENCH_REPEATS times (default 3)
 
 Run a part with `python -m bench loader scale` and so on (default: all).
 """
@@ -45,10 +50,10 @@ from pathlib import Path
 from typing import Any
 
 from bulk_delete.emulator.server import _activities as emulated_activities
-from bulk_delete.store.backup import read_backup
+from bulk_delete.store.backup_file import read_backup
 
 from .common import KEYS, PYTHON, ROOT, Emulator, Measured, leads_csv, measure, table
-from .sharing import allowance, bursty, concurrent, sharing
+from .sharing import allowance, bursty, concurrent, moving, sharing
 from .workbooks import leads_xlsx
 
 RESULTS = ROOT / "bench" / "results"
@@ -740,6 +745,17 @@ def results(work: Path) -> dict[str, Any]:
     }
 
 
+def million(work: Path) -> dict[str, Any]:
+    """Issue 34's bar: `python -m bench.million_rows` (1,100,000 requests: the results
+    workbook and `export -o x.xlsx`, each beside plain XlsxWriter in constant-memory mode)."""
+    folder = work / "million"
+    folder.mkdir()
+    done = measure([PYTHON, "-m", "bench.million_rows", "1100000", str(folder)])
+    print("\n## 11. 1,100,000 requests into .xlsx\n")
+    print(done.stdout.rstrip())
+    return {"exit_code": done.returncode, "lines": done.stdout.splitlines()}
+
+
 SECTIONS = {
     "throughput": throughput,
     "coalescing": coalescing,
@@ -753,6 +769,8 @@ SECTIONS = {
     "allowance": allowance,
     "backup": backup,
     "results": results,
+    "million": million,
+    "moving": moving,
 }
 
 

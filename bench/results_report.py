@@ -6,7 +6,8 @@ A synthetic night (a 429 storm, a learned limit, then a share) is written to a r
 call log; the report is made from it as `bulk-delete report` would, and a workbook of 100,000
 requests is written. Then the same 100,000 calls go into a real checkpoint (a plan of 100,000
 requests, all queued) and `bulk-delete report CK -o FILE` runs on it as a process, start-up and
-its imports included. Prints the time each step took and the sizes.
+its imports included; and so does `bulk-delete report STATE_DIR` on a job's folder of 365
+nights. Prints the time each step took and the sizes.
 """
 
 from __future__ import annotations
@@ -22,11 +23,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from bulk_delete.cli.html_report import Night, report_data, write_report
+from bulk_delete.cli.report_page import Night, report_data, write_report
 from bulk_delete.records import Request
 from bulk_delete.store.calls import CallLog
 from bulk_delete.store.checkpoint import Checkpoint
-from bulk_delete.store.results import InvalidRow, RequestRow, ResultsSummary, write_results
+from bulk_delete.store.results_workbook import (
+    InvalidSheetRow,
+    RequestRow,
+    ResultsSummary,
+    write_results,
+)
 
 T0 = 1_780_000_000.0
 TZ = "Asia/Kolkata"
@@ -107,7 +113,7 @@ def main(out: Path) -> None:
     summary = ResultsSummary(
         asked="sheet leads.xlsx", codes=(201, 202), window_from=None, window_to=None, tz=TZ
     )
-    invalid = (InvalidRow(row=n, reason="not a GUID", cells=("x",)) for n in range(1000))
+    invalid = (InvalidSheetRow(row=n, reason="not a GUID", cells=("x",)) for n in range(1000))
     write_results(
         out / "results.xlsx",
         summary,
@@ -120,6 +126,24 @@ def main(out: Path) -> None:
     size = (out / "results.xlsx").stat().st_size
     print(f"results.xlsx: 100,000 requests, {size / 1e6:.2f} MB in {took:.2f} s")
     report_of_a_checkpoint(out, 100_000)
+    report_of_nights(out, 365)
+
+
+def report_of_nights(out: Path, nights: int) -> None:
+    """`bulk-delete report STATE_DIR` as a process, on a job's folder of ``nights`` nights
+    (real checkpoints, each with its listing counted)."""
+    from tests.report_fixtures import nights_folder
+
+    state = nights_folder(out / "state", nights, jobs=("nightly",))
+    page = out / "nights.html"
+    began = time.perf_counter()
+    command = [sys.executable, "-m", "bulk_delete", "report", str(state), "-o", str(page)]
+    subprocess.run(command, check=True, capture_output=True)
+    took = time.perf_counter() - began
+    print(
+        f"bulk-delete report on a folder of {nights} nights: {page.stat().st_size / 1e6:.2f} MB "
+        f"in {took:.2f} s (a process: start-up and imports included)"
+    )
 
 
 def report_of_a_checkpoint(out: Path, count: int) -> None:

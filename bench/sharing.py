@@ -12,12 +12,15 @@ unless the case is about sharing one, so the benches never touch the user's own 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bulk_delete.config import RateLimit
+from bulk_delete.emulator.knobs import EmulatorConfig, background_share, parse_background
 from bulk_delete.emulator.server import NEXT_DAY_PATH
 from bulk_delete.store.ledger import FILE_NAME as LEDGER_FILE
 
@@ -544,6 +547,200 @@ def allowance(work: Path) -> dict[str, Any]:
                 "summary `error`",
                 "rerun at once",
                 "reruns after each reset",
+                "wall",
+            ],
+            rows,
+        )
+    )
+    return out
+
+
+# ------------------------------------------------------------------ issue 30: a load that moves
+
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+FAULTS = ("--transient-rate", "0.04", "--html-rate", "0.02", "--drop-rate", "0.02")
+STOPS_AT = 60.0  # seconds after the emulator starts: (i') the steady neighbour stops
+
+# name, emulator knobs, requests, the clients that run it (ours alone, or side by side)
+Moving = tuple[str, tuple[str, ...], int, tuple[str, ...]]
+MOVING: list[Moving] = [
+    (
+        "(i) a neighbour that comes and goes (10/5s, 40 s on, 40 s off), refusals count",
+        ("--rate", "25/5s", "--background", "10/5s,on=40,off=40"),
+        800,
+        CLIENTS,
+    ),
+    (
+        f"(i') a steady 10/5s neighbour that stops {STOPS_AT:g} s in",
+        ("--rate", "25/5s", "--background", f"10/5s,until={STOPS_AT:g}"),
+        300,
+        CLIENTS[:1],
+    ),
+    ("(j) an idle account, transient faults, 25/1s", ("--rate", "25/1s", *FAULTS), 600, CLIENTS),
+    ("(j) an idle account, transient faults, 25/5s", ("--rate", "25/5s", *FAULTS), 300, CLIENTS),
+    (
+        "(k) a neighbour ramping from 0 to 15/5s and back over 5 minutes",
+        ("--rate", "25/5s", "--background", "15/5s,ramp=300"),
+        1000,
+        CLIENTS,
+    ),
+]
+
+
+def _free_over(knobs: tuple[str, ...], stat: dict[str, Any]) -> float:
+    """What the background left of the limit (calls/s), on average over the client's span of
+    accepted calls (the emulator's wall times)."""
+    limit = RateLimit.parse(knobs[knobs.index("--rate") + 1])
+    if "--background" not in knobs:
+        return limit.per_second
+    config = EmulatorConfig(**parse_background(knobs[knobs.index("--background") + 1]))
+    first, last = stat["first_accepted_wall"], stat["last_accepted_wall"]
+    began = stat["background"]["began_wall"]
+    assert config.background is not None
+    assert None not in (first, last, began)
+    steps = max(1, int((last - first) / 0.1))
+    spent = sum(
+        background_share(config, first - began + (k + 0.5) * (last - first) / steps)
+        for k in range(steps)
+    )
+    return limit.per_second - config.background.per_second * spent / steps
+
+
+def _call_log(checkpoint: Path) -> list[tuple[float, int | None, int]]:
+    """The deletes' attempts as our run recorded them: (started, HTTP status, attempt)."""
+    with sqlite3.connect(checkpoint) as db:
+        return db.execute(
+            "SELECT started, status, attempt FROM calls WHERE kind = 'delete' ORDER BY started"
+        ).fetchall()
+
+
+def _pace_while_busy(calls: list[tuple[float, int | None, int]], limit: float) -> float:
+    """Our calls a second (every attempt: the server counted each) until the last request's
+    first call, against the limit: after it only a few retries wait out their backoff."""
+    starts = [started for started, _, _ in calls]
+    busy = max(started for started, _, attempt in calls if attempt == 1)
+    inside = [started for started in starts if started <= busy]
+    return (len(inside) - 1) / (busy - inside[0]) / limit if busy > inside[0] else 0.0
+
+
+def _back_at(calls: list[tuple[float, int | None, int]], after: float, need: int) -> float:
+    """Seconds from ``after`` (wall) until a 5 s window of our accepted calls holds ``need``."""
+    times = [started for started, status, _ in calls if status == 200 and started > after]
+    for last in range(need - 1, len(times)):
+        if times[last] - times[last - need + 1] < 5.0:
+            return times[last] - after
+    return float("inf")
+
+
+def _moving_run(work: Path, situation: Moving, repeat: int) -> list[dict[str, Any]]:
+    """One repeat of a situation: each client on its own emulator, at once."""
+    name, knobs, count, clients = situation
+    tag = f"moving-{abs(hash(name)) % 10_000}-{repeat}"
+    sheet = leads_csv(work / f"{tag}.csv", count)
+    limit = RateLimit.parse(knobs[knobs.index("--rate") + 1])
+    period = ("--period", f"{limit.period:g}")
+    emulators = [Emulator(*knobs, *LATENCY) for _ in clients]
+    try:
+        checkpoint = work / f"{tag}.sqlite"
+        commands = [ours(sheet, checkpoint, work / f"{tag}.json", "--rate", str(limit))]
+        if len(clients) > 1:
+            seconds = int(count / limit.per_second * 2) + 60
+            commands += [
+                [*loop(emulators[1].url, sheet, limit.calls, seconds), *period],
+                [*aiolimiter(emulators[2].url, sheet, limit.calls), *period],
+            ]
+        envs = [env_for(emulators[0].url, work / f"{tag}-state")]
+        envs += [env_for(e.url) for e in emulators[1:]]
+        with ThreadPoolExecutor(len(clients)) as pool:
+            done = list(pool.map(_watched, emulators, commands, envs))
+    finally:
+        for e in emulators:
+            e.stop()
+    rows = []
+    for client, seen in zip(clients, done, strict=True):
+        stat, before = seen["after"], seen["before"]
+        calls = _caller(stat, "background")["calls"] - _caller(before, "background")["calls"]
+        refused = _caller(stat, "background")["refused"] - _caller(before, "background")["refused"]
+        accepted = stat["outcomes"].get("queued", 0)
+        entry: dict[str, Any] = {
+            "client": client,
+            "exit_code": seen["result"].returncode,
+            "accepted": accepted,
+            "requests": count,
+            "refusals_to_us": stat["outcomes"].get("rate_limited", 0),
+            "neighbour_calls": calls,
+            "neighbour_refused": refused,
+            "share_of_free": stat["accepted_per_second"] / _free_over(knobs, stat)
+            if accepted > 1
+            else 0.0,
+            "wall_seconds": round(seen["result"].wall, 1),
+        }
+        if client == CLIENTS[0]:
+            log = _call_log(checkpoint)
+            entry["pace_while_busy"] = _pace_while_busy(log, limit.per_second)
+            began = stat["background"]["began_wall"]
+            if "until=" in " ".join(knobs) and began is not None:
+                entry["back_at_90_percent_s"] = _back_at(log, began + STOPS_AT, 23)
+        rows.append(entry)
+    return rows
+
+
+def _spread(values: list[float], style: str = "{:.1%}") -> str:
+    low, high = min(values), max(values)
+    return style.format(low) if low == high else f"{style.format(low)}–{style.format(high)}"
+
+
+def moving(work: Path) -> dict[str, Any]:
+    """Issue 30: (i) a neighbour that comes and goes, (i') a steady one that stops, (j) an idle
+    account with transient faults at 25/1s and 25/5s, (k) a ramp over five minutes; each side
+    by side with the peers (each on its own emulator), BENCH_REPEATS times (default 3)."""
+    out: dict[str, Any] = {"repeats": REPEATS}
+    rows = []
+    for situation in MOVING:
+        runs = [_moving_run(work, situation, repeat) for repeat in range(REPEATS)]
+        out[situation[0]] = runs
+        for index, client in enumerate(situation[3]):
+            mine = [repeat[index] for repeat in runs]
+            lost = [e["requests"] - e["accepted"] for e in mine]
+            share = (
+                _spread([e["share_of_free"] for e in mine])
+                if not any(lost)
+                else f"lost {_spread(lost, '{:d}')} deletes"
+            )
+            neighbour = (
+                _spread([e["neighbour_refused"] / e["neighbour_calls"] for e in mine])
+                + f" ({_spread([e['neighbour_refused'] for e in mine], '{:d}')} of "
+                + f"{_spread([e['neighbour_calls'] for e in mine], '{:d}')})"
+                if all(e["neighbour_calls"] for e in mine)
+                else "–"
+            )
+            extra = "–"
+            if "pace_while_busy" in mine[0]:
+                extra = f"pace {_spread([e['pace_while_busy'] for e in mine])} of the limit"
+            if "back_at_90_percent_s" in mine[0]:
+                back = _spread([e["back_at_90_percent_s"] for e in mine], "{:.0f}")
+                extra += f"; 90 % of the limit {back} s after it stopped"
+            rows.append(
+                [
+                    situation[0],
+                    client,
+                    share,
+                    _spread([e["refusals_to_us"] for e in mine], "{:d}"),
+                    neighbour,
+                    extra,
+                    _spread([e["wall_seconds"] for e in mine], "{:.0f}") + " s",
+                ]
+            )
+    print(f"\n## 11. A load that moves (issue 30; 150 ms median latency; {REPEATS} runs each)\n")
+    print(
+        table(
+            [
+                "situation",
+                "client",
+                "accepted/s vs what is free",
+                "refusals to us",
+                "neighbour lost (refused of calls)",
+                "bulk-delete's pace / recovery",
                 "wall",
             ],
             rows,

@@ -1,38 +1,74 @@
-"""Time comes from outside: the limiter, the backoff and the emulator's window read a Clock,
-so tests step a ManualClock instead of sleeping."""
+"""Time comes from outside: what paces, waits or stamps reads a Clock, so tests step a
+ManualClock instead of sleeping.
+
+``now()`` is monotonic seconds, for pacing and waits; ``wall()`` is epoch seconds (UTC), for
+what a file, a log or another process reads (the machine's ledger, a checkpoint's stamps, a
+listing's end). The CLI makes one SystemClock per command and passes it down; send/, store/
+and commands/ never read the machine's clock themselves (tests/test_layers.py holds that).
+
+    clock = SystemClock()        # or ManualClock() in a test
+    await clock.sleep(0.2); clock.now(); utc(clock)
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import heapq
 import itertools
 import time
 from typing import Protocol
 
+# Where a ManualClock's wall starts: 2026-01-01 00:00:00 UTC, a fixed day for every test.
+MANUAL_WALL_START = 1_767_225_600.0
+
 
 class Clock(Protocol):
     def now(self) -> float: ...
 
+    def wall(self) -> float: ...
+
     async def sleep(self, seconds: float) -> None: ...
 
 
+def system_wall() -> float:
+    """The machine's wall clock (epoch seconds): the default of a store object that stamps,
+    when no command gave it its clock's ``wall``."""
+    return time.time()
+
+
+def utc(clock: Clock) -> dt.datetime:
+    """The clock's wall time as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(clock.wall(), dt.UTC)
+
+
+def utc_text(seconds: float) -> str:
+    """Epoch seconds as the API writes dates: ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 class SystemClock:
-    """Monotonic time (the event loop's own clock) and real sleeps."""
+    """Monotonic time (the event loop's own clock), the machine's wall time, real sleeps."""
 
     def now(self) -> float:
         return time.monotonic()
 
     __call__ = now
 
+    def wall(self) -> float:
+        return time.time()
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
 
 class ManualClock:
-    """Time moves only when a test calls ``advance``; sleepers wake in deadline order."""
+    """Time moves only when a test calls ``advance``; sleepers wake in deadline order. Its
+    wall moves with it, from ``wall_start`` (epoch seconds)."""
 
-    def __init__(self, start: float = 1000.0) -> None:
+    def __init__(self, start: float = 1000.0, wall_start: float = MANUAL_WALL_START) -> None:
         self._now = start
+        self._wall_offset = wall_start - start
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
@@ -40,6 +76,9 @@ class ManualClock:
         return self._now
 
     __call__ = now
+
+    def wall(self) -> float:
+        return self._now + self._wall_offset
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import CredentialsError, OptionError
 
@@ -117,7 +117,19 @@ def normalise_host(value: str) -> str:
         raise OptionError(f"{value!r} is not an http(s) URL or host name")
     if parts.username or parts.password or parts.query:
         raise OptionError("must be a plain base URL, without credentials or query")
-    return text
+    # One server, one spelling: a checkpoint's account and the machine's ledger are keyed by
+    # this text, and a host name has no case, nor a default port a port of its own.
+    try:
+        port = parts.port
+    except ValueError:
+        raise OptionError(f"{value!r} has a port that is not a number from 0 to 65535") from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host += f":{port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def regional_hosts() -> str:

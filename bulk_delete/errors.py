@@ -3,13 +3,20 @@
     BulkDeleteError                      exit 1 (unexpected, but ours)
     ├── UsageError                       exit 2 — nothing was sent
     │   ├── InputError                   the sheet or checkpoint cannot be read or written
-    │   │   └── LedgerUnusable           the machine's ledger cannot be used (--daily-limit)
+    │   │   ├── DateOrderNeeded          text dates like 01/02/2024 and no --date-order
+    │   │   ├── NothingToSend            no row of the sheet is valid
+    │   │   ├── SentPlansUnusable        the machine's memory of sent plans (a warning)
+    │   │   ├── LedgerUnusable           the machine's ledger cannot be used (--daily-limit)
+    │   │   ├── NotABackup               a --backup file that holds no member of ours
+    │   │   └── DamagedBackup            a --backup file that cannot be read whole
     │   ├── OptionError                  a bad option or job-file value
     │   │   └── FieldError               … of one named field (the CLI or a job names it)
     │   ├── CredentialsError             host or keys missing
     │   ├── CheckpointMismatch           the checkpoint belongs to another input
     │   ├── OpenWindow                   requests without FromDate or ToDate, and no --open-window
     │   ├── SameRequests                 another job's state already holds these requests
+    │   ├── SentBefore                   this machine sent the plan under another checkpoint
+    │   ├── TooManyLeads                 --discover found more leads than --max-leads
     │   └── NotConfirmed                 not confirmed: no TTY and no --yes, "N", or Ctrl-D
     ├── AbortedError                     exit 3 — the run stopped; the checkpoint is resumable
     │   ├── FatalAPIError                401/403/404/3xx: keys, host or region are wrong
@@ -17,20 +24,24 @@
     │   ├── ServiceDownError             transient failures in a row and no success
     │   ├── StorageError                 a file could not be written after sending began
     │   ├── RefusedTooLong               every call refused as over the rate limit, too long
-    │   ├── UntrustworthyListing         (listing.py) a listing page shows it is wrong
+    │   ├── UntrustworthyListing         a listing page shows the listing is wrong
+    │   ├── ActivitiesUnread             what a request would delete could not be read (--backup)
     │   └── AllowanceUsed                exit 75 — the account's daily allowance is used
     ├── LockHeld                         exit 75 (EX_TEMPFAIL) — another process holds the lock
     └── Interrupted                      exit 130 — SIGINT/SIGTERM; the checkpoint is resumable
 
     any other exception                  exit 70 (EX_SOFTWARE) — a bug; never passes for 0 or 1
 
-A finished run with invalid rows or failed requests is not an exception: it exits 1 through
-``RunSummary.exit_code``. An error raised after sending began carries the run's summary as
-``error.summary``, the way httpx's errors carry their response.
+Every error class of the package is defined here (tests/test_layers.py holds it). A finished run
+with invalid rows or failed requests is not an exception: the CLI maps what a command returns to
+0 or 1, and an error to its class's code, in one place (``cli/main.py``). An error raised after
+sending began carries the run's summary as ``error.summary``, as httpx's carry their response.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,7 +61,8 @@ EXIT_MEANINGS: dict[int, str] = {
     EXIT_INCOMPLETE: "finished, but some rows invalid or requests failed (see the export); "
     "verify: some activities remain",
     EXIT_USAGE: "usage, input file, output path or checkpoint problem (with --daily-limit: "
-    "the machine's ledger), an open window without "
+    "the machine's ledger), text dates without --date-order, no valid row, a plan sent "
+    "before under another checkpoint (without --again), an open window without "
     "--open-window, not confirmed (N, Ctrl-D, no terminal), or --discover found more than "
     "--max-leads; nothing sent",
     EXIT_ABORTED: "aborted: a fatal API answer (401/403/404, a redirect), an untrustworthy "
@@ -99,6 +111,36 @@ class InputError(UsageError):
     """The input file cannot be read or planned."""
 
 
+class DateOrderNeeded(InputError):
+    """The sheet's text dates are not ISO (01/02/2024) and no --date-order says how they are
+    written: read one way or the other, a purge would delete another month."""
+
+
+class NothingToSend(InputError):
+    """No row of the sheet is valid: nothing to plan or send, and no command to print."""
+
+
+class SentPlansUnusable(InputError):
+    """The machine's memory of sent plans (store/sent_plans.py) cannot be used: said as a
+    warning (``warning``) by every command, which goes on without knowing whether the plan
+    was sent before. Names the file, what is wrong and how to mend it."""
+
+    def __init__(self, path: object, cause: str, mend: str) -> None:
+        super().__init__(
+            f"the machine's memory of sent plans {path} cannot be used: {cause}. To mend it: {mend}"
+        )
+        self.path, self.cause, self.mend = path, cause, mend
+
+    @property
+    def warning(self) -> str:
+        """What is said where the memory is not needed to go on (a dry run, a resume)."""
+        return (
+            f"warning: the machine's memory of sent plans {self.path} cannot be used: "
+            f"{self.cause}; whether this plan was sent before cannot be told, nor this send "
+            f"remembered. To mend it: {self.mend}"
+        )
+
+
 class LedgerUnusable(InputError):
     """The machine's ledger (store/ledger.py) cannot be used: its folder cannot be made or
     written, or the file is damaged or not ours. With a daily limit nothing is sent without it;
@@ -120,6 +162,23 @@ class LedgerUnusable(InputError):
             "paces on its own, unseen by other runs on this machine with these keys. "
             f"To mend it: {self.mend}"
         )
+
+
+class NotABackup(InputError):
+    """A file that holds no member of ours: another file named by mistake."""
+
+
+class DamagedBackup(InputError):
+    """A backup that cannot be read whole: each damaged member (store/backup_file.py
+    ``Damage``), named. Reading it for an export is an input error (exit 2); a run turns it
+    into a stop (commands/backup.py)."""
+
+    def __init__(self, path: Path, damage: Sequence[object], shown: int = 3) -> None:
+        named = "; ".join(str(each) for each in damage[:shown])
+        more = f"; and {len(damage) - shown:,} more" if len(damage) > shown else ""
+        super().__init__(f"the backup {path} cannot be read whole: {named}{more}")
+        self.path = path
+        self.damage = list(damage)
 
 
 class OptionError(UsageError, ValueError):
@@ -152,6 +211,17 @@ class OpenWindow(UsageError):
 class SameRequests(UsageError):
     """Another job's checkpoint holds the same requests (a copied job file): sending them
     again would purge twice under two names."""
+
+
+class SentBefore(UsageError):
+    """This machine sent the same plan (sheet bytes, options, account) under another
+    checkpoint: sending it again by accident would purge twice, and for a window reaching
+    into the present, delete what was created since. --again says it is meant."""
+
+
+class TooManyLeads(UsageError):
+    """The listing found more leads than --max-leads: a wrong window must not purge the
+    whole account at 2 a.m."""
 
 
 class NotConfirmed(UsageError):
@@ -190,6 +260,15 @@ class StorageError(AbortedError):
 class RefusedTooLong(AbortedError):
     """Every call for --give-up-after seconds was refused as over the rate limit: the service
     is up, but the account's budget is spent by someone else."""
+
+
+class UntrustworthyListing(AbortedError):
+    """A listing page shows the listing is wrong (repeats, rows without ids, leads that are
+    not GUIDs): exit 3 before anything is deleted on its word."""
+
+
+class ActivitiesUnread(AbortedError):
+    """What a request would delete could not be read exactly: it must not be sent."""
 
 
 class AllowanceUsed(AbortedError):

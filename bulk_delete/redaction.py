@@ -20,7 +20,7 @@ import base64
 import functools
 import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
 MIN_BASE64_KEY = 8
@@ -111,3 +111,14 @@ def _base64_cores(secret: str) -> set[str]:
             core = encoded[first:last]
             cores.update({core, core.replace("+", "-").replace("/", "_")})
     return cores
+
+
+def shown_url(url: str) -> str:
+    """A URL whose path may hold a token (a Slack webhook's, a healthchecks ping's) as
+    messages show it: scheme and host, the rest cut."""
+    parts = urlsplit(url.removeprefix("healthchecks+"))
+    if not parts.scheme or not parts.hostname:
+        return url[:8] + "…"
+    rest = "/…" if parts.path.strip("/") or parts.query else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{rest}"

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .config import (
     DEFAULT_GIVE_UP_AFTER,
@@ -34,6 +35,7 @@ from .config import (
     normalise_host,
 )
 from .errors import FieldError, OptionError
+from .plan.date_orders import DATE_ORDERS
 from .plan.rules import (
     CellError,
     PlanOptions,
@@ -42,6 +44,7 @@ from .plan.rules import (
     parse_webhook,
     shorten,
 )
+from .redaction import shown_url
 
 DEFAULT_MAX_LEADS = 10_000
 
@@ -151,10 +154,43 @@ def _share(value: Any) -> float:
     return share
 
 
+def _date_order(value: Any) -> str:
+    text = _text(value).upper()
+    if text not in DATE_ORDERS:
+        raise ValueError(f"must be one of {', '.join(DATE_ORDERS)}, not {shorten(repr(value))}")
+    return text
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {shorten(repr(value))}")
     return value
+
+
+NOTIFY_OUTCOMES = ("failure", "partial", "success")
+
+
+def _notify_urls(value: Any) -> tuple[str, ...]:
+    """http(s) URLs (or healthchecks+http(s)), without user:password@; one or several. An
+    error never quotes the URL: its path may hold a token."""
+    urls = _names(value)
+    for url in urls:
+        parts = urlsplit(url.removeprefix("healthchecks+"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, not {shown_url(url)!r}")
+        if parts.username or parts.password:
+            raise ValueError("must not hold user:password@ (it would be kept in the job file)")
+    return urls
+
+
+def _notify_on(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple):
+        value = ",".join(map(str, value))
+    words = {word.strip().lower() for word in _text(value).split(",") if word.strip()}
+    if not words or words - set(NOTIFY_OUTCOMES):
+        named = ", ".join(NOTIFY_OUTCOMES)
+        raise ValueError(f"must name some of {named} (comma-separated), not {shorten(repr(value))}")
+    return tuple(outcome for outcome in NOTIFY_OUTCOMES if outcome in words)
 
 
 # ---------------------------------------------------------------- declaring an option
@@ -219,6 +255,27 @@ class RunSpec:
         "Leave out a column whose header looks like a known one (e.g. 'Form Date'); repeatable.",
         _names,
         flag="--ignore-column",
+    )
+    # Sheets as people write them, and a plan sent before (issue 32).
+    date_order: str = option(
+        "",
+        "How the sheet's text dates that are not YYYY-MM-DD are written: DMY (31/01/2025, "
+        "31.01.2025 14:30), MDY (01/31/2025) or YMD (2025/01/31). Without it such dates exit 2 "
+        "naming their readings; Excel date cells need none.",
+        _date_order,
+    )
+    header_row: int | None = option(
+        None,
+        "The sheet's row that holds the header, as Excel numbers it (default: row 1, or when "
+        "row 1 holds no known column, the first of rows 1-10 with ProspectId and another).",
+        _whole(1),
+    )
+    again: bool = option(
+        False,
+        "Send a plan this machine already sent to this account under another checkpoint "
+        "(run and job refuse it otherwise, naming the checkpoint and the date).",
+        _flag,
+        key=None,
     )
     codes: tuple[str, ...] = option(
         (), "Activity codes (e.g. 163,166) for rows whose codes cell is empty or missing.", _codes
@@ -354,6 +411,21 @@ class RunSpec:
         "Lines; costs Retrieve calls, priced by the dry run). A job's {date} is its run date.",
         _path,
     )
+    # Word when a run ends (cli/notify.py decides; send/notify_post.py posts).
+    notify: tuple[str, ...] = option(
+        (),
+        "When the run ends, POST its summary (the --summary-json document) to this URL; "
+        "repeatable. A Slack webhook (hooks.slack.com) gets a short message; a healthchecks "
+        "ping URL (hc-ping.com, or any URL written healthchecks+https://…) gets /start when "
+        "the run starts, then a success or /fail ping.",
+        _notify_urls,
+    )
+    notify_on: tuple[str, ...] = option(
+        NOTIFY_OUTCOMES,
+        "Which ends are notified, from failure (exit 2, 3, 70, 75, 130), partial (exit 1) "
+        "and success (exit 0); comma-separated. A healthchecks URL is pinged on every end.",
+        _notify_on,
+    )
     label: str = option("", "The job's name, for scheduled runs.", _text, flag=None, key=None)
     source: str = option(
         "", "The job file the spec came from; '' for the command line.", _text, flag=None, key=None
@@ -389,9 +461,8 @@ class RunSpec:
             if self.discover:
                 self._check_discover()
         except FieldError as error:
-            raise OptionError(
-                _where(source) + f"{_name(error.field, source)}: {error.message}"
-            ) from None
+            message = error.message.replace(flag_of("date_order"), _name("date_order", source))
+            raise OptionError(_where(source) + f"{_name(error.field, source)}: {message}") from None
 
     def _check_discover(self) -> None:
         if self.input is not None:
@@ -415,6 +486,8 @@ class RunSpec:
             sheet=self.sheet,
             max_codes_per_request=self.max_codes_per_request,
             ignore_columns=self.ignore_columns,
+            date_order=self.date_order,
+            header_row=self.header_row,
         )
 
     @property

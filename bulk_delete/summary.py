@@ -1,8 +1,10 @@
 """The typed result of `run`, `job` and `status`.
 
 The text report, the ``--summary-json`` document, the scheduler's one-line log and the exit
-code are all views of one ``RunSummary``. ``to_json`` is the JSON schema monitoring reads; the
-README documents every field and ``tests/test_docs.py`` keeps the two in step.
+code are all views of one ``RunSummary``. A command returns what happened; the CLI alone maps
+that to an exit code (``cli/exits.py``) and writes it into the summary it shows. ``to_json``
+is the JSON schema monitoring reads; the README documents every field and
+``tests/test_docs.py`` keeps the two in step.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ class Failure:
 
 @dataclass(frozen=True, kw_only=True)
 class RunSummary:
-    exit_code: int
+    exit_code: int | None = None  # None as a command returns it; the CLI maps it (cli/exits.py)
     checkpoint: str
     input: str
     host: str
@@ -223,7 +225,6 @@ class VerifySummary:
     """What `verify` did: the way it asked, the calls it spent, and what the checkpoint now
     says over every request ever checked."""
 
-    exit_code: int
     checkpoint: str
     strategy: Strategy | None = None  # None: nothing to check
     calls: int = 0
@@ -231,3 +232,8 @@ class VerifySummary:
     verification: Verification = field(default_factory=Verification)
     unverified_notes: tuple[tuple[str, int], ...] = ()  # (why, how many), most frequent first
     backup: BackupVerified | None = None  # the run's --backup, when it had one
+
+    @property
+    def all_confirmed(self) -> bool:
+        """Every checked request confirmed: nothing remains and nothing is unverified."""
+        return not (self.verification.remaining_requests or self.verification.unverified)

@@ -40,7 +40,7 @@ def wide() -> None:
     rows[15][0] = "not-a-guid"
     rows[18][2], rows[18][3] = "2025-05-01", "2025-04-01"  # FromDate after ToDate
     rows[21][1] = "abc"
-    rows[24][2] = "31/01/2025"  # day-first dates are refused, not guessed
+    rows[24][2] = "2025-02-30"  # a date the calendar does not have
     rows[27][1] = "12"  # a system activity code: LeadSquared refuses it (the emulator too)
     rows.append([rows[0][0], "204", rows[0][2], rows[0][3], "", "Lead 1 again"])  # coalesces
     with (HERE / "leads.csv").open("w", newline="", encoding="utf-8") as handle:

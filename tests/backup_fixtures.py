@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from bulk_delete.store.backup import read_backup
+from bulk_delete.store.backup_file import read_backup
 
 from .conftest import demo_env, leads_csv, start_cli, until
 

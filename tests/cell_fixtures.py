@@ -41,12 +41,19 @@ DATE_CELLS = [
     "2023-12-31 23:59:59",
     "2024-13-01",
     "01/02/2024",
+    "13.01.2024 14:30",
+    "2024/1/31",
     "0999-01-01",
     "  ",
 ]
 HOOK_CELLS = ["", "", "https://hooks.example/x", "ftp://x", "https://user:pw@hooks.example/x"]
-OPTIONS: list[dict[str, Any]] = [
-    {},
-    {"codes": ("999",), "from_date": "2024-01-01", "max_codes_per_request": 2},
-    {"to_date": "2024-12-31", "tz": "Asia/Kolkata", "webhook": "https://hooks.example/y"},
+OPTIONS: list[dict[str, Any]] = [  # each date order: the cells written in the others are invalid
+    {"date_order": "DMY"},
+    {"codes": ("999",), "from_date": "2024-01-01", "max_codes_per_request": 2, "date_order": "MDY"},
+    {
+        "to_date": "2024-12-31",
+        "tz": "Asia/Kolkata",
+        "webhook": "https://hooks.example/y",
+        "date_order": "YMD",
+    },
 ]

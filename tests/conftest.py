@@ -42,7 +42,7 @@ def ledger_starts(own_state_dir: Path) -> Callable[..., None]:
     import time
 
     from bulk_delete.config import normalise_host
-    from bulk_delete.emulator.config import DEMO_ACCESS_KEY
+    from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY
     from bulk_delete.store.ledger import WindowLedger
 
     def write(host: str, count: int, *, ahead: float = 0.0, name: str = "another run") -> None:
@@ -197,6 +197,21 @@ async def start_cli(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
+    )
+
+
+def terminal(args: list[str], env: dict[str, str]) -> Any:
+    """The CLI on a real pseudo-terminal (pexpect; its controlling terminal: Ctrl-C is a
+    SIGINT), for a test marked e2e."""
+    import pexpect
+
+    assert not virtual_time_.active(), "another process lives in real time: mark the test e2e"
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "bulk_delete", *args],
+        env={**os.environ, **env},
+        encoding="utf-8",
+        timeout=30,
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import TypedDict
 
-from bulk_delete.clock import ManualClock, SystemClock
+from bulk_delete.clock import Clock, ManualClock, SystemClock
 from bulk_delete.send.limiter import SlidingWindowLimiter
 
 
@@ -52,3 +53,15 @@ class QuickClock(SystemClock):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / 100)
+
+
+class RealTime(TypedDict):
+    """What the CLI passes a command: the machine's clock and a fresh source of chance."""
+
+    clock: Clock
+    rng: random.Random
+
+
+def real_time() -> RealTime:
+    """``run.run(spec, keys, session=session, hooks=hooks, **real_time())``"""
+    return {"clock": SystemClock(), "rng": random.Random()}

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from bulk_delete.config import normalise_host
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY
 
 from .conftest import demo_env, leads_csv, run_cli, send_sheet
@@ -80,3 +81,23 @@ async def test_a_checkpoint_from_before_the_record_keeps_its_runs_host(
     assert "is from before checkpoints recorded their keys" in same.stderr
     with sqlite3.connect(checkpoint) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'host'").fetchone() == (first.url,)
+
+
+async def test_the_same_host_spelt_another_way_is_the_same_account(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """Upper-case letters, the default port and a trailing slash name the same server: the
+    first version refused the resume as "another account", and the machine's ledger kept the
+    two spellings' calls apart (no shared window, a --daily-limit counted twice over)."""
+    first, sheet, checkpoint = await _half_queued(emulator, tmp_path)
+    port = first.url.rsplit(":", 1)[1]
+    for host in (f"HTTP://127.0.0.1:{port}/", f"http://127.0.0.1:{port}"):
+        env = {**demo_env(first.url), "LSQ_HOST": host}
+        done = await send_sheet(first, sheet, checkpoint, "--rate", "off", env=env)
+        assert done.returncode == 1, done.stderr  # the 2 the account does not know fail again
+    assert normalise_host("https://API-in21.LeadSquared.com:443/") == (
+        "https://api-in21.leadsquared.com"
+    )
+    assert normalise_host("http://api-in21.leadsquared.com:443") == (
+        "http://api-in21.leadsquared.com:443"  # not the default port of http: another server
+    )

@@ -5,6 +5,7 @@ User-Agent every call carries."""
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -126,7 +127,7 @@ async def test_the_preflight_stops_at_once_on_a_host_that_does_not_resolve() -> 
         client = LeadSquaredClient(session, TYPO_HOST, KEYS)
         limiter = SlidingWindowLimiter(RateLimit.parse("off"), clock=SystemClock())
         with pytest.raises(FatalAPIError) as stopped:
-            await preflight(client, limiter, SystemClock(), give_up_after=60)
+            await preflight(client, limiter, SystemClock(), rng=random.Random(), give_up_after=60)
     message = str(stopped.value)
     assert "the host api-in21.leadsqaured.com does not resolve" in message
     assert "https://api-us11.leadsquared.com" in message
@@ -145,7 +146,9 @@ async def test_nothing_listening_is_named_and_ridden_out_until_give_up_after(
     assert answer.message == f"nothing answers at {host} (connection refused)"
     clock = ManualClock(start=0.0)  # the backoff and the breaker's probe: virtual waits
     limiter = SlidingWindowLimiter(RateLimit.parse("off"), clock=clock)
-    task = asyncio.create_task(preflight(client, limiter, clock, give_up_after=0.5))
+    task = asyncio.create_task(
+        preflight(client, limiter, clock, rng=random.Random(), give_up_after=0.5)
+    )
     async with asyncio.timeout(30):
         while not task.done():
             await clock.run_until_idle(limit=3600)
@@ -155,6 +158,35 @@ async def test_nothing_listening_is_named_and_ridden_out_until_give_up_after(
     assert clock.now() >= 0.5
     assert f"nothing answers at {host} (connection refused)" in str(stopped.value)
     assert "--no-preflight" not in str(stopped.value)
+
+
+async def test_a_refused_connection_is_said_at_once_then_every_15_s_until_it_stops(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A wrong port in LSQ_HOST: said before the first backoff, a line every 15 s while the
+    wait lasts, and the stop when --give-up-after runs out, not a doubled pause later."""
+    host = f"127.0.0.1:{free_port()}"
+    client = LeadSquaredClient(session, f"http://{host}", KEYS)
+    clock = ManualClock(start=0.0)
+    said: list[tuple[float, str]] = []
+    limiter = SlidingWindowLimiter(
+        RateLimit.parse("off"), clock=clock, on_notice=lambda text: said.append((clock(), text))
+    )
+    task = asyncio.create_task(
+        preflight(client, limiter, clock, rng=random.Random(), give_up_after=120)
+    )
+    async with asyncio.timeout(30):
+        while not task.done():
+            await clock.run_until_idle(limit=3600)
+            await asyncio.sleep(0)
+    with pytest.raises(ServiceDownError):
+        await task
+    assert said[0] == (0.0, f"connection refused at {host}; retrying until --give-up-after (120 s)")
+    assert [at for at, _ in said[1:]] == [15.0 * n for n in range(1, 8)]
+    assert said[1][1] == (
+        f"still connection refused at {host} after 15 s; giving up in 105 s (--give-up-after 120 s)"
+    )
+    assert clock.now() == 120.0
 
 
 # ------------------------------------------------------------ keys and --concurrency

@@ -17,11 +17,9 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulk_delete.errors import StorageError
-from bulk_delete.store.backup import (
+from bulk_delete.errors import DamagedBackup, NotABackup, StorageError
+from bulk_delete.store.backup_file import (
     BackupWriter,
-    DamagedBackup,
-    NotABackup,
     encode_member,
     export_backup,
     read_backup,
@@ -153,7 +151,7 @@ def test_the_file_is_0600_even_when_it_was_not(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-READER = "import sys; from bulk_delete.store.backup import read_backup; " + (
+READER = "import sys; from bulk_delete.store.backup_file import read_backup; " + (
     "print(sum(1 for _ in read_backup(sys.argv[1])))"
 )
 
@@ -175,7 +173,7 @@ def test_what_write_returned_is_readable_by_another_process(tmp_path: Path) -> N
 
 WRITER = """
 import sys
-from bulk_delete.store.backup import BackupWriter
+from bulk_delete.store.backup_file import BackupWriter
 writer = BackupWriter.open(sys.argv[1])
 for seq in range(1, 100_000):
     writer.write(seq, "lead", [{"Id": f"{seq}-{n}", "EventCode": 201, "CreatedOn": "x",
@@ -223,7 +221,7 @@ def test_a_write_that_fails_raises_naming_the_file_and_saves_nothing(tmp_path: P
 
 FULL_DISK = """
 import resource, signal, sys
-from bulk_delete.store.backup import BackupWriter
+from bulk_delete.store.backup_file import BackupWriter
 from bulk_delete.errors import StorageError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 writer = BackupWriter.open(sys.argv[1])

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from bulk_delete.emulator.server import _activities
 from bulk_delete.errors import BulkDeleteError
-from bulk_delete.store.backup import BackupWriter, encode_member, read_backup, scan
+from bulk_delete.store.backup_file import BackupWriter, encode_member, read_backup, scan
 
 from .backup_fixtures import CODES, WINDOW, deleted_by, killed_run, leads_in, saved_in, settled
 from .conftest import demo_env, leads_csv, run_cli
@@ -334,7 +334,7 @@ async def test_a_last_member_cut_after_its_delete_was_sent_is_damage_not_a_torn_
 
 def _readable(path: Path) -> list[dict[str, Any]]:
     """The rows of every member that still reads (walk goes on past damage)."""
-    from bulk_delete.store.backup import Member, walk
+    from bulk_delete.store.backup_file import Member, walk
 
     return [row for item in walk(path) if isinstance(item, Member) for row in item.rows]
 

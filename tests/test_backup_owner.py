@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.store.backup import read_backup
+from bulk_delete.store.backup_file import read_backup
 
 from .backup_fixtures import CODES, WINDOW, deleted_by, leads_in, saved_in, settled
 from .conftest import demo_env, leads_csv, run_cli, start_cli, until
@@ -233,3 +233,33 @@ def test_export_of_a_backup_that_is_a_fifo_says_what_it_is(tmp_path: Path) -> No
     )
     assert result.exit_code == 2
     assert "not a backup file" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["replaced", "joined"])
+async def test_verify_never_counts_another_checkpoint_s_backup_as_its_own(
+    emulator: Any, tmp_path: Path, how: str
+) -> None:
+    """The file a checkpoint's run wrote is later another checkpoint's: moved aside and the
+    name used again (a nightly rotation), or two backups joined with `cat`. Both number their
+    requests from 1; the first version's verify counted the other's activities as saved."""
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    env = demo_env(emu.url)
+    backup = tmp_path / "backup.jsonl.gz"
+    for name, start in (("a", 0), ("b", 100)):
+        sheet = leads_csv(tmp_path / f"{name}.csv", 3, codes=f'"{CODES}"', start=start)
+        done = await run_cli(*_run(sheet, tmp_path / f"{name}.sqlite", backup, "--yes"), env=env)
+        assert done.returncode == 0, done.stderr
+        backup.rename(tmp_path / f"{name}.jsonl.gz")
+    parts = ["b"] if how == "replaced" else ["a", "b"]
+    backup.write_bytes(b"".join((tmp_path / f"{name}.jsonl.gz").read_bytes() for name in parts))
+    await settled(emu)
+
+    checked = await run_cli("verify", str(tmp_path / "a.sqlite"), "--rate", "off", env=env)
+    if how == "replaced":
+        assert "3 queued request(s) have no saved copy" in checked.stdout, checked.stdout
+    else:  # a's own members, before b's mark, still count
+        assert "no saved copy" not in checked.stdout, checked.stdout
+        a_saved = len(list(read_backup(tmp_path / "a.jsonl.gz")))
+        assert f"saved {a_saved} activities of 3 verified request(s)" in checked.stdout
+    named = f"{backup} holds another checkpoint's backup ({tmp_path / 'b.sqlite'})"
+    assert named in checked.stdout

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bulk_delete.errors import StorageError
-from bulk_delete.store import backup as backups
-from bulk_delete.store.backup import BackupWriter, read_backup
+from bulk_delete.store import backup_file as backups
+from bulk_delete.store.backup_file import BackupWriter, read_backup
 
 from .backup_fixtures import CODES, WINDOW, deleted_by, killed_run, leads_in, saved_in, settled
 from .conftest import demo_env, leads_csv, run_cli
@@ -128,7 +128,7 @@ async def test_a_request_whose_backup_write_fails_is_not_sent(
 def _empty_leads(emu: Any, leads: list[str]) -> set[str]:
     """Leads whose request selects nothing: saved as an empty member, no row names them."""
     from bulk_delete.emulator.server import _activities
-    from bulk_delete.send.fetch import selected
+    from bulk_delete.send.backup_fetch import selected
 
     class Window:
         prospect_id = ""
@@ -181,7 +181,7 @@ def test_a_job_backs_up_each_dated_run_to_its_own_file_beside_the_job(
 ) -> None:
     import datetime as dt
 
-    from bulk_delete.commands.jobs import load_job
+    from bulk_delete.commands.job_file import load_job
 
     (tmp_path / "ids.csv").write_text("ProspectId\n00000000-0000-4000-8000-000000000001\n")
     job_file = tmp_path / "job.toml"

@@ -71,8 +71,10 @@ async def test_gives_up_only_after_no_success_for_give_up_after() -> None:
         await breaker.admit()  # the probe, at once: its time has come
         probes.append(clock.now())
         breaker.record(DOWN)
-    assert probes == [1.0, 3.0, 7.0, 15.0, 31.0]  # the pause doubles: 1, 2, 4, 8, 16 s
-    assert breaker.down_for >= 30
+    # The pause doubles (1, 2, 4, 8 s); the last probe goes when give_up_after runs out, not
+    # a doubled pause later (a 16 s pause would have stopped the run at 31 s).
+    assert probes == [1.0, 3.0, 7.0, 15.0, 30.0]
+    assert breaker.down_for == 30
 
 
 def test_refusals_prove_the_service_up_but_not_that_a_call_gets_through() -> None:

@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
+from bulk_delete.errors import DateOrderNeeded
 from bulk_delete.plan.build import Plan, RequestTally, build_plan
 from bulk_delete.plan.rows import Validator, ValidRow
 from bulk_delete.plan.rules import PlanOptions, load_tz
 from bulk_delete.records import InvalidRow, Request
 from bulk_delete.sheet import read as sheets
+from bulk_delete.sheet.headers import read_header
 from bulk_delete.sheet.read import RawRow, open_sheet
 
 from .cell_fixtures import CODE_CELLS, DATE_CELLS, HOOK_CELLS, LEAD_CELLS, LEADS, OPTIONS
@@ -56,7 +58,7 @@ def random_csv(rng: random.Random, rows: int) -> str:
 
 def reference(path: Path, options: PlanOptions) -> dict[str, Any]:
     """The plan as the row-by-row loader made it."""
-    validator = Validator(options.row_defaults(), load_tz(options.tz))
+    validator = Validator(options.row_defaults(), load_tz(options.tz), options.date_order)
     valid: list[ValidRow] = []
     invalid: list[InvalidRow] = []
     blank = read = 0
@@ -168,12 +170,13 @@ def test_mixed_date_formats_in_one_column(write_csv: Callable[..., Path]) -> Non
         "2024-03-01T10:30:00+00:00",  # an explicit offset wins over --tz
         "2024-03-01 10:30:00Z",
         "2024-03-01 10:30:00.250",  # fractions of a second are dropped, not rounded
-        "2024/03/01",  # not ISO: refused, not guessed
+        "2024/03/01",  # not ISO: read only as --date-order says (YMD)
+        "2024-3-1 10:30",
     ]
     text = "ProspectId,Code,FromDate,ToDate\n" + "".join(
-        f"{LEADS[n]},201,{cell},2024-03-31\n" for n, cell in enumerate(froms)
+        f"{LEADS[n % len(LEADS)]},201,{cell},2024-03-31\n" for n, cell in enumerate(froms)
     )
-    plan = build_plan(write_csv(text), PlanOptions(tz="Asia/Kolkata"))
+    plan = build_plan(write_csv(text), PlanOptions(tz="Asia/Kolkata", date_order="YMD"))
     by_row = {r.source_rows[0]: r.from_date for r in plan.requests()}
     assert by_row == {
         2: "2024-02-29 18:30:00",
@@ -181,12 +184,18 @@ def test_mixed_date_formats_in_one_column(write_csv: Callable[..., Path]) -> Non
         4: "2024-03-01 10:30:00",
         5: "2024-03-01 10:30:00",
         6: "2024-03-01 05:00:00",
+        7: "2024-02-29 18:30:00",
+        8: "2024-03-01 05:00:00",
     }
     assert {r.to_date for r in plan.requests()} == {"2024-03-31 18:29:59"}
-    [bad] = plan.invalid
+    assert list(plan.invalid) == []
+    with pytest.raises(DateOrderNeeded, match=r"rows 7, 8\) .* pass --date-order YMD"):
+        build_plan(write_csv(text), PlanOptions(tz="Asia/Kolkata"))
+    text += f"{LEADS[0]},201,not a date,2024-03-31\n"
+    [bad] = build_plan(write_csv(text), PlanOptions(date_order="YMD")).invalid
     assert (bad.row, bad.reason) == (
-        7,
-        "FromDate '2024/03/01' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
+        9,
+        "FromDate 'not a date' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
     )
 
 
@@ -289,7 +298,7 @@ def test_pandas_and_the_csv_module_read_the_same_records(
     path = write_csv("ProspectId,Codes,Note,FromDate,ToDate" + newline + newline.join(lines))
     with open_sheet(path) as opened:
         by_pandas = list(opened)
-    indexes, _ = sheets.map_header(path, ["ProspectId", "Codes", "Note", "FromDate", "ToDate"])
+    indexes = read_header(path, ["ProspectId", "Codes", "Note", "FromDate", "ToDate"]).indexes
     layout = sheets._Layout(path, "utf-8-sig", ",", 1, 5, indexes)
     by_csv = [row for chunk in sheets._csv_module_chunks(layout, skip=0) for row in chunk.rows()]
     assert [r.cells if r else None for r in by_pandas] == [r.cells if r else None for r in by_csv]

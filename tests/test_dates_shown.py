@@ -13,12 +13,12 @@ from typing import Any
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.cli.report import summary_line
+from bulk_delete.cli.summary_text import summary_line
 from bulk_delete.commands import export
 from bulk_delete.plan.build import build_plan
 from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.store.checkpoint import Checkpoint
-from bulk_delete.store.export import PREVIEW_COLUMNS
+from bulk_delete.store.row_files import PREVIEW_COLUMNS
 from bulk_delete.summary import RunSummary
 
 from .conftest import demo_env, run_cli
@@ -87,7 +87,7 @@ def test_the_export_shows_local_dates_from_the_checkpoint_and_raw_cells_apart(
         f"{G1},201,2025-04-01,2025-06-30\n"
         f"{G2},201,31/12/2024,2025-06-30\n"
     )
-    options = PlanOptions(tz=IST)
+    options = PlanOptions(tz=IST, date_order="MDY")  # (31/12/2024 is no MDY date)
     made = build_plan(sheet, options)
     path = tmp_path / "c.sqlite"
     with Checkpoint.open(path) as checkpoint:
@@ -165,7 +165,10 @@ async def test_discover_shows_what_it_found_in_the_tz_and_logs_are_stamped(
 
 
 def test_a_window_backwards_is_named_in_the_sheets_tz(write_csv: Callable[..., Path]) -> None:
-    sheet = write_csv(f"ProspectId,Codes,FromDate,ToDate\n{G1},201,2025-05-01,2025-04-01\n")
+    sheet = write_csv(
+        "ProspectId,Codes,FromDate,ToDate\n"
+        f"{G1},201,2025-05-01,2025-04-01\n{G2},201,2025-04-01,2025-04-30\n"  # (one valid row)
+    )
     out = plan(str(sheet), "--tz", IST)
     assert "FromDate 2025-05-01 00:00:00 is after ToDate 2025-04-01 23:59:59 (Asia/Kolkata)" in out
     result = CliRunner().invoke(

@@ -22,6 +22,7 @@ from bulk_delete.send.pool import StopSwitch
 from bulk_delete.spec import RunSpec
 
 from .conftest import demo_env, run_cli
+from .helpers import real_time
 from .listing_fixtures import FROM, HIGH, LOW, TO, WINDOW, dataset, in_window, truth
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
@@ -119,10 +120,10 @@ async def test_an_interrupted_listing_resumes_without_reading_a_page_twice(
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(Interrupted, match=r"while listing \(code 20[12]: .*pages read are"):
-            await run.run(spec, KEYS, session=session, hooks=stopping, stop=stop)
+            await run.run(spec, KEYS, session=session, hooks=stopping, stop=stop, **real_time())
         assert 1 <= emu.stats()["outcomes"]["list"] <= 2
-        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
-    assert summary.exit_code == 0
+        summary = await run.run(spec, KEYS, session=session, **real_time(), hooks=hooks)
+    assert summary.totals.complete
     pages = Counter((r["code"], r["page"]) for r in emu.list_calls)
     assert set(pages.values()) == {1}  # no page read twice
 
@@ -167,7 +168,7 @@ async def test_a_limit_learned_while_listing_is_said_and_kept_for_a_resume(
     learned: list[RateLimit] = []
     hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
     async with aiohttp.ClientSession() as session:
-        summary = await run.run(spec, KEYS, session=session, hooks=hooks)
+        summary = await run.run(spec, KEYS, session=session, **real_time(), hooks=hooks)
     assert summary.rate_limit == "10/0.25s (learned)"  # the limiter did learn it
     assert emu.stats()["outcomes"]["rate_limited"] >= 1
     with sqlite3.connect(path) as db:

@@ -19,7 +19,7 @@ from aiohttp import web
 from bulk_delete.api import QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH, USER_PATH
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
-from bulk_delete.emulator.config import parse_background
+from bulk_delete.emulator.knobs import parse_background
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import OptionError
 
@@ -351,12 +351,37 @@ async def test_refusals_count_in_the_window_or_not(emulator: Any) -> None:
         }
 
 
-def test_background_spec_takes_a_burst() -> None:
-    assert parse_background("10/5s") == (RateLimit.parse("10/5s"), 1)
-    assert parse_background("10/5s,burst=5") == (RateLimit.parse("10/5s"), 5)
-    for bad in ("10/5s,burst=0", "10/5s,size=5", "10/5s,burst=x"):
+def test_background_spec_takes_a_burst_and_a_shape() -> None:
+    rate = RateLimit.parse("10/5s")
+    assert parse_background("10/5s") == {"background": rate}
+    assert parse_background("10/5s,burst=5") == {"background": rate, "background_burst": 5}
+    assert parse_background("10/5s,on=40,off=40,until=300") == {
+        "background": rate,
+        "background_on": 40.0,
+        "background_off": 40.0,
+        "background_until": 300.0,
+    }
+    assert parse_background("15/5s,ramp=300") == {
+        "background": RateLimit.parse("15/5s"),
+        "background_ramp": 300.0,
+    }
+    for bad in ("10/5s,burst=0", "10/5s,size=5", "10/5s,burst=x", "10/5s,burst=1.5", "10/5s,on="):
         with pytest.raises(OptionError, match="--background"):
             parse_background(bad)
+
+
+async def test_a_background_integration_that_comes_and_goes(emulator: Any) -> None:
+    """Busy half a second, quiet half a second: half its calls; after ``until``, none."""
+    emu = await emulator(
+        rate="off",
+        background=RateLimit.parse("20/1s"),
+        background_on=0.5,
+        background_off=0.5,
+        background_until=1.0,
+        background_jitter=0.0,
+    )
+    await asyncio.sleep(1.3)
+    assert 8 <= emu.stats()["background"]["calls"] <= 10  # the ticks of its busy half second
 
 
 async def test_the_background_integration_keeps_its_schedule(emulator: Any) -> None:
@@ -376,9 +401,9 @@ async def test_a_bursty_background_integration(emulator: Any) -> None:
         rate="5/1s", background=RateLimit.parse("8/1s"), background_burst=4, background_jitter=0
     )
     await asyncio.sleep(0.55)  # one burst of 4 at 0.5 s, into an empty window
-    assert emu.stats()["background"] == {"calls": 4, "refused": 0}
+    assert emu.stats()["callers"]["background"] == {"calls": 4, "refused": 0}
     await asyncio.sleep(0.5)  # the second burst: one more fits, three refused
-    assert emu.stats()["background"] == {"calls": 8, "refused": 3}
+    assert emu.stats()["callers"]["background"] == {"calls": 8, "refused": 3}
 
 
 async def test_the_daily_allowance_refuses_naming_a_day(emulator: Any) -> None:
@@ -396,7 +421,7 @@ def test_the_neighbour_and_the_allowance_are_emulator_options() -> None:
     """--background with a burst sets two fields; --no-count-refusals turns the log off;
     --daily-limit and --background-jitter land in the config, as typed on the command line."""
     from bulk_delete.cli.main import cli
-    from bulk_delete.emulator.config import config_of
+    from bulk_delete.emulator.knobs import config_of
 
     command = cli.commands["emulator"]
     args = ["--background", "10/5s,burst=5", "--background-jitter", "0.2"]

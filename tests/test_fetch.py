@@ -16,15 +16,15 @@ import pytest
 
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.errors import ActivitiesUnread
 from bulk_delete.send.answers import Answer, Verdict
-from bulk_delete.send.client import LeadSquaredClient
-from bulk_delete.send.fetch import (
-    ActivitiesUnread,
+from bulk_delete.send.backup_fetch import (
     activities_to_delete,
     expected_calls,
     expected_total,
 )
-from bulk_delete.store.backup import BackupWriter, read_backup
+from bulk_delete.send.client import LeadSquaredClient
+from bulk_delete.store.backup_file import BackupWriter, read_backup
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 CODES = (("201",), ("201", "202"), ("150", "151", "152", "153", "154"), ("203", "204", "155"))

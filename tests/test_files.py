@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from bulk_delete.commands.jobs import load_job
+from bulk_delete.commands.job_file import load_job
 from bulk_delete.errors import InputError, LockHeld, StorageError
 from bulk_delete.records import Request, Status
 from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.store import schema
 from bulk_delete.store.checkpoint import Checkpoint, Outcome
-from bulk_delete.store.export import OutcomeLog
+from bulk_delete.store.row_files import OutcomeLog
 from bulk_delete.store.schema import APPLICATION_ID
 
 from .conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulk_delete.cli.charts.timeline import IDLE, MAX_CUTS
-from bulk_delete.cli.html_report import (
+from bulk_delete.cli.report_page import (
     MAX_BARS,
     Night,
     ReportData,
@@ -26,7 +26,7 @@ from bulk_delete.cli.html_report import (
     write_report,
 )
 from bulk_delete.store.calls import CallLog
-from tests.report_fixtures import kept_log, night_log
+from tests.report_fixtures import kept_log, night_log, nights_folder
 
 TZ = "Europe/Berlin"
 
@@ -127,13 +127,26 @@ def test_nights_one_line_each(tmp_path: Path) -> None:
         Night(
             date=dt.date(2026, 11, 1), requests=300, queued=250, refused=40, verified=240, left=50
         ),
-        Night(date=dt.date(2026, 11, 2), requests=50, queued=50, refused=0, verified=None, left=0),
+        Night(
+            date=dt.date(2026, 11, 2),
+            requests=50,
+            queued=50,
+            refused=0,
+            verified=None,
+            left=0,
+            job="nightly",
+            activities=120,
+            ended="exit 0",
+        ),
     ]
     page = render_report(_data(night_log(tmp_path / "ck.sqlite", 30), nights=nights))
     rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>(.*?)</tr>", page, re.DOTALL)
     assert [row[0] for row in rows] == ["2026-11-01", "2026-11-02"]
     cells = [re.findall(r"<td>([^<]*)</td>", row[1]) for row in rows]
-    assert cells == [["300", "250", "40", "240", "50"], ["50", "50", "0", "—", "0"]]
+    assert cells == [
+        ["", "300", "—", "250", "40", "240", "50", ""],
+        ["nightly", "50", "120", "50", "0", "—", "0", "exit 0"],
+    ]
 
 
 def test_an_empty_log_gives_a_page_without_charts(tmp_path: Path) -> None:
@@ -286,3 +299,41 @@ def test_any_kept_run_draws_within_its_line(calls: tuple[list[float], list[int],
     silences = sum(1 for a, b in itertools.pairwise(windows) if (b - a - 1) * 5 > IDLE)
     assert chart.count('<rect class="idle"') == min(silences, MAX_CUTS)
     assert ('data-chart="refusals"' in page) == (429 in statuses)
+
+
+def test_a_folder_of_nights_is_in_date_order_with_its_jobs(tmp_path: Path) -> None:
+    """A state_dir that several jobs share: each night once, by date, then job; a file that
+    is no checkpoint is passed over."""
+    from bulk_delete.commands.report import report as report_of
+
+    state = nights_folder(tmp_path / "state", 3)
+    (state / "notes.sqlite").write_text("not a checkpoint")
+    data = report_of(state, dt.datetime(2026, 1, 4, tzinfo=dt.UTC))
+    assert [(night.date.day, night.job) for night in data.nights] == [
+        (day, job) for day in (1, 2, 3) for job in ("enquiries", "webinars")
+    ]
+    assert all(night.activities == 2 * night.requests for night in data.nights)
+    assert [chart.name for chart in charts(data)] == ["nights"]
+
+
+def test_reasons_group_invalid_rows_by_their_mistake(tmp_path: Path) -> None:
+    """Rows with the same mistake about different cells are one reason, with its first rows."""
+    from bulk_delete.records import InvalidRow
+    from bulk_delete.store.checkpoint import Checkpoint
+    from bulk_delete.store.reasons import ROWS_SHOWN
+
+    invalid = [
+        InvalidRow(row=n, reasons=(("guid", f"ProspectId 'x{n}' is not a GUID"),))
+        for n in range(2, 40)
+    ] + [
+        InvalidRow(row=50, reasons=(("code", "activity code '2x' is not a positive whole number"),))
+    ]
+    with Checkpoint.open(tmp_path / "c.sqlite") as checkpoint:
+        checkpoint.store_plan([], invalid, source="s.csv", fingerprint="f", options={}, extra={})
+        groups = checkpoint.invalid_groups()
+    assert [(g.reason, g.count) for g in groups] == [
+        ("ProspectId '…' is not a GUID", 38),
+        ("activity code '…' is not a positive whole number", 1),
+    ]
+    assert groups[0].rows == list(range(2, 2 + ROWS_SHOWN))
+    assert groups[0].example == "ProspectId 'x2' is not a GUID"

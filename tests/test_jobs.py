@@ -14,10 +14,11 @@ import aiohttp
 import pytest
 
 from bulk_delete.commands import run
-from bulk_delete.commands.jobs import Window, load_job
+from bulk_delete.commands.job_file import JobWindow, load_job
 from bulk_delete.errors import CredentialsError, FatalAPIError, InputError, LockHeld, OptionError
 
 from .conftest import demo_env, run_cli, start_cli
+from .helpers import real_time
 
 ROOT = Path(__file__).parent.parent
 JOBS = ROOT / "jobs"
@@ -38,7 +39,7 @@ GOOD = 'input = "ids.csv"\ncodes = [201]\nconfirm = true\nopen_window = true\n'
 def test_example_jobs_load() -> None:
     nightly = load_job(JOBS / "nightly-webinar-purge.toml")
     assert nightly.spec.codes == ("201", "202")
-    assert nightly.window == Window(older_than_days=90, window_days=30)
+    assert nightly.window == JobWindow(older_than_days=90, window_days=30)
     assert nightly.spec.rate.calls == 25
     assert nightly.spec.input == (ROOT / "sample_inputs" / "lead_ids.csv").resolve()
     q1 = load_job(JOBS / "q1-2025-cleanup.toml")
@@ -119,7 +120,11 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
         (GOOD + "rate = 'fast'\n", "rate: 'fast'"),
         (GOOD + "tz = 'Nowhere'\n", "tz: 'Nowhere' is not an IANA"),
         (GOOD.replace("[201]", "['20x']"), "job.toml: codes: activity code '20x'"),
-        (GOOD + "[window]\nfrom = '01/02/2025'\n", "window.from: '01/02/2025' is not a date"),
+        (
+            GOOD + "[window]\nfrom = '01/02/2025'\n",
+            "window.from: '01/02/2025' is 1 February 2025 as DMY, 2 January 2025 as MDY: "
+            "pass date_order",
+        ),
     ],
 )
 def test_bad_job_files_are_refused_by_key(tmp_path: Path, text: str, message: str) -> None:
@@ -186,9 +191,9 @@ async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
         async with aiohttp.ClientSession() as session:
             spec = job.run_spec(now, env).replace(preflight=preflight)
             credentials = job.credentials(env)
-            return await run.run(spec, credentials, session=session, hooks=hooks)
+            return await run.run(spec, credentials, session=session, hooks=hooks, **real_time())
 
-    assert (await go(yesterday, demo_env(emu.url))).exit_code == 0
+    assert (await go(yesterday, demo_env(emu.url))).totals.complete
     before = hashlib.sha256(job.checkpoint(yesterday).read_bytes()).hexdigest()
     # Wrong keys: the preflight stops the run before any delete.
     wrong = {**demo_env(emu.url), "LSQ_SECRET_KEY": "wrong"}
@@ -202,7 +207,7 @@ async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
     assert stopped.value.summary.totals.pending == 30
     sent_before = len(emu.records)
     summary = await go(today, demo_env(emu.url))
-    assert summary.exit_code == 0
+    assert summary.totals.complete
     assert set(resumed) == {job.checkpoint(today)}  # the second and third runs resumed it
     assert len(emu.records) - sent_before == 30  # today's 30, each once
     assert job.checkpoint(today) != job.checkpoint(yesterday)
@@ -308,7 +313,7 @@ async def test_a_job_finishes_its_previous_dated_checkpoint_first(
     allowance stops it (exit 75, the rest pending), the next night's job sends those first,
     then its own window, each request once."""
     from bulk_delete.config import require_host
-    from bulk_delete.emulator.config import DEMO_ACCESS_KEY
+    from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY
     from bulk_delete.store.ledger import WindowLedger
 
     emu = await emulator(rate="100/1s")

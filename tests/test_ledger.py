@@ -23,13 +23,14 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.clock import ManualClock
+from bulk_delete.clock import MANUAL_WALL_START, ManualClock
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
-from bulk_delete.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
-from bulk_delete.errors import AllowanceUsed, LedgerUnusable, exit_code_for
+from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.errors import AllowanceUsed, LedgerUnusable, StorageError, exit_code_for
 from bulk_delete.send.limiter import SlidingWindowLimiter
 from bulk_delete.spec import RunSpec
+from bulk_delete.store import ledger as ledger_module
 from bulk_delete.store.ledger import (
     APPLICATION_ID,
     FILE_NAME,
@@ -40,6 +41,7 @@ from bulk_delete.store.ledger import (
 )
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet
+from .helpers import real_time
 from .windowsim import Purge, SimWindow, run_all
 
 HOST = "https://api-in21.leadsquared.com"
@@ -211,10 +213,10 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
 
     async with aiohttp.ClientSession() as session:
         summaries = await asyncio.gather(
-            run.run(spec("nightly", 0), keys, session=session, hooks=hooks),
-            run.run(spec("adhoc", 100), keys, session=session, hooks=hooks),
+            run.run(spec("nightly", 0), keys, session=session, hooks=hooks, **real_time()),
+            run.run(spec("adhoc", 100), keys, session=session, hooks=hooks, **real_time()),
         )
-    assert [summary.exit_code for summary in summaries] == [0, 0]
+    assert [summary.totals.complete for summary in summaries] == [True, True]
     stats = emu.stats()
     assert stats["outcomes"] == {"queued": 120}  # 0 refusals
     assert stats["accepted_per_second"] >= 0.95 * 5  # the sum of their rates
@@ -308,11 +310,11 @@ async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
     hooks = run.RunHooks(confirm=lambda c: True)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(AllowanceUsed, match="daily allowance used; resume after") as stopped:
-            await run.run(spec, keys, session=session, hooks=hooks)
+            await run.run(spec, keys, session=session, **real_time(), hooks=hooks)
     assert emu.stats()["outcomes"] == {"queued": 5}  # no refusal: it stopped itself
     summary = stopped.value.summary
     assert summary is not None
-    assert summary.exit_code == 75
+    assert exit_code_for(stopped.value) == 75
     assert (summary.totals.queued, summary.totals.pending) == (5, 35)
     assert summary.shared_with == ("nightly",)  # its starts were in the window beside ours
     assert ledger.calls_today() == 20
@@ -538,3 +540,82 @@ async def test_a_resumed_run_names_no_one_for_its_own_killed_start(
     done = await send_sheet(emu, sheet, Path("q1.sqlite"), "--summary-json", "s.json")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "s.json").read_text())["shared_with"] == []
+
+
+def _held(path: Path) -> sqlite3.Connection:
+    """Another process's write transaction on the ledger, held until closed (a run stopped
+    with Ctrl-Z inside one, a sqlite3 shell left in BEGIN)."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_a_ledger_held_past_its_busy_timeout_is_named_not_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first version raised SQLite's own error from the limiter: exit 70, "a bug"."""
+    monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT", 0.1)
+    ledger = WindowLedger.for_account("https://h", "key", folder=tmp_path)
+    holder = _held(ledger.path)
+    try:
+        with pytest.raises(StorageError, match=r"ledger .* cannot be written") as stopped:
+            ledger.reserve(10, 5.0)
+        assert exit_code_for(stopped.value) == 3  # the run stops, resumable
+        with pytest.raises(LedgerUnusable, match="database is locked"):  # opening: unusable
+            WindowLedger.for_account("https://h", "key", folder=tmp_path, name="nightly")
+    finally:
+        holder.close()
+        ledger.close()
+
+
+async def test_a_run_whose_ledger_another_process_holds_stops_with_exit_3(
+    emulator: Any, tmp_path: Path, own_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT", 0.1)
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 20)
+    running = asyncio.create_task(send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "10/1s"))
+    async with asyncio.timeout(30):
+        while not emu.records:
+            await asyncio.sleep(0.01)
+    holder = _held(own_state_dir / "ledger.sqlite")
+    try:
+        done = await running
+    finally:
+        holder.close()
+    assert done.returncode == 3, done.stderr
+    assert f"the machine's ledger {own_state_dir / 'ledger.sqlite'} cannot be written" in (
+        done.stderr
+    )
+    assert len(emu.records) < 20  # stopped before its next call
+
+
+async def test_a_run_on_an_injected_clock_spends_the_machines_ledger(
+    emulator: Any, tmp_path: Path, own_state_dir: Path
+) -> None:
+    """A test's ManualClock takes the production path: the run writes its call starts and its
+    day's count to this test's ledger, stamped with the clock's wall time (before: an injected
+    clock turned the ledger off, and no file was written)."""
+    clock = ManualClock(start=0.0)
+    emu = await emulator(clock=clock, rate="off")
+    sheet, checkpoint = leads_csv(tmp_path / "leads.csv", 6), tmp_path / "c.sqlite"
+    values = {"input": str(sheet), "checkpoint": str(checkpoint), "host": emu.url}
+    spec = RunSpec.from_values({**values, "rate": "3/1s", "open_window": True})
+    keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+    hooks = run.RunHooks(confirm=lambda c: True)
+    async with aiohttp.ClientSession() as session:
+        task = asyncio.create_task(
+            run.run(spec, keys, session=session, hooks=hooks, clock=clock, rng=random.Random(5))
+        )
+        while not task.done():
+            await clock.run_until_idle(limit=600)
+            await asyncio.sleep(0)
+        summary = await task
+    assert summary.totals.queued == 6
+    with sqlite3.connect(own_state_dir / "ledger.sqlite") as db:
+        starts = [at for (at,) in db.execute("SELECT at FROM starts ORDER BY at")]
+    assert len(starts) == 7  # the preflight and six deletes
+    assert starts[0] >= MANUAL_WALL_START
+    assert starts[-1] <= clock.wall()
+    assert starts[-1] - starts[0] >= 2.0  # paced at 3 a second, on the clock's own time
+    assert calls_today(require_host(emu.url), DEMO_ACCESS_KEY, wall=clock.wall) == 7

@@ -12,10 +12,19 @@ import pytest
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.errors import AllowanceUsed
-from bulk_delete.send.limiter import SlidingWindowLimiter
+from bulk_delete.send.limiter import (
+    CAUTION,
+    HEADROOM,
+    HOLD_WINDOWS,
+    NOISY_HOLD,
+    PROBE_WINDOWS,
+    SlidingWindowLimiter,
+)
 from bulk_delete.store.ledger import FILE_NAME, WindowLedger
 
 from .helpers import max_in_any_window
+
+LIMIT = RateLimit.parse("25/5s")
 
 
 async def drive(
@@ -144,26 +153,46 @@ async def test_share_leaves_the_rest_to_others() -> None:
     assert limiter.effective.calls == 6  # the share of the learned limit
 
 
-async def test_refused_by_a_full_shared_window_headroom_then_slow_probing() -> None:
+async def test_refused_beside_a_neighbour_it_paces_below_the_free_budget_then_probes() -> None:
+    """The cycle of docs/design/pacing.md: a refusal measures the free budget, the pace sits
+    HEADROOM below it for HOLD_WINDOWS, then goes back to the limit; a probe no refusal
+    meets for PROBE_WINDOWS ends the measurement: the neighbour has gone."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)  # the 16th was refused: 15 fitted
-    # not lower: someone else spends
-    assert limiter.refused(RateLimit.parse("25/5s"), started=starts[-1]) is False
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=17)  # the 16th refused: 15 fitted
+    assert limiter.refused(LIMIT, started=starts[15]) is False  # not lower: someone else spends
     assert limiter.shares_account
     assert limiter.free == 15
-    assert limiter.current == 13  # the free budget less a headroom of two calls
-    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])  # the same window: in flight
-    assert limiter.free == 15  # one measurement a window
-    clock.jump(5.0 * 11.9)  # no probing before twelve quiet windows …
+    assert limiter.current == 15 - HEADROOM
+    limiter.refused(LIMIT, started=starts[16])  # in flight when it was measured: nothing new
+    assert limiter.free == 15
+    clock.jump(5.0 * HOLD_WINDOWS - 0.3)
     assert limiter.current == 13
-    clock.jump(0.5)
-    assert limiter.current == 16  # … then one call above what was free, past the headroom
-    clock.jump(5.0 * 3)
-    assert limiter.current == 17  # … and one call a window more every three windows
-    clock.jump(5.0 * 3 * 10)
-    assert limiter.current == 25  # nobody refused all along: back at the ceiling
-    assert not limiter.shares_account
+    clock.jump(0.4)
+    assert limiter.current == 25  # the probe: the limit again
+    assert limiter.shares_account
+    clock.jump(5.0 * PROBE_WINDOWS)
+    assert not limiter.shares_account  # nobody refused it: the estimate has ended
+    assert limiter.current == 25
+
+
+async def test_a_newcomer_is_given_way_at_once_and_measured_at_the_probe() -> None:
+    """Paced at the limit for a window or more, a refusal is a newcomer whose calls are still
+    arriving: its read (23 here) says what it left at that moment, not what it will take, so
+    the pace gives way to CAUTION of it. The probe then reads its level."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=60)  # past two windows at the limit
+    last = starts[-1]
+    limiter.refused(LIMIT, started=last)
+    read = sum(1 for start in starts if last - 5.0 < start < last)
+    assert limiter.free == pytest.approx(CAUTION * read)
+    assert limiter.current == pytest.approx(CAUTION * read - HEADROOM)
+    clock.jump(5.0 * HOLD_WINDOWS)
+    starts = await drive(limiter, clock, workers=2, calls=16)  # the probe, refused at 16
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 15  # its level, read at the probe
+    assert limiter.current == 13
 
 
 async def test_the_free_budget_is_counted_back_from_the_refused_call() -> None:
@@ -179,40 +208,81 @@ async def test_the_free_budget_is_counted_back_from_the_refused_call() -> None:
     assert limiter.free == 14
 
 
-async def test_a_refused_probe_measures_the_free_budget_again() -> None:
+async def probe_read(limiter: SlidingWindowLimiter, clock: ManualClock, fitted: int) -> None:
+    """Wait out the hold, then a probe whose call after ``fitted`` of ours is refused."""
+    clock.jump(5.0 * HOLD_WINDOWS + 0.1)  # past the hold (and our last call's window)
+    assert limiter.current == 25
+    starts = await drive(limiter, clock, workers=2, calls=fitted + 1)
+    limiter.refused(LIMIT, started=starts[-1])
+
+
+async def test_a_read_a_call_or_two_off_moves_nothing_until_a_second_agrees() -> None:
+    """Reads at the probe vary by a call around the level (a race for the last slot, the
+    neighbour's busiest instant): the median of the recent ones keeps it. Two agreeing reads
+    move it; a read more than DAMPED_CALLS away is followed at once."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
-    await drive(limiter, clock, workers=2, calls=21)
-    limiter.refused(RateLimit.parse("25/5s"))  # no start given: counted from now, less itself
-    assert limiter.free == 20
-    clock.jump(5.0 * 13)
-    assert limiter.current == 21  # probing above the 18 kept
-    starts = await drive(limiter, clock, workers=2, calls=19)  # the 19th refused
-    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
-    assert limiter.free == 20  # read 18 at the probe's own cap: it did not fit, that is all
-    assert limiter.current == 18
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 15
+    await probe_read(limiter, clock, 14)
+    assert limiter.free == 15  # one read a call low: kept
+    await probe_read(limiter, clock, 16)
+    assert limiter.free == 15  # one a call high: kept
+    await probe_read(limiter, clock, 14)
+    assert limiter.free == 14  # a second agrees: lowered
+    await probe_read(limiter, clock, 10)
+    assert limiter.free == 10  # the neighbour grew by more: followed at once
+    shrank = SlidingWindowLimiter(LIMIT, clock=clock)
     clock.jump(5.0)
-    starts = await drive(limiter, clock, workers=2, calls=19)
-    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
-    assert limiter.free == 19  # read 18 below the probe: lowered one call (a busy instant, or …)
+    starts = await drive(shrank, clock, workers=2, calls=16)
+    shrank.refused(LIMIT, started=starts[-1])
+    await probe_read(shrank, clock, 19)
+    assert shrank.free == 19  # and one that shrank by more
+
+
+async def test_refused_again_below_the_free_budget_the_neighbour_grew() -> None:
+    """A call that set off after the free budget was read, at the pace below it, is refused
+    all the same: the others take more now. Followed at once, never up (our window still
+    holds calls from the pace before)."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
     clock.jump(5.0)
-    starts = await drive(limiter, clock, workers=2, calls=18)
-    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
-    assert limiter.free == 18  # … the neighbour grew: followed a call a window
-    clock.jump(5.0)
-    starts = await drive(limiter, clock, workers=2, calls=12)
-    limiter.refused(RateLimit.parse("25/5s"), started=starts[-1])
-    assert limiter.free == 11  # grown by more than three calls: followed at once
+    starts = await drive(limiter, clock, workers=2, calls=12)  # the 12th refused: 11 fitted
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 11
+    assert limiter.current == 9
+
+
+async def test_reads_that_disagree_keep_the_lowest_and_probe_half_as_often() -> None:
+    """A bursty or random neighbour's calls come in clumps: reads at its clumps are far below
+    the others. The lowest recent read sets the pace, and each probe (which costs such a
+    neighbour a clump) comes NOISY_HOLD times as late."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
+    await probe_read(limiter, clock, 15)
+    await probe_read(limiter, clock, 11)  # a clump: 4 below the median of 15, 15, 11
+    assert limiter.free == 11
+    clock.jump(5.0 * HOLD_WINDOWS + 0.5)
+    assert limiter.current == 9  # still holding: twice the hold
+    clock.jump(5.0 * HOLD_WINDOWS * (NOISY_HOLD - 1))
+    assert limiter.current == 25
 
 
 async def test_a_refusal_that_names_no_limit_pauses_a_window() -> None:
+    """A bare 429 says nothing of the window: everyone pauses a window. A refusal naming the
+    limit pauses nobody: the pace and the cap below the free budget let the window drain."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
     limiter.refused(None)
     assert limiter._wait(clock.now()) == pytest.approx(5.1)
-    other = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
-    other.refused(RateLimit.parse("25/5s"))  # a named one: the window drains, 0.3 of it
-    assert other._paused_until - clock.now() == pytest.approx(1.5)
+    other = SlidingWindowLimiter(LIMIT, clock=clock)
+    other.refused(LIMIT)
+    assert other._paused_until == float("-inf")
 
 
 async def test_rate_off_still_counts_the_day_and_its_allowance(tmp_path: Path) -> None:

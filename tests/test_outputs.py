@@ -19,6 +19,7 @@ from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
 
 from .conftest import leads_csv, run_cli, send_sheet
+from .helpers import real_time
 
 
 def digest(path: Path) -> str:
@@ -199,7 +200,9 @@ async def test_an_output_through_a_symlink_replaces_the_file_it_points_to(tmp_pa
     target = tmp_path / "shared" / "preview.csv"
     target.write_text("old\n")
     (tmp_path / "preview.csv").symlink_to(target)
-    await plan.plan(RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}))
+    await plan.plan(
+        RunSpec.from_values({"input": sheet, "out": tmp_path / "preview.csv"}), **real_time()
+    )
     assert (tmp_path / "preview.csv").is_symlink()
     assert target.read_text().startswith("ProspectId,")
 
@@ -221,3 +224,31 @@ async def test_export_and_report_refuse_to_overwrite_the_checkpoint_s_input_shee
             assert done.returncode == 2, done.stdout
             assert f"is the checkpoint's input sheet {sheet.resolve()}" in done.stderr
     assert sheet.read_bytes() == before
+
+
+async def test_no_output_overwrites_a_backup_the_checkpoint_s_runs_wrote(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A backup is the only copy of what its run deleted. The first version guarded only the
+    latest one, and only from export and report: a rerun without --backup wrote its
+    --summary-json over it (exit 0), and `export -o` replaced an earlier backup."""
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    sheet, checkpoint = leads_csv(tmp_path / "leads.csv", 2), tmp_path / "c.sqlite"
+    first, second = tmp_path / "first.jsonl.gz", tmp_path / "second.jsonl.gz"
+    window = ("--from", "2024-03-01", "--to", "2025-06-30")
+    for backup in (first, second):  # the second run finds nothing left, and names its file
+        done = await send_sheet(emu, sheet, checkpoint, *window, "--backup", str(backup))
+        assert done.returncode == 0, done.stderr
+    before = digest(first)
+    for flag in ("--summary-json", "--log-file", "--results"):
+        done = await send_sheet(emu, sheet, checkpoint, *window, flag, str(first))
+        assert done.returncode == 2, (flag, done.stderr)
+        assert f"{flag} {first} is its backup {first}" in done.stderr
+    for command in ("export", "report"):
+        done = await run_cli(command, str(checkpoint), "-o", str(first))
+        assert done.returncode == 2, done.stdout
+        assert f"--out {first} is its backup {first}" in done.stderr
+    assert digest(first) == before
+    for backup in (first, second):  # while a run still appends to either
+        done = await send_sheet(emu, sheet, checkpoint, *window, "--backup", str(backup))
+        assert done.returncode == 0, done.stderr

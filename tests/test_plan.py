@@ -97,7 +97,7 @@ def test_invalid_rows_keep_row_numbers_and_reasons_and_are_never_requests(
         "abc,163,,,\n"
         f"{G2},x1,,,\n"
         f"{G3},163,2024-05-01,2024-04-01,\n"
-        f"{G3},163,31/12/2024,,\n"
+        f"{G3},163,2024-12-32,,\n"
         f"{G3},163,,,ftp://nope\n"
         ",163,,,\n"
         "\n"
@@ -110,7 +110,7 @@ def test_invalid_rows_keep_row_numbers_and_reasons_and_are_never_requests(
     assert reasons[3] == "ProspectId 'abc' is not a GUID"
     assert "activity code 'x1'" in reasons[4]
     assert "after ToDate" in reasons[5]
-    assert "FromDate '31/12/2024' is not a date" in reasons[6]
+    assert "FromDate '2024-12-32' is not a real date" in reasons[6]
     assert "StatusWebhookURL 'ftp://nope'" in reasons[7]
     assert reasons[8] == "ProspectId is empty"
     assert "no activity codes" in reasons[10]

@@ -21,6 +21,7 @@ from bulk_delete.spec import RunSpec
 from bulk_delete.summary import RunFigures
 
 from .conftest import leads_csv
+from .helpers import real_time
 
 NOW = dt.datetime(2026, 11, 30, 2, 30, tzinfo=dt.UTC)
 
@@ -155,11 +156,11 @@ async def test_a_resumed_run_hands_the_display_the_plan_so_far(
     async with aiohttp.ClientSession() as session:
         hooks = run.RunHooks(confirm=lambda c: True, on_progress=stop_after_four)
         with pytest.raises(Interrupted):
-            await run.run(spec, keys, session=session, hooks=hooks, stop=stop)
+            await run.run(spec, keys, session=session, hooks=hooks, stop=stop, **real_time())
         hooks = run.RunHooks(
             confirm=lambda c: True, on_progress=lambda p: seen.append(dataclasses.replace(p))
         )
-        summary = await run.run(spec, keys, session=session, hooks=hooks)
+        summary = await run.run(spec, keys, session=session, **real_time(), hooks=hooks)
     assert {p.already_done for p in first} == {0}
     settled = first[-1].done
     assert 4 <= settled < 30

@@ -90,3 +90,20 @@ def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
         emulator.wait(10)
     assert (tmp_path / "try.sqlite").is_file()
     assert list((tmp_path / "try-state").glob("nightly-discover-purge-2025-03-01.sqlite"))
+
+
+def test_a_folder_report_in_the_readme_is_one_the_shipped_jobs_make() -> None:
+    """`report DIR` in the README names a folder that exists once the shipped jobs ran: their
+    state_dir, or the quick start's --state-dir (which the quick start then reports on)."""
+    import tomllib
+
+    made = {"try-state"}
+    for job in (ROOT / "jobs").glob("*.toml"):
+        state = tomllib.loads(job.read_text()).get("state_dir", "state")
+        made.add(str((job.parent / state).resolve().relative_to(ROOT)))
+    folders = re.findall(r"bulk-delete report (\S+)/? -o", README)
+    folders = [name.rstrip("/") for name in folders if not name.endswith(".sqlite")]
+    assert folders, "the README shows no report of a job's folder"
+    assert set(folders) <= made, f"{folders} not among the folders the jobs make: {made}"
+    _, commands = quick_start()
+    assert any(" report try-state " in line for line in commands)

@@ -3,7 +3,9 @@ runs every answer through it), against generated keys and the emulator's --echo-
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import gzip
 import json
 import zipfile
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from bulk_delete.config import Credentials
 from bulk_delete.emulator import echo
 from bulk_delete.redaction import MASK, redact
+from bulk_delete.send.answers import Verdict
 from bulk_delete.send.client import LeadSquaredClient
 
 from .conftest import run_cli, send_sheet
@@ -145,6 +148,45 @@ async def test_a_redirect_location_quoting_the_keys_is_blanked(emulator: Any) ->
             assert answer.http_status == 307
             assert "redirect to http://x.test" in answer.message
             _assert_no_key(answer.message, "Location")
+
+
+@pytest.mark.parametrize("cut", [6, 20])
+async def test_a_key_cut_at_a_chunk_s_edge_in_a_malformed_answer_is_not_quoted(cut: int) -> None:
+    """A server echoes the request's headers on a line that is not HTTP, and the bytes reach
+    us in two pieces, the first ending inside the key. aiohttp's parser stops at the first
+    piece and quotes it in its error: the first version's message held the key's first
+    ``cut`` characters, which no redaction of the whole key finds."""
+    echoed = f"X-LSQ-AccessKey {ACCESS}".encode()  # a header line without its colon
+    head = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n"
+    at = len(echoed) - len(ACCESS.encode()) + cut
+
+    answered = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(head + echoed[:at])
+            await writer.drain()
+            await asyncio.sleep(0.2)  # the rest comes later (the parser has stopped by then)
+            writer.write(echoed[at:] + b"\r\n\r\n{}")
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            answered.set()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    keys = Credentials(access_key=ACCESS, secret_key=SECRET)
+    async with server, aiohttp.ClientSession() as session:
+        client = LeadSquaredClient(session, f"http://127.0.0.1:{port}", keys)
+        answer_ = await client.delete_activities("{}")
+        await answered.wait()
+    assert answer_.verdict is Verdict.TRANSIENT  # not HTTP: a transport error
+    assert ACCESS[:cut] not in answer_.message, answer_.message
+    assert "Invalid header token" in answer_.message  # the parser's reason stays
 
 
 def _needles() -> set[str]:

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
 
-from bulk_delete.cli.html_report import Night, charts, report_data, write_report
-from tests.report_fixtures import kept_log
+from bulk_delete.cli.report_page import Night, charts, report_data, write_report
+from bulk_delete.commands.report import report as report_of
+from tests.report_fixtures import SYSTEM_REFUSAL, kept_log, nights_folder, troubled_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -81,7 +82,7 @@ def report(tmp_path: Path) -> Path:
     )
     path = tmp_path / "report.html"
     write_report(path, data)
-    assert len(charts(data)) == 5
+    assert len(charts(data)) == 6
     return path
 
 
@@ -111,7 +112,7 @@ def test_report_renders_offline_in_chromium(browser: Browser, report: Path, tmp_
     errors: list[str] = []
     page = _open(browser, url, requests, errors)
     figures = page.locator("figure.chart")
-    assert figures.count() == 5
+    assert figures.count() == 6
     for n in range(figures.count()):
         svg = figures.nth(n).locator("svg")
         assert svg.count() == 1
@@ -193,7 +194,7 @@ def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
 def test_no_two_labels_overlap(browser: Browser, report: Path) -> None:
     page = _open(browser, report.as_uri(), [], [])
     charts = page.evaluate(_TEXTS)
-    assert len(charts) == 5
+    assert len(charts) == 6
     clashes = [
         (a["text"], b["text"])
         for texts in charts
@@ -203,3 +204,89 @@ def test_no_two_labels_overlap(browser: Browser, report: Path) -> None:
     ]
     assert sum(len(texts) for texts in charts) > 40
     assert clashes == []
+    assert _cut_by_the_edge(page) == []
+
+
+def _clashes(page: Page) -> list[tuple[str, str]]:
+    return [
+        (a["text"], b["text"])
+        for texts in page.evaluate(_TEXTS)
+        for n, a in enumerate(texts)
+        for b in texts[n + 1 :]
+        if _overlap(a, b)
+    ]
+
+
+def _visible(page: Page, text: str) -> bool:
+    """Whether ``text`` is on the page where a reader sees it (not hidden, not zero-sized)."""
+    found = page.get_by_text(text, exact=False)
+    return any(found.nth(n).is_visible() for n in range(found.count()))
+
+
+@pytest.fixture(scope="module")
+def troubled_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report a real run wrote when SIGTERM stopped it: failures, invalid rows, exit 130."""
+    return troubled_run(tmp_path_factory.mktemp("troubled"))
+
+
+def test_a_stopped_run_with_failures_and_invalid_rows_says_so_in_visible_text(
+    browser: Browser, troubled_report: Path, tmp_path: Path
+) -> None:
+    errors: list[str] = []
+    page = _open(browser, troubled_report.as_uri(), [], errors)
+    page.screenshot(path=str(tmp_path / "run-report.png"), full_page=True)
+    said = [
+        "Purge: leads.csv",  # the sheet, by its name
+        "Activity codes",
+        "5, 201",  # the codes
+        "2025-01-01 00:00:00 → 2025-01-31 23:59:59",  # the window, in the run's zone …
+        "2024-12-31 18:30:00 → 2025-01-31 18:29:59",  # … and in UTC
+        "Window (Asia/Kolkata)",
+        "keys of demo@example.com",  # the account, as the preflight found it
+        "130: interrupted by a signal",  # the exit status in words
+        "yes: stopped by a signal",
+        "--checkpoint",  # the command that resumes
+        SYSTEM_REFUSAL,  # a failure's reason …
+        "2, 3, 4",  # … and its sheet rows
+        "ProspectId '…' is not a GUID",  # an invalid row's reason …
+        "e.g. ProspectId 'not-a-guid' is not a GUID",
+        "82",  # … and its row
+        "not a positive whole number",
+    ]
+    missing = [text for text in said if not _visible(page, text)]
+    assert missing == []
+    assert _clashes(page) == []
+    assert _cut_by_the_edge(page) == []
+    assert errors == []
+
+
+_OUTSIDE = """() => [...document.querySelectorAll('figure.chart svg')].flatMap((chart) => {
+  const edge = chart.getBoundingClientRect();
+  return [...chart.querySelectorAll('text')].filter((e) => { const r = e.getBoundingClientRect();
+    return r.left < edge.left - 0.5 || r.right > edge.right + 0.5; }).map((e) => e.textContent);
+})"""
+
+
+def _cut_by_the_edge(page: Page) -> list[str]:
+    """Texts of a chart that reach past its edges (the browser cuts them there)."""
+    found: list[str] = page.evaluate(_OUTSIDE)
+    return found
+
+
+def test_the_nightly_page_lists_each_jobs_nights_in_date_order_with_a_chart(
+    browser: Browser, tmp_path: Path
+) -> None:
+    state = nights_folder(tmp_path / "state", 5)
+    page_file = tmp_path / "nights.html"
+    write_report(page_file, report_of(state, dt.datetime(2026, 1, 6, tzinfo=dt.UTC)))
+    page = _open(browser, page_file.as_uri(), [], [])
+    page.screenshot(path=str(tmp_path / "nights.png"), full_page=True)
+    rows = page.locator("table.nights tbody tr")
+    cells = [rows.nth(n).locator("td").all_inner_texts() for n in range(rows.count())]
+    assert [row[:2] for row in cells] == [
+        [f"2026-01-0{day}", job] for day in range(1, 6) for job in ("enquiries", "webinars")
+    ]
+    assert page.locator('figure[data-chart="nights"] rect.requests').count() == 5
+    assert page.locator('figure[data-chart="nights"] rect.activities').count() == 5
+    assert _visible(page, "Requests and activities per night")
+    assert _clashes(page) == []

@@ -17,7 +17,12 @@ from bulk_delete.commands import export
 from bulk_delete.records import InvalidRow as PlannedInvalid
 from bulk_delete.records import Request
 from bulk_delete.store.checkpoint import Checkpoint
-from bulk_delete.store.results import InvalidRow, RequestRow, ResultsSummary, write_results
+from bulk_delete.store.results_workbook import (
+    InvalidSheetRow,
+    RequestRow,
+    ResultsSummary,
+    write_results,
+)
 
 TZ = "Asia/Kolkata"
 UTC = dt.UTC
@@ -63,8 +68,8 @@ def _requests(count: int = 3) -> Iterator[RequestRow]:
 def _write(tmp_path: Path, **kwargs: object) -> openpyxl.Workbook:
     path = tmp_path / "out" / "results.xlsx"
     invalid = [
-        InvalidRow(row=4, reason="ProspectId is not a GUID", cells=("-1", "201", "+tomorrow")),
-        InvalidRow(row=7, reason="no codes", cells=(GUID, "@SUM(A1)", "")),
+        InvalidSheetRow(row=4, reason="ProspectId is not a GUID", cells=("-1", "201", "+tomorrow")),
+        InvalidSheetRow(row=7, reason="no codes", cells=(GUID, "@SUM(A1)", "")),
     ]
     write_results(
         path,

@@ -20,7 +20,7 @@ from bulk_delete.commands.results import write_workbook
 from bulk_delete.config import RateLimit
 from bulk_delete.records import Request
 from bulk_delete.store.checkpoint import Checkpoint
-from bulk_delete.store.results import REQUEST_COLUMNS
+from bulk_delete.store.results_workbook import REQUEST_COLUMNS
 from bulk_delete.summary import RunFigures, Window
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli, until
@@ -335,3 +335,41 @@ def test_the_issue_s_runs_read_at_most_the_limit(
     )
     assert figures.share_of_limit == 1.0
     assert figures.calls_per_second == round(limit.per_second, 3)
+
+
+def _summary_sheet(path: Path) -> dict[str, Any]:
+    rows = openpyxl.load_workbook(path)["Summary"].iter_rows(values_only=True)
+    return {str(row[0]): row[1] for row in rows if row[0] is not None}
+
+
+async def test_the_summary_sheet_names_the_codes_the_backup_and_the_sheet_and_verify_refreshes_it(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """Codes from the sheet (no --codes), the backup with what it holds, the sheet by its name
+    and not its path, the rate the --summary-json says; `verify` writes it and the report again."""
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 12, codes="201;202")
+    checkpoint = tmp_path / "night.sqlite"
+    done = await send_sheet(
+        emu, sheet, checkpoint, "--rate", "20/1s", "--backup", str(tmp_path / "saved.jsonl.gz"),
+        "--summary-json", str(tmp_path / "s.json"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = _summary_sheet(tmp_path / "night-results.xlsx")
+    assert said["Asked"] == "sheet leads.csv"
+    assert str(tmp_path) not in str(said["Asked"])
+    assert said["Activity codes"].startswith("201 (")  # named, from the backup's rows
+    assert "202 (" in said["Activity codes"]
+    assert str(tmp_path / "saved.jsonl.gz") in said["Written to"]
+    assert "activities saved before their deletes" in said["Written to"]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert said["Rate achieved (calls/s)"] == summary["this_run"]["calls_per_second"]
+    assert "checked" not in said
+
+    done = await run_cli("verify", str(checkpoint), "--rate", "off", env=demo_env(emu.url))
+    assert done.returncode in (0, 1), done.stderr
+    said = _summary_sheet(tmp_path / "night-results.xlsx")
+    assert said["checked"] == 12
+    assert said["Exit code"] == 0  # the run's, kept
+    page = (tmp_path / "night-report.html").read_text()
+    assert "Checked</dt><dd>12 of 12 queued request(s)" in page

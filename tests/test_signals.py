@@ -180,3 +180,33 @@ def test_the_readme_says_exactly_what_the_prompt_takes() -> None:
     text = " ".join(README.read_text(encoding="utf-8").split())
     taken = " or ".join(f"`{answer}`" for answer in signals.YES)
     assert f"[y/N]`. {taken}, in any case (`Y`, `Yes`), sends; anything else" in text
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+async def test_a_signal_while_the_results_are_written_leaves_no_part_file_and_a_summary(
+    emulator: Any, tmp_path: Path, signum: int
+) -> None:
+    """The results workbook is written after the event loop ends, where the first version had
+    no handler: SIGTERM's default ended the process there (exit 143), leaving the workbook's
+    temporary files beside the checkpoint and no --summary-json for monitoring."""
+    emu = await emulator(rate="off")
+    notes = "n" * 2000  # a wide sheet column, carried into the workbook: a longer write
+    sheet = tmp_path / "leads.csv"
+    rows = [f"00000000-0000-4000-8000-{n:012d},201,{notes}" for n in range(1500)]
+    sheet.write_text("ProspectId,ActivityEventList,Notes\n" + "\n".join(rows) + "\n")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    summary = tmp_path / "summary.json"
+    process = await start_cli(
+        "run", str(sheet), "--checkpoint", str(folder / "c.sqlite"), "--yes", "--open-window",
+        "--rate", "off", "--summary-json", str(summary), env=demo_env(emu.url),
+    )  # fmt: skip
+    await until(lambda: any(folder.glob(".c-results.xlsx.*.part")), process, 120)
+    process.send_signal(signum)
+    _, err = await asyncio.wait_for(process.communicate(), BOUND)
+    assert process.returncode == 130, err.decode()
+    assert f"{signal.Signals(signum).name} while writing the results" in err.decode()
+    left = [path.name for path in folder.iterdir() if not path.name.startswith("c.sqlite")]
+    assert left == []  # no .part, no tmpXXXX of the streamed sheets
+    assert '"exit_code": 130' in summary.read_text()

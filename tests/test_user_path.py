@@ -28,7 +28,7 @@ from bulk_delete.emulator.server import Emulator, EmulatorConfig
 from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.summary import json_fields
 
-from .conftest import demo_env, leads_csv, run_cli, start_cli, until
+from .conftest import demo_env, leads_csv, run_cli, start_cli, terminal, until
 
 ROOT = Path(__file__).parent.parent
 JOBS = sorted((ROOT / "jobs").glob("*.toml"))
@@ -301,17 +301,6 @@ async def test_plan_ends_with_the_command_that_sends_it(emulator: Any, tmp_path:
     assert [record["FromDate"] for record in emu.records] == ["2024-12-31 18:30:00"]
 
 
-def terminal(args: list[str], env: dict[str, str]) -> pexpect.spawn:
-    """The CLI on a real pseudo-terminal (its controlling terminal: Ctrl-C is a SIGINT)."""
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "bulk_delete", *args],
-        env={**os.environ, **env},
-        encoding="utf-8",
-        timeout=30,
-    )
-
-
 @pytest.mark.e2e
 async def test_ctrl_d_at_the_prompt_is_not_a_yes(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
@@ -454,7 +443,7 @@ async def test_the_demo_runs_what_it_prints() -> None:
     demo = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bulk_delete.demo",
+        "bulk_delete.emulator.demo",
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

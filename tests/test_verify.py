@@ -117,7 +117,9 @@ async def test_a_job_with_verify_previous_checks_the_last_run_first(
     today.rename(yesterday)  # as if that run was yesterday's
     await asyncio.sleep(0.3)  # and LeadSquared has carried its deletes out since
     summary = tmp_path / "s.json"
-    done = await run_cli("job", str(job), "--summary-json", str(summary), env=demo_env(emu.url))
+    done = await run_cli(  # today's plan again (--again): the renamed one stands for yesterday's
+        "job", str(job), "--summary-json", str(summary), "--again", env=demo_env(emu.url)
+    )
     assert done.returncode == 0, done.stderr
     assert f"Verifying the previous run first: {yesterday}" in done.stdout
     facts = json.loads(summary.read_text())

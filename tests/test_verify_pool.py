@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from bulk_delete.clock import ManualClock
-from bulk_delete.commands import verifying
+from bulk_delete.commands import verify_strategy
 from bulk_delete.config import RateLimit, SendSettings, require_host
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY
 from bulk_delete.errors import Interrupted
@@ -29,7 +29,7 @@ from .conftest import demo_env, run_cli
 from .listing_fixtures import fault, purge
 from .pool_fixtures import until_done
 
-PER_LEAD = verifying.Choice(Strategy.PER_LEAD, 20, "per code: -", 20)
+PER_LEAD = verify_strategy.Choice(Strategy.PER_LEAD, 20, "per code: -", 20)
 
 
 class Leads:
@@ -79,7 +79,7 @@ async def check(
     clock: ManualClock, client: Leads, pool: Pool, recorded: Recorded, items: list[Verifiable]
 ) -> None:
     task = asyncio.create_task(
-        verifying.check(
+        verify_strategy.check(
             pool, cast(Any, client), cast(Any, recorded), items, PER_LEAD, {}, "2026-01-01"
         )
     )

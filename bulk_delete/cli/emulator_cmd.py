@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..emulator.config import config_of
+from ..emulator.knobs import config_of
 from ..errors import UsageError
 from .options import emulator_options
 

@@ -1,10 +1,10 @@
-"""The command group: the only place that turns errors into exit codes (``Cli.invoke``),
-and the one ``cli`` every command of cli/ registers on.
+"""The command group, and the one exit: ``Cli.invoke`` turns what a command returned, or the
+error it raised, into the process's exit code (through exits.py), and nothing else exits.
 
 Each command fills a RunSpec from its options, awaits one coroutine of commands/ under
-``asyncio.run``, and prints what comes back: plan_cmd (plan), send_cmd (run, job),
-checkpoint_cmd (verify, status, export, report), emulator_cmd (emulator); their options
-come from options, the signal handling from signals.
+``asyncio.run``, prints what comes back and returns it: plan_cmd, run_cmd, job_cmd,
+verify_cmd, status_cmd, export_cmd, report_cmd, emulator_cmd; their options come from
+options, the signal handling from signals.
 """
 
 from __future__ import annotations
@@ -18,40 +18,42 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import (
-    EXIT_CODES_HELP,
-    EXIT_INTERRUPTED,
-    EXIT_SOFTWARE,
-    BulkDeleteError,
-    exit_code_for,
-)
-from .checkpoint_cmd import export, report, status, verify
+from ..errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_SOFTWARE, BulkDeleteError
 from .emulator_cmd import emulator
+from .exits import exit_code_of
+from .export_cmd import export
+from .job_cmd import job
+from .notify import notify_end, secrets_in_env
 from .plan_cmd import plan
-from .send_cmd import job, run
+from .report_cmd import report
+from .run_cmd import run
+from .status_cmd import status
 from .summary_json import write_failed
-
-_SECRET_NAMES = ("KEY", "SECRET", "TOKEN", "PASSWORD")
+from .verify_cmd import verify
 
 
 class Cli(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            result = super().invoke(ctx)
+        except click.exceptions.Exit as error:
+            notify_end(ctx, error.exit_code)
+            raise
+        except click.ClickException as error:
+            notify_end(ctx, error.exit_code)
+            raise
+        except click.Abort:
+            notify_end(ctx, EXIT_INTERRUPTED)
             raise
         except BulkDeleteError as error:
             click.echo(f"error: {error}", err=True)
-            write_failed(ctx, error, exit_code_for(error), str(error))
-            ctx.exit(exit_code_for(error))
+            self._exit(ctx, error, exit_code_of(error), str(error))
         except BrokenPipeError as error:  # `bulk-delete plan … | head`: the reader went away
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            write_failed(ctx, error, EXIT_INTERRUPTED, "the output pipe was closed")
-            ctx.exit(EXIT_INTERRUPTED)
+            self._exit(ctx, error, EXIT_INTERRUPTED, "the output pipe was closed")
         except KeyboardInterrupt as error:
             click.echo("interrupted", err=True)
-            write_failed(ctx, error, EXIT_INTERRUPTED, "interrupted")
-            ctx.exit(EXIT_INTERRUPTED)
+            self._exit(ctx, error, EXIT_INTERRUPTED, "interrupted")
         except Exception as error:  # a bug: exit 70, never 0 or 1
             report = _crash_report(error)
             click.echo(
@@ -59,20 +61,24 @@ class Cli(click.Group):
                 f"Every recorded outcome is safe; the traceback is in {report}",
                 err=True,
             )
-            write_failed(ctx, error, EXIT_SOFTWARE, f"internal error ({type(error).__name__})")
-            ctx.exit(EXIT_SOFTWARE)
+            self._exit(ctx, error, EXIT_SOFTWARE, f"internal error ({type(error).__name__})")
+        code = exit_code_of(result)
+        notify_end(ctx, code)
+        ctx.exit(code)
+
+    @staticmethod
+    def _exit(ctx: click.Context, error: BaseException, code: int, message: str) -> None:
+        """An error's end: its --summary-json, its notification, its exit code."""
+        write_failed(ctx, error, code, message)
+        notify_end(ctx, code)
+        ctx.exit(code)
 
 
 def _crash_report(error: Exception) -> str:
     """The traceback in a private file, with anything that looks like a key blanked out."""
     from ..redaction import redact
 
-    secrets = tuple(
-        value
-        for name, value in os.environ.items()
-        if any(word in name.upper() for word in _SECRET_NAMES) and len(value) >= 6
-    )
-    text = redact("".join(traceback.format_exception(error)), secrets)
+    text = redact("".join(traceback.format_exception(error)), secrets_in_env())
     fd, path = tempfile.mkstemp(prefix="bulk-delete-crash-", suffix=".txt")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

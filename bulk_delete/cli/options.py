@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..emulator.config import Knob, knobs
+from ..emulator.knobs import Knob, knobs
 from ..spec import RunSpec, click_flag, option_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,6 +31,10 @@ _METAVARS = {
     "summary_json": "FILE",
     "log_file": "FILE",
     "results": "FILE",
+    "notify": "URL",
+    "notify_on": "OUTCOMES",
+    "date_order": "DMY|MDY|YMD",
+    "header_row": "N",
 }
 _SHORT = {"out": "-o"}
 
@@ -52,7 +56,8 @@ def spec_option(name: str, **click_kwargs: Any) -> Callable[[F], F]:
     None when not given, so the spec's default (shown in the help) applies."""
     declared = option_of(name)
     default = RunSpec.__dataclass_fields__[name].default
-    shown = "" if default in (None, "", (), False) else f"  [default: {default}]"
+    value = ",".join(default) if isinstance(default, tuple) else default  # --notify-on
+    shown = "" if default in (None, "", (), False) else f"  [default: {value}]"
     kwargs: dict[str, Any] = {
         "default": None,
         "help": declared.help + shown,
@@ -82,6 +87,8 @@ def plan_options(command: F) -> F:
             spec_option("max_leads"),
             spec_option("sheet"),
             spec_option("ignore_columns", multiple=True, callback=lambda _c, _p, v: v or None),
+            spec_option("date_order"),
+            spec_option("header_row"),
             spec_option("codes"),
             spec_option("from_date"),
             spec_option("to_date"),
@@ -125,12 +132,21 @@ def send_options(command: F) -> F:
             ),
             click.option("--quiet", "-q", is_flag=True, help="No progress display."),
             spec_option("open_window"),
+            spec_option("again"),
             spec_option("summary_json", type=click.Path(dir_okay=False)),
             spec_option("log_file", type=click.Path(dir_okay=False)),
             spec_option("results", type=click.Path(dir_okay=False)),
             spec_option("no_results"),
+            *notify_options,
         ],
     )
+
+
+# Word when the command ends: run, job, verify (and any command that returns a summary).
+notify_options = [
+    spec_option("notify", multiple=True, callback=lambda _c, _p, v: v or None),
+    spec_option("notify_on"),
+]
 
 
 def _knob_option(name: str, default: Any, declared: Knob) -> Callable[[F], F]:

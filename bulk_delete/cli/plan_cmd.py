@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..spec import RunSpec
 from .options import plan_options, preview_options, spec_option
-from .send_cmd import next_command
+from .run_cmd import next_command
 from .show_plan import print_plan
 
 _PLAN_EXIT_CODES = (EXIT_OK, EXIT_USAGE, EXIT_ABORTED, EXIT_SOFTWARE, EXIT_INTERRUPTED)
@@ -42,8 +42,8 @@ def plan(**values: Any) -> None:
     what would be sent, ending with the command that sends it.
 
     Sends nothing and needs no keys (except with --discover or --check-codes). Exits 0
-    when the file could be planned, even with invalid rows; 2 when it could not. INPUT
-    may be - for standard input (CSV, or an Excel workbook).
+    when the file could be planned, even with invalid rows; 2 when it could not, or when
+    no row is valid. INPUT may be - for standard input (CSV, or an Excel workbook).
 
     \b
     Examples:
@@ -54,8 +54,8 @@ def plan(**values: Any) -> None:
     """
     with _stdin_sheet(values) as (values, shown):
         spec = RunSpec.from_values(values)
-        print_plan(spec, shown=shown)
-    click.echo(next_command(click.get_current_context(), spec))
+        report = print_plan(spec, shown=shown)
+    click.echo(next_command(click.get_current_context(), spec, report))
 
 
 _STDIN_BLOCK = 1 << 20

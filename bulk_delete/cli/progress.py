@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from ..timetext import log_stamp
-from .report import duration
+from .summary_text import duration
 
 if TYPE_CHECKING:
     from ..send.pool import Progress

@@ -8,18 +8,22 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import EXIT_INTERRUPTED, Interrupted, NotConfirmed
 from ..send.pool import StopSwitch
-from .report import question
+from .summary_text import question
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from ..commands.run import Confirmation
+    from ..config import SendSettings
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the ssh session dropped
 
@@ -48,6 +52,15 @@ class SignalStop:
             for signum in self._installed:
                 loop.remove_signal_handler(signum)
             self._installed = []
+
+    @asynccontextmanager
+    async def session(self, settings: SendSettings) -> AsyncIterator[aiohttp.ClientSession]:
+        """The command's one HTTP session, with the stop signals handled while it lasts."""
+        from ..send.client import open_session
+
+        with self.installed():
+            async with open_session(settings) as session:
+                yield session
 
     def _on_signal(self, signum: int) -> None:
         stop = self.stop
@@ -84,6 +97,30 @@ class SignalStop:
 
 def _interrupt_prompt(signum: int, frame: object) -> None:
     raise Interrupted(f"{signal.Signals(signum).name} at the prompt: not confirmed, nothing sent")
+
+
+@contextmanager
+def interrupting(what: str) -> Iterator[None]:
+    """Outside the event loop (the results written after the sending): a stop signal raises
+    Interrupted where the code is, as Ctrl-C does, so that what is half written is removed on
+    the way out and the summary is written. SIGTERM's own default would end the process there,
+    leaving the temporary files beside the checkpoint and no --summary-json."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted(
+            f"{signal.Signals(signum).name} while writing {what}: not written; every outcome "
+            "is in the checkpoint"
+        )
+
+    if threading.current_thread() is not threading.main_thread():  # (in-process tests)
+        yield
+        return
+    previous = {signum: signal.signal(signum, interrupt) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def confirm_hook(yes: bool, signals: SignalStop) -> Callable[[Confirmation], bool]:

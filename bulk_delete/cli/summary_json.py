@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from ..clock import SystemClock
 from ..commands.outputs import checkpoint_files, spec_reads, write_summary
 from ..errors import EXIT_OK, BulkDeleteError, StorageError
 from ..files import same_file
@@ -33,13 +34,17 @@ class SummaryTarget:
     spec: RunSpec | None = None
     previous: VerifySummary | None = None
     written: bool = False
+    summary: RunSummary | None = None  # what was (or would be) written: --notify sends it
 
     def write(self, summary: RunSummary) -> StorageError | None:
         """Write it once, whole or not at all; a failure is returned for the caller to show.
         A path that is a file the run reads is left alone (that mistake is the error)."""
-        if self.path is None or self.written:
+        if self.written:
             return None
         self.written = True
+        self.summary = with_previous(summary, self.previous)
+        if self.path is None:
+            return None
         reads = list(self.reads)
         if self.spec is not None:
             reads += [named.path for named in spec_reads(self.spec)]
@@ -53,9 +58,11 @@ def dry_run_summary(target: SummaryTarget) -> None:
     sees the night too)."""
     from ..commands.run import summary_before_start
 
-    summary = summary_before_start(target.spec, EXIT_OK, "")
+    summary = summary_before_start(target.spec, SystemClock())
     problem = target.write(
-        dataclasses.replace(summary, this_run=RunFigures(result=RunResult.DRY_RUN))
+        dataclasses.replace(
+            summary, exit_code=EXIT_OK, this_run=RunFigures(result=RunResult.DRY_RUN)
+        )
     )
     if problem is not None:
         raise problem
@@ -77,7 +84,7 @@ def write_failed(ctx: click.Context, error: BaseException, exit_code: int, messa
     one that says why it never started. A summary that cannot be written is said, not
     raised: the run's own exit code is the one that counts."""
     target: SummaryTarget | None = ctx.meta.get("summary")
-    if target is None or target.path is None or target.written:
+    if target is None or target.written or (target.path is None and "notify" not in ctx.meta):
         return
     from ..commands.run import summary_before_start
 
@@ -85,7 +92,9 @@ def write_failed(ctx: click.Context, error: BaseException, exit_code: int, messa
     summary = (
         carried.ended(exit_code, message)
         if isinstance(carried, RunSummary)
-        else _with_saved_totals(summary_before_start(target.spec, exit_code, message))
+        else _with_saved_totals(
+            summary_before_start(target.spec, SystemClock()).ended(exit_code, message)
+        )
     )
     problem = target.write(summary)
     if problem is not None:

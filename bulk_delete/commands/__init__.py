@@ -1,2 +1,3 @@
-"""The async core: one module per command (plan, run, verify, status, export, preflight), and
-what they share (common); none prints, the CLI shows what they return."""
+"""The async core: one module per command (plan, run, job, verify, status, export, report), and
+what they share (common, preflight, discover, backups, outputs …); none prints or exits, each
+returns what happened and the CLI shows it."""

@@ -20,6 +20,10 @@ from ..store.ledger import account_id
 
 HOST_META = "host"  # the host the checkpoint's requests went to
 ACCOUNT_META = "account"  # SHA-256 of that host and the access key (store.ledger.account_id)
+# Who ran it, for the report: the keys' user as the preflight found it, and the job file a
+# job's runs came from ("" for `run`), which gives the command that resumes.
+ACCOUNT_USER = "account_user"
+JOB_FILE = "job_file"
 
 
 def keep_to_account(

@@ -13,7 +13,7 @@ what the commands need around it:
   request never sent) is moved aside and said, on stderr and in the summary;
 - the checkpoint remembers every file its runs wrote (``verify`` reads them all, and names
   the queued requests none of them holds);
-- the dry run's figures: the Retrieve calls the backup adds (fetch.py's ``expected_total``)
+- the dry run's figures: the Retrieve calls the backup adds (backup_fetch.py's ``expected_total``)
   and the time they take at the run's rate.
 """
 
@@ -29,16 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RateLimit
-from ..errors import InputError, StorageError
+from ..errors import DamagedBackup, InputError, StorageError
 from ..files import require_file
 from ..records import Request
-from ..send import fetch
-from ..send.backup_step import BackupStep, Retriever, Selection
+from ..send import backup_fetch
+from ..send.backup_step import BackupStep, BodySelection, Retriever
 from ..spec import RunSpec
-from ..store.backup import (
+from ..store.backup_file import (
     BackupWriter,
     Damage,
-    DamagedBackup,
     Exported,
     Member,
     Owner,
@@ -49,9 +48,8 @@ from ..store.checkpoint import Checkpoint
 from ..store.found import FoundStore
 from ..summary import BackupVerified
 from . import discover, outputs
+from .outputs import BACKUP_FILES, BACKUP_META, backup_files
 
-BACKUP_META = "backup"  # checkpoint meta: the backup file of this plan (its real path) …
-BACKUP_FILES = "backup_files"  # … and every file its runs wrote to, in order (a JSON list)
 BACKUP_MARK = "backup_mark"  # the mark its runs put first in each of them
 DAMAGED = (
     "Nothing sent. Those members were written before their requests' deletes were sent: that "
@@ -76,7 +74,7 @@ def price(
     """The dry run's price of the backup for these requests; None without --backup."""
     if spec.backup is None:
         return None
-    calls = fetch.expected_total(requests)
+    calls = backup_fetch.expected_total(requests)
     return BackupPrice(
         path=spec.backup,
         calls=calls,
@@ -96,7 +94,7 @@ def discovered_price(spec: RunSpec, found: FoundStore) -> BackupPrice | None:
         activities += listed
         if found.listed_rows(request.prospect_id, request.codes) is None:
             fetched.append(request)
-    calls = fetch.expected_total(fetched)
+    calls = backup_fetch.expected_total(fetched)
     return BackupPrice(
         path=spec.backup,
         calls=calls,
@@ -156,13 +154,6 @@ def _owner(checkpoint: Checkpoint, path: Path) -> Owner:
     )
 
 
-def backup_files(meta: dict[str, str]) -> list[str]:
-    """Every backup file the checkpoint's runs wrote to (real paths), in order."""
-    files = list(json.loads(meta.get(BACKUP_FILES) or "[]"))
-    latest = meta.get(BACKUP_META)
-    return [*files, latest] if latest and latest not in files else files
-
-
 def _remember(checkpoint: Checkpoint, path: Path) -> None:
     name = str(path.resolve())
     files = backup_files(checkpoint.meta)
@@ -170,7 +161,7 @@ def _remember(checkpoint: Checkpoint, path: Path) -> None:
     checkpoint.set_meta(BACKUP_META, name)
 
 
-def _listed(found: FoundStore, request: Selection) -> list[dict[str, Any]] | None:
+def _listed(found: FoundStore, request: BodySelection) -> list[dict[str, Any]] | None:
     """A discovered request's activities as its listing rows, when they carry the fields."""
     rows = found.listed_rows(request.prospect_id, request.codes)
     return None if rows is None else [json.loads(row) for row in rows]
@@ -201,8 +192,9 @@ def verified(checkpoint: Checkpoint, shown: int = 5) -> BackupVerified | None:
     left = checkpoint.verified_remaining()
     held: dict[int, set[str]] = {}  # request → the ids saved for it, over every file
     damaged: list[str] = []
+    mark = checkpoint.meta.get(BACKUP_MARK, "")
     for name in names:
-        damaged += _read_into(Path(name), held, left)
+        damaged += _read_into(Path(name), held, left, mark)
     saved = {seq: len(held[seq]) for seq in sorted(held) if seq in left}
     unsaved = [(seq, lead) for seq, lead in checkpoint.queued_leads().items() if seq not in held]
     uneven = tuple((seq, saved[seq], left[seq]) for seq in saved if left[seq] > 0)
@@ -223,20 +215,34 @@ def verified(checkpoint: Checkpoint, shown: int = 5) -> BackupVerified | None:
     return result
 
 
-def _read_into(path: Path, held: dict[int, set[str]], left: dict[int, int]) -> list[str]:
+def _read_into(path: Path, held: dict[int, set[str]], left: dict[int, int], mark: str) -> list[str]:
     """Add the ids each request's members hold in ``path`` (kept for verified requests only)
-    to ``held``; returns what could not be read, named."""
+    to ``held``; returns what could not be read, named. Members after another checkpoint's
+    mark are that checkpoint's (the file was replaced, or backups were joined with ``cat``):
+    its requests are numbered from 1 too, so they are named and never counted as ours."""
     if not path.is_file():
         return []
     damaged = []
+    owner = ""  # the mark the members so far come after ("": a file from before marks)
     try:
         for item in walk(path):
             if isinstance(item, Damage):
                 damaged.append(f"{path} cannot be read whole: {item}")
-            elif isinstance(item, Member) and item.request:
+            elif isinstance(item, Member) and item.request == 0:
+                if (owner := item.mark) != mark:
+                    damaged.append(_not_ours(path, item))
+            elif isinstance(item, Member) and owner in ("", mark):
                 ids = held.setdefault(item.request, set())
                 if item.request in left:
                     ids.update(str(row.get("ProspectActivityId") or "") for row in item.rows)
     except InputError as error:
         damaged.append(str(error))
     return damaged
+
+
+def _not_ours(path: Path, mark: Member) -> str:
+    whose = f" ({mark.checkpoint})" if mark.checkpoint else ""
+    return (
+        f"{path} holds another checkpoint's backup{whose} from byte {mark.start:,}: "
+        "its members are not counted"
+    )

@@ -19,7 +19,7 @@ from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
 from ..errors import OptionError
 from ..files import real, require_file
-from ..plan.rules import PlanOptions, fingerprint_file, plan_fingerprint
+from ..plan.rules import PlanOptions, discovered_fingerprint, fingerprint_file, plan_fingerprint
 from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import LEARNED_LIMIT
@@ -30,7 +30,6 @@ from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, Window
 from ..timetext import to_local, zone_aliases
-from . import discover
 from .account import keep_to_account
 
 
@@ -89,7 +88,7 @@ def source_of(spec: RunSpec) -> str:
 def fingerprint_of(spec: RunSpec) -> str:
     """What identifies a plan: the file's bytes and the plan options (a discovered plan: its
     options, the window included)."""
-    return discover.fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
+    return discovered_fingerprint(spec.plan_options) if spec.discover else _fingerprint(spec)
 
 
 def fingerprints_of(spec: RunSpec) -> frozenset[str]:
@@ -97,7 +96,7 @@ def fingerprints_of(spec: RunSpec) -> frozenset[str]:
     UTC is Etc/UTC): what a copy of the same job, its zone spelt another way, holds."""
     names = zone_aliases(spec.tz)
     if spec.discover:
-        return frozenset(discover.fingerprint(_in_zone(spec, name)) for name in names)
+        return frozenset(discovered_fingerprint(_in_zone(spec, name)) for name in names)
     path = input_of(spec)
     file_digest = fingerprint_file(path)
     return frozenset(plan_fingerprint(path, _in_zone(spec, name), file_digest) for name in names)
@@ -121,32 +120,33 @@ def spending(
     clock: Clock,
     on_notice: Callable[[str], None] = ignore,
     *,
-    real_time: bool,
     bind: bool = False,
 ) -> Iterator[tuple[Checkpoint, SlidingWindowLimiter, WindowLedger | None]]:
     """What a command holds while it calls LeadSquared for a checkpoint: the checkpoint,
     locked against a second process, every call recorded in its call log, the limiter, and
-    the machine's ledger for this account (None not in real time, or when it cannot be used:
-    said on stderr, or, with --daily-limit, LedgerUnusable before the first call).
+    the machine's ledger for this account (None when it cannot be used: said on stderr, or,
+    with --daily-limit, LedgerUnusable before the first call). Every stamp and the ledger's
+    times come from ``clock.wall``: a test's ManualClock takes the same path as a run.
 
     The limiter paces on the machine's window ledger for this account (store/ledger.py):
     every `run` and `verify` with the same keys and host spends one budget and one
-    --daily-limit. The ledger's times are the wall's, so only in ``real_time``: a test's
-    ManualClock paces alone. A resume starts from the limit an earlier run learned. A
-    checkpoint goes on with the host and keys its requests went to (account.py); ``bind``: a
-    `run`, whose host and keys become the checkpoint's."""
+    --daily-limit. A resume starts from the limit an earlier run learned. A checkpoint goes on
+    with the host and keys its requests went to (account.py); ``bind``: a `run`, whose host
+    and keys become the checkpoint's."""
     account = shared_window(
         host_of(spec),
         credentials.access_key,
-        enabled=real_time,
+        wall=clock.wall,
         name=spec.label or str(real(path)),  # one name for the checkpoint, however typed
         daily_limit=spec.daily_limit,
         on_notice=on_notice,
     )
     with Checkpoint.open(path) as checkpoint, checkpoints.lock(path), account as ledger:
+        checkpoint.wall = clock.wall
         keep_to_account(checkpoint, host_of(spec), credentials, bind=bind, on_notice=on_notice)
         log = checkpoint.calls
-        with recording.recording(None if log is None else recording.CallRecorder(log)):
+        recorder = None if log is None else recording.CallRecorder(log, wall=clock.wall)
+        with recording.recording(recorder):
             limiter = SlidingWindowLimiter(
                 spec.rate, clock=clock, share=spec.share, on_notice=on_notice, shared=ledger
             )

@@ -8,7 +8,7 @@ activity type across all leads in a window) and purges exactly what it found.
   before the next is asked for, and the whole listing ends before the first delete: deletes
   shift the pages under a listing still running. An interrupted listing goes on from the next
   page; a resumed run never lists again.
-- **Checked, not believed** (see listing.py). A page that repeats activities already read,
+- **Checked, not believed** (see listing_pages.py). A page that repeats activities already read,
   holds rows without an activity id, or leads that are not GUIDs stops the run (exit 3) before
   anything is deleted, and that code's pages are set aside: the next run lists it again from
   page 1, so no plan is ever made from them. Pages go on while they come back full, and a
@@ -29,28 +29,33 @@ activity type across all leads in a window) and purges exactly what it found.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..errors import AbortedError, Interrupted, UsageError
-from ..plan import listing
-from ..plan.listing import UntrustworthyListing
+from ..clock import Clock, utc_text
+from ..config import RateLimit
+from ..errors import AbortedError, Interrupted, TooManyLeads, UntrustworthyListing
+from ..plan import listing_pages
 from ..plan.rules import PlanOptions
 from ..records import Request
+from ..send import recording
 from ..send.client import LeadSquaredClient
-from ..send.pool import Pool
+from ..send.limiter import SlidingWindowLimiter
+from ..send.pool import Pool, StopSwitch
+from ..spec import RunSpec
+from ..store.checkpoint import Checkpoint
 from ..store.found import Found, FoundStore
+from .common import ignore, source_of
+
+if TYPE_CHECKING:  # planning loads pandas: `export --backup` reads this module without it
+    from ..plan.build import PlanSummary, RequestTally
 
 PAGE_SIZE = 1000  # public code has paged at 1000 successfully
-
-
-class TooManyLeads(UsageError):
-    """The listing found more leads than --max-leads: a wrong window must not purge the
-    whole account at 2 a.m."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +118,7 @@ async def list_found(
     warnings = tuple(
         problem
         for code in options.codes
-        if (problem := listing.count_problem(code, *store.counts(code)))
+        if (problem := listing_pages.count_problem(code, *store.counts(code)))
     )
     return Discovery(
         by_code=store.by_code(), leads=store.leads(), list_calls=store.calls(), warnings=warnings
@@ -131,7 +136,7 @@ async def _list_code(
     if state.ended:
         return
     seen = state.rows
-    async for page in listing.pages(
+    async for page in listing_pages.pages(
         fetch,
         code,
         page=state.pages + 1,
@@ -167,12 +172,6 @@ def requests(store: FoundStore, options: PlanOptions) -> Iterator[tuple[Request,
             )
 
 
-def fingerprint(options: PlanOptions) -> str:
-    """A discovered plan is defined by its options alone (the run date is in the window)."""
-    text = json.dumps({"discover": True, **options.as_dict()}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 async def _page(
     pool: Pool,
     client: LeadSquaredClient,
@@ -196,11 +195,11 @@ def _found(rows: list[dict[str, Any]], code: str, window: tuple[str, str]) -> li
     low, high = window
     found = []
     for row in rows:
-        created = listing.text(row.get("CreatedOn"))
+        created = listing_pages.text(row.get("CreatedOn"))
         found.append(
             Found(
-                activity_id=listing.text(row.get("ProspectActivityId")),
-                prospect_id=listing.text(row.get("RelatedProspectId")).lower(),
+                activity_id=listing_pages.text(row.get("ProspectActivityId")),
+                prospect_id=listing_pages.text(row.get("RelatedProspectId")).lower(),
                 code=code,
                 created_on=created,
                 kept=(kept := (not low or created >= low) and (not high or created <= high)),
@@ -220,3 +219,80 @@ def carries_fields(row: dict[str, Any]) -> bool:
     """Whether a listing row holds the activity's own fields (notes, owner, custom fields),
     so that --backup can save it as it is instead of reading the lead again."""
     return any(key not in _LISTING_IDS for key in row)
+
+
+# ---------------------------------------------------------------- the step, for a command
+
+
+async def list_codes(
+    client: LeadSquaredClient,
+    limiter: SlidingWindowLimiter,
+    store: FoundStore,
+    spec: RunSpec,
+    clock: Clock,
+    rng: random.Random,
+    stop: StopSwitch | None,
+    on_listing: Callable[[str, int, int], None] = ignore,
+    *,
+    checkpoint: Checkpoint | None = None,
+    on_limit_learned: Callable[[RateLimit], None] | None = None,
+) -> Discovery:
+    """List every code's activities in the window through a reading pool on the run's
+    limiter; a limit learned here is kept in ``checkpoint`` and said, as a delete's would be."""
+    pool = Pool.for_reads(
+        spec.send_settings(),
+        clock=clock,
+        rng=rng,
+        limiter=limiter,
+        stop=stop,
+        checkpoint=checkpoint,
+        on_limit_learned=on_limit_learned,
+    )
+    with recording.calling("list"):
+        found = await list_found(
+            pool,
+            client,
+            store,
+            spec.plan_options,
+            until=utc_text(clock.wall()),
+            on_page=on_listing,
+        )
+    guard(found, spec.max_leads, spec.name_of("max_leads"))
+    return found
+
+
+def store_discovered(
+    checkpoint: Checkpoint, spec: RunSpec, fingerprint: str, warnings: tuple[str, ...]
+) -> PlanSummary:
+    from ..plan.build import RequestTally
+
+    tally = RequestTally()
+    leads = checkpoint.found.leads()
+    checkpoint.store_plan(
+        tally.observe(request for request, _ in requests(checkpoint.found, spec.plan_options)),
+        [],
+        source=source_of(spec),
+        fingerprint=fingerprint,
+        options=spec.plan_options.as_dict(),
+        extra={"leads": str(leads), "rows_read": "0", "label": spec.label, "discover": "1"},
+    )
+    return discovered_summary(leads, tally, spec, warnings)
+
+
+def discovered_summary(
+    leads: int, tally: RequestTally, spec: RunSpec, warnings: tuple[str, ...] = ()
+) -> PlanSummary:
+    from ..plan.build import PlanSummary
+    from ..sheet.read import SheetInfo
+
+    return PlanSummary(
+        source=SheetInfo(path=Path(source_of(spec)), kind="discover", warnings=warnings),
+        rows_read=0,
+        blank_rows=0,
+        invalid_rows=0,
+        invalid_groups=[],
+        leads=leads,
+        tally=tally,
+        rate=spec.effective_rate,
+        tz=spec.tz,
+    )

@@ -15,7 +15,7 @@ from typing import TextIO
 from ..config import DEFAULT_TZ
 from ..errors import InputError
 from ..store.checkpoint import Checkpoint
-from ..store.export import RowWriter, export_columns, export_row, open_table, stream_table
+from ..store.row_files import RowWriter, export_columns, export_row, open_table, stream_table
 from ..timetext import plan_tz
 from . import outputs
 

@@ -34,7 +34,9 @@ APPENDED = frozenset({"log_file", "backup"})  # a backup grows across resumes
 REGULAR = frozenset({"backup"})  # read back and appended to: never a device or a pipe
 # What SQLite and our lock keep beside a checkpoint.
 CHECKPOINT_COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
-BACKUP_META = "backup"  # checkpoint meta: its backup file (backups.py writes it)
+BACKUP_META = "backup"  # checkpoint meta: its backup file (backups.py writes it) …
+RESULTS_META = "results"  # checkpoint meta: [workbook, report] its last run wrote ("": none)
+BACKUP_FILES = "backup_files"  # … and every file its runs wrote to, in order (a JSON list)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Named:
     path: Path
     append: bool = False
     regular: bool = False  # a regular file only (a backup): never /dev/null or a pipe
+    backup: bool = False  # --backup, or a backup the checkpoint's runs wrote: a run appends to it
 
     def __str__(self) -> str:
         return f"{self.what} {self.path}"
@@ -52,7 +55,13 @@ class Named:
 
 def spec_outputs(spec: RunSpec) -> list[Named]:
     return [
-        Named(flag_of(name), path, append=name in APPENDED, regular=name in REGULAR)
+        Named(
+            flag_of(name),
+            path,
+            append=name in APPENDED,
+            regular=name in REGULAR,
+            backup=name == "backup",
+        )
         for name in OUTPUT_FIELDS
         if (path := getattr(spec, name)) is not None
     ]
@@ -60,8 +69,8 @@ def spec_outputs(spec: RunSpec) -> list[Named]:
 
 def spec_reads(spec: RunSpec) -> list[Named]:
     reads = [] if spec.input is None else [Named("the input sheet", spec.input)]
-    if spec.checkpoint is not None:
-        reads += checkpoint_files(spec.checkpoint)
+    if spec.checkpoint is not None:  # a resume's summary must not land on an earlier backup
+        reads += checkpoint_reads(spec.checkpoint)
     return reads
 
 
@@ -77,18 +86,25 @@ def checkpoint_files(path: Path) -> list[Named]:
 
 def checkpoint_reads(path: Path) -> list[Named]:
     """The checkpoint's files and the ones its plan names: the input sheet the plan was made
-    from and its backup, which an `export -o` or `report -o` must not overwrite either."""
+    from and every backup its runs wrote (the only copy of what they deleted), which no
+    output may overwrite either (only a run's --backup appends to one)."""
     named = checkpoint_files(path)
     try:
         with Checkpoint.open_existing(path) as checkpoint:
             meta = checkpoint.meta
     except (BulkDeleteError, sqlite3.Error):
-        return named  # not a checkpoint: the command says so when it opens it
-    for what, key in (("the checkpoint's input sheet", "input"), ("its backup", BACKUP_META)):
-        text = meta.get(key, "")
-        if text and Path(text).is_absolute():  # (a discovered plan's input is a listing)
-            named.append(Named(what, Path(text)))
-    return named
+        return named  # a new checkpoint, or not one: the command says so when it opens it
+    sheet = meta.get("input", "")
+    if sheet and Path(sheet).is_absolute():  # (a discovered plan's input is a listing)
+        named.append(Named("the checkpoint's input sheet", Path(sheet)))
+    return named + [Named("its backup", Path(name), backup=True) for name in backup_files(meta)]
+
+
+def backup_files(meta: dict[str, str]) -> list[str]:
+    """Every backup file the checkpoint's runs wrote to (real paths), in order."""
+    files = list(json.loads(meta.get(BACKUP_FILES) or "[]"))
+    latest = meta.get(BACKUP_META)
+    return [*files, latest] if latest and latest not in files else files
 
 
 def check_spec(spec: RunSpec) -> None:
@@ -121,6 +137,8 @@ def check(outputs: Sequence[Named], reads: Iterable[Named]) -> None:
                 "appended to; give a file name. Nothing sent."
             )
         for other in [*reads, *outputs[:index]]:
+            if output.backup and other.backup:
+                continue  # a run appends to its checkpoint's backup (the writer checks its mark)
             if same_file(output.path, other.path):
                 raise OptionError(
                     f"{output} is {other}: writing it would overwrite what this command "

@@ -8,7 +8,6 @@ limiter as the deletes would. It returns a typed PlanReport and never prints: th
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,22 +16,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..allowance import DailyEstimate, across_days
-from ..clock import Clock, SystemClock
+from ..clock import Clock, utc
 from ..config import Credentials, require_host
 from ..errors import OptionError
-from ..plan.build import PlanSummary, RequestTally, build_plan, summarise
+from ..plan.build import PlanSummary, RequestTally, build_plan, nothing_to_send, summarise
 from ..send import recording
 from ..send.answers import Verdict
 from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import call_once
 from ..spec import RunSpec
-from ..store.export import open_table, preview_columns, preview_row, write_invalid
 from ..store.found import FoundStore
 from ..store.ledger import calls_today
-from . import backups, discover, outputs
+from ..store.row_files import open_table, preview_columns, preview_row, write_invalid
+from ..store.sent_plans import Sent
+from . import backups, discover, outputs, resend
 from .common import host_of, ignore, input_of, retry_policy
-from .listing import discovered_summary, list_codes
+from .discover import discovered_summary, list_codes
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -51,6 +51,8 @@ class PlanReport:
     invalid_out: Path | None = None
     daily: DailyEstimate | None = None  # with --daily-limit: how the run spreads over days
     backup: backups.BackupPrice | None = None  # --backup: its calls, time and activities
+    sent_before: tuple[Sent, ...] = ()  # this plan, sent from this machine before
+    memory_warning: str = ""  # the machine's memory of sent plans could not be read
 
 
 async def plan(
@@ -58,7 +60,8 @@ async def plan(
     *,
     credentials: Credentials | None = None,
     session: aiohttp.ClientSession | None = None,
-    clock: Clock | None = None,
+    clock: Clock,
+    rng: random.Random,
     on_listing: Callable[[str, int, int], None] = ignore,
     on_notice: Callable[[str], None] = ignore,
 ) -> PlanReport:
@@ -71,7 +74,7 @@ async def plan(
         if credentials is None or session is None:
             raise OptionError("--discover needs LeadSquared keys and a session")
         found, summary, backup = await _plan_discovered(
-            spec, credentials, session, clock or SystemClock(), on_listing, on_notice
+            spec, credentials, session, clock, rng, on_listing, on_notice
         )
     else:
         summary = _plan_and_write(spec)
@@ -81,13 +84,16 @@ async def plan(
             raise OptionError("--check-codes needs LeadSquared keys and a session")
         codes = sorted(summary.tally.code_counts, key=int)
         names = await check_codes(
-            codes, spec, credentials, session, clock or SystemClock(), on_notice=on_notice
+            codes, spec, credentials, session, clock, rng, on_notice=on_notice
         )
+    sent, warning = resend.earlier_sends(spec, credentials)
     return PlanReport(
         summary=summary,
+        sent_before=sent,
+        memory_warning=warning,
         code_names=names,
         discovery=found,
-        daily=daily_estimate(spec, summary.requests, credentials),
+        daily=daily_estimate(spec, summary.requests, credentials, clock),
         host=spec.host,
         out=spec.out,
         invalid_out=spec.invalid_out,
@@ -108,6 +114,7 @@ async def _plan_discovered(
     credentials: Credentials,
     session: aiohttp.ClientSession,
     clock: Clock,
+    rng: random.Random,
     on_listing: Callable[[str, int, int], None],
     on_notice: Callable[[str], None] = ignore,
 ) -> tuple[discover.Discovery, PlanSummary, backups.BackupPrice | None]:
@@ -115,9 +122,9 @@ async def _plan_discovered(
     client = LeadSquaredClient(session, host_of(spec), credentials, auth=spec.auth)
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
     if spec.preflight:
-        await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
+        await preflight(client, limiter, clock, rng=rng, give_up_after=spec.give_up_after)
     store = FoundStore.in_memory()
-    found = await list_codes(client, limiter, store, spec, clock, random.Random(), None, on_listing)
+    found = await list_codes(client, limiter, store, spec, clock, rng, None, on_listing)
     tally = RequestTally()
     planned = discover.requests(store, spec.plan_options)
     if spec.out is not None:
@@ -144,6 +151,8 @@ def _plan_and_write(spec: RunSpec) -> PlanSummary:
         summary = summarise(plan_, rate)
     if spec.invalid_out is not None:
         write_invalid(spec.invalid_out, plan_.invalid)
+    if (empty := nothing_to_send(plan_)) is not None:
+        raise empty
     return summary
 
 
@@ -153,6 +162,7 @@ async def check_codes(
     credentials: Credentials,
     session: aiohttp.ClientSession,
     clock: Clock,
+    rng: random.Random,
     *,
     on_notice: Callable[[str], None] = ignore,
 ) -> dict[str, str]:
@@ -161,8 +171,8 @@ async def check_codes(
     limiter = SlidingWindowLimiter(spec.rate, clock=clock, share=spec.share, on_notice=on_notice)
     client = LeadSquaredClient(session, host_of(spec), credentials, auth=spec.auth)
     if spec.preflight:
-        await preflight(client, limiter, clock, give_up_after=spec.give_up_after)
-    retry, rng = retry_policy(spec), random.Random()
+        await preflight(client, limiter, clock, rng=rng, give_up_after=spec.give_up_after)
+    retry = retry_policy(spec)
     names: dict[str, str] = {}
     for code in codes:
         with recording.calling("setting"):
@@ -179,7 +189,7 @@ async def check_codes(
 
 
 def daily_estimate(
-    spec: RunSpec, requests: int, credentials: Credentials | None
+    spec: RunSpec, requests: int, credentials: Credentials | None, clock: Clock
 ) -> DailyEstimate | None:
     """With --daily-limit: whether the run crosses today's allowance, less what runs on this
     machine already spent today (the ledger, when the keys are known), and its ETA across days."""
@@ -187,6 +197,6 @@ def daily_estimate(
         return None
     used = 0
     if credentials is not None and spec.host:
-        used = calls_today(require_host(spec.host), credentials.access_key)
-    now = dt.datetime.now(dt.UTC)
+        used = calls_today(require_host(spec.host), credentials.access_key, wall=clock.wall)
+    now = utc(clock)
     return across_days(requests, spec.effective_rate, spec.daily_limit, now=now, used_today=used)

@@ -29,14 +29,17 @@ async def preflight(
     limiter: SlidingWindowLimiter,
     clock: Clock,
     *,
+    rng: random.Random,
     give_up_after: float = DEFAULT_GIVE_UP_AFTER,
     stop: StopSwitch | None = None,
-) -> None:
+) -> str:
     """One call before the first delete (UserByAccessKey.Get, which answers on every regional
     host): wrong keys stop here, and so does a --host that is not the account's own. An
     outage is ridden out for ``give_up_after`` seconds, as the deletes would; a host name
     that does not exist stops it at once, and so does ``stop`` (Interrupted): a signal cuts
-    every wait short, for a full window as for an outage."""
+    every wait short, for a full window as for an outage. Returns the keys' user as the
+    account names it (its email address, else its name; "" when it names none), for the
+    report to say whose keys purged."""
     retry = RetryPolicy(max_attempts=PREFLIGHT_ATTEMPTS, cap=2.0, give_up_after=give_up_after)
     with recording.calling("preflight"):
         answer, body = await call_once(
@@ -44,15 +47,26 @@ async def preflight(
             client.user_by_access_key,
             retry=retry,
             clock=clock,
-            rng=random.Random(),
+            rng=rng,
             stop=stop,
         )
     if body:
         _check_host(client.host, body)
-    elif answer.verdict is Verdict.TRANSIENT:
+        return user_of(body)
+    if answer.verdict is Verdict.TRANSIENT:
         raise ServiceDownError(
             f"the API did not answer the preflight check ({answer.message}); rerun later"
         )
+    return ""
+
+
+def user_of(user: dict[str, object]) -> str:
+    """The user UserByAccessKey.Get names: its email address, else its first and last name."""
+    email = user.get("EmailAddress")
+    if isinstance(email, str) and email.strip():
+        return email.strip()
+    names = (user.get("FirstName"), user.get("LastName"))
+    return " ".join(name.strip() for name in names if isinstance(name, str) and name.strip())
 
 
 def _check_host(host: str, user: dict[str, object]) -> None:

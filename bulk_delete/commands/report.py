@@ -1,117 +1,305 @@
 """The `report` command's data: what the HTML page shows of a checkpoint or a job's folder.
 
-The page is filled from the checkpoint alone, read-only: the headline from its tables, the
-charts' data from its call log (every run in it, so a resumed run shows its whole history). A
-checkpoint from before the call log gets the headline numbers and no charts. A folder (a
-job's state directory) gets one line per night, one per checkpoint in it. Drawing the page is
-the CLI's (cli/html_report.py); nothing here draws.
+The page is for the person who did not run the purge. It is filled from the checkpoint alone,
+read-only, in the order that person asks: what was purged (the codes and their names where
+the account told us, the window in the run's zone and in UTC, leads, requests, activities),
+how it ended (the exit status in words, whether it was interrupted, the command that
+resumes), why requests failed and rows were invalid (with their sheet rows), what `verify`
+found and where the backup is; then the charts, from the call log (every run in it, so a
+resumed run shows its whole history). A checkpoint from before the call log gets all of that
+and no charts. A folder (a job's state directory) gets one line per night, in date order,
+with the job it belongs to. Drawing the page is the CLI's (cli/report_page.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import shlex
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..errors import BulkDeleteError, InputError
+from ..errors import (
+    EXIT_ABORTED,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_SOFTWARE,
+    EXIT_USAGE,
+    BulkDeleteError,
+    InputError,
+)
 from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
-from ..store.report_data import Night, ReportData, report_data
+from ..store.report_data import Night, ReportData, Section, report_data
+from ..summary import Counts, RunResult, Verification
 from ..timetext import plan_tz
+from .account import ACCOUNT_USER, HOST_META
+from .purged import (
+    DATED,
+    Backups,
+    activity_facts,
+    code_names,
+    exit_of,
+    listed,
+    plan_codes,
+    read_backups,
+    resume_command,
+    window_facts,
+)
 
-_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2})\.sqlite$")
+# An exit code in words, for someone who reads the page rather than a scheduler's log.
+EXIT_WORDS = {
+    EXIT_OK: "finished: every request queued, no invalid rows",
+    EXIT_INCOMPLETE: "finished, with work left for a person: some requests failed or rows "
+    "were invalid (below)",
+    EXIT_USAGE: "stopped before sending: nothing was sent",
+    EXIT_ABORTED: "aborted: LeadSquared refused or did not answer; a rerun resumes",
+    EXIT_SOFTWARE: "crashed (a bug); every outcome recorded before is safe",
+    EXIT_LOCKED: "stopped: the lock was held, or the day's allowance used; a rerun resumes",
+    EXIT_INTERRUPTED: "interrupted by a signal; every answer received is saved",
+}
 
 
-def checkpoint_data(path: Path) -> ReportData:
+@dataclass(frozen=True, kw_only=True)
+class Ending:
+    """How the run that wrote the page ended, as the CLI knows it: its exit code, the error
+    it stopped on, and the command that resumes it, as typed. Without one (`report` on its
+    own), the checkpoint's last run tells."""
+
+    exit_code: int | None = None
+    error: str = ""
+    resume: str = ""
+
+
+def report(source: Path, now: dt.datetime, ending: Ending | None = None) -> ReportData:
+    """What the page shows of ``source`` (a checkpoint, or a job's state folder), generated
+    at ``now``."""
+    return folder_data(source, now) if source.is_dir() else checkpoint_data(source, now, ending)
+
+
+def checkpoint_data(path: Path, now: dt.datetime, ending: Ending | None = None) -> ReportData:
     with Checkpoint.open_existing(path) as checkpoint:
         tz = plan_tz(checkpoint.meta, f"checkpoint {path}")
         counts = checkpoint.counts()
         found = checkpoint.verification()
-        headline = [
-            ("Requests", f"{counts.requests:,}"),
-            ("Queued", f"{counts.queued:,} of {counts.requests:,}"),
-            ("Failed", f"{counts.failed:,}"),
-            ("Pending", f"{counts.pending:,}"),
-            ("Invalid rows", f"{counts.invalid_rows:,}"),
-            ("Refused (429)", f"{counts.rate_limited_429:,}"),
-        ]
-        verification = (
-            [
-                ("confirmed", found.confirmed),
-                ("remaining", found.remaining_requests),
-                ("unverified", found.unverified),
-            ]
-            if found.checked
-            else []
-        )
-        title = f"Bulk delete: {checkpoint.meta.get('label') or path.name}"
-        generated = dt.datetime.now(dt.UTC)
+        backup = read_backups(checkpoint.meta)
+        rest: dict[str, Any] = {
+            "title": _title(checkpoint, path),
+            "tz": tz,
+            "account": _account(checkpoint.meta),
+            "headline": _headline(counts),
+            "purged": [
+                _what(checkpoint, counts, tz, backup),
+                _how(checkpoint, path, counts, ending),
+            ],
+            "failures": checkpoint.failure_groups(),
+            "more_failures": max(0, checkpoint.failure_reason_count() - 10),
+            "invalid": checkpoint.invalid_groups(),
+            "checked": [_verified(checkpoint, path, found), *_backup_section(backup)],
+            "verification": _verification_bars(found),
+            "generated_at": now,
+        }
         log = checkpoint.calls
         if log is None:
-            return ReportData(
-                title=title,
-                tz=tz,
-                headline=headline,
-                notes=["This checkpoint is from before calls were recorded: no charts."],
-                verification=verification,
-                generated_at=generated,
-            )
-        return report_data(
-            _readable_calls(path, log),
-            title=title,
-            tz=tz,
-            headline=headline,
-            verification=verification,
-            generated_at=generated,
+            notes = ["This checkpoint is from before calls were recorded: no charts."]
+            return ReportData(notes=notes, **rest)
+        return report_data(_readable_calls(path, log), **rest)
+
+
+def _title(checkpoint: Checkpoint, path: Path) -> str:
+    """The job's name, else the sheet's, else what the discovery listed."""
+    meta = checkpoint.meta
+    if meta.get("label"):
+        return f"Purge: job {meta['label']}"
+    if meta.get("discover") == "1":
+        codes = ", ".join(checkpoint.plan_codes())
+        return f"Purge: activities of code {codes} found by a listing"
+    source = meta.get("input", "")
+    return f"Purge: {Path(source).name}" if source else f"Purge: {path.name}"
+
+
+def _account(meta: dict[str, str]) -> str:
+    host = meta.get(HOST_META, "")
+    user = meta.get(ACCOUNT_USER, "")
+    if not host:
+        return ""
+    return f"Account {host}" + (f", keys of {user}" if user else "")
+
+
+def _headline(counts: Counts) -> list[tuple[str, str]]:
+    return [
+        ("Requests", f"{counts.requests:,}"),
+        ("Queued", f"{counts.queued:,} of {counts.requests:,}"),
+        ("Failed", f"{counts.failed:,}"),
+        ("Pending", f"{counts.pending:,}"),
+        ("Invalid rows", f"{counts.invalid_rows:,}"),
+        ("Refused (429)", f"{counts.rate_limited_429:,}"),
+    ]
+
+
+def _what(checkpoint: Checkpoint, counts: Counts, tz: str, backup: Backups | None) -> Section:
+    """What was purged: codes, window, how much."""
+    names = code_names(checkpoint, backup)
+    codes = ", ".join(
+        f"{code} ({names[code]})" if code in names else code for code in plan_codes(checkpoint)
+    )
+    facts = [("Activity codes", codes or "none")]
+    facts += window_facts(checkpoint, tz)
+    source = checkpoint.meta.get("input", "")
+    if checkpoint.meta.get("discover") == "1":
+        facts.append(("Leads from", "a listing of the account (RetrieveByActivityEvent)"))
+    elif source:
+        facts.append(("Sheet", Path(source).name))
+    facts += [
+        ("Leads", f"{counts.leads:,}"),
+        (
+            "Requests",
+            f"{counts.requests:,} DeleteActivities calls planned, {counts.queued:,} queued",
+        ),
+    ]
+    facts += activity_facts(checkpoint, backup)
+    return Section(title="What was purged", facts=facts)
+
+
+def _how(checkpoint: Checkpoint, path: Path, counts: Counts, ending: Ending | None) -> Section:
+    """How it ended: the exit status in words, interrupted or not, the command that resumes."""
+    last = checkpoint.last_run()
+    code = ending.exit_code if ending and ending.exit_code is not None else exit_of(last, counts)
+    status = (
+        "not sent yet: the plan is saved"
+        if code is None
+        else f"{code}: {EXIT_WORDS.get(code, 'ended')}"
+    )
+    if (
+        last is not None
+        and last.result is RunResult.RUNNING
+        and (ending is None or ending.exit_code is None)
+    ):
+        status = "unknown: the last run was killed before it could say (kill -9, power loss)"
+    facts = [("Exit status", status)]
+    if ending and ending.error:
+        facts.append(("Stopped on", ending.error))
+    interrupted = code == EXIT_INTERRUPTED or (
+        last is not None and last.result is RunResult.INTERRUPTED
+    )
+    facts.append(
+        (
+            "Interrupted",
+            "yes: stopped by a signal before the plan was done" if interrupted else "no",
         )
+    )
+    facts.append(("Runs", f"{checkpoint.run_count():,}"))
+    left = counts.pending + counts.failed_transient
+    if left or interrupted:
+        resume = (ending.resume if ending and ending.resume else "") or resume_command(
+            checkpoint, path
+        )
+        facts.append(("To resume", f"{left:,} request(s) left: {resume}"))
+    else:
+        facts.append(("To resume", "nothing left to send"))
+    tone = "good" if code == EXIT_OK else "warn" if code in (EXIT_INCOMPLETE, None) else "bad"
+    return Section(title="How it ended", facts=facts, tone=tone)
 
 
-def folder_data(folder: Path) -> ReportData:
-    """One line per night: each checkpoint in the folder (a job's state directory)."""
-    nights = [night for path in sorted(folder.glob("*.sqlite")) if (night := _night(path))]
-    tz = "UTC"
+def _verified(checkpoint: Checkpoint, path: Path, found: Verification) -> Section:
+    if not found.checked:
+        facts = [("Checked", "not yet: LeadSquared has not been asked what is left")]
+        facts.append(("To verify", shlex.join(["bulk-delete", "verify", str(path)])))
+        return Section(title="Verification", facts=facts)
+    facts = [
+        ("Checked", f"{found.checked:,} of {checkpoint.counts().queued:,} queued request(s)"),
+        ("Confirmed", f"{found.confirmed:,}: nothing left in their windows"),
+    ]
+    if found.remaining_requests:
+        facts.append(
+            (
+                "Still there",
+                f"{found.remaining_activities:,} activities on {found.remaining_leads:,} lead(s) "
+                f"({found.remaining_requests:,} request(s)); LeadSquared may still be processing",
+            )
+        )
+    for note, count in checkpoint.unverified_notes():
+        facts.append(("Unverified", f"{count:,} × {note}"))
+    tone = "good" if found.confirmed == found.checked else "warn"
+    return Section(title="Verification", facts=facts, tone=tone)
+
+
+def _verification_bars(found: Verification) -> list[tuple[str, int]]:
+    if not found.checked:
+        return []
+    return [
+        ("confirmed", found.confirmed),
+        ("remaining", found.remaining_requests),
+        ("unverified", found.unverified),
+    ]
+
+
+def _backup_section(backup: Backups | None) -> list[Section]:
+    if backup is None:
+        return [
+            Section(
+                title="Backup", facts=[("Backup", "none: the deleted activities were not saved")]
+            )
+        ]
+    facts = [("File" if len(backup.files) == 1 else "Files", ", ".join(backup.files))]
+    if backup.problems:
+        facts += [("Problem", problem) for problem in backup.problems]
+    else:
+        facts.append(("Holds", f"{backup.activities:,} activities, saved before their deletes"))
+    facts.append(("To read it", "bulk-delete export --backup FILE -o deleted.xlsx"))
+    return [Section(title="Backup", facts=facts, tone="bad" if backup.problems else "")]
+
+
+def folder_data(folder: Path, now: dt.datetime) -> ReportData:
+    """One line per night: each checkpoint in the folder (a job's state directory), in date
+    order, with the job it belongs to."""
+    nights = sorted(
+        (night for path in sorted(folder.glob("*.sqlite")) if (night := _night(path))),
+        key=lambda night: (night.date, night.job),
+    )
+    jobs = sorted({night.job for night in nights if night.job})
     headline = [
         ("Nights", f"{len(nights):,}"),
+        ("Jobs", f"{len(jobs):,}"),
         ("Requests", f"{sum(n.requests for n in nights):,}"),
         ("Queued", f"{sum(n.queued for n in nights):,}"),
         ("Refused (429)", f"{sum(n.refused for n in nights):,}"),
         ("Left", f"{sum(n.left for n in nights):,}"),
     ]
-    return ReportData(
-        title=f"Bulk delete: {folder.name}",
-        tz=tz,
-        headline=headline,
-        nights=nights,
-        generated_at=dt.datetime.now(dt.UTC),
-    )
+    title = f"Purges in {folder.name}: " + (", ".join(jobs) if jobs else "no job")
+    return ReportData(title=title, tz="UTC", headline=headline, nights=nights, generated_at=now)
 
 
 def _night(path: Path) -> Night | None:
     try:
         checkpoint = Checkpoint.open_existing(path)
-    except (
-        BulkDeleteError,
-        sqlite3.Error,
-    ):  # another file in the folder, or an empty one: not a night
+    except (BulkDeleteError, sqlite3.Error):  # another file in the folder, or an empty one
         return None
     with checkpoint:
-        counts = checkpoint.counts()
-        found = checkpoint.verification()
-        dated = _DATED.search(path.name)
-        created = checkpoint.meta.get("created_at", "")[:10]
-        day = dated.group(1) if dated else created
+        meta = checkpoint.meta
+        dated = DATED.match(path.name)
+        day = dated.group(2) if dated else meta.get("created_at", "")[:10]
         try:
             date = dt.date.fromisoformat(day)
         except ValueError:
             return None
+        counts = checkpoint.counts()
+        found = checkpoint.verification()
+        last = checkpoint.last_run()
+        code = exit_of(last, counts)
         return Night(
             date=date,
+            job=meta.get("label") or (dated.group(1) if dated else path.stem),
             requests=counts.requests,
             queued=counts.queued,
             refused=counts.rate_limited_429,
             verified=found.confirmed if found.checked else None,
             left=counts.pending + counts.failed,
+            activities=listed(checkpoint),
+            ended="not sent" if code is None else f"exit {code}",
         )
 
 

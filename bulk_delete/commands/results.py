@@ -1,9 +1,9 @@
 """checkpoint → results workbook: what `run` and `job` leave beside the checkpoint, on every exit.
 
-The workbook (store/results.py) is filled from the checkpoint alone, read-only, after the run
-has closed it: so it says exactly what the checkpoint says, and a run that stopped (exit 3,
-130) gets one as well as a finished one. Its HTML twin is drawn by the CLI (cli/run_report.py),
-which is the layer that may import the plotting library.
+The workbook (store/results_workbook.py) is filled from the checkpoint alone, read-only, after
+the run has closed it: so it says exactly what the checkpoint says, and a run that stopped (exit 3,
+130) gets one as well as a finished one. Its HTML twin is drawn by the CLI
+(cli/run_cmd.py).
 
 Where they go: ``--results PATH`` names the workbook, and the report goes beside it with the
 suffix ``.html``; by default both go beside the checkpoint, ``NAME-results.xlsx`` and
@@ -15,17 +15,21 @@ cells of its first source row (``requests.extra``), and meta ``extra_columns`` n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import FieldError, InputError
+from ..plan.rules import PlanOptions
 from ..store.checkpoint import Checkpoint
-from ..store.results import InvalidRow, RequestRow, ResultsSummary, write_results
+from ..store.results_workbook import InvalidSheetRow, RequestRow, ResultsSummary, write_results
 from ..summary import RunSummary, Window
-from ..timetext import plan_options, plan_tz
+from ..timetext import plan_options, plan_tz, to_local
+from .outputs import RESULTS_META
+from .purged import Backups, code_names, last_exit, plan_codes, read_backups
 
 INVALID_COLUMNS = ("ProspectId", "ActivityEventList", "FromDate", "ToDate", "Webhook")
 
@@ -59,17 +63,61 @@ def write_workbook(
     return True
 
 
+def written_results(checkpoint_path: Path) -> tuple[Path, Path] | None:
+    """The workbook and report the checkpoint's last run wrote, when the workbook is still
+    there: `verify` writes both again with what it found. None otherwise."""
+    try:
+        with Checkpoint.open_existing(checkpoint_path) as checkpoint:
+            recorded = checkpoint.meta.get(RESULTS_META)
+    except InputError:
+        return None
+    stem = checkpoint_path.stem  # a run from before the record wrote them here, if anywhere
+    named: object = [f"{stem}-results.xlsx", f"{stem}-report.html"]
+    with contextlib.suppress(ValueError):
+        named = json.loads(recorded) if recorded is not None else named
+    if not (isinstance(named, list) and len(named) == 2):
+        return None
+    workbook, page = (checkpoint_path.parent / str(name) for name in named)
+    return (workbook, page) if workbook.is_file() else None
+
+
+def plan_window(checkpoint_path: Path) -> Window:
+    """The window the plan was made with (its --from/--to in its --tz, and in UTC)."""
+    with Checkpoint.open_existing(checkpoint_path) as checkpoint:
+        options = plan_options(checkpoint.meta, f"checkpoint {checkpoint_path}")
+    tz = str(options.get("tz") or "UTC")
+    try:
+        defaults = PlanOptions(
+            codes=(),
+            from_date=str(options.get("from") or ""),
+            to_date=str(options.get("to") or ""),
+            tz=tz,
+        ).row_defaults()
+    except (FieldError, ValueError):
+        return Window(tz=tz)
+    return Window(
+        tz=tz,
+        from_local=to_local(defaults.from_date, tz),
+        to_local=to_local(defaults.to_date, tz),
+        from_utc=defaults.from_date,
+        to_utc=defaults.to_date,
+    )
+
+
 def results_summary(
     checkpoint: Checkpoint, window: Window, summary: RunSummary | None, share: float | None = None
 ) -> ResultsSummary:
     meta = checkpoint.meta
     where = f"checkpoint {checkpoint.location}"
-    options, tz = plan_options(meta, where), plan_tz(meta, where)
+    tz = plan_tz(meta, where)
     counts = checkpoint.counts()
     source = meta.get("input", "")
-    asked = f"discovery: {source}" if meta.get("discover") == "1" else f"sheet {source}"
-    last = checkpoint.last_run()
-    rate = last.calls_per_second if last else None  # as the summary's text and JSON say
+    asked = f"discovery: {source}" if meta.get("discover") == "1" else f"sheet {Path(source).name}"
+    # The figures the terminal and --summary-json show: the run's own, else the last run's.
+    last = summary.this_run if summary and summary.this_run.calls else checkpoint.last_run()
+    rate = last.calls_per_second if last else None
+    backups = read_backups(meta)
+    names = code_names(checkpoint, backups)
     found = checkpoint.verification()
     verification: list[tuple[str, object]] = []
     if found.checked:
@@ -82,7 +130,9 @@ def results_summary(
         ]
     return ResultsSummary(
         asked=asked,
-        codes=[int(code) for code in options.get("codes", []) if str(code).isdigit()],
+        codes=[
+            f"{code} ({names[code]})" if code in names else code for code in plan_codes(checkpoint)
+        ],
         window_from=_utc(window.from_utc),
         window_to=_utc(window.to_utc),
         tz=tz,
@@ -105,9 +155,20 @@ def results_summary(
         learned_limit=meta.get("learned_limit") or None,
         share=share if share is not None and share < 1 else None,
         verification=verification,
-        exit_code=summary.exit_code if summary else None,
+        backup=_backup_text(backups),
+        exit_code=summary.exit_code if summary else last_exit(checkpoint),
         finished_at=_iso(summary.finished_at) if summary else None,
     )
+
+
+def _backup_text(backups: Backups | None) -> str | None:
+    """Where the backup is and what it holds (or why it cannot be read)."""
+    if backups is None:
+        return None
+    files = ", ".join(backups.files)
+    if backups.problems:
+        return f"{files} ({'; '.join(backups.problems)})"
+    return f"{files} ({backups.activities:,} activities saved before their deletes)"
 
 
 def _extra_columns(checkpoint: Checkpoint) -> list[str]:
@@ -139,11 +200,11 @@ def _requests(checkpoint: Checkpoint) -> Iterator[RequestRow]:
         )
 
 
-def _invalid(checkpoint: Checkpoint) -> Iterator[InvalidRow]:
+def _invalid(checkpoint: Checkpoint) -> Iterator[InvalidSheetRow]:
     for row in checkpoint.export_rows(("invalid",)):
         pid, codes, _, _, hook, _, _, _, reason, number = row[:10]
         from_text, to_text = row[-2], row[-1]
-        yield InvalidRow(
+        yield InvalidSheetRow(
             row=int(number), reason=reason, cells=(pid, codes, from_text, to_text, hook)
         )
 

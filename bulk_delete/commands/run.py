@@ -10,33 +10,26 @@ the first call, and an abort or a stop is raised only once the checkpoint is up 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
-from ..errors import (
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    Interrupted,
-    NotConfirmed,
-    OpenWindow,
-    OptionError,
-)
-from ..plan.build import PlanSummary, build_plan, plan_summary
+from ..errors import Interrupted, NotConfirmed, OpenWindow, OptionError
+from ..plan.build import PlanSummary, build_plan, nothing_to_send, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunResult, RunSummary
-from . import backups, discover, outputs
+from . import backups, discover, outputs, resend
+from .account import ACCOUNT_USER, JOB_FILE
 from .common import (
     checkpoint_path_of,
     failures_of,
@@ -48,7 +41,7 @@ from .common import (
     spending,
     window_of,
 )
-from .listing import list_codes, store_discovered
+from .discover import list_codes, store_discovered
 from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
@@ -85,8 +78,8 @@ async def run(
     *,
     session: aiohttp.ClientSession,
     hooks: RunHooks,
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
+    clock: Clock,
+    rng: random.Random,
     stop: StopSwitch | None = None,
 ) -> RunSummary:
     """Plan (or resume), confirm, send, and sum up. Raises UsageError before anything is
@@ -94,20 +87,20 @@ async def run(
     host = host_of(spec)
     path = checkpoint_path_of(spec)
     outputs.check_spec(spec)  # before the plan is built or anything sent
-    started = _utc_now()
+    started = _utc_now(clock)
     fingerprint = fingerprint_of(spec)
-    real_time = clock is None
-    clock = clock or SystemClock()
-    rng = rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    calling = spending(
-        spec, credentials, path, clock, hooks.on_notice, real_time=real_time, bind=True
-    )
+    calling = spending(spec, credentials, path, clock, hooks.on_notice, bind=True)
     with (
         calling as (checkpoint, limiter, ledger),
         backups.opened(spec, checkpoint, client.retrieve, hooks.on_notice) as backup,
     ):
         preflight_due = spec.preflight  # once per run, before the first call that needs it
+        check = partial(
+            preflight, client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
+        )
+        if not checkpoint.has_plan:  # a new plan: not one this machine sent under another
+            resend.refuse_resend(spec, credentials, checkpoint.location, hooks.on_notice)
         if checkpoint.has_plan:
             checkpoint.check_input(
                 source=source_of(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
@@ -115,7 +108,7 @@ async def run(
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
             if preflight_due:
-                await preflight(client, limiter, clock, give_up_after=spec.give_up_after, stop=stop)
+                _remember_user(checkpoint, await check())
                 preflight_due = False
             found = await list_codes(
                 client,
@@ -133,6 +126,7 @@ async def run(
             hooks.on_plan(store_discovered(checkpoint, spec, fingerprint, found.warnings))
         else:
             hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
+        _remember_run(checkpoint, spec)
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
         report: SendReport | None = None
         if todo:
@@ -143,7 +137,15 @@ async def run(
                     "(rerun with --yes to send)"
                 )
             if preflight_due:
-                await preflight(client, limiter, clock, give_up_after=spec.give_up_after, stop=stop)
+                _remember_user(checkpoint, await check())
+            resend.record_sent(
+                spec,
+                credentials,
+                checkpoint.location,
+                fingerprint,
+                wall=clock.wall,
+                on_notice=hooks.on_notice,
+            )
             pool = Pool(
                 checkpoint,
                 client,
@@ -158,7 +160,7 @@ async def run(
                 before_send=backup.before_send if backup else None,
             )
             report = await _send(checkpoint, pool, spec, todo)
-        summary = _summary(checkpoint, spec, report, started, limiter.effective)
+        summary = _summary(checkpoint, spec, report, started, limiter.effective, clock)
         if ledger is not None:  # the other runs on this machine that spent the same budget
             summary = dataclasses.replace(summary, shared_with=ledger.shared_with())
         if backup is not None and backup.writer.set_aside is not None:  # said on stderr too
@@ -173,6 +175,26 @@ async def run(
         error.summary = summary
         raise error
     return summary
+
+
+def _remember_user(checkpoint: Checkpoint, user: str) -> None:
+    """Whose keys purged, as the preflight found them: the report names the account by it."""
+    if user and checkpoint.meta.get(ACCOUNT_USER) != user:
+        checkpoint.set_meta(ACCOUNT_USER, user)
+
+
+def _remember_run(checkpoint: Checkpoint, spec: RunSpec) -> None:
+    """What the report and `verify` need to know of this run: the job file (for the command
+    that resumes) and where its results go (verify writes them again)."""
+    paths = outputs.results_paths(spec)
+    wanted = {
+        JOB_FILE: spec.source,
+        outputs.RESULTS_META: json.dumps([str(p.resolve()) for p in paths]) if paths else "",
+    }
+    meta = checkpoint.meta
+    for key, value in wanted.items():
+        if meta.get(key, "") != value:
+            checkpoint.set_meta(key, value)
 
 
 def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
@@ -198,6 +220,8 @@ def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
 
 def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
     plan_ = build_plan(input_of(spec), spec.plan_options)
+    if (empty := nothing_to_send(plan_)) is not None:
+        raise empty  # before the checkpoint holds it: a corrected sheet is a new plan there
     checkpoint.store_plan(
         plan_.requests(),
         plan_.invalid,
@@ -253,16 +277,11 @@ def _summary(
     report: SendReport | None,
     started: str,
     rate: RateLimit,
+    clock: Clock,
 ) -> RunSummary:
     counts = checkpoint.counts()
-    exit_code = EXIT_OK if counts.complete else EXIT_INCOMPLETE
-    if report is not None and report.error is not None:
-        exit_code = report.error.exit_code
-    elif report is not None and report.stopped:
-        exit_code = EXIT_INTERRUPTED
     record = checkpoint.last_run() if report is not None else None
     return RunSummary(
-        exit_code=exit_code,
         checkpoint=checkpoint.location,
         input=source_of(spec),
         host=spec.host,
@@ -270,7 +289,7 @@ def _summary(
         label=spec.label,
         window=window_of(spec),
         started_at=started,
-        finished_at=_utc_now(),
+        finished_at=_utc_now(clock),
         runs=checkpoint.run_count(),
         this_run=record or RunFigures(result=RunResult.NOTHING_TO_SEND),
         totals=counts,
@@ -279,13 +298,12 @@ def _summary(
     )
 
 
-def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> RunSummary:
+def summary_before_start(spec: RunSpec | None, clock: Clock, error: str = "") -> RunSummary:
     """The summary of a run that stopped before its first call (a bad option or file, a lock
     held, no confirmation), so that monitoring sees the nights that need a look."""
-    now = _utc_now()
+    now = _utc_now(clock)
     if spec is None:
         return RunSummary(
-            exit_code=exit_code,
             checkpoint="",
             input="",
             host="",
@@ -297,7 +315,6 @@ def summary_before_start(spec: RunSpec | None, exit_code: int, error: str) -> Ru
         )
     source = "" if spec.input is None and not spec.discover else _source_or_blank(spec)
     return RunSummary(
-        exit_code=exit_code,
         checkpoint=str(spec.checkpoint.resolve()) if spec.checkpoint else "",
         input=source,
         host=spec.host,
@@ -318,5 +335,5 @@ def _source_or_blank(spec: RunSpec) -> str:
         return ""
 
 
-def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+def _utc_now(clock: Clock) -> str:
+    return utc(clock).isoformat(timespec="seconds")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import EXIT_INCOMPLETE, EXIT_OK, OptionError
+from ..errors import OptionError
 from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunSummary, Window
@@ -26,7 +26,6 @@ async def status(path: Path) -> RunSummary:
         where = f"checkpoint {path}"
         options, tz = plan_options(meta, where), plan_tz(meta, where)
         return RunSummary(
-            exit_code=EXIT_OK if counts.complete else EXIT_INCOMPLETE,
             checkpoint=checkpoint.location,
             window=_saved_window(options, tz),
             input=meta.get("input", ""),

@@ -2,26 +2,25 @@
 
 This module is the command: the host, the checkpoint and its lock, the limiter (from the limit
 a run learned), the preflight, and the VerifySummary returned. How to ask (per lead or per
-code) and when an answer is trusted is the strategy in verifying.py.
+code) and when an answer is trusted is the strategy in verify_strategy.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, utc_text
 from ..config import Credentials, RateLimit
-from ..errors import EXIT_INCOMPLETE, EXIT_OK, InputError, Interrupted
+from ..errors import InputError, Interrupted
 from ..files import require_file
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import Pool, StopSwitch
 from ..spec import RunSpec
 from ..summary import VerifySummary
-from . import backups, verifying
+from . import backups, verify_strategy
 from .common import checkpoint_path_of, host_of, ignore, spending
 from .preflight import preflight
 
@@ -34,10 +33,10 @@ async def verify(
     credentials: Credentials,
     *,
     session: aiohttp.ClientSession,
-    on_choice: Callable[[verifying.Choice, RateLimit], None] = ignore,
+    on_choice: Callable[[verify_strategy.Choice, RateLimit], None] = ignore,
     on_notice: Callable[[str], None] = ignore,  # one line worth saying (a long Retry-After)
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
+    clock: Clock,
+    rng: random.Random,
     stop: StopSwitch | None = None,
 ) -> VerifySummary:
     """Ask LeadSquared what is left of each queued request (or a sample) and record it."""
@@ -46,16 +45,16 @@ async def verify(
     require_file(path, "checkpoint", missing="no such checkpoint")
     # Verify's calls spend the account's budget like the run's: the machine's ledger, one
     # limiter for the preflight and the pool, and --daily-limit counts them.
-    real_time = clock is None
-    clock, rng = clock or SystemClock(), rng or random.Random()
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
-    calling = spending(spec, credentials, path, clock, on_notice, real_time=real_time)
+    calling = spending(spec, credentials, path, clock, on_notice)
     with calling as (checkpoint, limiter, _):
         if not checkpoint.has_plan:
             raise InputError(f"{path}: the checkpoint holds no plan")
         items = checkpoint.to_verify(spec.sample, rng)
         if items and spec.preflight:
-            await preflight(client, limiter, clock, give_up_after=spec.give_up_after, stop=stop)
+            await preflight(
+                client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
+            )
         pool = Pool.for_reads(  # after the preflight: its breaker's clocks start now
             spec.send_settings(),
             clock=clock,
@@ -67,16 +66,13 @@ async def verify(
         )
         choice = None
         if items:
-            until = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            until = utc_text(clock.wall())
             with recording.calling("verify"):
-                choice, firsts = await verifying.choose(pool, client, items, until)
+                choice, firsts = await verify_strategy.choose(pool, client, items, until)
                 on_choice(choice, limiter.effective)
-                await verifying.check(pool, client, checkpoint, items, choice, firsts, until)
+                await verify_strategy.check(pool, client, checkpoint, items, choice, firsts, until)
         found = checkpoint.verification()
         summary = VerifySummary(
-            exit_code=EXIT_OK
-            if not (found.remaining_requests or found.unverified)
-            else EXIT_INCOMPLETE,
             checkpoint=checkpoint.location,
             strategy=choice.strategy if choice else None,
             calls=pool.progress.figures.calls,

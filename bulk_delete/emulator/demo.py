@@ -33,7 +33,7 @@ def start_emulator(port_file: Path, *extra: str) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 30
     while not (port_file.exists() and port_file.read_text().strip()):
         if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the emulator did not start")
+            raise RuntimeError("the emulator did not start")
         time.sleep(0.05)
     return process
 
@@ -116,4 +116,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as error:  # the emulator did not start
+        sys.exit(f"demo: {error}")

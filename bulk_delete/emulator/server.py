@@ -7,10 +7,17 @@ asked — transient 500s, HTML 502s from a "proxy", dropped connections and slow
 
 With ``--echo-request`` every error document and redirect quotes the request (echo.py).
 
+Activities can be posted back (Create, one; the bulk add, up to 25 on its own stricter
+window): they get new ids and are real from then on, in Retrieve, in the listing, and under
+any delete carried out later whose window holds their date. ``--post-lost-rate`` loses the
+answer after they were created, the one fault after which a retry makes a second copy.
+
 Order of checks for every call: outage (503 page) → redirect (307, when set up to play a
 hostile host) → path
-(404) → keys (401) → refuse-all (429) → rate window (429) → faults → latency → body (400) →
-application rules (500 MX) → 200 "queued". Every call's User-Agent is counted.
+(404) → keys (401) → refuse-all (429) → rate window (429) → the bulk window, for bulk calls
+(429) → daily allowance (429) → faults → latency → body (400) → application rules (500 MX)
+→ 200 ("queued" for a delete; a post acts, then may lose its answer). Every call's
+User-Agent is counted.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
+import heapq
 import json
 import random
 import re
@@ -45,12 +53,13 @@ from ..api import (
 )
 from ..config import RateLimit
 from . import echo
-from .config import DEFAULT_EMULATOR_RATE as DEFAULT_EMULATOR_RATE
-from .config import DEFAULT_SYSTEM_CODES as DEFAULT_SYSTEM_CODES
-from .config import DEMO_ACCESS_KEY as DEMO_ACCESS_KEY
-from .config import DEMO_SECRET_KEY as DEMO_SECRET_KEY
-from .config import EmulatorConfig as EmulatorConfig
-from .config import parse_code_ranges as parse_code_ranges
+from .knobs import DEFAULT_EMULATOR_RATE as DEFAULT_EMULATOR_RATE
+from .knobs import DEFAULT_SYSTEM_CODES as DEFAULT_SYSTEM_CODES
+from .knobs import DEMO_ACCESS_KEY as DEMO_ACCESS_KEY
+from .knobs import DEMO_SECRET_KEY as DEMO_SECRET_KEY
+from .knobs import EmulatorConfig as EmulatorConfig
+from .knobs import background_share
+from .knobs import parse_code_ranges as parse_code_ranges
 
 STATS_PATH = "/__emulator/stats"
 CENSUS_PATH = "/__emulator/census"  # ?codes=201,202&from=…&to=… : what is left, for benchmarks
@@ -66,6 +75,11 @@ CUSTOM_ACTIVITY_NAMES = (
     "Loan Application",
 )
 CUSTOM_CODES = range(150, 300)
+# Posting activities back (the reference's "Posting activities back"); to api.py once the
+# client posts.
+CREATE_PATH = "/v2/ProspectActivity.svc/Create"
+BULK_ADD_PATH = "/v2/ProspectActivity.svc/Bulk/CustomActivity/Add/ByLeadId"
+BULK_MAX_ACTIVITIES = 25
 
 _GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _API_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
@@ -78,6 +92,16 @@ def error_body(exception_type: str, message: str) -> dict[str, str]:
 
 def _error(status: int, exception_type: str, message: str) -> web.Response:
     return web.json_response(error_body(exception_type, message), status=status)
+
+
+class PostRefused(Exception):
+    """Why one activity is not posted: the answer's status, ExceptionType and message (Create
+    answers with them; the bulk add puts the message in the activity's row)."""
+
+    def __init__(self, status: int, exception_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.exception_type = exception_type
 
 
 class SlidingWindow:
@@ -129,6 +153,10 @@ class Emulator:
         self.window = SlidingWindow(
             self.config.rate, clock, count_refusals=self.config.count_refusals
         )
+        # The bulk add's own window; its calls pass the account's window first, as every call.
+        self.bulk_window = SlidingWindow(
+            self.config.bulk_rate, clock, count_refusals=self.config.count_refusals
+        )
         self.wall = wall  # UTC epoch seconds: the daily allowance's day
         self.days_ahead = 0  # days added to ``wall`` for the allowance (NEXT_DAY_PATH)
         self._day = (-1, 0)  # (the UTC day, calls accepted in it)
@@ -141,17 +169,26 @@ class Emulator:
         self.first_accepted: float | None = None  # clock time of the first / last queued call
         self.last_accepted: float | None = None
         self.first_accepted_wall: float | None = None  # time.time(), for other processes
+        self.last_accepted_wall: float | None = None
         self._first_call: float | None = None
         self.background_calls = 0
         self.background_refused = 0
+        self.background_began_wall: float | None = None  # time.time() of its first tick
         self._dataset: list[str] | None = None
         self.list_calls: list[dict[str, Any]] = []  # every RetrieveByActivityEvent page asked
         self.user_agents: Counter[str] = Counter()  # of every API call
         self._by_code: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
         self._rng = random.Random(self.config.seed)
         self._tombstones: dict[str, list[tuple[frozenset[str], str, str]]] = {}
-        self._added: dict[str, list[dict[str, Any]]] = {}  # add_activity: created since
+        self._added: dict[str, list[dict[str, Any]]] = {}  # add_activity, posts: created since
         self._added_ever = 0
+        self._posted: dict[str, tuple[str, dict[str, Any]]] = {}  # Id → (lead, activity) left
+        self._post_keys: Counter[tuple[Any, ...]] = Counter()  # what was posted, how often
+        self._post_items_refused = 0
+        self._post_calls: list[float] = []  # clock time of each post call that acted
+        self._post_rng = random.Random(f"posted-{self.config.seed}")  # the new ids
+        self._lost_rng = random.Random(f"post-lost-{self.config.seed}")  # --post-lost-rate
+        self._dataset_ids: frozenset[str] | None = None
         self._log: IO[str] | None = None
         self._echoes = 0  # error answers that quoted the request (--echo-request)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -167,6 +204,8 @@ class Emulator:
         self.app.router.add_post(RETRIEVE_PATH, self._retrieve)
         self.app.router.add_get(USER_PATH, self._user)
         self.app.router.add_post(LIST_PATH, self._list)
+        self.app.router.add_post(CREATE_PATH, self._create)
+        self.app.router.add_post(BULK_ADD_PATH, self._bulk_add)
         self.app.router.add_get(STATS_PATH, self._stats)
         self.app.router.add_get(CENSUS_PATH, self._census)
         self.app.router.add_post(NEXT_DAY_PATH, self._next_day)
@@ -209,14 +248,21 @@ class Emulator:
         as a real one: calls on a fixed schedule of absolute deadlines (a late wake-up does
         not push the next call back, so it never drifts below its rate), ``burst`` at a time,
         each arriving after a jittered latency, counted in the same window as ours and
-        refused when it is full. It does not retry: a refused lead capture is a lost call."""
+        refused when it is full. It does not retry: a refused lead capture is a lost call.
+        Busy and quiet spells, a ramp and a stop (``--background``) thin the schedule: a tick
+        calls once the share it owes adds up to one."""
         loop = asyncio.get_running_loop()
         gap = rate.period / rate.calls * burst
         start = loop.time()
-        tick = 0
-        while True:
+        self.background_began_wall = self.wall()
+        tick, owed = 0, 0.0
+        while tick * gap < self.config.background_until:
             tick += 1
             await asyncio.sleep(max(0.0, start + tick * gap - loop.time()))
+            owed += background_share(self.config, tick * gap)
+            if owed < 1.0 - 1e-9:
+                continue
+            owed -= 1.0
             for _ in range(burst):
                 self._spawn(self._background_call())
 
@@ -246,10 +292,15 @@ class Emulator:
             # accepted calls per second as the server saw them: (n - 1) gaps over the span
             "accepted_per_second": (queued - 1) / span if queued > 1 and span > 0 else 0.0,
             "first_accepted_wall": self.first_accepted_wall,
+            "last_accepted_wall": self.last_accepted_wall,
             "max_calls_in_window": self.window.max_in_window,
             "rate": {"calls": self.config.rate.calls, "period": self.config.rate.period},
             "webhook_posts": len(self.webhook_posts),
-            "background": {"calls": self.background_calls, "refused": self.background_refused},
+            "background": {
+                "calls": self.background_calls,
+                "refused": self.background_refused,
+                "began_wall": self.background_began_wall,
+            },
             "callers": {  # every call the rate window saw, and its refusals, by caller
                 caller: {"calls": calls, "refused": self.window.refused[caller]}
                 for caller, calls in self.window.calls.items()
@@ -262,6 +313,29 @@ class Emulator:
             "list_pages": len(self.list_calls),
             "list_pages_read_twice": len(self.list_calls)
             - len({(call["code"], call["page"], call["size"]) for call in self.list_calls}),
+            **self._posting_stats(),
+        }
+
+    def _posting_stats(self) -> dict[str, Any]:
+        """What was posted back: each activity created fires LeadSquared's "Activity created"
+        automations; "twice": the same lead, code, date, note and fields created again."""
+        calls = self._post_calls
+        span = calls[-1] - calls[0] if calls else 0.0
+        return {
+            "activities_posted": sum(self._post_keys.values()),
+            "posted_twice": sum(count - 1 for count in self._post_keys.values()),
+            "post_items_refused": self._post_items_refused,
+            # post calls that acted, per second as the server saw them (the bulk's and Create's)
+            "post_calls_per_second": (len(calls) - 1) / span if span > 0 else 0.0,
+            "bulk_window": {
+                "calls": sum(self.bulk_window.calls.values()),
+                "refused": sum(self.bulk_window.refused.values()),
+                "max_calls_in_window": self.bulk_window.max_in_window,
+                "rate": {
+                    "calls": self.config.bulk_rate.calls,
+                    "period": self.config.bulk_rate.period,
+                },
+            },
         }
 
     def census(self, codes: frozenset[str], from_date: str, to_date: str) -> dict[str, int]:
@@ -349,22 +423,13 @@ class Emulator:
         if not self.window.admit(key):
             self.outcomes["rate_limited"] += 1
             rate = self.config.stated_rate or self.config.rate
-            return self._refusal(
-                _error(
-                    self.config.limit_status,
-                    "MXAPIRateLimitExceededException",
-                    f"API calls exceeded the limit of {rate.calls} in {rate.period:g} second(s)",
-                )
-            )
+            return self._limit_refusal(rate.calls, rate.period)
+        if request.path == BULK_ADD_PATH and not self.bulk_window.admit(key):
+            self.outcomes["bulk_rate_limited"] += 1  # it has spent its place in --rate's window
+            return self._limit_refusal(self.config.bulk_rate.calls, self.config.bulk_rate.period)
         if self._allowance_used():
             self.outcomes["allowance_used"] += 1
-            return self._refusal(
-                _error(
-                    self.config.limit_status,
-                    "MXAPIRateLimitExceededException",
-                    f"API calls exceeded the limit of {self.config.daily_limit} in 86400 second(s)",
-                )
-            )
+            return self._limit_refusal(self.config.daily_limit, 86400)
         fault = self._fault()
         if fault == "huge":
             self.outcomes["huge_body"] += 1
@@ -409,6 +474,17 @@ class Emulator:
         if self.config.retry_after >= 0:
             response.headers["Retry-After"] = f"{self.config.retry_after:g}"
         return response
+
+    def _limit_refusal(self, calls: int, seconds: float) -> web.Response:
+        """A refusal in LeadSquared's words, naming the limit (the account's, the bulk
+        calls', the day's)."""
+        return self._refusal(
+            _error(
+                self.config.limit_status,
+                "MXAPIRateLimitExceededException",
+                f"API calls exceeded the limit of {calls} in {seconds:g} second(s)",
+            )
+        )
 
     async def _huge_body(self, request: web.Request) -> web.StreamResponse:
         """A 200 whose body is ``huge_body_bytes`` long, streamed in chunks (a misconfigured
@@ -499,6 +575,7 @@ class Emulator:
             self.first_accepted = arrived
             self.first_accepted_wall = time.time()
         self.last_accepted = arrived
+        self.last_accepted_wall = time.time()
         if self._log is not None:
             self._log.write(json.dumps(record) + "\n")
             self._log.flush()
@@ -529,6 +606,8 @@ class Emulator:
         )
         if lead in self._added:  # an activity added later is not under this tombstone
             self._added[lead] = [a for a in self._added[lead] if a not in removed]
+        for activity in removed:
+            self._posted.pop(activity["Id"], None)
         url = record["StatusWebhookURL"]
         if not url:
             return
@@ -549,6 +628,143 @@ class Emulator:
             async with self._session.post(url, json=document) as response:
                 await response.read()
 
+    # ------------------------------------------------------------ posting activities back
+
+    async def _create(self, request: web.Request) -> web.Response:
+        """ProspectActivity.svc/Create: one activity on one lead, owned by the keys' user (no
+        owner field is documented for this call)."""
+        body, problem = await _json_object(request)
+        if problem:
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem)
+        try:
+            activity = self._post(body, owned=False)
+        except PostRefused as refused:
+            self.outcomes["bad_request" if refused.status == 400 else "app_error"] += 1
+            return _error(refused.status, refused.exception_type, str(refused))
+        self.outcomes["posted"] += 1
+        self._post_calls.append(self._clock())
+        answer = {"Status": "Success", "Message": {"Id": activity["Id"]}}
+        return self._lost_answer(request) or web.json_response(answer)
+
+    async def _bulk_add(self, request: web.Request) -> web.Response:
+        """Bulk/CustomActivity/Add/ByLeadId: a JSON list of up to 25 activities, each posted
+        or refused on its own (a row per activity, RowNumber from 1)."""
+        items, problem = await _json_body(request)
+        if not problem and not isinstance(items, list):
+            problem = "The request body must be a JSON list of activities"
+        elif not problem and not 1 <= len(items) <= BULK_MAX_ACTIVITIES:
+            problem = (
+                f"A call posts 1 to {BULK_MAX_ACTIVITIES} activities; this one holds {len(items)}"
+            )
+        if problem:
+            self.outcomes["bad_request"] += 1
+            return _error(400, "MXInvalidRequestBodyException", problem)
+        rows = [self._bulk_row(number, item) for number, item in enumerate(items, 1)]
+        self.outcomes["bulk_posted"] += 1
+        self._post_calls.append(self._clock())
+        return self._lost_answer(request) or web.json_response({"Response": rows})
+
+    def _bulk_row(self, number: int, item: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {"RowNumber": number}
+        try:
+            activity = self._post(item, owned=True)
+        except PostRefused as refused:
+            self._post_items_refused += 1
+            return row | {
+                "ActivityCreated": False,
+                "ProspectActivityId": None,
+                "ExceptionMessage": str(refused),
+            }
+        return row | {
+            "ActivityCreated": True,
+            "ProspectActivityId": activity["Id"],
+            "ExceptionMessage": None,
+        }
+
+    def _post(self, item: Any, *, owned: bool) -> dict[str, Any]:
+        """One activity checked and created: from now on Retrieve, the listing and every
+        delete carried out later see it. Raises PostRefused, having created nothing."""
+        lead, code, when, note, fields = _post_shape(item)
+        self._post_rules(lead, code, fields)
+        owner = _owner(item.get("ActivityOwnerEmail") if owned else None)
+        activity = self._new_activity(code, when, note, fields, owner)
+        self._added.setdefault(lead, []).append(activity)
+        self._posted[activity["Id"]] = (lead, activity)
+        self._post_keys[(lead, code, _activity_date(activity), note, tuple(sorted(fields)))] += 1
+        return activity
+
+    def _post_rules(self, lead: str, code: int, fields: list[tuple[str, str]]) -> None:
+        """The application's rules (500 MX), as for a delete: no system activity, no lead
+        that is not there (never one created), no field the activity type lacks."""
+        if str(code) in self.config.system_codes:
+            raise PostRefused(
+                500,
+                "MXInvalidActivityEventException",
+                f"Activity event {code} is a system activity and cannot be posted",
+            )
+        if code not in CUSTOM_CODES:
+            raise PostRefused(
+                500, "MXInvalidActivityEventException", f"No custom activity event with code {code}"
+            )
+        if not self._lead_exists(lead):
+            raise PostRefused(500, "MXLeadNotFoundException", f"Lead {lead} does not exist")
+        unknown = [name for name, _ in fields if name not in _type_fields(code)]
+        if unknown:
+            raise PostRefused(
+                500,
+                "MXInvalidActivityFieldException",
+                f"Activity event {code} has no field {', '.join(unknown)}",
+            )
+
+    def _lead_exists(self, lead: str) -> bool:
+        """A lead of --leads when given, else of the data set when one is held, else any."""
+        if self.config.leads is not None:
+            return lead in self.config.leads
+        if self.config.dataset_leads <= 0:
+            return True
+        if self._dataset_ids is None:
+            self._dataset_ids = frozenset(self.dataset())
+        return lead in self._dataset_ids
+
+    def _new_activity(
+        self, code: int, when: str, note: str, fields: list[tuple[str, str]], owner: tuple[str, str]
+    ) -> dict[str, Any]:
+        """As Retrieve shows it. Created now by the keys' user: the id, CreatedOn, CreatedBy and
+        ModifiedOn of the activity it restores cannot come back. Its date is ``when`` (now
+        when none was given): its ActivityDateTime, or its CreatedOn with --created-on-posted."""
+        now = dt.datetime.fromtimestamp(self.wall(), dt.UTC).strftime(_API_DATE)
+        dates = {"CreatedOn": now, "ModifiedOn": now, "ActivityDateTime": when or now}
+        if self.config.created_on_posted:
+            dates = {"CreatedOn": when or now, "ModifiedOn": now}
+        return {
+            "Id": str(uuid.UUID(int=self._post_rng.getrandbits(128), version=4)),
+            "EventCode": code,
+            "EventName": CUSTOM_ACTIVITY_NAMES[code % len(CUSTOM_ACTIVITY_NAMES)],
+            **dates,
+            "ActivityScore": code % 25,  # the type's score, not the one it had
+            "Notes": note,
+            "CreatedBy": _KEYS_USER[0],
+            "CreatedByName": _KEYS_USER[1],
+            "ModifiedBy": _KEYS_USER[0],
+            "ModifiedByName": _KEYS_USER[1],
+            "Owner": owner[0],
+            "OwnerName": owner[1],
+            "Data": [{"Key": key, "Value": value} for key, value in fields],
+        }
+
+    def _lost_answer(self, request: web.Request) -> web.Response | None:
+        """--post-lost-rate: the activities are there, and the connection is dropped without
+        an answer, so the client cannot know: the one fault after which a retry posts a second
+        copy (a drop before acting, --drop-rate, creates nothing)."""
+        rate = self.config.post_lost_rate
+        if rate <= 0 or self._lost_rng.random() >= rate:
+            return None
+        self.outcomes["post_lost"] += 1
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
+
     # ------------------------------------------------------------ preview endpoints
 
     async def _setting(self, request: web.Request) -> web.Response:
@@ -566,8 +782,11 @@ class Emulator:
                 "ActivityEvent": int(code),
                 "Name": name.lower().replace(" ", "_"),
                 "DisplayName": name,
-                "Fields": [
-                    {"SchemaName": "mx_Custom_1", "DisplayName": "Notes", "DataType": "String"}
+                "Fields": [  # what an activity of this type may be posted with
+                    {"SchemaName": key, "DisplayName": label, "DataType": kind}
+                    for key, (label, kind) in zip(
+                        _type_fields(int(code)), _FIELD_KINDS, strict=False
+                    )
                 ],
             }
         )
@@ -611,7 +830,8 @@ class Emulator:
         return self._dataset
 
     def remaining(self, lead: str) -> list[dict[str, Any]]:
-        """A lead's activities now: those its carried-out deletes have not removed."""
+        """A lead's activities now: those its carried-out deletes have not removed, then the
+        ones added or posted since (in that order)."""
         return _activities(lead, self._tombstones.get(lead, [])) + self._added.get(lead, [])
 
     def add_activity(self, lead: str, code: int, created_on: str) -> dict[str, Any]:
@@ -666,6 +886,9 @@ class Emulator:
             if low <= modified <= high
             and not any(_matches(activity, *tomb) for tomb in self._tombstones.get(lead, []))
         ]
+        posted = self._posted_listed(code, low, high)
+        if posted:  # the catalogue is sorted the same way: merged, not sorted again
+            matching = list(heapq.merge(matching, posted, key=_listing_order))
         config = self.config
         served = min(size, config.page_cap)
         skipped = 0 if config.ignore_page_index else index - 1
@@ -685,6 +908,16 @@ class Emulator:
             }
         )
 
+    def _posted_listed(self, code: str, low: str, high: str) -> list[tuple[dict[str, Any], str]]:
+        """Posted activities of ``code`` still there, modified in [low, high], in listing
+        order: unlike add_activity's, they are in the listing (a restore reads it back)."""
+        found = [
+            (activity, lead)
+            for lead, activity in self._posted.values()
+            if str(activity["EventCode"]) == code and low <= activity["ModifiedOn"] <= high
+        ]
+        return sorted(found, key=_listing_order)
+
     def _listed(self, code: str, activity: dict[str, Any], lead: str, at: int) -> dict[str, Any]:
         """One listing row; the first --rows-without-ids / --bad-lead-ids rows are broken."""
         row = {
@@ -693,6 +926,11 @@ class Emulator:
             "ActivityEvent": code,
             "CreatedOn": activity["CreatedOn"],
             "ModifiedOn": activity["ModifiedOn"],
+            **(
+                {"ActivityDateTime": activity["ActivityDateTime"]}
+                if "ActivityDateTime" in activity
+                else {}
+            ),
             # As LeadSquared's listing rows: the activity's fields flat beside the ids.
             **{key: activity[key] for key in _LISTED_FIELDS},
             **{pair["Key"]: pair["Value"] for pair in activity["Data"]},
@@ -710,8 +948,9 @@ class Emulator:
         api = self.config.account_host or request.host
         return web.json_response(
             {
-                "Id": "7d4c9ab0-0000-4000-8000-000000000001",
-                "FirstName": "Demo",
+                "Id": _KEYS_USER[0],
+                "FirstName": _KEYS_USER[1],
+                "EmailAddress": _KEYS_USER[2],
                 "Role": "Administrator",
                 "TimeZone": "Asia/Kolkata",
                 "OrgId": "4242",
@@ -734,17 +973,78 @@ class Emulator:
         return web.json_response({"days_ahead": self.days_ahead})
 
 
-async def _json_object(request: web.Request) -> tuple[dict[str, Any], str]:
+async def _json_body(request: web.Request) -> tuple[Any, str]:
     if request.content_type != "application/json":
-        return {}, "Content-Type must be application/json"
+        return None, "Content-Type must be application/json"
     raw = await request.read()
     try:
-        body = json.loads(raw)
+        return json.loads(raw), ""
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return {}, "The request body is not valid JSON"
+        return None, "The request body is not valid JSON"
+
+
+async def _json_object(request: web.Request) -> tuple[dict[str, Any], str]:
+    body, problem = await _json_body(request)
+    if problem:
+        return {}, problem
     if not isinstance(body, dict):
         return {}, "The request body must be a JSON object"
     return body, ""
+
+
+def _bad_post(message: str) -> PostRefused:
+    return PostRefused(400, "MXInvalidRequestBodyException", message)
+
+
+def _post_shape(item: Any) -> tuple[str, int, str, str, list[tuple[str, str]]]:
+    """(lead, code, ActivityDateTime or "", note, fields) of an activity to post; PostRefused
+    (400) for one not per spec."""
+    if not isinstance(item, dict):
+        raise _bad_post("An activity must be a JSON object")
+    lead = item.get("RelatedProspectId")
+    if not lead and item.get("EmailAddress"):  # LeadSquared would create a lead: never here
+        raise _bad_post("RelatedProspectId is mandatory: the emulator does not post by email")
+    if not isinstance(lead, str) or not _GUID_RE.fullmatch(lead):
+        raise _bad_post(f"RelatedProspectId {lead!r} is not a valid Guid")
+    code = item.get("ActivityEvent")
+    if isinstance(code, bool) or not str(code).isdigit():
+        raise _bad_post(f"ActivityEvent {code!r} is not an activity code")
+    when = item.get("ActivityDateTime") or ""
+    if when and (problem := _date_problem("ActivityDateTime", when)):
+        raise _bad_post(problem)
+    note = item.get("ActivityNote")
+    if note is not None and not isinstance(note, str):
+        raise _bad_post("ActivityNote must be text")
+    return lead.lower(), int(str(code)), when, note or "", _fields(item.get("Fields"))
+
+
+def _fields(fields: Any) -> list[tuple[str, str]]:
+    """Fields as (SchemaName, Value) pairs, each Value as text (as Retrieve shows it)."""
+    if fields is None:
+        return []
+    if not isinstance(fields, list) or not all(
+        isinstance(field, dict)
+        and isinstance(field.get("SchemaName"), str)
+        and isinstance(field.get("Value"), str | int | float | None)
+        for field in fields
+    ):
+        raise _bad_post("Fields must be a list of {SchemaName, Value} with text values")
+    return [
+        (field["SchemaName"], "" if field.get("Value") is None else str(field["Value"]))
+        for field in fields
+    ]
+
+
+def _owner(email: Any) -> tuple[str, str]:
+    """(Owner, OwnerName) of ActivityOwnerEmail: the keys' user when none is given."""
+    if email in (None, ""):
+        return _KEYS_USER[0], _KEYS_USER[1]
+    for identity, name, address in (_KEYS_USER, *_USERS):
+        if isinstance(email, str) and email.strip().lower() == address:
+            return identity, name
+    raise PostRefused(
+        500, "MXInvalidOwnerException", f"ActivityOwnerEmail {email!r} is not a user here"
+    )
 
 
 def _delete_body_problem(body: dict[str, Any]) -> str:
@@ -761,17 +1061,21 @@ def _delete_body_problem(body: dict[str, Any]) -> str:
             return f"ActivityEventList holds {code!r}, which is not an activity code"
     for name in ("FromDate", "ToDate"):
         value = body.get(name)
-        if value in (None, ""):
-            continue
-        if not isinstance(value, str) or not _API_DATE_RE.fullmatch(value):
-            return f"{name} must be in the format YYYY-MM-DD HH:MM:SS"
-        try:
-            dt.datetime.strptime(value, _API_DATE)
-        except ValueError:
-            return f"{name} {value!r} is not a valid date"
+        if value not in (None, "") and (problem := _date_problem(name, value)):
+            return problem
     webhook = body.get("StatusWebhookURL")
     if webhook not in (None, "") and not isinstance(webhook, str):
         return "StatusWebhookURL must be a string"
+    return ""
+
+
+def _date_problem(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not _API_DATE_RE.fullmatch(value):
+        return f"{name} must be in the format YYYY-MM-DD HH:MM:SS"
+    try:
+        dt.datetime.strptime(value, _API_DATE)
+    except ValueError:
+        return f"{name} {value!r} is not a valid date"
     return ""
 
 
@@ -816,12 +1120,17 @@ _LISTED_FIELDS = (
     "Owner",
     "OwnerName",
 )
-_USERS = (
-    ("6f1c2a10-0000-4000-8000-00000000a001", "Asha Rao"),
-    ("6f1c2a10-0000-4000-8000-00000000a002", "Björn Åkesson"),
-    ("6f1c2a10-0000-4000-8000-00000000a003", "Li Wei"),
-    ("6f1c2a10-0000-4000-8000-00000000a004", "O'Brien, Siobhan"),
+_USERS = (  # (Id, name, email): an activity's Owner and OwnerName; the bulk add's owner email
+    ("6f1c2a10-0000-4000-8000-00000000a001", "Asha Rao", "asha.rao@example.com"),
+    ("6f1c2a10-0000-4000-8000-00000000a002", "Björn Åkesson", "bjorn.akesson@example.com"),
+    ("6f1c2a10-0000-4000-8000-00000000a003", "Li Wei", "li.wei@example.com"),
+    ("6f1c2a10-0000-4000-8000-00000000a004", "O'Brien, Siobhan", "siobhan.obrien@example.com"),
 )
+# The user of the emulator's keys (UserByAccessKey.Get): who creates, and owns unless told,
+# what is posted.
+_KEYS_USER = ("7d4c9ab0-0000-4000-8000-000000000001", "Demo", "demo@example.com")
+# DisplayName and DataType of an activity type's fields, in _type_fields' order.
+_FIELD_KINDS = (("Notes", "String"), ("Amount", "Number"), ("Date", "Date"), ("Rating", "Number"))
 _NOTES = (
     "Called back, no answer",
     'Asked for the "premium" brochure',
@@ -840,13 +1149,15 @@ def _details(identity: str, code: int) -> dict[str, Any]:
     digest = hashlib.sha256(identity.encode()).digest()
     creator, modifier = _USERS[digest[0] % len(_USERS)], _USERS[digest[1] % len(_USERS)]
     owner = _USERS[digest[2] % len(_USERS)]
+    values = (
+        _NOTES[digest[3] % len(_NOTES)],
+        f"{int.from_bytes(digest[4:7], 'big') / 100:.2f}",
+        f"2024-{digest[7] % 12 + 1:02d}-{digest[8] % 28 + 1:02d}",
+        str(digest[9] % 5 + 1),
+    )
     data = [
-        {"Key": "mx_Custom_1", "Value": _NOTES[digest[3] % len(_NOTES)]},
-        {"Key": "mx_Custom_2", "Value": f"{int.from_bytes(digest[4:7], 'big') / 100:.2f}"},
-        {"Key": "mx_Custom_3", "Value": f"2024-{digest[7] % 12 + 1:02d}-{digest[8] % 28 + 1:02d}"},
+        {"Key": key, "Value": value} for key, value in zip(_type_fields(code), values, strict=False)
     ]
-    if code % 2:  # activity types differ in their fields: odd codes have one more
-        data.append({"Key": f"mx_Custom_{4 + code % 3}", "Value": str(digest[9] % 5 + 1)})
     return {
         "ActivityScore": digest[10] % 25,
         "Notes": _NOTES[digest[11] % len(_NOTES)],
@@ -858,6 +1169,12 @@ def _details(identity: str, code: int) -> dict[str, Any]:
         "OwnerName": owner[1],
         "Data": data,
     }
+
+
+def _type_fields(code: int) -> tuple[str, ...]:
+    """The custom fields of an activity type: types differ, odd codes have one more."""
+    extra = (f"mx_Custom_{4 + code % 3}",) if code % 2 else ()
+    return ("mx_Custom_1", "mx_Custom_2", "mx_Custom_3", *extra)
 
 
 def _old_activity(lead: str, code: object, at: int) -> dict[str, Any]:
@@ -875,13 +1192,24 @@ def _old_activity(lead: str, code: object, at: int) -> dict[str, Any]:
     }
 
 
+def _activity_date(activity: dict[str, Any]) -> str:
+    """The date a delete's FromDate/ToDate select on: the ActivityDateTime an activity was
+    posted with, else its CreatedOn (it was created at its date, as every activity not posted
+    back was)."""
+    return str(activity.get("ActivityDateTime") or activity["CreatedOn"])
+
+
 def _matches(activity: dict[str, Any], codes: frozenset[str], from_date: str, to_date: str) -> bool:
-    created = activity["CreatedOn"]
+    when = _activity_date(activity)
     return (
         str(activity["EventCode"]) in codes
-        and (not from_date or created >= from_date)
-        and (not to_date or created <= to_date)
+        and (not from_date or when >= from_date)
+        and (not to_date or when <= to_date)
     )
+
+
+def _listing_order(row: tuple[dict[str, Any], str]) -> tuple[str, str]:
+    return row[0]["CreatedOn"], row[0]["Id"]
 
 
 @contextlib.asynccontextmanager

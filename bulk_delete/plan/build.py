@@ -26,11 +26,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..config import DEFAULT_TZ, RateLimit
-from ..errors import InputError
+from ..errors import DateOrderNeeded, InputError, NothingToSend
 from ..records import InvalidRow, Request
 from ..sheet.read import Chunk, SheetInfo, Table, open_sheet
+from .date_orders import ORDER_WORDS, order_needed, reading
 from .rows import Columns, Validator, guid_texts
-from .rules import PlanOptions, load_tz
+from .rules import PlanOptions, UnorderedDate, load_tz
 
 FIRST_ROWS_SHOWN = 5
 
@@ -62,7 +63,11 @@ class InvalidRows:
 
     def add(self, row: InvalidRow) -> None:
         self._count += 1
+        counted = set()  # a row counts once per kind (both dates may have the same one)
         for kind, message in row.reasons:
+            if kind in counted:
+                continue
+            counted.add(kind)
             self._counts[kind] += 1
             if len(self._first[kind]) < FIRST_ROWS_SHOWN:
                 self._first[kind].append(row.row)
@@ -172,6 +177,7 @@ def _refined(numbers: Numbers, count: int, *keys: npt.NDArray[Any]) -> tuple[Num
 
 
 _BLOCK = 65_536  # groups turned into Python values at a time
+_WINDOWS_COUNTED = 10_000  # distinct windows a tally counts one request at a time
 
 
 class ExtraCells:
@@ -244,6 +250,7 @@ class Plan:
     # The cells of the sheet's other columns (source.ignored) of each row of ``columns.rows``;
     # empty when the sheet has none, or they were not asked for (then none are written).
     extra: ExtraCells = field(default_factory=ExtraCells, repr=False)
+    read_as: str = ""  # with --date-order: the first text date read in that order
 
     @property
     def leads(self) -> int:
@@ -324,7 +331,11 @@ def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) ->
     invalid = InvalidRows()
     rows_read = blank = 0
     with open_sheet(
-        path, sheet=options.sheet, ignore_columns=options.ignore_columns, keep_ignored=extra
+        path,
+        sheet=options.sheet,
+        ignore_columns=options.ignore_columns,
+        keep_ignored=extra,
+        header_row=options.header_row,
     ) as sheet:
         tz: dt.tzinfo = load_tz(options.tz)
         if sheet.info.written_by == "export":
@@ -337,7 +348,7 @@ def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) ->
         if sheet.info.written_by:  # our own preview: its dates are UTC
             tz = dt.UTC
             sheet.info = _ours(sheet.info, options)
-        validator = Validator(defaults, tz)
+        validator = Validator(defaults, tz, options.date_order)
         for chunk in sheet.chunks():
             checked = validator.check_chunk(chunk, invalid.add)  # invalid rows are spooled
             rows_read += checked.records
@@ -346,6 +357,8 @@ def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) ->
             if at := sheet.info.ignored_at:
                 extra_cells.add(_extra_texts(_extra_cells(chunk, at, checked.valid.rows)))
         info = sheet.info
+    if validator.unordered:
+        raise _order_needed(path, validator.unordered, invalid)
     columns = Columns.join(parts, validator)
     del parts
     groups = Groups.of(columns)
@@ -358,6 +371,44 @@ def build_plan(path: str | Path, options: PlanOptions, *, extra: bool = True) ->
         columns=columns,
         groups=groups,
         extra=extra_cells,
+        read_as=validator.read_as,
+    )
+
+
+REASONS_SHOWN = 3
+
+
+def nothing_to_send(plan: Plan) -> NothingToSend | None:
+    """A plan without one valid row: nothing to send, and the top reasons why."""
+    if len(plan.columns.rows):
+        return None
+    where = Path(plan.source.path).name
+    if not plan.invalid:
+        return NothingToSend(f"nothing to send: {where} has no data row below its header")
+    reasons = "; ".join(
+        f"{group.count:,} × {group.kind} (e.g. {group.example})"
+        for group in plan.invalid.groups()[:REASONS_SHOWN]
+    )
+    return NothingToSend(
+        f"nothing to send: none of the {len(plan.invalid):,} row(s) of {where} is valid. "
+        f"Top reasons: {reasons}. (--invalid-out FILE lists every row with its reasons.)"
+    )
+
+
+def _order_needed(
+    path: str | Path, seen: dict[str, tuple[str, ...]], invalid: InvalidRows
+) -> DateOrderNeeded:
+    """Text dates in some order, and none given: the sheet is refused whole, naming rows."""
+    group = next((g for g in invalid.groups() if g.kind == UnorderedDate.kind), None)
+    rows = ""
+    if group is not None:
+        more = ", …" if group.count > len(group.first_rows) else ""
+        label = "row" if group.count == 1 else "rows"
+        first = ", ".join(map(str, group.first_rows))
+        rows = f"{group.count:,} row(s) ({label} {first}{more}) "
+    return DateOrderNeeded(
+        f"{path}: {rows or 'rows '}hold text dates that are not YYYY-MM-DD, and their order "
+        f"was not given: {order_needed(seen)}. (Excel date cells need no option.)"
     )
 
 
@@ -385,6 +436,9 @@ class RequestTally:
     without_dates: int = 0
     open_start: int = 0
     open_end: int = 0
+    # (FromDate, ToDate) → requests: the windows with the most (all, when few), and how many
+    windows: Counter[tuple[str, str]] = field(default_factory=Counter)
+    distinct_windows: int = 0
 
     def observe(self, requests: Iterable[Request]) -> Iterator[Request]:
         for request in requests:
@@ -394,6 +448,10 @@ class RequestTally:
     def add(self, request: Request) -> None:
         self.requests += 1
         self.code_counts.update(request.codes)
+        window = (request.from_date, request.to_date)
+        if window in self.windows or len(self.windows) < _WINDOWS_COUNTED:
+            self.distinct_windows += window not in self.windows
+            self.windows[window] += 1
         if not request.from_date and not request.to_date:
             self.without_dates += 1
             return
@@ -420,6 +478,8 @@ class PlanSummary:
     tally: RequestTally
     rate: RateLimit
     tz: str = DEFAULT_TZ  # the --tz the dates were read in: shown beside UTC
+    date_order: str = ""  # --date-order: the windows are shown as read
+    read_as: str = ""  # how that order was read, shown with an example of the sheet's
 
     @property
     def requests(self) -> int:
@@ -480,7 +540,29 @@ def _column_tally(columns: Columns, groups: Groups, limit: int) -> RequestTally:
     tally.without_dates = int(made[~has_from & ~has_to].sum())
     tally.open_start = int(made[~has_from & has_to].sum())
     tally.open_end = int(made[has_from & ~has_to].sum())
+    _tally_windows(tally, froms, tos, made, texts)
     return tally
+
+
+def _tally_windows(
+    tally: RequestTally,
+    froms: npt.NDArray[np.int32],
+    tos: npt.NDArray[np.int32],
+    made: npt.NDArray[np.int64],
+    texts: list[str],
+) -> None:
+    """The windows with the most requests (as many as ``RequestTally.add`` counts), and how
+    many distinct windows there are."""
+    keys, pairs = pd.factorize((froms.astype(np.int64) << 32) | tos.astype(np.int64))
+    counts = np.bincount(keys, weights=made, minlength=len(pairs)).astype(np.int64)
+    top = np.argsort(-counts, kind="stable")[:_WINDOWS_COUNTED].tolist()
+    tally.distinct_windows = len(pairs)
+    tally.windows = Counter(
+        {
+            (texts[int(pairs[i]) >> 32], texts[int(pairs[i]) & 0xFFFFFFFF]): int(counts[i])
+            for i in top
+        }
+    )
 
 
 def plan_summary(plan: Plan, tally: RequestTally, rate: RateLimit) -> PlanSummary:
@@ -495,4 +577,15 @@ def plan_summary(plan: Plan, tally: RequestTally, rate: RateLimit) -> PlanSummar
         tally=tally,
         rate=rate,
         tz=plan.options.tz,
+        date_order=plan.options.date_order,
+        read_as=_read_as(plan.read_as, plan.options.date_order),
     )
+
+
+def _read_as(text: str, order: str) -> str:
+    """How the plan says the order was read: "as DMY (day/month/year): '01/02/2024' is 1
+    February 2024"."""
+    if not order:
+        return ""
+    example = f": {text!r} is {reading(text, order)}" if text else ""
+    return f"as {order} ({ORDER_WORDS[order]}){example}"

@@ -27,12 +27,14 @@ from ..records import InvalidRow
 from ..sheet.markers import FormulaWithoutValue, MergedCells
 from ..sheet.read import Chunk, RawRow, Table
 from ..timetext import as_read
+from .date_orders import is_ordered
 from .rules import (
     FORMULA_WITHOUT_VALUE,
     CellError,
     CodeError,
     DateError,
     RowDefaults,
+    UnorderedDate,
     cell_text,
     excel_error,
     parse_code_cell,
@@ -178,9 +180,16 @@ class Validator:
     """Checks raw rows one by one. Dates, code lists and webhooks repeat across a sheet, so
     each distinct cell value is parsed once (this is what keeps a 1 M-row plan fast)."""
 
-    def __init__(self, defaults: RowDefaults, tz: dt.tzinfo) -> None:
+    UNORDERED_KEPT = 1000  # text dates kept to say what their order may be (date_orders.py)
+
+    def __init__(self, defaults: RowDefaults, tz: dt.tzinfo, order: str = "") -> None:
         self._defaults = defaults
         self._tz = tz
+        self._order = order
+        # Text dates read without --date-order: text → the orders it reads in. Any, and the
+        # sheet is refused (build.py); with it, the first such date read, for the plan to show.
+        self.unordered: dict[str, tuple[str, ...]] = {}
+        self.read_as = ""  # as written
         self._codes: dict[Any, tuple[str, ...] | CellError] = {}
         self._from: dict[Any, str | CellError] = {}
         self._to: dict[Any, str | CellError] = {}
@@ -367,11 +376,20 @@ class Validator:
 
     def _prefixed(self, column: str, value: Any, *, end_of_day: bool) -> str:
         try:
-            return parse_date_cell(value, end_of_day=end_of_day, tz=self._tz)
+            read = parse_date_cell(value, end_of_day=end_of_day, tz=self._tz, order=self._order)
+        except UnorderedDate as unordered:
+            if len(self.unordered) < self.UNORDERED_KEPT:
+                self.unordered.setdefault(unordered.text, unordered.orders)
+            error = DateError(f"{column} {unordered}")
+            error.kind = unordered.kind  # one kind for both columns: the order is the sheet's
+            raise error from None
         except DateError as exc:
             error = DateError(f"{column} {exc}")
             error.kind = f"bad {column}"
             raise error from None
+        if not self.read_as and self._order and isinstance(value, str) and read:
+            self.read_as = value.strip() if is_ordered(value.strip()) else ""
+        return read
 
     @staticmethod
     def _cached(

@@ -29,6 +29,7 @@ from ..config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ
 from ..errors import FieldError, OptionError
 from ..sheet.markers import ErrorCell, FormulaWithoutValue, MergedCells
 from ..timetext import as_read, machine_zone_name
+from .date_orders import DATE_ORDERS, OrderUnknown, is_ordered, read_ordered
 
 MIN_YEAR, MAX_YEAR = 1900, 9999
 MAX_CODE = 2**31 - 1  # LeadSquared keeps activity codes as 32-bit integers
@@ -38,7 +39,7 @@ FORMULA_WITHOUT_VALUE = (
 
 _CODE_SPLIT_RE = re.compile(r"[,;|\s]+")
 _CODE_RE = re.compile(r"\d+(?:\.0*)?")
-# ISO-like dates only: day-first or US dates are ambiguous, so they are refused, not guessed.
+# ISO dates; any other order (31/01/2025, 01/31/2025) only as --date-order says (date_orders.py).
 _DATE_RE = re.compile(
     r"\d{4}-\d{2}-\d{2}"
     r"(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
@@ -61,6 +62,17 @@ class CodeError(CellError):
 
 class DateError(CellError):
     kind = "bad date"
+
+
+class UnorderedDate(DateError):
+    """A text date in some order (01/02/2024), and no --date-order: the sheet is refused whole
+    (exit 2), naming its readings; its row is never read one way or the other."""
+
+    kind = "date order not given"
+
+    def __init__(self, message: str, text: str, orders: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.text, self.orders = text, orders
 
 
 def cell_text(value: Any) -> str:
@@ -112,11 +124,13 @@ def parse_code_cell(value: Any) -> tuple[str, ...]:
     return tuple(str(code) for code in sorted(codes))
 
 
-def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
+def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo, order: str = "") -> str:
     """A date cell or option in the API's UTC format, or "" when empty.
 
-    Naive times are read in ``tz``; explicit offsets win. A naive time that ``tz`` skips
-    (the clocks jump forward over it) or passes twice (they go back) is refused, not guessed.
+    Text dates are ISO, or written in ``order`` (DMY, MDY, YMD; "": none is accepted, and
+    UnorderedDate names the readings). Naive times are read in ``tz``; explicit offsets win.
+    A naive time that ``tz`` skips (the clocks jump forward over it) or passes twice (they go
+    back) is refused, not guessed.
     A date without a time means the whole day: from its first instant in ``tz`` (FromDate) to
     its last second (ToDate) — otherwise ``ToDate=2024-03-31`` would silently leave out the
     last day the user named. A day whose midnight ``tz`` skips starts when the clocks do.
@@ -134,17 +148,34 @@ def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo) -> str:
         if error := excel_error(text):
             raise DateError(f"date cell holds the Excel error {error}")
         if not _DATE_RE.fullmatch(text):
-            raise DateError(f"{quoted(text)} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)")
-        try:
-            if len(text) == 10:
-                moment = _whole_day(dt.date.fromisoformat(text), end_of_day, tz)
-            else:
-                moment = dt.datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            raise DateError(f"{quoted(text)} is not a real date") from None
+            moment = _ordered(text, order, end_of_day, tz)
+        else:
+            moment = _iso(text, end_of_day, tz)
     if moment.tzinfo is None:
         moment = _local(moment, tz)
     return _api_date(moment)
+
+
+def _ordered(text: str, order: str, end_of_day: bool, tz: dt.tzinfo) -> dt.datetime:
+    """A text date in the order the user named; a date alone is the whole day, as in ISO."""
+    if not is_ordered(text):
+        raise DateError(f"{quoted(text)} is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)")
+    try:
+        day, time = read_ordered(text, order)
+    except OrderUnknown as unknown:
+        raise UnorderedDate(str(unknown), unknown.text, unknown.orders) from None
+    except ValueError as error:
+        raise DateError(str(error)) from None
+    return _whole_day(day, end_of_day, tz) if time is None else dt.datetime.combine(day, time)
+
+
+def _iso(text: str, end_of_day: bool, tz: dt.tzinfo) -> dt.datetime:
+    try:
+        if len(text) == 10:
+            return _whole_day(dt.date.fromisoformat(text), end_of_day, tz)
+        return dt.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise DateError(f"{quoted(text)} is not a real date") from None
 
 
 def _api_date(moment: dt.datetime) -> str:
@@ -303,6 +334,8 @@ class PlanOptions:
     sheet: str | None = None
     max_codes_per_request: int = DEFAULT_MAX_CODES_PER_REQUEST
     ignore_columns: tuple[str, ...] = ()
+    date_order: str = ""  # how text dates are written (DMY, MDY, YMD); "": ISO only
+    header_row: int | None = None  # the sheet's header row; None: found (sheet/headers.py)
 
     def row_defaults(self) -> RowDefaults:
         """The options checked by the same rules as cells; a bad one is a FieldError."""
@@ -312,14 +345,15 @@ class PlanOptions:
             tz = load_tz(self.tz)
         except OptionError as exc:
             raise FieldError("tz", str(exc)) from None
-        from_date = _option_cell(
-            "from_date", self.from_date, parse_date_cell, end_of_day=False, tz=tz
-        )
-        to_date = _option_cell("to_date", self.to_date, parse_date_cell, end_of_day=True, tz=tz)
+        if self.date_order not in ("", *DATE_ORDERS):
+            raise FieldError("date_order", f"must be one of {', '.join(DATE_ORDERS)}")
+        dates: dict[str, Any] = {"parse": parse_date_cell, "tz": tz, "order": self.date_order}
+        from_date = _option_cell("from_date", self.from_date, end_of_day=False, **dates)
+        to_date = _option_cell("to_date", self.to_date, end_of_day=True, **dates)
         if from_date and to_date and from_date > to_date:
             (low, high), zone = as_read(self.tz, from_date, to_date)
             raise FieldError("from_date", f"{low} is after ToDate {high} ({zone})")
-        webhook = _option_cell("webhook", self.webhook, parse_webhook)
+        webhook = _option_cell("webhook", self.webhook, parse=parse_webhook)
         return RowDefaults(codes=self.codes, from_date=from_date, to_date=to_date, webhook=webhook)
 
     def as_dict(self) -> dict[str, Any]:
@@ -333,10 +367,12 @@ class PlanOptions:
             "max_codes_per_request": self.max_codes_per_request,
             # (only when given: the fingerprints of earlier checkpoints stay what they were)
             **({"ignore_columns": list(self.ignore_columns)} if self.ignore_columns else {}),
+            **({"date_order": self.date_order} if self.date_order else {}),
+            **({"header_row": self.header_row} if self.header_row is not None else {}),
         }
 
 
-def _option_cell(field: str, value: str, parse: Callable[..., str], **kwargs: Any) -> str:
+def _option_cell(field: str, value: str, *, parse: Callable[..., str], **kwargs: Any) -> str:
     try:
         return parse(value, **kwargs)
     except CellError as exc:
@@ -349,6 +385,12 @@ def fingerprint_file(path: Path) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def discovered_fingerprint(options: PlanOptions) -> str:
+    """A discovered plan is defined by its options alone (the run date is in the window)."""
+    text = json.dumps({"discover": True, **options.as_dict()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def plan_fingerprint(path: Path, options: PlanOptions, file_digest: str = "") -> str:

@@ -62,6 +62,7 @@ class Answer:
     retry_after: float | None = None
     limit: RateLimit | None = None  # the account's limit, when a refusal names it
     allowance: RateLimit | None = None  # the allowance an ALLOWANCE refusal names
+    unreached: str = ""  # no connection was made: why, and to what ("connection refused at …")
 
 
 # Real tenants refuse with 429, with 403, even with 200 "Status": "Error"; the message is the
@@ -152,8 +153,19 @@ def classify_exception(error: BaseException, secrets: tuple[str, ...] = ()) -> A
     """A transport error (reset, refused, timeout, …) → a transient Answer, redacted."""
     if isinstance(error, asyncio.TimeoutError | TimeoutError):
         return Answer(Verdict.TRANSIENT, None, "timed out waiting for the answer")
-    text = str(error) or type(error).__name__
-    return Answer(Verdict.TRANSIENT, None, redact(f"{type(error).__name__}: {text}", secrets))
+    text = _QUOTED_BYTES.sub(" (the bytes it quoted are left out)", str(error))
+    return Answer(
+        Verdict.TRANSIENT,
+        None,
+        redact(f"{type(error).__name__}: {text or type(error).__name__}", secrets),
+    )
+
+
+# aiohttp's parser quotes the bytes it could not read on the lines after its reason (in a
+# repr inside the error's text: escaped). They end where the chunk it was given ends, so a key
+# there may be cut short, and a part of a key is what the redactor, which knows whole keys,
+# lets through: the reason is kept, the bytes are not.
+_QUOTED_BYTES = re.compile(r":?(?:\\n|\n).*", re.DOTALL)
 
 
 def body_over_cap(status: int) -> Answer:
@@ -174,9 +186,11 @@ def unresolved(host: str, error: OSError) -> Answer:
     return Answer(Verdict.TRANSIENT, None, f"the host {host} does not resolve at the moment")
 
 
-def unreachable(host: str, why: str) -> Answer:
-    """Nothing accepted the connection: a service restarting, a firewall, a wrong port."""
-    return Answer(Verdict.TRANSIENT, None, f"nothing answers at {host} ({why})")
+def unreachable(address: str, why: str) -> Answer:
+    """Nothing accepted the connection at ``address`` (HOST:PORT): a service restarting, a
+    firewall, a wrong port."""
+    message = f"nothing answers at {address} ({why})"
+    return Answer(Verdict.TRANSIENT, None, message, unreached=f"{why} at {address}")
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -1,33 +1,10 @@
 """The backup step: what a request deletes, read and on disk before the request is sent.
 
-The pool calls ``BackupStep.before_send`` for each request; the delete goes out only when it
-returns True. The order is the one the issue asks for:
-
-1. a request already in the backup file (a resumed run: killed or stopped between the write
-   and the send, or its send failed and is tried again) is read again with Retrieve, as in 2,
-   and the activities its saved copy lacks (by id) are appended as one more member of that
-   request: its window may reach into the present, and what was created since the first read
-   would be deleted unsaved. Listing rows are not used here: they are as old as the first
-   copy. The request is then sent; a re-read that fails is handled as any failed read (below);
-2. with --discover, the listing's rows of the request are saved as they are when they carry
-   the activity's fields (no call at all: the listing read them from LeadSquared already);
-   otherwise its activities are read with Retrieve (fetch.py), every call through the pool's
-   own gates (limiter, retries, breaker): backup reads spend the same budget as the deletes;
-3. they are written to the backup and fsync'd; only then is the delete sent.
-
-What goes wrong, and why it is handled so:
-
-- *The activities cannot be read exactly* (``ActivitiesUnread``: pages that do not add up, a
-  Retrieve that never answered): the request is recorded failed, transient, "not backed up:
-  …", and is not sent. It is one lead's trouble, not the run's, and a rerun tries it again.
-- *The backup cannot be written* (StorageError naming the file): nothing more is sent and the
-  run stops (exit 3). Every later request would fail the same way, and a request must never be
-  sent unbacked.
-- *A fatal answer or an outage* during a read stops the run as it would during a delete.
-
-A resume re-reads only the requests it sends again (pending, or failed and transient), each
-one Retrieve per code at least: what the re-read finds is appended, never taken away, so the
-backup holds everything each delete took.
+The pool calls ``BackupStep.before_send(pool, item)`` for each request and sends the delete
+only when it returns True: the request's activities (the listing's rows, else Retrieve through
+the pool's gates) are first appended to the backup file and fsync'd. A read that does not add
+up fails that request, unsent; a write that fails stops the run. Order and reasons:
+docs/design/backup.md.
 """
 
 from __future__ import annotations
@@ -39,11 +16,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ..errors import StorageError
+from ..errors import ActivitiesUnread, StorageError
 from ..records import Status
-from ..store.backup import BackupWriter
+from ..store.backup_file import BackupWriter
 from ..store.checkpoint import Outcome, Pending
-from . import fetch
+from . import backup_fetch
 from .answers import Answer
 from .pool import Cut, Pool
 from .recording import calling
@@ -52,7 +29,7 @@ NOT_BACKED_UP = "not backed up"
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
+class BodySelection:
     """What a request deletes, read back from the exact body the pool will send."""
 
     prospect_id: str
@@ -61,7 +38,7 @@ class Selection:
     to_date: str
 
     @classmethod
-    def of(cls, item: Pending) -> Selection:
+    def of(cls, item: Pending) -> BodySelection:
         body = json.loads(item.body)
         return cls(
             prospect_id=str(body.get("ProspectId") or item.prospect_id),
@@ -85,21 +62,23 @@ class BackupStep:
     writer: BackupWriter
     retrieve: Retriever  # the client's Retrieve, one call, no gates
     # --discover: the listing's rows of the request, when they carry the fields (no call)
-    listed: Callable[[Selection], list[dict[str, Any]] | None] | None = None
+    listed: Callable[[BodySelection], list[dict[str, Any]] | None] | None = None
     reads: int = 0  # Retrieve calls made (the dry run's prediction is checked against it)
 
     async def before_send(self, pool: Pool, item: Pending) -> bool:
         """True once the request's activities are on disk; False when it must not be sent
         (recorded failed, or the run is stopping)."""
         saved = item.seq in self.writer.saved_requests()
-        selection = Selection.of(item)
+        selection = BodySelection.of(item)
         try:
             activities = None if saved or not self.listed else self.listed(selection)
             if activities is None:
-                activities = await fetch.activities_to_delete(partial(self._gated, pool), selection)
+                activities = await backup_fetch.activities_to_delete(
+                    partial(self._gated, pool), selection
+                )
         except _Stopped:
             return False
-        except fetch.ActivitiesUnread as error:
+        except ActivitiesUnread as error:
             _record_unbacked(pool, item, str(error))
             return False
         try:

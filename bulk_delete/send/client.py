@@ -31,6 +31,7 @@ from ..api import (
 )
 from ..config import AuthMode, Credentials, SendSettings
 from ..redaction import redactor
+from . import wire
 from .answers import (
     MAX_BODY,
     Answer,
@@ -73,8 +74,22 @@ async def open_session(settings: SendSettings) -> AsyncIterator[aiohttp.ClientSe
     """The one keep-alive session of a command, sized for the run's workers."""
     connector = aiohttp.TCPConnector(limit=settings.workers, ttl_dns_cache=300)
     timeout = aiohttp.ClientTimeout(total=settings.timeout, connect=min(10.0, settings.timeout))
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trace_configs=[on_the_wire()]
+    ) as session:
         yield session
+
+
+def on_the_wire() -> aiohttp.TraceConfig:
+    """Tells the pool when each request actually goes out (wire.py): after a new connection's
+    handshake, or once more when aiohttp re-sends a GET on a dropped connection."""
+
+    async def headers_sent(*_: object) -> None:
+        wire.went_out()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(headers_sent)
+    return trace
 
 
 class LeadSquaredClient:
@@ -92,6 +107,7 @@ class LeadSquaredClient:
         self._redactor = redactor(tuple(sorted(self._secrets)))
         self._headers = {**JSON_HEADERS, "User-Agent": USER_AGENT}
         self._netloc = urlsplit(host).netloc
+        self._address = address_of(host)
         self._params: dict[str, str] = {}
         if auth == "header":
             self._headers[ACCESS_KEY_HEADER] = credentials.access_key
@@ -175,7 +191,7 @@ class LeadSquaredClient:
         except aiohttp.ClientConnectorError as error:
             return self._not_connected(error), ""
         except aiohttp.ConnectionTimeoutError:
-            return unreachable(self._netloc, "the connection timed out"), ""
+            return unreachable(self._address, "the connection timed out"), ""
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             return classify_exception(error, self._secrets), ""
         if self._redactor.found(answer.message):  # decoded from a form the body hid it in
@@ -198,8 +214,17 @@ class LeadSquaredClient:
         if isinstance(cause, socket.gaierror):
             return unresolved(urlsplit(self.host).hostname or self._netloc, cause)
         if isinstance(cause, ConnectionRefusedError):
-            return unreachable(self._netloc, "connection refused")
-        return unreachable(self._netloc, cause.strerror or type(cause).__name__)
+            return unreachable(self._address, "connection refused")
+        return unreachable(self._address, cause.strerror or type(cause).__name__)
+
+
+def address_of(host: str) -> str:
+    """HOST:PORT a connection to ``host`` goes to, the scheme's port filled in: what a person
+    checks when nothing answers (a wrong port in LSQ_HOST)."""
+    parts = urlsplit(host)
+    name = parts.hostname or parts.netloc
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:

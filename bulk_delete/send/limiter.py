@@ -1,102 +1,37 @@
-"""A strict sliding-window limiter that learns the account's real limit and shares it.
+"""A strict sliding-window limiter that paces calls at what the account's real load leaves free.
 
-**The window.** Never more than N call starts in any W-second window. Why not
-``aiolimiter.AsyncLimiter(25, 5)``: a leaky bucket admits a full bucket at once and then drips,
-so up to 49 calls can start in the first 5 s — exactly what a strict server window answers with
-refusals. Here every start is logged and call N+1 waits until call 1 is one window (plus a
-small safety margin) old. The margin absorbs network jitter: a server counts arrivals, and a
-call that set off first can arrive a little later than the one after it. Starts are also spread
-out rather than fired in bursts of N: the budget is shared by every integration on the account,
-and a burst would spend all of it in an instant.
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=SystemClock())
+    started = await limiter.acquire()  # before every call, each retry too
+    answer = await call()
+    if answer.verdict is Verdict.RATE_LIMITED:
+        limiter.refused(answer.limit, answer.retry_after, started=started)
 
-**The first window.** Until a refusal says otherwise the account may be idle, so the first
-window takes all N; but its slow part comes first: ``START_CALLS`` of the calls in
-``START_SPAN`` of the window, the rest closer together. A neighbour's share shows up as a full
-window when our calls reach what it leaves, and where refusals count a full window stays full
-for everyone (each refusal fills the slot the last one left) until our first call of the
-window leaves it. Filled late in the window, it is full only briefly: beside a steady 10 of
-25/5s, the neighbour loses 2–4 calls there instead of 4–5. The window log then repeats the
-shape window after window, so an idle account still gets N a window; a run that ends inside
-the slow part ends up to (START_SPAN − START_CALLS) of a window later than evenly paced. After
-a quiet spell of a window or more (the listing and the prompt before the deletes, an outage
-behind the breaker) the window log is empty and the shape starts again, slow part first, rather
-than the fast gap firing a whole window at once. Once the account is known to be shared
-(below), starts are spread evenly.
+- **The window.** Never more than N call starts in any window of W seconds and a small
+  ``margin`` for network jitter; N is the ``effective`` limit: ``--rate``, or lower once a
+  refusal names the account's real one, times ``--share``.
+- **Others on the account.** A refusal at the limit we know means someone else spends the
+  budget: ``refused`` measures what was free from our starts before the refused call's
+  (``started``), paces a little below it for a few windows, then probes back up to the limit.
+  A single refusal our own calls explain widens the margin instead. ``shares_account``,
+  ``free`` and ``current`` say where it stands; ``on_notice`` hears, once, why it slowed down.
+- **Several runs on one machine** hand it the machine's ledger (``shared``): a start needs room
+  in the account-wide window too, and the free budget is measured on every run's starts.
+- A ``Retry-After`` is obeyed up to a window and a second (``max_retry_after``).
 
-**The ceiling.** N is the account's limit as far as we know it — ``--rate``, or lower once a
-refusal names the real one ("exceeded the limit of 10 in 5 second(s)": limits vary per tenant)
-— times ``--share``, the part this run may take. Never above ``--rate``.
-
-**Sharing.** A refusal that names no lower limit means someone else on the account is spending
-the budget (the website's lead capture, say). The server refuses when its window is full, so the
-number of our own starts (with a ledger, every run's on this machine: below) in the window
-before the refused call's start (``started``: calls that
-set off after it are in flight, not room; a refusal of an earlier call answered later in the
-same window measures again from that one) is what fitted beside everyone else's: a measurement
-of the free budget, where a blind multiplicative cut would only guess. From then on the account
-is known to be shared, and the customer's own calls matter more than the purge's speed. Our
-refusals are the only signal we see; the neighbour's refusals are the harm, and on a server
-whose window counts refused calls too, each of ours keeps the window full for everyone until
-our oldest call leaves it. So the pacing rate drops at once to the measured free budget less
-``HEADROOM`` calls a window, and the window cap to the free budget less one:
-
-- one call for the neighbour's jitter: a call of its own that arrives before its call from a
-  window ago has left holds one slot more for a moment, at half its arrivals;
-- one call for a measurement one too high. The window fills in a race: when a neighbour's call
-  meets it full before ours does and refusals don't count, its refusal frees a slot that our
-  next call takes. A quarter of the first reads beside a steady neighbour are one high so, and
-  paced a call and a half below them, the neighbour lost 6–8 % of its calls, unseen by us.
-
-The cap is the free budget less one, the whole call above the pace, so the spacing needs no
-margin of its own: beside a steady 10 of 25/5s, 13 calls every 5 s, 86.7 % of the 15 left.
-A later read taken at our own cap meets the neighbour's busiest instant (and, where refusals
-count, its refused calls): it reads a call or two low, so one up to ``DAMPED_CALLS`` below the
-last lowers the budget a call at a time; a neighbour that grew by more is followed at once.
-The pace probes upward slowly: after ``PROBE_AFTER_WINDOWS`` windows without a refusal,
-straight to one call above what was free (sitting just at the free budget would cost the
-neighbour calls we never see), then one call a window more every ``PROBE_STEP_WINDOWS``
-windows. A refusal during a probe measures again; a read up to ``DAMPED_CALLS`` low then keeps
-the budget (the probe, above it, did not fit: that is all it shows; lowered a call each time, a
-long run drifted to 82 % of what is free). On an idle account nothing is refused and nothing
-changes. Beside a steady 10 of 25/5s (tests/windowsim.py, 80 phases of 120 requests,
-answers after 0.1–0.2 s): 86.5 % of the 15 left, at least 85.4 %; the neighbour loses 3.3 %
-of its calls where refusals count, 1.2 % where they don't, at most 4.4 % in a run.
-
-**Retry-After.** A refusal's ``Retry-After`` is obeyed up to one window plus a second
-(``RETRY_AFTER_SLACK``): once a window has passed, every call of ours the server counted has
-left it, so a longer wait is a proxy's guess or about someone else's budget — one header of
-100,000 s would otherwise pause a run silently for 28 hours. The first longer one is reported
-once through ``on_notice``. Refusals that go on are bounded elsewhere: the pool and
-``call_once`` stop after --give-up-after seconds without an accepted call.
-
-**Several runs, one account.** Given a ``shared`` ledger (store/ledger.py: a window log in a state
-file that every run on this machine with the same keys writes), a call starts only when the
-account-wide window — all those runs' starts — has room too, so two purges at once split the
-budget instead of refusing each other. The cap and pace a refusal gives then hold that window,
-all the runs together, so the free budget is measured on it too: every run's starts before the
-refused call's (``others_before``, asked by age: the ledger's clock is the wall, ours is
-monotonic). Counted from its own starts only, each of two runs read half of what was free and
-the pair shared one half: 46 % of the 15 left beside a steady 10 of 25/5s. The first read of a
-window is noted in the ledger and a run refused in the same window takes it rather than
-counting again (its count would take the first run's refused call for room: a call high), so
-the runs pace alike. The first window keeps one shape for all of them (its slow part counts
-every run's starts): two runs starting together would otherwise fill it twice as fast, and the
-neighbour would pay for the longer full window. A run's own cap and spacing come from the same
-account-wide budget, so they are never tighter than the ledger's and do not hold the pair to
-one run's part. Two runs of 60 requests beside a steady 10 of 25/5s (tests/windowsim.py, 16
-phases): together 86.1 % of the 15 left (at least 85.6 %), the neighbour losing 3.9 % of its
-calls where refusals count; 87.2 % (at least 85.7 %) and 1.6 % where they don't.
-
-Reads time only from the Clock it is given, so tests step a ManualClock instead of sleeping.
+Time comes only from the Clock it is given: tests step a ManualClock or virtual time. Why it
+paces as it does, the trade-offs and the figures: docs/design/pacing.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import math
+import statistics
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..clock import Clock
@@ -118,13 +53,19 @@ class SharedWindow(Protocol):
 MARGIN_SHARE = 0.02  # of the window: 100 ms at 25/5s, i.e. 98 % of the limit at best
 MIN_MARGIN = 0.02
 HEADROOM = 2.0  # calls a window below the measured free budget, left to the neighbours
-DAMPED_CALLS = 3.0  # a later read up to this far below the last lowers it one call at a time
+CAUTION = 0.6  # of the free budget read as a newcomer arrives: what it leaves, until measured
+HOLD_WINDOWS = 4.0  # windows paced below a measured free budget before probing up to the limit
+PROBE_WINDOWS = 1.0  # windows at the limit without a refusal that end the measurement
+SPREAD_CALLS = 3.0  # recent reads this far below their median: a bursty or random neighbour …
+NOISY_HOLD = 2.0  # … held this many times as long between probes (each costs it a clump)
+DAMPED_CALLS = 2.0  # a read further than this from the free budget is followed at once
+MEMORY_WINDOWS = 12.0  # reads this recent make the free budget (their median, at most the last)
 START_CALLS = 0.6  # of the ceiling: the first window's slow part …
 START_SPAN = 0.8  # … takes this much of it; the rest of the ceiling follows closer together
-PROBE_AFTER_WINDOWS = 12.0  # windows without a refusal before probing above the free budget
-PROBE_STEP_WINDOWS = 3.0  # then one call a window more every this many windows
+DENSEST = 0.05  # seconds: no shape whose fast part is closer (windows of a second or so)
+LEDGER_SLACK = 0.002  # seconds: a start's stamp in the ledger may come this late
+LATE_ON_THE_WIRE = 0.002  # seconds after its start that a call counts as sent late
 HISTORY_WINDOWS = 4  # starts kept to measure from: a refusal may be answered seconds later
-DRAIN = 0.3  # of a window: the pause after a refusal, for the server's window to drain
 RETRY_AFTER_SLACK = 1.0  # seconds beyond one window that a Retry-After may ask for
 UNCAPPED = 1 << 30  # the account-wide window's cap at --rate off
 
@@ -139,6 +80,17 @@ def shared(limit: RateLimit, share: float) -> RateLimit:
         return limit
     calls = max(1, math.floor(limit.calls * share + 1e-9))
     return RateLimit(calls=calls, period=limit.period, label=f"{share:g} of {limit}")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What the others on the account left free, as a refusal measured it."""
+
+    free: float  # calls a window
+    at: float  # when: the hold and the probe count from here
+    started: float | None  # the start of the refused call it was measured from
+    cautious: bool  # read as a newcomer arrived, its calls still coming: paced lower at first
+    hold: float = HOLD_WINDOWS  # windows paced below it before the probe
 
 
 class SlidingWindowLimiter:
@@ -167,13 +119,12 @@ class SlidingWindowLimiter:
         self._paused_until = float("-inf")
         self._next_start = float("-inf")
         self._lock = asyncio.Lock()  # FIFO: callers start in the order they asked
-        self._cut_at: float | None = None  # when the free budget was last measured
-        self._free = 0.0  # the free budget (calls a window) measured then
-        self._cut_from: float | None = None  # the start of the refused call it was measured from
-        self._last: float | None = None  # the budget before that read (None: it was the first)
-        self._probed = False  # that read was a refused probe's (taken above the budget)
+        self._estimate: Estimate | None = None  # the free budget, while it holds
+        self._reads: deque[tuple[float, float]] = deque()  # (when, read), MEMORY_WINDOWS back
+        self._at_limit_since: float | None = None  # paced at the limit since (no estimate)
         self._first: float | None = None  # the run's first start, while no refusal came
         self._shaped = True  # the first window's shape still holds (nothing refused yet)
+        self.margin = 0.0  # seconds added to the window for network jitter (_set_ceiling)
         self._set_ceiling()
 
     # ------------------------------------------------------------ what it allows now
@@ -185,26 +136,30 @@ class SlidingWindowLimiter:
 
     @property
     def current(self) -> float:
-        """The pacing rate in calls per window: the ceiling, or less after a refusal."""
+        """The pacing rate in calls per window: the ceiling, or less beside others."""
         return self._rate_at(self.clock.now())
 
     @property
     def spacing(self) -> float:
         if self.account.unlimited:
             return 0.0
+        now = self.clock.now()
         if self._shaped and (shape := self._shape()) is not None:
             return shape[2]  # the window log repeats the first window's shape
-        if self._cut_at is not None:  # shared: the cap keeps the window, the pace sits below
+        if self._holding(now):  # the cap keeps the window, the pace sits below
             return self._period / self.current
         return (self._period + self.margin) / self.current
 
     def _shape(self) -> tuple[int, float, float] | None:
-        """The first window's shape: (slow starts, their gap, the gap of the rest)."""
+        """The first window's shape: (slow starts, their gap, the gap of the rest). None when
+        its fast part would be a burst (DENSEST; a window of a second or so): calls 20 ms
+        apart at 25/1s, window after window, and a server stamping some late under load
+        refused the account's own pace. Such windows are paced evenly from the first call."""
         cap = self.effective.calls
         slow = min(cap - 1, round(START_CALLS * cap))
-        if slow < 1:
-            return None
         span = self._period + self.margin
+        if slow < 1 or (1 - START_SPAN) * span / (cap - slow) < DENSEST:
+            return None
         return slow, START_SPAN * span / slow, (1 - START_SPAN) * span / (cap - slow)
 
     # ------------------------------------------------------------ taking a slot
@@ -222,9 +177,39 @@ class SlidingWindowLimiter:
             now = self.clock.now()
             if self._first is None:
                 self._first = now
+            if self._at_limit_since is None:
+                self._at_limit_since = now
             self._starts.append(now)
-            self._next_start = now + self.spacing
+            self._next_start = self._next_after(now)
             return now
+
+    def _next_after(self, now: float) -> float:
+        """The next start, a spacing after this one's due time: a wake-up a millisecond late
+        is not carried into every later start (at 25/1s, 3 % of the pace), and a start after
+        an idle spell counts from now."""
+        spacing = self.spacing
+        due = self._next_start if now - self._next_start < spacing else now
+        return due + spacing
+
+    def on_the_wire(self, started: float) -> float:
+        """The call that started at ``started`` goes on the wire only now: a new connection
+        was opened first (after a reset, say), and the server will count it from now, not
+        from its start. Its start moves to now, so the window holds from where the server sees
+        it. Returns the start as now counted."""
+        now = self.clock.now()
+        if self.account.unlimited or now - started <= LATE_ON_THE_WIRE:
+            return started
+        index = bisect.bisect_left(self._starts, started)
+        if index < len(self._starts) and self._starts[index] == started:
+            del self._starts[index]
+        bisect.insort(self._starts, now)
+        return now
+
+    def sent_again(self) -> None:
+        """A call went out once more without a start of its own (an HTTP client re-sending a
+        GET on a dropped connection): the server counted it, so the window counts it too."""
+        if not self.account.unlimited:
+            bisect.insort(self._starts, self.clock.now())
 
     def _wait(self, now: float) -> float:
         window = self._period + self.margin
@@ -239,8 +224,8 @@ class SlidingWindowLimiter:
         return wait
 
     def _shaped_start(self, now: float) -> float:
-        """In the first window the slow starts come first: a neighbour's share is found
-        late in the window, so the window it fills is full only briefly (see above)."""
+        """In the first window the slow starts come first: a neighbour's share is found late
+        in the window, so the window it fills is full only briefly."""
         shape = self._shape() if self._shaped and self._first is not None else None
         if shape is None or self._first is None or now >= self._first + self._period:
             return float("-inf")
@@ -252,25 +237,26 @@ class SlidingWindowLimiter:
 
     def _cap(self, now: float) -> int:
         """Starts a window may hold: the pacing rate rounded up (the spacing keeps a
-        fractional rate's average; the cap only stops a catch-up burst). On a shared account,
-        the next whole call above the pace: the free budget less one, room for the neighbour's
-        jitter, so the pace below it is never held back by the margin. A pace floored at one
-        call (a free budget of 1 or 2, a ceiling of 1) keeps that cap too: the call above it
-        is not free, and its spacing of a whole window has no margin."""
+        fractional rate's average; the cap only stops a catch-up burst). Below a measured free
+        budget, the next whole call above the pace, and at most the free budget less one: room
+        for the neighbour's jitter, so the pace below it is never held back by the margin."""
         rate = self._rate_at(now)
-        if self._cut_at is not None:
-            above = math.floor(rate + 1e-9) + 1
-            if rate <= self._free:  # not probing: the whole call above the pace is free - 1
-                above = min(above, math.floor(self._free + 1e-9) - 1)
+        if self._holding(now):
+            assert self._estimate is not None
+            above = min(math.floor(rate + 1e-9) + 1, math.floor(self._estimate.free + 1e-9) - 1)
             return max(1, min(above, self.effective.calls))
         return max(1, math.ceil(rate - 1e-9))
 
     def _reserve(self) -> float:
-        """Our own window has room: take the start in the account-wide one too, or wait."""
+        """Our own window has room: take the start in the account-wide one too, or wait. The
+        ledger keeps the account's starts a spacing apart less LEDGER_SLACK: its stamps come a
+        moment after each start's due time, and a whole spacing from the last of them made
+        every start wait twice, a millisecond late each time (2.5 % of the pace at 25/1s)."""
         if self.shared is None:
             return 0.0
         cap = self._cap(self.clock.now())
-        return self.shared.reserve(cap, self._period + self.margin, self.spacing)
+        spacing = max(0.0, self.spacing - LEDGER_SLACK)
+        return self.shared.reserve(cap, self._period + self.margin, spacing)
 
     # ------------------------------------------------------------ refusals
 
@@ -281,7 +267,7 @@ class SlidingWindowLimiter:
         self.account = RateLimit(calls=limit.calls, period=limit.period, label="learned")
         self._shaped = False
         self._set_ceiling()
-        self._cut_at = None  # the window log now keeps the real limit by itself
+        self._forget()  # the window log now keeps the real limit by itself
         return True
 
     def refused(
@@ -292,20 +278,21 @@ class SlidingWindowLimiter:
     ) -> bool:
         """A rate refusal came back. Returns True when it taught the account's real limit.
 
-        A named limit below ours is learned: the window log then keeps it, no pause needed.
-        Otherwise someone else is spending the budget: cut the pacing rate (once a window)
-        and let the window drain a little (``DRAIN``) — a full window when the refusal said
-        nothing.
+        A named limit below ours is learned: the window log then keeps it. Otherwise someone
+        else spends the budget: what was free is measured from ``started`` and paced below
+        (when our own calls alone filled the window, the margin widens once too). A refusal
+        that names no limit, or says Retry-After, also pauses everyone: a window, or what it
+        asked.
         """
         if limit is not None and self.learn(limit):
             return True
-        self._cut(self.clock.now(), started)
-        if limit is not None:  # the window was full at the limit it named: someone else spends
-            self._tell_shared(self.clock.now())
+        self._shaped = False
+        now = self.clock.now()
+        self._measure(now, started)
+        if limit is not None and self._estimate is not None:  # a full window: someone spends
+            self._tell_shared(now)
         if retry_after is not None or limit is None:
             self.pause(self._capped(retry_after))  # Retry-After, or a window if none was said
-        else:
-            self.pause(DRAIN * self._period)
         return False
 
     def pause(self, seconds: float | None = None) -> None:
@@ -330,69 +317,133 @@ class SlidingWindowLimiter:
 
     @property
     def shares_account(self) -> bool:
-        """True once a refusal showed someone else spending the budget (and still probing)."""
-        return self._cut_at is not None
+        """True while a measured free budget sets the pace (someone else spends the budget)."""
+        return self._estimate_at(self.clock.now()) is not None
 
     @property
     def free(self) -> float:
         """The free budget (calls a window) last measured; 0 while the account seems idle."""
-        return self._free if self._cut_at is not None else 0.0
+        estimate = self._estimate_at(self.clock.now())
+        return 0.0 if estimate is None else estimate.free
 
-    def _cut(self, now: float, started: float | None) -> None:
-        self._shaped = False
-        if self._cut_at is not None and now - self._cut_at < self._period:
-            # One measurement a window: refusals of calls already in flight say nothing more,
-            # unless one set off before the call measured from (answers overtake each other).
-            if started is not None and self._cut_from is not None and started < self._cut_from:
-                self._free = min(self._free, self._damped(max(1.0, self._before(started))))
-                self._cut_from = started
+    def _measure(self, now: float, started: float | None) -> None:
+        """The server's window was full when the refused call arrived: the account's starts
+        we see (ours, and every run's in the ledger) in the window before the refused call's
+        start fitted beside everyone else's. Calls that set off after it are in flight, not
+        room; without a start, counted back from now, less the refused call. A call that was
+        in flight when the last read was taken says nothing new, unless it set off before the
+        call that read came from (answers overtake each other)."""
+        estimate = self._estimate_at(now)
+        if estimate is not None and (
+            started < estimate.at if started is not None else now - estimate.at < self._period
+        ):  # in flight when it was read (without a start: a window counts as one)
+            self._refine(estimate, started)
             return
-        # The server's window was full when the refused call arrived: our starts (with a
-        # ledger, every run's here) in the window before it fitted beside everyone else's
-        # (also right after our own start: the others' calls span the whole window
-        # regardless). Counted back from the refused call's own start, so calls that set off
-        # after it, still in flight, are not taken for room; without it, from now, less the
-        # refused call. Another run's read of this window, noted in the ledger, serves ours.
         noted = None if self.shared is None else self.shared.budget_within(self._period)
         if noted is not None:  # another run here measured this window: one read for all
-            ours = noted
+            read = noted
         elif started is None:
-            ours = sum(1 for start in self._starts if start > now - self._period) - 1.0
-            ours += self._others_before(now)
+            read = sum(1 for start in self._starts if start > now - self._period) - 1.0
+            read += self._others_before(now)
         else:
-            ours = self._before(started)
-        quiet = None if self._cut_at is None else (now - self._cut_at) / self._period
-        self._probed = quiet is not None and quiet >= PROBE_AFTER_WINDOWS
-        self._last = self._free if self._cut_at is not None else None
-        self._free = self._damped(max(1.0, min(float(self.effective.calls), ours)))
-        self._cut_at, self._cut_from = now, started
+            read = self._before(started)
+        read = max(1.0, min(float(self.effective.calls), read))
+        if estimate is None:
+            self._widen(read)
+        self._set(now, read, started, cautious=estimate is None and self._settled(now))
         if self.shared is not None and noted is None:
-            self.shared.note_budget(self._free)
+            self.shared.note_budget(self._estimate.free if self._estimate else read)
+
+    def _refine(self, estimate: Estimate, started: float | None) -> None:
+        """A refusal of a call that set off before the one the last read came from, answered
+        later in the window: the same full window, counted from an earlier start."""
+        if started is None or estimate.started is None or started >= estimate.started:
+            return
+        read = max(1.0, self._before(started))
+        if read < estimate.free:
+            self._estimate = dataclasses.replace(estimate, free=read, started=started)
+
+    def _widen(self, read: float) -> None:
+        """Our own calls filled the window, as far as we count them: one of them may have
+        arrived later than its start said (network jitter beyond the margin), so the margin
+        widens, once, to twice its default. The pace still gives way: a newcomer's first
+        calls look the same (a shorter hold for such a read cost the on/off neighbour's bar
+        three points in virtual time: docs/design/pacing.md)."""
+        if read >= self.effective.calls - 1 and self._margin_given is None:
+            self.margin = max(self.margin, 2 * default_margin(self._period))
+
+    def _settled(self, now: float) -> bool:
+        """We have paced at the limit, unrefused, for a window or more: a refusal now is a
+        newcomer, whose calls are still arriving, so the read is higher than it will leave."""
+        return self._at_limit_since is not None and now - self._at_limit_since >= self._period
+
+    def _set(self, now: float, read: float, started: float | None, *, cautious: bool) -> None:
+        """A new read of the free budget.
+
+        - A newcomer's read stands alone, scaled down: a moment of its arrival, not its level.
+        - Paced below the last read and refused all the same, the others grew: followed at
+          once (never up: our window still holds calls from the pace before).
+        - A read at the probe is the level again. One a call or two off (a race for the last
+          slot, the neighbour's busiest instant) moves nothing until a second agrees: the
+          median of the recent reads, the lower of a tie when the read is higher, the higher
+          when it is lower. A neighbour that grew by more is followed at once.
+        """
+        while self._reads and self._reads[0][0] < now - MEMORY_WINDOWS * self._period:
+            self._reads.popleft()
+        last = self._estimate.free if self._estimate is not None else None
+        hold = HOLD_WINDOWS
+        if cautious:
+            free = CAUTION * read
+        elif last is not None and self._holding(now):
+            free = min(read, last)
+            if read < last:
+                self._reads.append((now, read))
+        else:
+            self._reads.append((now, read))
+            values = [value for _, value in self._reads]
+            if statistics.median_low(values) - min(values) > SPREAD_CALLS:
+                free = min(values)  # reads that disagree: a bursty or random neighbour's peaks
+                hold = NOISY_HOLD * HOLD_WINDOWS
+            elif last is None or abs(read - last) > DAMPED_CALLS:
+                free = read
+            elif read <= last:
+                free = min(last, statistics.median_high(values))
+            else:
+                free = max(last, statistics.median_low(values))
+        self._estimate = Estimate(free, now, started, cautious, hold)
+        self._at_limit_since = None
+
+    def _estimate_at(self, now: float) -> Estimate | None:
+        """The estimate, while it holds: a probe at the limit that no refusal met for
+        PROBE_WINDOWS ends it (the others left, or spend less than we can tell)."""
+        estimate = self._estimate
+        if estimate is not None:
+            ends = estimate.at + (estimate.hold + PROBE_WINDOWS) * self._period
+            if now >= ends:
+                self._forget(ends)
+        return self._estimate
+
+    def _holding(self, now: float) -> bool:
+        """Paced below a measured free budget (not yet probing)."""
+        estimate = self._estimate_at(now)
+        return estimate is not None and now < estimate.at + estimate.hold * self._period
+
+    def _forget(self, at: float | None = None) -> None:
+        self._estimate = None
+        self._reads.clear()
+        self._at_limit_since = at
 
     def _tell_shared(self, now: float) -> None:
         """Once a run: why it slowed down, since nothing else on the screen says it."""
-        if self._told_shared or self.on_notice is None:
+        if self._told_shared or self.on_notice is None or self._estimate is None:
             return
         self._told_shared = True
         self.on_notice(
-            f"someone else is spending this account's rate limit: about {self._free:g} of "
-            f"{self.effective.calls} calls per {self._period:g} s were free when LeadSquared "
-            f"refused one; pacing at {self._rate_at(now):g} per {self._period:g} s to leave "
-            "them room"
+            f"someone else is spending this account's rate limit: about "
+            f"{self._estimate.free:g} of {self.effective.calls} calls per {self._period:g} s "
+            f"were free when LeadSquared refused one; pacing at {self._rate_at(now):g} per "
+            f"{self._period:g} s to leave them room"
         )
-
-    def _damped(self, read: float) -> float:
-        """A later read taken at our own cap meets the neighbour's busiest instant, and where
-        refusals count, its refused calls too: it reads low. A neighbour that really grew is
-        followed a call a window; one that grew by more, at once. A refused probe's read, taken
-        at the probe's cap above the budget, reads low alike but shows only that the probe did
-        not fit: the budget stays (lowered a call every probe, a long run would drift to 82 %).
-        The same for a refusal of an earlier call answered later in the window: the order of
-        answers changes nothing."""
-        last = self._last
-        if last is None or read < last - DAMPED_CALLS:
-            return read
-        return max(read, last if self._probed else last - 1)
 
     def _before(self, started: float) -> float:
         """The account's starts in the window before ``started`` as far as we see them: ours,
@@ -412,19 +463,13 @@ class SlidingWindowLimiter:
         return float(self.shared.others_before(self.clock.now() - started, self._period))
 
     def _rate_at(self, now: float) -> float:
-        """Calls a window: the ceiling, or, on a shared account, the free budget less the
-        headroom, probing upward slowly after a quiet spell."""
+        """Calls a window: HEADROOM below a measured free budget for its hold, else the
+        ceiling (after the hold, that is the probe: until a refusal, or the estimate's end)."""
         ceiling = float(self.effective.calls)
-        if self._cut_at is None:
+        estimate = self._estimate_at(now)
+        if estimate is None or not self._holding(now):
             return ceiling
-        rate = self._free - HEADROOM
-        quiet = (now - self._cut_at) / self._period - PROBE_AFTER_WINDOWS
-        if quiet >= 0:  # past the headroom at once: one call above what was free
-            rate = self._free + 1 + math.floor(quiet / PROBE_STEP_WINDOWS)
-        if rate >= ceiling:
-            self._cut_at = None  # probed up to the ceiling unrefused: the neighbour has gone
-            return ceiling
-        return max(1.0, rate)
+        return max(1.0, min(ceiling, estimate.free - HEADROOM))
 
     def _set_ceiling(self) -> None:
         self._period = self.account.period

@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from ..allowance import allowance_used
-from ..clock import Clock
+from ..clock import Clock, utc
 from ..config import RateLimit, SendSettings
 from ..errors import (
     AbortedError,
@@ -50,7 +50,7 @@ from ..errors import (
 from ..records import Status
 from ..store.checkpoint import Checkpoint, Outcome, Pending
 from ..summary import RunFigures
-from . import recording
+from . import recording, wire
 from .answers import Answer, Verdict, fatal_error
 from .breaker import DEFAULT_TRIP_AFTER, CircuitBreaker
 from .limiter import SlidingWindowLimiter
@@ -86,7 +86,7 @@ class Cut(Exception):
     and the pool's worker takes it from there. Never escapes ``Pool.each``."""
 
 
-def as_read(answer: Answer, body: dict[str, Any]) -> Answer:
+def answer_of_read(answer: Answer, body: dict[str, Any]) -> Answer:
     """A 200 that carries data is an answer, not the "200 without Success" that the delete's
     classification calls transient: left so, every read would count toward the shared
     breaker's failures in a row and hold everyone behind an outage that is not there."""
@@ -164,7 +164,10 @@ async def until_settled(
             continue  # an outage began while this caller waited for its slot
         recorder, kind = recording.current()
         started = recorder.wall() if recorder is not None else 0.0
-        answer, reply = await call()
+        sent = _OnTheWire(limiter, slot)
+        with wire.watching(sent):
+            answer, reply = await call()
+        slot = sent.started
         read = settled(reply) and _readable(answer)
         if recorder is not None:  # the run report's call log (seq: the request's)
             attempt = tried.attempts + tried.rate_limited + 1
@@ -179,7 +182,7 @@ async def until_settled(
             )
         tried.answer, tried.reply = answer, reply
         if answer.verdict is Verdict.ALLOWANCE:  # no pace gets under it: stop, still pending
-            fail(_allowance_used(answer))
+            fail(_allowance_used(answer, utc(gates.clock)))
             tried.stopped = True
             return
         counted = breaker.record(answer)
@@ -208,6 +211,23 @@ async def until_settled(
         await (wait or partial(_sleep_with, gates.clock))(decision.delay)
 
 
+class _OnTheWire:
+    """One attempt's start as the server will count it: moved to when its request went out
+    (a new connection first), and a request sent again by the HTTP client counted again."""
+
+    def __init__(self, limiter: SlidingWindowLimiter, started: float) -> None:
+        self.limiter = limiter
+        self.started = started
+        self._out = False
+
+    def __call__(self) -> None:
+        if self._out:
+            self.limiter.sent_again()
+        else:
+            self.started = self.limiter.on_the_wire(self.started)
+        self._out = True
+
+
 async def call_once(
     limiter: SlidingWindowLimiter,
     call: Callable[[], Awaitable[Reply]],
@@ -227,6 +247,7 @@ async def call_once(
         clock,
         give_up_after=retry.give_up_after if give_up_after is None else give_up_after,
         trip_after=min(DEFAULT_TRIP_AFTER, retry.max_attempts),
+        on_notice=limiter.on_notice,
     )
     tried: Tried[dict[str, Any]] = Tried()
     gates = Gates(breaker, limiter, retry, clock, rng)
@@ -256,9 +277,8 @@ def hopeless(breaker: CircuitBreaker, answer: Answer) -> AbortedError | None:
     return None
 
 
-def _allowance_used(answer: Answer) -> AllowanceUsed:
+def _allowance_used(answer: Answer, now: dt.datetime) -> AllowanceUsed:
     """The account's daily allowance is used: no pace gets under it (allowance.py)."""
-    now = dt.datetime.now(dt.UTC)
     return allowance_used(answer.allowance, now, answer.retry_after)
 
 
@@ -364,14 +384,17 @@ class Pool:
         self.on_limit_learned = on_limit_learned
         self.drain_seconds = drain_seconds
         self.before_send = before_send  # the backup (backup_step.py): False = do not send
+        self.limiter = limiter or SlidingWindowLimiter(
+            settings.rate, clock=clock, share=settings.share
+        )
         self.breaker = CircuitBreaker(
-            clock, give_up_after=settings.give_up_after, trip_after=trip_after
+            clock,
+            give_up_after=settings.give_up_after,
+            trip_after=trip_after,
+            on_notice=self.limiter.on_notice,  # (the command's: where its notes go)
         )
         self.retry = RetryPolicy(
             max_attempts=settings.max_attempts, give_up_after=settings.give_up_after
-        )
-        self.limiter = limiter or SlidingWindowLimiter(
-            settings.rate, clock=clock, share=settings.share
         )
         self.gates = Gates(self.breaker, self.limiter, self.retry, clock, rng)
         self.progress = Progress()
@@ -494,7 +517,7 @@ class Pool:
 
         async def on_wire() -> Reply:
             answer, body = await self.on_wire(call)
-            return as_read(answer, body), body
+            return answer_of_read(answer, body), body
 
         tried: Tried[dict[str, Any]] = Tried()
         await until_settled(

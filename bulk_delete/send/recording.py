@@ -21,12 +21,12 @@ recorder off, and the outcome write that follows says what is wrong.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from ..clock import system_wall
 from ..store.calls import CallLog
 from .answers import Answer
 from .limiter import SlidingWindowLimiter
@@ -41,7 +41,7 @@ class CallRecorder:
 
     log: CallLog
     run: int = NO_RUN
-    wall: Callable[[], float] = time.time
+    wall: Callable[[], float] = system_wall  # the command gives its clock's
     broken: bool = False
 
     def record(

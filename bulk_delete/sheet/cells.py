@@ -294,11 +294,6 @@ def xls_error_cells(path: Path, sheet: str) -> Marks:
         book.release_resources()
 
 
-def ods_error_cells(path: Path, sheet: str) -> Marks:
-    """Error cells of one table of an OpenDocument spreadsheet (content.xml)."""
-    return ods_cells(path, sheet).marks
-
-
 def ods_cells(path: Path, sheet: str) -> FoundCells:
     """Error cells and merged ranges of one table of an OpenDocument spreadsheet
     (content.xml; calamine gives no merged ranges for these). A quick scan first: most

@@ -23,6 +23,12 @@ seldom mistype the first letter, and it keeps "Send Date" from EndDate). Then:
   the sheet also has that column plainly: then it is a companion column (the local-time
   copies a bulk-delete preview or export may carry, "FromDate (Asia/Kolkata)") and ignored.
 
+Which row is the header. Row 1 (the first row that is not blank), unless it holds no known
+column: business sheets often carry a title above the header ("Leads to purge — Q1"). Then
+the first of rows 1-10 that holds ProspectId and at least one other known column is the
+header, and the plan says which row it used. ``--header-row N`` names it outright. A row is
+never taken for the header on one known word alone: a title can say "Codes".
+
 The list of common lead-sheet headers in tests/test_headers.py (Name, Email, Lead Stage,
 Activity Date, Code Name …) holds none of them; keep it that way when aliases change.
 """
@@ -76,6 +82,35 @@ _PREVIEW = frozenset({"body", "sourcerows"})
 _EXPORT = frozenset({"status", "attempts", "sourcerows"})
 
 
+HEADER_SEARCH_ROWS = 10  # a title above the header: the header is looked for this far down
+
+
+def header_index(path: Path, rows: Sequence[Sequence[Any]], wanted: int | None) -> int | None:
+    """Which of a sheet's first rows (``rows[i]`` is row i + 1) is its header: row ``wanted``
+    (--header-row), else as the module says; None when every row given is blank."""
+    if wanted is not None:
+        if wanted > len(rows) or _blank_row(rows[wanted - 1]):
+            raise InputError(f"{path}: --header-row {wanted}: the sheet's row {wanted} is empty")
+        return wanted - 1
+    first = next((index for index, row in enumerate(rows) if not _blank_row(row)), None)
+    if first is None or known_fields(rows[first]):
+        return first
+    for index in range(first + 1, min(len(rows), HEADER_SEARCH_ROWS)):
+        fields = known_fields(rows[index])
+        if "ProspectId" in fields and len(fields) > 1:
+            return index
+    return first
+
+
+def known_fields(row: Sequence[Any]) -> set[str]:
+    """The columns a row names, by their names or aliases."""
+    return {field for cell in row if (field := ALIAS_TO_FIELD.get(normalise_header(cell)))}
+
+
+def _blank_row(row: Sequence[Any]) -> bool:
+    return all(cell is None or not str(cell).strip() for cell in row)
+
+
 def normalise_header(name: Any) -> str:
     return re.sub(r"[\s_\-.:()]+", "", str(name or "")).lower()
 
@@ -126,7 +161,8 @@ def read_header(path: Path, header: Sequence[Any], ignore: Sequence[str] = ()) -
         shown = ", ".join(repr(str(h).strip()) for h in header if str(h or "").strip()) or "none"
         raise InputError(
             f"{path}: no ProspectId column (accepted headers: ProspectId, LeadId, "
-            f"Prospect ID, Lead ID); the header row has {shown}"
+            f"Prospect ID, Lead ID); the header row has {shown} (a header on another row: "
+            "--header-row N)"
         )
     names = {normalise_header(text) for _, text in others}
     written_by = "preview" if names >= _PREVIEW else "export" if names >= _EXPORT else ""

@@ -41,7 +41,9 @@ from .cells import (
 from .headers import (  # noqa: F401 - HEADER_ALIASES and normalise_header: sheet's API
     ALIAS_TO_FIELD,
     HEADER_ALIASES,
+    HEADER_SEARCH_ROWS,
     Header,
+    header_index,
     normalise_header,
     read_header,
 )
@@ -94,6 +96,7 @@ class SheetInfo:
     ignored_at: tuple[int, ...] = ()  # their columns in each Chunk's ``columns`` (or none)
     written_by: str = ""  # "preview" or "export": a file bulk-delete wrote (its dates are UTC)
     warnings: tuple[str, ...] = ()
+    header_row: int = 1  # the header's row, as Excel numbers it (rows above it are not read)
 
 
 class Sheet:
@@ -134,11 +137,13 @@ def open_sheet(
     sheet: str | None = None,
     ignore_columns: Sequence[str] = (),
     keep_ignored: bool = True,
+    header_row: int | None = None,
 ) -> Sheet:
     """Open a CSV or Excel file. Raises InputError (exit 2) for anything unreadable, and for
     a header close to a known column (``ignore_columns`` leaves such columns out).
     ``keep_ignored=False``: the chunks leave out the columns the job does not read (see
-    _Narrow), and ``info.ignored_at`` is empty."""
+    _Narrow), and ``info.ignored_at`` is empty. ``header_row``: the header's row (None: row
+    1, or the one below a title: headers.header_index)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".numbers" and path.exists():  # (older Numbers documents are folders)
@@ -147,21 +152,13 @@ def open_sheet(
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     if suffix in EXCEL_SUFFIXES:
-        return _open_excel(path, sheet, ignore_columns, keep_ignored)
+        return _open_excel(path, sheet, ignore_columns, keep_ignored, header_row)
     if sheet:
         raise InputError(f"{path}: --sheet applies to Excel files only")
-    return _open_csv(path, ignore_columns, keep_ignored)
+    return _open_csv(path, ignore_columns, keep_ignored, header_row)
 
 
 # ---------------------------------------------------------------- header
-
-
-def map_header(
-    path: Path, header: Sequence[Any], ignore: Sequence[str] = ()
-) -> tuple[dict[str, int], dict[str, str]]:
-    """field → column index, and field → header text, from a header row (see headers.py)."""
-    found = read_header(path, header, ignore)
-    return found.indexes, found.written
 
 
 def _info(header: Header, ignore: Sequence[str], **fields: Any) -> SheetInfo:
@@ -402,13 +399,22 @@ def _detect_delimiter(path: Path, first_line: str) -> str:
     return best
 
 
-def _open_csv(path: Path, ignore: Sequence[str], keep_ignored: bool) -> Sheet:
+def _open_csv(
+    path: Path, ignore: Sequence[str], keep_ignored: bool, wanted: int | None = None
+) -> Sheet:
     encoding, shown, warnings = _detect_encoding(path)
     with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
-        header_row, header, delimiter = _csv_header(path, handle)
+        header_row, header, delimiter = _csv_header(path, handle, wanted)
     found = read_header(path, header, ignore)
     info = _info(
-        found, ignore, path=path, kind="csv", delimiter=delimiter, encoding=shown, warnings=warnings
+        found,
+        ignore,
+        path=path,
+        kind="csv",
+        delimiter=delimiter,
+        encoding=shown,
+        warnings=warnings,
+        header_row=header_row,
     )
     narrow = None if keep_ignored else _Narrow.of(found.indexes, len(header))
     if narrow is not None:
@@ -417,24 +423,39 @@ def _open_csv(path: Path, ignore: Sequence[str], keep_ignored: bool) -> Sheet:
     return Sheet(info, _read_ahead(_csv_chunks(layout)))
 
 
-def _csv_header(path: Path, handle: IO[str]) -> tuple[int, list[str], str]:
-    """(its row number, the header's cells, the delimiter). The header is the first line
-    that is not blank; rows are counted as Excel would."""
-    row_number = 0
-    first_line = ""
-    for line in handle:
-        row_number += 1
-        if line.strip():
-            first_line = line
-            break
-    if not first_line:
+def _csv_header(path: Path, handle: IO[str], wanted: int | None) -> tuple[int, list[str], str]:
+    """(its row number, the header's cells, the delimiter). Rows are counted as Excel would;
+    each of the first lines is split by the delimiter that suits it (a title has none)."""
+    lines = _leading(
+        handle, max(HEADER_SEARCH_ROWS, wanted or 0), blank=lambda line: not line.strip()
+    )
+    index = header_index(path, [_split(path, line) for line in lines], wanted)
+    if index is None:
         raise InputError(f"{path}: the file has no header row (only blank lines)")
-    delimiter = _detect_delimiter(path, first_line)
+    delimiter = _detect_delimiter(path, lines[index])
     try:
-        header = next(csv.reader([first_line], delimiter=delimiter))
+        header = next(csv.reader([lines[index]], delimiter=delimiter))
     except csv.Error as exc:
         raise InputError(f"{path}: the header row cannot be read as CSV ({exc})") from None
-    return row_number, header, delimiter
+    return index + 1, header, delimiter
+
+
+def _leading(rows: Iterator[Any], count: int, blank: Callable[[Any], bool]) -> list[Any]:
+    """The first ``count`` rows, or more while every one so far is blank: where the header
+    is looked for (headers.header_index)."""
+    leading = []
+    for row in rows:
+        leading.append(row)
+        if len(leading) >= count and not all(map(blank, leading)):
+            break
+    return leading
+
+
+def _split(path: Path, line: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=_detect_delimiter(path, line)), [])
+    except csv.Error:
+        return []
 
 
 @dataclass(frozen=True)
@@ -535,7 +556,13 @@ def _rectangle(records: list[list[Any]], width: int) -> list[Table]:
 # ---------------------------------------------------------------- Excel
 
 
-def _open_excel(path: Path, sheet: str | None, ignore: Sequence[str], keep_ignored: bool) -> Sheet:
+def _open_excel(
+    path: Path,
+    sheet: str | None,
+    ignore: Sequence[str],
+    keep_ignored: bool,
+    wanted: int | None = None,
+) -> Sheet:
     """Every Excel format through python-calamine. calamine reads some cells as empty or as
     a date where Excel shows more (see cells.py): those are put back from the file itself."""
     import python_calamine
@@ -579,7 +606,9 @@ def _open_excel(path: Path, sheet: str | None, ignore: Sequence[str], keep_ignor
             parts.close()
         raise InputError(f"{path}: not a valid spreadsheet ({exc})") from None
     try:
-        opened = _excel_sheet(path, name, rows, found, first_column, parts, ignore, keep_ignored)
+        opened = _excel_sheet(
+            path, name, rows, found, (first_column, wanted), parts, ignore, keep_ignored
+        )
     except BaseException:
         if parts is not None:
             parts.close()
@@ -610,11 +639,12 @@ def _excel_sheet(
     name: str,
     rows: Iterator[list[Any]],
     found: FoundCells,
-    first_column: int,
+    placing: tuple[int, int | None],  # (the first column read, --header-row)
     parts: Parts | None,
     ignore: Sequence[str],
     keep_ignored: bool,
 ) -> Sheet:
+    first_column, wanted = placing
     suffix = path.suffix.lower()
     warnings: tuple[str, ...] = ()
     if suffix == ".xlsb":
@@ -622,20 +652,19 @@ def _excel_sheet(
             f"{path.name}: Excel error cells (#N/A …) read as empty in .xlsb files; "
             "save as .xlsx to see them named",
         )
-    row_number = 0
-    header: list[Any] | None = None
-    for cells in rows:
-        row_number += 1
-        if not _blank(cells):
-            header = cells
-            break
-    if header is None:
+    leading = _leading(rows, max(HEADER_SEARCH_ROWS, wanted or 0), blank=_blank)
+    index = header_index(path, leading, wanted)
+    if index is None:
         raise InputError(f"{path}: sheet {name!r} is empty (no header row)")
+    header, row_number = leading[index], index + 1
+    rows = itertools.chain(leading[row_number:], rows)  # the rows below the header
     width = len(header)
     while width and _empty(header[width - 1]):
         width -= 1
     read = read_header(path, header[:width], ignore)
-    info = _info(read, ignore, path=path, kind="excel", sheet=name, warnings=warnings)
+    info = _info(
+        read, ignore, path=path, kind="excel", sheet=name, warnings=warnings, header_row=row_number
+    )
     positions = tuple(read.indexes.get(name) for name in FIELDS)
     pick = _picker(read.indexes, width)
     placed = _Marks(found, first_column)

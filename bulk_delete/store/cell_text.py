@@ -1,6 +1,6 @@
 """Text cells as a spreadsheet program will read them back: never a formula, never cut short
-without saying so. The CSV writers and both workbook writers (export.py, results.py) put every
-text cell through here.
+without saying so. The CSV writers and both workbook writers (row_files.py,
+results_workbook.py) put every text cell through here.
 
 A CSV cell is read by Excel or LibreOffice, whose list separator may be ``;`` (most of Europe)
 or a tab rather than the file's comma: a cell such as ``x;=1+1;y`` is then split there and its

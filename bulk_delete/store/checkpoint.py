@@ -1,14 +1,12 @@
 """plan → checkpoint: the plan persisted in SQLite, and every outcome written back to it.
 
-One file per run of a plan. The plan goes in first (requests, invalid rows, metadata with the
-input fingerprint) in one transaction; senders then stream pending requests out of it and
-each outcome is committed before it counts as done. WAL with synchronous=NORMAL keeps every
-committed outcome through a kill -9 (only a power cut can lose the last few), and a rerun
-picks up what is still pending.
+One file per plan: the plan goes in whole before anything is sent, each outcome is committed
+before it counts as done, and a rerun resumes what is still pending. Tables, mark, migration,
+WAL and locking: docs/design/checkpoint.md.
 
-States of a request: pending → queued | failed. A failed request is *transient* when another
-run may well succeed (timeouts, 5xx, resets): a rerun sends those again, and ``--retry-failed``
-sends the permanent ones (400, MX errors) again too.
+    with Checkpoint.open(path) as checkpoint, lock(path):
+        checkpoint.store_plan(requests, invalid, source=..., fingerprint=..., options=..., extra={})
+        for item in checkpoint.todo(): checkpoint.record(outcome_of(item))
 """
 
 from __future__ import annotations
@@ -28,8 +26,9 @@ from ..records import InvalidRow, Request, Status
 from ..summary import Counts
 from ..timetext import plan_options
 from .calls import CallLog
+from .export_rows import ExportRows
 from .found import FoundStore
-from .rows_out import ExportRows
+from .reasons import ReasonsTable
 from .runs import RunsTable
 from .schema import (
     BATCH,
@@ -40,7 +39,6 @@ from .schema import (
     _not_ours,
     _prepare,
     _uri,
-    now_text,
 )
 from .verification import VerificationTable
 
@@ -98,7 +96,7 @@ class Outcome:
     error: str
 
 
-class Checkpoint(RunsTable, VerificationTable, ExportRows):
+class Checkpoint(RunsTable, VerificationTable, ExportRows, ReasonsTable):
     """One run of a plan in SQLite: the plan, every outcome, its runs and what verify found
     (each group of tables in its own module), opened and locked here."""
 
@@ -238,7 +236,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
         options: dict[str, Any],
         extra: dict[str, str],
     ) -> int:
-        stamp = now_text()
+        stamp = self.now_text()
         count = 0
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -354,7 +352,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
                 outcome.rate_limited,
                 outcome.http_status,
                 outcome.error,
-                now_text(),
+                self.now_text(),
                 outcome.seq,
             ),
         )
@@ -364,7 +362,7 @@ class Checkpoint(RunsTable, VerificationTable, ExportRows):
         self._db.execute(
             "UPDATE requests SET status = 'queued', attempts = 1, http_status = 200,"
             " updated_at = ? WHERE seq <= ?",
-            (now_text(), seq),
+            (self.now_text(), seq),
         )
 
     # ------------------------------------------------------------ reading back

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -167,6 +168,22 @@ class FoundStore:
             ((str(code), count, leads, low, high) for code, count, leads, low, high in rows),
             key=lambda row: int(row[0]),
         )
+
+    def event_names(self) -> dict[str, str]:
+        """Each code's name as the listing's rows gave it (``EventName``), where they carried
+        it: the account's own name for the activity type, for the report."""
+        names: dict[str, str] = {}
+        rows = self._db.execute(
+            "SELECT code, MIN(row) FROM found WHERE kept = 1 AND row != '' GROUP BY code"
+        )
+        for code, row in rows:
+            try:
+                name = json.loads(row).get("EventName")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(name, str) and name.strip():
+                names[str(code)] = name.strip()
+        return names
 
     def leads(self) -> int:
         return int(

@@ -1,59 +1,33 @@
 """One budget for every purge on one account and machine: a shared log of call starts.
 
-Two purges with the same keys at once (the nightly job and an ad-hoc run) each see only their
-own calls; adapting on refusals, both slow down and the account sees refusals a shared count
-would avoid. So every run on this machine writes its call starts into one small SQLite file in
-the user's state directory (``$XDG_STATE_HOME/bulk-delete/``, else
-``~/.local/state/bulk-delete/``) and admits a call only when the account-wide window — all runs'
-starts — has room. Runs on other machines are not seen: the limiter's refusal handling covers
-them, as it covers the customer's own integrations.
+Every run with the same host and keys writes its call starts into one SQLite file in the
+user's state directory and starts a call only when the account-wide window has room; it also
+counts the day's calls for ``--daily-limit``. A ledger that cannot be used raises
+LedgerUnusable, naming the file and how to mend it. Design and figures: docs/design/ledger.md.
 
-- **No secret on disk.** The account is the SHA-256 of host and access key; the folder is 0700,
-  the file 0600 (SQLite gives its WAL and shared-memory files the file's mode).
-- **Cheap.** One ``BEGIN IMMEDIATE`` transaction per call start (a few a second at most), in
-  WAL mode so readers never wait; rows older than a minute are deleted as it goes.
-- **Safe when a run dies.** A start is a timestamp, not a lease: a killed run's starts leave the
-  window on their own, like the server's.
-- **Said when it cannot hold.** The file carries our mark (SQLite's application_id). A folder
-  that cannot be made, a file damaged or another program's raise LedgerUnusable, naming the
-  file and how to mend it: with a daily limit the run stops before its first call, otherwise
-  it warns and paces alone. Never passed over in silence: every later run would keep no limit.
-- **Starts ahead of the clock** (the clock went back, or the file was changed) count as made
-  now, said once: they hold the window one window at most, not until the clock catches up.
-- **Daily counts.** It also counts every call start per UTC day and account, for the daily
-  allowance (``calls_today``): with ``daily_limit`` set, a start past it raises AllowanceUsed,
-  so the run stops itself before LeadSquared refuses.
-- **Named neighbours.** Each run leaves its name (a job's label, else its checkpoint) in the
-  file, and ``shared_with`` names the runs whose starts were in the window beside ours, for
-  the summary: never its own name (its earlier self, killed and resumed).
-- **One free budget.** Beside someone else's integration, a run refused measures what is free
-  from every run's starts before its refused call (``others_before``) and notes the result
-  (``note_budget``): a run refused in the same window takes it (``budget_within``) rather than
-  count the first one's refused call as room. Only the account's hash is written beside it.
-
-Times come from the injected ``wall`` clock (epoch seconds; every process on the machine shares
-it), so tests drive it with a ManualClock.
+    with shared_window(host, access_key, wall=clock.wall, name="nightly") as ledger:
+        wait = ledger.reserve(cap=25, window=5.0)   # 0: the start is taken
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import hashlib
 import os
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..allowance import allowance_used
+from ..clock import system_wall
 from ..config import RateLimit
-from ..errors import LedgerUnusable
-from ..files import not_a_file
+from ..errors import LedgerUnusable, StorageError
+from .state_file import APP, StateFile, state_dir
 
-APP = "bulk-delete"
+__all__ = ["APP", "FILE_NAME", "WindowLedger", "account_id", "calls_today", "state_dir"]
+
 FILE_NAME = "ledger.sqlite"
 KEEP = 60.0  # seconds of starts kept: longer than any rate window
 DAY = 86400
@@ -62,7 +36,6 @@ AHEAD = 1.0  # seconds a start may lie ahead of our wall clock (another process 
 # The mark only bulk-delete writes: a SQLite header field, set before the file goes WAL.
 APPLICATION_ID = int.from_bytes(b"BDLg", "big")
 _TABLES = frozenset({"starts", "days", "runs", "budgets"})
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS starts (account TEXT NOT NULL, run TEXT NOT NULL, at REAL NOT NULL);
@@ -78,11 +51,14 @@ CREATE TABLE IF NOT EXISTS budgets (
 """
 
 
-def state_dir(environ: dict[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/bulk-delete``, else ``~/.local/state/bulk-delete``."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / APP
+LEDGER = StateFile(
+    FILE_NAME,
+    APPLICATION_ID,
+    _SCHEMA,
+    _TABLES,
+    LedgerUnusable,
+    "whose count of today's calls starts again from 0",
+)
 
 
 def account_id(host: str, access_key: str) -> str:
@@ -98,7 +74,7 @@ class WindowLedger:
         path: Path,
         account: str,
         *,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] = system_wall,
         run: str | None = None,
         name: str = "",
         daily_limit: int | None = None,
@@ -113,9 +89,9 @@ class WindowLedger:
         self.on_notice = on_notice
         self._neighbours: set[str] = set()  # other runs seen in the window beside ours
         self._told_ahead = False
-        self._db = _open(path)
+        self._db = LEDGER.open(path, timeout=BUSY_TIMEOUT)
         if name:
-            with self._write() as db:
+            with self._write(opening=True) as db:
                 db.execute("DELETE FROM runs WHERE at <= ?", (wall() - DAY,))
                 db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (self.run, name, wall()))
 
@@ -126,17 +102,16 @@ class WindowLedger:
         access_key: str,
         *,
         folder: Path | None = None,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] = system_wall,
         name: str = "",
         daily_limit: int | None = None,
         on_notice: Callable[[str], None] | None = None,
     ) -> WindowLedger:
         """The machine's ledger (in ``folder``, default the state directory) for one account.
         Raises LedgerUnusable when it cannot be opened, or is damaged or not ours."""
-        folder = state_dir() if folder is None else folder
         account = account_id(host, access_key)
         return cls(
-            folder / FILE_NAME,
+            LEDGER.path(folder),
             account,
             wall=wall,
             name=name,
@@ -262,14 +237,28 @@ class WindowLedger:
         return {run for (run,) in rows}
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def _write(self, *, opening: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction. When SQLite cannot write (another process has held the file for
+        over BUSY_TIMEOUT seconds, a full disk), the ledger is named: opening, as unusable;
+        during a run, as a StorageError that stops it before its next call (not as a bug)."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if opening:
+                self._db.close()
+                raise LEDGER.sqlite_problem(self.path, error) from None
+            raise StorageError(
+                f"the machine's ledger {self.path} cannot be written ({error}; another "
+                f"process may have held it for over {BUSY_TIMEOUT:g} s: a run stopped with "
+                "Ctrl-Z, a sqlite3 shell). The run stopped before its next call; nothing is "
+                "lost. Rerun the same command to resume."
+            ) from None
 
 
 def _calls_on(db: sqlite3.Connection, account: str, now: float) -> int:
@@ -279,142 +268,27 @@ def _calls_on(db: sqlite3.Connection, account: str, now: float) -> int:
     return int(row[0]) if row else 0
 
 
-def calls_today(host: str, access_key: str, *, folder: Path | None = None) -> int:
+def calls_today(
+    host: str,
+    access_key: str,
+    *,
+    folder: Path | None = None,
+    wall: Callable[[], float] = system_wall,
+) -> int:
     """Today's call starts on this account, for a dry run: read only, and 0 when no run on
     this machine has written the file yet (a dry run never creates it). Raises LedgerUnusable
     where the run would: a folder it cannot make, a file damaged or not ours."""
-    path = (state_dir() if folder is None else folder) / FILE_NAME
-    if not path.exists():
-        _check_folder_can_be_made(path)
+    path = LEDGER.path(folder)
+    db = LEDGER.read_only(path)
+    if db is None:
         return 0
-    _check_file(path)
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-            _check_mark(path, db)
+        with contextlib.closing(db):
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'days'").fetchone():
                 return 0  # made by a run that died before its first write
-            return _calls_on(db, account_id(host, access_key), time.time())
+            return _calls_on(db, account_id(host, access_key), wall())
     except sqlite3.DatabaseError as error:
-        raise _sqlite_problem(path, error) from None
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    """The ledger at ``path``, made if absent. LedgerUnusable, naming the file and how to mend
-    it, when its folder cannot be made or written, or the file is damaged or not ours: never
-    silently passed over, since a run without it keeps no daily limit and shares no window."""
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-    except OSError as error:
-        raise _folder_unusable(path, error) from None
-    _check_file(path)
-    try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        path.chmod(0o600)
-    except OSError as error:
-        raise _unwritable(path, error.strerror or str(error)) from None
-    with contextlib.ExitStack() as closing:
-        try:
-            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
-            closing.callback(db.close)
-            if not _check_mark(path, db):  # new, or from before the mark; before WAL: in the file
-                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise _sqlite_problem(path, error) from None
-        closing.pop_all()
-    return db
-
-
-def _check_file(path: Path) -> None:
-    """A ledger that exists is a regular file holding a SQLite database, or empty (a run
-    made it and died before the first write): anything else is not ours."""
-    problem = not_a_file(path)
-    if problem == "no such file":
-        return
-    if problem is not None:
-        raise _not_ours(path, problem)
-    try:
-        with open(path, "rb") as file:
-            header = file.read(100)
-    except OSError as error:
-        raise _unwritable(path, error.strerror or str(error)) from None
-    if header and not (len(header) == 100 and header.startswith(_SQLITE_MAGIC)):
-        raise _not_ours(path, "not a SQLite database")
-    if header and int.from_bytes(header[68:72], "big") not in (0, APPLICATION_ID):
-        raise _not_ours(path, "another program's SQLite database")
-
-
-def _check_mark(path: Path, db: sqlite3.Connection) -> bool:
-    """Our mark (True), or no mark and only our tables (False: new, or a ledger from before
-    the mark); and whole. Anything else is LedgerUnusable."""
-    (application_id,) = db.execute("PRAGMA application_id").fetchone()
-    tables = {
-        name
-        for (name,) in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-    }
-    if application_id not in (0, APPLICATION_ID) or not tables <= _TABLES:
-        raise _not_ours(path, "another program's SQLite database")
-    (check,) = db.execute("PRAGMA quick_check").fetchone()
-    if check != "ok":
-        raise _damaged(path, check)
-    return bool(application_id)
-
-
-def _check_folder_can_be_made(path: Path) -> None:
-    """What a dry run can tell without writing: the nearest folder that exists can hold the
-    ledger's folder."""
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise _folder_unusable(path, NotADirectoryError(errno.ENOTDIR, "Not a directory"))
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise _folder_unusable(path, PermissionError(errno.EACCES, "Permission denied"))
-
-
-def _sqlite_problem(path: Path, error: sqlite3.DatabaseError) -> LedgerUnusable:
-    """SQLite's complaint as the user's problem: a file it cannot write (read-only, locked,
-    no room for its journal) or one whose bytes are not a whole database."""
-    if isinstance(error, sqlite3.OperationalError):
-        return _unwritable(path, str(error))
-    return _damaged(path, str(error))
-
-
-def _folder_unusable(path: Path, error: OSError) -> LedgerUnusable:
-    return LedgerUnusable(
-        path,
-        f"its folder cannot be made or written ({error.strerror or error})",
-        f"make {path.parent} a folder this user can write, or point XDG_STATE_HOME at one.",
-    )
-
-
-def _unwritable(path: Path, why: str) -> LedgerUnusable:
-    return LedgerUnusable(
-        path,
-        f"it cannot be written ({why})",
-        f"let this user write {path} and its folder (chmod u+rw), or point XDG_STATE_HOME "
-        "at another folder.",
-    )
-
-
-def _not_ours(path: Path, why: str) -> LedgerUnusable:
-    return LedgerUnusable(path, f"it is not a bulk-delete ledger ({why})", _move_aside(path))
-
-
-def _damaged(path: Path, why: str) -> LedgerUnusable:
-    return LedgerUnusable(path, f"it is damaged ({why})", _move_aside(path))
-
-
-def _move_aside(path: Path) -> str:
-    return (
-        f"move it aside (mv {path} {path}.bad); the next run starts a new ledger, whose count "
-        "of today's calls starts again from 0."
-    )
+        raise LEDGER.sqlite_problem(path, error) from None
 
 
 @contextlib.contextmanager
@@ -422,7 +296,7 @@ def shared_window(
     host: str,
     access_key: str,
     *,
-    enabled: bool = True,
+    wall: Callable[[], float],
     name: str = "",
     daily_limit: int | None = None,
     on_notice: Callable[[str], None] | None = None,
@@ -430,12 +304,9 @@ def shared_window(
     """The machine's ledger for this account while a run lasts. When it cannot be used, a
     run with a ``daily_limit`` stops before its first call (LedgerUnusable, exit 2): the limit
     would not hold. Without one the run goes on alone (None), said through ``on_notice``."""
-    if not enabled:
-        yield None
-        return
     try:
         ledger = WindowLedger.for_account(
-            host, access_key, name=name, daily_limit=daily_limit, on_notice=on_notice
+            host, access_key, wall=wall, name=name, daily_limit=daily_limit, on_notice=on_notice
         )
     except LedgerUnusable as error:
         if daily_limit is not None:

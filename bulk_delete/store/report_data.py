@@ -1,7 +1,8 @@
 """calls → report_data: what the HTML run report shows, as plain data, before anything is drawn.
 
-The page (cli/html_report.py) and its charts (cli/charts/) take a ``ReportData`` and know
-nothing of the checkpoint, as the workbook takes a ``ResultsSummary`` (store/results.py). The
+The page (cli/report_page.py) and its charts (cli/charts/) take a ``ReportData`` and know
+nothing of the checkpoint, as the workbook takes a ``ResultsSummary``
+(store/results_workbook.py). The
 numbers are the call log's own aggregations (store/calls.py); this only shapes them: the limit
 as steps labelled with what changed, and the delete calls grouped by HTTP status when the
 caller has no outcomes of its own to show.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import CallLog
+from .reasons import Reason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +45,18 @@ class Night:
     refused: int
     verified: int | None
     left: int
+    job: str = ""  # the job's name ("" for a checkpoint that is no job's)
+    activities: int | None = None  # what its listing found to delete (None: not counted)
+    ended: str = ""  # how its last run ended, in words
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
+    """A titled list of facts, each a label and its text, read top down."""
+
+    title: str
+    facts: Sequence[tuple[str, str]]
+    tone: str = ""  # "good", "warn" or "bad": how the page marks it ("" for neither)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +67,12 @@ class ReportData:
     tz: str
     headline: Sequence[tuple[str, str]]  # ("Queued", "290 of 300"), shown first
     notes: Sequence[str] = ()  # a sentence or two under the headline
+    account: str = ""  # the host and the keys' user, under the title
+    purged: Sequence[Section] = ()  # what was purged and how it ended, before the numbers
+    failures: Sequence[Reason] = ()  # failed requests by reason, with their sheet rows
+    more_failures: int = 0  # reasons past those listed
+    invalid: Sequence[Reason] = ()  # invalid rows by kind of mistake, with their rows
+    checked: Sequence[Section] = ()  # verification and the backup, after the reasons
     seconds: Sequence[int] = ()  # epoch seconds of each second that saw a call
     calls: Sequence[int] = ()  # calls started in that second
     refusals: Sequence[int] = ()  # of which refused (429)

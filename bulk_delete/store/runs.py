@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ..summary import RunFigures, RunResult
-from .schema import _ADDED_COLUMNS, now_text
+from .schema import _ADDED_COLUMNS
 from .tables import Tables
 
 # RunFigures' fields as the runs table names them (the 429 count kept its first column name).
@@ -29,7 +29,7 @@ class RunsTable(Tables):
         with self._storing("start a run", sending=False):
             cursor = self._db.execute(
                 "INSERT INTO runs (started_at, host, rate) VALUES (?, ?, ?)",
-                (now_text(), host, rate),
+                (self.now_text(), host, rate),
             )
         return int(cursor.lastrowid or 0)
 
@@ -47,7 +47,7 @@ class RunsTable(Tables):
             " busiest_share = ?, busiest_per_second = ? WHERE id = ?",
             (
                 rate,
-                now_text(),
+                self.now_text(),
                 stats.calls,
                 stats.queued,
                 stats.failed,

@@ -4,7 +4,6 @@ migrated: the SQLite side of opening one, before any plan or outcome.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import sqlite3
 from pathlib import Path
@@ -291,7 +290,3 @@ def _prepare(connection: sqlite3.Connection, *, stamp: bool) -> None:
     connection.executescript(_SCHEMA + _FOUND_SCHEMA)
     CallLog.create(connection)
     _add_missing_columns(connection)
-
-
-def now_text() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

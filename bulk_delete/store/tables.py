@@ -5,10 +5,11 @@ disk named as such rather than passed off as a bug.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..clock import system_wall, utc_text
 from ..errors import InputError, StorageError
 from ..files import storage_cause
 
@@ -20,6 +21,11 @@ class Tables:
         self.path = path
         self.location = str(path.resolve())  # as summaries show it
         self._db = connection
+        self.wall: Callable[[], float] = system_wall  # a command sets its clock's ``wall``
+
+    def now_text(self) -> str:
+        """Now, by ``wall``, as the checkpoint's stamps are written (UTC)."""
+        return utc_text(self.wall())
 
     @contextmanager
     def _storing(self, what: str, *, sending: bool = True) -> Iterator[None]:

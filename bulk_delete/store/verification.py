@@ -6,7 +6,6 @@ import random
 from dataclasses import dataclass
 
 from ..summary import Verification
-from .schema import now_text
 from .tables import Tables
 
 
@@ -45,7 +44,7 @@ class VerificationTable(Tables):
             self._db.execute(
                 "UPDATE requests SET verified = ?, remaining = ?, verified_at = ?,"
                 " verified_note = ? WHERE seq = ?",
-                (verified, remaining, now_text(), note, seq),
+                (verified, remaining, self.now_text(), note, seq),
             )
 
     def verified_remaining(self) -> dict[int, int]:

@@ -1,11 +1,11 @@
 """→ workbook: the one .xlsx writer, its formats, and tables longer than a sheet.
 
-Every workbook bulk-delete writes goes through here: the results workbook (results.py) and
-`export`, `plan -o` and `--invalid-out` to a .xlsx name (export.py). XlsxWriter, not openpyxl:
-it does formats best (a header style, number and date formats), sets frozen panes, an
-autofilter and column widths in a few calls, writes real date cells from ``datetime`` values,
-and its ``constant_memory`` mode streams rows to disk one at a time, so a million requests never
-sit in memory. (openpyxl also imports numpy when it is installed; `export` must not.)
+Every workbook bulk-delete writes goes through here: the results workbook (results_workbook.py) and
+`export`, `plan -o` and `--invalid-out` to a .xlsx name (row_files.py). XlsxWriter, not openpyxl: it
+does formats best (a header style, number and date formats), sets frozen panes, an autofilter and
+column widths in a few calls, writes real date cells from ``datetime`` values, and its
+``constant_memory`` mode streams rows to disk one at a time, so a million requests never sit in
+memory. (openpyxl also imports numpy when it is installed; `export` must not.)
 
 Every string is written with ``write_string``: a reason or a sheet cell that starts with ``=``,
 ``+``, ``-`` or ``@`` stays text and is never taken for a formula, and a URL stays text rather

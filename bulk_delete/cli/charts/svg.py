@@ -118,7 +118,11 @@ class Labels:
         self.parts: list[str] = []
 
     def free(self, label: Label) -> bool:
+        """Clear of every label placed, and inside the chart (a tick's time at the right end
+        would be cut by the chart's edge: "19:31:2")."""
         box = label.box()
+        if box.left < 0 or box.right > WIDTH:
+            return False
         return not any(box.meets(placed, self.PAD) for placed in self._boxes)
 
     def place(self, label: Label) -> bool:

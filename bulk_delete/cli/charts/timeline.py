@@ -25,7 +25,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from ...store.report_data import LimitStep, ReportData
-from ..report import duration
+from ..summary_text import duration
 from .svg import (
     BLUE,
     GREY,

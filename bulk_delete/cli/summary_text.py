@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # types only: what prints a plan or a run need not load plann
     from ..commands.discover import Discovery
     from ..commands.plan import PlanReport
     from ..commands.run import Confirmation
-    from ..commands.verifying import Choice
+    from ..commands.verify_strategy import Choice
     from ..plan.build import PlanSummary, RequestTally
 
 MAX_CODES_LISTED = 12
@@ -49,14 +49,14 @@ def plan_text(summary: PlanSummary, daily: DailyEstimate | None = None) -> str:
         where += f" (CSV, {shown}-separated, {info.encoding})"
     lines = [f"Plan for {where}"]
     lines += [f"  warning: {warning}" for warning in info.warnings]
+    if info.header_row > 1:
+        lines.append(f"  header         row {info.header_row} (the rows above it are not read)")
     if info.ignored:
         shown_ignored = ", ".join(info.ignored[:MAX_IGNORED_LISTED])
         if len(info.ignored) > MAX_IGNORED_LISTED:
             shown_ignored += f" and {len(info.ignored) - MAX_IGNORED_LISTED} more"
         lines.append(f"  ignored columns {shown_ignored} (not used by bulk-delete)")
     if info.kind != "discover":
-        if summary.rows_read == 0:
-            lines.append("  warning: the sheet has a header row but no data rows: nothing to send")
         valid = summary.rows_read - summary.blank_rows - summary.invalid_rows
         lines.append(
             f"  rows read      {summary.rows_read:>9,}   "
@@ -73,6 +73,8 @@ def plan_text(summary: PlanSummary, daily: DailyEstimate | None = None) -> str:
         lines.append(f"  codes          {shown_codes}{more}")
     if tally.requests:
         lines.append(f"  date span      {_span(summary)}")
+    if summary.date_order and tally.requests:
+        lines += _windows_read(summary)
     lines += _open_window_lines(tally)
     lines.append(
         f"  rate limit     {summary.rate}; at least {duration(summary.eta_seconds)} "
@@ -89,6 +91,31 @@ def plan_text(summary: PlanSummary, daily: DailyEstimate | None = None) -> str:
             lines.append(f"  {group.count:>6,} × {group.kind} ({label} {rows}{more})")
             lines.append(f"           e.g. {group.example}")
     return "\n".join(lines)
+
+
+WINDOWS_SHOWN = 5
+
+
+def _windows_read(summary: PlanSummary) -> list[str]:
+    """With --date-order: each window as the sheet's dates were read, in --tz and in UTC,
+    so the reading is seen before anything is sent."""
+    tally, zone = summary.tally, summary.tz
+    lines = [f"  dates read     {summary.read_as}"]
+    count = max(tally.distinct_windows, len(tally.windows))
+    lines.append(f"  windows        {count:,} distinct, as read (the most requests first):")
+    for (start, end), requests in tally.windows.most_common(WINDOWS_SHOWN):
+        utc = f"{start or '(no FromDate)'} → {end or '(no ToDate)'} UTC"
+        if is_utc(zone):
+            lines.append(f"{' ' * 17}{utc}  ({requests:,} request(s))")
+            continue
+        local = (
+            f"{to_local(start, zone) or '(no FromDate)'} → {to_local(end, zone) or '(no ToDate)'}"
+        )
+        lines.append(f"{' ' * 17}{local} {zone}  ({requests:,} request(s))")
+        lines.append(f"{' ' * 19}= {utc}")
+    if count > WINDOWS_SHOWN:
+        lines.append(f"{' ' * 17}… and {count - WINDOWS_SHOWN:,} more")
+    return lines
 
 
 def _open_window_lines(tally: RequestTally) -> list[str]:
@@ -168,6 +195,14 @@ def plan_report_text(report: PlanReport) -> str:
         text += "".join(f"\n  {code:>6}  {report.code_names[code]}" for code in codes)
     if report.backup is not None:
         text += backup_price_text(report.backup)
+    if report.memory_warning:
+        text += f"\n  warning: {report.memory_warning}"
+    for sent in report.sent_before:
+        text += (
+            f"\n  warning: this plan was sent from this machine on {sent.when} under "
+            f"{sent.checkpoint} (to {sent.host}): run and job send it again under another "
+            "checkpoint only with --again"
+        )
     if report.out is not None:
         text += f"\nPreview of every request: {report.out}"
     if report.invalid_out is not None:

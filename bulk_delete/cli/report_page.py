@@ -1,4 +1,4 @@
-"""→ html_report: one self-contained HTML file that shows how a run went, to forward by email.
+"""→ report_page: one self-contained HTML file that shows how a run went, to forward by email.
 
 The page opens from an attachment with no network: no script, no stylesheet, font or image is
 fetched. Charts are inline SVG (cli/charts/), the style sheet is inline, fonts are the
@@ -20,10 +20,13 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup, escape
 
 from ..files import replacing
-from ..store.report_data import LimitStep, Night, ReportData, report_data
+from ..store.reasons import ROWS_SHOWN, Reason
+from ..store.report_data import LimitStep, Night, ReportData, Section, report_data
 from .charts.counts import latency_chart, outcome_chart, verification_chart
+from .charts.nights import nights_chart
 from .charts.svg import Chart
 from .charts.timeline import MAX_BARS, rate_chart, refusal_chart
 
@@ -33,6 +36,7 @@ __all__ = [
     "LimitStep",
     "Night",
     "ReportData",
+    "Section",
     "charts",
     "render_report",
     "report_data",
@@ -45,6 +49,7 @@ def render_report(data: ReportData) -> str:
     return _TEMPLATE.render(
         data=data,
         charts=charts(data),
+        shown=ROWS_SHOWN,
         generated=_local_text(data.generated_at, data.tz) if data.generated_at else "",
     )
 
@@ -69,17 +74,54 @@ def charts(data: ReportData) -> list[Chart]:
         drawn.append(latency_chart(data.latencies))
     if data.verification:
         drawn.append(verification_chart(data.verification))
+    if data.nights:
+        drawn.append(nights_chart(data.nights))
     return drawn
+
+
+def with_command(value: str) -> Markup:
+    """A fact as text, with the command in it (``bulk-delete …``) set as code to copy."""
+    before, found, command = value.partition("bulk-delete ")
+    if not found or (before and not before.endswith(": ")):
+        return escape(value)
+    return escape(before) + Markup("<code>%s</code>") % (found + command)
+
+
+def first_rows(group: Reason) -> str:
+    """A reason's first sheet rows (or leads), then how many more."""
+    shown = [str(row) for row in group.rows] or list(group.leads)
+    more = group.count - len(shown) if group.rows or group.leads else 0
+    return ", ".join(shown) + (f" … and {more:,} more" if more > 0 else "")
 
 
 def _local_text(moment: dt.datetime, tz: str) -> str:
     return moment.astimezone(ZoneInfo(tz)).strftime(f"%Y-%m-%d %H:%M ({tz})")
 
 
-_TEMPLATE: Final = jinja2.Environment(
-    autoescape=True, undefined=jinja2.StrictUndefined
-).from_string(
-    """<!DOCTYPE html>
+_ENVIRONMENT: Final = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+_ENVIRONMENT.globals.update(with_command=with_command, first_rows=first_rows)
+_TEMPLATE: Final = _ENVIRONMENT.from_string(
+    """{% macro facts(section) -%}
+<section class="facts {{ section.tone }}" data-section="{{ section.title }}">
+<h2>{{ section.title }}</h2>
+<dl>{% for label, value in section.facts %}
+<dt>{{ label }}</dt><dd>{{ with_command(value) }}</dd>{% endfor %}</dl>
+</section>
+{%- endmacro %}
+{% macro reasons(name, groups, what) -%}
+<table class="reasons" data-reasons="{{ name }}">
+<thead><tr><th>Reason</th><th>{{ what }}</th>
+<th>Sheet rows, the first {{ shown }} (leads where there is no row)</th></tr></thead>
+<tbody>{% for group in groups %}
+<tr><td class="why">{{ group.reason }}
+{%- if group.example %}<br><small>e.g. {{ group.example }}</small>{% endif %}
+{%- if group.transient %}<br><small>a rerun sends these again</small>{% endif %}</td>
+<td>{{ "{:,}".format(group.count) }}</td>
+<td class="rows">{{ first_rows(group) }}</td></tr>
+{% endfor %}</tbody>
+</table>
+{%- endmacro %}
+<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -107,14 +149,33 @@ _TEMPLATE: Final = jinja2.Environment(
   table { border-collapse: collapse; width: 100%; background: #fff; border-radius: 8px; }
   th, td { text-align: right; padding: 6px 12px; border-bottom: 1px solid #e3e8ee; }
   th:first-child, td:first-child { text-align: left; }
+  table.nights td:nth-child(2), table.nights th:nth-child(2) { text-align: left; }
   h2 { font-size: 18px; margin: 28px 0 10px; }
   footer { color: #5b6875; font-size: 12px; margin-top: 28px; }
+  .account { color: #1d2733; margin: 0 0 2px; font-weight: 600; }
+  section.facts { background: #fff; border-radius: 8px; margin: 0 0 16px; padding: 12px 16px;
+                  box-shadow: 0 1px 2px rgba(0,0,0,.08); border-left: 4px solid #c9d2dc; }
+  section.facts.good { border-left-color: #2e8b57; }
+  section.facts.warn { border-left-color: #e67e22; }
+  section.facts.bad { border-left-color: #c0392b; }
+  section.facts h2 { margin: 0 0 8px; }
+  dl { display: grid; grid-template-columns: minmax(140px, max-content) 1fr; gap: 4px 16px;
+       margin: 0; }
+  dt { color: #5b6875; }
+  dd { margin: 0; overflow-wrap: anywhere; }
+  code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+         background: #eef2f6; padding: 1px 4px; border-radius: 4px; }
+  table.reasons td { vertical-align: top; }
+  table.reasons td.rows { text-align: left; font-size: 13px; color: #3b4753; }
+  table.reasons td.why { text-align: left; }
 </style>
 </head>
 <body>
 <main>
 <h1>{{ data.title }}</h1>
+{% if data.account %}<p class="account">{{ data.account }}</p>{% endif %}
 {% if generated %}<p class="when">Report made {{ generated }}</p>{% endif %}
+{% for section in data.purged %}{{ facts(section) }}{% endfor %}
 <section class="headline">
 {% for label, value in data.headline %}
   <div class="number"><span class="value">{{ value }}</span>
@@ -123,6 +184,17 @@ _TEMPLATE: Final = jinja2.Environment(
 </section>
 {% if data.notes %}<ul class="notes">{% for note in data.notes %}<li>{{ note }}</li>
 {% endfor %}</ul>{% endif %}
+{% if data.failures %}
+<h2>Failed requests, by reason</h2>
+{{ reasons("failures", data.failures, "Requests") }}
+{% if data.more_failures %}<p>… and {{ "{:,}".format(data.more_failures) }} more reason(s):
+see the results workbook.</p>{% endif %}
+{% endif %}
+{% if data.invalid %}
+<h2>Invalid rows (never sent), by reason</h2>
+{{ reasons("invalid", data.invalid, "Rows") }}
+{% endif %}
+{% for section in data.checked %}{{ facts(section) }}{% endfor %}
 {% for chart in charts %}
 <figure class="chart" data-chart="{{ chart.name }}"
   {%- if chart.total is not none %} data-total="{{ chart.total }}"{% endif %}>
@@ -133,14 +205,16 @@ _TEMPLATE: Final = jinja2.Environment(
 {% if data.nights %}
 <h2>Night by night</h2>
 <table class="nights">
-<thead><tr><th>Night</th><th>Requests</th><th>Queued</th><th>Refused (429)</th>
-<th>Verified</th><th>Left</th></tr></thead>
+<thead><tr><th>Night</th><th>Job</th><th>Requests</th><th>Activities</th><th>Queued</th>
+<th>Refused (429)</th><th>Verified</th><th>Left</th><th>Ended</th></tr></thead>
 <tbody>
 {% for night in data.nights %}
-<tr><td>{{ night.date.isoformat() }}</td><td>{{ "{:,}".format(night.requests) }}</td>
+<tr><td>{{ night.date.isoformat() }}</td><td>{{ night.job }}</td>
+<td>{{ "{:,}".format(night.requests) }}</td>
+<td>{{ "—" if night.activities is none else "{:,}".format(night.activities) }}</td>
 <td>{{ "{:,}".format(night.queued) }}</td><td>{{ "{:,}".format(night.refused) }}</td>
 <td>{{ "—" if night.verified is none else "{:,}".format(night.verified) }}</td>
-<td>{{ "{:,}".format(night.left) }}</td></tr>
+<td>{{ "{:,}".format(night.left) }}</td><td>{{ night.ended }}</td></tr>
 {% endfor %}
 </tbody>
 </table>

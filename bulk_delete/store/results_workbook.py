@@ -5,7 +5,7 @@ continuation sheets past Excel's last row). Dates are converted to the run's zon
 as plain date cells, and the header names the zone. When the requests go on past one sheet,
 the Summary names the sheets they fill: nothing is dropped.
 
-Inputs are plain data (``ResultsSummary``, ``RequestRow``, ``InvalidRow``), so the workbook
+Inputs are plain data (``ResultsSummary``, ``RequestRow``, ``InvalidSheetRow``), so the workbook
 knows nothing of the checkpoint: whoever reads the checkpoint hands the rows in as iterables.
 """
 
@@ -29,7 +29,9 @@ class ResultsSummary:
     """What the Summary sheet says: what was asked, the plan, what came of it."""
 
     asked: str  # "sheet leads.xlsx" or "discovery: activities created in the window"
-    codes: Sequence[int]
+    codes: Sequence[
+        int | str
+    ]  # each code, with its name where the account told it: "201 (Webinar)"
     window_from: dt.datetime | None  # aware; None when the sheet gives each row's window
     window_to: dt.datetime | None
     tz: str  # the run's zone (IANA name)
@@ -41,7 +43,7 @@ class ResultsSummary:
     learned_limit: str | None = None  # "20 calls / 5 s", when the account told us less
     share: float | None = None  # this job's share of the account's limit, 0-1
     verification: Pairs = ()  # ("verified", 280), ("remaining", 3); empty when not run
-    backup: str | None = None  # where the backup went, when one was taken
+    backup: str | None = None  # where the backup went and what it holds, when one was taken
     exit_code: int | None = None
     finished_at: dt.datetime | None = None  # aware
 
@@ -64,7 +66,7 @@ class RequestRow:
 
 
 @dataclass(frozen=True, kw_only=True)
-class InvalidRow:
+class InvalidSheetRow:
     """A sheet row never sent: its number, why, and its cells as they were written."""
 
     row: int
@@ -76,7 +78,7 @@ def write_results(
     path: Path,
     summary: ResultsSummary,
     requests: Iterable[RequestRow],
-    invalid: Iterable[InvalidRow] = (),
+    invalid: Iterable[InvalidSheetRow] = (),
     *,
     extra_columns: Sequence[str] = (),
     sheet_columns: Sequence[str] = (),
@@ -84,7 +86,7 @@ def write_results(
     """Write the three-sheet workbook at ``path`` (0600, whole or not at all).
 
     ``extra_columns`` name each RequestRow's ``extra`` values (the sheet's own columns, carried
-    over); ``sheet_columns`` name each InvalidRow's ``cells``."""
+    over); ``sheet_columns`` name each InvalidSheetRow's ``cells``."""
     tz = ZoneInfo(summary.tz)
     with open_book(path) as book:
         sheet, row = _summary_sheet(book, summary, tz)
@@ -228,7 +230,9 @@ def _rows_cell(rows: Sequence[int]) -> object:
     return rows[0] if len(rows) == 1 else ", ".join(str(row) for row in rows)
 
 
-def _invalid_sheet(book: Book, invalid: Iterable[InvalidRow], sheet_columns: Sequence[str]) -> None:
+def _invalid_sheet(
+    book: Book, invalid: Iterable[InvalidSheetRow], sheet_columns: Sequence[str]
+) -> None:
     table = Table(book, "Invalid rows", ["row", "reason", *sheet_columns])
     for each in invalid:
         table.write((each.row, each.reason, *(_as_written(cell) for cell in each.cells)))

@@ -1,63 +1,13 @@
-"""The backup: what each request is about to delete, on disk before the request is sent.
+"""The backup file: what each request is about to delete, on disk before it is sent.
 
-**Format: gzip-compressed JSON Lines, one gzip member per request.** Why not Parquet:
+Gzip-compressed JSON Lines, one fsync'd gzip member per request, its header naming the request
+and the member's length; a torn tail (a write killed half way) is set aside, any other damage
+is named and stops a reader. The first member marks the file as one checkpoint's, and the
+writer holds a lock on it. Format, reasons and figures: docs/design/backup.md.
 
-- *Durable per request.* A request may be sent only once its activities are on disk, so the
-  file must grow by one small, complete, fsync'd unit per request. A gzip member is exactly
-  that: ``write`` compresses the request's lines into one member, appends it with a single
-  ``os.write`` and fsyncs before returning. Parquet writes its footer (the schema and where
-  every row group is) at close: a file killed before ``close`` is unreadable, and durable row
-  groups would mean one file per request.
-- *Append-only across resumes.* Concatenated gzip members are one valid gzip file (RFC 1952),
-  so a resumed run opens the same file and appends; nothing already written is rewritten.
-- *Readable by people and programs.* ``zcat backup.jsonl.gz | jq .`` works with no tool of
-  ours; Python's gzip/json, pandas (``lines=True``) and DuckDB read it too. Fields stay exactly
-  as LeadSquared returned them (strings stay strings; ``Data`` stays a list of Key/Value
-  pairs), which a columnar schema would have to guess at. ``export_backup`` gives spreadsheet
-  users a flat .xlsx or .csv.
-
-**Lines.** Each member holds one line per activity of its request::
-
-    {"Request": 12, "ProspectId": "…", "ProspectActivityId": "…", "ActivityEvent": "201",
-     "CreatedOn": "…", "ModifiedOn": "…", "Activity": {…every field as returned…}}
-
-and ends with a seal line ``{"Request": 12, "Saved": N}``. The seal says the request is saved
-(even with no activity at all: a request whose window holds nothing still gets a member), and
-``N`` lets a reader check the member holds every line it was written with.
-
-**A request may have more than one member.** A resumed run reads a saved-but-unsent request
-again (send/backup_step.py) and appends what was created since as a further member of the same
-request (``BackupWriter.add``): its activities are the union of its members' rows, each id
-once. Members are never rewritten.
-
-**Torn or damaged: the two ways a file reads short, told apart.** Each member's gzip header
-carries an extra field (RFC 1952's FEXTRA, subfield ``BD``: its request and its length in
-bytes) and a header CRC (FHCRC); every gzip reader skips both. So a reader knows where each
-member ends before it inflates it:
-
-- a *torn tail* is a last member whose header promises more bytes than the file holds, and
-  whose bytes hold no whole member: a write killed half way. Its write had not returned, so
-  its request was never sent; the writer moves the bytes aside (``PATH.torn-OFFSET``, kept,
-  never deleted), says so, and the request is read and written again;
-- anything else that does not read is *damage*: a CRC that fails, a header that does not
-  check, bytes that are no member, a seal that disagrees, a cut member with whole ones after
-  it. Those members were written before their deletes were sent, so their copy is lost:
-  a reader stops with an error naming each damaged member (its number, its bytes, its
-  request), and a run refuses to append to the file (commands/backups.py).
-
-Members from before the framing (plain ``gzip.compress``, no ``BD`` field) still read. One of
-them is a torn tail only when its bytes inflate cleanly to the end of the file, hold no whole
-request's lines, and no whole member follows them.
-
-**The mark: one file, one checkpoint.** Members name their request by the checkpoint's
-number, and every plan numbers from 1, so a file holds one checkpoint's backup. The first
-member a run writes (before its first call) is the checkpoint's mark, a seal of request 0::
-
-    {"Request": 0, "Saved": 0, "Checkpoint": "<the checkpoint's mark>", "CheckpointFile": "…"}
-
-(readers from before the mark take it for an empty request 0, which no plan has). The writer
-holds an exclusive ``flock`` on the file while it is open, so two runs never append to one
-file, and ``BackupWriter.open`` refuses a file marked by another checkpoint.
+    with BackupWriter.open(path, owner) as writer:
+        writer.write(seq, lead, activities)      # durable when it returns
+    for row in read_backup(path): ...
 """
 
 from __future__ import annotations
@@ -74,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import BulkDeleteError, InputError, StorageError
+from ..errors import BulkDeleteError, DamagedBackup, InputError, NotABackup, StorageError
 from ..files import lock_open_file, make_folders, real
 
 
@@ -166,22 +116,6 @@ class Scan:
     marks: list[tuple[str, str]] = field(default_factory=list)  # (mark, checkpoint file)
     damage: list[Damage] = field(default_factory=list)
     tail: Torn | None = None
-
-
-class NotABackup(InputError):
-    """A file that holds no member of ours: another file named by mistake."""
-
-
-class DamagedBackup(InputError):
-    """A backup that cannot be read whole: each damaged member, named. Reading it for an export
-    is an input error (exit 2); a run turns it into a stop (commands/backups.py)."""
-
-    def __init__(self, path: Path, damage: list[Damage], shown: int = 3) -> None:
-        named = "; ".join(str(each) for each in damage[:shown])
-        more = f"; and {len(damage) - shown:,} more" if len(damage) > shown else ""
-        super().__init__(f"the backup {path} cannot be read whole: {named}{more}")
-        self.path = path
-        self.damage = damage
 
 
 # ---------------------------------------------------------------- writing members
@@ -774,7 +708,7 @@ def export_backup(path: str | Path, out: str | Path) -> Exported:
     """Write the backup as a spreadsheet (``out`` ending .xlsx) or a CSV. A damaged backup
     raises DamagedBackup before anything is written (the columns are read from the whole file
     first); the table lands under its name only when complete (export.open_table)."""
-    from .export import open_table  # the project's table writer: formulas defused, atomic
+    from .row_files import open_table  # the project's table writer: formulas defused, atomic
 
     path = Path(path)
     fields, keys = export_columns(path)

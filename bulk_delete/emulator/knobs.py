@@ -4,6 +4,7 @@ options without loading the web server."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +19,8 @@ DEMO_SECRET_KEY = "demo-secret-key-0000000000000000"  # noqa: S105 - the emulato
 # LeadSquared's system activities (page visits, emails, …) cannot be deleted through the API.
 DEFAULT_SYSTEM_CODES = frozenset(str(code) for code in range(1, 31))
 DEFAULT_EMULATOR_RATE = RateLimit(calls=25, period=5.0)
+# "For all plans, the rate limit for all Bulk APIs is 1 call in 5 seconds" (the rate-limit page).
+DEFAULT_BULK_RATE = RateLimit(calls=1, period=5.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,22 +64,29 @@ def parse_code_ranges(text: str) -> frozenset[str]:
     return frozenset(codes)
 
 
-def parse_background(text: str) -> tuple[RateLimit, int]:
-    """``10/5s`` or ``10/5s,burst=5`` → (the rate, the burst size)."""
-    rate_text, _, rest = text.partition(",")
-    burst = 1
-    if rest:
-        name, _, value = rest.strip().partition("=")
-        if name.strip() != "burst" or not value.strip().isdigit() or int(value) < 1:
-            raise OptionError(f"--background: {text!r} is not N/Ws or N/Ws,burst=K")
-        burst = int(value)
-    return RateLimit.parse(rate_text), burst
+BACKGROUND_SHAPES = ("burst", "on", "off", "ramp", "until")
 
 
-def _background(text: str) -> dict[str, Any]:
-    """--background sets two fields: the neighbour's rate and its burst size."""
-    rate, burst = parse_background(text)
-    return {"background": rate, "background_burst": burst}
+def parse_background(text: str) -> dict[str, Any]:
+    """``10/5s``, then any of ``,burst=K`` (K calls at once, the same average rate),
+    ``,on=S,off=S`` (busy S seconds, then quiet S, over and over), ``,ramp=S`` (from nothing
+    up to the rate and back down over S seconds, over and over), ``,until=S`` (stops for good
+    after S seconds) → the config's background fields."""
+    rate_text, *parts = text.split(",")
+    fields: dict[str, Any] = {"background": RateLimit.parse(rate_text)}
+    for part in parts:
+        name, _, value = part.strip().partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if name not in BACKGROUND_SHAPES or number <= 0 or (name == "burst" and number % 1):
+            raise OptionError(
+                f"--background: {text!r} is not N/Ws followed by ,burst=K ,on=S,off=S "
+                ",ramp=S or ,until=S"
+            )
+        fields[f"background_{name}"] = int(number) if name == "burst" else number
+    return fields
 
 
 def _lead_file(path: Path) -> frozenset[str]:
@@ -133,11 +143,24 @@ class EmulatorConfig:
         parse=RateLimit.parse,
         shown="25/5s",
     )
+    bulk_rate: RateLimit = knob(
+        DEFAULT_BULK_RATE,
+        "The bulk add's own sliding window (Bulk/CustomActivity/Add/ByLeadId), N/Ws; its calls "
+        "count in --rate's window too.",
+        parse=RateLimit.parse,
+        shown="1/5s",
+    )
     latency: float = knob(0.0, "Median seconds per answer.")
     jitter: float = knob(0.0, "± seconds around --latency.")
     transient_rate: float = knob(0.0, "Share of calls answered 500, non-MX.", show=False)
     html_rate: float = knob(0.0, "Share of calls answered 502 with HTML.", show=False)
     drop_rate: float = knob(0.0, "Share of connections dropped unanswered.", show=False)
+    post_lost_rate: float = knob(
+        0.0,
+        "Share of activity posts (Create, the bulk add) whose connection is dropped unanswered "
+        "after the activities were created.",
+        show=False,
+    )
     slow_rate: float = knob(0.0, "Share of calls answered after --slow-seconds.", show=False)
     slow_seconds: float = knob(30.0, "How late a slow answer comes.")
     seed: int = knob(0, "Seed for faults and latency.")
@@ -158,6 +181,12 @@ class EmulatorConfig:
         1.0,
         "Seconds before a queued delete is carried out (its activities leave Retrieve and "
         "the listing) and its StatusWebhookURL posted.",
+    )
+    created_on_posted: bool = knob(
+        False,
+        "A posted activity's CreatedOn is the ActivityDateTime it was posted with (the other "
+        "reading of LeadSquared's docs); by default CreatedOn is when it was posted and "
+        "Retrieve shows the date posted as its ActivityDateTime.",
     )
     log_path: Path | None = knob(
         None, "Append each queued delete as a JSON line.", parse=Path, flag="log", path=True
@@ -191,11 +220,17 @@ class EmulatorConfig:
     background: RateLimit | None = knob(
         None,
         "Another integration spending N/Ws of the same window (its refusals are in stats); "
-        "N/Ws,burst=K: K calls at once, the same average rate.",
-        parse=_background,
+        "N/Ws,burst=K: K calls at once, the same average rate; ,on=S,off=S: busy S seconds "
+        "then quiet S, over and over; ,ramp=S: from nothing up to N/Ws and back over S "
+        "seconds; ,until=S: it stops after S seconds.",
+        parse=parse_background,
         show=False,
     )
     background_burst: int = 1  # … in bursts of this many calls at once (set by --background)
+    background_on: float = math.inf  # … busy this many seconds, then …
+    background_off: float = 0.0  # … quiet this many, over and over
+    background_ramp: float = 0.0  # … up from nothing and back over this many seconds
+    background_until: float = math.inf  # … and it stops for good after this many
     background_jitter: float = knob(
         0.05,
         "Seconds up to which each background call arrives late (latency).",
@@ -260,3 +295,17 @@ class EmulatorConfig:
         kind=int,
         show=False,
     )
+
+
+def background_share(config: EmulatorConfig, t: float) -> float:
+    """The share of ``config.background`` the other integration spends ``t`` seconds after it
+    began: nothing after ``until`` or in a quiet spell, the triangle of a ramp, else all."""
+    if t >= config.background_until:
+        return 0.0
+    cycle = config.background_on + config.background_off
+    if config.background_off and t % cycle >= config.background_on:
+        return 0.0
+    if config.background_ramp:
+        x = (t % config.background_ramp) / config.background_ramp
+        return 1.0 - abs(2.0 * x - 1.0)
+    return 1.0

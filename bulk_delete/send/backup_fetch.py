@@ -1,21 +1,10 @@
 """What a request will delete, read from LeadSquared before it is sent (for the backup).
 
-DeleteActivities selects, on one lead, the activities of the request's codes whose CreatedOn
-lies in [FromDate, ToDate] (an empty end is open). Retrieve has no date filter, so the lead's
-activities of each code are read whole, page by page, and the window is applied here with the
-same comparison the delete makes (dates are 'YYYY-MM-DD HH:MM:SS' UTC strings, which sort as
-they read).
-
-Retrieve's pages are checked, not believed, as listing.py checks a listing: ``Offset`` counts
-rows (the client's and the emulator's reading of an ambiguous page), so a server that ignores
-it serves the same rows again. A backup must hold *exactly* what is deleted, so anything that
-does not add up stops the fetch (``ActivitiesUnread``) and the request is not sent:
-
-- a row without an ``Id``, or without a ``CreatedOn`` (it cannot be placed in the window);
-- an activity read twice (overlapping pages), or of another code than asked;
-- ``RecordCount`` missing, changing between pages, or not met by the rows read;
-- more pages than RecordCount justifies, or a lead claiming more than ``max_rows``
-  activities of one code (a server claiming a billion costs one call, not ten million).
+``activities_to_delete(retrieve, selection)`` reads the lead's activities of each code with
+Retrieve, page by page, and keeps those whose CreatedOn lies in the request's window, as the
+delete selects them. Pages are checked, not believed: anything that does not add up raises
+ActivitiesUnread and the request is not sent. ``expected_calls`` prices it for the dry run.
+Why and how: docs/design/backup.md.
 """
 
 from __future__ import annotations
@@ -24,17 +13,13 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from ..errors import AbortedError
+from ..errors import ActivitiesUnread
 from .answers import Answer
 
 ROWS_PER_CALL = 100
 DEFAULT_MAX_ROWS = 20_000  # per lead and code: 200 calls
 
 Retrieve = Callable[[str, str, int, int], Awaitable[tuple[Answer, dict[str, Any]]]]
-
-
-class ActivitiesUnread(AbortedError):
-    """What a request would delete could not be read exactly: it must not be sent."""
 
 
 class Selection(Protocol):

@@ -13,7 +13,7 @@ lead whose CreatedOn lies in the request's window. Two ways to ask, and the chea
 "Confirmed" is recorded only from answers that hold together; anything else leaves the request
 "unverified", with the reason:
 
-- a listing is checked as `--discover` checks it (listing.py: repeated rows, rows without ids,
+- a listing is checked as `--discover` checks it (listing_pages.py: repeated rows, rows without ids,
   leads that are not GUIDs), and the rows read must match RecordCount: a code whose listing
   fails makes every request of that code unverified;
 - Retrieve pages must not repeat an activity, and must add up to RecordCount. Its paging is
@@ -38,9 +38,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ..errors import Interrupted
-from ..plan import listing
-from ..plan.listing import UntrustworthyListing
+from ..errors import Interrupted, UntrustworthyListing
+from ..plan import listing_pages
 from ..send.client import LeadSquaredClient
 from ..send.pool import Pool, SendReport
 from ..store.checkpoint import Checkpoint
@@ -116,7 +115,7 @@ async def choose(
                 Strategy.PER_LEAD, per_lead, "per code: could not be priced", len(items)
             ), {}
         got = max(1, len(body.get("List") or []))
-        per_code += max(1, math.ceil(max(0, listing.record_count(body)) / got))
+        per_code += max(1, math.ceil(max(0, listing_pages.record_count(body)) / got))
     if per_code < per_lead:
         return Choice(
             Strategy.PER_CODE, per_code, f"per lead: {per_lead:,} calls", len(items)
@@ -177,14 +176,14 @@ async def _left_of_code(
         if not body:
             return Check(None, "LeadSquared did not answer Retrieve")
         rows = body.get("ProspectActivities") or []
-        total = listing.record_count(body)
+        total = listing_pages.record_count(body)
         if total > MAX_RETRIEVE_ROWS:
             return Check(
                 None,
                 f"Retrieve said a lead holds {total:,} activities of code {code}, more than "
                 f"verify reads per lead and code ({MAX_RETRIEVE_ROWS:,}); check it in LeadSquared",
             )
-        ids = [listing.text(row.get("Id")) for row in rows if isinstance(row, dict)]
+        ids = [listing_pages.text(row.get("Id")) for row in rows if isinstance(row, dict)]
         if len(ids) < len(rows) or not all(ids) or len(set(ids) | seen) < len(seen) + len(ids):
             return Check(
                 None, f"Retrieve of code {code} repeated activities or gave rows without Id"
@@ -193,7 +192,11 @@ async def _left_of_code(
         left += sum(
             1
             for row in rows
-            if _inside(item, listing.text(row.get("EventCode")), listing.text(row.get("CreatedOn")))
+            if _inside(
+                item,
+                listing_pages.text(row.get("EventCode")),
+                listing_pages.text(row.get("CreatedOn")),
+            )
         )
         if not rows or len(seen) >= total:
             break
@@ -231,7 +234,7 @@ async def _listing(
         first = firsts[code]
         rows, counts = 0, []
         try:
-            async for page in listing.pages(
+            async for page in listing_pages.pages(
                 partial(fetch, code),
                 code,
                 page=1,
@@ -239,12 +242,12 @@ async def _listing(
                 already_read=lambda ids: len(read.intersection(ids)),
                 first=first,
             ):
-                read.update(listing.ids_of(page.rows))
+                read.update(listing_pages.ids_of(page.rows))
                 rows += len(page.rows)
                 counts.append(page.record_count)
                 for row in page.rows:
-                    found[listing.text(row.get("RelatedProspectId")).lower()].append(
-                        (code, listing.text(row.get("CreatedOn")))
+                    found[listing_pages.text(row.get("RelatedProspectId")).lower()].append(
+                        (code, listing_pages.text(row.get("CreatedOn")))
                     )
         except UntrustworthyListing as error:
             untrusted[code] = f"listing not trusted: {error}"
@@ -252,7 +255,7 @@ async def _listing(
         except _NoAnswer as error:
             untrusted[code] = str(error)
             return
-        problem = listing.count_problem(code, rows, (min(counts), max(counts)))
+        problem = listing_pages.count_problem(code, rows, (min(counts), max(counts)))
         if problem:
             untrusted[code] = f"listing not trusted: {problem}"
 

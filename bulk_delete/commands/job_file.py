@@ -17,12 +17,13 @@ import datetime as dt
 import re
 import sqlite3
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..clock import system_wall
 from ..config import (
     DEFAULT_PLAN,
     ENV_ACCESS_KEY,
@@ -56,7 +57,7 @@ _ENV_DEFAULTS = {"host": ENV_HOST, "access_key": ENV_ACCESS_KEY, "secret_key": E
 
 
 @dataclass(frozen=True, kw_only=True)
-class Window:
+class JobWindow:
     from_date: str = ""  # absolute, as written (YYYY-MM-DD [HH:MM:SS])
     to_date: str = ""
     older_than_days: int | None = None
@@ -93,17 +94,17 @@ class Job:
     state_dir: Path
     confirm: bool = False
     verify_previous: bool = False  # verify the previous run's checkpoint before this run
-    window: Window = field(default_factory=Window)
+    window: JobWindow = field(default_factory=JobWindow)
     env_names: Mapping[str, str] = field(default_factory=lambda: dict(_ENV_DEFAULTS))
 
     def run_date(self, now: dt.datetime) -> dt.date:
         return now.astimezone(load_tz(self.spec.tz)).date()
 
-    def moment(self, as_of: dt.date | None = None) -> dt.datetime:
-        """When this run happens: now, or (``--as-of``) noon of that date in the job's tz, to
-        catch up a missed night or try a job on data from another time."""
+    def moment(self, as_of: dt.date | None, now: dt.datetime) -> dt.datetime:
+        """When this run happens: ``now``, or (``--as-of``) noon of that date in the job's tz,
+        to catch up a missed night or try a job on data from another time."""
         if as_of is None:
-            return dt.datetime.now(dt.UTC)
+            return now
         return dt.datetime.combine(as_of, dt.time(12), tzinfo=load_tz(self.spec.tz))
 
     def checkpoint(self, now: dt.datetime) -> Path:
@@ -184,7 +185,7 @@ class Job:
             pending = checkpoint.counts().pending
         if not pending:
             return None
-        return earlier, self.moment(dt.date.fromisoformat(earlier.stem[-10:])), pending
+        return earlier, self.moment(dt.date.fromisoformat(earlier.stem[-10:]), now), pending
 
     def credentials(self, env: Mapping[str, str]) -> Credentials:
         return Credentials.from_env(
@@ -213,9 +214,12 @@ def _fingerprint_in(path: Path) -> str:
         return ""
 
 
-def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
+def load_job(
+    path: str | Path, *, state_dir: Path | None = None, wall: Callable[[], float] = system_wall
+) -> Job:
     """Read and check a job file. Every problem is an OptionError/InputError (exit 2) that
-    names the file and the key."""
+    names the file and the key. A relative window is checked as it resolves on ``wall``'s
+    day (the command's clock)."""
     path = Path(path)
     require_file(path, "job file", missing="no such job file")  # never a FIFO's endless read
     try:
@@ -256,7 +260,8 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
     values["rate"] = raw.get("rate") or raw.get("plan") or DEFAULT_PLAN
     # A relative window is checked as it resolves today; each run resolves it for its date.
     try:
-        values["from_date"], values["to_date"] = window.resolve(dt.date.today())
+        today = dt.datetime.fromtimestamp(wall(), dt.UTC).date()
+        values["from_date"], values["to_date"] = window.resolve(today)
     except OptionError as error:
         raise OptionError(f"{where}: {error}") from None
     spec = RunSpec.from_values(values, source=where).replace(
@@ -274,7 +279,7 @@ def load_job(path: str | Path, *, state_dir: Path | None = None) -> Job:
     )
 
 
-def _window(where: str, table: dict[str, Any]) -> Window:
+def _window(where: str, table: dict[str, Any]) -> JobWindow:
     table = {  # TOML's own dates (from = 2025-01-01, unquoted) mean the same as the text
         key: value.isoformat() if isinstance(value, dt.date) else value
         for key, value in table.items()
@@ -297,7 +302,7 @@ def _window(where: str, table: dict[str, Any]) -> Window:
     for key in relative:
         if table[key] < 0 or (key == "window_days" and table[key] == 0):
             raise OptionError(f"{where}: window.{key} must be positive, not {table[key]}")
-    return Window(
+    return JobWindow(
         from_date=table.get("from", ""),
         to_date=table.get("to", ""),
         older_than_days=table.get("older_than_days"),

@@ -27,15 +27,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import AbortedError
+from ..errors import UntrustworthyListing
 
 MAX_PAGES = 100_000  # a server that never serves a short page must not page forever
 GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-class UntrustworthyListing(AbortedError):
-    """A listing page shows the listing is wrong (repeats, rows without ids, leads that are
-    not GUIDs): exit 3 before anything is deleted on its word."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,12 @@ import contextlib
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from ..clock import system_wall
 from ..config import DEFAULT_TZ
 from ..errors import OptionError, StorageError
 from ..files import make_folders, open_private, replacing, storage_cause
@@ -210,13 +211,18 @@ def write_invalid(path: str | Path, rows: Iterable[InvalidRow]) -> int:
 class OutcomeLog:
     """`--log-file`: one JSON line per request outcome, flushed as written; no body, no keys."""
 
-    def __init__(self, handle: IO[str], path: Path | None = None) -> None:
+    def __init__(
+        self, handle: IO[str], path: Path | None = None, wall: Callable[[], float] = system_wall
+    ) -> None:
         self._handle = handle
         self._path = path
+        self._wall = wall  # what stamps each line (the run's clock)
 
     @classmethod
     @contextmanager
-    def open(cls, path: Path | None) -> Iterator[OutcomeLog | None]:
+    def open(
+        cls, path: Path | None, wall: Callable[[], float] = system_wall
+    ) -> Iterator[OutcomeLog | None]:
         if path is None:
             yield None
             return
@@ -226,7 +232,7 @@ class OutcomeLog:
         except OSError as error:
             raise OptionError(f"cannot write {path}: {error.strerror}") from None
         try:
-            yield cls(handle, path)
+            yield cls(handle, path, wall)
         finally:
             # Each line is flushed as written: only a line that already failed (and stopped
             # the run) can still be in the buffer, so closing must not raise it again.
@@ -235,7 +241,7 @@ class OutcomeLog:
 
     def __call__(self, item: Pending, outcome: Outcome) -> None:
         line = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "time": dt.datetime.fromtimestamp(self._wall(), dt.UTC).isoformat(timespec="seconds"),
             "seq": outcome.seq,
             "ProspectId": item.prospect_id,
             "status": outcome.status,

@@ -1,0 +1,108 @@
+"""The plans this machine has sent, so that none is sent again by accident.
+
+A plan is known by its fingerprint (the sheet's bytes and the plan options: plan/rules.py), its
+account by a hash of host and access key, as in the ledger: never a key. Each send is kept as
+(plan, account, host, checkpoint, when). `plan` warns of a plan sent before; `run` and `job`
+refuse it under another checkpoint unless --again (commands/resend.py). The file,
+``sent-plans.sqlite``, lies beside the ledger in the state directory (store/state_file.py):
+one per machine and user, for every account, apart from the ledger's busy window log.
+
+    remember(plan, host, access_key, checkpoint, at=clock.wall())
+    earlier = sent_before({plan}, host, access_key)   # read only: [] when nothing was sent
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SentPlansUnusable
+from .ledger import account_id
+from .state_file import StateFile
+
+FILE_NAME = "sent-plans.sqlite"
+APPLICATION_ID = int.from_bytes(b"BDsp", "big")
+BUSY_TIMEOUT = 5.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sent (
+    plan TEXT NOT NULL, account TEXT NOT NULL, host TEXT NOT NULL, checkpoint TEXT NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (plan, account, checkpoint)
+);
+"""
+SENT_PLANS = StateFile(
+    FILE_NAME,
+    APPLICATION_ID,
+    _SCHEMA,
+    frozenset({"sent"}),
+    SentPlansUnusable,
+    "which knows of no plan sent before",
+)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One earlier send of a plan: the checkpoint it went under, its host, and when."""
+
+    checkpoint: str
+    host: str
+    at: float  # epoch seconds
+
+    @property
+    def when(self) -> str:
+        return dt.datetime.fromtimestamp(self.at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def remember(
+    plan: str,
+    host: str,
+    access_key: str,
+    checkpoint: str,
+    *,
+    at: float,
+    folder: Path | None = None,
+) -> None:
+    """Keep that ``plan`` was sent to the account under ``checkpoint`` (the first time only).
+    SentPlansUnusable, naming the file, when it cannot be written."""
+    path = SENT_PLANS.path(folder)
+    db = SENT_PLANS.open(path, timeout=BUSY_TIMEOUT)
+    with contextlib.closing(db):
+        try:
+            db.execute(
+                "INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?)",
+                (plan, account_id(host, access_key), host, checkpoint, at),
+            )
+        except sqlite3.DatabaseError as error:
+            raise SENT_PLANS.sqlite_problem(path, error) from None
+
+
+def sent_before(
+    plans: Iterable[str],
+    host: str = "",
+    access_key: str | None = None,
+    *,
+    folder: Path | None = None,
+) -> list[Sent]:
+    """The earlier sends of any of ``plans`` (one plan under the names of its zone), oldest
+    first: to this account when the host and key are known, else to any. Read only: [] when
+    no run on this machine has written the file. SentPlansUnusable when it cannot be read."""
+    path = SENT_PLANS.path(folder)
+    db = SENT_PLANS.read_only(path)
+    if db is None:
+        return []
+    wanted = sorted(plans)
+    query = f"SELECT checkpoint, host, at FROM sent WHERE plan IN ({','.join('?' * len(wanted))})"
+    if host and access_key is not None:
+        query += " AND account = ?"
+        wanted.append(account_id(host, access_key))
+    with contextlib.closing(db):
+        try:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sent'").fetchone():
+                return []  # made by a run that died before its first write
+            rows = db.execute(query + " ORDER BY at", wanted).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise SENT_PLANS.sqlite_problem(path, error) from None
+    return [Sent(checkpoint, sent_host, at) for checkpoint, sent_host, at in rows]

@@ -20,7 +20,8 @@ GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The e2e tests first (in their order): they take seconds of real time each, so under
-    two workers (make test) they start while the quick ones fill the gaps, not at the end."""
+    several workers (make test) they start early and the quick ones fill the gaps, rather
+    than one of them ending the run alone."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 

@@ -152,7 +152,8 @@ async def test_a_limit_learned_while_listing_is_said_and_kept_for_a_resume(
     but has no checkpoint and no on_limit_learned; the delete pool then shares the limiter,
     which already knows the limit, so ``learn`` returns False and nothing is ever saved or
     said. A resume starts again from --rate and is refused again."""
-    emu = await emulator(rate="10/0.25s", dataset_leads=150, page_cap=10, latency=0.02)
+    # 2.5 s windows: virtual time skips their waits, and a busy machine still outpaces 10
+    emu = await emulator(rate="10/2.5s", dataset_leads=150, page_cap=10, latency=0.02)
     path = tmp_path / "c.sqlite"
     spec = RunSpec.from_values(
         {
@@ -162,17 +163,17 @@ async def test_a_limit_learned_while_listing_is_said_and_kept_for_a_resume(
             "to_date": "2024-12-31",
             "checkpoint": str(path),
             "host": emu.url,
-            "rate": "25/0.25s",
+            "rate": "25/2.5s",
         }
     )
     learned: list[RateLimit] = []
     hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
     async with aiohttp.ClientSession() as session:
         summary = await run.run(spec, KEYS, session=session, **real_time(), hooks=hooks)
-    assert summary.rate_limit == "10/0.25s (learned)"  # the limiter did learn it
+    assert summary.rate_limit == "10/2.5s (learned)"  # the limiter did learn it
     assert emu.stats()["outcomes"]["rate_limited"] >= 1
     with sqlite3.connect(path) as db:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    assert meta.get("learned_limit") == "10/0.25s", meta.get("learned_limit")  # kept
-    assert [str(limit) for limit in learned] == ["10/0.25s (learned)"]  # said once
-    assert meta.get("learned_limit") == "10/0.25s"  # kept for a resume and the results report
+    assert meta.get("learned_limit") == "10/2.5s", meta.get("learned_limit")  # kept
+    assert [str(limit) for limit in learned] == ["10/2.5s (learned)"]  # said once
+    assert meta.get("learned_limit") == "10/2.5s"  # kept for a resume and the results report

@@ -373,7 +373,7 @@ async def test_a_listing_refused_in_a_200_does_not_end_short_with_exit_0(
     the nightly --discover purge deletes a third of the leads and exits 0 (two warnings
     'the server gave no RecordCount'). A rerun resumes that plan: the rest is never found."""
     emu = await emulator(
-        rate="6/0.25s", limit_status=200, dataset_leads=150, page_cap=15, latency=0.02
+        rate="6/2.5s", limit_status=200, dataset_leads=150, page_cap=15, latency=0.02
     )
     expected = truth(emu, {"201", "202"})
     spec = RunSpec.from_values(
@@ -384,7 +384,7 @@ async def test_a_listing_refused_in_a_200_does_not_end_short_with_exit_0(
             "to_date": "2024-12-31",
             "checkpoint": str(tmp_path / "c.sqlite"),
             "host": emu.url,
-            "rate": "25/0.25s",
+            "rate": "25/2.5s",
         }
     )
     hooks = run.RunHooks(confirm=lambda c: True)

@@ -6,7 +6,8 @@ import asyncio
 import random
 from typing import TypedDict
 
-from bulk_delete.clock import Clock, SystemClock
+from bulk_delete.clock import Clock, ManualClock, SystemClock
+from bulk_delete.send.limiter import SlidingWindowLimiter
 
 
 def max_in_any_window(starts: list[float], period: float) -> int:
@@ -18,6 +19,32 @@ def max_in_any_window(starts: list[float], period: float) -> int:
             left += 1
         best = max(best, right - left + 1)
     return best
+
+
+async def drive(
+    limiter: SlidingWindowLimiter,
+    clock: ManualClock,
+    workers: int,
+    calls: int,
+    latency: tuple[float, float] = (0.0, 0.0),
+    seed: int = 1,
+) -> list[float]:
+    """``calls`` acquisitions of ``limiter`` by ``workers`` workers, each call taking a
+    random ``latency`` in virtual time; returns when each started."""
+    rng = random.Random(seed)
+    starts: list[float] = []
+    remaining = iter(range(calls))
+
+    async def worker() -> None:
+        for _ in remaining:
+            await limiter.acquire()
+            starts.append(clock.now())
+            await clock.sleep(rng.uniform(*latency))
+
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    while not all(task.done() for task in tasks):
+        await clock.run_until_idle()
+    return starts
 
 
 class QuickClock(SystemClock):

@@ -120,7 +120,11 @@ def test_a_member_missing_lines_is_not_believed(tmp_path: Path) -> None:
     assert path.stat().st_size == size
 
 
-@pytest.mark.parametrize("content", [b"ProspectId\nabc\n", gzip.compress(b"a log line\n")])
+@pytest.mark.parametrize(
+    "content",
+    [b"ProspectId\nabc\n", gzip.compress(b"a log line\n")],
+    ids=["a sheet", "a gzipped log"],
+)
 def test_another_file_is_refused_and_left_alone(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "leads.csv"
     path.write_bytes(content)
@@ -152,6 +156,7 @@ READER = "import sys; from bulk_delete.store.backup_file import read_backup; " +
 )
 
 
+@pytest.mark.e2e
 def test_what_write_returned_is_readable_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "b.jsonl.gz"
     writer = BackupWriter.open(path)
@@ -177,6 +182,7 @@ for seq in range(1, 100_000):
 """
 
 
+@pytest.mark.e2e
 def test_a_writer_killed_mid_run_leaves_every_returned_write_readable(tmp_path: Path) -> None:
     path = tmp_path / "b.jsonl.gz"
     with subprocess.Popen(
@@ -229,6 +235,7 @@ except StorageError as error:
 """
 
 
+@pytest.mark.e2e
 def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_member(tmp_path: Path) -> None:
     path = tmp_path / "b.jsonl.gz"
     done = subprocess.run(

@@ -24,8 +24,8 @@ from bulk_delete.emulator.server import _activities
 from bulk_delete.errors import BulkDeleteError
 from bulk_delete.store.backup_file import BackupWriter, encode_member, read_backup, scan
 
+from .backup_fixtures import CODES, WINDOW, deleted_by, killed_run, leads_in, saved_in, settled
 from .conftest import demo_env, leads_csv, run_cli
-from .test_backup_run import CODES, WINDOW, _deleted, _leads, _saved, _settled, killed_run
 
 T = TypeVar("T")
 LEAD = "3aee22bd-8419-422a-8242-c510df9af001"
@@ -271,6 +271,7 @@ def test_damage_in_a_backup_of_the_first_format_is_named(tmp_path: Path) -> None
 # ---------------------------------------------------------------- a run on a damaged backup
 
 
+@pytest.mark.e2e
 async def test_a_damaged_backup_stops_the_resume_before_any_delete_and_verify_names_the_loss(
     emulator: Any, tmp_path: Path
 ) -> None:
@@ -293,15 +294,15 @@ async def test_a_damaged_backup_stops_the_resume_before_any_delete_and_verify_na
     fresh = tmp_path / "backup-2.jsonl.gz"
     done = await run_cli(*args, "--rate", "off", "--backup", str(fresh), env=env)
     assert done.returncode == 0, done.stderr
-    await _settled(emu)
+    await settled(emu)
     checked = await run_cli("verify", str(checkpoint), "--rate", "off", env=env)
     assert "1 queued request(s) have no saved copy" in checked.stdout, checked.stdout
-    lead = _leads(sheet)[2]
+    lead = leads_in(sheet)[2]
     assert f"request 3 (lead {lead})" in checked.stdout
     assert re.search(NAMED.format(which="request 3"), checked.stdout), checked.stdout
-    leads = _leads(sheet)
+    leads = leads_in(sheet)
     kept = {row["ProspectActivityId"] for row in [*_readable(backup), *read_backup(fresh)]}
-    gone = _deleted(emu, leads)
+    gone = deleted_by(emu, leads)
     assert kept <= gone.keys()
     owner = {a["Id"]: lead for lead in leads for a in _activities(lead, [])}
     assert {owner[key] for key in gone.keys() - kept} <= {lead}  # request 3's copy only is lost
@@ -338,6 +339,7 @@ def _readable(path: Path) -> list[dict[str, Any]]:
     return [row for item in walk(path) if isinstance(item, Member) for row in item.rows]
 
 
+@pytest.mark.e2e
 async def test_a_torn_tail_is_set_aside_and_said_on_stderr_and_in_the_summary(
     emulator: Any, tmp_path: Path
 ) -> None:
@@ -348,7 +350,7 @@ async def test_a_torn_tail_is_set_aside_and_said_on_stderr_and_in_the_summary(
     # A kill in the middle of the next write leaves the front of a member: the next request's
     saved = scan(backup)
     pending = max(saved.requests) + 1
-    member = encode_member(pending, _leads(sheet)[pending - 1], [activity(n) for n in range(40)])
+    member = encode_member(pending, leads_in(sheet)[pending - 1], [activity(n) for n in range(40)])
     with backup.open("r+b") as handle:
         handle.truncate(saved.end)  # (the kill itself may have torn one: this is the tear)
         handle.seek(saved.end)
@@ -362,5 +364,5 @@ async def test_a_torn_tail_is_set_aside_and_said_on_stderr_and_in_the_summary(
     assert json.loads(summary.read_text())["backup_set_aside"] == str(aside)
     assert f"moved to {aside}" in done.stdout  # the text summary says it too
     assert aside.read_bytes() == member[: len(member) // 2]
-    await _settled(emu)
-    assert _saved(backup) == _deleted(emu, _leads(sheet))  # the torn request saved again
+    await settled(emu)
+    assert saved_in(backup) == deleted_by(emu, leads_in(sheet))  # the torn request saved again

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from .backup_fixtures import CODES, WINDOW, deleted_by, leads_in, saved_in, settled
 from .conftest import demo_env, leads_csv, start_cli
-from .test_backup_run import CODES, WINDOW, _deleted, _leads, _saved, _settled
 
 pytestmark = pytest.mark.e2e
 
@@ -76,8 +76,8 @@ async def test_kill_9_again_and_again_with_a_flipped_byte_never_leaves_a_short_b
                 assert len(emu.records) == sent  # stopped before any delete
                 shutil.copyfile(backup.with_name("copy"), backup)  # restored from a copy
                 continue
-            await _settled(emu)
-            assert _saved(backup) == _deleted(emu, _leads(sheet))  # never short with exit 0
+            await settled(emu)
+            assert saved_in(backup) == deleted_by(emu, leads_in(sheet))  # never short with exit 0
             if kills >= KILLS:
                 break
         if kills == flip_after and backup.exists() and backup.stat().st_size:

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from bulk_delete.cli.main import cli
 from bulk_delete.store.backup_file import read_backup
 
+from .backup_fixtures import CODES, WINDOW, deleted_by, leads_in, saved_in, settled
 from .conftest import demo_env, leads_csv, run_cli, start_cli, until
-from .test_backup_run import CODES, WINDOW, _deleted, _leads, _saved, _settled
 
 
 def _run(sheet: Path, checkpoint: Path, backup: Path, *extra: str) -> list[str]:
@@ -31,6 +31,7 @@ def _requests(backup: Path) -> list[int]:
     return [row["Request"] for row in read_backup(backup)]
 
 
+@pytest.mark.e2e
 async def test_two_runs_of_two_checkpoints_started_together_on_one_backup_one_is_refused(
     emulator: Any, tmp_path: Path
 ) -> None:
@@ -53,12 +54,13 @@ async def test_two_runs_of_two_checkpoints_started_together_on_one_backup_one_is
     winner = next(name for name, code in codes.items() if code == 0)
     loser = next(name for name in codes if name != winner)
     assert str(shared) in ended[loser][1].decode()  # the refusal names the file
-    leads = set(_leads(sheets[winner]))
+    leads = set(leads_in(sheets[winner]))
     assert {record["ProspectId"] for record in emu.records} == leads  # none of the other's
-    await _settled(emu)
-    assert _saved(shared) == _deleted(emu, list(leads))  # one checkpoint's, whole
+    await settled(emu)
+    assert saved_in(shared) == deleted_by(emu, list(leads))  # one checkpoint's, whole
 
 
+@pytest.mark.e2e
 async def test_a_run_on_a_backup_that_another_run_writes_exits_75_naming_it(
     emulator: Any, tmp_path: Path
 ) -> None:
@@ -76,16 +78,16 @@ async def test_a_run_on_a_backup_that_another_run_writes_exits_75_naming_it(
     assert f"the backup {shared} is in use: pid {a.pid}" in b.stderr
     _, stderr = await a.communicate()
     assert a.returncode == 0, stderr
-    assert {record["ProspectId"] for record in emu.records} == set(_leads(first))  # none of B's
+    assert {record["ProspectId"] for record in emu.records} == set(leads_in(first))  # none of B's
 
     again = await run_cli(*_run(second, tmp_path / "b.sqlite", shared, "--yes"), env=env)
     assert again.returncode == 2, again.stdout + again.stderr
     assert f"{shared} holds the backup of another checkpoint's run" in again.stderr
     assert str(tmp_path / "a.sqlite") in again.stderr  # whose it is
-    assert {record["ProspectId"] for record in emu.records} == set(_leads(first))
-    assert {row["ProspectId"] for row in read_backup(shared)} <= set(_leads(first))
-    await _settled(emu)
-    assert _saved(shared) == _deleted(emu, _leads(first))
+    assert {record["ProspectId"] for record in emu.records} == set(leads_in(first))
+    assert {row["ProspectId"] for row in read_backup(shared)} <= set(leads_in(first))
+    await settled(emu)
+    assert saved_in(shared) == deleted_by(emu, leads_in(first))
 
 
 async def test_a_backup_belongs_to_the_checkpoint_that_named_it_before_its_first_write(
@@ -114,9 +116,47 @@ async def test_a_backup_belongs_to_the_checkpoint_that_named_it_before_its_first
 
     done = await run_cli(*a_args, "--yes", env=env)
     assert done.returncode == 0, done.stderr
-    await _settled(emu)
-    assert _saved(shared) == _deleted(emu, _leads(first))
+    await settled(emu)
+    assert saved_in(shared) == deleted_by(emu, leads_in(first))
     assert set(_requests(shared)) <= set(range(1, 6))
+
+
+async def test_a_second_plan_into_the_same_backup_file_is_not_counted_as_the_first(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A backup's members name their request by the checkpoint's seq, and a new checkpoint
+    numbers its requests from 1 again. A second plan run with a new checkpoint into the same
+    --backup FILE (a reused name) finds its seqs "saved" by the first plan: its requests
+    are read again and appended (the first plan's ids are other leads'), but verify, which now
+    sums every member of a request, counts the first plan's rows as this plan's."""
+    emu = await emulator(rate="off", webhook_delay=0.05)
+    backup = tmp_path / "backup.jsonl.gz"
+    common = ["--yes", *WINDOW, "--rate", "off", "--backup", str(backup)]
+    first = leads_csv(tmp_path / "first.csv", 3, codes=f'"{CODES}"')
+    done = await run_cli(
+        "run", str(first), "--checkpoint", str(tmp_path / "1.sqlite"), *common,
+        env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first_rows = len(list(read_backup(backup)))
+    second = leads_csv(tmp_path / "second.csv", 3, codes=f'"{CODES}"', start=10)
+    checkpoint = tmp_path / "2.sqlite"
+    done = await run_cli(
+        "run", str(second), "--checkpoint", str(checkpoint), *common, env=demo_env(emu.url)
+    )
+    if done.returncode == 2:  # refused before anything was sent: a new plan, a new file
+        assert "holds the backup of another checkpoint's run" in done.stderr
+        assert len(emu.records) == 3  # the first plan's deletes only
+        assert len(list(read_backup(backup))) == first_rows
+        return
+    assert done.returncode == 0, done.stderr
+    await asyncio.sleep(0.3)  # the emulator carries a queued delete out after its delay
+    leads = {line.split(",")[0] for line in second.read_text().splitlines()[1:]}
+    ours = [row for row in read_backup(backup) if row["ProspectId"] in leads]
+    assert len(list(read_backup(backup))) == first_rows + len(ours)
+    checked = await run_cli("verify", str(checkpoint), "--rate", "off", env=demo_env(emu.url))
+    assert checked.returncode == 0, checked.stderr
+    assert f"saved {len(ours):,} activities of 3 verified request(s)" in checked.stdout
 
 
 @pytest.fixture(params=["fifo", "device"])
@@ -134,6 +174,7 @@ def not_a_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.e2e
 async def test_a_backup_that_is_not_a_regular_file_is_refused_before_any_call(
     emulator: Any, tmp_path: Path, not_a_file: Path
 ) -> None:
@@ -180,8 +221,8 @@ async def test_a_missing_folder_named_in_backup_is_made_and_the_dry_run_checks_i
     for folder in (tmp_path / "backups", backup.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # as every output's folders
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    await _settled(emu)
-    assert _saved(backup) == _deleted(emu, _leads(sheet))
+    await settled(emu)
+    assert saved_in(backup) == deleted_by(emu, leads_in(sheet))
 
 
 def test_export_of_a_backup_that_is_a_fifo_says_what_it_is(tmp_path: Path) -> None:
@@ -211,7 +252,7 @@ async def test_verify_never_counts_another_checkpoint_s_backup_as_its_own(
         backup.rename(tmp_path / f"{name}.jsonl.gz")
     parts = ["b"] if how == "replaced" else ["a", "b"]
     backup.write_bytes(b"".join((tmp_path / f"{name}.jsonl.gz").read_bytes() for name in parts))
-    await _settled(emu)
+    await settled(emu)
 
     checked = await run_cli("verify", str(tmp_path / "a.sqlite"), "--rate", "off", env=env)
     if how == "replaced":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import re
-import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -17,58 +15,11 @@ from bulk_delete.errors import StorageError
 from bulk_delete.store import backup_file as backups
 from bulk_delete.store.backup_file import BackupWriter, read_backup
 
-from .conftest import demo_env, leads_csv, run_cli, start_cli, until
-
-WINDOW = ("--from", "2024-03-01", "--to", "2025-06-30 23:59:59")
-CODES = "201,202,203"
+from .backup_fixtures import CODES, WINDOW, deleted_by, killed_run, leads_in, saved_in, settled
+from .conftest import demo_env, leads_csv, run_cli
 
 
-def _deleted(emu: Any, leads: list[str]) -> dict[str, dict[str, Any]]:
-    """What the emulator removed: each lead's activities at the start, less what is left."""
-    from bulk_delete.emulator.server import _activities
-
-    gone: dict[str, dict[str, Any]] = {}
-    for lead in leads:
-        left = {activity["Id"] for activity in emu.remaining(lead)}
-        for activity in _activities(lead, []):
-            if activity["Id"] not in left:
-                gone[activity["Id"]] = {k: v for k, v in activity.items() if k != "Index"}
-    return gone
-
-
-def _saved(path: Path) -> dict[str, dict[str, Any]]:
-    rows = list(read_backup(path))
-    saved = {row["ProspectActivityId"]: row["Activity"] for row in rows}
-    assert len(saved) == len(rows)  # no activity saved twice
-    return saved
-
-
-async def _settled(emu: Any) -> None:
-    """The emulator carries out a queued delete after its webhook delay."""
-    await asyncio.sleep(0.3)
-
-
-def _leads(sheet: Path) -> list[str]:
-    return [line.split(",")[0] for line in sheet.read_text().splitlines()[1:] if line]
-
-
-async def killed_run(
-    emu: Any, tmp_path: Path, *, leads: int, after: int, concurrency: int | None = None
-) -> tuple[list[str], Path, Path]:
-    """`run --backup` of ``leads`` leads at 100/1s in its own process, killed (-9) once the
-    emulator has queued ``after`` deletes. Returns the command (without --backup), the sheet
-    and the backup."""
-    sheet = leads_csv(tmp_path / "leads.csv", leads, codes=f'"{CODES}"')
-    backup = tmp_path / "backup.jsonl.gz"
-    args = ["run", str(sheet), "--checkpoint", str(tmp_path / "run.sqlite"), "--yes", *WINDOW]
-    args += ["--rate", "100/1s"] + (["--concurrency", str(concurrency)] if concurrency else [])
-    process = await start_cli(*args, "--backup", str(backup), env=demo_env(emu.url))
-    await until(lambda: len(emu.records) >= after, process)
-    os.kill(process.pid, signal.SIGKILL)
-    await process.wait()
-    return args, sheet, backup
-
-
+@pytest.mark.e2e
 async def test_a_run_killed_half_way_and_resumed_backs_up_exactly_what_was_deleted(
     emulator: Any, tmp_path: Path
 ) -> None:
@@ -80,14 +31,14 @@ async def test_a_run_killed_half_way_and_resumed_backs_up_exactly_what_was_delet
     # The resume at full speed (another --rate may resume a checkpoint).
     done = await run_cli(*args, "--rate", "off", "--backup", str(backup), env=demo_env(emu.url))
     assert done.returncode == 0, done.stderr
-    await _settled(emu)
-    leads = _leads(sheet)
+    await settled(emu)
+    leads = leads_in(sheet)
     assert {record["ProspectId"] for record in emu.records} == set(leads)
     # A delete on the wire at the kill may have been queued unrecorded: the resume sends it
     # again (as without --backup); only those, and the backup holds their activities once.
     again = len(emu.records) - 80
     assert 0 <= again <= 10
-    gone, saved = _deleted(emu, leads), _saved(backup)
+    gone, saved = deleted_by(emu, leads), saved_in(backup)
     assert gone  # the window and codes select something
     assert saved == gone  # same ids, same field values, none extra, none missing
     assert os.stat(backup).st_mode & 0o777 == 0o600
@@ -125,8 +76,8 @@ async def test_verify_sets_what_was_saved_against_what_is_gone_and_export_flatte
         "--rate", "off", "--backup", str(backup), env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    await _settled(emu)
-    saved = len(_saved(backup))
+    await settled(emu)
+    saved = len(saved_in(backup))
     checked = await run_cli("verify", str(checkpoint), "--rate", "off", env=env)
     assert checked.returncode == 0, checked.stderr
     assert (
@@ -171,7 +122,7 @@ async def test_a_request_whose_backup_write_fails_is_not_sent(
     saved_requests = len(backups.scan(backup).requests)
     sent = [record["ProspectId"] for record in emu.records]
     assert 0 < len(sent) <= saved_requests < 30  # stopped; nothing sent unbacked
-    assert set(sent) <= saved_leads | _empty_leads(emu, _leads(sheet))
+    assert set(sent) <= saved_leads | _empty_leads(emu, leads_in(sheet))
 
 
 def _empty_leads(emu: Any, leads: list[str]) -> set[str]:
@@ -202,11 +153,11 @@ async def test_discover_backs_up_from_the_listing_rows_with_no_call_beyond_it(
     listing_calls = emu.outcomes["list"]
     ran = await run_cli("run", *args, "--checkpoint", str(tmp_path / "r.sqlite"), "--yes", env=env)
     assert ran.returncode == 0, ran.stderr
-    await _settled(emu)
+    await settled(emu)
     assert emu.outcomes["retrieve"] == 0  # no call beyond the listing and the deletes
     assert emu.outcomes["list"] == 2 * listing_calls  # the run's listing, as the dry run's
-    gone = _deleted(emu, emu.dataset())
-    saved = _saved(backup)
+    gone = deleted_by(emu, emu.dataset())
+    saved = saved_in(backup)
     assert saved.keys() == gone.keys()
     for activity_id, row in saved.items():  # the listing's fields, as it gave them
         assert row["Notes"] == gone[activity_id]["Notes"]
@@ -279,7 +230,7 @@ async def _killed_after_saving(
         patched.setattr(backups.BackupWriter, "write", cut_after)
         cut = await run_cli(*args, env=demo_env(emu.url))
     assert cut.returncode == 3, cut.stderr
-    leads = _leads(sheet)
+    leads = leads_in(sheet)
     assert [record["ProspectId"] for record in emu.records] == leads[:1]
     assert backups.scan(backup).requests == [1, 2]
     return args, leads
@@ -299,8 +250,8 @@ async def test_a_resume_reads_a_saved_unsent_request_again_and_saves_what_came_s
 
     done = await run_cli(*args, env=demo_env(emu.url))
     assert done.returncode == 0, done.stderr
-    await _settled(emu)
-    saved = _saved(backup)  # no activity saved twice
+    await settled(emu)
+    saved = saved_in(backup)  # no activity saved twice
     second = {row["ProspectActivityId"] for row in read_backup(backup) if row["Request"] == 2}
     assert second == first | {inside["Id"]}
     assert saved[inside["Id"]] == inside  # as Retrieve gave it

@@ -111,6 +111,7 @@ def test_span_of_an_empty_log_is_none(tmp_path: Path) -> None:
         "connection.execute('PRAGMA synchronous=NORMAL')",
     ],
 )
+@pytest.mark.e2e
 def test_kill_9_keeps_every_call_already_recorded(tmp_path: Path, connect: str) -> None:
     path = tmp_path / "ck.sqlite"
     script = f"""

@@ -16,8 +16,9 @@ from bulk_delete.errors import InputError
 from bulk_delete.records import Request
 from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.store.checkpoint import Checkpoint
+from bulk_delete.store.schema import APPLICATION_ID
 
-from .conftest import leads_csv, run_cli, send_sheet
+from .conftest import demo_env, leads_csv, run_cli, send_sheet
 
 
 def planned(path: Path, leads: int = 3) -> Checkpoint:
@@ -83,6 +84,30 @@ async def test_another_programs_database_is_refused_untouched(
         assert done.returncode == 2
         assert "not a bulk-delete checkpoint" in done.stderr
     assert digest(other) == before
+    assert emu.calls == 0
+
+
+def _marked(path: Path, *statements: str) -> str:
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("PRAGMA user_version = 1")
+        for statement in statements:
+            db.execute(statement)
+    db.close()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_our_header_alone_is_not_a_checkpoint(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 2)
+    for name, statements in (("foreign", ("CREATE TABLE customers (id)",)), ("empty", ())):
+        path = tmp_path / f"{name}.sqlite"
+        before = _marked(path, *statements)
+        args = ("run", str(sheet), "--checkpoint", str(path), "-y", "--open-window")
+        done = await run_cli(*args, env=demo_env(emu.url))
+        assert done.returncode == 2, name
+        assert "not a bulk-delete checkpoint" in done.stderr
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert emu.calls == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,9 +16,12 @@ from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
 
+from .conftest import demo_env, run_cli
+
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 G2 = "3aee22bd-8419-422a-8242-c510df9af022"
 SAMPLES = Path(__file__).parent.parent / "sample_inputs"
+G = "00000000-0000-4000-8000-{:012d}"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -133,6 +137,7 @@ def test_samples_plan_with_their_bad_rows_shown() -> None:
     assert "Excel error #N/A" in out
 
 
+@pytest.mark.e2e
 def test_python_dash_m_entry_point() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bulk_delete", "plan", str(SAMPLES / "leads.csv")],
@@ -147,8 +152,6 @@ def test_python_dash_m_entry_point() -> None:
 async def test_check_codes_names_each_code_and_spends_the_budget(
     emulator: Any, tmp_path: Path
 ) -> None:
-    from .conftest import demo_env, run_cli
-
     emu = await emulator(rate="off")
     path = tmp_path / "in.csv"
     path.write_text(f"ProspectId,Codes\n{G1},201;12\n{G2},999\n")
@@ -229,3 +232,27 @@ def test_csv_outputs_defuse_formulas_and_keep_long_values_whole(
     assert len(text) < 1000  # messages cut it
     assert "xxx…" in text
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+async def test_the_next_command_repeats_multiple_options_and_drops_dry_run(
+    tmp_path: Path,
+) -> None:
+    sheet = tmp_path / "leads.csv"
+    sheet.write_text(
+        f"ProspectId,Form Date,Codes,FromDate,ToDate\n{G.format(1)},x,201,2025-01-01,2025-01-31\n"
+    )
+    plan = await run_cli("plan", str(sheet), "--ignore-column", "Form Date")
+    words = shlex.split(plan.stdout.strip().splitlines()[-1])
+    assert words[2:5] == [str(sheet), "--ignore-column", "Form Date"]
+    dry = await run_cli(
+        "run",
+        str(sheet),
+        "--ignore-column",
+        "Form Date",
+        "--dry-run",
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+    )
+    words = shlex.split(dry.stdout.strip().splitlines()[-1])
+    assert "--dry-run" not in words
+    assert words[-2:] == ["--checkpoint", str(tmp_path / "c.sqlite")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import math
+import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import aiohttp
 import pytest
 
 from bulk_delete.commands import run
-from bulk_delete.config import Credentials
+from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
 from bulk_delete.send.pool import StopSwitch
@@ -22,27 +23,9 @@ from bulk_delete.spec import RunSpec
 
 from .conftest import demo_env, run_cli
 from .helpers import real_time
+from .listing_fixtures import FROM, HIGH, LOW, TO, WINDOW, dataset, in_window, truth
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
-FROM, TO = "2024-03-01", "2024-12-31"
-LOW, HIGH = "2024-03-01 00:00:00", "2024-12-31 23:59:59"
-WINDOW = ("--codes", "201,202", "--from", FROM, "--to", TO, "--rate", "off")
-
-
-def in_window(activity: dict[str, Any], codes: set[str]) -> bool:
-    return str(activity["EventCode"]) in codes and LOW <= activity["CreatedOn"] <= HIGH
-
-
-def truth(emu: Any, codes: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each lead's activities that a purge of ``codes`` over the window must remove."""
-    found = {
-        lead: [a for a in emu.remaining(lead) if in_window(a, codes)] for lead in emu.dataset()
-    }
-    return {lead: activities for lead, activities in found.items() if activities}
-
-
-async def dataset(emulator: Any, **knobs: Any) -> Any:
-    return await emulator(rate="off", dataset_leads=400, page_cap=40, webhook_delay=0.05, **knobs)
 
 
 async def test_the_dry_run_shows_what_would_be_deleted_and_deletes_nothing(
@@ -160,3 +143,37 @@ def test_discover_needs_codes_and_a_window_and_no_sheet(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["plan", *args])
         assert result.exit_code == 2, result.output
         assert message in result.stderr
+
+
+async def test_a_limit_learned_while_listing_is_said_and_kept_for_a_resume(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """--discover: the listing's pool learns the account's lower limit (its refusals name it)
+    but has no checkpoint and no on_limit_learned; the delete pool then shares the limiter,
+    which already knows the limit, so ``learn`` returns False and nothing is ever saved or
+    said. A resume starts again from --rate and is refused again."""
+    # 2.5 s windows: virtual time skips their waits, and a busy machine still outpaces 10
+    emu = await emulator(rate="10/2.5s", dataset_leads=150, page_cap=10, latency=0.02)
+    path = tmp_path / "c.sqlite"
+    spec = RunSpec.from_values(
+        {
+            "discover": True,
+            "codes": "201,202",
+            "from_date": "2024-03-01",
+            "to_date": "2024-12-31",
+            "checkpoint": str(path),
+            "host": emu.url,
+            "rate": "25/2.5s",
+        }
+    )
+    learned: list[RateLimit] = []
+    hooks = run.RunHooks(confirm=lambda c: True, on_limit_learned=learned.append)
+    async with aiohttp.ClientSession() as session:
+        summary = await run.run(spec, KEYS, session=session, **real_time(), hooks=hooks)
+    assert summary.rate_limit == "10/2.5s (learned)"  # the limiter did learn it
+    assert emu.stats()["outcomes"]["rate_limited"] >= 1
+    with sqlite3.connect(path) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    assert meta.get("learned_limit") == "10/2.5s", meta.get("learned_limit")  # kept
+    assert [str(limit) for limit in learned] == ["10/2.5s (learned)"]  # said once
+    assert meta.get("learned_limit") == "10/2.5s"  # kept for a resume and the results report

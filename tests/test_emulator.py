@@ -16,48 +16,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bulk_delete.api import DELETE_PATH, QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH, USER_PATH
+from bulk_delete.api import QUEUED_MESSAGE, RETRIEVE_PATH, SETTING_PATH, USER_PATH
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.emulator.knobs import parse_background
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import OptionError
 
-G1 = "3aee22bd-8419-422a-8242-c510df9af021"
-HEADERS = {"x-LSQ-AccessKey": DEMO_ACCESS_KEY, "x-LSQ-SecretKey": DEMO_SECRET_KEY}
-BODY = {
-    "ProspectId": G1,
-    "ActivityEventList": ["163", "166"],
-    "FromDate": "2018-04-30 18:30:00",
-    "ToDate": "2018-06-20 18:29:59",
-}
-
-
-async def call(
-    url: str,
-    *,
-    body: Any = BODY,
-    headers: dict[str, str] | None = None,
-    params: dict[str, str] | None = None,
-    data: bytes | None = None,
-    path: str = DELETE_PATH,
-    total: float = 5,
-) -> tuple[int, Any]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=total)) as session:
-        kwargs: dict[str, Any] = {
-            "headers": HEADERS if headers is None else headers,
-            "params": params,
-        }
-        if data is not None:
-            kwargs["data"] = data
-        else:
-            kwargs["json"] = body
-        async with session.post(url + path, **kwargs) as response:
-            text = await response.text()
-            try:
-                return response.status, json.loads(text)
-            except json.JSONDecodeError:
-                return response.status, text
+from .emulator_fixtures import BODY, G1, HEADERS, call
 
 
 async def test_success_is_queued_and_recorded(emulator: Any, tmp_path: Path) -> None:
@@ -299,6 +265,7 @@ async def test_preview_endpoints_are_deterministic_and_see_deletes(emulator: Any
         assert [a for a in before if str(a["EventCode"]) != code] == after
 
 
+@pytest.mark.e2e
 def test_emulator_command_writes_port_and_stops_on_sigterm(tmp_path: Path) -> None:
     port_file = tmp_path / "port"
     process = subprocess.Popen(

@@ -21,7 +21,7 @@ from bulk_delete.emulator.server import (
     DEMO_SECRET_KEY,
 )
 
-from .test_emulator import G1, call
+from .emulator_fixtures import G1, call
 
 G2 = "c988e982-d01d-11e7-b4ec-069729b2474c"
 WALL = 1_800_000_000.0  # the emulator's "now": 2027-01-15 08:00:00 UTC

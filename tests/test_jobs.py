@@ -23,6 +23,7 @@ from .helpers import real_time
 ROOT = Path(__file__).parent.parent
 JOBS = ROOT / "jobs"
 UTC = dt.UTC
+G = "00000000-0000-4000-8000-{:012d}"
 
 
 def write_job(tmp_path: Path, text: str, name: str = "job") -> Path:
@@ -264,6 +265,7 @@ async def test_job_without_confirmation_sends_nothing(emulator: Any, tmp_path: P
     assert done.returncode == 0
 
 
+@pytest.mark.e2e
 async def test_two_instances_race_and_one_exits_75(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", latency=0.2)
     ids = "\n".join(f"00000000-0000-4000-8000-{n:012d}" for n in range(15))
@@ -373,6 +375,23 @@ async def test_a_window_before_the_year_one_is_an_option_error(tmp_path: Path, a
     done = await run_cli("job", str(huge), "--dry-run")
     assert done.returncode == 2, done.stderr
     assert "huge.toml: the window (999,999,999,999 days before" in done.stderr
+
+
+async def test_as_of_a_later_date_is_refused(emulator: Any, tmp_path: Path) -> None:
+    """A mistyped year must not move an 'older than 90 days' window onto the last days."""
+    emu = await emulator(rate="off")
+    (tmp_path / "ids.csv").write_text("ProspectId\n" + G.format(1) + "\n")
+    job = tmp_path / "nightly.toml"
+    job.write_text(
+        'input = "ids.csv"\ncodes = [201]\nrate = "off"\nconfirm = true\n'
+        "[window]\nolder_than_days = 90\nwindow_days = 30\n"
+    )
+    later = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    for extra in ((), ("--dry-run",)):
+        done = await run_cli("job", str(job), "--as-of", later, *extra, env=demo_env(emu.url))
+        assert done.returncode == 2
+        assert "is after today" in done.stderr
+    assert emu.calls == 0
 
 
 async def test_a_state_dir_that_cannot_be_created_is_an_input_error(

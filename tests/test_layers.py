@@ -271,6 +271,7 @@ def test_no_cli_module_grows_past_a_reading() -> None:
     assert {name: size for name, size in sizes.items() if size > MAX_CLI_LINES} == {}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("package", ["bulk_delete.send", "bulk_delete.store"])
 def test_sending_and_storing_load_no_pandas_or_numpy(package: str) -> None:
     modules = sorted(name for name in MODULES if name.startswith(package + "."))

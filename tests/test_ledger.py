@@ -13,6 +13,7 @@ import os
 import random
 import sqlite3
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from bulk_delete.store.ledger import (
     state_dir,
 )
 
-from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli
+from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet
 from .helpers import real_time
 from .windowsim import Purge, SimWindow, run_all
 
@@ -186,8 +187,10 @@ async def test_runs_on_one_ledger_measure_the_free_budget_together(tmp_path: Pat
 async def test_two_purges_at_once_on_the_emulator_share_one_budget(
     emulator: Any, tmp_path: Path, own_state_dir: Path
 ) -> None:
-    """Two real runs (30 requests each, same keys and host) at once, in real time."""
-    emu = await emulator(rate="20/1s")
+    """Two real runs (60 requests each, same keys and host) at once, at the account's own
+    25/5s: its 100 ms margin, not a 1 s window's 20 ms, is what a busy machine's hiccup between
+    a start and its arrival must stay within (in virtual time, a long window costs nothing)."""
+    emu = await emulator(rate="25/5s")
     hooks = run.RunHooks(confirm=lambda c: True)
     keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 
@@ -195,14 +198,14 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
         sheet = tmp_path / f"{name}.csv"
         sheet.write_text(
             "ProspectID,ActivityEvent\n"
-            + "".join(f"{guid},201\n" for guid in GUIDS[first : first + 30])
+            + "".join(f"{guid},201\n" for guid in GUIDS[first : first + 60])
         )
         return RunSpec.from_values(
             {
                 "input": str(sheet),
                 "checkpoint": str(tmp_path / f"{name}.sqlite"),
                 "host": emu.url,
-                "rate": "20/1s",
+                "rate": "25/5s",
                 "open_window": True,
                 "preflight": False,
             }
@@ -211,12 +214,12 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
     async with aiohttp.ClientSession() as session:
         summaries = await asyncio.gather(
             run.run(spec("nightly", 0), keys, session=session, hooks=hooks, **real_time()),
-            run.run(spec("adhoc", 60), keys, session=session, hooks=hooks, **real_time()),
+            run.run(spec("adhoc", 100), keys, session=session, hooks=hooks, **real_time()),
         )
     assert [summary.totals.complete for summary in summaries] == [True, True]
     stats = emu.stats()
-    assert stats["outcomes"] == {"queued": 60}  # 0 refusals
-    assert stats["accepted_per_second"] >= 0.95 * 20  # the sum of their rates
+    assert stats["outcomes"] == {"queued": 120}  # 0 refusals
+    assert stats["accepted_per_second"] >= 0.95 * 5  # the sum of their rates
     assert (own_state_dir / FILE_NAME).exists()
 
 
@@ -495,20 +498,15 @@ def test_starts_ahead_of_the_clock_hold_the_window_one_window_at_most(tmp_path: 
 async def test_a_run_after_the_clock_went_back_waits_one_window_and_says_so(
     emulator: Any, tmp_path: Path, ledger_starts: Any
 ) -> None:
-    """A real process: before, it waited the hour (the test gave up after a minute)."""
+    """Before, it waited the hour (in virtual time, a wait no longer costs the test)."""
     emu = await emulator(rate="off")
     ledger_starts(emu.url, 3, ahead=3600.0)
     sheet = leads_csv(tmp_path / "leads.csv", 3)
-    args = ("run", str(sheet), "--checkpoint", str(tmp_path / "c.sqlite"), "--yes")
-    process = await start_cli(*args, "--open-window", "--rate", "3/2s", env=demo_env(emu.url))
-    try:
-        _, err = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, err.decode()
-    assert "ahead of this machine's clock (the clock went back" in err.decode()
+    started = time.monotonic()
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--rate", "3/2s")
+    assert time.monotonic() - started < 60  # one window, not the hour
+    assert done.returncode == 0, done.stderr
+    assert "ahead of this machine's clock (the clock went back" in done.stderr
     assert len(emu.records) == 3
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 from pathlib import Path
 
 import pytest
@@ -22,33 +21,9 @@ from bulk_delete.send.limiter import (
 )
 from bulk_delete.store.ledger import FILE_NAME, WindowLedger
 
-from .helpers import max_in_any_window
+from .helpers import drive, max_in_any_window
 
 LIMIT = RateLimit.parse("25/5s")
-
-
-async def drive(
-    limiter: SlidingWindowLimiter,
-    clock: ManualClock,
-    workers: int,
-    calls: int,
-    latency: tuple[float, float] = (0.0, 0.0),
-    seed: int = 1,
-) -> list[float]:
-    rng = random.Random(seed)
-    starts: list[float] = []
-    remaining = iter(range(calls))
-
-    async def worker() -> None:
-        for _ in remaining:
-            await limiter.acquire()
-            starts.append(clock.now())
-            await clock.sleep(rng.uniform(*latency))
-
-    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
-    while not all(task.done() for task in tasks):
-        await clock.run_until_idle()
-    return starts
 
 
 @pytest.mark.parametrize(

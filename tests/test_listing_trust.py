@@ -6,7 +6,6 @@ Retrieve paging bounded and stopped by a signal."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 import signal
 import sqlite3
@@ -28,24 +27,15 @@ from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
 from bulk_delete.store.found import Found, FoundStore
 
-from .conftest import demo_env, run_cli, send_sheet, start_cli
+from .conftest import demo_env, run_cli, start_cli
 from .helpers import real_time
-from .test_discover import FROM, TO, WINDOW, truth
+from .listing_fixtures import FROM, TO, WINDOW, dataset, fault, purge, truth
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
 IGNORED = (
     "page 2 of code 201 repeats 40 activities already read on earlier pages: the server seems "
     "to ignore PageIndex; nothing deleted"
 )
-
-
-async def dataset(emulator: Any, **knobs: Any) -> Any:
-    return await emulator(rate="off", dataset_leads=400, page_cap=40, webhook_delay=0.05, **knobs)
-
-
-def fault(emu: Any, **knobs: Any) -> None:
-    """Teach the running emulator a fault (or cure it)."""
-    emu.config = dataclasses.replace(emu.config, **knobs)
 
 
 async def discover_run(emu: Any, checkpoint: Path) -> Any:
@@ -297,18 +287,6 @@ def test_a_checkpoint_from_before_the_checks_opens_and_keeps_its_listing(tmp_pat
 # ---------------------------------------------------------------- 4. verify
 
 
-async def purge(emulator: Any, tmp_path: Path, **knobs: Any) -> tuple[Any, Path]:
-    """60 leads purged by sheet; the deletes are carried out after ``webhook_delay``."""
-    emu = await emulator(rate="off", dataset_leads=400, **knobs)
-    sheet = tmp_path / "leads.csv"
-    sheet.write_text("ProspectId\n" + "\n".join(emu.dataset()[:60]) + "\n")
-    checkpoint = tmp_path / "c.sqlite"
-    window = ("--codes", "201,202", "--from", "2024-01-01", "--to", "2024-06-30")
-    done = await send_sheet(emu, sheet, checkpoint, "--rate", "off", *window)
-    assert done.returncode == 0, done.stderr
-    return emu, checkpoint
-
-
 @pytest.mark.parametrize(
     ("knobs", "reason"),
     [
@@ -362,6 +340,7 @@ async def test_verify_per_lead_reads_every_page_of_a_big_lead(
     assert emu.outcomes["retrieve"] == 6
 
 
+@pytest.mark.e2e
 async def test_verify_stops_within_seconds_of_sigterm(emulator: Any, tmp_path: Path) -> None:
     emu, checkpoint = await purge(emulator, tmp_path, webhook_delay=60)
     fault(emu, retrieve_record_count=4000, latency=0.2)  # 80 calls: 16 s to page through
@@ -383,3 +362,33 @@ async def test_a_fatal_answer_during_verify_still_exits_3(emulator: Any, tmp_pat
     env = {**demo_env(emu.url), "LSQ_SECRET_KEY": "not-the-secret-key-000000"}
     done = await run_cli("verify", str(checkpoint), "--rate", "off", "--no-preflight", env=env)
     assert done.returncode == 3, done.stderr  # a stoppable call passes its errors through
+
+
+async def test_a_listing_refused_in_a_200_does_not_end_short_with_exit_0(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """The same defect end to end: a tenant that refuses with 200 + Status Error (the emulator's
+    limit_status=200). The refused list page comes back from ``Pool.read`` as a page without
+    a List: ``listing.pages`` takes it for the last page, the code's listing ends there, and
+    the nightly --discover purge deletes a third of the leads and exits 0 (two warnings
+    'the server gave no RecordCount'). A rerun resumes that plan: the rest is never found."""
+    emu = await emulator(
+        rate="6/2.5s", limit_status=200, dataset_leads=150, page_cap=15, latency=0.02
+    )
+    expected = truth(emu, {"201", "202"})
+    spec = RunSpec.from_values(
+        {
+            "discover": True,
+            "codes": "201,202",
+            "from_date": "2024-03-01",
+            "to_date": "2024-12-31",
+            "checkpoint": str(tmp_path / "c.sqlite"),
+            "host": emu.url,
+            "rate": "25/2.5s",
+        }
+    )
+    hooks = run.RunHooks(confirm=lambda c: True)
+    async with aiohttp.ClientSession() as session:
+        summary = await run.run(spec, KEYS, session=session, **real_time(), hooks=hooks)
+    # before: 0, 55 of 179
+    assert not summary.totals.complete or summary.totals.leads == len(expected)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
+import pytest
 
-from .conftest import demo_env, run_cli, send_sheet
-from .test_user_path import terminal
+from .conftest import demo_env, run_cli, send_sheet, terminal
 
 ROOT = Path(__file__).parent.parent
 G = "00000000-0000-4000-8000-{:012d}"
@@ -45,6 +45,7 @@ async def test_no_valid_row_exits_2_with_the_top_reasons_and_nothing_to_run(
     assert len(emu.records) == 1
 
 
+@pytest.mark.e2e
 async def test_the_samples_printed_command_runs_as_printed(emulator: Any, tmp_path: Path) -> None:
     """`plan sample_inputs/leads.csv` used to print a command that exits 2 (the sample holds
     a row without dates, and the command lacked --open-window)."""

@@ -151,6 +151,7 @@ async def test_exit_75_when_another_process_holds_the_checkpoint(
     _valid_and_keyless(body, 75)
 
 
+@pytest.mark.e2e
 async def test_exit_130_on_sigterm_and_a_healthchecks_ping_sees_start_then_fail(
     emulator: Any, receiver: Receiver, tmp_path: Path
 ) -> None:

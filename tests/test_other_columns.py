@@ -22,7 +22,7 @@ from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.sheet import read as sheets
 from bulk_delete.sheet.read import Chunk, open_sheet
 
-from .test_columns import CODE_CELLS, DATE_CELLS, LEAD_CELLS, OPTIONS
+from .cell_fixtures import CODE_CELLS, DATE_CELLS, LEAD_CELLS, OPTIONS
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 G2 = "3aee22bd-8419-422a-8242-c510df9af022"

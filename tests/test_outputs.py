@@ -58,6 +58,15 @@ async def test_two_outputs_on_one_file_are_refused(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+async def test_plan_refuses_standard_output_for_its_files(tmp_path: Path) -> None:
+    sheet = leads_csv(tmp_path / "leads.csv", 1)
+    for flag in ("-o", "--invalid-out"):
+        done = await run_cli("plan", str(sheet), flag, "-")
+        assert done.returncode == 2
+        assert "give a file name" in done.stderr
+    assert not Path("-").exists()
+
+
 async def test_run_never_writes_over_its_input_or_checkpoint(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
     sheet, checkpoint = leads_csv(tmp_path / "leads.csv", 3), tmp_path / "c.sqlite"

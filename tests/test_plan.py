@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,9 @@ from bulk_delete.plan.build import build_plan, summarise
 from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.records import Request
 
+from .conftest import demo_env, run_cli
+
+G = "00000000-0000-4000-8000-{:012d}"
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 G2 = "3aee22bd-8419-422a-8242-c510df9af022"
 G3 = "3aee22bd-8419-422a-8242-c510df9af023"
@@ -257,3 +261,24 @@ def test_excel_extra_cells_keep_numbers_and_a_sheet_without_others_keeps_none(
     plain = build_plan(write_csv(f"ProspectId,Code\n{G1},163\n"), PlanOptions())
     assert not plain.extra
     assert [r.extra for r in plain.requests()] == [""]
+
+
+async def test_an_export_is_not_planned_again(emulator: Any, tmp_path: Path) -> None:
+    """Its invalid rows have no dates and its queued rows were sent: planning it would widen."""
+    emu = await emulator(rate="off")
+    sheet = tmp_path / "leads.csv"
+    sheet.write_text(
+        "ProspectId,Codes,FromDate,ToDate\n"
+        f"{G.format(1)},201,2025-01-01,2025-01-31\n{G.format(2)},201,2025-05-01,2025-04-01\n"
+    )
+    checkpoint = tmp_path / "c.sqlite"
+    done = await run_cli(
+        "run", str(sheet), "--checkpoint", str(checkpoint), "-y", env=demo_env(emu.url)
+    )
+    assert done.returncode == 1  # one invalid row
+    assert (
+        await run_cli("export", str(checkpoint), "-o", str(tmp_path / "ex.csv"))
+    ).returncode == 0
+    plan = await run_cli("plan", str(tmp_path / "ex.csv"))
+    assert plan.returncode == 2
+    assert "is a bulk-delete export (outcomes), not a sheet to plan" in plan.stderr

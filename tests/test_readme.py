@@ -19,6 +19,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
 

@@ -16,8 +16,7 @@ from bulk_delete.send.answers import Answer, Verdict
 from bulk_delete.send.pool import Pool
 from bulk_delete.spec import RunSpec
 
-from .test_senders import FLAKY, LIMITED, OK, Script, make_checkpoint
-from .test_waits import Scripted, once, until_done
+from .pool_fixtures import FLAKY, LIMITED, OK, Script, Scripted, make_checkpoint, once, until_done
 
 NO_ANSWER = Answer(Verdict.TRANSIENT, None, "timeout")
 

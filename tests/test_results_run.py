@@ -24,6 +24,7 @@ from bulk_delete.store.results_workbook import REQUEST_COLUMNS
 from bulk_delete.summary import RunFigures, Window
 
 from .conftest import GUIDS, demo_env, leads_csv, run_cli, send_sheet, start_cli, until
+from .listing_fixtures import WINDOW, dataset
 
 
 def _refusals_recorded(checkpoint: Path) -> int:
@@ -42,8 +43,10 @@ def _chart_total(page: str, name: str) -> int:
 async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_report(
     emulator: Any, tmp_path: Path
 ) -> None:
-    # The storm: the account allows 100/1s, the run asks 200/1s until a refusal names the limit.
-    emu = await emulator(rate="100/1s")
+    # The storm: the account allows 100/10s, the run asks 200/10s until a refusal names the
+    # limit. (Ten-second windows: virtual time skips their waits, and a busy machine still
+    # sends more than 100 in one; at 1 s windows a slow one could not, and saw no refusal.)
+    emu = await emulator(rate="100/10s")
     sheet = leads_csv(tmp_path / "leads.csv", 150, extra_rows="not-a-guid,201\n,201\n")
     checkpoint = tmp_path / "night.sqlite"
     done = await send_sheet(
@@ -51,7 +54,7 @@ async def test_a_run_with_invalid_rows_and_a_429_storm_leaves_a_workbook_and_a_r
         sheet,
         checkpoint,
         "--rate",
-        "200/1s",
+        "200/10s",
         "--from",
         "2025-01-01",
         "--to",
@@ -163,6 +166,7 @@ async def test_no_results_writes_none(emulator: Any, tmp_path: Path) -> None:
     assert not list(tmp_path.glob("c-*"))
 
 
+@pytest.mark.e2e
 async def test_results_are_written_on_sigterm_exit_130(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", latency=0.3)
     sheet = leads_csv(tmp_path / "leads.csv", 150)
@@ -258,8 +262,6 @@ async def test_report_of_a_checkpoint_from_before_the_call_log_has_numbers_and_n
 async def test_listing_verify_and_preflight_calls_are_recorded_a_dry_run_records_none(
     emulator: Any, tmp_path: Path
 ) -> None:
-    from .test_discover import WINDOW, dataset
-
     emu = await dataset(emulator)
     checkpoint = tmp_path / "c.sqlite"
     env = demo_env(emu.url)

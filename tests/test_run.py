@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit
@@ -102,6 +103,7 @@ async def test_401_stops_quickly_with_exit_3_and_stays_resumable(
     assert len(emu.records) == 200
 
 
+@pytest.mark.e2e
 async def test_kill_9_then_rerun_loses_nothing(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", latency=0.02)
     sheet = leads_csv(tmp_path / "leads.csv", 400)
@@ -137,6 +139,7 @@ async def test_kill_9_then_rerun_loses_nothing(emulator: Any, tmp_path: Path) ->
     assert resent <= 4  # … which is at most what was in flight
 
 
+@pytest.mark.e2e
 async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
     emulator: Any, tmp_path: Path
 ) -> None:
@@ -164,6 +167,7 @@ async def test_sigterm_exits_130_and_resume_sends_nothing_twice(
     assert set(sent(emu).values()) == {1}
 
 
+@pytest.mark.e2e
 async def test_limiter_holds_the_emulators_strict_window(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="10/0.5s", latency=0.05, jitter=0.05)  # half-second windows
     sheet = leads_csv(tmp_path / "leads.csv", 25)
@@ -353,6 +357,7 @@ async def test_status_and_export(emulator: Any, tmp_path: Path) -> None:
     assert "no such checkpoint" in missing.stderr
 
 
+@pytest.mark.e2e
 async def test_a_terminal_is_asked_and_n_sends_nothing(emulator: Any, tmp_path: Path) -> None:
     """The confirmation prompt on a real pseudo-terminal, answered as a person would."""
     import pty
@@ -383,6 +388,7 @@ async def test_a_terminal_is_asked_and_n_sends_nothing(emulator: Any, tmp_path: 
             assert "queued                 3 of 3" in out.decode()
 
 
+@pytest.mark.e2e
 async def test_second_ctrl_c_quits_at_once_and_the_checkpoint_stays_consistent(
     emulator: Any, tmp_path: Path
 ) -> None:

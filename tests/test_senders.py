@@ -3,63 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bulk_delete.clock import ManualClock
 from bulk_delete.config import RateLimit
 from bulk_delete.errors import FatalAPIError, ServiceDownError
-from bulk_delete.records import Request
 from bulk_delete.send.answers import Answer, Verdict
 from bulk_delete.send.pool import Pool, SendReport
 from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
 
 from .helpers import max_in_any_window
-
-OK = Answer(Verdict.QUEUED, 200, "queued")
-LIMITED = Answer(Verdict.RATE_LIMITED, 429, "API calls exceeded the limit")
-FLAKY = Answer(Verdict.TRANSIENT, 502, "HTTP 502 with a non-JSON body")
-MX = Answer(Verdict.FAILED, 500, "MXInvalidActivityEventException: system")
-BAD = Answer(Verdict.FAILED, 400, "ProspectId is mandatory")
-DENIED = Answer(Verdict.FATAL, 401, "MXUnAuthorizedAccessException: Invalid keys")
-
-
-def guid(n: int) -> str:
-    return f"00000000-0000-4000-8000-{n:012d}"
-
-
-class Script:
-    """Answers per lead, in order; the last one repeats. Each call takes ``latency``."""
-
-    def __init__(
-        self, clock: ManualClock, script: dict[int, Sequence[Answer]], latency: float = 0.2
-    ) -> None:
-        self.clock = clock
-        self.script = {guid(n): list(answers) for n, answers in script.items()}
-        self.latency = latency
-        self.calls: Counter[str] = Counter()
-        self.starts: list[float] = []
-
-    async def delete_activities(self, body_json: str) -> Answer:
-        lead = body_json.split('"ProspectId":"')[1][:36]
-        self.starts.append(self.clock.now())
-        index = self.calls[lead]
-        self.calls[lead] += 1
-        await self.clock.sleep(self.latency)
-        answers = self.script.get(lead, [OK])
-        return answers[min(index, len(answers) - 1)]
-
-
-def make_checkpoint(path: Path, leads: int) -> Checkpoint:
-    checkpoint = Checkpoint.open(path)
-    requests = (Request(guid(n), ("201",), "", "", "", (n + 2,)) for n in range(leads))
-    checkpoint.store_plan(requests, [], source=str(path), fingerprint="f", options={}, extra={})
-    return checkpoint
+from .pool_fixtures import BAD, DENIED, FLAKY, LIMITED, MX, OK, Script, guid, make_checkpoint
 
 
 async def run_pool(
@@ -288,3 +249,48 @@ async def test_the_rate_figure_is_the_busiest_window_never_over_a_kept_limit(
     assert figures.share_of_limit == round(busiest / limit.calls, 4)  # … and the figure says so
     assert figures.calls_per_second == round(busiest / limit.period, 3)
     assert figures.share_of_limit <= 1
+
+
+async def test_a_rate_refusal_in_a_200_is_waited_out_by_a_read() -> None:
+    """Tenants refuse with 200 + Status Error too (answers.classify: RATE_LIMITED). The client
+    keeps a 200's body, and ``until_settled`` returns as soon as ``settled(reply)`` (a read:
+    any body) before it looks at WAIT_WINDOW. So ``Pool.read`` hands the refusal back as the
+    data (verify records the lead unverified, the backup records the request failed "not
+    backed up", the listing gets an error body as a page) and the limiter never pauses."""
+    import random
+
+    from bulk_delete.clock import ManualClock
+    from bulk_delete.config import SendSettings
+    from bulk_delete.send.answers import Verdict, classify
+    from bulk_delete.send.limiter import SlidingWindowLimiter
+    from bulk_delete.send.pool import Pool
+
+    clock = ManualClock()
+    refusal = (
+        '{"Status":"Error","ExceptionType":"MXAPIRateLimitExceededException",'
+        '"ExceptionMessage":"API calls exceeded the limit of 25 in 5 second(s)"}'
+    )
+    answers = [classify(200, refusal), classify(200, '{"RecordCount": 0, "List": []}')]
+    assert answers[0].verdict is Verdict.RATE_LIMITED
+    bodies = [json.loads(refusal), {"RecordCount": 0, "List": []}]
+    calls = 0
+
+    async def call() -> tuple[Any, dict[str, Any]]:
+        nonlocal calls
+        calls += 1
+        return answers[calls - 1], bodies[calls - 1]
+
+    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
+    settings = SendSettings(rate=limiter.configured, max_attempts=3, give_up_after=60.0)
+    pool = Pool.for_reads(settings, clock=clock, rng=random.Random(1), limiter=limiter)
+    got: list[Any] = []
+
+    async def item(_: int) -> None:
+        got.append(await pool.read(call))
+
+    task = asyncio.create_task(pool.each([1], item))
+    await clock.run_until_idle()
+    await task
+    answer, body = got[0]
+    assert answer.verdict is not Verdict.RATE_LIMITED, body  # before: the refusal was the data
+    assert calls == 2

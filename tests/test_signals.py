@@ -63,6 +63,7 @@ def run_args(sheet: Path, checkpoint: Path, *extra: str) -> tuple[str, ...]:
 # ------------------------------------------------------------ the preflight
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda signum: signal.Signals(signum).name)
 async def test_a_signal_cuts_the_preflight_s_outage_short(
     emulator: Any, tmp_path: Path, signum: int
@@ -77,6 +78,7 @@ async def test_a_signal_cuts_the_preflight_s_outage_short(
     assert emu.records == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("ahead", [0.0, 3600.0], ids=["stamped-now", "stamped-an-hour-ahead"])
 @pytest.mark.parametrize("preflight", ["--preflight", "--no-preflight"])
 async def test_a_signal_cuts_a_full_shared_window_short(
@@ -116,6 +118,7 @@ def _in_ledger(folder: Path, checkpoint: Path) -> bool:
 # ------------------------------------------------------------ verify, the listing, the deletes
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("preflight", ["--preflight", "--no-preflight"])
 async def test_a_signal_cuts_verify_s_outage_short(
     emulator: Any, tmp_path: Path, preflight: str
@@ -132,6 +135,7 @@ async def test_a_signal_cuts_verify_s_outage_short(
     await signalled(process, emu, signal.SIGINT)
 
 
+@pytest.mark.e2e
 async def test_a_signal_cuts_the_listing_s_outage_short(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(**OUTAGE, dataset_leads=20)
     window = ("--codes", "201", "--from", "2024-03-01", "--to", "2024-12-31", "--rate", "off")
@@ -142,6 +146,7 @@ async def test_a_signal_cuts_the_listing_s_outage_short(emulator: Any, tmp_path:
     assert emu.records == []
 
 
+@pytest.mark.e2e
 async def test_a_signal_cuts_the_breaker_s_wait_short(emulator: Any, tmp_path: Path) -> None:
     """An outage half a second into the deletes: the pool waits behind the open breaker."""
     emu = await emulator(rate="off", outage_after=0.5, outage_seconds=300.0)
@@ -178,6 +183,7 @@ def test_the_readme_says_exactly_what_the_prompt_takes() -> None:
     assert f"[y/N]`. {taken}, in any case (`Y`, `Yes`), sends; anything else" in text
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 async def test_a_signal_while_the_results_are_written_leaves_no_part_file_and_a_summary(
     emulator: Any, tmp_path: Path, signum: int

@@ -28,7 +28,7 @@ from bulk_delete.emulator.server import Emulator, EmulatorConfig
 from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.summary import json_fields
 
-from .conftest import demo_env, leads_csv, run_cli, start_cli, until
+from .conftest import demo_env, leads_csv, run_cli, start_cli, terminal, until
 
 ROOT = Path(__file__).parent.parent
 JOBS = sorted((ROOT / "jobs").glob("*.toml"))
@@ -252,9 +252,27 @@ async def test_the_summary_is_written_on_every_exit(emulator: Any, tmp_path: Pat
         assert "demo-secret-key" not in facts_text
 
 
+async def test_a_dry_run_writes_its_summary(tmp_path: Path) -> None:
+    sheet = leads_csv(tmp_path / "leads.csv", 1)
+    summary = tmp_path / "s.json"
+    done = await run_cli(
+        "run",
+        str(sheet),
+        "--dry-run",
+        "--checkpoint",
+        str(tmp_path / "c.sqlite"),
+        "--summary-json",
+        str(summary),
+    )
+    assert done.returncode == 0
+    facts = json.loads(summary.read_text())
+    assert (facts["exit_code"], facts["this_run"]["result"]) == (0, "dry run")
+
+
 # ---------------------------------------------------------------- plan → the next command
 
 
+@pytest.mark.e2e
 async def test_plan_ends_with_the_command_that_sends_it(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
     sheet = tmp_path / "my leads.csv"  # a space: the command must be quoted for the shell
@@ -284,17 +302,7 @@ async def test_plan_ends_with_the_command_that_sends_it(emulator: Any, tmp_path:
     assert [record["FromDate"] for record in emu.records] == ["2024-12-31 18:30:00"]
 
 
-def terminal(args: list[str], env: dict[str, str]) -> pexpect.spawn:
-    """The CLI on a real pseudo-terminal (its controlling terminal: Ctrl-C is a SIGINT)."""
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "bulk_delete", *args],
-        env={**os.environ, **env},
-        encoding="utf-8",
-        timeout=30,
-    )
-
-
+@pytest.mark.e2e
 async def test_ctrl_d_at_the_prompt_is_not_a_yes(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
     sheet = leads_csv(tmp_path / "leads.csv", 3)
@@ -309,6 +317,7 @@ async def test_ctrl_d_at_the_prompt_is_not_a_yes(emulator: Any, tmp_path: Path) 
     assert emu.records == []
 
 
+@pytest.mark.e2e
 async def test_ctrl_c_at_the_prompt_exits_130_at_once(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off")
     sheet = leads_csv(tmp_path / "leads.csv", 3)
@@ -327,6 +336,7 @@ async def test_ctrl_c_at_the_prompt_exits_130_at_once(emulator: Any, tmp_path: P
     assert valid_summary(summary)["exit_code"] == 130
 
 
+@pytest.mark.e2e
 async def test_sighup_stops_like_sigterm(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", latency=0.2)
     sheet = leads_csv(tmp_path / "leads.csv", 60)
@@ -417,6 +427,16 @@ async def test_rate_off_is_for_the_local_emulator_only(tmp_path: Path) -> None:
     assert "off: no limiter" in CliRunner().invoke(cli, ["run", "--help"]).output
 
 
+async def test_rate_off_is_refused_for_a_name_that_starts_with_127(tmp_path: Path) -> None:
+    sheet = leads_csv(tmp_path / "leads.csv", 1)
+    env = demo_env("https://127.api-in21.leadsquared.com")
+    args = ("run", str(sheet), "--checkpoint", str(tmp_path / "c.sqlite"), "-y", "--open-window")
+    done = await run_cli(*args, "--rate", "off", env=env)
+    assert done.returncode == 2
+    assert "is a test setting for the local emulator" in done.stderr
+
+
+@pytest.mark.e2e
 async def test_the_demo_runs_what_it_prints() -> None:
     """`make demo` as shipped; then every command it printed, typed again unmodified from the
     repository's folder (against an emulator at the demo's own address, since a checkpoint

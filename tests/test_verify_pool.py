@@ -26,8 +26,8 @@ from bulk_delete.store.verification import Verifiable
 from bulk_delete.summary import Strategy
 
 from .conftest import demo_env, run_cli
-from .test_listing_trust import fault, purge
-from .test_waits import until_done
+from .listing_fixtures import fault, purge
+from .pool_fixtures import until_done
 
 PER_LEAD = verify_strategy.Choice(Strategy.PER_LEAD, 20, "per code: -", 20)
 

@@ -17,29 +17,25 @@ from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted, RefusedTooLong, ServiceDownError
-from bulk_delete.send.answers import Answer
 from bulk_delete.send.limiter import SlidingWindowLimiter
-from bulk_delete.send.pool import Pool, Reply, SendReport, StopSwitch, call_once
+from bulk_delete.send.pool import Pool, SendReport, StopSwitch, call_once
 from bulk_delete.send.retry import RetryPolicy
 from bulk_delete.spec import RunSpec
 
 from .conftest import demo_env, leads_csv, moved_to, run_cli, send_sheet
-from .test_senders import FLAKY, LIMITED, OK, Script, make_checkpoint
+from .pool_fixtures import (
+    BODY,
+    FLAKY,
+    LIMITED,
+    OK,
+    Script,
+    Scripted,
+    make_checkpoint,
+    once,
+    until_done,
+)
 
 KEYS = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
-VIRTUAL_LIMIT = 3600.0  # virtual seconds after which a test calls a wait unbounded
-BODY = {"ProspectId": "x"}
-
-
-async def until_done(clock: ManualClock, task: asyncio.Task[Any]) -> None:
-    """Step virtual time until ``task`` ends; fail instead of spinning for ever."""
-    while not task.done():
-        try:
-            await clock.run_until_idle(limit=VIRTUAL_LIMIT)
-        except RuntimeError:
-            task.cancel()
-            pytest.fail(f"still waiting after {VIRTUAL_LIMIT:g} virtual seconds")
-        await asyncio.sleep(0)
 
 
 async def pool_run(checkpoint: Any, sender: Script, clock: ManualClock, **spec: Any) -> SendReport:
@@ -48,31 +44,6 @@ async def pool_run(checkpoint: Any, sender: Script, clock: ManualClock, **spec: 
     )
     todo, _ = checkpoint.todo_counts()
     task = asyncio.create_task(pool.run(todo))
-    await until_done(clock, task)
-    return await task
-
-
-class Scripted:
-    """A read-only call answering ``answer`` until ``until`` (virtual time), then data."""
-
-    def __init__(self, clock: ManualClock, answer: Answer, until: float = float("inf")) -> None:
-        self.clock, self.answer, self.until = clock, answer, until
-        self.calls = 0
-
-    async def __call__(self) -> Reply:
-        self.calls += 1
-        await self.clock.sleep(0.2)
-        if self.clock.now() < self.until:
-            return self.answer, {}
-        return OK, BODY
-
-
-async def once(clock: ManualClock, call: Scripted, *, give_up_after: float) -> Reply:
-    limiter = SlidingWindowLimiter(RateLimit.parse("25/5s"), clock=clock)
-    retry = RetryPolicy(max_attempts=3, give_up_after=give_up_after)
-    task = asyncio.create_task(
-        call_once(limiter, call, retry=retry, clock=clock, rng=random.Random(1))
-    )
     await until_done(clock, task)
     return await task
 

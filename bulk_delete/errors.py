@@ -55,7 +55,7 @@ EXIT_SOFTWARE = 70
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
-# What each exit code means, for --help and the README (tests/test_docs.py keeps them equal).
+# What each exit code means, for --help and the README (tests/cli/test_docs.py keeps them equal).
 EXIT_MEANINGS: dict[int, str] = {
     EXIT_OK: "every request queued and no invalid rows (verify: all confirmed; restore: "
     "every activity posted)",

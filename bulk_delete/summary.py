@@ -4,7 +4,7 @@ The text report, the ``--summary-json`` document, the scheduler's one-line log a
 code are all views of one ``RunSummary``. A command returns what happened; the CLI alone maps
 that to an exit code (``cli/exits.py``) and writes it into the summary it shows. ``to_json``
 is the JSON schema monitoring reads; the README documents every field and
-``tests/test_docs.py`` keeps the two in step.
+``tests/cli/test_docs.py`` keeps the two in step.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from .conftest import demo_env, leads_csv, start_cli, until
 
 WINDOW = ("--from", "2024-03-01", "--to", "2025-06-30 23:59:59")
 CODES = "201,202,203"
+# kill -9 loops: BULK_DELETE_KILLS=30 (and BULK_DELETE_SEED) make a longer run by hand
+KILLS = int(os.environ.get("BULK_DELETE_KILLS", "10"))
+SEED = int(os.environ.get("BULK_DELETE_SEED", str(random.SystemRandom().randrange(10**6))))
 
 
 def deleted_by(emu: Any, leads: list[str]) -> dict[str, dict[str, Any]]:

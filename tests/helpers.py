@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shlex
+from pathlib import Path
 from typing import TypedDict
+
+import pexpect
 
 from bulk_delete.clock import Clock, ManualClock, SystemClock
 from bulk_delete.send.limiter import SlidingWindowLimiter
@@ -65,3 +69,19 @@ class RealTime(TypedDict):
 def real_time() -> RealTime:
     """``run.run(spec, keys, session=session, hooks=hooks, **real_time())``"""
     return {"clock": SystemClock(), "rng": random.Random()}
+
+
+def typed(line: str, folder: Path, env: dict[str, str]) -> int:
+    """A command line typed on a terminal in ``folder``, its confirmation answered yes as a
+    person would; its exit status."""
+    words = shlex.split(line)
+    child = pexpect.spawn(
+        words[0], words[1:], cwd=str(folder), env=env, encoding="utf-8", timeout=90
+    )
+    if child.expect([r"\[y/N\]", pexpect.EOF]) == 0:
+        child.sendline("y")
+        child.expect(pexpect.EOF)
+    child.close()
+    status: int | None = child.exitstatus
+    assert status is not None, f"{line}\n{child.before}"
+    return status

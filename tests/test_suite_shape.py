@@ -1,6 +1,7 @@
-"""The suite says what it tests, not when it was written: no test file is named after a
-review round, and no test module imports another (what several share lives in conftest.py
-fixtures or a support module such as helpers.py)."""
+"""The suite says what it tests, not when it was written: its folders are the package's
+(tests/send/ tests bulk_delete/send/), plus tests/e2e/ for whole runs of real processes; no test
+file is named after a review round, and no test module imports another (what several share
+lives in conftest.py fixtures or a support module such as helpers.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TESTS = Path(__file__).parent
+PACKAGE = TESTS.parent / "bulk_delete"
 
 
 def suite_files(folder: Path = TESTS) -> list[Path]:
@@ -58,3 +60,20 @@ def test_the_import_check_sees_every_form(tmp_path: Path) -> None:
         ".test_d",
         ".test_f",
     ]
+
+
+def test_the_folders_are_the_packages() -> None:
+    folders = {path.parent for path in suite_files()} - {TESTS}
+    assert {folder.name for folder in folders} <= {
+        folder.name for folder in PACKAGE.iterdir() if (folder / "__init__.py").exists()
+    } | {"e2e"}
+    assert all((folder / "__init__.py").exists() for folder in folders)
+
+
+def test_every_test_in_e2e_is_marked_e2e() -> None:
+    unmarked = [
+        path.name
+        for path in suite_files(TESTS / "e2e")
+        if "pytestmark = pytest.mark.e2e" not in path.read_text(encoding="utf-8")
+    ]
+    assert unmarked == []

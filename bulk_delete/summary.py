@@ -60,6 +60,7 @@ class RunResult(StrEnum):
     FINISHED = "finished"  # every request reached an outcome
     INTERRUPTED = "interrupted"  # a signal stopped it; a rerun resumes
     ABORTED = "aborted"  # a fatal answer or an outage stopped it; a rerun resumes
+    ALLOWANCE_USED = "allowance used"  # the account's daily allowance (exit 75); rerun after it
     CRASHED = "crashed"  # a bug (exit 70); recorded outcomes are safe
     NOTHING_TO_SEND = "nothing to send"  # the checkpoint had nothing left
     NOT_STARTED = "not started"  # stopped before the first call (exit 2, 75, or at the prompt)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from ..clock import Clock
 from ..config import Credentials, RateLimit, require_host
-from ..errors import Interrupted, OptionError
+from ..errors import AllowanceUsed, Interrupted, OptionError
 from ..files import real, require_file
 from ..plan.rules import PlanOptions, discovered_fingerprint, fingerprint_file, plan_fingerprint
 from ..send import recording
@@ -30,7 +30,7 @@ from ..store import checkpoint as checkpoints
 from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
-from ..summary import Failure, RunSummary, Window
+from ..summary import Failure, RunResult, RunSummary, Window
 from ..timetext import to_local, zone_aliases
 from .account import Bound, keep_to_account
 
@@ -227,3 +227,13 @@ def failures_of(checkpoint: Checkpoint) -> tuple[Failure, ...]:
         Failure(error=error, count=count, transient=transient)
         for error, count, transient in checkpoint.failure_reasons()
     )
+
+
+def ended_as(*, stopped: bool, error: BaseException | None) -> RunResult:
+    """How a send ended, as its runs row records it: a signal's stop, the account's
+    allowance, another error, or none."""
+    if stopped:
+        return RunResult.INTERRUPTED
+    if isinstance(error, AllowanceUsed):
+        return RunResult.ALLOWANCE_USED
+    return RunResult.ABORTED if error else RunResult.FINISHED

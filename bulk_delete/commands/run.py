@@ -33,6 +33,7 @@ from .account import ACCOUNT_USER, JOB_FILE
 from .common import (
     checkpoint_path_of,
     ended,
+    ended_as,
     failures_of,
     fingerprint_of,
     host_of,
@@ -243,13 +244,7 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
     try:
         planned = int(checkpoint.meta.get("requests", todo))  # a resume counts the whole plan
         report = await pool.run(todo, already_done=max(0, planned - todo))
-        result = (
-            RunResult.INTERRUPTED
-            if report.stopped
-            else RunResult.ABORTED
-            if report.error
-            else RunResult.FINISHED
-        )
+        result = ended_as(stopped=report.stopped, error=report.error)
         return report
     finally:
         if recorder is not None:

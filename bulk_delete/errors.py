@@ -172,7 +172,7 @@ class NotABackup(InputError):
 class DamagedBackup(InputError):
     """A backup that cannot be read whole: each damaged member (store/backup_file.py
     ``Damage``), named. Reading it for an export is an input error (exit 2); a run turns it
-    into a stop (commands/backup.py)."""
+    into a stop (commands/backups.py)."""
 
     def __init__(self, path: Path, damage: Sequence[object], shown: int = 3) -> None:
         named = "; ".join(str(each) for each in damage[:shown])

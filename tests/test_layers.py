@@ -165,8 +165,8 @@ def test_every_error_of_the_package_is_in_errors_py() -> None:
 
 
 def _exits(tree: ast.AST) -> list[str]:
-    """The exits a module's code makes (``sys.exit``, ``exit``, ``raise SystemExit``), leaving
-    out a script's own ``if __name__ == "__main__":`` entry."""
+    """The exits a module's code makes (``sys.exit``, ``os._exit``, ``exit``, ``raise
+    SystemExit``), leaving out a script's own ``if __name__ == "__main__":`` entry."""
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
             node.body = []
@@ -174,20 +174,21 @@ def _exits(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         called = ast.unparse(node.func) if isinstance(node, ast.Call) else ""
         raised = ast.unparse(node.exc) if isinstance(node, ast.Raise) and node.exc else ""
-        if called in ("sys.exit", "exit", "quit") or raised.startswith("SystemExit"):
+        if called in ("sys.exit", "os._exit", "exit", "quit") or raised.startswith("SystemExit"):
             found.append(called or raised)
     return found
 
 
 def test_only_the_cli_main_exits() -> None:
     """One exit (click's ``main``): commands return what happened, the CLI maps it and any
-    error to an exit code in cli/main.py, and nothing else ends the process."""
+    error to an exit code in cli/main.py, and nothing else ends the process, but for the
+    second Ctrl-C, which quits at once (README: Stopping) whatever the process is doing."""
     exits = {
         module: found
         for module, path in MODULES.items()
         if module != "bulk_delete.cli.main" and (found := _exits(ast.parse(path.read_text())))
     }
-    assert exits == {}
+    assert exits == {"bulk_delete.cli.signals": ["os._exit"]}
 
 
 # What reads the machine's clock or makes its own chance: the Clock and the RNG come in instead.
@@ -232,6 +233,17 @@ def test_no_two_modules_share_a_name() -> None:
         if path.stem != "__init__":
             stems.setdefault(path.stem, []).append(module)
     assert {stem: found for stem, found in stems.items() if len(found) > 1} == {}
+
+
+def test_no_two_modules_define_a_class_of_one_name() -> None:
+    """A class name says one thing: two public classes of one name (a Selection of what a
+    request deletes beside a Selection of what a restore posts) read as one concept."""
+    where: dict[str, list[str]] = {}
+    for module, path in MODULES.items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                where.setdefault(node.name, []).append(module)
+    assert {name: found for name, found in where.items() if len(found) > 1} == {}
 
 
 COMMANDS = ("plan", "run", "job", "verify", "restore", "status", "export", "report", "preflight")
@@ -469,3 +481,18 @@ def test_the_emulator_options_are_its_config_fields() -> None:
     assert config.system_codes == {"1", "2", "3"}
     assert config.seed == 7
     assert config.stated_rate is None  # not given
+
+
+def test_a_summary_before_the_start_loads_no_planning() -> None:
+    """The --summary-json of a restore's dry run, or of any command stopped before its first
+    call, was made in commands/run.py, which loads pandas: a restore reads no sheet."""
+    code = (
+        "import sys\n"
+        "import bulk_delete.cli.restore_cmd, bulk_delete.cli.summary_json, bulk_delete.cli.notify\n"
+        "from bulk_delete.clock import SystemClock\n"
+        "from bulk_delete.commands.common import summary_before_start\n"
+        "summary_before_start(None, SystemClock(), 'stopped')\n"
+        "print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -226,6 +226,20 @@ async def test_export_and_report_refuse_to_overwrite_the_checkpoint_s_input_shee
     assert sheet.read_bytes() == before
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+async def test_export_and_report_to_a_full_disk_exit_2_naming_it(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """`report -o` on a full disk ended as "internal error … a bug" (exit 70)."""
+    emu = await emulator()
+    checkpoint = tmp_path / "c.sqlite"
+    assert (await send_sheet(emu, leads_csv(tmp_path / "l.csv", 2), checkpoint)).returncode == 0
+    for command in ("export", "report"):
+        done = await run_cli(command, str(checkpoint), "-o", "/dev/full")
+        assert done.returncode == 2, done.stderr
+        assert "cannot write /dev/full: no space left on device" in done.stderr
+
+
 async def test_no_output_overwrites_a_backup_the_checkpoint_s_runs_wrote(
     emulator: Any, tmp_path: Path
 ) -> None:

@@ -258,3 +258,27 @@ async def test_a_checkpoint_changed_by_hand_is_exit_2_from_status_and_report(
     exported = await run_cli("export", str(checkpoint), "-o", str(tmp_path / "e.csv"))
     assert exported.returncode == 0, exported.stderr
     assert "Wrote 3 line(s)" in exported.stdout
+
+
+@pytest.mark.parametrize("table", ["requests", "runs", "invalid_rows", "meta"])
+async def test_a_marked_checkpoint_missing_a_table_is_refused_by_every_reader(
+    emulator: Any, tmp_path: Path, table: str
+) -> None:
+    """Our header and mark, one table dropped by another program: status, export and report
+    crashed on it ("internal error … a bug", exit 70); a folder's report left it out then."""
+    emu = await emulator()
+    checkpoint = tmp_path / "night" / "c.sqlite"
+    checkpoint.parent.mkdir()
+    sheet = leads_csv(tmp_path / "l.csv", 2)
+    assert (await send_sheet(emu, sheet, checkpoint)).returncode == 0
+    with sqlite3.connect(checkpoint) as db:
+        db.execute(f"DROP TABLE {table}")
+    db.close()
+    before = checkpoint.read_bytes()
+    for command in (("status",), ("export", "-o", "-"), ("report", "-o", str(tmp_path / "r.html"))):
+        done = await run_cli(command[0], str(checkpoint), *command[1:])
+        assert done.returncode == 2, (command, done.stderr)
+        assert str(checkpoint) in done.stderr
+    assert checkpoint.read_bytes() == before
+    folder = await run_cli("report", str(checkpoint.parent), "-o", str(tmp_path / "n.html"))
+    assert folder.returncode == 0, folder.stderr

@@ -55,7 +55,7 @@ EXIT_SOFTWARE = 70
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
-# What each exit code means, for --help and the README (tests/test_docs.py keeps them equal).
+# What each exit code means, for --help and the README (tests/cli/test_docs.py keeps them equal).
 EXIT_MEANINGS: dict[int, str] = {
     EXIT_OK: "every request queued and no invalid rows (verify: all confirmed; restore: "
     "every activity posted)",
@@ -172,7 +172,7 @@ class NotABackup(InputError):
 class DamagedBackup(InputError):
     """A backup that cannot be read whole: each damaged member (store/backup_file.py
     ``Damage``), named. Reading it for an export is an input error (exit 2); a run turns it
-    into a stop (commands/backup.py)."""
+    into a stop (commands/backups.py)."""
 
     def __init__(self, path: Path, damage: Sequence[object], shown: int = 3) -> None:
         named = "; ".join(str(each) for each in damage[:shown])

@@ -24,7 +24,6 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
 MIN_BASE64_KEY = 8
-_HEX = "0123456789abcdefABCDEF"
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

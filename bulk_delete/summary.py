@@ -4,7 +4,7 @@ The text report, the ``--summary-json`` document, the scheduler's one-line log a
 code are all views of one ``RunSummary``. A command returns what happened; the CLI alone maps
 that to an exit code (``cli/exits.py``) and writes it into the summary it shows. ``to_json``
 is the JSON schema monitoring reads; the README documents every field and
-``tests/test_docs.py`` keeps the two in step.
+``tests/cli/test_docs.py`` keeps the two in step.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class RunResult(StrEnum):
     FINISHED = "finished"  # every request reached an outcome
     INTERRUPTED = "interrupted"  # a signal stopped it; a rerun resumes
     ABORTED = "aborted"  # a fatal answer or an outage stopped it; a rerun resumes
+    ALLOWANCE_USED = "allowance used"  # the account's daily allowance (exit 75); rerun after it
     CRASHED = "crashed"  # a bug (exit 70); recorded outcomes are safe
     NOTHING_TO_SEND = "nothing to send"  # the checkpoint had nothing left
     NOT_STARTED = "not started"  # stopped before the first call (exit 2, 75, or at the prompt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,16 @@ from typing import Any
 import openpyxl
 import pytest
 
+from . import virtual_time as virtual_time_
+
 GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The e2e tests first (in their order): they take seconds of real time each, so under
+    several workers (make test) they start early and the quick ones fill the gaps, rather
+    than one of them ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
 @pytest.fixture(autouse=True)
@@ -91,9 +100,27 @@ def write_xlsx(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-async def emulator() -> Any:
+async def virtual_time() -> AsyncIterator[virtual_time_.Skipper]:
+    """Virtual time for this test's loop: whenever the loop only waits for a timer, time jumps
+    to it (tests/virtual_time.py). The emulator, the CLI run in-process (run_cli) and the
+    core share it; a process of its own (start_cli) cannot, and is refused."""
+    with virtual_time_.skipping() as skipper:
+        yield skipper
+
+
+@pytest.fixture
+def emulator_time(request: pytest.FixtureRequest) -> None:
+    """The emulator's windows in virtual time, except in a test marked e2e: its processes
+    (start_cli) and its runs against the real clock live in real time."""
+    if request.node.get_closest_marker("e2e") is None:
+        request.getfixturevalue("virtual_time")
+
+
+@pytest.fixture
+async def emulator(emulator_time: None) -> Any:
     """A factory: ``emu = await emulator(rate=..., latency=...)`` → a running Emulator
-    on a free loopback port, stopped at teardown."""
+    on a free loopback port, stopped at teardown. In virtual time unless the test is marked
+    e2e (emulator_time)."""
     from bulk_delete.config import RateLimit
     from bulk_delete.emulator.server import Emulator, EmulatorConfig
 
@@ -161,6 +188,7 @@ async def start_cli(
 ) -> asyncio.subprocess.Process:
     """The real command line in its own process, for what needs one: signals, kill -9, locks,
     a terminal. The caller signals and waits."""
+    assert not virtual_time_.active(), "another process lives in real time: mark the test e2e"
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -170,6 +198,21 @@ async def start_cli(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
+    )
+
+
+def terminal(args: list[str], env: dict[str, str]) -> Any:
+    """The CLI on a real pseudo-terminal (pexpect; its controlling terminal: Ctrl-C is a
+    SIGINT), for a test marked e2e."""
+    import pexpect
+
+    assert not virtual_time_.active(), "another process lives in real time: mark the test e2e"
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "bulk_delete", *args],
+        env={**os.environ, **env},
+        encoding="utf-8",
+        timeout=30,
     )
 
 

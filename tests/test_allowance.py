@@ -18,7 +18,7 @@ from bulk_delete.emulator.server import NEXT_DAY_PATH
 from bulk_delete.errors import AllowanceUsed, OptionError, exit_code_for
 from bulk_delete.send.answers import Verdict, classify
 
-from .conftest import demo_env, leads_csv, send_sheet
+from .conftest import demo_env, leads_csv, run_cli, send_sheet
 
 
 def refusal(message: str, status: int = 429) -> str:
@@ -135,6 +135,13 @@ async def test_a_run_larger_than_the_allowance_stops_at_once_and_resumes_after_i
     assert written["error"].startswith("daily allowance used; resume after 00:00 UTC")
     calls = emu.stats()["calls"]
     assert calls <= 52  # the preflight, 49 deletes, and the refusals of calls in flight
+    # results and report as after any run that sent (only a lock held elsewhere has none),
+    # and the report, read later from the checkpoint, gives the exit the process gave
+    assert (tmp_path / "c-results.xlsx").is_file()
+    assert "<dd>75: stopped: the lock was held" in (tmp_path / "c-report.html").read_text()
+    later = await run_cli("report", str(tmp_path / "c.sqlite"), "-o", str(tmp_path / "r.html"))
+    assert later.returncode == 0, later.stderr
+    assert "<dd>75: stopped: the lock was held" in (tmp_path / "r.html").read_text()
     assert emu.stats()["outcomes"]["allowance_used"] <= 2
     await asyncio.sleep(0.3)
     assert emu.stats()["calls"] == calls  # nothing sent after the refusal

@@ -64,6 +64,7 @@ async def test_every_name_of_a_held_checkpoint_exits_75(emulator: Any, tmp_path:
     assert emu.calls == 0
 
 
+@pytest.mark.e2e
 async def test_two_runs_through_a_symlink_send_each_request_once(
     emulator: Any, tmp_path: Path
 ) -> None:
@@ -391,6 +392,7 @@ NOT_FILES = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", list(NOT_FILES))
 async def test_an_input_that_is_not_a_file_is_refused_before_it_is_opened(
     case: str, emulator: Any, tmp_path: Path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import json
 import subprocess
 import sys
@@ -81,7 +82,11 @@ def imports_of(module: str) -> set[str]:
     return {name for name in found if name in MODULES and name != module}
 
 
-GRAPH = {module: imports_of(module) for module in MODULES}
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Each package module and the package modules it imports (made on first use: a worker
+    that runs none of these tests never parses the package)."""
+    return {module: imports_of(module) for module in MODULES}
 
 
 def layer(module: str) -> int:
@@ -97,7 +102,7 @@ def _cycle() -> list[str] | None:
     def visit(module: str) -> list[str] | None:
         state[module] = 1
         path.append(module)
-        for target in sorted(GRAPH[module]):
+        for target in sorted(graph()[module]):
             if state.get(target) == 1:
                 return [*path[path.index(target) :], target]
             if target not in state and (found := visit(target)):
@@ -106,16 +111,16 @@ def _cycle() -> list[str] | None:
         state[module] = 2
         return None
 
-    for module in sorted(GRAPH):
+    for module in sorted(graph()):
         if module not in state and (found := visit(module)):
             return found
     return None
 
 
 def test_the_walk_sees_the_imports_it_must() -> None:
-    assert "bulk_delete.store.checkpoint" in GRAPH["bulk_delete.send.pool"]
-    assert "bulk_delete.errors" in GRAPH["bulk_delete.config"]
-    assert "bulk_delete.cli.main" in GRAPH["bulk_delete.cli"]
+    assert "bulk_delete.store.checkpoint" in graph()["bulk_delete.send.pool"]
+    assert "bulk_delete.errors" in graph()["bulk_delete.config"]
+    assert "bulk_delete.cli.main" in graph()["bulk_delete.cli"]
 
 
 def test_no_module_imports_itself_back_round_a_circle() -> None:
@@ -125,7 +130,7 @@ def test_no_module_imports_itself_back_round_a_circle() -> None:
 def test_a_lower_layer_never_imports_a_higher_one() -> None:
     upward = sorted(
         f"{module} → {target}"
-        for module, targets in GRAPH.items()
+        for module, targets in graph().items()
         for target in targets
         if layer(target) > layer(module) and target != "bulk_delete"
     )
@@ -160,8 +165,8 @@ def test_every_error_of_the_package_is_in_errors_py() -> None:
 
 
 def _exits(tree: ast.AST) -> list[str]:
-    """The exits a module's code makes (``sys.exit``, ``exit``, ``raise SystemExit``), leaving
-    out a script's own ``if __name__ == "__main__":`` entry."""
+    """The exits a module's code makes (``sys.exit``, ``os._exit``, ``exit``, ``raise
+    SystemExit``), leaving out a script's own ``if __name__ == "__main__":`` entry."""
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
             node.body = []
@@ -169,20 +174,21 @@ def _exits(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         called = ast.unparse(node.func) if isinstance(node, ast.Call) else ""
         raised = ast.unparse(node.exc) if isinstance(node, ast.Raise) and node.exc else ""
-        if called in ("sys.exit", "exit", "quit") or raised.startswith("SystemExit"):
+        if called in ("sys.exit", "os._exit", "exit", "quit") or raised.startswith("SystemExit"):
             found.append(called or raised)
     return found
 
 
 def test_only_the_cli_main_exits() -> None:
     """One exit (click's ``main``): commands return what happened, the CLI maps it and any
-    error to an exit code in cli/main.py, and nothing else ends the process."""
+    error to an exit code in cli/main.py, and nothing else ends the process, but for the
+    second Ctrl-C, which quits at once (README: Stopping) whatever the process is doing."""
     exits = {
         module: found
         for module, path in MODULES.items()
         if module != "bulk_delete.cli.main" and (found := _exits(ast.parse(path.read_text())))
     }
-    assert exits == {}
+    assert exits == {"bulk_delete.cli.signals": ["os._exit"]}
 
 
 # What reads the machine's clock or makes its own chance: the Clock and the RNG come in instead.
@@ -229,6 +235,17 @@ def test_no_two_modules_share_a_name() -> None:
     assert {stem: found for stem, found in stems.items() if len(found) > 1} == {}
 
 
+def test_no_two_modules_define_a_class_of_one_name() -> None:
+    """A class name says one thing: two public classes of one name (a Selection of what a
+    request deletes beside a Selection of what a restore posts) read as one concept."""
+    where: dict[str, list[str]] = {}
+    for module, path in MODULES.items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                where.setdefault(node.name, []).append(module)
+    assert {name: found for name, found in where.items() if len(found) > 1} == {}
+
+
 COMMANDS = ("plan", "run", "job", "verify", "restore", "status", "export", "report", "preflight")
 MAX_COMMAND_LINES = 400
 
@@ -271,6 +288,7 @@ def test_no_cli_module_grows_past_a_reading() -> None:
     assert {name: size for name, size in sizes.items() if size > MAX_CLI_LINES} == {}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("package", ["bulk_delete.send", "bulk_delete.store"])
 def test_sending_and_storing_load_no_pandas_or_numpy(package: str) -> None:
     modules = sorted(name for name in MODULES if name.startswith(package + "."))
@@ -463,3 +481,18 @@ def test_the_emulator_options_are_its_config_fields() -> None:
     assert config.system_codes == {"1", "2", "3"}
     assert config.seed == 7
     assert config.stated_rate is None  # not given
+
+
+def test_a_summary_before_the_start_loads_no_planning() -> None:
+    """The --summary-json of a restore's dry run, or of any command stopped before its first
+    call, was made in commands/run.py, which loads pandas: a restore reads no sheet."""
+    code = (
+        "import sys\n"
+        "import bulk_delete.cli.restore_cmd, bulk_delete.cli.summary_json, bulk_delete.cli.notify\n"
+        "from bulk_delete.clock import SystemClock\n"
+        "from bulk_delete.commands.common import summary_before_start\n"
+        "summary_before_start(None, SystemClock(), 'stopped')\n"
+        "print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

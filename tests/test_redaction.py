@@ -84,18 +84,18 @@ def base64_windows(blob: bytes, start: int, length: int) -> Iterator[str]:
         yield window.replace("+", "-").replace("/", "_")
 
 
-@settings(max_examples=100, deadline=None)
-@given(key=keys, form=st.integers(0, 10), before=st.text("#", max_size=5))
-def test_a_key_in_any_text_form_is_blanked(key: str, form: int, before: str) -> None:
-    quoted = sorted(text_forms(key))[form % len(text_forms(key))]
-    text = f"GET /x?{before}accessKey={quoted}&y=1 said"
-    out = redact(text, (key,))
-    assert quoted not in out
-    assert MASK in out
-    assert out.endswith("&y=1 said")
+@settings(max_examples=40, deadline=None)
+@given(key=keys, before=st.text("#", max_size=5))
+def test_a_key_in_any_text_form_is_blanked(key: str, before: str) -> None:
+    for quoted in sorted(text_forms(key)):
+        text = f"GET /x?{before}accessKey={quoted}&y=1 said"
+        out = redact(text, (key,))
+        assert quoted not in out, quoted
+        assert MASK in out
+        assert out.endswith("&y=1 said")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(access=keys, secret=keys, before=st.text("#", max_size=5), urlsafe=st.booleans())
 def test_keys_inside_base64_are_blanked_at_every_alignment(
     access: str, secret: str, before: str, urlsafe: bool

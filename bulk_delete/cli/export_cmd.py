@@ -56,7 +56,7 @@ def export(checkpoint: Path | None, backup: Path | None, out: Path, statuses: st
     if backup is not None:
         if str(out) == "-":
             raise OptionError("--backup exports to a file (.xlsx or .csv), not - (standard output)")
-        done = backups.export(backup, out)
+        done = backups.backup_as_sheet(backup, out)
         count = done.rows
         click.echo(f"Wrote {count:,} saved activit{'y' if count == 1 else 'ies'} to {out}")
         if done.torn is not None:  # a run killed mid-write: that request was never sent

@@ -134,7 +134,7 @@ def _document(summary: RunSummary | None, exit_code: int) -> dict[str, Any]:
     """The --summary-json document of the run, with the exit code it ends with."""
     if summary is None:
         from ..clock import SystemClock
-        from ..commands.run import summary_before_start
+        from ..commands.common import summary_before_start
 
         summary = summary_before_start(None, SystemClock(), "ended before a summary was made")
     if summary.exit_code != exit_code:

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup, escape
 
-from ..files import replacing
+from ..errors import OptionError
+from ..files import replacing, storage_cause
 from ..store.reasons import ROWS_SHOWN, Reason
 from ..store.report_data import LimitStep, Night, ReportData, Section, report_data
 from .charts.counts import latency_chart, outcome_chart, verification_chart
@@ -57,8 +58,13 @@ def render_report(data: ReportData) -> str:
 def write_report(path: Path, data: ReportData) -> None:
     """The page at ``path``: 0600, whole or not at all."""
     page = render_report(data)
-    with replacing(path, "w", encoding="utf-8") as handle:
-        handle.write(page)
+    try:
+        with replacing(path, "w", encoding="utf-8") as handle:
+            handle.write(page)
+    except OSError as error:  # a full disk, a folder we may not write: said as export says it
+        raise OptionError(
+            f"cannot write {path}: {storage_cause(error) or error.strerror}"
+        ) from None
 
 
 def charts(data: ReportData) -> list[Chart]:

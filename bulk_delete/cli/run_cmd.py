@@ -23,10 +23,10 @@ import click
 from ..clock import Clock, SystemClock
 from ..config import Credentials
 from ..errors import (
-    EXIT_LOCKED,
     EXIT_MEANINGS,
     BulkDeleteError,
     Interrupted,
+    LockHeld,
     OptionError,
     exit_codes_help,
 )
@@ -186,7 +186,7 @@ def ended_in(spec: RunSpec, error: BulkDeleteError, target: SummaryTarget) -> No
     error goes on up to the one exit."""
     if error.summary is not None:
         error.summary = with_exit_code(error.summary, error)
-    if exit_code_of(error) != EXIT_LOCKED:  # (another process holds the checkpoint)
+    if not isinstance(error, LockHeld):  # (another process holds the checkpoint)
         _results(spec, error.summary, error)
     if error.summary is not None:
         _report(with_previous(error.summary, target.previous), err=True)

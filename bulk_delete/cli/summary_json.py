@@ -56,7 +56,7 @@ class SummaryTarget:
 def dry_run_summary(target: SummaryTarget) -> None:
     """A dry run's --summary-json: exit 0, nothing sent (monitoring of a scheduled dry run
     sees the night too)."""
-    from ..commands.run import summary_before_start
+    from ..commands.common import summary_before_start
 
     summary = summary_before_start(target.spec, SystemClock())
     problem = target.write(
@@ -86,7 +86,7 @@ def write_failed(ctx: click.Context, error: BaseException, exit_code: int, messa
     target: SummaryTarget | None = ctx.meta.get("summary")
     if target is None or target.written or (target.path is None and "notify" not in ctx.meta):
         return
-    from ..commands.run import summary_before_start
+    from ..commands.common import summary_before_start
 
     carried = getattr(error, "summary", None)
     summary = (

@@ -167,7 +167,7 @@ def _listed(found: FoundStore, request: BodySelection) -> list[dict[str, Any]] |
     return None if rows is None else [json.loads(row) for row in rows]
 
 
-def export(backup: Path, out: Path) -> Exported:
+def backup_as_sheet(backup: Path, out: Path) -> Exported:
     """`export --backup`: the backup as a spreadsheet; never written over the backup itself.
     A backup that cannot be read whole is an input error (exit 2): never a short export."""
     require_file(backup, "backup file", missing="no such backup file")

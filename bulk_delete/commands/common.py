@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ..clock import Clock
+from ..clock import Clock, utc
 from ..config import Credentials, RateLimit, require_host
-from ..errors import Interrupted, OptionError
+from ..errors import AllowanceUsed, Interrupted, OptionError
 from ..files import real, require_file
 from ..plan.rules import PlanOptions, discovered_fingerprint, fingerprint_file, plan_fingerprint
 from ..send import recording
@@ -30,7 +30,7 @@ from ..store import checkpoint as checkpoints
 from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.ledger import WindowLedger, shared_window
-from ..summary import Failure, RunSummary, Window
+from ..summary import Failure, RunFigures, RunResult, RunSummary, Window
 from ..timetext import to_local, zone_aliases
 from .account import Bound, keep_to_account
 
@@ -227,3 +227,55 @@ def failures_of(checkpoint: Checkpoint) -> tuple[Failure, ...]:
         Failure(error=error, count=count, transient=transient)
         for error, count, transient in checkpoint.failure_reasons()
     )
+
+
+def ended_as(*, stopped: bool, error: BaseException | None) -> RunResult:
+    """How a send ended, as its runs row records it: a signal's stop, the account's
+    allowance, another error, or none."""
+    if stopped:
+        return RunResult.INTERRUPTED
+    if isinstance(error, AllowanceUsed):
+        return RunResult.ALLOWANCE_USED
+    return RunResult.ABORTED if error else RunResult.FINISHED
+
+
+def summary_before_start(spec: RunSpec | None, clock: Clock, error: str = "") -> RunSummary:
+    """The summary of a run that stopped before its first call (a bad option or file, a lock
+    held, no confirmation), so that monitoring sees the nights that need a look."""
+    now = utc_now(clock)
+    if spec is None:
+        return RunSummary(
+            checkpoint="",
+            input="",
+            host="",
+            rate_limit="",
+            error=error,
+            started_at=now,
+            finished_at=now,
+            this_run=RunFigures(result=RunResult.NOT_STARTED),
+        )
+    source = "" if spec.input is None and not spec.discover else _source_or_blank(spec)
+    return RunSummary(
+        checkpoint=str(spec.checkpoint.resolve()) if spec.checkpoint else "",
+        input=source,
+        host=spec.host,
+        rate_limit=str(spec.effective_rate),
+        error=error,
+        label=spec.label,
+        window=window_of(spec),
+        started_at=now,
+        finished_at=now,
+        this_run=RunFigures(result=RunResult.NOT_STARTED),
+    )
+
+
+def _source_or_blank(spec: RunSpec) -> str:
+    try:
+        return source_of(spec)
+    except OptionError:
+        return ""
+
+
+def utc_now(clock: Clock) -> str:
+    """The clock's wall time as a summary's ``started_at`` shows it."""
+    return utc(clock).isoformat(timespec="seconds")

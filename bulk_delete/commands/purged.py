@@ -24,6 +24,7 @@ from ..errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOFTWARE,
+    AllowanceUsed,
     BulkDeleteError,
 )
 from ..store.backup_file import Damage, Member, walk
@@ -157,6 +158,7 @@ def exit_of(last: RunFigures | None, counts: Counts) -> int | None:
     by_result = {
         RunResult.INTERRUPTED: EXIT_INTERRUPTED,
         RunResult.ABORTED: EXIT_ABORTED,
+        RunResult.ALLOWANCE_USED: AllowanceUsed.exit_code,
         RunResult.CRASHED: EXIT_SOFTWARE,
     }
     if last.result in by_result:

@@ -47,6 +47,7 @@ from . import outputs
 from .common import (
     checkpoint_path_of,
     ended,
+    ended_as,
     host_of,
     ignore,
     only_on_loopback,
@@ -279,9 +280,7 @@ async def _send(
 
 
 def _result(report: SendReport) -> RunResult:
-    if report.stopped:
-        return RunResult.INTERRUPTED
-    return RunResult.ABORTED if report.error else RunResult.FINISHED
+    return ended_as(stopped=report.stopped, error=report.error)
 
 
 def _batches(checkpoint: RestoreCheckpoint, step: PostStep) -> Iterator[list[Item]]:

@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..clock import Clock, utc
+from ..clock import Clock
 from ..config import Credentials, RateLimit
-from ..errors import NotConfirmed, OpenWindow, OptionError
+from ..errors import NotConfirmed, OpenWindow
 from ..plan.build import PlanSummary, build_plan, nothing_to_send, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
@@ -33,6 +33,7 @@ from .account import ACCOUNT_USER, JOB_FILE
 from .common import (
     checkpoint_path_of,
     ended,
+    ended_as,
     failures_of,
     fingerprint_of,
     host_of,
@@ -40,6 +41,7 @@ from .common import (
     input_of,
     source_of,
     spending,
+    utc_now,
     window_of,
 )
 from .discover import list_codes, store_discovered
@@ -88,7 +90,7 @@ async def run(
     host = host_of(spec)
     path = checkpoint_path_of(spec)
     outputs.check_spec(spec)  # before the plan is built or anything sent
-    started = _utc_now(clock)
+    started = utc_now(clock)
     fingerprint = fingerprint_of(spec)
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
     calling = spending(spec, credentials, path, clock, hooks.on_notice, bind=True)
@@ -243,13 +245,7 @@ async def _send(checkpoint: Checkpoint, pool: Pool, spec: RunSpec, todo: int) ->
     try:
         planned = int(checkpoint.meta.get("requests", todo))  # a resume counts the whole plan
         report = await pool.run(todo, already_done=max(0, planned - todo))
-        result = (
-            RunResult.INTERRUPTED
-            if report.stopped
-            else RunResult.ABORTED
-            if report.error
-            else RunResult.FINISHED
-        )
+        result = ended_as(stopped=report.stopped, error=report.error)
         return report
     finally:
         if recorder is not None:
@@ -275,51 +271,10 @@ def _summary(
         label=spec.label,
         window=window_of(spec),
         started_at=started,
-        finished_at=_utc_now(clock),
+        finished_at=utc_now(clock),
         runs=checkpoint.run_count(),
         this_run=record or RunFigures(result=RunResult.NOTHING_TO_SEND),
         totals=counts,
         failures=failures_of(checkpoint),
         verification=checkpoint.verification(),
     )
-
-
-def summary_before_start(spec: RunSpec | None, clock: Clock, error: str = "") -> RunSummary:
-    """The summary of a run that stopped before its first call (a bad option or file, a lock
-    held, no confirmation), so that monitoring sees the nights that need a look."""
-    now = _utc_now(clock)
-    if spec is None:
-        return RunSummary(
-            checkpoint="",
-            input="",
-            host="",
-            rate_limit="",
-            error=error,
-            started_at=now,
-            finished_at=now,
-            this_run=RunFigures(result=RunResult.NOT_STARTED),
-        )
-    source = "" if spec.input is None and not spec.discover else _source_or_blank(spec)
-    return RunSummary(
-        checkpoint=str(spec.checkpoint.resolve()) if spec.checkpoint else "",
-        input=source,
-        host=spec.host,
-        rate_limit=str(spec.effective_rate),
-        error=error,
-        label=spec.label,
-        window=window_of(spec),
-        started_at=now,
-        finished_at=now,
-        this_run=RunFigures(result=RunResult.NOT_STARTED),
-    )
-
-
-def _source_or_blank(spec: RunSpec) -> str:
-    try:
-        return source_of(spec)
-    except OptionError:
-        return ""
-
-
-def _utc_now(clock: Clock) -> str:
-    return utc(clock).isoformat(timespec="seconds")

@@ -25,7 +25,7 @@ DEFAULT_MAX_ROWS = 20_000  # per lead and code: 200 calls
 Retrieve = Callable[[str, str, int, int], Awaitable[tuple[Answer, dict[str, Any]]]]
 
 
-class Selection(Protocol):
+class RequestScope(Protocol):
     """What a request deletes: plan.Request and checkpoint.Verifiable both fit."""
 
     @property
@@ -38,7 +38,7 @@ class Selection(Protocol):
     def to_date(self) -> str: ...
 
 
-def selected(request: Selection, activity: dict[str, Any]) -> bool:
+def selected(request: RequestScope, activity: dict[str, Any]) -> bool:
     """Whether the request's delete takes this activity (the emulator's rule, LeadSquared's)."""
     when = activity_date(activity)
     return (
@@ -50,7 +50,7 @@ def selected(request: Selection, activity: dict[str, Any]) -> bool:
 
 async def activities_to_delete(
     retrieve: Retrieve,
-    request: Selection,
+    request: RequestScope,
     *,
     rows_per_call: int = ROWS_PER_CALL,
     max_rows: int = DEFAULT_MAX_ROWS,
@@ -158,7 +158,7 @@ def _text(value: object) -> str:
 
 
 def expected_calls(
-    request: Selection,
+    request: RequestScope,
     held: Mapping[str, int] | None = None,
     *,
     rows_per_call: int = ROWS_PER_CALL,
@@ -171,7 +171,7 @@ def expected_calls(
 
 
 def expected_total(
-    requests: Iterable[Selection],
+    requests: Iterable[RequestScope],
     held: Callable[[str], Mapping[str, int] | None] | None = None,
     *,
     rows_per_call: int = ROWS_PER_CALL,

@@ -29,7 +29,7 @@ the first of rows 1-10 that holds ProspectId and at least one other known column
 header, and the plan says which row it used. ``--header-row N`` names it outright. A row is
 never taken for the header on one known word alone: a title can say "Codes".
 
-The list of common lead-sheet headers in tests/test_headers.py (Name, Email, Lead Stage,
+The list of common lead-sheet headers in tests/sheet/test_headers.py (Name, Email, Lead Stage,
 Activity Date, Code Name …) holds none of them; keep it that way when aliases change.
 """
 

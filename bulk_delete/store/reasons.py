@@ -51,8 +51,8 @@ class ReasonsTable(Tables):
             codes.update(code for code in str(text).split(";") if code)
         return sorted(codes, key=lambda code: (len(code), code))
 
-    def plan_span(self) -> Span:
-        """What the requests' windows cover (see ``Span``)."""
+    def plan_span(self) -> DateSpan:
+        """What the requests' windows cover (see ``DateSpan``)."""
         earliest, latest, no_from, no_to = self._db.execute(
             "SELECT MIN(NULLIF(from_date, '')), MAX(NULLIF(to_date, '')),"
             " COALESCE(SUM(from_date = ''), 0), COALESCE(SUM(to_date = ''), 0) FROM requests"
@@ -60,7 +60,7 @@ class ReasonsTable(Tables):
         windows = self._db.execute(
             "SELECT COUNT(*) FROM (SELECT DISTINCT from_date, to_date FROM requests LIMIT 2)"
         ).fetchone()[0]
-        return Span(
+        return DateSpan(
             earliest=earliest or "",
             latest=latest or "",
             one_window=windows == 1,
@@ -147,7 +147,7 @@ class ReasonsTable(Tables):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Span:
+class DateSpan:
     """The dates the plan's requests cover, in UTC as sent: the earliest FromDate and the
     latest ToDate, whether every request has the same window, and how many have an open side."""
 

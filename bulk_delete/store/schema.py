@@ -166,6 +166,7 @@ class Kind:
     mark: str  # the meta row's value: "format" = mark
     noun: str  # what the file is, for people
     tables: frozenset[str]
+    core: frozenset[str]  # the tables every file of this kind holds from its first write
     script: str  # its tables, created if missing
     legacy: bool  # a file from before the mark may be opened as this kind (a purge's only)
 
@@ -174,6 +175,7 @@ PURGE = Kind(
     MARK[1],
     "a purge's checkpoint (bulk-delete run)",
     _OUR_TABLES,
+    _CORE_TABLES,
     _SCHEMA + _FOUND_SCHEMA,
     legacy=True,
 )
@@ -181,6 +183,7 @@ RESTORE = Kind(
     "bulk-delete restore checkpoint",
     "a restore's checkpoint (bulk-delete restore)",
     frozenset({"meta", "activities", "seen", "runs", "calls"}),
+    frozenset({"meta", "activities", "seen", "runs"}),
     _RESTORE_SCHEMA + _RUNS_SCHEMA,
     legacy=False,
 )
@@ -345,9 +348,15 @@ def _check_marked(path: Path, connection: sqlite3.Connection, kind: Kind = PURGE
             f"{path} is {other.noun}, not {kind.noun}; not touched. Give this command a "
             "file of its own."
         )
-    foreign = _tables(path, connection) - kind.tables
-    if foreign or row is None or row[0] != kind.mark:
+    tables = _tables(path, connection)
+    if tables - kind.tables or row is None or row[0] != kind.mark:
         raise _not_ours(path, "it carries our header but not our tables and mark")
+    if missing := kind.core - tables:
+        raise InputError(
+            f"checkpoint {path} has lost its table(s) {', '.join(sorted(missing))}: changed by "
+            "another program or damaged; not touched. Restore it from a copy, or start a new "
+            "checkpoint."
+        )
 
 
 def _prepare(connection: sqlite3.Connection, *, stamp: bool, kind: Kind = PURGE) -> None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,7 +68,7 @@ class Book:
 @contextmanager
 def open_book(path: Path) -> Iterator[Book]:
     """A workbook at ``path``: 0600, whole or not at all."""
-    with replacing(path, "wb") as handle:
+    with replacing(path, "wb") as handle, _scratch_folder(path) as scratch:
         book = xlsxwriter.Workbook(
             handle,
             {
@@ -74,18 +76,35 @@ def open_book(path: Path) -> Iterator[Book]:
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
                 "strings_to_numbers": False,
-                "tmpdir": str(path.resolve().parent),
+                "tmpdir": str(scratch),
             },
         )
         try:
             yield Book(book)
         except BaseException:
-            # Closing is the only way to release the streamed sheets' temporary files; the
-            # half-written workbook is then removed with the temporary it went to.
+            # Closing releases the streamed sheets' open files; the half-written workbook is
+            # then removed with the temporary it went to.
             with contextlib.suppress(Exception):
                 book.close()
             raise
         book.close()
+
+
+@contextmanager
+def _scratch_folder(path: Path) -> Iterator[Path]:
+    """A private folder beside ``path`` for XlsxWriter's streamed sheets, removed whatever
+    happens: a signal can land between XlsxWriter's making a temporary file and its removing
+    it, where no handler of ours would know the file's name."""
+    scratch = Path(
+        tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".sheets", dir=path.resolve().parent)
+    )
+    try:
+        yield scratch
+    finally:
+        try:
+            shutil.rmtree(scratch, ignore_errors=True)
+        finally:  # a second signal inside the first removal
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 class Table:

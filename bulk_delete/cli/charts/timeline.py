@@ -59,7 +59,7 @@ _TICK_STEPS_LONG: Final = (21600, 43200, 86400)
 
 
 @dataclass(frozen=True)
-class Span:
+class Stretch:
     """A stretch of calls: epoch seconds ``start``…``end``, drawn from ``left`` to ``right``."""
 
     start: int
@@ -85,7 +85,7 @@ class Bar:
 class Timeline:
     window: int  # seconds a bar's window spans
     group: int  # windows per bar
-    spans: list[Span]
+    spans: list[Stretch]
     bars: list[Bar]
 
     def x(self, moment: float) -> float:
@@ -100,17 +100,17 @@ class Timeline:
 
 def timeline(data: ReportData) -> Timeline:
     """The calls in windows and bars, silences cut (not yet laid out: see ``laid_out``)."""
-    window = window_of(data.limits)
+    window = rate_window_of(data.limits)
     counts = _windows(data, window)
     indexes = sorted(counts)
     runs = _stretches(indexes, window)
     group = max(1, math.ceil(sum(last - first + 1 for first, last in runs) / MAX_BARS))
     bars = [bar for first, last in runs for bar in _bars(counts, first, last, window, group)]
-    spans = [Span(first * window, (last + 1) * window) for first, last in runs]
+    spans = [Stretch(first * window, (last + 1) * window) for first, last in runs]
     return Timeline(window, group, spans, bars)
 
 
-def window_of(limits: Sequence[LimitStep]) -> int:
+def rate_window_of(limits: Sequence[LimitStep]) -> int:
     """The limit's window in whole seconds (its first known period), else LeadSquared's 5 s."""
     period = next((step.period for step in limits if step.period), None)
     return max(1, round(period)) if period else DEFAULT_WINDOW
@@ -161,7 +161,7 @@ def laid_out(line_of: Timeline, left: float, right: float = WIDTH - 16) -> Timel
     placed, x = [], left
     for span in spans:
         width = MIN_SPAN + room * (span.end - span.start) / seconds
-        placed.append(Span(span.start, span.end, x, x + width))
+        placed.append(Stretch(span.start, span.end, x, x + width))
         x += width + GAP
     return Timeline(line_of.window, line_of.group, placed, line_of.bars)
 
@@ -313,7 +313,7 @@ def _time_axis(line_of: Timeline, tz: str, labels: Labels) -> list[str]:
     return parts
 
 
-def _tick_step(span: Span) -> int:
+def _tick_step(span: Stretch) -> int:
     """The shortest round step whose ticks stand 90 px apart or more."""
     per_px = (span.end - span.start) / max(span.right - span.left, 1)
     for step in (*_TICK_STEPS, *_TICK_STEPS_LONG):
@@ -322,7 +322,7 @@ def _tick_step(span: Span) -> int:
     return 86400 * math.ceil(90 * per_px / 86400)
 
 
-def _ticks(span: Span, step: int, zone: ZoneInfo) -> list[int]:
+def _ticks(span: Stretch, step: int, zone: ZoneInfo) -> list[int]:
     """Round local times (every ``step`` seconds) within the span."""
     offset = int(
         (dt.datetime.fromtimestamp(span.start, zone).utcoffset() or dt.timedelta()).total_seconds()

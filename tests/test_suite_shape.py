@@ -1,0 +1,79 @@
+"""The suite says what it tests, not when it was written: its folders are the package's
+(tests/send/ tests bulk_delete/send/), plus tests/e2e/ for whole runs of real processes; no test
+file is named after a review round, and no test module imports another (what several share
+lives in conftest.py fixtures or a support module such as helpers.py)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+TESTS = Path(__file__).parent
+PACKAGE = TESTS.parent / "bulk_delete"
+
+
+def suite_files(folder: Path = TESTS) -> list[Path]:
+    return sorted(folder.rglob("test_*.py"))
+
+
+def imported_modules(path: Path) -> Iterator[str]:
+    """Every module ``path`` imports, anywhere in it, as written (relative ones with their
+    dots: ``.test_x``, and ``.`` + name for ``from . import test_x``)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            yield base
+            if not node.module:
+                yield from (base + alias.name for alias in node.names)
+
+
+def imports_of_tests(path: Path) -> list[str]:
+    return [name for name in imported_modules(path) if name.split(".")[-1].startswith("test_")]
+
+
+def test_no_test_file_is_named_after_a_review() -> None:
+    named = [path.name for path in suite_files() if "review" in path.stem]
+    assert named == [], "move each test to the file of the code it tests"
+
+
+def test_no_test_module_imports_another() -> None:
+    imports = {path.name: imports_of_tests(path) for path in suite_files()}
+    assert {name: found for name, found in imports.items() if found} == {}, (
+        "share through a conftest.py fixture or a support module (helpers.py, *_fixtures.py)"
+    )
+
+
+def test_the_import_check_sees_every_form(tmp_path: Path) -> None:
+    path = tmp_path / "test_x.py"
+    path.write_text(
+        "from .test_a import x\nimport tests.test_b\nfrom tests.test_c import y\n"
+        "from . import test_d\n\ndef test_e():\n    from .test_f import z\n"
+        "from .helpers import w\nfrom .conftest import v\n"
+    )
+    assert imports_of_tests(path) == [
+        ".test_a",
+        "tests.test_b",
+        "tests.test_c",
+        ".test_d",
+        ".test_f",
+    ]
+
+
+def test_the_folders_are_the_packages() -> None:
+    folders = {path.parent for path in suite_files()} - {TESTS}
+    assert {folder.name for folder in folders} <= {
+        folder.name for folder in PACKAGE.iterdir() if (folder / "__init__.py").exists()
+    } | {"e2e"}
+    assert all((folder / "__init__.py").exists() for folder in folders)
+
+
+def test_every_test_in_e2e_is_marked_e2e() -> None:
+    unmarked = [
+        path.name
+        for path in suite_files(TESTS / "e2e")
+        if "pytestmark = pytest.mark.e2e" not in path.read_text(encoding="utf-8")
+    ]
+    assert unmarked == []

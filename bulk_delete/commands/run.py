@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from ..clock import Clock
 from ..config import Credentials, RateLimit
 from ..errors import NotConfirmed, OpenWindow
-from ..plan.build import PlanSummary, build_plan, nothing_to_send, plan_summary
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
@@ -49,6 +48,8 @@ from .preflight import preflight
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp
+
+    from ..plan.build import PlanSummary
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,9 @@ def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
 
 
 def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
+    # pandas only where a sheet is read: a resume (a kill loop's, a job's next night) does not
+    from ..plan.build import build_plan, nothing_to_send, plan_summary
+
     plan_ = build_plan(input_of(spec), spec.plan_options)
     if (empty := nothing_to_send(plan_)) is not None:
         raise empty  # before the checkpoint holds it: a corrected sheet is a new plan there

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bulk_delete.clock import system_wall
 from bulk_delete.commands.job_file import load_job
 from bulk_delete.errors import InputError, LockHeld, StorageError
 from bulk_delete.records import Request, Status
@@ -91,9 +92,9 @@ def test_a_job_started_through_a_symlink_is_the_same_job(tmp_path: Path) -> None
     real.write_text('input = "ids.csv"\ncodes = [201]\nconfirm = true\n')
     (tmp_path / "nightly.toml").symlink_to(real)
     with (
-        load_job(real).lock(),
+        load_job(real, wall=system_wall).lock(),
         pytest.raises(LockHeld, match="pid") as held,
-        load_job(tmp_path / "nightly.toml").lock(),
+        load_job(tmp_path / "nightly.toml", wall=system_wall).lock(),
     ):
         pass
     # the second name is a symlink, and said so: one link, so no hard link is involved
@@ -101,9 +102,9 @@ def test_a_job_started_through_a_symlink_is_the_same_job(tmp_path: Path) -> None
     assert "hard link" not in str(held.value)
     os.link(real, tmp_path / "weekly.toml")  # two links now: the holder's may be either
     with (
-        load_job(real).lock(),
+        load_job(real, wall=system_wall).lock(),
         pytest.raises(LockHeld, match=r"another name \(a symlink or a hard link of "),
-        load_job(tmp_path / "weekly.toml").lock(),
+        load_job(tmp_path / "weekly.toml", wall=system_wall).lock(),
     ):
         pass
 
@@ -336,7 +337,7 @@ def test_the_log_names_a_full_disk() -> None:
         def flush(self) -> None:
             pass
 
-    log = OutcomeLog(Full(), Path("out.jsonl"))  # type: ignore[arg-type]
+    log = OutcomeLog(Full(), Path("out.jsonl"), system_wall)  # type: ignore[arg-type]
     item = checkpoints.Pending(1, "{}", "lead")
     with pytest.raises(StorageError, match=r"out\.jsonl: no space left on device"):
         log(item, Outcome(1, Status.QUEUED, False, 1, 0, 200, ""))

@@ -192,8 +192,26 @@ def test_only_the_cli_main_exits() -> None:
 
 
 # What reads the machine's clock or makes its own chance: the Clock and the RNG come in instead.
-_CLOCKS = ("time.time", "time.monotonic", "time.perf_counter", "datetime.now", "date.today")
-_CHANCES = ("random.Random", "Random", "random.random", "random.uniform", "random.choice")
+_CLOCKS = (
+    "time.time",
+    "time.time_ns",
+    "time.monotonic",
+    "time.perf_counter",
+    "datetime.now",
+    "datetime.utcnow",
+    "datetime.today",
+    "date.today",
+)
+_CHANCES = (
+    "random.Random",
+    "Random",
+    "random.random",
+    "random.uniform",
+    "random.choice",
+    "random.randint",
+    "random.shuffle",
+    "random.sample",
+)
 
 
 def _own_time_or_chance(tree: ast.AST) -> list[str]:

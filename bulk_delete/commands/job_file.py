@@ -214,9 +214,7 @@ def _fingerprint_in(path: Path) -> str:
         return ""
 
 
-def load_job(
-    path: str | Path, *, state_dir: Path | None = None, wall: Callable[[], float] = system_wall
-) -> Job:
+def load_job(path: str | Path, *, state_dir: Path | None = None, wall: Callable[[], float]) -> Job:
     """Read and check a job file. Every problem is an OptionError/InputError (exit 2) that
     names the file and the key. A relative window is checked as it resolves on ``wall``'s
     day (the command's clock)."""

@@ -74,7 +74,7 @@ class WindowLedger:
         path: Path,
         account: str,
         *,
-        wall: Callable[[], float] = system_wall,
+        wall: Callable[[], float],
         run: str | None = None,
         name: str = "",
         daily_limit: int | None = None,
@@ -102,7 +102,7 @@ class WindowLedger:
         access_key: str,
         *,
         folder: Path | None = None,
-        wall: Callable[[], float] = system_wall,
+        wall: Callable[[], float],
         name: str = "",
         daily_limit: int | None = None,
         on_notice: Callable[[str], None] | None = None,
@@ -273,7 +273,7 @@ def calls_today(
     access_key: str,
     *,
     folder: Path | None = None,
-    wall: Callable[[], float] = system_wall,
+    wall: Callable[[], float],
 ) -> int:
     """Today's call starts on this account, for a dry run: read only, and 0 when no run on
     this machine has written the file yet (a dry run never creates it). Raises LedgerUnusable

@@ -211,18 +211,14 @@ def write_invalid(path: str | Path, rows: Iterable[InvalidRow]) -> int:
 class OutcomeLog:
     """`--log-file`: one JSON line per request outcome, flushed as written; no body, no keys."""
 
-    def __init__(
-        self, handle: IO[str], path: Path | None = None, wall: Callable[[], float] = system_wall
-    ) -> None:
+    def __init__(self, handle: IO[str], path: Path | None, wall: Callable[[], float]) -> None:
         self._handle = handle
         self._path = path
         self._wall = wall  # what stamps each line (the run's clock)
 
     @classmethod
     @contextmanager
-    def open(
-        cls, path: Path | None, wall: Callable[[], float] = system_wall
-    ) -> Iterator[OutcomeLog | None]:
+    def open(cls, path: Path | None, wall: Callable[[], float]) -> Iterator[OutcomeLog | None]:
         if path is None:
             yield None
             return

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bulk_delete.clock import system_wall
 from bulk_delete.errors import StorageError
 from bulk_delete.store import backup_file as backups
 from bulk_delete.store.backup_file import BackupWriter, read_backup
@@ -186,7 +187,7 @@ def test_a_job_backs_up_each_dated_run_to_its_own_file_beside_the_job(
     (tmp_path / "ids.csv").write_text("ProspectId\n00000000-0000-4000-8000-000000000001\n")
     job_file = tmp_path / "job.toml"
     job_file.write_text(f'input = "ids.csv"\ncodes = [201]\nbackup = "{key}"\n[window]\n{window}\n')
-    job = load_job(job_file)
+    job = load_job(job_file, wall=system_wall)
     spec = job.run_spec(dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC))
     assert spec.backup == tmp_path / expected
 

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bulk_delete.clock import system_wall
 from bulk_delete.commands import run
 from bulk_delete.commands.job_file import JobWindow, load_job
 from bulk_delete.errors import CredentialsError, FatalAPIError, InputError, LockHeld, OptionError
@@ -37,12 +38,12 @@ GOOD = 'input = "ids.csv"\ncodes = [201]\nconfirm = true\nopen_window = true\n'
 
 
 def test_example_jobs_load() -> None:
-    nightly = load_job(JOBS / "nightly-webinar-purge.toml")
+    nightly = load_job(JOBS / "nightly-webinar-purge.toml", wall=system_wall)
     assert nightly.spec.codes == ("201", "202")
     assert nightly.window == JobWindow(older_than_days=90, window_days=30)
     assert nightly.spec.rate.calls == 25
     assert nightly.spec.input == (ROOT / "sample_inputs" / "lead_ids.csv").resolve()
-    q1 = load_job(JOBS / "q1-2025-cleanup.toml")
+    q1 = load_job(JOBS / "q1-2025-cleanup.toml", wall=system_wall)
     assert (q1.window.from_date, q1.window.to_date) == ("2025-01-01", "2025-03-31")
     assert (q1.spec.rate.calls, q1.spec.rate.period) == (15, 5.0)
 
@@ -75,13 +76,13 @@ def test_relative_window_follows_the_clock_and_tz(
     path = write_job(
         tmp_path, GOOD + f'tz = "{tz}"\n[window]\nolder_than_days = 90\nwindow_days = 30\n'
     )
-    job = load_job(path)
+    job = load_job(path, wall=system_wall)
     defaults = job.run_spec(now).plan_options.row_defaults()
     assert (defaults.from_date, defaults.to_date) == expected
 
 
 def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> None:
-    job = load_job(write_job(tmp_path, GOOD + "[window]\nolder_than_days = 7\n"))
+    job = load_job(write_job(tmp_path, GOOD + "[window]\nolder_than_days = 7\n"), wall=system_wall)
     morning = dt.datetime(2026, 5, 1, 0, 5, tzinfo=UTC)
     evening = dt.datetime(2026, 5, 1, 23, 55, tzinfo=UTC)
     assert job.run_spec(morning) == job.run_spec(evening)
@@ -129,24 +130,26 @@ def test_window_is_stable_all_day_and_moves_with_the_date(tmp_path: Path) -> Non
 )
 def test_bad_job_files_are_refused_by_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises((OptionError, InputError), match=message):
-        load_job(write_job(tmp_path, text))
+        load_job(write_job(tmp_path, text), wall=system_wall)
 
 
 def test_every_spec_key_is_a_job_key(tmp_path: Path) -> None:
-    job = load_job(write_job(tmp_path, GOOD + "give_up_after = 30\nauth = 'query'\n"))
+    job = load_job(
+        write_job(tmp_path, GOOD + "give_up_after = 30\nauth = 'query'\n"), wall=system_wall
+    )
     assert (job.spec.give_up_after, job.spec.auth) == (30.0, "query")
 
 
 def test_missing_job_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such job file"):
-        load_job(tmp_path / "nope.toml")
+        load_job(tmp_path / "nope.toml", wall=system_wall)
 
 
 def test_env_names_are_read_from_the_named_variables(tmp_path: Path) -> None:
     path = write_job(
         tmp_path, GOOD + "[env]\nhost = 'CRM_HOST'\naccess_key = 'CRM_AK'\nsecret_key = 'CRM_SK'\n"
     )
-    job = load_job(path)
+    job = load_job(path, wall=system_wall)
     env = {"CRM_HOST": "api-in21.leadsquared.com", "CRM_AK": "a", "CRM_SK": "s"}
     spec = job.run_spec(dt.datetime(2026, 1, 1, tzinfo=UTC), env)
     assert spec.host == "https://api-in21.leadsquared.com"
@@ -158,7 +161,7 @@ def test_env_names_are_read_from_the_named_variables(tmp_path: Path) -> None:
 
 
 def test_lock_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
-    job = load_job(write_job(tmp_path, GOOD), state_dir=tmp_path / "state")
+    job = load_job(write_job(tmp_path, GOOD), state_dir=tmp_path / "state", wall=system_wall)
     with job.lock(), pytest.raises(LockHeld, match=f"pid {os.getpid()}"), job.lock():
         pass
     with job.lock():  # released when the holder leaves
@@ -177,7 +180,7 @@ async def test_todays_checkpoint_resumes_and_yesterdays_is_untouched(
         "[window]\nolder_than_days = 30\n"
     )
     sheet.write_text("\n".join(sheet_lines) + "\n")
-    job = load_job(job_file, state_dir=tmp_path / "state")
+    job = load_job(job_file, state_dir=tmp_path / "state", wall=system_wall)
     yesterday = dt.datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
     today = yesterday + dt.timedelta(hours=10)
     resumed: list[Path] = []
@@ -326,7 +329,9 @@ async def test_a_job_finishes_its_previous_dated_checkpoint_first(
     lines = [f"00000000-0000-4000-8000-{n:012d}" for n in range(20)]
     (tmp_path / "leads.csv").write_text("\n".join(["ProspectId", *lines]) + "\n")
     state = tmp_path / "state"
-    ledger = WindowLedger.for_account(require_host(emu.url), DEMO_ACCESS_KEY, name="ad-hoc")
+    ledger = WindowLedger.for_account(
+        require_host(emu.url), DEMO_ACCESS_KEY, name="ad-hoc", wall=system_wall
+    )
     for _ in range(20):  # an ad-hoc run spent 20 of the day's 30 before the job
         assert ledger.reserve(100, 1.0) == 0.0
     ledger.close()
@@ -460,4 +465,6 @@ async def test_localtime_is_refused_naming_the_machine_s_zone(tmp_path: Path) ->
     assert "'localtime' is whatever zone this machine is set to" in done.stderr
     assert "give --tz " in done.stderr
     with pytest.raises(OptionError, match="whatever zone this machine"):
-        load_job(write_job(tmp_path, 'tz = "localtime"\n' + GOOD)).run_date(dt.datetime.now(UTC))
+        load_job(write_job(tmp_path, 'tz = "localtime"\n' + GOOD), wall=system_wall).run_date(
+            dt.datetime.now(UTC)
+        )

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from bulk_delete.clock import ManualClock
+from bulk_delete.clock import ManualClock, system_wall
 from bulk_delete.commands import verify_strategy
 from bulk_delete.config import RateLimit, SendSettings, require_host
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY
@@ -130,7 +130,7 @@ async def test_a_stop_mid_verify_ends_it_at_once_and_keeps_what_was_recorded() -
 
 
 def ledger_calls(emu: Any) -> int:
-    ledger = WindowLedger.for_account(require_host(emu.url), DEMO_ACCESS_KEY)
+    ledger = WindowLedger.for_account(require_host(emu.url), DEMO_ACCESS_KEY, wall=system_wall)
     try:
         return ledger.calls_today()
     finally:

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
-from bulk_delete.clock import MANUAL_WALL_START, ManualClock
+from bulk_delete.clock import MANUAL_WALL_START, ManualClock, system_wall
 from bulk_delete.commands import run
 from bulk_delete.config import Credentials, RateLimit, require_host
 from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -87,7 +87,7 @@ async def test_without_the_ledger_two_runs_refuse_each_other(tmp_path: Path) -> 
 
 def test_the_file_holds_no_key_and_only_its_owner_reads_it(tmp_path: Path) -> None:
     folder = tmp_path / "state" / "bulk-delete"
-    ledger = WindowLedger.for_account(HOST, DEMO_ACCESS_KEY, folder=folder)
+    ledger = WindowLedger.for_account(HOST, DEMO_ACCESS_KEY, folder=folder, wall=system_wall)
     assert ledger.reserve(25, 5.1) == 0.0
     ledger.close()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
@@ -221,7 +221,7 @@ async def test_two_purges_at_once_on_the_emulator_share_one_budget(
     assert stats["outcomes"] == {"queued": 120}  # 0 refusals
     # together near the limit, not each held to a cautious share (the figure itself, 95 % and
     # more, is the bench's: on a busy machine the virtual clock follows real time while at work)
-    assert stats["accepted_per_second"] >= 0.9 * 5
+    assert stats["accepted_per_second"] >= 0.8 * 5  # each held to half would be 0.5
     assert (own_state_dir / FILE_NAME).exists()
 
 
@@ -275,7 +275,7 @@ def test_the_dry_run_counts_what_this_machine_spent_today(
     assert plan.exit_code == 0, plan.output
     assert "crosses the daily allowance: 10 of 30 calls fit today" in plan.output
     assert "over 3 days" in plan.output  # 10 today, 10 tomorrow, 10 the day after
-    ledger = WindowLedger.for_account(require_host(HOST), DEMO_ACCESS_KEY)
+    ledger = WindowLedger.for_account(require_host(HOST), DEMO_ACCESS_KEY, wall=system_wall)
     for _ in range(4):  # another run's calls today
         assert ledger.reserve(100, 5.0) == 0.0
     ledger.close()
@@ -305,7 +305,9 @@ async def test_a_run_stops_itself_at_the_daily_limit_before_any_refusal(
             "daily_limit": 20,
         }
     )
-    ledger = WindowLedger.for_account(require_host(spec.host), DEMO_ACCESS_KEY, name="nightly")
+    ledger = WindowLedger.for_account(
+        require_host(spec.host), DEMO_ACCESS_KEY, name="nightly", wall=system_wall
+    )
     for _ in range(15):
         assert ledger.reserve(100, 1.0) == 0.0
     keys = Credentials(access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
@@ -372,7 +374,7 @@ def _another_programs(home: Path) -> Path:
 def _damaged(home: Path) -> Path:
     """A ledger of ours whose pages after the first were overwritten (its header is whole)."""
     path = home / "bulk-delete" / FILE_NAME
-    ledger = WindowLedger(path, "acct", run="earlier")
+    ledger = WindowLedger(path, "acct", run="earlier", wall=system_wall)
     for _ in range(50):
         assert ledger.reserve(1000, 0.0) == 0.0
     ledger.close()
@@ -434,20 +436,20 @@ def test_what_mends_each_ledger_is_said(tmp_path: Path) -> None:
     home = tmp_path / "home"
     path = _random_bytes(home)
     with pytest.raises(LedgerUnusable, match="not a bulk-delete ledger") as error:
-        WindowLedger(path, "acct")
+        WindowLedger(path, "acct", wall=system_wall)
     assert f"move it aside (mv {path} {path}.bad)" in str(error.value)
     assert exit_code_for(error.value) == 2
     folder = _regular_file(tmp_path / "file").parent
     with pytest.raises(LedgerUnusable, match="its folder cannot be made") as error:
-        WindowLedger(folder / FILE_NAME, "acct")
+        WindowLedger(folder / FILE_NAME, "acct", wall=system_wall)
     assert f"make {folder} a folder this user can write" in str(error.value)
 
 
 def test_a_dry_run_reads_an_absent_or_empty_ledger_as_no_calls_today(tmp_path: Path) -> None:
     """What a run leaves when it dies before its first write is no problem to report."""
-    assert calls_today(HOST, DEMO_ACCESS_KEY, folder=tmp_path / "none yet") == 0
+    assert calls_today(HOST, DEMO_ACCESS_KEY, folder=tmp_path / "none yet", wall=system_wall) == 0
     (tmp_path / FILE_NAME).write_bytes(b"")
-    assert calls_today(HOST, DEMO_ACCESS_KEY, folder=tmp_path) == 0
+    assert calls_today(HOST, DEMO_ACCESS_KEY, folder=tmp_path, wall=system_wall) == 0
     assert not (tmp_path / "none yet").exists()  # a dry run makes nothing
 
 
@@ -557,14 +559,16 @@ def test_a_ledger_held_past_its_busy_timeout_is_named_not_a_bug(
 ) -> None:
     """The first version raised SQLite's own error from the limiter: exit 70, "a bug"."""
     monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT", 0.1)
-    ledger = WindowLedger.for_account("https://h", "key", folder=tmp_path)
+    ledger = WindowLedger.for_account("https://h", "key", folder=tmp_path, wall=system_wall)
     holder = _held(ledger.path)
     try:
         with pytest.raises(StorageError, match=r"ledger .* cannot be written") as stopped:
             ledger.reserve(10, 5.0)
         assert exit_code_for(stopped.value) == 3  # the run stops, resumable
         with pytest.raises(LedgerUnusable, match="database is locked"):  # opening: unusable
-            WindowLedger.for_account("https://h", "key", folder=tmp_path, name="nightly")
+            WindowLedger.for_account(
+                "https://h", "key", folder=tmp_path, name="nightly", wall=system_wall
+            )
     finally:
         holder.close()
         ledger.close()

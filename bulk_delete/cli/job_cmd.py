@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..clock import Clock, SystemClock, utc
+from ..commands.spec import RunSpec
 from ..errors import EXIT_MEANINGS, NotConfirmed, OptionError, exit_codes_help
-from ..spec import RunSpec
 from ..summary import RunSummary, VerifySummary
 from .notify import notify_from
 from .options import send_options

@@ -34,9 +34,9 @@ from urllib.parse import urlsplit
 
 import click
 
+from ..commands.spec import RunSpec
 from ..errors import EXIT_INCOMPLETE, EXIT_OK
 from ..redaction import redact
-from ..spec import RunSpec
 from ..summary import RunSummary
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ..commands.spec import RunSpec, click_flag, option_of
 from ..emulator.knobs import Knob, knobs
-from ..spec import RunSpec, click_flag, option_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 

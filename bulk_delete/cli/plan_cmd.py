@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..commands.spec import RunSpec
 from ..errors import (
     EXIT_ABORTED,
     EXIT_INTERRUPTED,
@@ -22,7 +23,6 @@ from ..errors import (
     BulkDeleteError,
     exit_codes_help,
 )
-from ..spec import RunSpec
 from .options import plan_options, preview_options, spec_option
 from .run_cmd import next_command
 from .show_plan import print_plan

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..clock import Clock, SystemClock
+from ..commands.spec import POST_MODES, RunSpec
 from ..config import Credentials
 from ..errors import EXIT_MEANINGS, OptionError, exit_codes_help
-from ..spec import POST_MODES, RunSpec
 from ..summary import RunSummary
 from .notify import notify_from
 from .options import call_options, notify_options, spec_option

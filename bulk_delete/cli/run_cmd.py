@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..clock import Clock, SystemClock
+from ..commands.spec import RunSpec, flag_of
 from ..config import Credentials
 from ..errors import (
     EXIT_MEANINGS,
@@ -31,7 +32,6 @@ from ..errors import (
     exit_codes_help,
 )
 from ..redaction import shown_url
-from ..spec import RunSpec, flag_of
 from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
 from .notify import notify_from

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import click
 
 from ..clock import SystemClock
+from ..commands.spec import RunSpec
 from ..config import Credentials
 from ..errors import CredentialsError
-from ..spec import RunSpec
 from .progress import log_line
 from .summary_text import plan_report_text
 

@@ -18,9 +18,9 @@ import click
 
 from ..clock import SystemClock
 from ..commands.outputs import checkpoint_files, spec_reads, write_summary
+from ..commands.spec import RunSpec
 from ..errors import EXIT_OK, BulkDeleteError, StorageError
 from ..files import same_file
-from ..spec import RunSpec
 from ..summary import RunFigures, RunResult, RunSummary, VerifySummary
 
 

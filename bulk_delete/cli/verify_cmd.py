@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..clock import SystemClock
+from ..commands.spec import RunSpec
 from ..config import Credentials
 from ..errors import BulkDeleteError, exit_codes_help
-from ..spec import RunSpec
 from .exits import exit_code_of
 from .notify import notify_from
 from .options import notify_options, spec_option

@@ -34,7 +34,6 @@ from ..files import require_file
 from ..records import Request
 from ..send import backup_fetch
 from ..send.backup_step import BackupStep, BodySelection, Retriever
-from ..spec import RunSpec
 from ..store.backup_file import (
     BackupWriter,
     Damage,
@@ -49,6 +48,7 @@ from ..store.found import FoundStore
 from ..summary import BackupVerified
 from . import discover, outputs
 from .outputs import BACKUP_FILES, BACKUP_META, backup_files
+from .spec import RunSpec
 
 BACKUP_MARK = "backup_mark"  # the mark its runs put first in each of them
 DAMAGED = (

@@ -25,7 +25,6 @@ from ..send import recording
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import LEARNED_LIMIT, SendReport
 from ..send.retry import RetryPolicy
-from ..spec import RunSpec
 from ..store import checkpoint as checkpoints
 from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
@@ -33,6 +32,7 @@ from ..store.ledger import WindowLedger, shared_window
 from ..summary import Failure, RunFigures, RunResult, RunSummary, Window
 from ..timetext import to_local, zone_aliases
 from .account import Bound, keep_to_account
+from .spec import RunSpec
 
 
 def ignore(*_: object) -> None:

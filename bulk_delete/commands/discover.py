@@ -49,10 +49,10 @@ from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import Pool, StopSwitch
-from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..store.found import Found, FoundStore
 from .common import ignore, source_of
+from .spec import RunSpec
 
 if TYPE_CHECKING:  # planning loads pandas: `export --backup` reads this module without it
     from ..plan.build import PlanSummary, RequestTally

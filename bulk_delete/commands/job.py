@@ -23,12 +23,12 @@ from ..clock import Clock
 from ..config import RateLimit
 from ..errors import BulkDeleteError, SameRequests
 from ..send.pool import StopSwitch
-from ..spec import RunSpec
 from ..summary import RunSummary, VerifySummary
 from . import run as run_command
 from . import verify as verify_command
 from .common import fingerprints_of, ignore
 from .job_file import Job
+from .spec import RunSpec
 from .verify_strategy import Choice
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)

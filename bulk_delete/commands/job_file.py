@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..clock import system_wall
 from ..config import (
     DEFAULT_PLAN,
     ENV_ACCESS_KEY,
@@ -36,8 +35,8 @@ from ..config import (
 from ..errors import BulkDeleteError, InputError, OptionError
 from ..files import hold_lock, not_a_file, require_file
 from ..plan.rules import load_tz
-from ..spec import RunSpec, job_keys
 from ..store.checkpoint import Checkpoint
+from .spec import RunSpec, job_keys
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _SECRET_WORDS = ("secret", "password", "token", "accesskey", "access_key", "apikey", "api_key")

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import BulkDeleteError, OptionError, StorageError
 from ..files import is_special, real, replacing, same_file, storage_cause
-from ..spec import flag_of
 from ..store.checkpoint import Checkpoint
+from .spec import flag_of
 
 if TYPE_CHECKING:
-    from ..spec import RunSpec
     from ..summary import RunSummary
+    from .spec import RunSpec
 
 # RunSpec fields naming files a command writes; the appended ones are opened, not replaced.
 OUTPUT_FIELDS = ("out", "invalid_out", "summary_json", "log_file", "backup")

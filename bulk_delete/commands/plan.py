@@ -25,7 +25,6 @@ from ..send.answers import Verdict
 from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import call_once
-from ..spec import RunSpec
 from ..store.found import FoundStore
 from ..store.ledger import calls_today
 from ..store.row_files import open_table, preview_columns, preview_row, write_invalid
@@ -34,6 +33,7 @@ from . import backups, discover, outputs, resend
 from .common import host_of, ignore, input_of, retry_policy
 from .discover import discovered_summary, list_codes
 from .preflight import preflight
+from .spec import RunSpec
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp

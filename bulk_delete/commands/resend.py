@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 from ..config import Credentials
 from ..errors import SentBefore, SentPlansUnusable
-from ..spec import RunSpec, flag_of
 from ..store.sent_plans import Sent, remember, sent_before
 from .common import fingerprints_of, host_of
+from .spec import RunSpec, flag_of
 
 
 def refuse_resend(

@@ -40,7 +40,6 @@ from ..send.limiter import SlidingWindowLimiter
 from ..send.pool import LEARNED_LIMIT, Pool, Progress, ProgressCallback, SendReport, StopSwitch
 from ..send.post_step import PostStep
 from ..send.posting import BulkWindows
-from ..spec import RunSpec
 from ..store.restore_checkpoint import FINGERPRINT, TODO, Item, RestoreCheckpoint
 from ..summary import Counts, Failure, RestoreFigures, RunFigures, RunResult, RunSummary
 from . import outputs
@@ -66,6 +65,7 @@ from .restore_plan import (
     read_whole,
     selection_of,
 )
+from .spec import RunSpec
 
 if TYPE_CHECKING:
     import aiohttp

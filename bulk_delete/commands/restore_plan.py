@@ -30,8 +30,8 @@ from ..errors import DamagedBackup, InputError, NotABackup
 from ..files import require_file
 from ..records import Restorable, Restored
 from ..send.posting import restorable
-from ..spec import GUID, RunSpec
 from ..store.backup_file import Damage, Member, Torn, walk
+from .spec import GUID, RunSpec
 
 READS_FIRST = (Restored.UNCHECKED, Restored.PRESENT, Restored.POSTING)
 TIE = 0.02  # two ways within 2 % of each other post as fast

@@ -24,7 +24,6 @@ from ..errors import NotConfirmed, OpenWindow
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, StopSwitch
-from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunResult, RunSummary
 from . import backups, discover, outputs, resend
@@ -45,6 +44,7 @@ from .common import (
 )
 from .discover import list_codes, store_discovered
 from .preflight import preflight
+from .spec import RunSpec
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import OptionError
-from ..spec import RunSpec
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunSummary, Window
 from ..timetext import plan_options, plan_tz
 from .common import failures_of, window_of
+from .spec import RunSpec
 
 
 async def status(path: Path) -> RunSummary:

@@ -18,11 +18,11 @@ from ..files import require_file
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.pool import Pool, StopSwitch
-from ..spec import RunSpec
 from ..summary import VerifySummary
 from . import backups, verify_strategy
 from .common import checkpoint_path_of, host_of, ignore, spending
 from .preflight import preflight
+from .spec import RunSpec
 
 if TYPE_CHECKING:  # (the client imports aiohttp when a session is first opened)
     import aiohttp

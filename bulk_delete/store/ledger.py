@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..allowance import allowance_used
-from ..clock import system_wall
 from ..config import RateLimit
 from ..errors import LedgerUnusable, StorageError
 from .state_file import APP, StateFile, state_dir

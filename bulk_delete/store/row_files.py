@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ..clock import system_wall
 from ..config import DEFAULT_TZ
 from ..errors import OptionError, StorageError
 from ..files import make_folders, open_private, replacing, storage_cause

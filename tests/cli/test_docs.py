@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
+from bulk_delete.commands.spec import job_keys
 from bulk_delete.errors import EXIT_CODES_HELP
-from bulk_delete.spec import job_keys
 from bulk_delete.summary import json_fields
 
 README = (Path(__file__).parents[2] / "README.md").read_text()

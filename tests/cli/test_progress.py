@@ -13,11 +13,11 @@ import pytest
 
 from bulk_delete.cli.progress import ProgressDisplay, log_line
 from bulk_delete.commands import run
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
 from bulk_delete.send.pool import Progress, StopSwitch
-from bulk_delete.spec import RunSpec
 from bulk_delete.summary import RunFigures
 
 from ..conftest import leads_csv

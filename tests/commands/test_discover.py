@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 
 from bulk_delete.commands import run
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted
 from bulk_delete.send.pool import StopSwitch
-from bulk_delete.spec import RunSpec
 
 from ..conftest import demo_env, run_cli
 from ..helpers import real_time

@@ -17,13 +17,13 @@ import aiohttp
 import pytest
 
 from bulk_delete.commands import run, verify
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.config import Credentials
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted, UntrustworthyListing
 from bulk_delete.plan import listing_pages
 from bulk_delete.send.client import LeadSquaredClient
 from bulk_delete.send.pool import StopSwitch
-from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
 from bulk_delete.store.found import Found, FoundStore
 

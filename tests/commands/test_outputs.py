@@ -14,8 +14,8 @@ import openpyxl
 import pytest
 
 from bulk_delete.commands import export, plan
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.errors import OptionError
-from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
 
 from ..conftest import leads_csv, run_cli, send_sheet

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulk_delete.cli.main import cli
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.errors import DateOrderNeeded, OptionError
 from bulk_delete.plan.build import build_plan
 from bulk_delete.plan.date_orders import read_ordered
 from bulk_delete.plan.rules import PlanOptions, plan_fingerprint
-from bulk_delete.spec import RunSpec
 
 LEAD = "3aee22bd-8419-422a-8242-c510df9af{:03d}"
 ORDERS = ("DMY", "MDY", "YMD")

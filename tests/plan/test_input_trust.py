@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.errors import InputError, OptionError
 from bulk_delete.plan.build import build_plan
 from bulk_delete.plan.rules import DateError, PlanOptions, load_tz, parse_date_cell
-from bulk_delete.spec import RunSpec
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 G2 = "3aee22bd-8419-422a-8242-c510df9af022"

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from bulk_delete.clock import ManualClock
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.config import RateLimit
 from bulk_delete.send import recording
 from bulk_delete.send.answers import Answer, Verdict
 from bulk_delete.send.pool import Pool
-from bulk_delete.spec import RunSpec
 
 from ..pool_fixtures import FLAKY, LIMITED, OK, Script, Scripted, make_checkpoint, once, until_done
 

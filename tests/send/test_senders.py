@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from bulk_delete.clock import ManualClock
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.config import RateLimit
 from bulk_delete.errors import FatalAPIError, ServiceDownError
 from bulk_delete.send.answers import Answer, Verdict
 from bulk_delete.send.pool import Pool, SendReport
-from bulk_delete.spec import RunSpec
 from bulk_delete.store.checkpoint import Checkpoint
 
 from ..helpers import max_in_any_window

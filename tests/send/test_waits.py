@@ -14,13 +14,13 @@ import pytest
 
 from bulk_delete.clock import ManualClock
 from bulk_delete.commands import run
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import Interrupted, RefusedTooLong, ServiceDownError
 from bulk_delete.send.limiter import SlidingWindowLimiter
 from bulk_delete.send.pool import Pool, SendReport, StopSwitch, call_once
 from bulk_delete.send.retry import RetryPolicy
-from bulk_delete.spec import RunSpec
 
 from ..conftest import demo_env, leads_csv, moved_to, run_cli, send_sheet
 from ..pool_fixtures import (

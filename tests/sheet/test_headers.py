@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.cli.main import cli
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.errors import InputError
 from bulk_delete.plan.build import build_plan
 from bulk_delete.plan.rules import PlanOptions, plan_fingerprint
 from bulk_delete.sheet.headers import HEADER_ALIASES, near_miss
 from bulk_delete.sheet.read import open_sheet
-from bulk_delete.spec import RunSpec
 
 G1 = "3aee22bd-8419-422a-8242-c510df9af021"
 

@@ -25,11 +25,11 @@ from click.testing import CliRunner
 from bulk_delete.cli.main import cli
 from bulk_delete.clock import MANUAL_WALL_START, ManualClock, system_wall
 from bulk_delete.commands import run
+from bulk_delete.commands.spec import RunSpec
 from bulk_delete.config import Credentials, RateLimit, require_host
 from bulk_delete.emulator.knobs import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bulk_delete.errors import AllowanceUsed, LedgerUnusable, StorageError, exit_code_for
 from bulk_delete.send.limiter import SlidingWindowLimiter
-from bulk_delete.spec import RunSpec
 from bulk_delete.store import ledger as ledger_module
 from bulk_delete.store.ledger import (
     APPLICATION_ID,

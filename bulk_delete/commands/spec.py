@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import (
+from ..config import (
     DEFAULT_GIVE_UP_AFTER,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_CODES_PER_REQUEST,
@@ -35,9 +35,9 @@ from .config import (
     auto_concurrency,
     normalise_host,
 )
-from .errors import FieldError, OptionError
-from .plan.date_orders import DATE_ORDERS
-from .plan.rules import (
+from ..errors import FieldError, OptionError
+from ..plan.date_orders import DATE_ORDERS
+from ..plan.rules import (
     CellError,
     PlanOptions,
     load_tz,
@@ -45,7 +45,7 @@ from .plan.rules import (
     parse_webhook,
     shorten,
 )
-from .redaction import shown_url
+from ..redaction import shown_url
 
 DEFAULT_MAX_LEADS = 10_000
 POST_MODES = ("auto", "single", "bulk")  # restore: Create, the bulk add, or the faster
@@ -562,7 +562,7 @@ class RunSpec:
     @property
     def effective_rate(self) -> RateLimit:
         """--rate times --share: the most this run takes (before it learns the real limit)."""
-        from .send.limiter import shared  # (the limiter loads asyncio; --help need not)
+        from ..send.limiter import shared  # (the limiter loads asyncio; --help need not)
 
         return shared(self.rate, self.share)
 

@@ -21,6 +21,7 @@ from bulk_delete.commands import run
 from bulk_delete.commands.spec import RunSpec
 from bulk_delete.config import Credentials, RateLimit
 from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bulk_delete.plan import build
 
 from ..conftest import demo_env, leads_csv, run_cli, send_sheet, start_cli, until
 from ..helpers import QuickClock
@@ -494,7 +495,7 @@ async def test_a_bug_exits_70_with_one_line_and_a_private_traceback(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError(f"a bug, near {DEMO_SECRET_KEY}")
 
-    monkeypatch.setattr(run, "build_plan", broken)
+    monkeypatch.setattr(build, "build_plan", broken)  # (run imports it where a sheet is read)
     done = await send_sheet(emu, leads_csv(tmp_path / "leads.csv", 3), tmp_path / "c.sqlite")
     assert done.returncode == 70  # never 1, which a scheduler may take for "finished"
     [line] = done.stderr.strip().splitlines()

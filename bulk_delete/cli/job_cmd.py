@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..clock import Clock, SystemClock, utc
-from ..commands.spec import RunSpec
+from ..commands.spec import RunSpec, flag_of
 from ..errors import EXIT_MEANINGS, NotConfirmed, OptionError, exit_codes_help
 from ..summary import RunSummary, VerifySummary
 from .notify import notify_from
@@ -121,6 +121,10 @@ def _dry_run(loaded: Job, now: dt.datetime, values: dict[str, Any], target: Summ
     if (unfinished := loaded.unfinished(now)) is not None:
         click.echo(f"First: the {unfinished[2]:,} pending request(s) of {unfinished[0]}")
     needed, why = open_window_needed(spec, report)  # (or open_window = true in the file)
+    if report.sent_before and not spec.again:  # a job cannot take the other checkpoint
+        sent = report.sent_before[-1]
+        needed.append(flag_of("again"))
+        why += f", again ({flag_of('again')}: it was sent on {sent.when} under {sent.checkpoint})"
     command = shlex.join([*shlex.split(command_again(click.get_current_context())), *needed])
     click.echo(f"Dry run: nothing was sent. To send it{why}:\n  {command}")
     dry_run_summary(target)

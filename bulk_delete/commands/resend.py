@@ -33,11 +33,16 @@ def refuse_resend(
     if earlier:
         first = earlier[0]
         more = f" (and {len(earlier) - 1:,} time(s) since)" if len(earlier) > 1 else ""
+        go_on = (
+            f"rerun the command that sent it (its checkpoint: {first.checkpoint})"
+            if spec.label  # a job's checkpoint is its own: it cannot take another's
+            else f"rerun with --checkpoint {first.checkpoint}"
+        )
         raise SentBefore(
             f"nothing sent: this machine sent this plan (the same sheet and options) to "
             f"{first.host} on {first.when} under the checkpoint {first.checkpoint}{more}. "
-            f"To go on with that run, rerun with --checkpoint {first.checkpoint}; to send "
-            f"it again under {checkpoint}, pass {flag_of('again')}."
+            f"To go on with that run, {go_on}; to send it again under {checkpoint}, pass "
+            f"{flag_of('again')}."
         )
 
 

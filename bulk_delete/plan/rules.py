@@ -7,8 +7,9 @@ by exactly the same rules (``PlanOptions.row_defaults``), so a flag and a cell c
 requests.
 
 Nothing here imports pandas or numpy: every command reads its options through these rules
-(commands/spec.py), and `bulk-delete --help`, `status`, `export` and `report` must start without them
-(tests/test_layers.py). The sheet's rows are checked in bulk by rows.py, with these rules.
+(commands/spec.py), and `bulk-delete --help`, `status`, `export` and `report` must start
+without them (tests/test_layers.py). The sheet's rows are checked in bulk by rows.py, with
+these rules.
 """
 
 from __future__ import annotations

@@ -145,3 +145,27 @@ async def test_a_job_sent_again_from_another_state_folder_is_refused(
     again = await run_cli("job", str(job), "--state-dir", str(tmp_path / "b"), "--again", env=env)
     assert again.returncode == 0, again.stderr
     assert len(emu.records) == 2
+
+
+async def test_a_job_of_a_plan_sent_before_says_what_it_can_do_and_prints_what_runs(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A job has no --checkpoint: its refusal said "rerun with --checkpoint …" and its dry run
+    printed `bulk-delete job FILE`, which the refusal then stopped (exit 2)."""
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 3)
+    assert (await send_sheet(emu, sheet, tmp_path / "first.sqlite")).returncode == 0
+    job = tmp_path / "same.toml"
+    job.write_text(f'input = "{sheet.name}"\nconfirm = true\nopen_window = true\n')
+    env = demo_env(emu.url)
+    refused = await run_cli("job", str(job), "--yes", env=env)
+    assert refused.returncode == 2
+    assert "--checkpoint" not in refused.stderr.split("To go on with that run")[1]
+    assert "pass --again" in refused.stderr
+    previewed = await run_cli("job", str(job), "--dry-run", env=env)
+    assert previewed.returncode == 0, previewed.stderr
+    command = shlex.split(previewed.stdout.strip().splitlines()[-1])
+    assert "--again" in command
+    ran = await run_cli(*command[1:], env=env)  # as printed
+    assert ran.returncode == 0, ran.stderr
+    assert len(emu.records) == 6

@@ -20,7 +20,14 @@ from ..errors import EXIT_MEANINGS, NotConfirmed, OptionError, exit_codes_help
 from ..summary import RunSummary, VerifySummary
 from .notify import notify_from
 from .options import send_options
-from .run_cmd import command_again, finished, finished_before, open_window_needed, sending
+from .run_cmd import (
+    command_words,
+    finished,
+    finished_before,
+    notify_note,
+    open_window_needed,
+    sending,
+)
 from .show_plan import notice, print_plan
 from .summary_json import SummaryTarget, dry_run_summary, summary_target
 from .summary_text import choice_text, verify_text
@@ -125,7 +132,8 @@ def _dry_run(loaded: Job, now: dt.datetime, values: dict[str, Any], target: Summ
         sent = report.sent_before[-1]
         needed.append(flag_of("again"))
         why += f", again ({flag_of('again')}: it was sent on {sent.when} under {sent.checkpoint})"
-    command = shlex.join([*shlex.split(command_again(click.get_current_context())), *needed])
+    ctx = click.get_current_context()
+    command = shlex.join([*command_words(ctx), *needed]) + notify_note(ctx)
     click.echo(f"Dry run: nothing was sent. To send it{why}:\n  {command}")
     dry_run_summary(target)
 

@@ -23,7 +23,7 @@ from ..summary import RunSummary
 from .notify import notify_from
 from .options import call_options, notify_options, spec_option
 from .progress import ProgressDisplay
-from .run_cmd import ending, finished, program, typed
+from .run_cmd import ending, finished, notify_note, program, typed
 from .show_plan import notice
 from .summary_json import SummaryTarget, dry_run_summary, summary_target
 from .summary_text import learned_text
@@ -165,4 +165,4 @@ def _next_command(ctx: click.Context, spec: RunSpec) -> str:
     stem = Path(str(ctx.params["input"])).name.split(".")[0]
     checkpoint = spec.checkpoint or Path(f"restore-{stem}.sqlite")
     words += ["--checkpoint", str(checkpoint)]
-    return "Dry run: nothing was posted. To post it:\n  " + shlex.join(words)
+    return "Dry run: nothing was posted. To post it:\n  " + shlex.join(words) + notify_note(ctx)

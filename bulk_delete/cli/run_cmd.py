@@ -31,7 +31,6 @@ from ..errors import (
     OptionError,
     exit_codes_help,
 )
-from ..redaction import shown_url
 from ..summary import RunSummary
 from .exits import exit_code_of, with_exit_code
 from .notify import notify_from
@@ -114,11 +113,20 @@ def typed(ctx: click.Context, keep: Callable[[str], bool]) -> list[str]:
         else:
             values = value if param.multiple else (value,)  # --ignore-column A --ignore-column B
             for item in values:
+                if name == "notify":  # its path may hold a token: see notify_note
+                    continue
                 shown = item.date().isoformat() if isinstance(item, dt.datetime) else str(item)
-                if name == "notify":  # its path may hold a token: a command shown never has it
-                    shown = shown_url(shown)
                 words += [_long(param), shown]
     return words
+
+
+def notify_note(ctx: click.Context) -> str:
+    """What a command shown for copying leaves out: a --notify URL may hold a token (a Slack
+    webhook's, a healthchecks ping's), and one cut short would notify the wrong place. Said
+    as a shell comment, so the line still runs as printed."""
+    if not ctx.params.get("notify"):
+        return ""
+    return f"  # {_NOTIFY_FLAG} left out: its URL may hold a token; add it to be told"
 
 
 def send(
@@ -271,13 +279,18 @@ def ending_of(summary: RunSummary | None, error: BaseException | None = None) ->
 def command_again(ctx: click.Context) -> str:
     """This command as typed (its arguments, and the options given on the command line),
     without --dry-run: what sends what a dry run showed, and what resumes a run."""
+    return shlex.join(command_words(ctx)) + notify_note(ctx)
+
+
+def command_words(ctx: click.Context) -> list[str]:
+    """``command_again``'s words, without its note."""
     arguments = [
         str(ctx.params[param.name])
         for param in ctx.command.params
         if isinstance(param, click.Argument) and param.name and ctx.params.get(param.name)
     ]
     words = [program(), ctx.info_name or "", *arguments]
-    return shlex.join(words + typed(ctx, lambda name: name != "dry_run"))
+    return words + typed(ctx, lambda name: name != "dry_run")
 
 
 def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
@@ -305,7 +318,7 @@ def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
                 f", again ({flag_of('again')}: it was sent on {sent.when} under {sent.checkpoint})"
             )
     words += ["--checkpoint", str(checkpoint)]
-    text = f"Dry run: nothing was sent. To send it{why}:\n  " + shlex.join(words)
+    text = f"Dry run: nothing was sent. To send it{why}:\n  " + shlex.join(words) + notify_note(ctx)
     if spec.discover:
         text += "\n(the run lists again: what it finds then is what it deletes)"
     return text
@@ -366,3 +379,6 @@ def _report(summary: RunSummary, *, err: bool = False) -> None:
     click.echo(run_text(summary) if summary.restore is None else restore_text(summary), err=err)
     if not sys.stderr.isatty():  # a scheduler's log gets one line it can grep
         click.echo(summary_line(summary), err=True)
+
+
+_NOTIFY_FLAG = "--notify"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -295,16 +296,21 @@ async def test_a_command_shown_again_never_holds_the_notify_urls_token(
     emulator: Any, receiver: Receiver, tmp_path: Path
 ) -> None:
     """The dry run's command that sends, and the report's command that resumes, are shown
-    and forwarded: a --notify URL in them is cut to its host."""
+    and forwarded: a --notify URL in them is left out and said so in a shell comment (the
+    first version cut it to its host, and the command as printed notified a wrong URL)."""
     emu = await emulator(rate="off")
     hook = f"{receiver.url}/hook/{TOKEN}"
     done = await _run(emu, tmp_path, hook, "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert "--notify" in done.stdout
+    command = done.stdout.strip().splitlines()[-1]
+    assert command.endswith("  # --notify left out: its URL may hold a token; add it to be told")
     assert TOKEN not in done.stdout
+    words = shlex.split(command, comments=True)
+    assert "--notify" not in words  # runs as printed
+    assert words[1] == "run"
     failing = await emulator(rate="off", transient_rate=1.0)  # every call 500: a rerun resends
     done = await _run(failing, tmp_path, hook, "--give-up-after", "1")
     assert done.returncode == 3, done.stderr  # the outage outlasted --give-up-after
     page = (tmp_path / "c-report.html").read_text()
-    assert "--notify" in page  # the command as typed, which resumes …
+    assert "--notify left out" in page  # the command as typed, which resumes …
     assert TOKEN not in page  # … without the URL's token

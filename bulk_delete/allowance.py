@@ -1,16 +1,11 @@
 """Daily allowances: when a refused run may go again, and whether a planned one fits a day.
 
-LeadSquared's rate-limit pages have listed a daily allowance besides the per-5-s limit (10,000
-calls a day on Pro, 100,000 on Super, plus 1,000 a user). A pace never gets under an allowance:
-once it is used, every call until it resets is refused. So the run stops at once and says when
-to resume, and the dry run says up front when a run will cross it and what that does to the ETA.
+``resume_at(window, now, retry_after)`` is the next boundary of the window counted from
+midnight UTC, unless Retry-After says otherwise; ``allowance_used`` builds the error that stops
+the run; ``across_days`` tells a dry run when a plan crosses the allowance (a
+``DailyEstimate``). Pure functions of their arguments: the wall time is passed in.
 
-The reset is taken as the next boundary of the named window counted from midnight UTC (the
-next 00:00 UTC for a day, the next full hour for an hour), unless the refusal's Retry-After
-says otherwise. A server that counts a rolling window instead refuses the rerun's first call
-once more, which stops it again at the cost of that one call.
-
-Pure functions of their arguments: the wall time is passed in.
+Why: docs/design/allowance.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """Keys blanked out of text, in every form a server can echo them.
 
-A hostile or careless server quotes what it received: the request URL (keys URL-encoded, with
-upper- or lower-case hex, ``+`` for a space, or encoded twice), the headers inside a JSON error
-body (``\\u0024`` for ``$``, ``\\/`` for ``/``), an ``Authorization: Basic`` value or a whole
-request in base64 (standard or URL-safe). Each character of a key may come in any of the forms
-of its own, so one pattern per key matches every mixture.
+``redact(text, secrets)`` (or a cached ``redactor(secrets)``, whose ``sub`` and ``found`` do the
+same) replaces every key in the text with ``MASK``: plain, URL-encoded (once or twice),
+JSON-escaped, or the key's own characters inside base64 (standard or URL-safe, any alignment).
+Keys shorter than ``MIN_BASE64_KEY`` are not searched in base64.
 
-Base64 of a key inside a longer text (``access:secret`` in a Basic header, or a quoted URL)
-depends on where the key starts within a 3-byte group, so each of the three alignments is
-searched for the characters that come from the key's bytes alone. The one or two characters at
-either edge also carry bits of the neighbouring bytes and stay; they tell at most 4 bits of the
-key. Keys shorter than ``MIN_BASE64_KEY`` characters are not searched in base64: their core
-would be too short to tell from ordinary text.
+Why, and what base64 leaves: docs/design/answers.md.
 """
 
 from __future__ import annotations

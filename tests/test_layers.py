@@ -252,6 +252,23 @@ def test_no_two_modules_share_a_name() -> None:
     assert {stem: found for stem, found in stems.items() if len(found) > 1} == {}
 
 
+# errors.py draws the whole error tree in its docstring (httpx's ``_exceptions.py``), which
+# test_every_error_of_the_package_is_in_errors_py holds: a reference a caller reads, not prose.
+LONG_DOCSTRING_ALLOWED = {"bulk_delete.errors"}
+
+
+def test_module_docstrings_are_short() -> None:
+    """A module docstring says what the module is for and how to call it, in a few lines; why
+    it is built so, with the figures of a day, is in docs/design/."""
+    long = {
+        module: lines
+        for module, path in MODULES.items()
+        if module not in LONG_DOCSTRING_ALLOWED
+        and (lines := len((ast.get_docstring(ast.parse(path.read_text())) or "").splitlines())) > 10
+    }
+    assert long == {}
+
+
 def test_no_two_modules_define_a_class_of_one_name() -> None:
     """A class name says one thing: two public classes of one name (a Selection of what a
     request deletes beside a Selection of what a restore posts) read as one concept."""

@@ -1,26 +1,12 @@
 """--notify: word when a run ends, decided at the CLI's one exit, posted by send/notify_post.py.
 
-A command that sends (`run`, `job`, `verify`, and any command that keeps a summary as they do)
-calls ``notify_from`` once its options are known: that is when a healthchecks URL gets its
-``/start``. cli/main.py calls ``notify_end`` with the exit code on every way out (a result, an
-error, a signal, a bug), so each ended run is notified exactly once, with the summary the
-command left for --summary-json (the same document, the same schema).
+A command that sends calls ``notify_from`` once its options are known (a healthchecks URL gets
+its ``/start``); cli/main.py calls ``notify_end`` with the exit code on every way out, so each
+run is notified once, with its --summary-json document. Slack webhooks get a short text and
+blocks, healthchecks URLs a ping (``/fail`` after a non-zero exit, on every end), any other URL
+the summary JSON. ``--notify-on`` picks the ends; no key is ever sent, a failed post only warns.
 
-What each URL gets:
-
-- a Slack incoming webhook (``hooks.slack.com``): a short text and blocks (headline, counts);
-- a healthchecks ping URL (host ``hc-ping.com``, or any URL written ``healthchecks+https://…``
-  for a self-hosted instance): ``/start`` at the start, and at the end the URL itself after
-  exit 0 or ``/fail`` after any other, with the summary as the body (healthchecks keeps it).
-  It is pinged on every end whatever ``--notify-on`` says: a start without an end would look
-  like a run that hung;
-- any other URL: the summary JSON.
-
-``--notify-on`` picks the ends that notify: success (exit 0), partial (exit 1: finished, some
-requests failed or rows invalid) and failure (any other exit). A notification never carries a
-key (every text is passed through the redaction with the keys in the environment), a URL is
-named by scheme and host only, each post is bounded at 10 s, and a failed post is a warning:
-the exit code stays the run's.
+Why: docs/design/notify.md.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """→ report_page: one self-contained HTML file that shows how a run went, to forward by email.
 
-The page opens from an attachment with no network: no script, no stylesheet, font or image is
-fetched. Charts are inline SVG (cli/charts/), the style sheet is inline, fonts are the
-reader's own system stack.
+``render_report(data)`` / ``write_report(path, data)`` assemble the page from a ``ReportData``:
+the charts the data allows (``charts``), inline SVG and style, nothing fetched, in a Jinja2
+template with autoescaping (only the charts' SVG passes through as it is). ``report_data`` is
+re-exported here with the page's other names.
 
-This module assembles the page: which charts the data allows and in what order, and the
-template around them. The template is Jinja2 with autoescaping, so a title, a headline or a
-note taken from a sheet or a checkpoint's label shows as text and never as markup; only the
-charts' own SVG is passed through as it is. The page is built from a plain ``ReportData``:
-whoever reads the checkpoint fills it (``report_data`` does so from a ``CallLog``, in
-store/report_data.py, re-exported here with the page's other names).
+Why: docs/design/report.md.
 """
 
 from __future__ import annotations

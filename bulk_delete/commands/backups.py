@@ -1,20 +1,12 @@
 """--backup for the commands: open the run's backup file, and price it in the dry run.
 
-The step itself (read, save, then send) lives in send/backup_step.py; this module decides
-what the commands need around it:
+The step itself (read, save, then send) is send/backup_step.py. Here: ``opened`` ties the file
+to the checkpoint by a mark (another checkpoint's file: exit 2; its lock held: exit 75; damaged:
+exit 3; a torn tail moved aside and said); ``price`` and ``discovered_price`` give the dry run
+the Retrieve calls the backup adds and their time; ``verified`` reads every file the runs wrote
+for ``verify``; ``backup_as_sheet`` exports one.
 
-- the file belongs to the checkpoint from the moment a run names it: the checkpoint keeps a
-  mark (a random id, in its meta) that the writer puts first in the file before the first
-  call, and a file marked by another checkpoint is refused (exit 2). The writer holds the
-  file's lock while the run writes (a second run on it: exit 75);
-- a damaged backup stops the run before anything is sent (exit 3, naming each damaged
-  member): the copies it lost are of deletes already sent, and appending after them would
-  let the run carry on as if the backup held. A torn tail (a write killed half way, its
-  request never sent) is moved aside and said, on stderr and in the summary;
-- the checkpoint remembers every file its runs wrote (``verify`` reads them all, and names
-  the queued requests none of them holds);
-- the dry run's figures: the Retrieve calls the backup adds (backup_fetch.py's ``expected_total``)
-  and the time they take at the run's rate.
+Why: docs/design/backup.md.
 """
 
 from __future__ import annotations

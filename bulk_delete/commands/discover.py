@@ -1,31 +1,12 @@
 """API → found activities → plan: `--discover` lists which leads have the activities to purge.
 
-A scheduled cleanup ("every night, purge webinar activities older than 90 days") should not
-need a sheet exported at 2 a.m. Instead the job asks LeadSquared (RetrieveByActivityEvent, one
-activity type across all leads in a window) and purges exactly what it found.
+The job asks LeadSquared (RetrieveByActivityEvent, one code across all leads in a window) and
+purges exactly what it found. The whole listing is saved in the checkpoint, page by page,
+before the first delete; a page that fails the checks of listing_pages.py stops the run (exit
+3) before anything is deleted. One request per lead found, split as for a sheet; list calls go
+through the same pool (send/pool.py) as deletes.
 
-- **Listing comes first and is saved.** Every page goes into the checkpoint in one transaction
-  before the next is asked for, and the whole listing ends before the first delete: deletes
-  shift the pages under a listing still running. An interrupted listing goes on from the next
-  page; a resumed run never lists again.
-- **Checked, not believed** (see listing_pages.py). A page that repeats activities already read,
-  holds rows without an activity id, or leads that are not GUIDs stops the run (exit 3) before
-  anything is deleted, and that code's pages are set aside: the next run lists it again from
-  page 1, so no plan is ever made from them. Pages go on while they come back full, and a
-  RecordCount that disagrees with the rows read is a warning on the plan.
-- **Paging.** PageIndex starts at 1; page 1 sets the page size to what it held (the server's
-  cap), and that size is saved with every page, so a resumed listing asks what the server gives.
-- **The activity's date, not ModifiedOn.** LeadSquared filters this listing on the modified
-  date. An activity created in the window may have been modified after it, so the listing runs
-  from the window's start to now (``until``), and only activities whose date lies in the window
-  are kept — the same rule the delete applies: CreatedOn, or the ActivityDateTime of one posted
-  back by a restore (``api.activity_date``). Activities created before the window but modified
-  in it are listed too, and dropped.
-- **One request per lead found**, its codes the codes found on that lead, its window the job's
-  window in UTC; split exactly as for a sheet. List calls spend the same budget as deletes, so
-  they go through the same pool (send/pool.py): the same limiter, rate refusals and retries,
-  one code per work item, its pages in order. A stop lets the pages on the wire come back
-  and be saved, and asks for no further page.
+Why: docs/design/listing.md.
 """
 
 from __future__ import annotations

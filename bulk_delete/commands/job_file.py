@@ -1,14 +1,11 @@
 """Scheduled cleanup runs: a job file (TOML) under version control becomes a run config.
 
-A job picks its own date window at run time, keeps one checkpoint per run date in its state
-directory (a run interrupted today resumes today's; yesterday's is left alone), and holds a
-lock so two instances never run at once. Keys never live in the file: it names the
-environment variables that hold them.
+A job picks its own window at run time in whole days of its time zone (``older_than_days``,
+``window_days``), keeps one checkpoint per run date in its state directory, and holds a lock
+so two instances never run at once. Keys never live in the file: it names the environment
+variables that hold them.
 
-Relative windows are whole days in the job's time zone. ``older_than_days = 90`` on a run
-dated D means ToDate = 23:59:59 on D − 91 (everything before the start of D − 90), and
-``window_days = 30`` means FromDate = 00:00:00 on D − 90 − 30. Whole days keep the window —
-and so the plan's fingerprint — the same all day, so a rerun the same day resumes.
+Why whole days: docs/design/jobs.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
 """The `report` command's data: what the HTML page shows of a checkpoint or a job's folder.
 
-The page is for the person who did not run the purge. It is filled from the checkpoint alone,
-read-only, in the order that person asks: what was purged (the codes and their names where
-the account told us, the window in the run's zone and in UTC, leads, requests, activities),
-how it ended (the exit status in words, whether it was interrupted, the command that
-resumes), why requests failed and rows were invalid (with their sheet rows), what `verify`
-found and where the backup is; then the charts, from the call log (every run in it, so a
-resumed run shows its whole history). A checkpoint from before the call log gets all of that
-and no charts. A folder (a job's state directory) gets one line per night, in date order,
-with the job it belongs to. Drawing the page is the CLI's (cli/report_page.py).
+``report(source, now)`` reads a checkpoint (``checkpoint_data``) or a job's state folder
+(``folder_data``, one line per night) read-only into a ``ReportData``: what was purged, how it
+ended, why requests failed and rows were invalid, what `verify` found, where the backup is, and
+the charts from the call log (none for a checkpoint from before it). Drawing is the CLI's
+(cli/report_page.py).
+
+Why: docs/design/report.md.
 """
 
 from __future__ import annotations

@@ -3,20 +3,10 @@ its own checkpoint → plan → confirm → read each lead → post → outcomes
 
 It takes a RunSpec (``input``: the backup), and the clock, RNG and HTTP session from outside;
 it returns a RunSummary (its ``restore`` says what came of the activities) and never prints.
-The order is the point, because a post cannot be taken back and is not idempotent:
+The backup is read whole first; only what is gone from a lead is posted, and never twice. Calls
+go through the one pool, limiter, breaker, retry loop, daily allowance and signals.
 
-- the backup is read whole before anything (a damaged or foreign one: exit 2), and the
-  selection is saved in the checkpoint before the first call;
-- nothing is posted before the plan is confirmed;
-- each lead is read first: only what is gone from it is posted (a delete not carried out yet
-  would remove what a restore posts inside its window); what is still there is held, named,
-  and read again by the next run;
-- every post is marked before it goes out and settled before the next call, and a post whose
-  answer was lost is looked for on its lead before anything is posted again, by this run or,
-  after a kill, the next: never twice.
-
-Calls go through the one pool, its limiter (the machine's ledger), breaker, retry loop,
-daily allowance and signals, as a purge's. Why: docs/design/restore.md.
+Why: docs/design/restore.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
 """backup → the activities to post back, and what posting them costs: a restore's plan.
 
-- **Read whole, or not at all.** The backup is read through before anything else: a damaged
-  member, a file that is no backup, or one holding two checkpoints' backups (joined with
-  ``cat``) exits 2, by name, before any call. A torn tail (a write killed half way: its
-  request was never sent, so nothing of it was deleted) is left out. Each activity once.
-- **Selection**: ``--request`` (the purge's request numbers), ``--lead``, ``--sheet`` (the
-  leads of a sheet's ProspectId column), ``--codes``, ``--from``/``--to`` on the activity's date
-  (in ``--tz``, as a purge's window). All given must hold.
-- **The price**: one Retrieve per lead and code (to confirm the activities are gone and, after
-  a lost answer, to look for the post's copy), then the posts: Create, one activity a call at
-  the account's limit, or the bulk add, 25 a call at its own limit. The faster is chosen,
-  from the limits known and what earlier runs of the checkpoint measured; the plan says which.
+The backup is read whole first (damaged, foreign or two checkpoints' joined: exit 2; a torn
+tail is left out). The selection is ``--request``, ``--lead``, ``--sheet``, ``--codes``,
+``--from``/``--to`` (in ``--tz``), all of which must hold. The price is one Retrieve per lead and
+code, then the posts by Create or the bulk add, whichever is faster; the plan says which.
+
+Why: docs/design/restore.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """checkpoint → results workbook: what `run` and `job` leave beside the checkpoint, on every exit.
 
-The workbook (store/results_workbook.py) is filled from the checkpoint alone, read-only, after
-the run has closed it: so it says exactly what the checkpoint says, and a run that stopped (exit 3,
-130) gets one as well as a finished one. Its HTML twin is drawn by the CLI
-(cli/run_cmd.py).
+The workbook (store/results_workbook.py) is filled read-only from the closed checkpoint, after
+a stopped run as after a finished one; its HTML twin is drawn by the CLI (cli/run_cmd.py).
+``--results PATH`` names the workbook (the report beside it, ``.html``); by default
+``NAME-results.xlsx`` and ``NAME-report.html`` beside ``NAME.sqlite``; ``--no-results`` writes
+neither. The sheet's other columns (Name, Email) are carried over.
 
-Where they go: ``--results PATH`` names the workbook, and the report goes beside it with the
-suffix ``.html``; by default both go beside the checkpoint, ``NAME-results.xlsx`` and
-``NAME-report.html`` for a checkpoint ``NAME.sqlite``. ``--no-results`` writes neither.
-
-The sheet's own other columns (Name, Email) are carried over: the plan keeps, per request, the
-cells of its first source row (``requests.extra``), and meta ``extra_columns`` names them.
+Why: docs/design/report.md.
 """
 
 from __future__ import annotations

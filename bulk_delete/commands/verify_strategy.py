@@ -1,35 +1,12 @@
 """outcomes → confirmed: ask LeadSquared what is left after the deletes it queued.
 
-LeadSquared answers a delete with "queued" and carries it out later; locked activities, a wrong
-time zone or a role without the right can leave activities in place. `verify` asks, for each
-queued request (or a random sample), what is left: activities of the request's codes on that
-lead whose date lies in the request's window (``api.activity_date``: the ActivityDateTime of an
-activity posted back, else its CreatedOn, as the delete selects them). Two ways to ask, and
-the cheaper is used:
+How `verify` asks and what it trusts: per lead (Retrieve) or per code (RetrieveByActivityEvent
+over the run's windows, priced by its first page), whichever is cheaper; a request is
+"confirmed" only from answers that hold together, else "unverified" with the reason. Every call
+goes through the run's pool (send/pool.py). verify.py is the command itself (host, checkpoint
+and lock, limiter, preflight, the summary it returns).
 
-- **per lead**: Retrieve, one call per lead and code (more when a lead has over 100);
-- **per code**: RetrieveByActivityEvent over the run's windows, 1,000 activities a call for
-  the whole account — cheap for a big run, wasteful for a sample of ten. Its first page per
-  code (which says RecordCount) is the probe that prices it, and is used if it wins.
-
-"Confirmed" is recorded only from answers that hold together; anything else leaves the request
-"unverified", with the reason:
-
-- a listing is checked as `--discover` checks it (listing_pages.py: repeated rows, rows without ids,
-  leads that are not GUIDs), and the rows read must match RecordCount: a code whose listing
-  fails makes every request of that code unverified;
-- Retrieve pages must not repeat an activity, and must add up to RecordCount. Its paging is
-  bounded by what the run sent: at most MAX_RETRIEVE_CALLS calls per lead and code, and a lead
-  that says it holds more than that many pages' worth is not paged at all. So a server that
-  claims a billion activities costs one call, not ten million.
-- Every call goes through the run's pool (send/pool.py) and limiter: the probes and the
-  listing one code per work item (its pages in order), the per-lead checks one lead per item.
-  A signal stops verify at once: the pool abandons the reads on the wire (a read has nothing
-  to drain), and what was recorded stays recorded. A fatal answer, an outage past
-  --give-up-after or the daily allowance stop the pool and come out as themselves.
-
-This module is how `verify` asks and what it trusts; verify.py is the command itself (host,
-checkpoint and lock, limiter, preflight, the summary it returns).
+Why: docs/design/verify.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,12 @@
 """A local LeadSquared stand-in (aiohttp.web) for the demo, the tests and the benchmarks.
 
-It behaves like LeadSquared as documented, including the unpleasant parts: a strict
-per-account sliding window in which rejected calls count too, 401 for wrong keys, 400 for
-bodies not per spec, 500 with an ``MX…`` ExceptionType for application errors, and — when
-asked — transient 500s, HTML 502s from a "proxy", dropped connections and slow answers.
+It behaves like LeadSquared as documented, the unpleasant parts included (a strict sliding
+window where refusals count, 401, 400, 500 MX…), and on request injects faults: transient 500s,
+HTML 502s, dropped connections, slow answers, lost post answers (``--post-lost-rate``); with
+``--echo-request`` error documents quote the request (echo.py). Posted-back activities are real
+from then on. Every call's User-Agent is counted.
 
-With ``--echo-request`` every error document and redirect quotes the request (echo.py).
-
-Activities can be posted back (Create, one; the bulk add, up to 25 on its own stricter
-window): they get new ids and are real from then on, in Retrieve, in the listing, and under
-any delete carried out later whose window holds their date. ``--post-lost-rate`` loses the
-answer after they were created, the one fault after which a retry makes a second copy.
-
-Order of checks for every call: outage (503 page) → redirect (307, when set up to play a
-hostile host) → path
-(404) → keys (401) → refuse-all (429) → rate window (429) → the bulk window, for bulk calls
-(429) → daily allowance (429) → faults → latency → body (400) → application rules (500 MX)
-→ 200 ("queued" for a delete; a post acts, then may lose its answer). Every call's
-User-Agent is counted.
+Why, and the order of checks for every call: docs/design/emulator.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
 """Text dates in the order people write them: 31/01/2025, 1.2.2024, 01-02-2024 14:30.
 
-A date that is not YYYY-MM-DD is read only in the order the user names (``--date-order``):
-01/02/2024 is 1 February as DMY and 2 January as MDY, and a purge that guessed wrong would
-delete another month. Without the order such a date is refused with both readings shown, also
-when a sheet's dates can only be read one way (a day above 12): the order found is said, and
-still not assumed. A year in two digits is refused in every order: 24 could be 1924 or 2024.
+A date that is not YYYY-MM-DD is read only in the order the user names (``--date-order``);
+without it, and for a two-digit year, it is refused. No pandas here (rules.py reads options
+through it).
 
     read_ordered("01/02/2024 14:30", "DMY")  # (date(2024, 2, 1), time(14, 30))
 
-Nothing here imports pandas: the options are read through it too (rules.py).
+Why: docs/design/planning.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,12 @@
 """RetrieveByActivityEvent pages, checked rather than believed: shared by `--discover` (what to
 delete) and `verify` (what is left).
 
-A listing decides what is purged, so a listing that is wrong in a way we can see must stop the
-run, not shape it. What can be seen on the wire:
+A page with repeated ProspectActivityIds, or rows that cannot be used (no id, a lead that is
+not a GUID, no CreatedOn, another ActivityEvent), stops the caller. Pages go on while they come
+back full; a RecordCount that disagrees with the rows read is reported (``count_problem``).
+After page 1, the page size is what page 1 held.
 
-- **Repeated rows.** Every activity has one ProspectActivityId. A page holding ids already read
-  (on earlier pages, or twice on itself) means the pages overlap, and as many other activities
-  were never shown: a server that ignores PageIndex serves page 1 again and again.
-- **Rows that cannot be used**: no ProspectActivityId (they cannot be told apart nor checked for
-  repeats), a RelatedProspectId that is not a GUID (it would be sent as a ProspectId), no
-  CreatedOn (it cannot be placed in the window), or another ActivityEvent than the one asked.
-- **RecordCount** is only the server's word. Pages go on while they come back full and stop
-  on a short or empty one, whatever RecordCount says; when the rows read disagree with it, the
-  caller is told (`count_problem`).
-
-**Page size.** PageIndex starts at 1. The server may cap a page below the size asked, and some
-servers compute the offset from the size asked before capping it, so the page size after page
-1 is what page 1 held: offsets then agree however the server counts. A short first page may
-also be the last one; one more page at that size tells the two apart (it comes back empty).
+Why: docs/design/listing.md.
 """
 
 from __future__ import annotations

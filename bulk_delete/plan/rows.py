@@ -1,14 +1,10 @@
 """rows → checked rows: normalise and validate every row of the sheet.
 
-A row is valid or invalid; an invalid row keeps its sheet row number and reasons a person can
-act on, and is never sent. The rule of each cell is in rules.py, where the job options
-(``--codes``, ``--from`` …) are checked by exactly the same code.
+A row is valid or invalid; an invalid row keeps its sheet row number and reasons, and is never
+sent. ``Validator.check_chunk`` checks a chunk column by column; ``Validator.check`` checks one
+row and names its reasons (the same as the chunk's). Each cell's rule is in rules.py.
 
-A chunk of rows is checked column by column (``Validator.check_chunk``): ProspectIds as a byte
-matrix in numpy, every other column once per distinct value through the same cell rules. A
-row every column accepts is valid. Any other row, and only such a row, is checked again on
-its own by ``Validator.check``, which names its reasons: so the reasons, and which rows are
-invalid, are exactly those of the row-by-row checks.
+Why: docs/design/planning.md.
 """
 
 from __future__ import annotations

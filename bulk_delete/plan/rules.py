@@ -1,15 +1,11 @@
 """The rules of a plan's inputs: what each cell may hold, and the options that fill empty ones.
 
-A cell rule is a small pure function (one per column) that turns a cell into the API's form or
-raises a CellError a person can act on. The job options (``--codes``, ``--from`` …) are checked
-by exactly the same rules (``PlanOptions.row_defaults``), so a flag and a cell cannot disagree.
-``PlanOptions`` also decides the plan's fingerprint: same file bytes and same options ⇔ same
-requests.
+A cell rule is a pure function per column: the cell in the API's form, or a CellError a person
+can act on. ``PlanOptions`` checks the job options (``--codes``, ``--from`` …) by the same rules
+(``row_defaults``) and decides the plan's fingerprint. No pandas or numpy here (commands/spec.py reads
+options through it; tests/test_layers.py holds it); rows.py checks a sheet's rows in bulk.
 
-Nothing here imports pandas or numpy: every command reads its options through these rules
-(commands/spec.py), and `bulk-delete --help`, `status`, `export` and `report` must start
-without them (tests/test_layers.py). The sheet's rows are checked in bulk by rows.py, with
-these rules.
+Why: docs/design/planning.md.
 """
 
 from __future__ import annotations

@@ -1,33 +1,12 @@
 """What an answer means: every HTTP answer or transport error becomes one Answer.
 
-    200 + Status "Success"        queued     LeadSquared queued the delete (it is not done yet)
-    400, other 4xx                failed     the body is not per spec; never retried
-    500 + ExceptionType "MX…"     failed     an application error; LeadSquared's own async layer
-                                             does not retry these either, nor do we
-    any status whose message says limited    someone spent the account's budget, or the
-    "exceeded the limit of N in W second(s)"            account allows less than we thought:
-                                             go again (a 403 or a 200 "Error" saying this too)
-    401, 403, 404                 fatal      keys, host or region are wrong: the run stops
-    a host name that does not     fatal      no wait makes it exist (a typo in --host, most
-    exist (DNS)                              often); the message lists the regional hosts
-    3xx (never followed)          fatal      the host is not the API: following would send the
-                                             keys elsewhere; the message names the Location
-    429                           limited    the same, when the message names no limit
-    "exceeded the limit of N in   allowance  the account's daily (or hourly) allowance is used:
-    86400 second(s)" (any window             no pace gets under it, so the run stops at once
-    of an hour or more, in                   and says when to resume; never learned as a rate
-    seconds, minutes, hours, days)
-    408, 499 (a proxy's or load   transient  the proxy gave up waiting, not LeadSquared on the
-    balancer's timeout)                      body: retried with backoff
-    other 5xx, HTML, non-JSON,    transient  retried with backoff
-    resets, timeouts, connection
-    refused, a temporary DNS failure
-    a body over MAX_BODY (1 MB)   transient  not read at all: no answer of ours is that big, and
-                                             reading it whole would cost its size in memory
+``classify`` and ``classify_exception`` give each a Verdict: queued (200 "Success"), failed
+(400 and other 4xx, 500 "MX…"), limited (a refusal naming a rate, 429), allowance (a refusal
+naming a window of an hour or more), fatal (401, 403, 404, 3xx, a host that does not exist),
+transient (other 5xx, HTML, resets, timeouts, 408/499, a body over ``MAX_BODY``: retried).
+Pure functions; they never see a key (the client redacts first, redaction.py).
 
-Pure functions of what came back; they never see a key: the client blanks every form of the
-keys out of the body and the headers first (redaction.py), and ``redact`` scrubs the text of
-transport errors (aiohttp puts the URL, query string included, into its messages).
+The whole table and why: docs/design/answers.md.
 """
 
 from __future__ import annotations

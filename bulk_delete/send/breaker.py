@@ -1,25 +1,13 @@
 """The circuit breaker: an outage belongs to the service, not to the request.
 
-When several calls in a row fail with transient errors (5xx pages, resets, timeouts) and
-nothing succeeds between them, the service is down for a moment — a load balancer restarting,
-a deploy. Retrying each request on its own would burn every request's attempts in seconds and
-hammer a service that is trying to come back. Instead the breaker *opens*: nobody starts a
-call, and the requests caught in it do not spend attempts. After a pause one call goes out
-alone as a probe (*half-open*). If it gets any real answer the breaker closes and everyone
-goes on; if it fails the pause doubles (1 s, 2 s, 4 s … 30 s). Only when nothing has
-succeeded for ``give_up_after`` seconds does the run stop (exit 3), resumable.
+After several transient failures in a row it opens: no call starts, and waiting requests spend
+no attempts; after a pause (1 s doubling to 30 s) one probe goes out, and any real answer
+closes it. Nothing succeeded for ``give_up_after`` seconds stops the run (exit 3, resumable);
+``refused_too_long`` bounds, by the same time, a run whose every call is refused. A host that
+takes no connection is told through ``on_notice``, then every LINE_EVERY seconds. Time comes
+only from the Clock it is given.
 
-Any answer from the service itself — queued, an application error, a rate refusal, even a
-401 — proves it is up. A rate refusal does not prove that the run can go on, though: when
-every call is refused (another integration spending the whole budget, or a limit far below
-what the refusals say), nothing is ever accepted. So the breaker keeps a second clock, the
-last *accepted* call (anything but a refusal or a transient failure), and ``refused_too_long``
-bounds that wait by the same ``give_up_after``. Reads time only from the Clock it is given.
-
-A host that accepts no connection at all (a wrong port in LSQ_HOST, a firewall) is told at
-once through ``on_notice``, then every LINE_EVERY seconds while it lasts: a wait of
---give-up-after seconds must not look like a hang. The last probe goes out at the moment
-``give_up_after`` runs out, not a doubled pause after it, so the stop comes on time.
+Why: docs/design/breaker.md.
 """
 
 from __future__ import annotations

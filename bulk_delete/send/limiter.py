@@ -6,20 +6,8 @@
     if answer.verdict is Verdict.RATE_LIMITED:
         limiter.refused(answer.limit, answer.retry_after, started=started)
 
-- **The window.** Never more than N call starts in any window of W seconds and a small
-  ``margin`` for network jitter; N is the ``effective`` limit: ``--rate``, or lower once a
-  refusal names the account's real one, times ``--share``.
-- **Others on the account.** A refusal at the limit we know means someone else spends the
-  budget: ``refused`` measures what was free from our starts before the refused call's
-  (``started``), paces a little below it for a few windows, then probes back up to the limit.
-  A single refusal our own calls explain widens the margin instead. ``shares_account``,
-  ``free`` and ``current`` say where it stands; ``on_notice`` hears, once, why it slowed down.
-- **Several runs on one machine** hand it the machine's ledger (``shared``): a start needs room
-  in the account-wide window too, and the free budget is measured on every run's starts.
-- A ``Retry-After`` is obeyed up to a window and a second (``max_retry_after``).
-
-Time comes only from the Clock it is given: tests step a ManualClock or virtual time. Why it
-paces as it does, the trade-offs and the figures: docs/design/pacing.md.
+Never more than the ``effective`` limit of starts in any window (with ``shared``, the machine's
+ledger, counting every run's). Why it paces as it does, with figures: docs/design/pacing.md.
 """
 
 from __future__ import annotations

@@ -1,27 +1,13 @@
 """checkpoint → senders → outcomes: the worker pool, the one for every call a command makes.
 
-The pool's machinery is the same whatever a work item does: a feeder streams items into a
-small queue, N workers take them, every call passes the same gates (breaker, limiter, retry),
-and one stop protocol ends it. What an item does is a coroutine handed to ``Pool.each``:
+A feeder streams work items to N workers; every call passes the same gates (breaker, limiter,
+retry). ``Pool.run`` sends the checkpoint's pending deletes, committing each final answer before
+it counts; ``Pool.each`` runs any coroutine per item, which reads through ``Pool.read``.
+``call_once`` is a single call outside any pool (preflight, --check-codes), through the same
+retry loop. Stopping (a signal through ``StopSwitch``, a fatal answer, a long outage) is one
+protocol: stop starting, drain the calls on the wire, cancel the rest; the unsent stay pending.
 
-- a delete (``Pool.run``): the checkpoint's pending requests, each sent and its final answer
-  committed to the checkpoint before it is counted;
-- a read (``Pool.read``, from any item): verify's check of one lead, one code's listing
-  pages (read in order, one after the other), a probe. Several items read at once.
-
-The limiter, not latency, should be the bottleneck, so there are enough workers for
-``rate × latency`` calls in flight. ``call_once`` is for a true single call outside any pool
-(the preflight, --check-codes), through the same retry loop; given the stop switch, a signal
-cuts its waits short too (``StopSwitch.cutting``), so no wait of a command outlasts a signal.
-
-All tasks live in one ``asyncio.TaskGroup``, and stopping is one protocol the pool owns
-(``Pool._stop_protocol``): stop starting (workers waiting for a slot, a backoff or work are
-cancelled at once), drain (calls on the wire get ``drain_seconds`` to come back and be
-recorded), then cancel what is left. What was not sent stays pending for the rerun. A signal
-(through ``StopSwitch``), a fatal answer, an outage past --give-up-after and refusals of every
-call for as long all stop this way;
-a bug in a worker cancels the group and surfaces as itself. A short outage does not stop the
-run: the circuit breaker (breaker.py) holds every worker until a probe gets through.
+Why: docs/design/pool.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """The restore's two steps, as work items of the one pool: read a lead, and post a batch.
 
-- ``read_lead``: the lead's activities of the codes still in question, read whole (Retrieve,
-  paged and checked as a backup reads them), decide for each activity of the lead: gone (to
-  post) or still present (held); and for each whose post got no answer, found on the lead
-  (posted: the copy's id kept) or not (to post again). One transaction per lead.
-- ``post``: ``posting`` committed for the batch before the call goes out; the call through
-  the pool's gates, never repeated blind (``Pool.post``); what the answer says of each
-  activity committed before the next call. Create carries one activity, the bulk add up to 25
-  (its own window within the account's: posting.BulkWindows).
+``read_lead`` reads the lead's activities whole and decides for each: gone (to post), present
+(held), or, after a lost answer, found (posted) or not (to post again); one transaction per
+lead. ``post`` commits ``posting`` before the call, never repeats it blind (``Pool.post``), and
+commits each activity's answer before the next call. A kill -9 leaves each activity settled or
+``posting``, and the next run reads those leads first.
 
-A kill -9 anywhere leaves each activity settled or ``posting``; the next run reads the leads of
-those before it posts anything. Why: docs/design/restore.md.
+Why: docs/design/restore.md.
 """
 
 from __future__ import annotations

@@ -2,19 +2,11 @@
 answer says of each activity it carried, how one found on its lead is told for the one a lost
 answer may have created, and the bulk add's own window within the account's.
 
-Pure functions of what came back, except ``BulkWindows`` (a limiter, on the injected clock).
-The steps that call and record are send/post_step.py; the reasons are docs/design/restore.md.
+Pure functions of what came back, except ``BulkWindows`` (a limiter, on the injected clock). A
+post names its lead by ``RelatedProspectId`` only, never by email (that would create leads).
+The steps that call and record are send/post_step.py.
 
-- **Never by email.** A post names its lead by ``RelatedProspectId`` only: LeadSquared's "by
-  email" variants create a lead when none matches, and a restore must never create a lead. A
-  lead that no longer exists is refused (``MXLeadNotFoundException``) and reported.
-- **Faithful.** The event code, the note, the activity's date as ``ActivityDateTime`` (UTC),
-  every custom field (the ``Data`` pairs, and ``mx_`` fields a listing row holds flat), and,
-  with the bulk add, the owner by ``ActivityOwnerEmail`` when the backup names the email. The
-  id, CreatedOn, CreatedBy, ModifiedOn and the history cannot come back.
-- **The same one.** After a lost answer, an activity on the lead is the post's own when it has
-  the same code, date, note and fields, was not on the lead before any post of this restore
-  reached it, and is not another activity's copy already.
+Why: docs/design/restore.md.
 """
 
 from __future__ import annotations

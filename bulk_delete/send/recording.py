@@ -1,21 +1,12 @@
 """send → calls: every HTTP attempt written to the checkpoint's call log, for the run report.
 
-The one retry loop (`pool.until_settled`) asks ``current()`` before each attempt; when a
-command has installed a recorder (``recording``) the attempt is written with its wall-clock
-start and answer, its status, our verdict and the limit in force. What kind of call it is
-comes from ``calling(kind)``, set where the call is made (the pool's deletes are "delete",
-the listing "list", verify "verify", preflight "preflight", --check-codes "setting", backup
-reads "backup", a restore's posts "post" and its reads of a lead "lookup").
+A command installs a recorder (``with recording(CallRecorder(...))``); the call site names the
+kind (``with calling("list")``); the retry loop asks ``current()`` before each attempt and
+writes it (wall-clock start and answer, status, verdict, limit in force). Both are context
+variables: tasks inherit them, and with none installed (a dry run) nothing is recorded. Calls
+outside a ``runs`` row have run ``NO_RUN`` (0). A failed write turns the recorder off.
 
-Both are context variables rather than parameters: the recorder then reaches the listing,
-verify and backup calls without threading one more argument through each of them, a task
-inherits them when it is created (the pool's workers), and a dry run, which installs none,
-records nothing at no cost. ``run`` is the checkpoint's ``runs`` row while one is open; calls
-made outside one (the listing before the first send, preflight, verify) are recorded with
-run 0.
-
-Writing the log must never stop a purge: a failure to write it (a full disk) turns the
-recorder off, and the outcome write that follows says what is wrong.
+Why: docs/design/report.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
 """The moment a call goes on the wire, told to whoever is watching it.
 
-A call's start is counted when the limiter hands out its slot, but the server counts it when the
-request arrives. On a warm keep-alive connection the two are the same moment. After a reset, or
-an error page that closed the connection, the next call opens a new one first (a TCP and TLS
-handshake, a round trip or three): it reaches the server later than its start said, inside a
-window the limiter already thought free. And an HTTP client may send a request again by itself
-(aiohttp re-sends an idempotent GET once when a kept-alive connection drops). Both reached the
-server; the window must count them where they did.
+The client reports each request whose headers went out (``went_out``, from aiohttp's tracing);
+the pool's retry loop watches each attempt (``watching``) and hands the moment to the limiter,
+so the window counts a call when it reached the server (a new connection's handshake, a
+client's own re-send). A context variable carries the watcher, within one task.
 
-The client reports each request whose headers went out (`went_out`, from aiohttp's tracing);
-the pool's retry loop watches each attempt (`watching`) and hands the moment to the limiter.
-A context variable carries the watcher from the attempt to the client's trace, in the same task.
+Why: docs/design/pacing.md ("When a call is counted").
 """
 
 from __future__ import annotations

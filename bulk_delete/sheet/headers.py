@@ -1,36 +1,12 @@
 """header row → columns: which column is which, and no column silently left out.
 
-Every header cell is either one of the five columns the job reads (by its name or an alias),
-or reported. A header *close* to a known one ("Form Date", "ActivtyEvent", "From_Dt") is an
-error, because ignoring it would quietly change what is deleted: without its FromDate a row
-purges everything before ToDate, for all time. Any other header is listed in the plan as
-ignored. ``--ignore-column`` leaves out a near miss on purpose.
+Every header cell is one of the five columns the job reads (by name or alias), a near miss of
+one ("Form Date", "From_Dt": an error, as ignoring it would change what is deleted), or listed
+in the plan as ignored. ``--ignore-column`` leaves out a near miss on purpose. The header is row
+1 unless it holds no known column, then the first of rows 1-10 holding ProspectId and another
+known column; ``--header-row N`` names it outright.
 
-How close is close. Names are compared normalised (lower case, without spaces, ``_ - . : ( )``)
-and against every alias, and a near miss must begin with the same letter as the alias (people
-seldom mistype the first letter, and it keeps "Send Date" from EndDate). Then:
-
-- aliases of 5 letters or fewer ("to", "from", "code", "codes") are never approached: too
-  many ordinary words lie one letter away from them;
-- aliases of 6 to 11 letters: one edit (Damerau-Levenshtein: a letter added, dropped,
-  changed, or two swapped): "Form Date", "Prospectid1", "EndDat";
-- aliases of 12 letters or more: one edit, or two that change no letter (added, dropped or
-  swapped letters: "Acitivity Code", "Activty Evnt"). Two *changed* letters are a different
-  word, not a typo: "Activity Notes" is not "Activity Codes";
-- an abbreviation: a known first word followed by the letters of the second in order and
-  starting like it ("From_Dt", "End Dt", "Activity Cd");
-- a known name followed by a parenthesised note ("From Date (IST)") is a near miss, unless
-  the sheet also has that column plainly: then it is a companion column (the local-time
-  copies a bulk-delete preview or export may carry, "FromDate (Asia/Kolkata)") and ignored.
-
-Which row is the header. Row 1 (the first row that is not blank), unless it holds no known
-column: business sheets often carry a title above the header ("Leads to purge — Q1"). Then
-the first of rows 1-10 that holds ProspectId and at least one other known column is the
-header, and the plan says which row it used. ``--header-row N`` names it outright. A row is
-never taken for the header on one known word alone: a title can say "Codes".
-
-The list of common lead-sheet headers in tests/sheet/test_headers.py (Name, Email, Lead Stage,
-Activity Date, Code Name …) holds none of them; keep it that way when aliases change.
+Why, and how close is close: docs/design/headers.md.
 """
 
 from __future__ import annotations

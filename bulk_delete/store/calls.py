@@ -1,21 +1,12 @@
 """→ calls: one row per HTTP call, so a run's report can be drawn later from its checkpoint.
 
-The requests table keeps each request's last outcome; it cannot say *when* refusals came, what
-the limit was at that moment, or how long LeadSquared took to answer. Charts need every call:
-deletes, listing pages, verify reads, preflight, backup and setting calls alike, each with its
-start and answer on the wall clock (epoch seconds, UTC), its HTTP status (NULL when no answer
-came), our verdict, and the limit in force (calls per period) when it was sent.
+``CallLog`` keeps its ``calls`` table on the checkpoint's own connection (a resumed run appends
+to it): each call's kind, start and answer (epoch seconds, UTC), HTTP status (NULL when no
+answer came), verdict and the limit in force. ``record`` writes one; ``commit_every=1`` commits
+each, ``0`` leaves committing to the caller. The aggregations (``per_second``, ``latencies``,
+``counts``, ``statuses``, ``limits``, ``span``) are single GROUP BY queries.
 
-The log lives in the checkpoint's own SQLite connection (its own ``calls`` table), so a resumed
-run appends to the same record and a report can be made from any checkpoint. Aggregations are
-single ``GROUP BY`` queries over an index on (run, started): 100,000 calls take well under a
-second, so the report is bound by drawing, not by reading.
-
-Commits: ``commit_every=1`` commits each call (cheap in WAL mode with synchronous=NORMAL: no
-fsync per commit, ~30 µs a call here); a kill -9 then loses only the calls still in flight. On
-the checkpoint's own connection (autocommit, ``isolation_level=None``) every insert is its own
-transaction anyway. ``commit_every=0`` leaves committing to the caller, for calls recorded in
-the same transaction as the outcome they produced, or in bulk.
+Why, and what it costs: docs/design/report.md.
 """
 
 from __future__ import annotations

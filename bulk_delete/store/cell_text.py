@@ -2,17 +2,11 @@
 without saying so. The CSV writers and both workbook writers (row_files.py,
 results_workbook.py) put every text cell through here.
 
-A CSV cell is read by Excel or LibreOffice, whose list separator may be ``;`` (most of Europe)
-or a tab rather than the file's comma: a cell such as ``x;=1+1;y`` is then split there and its
-middle part runs as a formula (OWASP, "CSV Injection"), and so is a line that a line break
-inside a quoted cell starts. So a formula's first character (``= + - @``) gets a leading ``'``
-wherever a field could begin: at the start of the cell and after any ``,`` ``;`` tab or line
-break, past spaces and quotes. Only garbage reads that way here (GUIDs, codes and dates never
-do), and the CSV export's text is changed, never its meaning.
+``csv_safe`` puts a ``'`` before a formula's first character (``= + - @``) wherever a field
+could begin, in any list separator; ``excel_text`` cuts a text past ``EXCEL_CELL_LIMIT``
+(32,767) characters with a note of its length.
 
-An .xlsx cell holds at most 32,767 characters (Excel's limit; a longer one makes Excel repair
-the file, and XlsxWriter cuts it without a word). A longer text is cut, and the cell ends with
-a note of how long it was; the CSV export keeps it whole.
+Why: docs/design/workbooks.md.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """calls → report_data: what the HTML run report shows, as plain data, before anything is drawn.
 
-The page (cli/report_page.py) and its charts (cli/charts/) take a ``ReportData`` and know
-nothing of the checkpoint, as the workbook takes a ``ResultsSummary``
-(store/results_workbook.py). The
-numbers are the call log's own aggregations (store/calls.py); this only shapes them: the limit
-as steps labelled with what changed, and the delete calls grouped by HTTP status when the
-caller has no outcomes of its own to show.
+``report_data`` fills a ``ReportData`` from a ``CallLog`` (store/calls.py): the limit as steps
+labelled with what changed, and the delete calls grouped by HTTP status when the caller has no
+outcomes of its own. The page (cli/report_page.py) and charts (cli/charts/) know nothing of the
+checkpoint. It sits in the store, so filling a report loads no numpy.
 
-It sits in the store, not beside the drawing, so filling a report reads SQLite and nothing
-more: no numpy (tests/test_layers.py holds store/ to that). Drawing is the CLI's business
-(cli/charts/) and starts only when a page is written.
+Why: docs/design/report.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """A restore's own checkpoint: the activities to post back, where each stands, its new id beside
-the old, and the ids a lead held before any post reached it.
-
-One file per restore, with its own mark (store/schema.py ``RESTORE``): a purge's `run` refuses
-it and `restore` refuses a purge's. Every step is committed before the next call: the
-selection whole before the first call, ``posting`` before a post goes out, the answer (or
-"no answer") when it comes, a lead's reading in one transaction. So a kill -9 at any point
-leaves each activity either settled, or ``posting`` (a post may have been made): the resume
-looks for those on their leads before it posts anything again. Why: docs/design/restore.md.
+the old, and the ids a lead held before any post reached it. Its own mark (schema ``RESTORE``);
+every step is committed before the next call (a kill -9 leaves each settled or ``posting``).
 
     with RestoreCheckpoint.open(path) as checkpoint, lock(path):
         checkpoint.store_selection(activities, meta={...})
         checkpoint.mark_posting([seq]); checkpoint.record_posts([Post(...)])
+
+Why: docs/design/restore.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
 """The plans this machine has sent, so that none is sent again by accident.
 
-A plan is known by its fingerprint (the sheet's bytes and the plan options: plan/rules.py), its
-account by a hash of host and access key, as in the ledger: never a key. Each send is kept as
-(plan, account, host, checkpoint, when). `plan` warns of a plan sent before; `run` and `job`
-refuse it under another checkpoint unless --again (commands/resend.py). The file,
-``sent-plans.sqlite``, lies beside the ledger in the state directory (store/state_file.py):
-one per machine and user, for every account, apart from the ledger's busy window log.
+A plan is known by its fingerprint, its account by a hash of host and access key (never a key);
+``sent-plans.sqlite`` lies beside the ledger in the state directory (store/state_file.py).
 
     remember(plan, host, access_key, checkpoint, at=clock.wall())
     earlier = sent_before({plan}, host, access_key)   # read only: [] when nothing was sent
+
+Why, and who refuses a plan sent before: docs/design/ledger.md.
 """
 
 from __future__ import annotations

@@ -1,21 +1,12 @@
 """→ workbook: the one .xlsx writer, its formats, and tables longer than a sheet.
 
-Every workbook bulk-delete writes goes through here: the results workbook (results_workbook.py) and
-`export`, `plan -o` and `--invalid-out` to a .xlsx name (row_files.py). XlsxWriter, not openpyxl: it
-does formats best (a header style, number and date formats), sets frozen panes, an autofilter and
-column widths in a few calls, writes real date cells from ``datetime`` values, and its
-``constant_memory`` mode streams rows to disk one at a time, so a million requests never sit in
-memory. (openpyxl also imports numpy when it is installed; `export` must not.)
+``with open_book(path) as book:`` then a ``Table(book, name, headers)`` per table, ``write`` per
+row and ``finish``. Strings are written as text (never a formula or a hyperlink); dates are
+naive ``datetime`` values in the zone the header names. A table past ``MAX_ROWS`` goes on in
+"Name (2)" … (``Table.sheets`` names them). The file is 0600, renamed into place when complete.
+XlsxWriter in ``constant_memory`` mode: rows stream to disk, and no numpy is loaded.
 
-Every string is written with ``write_string``: a reason or a sheet cell that starts with ``=``,
-``+``, ``-`` or ``@`` stays text and is never taken for a formula, and a URL stays text rather
-than a hyperlink. Excel has no time zones: the caller hands dates in as naive ``datetime``
-values in the zone its header names.
-
-A sheet holds at most 1,048,576 rows, the header's included. A longer table goes on in
-continuation sheets, "Requests (2)", "Requests (3)" …, each with the header again, frozen and
-filtered: no row is ever dropped, and ``Table.sheets`` names them for the caller to say so. The
-file is 0600, written to a temporary file beside its target and renamed over it when complete.
+Why XlsxWriter, and the rest: docs/design/workbooks.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """report data → count charts: outcomes by code, how long LeadSquared took, verification.
 
-These count requests and calls rather than follow time: stacked bars of each code's outcomes,
-a histogram of answer times with its median, 95th and 99th percentiles marked, and one bar per
-state of the verification. Each bar's total is written once, at its end; a part's count is
-written inside it only when the bar has several parts and the count fits. Counts are written
-with thousands separators, as the headline writes them.
+Stacked bars of each code's outcomes (one colour per outcome across every report, unforeseen
+ones grey), a histogram of answer times with its median, 95th and 99th percentiles (sampled
+past ``MAX_LATENCIES``, its long tail gathered in the last bar), and one bar per verification
+state.
 
-An outcome keeps one colour across every report (queued green, failed red, …), so a reader who
-has seen one page reads the next at a glance; an outcome we did not foresee is drawn grey,
-after the known ones. Past ``MAX_LATENCIES`` answer times the histogram keeps evenly spaced
-samples of the sorted times: the shape and the percentiles hold, the page stays small. A long
-tail (a few timeouts) is gathered in the last bar, which the axis title says, so the bulk of the
-calls is not squeezed against the left edge.
+Why: docs/design/report.md.
 """
 
 from __future__ import annotations

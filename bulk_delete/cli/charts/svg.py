@@ -1,14 +1,10 @@
 """shapes → svg: the few shapes the report's charts draw, as inline SVG text, in one style.
 
-The page is opened from a mail attachment with no network, so a chart is plain ``rect``,
-``line`` and ``text`` elements: no script, no font, no link, nothing that points outside.
-Every text that reaches the SVG is escaped here, so a code or a label read from a checkpoint
-shows as text, never as markup.
+Plain ``rect``, ``line`` and ``text`` elements, nothing that points outside; every text is
+escaped here. Labels never overlap: a chart places its texts through one ``Labels``, which takes
+the first free candidate place, measured with ``text_width`` (an upper bound in DejaVu Sans).
 
-Labels never overlap: each chart places its texts through one ``Labels``, which keeps the box of
-every text placed and takes the first of a label's candidate places that is free. A box is
-measured with ``text_width``, an upper bound on the width of a text in DejaVu Sans (the widest
-of the common sans-serif fonts), so two labels apart by it are apart in the reader's font too.
+Why: docs/design/report.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
 """report data → timeline charts: calls per window against the limit, and the refusals (429).
 
-The rate is counted in the account's own window (the limit's period, 5 s at 25/5s) and drawn
-against the limit per window, so a run that kept its limit never draws above the line. A
-per-second count would not say that: 7 calls in one second are within 25 per 5 s. A long run
-groups windows into at most ``MAX_BARS`` bars; each bar is then its *busiest* window, so the
-line still holds, and the refusal bars sum their windows, so every refusal is counted (the
-total is written on the chart and in ``data-total``).
+The rate is counted in the limit's own window (5 s at 25/5s), so a run that kept its limit
+never draws above the line; a long run's bars (at most ``MAX_BARS``) each show their busiest
+window, and refusal bars sum theirs. Silences over ``IDLE`` seconds are cut from the axis and
+marked. Times are in the run's own zone (``ReportData.tz``).
 
-Silences of more than ``IDLE`` seconds (the night between a run and its `verify`, a run
-resumed the next day) are cut from the time axis and marked with how long they were, so the
-calls fill the chart instead of two thin slivers at its ends. Times are in the run's own zone
-(``ReportData.tz``): the person reading the report thinks of the night in local time.
+Why: docs/design/report.md.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 A cell rule is a pure function per column: the cell in the API's form, or a CellError a person
 can act on. ``PlanOptions`` checks the job options (``--codes``, ``--from`` …) by the same rules
-(``row_defaults``) and decides the plan's fingerprint. No pandas or numpy here (commands/spec.py reads
-options through it; tests/test_layers.py holds it); rows.py checks a sheet's rows in bulk.
+(``row_defaults``) and decides the plan's fingerprint. No pandas or numpy here
+(commands/spec.py reads options through it; tests/test_layers.py holds it); rows.py checks a
+sheet's rows in bulk.
 
 Why: docs/design/planning.md.
 """

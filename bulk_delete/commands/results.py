@@ -124,13 +124,19 @@ def results_summary(
             ("activities left", found.remaining_activities),
             ("unverified", found.unverified),
         ]
+    window_from, window_to, span = _utc(window.from_utc), _utc(window.to_utc), False
+    if window_from is None and window_to is None:  # each row its own window: what they span
+        rows = checkpoint.plan_span()
+        window_from, window_to = _utc(rows.earliest), _utc(rows.latest)
+        span = not rows.one_window
     return ResultsSummary(
         asked=asked,
         codes=[
             f"{code} ({names[code]})" if code in names else code for code in plan_codes(checkpoint)
         ],
-        window_from=_utc(window.from_utc),
-        window_to=_utc(window.to_utc),
+        window_from=window_from,
+        window_to=window_to,
+        span=span,
         tz=tz,
         plan=[
             ("rows read", int(meta.get("rows_read", "0"))),

@@ -32,8 +32,9 @@ class ResultsSummary:
     codes: Sequence[
         int | str
     ]  # each code, with its name where the account told it: "201 (Webinar)"
-    window_from: dt.datetime | None  # aware; None when the sheet gives each row's window
+    window_from: dt.datetime | None  # aware; None when open or not known
     window_to: dt.datetime | None
+    span: bool = False  # the window is the span the sheet's rows cover, each row its own
     tz: str  # the run's zone (IANA name)
     plan: Pairs = ()  # ("rows read", 312), ("requests", 300), ("invalid rows", 12)
     outcomes: Pairs = ()  # ("queued", 290), ("failed", 10)
@@ -149,11 +150,12 @@ def _summary_sections(summary: ResultsSummary, tz: ZoneInfo) -> list[tuple[str, 
         ("Time zone", summary.tz),
     ]
     if summary.window_from is not None and summary.window_to is not None:
+        side = "Rows' dates span, " if summary.span else ""
         asked += [
-            (f"From ({summary.tz})", _local(summary.window_from, tz)),
-            (f"To ({summary.tz})", _local(summary.window_to, tz)),
-            ("From (UTC)", _local(summary.window_from, ZoneInfo("UTC"))),
-            ("To (UTC)", _local(summary.window_to, ZoneInfo("UTC"))),
+            (f"{side}From ({summary.tz})", _local(summary.window_from, tz)),
+            (f"{side}To ({summary.tz})", _local(summary.window_to, tz)),
+            (f"{side}From (UTC)", _local(summary.window_from, ZoneInfo("UTC"))),
+            (f"{side}To (UTC)", _local(summary.window_to, ZoneInfo("UTC"))),
         ]
     rate: list[tuple[str, object]] = [("Refusals (HTTP 429)", summary.refusals)]
     if summary.rate_achieved is not None:

@@ -375,3 +375,23 @@ async def test_the_summary_sheet_names_the_codes_the_backup_and_the_sheet_and_ve
     assert said["Exit code"] == 0  # the run's, kept
     page = (tmp_path / "night-report.html").read_text()
     assert "Checked</dt><dd>12 of 12 queued request(s)" in page
+
+
+async def test_the_summary_sheet_gives_the_span_of_the_rows_own_windows(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """Dates from the sheet's rows (no --from/--to): the HTML report showed their span and the
+    Summary sheet showed no window at all."""
+    emu = await emulator(rate="off")
+    sheet = tmp_path / "leads.csv"
+    lead = "00000000-0000-4000-8000-{:012d}"
+    sheet.write_text(
+        "ProspectId,Codes,FromDate,ToDate\n"
+        f"{lead.format(1)},201,2024-01-05,2024-02-01\n"
+        f"{lead.format(2)},201,2024-03-01,2024-04-30 12:00:00\n"
+    )
+    done = await send_sheet(emu, sheet, tmp_path / "c.sqlite", "--tz", "UTC")
+    assert done.returncode == 0, done.stderr
+    cells = _summary_sheet(tmp_path / "c-results.xlsx")
+    assert cells["Rows' dates span, From (UTC)"] == dt.datetime(2024, 1, 5)
+    assert cells["Rows' dates span, To (UTC)"] == dt.datetime(2024, 4, 30, 12)

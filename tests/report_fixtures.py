@@ -152,11 +152,11 @@ def nights_folder(
         for n in reversed(range(nights)):
             day = start + dt.timedelta(days=n)
             requests = 3 + (n * 7 + job_number * 5) % 11
-            _night(folder / f"{job}-{day.isoformat()}.sqlite", job, requests)
+            night_checkpoint(folder / f"{job}-{day.isoformat()}.sqlite", job, requests)
     return folder
 
 
-def _night(path: Path, job: str, requests: int) -> None:
+def night_checkpoint(path: Path, job: str, requests: int) -> None:
     from bulk_delete.records import Request
     from bulk_delete.store.checkpoint import Checkpoint
     from bulk_delete.store.found import Found

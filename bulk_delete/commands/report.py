@@ -285,6 +285,8 @@ def _night(path: Path) -> Night | None:
     with checkpoint:
         meta = checkpoint.meta
         dated = DATED.match(path.name)
+        if dated and path.stem == meta.get("label"):  # a job named with a date: not its night
+            dated = None
         day = dated.group(2) if dated else meta.get("created_at", "")[:10]
         try:
             date = dt.date.fromisoformat(day)

@@ -26,7 +26,7 @@ from bulk_delete.cli.report_page import (
     write_report,
 )
 from bulk_delete.store.calls import CallLog
-from tests.report_fixtures import kept_log, night_log, nights_folder
+from tests.report_fixtures import kept_log, night_checkpoint, night_log, nights_folder
 
 TZ = "Europe/Berlin"
 
@@ -314,6 +314,18 @@ def test_a_folder_of_nights_is_in_date_order_with_its_jobs(tmp_path: Path) -> No
     ]
     assert all(night.activities == 2 * night.requests for night in data.nights)
     assert [chart.name for chart in charts(data)] == ["nights"]
+
+
+def test_a_job_named_with_a_date_is_listed_on_the_night_it_ran(tmp_path: Path) -> None:
+    """An absolute window's job keeps one checkpoint named after the job: cleanup-2024-06-30
+    was listed as the night of 2024-06-30, the date in its name."""
+    from bulk_delete.commands.report import report as report_of
+
+    night_checkpoint(tmp_path / "cleanup-2024-06-30.sqlite", "cleanup-2024-06-30", 3)
+    data = report_of(tmp_path, dt.datetime(2026, 1, 4, tzinfo=dt.UTC))
+    [night] = data.nights
+    assert night.job == "cleanup-2024-06-30"
+    assert night.date != dt.date(2024, 6, 30)  # the day its plan was made, by its clock
 
 
 def test_reasons_group_invalid_rows_by_their_mistake(tmp_path: Path) -> None:

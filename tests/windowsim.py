@@ -274,7 +274,9 @@ class _Even(_Deaf):
         due = max(self.load.rate(now + k * self._period / steps) for k in range(steps + 1))
         if due <= 0:
             return float(self.effective.calls)
-        return min(float(self.effective.calls), max(0.2, self.effective.calls - due - self.headroom))
+        return min(
+            float(self.effective.calls), max(0.2, self.effective.calls - due - self.headroom)
+        )
 
     @property
     def spacing(self) -> float:

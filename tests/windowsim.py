@@ -28,18 +28,18 @@ import random
 import selectors
 from collections import Counter, deque
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bulk_delete.clock import MANUAL_WALL_START, Clock, ManualClock
 from bulk_delete.config import RateLimit
-from bulk_delete.errors import AbortedError
+from bulk_delete.errors import AbortedError, RefusedTooLong
 from bulk_delete.send import wire
 from bulk_delete.send.answers import Answer, Verdict
 from bulk_delete.send.breaker import CircuitBreaker
-from bulk_delete.send.limiter import SlidingWindowLimiter
+from bulk_delete.send.limiter import UNCAPPED, SlidingWindowLimiter
 from bulk_delete.send.pool import Gates, Tried, until_settled
 from bulk_delete.send.retry import RetryPolicy
 from bulk_delete.store.ledger import FILE_NAME as LEDGER_FILE
@@ -257,6 +257,37 @@ class _Deaf(SlidingWindowLimiter):
         return False
 
 
+class _Even(_Deaf):
+    """The oracle's pacer: even, and at what the neighbour's ``load`` leaves in the coming
+    window less ``headroom`` (calls a window, fractional; the limit where the neighbour is not
+    due). It hears no refusal: it knows the neighbour's schedule, which no pacer does, though
+    not its draws (jitter, random arrivals). ``oracle`` chooses the headroom on the trace."""
+
+    def __init__(self, rate: RateLimit, *, clock: Clock, load: Load, headroom: float) -> None:
+        super().__init__(rate, clock=clock)
+        self.load = load
+        self.headroom = headroom
+        self._shaped = False
+
+    def _rate_at(self, now: float) -> float:
+        steps = 50
+        due = max(self.load.rate(now + k * self._period / steps) for k in range(steps + 1))
+        if due <= 0:
+            return float(self.effective.calls)
+        return min(
+            float(self.effective.calls), max(0.2, self.effective.calls - due - self.headroom)
+        )
+
+    @property
+    def spacing(self) -> float:
+        pace = self._rate_at(self.clock.now())
+        margin = self.margin if pace >= self.effective.calls else 0.0
+        return (self._period + margin) / pace
+
+    def _cap(self, now: float) -> int:
+        return UNCAPPED  # the spacing alone
+
+
 @dataclass
 class Purge:
     """Our pool in miniature: ``requests`` sent by ``workers`` through ``limiter``, each by
@@ -296,7 +327,12 @@ class Purge:
                 call = partial(self._call, cold, tried)
                 await until_settled(call, gates, tried, fail=_raise)
 
-        await asyncio.gather(*(worker() for _ in range(self.workers)))
+        workers = [asyncio.create_task(worker()) for _ in range(self.workers)]
+        try:
+            await asyncio.gather(*workers)
+        finally:  # one gave up (the breaker): the others end with it
+            for each in workers:
+                each.cancel()
 
     async def _call(self, cold: list[float], tried: Tried[None]) -> tuple[Answer, None]:
         self.starts.append(self.clock.now())
@@ -369,6 +405,7 @@ class Scenario:
     runs: int = 1  # purges at once, on one ledger when ``ledger`` is given
     ledger: Path | None = None
     hears: bool = True  # False: refusals never reach the limiter
+    oracle: float | None = None  # paced by the oracle at this headroom, not by our limiter
 
     def __str__(self) -> str:
         load = "idle" if self.load is None else str(self.load)
@@ -429,10 +466,10 @@ async def _run(scenario: Scenario) -> tuple[Shared, list[Purge]]:
         for purge in purges:
             if isinstance(purge.limiter.shared, WindowLedger):
                 purge.limiter.shared.close()
-    if other is not None:
-        for running in (task, *other.calls):
-            running.cancel()
-        await asyncio.sleep(0)
+        if other is not None:  # a purge that gave up leaves the neighbour running too
+            for running in (task, *other.calls):
+                running.cancel()
+            await asyncio.sleep(0)
     return _measured(scenario, window, purges, other), purges
 
 
@@ -442,8 +479,13 @@ def _purge(
     account = None
     if scenario.ledger is not None:
         account = WindowLedger(scenario.ledger, "acct", wall=clock.now, run=f"{n}")
-    kind = SlidingWindowLimiter if scenario.hears else _Deaf
-    limiter = kind(RateLimit.parse(scenario.rate), clock=clock, shared=account)
+    rate = RateLimit.parse(scenario.rate)
+    limiter: SlidingWindowLimiter
+    if scenario.oracle is not None and scenario.load is not None:
+        limiter = _Even(rate, clock=clock, load=scenario.load, headroom=scenario.oracle)
+    else:
+        kind = SlidingWindowLimiter if scenario.hears else _Deaf
+        limiter = kind(rate, clock=clock, shared=account)
     return Purge(
         window,
         clock,
@@ -596,3 +638,43 @@ def draw(seed: int, *, requests: int = 600) -> Scenario:
         faults=ISSUE_FAULTS if rng.random() < 0.25 else NO_FAULTS,
         seed=seed,
     )
+
+
+# ------------------------------------------------------------------ the oracle
+
+
+def oracle(scenario: Scenario, *, loss: float = 0.05, steps: int = 12) -> tuple[float, Shared]:
+    """The oracle's best run on ``scenario``: paced evenly at what the neighbour's schedule
+    leaves less a headroom, chosen on this very trace (its window model, latency, faults and
+    draws) to take the most of the free budget while the neighbour loses at most ``loss`` of
+    its calls. Beside a steady, bursty or random neighbour that is the best constant even pace.
+    Bisection finds the least headroom within ``loss``; a little more may take more all the
+    same (where refusals count, a deaf pace a shade above the free budget fills the window with
+    its own refused calls), so a few above it are tried too. Returns the headroom (calls a
+    window) and that run."""
+    low, high = -3.0, float(RateLimit.parse(scenario.limit).calls)  # too little, enough
+    runs: dict[float, Shared] = {}
+    for _ in range(steps):
+        headroom = (low + high) / 2
+        shared = _even_run(scenario, headroom)
+        if shared is not None and shared.neighbour_loss <= loss:
+            high, runs[headroom] = headroom, shared
+        else:
+            low = headroom
+    for more in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0):
+        shared = _even_run(scenario, high + more)
+        if shared is not None and shared.neighbour_loss <= loss:
+            runs[high + more] = shared
+    if not runs:
+        runs[high] = run(replace(scenario, oracle=high))[0]
+    best = max(runs, key=lambda headroom: runs[headroom].share_of_free)
+    return best, runs[best]
+
+
+def _even_run(scenario: Scenario, headroom: float) -> Shared | None:
+    """The oracle's run at ``headroom``; None when so far above the free budget that every
+    call was refused for the breaker's give-up time."""
+    try:
+        return run(replace(scenario, oracle=headroom))[0]
+    except RefusedTooLong:
+        return None

@@ -587,5 +587,9 @@ def _read_as(text: str, order: str) -> str:
     February 2024"."""
     if not order:
         return ""
-    example = f": {text!r} is {reading(text, order)}" if text else ""
+    example = (
+        f": {text!r} is {reading(text, order)}"
+        if text
+        else "; no date of the sheet is written so (ISO dates and date cells read as they are)"
+    )
     return f"as {order} ({ORDER_WORDS[order]}){example}"

@@ -18,6 +18,13 @@ from collections.abc import Mapping, Sequence
 DATE_ORDERS = ("DMY", "MDY", "YMD")
 ORDER_WORDS = {"DMY": "day/month/year", "MDY": "month/day/year", "YMD": "year/month/day"}
 
+# ISO dates, read as ISO whatever --date-order says: a year first, in four digits, leaves
+# no order to guess. Any other order (31/01/2025, 01/31/2025) only as --date-order says.
+ISO_DATE_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+    re.IGNORECASE,
+)
 # The same separator twice; then, if any, a time: 14:30, 14:30:05, 2:30 PM.
 _ORDERED_RE = re.compile(
     r"(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})"
@@ -36,8 +43,9 @@ class OrderUnknown(ValueError):
 
 
 def is_ordered(text: str) -> bool:
-    """Whether a text is written as a date in some order (not ISO)."""
-    return _ORDERED_RE.fullmatch(text) is not None
+    """Whether a text is written as a date in some order (not ISO: 2024-01-31 14:30 is
+    written that way too, yet is read as ISO under any order)."""
+    return _ORDERED_RE.fullmatch(text) is not None and ISO_DATE_RE.fullmatch(text) is None
 
 
 def read_ordered(text: str, order: str) -> tuple[dt.date, dt.time | None]:
@@ -129,6 +137,12 @@ def order_needed(seen: Mapping[str, tuple[str, ...]]) -> str:
             kinds.setdefault(orders, text)
         shown = "; ".join(f"{text!r} reads as {' or '.join(o)}" for o, text in kinds.items())
         return f"they read in no one order ({shown}): correct the sheet, then pass --date-order"
-    shown = both or next(iter(seen))  # (01/01/2024 reads one day either way: still asked)
     options = " or ".join(f"--date-order {order}" for order in DATE_ORDERS if order in agreed)
-    return f"{shown!r} is {readings(shown, seen[shown])}: pass {options}"
+    if both is None:  # every date reads as one day either way (01/01/2024): still asked
+        shown = next(iter(seen))
+        ways = " or as ".join(order for order in DATE_ORDERS if order in agreed)
+        return (
+            f"they read the same as {ways} ({shown!r} is {reading(shown, seen[shown][0])} "
+            f"either way), but the order is still needed: pass {options}"
+        )
+    return f"{both!r} is {readings(both, seen[both])}: pass {options}"

@@ -27,7 +27,7 @@ from ..config import DEFAULT_MAX_CODES_PER_REQUEST, DEFAULT_TZ
 from ..errors import FieldError, OptionError
 from ..sheet.markers import ErrorCell, FormulaWithoutValue, MergedCells
 from ..timetext import as_read, machine_zone_name
-from .date_orders import DATE_ORDERS, OrderUnknown, is_ordered, read_ordered
+from .date_orders import DATE_ORDERS, ISO_DATE_RE, OrderUnknown, is_ordered, read_ordered
 
 MIN_YEAR, MAX_YEAR = 1900, 9999
 MAX_CODE = 2**31 - 1  # LeadSquared keeps activity codes as 32-bit integers
@@ -37,12 +37,6 @@ FORMULA_WITHOUT_VALUE = (
 
 _CODE_SPLIT_RE = re.compile(r"[,;|\s]+")
 _CODE_RE = re.compile(r"\d+(?:\.0*)?")
-# ISO dates; any other order (31/01/2025, 01/31/2025) only as --date-order says (date_orders.py).
-_DATE_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}"
-    r"(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
-    re.IGNORECASE,
-)
 _EXCEL_ERRORS = frozenset(
     {"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!", "#CALC!"}
 )
@@ -145,7 +139,7 @@ def parse_date_cell(value: Any, *, end_of_day: bool, tz: dt.tzinfo, order: str =
             return ""
         if error := excel_error(text):
             raise DateError(f"date cell holds the Excel error {error}")
-        if not _DATE_RE.fullmatch(text):
+        if not ISO_DATE_RE.fullmatch(text):
             moment = _ordered(text, order, end_of_day, tz)
         else:
             moment = _iso(text, end_of_day, tz)

@@ -58,20 +58,27 @@ _PREVIEW = frozenset({"body", "sourcerows"})
 _EXPORT = frozenset({"status", "attempts", "sourcerows"})
 
 
-HEADER_SEARCH_ROWS = 10  # a title above the header: the header is looked for this far down
+# A title above the header: the header is looked for this far down from the first row that
+# is not blank.
+HEADER_SEARCH_ROWS = 10
 
 
 def header_index(path: Path, rows: Sequence[Sequence[Any]], wanted: int | None) -> int | None:
     """Which of a sheet's first rows (``rows[i]`` is row i + 1) is its header: row ``wanted``
     (--header-row), else as the module says; None when every row given is blank."""
     if wanted is not None:
-        if wanted > len(rows) or _blank_row(rows[wanted - 1]):
+        if wanted > len(rows):
+            raise InputError(
+                f"{path}: --header-row {wanted}: the sheet has only {len(rows)} row(s)"
+            )
+        if _blank_row(rows[wanted - 1]):
             raise InputError(f"{path}: --header-row {wanted}: the sheet's row {wanted} is empty")
         return wanted - 1
     first = next((index for index, row in enumerate(rows) if not _blank_row(row)), None)
     if first is None or known_fields(rows[first]):
         return first
-    for index in range(first + 1, min(len(rows), HEADER_SEARCH_ROWS)):
+    # "Rows 1-10" count from the first row that is not blank, as it is "row 1" above.
+    for index in range(first + 1, min(len(rows), first + HEADER_SEARCH_ROWS)):
         fields = known_fields(rows[index])
         if "ProspectId" in fields and len(fields) > 1:
             return index

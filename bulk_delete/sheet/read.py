@@ -17,7 +17,7 @@ import datetime as dt
 import itertools
 import operator
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,75 +387,114 @@ def _decodes(handle: IO[bytes], head: bytes, codec: str) -> bool:
     return True
 
 
-def _detect_delimiter(path: Path, first_line: str) -> str:
-    """The delimiter that splits the header into the most recognised columns."""
-    best, best_score = ",", (-1, -1)
-    for delimiter in CSV_DELIMITERS:
-        cells = next(csv.reader([first_line], delimiter=delimiter), [])
-        known = sum(1 for cell in cells if normalise_header(cell) in _ALIAS_TO_FIELD)
-        score = (known, len(cells))
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
-
-
 def _open_csv(
     path: Path, ignore: Sequence[str], keep_ignored: bool, wanted: int | None = None
 ) -> Sheet:
     encoding, shown, warnings = _detect_encoding(path)
     with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
-        header_row, header, delimiter = _csv_header(path, handle, wanted)
-    found = read_header(path, header, ignore)
+        header = _csv_header(path, handle, wanted)
+    found = read_header(path, header.cells, ignore)
     info = _info(
         found,
         ignore,
         path=path,
         kind="csv",
-        delimiter=delimiter,
+        delimiter=header.delimiter,
         encoding=shown,
         warnings=warnings,
-        header_row=header_row,
+        header_row=header.row,
     )
-    narrow = None if keep_ignored else _Narrow.of(found.indexes, len(header))
+    width = len(header.cells)
+    narrow = None if keep_ignored else _Narrow.of(found.indexes, width)
     if narrow is not None:
         info = dataclasses.replace(info, ignored_at=())
-    layout = _Layout(path, encoding, delimiter, header_row, len(header), found.indexes, narrow)
+    layout = _Layout(path, encoding, header, width, found.indexes, narrow)
     return Sheet(info, _read_ahead(_csv_chunks(layout)))
 
 
-def _csv_header(path: Path, handle: IO[str], wanted: int | None) -> tuple[int, list[str], str]:
-    """(its row number, the header's cells, the delimiter). Rows are counted as Excel would;
-    each of the first lines is split by the delimiter that suits it (a title has none)."""
-    lines = _leading(
-        handle, max(HEADER_SEARCH_ROWS, wanted or 0), blank=lambda line: not line.strip()
-    )
-    index = header_index(path, [_split(path, line) for line in lines], wanted)
+def _csv_header(path: Path, handle: IO[str], wanted: int | None) -> _CsvHeader:
+    """Where the header is, its cells and the delimiter: of the header found with each
+    delimiter, the one split into the most known columns (a title has no delimiter)."""
+    lines = _Lines(handle)
+    found: list[_CsvHeader] = []
+    refused: list[InputError] = []
+    for delimiter in CSV_DELIMITERS:
+        try:
+            found.append(_header_by(path, lines, delimiter, wanted))
+        except InputError as error:
+            refused.append(error)
+    if not found:
+        raise refused[0]
+    return max(found, key=lambda header: _known(header.cells))  # (the first of equals)
+
+
+def _header_by(path: Path, lines: Iterable[str], delimiter: str, wanted: int | None) -> _CsvHeader:
+    """The header as found when the rows are split by ``delimiter``. Rows are records, as
+    the csv module reads them, and as pandas counts the rows it skips above the data: a
+    quoted cell over two lines is one row, as in Excel."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    ends: list[int] = []  # the lines read down to the end of each record
+
+    def records() -> Iterator[list[str]]:
+        for cells in reader:
+            ends.append(reader.line_num)
+            yield cells
+
+    try:
+        leading = _leading(records(), wanted or 0, blank=_blank)
+    except csv.Error as exc:
+        raise InputError(f"{path}: line {reader.line_num} cannot be read as CSV ({exc})") from None
+    index = header_index(path, leading, wanted)
     if index is None:
         raise InputError(f"{path}: the file has no header row (only blank lines)")
-    delimiter = _detect_delimiter(path, lines[index])
-    try:
-        header = next(csv.reader([lines[index]], delimiter=delimiter))
-    except csv.Error as exc:
-        raise InputError(f"{path}: the header row cannot be read as CSV ({exc})") from None
-    return index + 1, header, delimiter
+    return _CsvHeader(index + 1, ends[index], leading[index], delimiter)
 
 
-def _leading(rows: Iterator[Any], count: int, blank: Callable[[Any], bool]) -> list[Any]:
-    """The first ``count`` rows, or more while every one so far is blank: where the header
-    is looked for (headers.header_index)."""
-    leading = []
+def _known(cells: list[str]) -> tuple[int, int]:
+    """How well a delimiter split a header: (known columns, columns)."""
+    return sum(1 for cell in cells if normalise_header(cell) in _ALIAS_TO_FIELD), len(cells)
+
+
+@dataclass(frozen=True)
+class _CsvHeader:
+    row: int  # as Excel numbers it
+    lines: int  # the text lines down to its end: where the csv module starts the data
+    cells: list[str]
+    delimiter: str
+
+
+class _Lines:
+    """A file's first lines, read from it once, and again for each delimiter tried."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+        self._read: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        index = 0
+        while True:
+            if index == len(self._read):
+                line = self._handle.readline()
+                if not line:
+                    return
+                self._read.append(line)
+            yield self._read[index]
+            index += 1
+
+
+def _leading(rows: Iterator[Any], wanted: int, blank: Callable[[Any], bool]) -> list[Any]:
+    """The rows the header is looked for in (headers.header_index): down to the
+    HEADER_SEARCH_ROWS-th counted from the first that is not blank, and at least ``wanted``
+    (--header-row)."""
+    leading: list[Any] = []
+    first = None
     for row in rows:
+        if first is None and not blank(row):
+            first = len(leading)
         leading.append(row)
-        if len(leading) >= count and not all(map(blank, leading)):
+        if first is not None and len(leading) >= max(wanted, first + HEADER_SEARCH_ROWS):
             break
     return leading
-
-
-def _split(path: Path, line: str) -> list[str]:
-    try:
-        return next(csv.reader([line], delimiter=_detect_delimiter(path, line)), [])
-    except csv.Error:
-        return []
 
 
 @dataclass(frozen=True)
@@ -464,11 +503,18 @@ class _Layout:
 
     path: Path
     encoding: str
-    delimiter: str
-    header_row: int
+    header: _CsvHeader
     width: int
     indexes: dict[str, int]
     narrow: _Narrow | None = None
+
+    @property
+    def delimiter(self) -> str:
+        return self.header.delimiter
+
+    @property
+    def header_row(self) -> int:
+        return self.header.row
 
     def chunk(self, first_row: int, columns: list[Table]) -> Chunk:
         indexes, width = self.indexes, self.width
@@ -528,7 +574,7 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
 def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
     """The records after the first ``skip``, read by the csv module."""
     with layout.path.open("r", encoding=layout.encoding, errors="replace", newline="") as handle:
-        for _ in range(layout.header_row):
+        for _ in range(layout.header.lines):  # (the rows pandas skipped, as _header_by read them)
             handle.readline()
         reader = csv.reader(handle, delimiter=layout.delimiter)
         records = itertools.islice(reader, skip, None)
@@ -541,7 +587,7 @@ def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
                 yield chunk
                 first_row += count
         except csv.Error as exc:
-            line = layout.header_row + reader.line_num  # the reader began after the header
+            line = layout.header.lines + reader.line_num  # the reader began after the header
             raise InputError(f"{layout.path}: line {line} cannot be read as CSV ({exc})") from None
 
 
@@ -652,7 +698,7 @@ def _excel_sheet(
             f"{path.name}: Excel error cells (#N/A …) read as empty in .xlsb files; "
             "save as .xlsx to see them named",
         )
-    leading = _leading(rows, max(HEADER_SEARCH_ROWS, wanted or 0), blank=_blank)
+    leading = _leading(rows, wanted or 0, blank=_blank)
     index = header_index(path, leading, wanted)
     if index is None:
         raise InputError(f"{path}: sheet {name!r} is empty (no header row)")

@@ -468,3 +468,16 @@ async def test_localtime_is_refused_naming_the_machine_s_zone(tmp_path: Path) ->
         load_job(write_job(tmp_path, 'tz = "localtime"\n' + GOOD), wall=system_wall).run_date(
             dt.datetime.now(UTC)
         )
+
+
+async def test_a_job_with_a_date_order_reads_its_iso_dates_as_iso(tmp_path: Path) -> None:
+    """date_order = "DMY" with a sheet in ISO dates: planned as ISO, not a crash (exit 70)."""
+    (tmp_path / "dated.csv").write_text(
+        f"ProspectId,Codes,FromDate,ToDate\n{G.format(1)},201,2024-01-02,2024-06-30\n"
+    )
+    job_file = tmp_path / "dated.toml"
+    job_file.write_text('input = "dated.csv"\ndate_order = "DMY"\nconfirm = true\n')
+    state = ["--state-dir", str(tmp_path / "state")]
+    done = await run_cli("job", str(job_file), "--dry-run", *state)
+    assert done.returncode == 0, done.stderr
+    assert "2024-01-02 00:00:00 → 2024-06-30 23:59:59 UTC  (1 request(s))" in done.stdout

@@ -298,8 +298,9 @@ def test_pandas_and_the_csv_module_read_the_same_records(
     path = write_csv("ProspectId,Codes,Note,FromDate,ToDate" + newline + newline.join(lines))
     with open_sheet(path) as opened:
         by_pandas = list(opened)
-    indexes = read_header(path, ["ProspectId", "Codes", "Note", "FromDate", "ToDate"]).indexes
-    layout = sheets._Layout(path, "utf-8-sig", ",", 1, 5, indexes)
+    header = ["ProspectId", "Codes", "Note", "FromDate", "ToDate"]
+    indexes = read_header(path, header).indexes
+    layout = sheets._Layout(path, "utf-8-sig", sheets._CsvHeader(1, 1, header, ","), 5, indexes)
     by_csv = [row for chunk in sheets._csv_module_chunks(layout, skip=0) for row in chunk.rows()]
     assert [r.cells if r else None for r in by_pandas] == [r.cells if r else None for r in by_csv]
     assert by_pandas == by_csv

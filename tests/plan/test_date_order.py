@@ -21,7 +21,7 @@ from bulk_delete.cli.main import cli
 from bulk_delete.commands.spec import RunSpec
 from bulk_delete.errors import DateOrderNeeded, OptionError
 from bulk_delete.plan.build import build_plan
-from bulk_delete.plan.date_orders import read_ordered
+from bulk_delete.plan.date_orders import ORDER_WORDS, read_ordered
 from bulk_delete.plan.rules import PlanOptions, plan_fingerprint
 
 LEAD = "3aee22bd-8419-422a-8242-c510df9af{:03d}"
@@ -142,6 +142,60 @@ def test_without_the_order_the_sheet_exits_2_naming_rows_and_never_guesses(
         assert f"as {other}" in message
 
 
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    windows=st.lists(
+        st.tuples(moments, moments, st.booleans(), st.booleans()), min_size=1, max_size=6
+    ),
+    order=st.sampled_from(ORDERS),
+    sep=st.sampled_from(SEPARATORS),
+    style=styles,
+)
+def test_iso_dates_mixed_with_ordered_ones_read_as_iso_under_every_order(
+    tmp_path_factory: pytest.TempPathFactory,
+    windows: list[tuple[dt.datetime, dt.datetime, bool, bool]],
+    order: str,
+    sep: str,
+    style: dict[str, Any],
+) -> None:
+    """ISO dates leave no order to guess: mixed in any way with dates in ``order`` (an ISO
+    one first, or only ISO ones), `plan` reads them as ISO, never exits 70, and previews the
+    same requests as the sheet all in ISO."""
+    folder = tmp_path_factory.mktemp("mixed")
+    rows, plain = [], []
+    for start, end, start_iso, end_iso in windows:
+        a, b = sorted((start, end))
+        rows.append(
+            tuple(
+                iso(moment, style) if in_iso else written(moment, order, sep, style)
+                for moment, in_iso in ((a, start_iso), (b, end_iso))
+            )
+        )
+        plain.append((iso(a, style), iso(b, style)))
+    (folder / "mixed.csv").write_text(sheet_text(rows))  # type: ignore[arg-type]
+    (folder / "iso.csv").write_text(sheet_text(plain))
+    runner = CliRunner()
+    for name, extra in (("mixed", ["--date-order", order]), ("iso", [])):
+        out = folder / f"{name}-preview.csv"
+        done = runner.invoke(cli, ["plan", str(folder / f"{name}.csv"), "-o", str(out), *extra])
+        assert done.exit_code == 0, done.output
+    assert (folder / "mixed-preview.csv").read_bytes() == (folder / "iso-preview.csv").read_bytes()
+
+
+def test_a_sheet_all_in_iso_says_no_date_is_written_in_the_order(tmp_path: Path) -> None:
+    sheet = tmp_path / "iso.csv"
+    sheet.write_text(sheet_text([("2024-01-01", "2024-06-30 18:00")]))
+    for order in ORDERS:
+        done = CliRunner().invoke(cli, ["plan", str(sheet), "--date-order", order])
+        assert done.exit_code == 0, done.output
+        assert (
+            f"dates read     as {order} ({ORDER_WORDS[order]}); no date of the sheet is "
+            "written so (ISO dates and date cells read as they are)"
+        ) in done.output
+
+
 def test_one_date_is_shown_read_both_ways(write_csv: Callable[..., Path]) -> None:
     path = write_csv(sheet_text([("01/02/2024", "05/02/2024"), ("2024-03-01", "")]))
     with pytest.raises(DateOrderNeeded) as refused:
@@ -170,8 +224,14 @@ def test_the_date_read_both_ways_is_one_that_reads_as_two_days(
     with pytest.raises(DateOrderNeeded, match="'01/02/2024' is 1 February 2024 as DMY, 2 Jan"):
         build_plan(path, PlanOptions())
     path = write_csv(sheet_text([("01/01/2024", "03/03/2024")]))  # each reads one day: asked
-    with pytest.raises(DateOrderNeeded, match="pass --date-order DMY or --date-order MDY"):
+    with pytest.raises(DateOrderNeeded) as refused:
         build_plan(path, PlanOptions())
+    message = str(refused.value)
+    assert (
+        "they read the same as DMY or as MDY ('01/01/2024' is 1 January 2024 either way), but "
+        "the order is still needed: pass --date-order DMY or --date-order MDY" in message
+    )
+    assert "as DMY, 1 January" not in message  # no example "read both ways" as one day
 
 
 def test_dates_that_agree_on_no_order_are_named(write_csv: Callable[..., Path]) -> None:

@@ -34,7 +34,8 @@ DATA = [  # ProspectId, codes, FromDate, ToDate; the third row is invalid on pur
 ]
 FIELDS = ("ActivityEventList", "FromDate", "ToDate")
 
-words = st.text("abcdefghijklmnopqrstuvwxyz QRS0123456789—:-", min_size=1, max_size=20)
+# A title cell may hold a line break or a quote: quoted in a CSV, it is still one row.
+words = st.text('abcdefghijklmnopqrstuvwxyz QRS0123456789—:-\n",', min_size=1, max_size=20)
 title_rows = st.lists(
     st.one_of(st.just([]), st.lists(words, min_size=1, max_size=4)), min_size=1, max_size=4
 ).filter(
@@ -212,8 +213,53 @@ def test_the_header_is_looked_for_in_the_first_10_rows_only(write_csv: Callable[
 
 def test_a_header_row_past_the_sheet_or_blank_is_refused(write_csv: Callable[..., Path]) -> None:
     path = write_csv(csv_text([*BODY, [], *BODY[1:]]))
-    for row in (6, 99):
-        with pytest.raises(
-            InputError, match=rf"--header-row {row}: the sheet's row {row} is empty"
-        ):
-            build_plan(path, PlanOptions(header_row=row))
+    with pytest.raises(InputError, match=r"--header-row 6: the sheet's row 6 is empty"):
+        build_plan(path, PlanOptions(header_row=6))
+    with pytest.raises(InputError, match=r"--header-row 99: the sheet has only 10 row\(s\)$"):
+        build_plan(path, PlanOptions(header_row=99))
+
+
+def test_the_ten_rows_searched_count_from_the_first_that_is_not_blank(
+    write_csv: Callable[..., Path], write_xlsx: Callable[..., Path]
+) -> None:
+    """Row 1 is "the first row that is not blank" (README): 12 blank rows, a title, then the
+    header is found; 10 titles below the blank rows still hide it."""
+    blank: list[list[str]] = [[]] * 12
+    found = [*blank, ["Leads to purge"], *BODY]
+    hidden = [*blank, *[["Leads to purge"]] * 10, *BODY]
+    writers: list[Callable[[list[list[str]]], Path]] = [
+        lambda rows: write_csv(csv_text(rows)),
+        write_xlsx,
+    ]
+    for write in writers:
+        plan = build_plan(write(found), PlanOptions())
+        assert plan.source.header_row == 14
+        assert plan.invalid.groups()[0].first_rows == (17,)
+        with pytest.raises(InputError, match="no ProspectId column"):
+            build_plan(write(hidden), PlanOptions())
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_title_over_two_lines_is_one_row_and_loses_no_data_row(
+    write_csv: Callable[..., Path], delimiter: str
+) -> None:
+    """A quoted title cell with a line break is one row, as Excel shows the CSV: the header
+    is row 2 and the first lead is row 3, read and planned. Numbers stay the records' own
+    below it too, on the csv module's path (a row too long for pandas) as on pandas'."""
+
+    def text(rows: list[list[str]]) -> str:
+        out = io.StringIO()
+        csv.writer(out, delimiter=delimiter, lineterminator="\n").writerows(rows)
+        return out.getvalue()
+
+    title = text([["Report", "Leads to purge\nQ1"]])  # (its quote follows the delimiter)
+    body = text([*BODY[:2], [LEAD.format(5), "201\n202", "2024-01-01"], *BODY[2:]])
+    plan = build_plan(write_csv(title + body), PlanOptions())
+    assert plan.source.header_row == 2
+    assert [r.source_rows for r in plan.requests()] == [(3, 7), (4,), (5,)]
+    assert [row.row for row in plan.invalid] == [6]
+    long_row = [LEAD.format(7), "201", "2024-01-01", *["x"] * 20]  # past pandas' spare cells
+    plan = build_plan(write_csv(title + body + text([long_row])), PlanOptions())
+    assert plan.source.header_row == 2
+    assert [r.source_rows for r in plan.requests()] == [(3, 7), (4,), (5,)]
+    assert [row.row for row in plan.invalid] == [6, 8]

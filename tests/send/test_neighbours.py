@@ -195,6 +195,7 @@ def test_every_generated_trace_keeps_the_floors(seed: int) -> None:
         assert shared.back_at(stop) <= 30.0
 
 
+@pytest.mark.xdist_group("family")  # one worker runs the family once for both
 def test_the_generated_family_holds_its_floors() -> None:
     """Over the first FAMILY traces: the median of what we take of what the neighbour leaves,
     and the traces where it loses <= 5 % of its calls, as measured on this design (the issue's
@@ -211,6 +212,7 @@ def test_the_generated_family_holds_its_floors() -> None:
     "knowing the schedule: 93.6 %, 200; `python -m tests.family`; docs/design/pacing.md, "
     "Is the family's bar reachable?)",
 )
+@pytest.mark.xdist_group("family")
 def test_the_generated_family_meets_the_issues_bars() -> None:
     """Issue 30: median >= 85 % of the free budget, the neighbour losing <= 5 % in >= 90 % of
     the traces."""

@@ -104,10 +104,20 @@ class Notifier:
 
         kind = kind_of(url)
         message = slack_message(document, exit_code) if kind == "slack" else document
-        body = redact(json.dumps(message, ensure_ascii=False, indent=2), self.secrets).encode()
+        body = json.dumps(_redacted(message, self.secrets), ensure_ascii=False, indent=2).encode()
         if kind == "healthchecks":
             return Post(url=_ping(url, "" if exit_code == EXIT_OK else "fail"), body=body)
         return Post(url=url, body=body)
+
+
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` with every secret blanked out of its strings: the document's values, never
+    its field names, so that a secret that is also a word ("checkpoint") cannot break it."""
+    if isinstance(value, dict):
+        return {name: _redacted(item, secrets) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, secrets) for item in value]
+    return redact(value, secrets) if isinstance(value, str) else value
 
 
 def _ping(url: str, what: str) -> str:

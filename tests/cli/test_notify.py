@@ -314,3 +314,21 @@ async def test_a_command_shown_again_never_holds_the_notify_urls_token(
     page = (tmp_path / "c-report.html").read_text()
     assert "--notify left out" in page  # the command as typed, which resumes …
     assert TOKEN not in page  # … without the URL's token
+
+
+async def test_a_secret_that_is_also_a_field_name_leaves_the_summary_whole(
+    emulator: Any, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A variable named like a token whose value is a word of the summary (CI_JOB_TOKEN=
+    checkpoint): blanked out of the text, it turned the field "checkpoint" into "***" and the
+    body failed its schema."""
+    emu = await emulator(rate="off")
+    hook = f"{receiver.url}/hook/{TOKEN}"
+    sheet = leads_csv(tmp_path / "leads.csv", 2)
+    env = {**demo_env(emu.url), "CI_JOB_TOKEN": "checkpoint"}
+    words = ["run", str(sheet), "--checkpoint", str(tmp_path / "checkpoint-a.sqlite"), "--yes"]
+    done = await run_cli(*words, "--open-window", "--rate", "off", "--notify", hook, env=env)
+    assert done.returncode == 0, done.stderr
+    [body] = receiver.bodies(f"/hook/{TOKEN}")
+    _valid_and_keyless(body, 0)
+    assert "checkpoint" not in body["checkpoint"]  # the value is still blanked

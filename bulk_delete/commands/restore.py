@@ -33,7 +33,7 @@ from ..api import BULK_MAX_ACTIVITIES
 from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
 from ..errors import CheckpointMismatch, NotConfirmed, OptionError
-from ..records import Restored
+from ..records import Restorable, Restored
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
@@ -60,6 +60,7 @@ from .restore_plan import (
     Mode,
     RestorePlan,
     Selection,
+    chosen,
     fingerprint,
     price,
     read_whole,
@@ -99,10 +100,9 @@ def dry_run(spec: RunSpec) -> RestorePlan:
     """The plan of a restore, made offline: the backup read whole, the selection, the price
     at --rate and the bulk add's limit. No keys, no checkpoint, no call."""
     backup = read_whole(backup_of(spec))
-    selection = selection_of(spec)
-    chosen = [activity for activity in backup.activities if selection.takes(activity)]
+    taken = chosen(backup, selection_of(spec))
     return price(
-        ((activity, Restored.UNCHECKED) for activity in chosen),
+        ((activity, Restored.UNCHECKED) for activity in taken),
         spec=spec,
         account=spec.effective_rate,
         bulk=spec.bulk_rate,
@@ -126,6 +126,7 @@ async def restore(
     only_on_loopback(spec, host, "bulk_rate")
     check_outputs(spec)
     backup, selection = read_whole(source), selection_of(spec)  # before any call: exit 2
+    taken = chosen(backup, selection)
     started = utc(clock).isoformat(timespec="seconds")
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
     with (
@@ -135,7 +136,7 @@ async def restore(
             ledger,
         ),
     ):
-        _keep(checkpoint, backup, selection, hooks)
+        _keep(checkpoint, backup, selection, taken, hooks)
         plan = _plan(checkpoint, spec, limiter, backup)
         hooks.on_plan(plan)
         report, step = None, None
@@ -184,17 +185,20 @@ def check_outputs(spec: RunSpec) -> None:
 
 
 def _keep(
-    checkpoint: RestoreCheckpoint, backup: BackupRead, selection: Selection, hooks: RestoreHooks
+    checkpoint: RestoreCheckpoint,
+    backup: BackupRead,
+    selection: Selection,
+    taken: list[Restorable],
+    hooks: RestoreHooks,
 ) -> None:
     """A new checkpoint takes the selection, whole; an old one must be of the same."""
-    chosen = [activity for activity in backup.activities if selection.takes(activity)]
-    made_of = fingerprint(backup, selection, chosen)
+    made_of = fingerprint(backup, selection, taken)
     if checkpoint.has_selection:
         if checkpoint.meta.get(FINGERPRINT) != made_of:
             raise CheckpointMismatch(
                 f"checkpoint {checkpoint.path} was made from {checkpoint.meta.get('backup')} "
                 f"with {checkpoint.meta.get('selection')}, not from {backup.path} with "
-                f"{selection.as_dict()} (or the backup has changed since); nothing posted. Use "
+                f"{selection.words()} (or the backup has changed since); nothing posted. Use "
                 "another --checkpoint for another restore."
             )
         hooks.on_resume(checkpoint.path)
@@ -203,9 +207,9 @@ def _keep(
             FINGERPRINT: made_of,
             "backup": str(backup.path.resolve()),
             "backup_of": backup.checkpoint,
-            "selection": str(selection.as_dict()),
+            "selection": selection.words(),
         }
-        checkpoint.store_selection(chosen, meta)
+        checkpoint.store_selection(taken, meta)
     checkpoint.retry_given_up()
 
 

@@ -31,6 +31,7 @@ from ..files import require_file
 from ..records import Restorable, Restored
 from ..send.posting import restorable
 from ..store.backup_file import Damage, Member, Torn, walk
+from .backups import sends_held
 from .spec import GUID, RunSpec
 
 READS_FIRST = (Restored.UNCHECKED, Restored.PRESENT, Restored.POSTING)
@@ -63,6 +64,23 @@ class Selection:
             and (not self.to_date or activity.date <= self.to_date)
         )
 
+    def words(self) -> str:
+        """The selection as people read it: "every activity", or each part given."""
+        parts = []
+        if self.requests:
+            parts.append(f"request(s) {', '.join(map(str, sorted(self.requests)))}")
+        if self.leads:
+            parts.append(f"lead(s) {', '.join(sorted(self.leads))}")
+        if self.codes:
+            parts.append(f"code(s) {', '.join(sorted(self.codes, key=int))}")
+        if self.from_date and self.to_date:
+            parts.append(f"dated {self.from_date} to {self.to_date} UTC")
+        elif self.from_date:
+            parts.append(f"dated from {self.from_date} UTC")
+        elif self.to_date:
+            parts.append(f"dated up to {self.to_date} UTC")
+        return "; ".join(parts) or "every activity"
+
     def as_dict(self) -> dict[str, object]:
         return {
             "requests": sorted(self.requests),
@@ -85,6 +103,33 @@ def selection_of(spec: RunSpec) -> Selection:
         codes=frozenset(spec.codes),
         from_date=window.from_date,
         to_date=window.to_date,
+    )
+
+
+def chosen(backup: BackupRead, selection: Selection) -> list[Restorable]:
+    """The backup's activities the selection takes. InputError (exit 2) when it takes none: a
+    mistyped lead or code, or a window the backup does not reach, must not read as "every
+    selected activity is settled"."""
+    taken = [activity for activity in backup.activities if selection.takes(activity)]
+    if taken:
+        return taken
+    if not backup.activities:
+        raise InputError(f"{backup.path} holds no activity; nothing would be restored")
+    raise InputError(
+        f"the selection ({selection.words()}) matches none of the {_held(backup)}; "
+        "nothing would be restored"
+    )
+
+
+def _held(backup: BackupRead) -> str:
+    """What the backup holds, to set a selection that matched nothing beside it."""
+    activities = backup.activities
+    dates = sorted(a.date for a in activities)
+    codes = ", ".join(sorted({a.code for a in activities}, key=int))
+    leads = len({a.prospect_id for a in activities})
+    return (
+        f"{len(activities):,} activities of the backup (on {leads:,} lead(s), code(s) {codes}, "
+        f"dated {dates[0]} to {dates[-1]} UTC)"
     )
 
 
@@ -120,7 +165,8 @@ class BackupRead:
     mark: str = ""  # the purge checkpoint's mark ("": a file from before marks)
     checkpoint: str = ""  # … and its file, for people
     unusable: int = 0  # lines without a lead, an id, a code or a date
-    torn: int = 0
+    torn: int = 0  # a torn tail's bytes, its request known never sent
+    notes: tuple[str, ...] = ()  # what the file cannot tell of itself (backups.sends_held)
 
 
 def read_whole(path: Path) -> BackupRead:
@@ -130,22 +176,27 @@ def read_whole(path: Path) -> BackupRead:
     damage: list[Damage] = []
     marks: dict[str, str] = {}
     activities: dict[str, Restorable] = {}
-    unusable = torn = 0
+    held: set[int] = set()
+    unusable, tail = 0, None
     ours = False
     for item in walk(path):
         if isinstance(item, Damage):
             damage.append(item)
         elif isinstance(item, Torn):
-            torn = item.size
+            tail = item
         elif item.request == 0:
             ours = True
             marks.setdefault(item.mark, item.checkpoint)
         else:
             ours = True
+            held.add(item.request)
             unusable += _add(item, activities)
     _refuse(path, damage, ours, marks)
     mark, checkpoint = next(iter(marks.items()), ("", ""))
-    return BackupRead(path, list(activities.values()), mark, checkpoint, unusable, torn)
+    notes = sends_held(path, held, tail, mark, checkpoint, nothing="nothing posted")
+    torn = tail.size if tail is not None and not notes else 0  # else a note says it
+    chosen = list(activities.values())
+    return BackupRead(path, chosen, mark, checkpoint, unusable, torn, tuple(notes))
 
 
 def _add(member: Member, activities: dict[str, Restorable]) -> int:
@@ -220,6 +271,7 @@ class RestorePlan:
     held: int = 0  # found still present by an earlier run (read again)
     unusable: int = 0
     torn: int = 0
+    notes: tuple[str, ...] = ()  # what the backup cannot tell of itself
 
     @property
     def calls(self) -> int:
@@ -266,6 +318,7 @@ def price(
         held=sum(1 for _, status in todo if status is Restored.PRESENT),
         unusable=backup.unusable if backup else 0,
         torn=backup.torn if backup else 0,
+        notes=backup.notes if backup else (),
     )
 
 

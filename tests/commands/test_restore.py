@@ -326,3 +326,79 @@ async def test_the_bulk_adds_own_limit_is_learned_from_its_refusal_and_kept(
     db.close()
     assert learned == "1/2s"
     assert emu.stats()["activities_posted"] == 70
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        ("--lead", "11111111-1111-4111-8111-111111111111"),
+        ("--codes", "999"),
+        ("--from", "2030-01-01"),
+    ],
+)
+async def test_a_selection_that_matches_nothing_exits_2_before_any_call(
+    emulator: Any, tmp_path: Path, selection: tuple[str, ...]
+) -> None:
+    emu = await emulator(rate="off", bulk_rate=NO_LIMIT)
+    lead = "00000000-0000-4000-8000-000000000001"
+    backup = backup_of(tmp_path / "b.jsonl.gz", [activity(lead, n) for n in range(3)])
+    env = demo_env(emu.url)
+    planned = await run_cli("restore", str(backup), "--dry-run", *selection, env=env)
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "matches none of the 3 activities of the backup" in planned.stderr
+    assert "nothing would be restored" in planned.stderr
+    checkpoint = tmp_path / "r.sqlite"
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(checkpoint), "--yes", "--rate", "off",
+        *selection, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "nothing would be restored" in done.stderr
+    assert emu.calls == 0
+    assert not checkpoint.exists()
+
+
+def _cut(backup: Path, how: str) -> Path:
+    """A copy of the backup cut short inside its 3rd request's member, or without the whole
+    member of request 2."""
+    from bulk_delete.store.backup_file import scan
+
+    data, spans = backup.read_bytes(), scan(backup).spans
+    (start, end), *_ = spans[2] if how == "gap" else spans[3]
+    copy = backup.with_name(f"{how}.jsonl.gz")
+    copy.write_bytes(data[:start] + data[end:] if how == "gap" else data[: (start + end) // 2])
+    return copy
+
+
+@pytest.mark.parametrize("how", ["cut", "gap"])
+async def test_a_backup_short_of_what_its_purge_sent_exits_2_naming_the_requests(
+    emulator: Any, tmp_path: Path, how: str
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, _ = await purged(emu, tmp_path, 5, verify=False)
+    short = _cut(backup, how)
+    lost = "3, 4, 5" if how == "cut" else "2"
+    env = demo_env(emu.url)
+    calls = emu.calls
+    checkpoint = tmp_path / "r.sqlite"
+    for command in (
+        ("restore", str(short), "--dry-run"),
+        ("restore", str(short), "--checkpoint", str(checkpoint), "--yes", "--rate", "off"),
+        ("export", "--backup", str(short), "-o", str(tmp_path / "out.csv")),
+    ):
+        done = await run_cli(*command, env=env)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert re.search(rf"records as sent: {lost}[.;]", done.stderr), done.stderr
+        assert f"the purge's own backup {backup.resolve()} holds them" in done.stderr
+    assert emu.calls == calls
+    assert not checkpoint.exists()
+    assert not (tmp_path / "out.csv").exists()
+    # Without the purge's checkpoint, what cannot be known is said.
+    (tmp_path / "purge.sqlite").rename(tmp_path / "elsewhere.sqlite")
+    planned = await run_cli("restore", str(short), "--dry-run", env=env)
+    assert planned.returncode == 0, planned.stderr
+    said = " ".join(planned.stdout.split())
+    assert "its purge's checkpoint cannot be read" in said
+    assert "so which cannot be known" in said
+    assert ("ends early" if how == "cut" else "has no member for request(s) 2:") in said
+    assert "nothing of it was deleted" not in said

@@ -112,7 +112,8 @@ def restore_text(summary: RunSummary, *, title: str = "Restore summary") -> str:
         rate = ""
         if restore.activities_per_second is not None and restore.share_of_limit is not None:
             rate = (
-                f", {restore.activities_per_second:.2f} activities/s posted = "
+                f", {restore.activities_per_second:.2f} activities/s posted in the busiest "
+                "window = "
                 f"{restore.share_of_limit:.0%} of what the limit allows "
                 f"({restore.limit_activities_per_second:g}/s, {restore.mode})"
             )

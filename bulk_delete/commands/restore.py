@@ -165,6 +165,8 @@ async def restore(
             )
             bulk = _bulk(plan, checkpoint, pool, hooks)
             step = PostStep(checkpoint, client, spec.max_attempts, bulk)
+            binding = plan.binding(limiter.effective)
+            step.figures.window = binding.period if binding else 0.0
             report = await _send(checkpoint, pool, step, spec, plan)
         summary = _summary(checkpoint, spec, plan, step, started, limiter.effective, clock)
         if ledger is not None:
@@ -329,8 +331,8 @@ def _summary(
 ) -> RunSummary:
     tally = checkpoint.tally()
     record = checkpoint.last_run() if step is not None else None
-    achieved = _rate(step) if step is not None else None
-    limit = _limit(plan, rate)
+    busiest = _busiest(plan, step, rate)
+    limit = plan.limit_per_second(rate)
     return RunSummary(
         checkpoint=checkpoint.location,
         input=str(backup_of(spec).resolve()),
@@ -370,18 +372,21 @@ def _summary(
             failed=tally.failed,
             owners_known=tally.owners_known,
             held_requests=checkpoint.held_requests(),
-            activities_per_second=None if achieved is None else round(achieved, 3),
+            activities_per_second=busiest[0],
             limit_activities_per_second=limit,
-            share_of_limit=round(achieved / limit, 4) if achieved and limit else None,
+            share_of_limit=busiest[1],
         ),
     )
 
 
-def _limit(plan: RestorePlan, account: RateLimit) -> float | None:
-    """The most the limit in force lets a restore post, in activities per second."""
-    if account.unlimited:
-        return None
-    if plan.mode is Mode.SINGLE:
-        return round(account.per_second, 4)
-    calls = min(plan.bulk.per_second, account.per_second)
-    return round(calls * BULK_MAX_ACTIVITIES, 4)
+def _busiest(
+    plan: RestorePlan, step: PostStep | None, account: RateLimit
+) -> tuple[float | None, float | None]:
+    """(activities per second, share of what the limit allows) as a purge's rate is told:
+    the busiest window of the limit that binds, so a kept limit never reads above 100 %.
+    (None, None) without a limit, or below two posts."""
+    binding = plan.binding(account)
+    if step is None or binding is None or step.figures.posts < 2:
+        return None, None
+    busiest = step.figures.busiest
+    return round(busiest / binding.period, 3), round(busiest / (binding.calls * plan.carried), 4)

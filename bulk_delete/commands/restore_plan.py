@@ -277,6 +277,23 @@ class RestorePlan:
     def calls(self) -> int:
         return self.preflight + self.reads + self.posts
 
+    @property
+    def carried(self) -> int:
+        """The most activities one post carries."""
+        return 1 if self.mode is Mode.SINGLE else BULK_MAX_ACTIVITIES
+
+    def binding(self, account: RateLimit) -> RateLimit | None:
+        """The limit that holds the posting back, in calls: the account's for Create; for the
+        bulk add, the slower of its own window and the account's. None: no limit."""
+        limits = [account] if self.mode is Mode.SINGLE else [self.bulk, account]
+        kept = [limit for limit in limits if not limit.unlimited]
+        return min(kept, key=lambda limit: limit.per_second) if kept else None
+
+    def limit_per_second(self, account: RateLimit) -> float | None:
+        """The most the limit in force lets the restore post, in activities per second."""
+        binding = self.binding(account)
+        return None if binding is None else round(binding.per_second * self.carried, 4)
+
 
 def price(
     todo: Iterable[tuple[Restorable, Restored]],

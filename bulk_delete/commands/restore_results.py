@@ -44,7 +44,7 @@ def _summary(checkpoint: RestoreCheckpoint, summary: RunSummary | None) -> list[
     restore = summary.restore if summary is not None else None
     if restore is not None and restore.activities_per_second is not None:
         pairs += [
-            (f"Posted per second ({restore.mode})", restore.activities_per_second),
+            (f"Posted per second, busiest window ({restore.mode})", restore.activities_per_second),
             ("… the limit allows", restore.limit_activities_per_second),
         ]
     pairs += [

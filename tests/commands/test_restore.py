@@ -402,3 +402,29 @@ async def test_a_backup_short_of_what_its_purge_sent_exits_2_naming_the_requests
     assert "so which cannot be known" in said
     assert ("ends early" if how == "cut" else "has no member for request(s) 2:") in said
     assert "nothing of it was deleted" not in said
+
+
+@pytest.mark.parametrize(("post", "leads", "allowed"), [("single", 4, 25), ("bulk", 30, 125)])
+async def test_the_rate_is_told_by_its_busiest_window_never_above_a_kept_limit(
+    emulator: Any, tmp_path: Path, post: str, leads: int, allowed: int
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, saved = await purged(emu, tmp_path, leads)
+    summary = tmp_path / "s.json"
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes",
+        "--rate", "25/5s", "--bulk-rate", "5/5s", "--post", post, "--summary-json", str(summary),
+        env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    restored = json.loads(summary.read_text())["restore"]
+    posted = sum(saved.values())
+    # Every post fits in one 5 s window, so they go out at once: the busiest window holds them
+    # all, of the activities the limit allows in it (25: one a call at 25/5s; 125: 25 a call at
+    # 5/5s), never a burst's rate over the gaps between its answers.
+    assert posted < allowed
+    assert posted > (2 if post == "single" else 25)  # two calls at least
+    assert restored["share_of_limit"] == round(posted / allowed, 4)
+    assert restored["activities_per_second"] == round(posted / 5, 3)
+    assert restored["limit_activities_per_second"] == allowed / 5
+    assert f"{posted} of {posted} activities" in " ".join(done.stdout.split())

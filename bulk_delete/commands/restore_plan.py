@@ -96,7 +96,7 @@ def selection_of(spec: RunSpec) -> Selection:
     window = spec.plan_options.row_defaults()
     leads = set(spec.restore_leads)
     if spec.lead_sheet is not None:
-        leads |= sheet_leads(spec.lead_sheet)
+        leads |= sheet_leads(spec.lead_sheet, spec.header_row)
     return Selection(
         requests=frozenset(spec.restore_requests),
         leads=frozenset(leads),
@@ -133,13 +133,13 @@ def _held(backup: BackupRead) -> str:
     )
 
 
-def sheet_leads(path: Path) -> set[str]:
+def sheet_leads(path: Path, header_row: int | None = None) -> set[str]:
     """The ProspectIds of a sheet (CSV or Excel, read as a purge's sheet is); a cell that is
     no GUID is named by its row, and nothing is posted (exit 2)."""
     from ..sheet.read import open_sheet  # (pandas: only when a sheet is given)
 
     leads: set[str] = set()
-    with open_sheet(path) as sheet:
+    with open_sheet(path, header_row=header_row) as sheet:
         for row in sheet:
             cell = "" if row is None or row.cells[0] is None else str(row.cells[0]).strip()
             if row is None or not cell:

@@ -33,8 +33,8 @@ def _summary(checkpoint: RestoreCheckpoint, summary: RunSummary | None) -> list[
     meta, tally = checkpoint.meta, checkpoint.tally()
     last = checkpoint.last_run()
     pairs: list[tuple[str, object]] = [
-        ("Backup", meta.get("backup", "")),
-        ("The purge's checkpoint", meta.get("backup_of", "")),
+        ("Backup", _name(meta.get("backup", ""))),
+        ("The purge's checkpoint", _name(meta.get("backup_of", ""))),
         ("Selection", meta.get("selection", "")),
         *_outcomes(tally),
         ("Runs", checkpoint.run_count()),
@@ -54,6 +54,11 @@ def _summary(checkpoint: RestoreCheckpoint, summary: RunSummary | None) -> list[
     if summary is not None and summary.exit_code is not None:
         pairs.append(("Exit code", summary.exit_code))
     return pairs
+
+
+def _name(path: str) -> str:
+    """A file by its name: the workbook is forwarded, and a local path means nothing there."""
+    return Path(path).name if path else ""
 
 
 def _outcomes(tally: Tally) -> list[tuple[str, object]]:

@@ -428,3 +428,52 @@ async def test_the_rate_is_told_by_its_busiest_window_never_above_a_kept_limit(
     assert restored["activities_per_second"] == round(posted / 5, 3)
     assert restored["limit_activities_per_second"] == allowed / 5
     assert f"{posted} of {posted} activities" in " ".join(done.stdout.split())
+
+
+async def test_the_options_its_hints_name_are_restores_own(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off", bulk_rate=NO_LIMIT)
+    leads = [f"00000000-0000-4000-8000-0000000000{n:02d}" for n in range(2)]
+    rows = [
+        activity(lead, 10 * n + k, CreatedOn=f"2024-0{k + 1}-15 12:00:00")
+        for n, lead in enumerate(leads)
+        for k in range(3)
+    ]
+    backup = backup_of(tmp_path / "b.jsonl.gz", rows)
+    sheet = tmp_path / "titled.csv"
+    sheet.write_text(f"Leads to bring back,\nProspectId,Name\n{leads[1]},B\n")
+    env = demo_env(emu.url)
+    for given, hint, fixed, count in (
+        (("--from", "01/02/2024"), "--date-order", ("--date-order", "DMY"), 4),
+        (("--sheet", str(sheet)), "--header-row", ("--header-row", "2"), 3),
+    ):
+        refused = await run_cli("restore", str(backup), "--dry-run", *given, env=env)
+        assert refused.returncode == 2
+        assert hint in refused.stderr, refused.stderr
+        done = await run_cli("restore", str(backup), "--dry-run", *given, *fixed, env=env)
+        assert done.returncode == 0, done.stderr
+        assert re.search(rf"activities +{count} on", done.stdout), done.stdout
+
+
+async def test_repeated_codes_select_their_union_and_the_workbook_says_it_in_words(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, saved = await purged(emu, tmp_path, 6)
+    codes = {key[1] for key in saved}
+    assert {"201", "202"} <= codes
+    wanted = sum(count for key, count in saved.items() if key[1] in {"201", "202"})
+    checkpoint = tmp_path / "r.sqlite"
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(checkpoint), "--yes", "--rate", "off",
+        "--codes", "202", "--codes", "201", env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{wanted} of {wanted} activities" in " ".join(done.stdout.split())
+    book = openpyxl.load_workbook(tmp_path / "r-results.xlsx", read_only=True)
+    summary: dict[Any, Any] = {
+        row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True)
+    }
+    book.close()
+    assert summary["Selection"] == "code(s) 201, 202"
+    assert summary["Backup"] == backup.name
+    assert summary["The purge's checkpoint"] == "purge.sqlite"

@@ -22,6 +22,7 @@ daily allowance and signals, as a purge's. Why: docs/design/restore.md.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ from ..send.pool import LEARNED_LIMIT, Pool, Progress, ProgressCallback, SendRep
 from ..send.post_step import PostStep
 from ..send.posting import BulkWindows
 from ..store.restore_checkpoint import FINGERPRINT, TODO, Item, RestoreCheckpoint
-from ..summary import Counts, Failure, RestoreFigures, RunFigures, RunResult, RunSummary
+from ..summary import Failure, RestoreFigures, RunFigures, RunResult, RunSummary
 from . import outputs
+from .account import remember_user
 from .common import (
     checkpoint_path_of,
     ended,
@@ -147,9 +149,10 @@ async def restore(
                     "(rerun with --yes to post)"
                 )
             if spec.preflight:
-                await preflight(
+                user = await preflight(
                     client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
                 )
+                remember_user(checkpoint, user)
             pool = Pool(
                 None,
                 None,
@@ -210,6 +213,7 @@ def _keep(
             "backup": str(backup.path.resolve()),
             "backup_of": backup.checkpoint,
             "selection": selection.words(),
+            "selected": json.dumps(selection.as_dict()),  # the resume command's (report)
         }
         checkpoint.store_selection(taken, meta)
     checkpoint.retry_given_up()
@@ -344,15 +348,7 @@ def _summary(
         finished_at=utc(clock).isoformat(timespec="seconds"),
         runs=checkpoint.run_count(),
         this_run=record or RunFigures(result=RunResult.NOTHING_TO_SEND),
-        totals=Counts(
-            requests=tally.activities,
-            pending=tally.unchecked + tally.present + tally.gone + tally.posting,
-            queued=tally.posted + tally.already,
-            failed=tally.failed + tally.lead_missing,
-            failed_transient=tally.failed_transient,
-            leads=tally.leads,
-            rate_limited_429=record.rate_limited_429 if record else 0,
-        ),
+        totals=tally.as_counts(record.rate_limited_429 if record else 0),
         failures=tuple(
             Failure(error=error, count=count, transient=transient)
             for error, count, transient in checkpoint.failure_reasons()

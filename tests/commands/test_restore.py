@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import html
 import json
 import re
 import sqlite3
@@ -81,6 +82,15 @@ async def test_requests_whose_deletes_are_not_carried_out_post_nothing_and_say_s
     assert emu.stats()["activities_posted"] == 0
     assert re.search(rf"still present\s+{sum(saved.values())}\b", done.stdout), done.stdout
     assert "Rerun after LeadSquared has processed the deletes" in done.stdout
+    # Its report says how it ended and the command that resumes it; `report` alone too.
+    drawn = await run_cli("report", str(tmp_path / "r.sqlite"), "-o", str(tmp_path / "p.html"))
+    assert drawn.returncode == 0, drawn.stderr
+    for page in (tmp_path / "r-report.html", tmp_path / "p.html"):
+        text = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split()))
+        assert "Exit status 1: finished, with work left: some activities still present" in text
+        left = sum(saved.values())
+        assert f"To resume {left} activities left: bulk-delete" in text
+        assert f"restore {backup} --checkpoint" in text
 
 
 @pytest.mark.parametrize(
@@ -477,3 +487,33 @@ async def test_repeated_codes_select_their_union_and_the_workbook_says_it_in_wor
     assert summary["Selection"] == "code(s) 201, 202"
     assert summary["Backup"] == backup.name
     assert summary["The purge's checkpoint"] == "purge.sqlite"
+
+
+async def test_the_report_says_what_was_restored_how_it_ended_and_why_activities_failed(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", bulk_rate=NO_LIMIT)
+    gone = "99999999-0000-4000-8000-000000000001"
+    emu.config = dataclasses.replace(emu.config, leads=frozenset({"00000000-0000-4000-8000-0"}))
+    rows = [activity(gone, n, EventCode=201 + n % 2) for n in range(3)]
+    backup = backup_of(tmp_path / "b.jsonl.gz", rows)
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes",
+        "--rate", "off", env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    page = (tmp_path / "r-report.html").read_text()
+    text = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", page).split()))
+    assert "<title>Restore: b.jsonl.gz</title>" in page
+    assert "Account http://127.0.0.1" in text
+    assert "What was restored Backup b.jsonl.gz The purge's checkpoint purge.sqlite" in text
+    assert "What was restored" in text
+    assert "Activity codes 201 (2), 202 (1)" in text
+    assert "Dates 2024-05-01 10:00:00 to 2024-05-03 10:00:00 UTC" in text
+    assert "Exit status 1: finished, with work left" in text
+    assert "Interrupted no" in text
+    assert "Failed activities, by reason" in text
+    assert "MXLeadNotFoundException" in text or "does not exist" in text
+    assert f"does not exist 3 {gone} " in text  # 3 activities, on one lead
+    assert "delete request" not in text  # a restore's page speaks of posts
+    assert '"Posted" means LeadSquared created the activity again' in text

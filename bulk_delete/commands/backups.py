@@ -31,7 +31,7 @@ from typing import Any
 
 from ..config import RateLimit
 from ..errors import DamagedBackup, InputError, StorageError
-from ..files import require_file
+from ..files import being_written, require_file
 from ..records import Request
 from ..send import backup_fetch
 from ..send.backup_step import BackupStep, BodySelection, Retriever
@@ -204,17 +204,19 @@ def sends_held(
     run moved to a new --backup), is damage: InputError (exit 2) naming them. Without it, a
     torn tail or a gap in the request numbers is returned as a note saying what cannot be
     known. ``nothing``: what the refusal left undone ("nothing posted")."""
+    writing = [WRITING.format(path=path)] if being_written(path) else []
     checkpoint, why = _purge_of(mark, named)
     if checkpoint is None:
-        return _unknowable(path, held, tail, why)
+        return writing + _unknowable(path, held, tail, why)
     with checkpoint:
         others = _other_files(checkpoint, path, held)
         lost = [seq for seq in checkpoint.sent_requests() if seq not in held]
     moved_to = set().union(*(spans for spans, copy in others.values() if not copy))
     if lost := [seq for seq in lost if seq not in moved_to]:
         copies = [name for name, (spans, copy) in others.items() if copy and lost[0] in spans]
-        raise InputError(f"{_lost_text(path, lost, tail, named, copies)}; {nothing}")
-    return []
+        lost_text = _lost_text(path, lost, tail, named, copies)
+        raise InputError(f"{writing[0] if writing else lost_text}; {nothing}")
+    return writing
 
 
 def _other_files(
@@ -231,6 +233,13 @@ def _other_files(
             spans = set(scan(name).spans)
             found[name] = (spans, bool(held) and held <= spans)
     return found
+
+
+WRITING = (
+    "{path} is still being written by its purge (a run holds its lock): it holds the requests "
+    "saved so far, and a later one may be sent before this is read through. Rerun once the "
+    "purge has ended"
+)
 
 
 def _purge_of(mark: str, named: str) -> tuple[Checkpoint | None, str]:

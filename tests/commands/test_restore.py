@@ -517,3 +517,17 @@ async def test_the_report_says_what_was_restored_how_it_ended_and_why_activities
     assert f"does not exist 3 {gone} " in text  # 3 activities, on one lead
     assert "delete request" not in text  # a restore's page speaks of posts
     assert '"Posted" means LeadSquared created the activity again' in text
+
+
+async def test_a_backup_its_purge_is_still_writing_is_said_so(tmp_path: Path) -> None:
+    from bulk_delete.store.backup_file import BackupWriter, Owner
+
+    lead = "00000000-0000-4000-8000-000000000001"
+    backup = backup_of(tmp_path / "b.jsonl.gz", [activity(lead, n) for n in range(3)])
+    with BackupWriter.open(backup, Owner(mark="m" * 32, checkpoint="purge.sqlite")):
+        planned = await run_cli("restore", str(backup), "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    said = " ".join(planned.stdout.split())
+    assert f"{backup} is still being written by its purge" in said
+    alone = await run_cli("restore", str(backup), "--dry-run")
+    assert "still being written" not in alone.stdout

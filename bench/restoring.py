@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -100,12 +101,26 @@ def _restored(
         "retrieve_calls": outcomes["retrieve"],
         "post_calls": outcomes["posted"] + outcomes["bulk_posted"],
         "refused_429": outcomes["rate_limited"] + outcomes["bulk_rate_limited"],
-        "activities_per_second": restored["activities_per_second"],
-        "limit_activities_per_second": restored["limit_activities_per_second"],
-        "share_of_limit": restored["share_of_limit"],
+        **_sustained(checkpoint, mode, restored["limit_activities_per_second"]),
         "dry_run_calls": int(found.group(1).replace(",", "")) if found else None,
         "calls_made": after["calls"] - before["calls"],
         "wall_seconds": round(run.wall, 1),
+    }
+
+
+def _sustained(checkpoint: Path, mode: str, limit: float | None) -> dict[str, Any]:
+    """The rate the posting kept from its first answer to its last (the checkpoint's
+    ``measured_MODE``, which the next run's choice reads), over the limit: the summary's own
+    figures are its busiest window's, as a purge's are, and a kept limit reads 100 % there."""
+    with sqlite3.connect(checkpoint) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (f"measured_{mode}",)).fetchone()
+    db.close()
+    rate = float(row[0]) if row else None
+    share = round(rate / limit, 4) if rate and limit else None
+    return {
+        "activities_per_second": None if rate is None else round(rate, 3),
+        "limit_activities_per_second": limit,
+        "share_of_limit": share,
     }
 
 

@@ -218,6 +218,22 @@ def lock_open_file(fd: int, what: str) -> None:
         raise LockHeld(f"{what} is in use: pid {_inode_holder(fd)} holds it; not starting")
 
 
+def being_written(path: Path) -> bool:
+    """Whether another process holds the file's lock (``lock_open_file``): a run writing it.
+    A shared lock, let go at once, so a writer is never kept out longer than that."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as error:
+        return error.errno in (errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)  # and the lock with it
+    return False
+
+
 def _try_flock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

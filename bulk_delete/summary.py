@@ -164,9 +164,12 @@ class RestoreFigures:
     failed: int = 0  # refused (400, MX), or given up on after lost answers
     owners_known: int = 0  # the backup names the owner's email (only the bulk add takes it)
     held_requests: tuple[int, ...] = ()  # the purge's requests of the held ones (the first 20)
-    activities_per_second: float | None = None  # created per second while posting (this run)
+    # The busiest window of the limit that binds the posting (this run), as a purge's rate is
+    # told (RunFigures.busiest_share): activities posted in it per second, and over the most
+    # the limit allows in it (never above 1 when the limit was kept).
+    activities_per_second: float | None = None
     limit_activities_per_second: float | None = None  # the most the limit in force allows
-    share_of_limit: float | None = None  # the one over the other
+    share_of_limit: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -59,6 +59,8 @@ def export(checkpoint: Path | None, backup: Path | None, out: Path, statuses: st
         done = backups.backup_as_sheet(backup, out)
         count = done.rows
         click.echo(f"Wrote {count:,} saved activit{'y' if count == 1 else 'ies'} to {out}")
+        for note in done.notes:
+            click.echo(f"note: {note}", err=True)
         if done.torn is not None:  # a run killed mid-write: that request was never sent
             click.echo(
                 f"note: {backup} ends in {done.torn.size:,} bytes of a member cut mid-write "

@@ -15,7 +15,7 @@ import click
 from ..errors import InputError, exit_codes_help
 
 if TYPE_CHECKING:
-    from ..commands.report import Ending
+    from ..commands.purged import Ending
 
 
 @click.command(epilog=exit_codes_help((0, 2, 70)))

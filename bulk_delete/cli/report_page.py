@@ -92,7 +92,7 @@ def with_command(value: str) -> Markup:
 def first_rows(group: Reason) -> str:
     """A reason's first sheet rows (or leads), then how many more."""
     shown = [str(row) for row in group.rows] or list(group.leads)
-    more = group.count - len(shown) if group.rows or group.leads else 0
+    more = (group.of or group.count) - len(shown) if group.rows or group.leads else 0
     return ", ".join(shown) + (f" … and {more:,} more" if more > 0 else "")
 
 
@@ -110,14 +110,16 @@ _TEMPLATE: Final = _ENVIRONMENT.from_string(
 <dt>{{ label }}</dt><dd>{{ with_command(value) }}</dd>{% endfor %}</dl>
 </section>
 {%- endmacro %}
-{% macro reasons(name, groups, what) -%}
+{% macro reasons(name, groups, what, where="Sheet rows") -%}
 <table class="reasons" data-reasons="{{ name }}">
 <thead><tr><th>Reason</th><th>{{ what }}</th>
-<th>Sheet rows, the first {{ shown }} (leads where there is no row)</th></tr></thead>
+<th>{% if where == "Leads" %}Leads, the first {{ shown }}{% else -%}
+Sheet rows, the first {{ shown }} (leads where there is no row){% endif %}</th></tr></thead>
 <tbody>{% for group in groups %}
 <tr><td class="why">{{ group.reason }}
 {%- if group.example %}<br><small>e.g. {{ group.example }}</small>{% endif %}
-{%- if group.transient %}<br><small>a rerun sends these again</small>{% endif %}</td>
+{%- if group.transient %}<br><small>a rerun
+{{- " sends" if where != "Leads" else " posts" }} these again</small>{% endif %}</td>
 <td>{{ "{:,}".format(group.count) }}</td>
 <td class="rows">{{ first_rows(group) }}</td></tr>
 {% endfor %}</tbody>
@@ -187,8 +189,9 @@ _TEMPLATE: Final = _ENVIRONMENT.from_string(
 {% if data.notes %}<ul class="notes">{% for note in data.notes %}<li>{{ note }}</li>
 {% endfor %}</ul>{% endif %}
 {% if data.failures %}
-<h2>Failed requests, by reason</h2>
-{{ reasons("failures", data.failures, "Requests") }}
+<h2>Failed {{ data.failed }}, by reason</h2>
+{% if data.failed == "requests" %}{{ reasons("failures", data.failures, "Requests") }}
+{%- else %}{{ reasons("failures", data.failures, data.failed.capitalize(), "Leads") }}{% endif %}
 {% if data.more_failures %}<p>… and {{ "{:,}".format(data.more_failures) }} more reason(s):
 see the results workbook.</p>{% endif %}
 {% endif %}
@@ -221,8 +224,7 @@ see the results workbook.</p>{% endif %}
 </tbody>
 </table>
 {% endif %}
-<footer>"Queued" means LeadSquared accepted the delete request; it deletes the activities
-afterwards. Times are in {{ data.tz }}.</footer>
+<footer>{{ data.footer }} Times are in {{ data.tz }}.</footer>
 </main>
 </body>
 </html>

@@ -33,10 +33,14 @@ if TYPE_CHECKING:
     from .signals import SignalStop
 
 _SELECTION_HELP = {
-    "codes": "Only activities of these codes (e.g. 201,202).",
+    "codes": "Only activities of these codes (e.g. 201,202); repeatable: their union.",
     "from_date": "Only activities dated from DATE (YYYY-MM-DD [HH:MM:SS], in --tz): the "
     "activity's own date, as the delete selected it.",
     "to_date": "Only activities dated up to DATE (a date alone: its end, 23:59:59).",
+    "date_order": "How --from and --to are written when not YYYY-MM-DD: DMY (31/01/2025), "
+    "MDY (01/31/2025) or YMD (2025/01/31). Without it such a date exits 2 naming its readings.",
+    "header_row": "--sheet: the row that holds its header, as Excel numbers it (default: row "
+    "1, or the first of rows 1-10 with ProspectId and another column).",
 }
 
 
@@ -46,10 +50,14 @@ _SELECTION_HELP = {
 @spec_option("restore_requests", multiple=True, callback=lambda _c, _p, v: v or None)
 @spec_option("restore_leads", multiple=True, callback=lambda _c, _p, v: v or None)
 @spec_option("lead_sheet", type=click.Path(dir_okay=False))
-@spec_option("codes", help=_SELECTION_HELP["codes"])
+@spec_option("header_row", help=_SELECTION_HELP["header_row"])
+@spec_option(
+    "codes", help=_SELECTION_HELP["codes"], multiple=True, callback=lambda _c, _p, v: v or None
+)
 @spec_option("from_date", help=_SELECTION_HELP["from_date"])
 @spec_option("to_date", help=_SELECTION_HELP["to_date"])
 @spec_option("tz")
+@spec_option("date_order", help=_SELECTION_HELP["date_order"])
 @spec_option("post", type=click.Choice(POST_MODES))
 @spec_option("bulk_rate")
 @spec_option("rate")

@@ -22,6 +22,7 @@ HELD = (
 def plan_text(plan: RestorePlan) -> str:
     """The restore's plan, as `restore` shows it before asking and `--dry-run` prints it."""
     lines = [f"Restore from the backup {plan.backup}"]
+    lines += [f"  cannot know    {note}" for note in plan.notes]
     if plan.done:
         lines.append(f"  posted before  {plan.done:,} activit{_y(plan.done)} by earlier runs")
     if not plan.activities:
@@ -65,7 +66,7 @@ def _left_out(plan: RestorePlan) -> list[str]:
     if plan.torn:
         lines.append(
             f"  left out       a torn last member ({plan.torn:,} bytes: a write cut by a kill; "
-            "its request was never sent, so nothing of it was deleted)"
+            "its purge's checkpoint records no send this file lacks: nothing of it was deleted)"
         )
     return lines
 
@@ -111,7 +112,8 @@ def restore_text(summary: RunSummary, *, title: str = "Restore summary") -> str:
         rate = ""
         if restore.activities_per_second is not None and restore.share_of_limit is not None:
             rate = (
-                f", {restore.activities_per_second:.2f} activities/s posted = "
+                f", {restore.activities_per_second:.2f} activities/s posted in the busiest "
+                "window = "
                 f"{restore.share_of_limit:.0%} of what the limit allows "
                 f"({restore.limit_activities_per_second:g}/s, {restore.mode})"
             )

@@ -42,7 +42,7 @@ from .summary_text import discovery_text, learned_text, run_text, saved_plan_tex
 
 if TYPE_CHECKING:
     from ..commands.plan import PlanReport
-    from ..commands.report import Ending
+    from ..commands.purged import Ending
     from ..commands.run import RunHooks
     from .signals import SignalStop
 
@@ -266,7 +266,7 @@ def write_run_results(
 
 def ending_of(summary: RunSummary | None, error: BaseException | None = None) -> Ending:
     """How the run ended, for its report: the exit code, the error, the command as typed."""
-    from ..commands.report import Ending
+    from ..commands.purged import Ending
 
     ctx = click.get_current_context(silent=True)
     resume = command_again(ctx) if ctx is not None else ""

@@ -70,6 +70,12 @@ def keep_to_account(
         checkpoint.set_meta(ACCOUNT_META, account)
 
 
+def remember_user(checkpoint: Bound, user: str) -> None:
+    """Whose keys sent, as the preflight found them: the report names the account by it."""
+    if user and checkpoint.meta.get(ACCOUNT_USER) != user:
+        checkpoint.set_meta(ACCOUNT_USER, user)
+
+
 def _refusal(checkpoint: Bound, was: str, host: str, other_keys: bool, known: bool) -> str:
     if was == host:
         what = f"went to {host} with another access key"

@@ -12,6 +12,7 @@ Why: docs/design/backup.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +23,7 @@ from typing import Any
 
 from ..config import RateLimit
 from ..errors import DamagedBackup, InputError, StorageError
-from ..files import require_file
+from ..files import being_written, require_file
 from ..records import Request
 from ..send import backup_fetch
 from ..send.backup_step import BackupStep, BodySelection, Retriever
@@ -32,7 +33,9 @@ from ..store.backup_file import (
     Exported,
     Member,
     Owner,
+    Torn,
     export_backup,
+    scan,
     walk,
 )
 from ..store.checkpoint import Checkpoint
@@ -164,13 +167,133 @@ def backup_as_sheet(backup: Path, out: Path) -> Exported:
     A backup that cannot be read whole is an input error (exit 2): never a short export."""
     require_file(backup, "backup file", missing="no such backup file")
     outputs.check([outputs.Named("--out", out)], [outputs.Named("the backup", backup)])
+    found = scan(backup)
+    notes: list[str] = []
+    if not found.damage:  # (damage: the export names it)
+        mark, named = found.marks[0] if found.marks else ("", "")
+        nothing = f"nothing exported ({out} not written)"
+        notes = sends_held(backup, set(found.spans), found.tail, mark, named, nothing=nothing)
     try:
-        return export_backup(backup, out)
+        done = export_backup(backup, out)
     except DamagedBackup as error:
         raise InputError(
             f"{error}; nothing exported ({out} not written). The members before the damage "
             "still read (`zcat` stops at it); restore the file from a copy if you have one"
         ) from None
+    return dataclasses.replace(done, torn=None, notes=tuple(notes)) if notes else done
+
+
+# ---------------------------------------------------------------- a backup against its purge
+
+
+def sends_held(
+    path: Path, held: set[int], tail: Torn | None, mark: str, named: str, *, nothing: str
+) -> list[str]:
+    """Whether the file holds a copy of every request its purge sent, which its members alone
+    cannot say: a copy cut short at a member's edge, or missing a whole member, reads clean.
+    With the purge's checkpoint (``named`` in the mark, and still marked ``mark``) readable,
+    each request it records as sent with no member here, nor in a later file of its own (a
+    run moved to a new --backup), is damage: InputError (exit 2) naming them. Without it, a
+    torn tail or a gap in the request numbers is returned as a note saying what cannot be
+    known. ``nothing``: what the refusal left undone ("nothing posted")."""
+    writing = [WRITING.format(path=path)] if being_written(path) else []
+    checkpoint, why = _purge_of(mark, named)
+    if checkpoint is None:
+        return writing + _unknowable(path, held, tail, why)
+    with checkpoint:
+        others = _other_files(checkpoint, path, held)
+        lost = [seq for seq in checkpoint.sent_requests() if seq not in held]
+    moved_to = set().union(*(spans for spans, copy in others.values() if not copy))
+    if lost := [seq for seq in lost if seq not in moved_to]:
+        copies = [name for name, (spans, copy) in others.items() if copy and lost[0] in spans]
+        lost_text = _lost_text(path, lost, tail, named, copies)
+        raise InputError(f"{writing[0] if writing else lost_text}; {nothing}")
+    return writing
+
+
+def _other_files(
+    checkpoint: Checkpoint, path: Path, held: set[int]
+) -> dict[str, tuple[set[int], bool]]:
+    """The checkpoint's other backup files: the requests each holds, and whether it is a copy
+    of this file's (it holds every request this one does: the file this one was cut from).
+    A copy's requests are not this file's; another file's are (a run moved to a new one)."""
+    found: dict[str, tuple[set[int], bool]] = {}
+    for name in backup_files(checkpoint.meta):
+        if Path(name) == path.resolve() or not Path(name).is_file():
+            continue
+        with contextlib.suppress(InputError):
+            spans = set(scan(name).spans)
+            found[name] = (spans, bool(held) and held <= spans)
+    return found
+
+
+WRITING = (
+    "{path} is still being written by its purge (a run holds its lock): it holds the requests "
+    "saved so far, and a later one may be sent before this is read through. Rerun once the "
+    "purge has ended"
+)
+
+
+def _purge_of(mark: str, named: str) -> tuple[Checkpoint | None, str]:
+    """The purge's checkpoint the mark names, read-only; or None and why it cannot be used."""
+    if not mark or not named:
+        return None, "the file names no purge checkpoint (a backup from before the mark)"
+    try:
+        checkpoint = Checkpoint.open_existing(named)
+    except InputError as error:
+        return None, f"its purge's checkpoint cannot be read ({error})"
+    if checkpoint.meta.get(BACKUP_MARK) != mark:
+        checkpoint.close()
+        return None, f"its purge's checkpoint {named} is now another checkpoint's file"
+    return checkpoint, ""
+
+
+def _held_elsewhere(checkpoint: Checkpoint, path: Path) -> set[int]:
+    """The requests the checkpoint's other backup files hold (a run moved to a new file)."""
+    held: set[int] = set()
+    for name in backup_files(checkpoint.meta):
+        if Path(name) != path.resolve() and Path(name).is_file():
+            with contextlib.suppress(InputError):
+                held.update(scan(name).spans)
+    return held
+
+
+def _lost_text(
+    path: Path, lost: list[int], tail: Torn | None, named: str, copies: list[str]
+) -> str:
+    cut = (
+        f"; it ends in a member cut short at byte {tail.start:,} (a copy cut short)" if tail else ""
+    )
+    whole = f"the purge's own backup {copies[0]} holds them" if copies else "use a whole copy"
+    return (
+        f"{path} holds no copy of {len(lost):,} request(s) its purge's checkpoint {named} "
+        f"records as sent: {_numbers(lost)}{cut}. What their deletes took cannot come back "
+        f"from this file ({whole})"
+    )
+
+
+def _unknowable(path: Path, held: set[int], tail: Torn | None, why: str) -> list[str]:
+    notes = []
+    last = max(held, default=0)
+    if tail is not None:
+        notes.append(
+            f"{path} ends early: its last {tail.size:,} bytes are a member cut short"
+            + (f" (request {tail.request})" if tail.request else "")
+            + ". A write killed half way was never sent; a copy cut short has lost that "
+            f"request and any after request {last}. {why}, so which cannot be known"
+        )
+    if gaps := sorted(set(range(1, last)) - held):
+        notes.append(
+            f"{path} has no member for request(s) {_numbers(gaps)}: never sent (not backed "
+            f"up, or the run stopped first), or lost from the file. {why}, so which cannot "
+            "be known"
+        )
+    return notes
+
+
+def _numbers(seqs: list[int], shown: int = 10) -> str:
+    more = f" and {len(seqs) - shown:,} more" if len(seqs) > shown else ""
+    return ", ".join(str(seq) for seq in seqs[:shown]) + more
 
 
 def verified(checkpoint: Checkpoint, shown: int = 5) -> BackupVerified | None:

@@ -22,19 +22,34 @@ from ..errors import (
     EXIT_ABORTED,
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
+    EXIT_LOCKED,
     EXIT_OK,
     EXIT_SOFTWARE,
+    EXIT_USAGE,
     AllowanceUsed,
     BulkDeleteError,
 )
 from ..store.backup_file import Damage, Member, walk
 from ..store.checkpoint import Checkpoint
+from ..store.report_data import Section
 from ..summary import Counts, RunFigures, RunResult
 from ..timetext import is_utc, plan_options, to_local
-from .account import JOB_FILE
+from .account import ACCOUNT_USER, HOST_META, JOB_FILE
 from .outputs import backup_files
 
 DATED = re.compile(r"^(.*)-(\d{4}-\d{2}-\d{2})\.sqlite$")  # a relative window's checkpoint
+
+# An exit code in words, for someone who reads the page rather than a scheduler's log.
+EXIT_WORDS = {
+    EXIT_OK: "finished: every request queued, no invalid rows",
+    EXIT_INCOMPLETE: "finished, with work left for a person: some requests failed or rows "
+    "were invalid (below)",
+    EXIT_USAGE: "stopped before sending: nothing was sent",
+    EXIT_ABORTED: "aborted: LeadSquared refused or did not answer; a rerun resumes",
+    EXIT_SOFTWARE: "crashed (a bug); every outcome recorded before is safe",
+    EXIT_LOCKED: "stopped: the lock was held, or the day's allowance used; a rerun resumes",
+    EXIT_INTERRUPTED: "interrupted by a signal; every answer received is saved",
+}
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,74 @@ def last_exit(checkpoint: Checkpoint) -> int | None:
     if last is not None and last.result is RunResult.RUNNING:
         return None
     return exit_of(last, checkpoint.counts())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ending:
+    """How the run that wrote the page ended, as the CLI knows it: its exit code, the error
+    it stopped on, and the command that resumes it, as typed. Without one (`report` on its
+    own), the checkpoint's last run tells."""
+
+    exit_code: int | None = None
+    error: str = ""
+    resume: str = ""
+
+
+def account_line(meta: dict[str, str]) -> str:
+    """The host and the keys' user the checkpoint's calls went to ("": none yet)."""
+    host = meta.get(HOST_META, "")
+    user = meta.get(ACCOUNT_USER, "")
+    if not host:
+        return ""
+    return f"Account {host}" + (f", keys of {user}" if user else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Left:
+    """What a rerun has to do: how much (``count``, in words: "3 request(s)"), and the command."""
+
+    count: int
+    words: str
+    resume: str
+    nothing: str  # said when nothing is left
+
+
+def how_it_ended(
+    last: RunFigures | None,
+    code: int | None,
+    ending: Ending | None,
+    left: Left,
+    *,
+    runs: int,
+    exit_words: dict[int, str],
+) -> Section:
+    """How it ended: the exit status in words, interrupted or not, the command that resumes
+    (a purge's page and a restore's)."""
+    told = ending is not None and ending.exit_code is not None
+    status = (
+        "not sent yet: the plan is saved"
+        if code is None
+        else f"{code}: " + (exit_words.get(code, "ended"))
+    )
+    if last is not None and last.result is RunResult.RUNNING and not told:
+        status = "unknown: the last run was killed before it could say (kill -9, power loss)"
+    facts = [("Exit status", status)]
+    if ending and ending.error:
+        facts.append(("Stopped on", ending.error))
+    interrupted = code == EXIT_INTERRUPTED or (
+        last is not None and last.result is RunResult.INTERRUPTED
+    )
+    facts.append(
+        ("Interrupted", "yes: stopped by a signal before it was done" if interrupted else "no")
+    )
+    facts.append(("Runs", f"{runs:,}"))
+    if left.count or interrupted:
+        resume = (ending.resume if ending and ending.resume else "") or left.resume
+        facts.append(("To resume", f"{left.words} left: {resume}"))
+    else:
+        facts.append(("To resume", left.nothing))
+    tone = "good" if code == EXIT_OK else "warn" if code in (EXIT_INCOMPLETE, None) else "bad"
+    return Section(title="How it ended", facts=facts, tone=tone)
 
 
 def exit_of(last: RunFigures | None, counts: Counts) -> int | None:

@@ -14,18 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import (
-    EXIT_ABORTED,
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    EXIT_LOCKED,
-    EXIT_OK,
-    EXIT_SOFTWARE,
-    EXIT_USAGE,
     BulkDeleteError,
     InputError,
 )
@@ -33,45 +25,26 @@ from ..store.calls import CallLog
 from ..store.checkpoint import Checkpoint
 from ..store.report_data import Night, ReportData, Section, report_data
 from ..store.restore_checkpoint import RestoreCheckpoint
-from ..summary import Counts, RunResult, Verification
+from ..summary import Counts, Verification
 from ..timetext import plan_tz
 from . import restore_results
-from .account import ACCOUNT_USER, HOST_META
 from .purged import (
     DATED,
+    EXIT_WORDS,
     Backups,
+    Ending,
+    Left,
+    account_line,
     activity_facts,
     code_names,
     exit_of,
+    how_it_ended,
     listed,
     plan_codes,
     read_backups,
     resume_command,
     window_facts,
 )
-
-# An exit code in words, for someone who reads the page rather than a scheduler's log.
-EXIT_WORDS = {
-    EXIT_OK: "finished: every request queued, no invalid rows",
-    EXIT_INCOMPLETE: "finished, with work left for a person: some requests failed or rows "
-    "were invalid (below)",
-    EXIT_USAGE: "stopped before sending: nothing was sent",
-    EXIT_ABORTED: "aborted: LeadSquared refused or did not answer; a rerun resumes",
-    EXIT_SOFTWARE: "crashed (a bug); every outcome recorded before is safe",
-    EXIT_LOCKED: "stopped: the lock was held, or the day's allowance used; a rerun resumes",
-    EXIT_INTERRUPTED: "interrupted by a signal; every answer received is saved",
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ending:
-    """How the run that wrote the page ended, as the CLI knows it: its exit code, the error
-    it stopped on, and the command that resumes it, as typed. Without one (`report` on its
-    own), the checkpoint's last run tells."""
-
-    exit_code: int | None = None
-    error: str = ""
-    resume: str = ""
 
 
 def report(source: Path, now: dt.datetime, ending: Ending | None = None) -> ReportData:
@@ -80,7 +53,7 @@ def report(source: Path, now: dt.datetime, ending: Ending | None = None) -> Repo
     if source.is_dir():
         return folder_data(source, now)
     if RestoreCheckpoint.is_one(source):
-        return restore_results.report(source, now)
+        return restore_results.report(source, now, ending)
     return checkpoint_data(source, now, ending)
 
 
@@ -93,7 +66,7 @@ def checkpoint_data(path: Path, now: dt.datetime, ending: Ending | None = None) 
         rest: dict[str, Any] = {
             "title": _title(checkpoint, path),
             "tz": tz,
-            "account": _account(checkpoint.meta),
+            "account": account_line(checkpoint.meta),
             "headline": _headline(counts),
             "purged": [
                 _what(checkpoint, counts, tz, backup),
@@ -123,14 +96,6 @@ def _title(checkpoint: Checkpoint, path: Path) -> str:
         return f"Purge: activities of code {codes} found by a listing"
     source = meta.get("input", "")
     return f"Purge: {Path(source).name}" if source else f"Purge: {path.name}"
-
-
-def _account(meta: dict[str, str]) -> str:
-    host = meta.get(HOST_META, "")
-    user = meta.get(ACCOUNT_USER, "")
-    if not host:
-        return ""
-    return f"Account {host}" + (f", keys of {user}" if user else "")
 
 
 def _headline(counts: Counts) -> list[tuple[str, str]]:
@@ -172,40 +137,16 @@ def _how(checkpoint: Checkpoint, path: Path, counts: Counts, ending: Ending | No
     """How it ended: the exit status in words, interrupted or not, the command that resumes."""
     last = checkpoint.last_run()
     code = ending.exit_code if ending and ending.exit_code is not None else exit_of(last, counts)
-    status = (
-        "not sent yet: the plan is saved"
-        if code is None
-        else f"{code}: {EXIT_WORDS.get(code, 'ended')}"
+    count = counts.pending + counts.failed_transient
+    left = Left(
+        count=count,
+        words=f"{count:,} request(s)",
+        resume=resume_command(checkpoint, path),
+        nothing="nothing left to send",
     )
-    if (
-        last is not None
-        and last.result is RunResult.RUNNING
-        and (ending is None or ending.exit_code is None)
-    ):
-        status = "unknown: the last run was killed before it could say (kill -9, power loss)"
-    facts = [("Exit status", status)]
-    if ending and ending.error:
-        facts.append(("Stopped on", ending.error))
-    interrupted = code == EXIT_INTERRUPTED or (
-        last is not None and last.result is RunResult.INTERRUPTED
+    return how_it_ended(
+        last, code, ending, left, runs=checkpoint.run_count(), exit_words=EXIT_WORDS
     )
-    facts.append(
-        (
-            "Interrupted",
-            "yes: stopped by a signal before the plan was done" if interrupted else "no",
-        )
-    )
-    facts.append(("Runs", f"{checkpoint.run_count():,}"))
-    left = counts.pending + counts.failed_transient
-    if left or interrupted:
-        resume = (ending.resume if ending and ending.resume else "") or resume_command(
-            checkpoint, path
-        )
-        facts.append(("To resume", f"{left:,} request(s) left: {resume}"))
-    else:
-        facts.append(("To resume", "nothing left to send"))
-    tone = "good" if code == EXIT_OK else "warn" if code in (EXIT_INCOMPLETE, None) else "bad"
-    return Section(title="How it ended", facts=facts, tone=tone)
 
 
 def _verified(checkpoint: Checkpoint, path: Path, found: Verification) -> Section:

@@ -12,6 +12,7 @@ Why: docs/design/restore.md.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from ..api import BULK_MAX_ACTIVITIES
 from ..clock import Clock, utc
 from ..config import Credentials, RateLimit
 from ..errors import CheckpointMismatch, NotConfirmed, OptionError
-from ..records import Restored
+from ..records import Restorable, Restored
 from ..send import recording
 from ..send.client import LeadSquaredClient
 from ..send.limiter import SlidingWindowLimiter
@@ -31,8 +32,9 @@ from ..send.pool import LEARNED_LIMIT, Pool, Progress, ProgressCallback, SendRep
 from ..send.post_step import PostStep
 from ..send.posting import BulkWindows
 from ..store.restore_checkpoint import FINGERPRINT, TODO, Item, RestoreCheckpoint
-from ..summary import Counts, Failure, RestoreFigures, RunFigures, RunResult, RunSummary
+from ..summary import Failure, RestoreFigures, RunFigures, RunResult, RunSummary
 from . import outputs
+from .account import remember_user
 from .common import (
     checkpoint_path_of,
     ended,
@@ -50,6 +52,7 @@ from .restore_plan import (
     Mode,
     RestorePlan,
     Selection,
+    chosen,
     fingerprint,
     price,
     read_whole,
@@ -89,10 +92,9 @@ def dry_run(spec: RunSpec) -> RestorePlan:
     """The plan of a restore, made offline: the backup read whole, the selection, the price
     at --rate and the bulk add's limit. No keys, no checkpoint, no call."""
     backup = read_whole(backup_of(spec))
-    selection = selection_of(spec)
-    chosen = [activity for activity in backup.activities if selection.takes(activity)]
+    taken = chosen(backup, selection_of(spec))
     return price(
-        ((activity, Restored.UNCHECKED) for activity in chosen),
+        ((activity, Restored.UNCHECKED) for activity in taken),
         spec=spec,
         account=spec.effective_rate,
         bulk=spec.bulk_rate,
@@ -116,6 +118,7 @@ async def restore(
     only_on_loopback(spec, host, "bulk_rate")
     check_outputs(spec)
     backup, selection = read_whole(source), selection_of(spec)  # before any call: exit 2
+    taken = chosen(backup, selection)
     started = utc(clock).isoformat(timespec="seconds")
     client = LeadSquaredClient(session, host, credentials, auth=spec.auth)
     with (
@@ -125,7 +128,7 @@ async def restore(
             ledger,
         ),
     ):
-        _keep(checkpoint, backup, selection, hooks)
+        _keep(checkpoint, backup, selection, taken, hooks)
         plan = _plan(checkpoint, spec, limiter, backup)
         hooks.on_plan(plan)
         report, step = None, None
@@ -136,9 +139,10 @@ async def restore(
                     "(rerun with --yes to post)"
                 )
             if spec.preflight:
-                await preflight(
+                user = await preflight(
                     client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
                 )
+                remember_user(checkpoint, user)
             pool = Pool(
                 None,
                 None,
@@ -154,6 +158,8 @@ async def restore(
             )
             bulk = _bulk(plan, checkpoint, pool, hooks)
             step = PostStep(checkpoint, client, spec.max_attempts, bulk)
+            binding = plan.binding(limiter.effective)
+            step.figures.window = binding.period if binding else 0.0
             report = await _send(checkpoint, pool, step, spec, plan)
         summary = _summary(checkpoint, spec, plan, step, started, limiter.effective, clock)
         if ledger is not None:
@@ -174,17 +180,20 @@ def check_outputs(spec: RunSpec) -> None:
 
 
 def _keep(
-    checkpoint: RestoreCheckpoint, backup: BackupRead, selection: Selection, hooks: RestoreHooks
+    checkpoint: RestoreCheckpoint,
+    backup: BackupRead,
+    selection: Selection,
+    taken: list[Restorable],
+    hooks: RestoreHooks,
 ) -> None:
     """A new checkpoint takes the selection, whole; an old one must be of the same."""
-    chosen = [activity for activity in backup.activities if selection.takes(activity)]
-    made_of = fingerprint(backup, selection, chosen)
+    made_of = fingerprint(backup, selection, taken)
     if checkpoint.has_selection:
         if checkpoint.meta.get(FINGERPRINT) != made_of:
             raise CheckpointMismatch(
                 f"checkpoint {checkpoint.path} was made from {checkpoint.meta.get('backup')} "
                 f"with {checkpoint.meta.get('selection')}, not from {backup.path} with "
-                f"{selection.as_dict()} (or the backup has changed since); nothing posted. Use "
+                f"{selection.words()} (or the backup has changed since); nothing posted. Use "
                 "another --checkpoint for another restore."
             )
         hooks.on_resume(checkpoint.path)
@@ -193,9 +202,10 @@ def _keep(
             FINGERPRINT: made_of,
             "backup": str(backup.path.resolve()),
             "backup_of": backup.checkpoint,
-            "selection": str(selection.as_dict()),
+            "selection": selection.words(),
+            "selected": json.dumps(selection.as_dict()),  # the resume command's (report)
         }
-        checkpoint.store_selection(chosen, meta)
+        checkpoint.store_selection(taken, meta)
     checkpoint.retry_given_up()
 
 
@@ -315,8 +325,8 @@ def _summary(
 ) -> RunSummary:
     tally = checkpoint.tally()
     record = checkpoint.last_run() if step is not None else None
-    achieved = _rate(step) if step is not None else None
-    limit = _limit(plan, rate)
+    busiest = _busiest(plan, step, rate)
+    limit = plan.limit_per_second(rate)
     return RunSummary(
         checkpoint=checkpoint.location,
         input=str(backup_of(spec).resolve()),
@@ -328,15 +338,7 @@ def _summary(
         finished_at=utc(clock).isoformat(timespec="seconds"),
         runs=checkpoint.run_count(),
         this_run=record or RunFigures(result=RunResult.NOTHING_TO_SEND),
-        totals=Counts(
-            requests=tally.activities,
-            pending=tally.unchecked + tally.present + tally.gone + tally.posting,
-            queued=tally.posted + tally.already,
-            failed=tally.failed + tally.lead_missing,
-            failed_transient=tally.failed_transient,
-            leads=tally.leads,
-            rate_limited_429=record.rate_limited_429 if record else 0,
-        ),
+        totals=tally.as_counts(record.rate_limited_429 if record else 0),
         failures=tuple(
             Failure(error=error, count=count, transient=transient)
             for error, count, transient in checkpoint.failure_reasons()
@@ -356,18 +358,21 @@ def _summary(
             failed=tally.failed,
             owners_known=tally.owners_known,
             held_requests=checkpoint.held_requests(),
-            activities_per_second=None if achieved is None else round(achieved, 3),
+            activities_per_second=busiest[0],
             limit_activities_per_second=limit,
-            share_of_limit=round(achieved / limit, 4) if achieved and limit else None,
+            share_of_limit=busiest[1],
         ),
     )
 
 
-def _limit(plan: RestorePlan, account: RateLimit) -> float | None:
-    """The most the limit in force lets a restore post, in activities per second."""
-    if account.unlimited:
-        return None
-    if plan.mode is Mode.SINGLE:
-        return round(account.per_second, 4)
-    calls = min(plan.bulk.per_second, account.per_second)
-    return round(calls * BULK_MAX_ACTIVITIES, 4)
+def _busiest(
+    plan: RestorePlan, step: PostStep | None, account: RateLimit
+) -> tuple[float | None, float | None]:
+    """(activities per second, share of what the limit allows) as a purge's rate is told:
+    the busiest window of the limit that binds, so a kept limit never reads above 100 %.
+    (None, None) without a limit, or below two posts."""
+    binding = plan.binding(account)
+    if step is None or binding is None or step.figures.posts < 2:
+        return None, None
+    busiest = step.figures.busiest
+    return round(busiest / binding.period, 3), round(busiest / (binding.calls * plan.carried), 4)

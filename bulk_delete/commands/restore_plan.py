@@ -26,6 +26,7 @@ from ..files import require_file
 from ..records import Restorable, Restored
 from ..send.posting import restorable
 from ..store.backup_file import Damage, Member, Torn, walk
+from .backups import sends_held
 from .spec import GUID, RunSpec
 
 READS_FIRST = (Restored.UNCHECKED, Restored.PRESENT, Restored.POSTING)
@@ -58,6 +59,23 @@ class Selection:
             and (not self.to_date or activity.date <= self.to_date)
         )
 
+    def words(self) -> str:
+        """The selection as people read it: "every activity", or each part given."""
+        parts = []
+        if self.requests:
+            parts.append(f"request(s) {', '.join(map(str, sorted(self.requests)))}")
+        if self.leads:
+            parts.append(f"lead(s) {', '.join(sorted(self.leads))}")
+        if self.codes:
+            parts.append(f"code(s) {', '.join(sorted(self.codes, key=int))}")
+        if self.from_date and self.to_date:
+            parts.append(f"dated {self.from_date} to {self.to_date} UTC")
+        elif self.from_date:
+            parts.append(f"dated from {self.from_date} UTC")
+        elif self.to_date:
+            parts.append(f"dated up to {self.to_date} UTC")
+        return "; ".join(parts) or "every activity"
+
     def as_dict(self) -> dict[str, object]:
         return {
             "requests": sorted(self.requests),
@@ -73,7 +91,7 @@ def selection_of(spec: RunSpec) -> Selection:
     window = spec.plan_options.row_defaults()
     leads = set(spec.restore_leads)
     if spec.lead_sheet is not None:
-        leads |= sheet_leads(spec.lead_sheet)
+        leads |= sheet_leads(spec.lead_sheet, spec.header_row)
     return Selection(
         requests=frozenset(spec.restore_requests),
         leads=frozenset(leads),
@@ -83,13 +101,40 @@ def selection_of(spec: RunSpec) -> Selection:
     )
 
 
-def sheet_leads(path: Path) -> set[str]:
+def chosen(backup: BackupRead, selection: Selection) -> list[Restorable]:
+    """The backup's activities the selection takes. InputError (exit 2) when it takes none: a
+    mistyped lead or code, or a window the backup does not reach, must not read as "every
+    selected activity is settled"."""
+    taken = [activity for activity in backup.activities if selection.takes(activity)]
+    if taken:
+        return taken
+    if not backup.activities:
+        raise InputError(f"{backup.path} holds no activity; nothing would be restored")
+    raise InputError(
+        f"the selection ({selection.words()}) matches none of the {_held(backup)}; "
+        "nothing would be restored"
+    )
+
+
+def _held(backup: BackupRead) -> str:
+    """What the backup holds, to set a selection that matched nothing beside it."""
+    activities = backup.activities
+    dates = sorted(a.date for a in activities)
+    codes = ", ".join(sorted({a.code for a in activities}, key=int))
+    leads = len({a.prospect_id for a in activities})
+    return (
+        f"{len(activities):,} activities of the backup (on {leads:,} lead(s), code(s) {codes}, "
+        f"dated {dates[0]} to {dates[-1]} UTC)"
+    )
+
+
+def sheet_leads(path: Path, header_row: int | None = None) -> set[str]:
     """The ProspectIds of a sheet (CSV or Excel, read as a purge's sheet is); a cell that is
     no GUID is named by its row, and nothing is posted (exit 2)."""
     from ..sheet.read import open_sheet  # (pandas: only when a sheet is given)
 
     leads: set[str] = set()
-    with open_sheet(path) as sheet:
+    with open_sheet(path, header_row=header_row) as sheet:
         for row in sheet:
             cell = "" if row is None or row.cells[0] is None else str(row.cells[0]).strip()
             if row is None or not cell:
@@ -115,7 +160,8 @@ class BackupRead:
     mark: str = ""  # the purge checkpoint's mark ("": a file from before marks)
     checkpoint: str = ""  # … and its file, for people
     unusable: int = 0  # lines without a lead, an id, a code or a date
-    torn: int = 0
+    torn: int = 0  # a torn tail's bytes, its request known never sent
+    notes: tuple[str, ...] = ()  # what the file cannot tell of itself (backups.sends_held)
 
 
 def read_whole(path: Path) -> BackupRead:
@@ -125,22 +171,27 @@ def read_whole(path: Path) -> BackupRead:
     damage: list[Damage] = []
     marks: dict[str, str] = {}
     activities: dict[str, Restorable] = {}
-    unusable = torn = 0
+    held: set[int] = set()
+    unusable, tail = 0, None
     ours = False
     for item in walk(path):
         if isinstance(item, Damage):
             damage.append(item)
         elif isinstance(item, Torn):
-            torn = item.size
+            tail = item
         elif item.request == 0:
             ours = True
             marks.setdefault(item.mark, item.checkpoint)
         else:
             ours = True
+            held.add(item.request)
             unusable += _add(item, activities)
     _refuse(path, damage, ours, marks)
     mark, checkpoint = next(iter(marks.items()), ("", ""))
-    return BackupRead(path, list(activities.values()), mark, checkpoint, unusable, torn)
+    notes = sends_held(path, held, tail, mark, checkpoint, nothing="nothing posted")
+    torn = tail.size if tail is not None and not notes else 0  # else a note says it
+    chosen = list(activities.values())
+    return BackupRead(path, chosen, mark, checkpoint, unusable, torn, tuple(notes))
 
 
 def _add(member: Member, activities: dict[str, Restorable]) -> int:
@@ -215,10 +266,28 @@ class RestorePlan:
     held: int = 0  # found still present by an earlier run (read again)
     unusable: int = 0
     torn: int = 0
+    notes: tuple[str, ...] = ()  # what the backup cannot tell of itself
 
     @property
     def calls(self) -> int:
         return self.preflight + self.reads + self.posts
+
+    @property
+    def carried(self) -> int:
+        """The most activities one post carries."""
+        return 1 if self.mode is Mode.SINGLE else BULK_MAX_ACTIVITIES
+
+    def binding(self, account: RateLimit) -> RateLimit | None:
+        """The limit that holds the posting back, in calls: the account's for Create; for the
+        bulk add, the slower of its own window and the account's. None: no limit."""
+        limits = [account] if self.mode is Mode.SINGLE else [self.bulk, account]
+        kept = [limit for limit in limits if not limit.unlimited]
+        return min(kept, key=lambda limit: limit.per_second) if kept else None
+
+    def limit_per_second(self, account: RateLimit) -> float | None:
+        """The most the limit in force lets the restore post, in activities per second."""
+        binding = self.binding(account)
+        return None if binding is None else round(binding.per_second * self.carried, 4)
 
 
 def price(
@@ -261,6 +330,7 @@ def price(
         held=sum(1 for _, status in todo if status is Restored.PRESENT),
         unusable=backup.unusable if backup else 0,
         torn=backup.torn if backup else 0,
+        notes=backup.notes if backup else (),
     )
 
 

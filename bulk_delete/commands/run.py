@@ -27,7 +27,7 @@ from ..send.pool import OutcomeCallback, Pool, ProgressCallback, SendReport, Sto
 from ..store.checkpoint import Checkpoint
 from ..summary import RunFigures, RunResult, RunSummary
 from . import backups, discover, outputs, resend
-from .account import ACCOUNT_USER, JOB_FILE
+from .account import JOB_FILE, remember_user
 from .common import (
     checkpoint_path_of,
     ended,
@@ -112,7 +112,7 @@ async def run(
             hooks.on_resume(path)
         elif spec.discover:  # the listing first, saved page by page, before any delete
             if preflight_due:
-                _remember_user(checkpoint, await check())
+                remember_user(checkpoint, await check())
                 preflight_due = False
             found = await list_codes(
                 client,
@@ -141,7 +141,7 @@ async def run(
                     "(rerun with --yes to send)"
                 )
             if preflight_due:
-                _remember_user(checkpoint, await check())
+                remember_user(checkpoint, await check())
             resend.record_sent(
                 spec,
                 credentials,
@@ -174,12 +174,6 @@ async def run(
         summary,
         "interrupted; every answer received is saved. Rerun the same command to resume.",
     )
-
-
-def _remember_user(checkpoint: Checkpoint, user: str) -> None:
-    """Whose keys purged, as the preflight found them: the report names the account by it."""
-    if user and checkpoint.meta.get(ACCOUNT_USER) != user:
-        checkpoint.set_meta(ACCOUNT_USER, user)
 
 
 def _remember_run(checkpoint: Checkpoint, spec: RunSpec) -> None:

@@ -74,7 +74,7 @@ def _path(value: Any) -> Path | None:
 
 
 def _codes(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list):  # TOML: codes = [201, 202]
+    if isinstance(value, list | tuple):  # TOML: codes = [201, 202]; restore --codes repeated
         value = ",".join(str(code) for code in value)
     elif isinstance(value, int) and not isinstance(value, bool):
         value = str(value)

@@ -11,6 +11,7 @@ Why: docs/design/restore.md.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -59,6 +60,20 @@ class PostFigures:
     reads: int = 0  # Retrieve calls
     first_answer: float | None = None  # clock time of the first accepted post's answer
     last_answer: float | None = None  # … and of the last
+    busiest: int = 0  # the most activities carried by posts started within one window …
+    window: float = 0.0  # … of the limit that binds the posting, this long (0: no limit)
+    _starts: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def started(self, now: float, carried: int) -> None:
+        """A post went out carrying ``carried`` activities: the busiest window so far, as the
+        limiter counts calls (a pool's ``_busiest``), in activities."""
+        if not self.window:
+            return
+        starts = self._starts
+        starts.append((now, carried))
+        while starts[0][0] <= now - self.window:
+            starts.popleft()
+        self.busiest = max(self.busiest, sum(each for _, each in starts))
 
 
 class _Stopped(Exception):
@@ -115,6 +130,7 @@ class PostStep:
             if not marked:  # a StorageError here stops the pool, and nothing goes out
                 self.checkpoint.mark_posting([item.seq for item in batch])
                 marked = True
+            self.figures.started(pool.clock.now(), len(batch))
             return await send()
 
         with calling("post"):

@@ -661,6 +661,7 @@ class Exported:
 
     rows: int
     torn: Torn | None = None
+    notes: tuple[str, ...] = ()  # what the file cannot tell of itself (commands/backups.py)
 
 
 def export_columns(path: Path) -> tuple[list[str], list[str]]:

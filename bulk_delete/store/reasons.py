@@ -33,6 +33,7 @@ class Reason:
     leads: Sequence[str] = ()
     transient: bool = False  # a failure a rerun sends again
     example: str = ""  # an invalid row's reason as written, when the group's differs
+    of: int = 0  # how many rows or leads it has in all, when not one each (0: ``count``)
 
 
 def kind_of(reason: str) -> str:

@@ -67,6 +67,11 @@ class ReportData:
     purged: Sequence[Section] = ()  # what was purged and how it ended, before the numbers
     failures: Sequence[Reason] = ()  # failed requests by reason, with their sheet rows
     more_failures: int = 0  # reasons past those listed
+    failed: str = "requests"  # what failed: a purge's requests, a restore's activities
+    footer: str = (  # what the page's words mean, after it
+        '"Queued" means LeadSquared accepted the delete request; it deletes the activities '
+        "afterwards."
+    )
     invalid: Sequence[Reason] = ()  # invalid rows by kind of mistake, with their rows
     checked: Sequence[Section] = ()  # verification and the backup, after the reasons
     seconds: Sequence[int] = ()  # epoch seconds of each second that saw a call

@@ -21,8 +21,10 @@ from pathlib import Path
 from ..errors import InputError
 from ..files import require_file
 from ..records import Restorable, Restored
+from ..summary import Counts
 from .calls import CallLog
 from .checkpoint import open_to_write
+from .reasons import REASONS_SHOWN, ROWS_SHOWN, Reason
 from .runs import RunsTable
 from .schema import BATCH, RESTORE, _connect, _inspect, _not_ours, _uri
 
@@ -88,6 +90,30 @@ class Tally:
     @property
     def todo(self) -> int:
         return self.unchecked + self.present + self.gone + self.posting + self.failed_transient
+
+    def as_counts(self, rate_limited_429: int = 0) -> Counts:
+        """As a run's totals: requests = activities, queued = posted or already there,
+        failed = refused or given up on (and leads gone), pending = not posted yet."""
+        return Counts(
+            requests=self.activities,
+            pending=self.unchecked + self.present + self.gone + self.posting,
+            queued=self.posted + self.already,
+            failed=self.failed + self.lead_missing,
+            failed_transient=self.failed_transient,
+            leads=self.leads,
+            rate_limited_429=rate_limited_429,
+        )
+
+
+@dataclass(frozen=True)
+class Span:
+    """What the selection holds: activities of each code, the dates they span (UTC), and the
+    purge's requests that deleted them."""
+
+    codes: list[tuple[str, int]]
+    first: str
+    last: str
+    requests: int
 
 
 class RestoreCheckpoint(RunsTable):
@@ -255,6 +281,40 @@ class RestoreCheckpoint(RunsTable):
             (Restored.FAILED, Restored.LEAD_MISSING, limit),
         ).fetchall()
         return [(str(error), int(count), bool(transient)) for error, count, transient in rows]
+
+    def failure_groups(self, limit: int = REASONS_SHOWN) -> list[Reason]:
+        """What was not posted, by reason, most frequent first, with the first leads of each
+        (an activity has no sheet row)."""
+        groups = []
+        for error, count, transient in self.failure_reasons(limit):
+            leads = [
+                str(lead)
+                for (lead,) in self._db.execute(
+                    "SELECT DISTINCT prospect_id FROM activities WHERE status IN (?, ?)"
+                    " AND error = ? ORDER BY prospect_id",
+                    (Restored.FAILED, Restored.LEAD_MISSING, error),
+                )
+            ]
+            groups.append(
+                Reason(
+                    reason=error,
+                    count=count,
+                    transient=transient,
+                    leads=leads[:ROWS_SHOWN],
+                    of=len(leads),
+                )
+            )
+        return groups
+
+    def span(self) -> Span:
+        codes = self._db.execute(
+            "SELECT code, COUNT(*) FROM activities GROUP BY code ORDER BY CAST(code AS INTEGER)"
+        ).fetchall()
+        first, last, requests = self._db.execute(
+            "SELECT MIN(activity_date), MAX(activity_date), COUNT(DISTINCT request) FROM activities"
+        ).fetchone()
+        pairs = [(str(code), int(count)) for code, count in codes]
+        return Span(pairs, str(first or ""), str(last or ""), int(requests))
 
     # ------------------------------------------------------------ sending
 

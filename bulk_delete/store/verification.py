@@ -62,6 +62,14 @@ class VerificationTable(Tables):
         ).fetchall()
         return {int(seq): str(lead) for seq, lead in rows}
 
+    def sent_requests(self) -> list[int]:
+        """Every request a delete of which may have gone out (``was_sent``), in order: each
+        has a member in a backup, written before its first send."""
+        rows = self._db.execute(
+            "SELECT seq FROM requests WHERE status = 'queued' OR attempts > 0 ORDER BY seq"
+        ).fetchall()
+        return [int(seq) for (seq,) in rows]
+
     def was_sent(self, seq: int) -> bool:
         """Whether a delete of this request may have gone out: queued, or an attempt recorded
         (a backup's torn last member of such a request was cut after its delete, not by it)."""

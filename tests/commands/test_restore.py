@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import html
 import json
 import re
 import sqlite3
@@ -81,6 +82,15 @@ async def test_requests_whose_deletes_are_not_carried_out_post_nothing_and_say_s
     assert emu.stats()["activities_posted"] == 0
     assert re.search(rf"still present\s+{sum(saved.values())}\b", done.stdout), done.stdout
     assert "Rerun after LeadSquared has processed the deletes" in done.stdout
+    # Its report says how it ended and the command that resumes it; `report` alone too.
+    drawn = await run_cli("report", str(tmp_path / "r.sqlite"), "-o", str(tmp_path / "p.html"))
+    assert drawn.returncode == 0, drawn.stderr
+    for page in (tmp_path / "r-report.html", tmp_path / "p.html"):
+        text = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split()))
+        assert "Exit status 1: finished, with work left: some activities still present" in text
+        left = sum(saved.values())
+        assert f"To resume {left} activities left: bulk-delete" in text
+        assert f"restore {backup} --checkpoint" in text
 
 
 @pytest.mark.parametrize(
@@ -326,3 +336,200 @@ async def test_the_bulk_adds_own_limit_is_learned_from_its_refusal_and_kept(
     db.close()
     assert learned == "1/2s"
     assert emu.stats()["activities_posted"] == 70
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        ("--lead", "11111111-1111-4111-8111-111111111111"),
+        ("--codes", "999"),
+        ("--from", "2030-01-01"),
+    ],
+)
+async def test_a_selection_that_matches_nothing_exits_2_before_any_call(
+    emulator: Any, tmp_path: Path, selection: tuple[str, ...]
+) -> None:
+    emu = await emulator(rate="off", bulk_rate=NO_LIMIT)
+    lead = "00000000-0000-4000-8000-000000000001"
+    backup = backup_of(tmp_path / "b.jsonl.gz", [activity(lead, n) for n in range(3)])
+    env = demo_env(emu.url)
+    planned = await run_cli("restore", str(backup), "--dry-run", *selection, env=env)
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "matches none of the 3 activities of the backup" in planned.stderr
+    assert "nothing would be restored" in planned.stderr
+    checkpoint = tmp_path / "r.sqlite"
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(checkpoint), "--yes", "--rate", "off",
+        *selection, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "nothing would be restored" in done.stderr
+    assert emu.calls == 0
+    assert not checkpoint.exists()
+
+
+def _cut(backup: Path, how: str) -> tuple[Path, str]:
+    """A copy of the backup cut short inside its 3rd member, or without a whole member,
+    and the requests it lost ("3, 4, 5"). Members are in the order the purge's workers saved
+    them, which need not be their requests' order."""
+    from bulk_delete.store.backup_file import scan
+
+    data, found = backup.read_bytes(), scan(backup)
+    order = found.requests
+    lost = order[2:] if how == "cut" else [min(order[1:])]  # (a gap: not the last request)
+    (start, end), *_ = found.spans[lost[0]]
+    copy = backup.with_name(f"{how}.jsonl.gz")
+    copy.write_bytes(data[:start] + data[end:] if how == "gap" else data[: (start + end) // 2])
+    return copy, ", ".join(map(str, sorted(lost)))
+
+
+@pytest.mark.parametrize("how", ["cut", "gap"])
+async def test_a_backup_short_of_what_its_purge_sent_exits_2_naming_the_requests(
+    emulator: Any, tmp_path: Path, how: str
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, _ = await purged(emu, tmp_path, 5, verify=False)
+    short, lost = _cut(backup, how)
+    env = demo_env(emu.url)
+    calls = emu.calls
+    checkpoint = tmp_path / "r.sqlite"
+    for command in (
+        ("restore", str(short), "--dry-run"),
+        ("restore", str(short), "--checkpoint", str(checkpoint), "--yes", "--rate", "off"),
+        ("export", "--backup", str(short), "-o", str(tmp_path / "out.csv")),
+    ):
+        done = await run_cli(*command, env=env)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert re.search(rf"records as sent: {lost}[.;]", done.stderr), done.stderr
+        assert f"the purge's own backup {backup.resolve()} holds them" in done.stderr
+    assert emu.calls == calls
+    assert not checkpoint.exists()
+    assert not (tmp_path / "out.csv").exists()
+    # Without the purge's checkpoint, what cannot be known is said.
+    (tmp_path / "purge.sqlite").rename(tmp_path / "elsewhere.sqlite")
+    planned = await run_cli("restore", str(short), "--dry-run", env=env)
+    assert planned.returncode == 0, planned.stderr
+    said = " ".join(planned.stdout.split())
+    assert "its purge's checkpoint cannot be read" in said
+    assert "so which cannot be known" in said
+    assert ("ends early" if how == "cut" else f"has no member for request(s) {lost}:") in said
+    assert "nothing of it was deleted" not in said
+
+
+@pytest.mark.parametrize(("post", "leads", "allowed"), [("single", 4, 25), ("bulk", 30, 125)])
+async def test_the_rate_is_told_by_its_busiest_window_never_above_a_kept_limit(
+    emulator: Any, tmp_path: Path, post: str, leads: int, allowed: int
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, saved = await purged(emu, tmp_path, leads)
+    summary = tmp_path / "s.json"
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes",
+        "--rate", "25/5s", "--bulk-rate", "5/5s", "--post", post, "--summary-json", str(summary),
+        env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    restored = json.loads(summary.read_text())["restore"]
+    posted = sum(saved.values())
+    # Every post fits in one 5 s window, so they go out at once: the busiest window holds them
+    # all, of the activities the limit allows in it (25: one a call at 25/5s; 125: 25 a call at
+    # 5/5s), never a burst's rate over the gaps between its answers.
+    assert posted < allowed
+    assert posted > (2 if post == "single" else 25)  # two calls at least
+    assert restored["share_of_limit"] == round(posted / allowed, 4)
+    assert restored["activities_per_second"] == round(posted / 5, 3)
+    assert restored["limit_activities_per_second"] == allowed / 5
+    assert f"{posted} of {posted} activities" in " ".join(done.stdout.split())
+
+
+async def test_the_options_its_hints_name_are_restores_own(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off", bulk_rate=NO_LIMIT)
+    leads = [f"00000000-0000-4000-8000-0000000000{n:02d}" for n in range(2)]
+    rows = [
+        activity(lead, 10 * n + k, CreatedOn=f"2024-0{k + 1}-15 12:00:00")
+        for n, lead in enumerate(leads)
+        for k in range(3)
+    ]
+    backup = backup_of(tmp_path / "b.jsonl.gz", rows)
+    sheet = tmp_path / "titled.csv"
+    sheet.write_text(f"Leads to bring back,\nProspectId,Name\n{leads[1]},B\n")
+    env = demo_env(emu.url)
+    for given, hint, fixed, count in (
+        (("--from", "01/02/2024"), "--date-order", ("--date-order", "DMY"), 4),
+        (("--sheet", str(sheet)), "--header-row", ("--header-row", "2"), 3),
+    ):
+        refused = await run_cli("restore", str(backup), "--dry-run", *given, env=env)
+        assert refused.returncode == 2
+        assert hint in refused.stderr, refused.stderr
+        done = await run_cli("restore", str(backup), "--dry-run", *given, *fixed, env=env)
+        assert done.returncode == 0, done.stderr
+        assert re.search(rf"activities +{count} on", done.stdout), done.stdout
+
+
+async def test_repeated_codes_select_their_union_and_the_workbook_says_it_in_words(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    backup, saved = await purged(emu, tmp_path, 6)
+    codes = {key[1] for key in saved}
+    assert {"201", "202"} <= codes
+    wanted = sum(count for key, count in saved.items() if key[1] in {"201", "202"})
+    checkpoint = tmp_path / "r.sqlite"
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(checkpoint), "--yes", "--rate", "off",
+        "--codes", "202", "--codes", "201", env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{wanted} of {wanted} activities" in " ".join(done.stdout.split())
+    book = openpyxl.load_workbook(tmp_path / "r-results.xlsx", read_only=True)
+    summary: dict[Any, Any] = {
+        row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True)
+    }
+    book.close()
+    assert summary["Selection"] == "code(s) 201, 202"
+    assert summary["Backup"] == backup.name
+    assert summary["The purge's checkpoint"] == "purge.sqlite"
+
+
+async def test_the_report_says_what_was_restored_how_it_ended_and_why_activities_failed(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(rate="off", bulk_rate=NO_LIMIT)
+    gone = "99999999-0000-4000-8000-000000000001"
+    emu.config = dataclasses.replace(emu.config, leads=frozenset({"00000000-0000-4000-8000-0"}))
+    rows = [activity(gone, n, EventCode=201 + n % 2) for n in range(3)]
+    backup = backup_of(tmp_path / "b.jsonl.gz", rows)
+    done = await run_cli(
+        "restore", str(backup), "--checkpoint", str(tmp_path / "r.sqlite"), "--yes",
+        "--rate", "off", env=demo_env(emu.url),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    page = (tmp_path / "r-report.html").read_text()
+    text = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", page).split()))
+    assert "<title>Restore: b.jsonl.gz</title>" in page
+    assert "Account http://127.0.0.1" in text
+    assert "What was restored Backup b.jsonl.gz The purge's checkpoint purge.sqlite" in text
+    assert "What was restored" in text
+    assert "Activity codes 201 (2), 202 (1)" in text
+    assert "Dates 2024-05-01 10:00:00 to 2024-05-03 10:00:00 UTC" in text
+    assert "Exit status 1: finished, with work left" in text
+    assert "Interrupted no" in text
+    assert "Failed activities, by reason" in text
+    assert "MXLeadNotFoundException" in text or "does not exist" in text
+    assert f"does not exist 3 {gone} " in text  # 3 activities, on one lead
+    assert "delete request" not in text  # a restore's page speaks of posts
+    assert '"Posted" means LeadSquared created the activity again' in text
+
+
+async def test_a_backup_its_purge_is_still_writing_is_said_so(tmp_path: Path) -> None:
+    from bulk_delete.store.backup_file import BackupWriter, Owner
+
+    lead = "00000000-0000-4000-8000-000000000001"
+    backup = backup_of(tmp_path / "b.jsonl.gz", [activity(lead, n) for n in range(3)])
+    with BackupWriter.open(backup, Owner(mark="m" * 32, checkpoint="purge.sqlite")):
+        planned = await run_cli("restore", str(backup), "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    said = " ".join(planned.stdout.split())
+    assert f"{backup} is still being written by its purge" in said
+    alone = await run_cli("restore", str(backup), "--dry-run")
+    assert "still being written" not in alone.stdout

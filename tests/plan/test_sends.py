@@ -11,9 +11,11 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulk_delete.plan import sends
 from bulk_delete.plan.build import build_plan
 from bulk_delete.plan.rules import PlanOptions
 from bulk_delete.plan.sends import PREFIX
@@ -70,7 +72,10 @@ def _planned(path: Path, limit: int) -> tuple[str, list[str]]:
     limits=st.tuples(st.sampled_from((1, 2, 50)), st.sampled_from((1, 2, 50))),
     changed=st.one_of(st.none(), st.tuples(st.integers(0, 7), rows_of)),
 )
+@pytest.mark.parametrize("mask_words", [sends._MASK_WORDS, 0])  # groups' codes: masks, or lists
 def test_the_fingerprint_is_the_same_exactly_when_the_requests_are(
+    monkeypatch: pytest.MonkeyPatch,
+    mask_words: int,
     write_csv: Callable[..., Path],
     rows: list[Row],
     order: random.Random,
@@ -80,6 +85,7 @@ def test_the_fingerprint_is_the_same_exactly_when_the_requests_are(
     limits: tuple[int, int],
     changed: tuple[int, list[Row]] | None,
 ) -> None:
+    monkeypatch.setattr(sends, "_MASK_WORDS", mask_words)
     other = list(rows)
     order.shuffle(other)
     if changed is not None:  # one row replaced: the requests may differ, or not

@@ -299,3 +299,27 @@ async def test_plan_warns_of_the_same_requests_and_prints_a_command_that_runs(
     ran = await run_cli(*command[1:], "--yes", env=env)  # as printed, confirmed
     assert ran.returncode == 0, ran.stderr
     assert len(emu.records) == 10
+
+
+async def test_a_checkpoint_from_before_the_requests_fingerprint_resumes_and_is_kept(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A plan saved and not confirmed by today's main has no requests fingerprint in its
+    checkpoint: confirmed now, it resumes and its send is kept by sheet and options."""
+    emu = await emulator(rate="off")
+    sheet = _dated_sheet(tmp_path / "leads.csv", ROWS)
+    first = tmp_path / "first.sqlite"
+    env = demo_env(emu.url)
+    saved = await run_cli("run", str(sheet), "--checkpoint", str(first), env=env)
+    assert saved.returncode == 2  # no terminal and no --yes: the plan saved, nothing sent
+    with contextlib.closing(sqlite3.connect(first)) as db, db:
+        assert db.execute("DELETE FROM meta WHERE key = 'requests_fingerprint'").rowcount == 1
+    resumed = await send_sheet(emu, sheet, first)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(emu.records) == 5
+    again = await send_sheet(emu, sheet, tmp_path / "second.sqlite")
+    assert again.returncode == 2  # known by its sheet and options
+    assert f"rerun with --checkpoint {first}" in " ".join(again.stderr.split())
+    copy = _dated_sheet(tmp_path / "copy.csv", ROWS, end="\r\n")
+    assert (await send_sheet(emu, copy, tmp_path / "third.sqlite")).returncode == 0
+    assert len(emu.records) == 10  # (its requests were never known: said in docs/design)

@@ -2,11 +2,9 @@
 
 `run` and `job` refuse a new plan (its checkpoint holds none yet) that this machine sent to the
 same account under another checkpoint, naming that checkpoint and the date, unless --again; a
-resume of the same checkpoint goes on as ever. `plan` warns instead. A plan is the same when
-its sheet and options are (checked before the sheet is read), or when its requests are
-(plan/sends.py: checked once the plan is built, before it is stored): a sheet re-saved with
-other line ends, its rows in another order, or an option that changes nothing is no new plan.
-A memory that cannot be used is said by name and the run goes on, as with the ledger without a
+resume goes on as ever. `plan` warns instead. The same plan: the same sheet and options (before
+the sheet is read), or the same requests (plan/sends.py, once built, before it is stored). A
+memory that cannot be used is said by name and the run goes on, as with the ledger without a
 daily limit: stopping every run of a machine whose state folder is read-only would teach people
 to pass --again.
 """

@@ -1,14 +1,10 @@
 """A plan known by what it sends: one fingerprint of its requests, however the sheet was written.
 
-The file's bytes and the plan options (rules.plan_fingerprint) tell a plan apart before the
-sheet is read, but the same requests come from a sheet re-saved with CRLF line ends, its rows
-in another order, or an option that changes nothing (``--header-row 1`` where the header is
-row 1). The machine's memory of sent plans (store/sent_plans.py) keeps this fingerprint too.
-
-Two plans have the same fingerprint exactly when they make the same DeleteActivities calls:
-ProspectId, ActivityEventList, FromDate, ToDate and StatusWebhookURL as sent, in any order.
-It is computed on the plan's columns (numpy), never request by request: a 1,000,000-row plan
-pays a sort, not a million Python objects.
+Two plans have the same fingerprint exactly when they make the same DeleteActivities calls
+(ProspectId, ActivityEventList, FromDate, ToDate, StatusWebhookURL as sent, in any order): a
+sheet re-saved with CRLF line ends, its rows reordered, or an option that changes nothing
+makes the same one. The memory of sent plans keeps it (store/sent_plans.py). It is computed on
+the plan's columns, never request by request. Why, and its cost: docs/design/ledger.md.
 """
 
 from __future__ import annotations
@@ -16,15 +12,27 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .build import Groups
     from .rows import Columns
+
+
+class Grouped(Protocol):
+    """The plan's groups of rows (build.Groups, which imports this module)."""
+
+    @property
+    def order(self) -> npt.NDArray[np.intp]: ...
+    @property
+    def starts(self) -> npt.NDArray[np.intp]: ...
+    def __len__(self) -> int: ...
+    def first_rows(self) -> npt.NDArray[np.intp]: ...
+    def sizes(self) -> npt.NDArray[np.intp]: ...
+
 
 # Sets it apart from a file-and-options fingerprint in the memory of sent plans, at a glance.
 PREFIX = "requests:"
@@ -34,7 +42,7 @@ Ranks = npt.NDArray[np.int32]
 CodeList = tuple[str, ...]
 
 
-def requests_fingerprint(columns: Columns, groups: Groups, limit: int) -> str:
+def requests_fingerprint(columns: Columns, groups: Grouped, limit: int) -> str:
     """``PREFIX`` and a SHA-256 of the plan's requests, independent of their order.
 
     A group of rows (lead, window, webhook) makes one request per ``limit`` of its distinct
@@ -101,7 +109,7 @@ class _Unions:
 
 
 def _unions(
-    columns: Columns, groups: Groups, first: npt.NDArray[np.intp]
+    columns: Columns, groups: Grouped, first: npt.NDArray[np.intp]
 ) -> tuple[Ranks, list[CodeList]]:
     """Each group's distinct codes in code order, as an index into the list returned. Most
     groups are one row, or rows of one code set: those take their first row's set. A group
@@ -123,7 +131,7 @@ def _unions(
 
 
 def _mixed_atoms(
-    columns: Columns, groups: Groups
+    columns: Columns, groups: Grouped
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], CodeList] | None:
     """The groups whose rows hold more than one code set, as their distinct (group, code)
     pairs, sorted: the groups, each code's number in the codes returned (in code order)."""

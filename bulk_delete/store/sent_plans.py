@@ -1,12 +1,10 @@
 """The plans this machine has sent, so that none is sent again by accident.
 
-A plan is known by two fingerprints, each a row of its own: the file's bytes and the plan
-options (known before the sheet is read), and what it sends (plan/sends.py; a memory from
-before those holds only the first kind). Its account is known by a
-hash of host and access key (never a key); ``sent-plans.sqlite`` lies beside the ledger in the
-state directory (store/state_file.py).
+A plan is known by two fingerprints, a row each: its file and options, and its requests (a
+memory from before those holds only the first); its account by a hash of host and access key
+(never a key). ``sent-plans.sqlite`` lies beside the ledger (store/state_file.py).
 
-    remember(plan, host, access_key, checkpoint, at=clock.wall(), requests=plan_.fingerprint())
+    remember(plan, host, access_key, checkpoint, at=clock.wall(), requests=...)
     earlier = sent_before({plan}, host, access_key, requests=...)  # read only: [] if none sent
 
 Why, and who refuses a plan sent before: docs/design/ledger.md.

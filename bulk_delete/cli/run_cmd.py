@@ -309,7 +309,7 @@ def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
     checkpoint = spec.checkpoint or _suggested_checkpoint(spec)
     if report.sent_before and not spec.again:  # sent before: resume it there, or say --again
         sent = report.sent_before[-1]
-        if Path(sent.checkpoint).is_file():
+        if sent.same_file and Path(sent.checkpoint).is_file():  # (it takes no other sheet)
             checkpoint = Path(sent.checkpoint)
             why += f", going on under the checkpoint it was sent under on {sent.when}"
         else:

@@ -69,7 +69,7 @@ async def plan(
     and (with --check-codes) name each code. ``credentials`` and ``session`` are needed only
     for --discover and --check-codes."""
     outputs.check_spec(spec)  # before the sheet is read or a listing call is made
-    found, backup = None, _backup_price(spec)
+    found, backup, requests = None, _backup_price(spec), ""
     if spec.discover:
         if credentials is None or session is None:
             raise OptionError("--discover needs LeadSquared keys and a session")
@@ -77,7 +77,7 @@ async def plan(
             spec, credentials, session, clock, rng, on_listing, on_notice
         )
     else:
-        summary = _plan_and_write(spec)
+        summary, requests = _plan_and_write(spec)
     names = None
     if spec.check_codes:
         if credentials is None or session is None:
@@ -86,7 +86,7 @@ async def plan(
         names = await check_codes(
             codes, spec, credentials, session, clock, rng, on_notice=on_notice
         )
-    sent, warning = resend.earlier_sends(spec, credentials)
+    sent, warning = resend.earlier_sends(spec, credentials, requests)
     return PlanReport(
         summary=summary,
         sent_before=sent,
@@ -139,7 +139,8 @@ async def _plan_discovered(
     return found, summary, backups.discovered_price(spec, store)
 
 
-def _plan_and_write(spec: RunSpec) -> PlanSummary:
+def _plan_and_write(spec: RunSpec) -> tuple[PlanSummary, str]:
+    """The sheet's plan, its preview files written, and what it sends as a fingerprint."""
     plan_ = build_plan(input_of(spec), spec.plan_options, extra=False)
     rate = spec.effective_rate
     if spec.out is not None:
@@ -153,7 +154,7 @@ def _plan_and_write(spec: RunSpec) -> PlanSummary:
         write_invalid(spec.invalid_out, plan_.invalid)
     if (empty := nothing_to_send(plan_)) is not None:
         raise empty
-    return summary
+    return summary, plan_.fingerprint()
 
 
 async def check_codes(

@@ -103,8 +103,12 @@ async def run(
         check = partial(
             preflight, client, limiter, clock, rng=rng, give_up_after=spec.give_up_after, stop=stop
         )
-        if not checkpoint.has_plan:  # a new plan: not one this machine sent under another
-            resend.refuse_resend(spec, credentials, checkpoint.location, hooks.on_notice)
+        refusing = partial(
+            resend.refuse_resend, spec, credentials, checkpoint.location, hooks.on_notice
+        )
+        # A new plan: not one this machine sent under another (its sheet and options now, its
+        # requests once built; a memory that cannot be read is said once).
+        refuse = refusing if checkpoint.has_plan or refusing() else None
         if checkpoint.has_plan:
             checkpoint.check_input(
                 source=source_of(spec), fingerprint=fingerprint, options=spec.plan_options.as_dict()
@@ -129,7 +133,7 @@ async def run(
             hooks.on_discovery(found)
             hooks.on_plan(store_discovered(checkpoint, spec, fingerprint, found.warnings))
         else:
-            hooks.on_plan(_store_plan(checkpoint, spec, fingerprint))
+            hooks.on_plan(_store_plan(checkpoint, spec, fingerprint, refuse))
         _remember_run(checkpoint, spec)
         todo, leads = checkpoint.todo_counts(retry_failed=spec.retry_failed)
         report: SendReport | None = None
@@ -147,6 +151,7 @@ async def run(
                 credentials,
                 checkpoint.location,
                 fingerprint,
+                requests=checkpoint.meta.get(resend.REQUESTS_FINGERPRINT, ""),
                 wall=clock.wall,
                 on_notice=hooks.on_notice,
             )
@@ -211,13 +216,24 @@ def _refuse_open_windows(checkpoint: Checkpoint, spec: RunSpec) -> None:
     )
 
 
-def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> PlanSummary:
+def _store_plan(
+    checkpoint: Checkpoint,
+    spec: RunSpec,
+    fingerprint: str,
+    refuse: Callable[..., bool] | None,
+) -> PlanSummary:
+    """Build the sheet's plan and keep it in the checkpoint. ``refuse`` (resend.refuse_resend,
+    None when the memory could not be read) sees its requests first: a plan sent before from
+    another copy of the sheet, or with options to the same effect, is stored nowhere."""
     # pandas only where a sheet is read: a resume (a kill loop's, a job's next night) does not
     from ..plan.build import build_plan, nothing_to_send, plan_summary
 
     plan_ = build_plan(input_of(spec), spec.plan_options)
     if (empty := nothing_to_send(plan_)) is not None:
         raise empty  # before the checkpoint holds it: a corrected sheet is a new plan there
+    requests = plan_.fingerprint()
+    if refuse is not None:
+        refuse(requests=requests)
     checkpoint.store_plan(
         plan_.requests(),
         plan_.invalid,
@@ -229,6 +245,7 @@ def _store_plan(checkpoint: Checkpoint, spec: RunSpec, fingerprint: str) -> Plan
             "rows_read": str(plan_.rows_read),
             "label": spec.label,
             "extra_columns": json.dumps(list(plan_.source.ignored) if plan_.extra else []),
+            resend.REQUESTS_FINGERPRINT: requests,
         },
     )
     return plan_summary(plan_, plan_.tally(), spec.effective_rate)

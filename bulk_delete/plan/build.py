@@ -32,6 +32,7 @@ from ..sheet.read import Chunk, SheetInfo, Table, open_sheet
 from .date_orders import ORDER_WORDS, order_needed, reading
 from .rows import Columns, Validator, guid_texts
 from .rules import PlanOptions, UnorderedDate, load_tz
+from .sends import requests_fingerprint
 
 FIRST_ROWS_SHOWN = 5
 
@@ -296,6 +297,10 @@ class Plan:
     def tally(self) -> RequestTally:
         """What ``RequestTally`` counts over ``requests()``, computed on the columns."""
         return _column_tally(self.columns, self.groups, self.options.max_codes_per_request)
+
+    def fingerprint(self) -> str:
+        """What ``requests()`` sends, in any order, as one fingerprint (plan/sends.py)."""
+        return requests_fingerprint(self.columns, self.groups, self.options.max_codes_per_request)
 
 
 def _extra_texts(extra: list[Table]) -> list[str]:

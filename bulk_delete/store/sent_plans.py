@@ -1,10 +1,11 @@
 """The plans this machine has sent, so that none is sent again by accident.
 
-A plan is known by its fingerprint, its account by a hash of host and access key (never a key);
-``sent-plans.sqlite`` lies beside the ledger in the state directory (store/state_file.py).
+A plan is known by two fingerprints, a row each: its file and options, and its requests (a
+memory from before those holds only the first); its account by a hash of host and access key
+(never a key). ``sent-plans.sqlite`` lies beside the ledger (store/state_file.py).
 
-    remember(plan, host, access_key, checkpoint, at=clock.wall())
-    earlier = sent_before({plan}, host, access_key)   # read only: [] when nothing was sent
+    remember(plan, host, access_key, checkpoint, at=clock.wall(), requests=...)
+    earlier = sent_before({plan}, host, access_key, requests=...)  # read only: [] if none sent
 
 Why, and who refuses a plan sent before: docs/design/ledger.md.
 """
@@ -48,6 +49,9 @@ class Sent:
     checkpoint: str
     host: str
     at: float  # epoch seconds
+    # Known by the file and options (so that checkpoint resumes with this sheet), not only
+    # by the same requests (a sheet written otherwise, or other options to the same effect).
+    same_file: bool = True
 
     @property
     def when(self) -> str:
@@ -61,18 +65,19 @@ def remember(
     checkpoint: str,
     *,
     at: float,
+    requests: str = "",
     folder: Path | None = None,
 ) -> None:
-    """Keep that ``plan`` was sent to the account under ``checkpoint`` (the first time only).
-    SentPlansUnusable, naming the file, when it cannot be written."""
+    """Keep that ``plan`` (and its ``requests`` fingerprint, when known) was sent to the
+    account under ``checkpoint`` (the first time only). SentPlansUnusable, naming the file,
+    when it cannot be written."""
     path = SENT_PLANS.path(folder)
     db = SENT_PLANS.open(path, timeout=BUSY_TIMEOUT)
+    account = account_id(host, access_key)
+    rows = [(known, account, host, checkpoint, at) for known in (plan, requests) if known]
     with contextlib.closing(db):
         try:
-            db.execute(
-                "INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?)",
-                (plan, account_id(host, access_key), host, checkpoint, at),
-            )
+            db.executemany("INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.DatabaseError as error:
             raise SENT_PLANS.sqlite_problem(path, error) from None
 
@@ -82,17 +87,24 @@ def sent_before(
     host: str = "",
     access_key: str | None = None,
     *,
+    requests: str = "",
     folder: Path | None = None,
 ) -> list[Sent]:
-    """The earlier sends of any of ``plans`` (one plan under the names of its zone), oldest
-    first: to this account when the host and key are known, else to any. Read only: [] when
-    no run on this machine has written the file. SentPlansUnusable when it cannot be read."""
+    """The earlier sends of any of ``plans`` (one plan under the names of its zone) or of its
+    ``requests`` fingerprint, one per checkpoint, oldest first: to this account when the host
+    and key are known, else to any. Read only: [] when no run on this machine has written the
+    file. SentPlansUnusable when it cannot be read."""
     path = SENT_PLANS.path(folder)
     db = SENT_PLANS.read_only(path)
     if db is None:
         return []
-    wanted = sorted(plans)
-    query = f"SELECT checkpoint, host, at FROM sent WHERE plan IN ({','.join('?' * len(wanted))})"
+    files = sorted(plans)
+    known = [*files, requests] if requests else files
+    query = (
+        f"SELECT checkpoint, host, MIN(at), MAX(plan IN ({_marks(files)})) FROM sent "
+        f"WHERE plan IN ({_marks(known)})"
+    )
+    wanted = [*files, *known]
     if host and access_key is not None:
         query += " AND account = ?"
         wanted.append(account_id(host, access_key))
@@ -100,7 +112,11 @@ def sent_before(
         try:
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sent'").fetchone():
                 return []  # made by a run that died before its first write
-            rows = db.execute(query + " ORDER BY at", wanted).fetchall()
+            rows = db.execute(query + " GROUP BY checkpoint, account ORDER BY 3", wanted).fetchall()
         except sqlite3.DatabaseError as error:
             raise SENT_PLANS.sqlite_problem(path, error) from None
-    return [Sent(checkpoint, sent_host, at) for checkpoint, sent_host, at in rows]
+    return [Sent(checkpoint, sent_host, at, bool(same)) for checkpoint, sent_host, at, same in rows]
+
+
+def _marks(values: list[str]) -> str:
+    return ",".join("?" * len(values))

@@ -198,8 +198,11 @@ def sends_held(
     known. ``nothing``: what the refusal left undone ("nothing posted")."""
     writing = [WRITING.format(path=path)] if being_written(path) else []
     checkpoint, why = _purge_of(mark, named)
-    if checkpoint is None:
-        return writing + _unknowable(path, held, tail, why)
+    if checkpoint is None:  # the guard cannot work: said, whatever the file looks like
+        return writing + (
+            _unknowable(path, held, tail, why)
+            or [f"{why}, so whether {path} holds every request its purge sent cannot be checked"]
+        )
     with checkpoint:
         others = _other_files(checkpoint, path, held)
         lost = [seq for seq in checkpoint.sent_requests() if seq not in held]
@@ -214,16 +217,20 @@ def sends_held(
 def _other_files(
     checkpoint: Checkpoint, path: Path, held: set[int]
 ) -> dict[str, tuple[set[int], bool]]:
-    """The checkpoint's other backup files: the requests each holds, and whether it is a copy
-    of this file's (it holds every request this one does: the file this one was cut from).
-    A copy's requests are not this file's; another file's are (a run moved to a new one)."""
+    """The checkpoint's other backup files: the requests each holds, and whether it is the
+    file this one was copied from (this one is none of the purge's own files, and that one
+    holds every request this one does). A copy's requests are not this file's; another of the
+    purge's files holds its own (a run resumed with a new --backup re-saves what it had not
+    sent yet, so a later file may hold all of an earlier one)."""
+    names = backup_files(checkpoint.meta)
+    own = path.resolve() in {Path(name) for name in names}
     found: dict[str, tuple[set[int], bool]] = {}
-    for name in backup_files(checkpoint.meta):
+    for name in names:
         if Path(name) == path.resolve() or not Path(name).is_file():
             continue
         with contextlib.suppress(InputError):
             spans = set(scan(name).spans)
-            found[name] = (spans, bool(held) and held <= spans)
+            found[name] = (spans, not own and bool(held) and held <= spans)
     return found
 
 
@@ -246,16 +253,6 @@ def _purge_of(mark: str, named: str) -> tuple[Checkpoint | None, str]:
         checkpoint.close()
         return None, f"its purge's checkpoint {named} is now another checkpoint's file"
     return checkpoint, ""
-
-
-def _held_elsewhere(checkpoint: Checkpoint, path: Path) -> set[int]:
-    """The requests the checkpoint's other backup files hold (a run moved to a new file)."""
-    held: set[int] = set()
-    for name in backup_files(checkpoint.meta):
-        if Path(name) != path.resolve() and Path(name).is_file():
-            with contextlib.suppress(InputError):
-                held.update(scan(name).spans)
-    return held
 
 
 def _lost_text(

@@ -376,14 +376,22 @@ def _cut(backup: Path, how: str) -> tuple[Path, str]:
 
     data, found = backup.read_bytes(), scan(backup)
     order = found.requests
-    lost = order[2:] if how == "cut" else [min(order[1:])]  # (a gap: not the last request)
+    lost = [min(order[1:])] if how == "gap" else order[2:]  # (a gap: not the last request)
+    if how == "edge":  # whole members of requests 1…k: nothing in the file says it is short
+        whole = next(k for k in range(2, len(order)) if sorted(order[:k]) == [*range(1, k + 1)])
+        lost = order[whole:]
     (start, end), *_ = found.spans[lost[0]]
     copy = backup.with_name(f"{how}.jsonl.gz")
-    copy.write_bytes(data[:start] + data[end:] if how == "gap" else data[: (start + end) // 2])
+    kept = {
+        "gap": data[:start] + data[end:],
+        "cut": data[: (start + end) // 2],
+        "edge": data[:start],
+    }
+    copy.write_bytes(kept[how])
     return copy, ", ".join(map(str, sorted(lost)))
 
 
-@pytest.mark.parametrize("how", ["cut", "gap"])
+@pytest.mark.parametrize("how", ["cut", "gap", "edge"])
 async def test_a_backup_short_of_what_its_purge_sent_exits_2_naming_the_requests(
     emulator: Any, tmp_path: Path, how: str
 ) -> None:
@@ -411,8 +419,15 @@ async def test_a_backup_short_of_what_its_purge_sent_exits_2_naming_the_requests
     assert planned.returncode == 0, planned.stderr
     said = " ".join(planned.stdout.split())
     assert "its purge's checkpoint cannot be read" in said
-    assert "so which cannot be known" in said
-    assert ("ends early" if how == "cut" else f"has no member for request(s) {lost}:") in said
+    says = {
+        "cut": "ends early",
+        "gap": f"has no member for request(s) {lost}:",
+    }
+    if how == "edge":
+        assert f"so whether {short} holds every request its purge sent cannot be checked" in said
+    else:
+        assert "so which cannot be known" in said
+        assert says[how] in said
     assert "nothing of it was deleted" not in said
 
 
@@ -533,3 +548,32 @@ async def test_a_backup_its_purge_is_still_writing_is_said_so(tmp_path: Path) ->
     assert f"{backup} is still being written by its purge" in said
     alone = await run_cli("restore", str(backup), "--dry-run")
     assert "still being written" not in alone.stdout
+
+
+async def test_each_backup_file_of_a_resumed_purge_restores_on_its_own(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A purge resumed with a new --backup re-saves what it had not sent yet, so its later file
+    may hold every request of the earlier one: the earlier file was taken for a copy cut from
+    the later, and refused (exit 2) though the later file holds the rest."""
+    from bulk_delete.commands.outputs import BACKUP_FILES
+    from bulk_delete.store.backup_file import scan
+
+    emu = await emulator(rate="off", webhook_delay=0.05, bulk_rate=NO_LIMIT)
+    later, _ = await purged(emu, tmp_path, 5, verify=False)
+    found = scan(later)
+    (start, _end), *_ = found.spans[found.requests[2]]
+    earlier = tmp_path / "earlier.jsonl.gz"  # the first run's file: its first two members
+    earlier.write_bytes(later.read_bytes()[:start])
+    with sqlite3.connect(tmp_path / "purge.sqlite") as db:  # as a resume with a new file lists
+        files = json.dumps([str(earlier.resolve()), str(later.resolve())])
+        db.execute("UPDATE meta SET value = ? WHERE key = ?", (files, BACKUP_FILES))
+        if not db.total_changes:
+            db.execute("INSERT INTO meta VALUES (?, ?)", (BACKUP_FILES, files))
+    db.close()
+    env = demo_env(emu.url)
+    for each in (earlier, later):
+        done = await run_cli("restore", str(each), "--dry-run", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    exported = await run_cli("export", "--backup", str(earlier), "-o", str(tmp_path / "e.csv"))
+    assert exported.returncode == 0, exported.stderr

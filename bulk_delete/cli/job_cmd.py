@@ -128,7 +128,9 @@ def _dry_run(loaded: Job, now: dt.datetime, values: dict[str, Any], target: Summ
     if (unfinished := loaded.unfinished(now)) is not None:
         click.echo(f"First: the {unfinished[2]:,} pending request(s) of {unfinished[0]}")
     needed, why = open_window_needed(spec, report)  # (or open_window = true in the file)
-    if report.sent_before and not spec.again:  # a job cannot take the other checkpoint
+    own = spec.checkpoint.resolve() if spec.checkpoint else None
+    mine = any(Path(each.checkpoint) == own for each in report.sent_before)  # it goes on there
+    if report.sent_before and not mine and not spec.again:  # a job cannot take another's
         sent = report.sent_before[-1]
         needed.append(flag_of("again"))
         why += f", again ({flag_of('again')}: it was sent on {sent.when} under {sent.checkpoint})"

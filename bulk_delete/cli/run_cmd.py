@@ -308,8 +308,14 @@ def next_command(ctx: click.Context, spec: RunSpec, report: PlanReport) -> str:
     words += needed
     checkpoint = spec.checkpoint or _suggested_checkpoint(spec)
     if report.sent_before and not spec.again:  # sent before: resume it there, or say --again
-        sent = report.sent_before[-1]
-        if sent.same_file and Path(sent.checkpoint).is_file():  # (it takes no other sheet)
+        resumable = [  # (a checkpoint takes no other sheet: only one sent with this very file)
+            each
+            for each in report.sent_before
+            if each.same_file and Path(each.checkpoint).is_file()
+        ]
+        mine = [each for each in resumable if Path(each.checkpoint) == checkpoint.resolve()]
+        sent = (mine or resumable or list(report.sent_before))[-1]
+        if sent in resumable:
             checkpoint = Path(sent.checkpoint)
             why += f", going on under the checkpoint it was sent under on {sent.when}"
         else:

@@ -188,6 +188,12 @@ async def test_a_job_of_a_plan_sent_before_says_what_it_can_do_and_prints_what_r
     ran = await run_cli(*command[1:], env=env)  # as printed
     assert ran.returncode == 0, ran.stderr
     assert len(emu.records) == 6
+    # Its own send is no reason for --again: the job's checkpoint goes on where it was.
+    previewed = await run_cli("job", str(job), "--dry-run", env=env)
+    command = shlex.split(previewed.stdout.strip().splitlines()[-1])
+    assert "--again" not in command
+    assert (await run_cli(*command[1:], env=env)).returncode == 0
+    assert len(emu.records) == 6
 
 
 def _dated_sheet(path: Path, rows: list[str], *, end: str = "\n") -> Path:
@@ -323,3 +329,28 @@ async def test_a_checkpoint_from_before_the_requests_fingerprint_resumes_and_is_
     copy = _dated_sheet(tmp_path / "copy.csv", ROWS, end="\r\n")
     assert (await send_sheet(emu, copy, tmp_path / "third.sqlite")).returncode == 0
     assert len(emu.records) == 10  # (its requests were never known: said in docs/design)
+
+
+async def test_the_dry_run_of_a_sheet_sent_twice_goes_on_under_its_own_checkpoint(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """Sent, then a reordered copy sent again (--again): the original sheet's dry run named
+    the latest send, the copy's, and printed --again, which sends everything once more; the
+    original's own checkpoint holds it and resumes."""
+    emu = await emulator(rate="off")
+    first, second = tmp_path / "first.sqlite", tmp_path / "second.sqlite"
+    sheet = _dated_sheet(tmp_path / "leads.csv", ROWS)
+    assert (await send_sheet(emu, sheet, first)).returncode == 0
+    copy = _dated_sheet(tmp_path / "copy.csv", ROWS[::-1], end="\r\n")
+    assert (await send_sheet(emu, copy, second, "--again")).returncode == 0
+    env = demo_env(emu.url)
+    for given in (("plan",), ("run", "--dry-run", "--checkpoint", str(first))):
+        planned = await run_cli(*given, str(sheet), env=env)
+        assert planned.returncode == 0, planned.stderr
+        command = shlex.split(planned.stdout.strip().splitlines()[-1])
+        assert "--again" not in command
+        assert command[-2:] == ["--checkpoint", str(first)]
+    sent = len(emu.records)
+    ran = await run_cli(*command[1:], "--yes", env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert len(emu.records) == sent  # it went on where it was: nothing sent twice

@@ -22,11 +22,11 @@ from pathlib import Path
 from ..api import BULK_MAX_ACTIVITIES
 from ..config import RateLimit
 from ..errors import DamagedBackup, InputError, NotABackup
-from ..files import require_file
+from ..files import being_written, require_file
 from ..records import Restorable, Restored
 from ..send.posting import restorable
 from ..store.backup_file import Damage, Member, Torn, walk
-from .backups import sends_held
+from .backups import WRITING, sends_held
 from .spec import GUID, RunSpec
 
 READS_FIRST = (Restored.UNCHECKED, Restored.PRESENT, Restored.POSTING)
@@ -109,6 +109,8 @@ def chosen(backup: BackupRead, selection: Selection) -> list[Restorable]:
     if taken:
         return taken
     if not backup.activities:
+        if being_written(backup.path):  # its purge has saved nothing yet
+            raise InputError(f"{WRITING.format(path=backup.path)}; nothing would be restored")
         raise InputError(f"{backup.path} holds no activity; nothing would be restored")
     raise InputError(
         f"the selection ({selection.words()}) matches none of the {_held(backup)}; "

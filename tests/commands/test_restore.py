@@ -548,6 +548,11 @@ async def test_a_backup_its_purge_is_still_writing_is_said_so(tmp_path: Path) ->
     assert f"{backup} is still being written by its purge" in said
     alone = await run_cli("restore", str(backup), "--dry-run")
     assert "still being written" not in alone.stdout
+    empty = tmp_path / "e.jsonl.gz"  # the purge's mark, and nothing saved yet
+    with BackupWriter.open(empty, Owner(mark="m" * 32, checkpoint="purge.sqlite")):
+        early = await run_cli("restore", str(empty), "--dry-run")
+    assert early.returncode == 2
+    assert f"{empty} is still being written by its purge" in early.stderr
 
 
 async def test_each_backup_file_of_a_resumed_purge_restores_on_its_own(

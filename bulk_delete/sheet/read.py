@@ -556,8 +556,24 @@ def _csv_chunks(layout: _Layout) -> Iterator[Chunk]:
                 del columns
                 yield chunk
                 done += records
-    except pd.errors.ParserError:
+    except pd.errors.ParserError as error:
+        if "EOF inside string" in str(error):  # the csv module would take the rest as one cell
+            raise _unclosed_quote(layout) from None
         yield from _csv_module_chunks(layout, skip=done)
+
+
+def _unclosed_quote(layout: _Layout) -> InputError:
+    """A quote that opens a cell and is never closed: every line after it is that cell's, and
+    the rows there would vanish without a word. The row it opens in is the file's last."""
+    with layout.path.open("r", encoding=layout.encoding, errors="replace", newline="") as handle:
+        for _ in range(layout.header.lines):
+            handle.readline()
+        records = sum(1 for _ in csv.reader(handle, delimiter=layout.delimiter))
+    return InputError(
+        f"{layout.path}: row {layout.header_row + records} opens a quoted cell (\") that is "
+        "never closed, so every line after it would be read into that one cell; close the "
+        "quote or remove it"
+    )
 
 
 def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulk_delete.errors import InputError
 from bulk_delete.sheet.read import RawRow, open_sheet
@@ -211,3 +213,25 @@ def test_xlsx_formula_without_a_saved_value_is_not_empty(write_xlsx: Callable[..
     [row] = rows_of(path)
     assert row is not None
     assert row.cells[1] == "=200+1"  # openpyxl alone reads None here, which --codes would fill
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    titles=st.integers(0, 2),
+    before=st.integers(0, 4),
+    after=st.integers(0, 4),
+    note=st.text("abc ,;\n", max_size=8),
+)
+def test_a_quote_never_closed_is_named_not_read_into_one_cell(
+    tmp_path_factory: pytest.TempPathFactory, titles: int, before: int, after: int, note: str
+) -> None:
+    """The csv module takes every line after an unclosed quote as that one cell: the rows
+    there vanished, and the plan said "rows read 1", exit 0."""
+    row = f"{G1},201,fine\n"
+    text = "Title\n" * titles + "ProspectId,Codes,Note\n" + row * before
+    text += f'{G1},201,"{note}\n' + row * after  # the quote opens and never closes
+    path = tmp_path_factory.mktemp("quote") / "quote.csv"
+    path.write_text(text)
+    opened_at = titles + 2 + before  # the header's row, then each row before
+    with pytest.raises(InputError, match=rf"row {opened_at} opens a quoted cell .* never closed"):
+        rows_of(path)

@@ -157,6 +157,12 @@ def activity_facts(checkpoint: Checkpoint, backup: Backups | None) -> list[tuple
     return facts
 
 
+ALLOWANCE_WORDS = (
+    "the account's daily allowance was used: LeadSquared refused further calls until it resets "
+    "(00:00 UTC for a daily one); rerun the same command then to resume"
+)
+
+
 def last_exit(checkpoint: Checkpoint) -> int | None:
     """The exit code the checkpoint's last run ended with, as its record tells (None: no
     run yet, or one killed before it could say)."""
@@ -218,6 +224,8 @@ def how_it_ended(
     facts = [("Exit status", status)]
     if ending and ending.error:
         facts.append(("Stopped on", ending.error))
+    elif last is not None and last.result is RunResult.ALLOWANCE_USED:  # (read later)
+        facts.append(("Stopped on", ALLOWANCE_WORDS))
     interrupted = code == EXIT_INTERRUPTED or (
         last is not None and last.result is RunResult.INTERRUPTED
     )

@@ -570,7 +570,7 @@ def _unclosed_quote(layout: _Layout) -> InputError:
             handle.readline()
         records = sum(1 for _ in csv.reader(handle, delimiter=layout.delimiter))
     return InputError(
-        f"{layout.path}: row {layout.header_row + records} opens a quoted cell (\") that is "
+        f'{layout.path}: row {layout.header_row + records} opens a quoted cell (") that is '
         "never closed, so every line after it would be read into that one cell; close the "
         "quote or remove it"
     )

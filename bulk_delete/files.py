@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import os
 import sqlite3
 import stat
@@ -158,16 +159,20 @@ def replacing(path: Path, mode: str = "w", **kwargs: object) -> Iterator[IO[Any]
             yield handle
         return
     make_folders(path.parent)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # This process's temporaries carry its pid: a stop (a signal raised at any byte, inside
+    # mkstemp itself) can leave one whose name was never returned, and it is found by that.
+    prefix = f".{path.name}.{os.getpid()}."
     try:
+        fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=path.parent)
         with os.fdopen(fd, mode, **kwargs) as handle:  # type: ignore[call-overload]
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        for leftover in path.parent.glob(glob.escape(prefix) + "*.part"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         raise
 
 

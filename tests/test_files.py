@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from bulk_delete.clock import system_wall
 from bulk_delete.commands.job_file import load_job
 from bulk_delete.errors import InputError, LockHeld, StorageError
+from bulk_delete.files import replacing
 from bulk_delete.records import Request, Status
 from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.store import schema
@@ -419,3 +421,34 @@ async def test_an_input_that_is_not_a_file_is_refused_before_it_is_opened(
     assert process.returncode == 2, err.decode()
     assert f"is {kind}" in err.decode()
     assert emu.calls == 0
+
+
+@pytest.mark.parametrize("where", ["inside mkstemp", "inside fdopen", "while writing"])
+def test_a_stop_at_any_byte_of_a_write_leaves_no_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A signal raised inside mkstemp, after it made the file and before it returned the name,
+    left a .part beside the results (seen once in the suite, under load)."""
+    target = tmp_path / "out.csv"
+    made = tempfile.mkstemp
+
+    def stopped_in_mkstemp(*args: Any, **kwargs: Any) -> Any:
+        made(*args, **kwargs)  # the file exists; its name never comes back
+        raise KeyboardInterrupt
+
+    def stopped_in_fdopen(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    if where == "inside mkstemp":
+        monkeypatch.setattr(tempfile, "mkstemp", stopped_in_mkstemp)
+    elif where == "inside fdopen":
+        monkeypatch.setattr(os, "fdopen", stopped_in_fdopen)
+
+    def write() -> None:
+        with replacing(target) as handle:
+            handle.write("half")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write()
+    assert list(tmp_path.iterdir()) == []

@@ -369,25 +369,24 @@ async def test_a_selection_that_matches_nothing_exits_2_before_any_call(
 
 
 def _cut(backup: Path, how: str) -> tuple[Path, str]:
-    """A copy of the backup cut short inside its 3rd member, or without a whole member,
-    and the requests it lost ("3, 4, 5"). Members are in the order the purge's workers saved
-    them, which need not be their requests' order."""
+    """A copy of the backup cut short inside its 3rd member, or without a whole member, or
+    (edge) of the whole members of requests 1 and 2 alone, and the requests it lost ("3, 4,
+    5"). Members are in the order the purge's workers saved them, which need not be their
+    requests' order."""
     from bulk_delete.store.backup_file import scan
 
     data, found = backup.read_bytes(), scan(backup)
     order = found.requests
     lost = [min(order[1:])] if how == "gap" else order[2:]  # (a gap: not the last request)
-    if how == "edge":  # whole members of requests 1…k: nothing in the file says it is short
-        whole = next(k for k in range(2, len(order)) if sorted(order[:k]) == [*range(1, k + 1)])
-        lost = order[whole:]
     (start, end), *_ = found.spans[lost[0]]
     copy = backup.with_name(f"{how}.jsonl.gz")
-    kept = {
-        "gap": data[:start] + data[end:],
-        "cut": data[: (start + end) // 2],
-        "edge": data[:start],
-    }
-    copy.write_bytes(kept[how])
+    if how == "edge":  # nothing in the file says it is short: no torn tail, no gap
+        lost = [seq for seq in order if seq > 2]
+        first = min(span[0] for spans in found.spans.values() for span in spans)
+        members = [data[a:b] for seq in (1, 2) for a, b in found.spans[seq]]
+        copy.write_bytes(data[:first] + b"".join(members))
+    else:
+        copy.write_bytes(data[:start] + data[end:] if how == "gap" else data[: (start + end) // 2])
     return copy, ", ".join(map(str, sorted(lost)))
 
 

@@ -126,7 +126,7 @@ def notify_note(ctx: click.Context) -> str:
     as a shell comment, so the line still runs as printed."""
     if not ctx.params.get("notify"):
         return ""
-    return f"  # {_NOTIFY_FLAG} left out: its URL may hold a token; add it to be told"
+    return f"  # {flag_of('notify')} left out: its URL may hold a token; add it to be told"
 
 
 def send(
@@ -385,6 +385,3 @@ def _report(summary: RunSummary, *, err: bool = False) -> None:
     click.echo(run_text(summary) if summary.restore is None else restore_text(summary), err=err)
     if not sys.stderr.isatty():  # a scheduler's log gets one line it can grep
         click.echo(summary_line(summary), err=True)
-
-
-_NOTIFY_FLAG = "--notify"

@@ -19,6 +19,7 @@ import operator
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -565,9 +566,7 @@ def _csv_chunks(layout: _Layout) -> Iterator[Chunk]:
 def _unclosed_quote(layout: _Layout) -> InputError:
     """A quote that opens a cell and is never closed: every line after it is that cell's, and
     the rows there would vanish without a word. The row it opens in is the file's last."""
-    with layout.path.open("r", encoding=layout.encoding, errors="replace", newline="") as handle:
-        for _ in range(layout.header.lines):
-            handle.readline()
+    with _after_header(layout) as handle:
         records = sum(1 for _ in csv.reader(handle, delimiter=layout.delimiter))
     return InputError(
         f'{layout.path}: row {layout.header_row + records} opens a quoted cell (") that is '
@@ -589,9 +588,7 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
 
 def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
     """The records after the first ``skip``, read by the csv module."""
-    with layout.path.open("r", encoding=layout.encoding, errors="replace", newline="") as handle:
-        for _ in range(layout.header.lines):  # (the rows pandas skipped, as _header_by read them)
-            handle.readline()
+    with _after_header(layout) as handle:
         reader = csv.reader(handle, delimiter=layout.delimiter)
         records = itertools.islice(reader, skip, None)
         first_row = layout.header_row + 1 + skip
@@ -605,6 +602,15 @@ def _csv_module_chunks(layout: _Layout, *, skip: int) -> Iterator[Chunk]:
         except csv.Error as exc:
             line = layout.header.lines + reader.line_num  # the reader began after the header
             raise InputError(f"{layout.path}: line {line} cannot be read as CSV ({exc})") from None
+
+
+@contextmanager
+def _after_header(layout: _Layout) -> Iterator[IO[str]]:
+    """The CSV open as text past its header: the lines pandas skipped, as _header_by read them."""
+    with layout.path.open("r", encoding=layout.encoding, errors="replace", newline="") as handle:
+        for _ in range(layout.header.lines):
+            handle.readline()
+        yield handle
 
 
 def _rectangle(records: list[list[Any]], width: int) -> list[Table]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bulk_delete.cli.charts.timeline import IDLE, MAX_CUTS
@@ -272,6 +272,9 @@ def _kept_calls(draw: st.DrawFn) -> tuple[list[float], list[int], int]:
 
 @settings(max_examples=60, deadline=None)
 @given(_kept_calls())
+@example(  # found by Hypothesis: the first window's bar began before its limit's line
+    ([1780000044.9980469, 1780000050.0080469, 1780000055.0180469], [200, 200, 200], 1)
+)
 def test_any_kept_run_draws_within_its_line(calls: tuple[list[float], list[int], int]) -> None:
     """Whatever the pauses and answers, the page draws; a run that kept its limit has no bar
     above its line; and each silence over IDLE is cut (the longest MAX_CUTS of them)."""

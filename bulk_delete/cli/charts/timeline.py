@@ -236,13 +236,16 @@ class _Limit:
 
 
 def _limit_lines(steps: Sequence[LimitStep], window: int) -> list[_Limit]:
-    """Each step with a limit, in calls per window; the last runs to the end."""
+    """Each step with a limit, in calls per window; the last runs to the end, and the first
+    from the start of its window (the limit held before the call that told it: the window's
+    bar is drawn whole)."""
     lines = []
     for n, step in enumerate(steps):
         if step.calls is None or not step.period:
             continue
+        since = step.since if lines else step.since // window * window
         until = steps[n + 1].since if n + 1 < len(steps) else math.inf
-        lines.append(_Limit(step.since, until, step.calls * window / step.period, step.label))
+        lines.append(_Limit(since, until, step.calls * window / step.period, step.label))
     return lines
 
 

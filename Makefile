@@ -19,12 +19,13 @@ install: $(STAMP)
 
 # Four workers on two cores: the e2e tests (collected first) spend seconds waiting on real
 # processes and the real clock, while the others keep both cores busy; two tests at a time
-# (--maxschedchunk 2) so that the e2e ones spread over the workers. The package is compiled
+# (--maxschedchunk 2) so that the e2e ones spread over the workers; the browser tests, one
+# group, on one worker, which launches Chromium once (--dist loadgroup). The package is compiled
 # first and bytecode is written even where PYTHONDONTWRITEBYTECODE is set: the suite starts a
 # few hundred processes of ours, each of which would otherwise compile it again.
 test: install
 	$(PY) -m compileall -q bulk_delete
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 4 --dist load --maxschedchunk 2
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 4 --dist loadgroup --maxschedchunk 2
 
 lint: install
 	$(VENV)/bin/ruff check bulk_delete tests bench

@@ -14,6 +14,7 @@ import openpyxl
 import pytest
 
 from . import virtual_time as virtual_time_
+from .forked import ForkedProcess, start_forked
 
 GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
 
@@ -185,20 +186,12 @@ async def send_sheet(
 
 async def start_cli(
     *args: str, env: dict[str, str] | None = None, stdin: Any = asyncio.subprocess.DEVNULL
-) -> asyncio.subprocess.Process:
+) -> ForkedProcess:
     """The real command line in its own process, for what needs one: signals, kill -9, locks,
-    a terminal. The caller signals and waits."""
+    a terminal on standard input. The caller signals and waits. The process is forked from an
+    interpreter that has imported the package already (tests/forked.py)."""
     assert not virtual_time_.active(), "another process lives in real time: mark the test e2e"
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bulk_delete",
-        *args,
-        stdin=stdin,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
+    return await start_forked(list(args), {**os.environ, **(env or {})}, stdin)
 
 
 def terminal(args: list[str], env: dict[str, str]) -> Any:
@@ -217,7 +210,7 @@ def terminal(args: list[str], env: dict[str, str]) -> Any:
 
 
 async def until(
-    condition: Callable[[], bool], process: asyncio.subprocess.Process, seconds: float = 30.0
+    condition: Callable[[], bool], process: ForkedProcess, seconds: float = 30.0
 ) -> None:
     """Poll ``condition`` while ``process`` runs: a process that exits first, or a condition
     that never comes, fails the test instead of hanging it."""

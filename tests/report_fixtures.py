@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import random
 import signal
 import sqlite3
-import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bulk_delete.store.calls import CallLog
+
+from .conftest import start_cli
 
 T0 = 1_780_000_000.0
 
@@ -104,8 +105,10 @@ def troubled_sheet(path: Path, leads: int = 80, failing: int = 3) -> Path:
 def troubled_run(folder: Path, stopped_after: int = 12) -> Path:
     """A real run on the emulator of ``troubled_sheet``, in its own process, stopped by
     SIGTERM once ``stopped_after`` deletes were queued: exit 130, with failures and invalid
-    rows. Returns the report the run wrote beside its checkpoint."""
-    return asyncio.run(_troubled(folder, stopped_after))
+    rows. Returns the report the run wrote beside its checkpoint. (In a thread of its own: the
+    browser tests' Playwright keeps an event loop running in this one.)"""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, _troubled(folder, stopped_after)).result()
 
 
 async def _troubled(folder: Path, stopped_after: int) -> Path:
@@ -123,11 +126,9 @@ async def _troubled(folder: Path, stopped_after: int) -> Path:
         sheet = troubled_sheet(folder / "leads.csv")
         env = {"LSQ_HOST": emu.url, "LSQ_ACCESS_KEY": DEMO_ACCESS_KEY}
         env["LSQ_SECRET_KEY"] = DEMO_SECRET_KEY
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bulk_delete", "run", str(sheet), "--checkpoint",
-            str(folder / "night.sqlite"), "--tz", "Asia/Kolkata", "--rate", "10/1s", "--yes",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
+        process = await start_cli(
+            "run", str(sheet), "--checkpoint", str(folder / "night.sqlite"),
+            "--tz", "Asia/Kolkata", "--rate", "10/1s", "--yes", env=env,
         )  # fmt: skip
         async with asyncio.timeout(60):
             while len(emu.records) < stopped_after:

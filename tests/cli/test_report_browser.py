@@ -47,7 +47,12 @@ def need_browser(path: Path, env: Mapping[str, str]) -> None:
     pytest.skip(f"no {path} here (apt-get install chromium); CI runs this test")
 
 
-@pytest.fixture
+# One browser for the module (a launch is a second of CPU), on one worker of the suite's; each
+# test opens its own page, in a context of its own.
+pytestmark = pytest.mark.xdist_group("chromium")
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     need_browser(CHROMIUM, os.environ)
     with sync_playwright() as playwright:

@@ -239,7 +239,7 @@ def _limit_lines(steps: Sequence[LimitStep], window: int) -> list[_Limit]:
     """Each step with a limit, in calls per window; the last runs to the end, and the first
     from the start of its window (the limit held before the call that told it: the window's
     bar is drawn whole)."""
-    lines = []
+    lines: list[_Limit] = []
     for n, step in enumerate(steps):
         if step.calls is None or not step.period:
             continue

@@ -1,0 +1,95 @@
+"""A start forked from the tests' zygote (tests/forked.py) behaves as a fresh
+``python -m bulk_delete``: the same exit code and the same output, the environment it is given
+and no other, and a signal's exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..conftest import demo_env, leads_csv, start_cli, until
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = Path(__file__).parents[2] / "sample_inputs"
+
+
+async def _fresh(*args: str, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bulk_delete", *args,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out, err
+
+
+async def _forked(*args: str, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    process = await start_cli(*args, env=env)
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["plan", str(SAMPLES / "leads.csv"), "--tz", "Asia/Kolkata"],
+        ["plan", str(SAMPLES / "leads.xlsx")],
+        ["run", "no-such-sheet.csv", "--yes"],
+        ["run", str(SAMPLES / "leads.csv"), "--rate", "many"],
+        ["status", "no-such-checkpoint.sqlite"],
+    ],
+    ids=["help", "plan-csv", "plan-xlsx", "missing-sheet", "bad-option", "no-checkpoint"],
+)
+async def test_a_forked_start_says_what_a_fresh_one_says(args: list[str]) -> None:
+    forked, fresh = await asyncio.gather(_forked(*args, env={}), _fresh(*args, env={}))
+    assert forked == fresh
+
+
+async def test_a_forked_start_sees_the_environment_it_is_given_and_no_other(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """Keys given to one start are not seen by the next one, which is refused for want of
+    them as a fresh start is."""
+    emu = await emulator(rate="off")
+    sheet = leads_csv(tmp_path / "leads.csv", 3)
+    args = ("run", str(sheet), "--yes", "--open-window")
+    code, _, err = await _forked(
+        *args, "--checkpoint", str(tmp_path / "a.sqlite"), env=demo_env(emu.url)
+    )
+    assert code == 0, err
+    assert len(emu.records) == 3
+    keyless = {name: "" for name in ("LSQ_ACCESS_KEY", "LSQ_SECRET_KEY")} | {"LSQ_HOST": emu.url}
+    without = [*args, "--checkpoint", str(tmp_path / "b.sqlite")]
+    forked, fresh = await asyncio.gather(
+        _forked(*without, env=keyless), _fresh(*without, env=keyless)
+    )
+    assert forked[0] == fresh[0] == 2
+    assert b"missing LeadSquared keys" in forked[2]
+    assert forked[2] == fresh[2]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+async def test_a_forked_start_ends_at_a_signal_as_a_fresh_one_does(
+    emulator: Any, tmp_path: Path, signum: int
+) -> None:
+    emu = await emulator(rate="off", latency=0.2)
+    sheet = leads_csv(tmp_path / "leads.csv", 200)
+    args = ("run", str(sheet), "--yes", "--open-window", "--rate", "5/1s")
+    process = await start_cli(
+        *args, "--checkpoint", str(tmp_path / "c.sqlite"), env=demo_env(emu.url)
+    )
+    await until(lambda: len(emu.records) >= 2, process)
+    process.send_signal(signum)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == (130 if signum == signal.SIGTERM else -signal.SIGKILL), err

@@ -5,27 +5,31 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test check lint types bench demo clean
+.PHONY: install extras test check lint types bench demo clean
 
-# uv installs in a third of pip's time (8 s against 20 s here); where it cannot be had, pip does it.
+# uv installs in a third of pip's time (8 s against 20 s here). The venv is made without pip
+# (ensurepip alone takes 3 s) and the system's pip puts uv in it; where uv cannot be had, the
+# venv gets its pip and pip installs.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip uv || true
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]' \
-		|| $(PY) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(PY) install --quiet --disable-pip-version-check uv || true
+	$(MAKE) --no-print-directory extras EXTRAS=dev
 	touch $(STAMP)
+
+extras:
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[$(EXTRAS)]' \
+		|| ($(PY) -m ensurepip --default-pip && $(PY) -m pip install --quiet -e '.[$(EXTRAS)]')
 
 install: $(STAMP)
 
-# Four workers on two cores: the e2e tests (collected first) spend seconds waiting on real
-# processes and the real clock, while the others keep both cores busy; two tests at a time
-# (--maxschedchunk 2) so that the e2e ones spread over the workers; the browser tests, one
-# group, on one worker, which launches Chromium once (--dist loadgroup). The package is compiled
-# first and bytecode is written even where PYTHONDONTWRITEBYTECODE is set: the suite starts a
-# few hundred processes of ours, each of which would otherwise compile it again.
+# Five workers on two cores: the e2e tests (spread among the others, tests/conftest.py) spend
+# seconds waiting on real processes and the real clock, while the other workers keep both cores
+# busy; two tests at a time (--maxschedchunk 2); the browser tests and the generated family each
+# one group on one worker (--dist loadgroup). The package is compiled first and bytecode is
+# written even where PYTHONDONTWRITEBYTECODE is set, so the processes do not compile it again.
 test: install
 	$(PY) -m compileall -q bulk_delete
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 4 --dist loadgroup --maxschedchunk 2
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 5 --dist loadgroup --maxschedchunk 2
 
 lint: install
 	$(VENV)/bin/ruff check bulk_delete tests bench
@@ -37,7 +41,7 @@ types: install
 check: lint types test
 
 bench: install
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(MAKE) --no-print-directory extras EXTRAS=dev,bench
 	$(PY) -m bench
 
 demo: install

@@ -19,11 +19,24 @@ from .forked import ForkedProcess, start_forked
 GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
 
 
+SPREAD = 0.8  # the e2e tests are spread over this first part of the others
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The e2e tests first (in their order): they take seconds of real time each, so under
-    several workers (make test) they start early and the quick ones fill the gaps, rather
-    than one of them ending the run alone."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """The e2e tests spread among the others, the whole journeys of tests/e2e (the longest)
+    first: each spends seconds waiting on real processes and the real clock, so under
+    make test's workers some wait while others keep the two cores busy, rather than all of
+    them waiting at once (docs/design/tests.md)."""
+    e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
+    e2e.sort(key=lambda item: item.path.parent.name != "e2e")
+    others = [item for item in items if item.get_closest_marker("e2e") is None]
+    step = SPREAD * len(others) / max(1, len(e2e))
+    spread: list[pytest.Item] = []
+    for n, item in enumerate(others):
+        while len(spread) - n < len(e2e) and (len(spread) - n) * step <= n:
+            spread.append(e2e[len(spread) - n])
+        spread.append(item)
+    items[:] = spread + e2e[len(spread) - len(others) :]
 
 
 @pytest.fixture(autouse=True)

@@ -68,6 +68,10 @@ HOLD_WINDOWS = 4.0  # windows paced below a measured free budget before probing 
 PROBE_WINDOWS = 1.0  # windows at the limit without a refusal that end the measurement
 SPREAD_CALLS = 3.0  # recent reads this far below their median: a bursty or random neighbour …
 NOISY_HOLD = 2.0  # … held this many times as long between probes (each costs it a clump)
+RISEN_CALLS = 3.0  # a probe reads this far above a refusal in the hold before it: peaks …
+PEAKY_HOLD = 1.5  # … and the holds are this many times as long …
+PEAKY_WINDOWS = 24.0  # … for this many windows
+RETURN_WINDOWS = 24.0  # a level read this recent is what a returning neighbour takes again
 DAMPED_CALLS = 2.0  # a read further than this from the free budget is followed at once
 MEMORY_WINDOWS = 12.0  # reads this recent make the free budget (their median, at most the last)
 START_CALLS = 0.6  # of the ceiling: the first window's slow part …
@@ -132,6 +136,10 @@ class SlidingWindowLimiter:
         self._estimate: Estimate | None = None  # the free budget, while it holds
         self._reads: deque[tuple[float, float]] = deque()  # (when, read), MEMORY_WINDOWS back
         self._at_limit_since: float | None = None  # paced at the limit since (no estimate)
+        self._left = False  # the last estimate ended unrefused: the others had gone
+        self._level: tuple[float, float] | None = None  # (when, free) last read, not a guess
+        self._dip: float | None = None  # the lowest read refused in the hold since the probe
+        self._peaky_until = float("-inf")  # holds are PEAKY_HOLD as long until then
         self._first: float | None = None  # the run's first start, while no refusal came
         self._shaped = True  # the first window's shape still holds (nothing refused yet)
         self.margin = 0.0  # seconds added to the window for network jitter (_set_ceiling)
@@ -368,7 +376,7 @@ class SlidingWindowLimiter:
         read = max(1.0, min(float(self.effective.calls), read))
         if estimate is None:
             self._widen(read)
-        self._set(now, read, started, cautious=estimate is None and self._settled(now))
+        self._set(now, read, started, cautious=estimate is None and self._newcomer(now))
         if self.shared is not None and noted is None:
             self.shared.note_budget(self._estimate.free if self._estimate else read)
 
@@ -390,33 +398,44 @@ class SlidingWindowLimiter:
         if read >= self.effective.calls - 1 and self._margin_given is None:
             self.margin = max(self.margin, 2 * default_margin(self._period))
 
-    def _settled(self, now: float) -> bool:
-        """We have paced at the limit, unrefused, for a window or more: a refusal now is a
-        newcomer, whose calls are still arriving, so the read is higher than it will leave."""
+    def _newcomer(self, now: float) -> bool:
+        """A refusal now is a newcomer, whose calls are still arriving, so the read is higher
+        than it will leave: we have paced at the limit, unrefused, for a window or more, or
+        since a probe found the others gone (a neighbour that comes and goes is back). Only
+        in the run's first window is it someone who was there before us, read at its level."""
+        if self._left:
+            return True
         return self._at_limit_since is not None and now - self._at_limit_since >= self._period
 
     def _set(self, now: float, read: float, started: float | None, *, cautious: bool) -> None:
         """A new read of the free budget.
 
-        - A newcomer's read stands alone, scaled down: a moment of its arrival, not its level.
+        - A newcomer's read stands alone, scaled down: a moment of its arrival, not its level;
+          but not below the level last read, if that is recent (RETURN_WINDOWS): a neighbour
+          that comes and goes comes back at the level it left.
         - Paced below the last read and refused all the same, the others grew: followed at
           once (never up: our window still holds calls from the pace before).
         - A read at the probe is the level again. One a call or two off (a race for the last
           slot, the neighbour's busiest instant) moves nothing until a second agrees: the
           median of the recent reads, the lower of a tie when the read is higher, the higher
           when it is lower. A neighbour that grew by more is followed at once.
+        - A probe that reads RISEN_CALLS above a refusal in the hold before it: the level came
+          back after a dip, a bursty or random neighbour's peaks, not a move. Each probe costs
+          such a neighbour a peak: holds are PEAKY_HOLD as long for PEAKY_WINDOWS.
         """
         while self._reads and self._reads[0][0] < now - MEMORY_WINDOWS * self._period:
             self._reads.popleft()
         last = self._estimate.free if self._estimate is not None else None
         hold = HOLD_WINDOWS
         if cautious:
-            free = CAUTION * read
+            free = max(CAUTION * read, min(read, self._returning(now)))
         elif last is not None and self._holding(now):
             free = min(read, last)
             if read < last:
                 self._reads.append((now, read))
+                self._dip = read if self._dip is None else min(self._dip, read)
         else:
+            self._after_dip(now, read)
             self._reads.append((now, read))
             values = [value for _, value in self._reads]
             if statistics.median_low(values) - min(values) > SPREAD_CALLS:
@@ -428,8 +447,28 @@ class SlidingWindowLimiter:
                 free = min(last, statistics.median_high(values))
             else:
                 free = max(last, statistics.median_low(values))
+        if now < self._peaky_until:
+            hold *= PEAKY_HOLD
+        if not cautious:
+            self._level = (now, free)
         self._estimate = Estimate(free, now, started, cautious, hold)
         self._at_limit_since = None
+
+    def _after_dip(self, now: float, read: float) -> None:
+        """A probe's read: RISEN_CALLS above a refusal in the hold before it, the level came
+        back after a dip (a random neighbour's busy window, a clump): its peaks, not a move.
+        Steady neighbours that dip by a call or two are not marked: their stop must still be
+        seen within the hold and probe (docs/design/pacing.md)."""
+        if self._dip is not None and read >= self._dip + RISEN_CALLS:
+            self._peaky_until = now + PEAKY_WINDOWS * self._period
+        self._dip = None
+
+    def _returning(self, now: float) -> float:
+        """The free budget last read (not guessed), if recent: what a neighbour that left and
+        comes back leaves again (0: none)."""
+        if self._level is None or now - self._level[0] >= RETURN_WINDOWS * self._period:
+            return 0.0
+        return self._level[1]
 
     def _estimate_at(self, now: float) -> Estimate | None:
         """The estimate, while it holds: a probe at the limit that no refusal met for
@@ -447,6 +486,7 @@ class SlidingWindowLimiter:
         return estimate is not None and now < estimate.at + estimate.hold * self._period
 
     def _forget(self, at: float | None = None) -> None:
+        self._left = at is not None  # a probe found room (None: a limit was learned)
         self._estimate = None
         self._reads.clear()
         self._at_limit_since = at

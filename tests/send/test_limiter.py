@@ -16,7 +16,9 @@ from bulk_delete.send.limiter import (
     HEADROOM,
     HOLD_WINDOWS,
     NOISY_HOLD,
+    PEAKY_HOLD,
     PROBE_WINDOWS,
+    RETURN_WINDOWS,
     SlidingWindowLimiter,
 )
 from bulk_delete.store.ledger import FILE_NAME, WindowLedger
@@ -245,6 +247,49 @@ async def test_reads_that_disagree_keep_the_lowest_and_probe_half_as_often() -> 
     clock.jump(5.0 * HOLD_WINDOWS + 0.5)
     assert limiter.current == 9  # still holding: twice the hold
     clock.jump(5.0 * HOLD_WINDOWS * (NOISY_HOLD - 1))
+    assert limiter.current == 25
+
+
+async def test_a_neighbour_back_soon_after_the_probe_found_it_gone_gets_its_level_back() -> None:
+    """A probe found the limit free: the neighbour had gone. A refusal within the next window
+    is it coming back (on and off, as a sales app does), its calls still arriving: read at
+    face value (19 here) the pace took all but two of what it had left, and each call it sent
+    after met a full window. Now the level it left (15) is given back at once; a level read
+    longer than RETURN_WINDOWS ago is not known any more, and CAUTION of the read is."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 15  # the run's first window: there before us, read at its level
+    clock.jump(5.0 * (HOLD_WINDOWS + PROBE_WINDOWS))
+    assert not limiter.shares_account  # the probe found it gone
+    starts = await drive(limiter, clock, workers=2, calls=20)  # less than a window
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 15
+    assert limiter.current == 15 - HEADROOM
+    clock.jump(5.0 * (HOLD_WINDOWS + PROBE_WINDOWS + RETURN_WINDOWS))
+    starts = await drive(limiter, clock, workers=2, calls=20)
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == pytest.approx(CAUTION * 19)
+
+
+async def test_a_probe_that_reads_the_level_back_after_a_dip_probes_less_often() -> None:
+    """Refused in the hold three calls below the level (a random neighbour's busy window, a
+    clump), then the probe reads the level again: its peaks, not a move. Each probe costs
+    such a neighbour a peak, so the holds are PEAKY_HOLD as long for a while."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
+    clock.jump(5.0)
+    starts = await drive(limiter, clock, workers=2, calls=13)  # in the hold: 12 fitted
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 12
+    await probe_read(limiter, clock, 15)  # back at its level, RISEN_CALLS above the dip
+    assert limiter.free == 15
+    clock.jump(5.0 * HOLD_WINDOWS + 0.5)
+    assert limiter.current == 13  # still holding
+    clock.jump(5.0 * HOLD_WINDOWS * (PEAKY_HOLD - 1))
     assert limiter.current == 25
 
 

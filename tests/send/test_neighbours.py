@@ -222,13 +222,14 @@ def test_the_generated_family_holds_its_floors(family: Figures) -> None:
     bars, 85 % and 90 %, are the next test's)."""
     assert statistics.median(share for share, _ in family) >= 0.83
     kept = sum(1 for _, loss in family if loss <= 0.05)
-    assert kept >= 0.8 * len(family)
+    assert kept >= 0.85 * len(family)  # 174 of 200 (before a returning neighbour got its
+    # level back and peaks lengthened the hold: 167)
 
 
 @pytest.mark.xdist_group("family")
 @pytest.mark.xfail(
     strict=True,
-    reason="not met: median 84.2 %, 167 of 200 traces within 5 % (the oracle, an even pace "
+    reason="not met: median 84.2 %, 174 of 200 traces within 5 % (the oracle, an even pace "
     "knowing the schedule: 93.6 %, 200; `python -m tests.family`; docs/design/pacing.md, "
     "Is the family's bar reachable?)",
 )

@@ -25,12 +25,13 @@ install: $(STAMP)
 
 # Five workers on two cores: the e2e tests (spread among the others, tests/conftest.py) spend
 # seconds waiting on real processes and the real clock, while the other workers keep both cores
-# busy; two tests at a time (--maxschedchunk 2); the browser tests and the generated family each
-# one group on one worker (--dist loadgroup). The package is compiled first and bytecode is
-# written even where PYTHONDONTWRITEBYTECODE is set, so the processes do not compile it again.
+# busy. The browser tests and the generated family are each a group on one worker (--dist
+# loadgroup; it hands each worker a test or a group at a time). The package is compiled first
+# and bytecode is written even where PYTHONDONTWRITEBYTECODE is set, so the processes do not
+# compile it again.
 test: install
 	$(PY) -m compileall -q bulk_delete
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 5 --dist loadgroup --maxschedchunk 2
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 5 --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check bulk_delete tests bench

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from . import virtual_time as virtual_time_
-from .forked import ForkedProcess, start_forked
+from .forked import Started, start_forked
 
 GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
 
@@ -199,7 +199,7 @@ async def send_sheet(
 
 async def start_cli(
     *args: str, env: dict[str, str] | None = None, stdin: Any = asyncio.subprocess.DEVNULL
-) -> ForkedProcess:
+) -> Started:
     """The real command line in its own process, for what needs one: signals, kill -9, locks,
     a terminal on standard input. The caller signals and waits. The process is forked from an
     interpreter that has imported the package already (tests/forked.py)."""
@@ -222,9 +222,7 @@ def terminal(args: list[str], env: dict[str, str]) -> Any:
     )
 
 
-async def until(
-    condition: Callable[[], bool], process: ForkedProcess, seconds: float = 30.0
-) -> None:
+async def until(condition: Callable[[], bool], process: Started, seconds: float = 30.0) -> None:
     """Poll ``condition`` while ``process`` runs: a process that exits first, or a condition
     that never comes, fails the test instead of hanging it."""
     async with asyncio.timeout(seconds):

@@ -1,18 +1,22 @@
 """`python -m bulk_delete ARGS` as a real process of its own, started by fork from an interpreter
-that has already imported the package (a zygote), for the tests that need a process: signals,
-kill -9, locks, two runs at once.
+that has already imported what such a start imports first (a zygote), for the tests that need a
+process: signals, kill -9, locks, two runs at once, a terminal on standard input.
 
 A fresh interpreter spends 0.4-0.6 s of CPU importing pandas and the package before it does
 anything; the suite starts about eighty, on two cores. The forked child is a process like any
-other: its own pid, the test's pipes as its standard streams, the test's environment, working
-directory and arguments, default signal dispositions, and Python's own exit (atexit,
-finalizers, flushed streams) with its own exit code or signal. What it shares with the zygote
-is only the imported modules, which a fresh start would import the same way: nothing in the
-package reads the environment at import time (tests/test_layers.py starts fresh interpreters
-where the imports themselves are the point, and tests/e2e/test_forked_starts.py holds a forked
-start to a fresh one). The README's commands, the demo and the terminal tests start fresh.
+other: its own pid, the test's pipes as its standard streams (and nothing else open), the
+test's environment, umask, working directory and arguments, default signal dispositions, and
+Python's own exit (atexit, finalizers, flushed streams) with its own exit code or signal.
 
-Why and how: docs/design/tests.md.
+What it shares with the zygote: the modules `python -m bulk_delete` imports before it reads its
+arguments (bulk_delete.cli.main and what that imports; never a module of ours that a fresh
+start would import later), the third-party packages a run imports lazily (pandas, aiohttp, the
+workbook and page writers), and the demo keys' redaction pattern in its cache. Where the
+interpreter's own start would read the environment (PYTHON*, LANG, LC_*) and a test sets it
+otherwise, or the request is large, the start is a fresh interpreter instead.
+tests/e2e/test_forked_starts.py holds forked starts to fresh ones; tests/test_layers.py holds
+that no module reads the environment when imported. The README's commands, the demo and the
+pexpect terminals start fresh. Why and how: docs/design/tests.md.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -91,90 +94,134 @@ async def _read_all(fd: int) -> bytes:
 
 class Zygote:
     """One per test process, started at the first fork and stopped when the test process
-    ends."""
+    ends. Its socket is in the abstract namespace: nothing is left on disk, whatever kills
+    it."""
 
     def __init__(self) -> None:
-        self._path = Path(tempfile.mkdtemp(prefix="bulk-delete-zygote-")) / "socket"
+        self.address = f"bulk-delete-zygote-{os.getpid()}-{os.urandom(6).hex()}"
         lifeline, self._lifeline = os.pipe()
+        ready, told = os.pipe()
+        from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+
+        keys = json.dumps(sorted((DEMO_ACCESS_KEY, DEMO_SECRET_KEY)))  # the emulator's, public
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.forked", str(self._path), str(lifeline)],
-            pass_fds=(lifeline,),
+            [sys.executable, "-m", "tests.forked", self.address, str(lifeline), str(told), keys],
+            pass_fds=(lifeline, told),
             stdin=subprocess.DEVNULL,
             cwd=Path(__file__).resolve().parent.parent,
         )
         os.close(lifeline)
+        os.close(told)
         atexit.register(self.stop)
-        for _ in range(600):  # the imports take about a second, more on a busy machine
-            if self._path.exists() or self._process.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert self._path.exists(), f"the zygote did not start ({self._process.poll()})"
+        try:  # the imports take about a second, more on a busy machine
+            said = os.read(ready, 1) if select.select([ready], [], [], 60)[0] else b""
+        finally:
+            os.close(ready)
+        assert said == b"+", f"the zygote did not start ({self._process.poll()})"
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
 
     def stop(self) -> None:
-        os.close(self._lifeline)
-        self._process.wait(10)
-        self._path.unlink(missing_ok=True)
-        self._path.parent.rmdir()
+        with contextlib.suppress(OSError):
+            os.close(self._lifeline)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(10)
 
-    async def start(self, args: list[str], env: dict[str, str], stdin: int) -> ForkedProcess:
+    async def start(self, request: bytes, stdin: int) -> ForkedProcess:
         out, child_out = os.pipe()
         err, child_err = os.pipe()
         control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            control.connect(str(self._path))
-            request = json.dumps({"args": args, "env": env, "cwd": os.getcwd()}).encode()
+            control.connect("\0" + self.address)
             socket.send_fds(control, [request], [stdin, child_out, child_err])
+            control.setblocking(False)
+            told = await asyncio.get_running_loop().sock_recv(control, 16)
+            assert len(told) == 4, f"the zygote is gone ({self._process.poll()})"
+        except BaseException:
+            control.close()
+            os.close(out)
+            os.close(err)
+            raise
         finally:
             os.close(child_out)
             os.close(child_err)
-        control.setblocking(False)
-        (pid,) = struct.unpack("!i", await asyncio.get_running_loop().sock_recv(control, 16))
+        (pid,) = struct.unpack("!i", told)
         return ForkedProcess(pid, control, out, err)
 
+
+Started = ForkedProcess | asyncio.subprocess.Process
+
+# What the interpreter reads from the environment as it starts (encodings, hashing, warnings,
+# paths): a start whose environment differs there from the zygote's is a fresh one.
+_READ_AT_START = ("PYTHON", "LC_", "LANG")
+_LARGEST = 64 * 1024  # a request this large goes to a fresh interpreter (a socket buffer's room)
 
 _zygote: Zygote | None = None
 _lock = threading.Lock()
 
 
-async def start_forked(args: list[str], env: dict[str, str], stdin: Any) -> ForkedProcess:
+async def start_forked(args: list[str], env: dict[str, str], stdin: Any) -> Started:
     """``python -m bulk_delete *args`` with ``env`` as its whole environment; ``stdin`` is
-    asyncio.subprocess.DEVNULL or a file descriptor (a terminal's, say)."""
+    asyncio.subprocess.DEVNULL or a file descriptor (a terminal's, say). Forked from this
+    process's zygote, or a fresh interpreter where a fork could not be the same start."""
+    umask = os.umask(0o077)
+    os.umask(umask)
+    request = json.dumps({"args": args, "env": env, "cwd": os.getcwd(), "umask": umask})
+    read_at_start = {name for name in {*env, *os.environ} if name.startswith(_READ_AT_START)}
+    if len(request) > _LARGEST or any(env.get(n) != os.environ.get(n) for n in read_at_start):
+        return await _fresh(args, env, stdin)
+    zygote = _the_zygote()
+    with contextlib.ExitStack() as stack:
+        if stdin == asyncio.subprocess.DEVNULL:
+            stdin = os.open(os.devnull, os.O_RDONLY)
+            stack.callback(os.close, stdin)
+        assert isinstance(stdin, int), stdin
+        return await zygote.start(request.encode(), stdin)
+
+
+def _the_zygote() -> Zygote:
+    """This process's zygote; a new one if the last has died (the test that met its death
+    failed, the next ones need not)."""
     global _zygote
     with _lock:
-        if _zygote is None:
+        if _zygote is None or not _zygote.alive():
+            if _zygote is not None:
+                _zygote.stop()
             _zygote = Zygote()
-    if stdin == asyncio.subprocess.DEVNULL:
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        try:
-            return await _zygote.start(args, env, devnull)
-        finally:
-            os.close(devnull)
-    assert isinstance(stdin, int), stdin
-    return await _zygote.start(args, env, stdin)
+        return _zygote
 
 
-# The zygote's side, run as `python -m tests.forked SOCKET LIFELINE`.
+async def _fresh(args: list[str], env: dict[str, str], stdin: Any) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bulk_delete", *args,
+        stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
 
 
-def _serve(path: str, lifeline: int) -> None:
-    _preload()
+# The zygote's side, run as `python -m tests.forked ADDRESS LIFELINE READY KEYS`.
+
+
+def _serve(address: str, lifeline: int, ready: int, keys: list[str]) -> None:
+    _preload(keys)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(path + ".part")
+    listener.bind("\0" + address)
     listener.listen(64)
-    os.rename(path + ".part", path)  # the client waits for the name: it is there when bound
+    os.write(ready, b"+")
+    os.close(ready)
     woken, wake = os.pipe()
     os.set_blocking(wake, False)
     signal.set_wakeup_fd(wake)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     children: dict[int, socket.socket] = {}
     while True:
-        ready = _select([listener.fileno(), lifeline, woken])
-        if lifeline in ready:  # the test process is gone: so are we
+        ready_now = _select([listener.fileno(), lifeline, woken])
+        if lifeline in ready_now:  # the test process is gone: so are we
             return
-        if woken in ready:
+        if woken in ready_now:
             os.read(woken, 512)
             _reap(children)
-        if listener.fileno() in ready:
+        if listener.fileno() in ready_now:
             control, _ = listener.accept()
             pid = _fork(control, [listener, *children.values()], [lifeline, woken, wake])
             children[pid] = control
@@ -203,7 +250,8 @@ def _reap(children: dict[int, socket.socket]) -> None:
 
 def _fork(control: socket.socket, sockets: list[socket.socket], fds: list[int]) -> int:
     request, given, _, _ = socket.recv_fds(control, _MESSAGE, 3)
-    assert threading.active_count() == 1, "a zygote with threads cannot fork safely"
+    # Python threads only: numpy's OpenBLAS pool has its own fork handlers.
+    assert threading.active_count() == 1, "a zygote with Python threads cannot fork safely"
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -236,6 +284,7 @@ def _become(
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(request["cwd"])
+    os.umask(request["umask"])
     os.environ.clear()
     os.environ.update(request["env"])
     time.tzset()
@@ -244,24 +293,22 @@ def _become(
     sys.exit(0)
 
 
-def _preload() -> None:
-    """What `python -m bulk_delete run` imports, and pandas, which reading a sheet imports;
-    and the demo keys' redaction pattern, which every run against the emulator compiles
-    (35 ms) into the same cache."""
+def _preload(keys: list[str]) -> None:
+    """What `python -m bulk_delete` imports before it reads its arguments (bulk_delete's
+    __main__ imports bulk_delete.cli.main), the third-party packages a run imports later, and
+    the demo keys' redaction pattern (35 ms a run against the emulator) in its cache. No other
+    module of ours: a fresh start imports it when it needs it, and so must the child, or an
+    import it forgot would pass here and fail there."""
     import importlib
-    import pkgutil
 
-    import pandas  # noqa: F401
-
-    import bulk_delete
-    from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+    import bulk_delete.cli.main  # noqa: F401
     from bulk_delete.redaction import redactor
 
-    for module in pkgutil.walk_packages(bulk_delete.__path__, "bulk_delete."):
-        if not module.name.endswith("__main__"):
-            importlib.import_module(module.name)
-    redactor(tuple(sorted((DEMO_ACCESS_KEY, DEMO_SECRET_KEY))))
+    for package in ("pandas", "aiohttp", "xlsxwriter", "jinja2", "openpyxl", "python_calamine"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(package)
+    redactor(tuple(keys))
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]))
+    _serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]))

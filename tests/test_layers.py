@@ -531,3 +531,45 @@ def test_a_summary_before_the_start_loads_no_planning() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+_ENVIRONMENT_READS = """
+import importlib, os, pkgutil, sys
+package = os.path.dirname(importlib.util.find_spec("bulk_delete").origin)
+reads = []
+def _ours():
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith(package):
+            return f"{os.path.relpath(name, package)}:{frame.f_lineno}"
+        if not name.startswith(os.path.dirname(os.__file__)):
+            return None
+        frame = frame.f_back
+    return None
+def recording(method):
+    def read(self, *args):
+        where = _ours()
+        if where:
+            reads.append(where)
+        return method(self, *args)
+    return read
+for name in ("__getitem__", "__contains__", "__iter__", "get", "copy", "keys", "items"):
+    if hasattr(os._Environ, name):
+        setattr(os._Environ, name, recording(getattr(os._Environ, name)))
+import bulk_delete
+for module in pkgutil.walk_packages(bulk_delete.__path__, "bulk_delete."):
+    if not module.name.endswith("__main__"):
+        importlib.import_module(module.name)
+print(sorted(set(reads)))
+"""
+
+
+def test_no_module_reads_the_environment_when_imported() -> None:
+    """The environment is read when a command runs, never when a module is imported: the
+    keys and the host come from the process that runs, and tests/forked.py starts processes
+    from an interpreter that imported the package before their environment was set."""
+    out = subprocess.run(
+        [sys.executable, "-c", _ENVIRONMENT_READS], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -22,7 +22,7 @@ from bulk_delete.errors import Interrupted
 from bulk_delete.store.ledger import FILE_NAME
 
 from ..conftest import demo_env, leads_csv, moved_to, send_sheet, start_cli, until
-from ..forked import ForkedProcess
+from ..forked import Started
 
 BOUND = 10.0  # seconds from the signal to the exit (systemd waits 90 s, then kills)
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
@@ -31,7 +31,7 @@ SLOW = ("--give-up-after", "20")  # before the fix a stop waited for this, then 
 README = Path(__file__).parents[2] / "README.md"
 
 
-async def signalled(process: ForkedProcess, emu: Any, signum: int) -> str:
+async def signalled(process: Started, emu: Any, signum: int) -> str:
     """Signal ``process`` and wait for it: exit 130 within BOUND seconds, and no call on the
     emulator after the signal. Returns its stderr."""
     loop = asyncio.get_running_loop()
@@ -51,7 +51,7 @@ async def signalled(process: ForkedProcess, emu: Any, signum: int) -> str:
     return err.decode()
 
 
-async def failing_calls(emu: Any, count: int, process: ForkedProcess) -> None:
+async def failing_calls(emu: Any, count: int, process: Started) -> None:
     """Until ``count`` calls met the outage, and a moment more: the breaker is open, the
     next probe a second or more away."""
     await until(lambda: emu.stats()["outcomes"].get("outage_503", 0) >= count, process)

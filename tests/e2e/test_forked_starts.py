@@ -79,17 +79,47 @@ async def test_a_forked_start_sees_the_environment_it_is_given_and_no_other(
     assert forked[2] == fresh[2]
 
 
+async def _fresh_start(*args: str, env: dict[str, str]) -> Any:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bulk_delete", *args,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
+    )  # fmt: skip
+
+
+async def _forked_start(*args: str, env: dict[str, str]) -> Any:
+    return await start_cli(*args, env=env)
+
+
+@pytest.mark.parametrize("start", [_forked_start, _fresh_start], ids=["forked", "fresh"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
-async def test_a_forked_start_ends_at_a_signal_as_a_fresh_one_does(
-    emulator: Any, tmp_path: Path, signum: int
+async def test_a_start_ends_at_a_signal_mid_run_forked_or_fresh(
+    emulator: Any, tmp_path: Path, signum: int, start: Any
 ) -> None:
+    """The same run, forked and fresh, each stopped a few calls in: SIGTERM drains it to
+    exit 130 with a summary, SIGKILL ends it at once; nothing more is sent after the exit."""
     emu = await emulator(rate="off", latency=0.2)
     sheet = leads_csv(tmp_path / "leads.csv", 200)
     args = ("run", str(sheet), "--yes", "--open-window", "--rate", "5/1s")
-    process = await start_cli(
-        *args, "--checkpoint", str(tmp_path / "c.sqlite"), env=demo_env(emu.url)
-    )
+    process = await start(*args, "--checkpoint", str(tmp_path / "c.sqlite"), env=demo_env(emu.url))
     await until(lambda: len(emu.records) >= 2, process)
     process.send_signal(signum)
     _, err = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == (130 if signum == signal.SIGTERM else -signal.SIGKILL), err
+    sent = len(emu.records)
+    await asyncio.sleep(0.5)
+    assert len(emu.records) == sent < 200
+    if signum == signal.SIGTERM:
+        assert process.returncode == 130, err
+        assert b"exit=130" in err
+    else:
+        assert process.returncode == -signal.SIGKILL
+
+
+async def test_a_start_with_another_encoding_is_fresh() -> None:
+    """The interpreter reads PYTHONIOENCODING (LANG, LC_*, PYTHONHASHSEED…) as it starts: a
+    test that sets it gets a fresh interpreter, not a fork of one that started without it."""
+    process = await start_cli("--help", env={"PYTHONIOENCODING": "latin-1"})
+    assert isinstance(process, asyncio.subprocess.Process)
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    assert b"Usage" in out

@@ -144,7 +144,10 @@ async def test_a_run_larger_than_the_allowance_stops_at_once_and_resumes_after_i
     later_page = (tmp_path / "r.html").read_text()
     assert "<dd>75: stopped: the lock was held" in later_page
     assert "the account&#39;s daily allowance was used" in later_page  # why, read later
-    assert emu.stats()["outcomes"]["allowance_used"] <= 2
+    refused = emu.stats()["outcomes"]["allowance_used"]
+    assert 1 <= refused <= 2
+    assert written["this_run"]["rate_limited_429"] == refused  # the allowance answers 429 too
+    assert f"429={refused}" in done.stderr
     await asyncio.sleep(0.3)
     assert emu.stats()["calls"] == calls  # nothing sent after the refusal
     for _ in range(2):  # 120 deletes and three preflights: three days of 50

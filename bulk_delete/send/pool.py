@@ -552,6 +552,10 @@ class Pool:
             wait=self._wait,
             **options,
         )
+        if tried.answer is not None and tried.answer.verdict is Verdict.ALLOWANCE:
+            # a refusal as the pace's are (429, or 403/200 on some tenants), counted with
+            # them, though none is waited out: the run stops
+            self.progress.figures.rate_limited_429 += 1
 
     async def _send(self, item: Pending) -> None:
         if self.before_send is not None and not await self.before_send(self, item):

@@ -2,21 +2,20 @@
 that has already imported what such a start imports first (a zygote), for the tests that need a
 process: signals, kill -9, locks, two runs at once, a terminal on standard input.
 
-A fresh interpreter spends 0.4-0.6 s of CPU importing pandas and the package before it does
-anything; the suite starts about eighty, on two cores. The forked child is a process like any
+A fresh `run` spends 0.5-0.9 s of CPU on its interpreter and imports (pandas alone 0.3 s); the
+suite starts about eighty such processes, on two cores. The forked child is a process like any
 other: its own pid, the test's pipes as its standard streams (and nothing else open), the
 test's environment, umask, working directory and arguments, default signal dispositions, and
 Python's own exit (atexit, finalizers, flushed streams) with its own exit code or signal.
 
 What it shares with the zygote: the modules `python -m bulk_delete` imports before it reads its
-arguments (bulk_delete.cli.main and what that imports; never a module of ours that a fresh
-start would import later), the third-party packages a run imports lazily (pandas, aiohttp, the
-workbook and page writers), and the demo keys' redaction pattern in its cache. Where the
-interpreter's own start would read the environment (PYTHON*, LANG, LC_*) and a test sets it
-otherwise, or the request is large, the start is a fresh interpreter instead.
+arguments (bulk_delete.cli.main and what that imports), pandas, and the demo keys' redaction
+pattern in its cache; every other module it imports itself, as a fresh start does. Where the
+zygote's interpreter read the environment as it started (PYTHON*, LANG, LC_*) and the test's
+differs, or the request is large, the start is a fresh interpreter instead.
 tests/e2e/test_forked_starts.py holds forked starts to fresh ones; tests/test_layers.py holds
-that no module reads the environment when imported. The README's commands, the demo and the
-pexpect terminals start fresh. Why and how: docs/design/tests.md.
+that no module of ours reads the environment when imported. The README's commands, the demo and
+the pexpect terminals start fresh. Why and how: docs/design/tests.md.
 """
 
 from __future__ import annotations
@@ -57,6 +56,7 @@ class ForkedProcess:
             data = await asyncio.get_running_loop().sock_recv(control, 16)
         finally:
             control.close()
+        assert len(data) == 4, f"the zygote died while process {self.pid} ran: its end is unknown"
         (status,) = struct.unpack("!i", data)
         self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -99,6 +99,7 @@ class Zygote:
 
     def __init__(self) -> None:
         self.address = f"bulk-delete-zygote-{os.getpid()}-{os.urandom(6).hex()}"
+        self.started_with = dict(os.environ)  # what its interpreter read as it started
         lifeline, self._lifeline = os.pipe()
         ready, told = os.pipe()
         from bulk_delete.emulator.server import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -133,7 +134,10 @@ class Zygote:
         err, child_err = os.pipe()
         control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            control.connect("\0" + self.address)
+            try:
+                control.connect("\0" + self.address)
+            except OSError as error:
+                raise AssertionError(f"the zygote is gone ({self._process.poll()})") from error
             socket.send_fds(control, [request], [stdin, child_out, child_err])
             control.setblocking(False)
             told = await asyncio.get_running_loop().sock_recv(control, 16)
@@ -168,10 +172,14 @@ async def start_forked(args: list[str], env: dict[str, str], stdin: Any) -> Star
     umask = os.umask(0o077)
     os.umask(umask)
     request = json.dumps({"args": args, "env": env, "cwd": os.getcwd(), "umask": umask})
-    read_at_start = {name for name in {*env, *os.environ} if name.startswith(_READ_AT_START)}
-    if len(request) > _LARGEST or any(env.get(n) != os.environ.get(n) for n in read_at_start):
-        return await _fresh(args, env, stdin)
     zygote = _the_zygote()
+    read_at_start = {
+        name for name in {*env, *zygote.started_with} if name.startswith(_READ_AT_START)
+    }
+    if len(request) > _LARGEST or any(
+        env.get(name) != zygote.started_with.get(name) for name in read_at_start
+    ):
+        return await _fresh(args, env, stdin)
     with contextlib.ExitStack() as stack:
         if stdin == asyncio.subprocess.DEVNULL:
             stdin = os.open(os.devnull, os.O_RDONLY)
@@ -295,18 +303,17 @@ def _become(
 
 def _preload(keys: list[str]) -> None:
     """What `python -m bulk_delete` imports before it reads its arguments (bulk_delete's
-    __main__ imports bulk_delete.cli.main), the third-party packages a run imports later, and
-    the demo keys' redaction pattern (35 ms a run against the emulator) in its cache. No other
-    module of ours: a fresh start imports it when it needs it, and so must the child, or an
-    import it forgot would pass here and fail there."""
-    import importlib
+    __main__ imports bulk_delete.cli.main), pandas (0.3 s; it loads no submodule of a package
+    our code uses that the start has not: tests/e2e/test_forked_starts.py), and the demo keys'
+    redaction pattern (35 ms a run against the emulator) in its cache. Nothing else: a fresh
+    start imports it when it needs it, and so must the child, or an import it forgot would
+    pass here and fail there (aiohttp, preloaded once, brought urllib.request with it, and a
+    notification that used it unimported passed every forked test)."""
+    import pandas  # noqa: F401
 
     import bulk_delete.cli.main  # noqa: F401
     from bulk_delete.redaction import redactor
 
-    for package in ("pandas", "aiohttp", "xlsxwriter", "jinja2", "openpyxl", "python_calamine"):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(package)
     redactor(tuple(keys))
 
 

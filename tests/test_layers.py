@@ -538,18 +538,23 @@ import importlib, os, pkgutil, sys
 package = os.path.dirname(importlib.util.find_spec("bulk_delete").origin)
 reads = []
 def _ours():
+    # the nearest module of ours up the stack, unless another module's body (a package we
+    # import, reading the environment as it is imported) comes first
     frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
         if name.startswith(package):
             return f"{os.path.relpath(name, package)}:{frame.f_lineno}"
-        if not name.startswith(os.path.dirname(os.__file__)):
+        if frame.f_code.co_name == "<module>":
             return None
         frame = frame.f_back
     return None
 def recording(method):
     def read(self, *args):
-        where = _ours()
+        key = args[0] if args and isinstance(args[0], str) else ""
+        # the locale, read by gettext for click's texts: a start whose locale differs from
+        # the zygote's is a fresh one (tests/forked.py)
+        where = None if key.startswith(("LANG", "LC_")) else _ours()
         if where:
             reads.append(where)
         return method(self, *args)

@@ -38,13 +38,13 @@ class Cli(click.Group):
         try:
             result = super().invoke(ctx)
         except click.exceptions.Exit as error:
-            notify_end(ctx, error.exit_code)
+            _notified(ctx, error.exit_code)
             raise
         except click.ClickException as error:
-            notify_end(ctx, error.exit_code)
+            _notified(ctx, error.exit_code)
             raise
         except click.Abort:
-            notify_end(ctx, EXIT_INTERRUPTED)
+            _notified(ctx, EXIT_INTERRUPTED)
             raise
         except BulkDeleteError as error:
             click.echo(f"error: {error}", err=True)
@@ -56,23 +56,37 @@ class Cli(click.Group):
             click.echo("interrupted", err=True)
             self._exit(ctx, error, EXIT_INTERRUPTED, "interrupted")
         except Exception as error:  # a bug: exit 70, never 0 or 1
-            report = _crash_report(error)
-            click.echo(
-                f"bulk-delete: internal error ({type(error).__name__}); this is a bug. "
-                f"Every recorded outcome is safe; the traceback is in {report}",
-                err=True,
-            )
+            _say_bug(error)
             self._exit(ctx, error, EXIT_SOFTWARE, f"internal error ({type(error).__name__})")
         code = exit_code_of(result)
-        notify_end(ctx, code)
+        _notified(ctx, code)
         ctx.exit(code)
 
     @staticmethod
     def _exit(ctx: click.Context, error: BaseException, code: int, message: str) -> None:
         """An error's end: its --summary-json, its notification, its exit code."""
         write_failed(ctx, error, code, message)
-        notify_end(ctx, code)
+        _notified(ctx, code)
         ctx.exit(code)
+
+
+def _notified(ctx: click.Context, code: int) -> None:
+    """The end, notified; a bug in notifying is exit 70 as any bug is (never the exit of a
+    run that went well, nor a traceback's exit 1)."""
+    try:
+        notify_end(ctx, code)
+    except Exception as error:
+        _say_bug(error)
+        ctx.exit(EXIT_SOFTWARE)
+
+
+def _say_bug(error: Exception) -> None:
+    report = _crash_report(error)
+    click.echo(
+        f"bulk-delete: internal error ({type(error).__name__}); this is a bug. "
+        f"Every recorded outcome is safe; the traceback is in {report}",
+        err=True,
+    )
 
 
 def _crash_report(error: Exception) -> str:

@@ -332,3 +332,20 @@ async def test_a_secret_that_is_also_a_field_name_leaves_the_summary_whole(
     [body] = receiver.bodies(f"/hook/{TOKEN}")
     _valid_and_keyless(body, 0)
     assert "checkpoint" not in body["checkpoint"]  # the value is still blanked
+
+
+async def test_a_bug_in_notifying_is_exit_70_not_the_run_s_exit(
+    emulator: Any, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notification that fails by a bug (not a receiver's answer) is said as a bug and
+    exits 70: never the 0 of the run that went well, nor a traceback's 1."""
+    from bulk_delete.cli import notify
+
+    def broken(self: Any, exit_code: int, summary: Any) -> None:
+        raise AttributeError("module 'urllib' has no attribute 'request'")
+
+    monkeypatch.setattr(notify.Notifier, "end", broken)
+    emu = await emulator(rate="off")
+    done = await _run(emu, tmp_path, f"{receiver.url}/hook")
+    assert done.returncode == 70, done.stderr
+    assert "internal error (AttributeError); this is a bug" in done.stderr

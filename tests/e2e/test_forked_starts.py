@@ -123,3 +123,46 @@ async def test_a_start_with_another_encoding_is_fresh() -> None:
     out, _ = await process.communicate()
     assert process.returncode == 0
     assert b"Usage" in out
+
+
+async def test_a_start_with_another_locale_than_the_zygote_s_is_fresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Compared with what the zygote started with, not with this process's environment now:
+    a locale set after the zygote started still gives a fresh start."""
+    await (await start_cli("--version")).communicate()  # the zygote exists
+    monkeypatch.setenv("LC_ALL", "C")
+    process = await start_cli("--version")
+    await process.communicate()
+    assert isinstance(process, asyncio.subprocess.Process)
+
+
+async def test_a_forked_start_has_the_test_s_umask(emulator: Any, tmp_path: Path) -> None:
+    emu = await emulator(rate="off", latency=0.5)
+    sheet = leads_csv(tmp_path / "leads.csv", 50)
+    old = os.umask(0o027)
+    try:
+        args = ("run", str(sheet), "--yes", "--open-window", "--checkpoint", str(tmp_path / "c"))
+        process = await start_cli(*args, env=demo_env(emu.url))
+    finally:
+        os.umask(old)
+    await until(lambda: len(emu.records) >= 1, process)  # the child runs the command
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    process.kill()
+    await process.communicate()
+    assert "Umask:\t0027" in status
+
+
+async def test_a_zygote_that_died_is_replaced_and_named() -> None:
+    from .. import forked
+
+    await (await start_cli("--version")).communicate()
+    zygote = forked._zygote
+    assert zygote is not None
+    zygote._process.kill()
+    zygote._process.wait()
+    process = await start_cli("--version")  # a new zygote
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    assert b"bulk-delete" in out
+    assert forked._zygote is not zygote

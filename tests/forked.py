@@ -41,7 +41,7 @@ _MESSAGE = 1 << 20  # one request (arguments, environment, directory) in one SEQ
 
 class ForkedProcess:
     """The parts of asyncio.subprocess.Process the tests use: pid, returncode (set when the
-    process ends, as asyncio's is), wait, communicate, send_signal, terminate, kill."""
+    process ends, as asyncio's is), wait, communicate, send_signal, kill."""
 
     def __init__(self, pid: int, control: socket.socket, out: int, err: int) -> None:
         self.pid = pid
@@ -72,9 +72,6 @@ class ForkedProcess:
     def send_signal(self, sig: int) -> None:
         if self.returncode is None:
             os.kill(self.pid, sig)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
@@ -179,7 +176,7 @@ async def start_forked(args: list[str], env: dict[str, str], stdin: Any) -> Star
     if len(request) > _LARGEST or any(
         env.get(name) != zygote.started_with.get(name) for name in read_at_start
     ):
-        return await _fresh(args, env, stdin)
+        return await fresh(args, env, stdin)
     with contextlib.ExitStack() as stack:
         if stdin == asyncio.subprocess.DEVNULL:
             stdin = os.open(os.devnull, os.O_RDONLY)
@@ -200,7 +197,8 @@ def _the_zygote() -> Zygote:
         return _zygote
 
 
-async def _fresh(args: list[str], env: dict[str, str], stdin: Any) -> asyncio.subprocess.Process:
+async def fresh(args: list[str], env: dict[str, str], stdin: Any) -> asyncio.subprocess.Process:
+    """``python -m bulk_delete *args`` in a fresh interpreter, ``env`` its whole environment."""
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bulk_delete", *args,
         stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,

@@ -8,35 +8,39 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..conftest import demo_env, leads_csv, start_cli, until
+from ..forked import Started, fresh
 
 pytestmark = pytest.mark.e2e
 
 SAMPLES = Path(__file__).parents[2] / "sample_inputs"
 
 
-async def _fresh(*args: str, env: dict[str, str]) -> tuple[int, bytes, bytes]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulk_delete", *args,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
-    )  # fmt: skip
+async def _fresh_start(*args: str, env: dict[str, str]) -> Started:
+    return await fresh(list(args), {**os.environ, **env}, asyncio.subprocess.DEVNULL)
+
+
+async def _forked_start(*args: str, env: dict[str, str]) -> Started:
+    return await start_cli(*args, env=env)
+
+
+async def _ended(start: Any, *args: str, env: dict[str, str]) -> tuple[int | None, bytes, bytes]:
+    process = await start(*args, env=env)
     out, err = await process.communicate()
-    assert process.returncode is not None
     return process.returncode, out, err
 
 
-async def _forked(*args: str, env: dict[str, str]) -> tuple[int, bytes, bytes]:
-    process = await start_cli(*args, env=env)
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out, err
+async def _fresh(*args: str, env: dict[str, str]) -> tuple[int | None, bytes, bytes]:
+    return await _ended(_fresh_start, *args, env=env)
+
+
+async def _forked(*args: str, env: dict[str, str]) -> tuple[int | None, bytes, bytes]:
+    return await _ended(_forked_start, *args, env=env)
 
 
 @pytest.mark.parametrize(
@@ -77,18 +81,6 @@ async def test_a_forked_start_sees_the_environment_it_is_given_and_no_other(
     assert forked[0] == fresh[0] == 2
     assert b"missing LeadSquared keys" in forked[2]
     assert forked[2] == fresh[2]
-
-
-async def _fresh_start(*args: str, env: dict[str, str]) -> Any:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulk_delete", *args,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
-    )  # fmt: skip
-
-
-async def _forked_start(*args: str, env: dict[str, str]) -> Any:
-    return await start_cli(*args, env=env)
 
 
 @pytest.mark.parametrize("start", [_forked_start, _fresh_start], ids=["forked", "fresh"])

@@ -252,6 +252,15 @@ def test_latency_percentiles_are_named_with_their_values(tmp_path: Path) -> None
     assert all(mark.endswith(" ms") for mark in marks)
 
 
+_WIDENED_AT_THE_END = [1780000000.0] * 4 + [
+    1780003940.0, 1780004003.0, 1780004004.0, 1780004006.0, 1780004008.0, 1780004009.0,
+    1780004358.0, 1780005293.0, 1780006671.0, 1780008705.0, 1780011525.0, 1780015292.0,
+    1780015294.0, 1780017213.0, 1780017214.0, 1780017215.0, 1780017215.0, 1780017215.0,
+    1780017218.01, 1780017219.01, 1780017220.01, 1780017347.01, 1780019589.01, 1780022401.01,
+    1780025215.01, 1780028030.01, 1780030845.01, 1780034598.01,
+]  # fmt: skip
+
+
 @st.composite
 def _kept_calls(draw: st.DrawFn) -> tuple[list[float], list[int], int]:
     """Start times that keep ``limit`` calls per 5 s (as the limiter does), with pauses of any
@@ -274,6 +283,9 @@ def _kept_calls(draw: st.DrawFn) -> tuple[list[float], list[int], int]:
 @given(_kept_calls())
 @example(  # found by Hypothesis: the first window's bar began before its limit's line
     ([1780000044.9980469, 1780000050.0080469, 1780000055.0180469], [200, 200, 200], 1)
+)
+@example(  # and a stretch's last bar, widened to be seen, stood past its stretch and line
+    (_WIDENED_AT_THE_END, [500, 500, 500] + [200] * (len(_WIDENED_AT_THE_END) - 3), 5)
 )
 def test_any_kept_run_draws_within_its_line(calls: tuple[list[float], list[int], int]) -> None:
     """Whatever the pauses and answers, the page draws; a run that kept its limit has no bar

@@ -83,9 +83,12 @@ class Timeline:
     spans: list[Stretch]
     bars: list[Bar]
 
-    def x(self, moment: float) -> float:
+    def span_at(self, moment: float) -> Stretch:
         starts = [span.start for span in self.spans]
-        span = self.spans[max(0, bisect.bisect_right(starts, moment) - 1)]
+        return self.spans[max(0, bisect.bisect_right(starts, moment) - 1)]
+
+    def x(self, moment: float) -> float:
+        span = self.span_at(moment)
         return span.x(min(max(moment, span.start), span.end))
 
     def per(self) -> str:
@@ -211,8 +214,10 @@ def _bar(line_of: Timeline, bar: Bar, value: int, scale: Scale, colour: str, css
     if not value:
         return ""
     left, right = line_of.x(bar.start), line_of.x(bar.end)
+    width = max(right - left, 0.6)  # at least visible …
+    left = min(left, line_of.span_at(bar.start).right - width)  # … and inside its stretch
     top = scale(value)
-    return rect(left, top, max(right - left, 0.6), scale(0) - top, colour, css)
+    return rect(left, top, width, scale(0) - top, colour, css)
 
 
 def _frame(line_of: Timeline, ticks: Sequence[float], scale: Scale, labels: Labels) -> str:

@@ -9,8 +9,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 # uv installs in a third of pip's time (8 s against 20 s here). The venv is made without pip
 # (ensurepip alone takes 3 s) and the system's pip puts uv in it; where uv cannot be had, the
-# venv gets its pip and pip installs. Both compile the bytecode as they install (5 s on two
-# cores), so that make test's workers do not each compile pandas on their first import.
+# venv gets its pip and pip installs. The bytecode is compiled as part of the install, on both
+# cores, so that make test's workers do not each compile pandas on their first import; not
+# what no test imports (the type checker, the packages' own test suites, pygments' lexers:
+# 3.6 s instead of 5.8 s, two thirds of the files).
+NOT_RUN := /(mypy|mypyc|pandas-stubs|tests|lexers)/
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv --without-pip $(VENV)
 	$(PYTHON) -m pip --python $(PY) install --quiet --disable-pip-version-check uv || true
@@ -18,8 +21,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 extras:
-	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[$(EXTRAS)]' \
-		|| ($(PY) -m ensurepip --default-pip && $(PY) -m pip install --quiet -e '.[$(EXTRAS)]')
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[$(EXTRAS)]' \
+		|| ($(PY) -m ensurepip --default-pip && $(PY) -m pip install --quiet --no-compile -e '.[$(EXTRAS)]')
+	$(PY) -m compileall -q -j 0 -x '$(NOT_RUN)' "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null
 
 install: $(STAMP)
 

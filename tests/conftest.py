@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -26,10 +27,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The e2e tests spread among the others, the whole journeys of tests/e2e (the longest)
     first: each spends seconds waiting on real processes and the real clock, so under
     make test's workers some wait while others keep the two cores busy, rather than all of
-    them waiting at once (docs/design/tests.md)."""
+    them waiting at once. Among the others, the generated-input tests (the most CPU each)
+    come first, so that the run does not end on one worker drawing examples while the other
+    core idles (docs/design/tests.md)."""
     e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
     e2e.sort(key=lambda item: item.path.parent.name != "e2e")
     others = [item for item in items if item.get_closest_marker("e2e") is None]
+    others.sort(key=lambda item: not _draws_examples(item))
     step = SPREAD * len(others) / max(1, len(e2e))
     spread: list[pytest.Item] = []
     for n, item in enumerate(others):
@@ -37,6 +41,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             spread.append(e2e[len(spread) - n])
         spread.append(item)
     items[:] = spread + e2e[len(spread) - len(others) :]
+
+
+def _draws_examples(item: pytest.Item) -> bool:
+    return hasattr(getattr(item, "obj", None), "hypothesis")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection leaves alive (modules, test functions, their imports) lives as long as
+    the process: out of the cyclic collector's sweeps, which otherwise walk it again on every
+    full collection (about 2 s of CPU a worker; gc.freeze, as CPython's docs describe it)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import gc
 import json
 import os
 import select
@@ -210,6 +211,11 @@ async def fresh(args: list[str], env: dict[str, str], stdin: Any) -> asyncio.sub
 
 def _serve(address: str, lifeline: int, ready: int, keys: list[str]) -> None:
     _preload(keys)
+    # What the preload left alive is alive in every child to its end: frozen out of the cyclic
+    # collector, whose sweeps would otherwise walk it, and copy each page it touches, in every
+    # child (gc.freeze before fork, as CPython's docs advise; about 0.1 s of a child's CPU).
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind("\0" + address)
     listener.listen(64)

@@ -20,27 +20,34 @@ from .forked import Started, start_forked
 GUIDS = [f"3aee22bd-8419-422a-8242-c510df9af{n:03d}" for n in range(1000)]
 
 
-SPREAD = 0.8  # the e2e tests are spread over this first part of the others
+E2E_LANES = 3  # workers that each run a lane of e2e tests; make test's other two keep the cores busy
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The e2e tests spread among the others, the whole journeys of tests/e2e (the longest)
-    first: each spends seconds waiting on real processes and the real clock, so under
-    make test's workers some wait while others keep the two cores busy, rather than all of
-    them waiting at once. Among the others, the generated-input tests (the most CPU each)
-    come first, so that the run does not end on one worker drawing examples while the other
-    core idles (docs/design/tests.md)."""
+    """The e2e tests run in lanes: groups that each run on one worker under make test
+    (--dist loadgroup), filled longest first into the shortest lane (a test's
+    ``e2e(seconds=N)``, else a second or two). Each e2e test spends seconds waiting on real
+    processes and the real clock, so three workers wait in turn while the other two keep the
+    cores busy, never all five at once. Among the others, the generated-input tests (the most
+    CPU each) come first, so that the run does not end on one worker drawing examples while
+    the other core idles (docs/design/tests.md)."""
     e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
-    e2e.sort(key=lambda item: item.path.parent.name != "e2e")
+    e2e.sort(key=_e2e_seconds, reverse=True)
+    lanes = [0.0] * E2E_LANES
+    for item in e2e:
+        if item.get_closest_marker("xdist_group") is None:
+            lane = lanes.index(min(lanes))
+            lanes[lane] += _e2e_seconds(item)
+            item.add_marker(pytest.mark.xdist_group(f"e2e-{lane}"))
     others = [item for item in items if item.get_closest_marker("e2e") is None]
     others.sort(key=lambda item: not _draws_examples(item))
-    step = SPREAD * len(others) / max(1, len(e2e))
-    spread: list[pytest.Item] = []
-    for n, item in enumerate(others):
-        while len(spread) - n < len(e2e) and (len(spread) - n) * step <= n:
-            spread.append(e2e[len(spread) - n])
-        spread.append(item)
-    items[:] = spread + e2e[len(spread) - len(others) :]
+    items[:] = e2e + others
+
+
+def _e2e_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("e2e")
+    return float(marker.kwargs.get("seconds", 1.5)) if marker is not None else 0.0
 
 
 def _draws_examples(item: pytest.Item) -> bool:

@@ -436,7 +436,7 @@ async def test_rate_off_is_refused_for_a_name_that_starts_with_127(tmp_path: Pat
     assert "is a test setting for the local emulator" in done.stderr
 
 
-@pytest.mark.e2e
+@pytest.mark.e2e(seconds=18)
 async def test_the_demo_runs_what_it_prints() -> None:
     """`make demo` as shipped; then every command it printed, typed again unmodified from the
     repository's folder (against an emulator at the demo's own address, since a checkpoint

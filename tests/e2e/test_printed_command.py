@@ -19,6 +19,7 @@ ROOT = Path(__file__).parents[2]
 G = "00000000-0000-4000-8000-{:012d}"
 
 
+@pytest.mark.e2e(seconds=8)
 async def test_the_samples_printed_command_runs_as_printed(emulator: Any, tmp_path: Path) -> None:
     """`plan sample_inputs/leads.csv` used to print a command that exits 2 (the sample holds
     a row without dates, and the command lacked --open-window)."""

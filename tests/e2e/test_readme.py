@@ -59,6 +59,7 @@ def port_of_the_readme() -> Iterator[None]:
         yield
 
 
+@pytest.mark.e2e(seconds=22)
 @pytest.mark.usefixtures("port_of_the_readme")
 def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
     # A folder laid out as a clone is: the venv, the samples and the shipped jobs.

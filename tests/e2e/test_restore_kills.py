@@ -34,6 +34,7 @@ async def _until_calls_or_exit(emu: Any, process: Any, calls: int, seconds: floa
             await asyncio.sleep(0.005)
 
 
+@pytest.mark.e2e(seconds=6)
 @pytest.mark.parametrize("post", ["single", "bulk"])
 async def test_kill_9_again_and_again_with_lost_answers_never_posts_twice(
     emulator: Any, tmp_path: Path, post: str
@@ -85,6 +86,7 @@ async def test_kill_9_again_and_again_with_lost_answers_never_posts_twice(
     assert on_leads(emu, leads) - before == saved  # … and every one back, as it was
 
 
+@pytest.mark.e2e(seconds=12)
 async def test_sigterm_drains_a_restore_and_the_rerun_posts_the_rest_once(
     emulator: Any, tmp_path: Path
 ) -> None:

@@ -39,6 +39,7 @@ def _stats(url: str) -> dict[str, object]:
         return dict(json.loads(answer.read()))
 
 
+@pytest.mark.e2e(seconds=27)
 def test_the_recovery_recipe_runs_as_written(tmp_path: Path) -> None:
     port_file = tmp_path / "port"
     knobs = ["--port", "0", "--port-file", str(port_file), "--webhook-delay", "0.1"]

@@ -124,7 +124,7 @@ async def test_share_leaves_room_for_the_other_integration(emulator: Any, tmp_pa
     assert "--share: must be a fraction above 0 and at most 1" in bad.stderr
 
 
-@pytest.mark.e2e
+@pytest.mark.e2e(seconds=11)
 async def test_when_the_neighbour_stops_the_run_takes_the_limit_back(
     emulator: Any, tmp_path: Path
 ) -> None:

@@ -60,7 +60,7 @@ async def test_two_runs_of_two_checkpoints_started_together_on_one_backup_one_is
     assert saved_in(shared) == deleted_by(emu, list(leads))  # one checkpoint's, whole
 
 
-@pytest.mark.e2e
+@pytest.mark.e2e(seconds=8)
 async def test_a_run_on_a_backup_that_another_run_writes_exits_75_naming_it(
     emulator: Any, tmp_path: Path
 ) -> None:

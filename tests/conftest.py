@@ -72,9 +72,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     its priority for good: the e2e lanes' processes, which wait on the real clock, then get the
     cores when they need them and finish sooner, and the others take what is left (nice 10: a
     tenth of a core's time against a waiting process of priority 0)."""
-    if os.environ.get("PYTEST_XDIST_WORKER") and item.get_closest_marker("e2e") is None:
-        if os.getpriority(os.PRIO_PROCESS, 0) < YIELDING:
-            os.setpriority(os.PRIO_PROCESS, 0, YIELDING)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and item.get_closest_marker("e2e") is None:
+        os.setpriority(os.PRIO_PROCESS, 0, max(YIELDING, os.getpriority(os.PRIO_PROCESS, 0)))
 
 
 @pytest.fixture(autouse=True)

@@ -27,12 +27,12 @@ extras:
 
 install: $(STAMP)
 
-# Five workers on two cores: the e2e tests (spread among the others, tests/conftest.py) spend
-# seconds waiting on real processes and the real clock, while the other workers keep both cores
-# busy. The browser tests and the generated family are each a group on one worker (--dist
-# loadgroup; it hands each worker a test or a group at a time). The package is compiled first
-# and bytecode is written even where PYTHONDONTWRITEBYTECODE is set, so the processes do not
-# compile it again.
+# Five workers on two cores: three run the e2e tests in lanes (groups, tests/conftest.py), which
+# spend seconds waiting on real processes and the real clock, while the other two keep both
+# cores busy at a lower priority. --dist loadgroup hands each worker a test or a group at a
+# time. The package is compiled first and bytecode is written even where
+# PYTHONDONTWRITEBYTECODE is set, so the processes do not compile it again
+# (docs/design/tests.md).
 test: install
 	$(PY) -m compileall -q bulk_delete
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 5 --dist loadgroup

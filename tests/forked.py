@@ -9,8 +9,9 @@ test's environment, umask, working directory and arguments, default signal dispo
 Python's own exit (atexit, finalizers, flushed streams) with its own exit code or signal.
 
 What it shares with the zygote: the modules `python -m bulk_delete` imports before it reads its
-arguments (bulk_delete.cli.main and what that imports), pandas, and the demo keys' redaction
-pattern in its cache; every other module it imports itself, as a fresh start does. Where the
+arguments (bulk_delete.cli.main and what that imports), the third-party packages a run uses
+(pandas, aiohttp, Jinja2, XlsxWriter, defusedxml), and the demo keys' redaction pattern in its
+cache; every other module of ours it imports itself, as a fresh start does. Where the
 zygote's interpreter read the environment as it started (PYTHON*, LANG, LC_*) and the test's
 differs, or the request is large, the start is a fresh interpreter instead.
 tests/e2e/test_forked_starts.py holds forked starts to fresh ones; tests/test_layers.py holds
@@ -307,13 +308,18 @@ def _become(
 
 def _preload(keys: list[str]) -> None:
     """What `python -m bulk_delete` imports before it reads its arguments (bulk_delete's
-    __main__ imports bulk_delete.cli.main), pandas (0.3 s; it loads no submodule of a package
-    our code uses that the start has not: tests/e2e/test_forked_starts.py), and the demo keys'
-    redaction pattern (35 ms a run against the emulator) in its cache. Nothing else: a fresh
-    start imports it when it needs it, and so must the child, or an import it forgot would
-    pass here and fail there (aiohttp, preloaded once, brought urllib.request with it, and a
-    notification that used it unimported passed every forked test)."""
+    __main__ imports bulk_delete.cli.main); the third-party packages a run then imports
+    (pandas 0.3 s, aiohttp, Jinja2, XlsxWriter, defusedxml: 0.15 s more); and the demo keys'
+    redaction pattern (35 ms a run against the emulator) in its cache. No other module of
+    ours: a fresh start imports it when it needs it, and so must the child. What those
+    packages bring with them (urllib.request, email, http) a module of ours could use without
+    importing it and pass here: tests/test_layers.py holds that every module imports the
+    submodules it reaches, which a fresh start could show only on the path that runs."""
+    import aiohttp  # noqa: F401
+    import defusedxml.ElementTree  # noqa: F401
+    import jinja2  # noqa: F401
     import pandas  # noqa: F401
+    import xlsxwriter  # noqa: F401
 
     import bulk_delete.cli.main  # noqa: F401
     from bulk_delete.redaction import redactor

@@ -578,3 +578,110 @@ def test_no_module_reads_the_environment_when_imported() -> None:
         [sys.executable, "-c", _ENVIRONMENT_READS], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def _attribute_chain(node: ast.Attribute) -> list[str] | None:
+    """``a.b.c`` as ``["a", "b", "c"]``; None when it starts on anything but a name."""
+    parts: list[str] = []
+    current: ast.expr = node
+    while isinstance(current, ast.Attribute):
+        parts.append(current.attr)
+        current = current.value
+    return [current.id, *reversed(parts)] if isinstance(current, ast.Name) else None
+
+
+def submodules_reached(module: str, source: str, path: Path) -> dict[str, set[str]]:
+    """``{"used": ..., "imported": ...}``: the dotted names ``module`` reaches through an
+    imported module's attributes (``urllib.request`` in ``urllib.request.urlopen``, after
+    ``import urllib``), and the modules it imports itself, their packages included."""
+    named: dict[str, str] = {}  # a name bound by an import -> the module it names
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source, str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                imported.add(alias.name)
+                if alias.asname:
+                    named[alias.asname] = alias.name
+                else:
+                    named[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, path, node)
+            imported.add(target)
+            for alias in node.names:
+                imported.add(f"{target}.{alias.name}")
+                named[alias.asname or alias.name] = f"{target}.{alias.name}"
+    imported |= {name.rsplit(".", n)[0] for name in imported for n in range(name.count("."))}
+    used: set[str] = set()
+    for node in ast.walk(ast.parse(source, str(path))):
+        chain = _attribute_chain(node) if isinstance(node, ast.Attribute) else None
+        if chain and chain[0] in named:
+            reached = named[chain[0]]
+            for part in chain[1:]:
+                reached = f"{reached}.{part}"
+                used.add(reached)
+    return {"used": used, "imported": imported}
+
+
+_LOADED_WITH_PARENT = """
+import json, os, sys
+from importlib.machinery import PathFinder
+
+def is_submodule(name):  # found on disk, importing nothing
+    top, *rest = name.split(".")
+    spec = PathFinder.find_spec(top)
+    for depth in range(len(rest)):
+        if spec is None or not spec.submodule_search_locations:
+            return False
+        within = spec.submodule_search_locations
+        spec = PathFinder.find_spec(".".join([top, *rest[: depth + 1]]), within)
+    return bool(rest) and spec is not None
+
+found = []
+for name in json.loads(sys.argv[1]):
+    if not is_submodule(name):
+        continue
+    child = os.fork()  # each in a child of this bare interpreter: what one name's package
+    if child == 0:     # imports must not load another's
+        parent, _, attribute = name.rpartition(".")
+        __import__(parent)
+        os._exit(0 if hasattr(sys.modules[parent], attribute) else 1)
+    if os.waitpid(child, 0)[1] != 0:
+        found.append(name)
+print(json.dumps(found))
+"""
+
+
+def unimported_submodules(names: set[str]) -> set[str]:
+    """Of ``names``, the modules of their own that importing their package does not load:
+    reached without an import, they work only while something else has imported them.
+    (Asked of a fresh interpreter: what this one has imported says nothing.)"""
+    out = subprocess.run(
+        [sys.executable, "-c", _LOADED_WITH_PARENT, json.dumps(sorted(names))],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return set(json.loads(out.stdout))
+
+
+def test_every_module_imports_the_submodules_it_reaches() -> None:
+    """`import urllib` then `urllib.request.urlopen(...)` works only where another module has
+    imported urllib.request first: in a long run, not in a short one. Each module of ours
+    imports what it reaches (tests/forked.py's children share the zygote's imports, so a
+    forked start could not show this)."""
+    reached: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        names = submodules_reached(module, path.read_text(), path)
+        for name in names["used"] - names["imported"]:
+            reached.setdefault(name, set()).add(module)
+    missing = unimported_submodules(set(reached))
+    assert {name: sorted(reached[name]) for name in missing} == {}
+
+
+def test_the_submodule_check_sees_an_unimported_one(tmp_path: Path) -> None:
+    source = (
+        "import urllib\nimport os\nimport email.utils as mail\nimport importlib.util\n"
+        "urllib.request.urlopen\nos.path.join\nmail.parsedate\nimportlib.util.find_spec\n"
+        "email.message\n"
+    )
+    names = submodules_reached("bulk_delete.x", source, tmp_path / "x.py")
+    unimported = unimported_submodules(names["used"] - names["imported"])
+    assert unimported == {"urllib.request"}

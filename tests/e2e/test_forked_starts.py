@@ -129,6 +129,20 @@ async def test_a_start_with_another_locale_than_the_zygote_s_is_fresh(
     assert isinstance(process, asyncio.subprocess.Process)
 
 
+@pytest.mark.parametrize("name", ["SSL_CERT_FILE", "PANDAS_FUTURE_INFER_STRING"])
+async def test_a_start_whose_variables_read_by_the_preload_differ_is_fresh(
+    name: str, tmp_path: Path
+) -> None:
+    """What the zygote's imports read, they read from its environment: aiohttp's SSL context,
+    made as it is imported, trusts the CAs of the zygote's SSL_CERT_FILE (OpenSSL reads it in
+    C), pandas takes its PANDAS_FUTURE_* flags. A run given another CA, forked, refused the
+    server a fresh run trusted (and the other way round): such a start is a fresh one."""
+    await (await start_cli("--version")).communicate()  # the zygote exists
+    process = await start_cli("--version", env={name: str(tmp_path / "ca.pem")})
+    await process.communicate()
+    assert isinstance(process, asyncio.subprocess.Process)
+
+
 async def test_a_forked_start_has_the_test_s_umask(emulator: Any, tmp_path: Path) -> None:
     emu = await emulator(rate="off", latency=0.5)
     sheet = leads_csv(tmp_path / "leads.csv", 50)

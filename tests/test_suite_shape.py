@@ -89,3 +89,15 @@ def test_a_group_holds_its_tests_on_one_worker(request: pytest.FixtureRequest) -
     keeps pytest below 9.2 until that is fixed)."""
     grouping = bool(getattr(request.config.option, "loadgroup", False))
     assert request.node.nodeid.endswith("@suite-shape") == grouping, request.node.nodeid
+    # The e2e lanes are groups given at collection (conftest.py): before xdist reads them.
+    lanes = [
+        (item.nodeid, item.get_closest_marker("xdist_group"))
+        for item in request.session.items
+        if item.get_closest_marker("e2e") is not None
+    ]
+    lost = [
+        nodeid
+        for nodeid, group in lanes
+        if group is None or nodeid.endswith(f"@{group.args[0]}") != grouping
+    ]
+    assert lost == []

@@ -144,6 +144,7 @@ async def test_a_start_whose_variables_read_by_the_preload_differ_is_fresh(
     assert isinstance(process, asyncio.subprocess.Process)
 
 
+@pytest.mark.e2e(seconds=3)
 async def test_a_run_is_the_same_plan_under_another_hash_seed(
     emulator: Any, tmp_path: Path
 ) -> None:

@@ -12,8 +12,9 @@ What it shares with the zygote: the modules `python -m bulk_delete` imports befo
 arguments (bulk_delete.cli.main and what that imports), the third-party packages a run uses
 (pandas, aiohttp, Jinja2, XlsxWriter, defusedxml), and the demo keys' redaction pattern in its
 cache; every other module of ours it imports itself, as a fresh start does. Where the
-zygote's interpreter read the environment as it started (PYTHON*, LANG, LC_*) and the test's
-differs, or the request is large, the start is a fresh interpreter instead.
+zygote's interpreter read the environment as it started (PYTHON*, LANG, LC_*), or its imports
+read it (the zygote names those: numpy's, pandas', aiohttp's, OpenSSL's SSL_CERT_FILE), and the
+test's differs, or the request is large, the start is a fresh interpreter instead.
 tests/e2e/test_forked_starts.py holds forked starts to fresh ones; tests/test_layers.py holds
 that no module of ours reads the environment when imported. The README's commands, the demo and
 the pexpect terminals start fresh. Why and how: docs/design/tests.md.
@@ -114,10 +115,13 @@ class Zygote:
         os.close(told)
         atexit.register(self.stop)
         try:  # the imports take about a second, more on a busy machine
-            said = os.read(ready, 1) if select.select([ready], [], [], 60)[0] else b""
+            said = os.read(ready, 1 << 16) if select.select([ready], [], [], 60)[0] else b""
         finally:
             os.close(ready)
-        assert said == b"+", f"the zygote did not start ({self._process.poll()})"
+        assert said[:1] == b"+", f"the zygote did not start ({self._process.poll()})"
+        # The variables its imports read (pandas', aiohttp's, OpenSSL's trust store): a start
+        # whose differ there would be another start than a fresh one.
+        self.read_at_import = frozenset(json.loads(said[1:]))
 
     def alive(self) -> bool:
         return self._process.poll() is None
@@ -173,7 +177,9 @@ async def start_forked(args: list[str], env: dict[str, str], stdin: Any) -> Star
     request = json.dumps({"args": args, "env": env, "cwd": os.getcwd(), "umask": umask})
     zygote = _the_zygote()
     read_at_start = {
-        name for name in {*env, *zygote.started_with} if name.startswith(_READ_AT_START)
+        name
+        for name in {*env, *zygote.started_with}
+        if name.startswith(_READ_AT_START) or name in zygote.read_at_import
     }
     if len(request) > _LARGEST or any(
         env.get(name) != zygote.started_with.get(name) for name in read_at_start
@@ -211,7 +217,7 @@ async def fresh(args: list[str], env: dict[str, str], stdin: Any) -> asyncio.sub
 
 
 def _serve(address: str, lifeline: int, ready: int, keys: list[str]) -> None:
-    _preload(keys)
+    read = _reading_the_environment(_preload, keys)
     # What the preload left alive is alive in every child to its end: frozen out of the cyclic
     # collector, whose sweeps would otherwise walk it, and copy each page it touches, in every
     # child (gc.freeze before fork, as CPython's docs advise; about 0.1 s of a child's CPU).
@@ -220,7 +226,7 @@ def _serve(address: str, lifeline: int, ready: int, keys: list[str]) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind("\0" + address)
     listener.listen(64)
-    os.write(ready, b"+")
+    os.write(ready, b"+" + json.dumps(sorted(read)).encode())  # one write: under PIPE_BUF
     os.close(ready)
     woken, wake = os.pipe()
     os.set_blocking(wake, False)
@@ -304,6 +310,33 @@ def _become(
     sys.argv = ["-m", *request["args"]]
     runpy.run_module("bulk_delete", run_name="__main__", alter_sys=True)
     sys.exit(0)
+
+
+def _reading_the_environment(preload: Any, keys: list[str]) -> set[str]:
+    """``preload(keys)``, and the environment variables it read: through os.environ (numpy's,
+    pandas', aiohttp's, SSLKEYLOGFILE), and OpenSSL's trust store (SSL_CERT_FILE and
+    SSL_CERT_DIR, read in C by the SSL context aiohttp makes as it is imported)."""
+    read: set[str] = set()
+    methods = {name: getattr(os._Environ, name) for name in ("__getitem__", "__contains__", "get")}
+
+    def recording(method: Any) -> Any:
+        def reading(environ: Any, name: Any, *rest: Any) -> Any:
+            read.add(name)
+            return method(environ, name, *rest)
+
+        return reading
+
+    for name, method in methods.items():
+        setattr(os._Environ, name, recording(method))
+    try:
+        preload(keys)
+    finally:
+        for name, method in methods.items():
+            setattr(os._Environ, name, method)
+    if "ssl" in sys.modules:
+        paths = sys.modules["ssl"].get_default_verify_paths()
+        read |= {paths.openssl_cafile_env, paths.openssl_capath_env}
+    return {name for name in read if isinstance(name, str)}
 
 
 def _preload(keys: list[str]) -> None:

@@ -12,7 +12,9 @@ import functools
 import json
 import subprocess
 import sys
+import sysconfig
 import typing
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -590,40 +592,92 @@ def _attribute_chain(node: ast.Attribute) -> list[str] | None:
     return [current.id, *reversed(parts)] if isinstance(current, ast.Name) else None
 
 
-def submodules_reached(module: str, source: str, path: Path) -> dict[str, set[str]]:
-    """``{"used": ..., "imported": ...}``: the dotted names ``module`` reaches through an
-    imported module's attributes (``urllib.request`` in ``urllib.request.urlopen``, after
-    ``import urllib``), and the modules it imports itself, their packages included."""
-    named: dict[str, str] = {}  # a name bound by an import -> the module it names
-    imported: set[str] = set()
-    for node in ast.walk(ast.parse(source, str(path))):
+def _names_bound(module: str, path: Path, tree: ast.AST) -> dict[str, str]:
+    """Each name an import binds anywhere in the module -> the module (or attribute) it names."""
+    named: dict[str, str] = {}
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                imported.add(alias.name)
-                if alias.asname:
-                    named[alias.asname] = alias.name
-                else:
-                    named[alias.name.split(".")[0]] = alias.name.split(".")[0]
+                top = alias.name.split(".")[0]
+                named[alias.asname or top] = alias.name if alias.asname else top
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, path, node)
+            for alias in node.names:
+                named[alias.asname or alias.name] = f"{target}.{alias.name}"
+    return named
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_TYPE_CHECKING = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+
+
+def _runs_in(scope: ast.AST, lazy_annotations: bool) -> Iterator[ast.AST]:
+    """The nodes that run in ``scope`` itself: not what ``if TYPE_CHECKING:`` guards, nor
+    annotations left unevaluated (``from __future__ import annotations``); a nested
+    function is yielded, not entered (it runs later, in a scope of its own)."""
+    for child in ast.iter_child_nodes(scope):
+        if isinstance(child, ast.If) and ast.unparse(child.test) in _TYPE_CHECKING:
+            for other in child.orelse:
+                yield other
+                yield from _runs_in(other, lazy_annotations)
+            continue
+        if lazy_annotations and _is_annotation(scope, child):
+            continue
+        yield child
+        if not isinstance(child, _SCOPES):
+            yield from _runs_in(child, lazy_annotations)
+
+
+def _is_annotation(parent: ast.AST, child: ast.AST) -> bool:
+    return (isinstance(parent, ast.arg | ast.AnnAssign) and child is parent.annotation) or (
+        isinstance(parent, ast.FunctionDef | ast.AsyncFunctionDef) and child is parent.returns
+    )
+
+
+def _imports_among(module: str, path: Path, nodes: list[ast.AST]) -> set[str]:
+    """The modules these nodes import, their packages included."""
+    imported: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             target = _resolve(module, path, node)
             imported.add(target)
-            for alias in node.names:
-                imported.add(f"{target}.{alias.name}")
-                named[alias.asname or alias.name] = f"{target}.{alias.name}"
-    imported |= {name.rsplit(".", n)[0] for name in imported for n in range(name.count("."))}
-    used: set[str] = set()
-    for node in ast.walk(ast.parse(source, str(path))):
-        chain = _attribute_chain(node) if isinstance(node, ast.Attribute) else None
-        if chain and chain[0] in named:
-            reached = named[chain[0]]
-            for part in chain[1:]:
-                reached = f"{reached}.{part}"
-                used.add(reached)
-    return {"used": used, "imported": imported}
+            imported.update(f"{target}.{alias.name}" for alias in node.names)
+    return imported | {name.rsplit(".", n)[0] for name in imported for n in range(name.count("."))}
+
+
+def submodules_reached(module: str, source: str, path: Path) -> set[str]:
+    """The dotted names ``module`` reaches through an imported module's attributes
+    (``urllib.request`` in ``urllib.request.urlopen``, after ``import urllib``) where no
+    import that has run imports them: an import counts in its own function and those inside
+    it (at the top of the module: everywhere), and not at all under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(source, str(path))
+    named = _names_bound(module, path, tree)
+    lazy = "from __future__ import annotations" in source
+    reached: set[str] = set()
+
+    def visit(scope: ast.AST, imported: set[str]) -> None:
+        nodes = list(_runs_in(scope, lazy))
+        imported = imported | _imports_among(module, path, nodes)
+        for node in nodes:
+            if isinstance(node, _SCOPES):
+                visit(node, imported)
+            chain = _attribute_chain(node) if isinstance(node, ast.Attribute) else None
+            if chain and chain[0] in named:
+                name = named[chain[0]]
+                for part in chain[1:]:
+                    name = f"{name}.{part}"
+                    if name not in imported:
+                        reached.add(name)
+
+    visit(tree, set())
+    return reached
 
 
 _LOADED_WITH_PARENT = """
 import json, os, sys
+sys.path[:0] = json.loads(sys.argv[2])
 from importlib.machinery import PathFinder
 
 def is_submodule(name):  # found on disk, importing nothing
@@ -651,12 +705,19 @@ print(json.dumps(found))
 """
 
 
+_LIBS = ("purelib", "platlib")
+
+
 def unimported_submodules(names: set[str]) -> set[str]:
     """Of ``names``, the modules of their own that importing their package does not load:
     reached without an import, they work only while something else has imported them.
-    (Asked of a fresh interpreter: what this one has imported says nothing.)"""
+    (Asked of a fresh interpreter: what this one has imported says nothing. Without site:
+    the editable install's finder, run from a .pth file, imports importlib.util and
+    urllib.parse into every interpreter of the venv, but not into an installed copy's.)"""
+    paths = [str(PACKAGE.parent), *dict.fromkeys(sysconfig.get_paths()[k] for k in _LIBS)]
     out = subprocess.run(
-        [sys.executable, "-c", _LOADED_WITH_PARENT, json.dumps(sorted(names))],
+        [sys.executable, "-S", "-c", _LOADED_WITH_PARENT, json.dumps(sorted(names)),
+         json.dumps(paths)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return set(json.loads(out.stdout))
@@ -669,8 +730,7 @@ def test_every_module_imports_the_submodules_it_reaches() -> None:
     forked start could not show this)."""
     reached: dict[str, set[str]] = {}
     for module, path in MODULES.items():
-        names = submodules_reached(module, path.read_text(), path)
-        for name in names["used"] - names["imported"]:
+        for name in submodules_reached(module, path.read_text(), path):
             reached.setdefault(name, set()).add(module)
     missing = unimported_submodules(set(reached))
     assert {name: sorted(reached[name]) for name in missing} == {}
@@ -683,5 +743,21 @@ def test_the_submodule_check_sees_an_unimported_one(tmp_path: Path) -> None:
         "email.message\n"
     )
     names = submodules_reached("bulk_delete.x", source, tmp_path / "x.py")
-    unimported = unimported_submodules(names["used"] - names["imported"])
-    assert unimported == {"urllib.request"}
+    assert unimported_submodules(names) == {"urllib.request"}
+
+
+def test_the_submodule_check_counts_only_the_imports_that_have_run(tmp_path: Path) -> None:
+    """An import under ``if TYPE_CHECKING:`` never runs, one in another function may not have
+    run yet, and the venv's own start-up imports are not an installed copy's: each passed a
+    forked start (or the venv) and failed a fresh one (or an install)."""
+    source = (
+        "from __future__ import annotations\nimport importlib\nimport urllib.parse\n"
+        "import xml.dom\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    import urllib.request\n    import http.cookiejar\n"
+        "def read() -> http.cookiejar.CookieJar:\n    urllib.request.pathname2url('x')\n"
+        "def parse():\n    import xml.etree.ElementTree\n    xml.etree.ElementTree.XML\n"
+        "def later():\n    xml.etree.ElementTree.XML\n    importlib.util.find_spec\n"
+    )
+    names = submodules_reached("bulk_delete.x", source, tmp_path / "x.py")
+    unimported = unimported_submodules(names)
+    assert unimported == {"urllib.request", "xml.etree", "xml.etree.ElementTree", "importlib.util"}

@@ -6,6 +6,7 @@ lives in conftest.py fixtures or a support module such as helpers.py)."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 PACKAGE = TESTS.parent / "bulk_delete"
+MAKEFILE = TESTS.parent / "Makefile"
 
 
 def suite_files(folder: Path = TESTS) -> list[Path]:
@@ -89,3 +91,28 @@ def test_a_group_holds_its_tests_on_one_worker(request: pytest.FixtureRequest) -
     keeps pytest below 9.2 until that is fixed)."""
     grouping = bool(getattr(request.config.option, "loadgroup", False))
     assert request.node.nodeid.endswith("@suite-shape") == grouping, request.node.nodeid
+    # The e2e lanes are groups given at collection (conftest.py): before xdist reads them.
+    lanes = [
+        (item.nodeid, item.get_closest_marker("xdist_group"))
+        for item in request.session.items
+        if item.get_closest_marker("e2e") is not None
+    ]
+    lost = [
+        nodeid
+        for nodeid, group in lanes
+        if group is None or nodeid.endswith(f"@{group.args[0]}") != grouping
+    ]
+    assert lost == []
+
+
+def test_install_compiles_what_runs_wherever_the_clone_is() -> None:
+    """make install compiles site-packages but what no test runs (NOT_RUN, a pattern on each
+    file's whole path): a clone in a folder named tests/ had every file left out, and each
+    make test worker compiled pandas again."""
+    (line,) = [line for line in MAKEFILE.read_text().splitlines() if line.startswith("NOT_RUN")]
+    not_run = re.compile(line.partition(":=")[2].strip())
+    site = "/home/me/tests/bulk-delete/.venv/lib/python3.11/site-packages"
+    kept = ["pandas/core/frame.py", "aiohttp/client.py", "mypy_extensions.py"]
+    left = ["mypy/api.py", "mypyc/build.py", "pandas/tests/test_x.py", "pygments/lexers/c.py"]
+    assert [path for path in kept if not_run.search(f"{site}/{path}")] == []
+    assert [path for path in left if not not_run.search(f"{site}/{path}")] == []

@@ -1072,9 +1072,10 @@ def _activities(
     lead: str, tombstones: list[tuple[frozenset[str], str, str]]
 ) -> list[dict[str, Any]]:
     """The lead's activities: derived from its id, so every run sees the same ones; those the
-    deletes carried out (``tombstones``) removed are left out. Each a dict of its own."""
+    deletes carried out (``tombstones``) removed are left out. Each a copy of its own, its
+    custom fields too: the generated ones are kept for every emulator of the process."""
     return [
-        dict(activity)
+        {**activity, "Data": [dict(pair) for pair in activity["Data"]]}
         for activity in _generated(lead)
         if not any(_matches(activity, codes, f, t) for codes, f, t in tombstones)
     ]

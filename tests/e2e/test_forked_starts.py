@@ -19,6 +19,7 @@ from ..forked import Started, fresh
 pytestmark = pytest.mark.e2e
 
 SAMPLES = Path(__file__).parents[2] / "sample_inputs"
+GUID = "00000000-0000-4000-8000-{:012d}"
 
 
 async def _fresh_start(*args: str, env: dict[str, str]) -> Started:
@@ -127,6 +128,42 @@ async def test_a_start_with_another_locale_than_the_zygote_s_is_fresh(
     process = await start_cli("--version")
     await process.communicate()
     assert isinstance(process, asyncio.subprocess.Process)
+
+
+@pytest.mark.parametrize("name", ["SSL_CERT_FILE", "PANDAS_FUTURE_INFER_STRING"])
+async def test_a_start_whose_variables_read_by_the_preload_differ_is_fresh(
+    name: str, tmp_path: Path
+) -> None:
+    """What the zygote's imports read, they read from its environment: aiohttp's SSL context,
+    made as it is imported, trusts the CAs of the zygote's SSL_CERT_FILE (OpenSSL reads it in
+    C), pandas takes its PANDAS_FUTURE_* flags. A run given another CA, forked, refused the
+    server a fresh run trusted (and the other way round): such a start is a fresh one."""
+    await (await start_cli("--version")).communicate()  # the zygote exists
+    process = await start_cli("--version", env={name: str(tmp_path / "ca.pem")})
+    await process.communicate()
+    assert isinstance(process, asyncio.subprocess.Process)
+
+
+@pytest.mark.e2e(seconds=3)
+async def test_a_run_is_the_same_plan_under_another_hash_seed(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """Every forked start has its zygote's hash seed, and every test process one of its own:
+    a plan whose identity followed a set's order (its fingerprint, say) passed them all. Fresh
+    starts, each seeded otherwise: the same command resumes its own checkpoint, and the same
+    plan under a new one is refused by the machine's ledger."""
+    emu = await emulator(rate="off")
+    sheet = tmp_path / "leads.csv"
+    sheet.write_text("ProspectId\n" + "".join(f"{GUID.format(n)}\n" for n in range(3)))
+    args = ["run", str(sheet), "--yes", "--open-window", "--codes", "150,151,152,153,154,155"]
+    ends = []
+    for seed, checkpoint in (("1", "c.sqlite"), ("2", "c.sqlite"), ("3", "other.sqlite")):
+        env = {**demo_env(emu.url), "PYTHONHASHSEED": seed}
+        process = await start_cli(*args, "--checkpoint", str(tmp_path / checkpoint), env=env)
+        _, err = await process.communicate()
+        assert isinstance(process, asyncio.subprocess.Process)
+        ends.append((process.returncode, len(emu.records), err.decode()[-300:]))
+    assert [end[:2] for end in ends] == [(0, 3), (0, 3), (2, 3)], ends
 
 
 async def test_a_forked_start_has_the_test_s_umask(emulator: Any, tmp_path: Path) -> None:

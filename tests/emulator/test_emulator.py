@@ -464,3 +464,18 @@ async def test_a_lead_split_over_requests_is_not_counted_as_deleted_twice(emulat
     assert emu.stats()["leads_deleted_twice"] == 0  # its codes went in two requests: once each
     assert (await call(emu.url, body={**BODY, "ActivityEventList": [202]}))[0] == 200
     assert emu.stats()["leads_deleted_twice"] == 1  # the same delete accepted again
+
+
+def test_a_change_to_a_lead_s_activities_reaches_no_other_reader() -> None:
+    """A lead's activities are drawn once per process and kept (server._generated): each
+    reader gets its own copies, custom fields (Data) included, so what one test or handler
+    changes in them is not what the next emulator serves."""
+    from bulk_delete.emulator.server import Emulator, EmulatorConfig
+
+    first, second = Emulator(EmulatorConfig(seed=1)), Emulator(EmulatorConfig(seed=2))
+    served = json.dumps(second.remaining(G1))
+    changed = first.remaining(G1)[0]
+    changed["Notes"] = "changed"
+    changed["Data"][0]["Value"] = "changed"
+    changed["Data"].append({"Key": "mx_Custom_9", "Value": "added"})
+    assert json.dumps(second.remaining(G1)) == json.dumps(first.remaining(G1)) == served

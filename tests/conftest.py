@@ -242,7 +242,11 @@ async def start_cli(
     a terminal on standard input. The caller signals and waits. The process is forked from an
     interpreter that has imported the package already (tests/forked.py)."""
     assert not virtual_time_.active(), "another process lives in real time: mark the test e2e"
-    return await start_forked(list(args), {**os.environ, **(env or {})}, stdin)
+    environment = {**os.environ, **(env or {})}
+    # (a module-scoped fixture runs before own_state_dir: it gives its own, or the run would
+    # share the machine's ledger and sent plans, and meet a plan of an earlier day's test)
+    assert "XDG_STATE_HOME" in environment, "a test's process keeps its state in the test's folder"
+    return await start_forked(list(args), environment, stdin)
 
 
 def terminal(args: list[str], env: dict[str, str]) -> Any:

@@ -126,6 +126,7 @@ async def _troubled(folder: Path, stopped_after: int) -> Path:
         sheet = troubled_sheet(folder / "leads.csv")
         env = {"LSQ_HOST": emu.url, "LSQ_ACCESS_KEY": DEMO_ACCESS_KEY}
         env["LSQ_SECRET_KEY"] = DEMO_SECRET_KEY
+        env["XDG_STATE_HOME"] = str(folder / "xdg-state")  # the fixture's own, not the machine's
         process = await start_cli(
             "run", str(sheet), "--checkpoint", str(folder / "night.sqlite"),
             "--tz", "Asia/Kolkata", "--rate", "10/1s", "--yes", env=env,

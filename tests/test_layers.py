@@ -14,7 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -72,15 +72,21 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
 def imports_of(module: str) -> set[str]:
     """The package modules `module` imports, by any route (type-only and local ones too)."""
     path = MODULES[module]
+    found = _imported_names(module, path, ast.walk(ast.parse(path.read_text(), str(path))))
+    return {name for name in found if name in MODULES and name != module}
+
+
+def _imported_names(module: str, path: Path, nodes: Iterable[ast.AST]) -> set[str]:
+    """What these import statements name: each module, and each name taken from one."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in nodes:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             target = _resolve(module, path, node)
             found.add(target)
             found.update(f"{target}.{alias.name}" for alias in node.names)
-    return {name for name in found if name in MODULES and name != module}
+    return found
 
 
 @functools.cache
@@ -636,14 +642,7 @@ def _is_annotation(parent: ast.AST, child: ast.AST) -> bool:
 
 def _imports_among(module: str, path: Path, nodes: list[ast.AST]) -> set[str]:
     """The modules these nodes import, their packages included."""
-    imported: set[str] = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            target = _resolve(module, path, node)
-            imported.add(target)
-            imported.update(f"{target}.{alias.name}" for alias in node.names)
+    imported = _imported_names(module, path, nodes)
     return imported | {name.rsplit(".", n)[0] for name in imported for n in range(name.count("."))}
 
 

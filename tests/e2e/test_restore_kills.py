@@ -7,6 +7,7 @@ test_backup_kills.py (``BULK_DELETE_KILLS``, ``BULK_DELETE_SEED``; ``-s`` shows 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -86,18 +87,17 @@ async def test_kill_9_again_and_again_with_lost_answers_never_posts_twice(
     assert on_leads(emu, leads) - before == saved  # … and every one back, as it was
 
 
-@pytest.mark.e2e(seconds=12)
+@pytest.mark.e2e(seconds=5)
 async def test_sigterm_drains_a_restore_and_the_rerun_posts_the_rest_once(
     emulator: Any, tmp_path: Path
 ) -> None:
-    emu = await emulator(
-        rate="off", webhook_delay=0.02, latency=0.2, bulk_rate=RateLimit.parse("off")
-    )
+    emu = await emulator(rate="off", webhook_delay=0.02, bulk_rate=RateLimit.parse("off"))
     backup, saved = await purged(emu, tmp_path, 60)
+    emu.config = dataclasses.replace(emu.config, latency=0.2)  # posts that take their time
     args = ["restore", str(backup), "--checkpoint", str(tmp_path / "restore.sqlite"), "--yes"]
-    args += ["--rate", "20/1s", "--post", "single", "--summary-json", str(tmp_path / "s.json")]
+    args += ["--post", "single", "--summary-json", str(tmp_path / "s.json")]
     env = demo_env(emu.url)
-    process = await start_cli(*args, env=env)
+    process = await start_cli(*args, "--rate", "50/1s", env=env)
     async with asyncio.timeout(60):
         while emu.stats()["activities_posted"] < 10:
             await asyncio.sleep(0.01)
@@ -112,7 +112,7 @@ async def test_sigterm_drains_a_restore_and_the_rerun_posts_the_rest_once(
     db.close()
     assert "posting" not in states  # drained and answered; those waiting for a slot not sent
     assert states["gone"] > 0
-    rerun = await start_cli(*args, env=env)
+    rerun = await start_cli(*args, "--rate", "off", env=env)  # the rest at once
     _, stderr = await rerun.communicate()
     assert rerun.returncode == 0, stderr.decode()
     assert emu.stats()["activities_posted"] == sum(saved.values())

@@ -69,10 +69,16 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once per test process: the tests below only read it."""
+    return ast.parse(path.read_text(), str(path))
+
+
 def imports_of(module: str) -> set[str]:
     """The package modules `module` imports, by any route (type-only and local ones too)."""
     path = MODULES[module]
-    found = _imported_names(module, path, ast.walk(ast.parse(path.read_text(), str(path))))
+    found = _imported_names(module, path, ast.walk(_tree(path)))
     return {name for name in found if name in MODULES and name != module}
 
 
@@ -149,7 +155,7 @@ def _classes() -> list[tuple[str, str, set[str]]]:
     return [
         (module, node.name, {ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases})
         for module, path in MODULES.items()
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(_tree(path))
         if isinstance(node, ast.ClassDef)
     ]
 
@@ -167,7 +173,7 @@ def test_every_error_of_the_package_is_in_errors_py() -> None:
         if bases & errors and module != "bulk_delete.errors"
     )
     assert elsewhere == []
-    drawn = ast.get_docstring(ast.parse(MODULES["bulk_delete.errors"].read_text())) or ""
+    drawn = ast.get_docstring(_tree(MODULES["bulk_delete.errors"])) or ""
     assert sorted(name for name in errors if name not in drawn) == []
 
 
@@ -193,7 +199,7 @@ def test_only_the_cli_main_exits() -> None:
     exits = {
         module: found
         for module, path in MODULES.items()
-        if module != "bulk_delete.cli.main" and (found := _exits(ast.parse(path.read_text())))
+        if module != "bulk_delete.cli.main" and (found := _exits(_tree(path)))
     }
     assert exits == {"bulk_delete.cli.signals": ["os._exit"]}
 
@@ -244,7 +250,7 @@ def test_time_and_chance_come_from_outside() -> None:
         module: calls
         for module, path in MODULES.items()
         if module.startswith(("bulk_delete.send.", "bulk_delete.store.", "bulk_delete.commands."))
-        and (calls := _own_time_or_chance(ast.parse(path.read_text())))
+        and (calls := _own_time_or_chance(_tree(path)))
     }
     assert found == {}
 
@@ -272,7 +278,7 @@ def test_module_docstrings_are_short() -> None:
         module: lines
         for module, path in MODULES.items()
         if module not in LONG_DOCSTRING_ALLOWED
-        and (lines := len((ast.get_docstring(ast.parse(path.read_text())) or "").splitlines())) > 10
+        and (lines := len((ast.get_docstring(_tree(path)) or "").splitlines())) > 10
     }
     assert long == {}
 
@@ -282,7 +288,7 @@ def test_no_two_modules_define_a_class_of_one_name() -> None:
     request deletes beside a Selection of what a restore posts) read as one concept."""
     where: dict[str, list[str]] = {}
     for module, path in MODULES.items():
-        for node in ast.parse(path.read_text()).body:
+        for node in _tree(path).body:
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                 where.setdefault(node.name, []).append(module)
     assert {name: found for name, found in where.items() if len(found) > 1} == {}
@@ -298,7 +304,7 @@ def test_the_commands_folder_shows_the_commands() -> None:
     defined = {
         name: {
             node.name
-            for node in ast.parse(MODULES[f"bulk_delete.commands.{name}"].read_text()).body
+            for node in _tree(MODULES[f"bulk_delete.commands.{name}"]).body
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         }
         for name in COMMANDS
@@ -474,7 +480,7 @@ def test_one_retry_loop_serves_the_pool_and_single_calls() -> None:
     deciders = sorted(
         f"{module}.{node.name}"
         for module, path in MODULES.items()
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(_tree(path))
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _asks_the_policy(node)
     )
     assert deciders == ["bulk_delete.send.pool.until_settled"]
@@ -499,7 +505,7 @@ def test_one_worker_pool_serves_deletes_verify_and_the_listing() -> None:
             module
             for module, path in MODULES.items()
             if module.startswith(("bulk_delete.commands.", "bulk_delete.send."))
-            for node in ast.walk(ast.parse(path.read_text()))
+            for node in ast.walk(_tree(path))
             if _starts_tasks(node)
         }
     )

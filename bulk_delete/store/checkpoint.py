@@ -91,7 +91,17 @@ def open_to_write(path: Path, kind: Kind) -> sqlite3.Connection:
             "(or check the path for a typo)"
         )
     _refuse_second_names(path)  # before SQLite writes a journal under this name
-    found = _inspect(path, kind)
+    if _inspect(path, kind) != "new":
+        return _opened_to_write(path, kind)
+    # Two runs creating one checkpoint at once: SQLite may refuse one's switch to WAL at once
+    # (no busy wait where waiting could deadlock), which read as a checkpoint it cannot write.
+    # The first to create it holds its lock meanwhile, and the other is told who has it.
+    with lock(path):
+        return _opened_to_write(path, kind)
+
+
+def _opened_to_write(path: Path, kind: Kind) -> sqlite3.Connection:
+    found = _inspect(path, kind)  # again: under the lock, another run may have created it
     try:
         _make_private(path)
     except OSError as error:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bulk_delete.errors import InputError
+from bulk_delete.errors import InputError, LockHeld
 from bulk_delete.records import Request
 from bulk_delete.store import checkpoint as checkpoints
 from bulk_delete.store.checkpoint import Checkpoint
@@ -282,3 +282,20 @@ async def test_a_marked_checkpoint_missing_a_table_is_refused_by_every_reader(
     assert checkpoint.read_bytes() == before
     folder = await run_cli("report", str(checkpoint.parent), "-o", str(tmp_path / "n.html"))
     assert folder.returncode == 0, folder.stderr
+
+
+@pytest.mark.parametrize("kind", ["purge", "restore"])
+def test_a_new_checkpoint_that_another_run_is_creating_is_in_use(tmp_path: Path, kind: str) -> None:
+    """Two runs started at once on one new checkpoint: the second to open it met SQLite's
+    refusal of its switch to WAL now and then (no busy wait where waiting could deadlock),
+    and exited 2, "cannot write checkpoint: database is locked". Now the first holds the
+    checkpoint's lock while it creates it, and the second is told it is in use (exit 75)."""
+    from bulk_delete.store.restore_checkpoint import RestoreCheckpoint
+
+    opening = Checkpoint.open if kind == "purge" else RestoreCheckpoint.open
+    path = tmp_path / "new.sqlite"
+    with checkpoints.lock(path), pytest.raises(LockHeld, match="is in use"):  # another run's
+        opening(path)
+    assert path.read_bytes() == b""  # untouched: no header, no journal
+    assert not path.with_name("new.sqlite-wal").exists()
+    opening(path).close()  # once it is free

@@ -200,11 +200,17 @@ def _family() -> Figures:
 
 @given(seed=st.integers(min_value=FAMILY, max_value=2**31))
 @example(seed=10969)  # on 20 s, off 60 s: 8 of 45 calls lost, at its arrivals at a full window
+# Steady neighbours marked peaky by their jitter, stopping just after a read: the limit came
+# back 33.4 s (533, found by a random draw in a fresh-clone run), 33.6 s (437) and 31.5 s (179)
+# after the stop while a peaky hold was six windows (docs/design/pacing.md, PEAKY_HOLD).
+@example(seed=533)
+@example(seed=437)
+@example(seed=179)
 @settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,  # the same 25 draws each run: seed 533 (below) is one a random draw found
+    derandomize=True,  # the same 25 draws each run: 533 (above) is one a random draw found
 )
 def test_every_generated_trace_keeps_the_floors(seed: int) -> None:
     """Whatever the neighbour does: every request is queued; it never loses more than one call
@@ -220,18 +226,6 @@ def test_every_generated_trace_keeps_the_floors(seed: int) -> None:
         assert shared.back_at(stop) <= 30.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not met: after this trace's neighbour stops, the limit is back in 33.4 s, not 30 "
-    "(found by a random draw of the test above in a fresh-clone run, 2026-12-06)",
-)
-def test_the_trace_of_seed_533_gives_the_limit_back_within_30_s() -> None:
-    scenario = draw(533)
-    shared, _ = run(scenario)
-    assert scenario.load is not None
-    assert shared.back_at(scenario.load.until) <= 30.0
-
-
 @pytest.mark.xdist_group("family")  # one worker runs the family, and both tests read it
 def test_the_generated_family_holds_its_floors(family: Figures) -> None:
     """Over the first FAMILY traces: the median of what we take of what the neighbour leaves,
@@ -239,14 +233,14 @@ def test_the_generated_family_holds_its_floors(family: Figures) -> None:
     bars, 85 % and 90 %, are the next test's)."""
     assert statistics.median(share for share, _ in family) >= 0.83
     kept = sum(1 for _, loss in family if loss <= 0.05)
-    assert kept >= 0.85 * len(family)  # 174 of 200 (before a returning neighbour got its
-    # level back and peaks lengthened the hold: 167)
+    assert kept >= 0.85 * len(family)  # 171 of 200 (before a returning neighbour got its
+    # level back and peaks lengthened the hold: 167; with holds 1.5 times as long: 174)
 
 
 @pytest.mark.xdist_group("family")
 @pytest.mark.xfail(
     strict=True,
-    reason="not met: median 84.2 %, 174 of 200 traces within 5 % (the oracle, an even pace "
+    reason="not met: median 84.4 %, 171 of 200 traces within 5 % (the oracle, an even pace "
     "knowing the schedule: 93.6 %, 200; `python -m tests.family`; docs/design/pacing.md, "
     "Is the family's bar reachable?)",
 )

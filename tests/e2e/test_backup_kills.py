@@ -39,7 +39,7 @@ async def _until_calls_or_exit(emu: Any, process: Any, calls: int, seconds: floa
             await asyncio.sleep(0.01)
 
 
-@pytest.mark.e2e(seconds=9)
+@pytest.mark.e2e(seconds=5)
 async def test_kill_9_again_and_again_with_a_flipped_byte_never_leaves_a_short_backup(
     emulator: Any, tmp_path: Path
 ) -> None:

@@ -35,7 +35,7 @@ async def _until_calls_or_exit(emu: Any, process: Any, calls: int, seconds: floa
             await asyncio.sleep(0.005)
 
 
-@pytest.mark.e2e(seconds=6)
+@pytest.mark.e2e(seconds=3)
 @pytest.mark.parametrize("post", ["single", "bulk"])
 async def test_kill_9_again_and_again_with_lost_answers_never_posts_twice(
     emulator: Any, tmp_path: Path, post: str

@@ -226,6 +226,21 @@ def test_an_old_checkpoint_whose_plan_was_never_stored_is_accepted(tmp_path: Pat
         assert not checkpoint.has_plan
 
 
+def test_an_old_checkpoint_that_another_run_is_stamping_is_in_use(tmp_path: Path) -> None:
+    """Two runs opening one checkpoint from before the mark at once both stamped it and
+    switched it to WAL, and SQLite refused one's switch now and then (exit 2, "database is
+    locked"), as it did for a new one. The first holds the lock while it stamps it."""
+    path = tmp_path / "c.sqlite"
+    Checkpoint.open(path).close()
+    unmark(path)
+    before = digest(path)
+    with checkpoints.lock(path), pytest.raises(LockHeld, match="is in use"):  # another run's
+        Checkpoint.open(path)
+    assert digest(path) == before  # not stamped under another run's lock
+    with Checkpoint.open(path):  # once it is free
+        assert schema._inspect(path) == "ours"
+
+
 class StampedAfterFirstRead:
     """A connection whose file another run stamps right after its first read."""
 

@@ -20,7 +20,8 @@ extras:
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[$(EXTRAS)]' \
 		|| ($(PY) -m ensurepip --default-pip && $(PY) -m pip install --quiet --no-compile -e '.[$(EXTRAS)]')
 
-install: $(STAMP)
+# make install is the set-up the README names beside make demo: its venv compiled.
+install: compiled
 
 # The bytecode of site-packages, compiled on both cores, so that processes do not each compile
 # pandas on their first import (where PYTHONDONTWRITEBYTECODE is set, on every import); not
@@ -29,7 +30,7 @@ install: $(STAMP)
 # site-packages: a clone in a folder named tests/ is compiled all the same.
 NOT_RUN := site-packages/(mypy|mypyc|pandas-stubs|(.*/)?(tests|lexers))/
 COMPILE_SITE = $(PY) -m compileall -q -j 0 -x '$(NOT_RUN)' "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null
-compiled: install
+compiled: $(STAMP)
 	$(COMPILE_SITE)
 
 # Five workers on two cores: three run the e2e tests in lanes (groups, tests/conftest.py), which
@@ -42,16 +43,16 @@ compiled: install
 # would otherwise redo at once (15 s of CPU); site-packages is compiled beside it, on the core
 # it leaves (6.6 s for both instead of 8.2 s one after the other). Its errors, if any, are the
 # run's to report.
-test: install
+test: $(STAMP)
 	$(PY) -m compileall -q bulk_delete
 	$(COMPILE_SITE) & PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q --collect-only -p no:xdist -p no:cacheprovider >/dev/null; wait
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 5 --dist loadgroup
 
-lint: install
+lint: $(STAMP)
 	$(VENV)/bin/ruff check bulk_delete tests bench
 	$(VENV)/bin/ruff format --check bulk_delete tests bench
 
-types: install
+types: $(STAMP)
 	$(VENV)/bin/mypy
 
 check: lint types test

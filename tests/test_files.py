@@ -226,6 +226,57 @@ def test_an_old_checkpoint_whose_plan_was_never_stored_is_accepted(tmp_path: Pat
         assert not checkpoint.has_plan
 
 
+def test_an_old_checkpoint_that_another_run_is_stamping_is_in_use(tmp_path: Path) -> None:
+    """Two runs opening one checkpoint from before the mark at once both stamped it and
+    switched it to WAL, and SQLite refused one's switch now and then (exit 2, "database is
+    locked"), as it did for a new one. The first holds the lock while it stamps it."""
+    path = tmp_path / "c.sqlite"
+    Checkpoint.open(path).close()
+    unmark(path)
+    before = digest(path)
+    with checkpoints.lock(path), pytest.raises(LockHeld, match="is in use"):  # another run's
+        Checkpoint.open(path)
+    assert digest(path) == before  # not stamped under another run's lock
+    with Checkpoint.open(path):  # once it is free
+        assert schema._inspect(path) == "ours"
+
+
+class StampedAfterFirstRead:
+    """A connection whose file another run stamps right after its first read."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection, self.path, self.reads = connection, path, 0
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        cursor = self.connection.execute(sql, *args)
+        self.reads += sql.startswith("PRAGMA")
+        if self.reads == 1 and sql.startswith("PRAGMA"):
+            other = sqlite3.connect(self.path, isolation_level=None)
+            schema._prepare(other, stamp=True)  # as a run opening it to write does
+            other.close()
+        return cursor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+def test_an_old_checkpoint_another_run_stamps_while_it_is_read_is_not_anothers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs opening one checkpoint from before the mark at once: one stamps its header
+    (application_id and user_version, in one transaction) between the other's reads of them.
+    Read statement by statement, the old application_id and the new user_version read as
+    another program's header, and that run exited 2 on our own checkpoint."""
+    path = tmp_path / "c.sqlite"
+    Checkpoint.open(path).close()
+    unmark(path)
+    connect = schema._connect
+    monkeypatch.setattr(
+        schema, "_connect", lambda *args: StampedAfterFirstRead(connect(*args), path)
+    )
+    assert schema._inspect(path) == "legacy"  # as it was when the reading began
+
+
 # ---------------------------------------------------------------- a full disk
 
 

@@ -91,13 +91,20 @@ def open_to_write(path: Path, kind: Kind) -> sqlite3.Connection:
             "(or check the path for a typo)"
         )
     _refuse_second_names(path)  # before SQLite writes a journal under this name
-    if _inspect(path, kind) != "new":
+    if _inspect(path, kind) == "ours":
         return _opened_to_write(path, kind)
-    # Two runs creating one checkpoint at once: SQLite may refuse one's switch to WAL at once
-    # (no busy wait where waiting could deadlock), which read as a checkpoint it cannot write.
-    # The first to create it holds its lock meanwhile, and the other is told who has it.
+    # Two runs creating one checkpoint (or stamping one from before the mark) at once: SQLite
+    # may refuse one's switch to WAL at once (no busy wait where waiting could deadlock), which
+    # read as a checkpoint it cannot write. The first holds its lock meanwhile, and the other
+    # is told who has it.
+    # Letting go closes the lock's descriptor of the file, and a close drops every POSIX lock
+    # the process holds on it: a connection open across it would lose the shared lock SQLite
+    # holds in WAL mode, and the next other process to close the checkpoint would checkpoint
+    # and delete the WAL this one goes on writing (a kill -9 then loses its outcomes). So the
+    # connection made under the lock is closed under it, and the run's is opened after.
     with lock(path):
-        return _opened_to_write(path, kind)
+        _opened_to_write(path, kind).close()
+    return _opened_to_write(path, kind)
 
 
 def _opened_to_write(path: Path, kind: Kind) -> sqlite3.Connection:

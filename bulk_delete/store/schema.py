@@ -242,6 +242,10 @@ def _inspect(path: Path, kind: Kind = PURGE) -> str:
         raise _not_ours(path, "another program's SQLite database: its application_id is not ours")
     connection = _connect(path, _uri(path, read_only=True))
     try:
+        # One read transaction: a run stamping the file meanwhile is seen whole or not at all
+        # (read statement by statement, its old application_id and new user_version read as
+        # another program's header).
+        connection.execute("BEGIN")
         return _kind(path, connection, kind)
     except sqlite3.DatabaseError as error:
         raise _not_ours(path, str(error)) from None

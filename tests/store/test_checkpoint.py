@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +301,42 @@ def test_a_new_checkpoint_that_another_run_is_creating_is_in_use(tmp_path: Path,
     assert path.read_bytes() == b""  # untouched: no header, no journal
     assert not path.with_name("new.sqlite-wal").exists()
     opening(path).close()  # once it is free
+
+
+REFUSED_RUN = """
+import sys
+from pathlib import Path
+from bulk_delete.errors import LockHeld
+from bulk_delete.store import checkpoint as checkpoints
+from bulk_delete.store.checkpoint import Checkpoint
+
+path = Path(sys.argv[1])
+with Checkpoint.open(path):
+    try:
+        with checkpoints.lock(path):
+            sys.exit("the lock was free")
+    except LockHeld:
+        pass
+"""
+READ_AFTER = """
+import sqlite3, sys
+reader = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(reader.execute("SELECT value FROM meta WHERE key = 'after'").fetchall())
+"""
+
+
+def test_a_new_checkpoint_keeps_its_outcomes_when_a_refused_run_closes_it(tmp_path: Path) -> None:
+    """The lock a new checkpoint is created under is let go by closing its descriptor of the
+    file, which drops every POSIX lock the process holds on it. The run's connection, open
+    across it, lost SQLite's shared lock, so a second run, refused by the lock, took the file
+    alone as it closed: it checkpointed and deleted the WAL the first went on writing. What
+    the first then committed was in no file by its name (a kill -9 lost it, and the resume
+    sent it again)."""
+    path = tmp_path / "new.sqlite"
+    with planned(path) as checkpoint, checkpoints.lock(path):
+        subprocess.run([sys.executable, "-c", REFUSED_RUN, str(path)], check=True)
+        checkpoint.set_meta("after", "the refused run")  # an outcome, committed
+        seen = subprocess.run(  # by another process, as a resume after a kill -9 reads it
+            [sys.executable, "-c", READ_AFTER, str(path)], check=True, capture_output=True
+        )
+    assert seen.stdout == b"[('the refused run',)]\n"

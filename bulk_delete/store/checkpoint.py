@@ -91,8 +91,8 @@ def open_to_write(path: Path, kind: Kind) -> sqlite3.Connection:
             "(or check the path for a typo)"
         )
     _refuse_second_names(path)  # before SQLite writes a journal under this name
-    if _inspect(path, kind) == "ours":
-        return _opened_to_write(path, kind)
+    if (found := _inspect(path, kind)) == "ours":
+        return _opened_to_write(path, kind, found)
     # Two runs creating one checkpoint (or stamping one from before the mark) at once: SQLite
     # may refuse one's switch to WAL at once (no busy wait where waiting could deadlock), which
     # read as a checkpoint it cannot write. The first holds its lock meanwhile, and the other
@@ -102,13 +102,14 @@ def open_to_write(path: Path, kind: Kind) -> sqlite3.Connection:
     # holds in WAL mode, and the next other process to close the checkpoint would checkpoint
     # and delete the WAL this one goes on writing (a kill -9 then loses its outcomes). So the
     # connection made under the lock is closed under it, and the run's is opened after.
-    with lock(path):
-        _opened_to_write(path, kind).close()
-    return _opened_to_write(path, kind)
+    with lock(path):  # read again under it: another run may have created it meanwhile
+        _opened_to_write(path, kind, _inspect(path, kind)).close()
+    return _opened_to_write(path, kind, _inspect(path, kind))
 
 
-def _opened_to_write(path: Path, kind: Kind) -> sqlite3.Connection:
-    found = _inspect(path, kind)  # again: under the lock, another run may have created it
+def _opened_to_write(path: Path, kind: Kind, found: str) -> sqlite3.Connection:
+    """The connection to write ``path`` through, ``found`` being what ``_inspect`` read of it:
+    the mark stamped unless it is ours already."""
     try:
         _make_private(path)
     except OSError as error:

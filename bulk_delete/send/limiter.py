@@ -70,9 +70,10 @@ SPREAD_CALLS = 3.0  # recent reads this far below their median: a bursty or rand
 NOISY_HOLD = 2.0  # … held this many times as long between probes (each costs it a clump)
 RISEN_CALLS = 3.0  # a probe reads this far above a refusal in the hold before it: peaks …
 PEAKY_HOLD = 1.25  # … and the holds are this many times as long (5 windows, 25 s at 25/5s) …
-PEAKY_WINDOWS = 24.0  # … for this many windows
+PEAKY_WINDOWS = 48.0  # … for this many windows
 RETURN_WINDOWS = 24.0  # a level read this recent is what a returning neighbour takes again
 DAMPED_CALLS = 2.0  # a read further than this from the free budget is followed at once
+TREND_READS = 3  # so is a read that is this many reads' steady climb or fall: a ramp
 MEMORY_WINDOWS = 12.0  # reads this recent make the free budget (their median, at most the last)
 START_CALLS = 0.6  # of the ceiling: the first window's slow part …
 START_SPAN = 0.8  # … takes this much of it; the rest of the ceiling follows closer together
@@ -418,7 +419,9 @@ class SlidingWindowLimiter:
         - A read at the probe is the level again. One a call or two off (a race for the last
           slot, the neighbour's busiest instant) moves nothing until a second agrees: the
           median of the recent reads, the lower of a tie when the read is higher, the higher
-          when it is lower. A neighbour that grew by more is followed at once.
+          when it is lower. A neighbour that grew by more is followed at once, and so is a
+          level that moves: a read past the two before it, each past the one before (a
+          neighbour ramping up or down through the day).
         - A probe that reads RISEN_CALLS above a refusal in the hold before it: the level came
           back after a dip, a bursty or random neighbour's peaks, not a move. Each probe costs
           such a neighbour a peak: holds are PEAKY_HOLD as long for PEAKY_WINDOWS.
@@ -436,12 +439,13 @@ class SlidingWindowLimiter:
                 self._dip = read if self._dip is None else min(self._dip, read)
         else:
             self._after_dip(now, read)
+            moving = self._moving(read)
             self._reads.append((now, read))
             values = [value for _, value in self._reads]
             if statistics.median_low(values) - min(values) > SPREAD_CALLS:
                 free = min(values)  # reads that disagree: a bursty or random neighbour's peaks
                 hold = NOISY_HOLD * HOLD_WINDOWS
-            elif last is None or abs(read - last) > DAMPED_CALLS:
+            elif moving or last is None or abs(read - last) > DAMPED_CALLS:
                 free = read
             elif read <= last:
                 free = min(last, statistics.median_high(values))
@@ -453,6 +457,16 @@ class SlidingWindowLimiter:
             self._level = (now, free)
         self._estimate = Estimate(free, now, started, cautious, hold)
         self._at_limit_since = None
+
+    def _moving(self, read: float) -> bool:
+        """This read and the TREND_READS - 1 recent ones before it climb or fall, each past
+        the one before: the level itself moves (a ramp), not a read a call or two off it, so
+        the damping would only lag it (docs/design/pacing.md)."""
+        recent = [value for _, value in self._reads][-(TREND_READS - 1) :] + [read]
+        steps = [after - before for before, after in zip(recent, recent[1:])]
+        return len(recent) == TREND_READS and (
+            all(step > 0 for step in steps) or all(step < 0 for step in steps)
+        )
 
     def _after_dip(self, now: float, read: float) -> None:
         """A probe's read: RISEN_CALLS above a refusal in the hold before it, the level came

@@ -218,6 +218,32 @@ async def test_a_read_a_call_or_two_off_moves_nothing_until_a_second_agrees() ->
     assert shrank.free == 19  # and one that shrank by more
 
 
+async def test_a_level_that_moves_read_after_read_is_followed_at_once() -> None:
+    """A neighbour ramping down through the day leaves a call or two more at each probe: each
+    read alone is one the damping keeps out, and the pace lags the ramp by a probe or more. A
+    read past the TREND_READS - 1 before it, each past the one before, is the level moving:
+    followed at once, up as down. Reads that zigzag by as much are not."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 15
+    await probe_read(limiter, clock, 16)
+    assert limiter.free == 15  # one read a call high: kept
+    await probe_read(limiter, clock, 17)
+    assert limiter.free == 17  # the third of a climb: followed (the median would say 16)
+    await probe_read(limiter, clock, 16)
+    await probe_read(limiter, clock, 15)
+    assert limiter.free == 15  # 17, 16, 15: a fall, followed too (the median would say 16)
+    zigzag = SlidingWindowLimiter(LIMIT, clock=clock)
+    clock.jump(5.0)
+    starts = await drive(zigzag, clock, workers=2, calls=16)
+    zigzag.refused(LIMIT, started=starts[-1])
+    for fitted in (14, 16):  # 15, 14, 16: as far from 15, no way
+        await probe_read(zigzag, clock, fitted)
+        assert zigzag.free == 15
+
+
 async def test_refused_again_below_the_free_budget_the_neighbour_grew() -> None:
     """A call that set off after the free budget was read, at the pace below it, is refused
     all the same: the others take more now. Followed at once, never up (our window still

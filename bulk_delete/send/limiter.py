@@ -139,6 +139,7 @@ class SlidingWindowLimiter:
         self._at_limit_since: float | None = None  # paced at the limit since (no estimate)
         self._left = False  # the last estimate ended unrefused: the others had gone
         self._level: tuple[float, float] | None = None  # (when, free) last read, not a guess
+        self._rose_from: float | None = None  # the level a probe's read just jumped up from
         self._dip: float | None = None  # the lowest read refused in the hold since the probe
         self._peaky_until = float("-inf")  # holds are PEAKY_HOLD as long until then
         self._first: float | None = None  # the run's first start, while no refusal came
@@ -415,7 +416,9 @@ class SlidingWindowLimiter:
           but not below the level last read, if that is recent (RETURN_WINDOWS): a neighbour
           that comes and goes comes back at the level it left.
         - Paced below the last read and refused all the same, the others grew: followed at
-          once (never up: our window still holds calls from the pace before).
+          once (never up: our window still holds calls from the pace before). If that read
+          had jumped above the level before it, it was a lull (a neighbour coming back, a
+          quiet moment between its clumps), not room: the level before, at most this read.
         - A read at the probe is the level again. One a call or two off (a race for the last
           slot, the neighbour's busiest instant) moves nothing until a second agrees: the
           median of the recent reads, the lower of a tie when the read is higher, the higher
@@ -434,11 +437,15 @@ class SlidingWindowLimiter:
             free = max(CAUTION * read, min(read, self._returning(now)))
         elif last is not None and self._holding(now):
             free = min(read, last)
+            if read < last and self._rose_from is not None:
+                free = min(read, self._rose_from)
+            self._rose_from = None
             if read < last:
                 self._reads.append((now, read))
                 self._dip = read if self._dip is None else min(self._dip, read)
         else:
             self._after_dip(now, read)
+            self._rose_from = None
             moving = self._moving(read)
             self._reads.append((now, read))
             values = [value for _, value in self._reads]
@@ -447,6 +454,10 @@ class SlidingWindowLimiter:
                 hold = NOISY_HOLD * HOLD_WINDOWS
             elif moving or last is None or abs(read - last) > DAMPED_CALLS:
                 free = read
+                estimate = self._estimate
+                if last is not None and read > last + DAMPED_CALLS and estimate is not None:
+                    if not estimate.cautious:  # a level read, not a newcomer's guess
+                        self._rose_from = last
             elif read <= last:
                 free = min(last, statistics.median_high(values))
             else:
@@ -501,6 +512,7 @@ class SlidingWindowLimiter:
 
     def _forget(self, at: float | None = None) -> None:
         self._left = at is not None  # a probe found room (None: a limit was learned)
+        self._rose_from = None
         self._estimate = None
         self._reads.clear()
         self._at_limit_since = at

@@ -244,6 +244,35 @@ async def test_a_level_that_moves_read_after_read_is_followed_at_once() -> None:
         assert zigzag.free == 15
 
 
+async def test_refused_in_the_hold_after_a_read_that_jumped_the_level_before_comes_back() -> None:
+    """A probe reads far more room than the level (19 against 15): a lull, a neighbour coming
+    back whose calls are still arriving, a quiet moment between clumps. Refused in the hold
+    after it, at 16, the pace does not step down read by read (each step cost the neighbour a
+    call or two at a full window: 13.9 % of its calls on one generated on-and-off trace): it
+    goes back to the level before the jump at once. A newcomer's guess is not such a level."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 15
+    await probe_read(limiter, clock, 19)
+    assert limiter.free == 19  # more than DAMPED_CALLS above: followed at once
+    clock.jump(5.0)
+    starts = await drive(limiter, clock, workers=2, calls=17)  # the 17th refused: 16 fitted
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 15
+    newcomer = SlidingWindowLimiter(LIMIT, clock=clock)
+    clock.jump(5.0)
+    starts = await drive(newcomer, clock, workers=2, calls=26)  # a window at the limit, then
+    newcomer.refused(LIMIT, started=starts[-1])  # a refusal: a newcomer, read at CAUTION
+    assert newcomer.free == pytest.approx(CAUTION * 24)
+    await probe_read(newcomer, clock, 19)
+    clock.jump(5.0)
+    starts = await drive(newcomer, clock, workers=2, calls=17)
+    newcomer.refused(LIMIT, started=starts[-1])
+    assert newcomer.free == 16  # followed: 14.4 was a guess, not a level read
+
+
 async def test_refused_again_below_the_free_budget_the_neighbour_grew() -> None:
     """A call that set off after the free budget was read, at the pace below it, is refused
     all the same: the others take more now. Followed at once, never up (our window still

@@ -200,6 +200,12 @@ def _family() -> Figures:
 
 @given(seed=st.integers(min_value=FAMILY, max_value=2**31))
 @example(seed=10969)  # on 20 s, off 60 s: 8 of 45 calls lost, at its arrivals at a full window
+# On and off every 20-30 s where refusals count: a probe read a lull far above the level, and
+# refusals in the hold after it stepped the pace down read by read: 51 of 368 calls lost
+# (1975), 34 of 232 (1717), 35 of 210 (3109), over the floor (docs/design/pacing.md).
+@example(seed=1975)
+@example(seed=1717)
+@example(seed=3109)
 # Steady neighbours marked peaky by their jitter, stopping just after a read: the limit came
 # back 33.4 s (533, found by a random draw in a fresh-clone run), 33.6 s (437) and 31.5 s (179)
 # after the stop while a peaky hold was six windows (docs/design/pacing.md, PEAKY_HOLD).
@@ -231,16 +237,17 @@ def test_the_generated_family_holds_its_floors(family: Figures) -> None:
     """Over the first FAMILY traces: the median of what we take of what the neighbour leaves,
     and the traces where it loses <= 5 % of its calls, as measured on this design (the issue's
     bars, 85 % and 90 %, are the next test's)."""
-    assert statistics.median(share for share, _ in family) >= 0.83
+    assert statistics.median(share for share, _ in family) >= 0.84  # 84.3 %
     kept = sum(1 for _, loss in family if loss <= 0.05)
-    assert kept >= 0.85 * len(family)  # 171 of 200 (before a returning neighbour got its
-    # level back and peaks lengthened the hold: 167; with holds 1.5 times as long: 174)
+    assert kept >= 0.895 * len(family)  # 179 of 200 (167 before a returning neighbour got
+    # its level back and peaks lengthened the hold; 171 before a moving level was followed,
+    # peaks remembered 48 windows and a lull read as one: docs/design/pacing.md)
 
 
 @pytest.mark.xdist_group("family")
 @pytest.mark.xfail(
     strict=True,
-    reason="not met: median 84.4 %, 171 of 200 traces within 5 % (the oracle, an even pace "
+    reason="not met: median 84.3 %, 179 of 200 traces within 5 % (the oracle, an even pace "
     "knowing the schedule: 93.6 %, 200; `python -m tests.family`; docs/design/pacing.md, "
     "Is the family's bar reachable?)",
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
+import itertools
 import math
 import statistics
 from collections import deque
@@ -454,10 +455,8 @@ class SlidingWindowLimiter:
                 hold = NOISY_HOLD * HOLD_WINDOWS
             elif moving or last is None or abs(read - last) > DAMPED_CALLS:
                 free = read
-                estimate = self._estimate
-                if last is not None and read > last + DAMPED_CALLS and estimate is not None:
-                    if not estimate.cautious:  # a level read, not a newcomer's guess
-                        self._rose_from = last
+                if self._jumped(last, read):
+                    self._rose_from = last
             elif read <= last:
                 free = min(last, statistics.median_high(values))
             else:
@@ -473,10 +472,20 @@ class SlidingWindowLimiter:
         """This read and the TREND_READS - 1 recent ones before it climb or fall, each past
         the one before: the level itself moves (a ramp), not a read a call or two off it, so
         the damping would only lag it (docs/design/pacing.md)."""
-        recent = [value for _, value in self._reads][-(TREND_READS - 1) :] + [read]
-        steps = [after - before for before, after in zip(recent, recent[1:])]
+        recent = [*[value for _, value in self._reads][-(TREND_READS - 1) :], read]
+        steps = [after - before for before, after in itertools.pairwise(recent)]
         return len(recent) == TREND_READS and (
             all(step > 0 for step in steps) or all(step < 0 for step in steps)
+        )
+
+    def _jumped(self, last: float | None, read: float) -> bool:
+        """A probe's read more than DAMPED_CALLS above a level read (not a newcomer's guess)."""
+        estimate = self._estimate
+        return (
+            last is not None
+            and read > last + DAMPED_CALLS
+            and estimate is not None
+            and not estimate.cautious
         )
 
     def _after_dip(self, now: float, read: float) -> None:

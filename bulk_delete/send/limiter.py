@@ -141,6 +141,7 @@ class SlidingWindowLimiter:
         self._left = False  # the last estimate ended unrefused: the others had gone
         self._level: tuple[float, float] | None = None  # (when, free) last read, not a guess
         self._rose_from: float | None = None  # the level a probe's read just jumped up from
+        self._at_level = False  # the free budget is a read (no guess, min, lull's)
         self._dip: float | None = None  # the lowest read refused in the hold since the probe
         self._peaky_until = float("-inf")  # holds are PEAKY_HOLD as long until then
         self._first: float | None = None  # the run's first start, while no refusal came
@@ -433,13 +434,13 @@ class SlidingWindowLimiter:
         while self._reads and self._reads[0][0] < now - MEMORY_WINDOWS * self._period:
             self._reads.popleft()
         last = self._estimate.free if self._estimate is not None else None
-        hold = HOLD_WINDOWS
+        hold, level = HOLD_WINDOWS, False
         if cautious:
             free = max(CAUTION * read, min(read, self._returning(now)))
         elif last is not None and self._holding(now):
-            free = min(read, last)
+            free, level = min(read, last), read < last or self._at_level
             if read < last and self._rose_from is not None:
-                free = min(read, self._rose_from)
+                free, level = min(read, self._rose_from), read <= self._rose_from
             self._rose_from = None
             if read < last:
                 self._reads.append((now, read))
@@ -454,17 +455,18 @@ class SlidingWindowLimiter:
                 free = min(values)  # reads that disagree: a bursty or random neighbour's peaks
                 hold = NOISY_HOLD * HOLD_WINDOWS
             elif moving or last is None or abs(read - last) > DAMPED_CALLS:
-                free = read
+                free, level = read, True
                 if self._jumped(last, read):
                     self._rose_from = last
             elif read <= last:
-                free = min(last, statistics.median_high(values))
+                free, level = min(last, statistics.median_high(values)), True
             else:
-                free = max(last, statistics.median_low(values))
+                free, level = max(last, statistics.median_low(values)), True
         if now < self._peaky_until:
             hold *= PEAKY_HOLD
         if not cautious:
             self._level = (now, free)
+        self._at_level = level
         self._estimate = Estimate(free, now, started, cautious, hold)
         self._at_limit_since = None
 
@@ -479,14 +481,10 @@ class SlidingWindowLimiter:
         )
 
     def _jumped(self, last: float | None, read: float) -> bool:
-        """A probe's read more than DAMPED_CALLS above a level read (not a newcomer's guess)."""
-        estimate = self._estimate
-        return (
-            last is not None
-            and read > last + DAMPED_CALLS
-            and estimate is not None
-            and not estimate.cautious
-        )
+        """A probe's read more than DAMPED_CALLS above a level read: not a newcomer's guess,
+        nor the lowest of reads that disagree, nor a level a lull brought back (going back to
+        that at every lull kept one low moment as the level for good: seed 5224)."""
+        return last is not None and read > last + DAMPED_CALLS and self._at_level
 
     def _after_dip(self, now: float, read: float) -> None:
         """A probe's read: RISEN_CALLS above a refusal in the hold before it, the level came

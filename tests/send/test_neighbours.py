@@ -206,6 +206,10 @@ def _family() -> Figures:
 @example(seed=1975)
 @example(seed=1717)
 @example(seed=3109)
+# A random neighbour (6 a window, Poisson, refusals counted): a dip read in the hold became the
+# level a probe's read jumped from, and each lull went back to it and made it the level the
+# next jump came from: 8 of 19 free for 130 s, 48.4 % of what it left (found in seeds 5000-9000).
+@example(seed=5224)
 # Steady neighbours marked peaky by their jitter, stopping just after a read: the limit came
 # back 33.4 s (533, found by a random draw in a fresh-clone run), 33.6 s (437) and 31.5 s (179)
 # after the stop while a peaky hold was six windows (docs/design/pacing.md, PEAKY_HOLD).
@@ -239,9 +243,11 @@ def test_the_generated_family_holds_its_floors(family: Figures) -> None:
     bars, 85 % and 90 %, are the next test's)."""
     assert statistics.median(share for share, _ in family) >= 0.84  # 84.3 %
     kept = sum(1 for _, loss in family if loss <= 0.05)
-    assert kept >= 0.895 * len(family)  # 179 of 200 (167 before a returning neighbour got
+    assert kept >= 0.89 * len(family)  # 178 of 200 (167 before a returning neighbour got
     # its level back and peaks lengthened the hold; 171 before a moving level was followed,
-    # peaks remembered 48 windows and a lull read as one: docs/design/pacing.md)
+    # peaks remembered 48 windows and a lull read as one: docs/design/pacing.md; 179 while a
+    # lull went back to a dip or to the level the last lull brought back: seeds 5000-8999
+    # keep 3622 of 4000 without that, 3619 with it)
 
 
 @pytest.mark.xdist_group("family")

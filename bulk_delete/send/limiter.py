@@ -74,6 +74,7 @@ PEAKY_HOLD = 1.25  # … and the holds are this many times as long (5 windows, 2
 PEAKY_WINDOWS = 48.0  # … for this many windows
 RETURN_WINDOWS = 24.0  # a level read this recent is what a returning neighbour takes again
 DAMPED_CALLS = 2.0  # a read further than this from the free budget is followed at once
+LULL_WINDOWS = 24.0  # after a lull, a read that jumps is one more for this many windows
 TREND_READS = 3  # so is a read that is this many reads' steady climb or fall: a ramp
 MEMORY_WINDOWS = 12.0  # reads this recent make the free budget (their median, at most the last)
 START_CALLS = 0.6  # of the ceiling: the first window's slow part …
@@ -142,6 +143,7 @@ class SlidingWindowLimiter:
         self._level: tuple[float, float] | None = None  # (when, free) last read, not a guess
         self._rose_from: float | None = None  # the level a probe's read just jumped up from
         self._at_level = False  # the free budget is a read (no guess, min, lull's)
+        self._lulls_until = float("-inf")  # a read that jumps is a lull until then
         self._dip: float | None = None  # the lowest read refused in the hold since the probe
         self._peaky_until = float("-inf")  # holds are PEAKY_HOLD as long until then
         self._first: float | None = None  # the run's first start, while no refusal came
@@ -441,6 +443,7 @@ class SlidingWindowLimiter:
             free, level = min(read, last), read < last or self._at_level
             if read < last and self._rose_from is not None:
                 free, level = min(read, self._rose_from), read <= self._rose_from
+                self._lulls_until = now + LULL_WINDOWS * self._period
             self._rose_from = None
             if read < last:
                 self._reads.append((now, read))
@@ -454,6 +457,8 @@ class SlidingWindowLimiter:
             if statistics.median_low(values) - min(values) > SPREAD_CALLS:
                 free = min(values)  # reads that disagree: a bursty or random neighbour's peaks
                 hold = NOISY_HOLD * HOLD_WINDOWS
+            elif last is not None and not moving and self._lulls(now, last, read):
+                free, level = max(last, statistics.median_low(values)), True  # until one agrees
             elif moving or last is None or abs(read - last) > DAMPED_CALLS:
                 free, level = read, True
                 if self._jumped(last, read):
@@ -485,6 +490,13 @@ class SlidingWindowLimiter:
         nor the lowest of reads that disagree, nor a level a lull brought back (going back to
         that at every lull kept one low moment as the level for good: seed 5224)."""
         return last is not None and read > last + DAMPED_CALLS and self._at_level
+
+    def _lulls(self, now: float, last: float, read: float) -> bool:
+        """A probe's read more than DAMPED_CALLS above the level, from a neighbour that showed a
+        lull in the last LULL_WINDOWS: one more lull, not room, until a second read agrees.
+        Followed at once, each jump went back down at the next refusal in the hold, and a
+        random neighbour paid for every round trip (docs/design/pacing.md)."""
+        return now < self._lulls_until and read > last + DAMPED_CALLS
 
     def _after_dip(self, now: float, read: float) -> None:
         """A probe's read: RISEN_CALLS above a refusal in the hold before it, the level came

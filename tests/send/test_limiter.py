@@ -273,6 +273,34 @@ async def test_refused_in_the_hold_after_a_read_that_jumped_the_level_before_com
     assert newcomer.free == 16  # followed: 14.4 was a guess, not a level read
 
 
+async def test_after_a_lull_a_read_that_jumps_waits_for_a_second_to_agree() -> None:
+    """A neighbour that showed a lull shows more: a random one's reads jump at its quiet
+    moments. Followed at once, each jump came back down at the next refusal in the hold, and
+    each round trip cost it calls. For LULL_WINDOWS a read that jumps is damped like one a call
+    or two off: it moves the level only once a second agrees."""
+    clock = ManualClock(start=0.0)
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
+    await probe_read(limiter, clock, 18)
+    assert limiter.free == 18
+    clock.jump(5.0)
+    starts = await drive(limiter, clock, workers=2, calls=17)  # 15 fitted in the window
+    limiter.refused(LIMIT, started=starts[-1])
+    assert limiter.free == 15  # the lull
+    await probe_read(limiter, clock, 18)
+    assert limiter.free == 15  # the median of 15, 18, 15 and 18: not 18 at once
+    clock.jump(5.0 * HOLD_WINDOWS * (PEAKY_HOLD - 1))  # 18 after a dip of 15: peaky too
+    await probe_read(limiter, clock, 18)
+    assert limiter.free == 18  # a second agrees
+    calm = SlidingWindowLimiter(LIMIT, clock=clock)
+    clock.jump(5.0)
+    starts = await drive(calm, clock, workers=2, calls=16)
+    calm.refused(LIMIT, started=starts[-1])
+    await probe_read(calm, clock, 18)
+    assert calm.free == 18  # no lull seen: a jump is followed at once
+
+
 async def test_refused_again_below_the_free_budget_the_neighbour_grew() -> None:
     """A call that set off after the free budget was read, at the pace below it, is refused
     all the same: the others take more now. Followed at once, never up (our window still

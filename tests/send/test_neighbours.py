@@ -210,6 +210,12 @@ def _family() -> Figures:
 # level a probe's read jumped from, and each lull went back to it and made it the level the
 # next jump came from: 8 of 19 free for 130 s, 48.4 % of what it left (found in seeds 5000-9000).
 @example(seed=5224)
+# Random neighbours, and one on 20 s / off 10 s, where refusals count, while a lull went back
+# down but the next jump was followed at once again: 37 of 246 calls lost (2332), 49.8 % of
+# what it left (886), 56 of 399 (8737). A jump after a lull now waits for a second read.
+@example(seed=2332)
+@example(seed=886)
+@example(seed=8737)
 # Steady neighbours marked peaky by their jitter, stopping just after a read: the limit came
 # back 33.4 s (533, found by a random draw in a fresh-clone run), 33.6 s (437) and 31.5 s (179)
 # after the stop while a peaky hold was six windows (docs/design/pacing.md, PEAKY_HOLD).
@@ -236,30 +242,30 @@ def test_every_generated_trace_keeps_the_floors(seed: int) -> None:
         assert shared.back_at(stop) <= 30.0
 
 
-@pytest.mark.xdist_group("family")  # one worker runs the family, and both tests read it
-def test_the_generated_family_holds_its_floors(family: Figures) -> None:
-    """Over the first FAMILY traces: the median of what we take of what the neighbour leaves,
-    and the traces where it loses <= 5 % of its calls, as measured on this design (the issue's
-    bars, 85 % and 90 %, are the next test's)."""
+@pytest.mark.xdist_group("family")  # one worker runs the family, and these tests read it
+def test_the_generated_family_holds_its_share_floor(family: Figures) -> None:
+    """Over the first FAMILY traces, the median of what we take of what the neighbour leaves,
+    as measured on this design (the issue's bar, 85 %, is held as an xfail below)."""
     assert statistics.median(share for share, _ in family) >= 0.84  # 84.3 %
+
+
+@pytest.mark.xdist_group("family")
+def test_the_generated_family_meets_the_issues_loss_bar(family: Figures) -> None:
+    """Issue 30: the neighbour loses <= 5 % of its calls in >= 90 % of the traces. 180 of 200
+    since 2026-12-07 (167 before a returning neighbour got its level back and peaks lengthened
+    the hold; 171 before a moving level was followed, peaks remembered 48 windows and a lull
+    read as one; over seeds 0-3999, 3615 of 4000: docs/design/pacing.md)."""
     kept = sum(1 for _, loss in family if loss <= 0.05)
-    assert kept >= 0.89 * len(family)  # 178 of 200 (167 before a returning neighbour got
-    # its level back and peaks lengthened the hold; 171 before a moving level was followed,
-    # peaks remembered 48 windows and a lull read as one: docs/design/pacing.md; 179 while a
-    # lull went back to a dip or to the level the last lull brought back: seeds 5000-8999
-    # keep 3622 of 4000 without that, 3619 with it)
+    assert kept >= 0.9 * len(family)
 
 
 @pytest.mark.xdist_group("family")
 @pytest.mark.xfail(
     strict=True,
-    reason="not met: median 84.3 %, 179 of 200 traces within 5 % (the oracle, an even pace "
-    "knowing the schedule: 93.6 %, 200; `python -m tests.family`; docs/design/pacing.md, "
-    "Is the family's bar reachable?)",
+    reason="not met: median 84.3 % (84.7 % over 4000 traces; the oracle, an even pace knowing "
+    "the schedule: 93.6 %; `python -m tests.family`; docs/design/pacing.md, Is the family's "
+    "bar reachable? and The family on 4000 traces)",
 )
-def test_the_generated_family_meets_the_issues_bars(family: Figures) -> None:
-    """Issue 30: median >= 85 % of the free budget, the neighbour losing <= 5 % in >= 90 % of
-    the traces."""
+def test_the_generated_family_meets_the_issues_share_bar(family: Figures) -> None:
+    """Issue 30: median >= 85 % of the free budget over the generated traces."""
     assert statistics.median(share for share, _ in family) >= 0.85
-    kept = sum(1 for _, loss in family if loss <= 0.05)
-    assert kept >= 0.9 * len(family)

@@ -108,6 +108,9 @@ class Estimate:
     started: float | None  # the start of the refused call it was measured from
     cautious: bool  # read as a newcomer arrived, its calls still coming: paced lower at first
     hold: float = HOLD_WINDOWS  # windows paced below it before the probe
+    level: bool = False  # a level read: not a newcomer's guess, the lowest of reads that
+    # disagree, or a level a lull brought back
+    rose_from: float | None = None  # the level a probe's read jumped above, if it did
 
 
 class SlidingWindowLimiter:
@@ -141,8 +144,6 @@ class SlidingWindowLimiter:
         self._at_limit_since: float | None = None  # paced at the limit since (no estimate)
         self._left = False  # the last estimate ended unrefused: the others had gone
         self._level: tuple[float, float] | None = None  # (when, free) last read, not a guess
-        self._rose_from: float | None = None  # the level a probe's read just jumped up from
-        self._at_level = False  # the free budget is a read (no guess, min, lull's)
         self._lulls_until = float("-inf")  # a read that jumps is a lull until then
         self._dip: float | None = None  # the lowest read refused in the hold since the probe
         self._peaky_until = float("-inf")  # holds are PEAKY_HOLD as long until then
@@ -435,34 +436,35 @@ class SlidingWindowLimiter:
         """
         while self._reads and self._reads[0][0] < now - MEMORY_WINDOWS * self._period:
             self._reads.popleft()
-        last = self._estimate.free if self._estimate is not None else None
-        hold, level = HOLD_WINDOWS, False
+        before = self._estimate
+        last = before.free if before is not None else None
+        hold, level, rose_from = HOLD_WINDOWS, False, None
         if cautious:
             free = max(CAUTION * read, min(read, self._returning(now)))
-        elif last is not None and self._holding(now):
-            free, level = min(read, last), read < last or self._at_level
-            if read < last and self._rose_from is not None:
-                free, level = min(read, self._rose_from), read <= self._rose_from
+        elif before is not None and last is not None and self._holding(now):
+            free, level = min(read, last), read < last or before.level
+            if read < last and before.rose_from is not None:  # a lull: the level before it
+                free, level = min(read, before.rose_from), read <= before.rose_from
                 self._lulls_until = now + LULL_WINDOWS * self._period
-            self._rose_from = None
             if read < last:
                 self._reads.append((now, read))
                 self._dip = read if self._dip is None else min(self._dip, read)
         else:
             self._after_dip(now, read)
-            self._rose_from = None
             moving = self._moving(read)
+            jump = last is not None and read > last + DAMPED_CALLS  # far above the level
             self._reads.append((now, read))
             values = [value for _, value in self._reads]
             if statistics.median_low(values) - min(values) > SPREAD_CALLS:
                 free = min(values)  # reads that disagree: a bursty or random neighbour's peaks
                 hold = NOISY_HOLD * HOLD_WINDOWS
-            elif last is not None and not moving and self._lulls(now, last, read):
-                free, level = max(last, statistics.median_low(values)), True  # until one agrees
+            elif last is not None and jump and not moving and now < self._lulls_until:
+                # a neighbour that showed a lull shows more: this is one, until one agrees
+                free, level = max(last, statistics.median_low(values)), True
             elif moving or last is None or abs(read - last) > DAMPED_CALLS:
                 free, level = read, True
-                if self._jumped(last, read):
-                    self._rose_from = last
+                if jump and before is not None and before.level:  # from a level read only
+                    rose_from = last
             elif read <= last:
                 free, level = min(last, statistics.median_high(values)), True
             else:
@@ -471,8 +473,7 @@ class SlidingWindowLimiter:
             hold *= PEAKY_HOLD
         if not cautious:
             self._level = (now, free)
-        self._at_level = level
-        self._estimate = Estimate(free, now, started, cautious, hold)
+        self._estimate = Estimate(free, now, started, cautious, hold, level, rose_from)
         self._at_limit_since = None
 
     def _moving(self, read: float) -> bool:
@@ -484,19 +485,6 @@ class SlidingWindowLimiter:
         return len(recent) == TREND_READS and (
             all(step > 0 for step in steps) or all(step < 0 for step in steps)
         )
-
-    def _jumped(self, last: float | None, read: float) -> bool:
-        """A probe's read more than DAMPED_CALLS above a level read: not a newcomer's guess,
-        nor the lowest of reads that disagree, nor a level a lull brought back (going back to
-        that at every lull kept one low moment as the level for good: seed 5224)."""
-        return last is not None and read > last + DAMPED_CALLS and self._at_level
-
-    def _lulls(self, now: float, last: float, read: float) -> bool:
-        """A probe's read more than DAMPED_CALLS above the level, from a neighbour that showed a
-        lull in the last LULL_WINDOWS: one more lull, not room, until a second read agrees.
-        Followed at once, each jump went back down at the next refusal in the hold, and a
-        random neighbour paid for every round trip (docs/design/pacing.md)."""
-        return now < self._lulls_until and read > last + DAMPED_CALLS
 
     def _after_dip(self, now: float, read: float) -> None:
         """A probe's read: RISEN_CALLS above a refusal in the hold before it, the level came
@@ -531,7 +519,6 @@ class SlidingWindowLimiter:
 
     def _forget(self, at: float | None = None) -> None:
         self._left = at is not None  # a probe found room (None: a limit was learned)
-        self._rose_from = None
         self._estimate = None
         self._reads.clear()
         self._at_limit_since = at

@@ -185,6 +185,15 @@ async def test_the_free_budget_is_counted_back_from_the_refused_call() -> None:
     assert limiter.free == 14
 
 
+async def first_read_15(clock: ManualClock) -> SlidingWindowLimiter:
+    """A limiter whose first window ends in a refusal after 15 of its calls: someone there
+    before it leaves 15 of 25 a window, read at that level (not a newcomer's)."""
+    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
+    starts = await drive(limiter, clock, workers=2, calls=16)
+    limiter.refused(LIMIT, started=starts[-1])
+    return limiter
+
+
 async def probe_read(limiter: SlidingWindowLimiter, clock: ManualClock, fitted: int) -> None:
     """Wait out the hold, then a probe whose call after ``fitted`` of ours is refused."""
     clock.jump(5.0 * HOLD_WINDOWS + 0.1)  # past the hold (and our last call's window)
@@ -198,9 +207,7 @@ async def test_a_read_a_call_or_two_off_moves_nothing_until_a_second_agrees() ->
     neighbour's busiest instant): the median of the recent ones keeps it. Two agreeing reads
     move it; a read more than DAMPED_CALLS away is followed at once."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)
-    limiter.refused(LIMIT, started=starts[-1])
+    limiter = await first_read_15(clock)
     assert limiter.free == 15
     await probe_read(limiter, clock, 14)
     assert limiter.free == 15  # one read a call low: kept
@@ -210,10 +217,8 @@ async def test_a_read_a_call_or_two_off_moves_nothing_until_a_second_agrees() ->
     assert limiter.free == 14  # a second agrees: lowered
     await probe_read(limiter, clock, 10)
     assert limiter.free == 10  # the neighbour grew by more: followed at once
-    shrank = SlidingWindowLimiter(LIMIT, clock=clock)
     clock.jump(5.0)
-    starts = await drive(shrank, clock, workers=2, calls=16)
-    shrank.refused(LIMIT, started=starts[-1])
+    shrank = await first_read_15(clock)
     await probe_read(shrank, clock, 19)
     assert shrank.free == 19  # and one that shrank by more
 
@@ -224,9 +229,7 @@ async def test_a_level_that_moves_read_after_read_is_followed_at_once() -> None:
     read past the TREND_READS - 1 before it, each past the one before, is the level moving:
     followed at once, up as down. Reads that zigzag by as much are not."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)
-    limiter.refused(LIMIT, started=starts[-1])
+    limiter = await first_read_15(clock)
     assert limiter.free == 15
     await probe_read(limiter, clock, 16)
     assert limiter.free == 15  # one read a call high: kept
@@ -235,10 +238,8 @@ async def test_a_level_that_moves_read_after_read_is_followed_at_once() -> None:
     await probe_read(limiter, clock, 16)
     await probe_read(limiter, clock, 15)
     assert limiter.free == 15  # 17, 16, 15: a fall, followed too (the median would say 16)
-    zigzag = SlidingWindowLimiter(LIMIT, clock=clock)
     clock.jump(5.0)
-    starts = await drive(zigzag, clock, workers=2, calls=16)
-    zigzag.refused(LIMIT, started=starts[-1])
+    zigzag = await first_read_15(clock)
     for fitted in (14, 16):  # 15, 14, 16: as far from 15, no way
         await probe_read(zigzag, clock, fitted)
         assert zigzag.free == 15
@@ -251,9 +252,7 @@ async def test_refused_in_the_hold_after_a_read_that_jumped_the_level_before_com
     call or two at a full window: 13.9 % of its calls on one generated on-and-off trace): it
     goes back to the level before the jump at once. A newcomer's guess is not such a level."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)
-    limiter.refused(LIMIT, started=starts[-1])
+    limiter = await first_read_15(clock)
     assert limiter.free == 15
     await probe_read(limiter, clock, 19)
     assert limiter.free == 19  # more than DAMPED_CALLS above: followed at once
@@ -279,9 +278,7 @@ async def test_after_a_lull_a_read_that_jumps_waits_for_a_second_to_agree() -> N
     each round trip cost it calls. For LULL_WINDOWS a read that jumps is damped like one a call
     or two off: it moves the level only once a second agrees."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)
-    limiter.refused(LIMIT, started=starts[-1])
+    limiter = await first_read_15(clock)
     await probe_read(limiter, clock, 18)
     assert limiter.free == 18
     clock.jump(5.0)
@@ -293,10 +290,8 @@ async def test_after_a_lull_a_read_that_jumps_waits_for_a_second_to_agree() -> N
     clock.jump(5.0 * HOLD_WINDOWS * (PEAKY_HOLD - 1))  # 18 after a dip of 15: peaky too
     await probe_read(limiter, clock, 18)
     assert limiter.free == 18  # a second agrees
-    calm = SlidingWindowLimiter(LIMIT, clock=clock)
     clock.jump(5.0)
-    starts = await drive(calm, clock, workers=2, calls=16)
-    calm.refused(LIMIT, started=starts[-1])
+    calm = await first_read_15(clock)
     await probe_read(calm, clock, 18)
     assert calm.free == 18  # no lull seen: a jump is followed at once
 
@@ -306,9 +301,7 @@ async def test_refused_again_below_the_free_budget_the_neighbour_grew() -> None:
     all the same: the others take more now. Followed at once, never up (our window still
     holds calls from the pace before)."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)
-    limiter.refused(LIMIT, started=starts[-1])
+    limiter = await first_read_15(clock)
     clock.jump(5.0)
     starts = await drive(limiter, clock, workers=2, calls=12)  # the 12th refused: 11 fitted
     limiter.refused(LIMIT, started=starts[-1])
@@ -321,9 +314,7 @@ async def test_reads_that_disagree_keep_the_lowest_and_probe_half_as_often() -> 
     the others. The lowest recent read sets the pace, and each probe (which costs such a
     neighbour a clump) comes NOISY_HOLD times as late."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)
-    limiter.refused(LIMIT, started=starts[-1])
+    limiter = await first_read_15(clock)
     await probe_read(limiter, clock, 15)
     await probe_read(limiter, clock, 11)  # a clump: 4 below the median of 15, 15, 11
     assert limiter.free == 11
@@ -340,9 +331,7 @@ async def test_a_neighbour_back_soon_after_the_probe_found_it_gone_gets_its_leve
     after met a full window. Now the level it left (15) is given back at once; a level read
     longer than RETURN_WINDOWS ago is not known any more, and CAUTION of the read is."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)
-    limiter.refused(LIMIT, started=starts[-1])
+    limiter = await first_read_15(clock)
     assert limiter.free == 15  # the run's first window: there before us, read at its level
     clock.jump(5.0 * (HOLD_WINDOWS + PROBE_WINDOWS))
     assert not limiter.shares_account  # the probe found it gone
@@ -361,9 +350,7 @@ async def test_a_probe_that_reads_the_level_back_after_a_dip_probes_less_often()
     clump), then the probe reads the level again: its peaks, not a move. Each probe costs
     such a neighbour a peak, so the holds are PEAKY_HOLD as long for a while."""
     clock = ManualClock(start=0.0)
-    limiter = SlidingWindowLimiter(LIMIT, clock=clock)
-    starts = await drive(limiter, clock, workers=2, calls=16)
-    limiter.refused(LIMIT, started=starts[-1])
+    limiter = await first_read_15(clock)
     clock.jump(5.0)
     starts = await drive(limiter, clock, workers=2, calls=13)  # in the hold: 12 fitted
     limiter.refused(LIMIT, started=starts[-1])

@@ -432,7 +432,9 @@ class SlidingWindowLimiter:
           neighbour ramping up or down through the day).
         - A probe that reads RISEN_CALLS above a refusal in the hold before it: the level came
           back after a dip, a bursty or random neighbour's peaks, not a move. Each probe costs
-          such a neighbour a peak: holds are PEAKY_HOLD as long for PEAKY_WINDOWS.
+          such a neighbour a peak: holds are PEAKY_HOLD as long for PEAKY_WINDOWS, but for a
+          read within HEADROOM of the limit (a neighbour that stopped, its last calls still in
+          the window: a call or two to protect, and the limit is wanted back within 30 s).
         """
         while self._reads and self._reads[0][0] < now - MEMORY_WINDOWS * self._period:
             self._reads.popleft()
@@ -469,7 +471,7 @@ class SlidingWindowLimiter:
                 free, level = min(last, statistics.median_high(values)), True
             else:
                 free, level = max(last, statistics.median_low(values)), True
-        if now < self._peaky_until:
+        if now < self._peaky_until and free < self.effective.calls - HEADROOM:
             hold *= PEAKY_HOLD
         if not cautious:
             self._level = (now, free)

@@ -363,6 +363,26 @@ async def test_a_probe_that_reads_the_level_back_after_a_dip_probes_less_often()
     assert limiter.current == 25
 
 
+async def test_a_read_near_the_limit_is_held_as_usual_beside_a_peaky_neighbour() -> None:
+    """A neighbour that stops leaves its last calls in the window: a probe just after the stop
+    reads the limit less a call or two. Held PEAKY_HOLD as long, the limit came back 30.6 s
+    after a steady neighbour's stop (seed 9053, docs/design/pacing.md). A read within HEADROOM
+    of the limit gets the usual hold: what is left to protect is a call or two."""
+    clock = ManualClock(start=0.0)
+    limiter = await first_read_15(clock)
+    clock.jump(5.0)
+    starts = await drive(limiter, clock, workers=2, calls=13)  # a dip in the hold: 12 fitted
+    limiter.refused(LIMIT, started=starts[-1])
+    await probe_read(limiter, clock, 15)  # back at its level: peaky
+    clock.jump(5.0 * HOLD_WINDOWS * (PEAKY_HOLD - 1))
+    await probe_read(limiter, clock, 23)  # the neighbour spends two: nearly gone
+    assert limiter.free == 23
+    clock.jump(5.0 * HOLD_WINDOWS - 0.5)
+    assert limiter.current == 21  # still holding
+    clock.jump(1.0)
+    assert limiter.current == 25  # probing after the usual hold, not a peaky one
+
+
 async def test_a_refusal_that_names_no_limit_pauses_a_window() -> None:
     """A bare 429 says nothing of the window: everyone pauses a window. A refusal naming the
     limit pauses nobody: the pace and the cap below the free budget let the window drain."""

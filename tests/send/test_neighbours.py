@@ -4,6 +4,7 @@ driving the pool's retry loop. Every run here takes milliseconds of test time.""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import math
@@ -23,6 +24,7 @@ from ..windowsim import (
     draw,
     on_one_ledger,
     run,
+    simulate,
 )
 
 SEEDS = range(8)  # each draws both sides' jitter afresh and starts the purge at another phase
@@ -74,6 +76,32 @@ async def test_two_runs_on_one_ledger_take_what_one_would_beside_a_neighbour(
     assert min(shares) >= 0.85
     assert statistics.mean(shares) >= 0.85
     assert lost / calls <= 0.07
+
+
+def test_virtual_time_moves_to_a_timer_asyncio_fires_early() -> None:
+    """asyncio fires a timer due within its clock's resolution (1 ns) at once. Two tasks each
+    waiting for an instant a rounding step ahead (a limiter's wait of 5.7e-14 s at 266 s), one
+    turn of the loop apart, woke each other's timer early turn after turn: two purges on one
+    ledger spun for ever at one instant (found by an adversarial pass of 2026-12-07). Virtual
+    time now moves to such a timer as a real clock would, and a loop that stands still for
+    windowsim.STILL_TURNS turns fails instead of hanging."""
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(266.0)
+        target = math.nextafter(loop.time(), math.inf)
+
+        async def until_target(turns_late: int) -> None:
+            for _ in range(turns_late):
+                await asyncio.sleep(0)
+            while (wait := target - loop.time()) > 0:
+                await asyncio.sleep(wait)
+
+        await asyncio.gather(until_target(0), until_target(1))
+        return loop.time(), target
+
+    reached, target = simulate(main())
+    assert reached == target
 
 
 def test_an_idle_account_runs_at_the_limit_unrefused() -> None:
